@@ -1,0 +1,96 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let package = Package(
+    name: "Pillarbox",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "pillarbox", targets: ["pillarbox"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
+    ],
+    targets: [
+        // System libraries, found through pkg-config.
+        .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+        .systemLibrary(name: "CLua", pkgConfig: "lua5.4", providers: [.apt(["liblua5.4-dev"])]),
+
+        // Pure value types and parsers: no I/O.
+        .target(name: "MailCore"),
+
+        // The append-only event log on PostgreSQL, with its migrations embedded in the binary.
+        .target(
+            name: "EventLog",
+            dependencies: [
+                "MailCore", "CZstd",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
+            plugins: ["EmbedMigrations"]
+        ),
+        .target(name: "Projections", dependencies: ["EventLog", "MailCore"]),
+        .target(
+            name: "Gateways",
+            dependencies: [
+                "EventLog", "Projections", "MailCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
+        .executableTarget(
+            name: "pillarbox",
+            dependencies: [
+                "EventLog", "Projections", "Gateways", "MailCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ]
+        ),
+
+        // Build tooling: turns migrations/*.sql into Swift source compiled into EventLog.
+        .executableTarget(name: "embed-migrations", path: "Plugins/embed-migrations"),
+        .plugin(name: "EmbedMigrations", capability: .buildTool(), dependencies: ["embed-migrations"]),
+
+        // Benchmarks (run by bench/*/run, never by the test suite).
+        .executableTarget(
+            name: "pillarbox-bench",
+            dependencies: [
+                "EventLog",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "bench/Sources"
+        ),
+
+        // Tests.
+        .target(
+            name: "TestSupport",
+            dependencies: [
+                "EventLog",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/TestSupport"
+        ),
+        .testTarget(name: "MailCoreTests", dependencies: ["MailCore"]),
+        .testTarget(name: "EventLogTests", dependencies: ["EventLog", "TestSupport", "CZstd"]),
+        .testTarget(name: "GatewaysTests", dependencies: ["Gateways"]),
+        .testTarget(name: "SystemLibraryTests", dependencies: ["CLua", "CZstd"]),
+        .testTarget(
+            name: "PillarboxTests",
+            dependencies: ["pillarbox", "EventLog", "TestSupport"]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,34 @@
+import Foundation
+import Logging
+import Synchronization
+
+/// The event types a consumer understands. Anything else — a type added by a newer Pillarbox,
+/// or a newer schema version of a known type — is skipped with one warning per type, never a
+/// crash: the log outlives every version of the code reading it.
+public final class EventTypeRegistry: Sendable {
+    private let decoders: [String: (version: Int16, decode: @Sendable (RecordedEvent) throws -> any Event)]
+    private let warned = Mutex(Set<String>())
+
+    public init(_ types: [any Event.Type]) {
+        var decoders: [String: (version: Int16, decode: @Sendable (RecordedEvent) throws -> any Event)] = [:]
+        for type in types {
+            decoders[type.eventType] = (type.schemaVersion, { try $0.decode(as: type) })
+        }
+        self.decoders = decoders
+    }
+
+    /// The decoded event, or nil (after logging a warning once per type) when it is not known.
+    public func decode(_ recorded: RecordedEvent, logger: Logger) throws -> (any Event)? {
+        guard let decoder = decoders[recorded.type], recorded.typeVersion <= decoder.version else {
+            let key = "\(recorded.type)/\(recorded.typeVersion)"
+            if warned.withLock({ $0.insert(key).inserted }) {
+                logger.warning("skipping events of unknown type", metadata: [
+                    "type": "\(recorded.type)", "type_version": "\(recorded.typeVersion)",
+                    "first_position": "\(recorded.position)",
+                ])
+            }
+            return nil
+        }
+        return try decoder.decode(recorded)
+    }
+}

@@ -1,0 +1,41 @@
+import Foundation
+
+/// An append whose expected version did not match the stream's (optimistic concurrency).
+public struct WrongExpectedVersion: Error, Equatable, CustomStringConvertible {
+    public let stream: String
+    public let expected: ExpectedVersion
+    /// The stream's version when the append was checked; -1 for an empty stream.
+    public let actual: Int64
+
+    public var description: String {
+        "stream \(stream): expected \(expected), but the stream is at version \(actual)"
+    }
+}
+
+public enum EventLogError: Error, CustomStringConvertible {
+    /// An event id was already used by a different event (another stream, or a different batch).
+    case eventIDConflict(stream: String)
+    /// The append was part of an atomic multi-stream append and another stream's check failed.
+    case abortedWithGroup(stream: String)
+    case emptyAppend(stream: String)
+    case invalidEventType(String)
+    case typeMismatch(position: Int64, stored: String, requested: String)
+    case unknownCodec(position: Int64, codec: Int16)
+    case unknownDictionary(Int32)
+    case shuttingDown
+    case unexpectedReply(String)
+
+    public var description: String {
+        switch self {
+        case .eventIDConflict(let stream): "append to \(stream): an event id is already used by another event"
+        case .abortedWithGroup(let stream): "append to \(stream) not written: another stream of the same transaction failed its check"
+        case .emptyAppend(let stream): "append to \(stream) holds no events"
+        case .invalidEventType(let type): "\"\(type)\" is not a valid event type (a-z, 0-9, _ and ., starting with a letter)"
+        case .typeMismatch(let position, let stored, let requested): "event \(position) is a \(stored), not a \(requested)"
+        case .unknownCodec(let position, let codec): "event \(position) uses unknown codec \(codec)"
+        case .unknownDictionary(let id): "zstd dictionary \(id) is not in eventlog.zstd_dicts"
+        case .shuttingDown: "the event log is shutting down"
+        case .unexpectedReply(let detail): "unexpected reply from PostgreSQL: \(detail)"
+        }
+    }
+}

@@ -1,0 +1,101 @@
+import Foundation
+import NIOCore
+import PostgresNIO
+
+/// `eventlog.append_batch` as a prepared statement: a whole batch of appends in one round trip.
+struct AppendBatchStatement: PostgresPreparedStatement {
+    static let sql = """
+        SELECT outcome, current_version, positions FROM eventlog.append_batch(
+            $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
+        """
+    typealias Row = (Int16, Int64, [Int64])
+
+    /// Outcome codes documented on the SQL function.
+    enum Outcome: Int16 {
+        case appended = 0
+        case wrongExpectedVersion = 1
+        case alreadyAppended = 2
+        case eventIDConflict = 3
+        case abortedWithGroup = 4
+    }
+
+    private static let nilUUID = UUID(uuid: (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0))
+
+    var streamKeys: [String] = []
+    var categories: [String] = []
+    var expected: [Int64] = []
+    var eventCounts: [Int32] = []
+    var blobCounts: [Int32] = []
+    var groups: [Int32] = []
+    var eventIDs: [UUID] = []
+    var types: [String] = []
+    var typeVersions: [Int16] = []
+    var codecs: [Int16] = []
+    var dictionaryIDs: [Int32] = []
+    var correlationIDs: [UUID] = []
+    var causationIDs: [UUID] = []
+    var payloads: [ByteBuffer] = []
+    var blobHashes: [ByteBuffer] = []
+    var blobSizes: [Int64] = []
+    var blobCodecs: [Int16] = []
+    var blobDictionaryIDs: [Int32] = []
+    var blobData: [ByteBuffer] = []
+
+    init(groups: [PreparedGroup]) {
+        for (groupIndex, group) in groups.enumerated() {
+            for append in group.appends {
+                streamKeys.append(append.stream.key)
+                categories.append(append.stream.category)
+                expected.append(append.expected.wireValue)
+                eventCounts.append(Int32(append.events.count))
+                blobCounts.append(Int32(append.blobs.count))
+                self.groups.append(Int32(groupIndex + 1))
+                for event in append.events {
+                    eventIDs.append(event.eventID)
+                    types.append(event.type)
+                    typeVersions.append(event.typeVersion)
+                    codecs.append(event.payload.codec.rawValue)
+                    dictionaryIDs.append(event.payload.dictionaryID)
+                    correlationIDs.append(event.correlationID ?? Self.nilUUID)
+                    causationIDs.append(event.causationID ?? Self.nilUUID)
+                    payloads.append(event.payload.bytes)
+                }
+                for blob in append.blobs {
+                    blobHashes.append(ByteBuffer(bytes: blob.id.bytes))
+                    blobSizes.append(blob.size)
+                    blobCodecs.append(blob.contents.codec.rawValue)
+                    blobDictionaryIDs.append(blob.contents.dictionaryID)
+                    blobData.append(blob.contents.bytes)
+                }
+            }
+        }
+    }
+
+    func makeBindings() throws -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: 19)
+        bindings.append(streamKeys)
+        bindings.append(categories)
+        bindings.append(expected)
+        bindings.append(eventCounts)
+        bindings.append(blobCounts)
+        bindings.append(groups)
+        bindings.append(eventIDs)
+        bindings.append(types)
+        bindings.append(typeVersions)
+        bindings.append(codecs)
+        bindings.append(dictionaryIDs)
+        bindings.append(correlationIDs)
+        bindings.append(causationIDs)
+        bindings.append(payloads)
+        bindings.append(blobHashes)
+        bindings.append(blobSizes)
+        bindings.append(blobCodecs)
+        bindings.append(blobDictionaryIDs)
+        bindings.append(blobData)
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> Row {
+        try row.decode(Row.self)
+    }
+}

@@ -1,0 +1,17 @@
+/// Settings of the event log, from the bootstrap configuration's `eventLog` section.
+public struct EventLogConfiguration: Sendable, Equatable {
+    /// Longest time the group committer holds a batch open for more appends. Default 2 ms.
+    public var groupCommitMaxWait: Duration = .milliseconds(2)
+    /// Most events in one batch. Default 2 000.
+    public var groupCommitMaxEvents: Int = 2_000
+    /// Most stored bytes (payloads and blobs) in one batch. Default 32 MiB.
+    public var groupCommitMaxBytes: Int = 32 << 20
+    /// zstd level for event payloads. Default 3.
+    public var compressionLevel: Int32 = 3
+    /// zstd level for blobs (message bodies). Default 3.
+    public var blobCompressionLevel: Int32 = 3
+    /// Largest payload or blob that will be decompressed. Default 256 MiB.
+    public var maxDecodedBytes: Int = 256 << 20
+
+    public init() {}
+}

@@ -1,0 +1,176 @@
+import Foundation
+import Logging
+import NIOCore
+import PostgresNIO
+import ServiceLifecycle
+
+/// The event log: append to streams, read them back, follow the whole log.
+///
+/// An `EventStore` is a `Service`: `run()` must be running (in the server's `ServiceGroup`, or in
+/// a task beside a CLI command) for appends to commit and subscriptions to be woken.
+public final class EventStore: Service, Sendable {
+    public let client: PostgresClient
+    public let configuration: EventLogConfiguration
+    let logger: Logger
+    let codec: PayloadCodec
+    let committer: GroupCommitter
+    let notifier = LogNotifier()
+
+    public init(client: PostgresClient, configuration: EventLogConfiguration = .init(), logger: Logger) {
+        self.client = client
+        self.configuration = configuration
+        self.logger = logger
+        self.codec = PayloadCodec(level: configuration.compressionLevel,
+                                  blobLevel: configuration.blobCompressionLevel,
+                                  decodedLimit: configuration.maxDecodedBytes)
+        self.committer = GroupCommitter(client: client, maxWait: configuration.groupCommitMaxWait,
+                                        maxEvents: configuration.groupCommitMaxEvents,
+                                        maxBytes: configuration.groupCommitMaxBytes, logger: logger)
+    }
+
+    public func run() async throws {
+        try await codec.loadNewestDictionary(client: client, logger: logger)
+        await cancelWhenGracefulShutdown {
+            await withDiscardingTaskGroup { group in
+                group.addTask { await self.committer.run() }
+                group.addTask {
+                    await self.notifier.run(client: self.client, logger: self.logger) {
+                        do {
+                            try await self.codec.loadNewestDictionary(client: self.client, logger: self.logger)
+                        } catch {
+                            self.logger.error("loading the newest zstd dictionary failed", metadata: ["error": "\(error)"])
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    // MARK: Appending
+
+    /// Appends events to one stream if it is at `expectedVersion`; returns once committed.
+    @discardableResult
+    public func append(_ events: [EventData], to stream: StreamName,
+                       expectedVersion: ExpectedVersion = .any) async throws -> AppendResult {
+        try await append([StreamAppend(stream: stream, expectedVersion: expectedVersion, events: events)])[0]
+    }
+
+    /// Appends to several streams in one transaction: all of them, or none when any check fails.
+    @discardableResult
+    public func append(_ appends: [StreamAppend]) async throws -> [AppendResult] {
+        let group = PreparedGroup(appends: try appends.map(prepare))
+        return try await committer.submit(group)
+    }
+
+    private func prepare(_ append: StreamAppend) throws -> PreparedAppend {
+        guard !append.events.isEmpty else { throw EventLogError.emptyAppend(stream: append.stream.key) }
+        var blobs: [PreparedAppend.Blob] = []
+        var seenBlobs = Set<BlobID>()
+        let events = try append.events.map { event in
+            guard EventCoding.isValidType(event.type) else { throw EventLogError.invalidEventType(event.type) }
+            for blob in event.blobs where seenBlobs.insert(blob.id).inserted {
+                blobs.append(.init(id: blob.id, size: Int64(blob.bytes.count), contents: try codec.encodeBlob(blob.bytes)))
+            }
+            return PreparedAppend.Event(
+                eventID: event.eventID, type: event.type, typeVersion: event.typeVersion,
+                payload: try codec.encodePayload(event.json),
+                correlationID: event.correlationID, causationID: event.causationID)
+        }
+        return PreparedAppend(stream: append.stream, expected: append.expectedVersion, events: events, blobs: blobs)
+    }
+
+    // MARK: Reading
+
+    /// The version of a stream's last event, or nil when the stream has none.
+    public func version(of stream: StreamName) async throws -> Int64? {
+        let rows = try await client.query(
+            "SELECT version FROM eventlog.streams WHERE stream_key = \(stream.key)", logger: logger)
+        for try await version in rows.decode(Int64.self) { return version >= 0 ? version : nil }
+        return nil
+    }
+
+    /// A stream's events from `version` on, in version order.
+    public func read(stream: StreamName, from version: Int64 = 0, limit: Int = 1_000) async throws -> [RecordedEvent] {
+        try await decode(client.query("""
+            SELECT \(unescaped: Self.columns) FROM eventlog.events e JOIN eventlog.streams s USING (stream_id)
+            WHERE s.stream_key = \(stream.key) AND e.stream_version >= \(version)
+            ORDER BY e.stream_version LIMIT \(limit)
+            """, logger: logger))
+    }
+
+    /// Events after `cursor` in read order, optionally of one category. Only events of
+    /// transactions older than every running one are returned, so an event that commits later
+    /// can never land behind a cursor already handed out.
+    public func read(after cursor: LogCursor, category: String? = nil, limit: Int = 1_000) async throws -> [RecordedEvent] {
+        try await read(after: cursor, category: category, limit: limit, on: nil)
+    }
+
+    /// As `read(after:category:limit:)`, inside the caller's transaction on `connection`.
+    public func read(after cursor: LogCursor, category: String? = nil, limit: Int = 1_000,
+                     on connection: PostgresConnection?) async throws -> [RecordedEvent] {
+        let query: PostgresQuery = """
+            SELECT \(unescaped: Self.columns) FROM eventlog.events e JOIN eventlog.streams s USING (stream_id)
+            WHERE (e.tx_id, e.global_position) > (\(String(cursor.transaction))::xid8, \(cursor.position))
+              AND e.tx_id < pg_snapshot_xmin(pg_current_snapshot())
+              AND (\(category)::text IS NULL OR s.category = \(category))
+            ORDER BY e.tx_id, e.global_position LIMIT \(limit)
+            """
+        if let connection {
+            return try await decode(connection.query(query, logger: logger))
+        }
+        return try await decode(client.query(query, logger: logger))
+    }
+
+    /// Events by global position, for auditors: `from...to`, optionally one stream or category.
+    public func read(positions range: ClosedRange<Int64>, stream: StreamName? = nil, category: String? = nil,
+                     limit: Int = 1_000) async throws -> [RecordedEvent] {
+        try await decode(client.query("""
+            SELECT \(unescaped: Self.columns) FROM eventlog.events e JOIN eventlog.streams s USING (stream_id)
+            WHERE e.global_position BETWEEN \(range.lowerBound) AND \(range.upperBound)
+              AND (\(stream?.key)::text IS NULL OR s.stream_key = \(stream?.key))
+              AND (\(category)::text IS NULL OR s.category = \(category))
+            ORDER BY e.global_position LIMIT \(limit)
+            """, logger: logger))
+    }
+
+    /// A blob's bytes, or nil when no event has stored it.
+    public func blob(_ id: BlobID) async throws -> [UInt8]? {
+        let rows = try await client.query(
+            "SELECT codec, dict_id, data FROM eventlog.blobs WHERE sha256 = \(ByteBuffer(bytes: id.bytes))", logger: logger)
+        for try await (codec, dictionaryID, data) in rows.decode((Int16, Int32?, ByteBuffer).self) {
+            return try await self.codec.decode(codec: codec, dictionaryID: dictionaryID, bytes: data, position: 0,
+                                               client: client, logger: logger)
+        }
+        return nil
+    }
+
+    /// Follows the log from `cursor`: every event once, in read order, woken by NOTIFY.
+    public func subscribe(after cursor: LogCursor, category: String? = nil, batchSize: Int = 500) -> LogSubscription {
+        LogSubscription(store: self, cursor: cursor, category: category, batchSize: batchSize)
+    }
+
+    /// Wakes readers in this process at once, as a NOTIFY would.
+    public func wakeReaders() { notifier.wake() }
+
+    static let columns = """
+        e.global_position, (e.tx_id::text)::bigint, s.stream_key, e.stream_version, e.type, e.type_version,
+        e.codec, e.dict_id, e.event_id, e.correlation_id, e.causation_id, e.recorded_at, e.payload
+        """
+
+    private func decode(_ rows: PostgresRowSequence) async throws -> [RecordedEvent] {
+        var events: [RecordedEvent] = []
+        for try await row in rows.decode(
+            (Int64, Int64, String, Int64, String, Int16, Int16, Int32?, UUID, UUID?, UUID?, Date, ByteBuffer).self
+        ) {
+            let (position, transaction, stream, version, type, typeVersion, codec, dictionaryID,
+                 eventID, correlationID, causationID, recordedAt, payload) = row
+            let json = try await self.codec.decode(codec: codec, dictionaryID: dictionaryID, bytes: payload,
+                                                   position: position, client: client, logger: logger)
+            events.append(RecordedEvent(
+                position: position, transaction: UInt64(bitPattern: transaction), stream: stream,
+                streamVersion: version, type: type, typeVersion: typeVersion, eventID: eventID,
+                correlationID: correlationID, causationID: causationID, recordedAt: recordedAt, json: json))
+        }
+        return events
+    }
+}

@@ -1,0 +1,3 @@
+enum PillarboxVersion {
+    static let current = "0.1.0"
+}

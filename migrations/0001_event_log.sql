@@ -1,0 +1,345 @@
+-- 0001: the event log.
+--
+-- Streams and their events, content-addressed message bodies, zstd dictionaries, consumer
+-- checkpoints and the tamper-evidence ledger, plus the batch append function the group committer
+-- calls. Everything in schema `eventlog`; every other table in Pillarbox is a projection of it.
+
+CREATE SCHEMA eventlog;
+
+-- Trained zstd dictionaries. A row is never deleted while an event or blob references it.
+CREATE TABLE eventlog.zstd_dicts (
+    dict_id      integer PRIMARY KEY GENERATED ALWAYS AS IDENTITY,
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    sample_count integer NOT NULL,
+    sample_bytes bigint NOT NULL,
+    data         bytea NOT NULL
+);
+
+-- A stream is `category-id`; `version` is the stream_version of its last event, -1 when empty.
+CREATE TABLE eventlog.streams (
+    stream_id  bigint PRIMARY KEY GENERATED ALWAYS AS IDENTITY,
+    stream_key text NOT NULL UNIQUE,
+    category   text NOT NULL,
+    version    bigint NOT NULL DEFAULT -1,
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX streams_category ON eventlog.streams (category);
+
+-- codec: 0 = stored as is, 1 = zstd (with the dictionary `dict_id` when it is not null).
+-- content_hash = eventlog.content_hash(...) over the stored row; the ledger chains it.
+CREATE TABLE eventlog.events (
+    global_position bigint PRIMARY KEY GENERATED ALWAYS AS IDENTITY,
+    tx_id           xid8 NOT NULL DEFAULT pg_current_xact_id(),
+    stream_id       bigint NOT NULL REFERENCES eventlog.streams,
+    stream_version  bigint NOT NULL,
+    type            text NOT NULL,
+    type_version    smallint NOT NULL,
+    codec           smallint NOT NULL,
+    dict_id         integer REFERENCES eventlog.zstd_dicts,
+    event_id        uuid NOT NULL UNIQUE,
+    correlation_id  uuid,
+    causation_id    uuid,
+    recorded_at     timestamptz NOT NULL,
+    content_hash    bytea NOT NULL,
+    payload         bytea NOT NULL,
+    UNIQUE (stream_id, stream_version)
+);
+-- Read order: (tx_id, global_position), fenced below the oldest running transaction.
+CREATE INDEX events_read_order ON eventlog.events (tx_id, global_position);
+
+-- Message bodies and other large values, addressed by the SHA-256 of their uncompressed bytes.
+CREATE TABLE eventlog.blobs (
+    sha256  bytea PRIMARY KEY CHECK (octet_length(sha256) = 32),
+    size    bigint NOT NULL,
+    codec   smallint NOT NULL,
+    dict_id integer REFERENCES eventlog.zstd_dicts,
+    data    bytea NOT NULL
+);
+
+-- Where each log consumer has got to, written in the same transaction as its own rows.
+CREATE TABLE eventlog.consumer_checkpoints (
+    consumer        text PRIMARY KEY,
+    tx_id           xid8 NOT NULL,
+    global_position bigint NOT NULL,
+    updated_at      timestamptz NOT NULL DEFAULT now()
+);
+
+-- The hash chain: chain_hash = SHA-256(previous chain_hash ‖ seq ‖ global_position ‖ content_hash),
+-- integers as 8-byte big-endian, 32 zero bytes before the first row. Dense in seq, in read order.
+CREATE TABLE eventlog.ledger (
+    seq             bigint PRIMARY KEY,
+    global_position bigint NOT NULL UNIQUE,
+    tx_id           xid8 NOT NULL,
+    chain_hash      bytea NOT NULL,
+    sealed_at       timestamptz NOT NULL DEFAULT now()
+);
+
+-- Append-only means append-only: changing history takes a superuser disabling these triggers,
+-- and the ledger then names the first altered event.
+CREATE FUNCTION eventlog.refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'eventlog.% is append-only: % refused', TG_TABLE_NAME, TG_OP
+        USING ERRCODE = 'insufficient_privilege';
+END
+$$;
+CREATE TRIGGER events_append_only BEFORE UPDATE OR DELETE ON eventlog.events
+    FOR EACH ROW EXECUTE FUNCTION eventlog.refuse_change();
+CREATE TRIGGER events_no_truncate BEFORE TRUNCATE ON eventlog.events
+    FOR EACH STATEMENT EXECUTE FUNCTION eventlog.refuse_change();
+CREATE TRIGGER ledger_append_only BEFORE UPDATE OR DELETE ON eventlog.ledger
+    FOR EACH ROW EXECUTE FUNCTION eventlog.refuse_change();
+CREATE TRIGGER ledger_no_truncate BEFORE TRUNCATE ON eventlog.ledger
+    FOR EACH STATEMENT EXECUTE FUNCTION eventlog.refuse_change();
+CREATE TRIGGER blobs_no_update BEFORE UPDATE ON eventlog.blobs
+    FOR EACH ROW EXECUTE FUNCTION eventlog.refuse_change();
+
+-- The canonical bytes of a stored event, hashed. `pillarbox log verify` recomputes the same
+-- bytes in Swift (EventContentHash.swift); the two definitions must stay identical.
+CREATE FUNCTION eventlog.content_hash(
+    p_event_id uuid, p_stream_key text, p_stream_version bigint, p_type text,
+    p_type_version smallint, p_codec smallint, p_dict_id integer,
+    p_correlation_id uuid, p_causation_id uuid, p_recorded_at timestamptz, p_payload bytea
+) RETURNS bytea LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT sha256(
+        convert_to(
+            'pillarbox-event-v1' || chr(10) ||
+            p_event_id::text || chr(10) ||
+            octet_length(p_stream_key)::text || ':' || p_stream_key || chr(10) ||
+            p_stream_version::text || chr(10) ||
+            p_type || chr(10) ||
+            p_type_version::text || chr(10) ||
+            p_codec::text || chr(10) ||
+            coalesce(p_dict_id, 0)::text || chr(10) ||
+            coalesce(p_correlation_id::text, '') || chr(10) ||
+            coalesce(p_causation_id::text, '') || chr(10) ||
+            (extract(epoch FROM p_recorded_at) * 1000000)::bigint::text || chr(10),
+            'UTF8'
+        ) || p_payload
+    )
+$$;
+
+-- Appends a batch of independent stream appends in one statement (one round trip, one commit).
+--
+-- Per append i: p_stream_keys[i], p_categories[i], p_expected[i] (-2 any, -1 no stream or empty,
+-- n = the stream's current version), p_event_counts[i] events and p_blob_counts[i] blobs taken in
+-- order from the per-event and per-blob arrays, and p_groups[i]: consecutive appends with the same
+-- group succeed or fail together (one transaction across several streams).
+-- Per event, 0 in p_dict_ids and the nil UUID in the id arrays mean "none".
+--
+-- One row per append, in order. outcome: 0 appended, 1 wrong expected version (current_version
+-- holds the actual one), 2 already appended (positions are the original ones), 3 an event id is
+-- already used by another event, 4 not appended because another append of its group failed.
+CREATE FUNCTION eventlog.append_batch(
+    p_stream_keys text[], p_categories text[], p_expected bigint[], p_event_counts integer[],
+    p_blob_counts integer[], p_groups integer[],
+    p_event_ids uuid[], p_types text[], p_type_versions smallint[], p_codecs smallint[],
+    p_dict_ids integer[], p_correlation_ids uuid[], p_causation_ids uuid[], p_payloads bytea[],
+    p_blob_hashes bytea[], p_blob_sizes bigint[], p_blob_codecs smallint[], p_blob_dict_ids integer[],
+    p_blob_data bytea[]
+) RETURNS TABLE (outcome smallint, current_version bigint, positions bigint[])
+LANGUAGE plpgsql AS $$
+DECLARE
+    nil constant uuid := '00000000-0000-0000-0000-000000000000';
+    n integer := coalesce(array_length(p_stream_keys, 1), 0);
+    now_ts timestamptz := now();
+    lock_keys text[];
+    lock_ids bigint[];
+    lock_versions bigint[];
+    trial_versions bigint[];
+    dup_ids uuid[];
+    dup_positions bigint[];
+    dup_streams bigint[];
+    outcomes smallint[] := array_fill(0::smallint, ARRAY[n]);
+    currents bigint[] := array_fill(0::bigint, ARRAY[n]);
+    first_event integer[] := array_fill(0, ARRAY[n]);
+    first_blob integer[] := array_fill(0, ARRAY[n]);
+    accepted_from integer[] := array_fill(0, ARRAY[n]);
+    ev_index integer[] := '{}';
+    ev_stream integer[] := '{}';
+    ev_version bigint[] := '{}';
+    blob_index integer[] := '{}';
+    inserted bigint[];
+    m integer := 0;
+    mb integer := 0;
+    conflict boolean;
+    e integer := 1;
+    b integer := 1;
+    g_start integer;
+    g_end integer;
+    g_ok boolean;
+    g_dups integer;
+    g_events integer;
+    i integer;
+    j integer;
+    k integer;
+    li integer;
+    cur bigint;
+    found_at integer;
+    dup_pos bigint[];
+BEGIN
+    IF n = 0 THEN
+        RETURN;
+    END IF;
+
+    FOR i IN 1..n LOOP
+        first_event[i] := e;
+        first_blob[i] := b;
+        e := e + p_event_counts[i];
+        b := b + p_blob_counts[i];
+    END LOOP;
+
+    -- Streams first, then their rows locked in key order so concurrent batches cannot deadlock.
+    INSERT INTO eventlog.streams (stream_key, category)
+    SELECT DISTINCT u.k, u.c FROM unnest(p_stream_keys, p_categories) AS u(k, c)
+    WHERE NOT EXISTS (SELECT 1 FROM eventlog.streams s WHERE s.stream_key = u.k)
+    ORDER BY u.k
+    ON CONFLICT (stream_key) DO NOTHING;
+
+    SELECT array_agg(l.stream_key ORDER BY l.stream_key), array_agg(l.stream_id ORDER BY l.stream_key),
+           array_agg(l.version ORDER BY l.stream_key)
+      INTO lock_keys, lock_ids, lock_versions
+      FROM (SELECT s.stream_key, s.stream_id, s.version FROM eventlog.streams s
+             WHERE s.stream_key = ANY (p_stream_keys) ORDER BY s.stream_key FOR UPDATE) AS l;
+
+    SELECT array_agg(x.event_id), array_agg(x.global_position), array_agg(x.stream_id)
+      INTO dup_ids, dup_positions, dup_streams
+      FROM eventlog.events x WHERE x.event_id = ANY (p_event_ids);
+
+    g_start := 1;
+    WHILE g_start <= n LOOP
+        g_end := g_start;
+        WHILE g_end < n AND p_groups[g_end + 1] = p_groups[g_start] LOOP
+            g_end := g_end + 1;
+        END LOOP;
+
+        -- Trial run of the whole group against a copy of the versions.
+        trial_versions := lock_versions;
+        g_ok := true;
+        g_dups := 0;
+        g_events := 0;
+        FOR i IN g_start..g_end LOOP
+            li := array_position(lock_keys, p_stream_keys[i]);
+            cur := trial_versions[li];
+            currents[i] := cur;
+            g_events := g_events + p_event_counts[i];
+            k := 0;
+            conflict := false;
+            IF dup_ids IS NOT NULL THEN
+                FOR j IN first_event[i]..first_event[i] + p_event_counts[i] - 1 LOOP
+                    found_at := array_position(dup_ids, p_event_ids[j]);
+                    IF found_at IS NOT NULL THEN
+                        IF dup_streams[found_at] = lock_ids[li] THEN
+                            k := k + 1;
+                        ELSE
+                            conflict := true;
+                        END IF;
+                    END IF;
+                END LOOP;
+            END IF;
+            g_dups := g_dups + k;
+            IF conflict OR (k <> 0 AND k <> p_event_counts[i]) THEN
+                outcomes[i] := 3;
+                g_ok := false;
+            ELSIF k = 0 AND p_expected[i] <> -2 AND p_expected[i] <> cur THEN
+                outcomes[i] := 1;
+                g_ok := false;
+            ELSIF k = 0 THEN
+                trial_versions[li] := cur + p_event_counts[i];
+            END IF;
+        END LOOP;
+
+        IF g_ok AND g_dups > 0 AND g_dups = g_events THEN
+            -- Every event of the group is already in the log: report the original positions.
+            FOR i IN g_start..g_end LOOP
+                outcomes[i] := 2;
+                currents[i] := lock_versions[array_position(lock_keys, p_stream_keys[i])];
+            END LOOP;
+        ELSIF g_ok AND g_dups > 0 THEN
+            -- Part of an atomic group is in the log and part is not: the ids were reused.
+            FOR i IN g_start..g_end LOOP
+                outcomes[i] := 3;
+            END LOOP;
+        ELSIF g_ok THEN
+            FOR i IN g_start..g_end LOOP
+                li := array_position(lock_keys, p_stream_keys[i]);
+                cur := lock_versions[li];
+                accepted_from[i] := m + 1;
+                FOR j IN 0..p_event_counts[i] - 1 LOOP
+                    m := m + 1;
+                    ev_index[m] := first_event[i] + j;
+                    ev_stream[m] := li;
+                    ev_version[m] := cur + 1 + j;
+                END LOOP;
+                FOR j IN 0..p_blob_counts[i] - 1 LOOP
+                    mb := mb + 1;
+                    blob_index[mb] := first_blob[i] + j;
+                END LOOP;
+                lock_versions[li] := cur + p_event_counts[i];
+                currents[i] := lock_versions[li];
+            END LOOP;
+        ELSE
+            FOR i IN g_start..g_end LOOP
+                IF outcomes[i] = 0 THEN
+                    outcomes[i] := 4;
+                END IF;
+            END LOOP;
+        END IF;
+
+        g_start := g_end + 1;
+    END LOOP;
+
+    IF m > 0 THEN
+        WITH rows AS (
+            SELECT u.ord, u.k, lock_ids[u.li] AS stream_id, lock_keys[u.li] AS stream_key, u.v
+              FROM unnest(ev_index, ev_stream, ev_version) WITH ORDINALITY AS u(k, li, v, ord)
+        ), ins AS (
+            INSERT INTO eventlog.events (stream_id, stream_version, type, type_version, codec, dict_id,
+                                         event_id, correlation_id, causation_id, recorded_at,
+                                         content_hash, payload)
+            SELECT r.stream_id, r.v, p_types[r.k], p_type_versions[r.k], p_codecs[r.k],
+                   nullif(p_dict_ids[r.k], 0), p_event_ids[r.k], nullif(p_correlation_ids[r.k], nil),
+                   nullif(p_causation_ids[r.k], nil), now_ts,
+                   eventlog.content_hash(p_event_ids[r.k], r.stream_key, r.v, p_types[r.k],
+                                         p_type_versions[r.k], p_codecs[r.k], nullif(p_dict_ids[r.k], 0),
+                                         nullif(p_correlation_ids[r.k], nil),
+                                         nullif(p_causation_ids[r.k], nil), now_ts, p_payloads[r.k]),
+                   p_payloads[r.k]
+              FROM rows r ORDER BY r.ord
+            RETURNING global_position, event_id
+        )
+        SELECT array_agg(ins.global_position ORDER BY r.ord) INTO inserted
+          FROM ins JOIN rows r ON p_event_ids[r.k] = ins.event_id;
+
+        UPDATE eventlog.streams s SET version = u.v
+          FROM unnest(lock_ids, lock_versions) AS u(id, v)
+         WHERE s.stream_id = u.id AND s.version <> u.v;
+
+        IF mb > 0 THEN
+            INSERT INTO eventlog.blobs (sha256, size, codec, dict_id, data)
+            SELECT p_blob_hashes[u.k], p_blob_sizes[u.k], p_blob_codecs[u.k],
+                   nullif(p_blob_dict_ids[u.k], 0), p_blob_data[u.k]
+              FROM unnest(blob_index) AS u(k)
+            ON CONFLICT (sha256) DO NOTHING;
+        END IF;
+
+        PERFORM pg_notify('pillarbox_events', '');
+    END IF;
+
+    FOR i IN 1..n LOOP
+        outcome := outcomes[i];
+        current_version := currents[i];
+        IF outcomes[i] = 0 THEN
+            positions := inserted[accepted_from[i] : accepted_from[i] + p_event_counts[i] - 1];
+        ELSIF outcomes[i] = 2 THEN
+            dup_pos := '{}';
+            FOR j IN first_event[i]..first_event[i] + p_event_counts[i] - 1 LOOP
+                dup_pos := dup_pos || dup_positions[array_position(dup_ids, p_event_ids[j])];
+            END LOOP;
+            positions := dup_pos;
+        ELSE
+            positions := '{}';
+        END IF;
+        RETURN NEXT;
+    END LOOP;
+END
+$$;

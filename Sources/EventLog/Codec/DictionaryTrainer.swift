@@ -46,7 +46,7 @@ public struct DictionaryTrainer: Sendable {
         }
 
         let sampleBytes = samples.reduce(0) { $0 + $1.count }
-        let id = try await store.client.withTransaction(logger: logger) { connection -> Int32 in
+        let id = try await store.client.transaction(logger: logger) { connection -> Int32 in
             let inserted = try await connection.query("""
                 INSERT INTO eventlog.zstd_dicts (sample_count, sample_bytes, data)
                 VALUES (\(samples.count), \(Int64(sampleBytes)), \(ByteBuffer(bytes: dictionaryBytes)))

@@ -74,7 +74,7 @@ public struct LogConsumer: Service {
 
     /// One batch in one transaction; nil when another process holds this consumer.
     private func processBatch() async throws -> Int? {
-        try await store.client.withTransaction(logger: logger) { connection in
+        try await store.client.transaction(logger: logger) { connection in
             let lockRows = try await connection.query(
                 "SELECT pg_try_advisory_xact_lock(hashtextextended('pillarbox consumer ' || \(name), 0))", logger: logger)
             var locked = false

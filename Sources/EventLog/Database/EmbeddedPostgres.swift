@@ -56,6 +56,9 @@ public struct EmbeddedPostgres: Sendable {
     public func start() async throws -> StartResult {
         let binaries = try Self.binaryDirectory()
         try prepareDirectories()
+        // Processes starting at the same moment take turns; the later ones find it running.
+        let lock = try await StartLock.acquire(directory + "/start.lock")
+        defer { lock.release() }
         if !FileManager.default.fileExists(atPath: clusterDirectory + "/PG_VERSION") {
             try await initialise(binaries: binaries)
         }
@@ -76,7 +79,7 @@ public struct EmbeddedPostgres: Sendable {
                     return result
                 } catch {
                     guard ContinuousClock.now < deadline else {
-                        throw Failure(message: "embedded PostgreSQL runs but does not accept connections: \(error)")
+                        throw Failure(message: "embedded PostgreSQL runs but does not accept connections: \(String(reflecting: error))")
                     }
                     try await Task.sleep(for: .milliseconds(200))
                 }
@@ -147,14 +150,20 @@ public struct EmbeddedPostgres: Sendable {
         guard output.status == 0 else {
             throw Failure(message: "initdb failed:\n\(output.text)")
         }
-        let configuration = clusterDirectory + "/postgresql.conf"
-        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: configuration))
-        try handle.seekToEnd()
-        try handle.write(contentsOf: Data("\n# Pillarbox's settings, rewritten at every start.\ninclude_if_exists = 'pillarbox.conf'\n".utf8))
-        try handle.close()
     }
 
+    /// Writes `pillarbox.conf` and makes sure `postgresql.conf` includes it (checked at every
+    /// start, so a crash right after initdb cannot leave a cluster listening on TCP).
     private func writeSettings() throws {
+        let mainPath = clusterDirectory + "/postgresql.conf"
+        let include = "include_if_exists = 'pillarbox.conf'"
+        let main = try String(contentsOfFile: mainPath, encoding: .utf8)
+        if !main.split(separator: "\n").contains(where: { $0.trimmingCharacters(in: .whitespaces) == include }) {
+            let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: mainPath))
+            try handle.seekToEnd()
+            try handle.write(contentsOf: Data("\n# Pillarbox's settings, rewritten at every start.\n\(include)\n".utf8))
+            try handle.close()
+        }
         let quotedSocketDirectory = socketDirectory.replacingOccurrences(of: "'", with: "''")
         let settings = """
             # Written by Pillarbox at every start; edit postgresql.conf to override.
@@ -248,5 +257,35 @@ public struct EmbeddedPostgres: Sendable {
             return "\(root)/\(version)/bin"
         }
         throw Failure(message: "PostgreSQL's server programs (initdb, pg_ctl) were not found: install Debian's postgresql package, or pass --database-url")
+    }
+}
+
+/// An exclusive lock file, waited for without blocking a thread.
+final class StartLock {
+    private let descriptor: Int32
+
+    static func acquire(_ path: String, timeout: Duration = .seconds(120)) async throws -> StartLock {
+        let descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else {
+            throw EmbeddedPostgres.Failure(message: "cannot open \(path): \(String(cString: strerror(errno)))")
+        }
+        let deadline = ContinuousClock.now + timeout
+        while flock(descriptor, LOCK_EX | LOCK_NB) != 0 {
+            guard ContinuousClock.now < deadline else {
+                close(descriptor)
+                throw EmbeddedPostgres.Failure(message: "another process has held \(path) for over \(timeout)")
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        return StartLock(descriptor: descriptor)
+    }
+
+    private init(descriptor: Int32) {
+        self.descriptor = descriptor
+    }
+
+    func release() {
+        flock(descriptor, LOCK_UN)
+        close(descriptor)
     }
 }

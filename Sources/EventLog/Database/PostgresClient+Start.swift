@@ -1,3 +1,4 @@
+import Logging
 import PostgresNIO
 
 extension PostgresClient {
@@ -11,5 +12,20 @@ extension PostgresClient {
             }
         }
         await Task.yield()
+    }
+}
+
+extension PostgresClient {
+    /// `withTransaction`, rethrowing the closure's own error rather than postgres-nio's wrapper
+    /// (which is kept when BEGIN, COMMIT or ROLLBACK failed as well).
+    public func transaction<Result: Sendable>(logger: Logger, _ body: (PostgresConnection) async throws -> Result) async throws -> Result {
+        do {
+            return try await withTransaction(logger: logger) { try await body($0) }
+        } catch let error as PostgresTransactionError {
+            if let closureError = error.closureError, error.rollbackError == nil, error.commitError == nil, error.beginError == nil {
+                throw closureError
+            }
+            throw error
+        }
     }
 }

@@ -7,6 +7,12 @@ public struct WrongExpectedVersion: Error, Equatable, CustomStringConvertible {
     /// The stream's version when the append was checked; -1 for an empty stream.
     public let actual: Int64
 
+    public init(stream: String, expected: ExpectedVersion, actual: Int64) {
+        self.stream = stream
+        self.expected = expected
+        self.actual = actual
+    }
+
     public var description: String {
         "stream \(stream): expected \(expected), but the stream is at version \(actual)"
     }

@@ -36,6 +36,22 @@ public struct RecordedEvent: Sendable {
     public let recordedAt: Date
     public let json: [UInt8]
 
+    public init(position: Int64, transaction: UInt64, stream: String, streamVersion: Int64, type: String,
+                typeVersion: Int16, eventID: UUID, correlationID: UUID?, causationID: UUID?, recordedAt: Date,
+                json: [UInt8]) {
+        self.position = position
+        self.transaction = transaction
+        self.stream = stream
+        self.streamVersion = streamVersion
+        self.type = type
+        self.typeVersion = typeVersion
+        self.eventID = eventID
+        self.correlationID = correlationID
+        self.causationID = causationID
+        self.recordedAt = recordedAt
+        self.json = json
+    }
+
     public var cursor: LogCursor { LogCursor(transaction: transaction, position: position) }
 
     /// Decodes the payload as `E`, checking the stored type string first.

@@ -44,7 +44,7 @@ public struct LedgerSealer: Service {
     }
 
     private func sealBatch() async throws -> Int? {
-        try await store.client.withTransaction(logger: logger) { connection in
+        try await store.client.transaction(logger: logger) { connection in
             let lockRows = try await connection.query(
                 "SELECT pg_try_advisory_xact_lock(hashtextextended('pillarbox ledger sealer', 0))", logger: logger)
             var locked = false

@@ -10,6 +10,13 @@ public struct Migration: Sendable {
     /// SHA-256 of the file; an applied migration whose file later changed is refused.
     public let checksum: String
 
+    public init(version: Int, name: String, sql: String, checksum: String) {
+        self.version = version
+        self.name = name
+        self.sql = sql
+        self.checksum = checksum
+    }
+
     /// Every migration shipped in this binary, in order.
     public static let all: [Migration] = {
         let migrations = EmbeddedMigrations.files.map { file -> Migration in

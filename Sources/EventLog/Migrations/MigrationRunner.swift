@@ -9,6 +9,7 @@ public struct MigrationRunner: Sendable {
     public enum Failure: Error, CustomStringConvertible {
         case changedAfterApplying(version: Int, name: String)
         case newerThanBinary(version: Int)
+        case failed(version: Int, name: String, reason: String)
 
         public var description: String {
             switch self {
@@ -16,6 +17,8 @@ public struct MigrationRunner: Sendable {
                 "migration \(version) (\(name)) was changed after it was applied; migrations are forward-only: add a new one"
             case .newerThanBinary(let version):
                 "the database has migration \(version), newer than this pillarbox binary knows: upgrade the binary"
+            case .failed(let version, let name, let reason):
+                "migration \(version) (\(name)) failed and was rolled back: \(reason)"
             }
         }
     }
@@ -76,12 +79,18 @@ public struct MigrationRunner: Sendable {
             LANGUAGE plpgsql AS $$ BEGIN EXECUTE sql; END $$
             """, logger: logger)
         for migration in pending {
-            try await connection.withTransaction(logger: logger) { connection in
-                try await connection.query("SELECT pg_temp.pillarbox_run_migration(\(migration.sql))", logger: logger)
-                try await connection.query("""
-                    INSERT INTO public.pillarbox_migrations (version, name, checksum)
-                    VALUES (\(migration.version), \(migration.name), \(migration.checksum))
-                    """, logger: logger)
+            do {
+                try await connection.withTransaction(logger: logger) { connection in
+                    try await connection.query("SELECT pg_temp.pillarbox_run_migration(\(migration.sql))", logger: logger)
+                    try await connection.query("""
+                        INSERT INTO public.pillarbox_migrations (version, name, checksum)
+                        VALUES (\(migration.version), \(migration.name), \(migration.checksum))
+                        """, logger: logger)
+                }
+            } catch {
+                let underlying = (error as? PostgresTransactionError)?.closureError ?? error
+                let reason = (underlying as? PSQLError)?.serverInfo?[.message] ?? String(reflecting: underlying)
+                throw Failure.failed(version: migration.version, name: migration.name, reason: reason)
             }
             logger.info("applied migration \(migration.version) (\(migration.name))")
         }

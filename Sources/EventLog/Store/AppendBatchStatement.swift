@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import NIOCore
 import PostgresNIO
 
@@ -97,5 +98,46 @@ struct AppendBatchStatement: PostgresPreparedStatement {
 
     func decodeRow(_ row: PostgresRow) throws -> Row {
         try row.decode(Row.self)
+    }
+}
+
+extension AppendBatchStatement {
+    /// Runs a batch on `connection`; returns, per group, its results or the error its appends met.
+    static func run(_ groups: [PreparedGroup], on connection: PostgresConnection,
+                    logger: Logger) async throws -> [Result<[AppendResult], any Error>] {
+        var rows: [Row] = []
+        for try await row in try await connection.execute(AppendBatchStatement(groups: groups), logger: logger) {
+            rows.append(row)
+        }
+        let appendCount = groups.reduce(0) { $0 + $1.appends.count }
+        guard rows.count == appendCount else {
+            throw EventLogError.unexpectedReply("append_batch returned \(rows.count) rows for \(appendCount) appends")
+        }
+        var results: [Result<[AppendResult], any Error>] = []
+        var index = 0
+        for group in groups {
+            var appended: [AppendResult] = []
+            var failure: (any Error)?
+            for append in group.appends {
+                let (code, currentVersion, positions) = rows[index]
+                index += 1
+                switch Outcome(rawValue: code) {
+                case .appended, .alreadyAppended:
+                    appended.append(AppendResult(
+                        stream: append.stream.key, positions: positions, streamVersion: currentVersion,
+                        wasAlreadyAppended: code == Outcome.alreadyAppended.rawValue))
+                case .wrongExpectedVersion:
+                    failure = WrongExpectedVersion(stream: append.stream.key, expected: append.expected, actual: currentVersion)
+                case .eventIDConflict:
+                    if failure == nil { failure = EventLogError.eventIDConflict(stream: append.stream.key) }
+                case .abortedWithGroup:
+                    break
+                case nil:
+                    throw EventLogError.unexpectedReply("append_batch outcome \(code)")
+                }
+            }
+            results.append(failure.map { .failure($0) } ?? .success(appended))
+        }
+        return results
     }
 }

@@ -62,6 +62,15 @@ public final class EventStore: Service, Sendable {
         return try await committer.submit(group)
     }
 
+    /// Appends inside the caller's transaction on `connection`, bypassing group commit: the
+    /// events commit (and notify readers) when that transaction does. For work that must commit
+    /// atomically with the events, such as inline projections.
+    @discardableResult
+    public func append(_ appends: [StreamAppend], on connection: PostgresConnection) async throws -> [AppendResult] {
+        let group = PreparedGroup(appends: try appends.map(prepare))
+        return try await AppendBatchStatement.run([group], on: connection, logger: logger)[0].get()
+    }
+
     private func prepare(_ append: StreamAppend) throws -> PreparedAppend {
         guard !append.events.isEmpty else { throw EventLogError.emptyAppend(stream: append.stream.key) }
         var blobs: [PreparedAppend.Blob] = []

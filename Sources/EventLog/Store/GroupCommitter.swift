@@ -149,44 +149,9 @@ final class GroupCommitter: Sendable {
         }
     }
 
-    /// Runs one batch; returns, per group, its results or the error its appends met.
     private func execute(_ groups: [PreparedGroup]) async throws -> [Result<[AppendResult], any Error>] {
-        let statement = AppendBatchStatement(groups: groups)
-        var rows: [AppendBatchStatement.Row] = []
         try await client.withConnection { connection in
-            for try await row in try await connection.execute(statement, logger: logger) {
-                rows.append(row)
-            }
+            try await AppendBatchStatement.run(groups, on: connection, logger: logger)
         }
-        let appendCount = groups.reduce(0) { $0 + $1.appends.count }
-        guard rows.count == appendCount else {
-            throw EventLogError.unexpectedReply("append_batch returned \(rows.count) rows for \(appendCount) appends")
-        }
-        var results: [Result<[AppendResult], any Error>] = []
-        var index = 0
-        for group in groups {
-            var appended: [AppendResult] = []
-            var failure: (any Error)?
-            for append in group.appends {
-                let (code, currentVersion, positions) = rows[index]
-                index += 1
-                switch AppendBatchStatement.Outcome(rawValue: code) {
-                case .appended, .alreadyAppended:
-                    appended.append(AppendResult(
-                        stream: append.stream.key, positions: positions, streamVersion: currentVersion,
-                        wasAlreadyAppended: code == AppendBatchStatement.Outcome.alreadyAppended.rawValue))
-                case .wrongExpectedVersion:
-                    failure = WrongExpectedVersion(stream: append.stream.key, expected: append.expected, actual: currentVersion)
-                case .eventIDConflict:
-                    if failure == nil { failure = EventLogError.eventIDConflict(stream: append.stream.key) }
-                case .abortedWithGroup:
-                    break
-                case nil:
-                    throw EventLogError.unexpectedReply("append_batch outcome \(code)")
-                }
-            }
-            results.append(failure.map { .failure($0) } ?? .success(appended))
-        }
-        return results
     }
 }

@@ -1,0 +1,45 @@
+import EventLog
+import Foundation
+import Testing
+import TestSupport
+
+@Suite("Blobs")
+struct BlobTests {
+    @Test("a body referenced by many events is stored once, compressed, and reads back exactly")
+    func storedOnce() async throws {
+        try await TestDatabase.withStore { store in
+            let line = Array("Subject: quarterly figures\r\nThe figures are in the attachment.\r\n".utf8)
+            let body = BlobData(Array((0..<2_000).flatMap { _ in line }))
+            let event = BodyStored(body: body.id)
+            // One event per recipient mailbox, all in one atomic append, plus a later one.
+            try await store.append((0..<50).map { index in
+                StreamAppend(stream: try stream("mailbox-user\(index)"), events: [try EventData(event, blobs: [body])])
+            })
+            try await store.append([try EventData(event, blobs: [body, body])], to: try stream("mailbox-late"))
+
+            let rows = try await store.client.query("SELECT count(*), sum(octet_length(data)), max(size) FROM eventlog.blobs")
+            for try await (count, storedBytes, size) in rows.decode((Int, Int, Int64).self) {
+                #expect(count == 1)
+                #expect(size == Int64(body.bytes.count))
+                #expect(storedBytes < body.bytes.count / 10, "zstd-compressed")
+            }
+            #expect(try await store.blob(body.id) == body.bytes)
+            let recorded = try await store.read(stream: try stream("mailbox-user7"))
+            #expect(try recorded[0].decode(as: BodyStored.self).body == body.id)
+            #expect(try await store.blob(BlobID.of(Array("absent".utf8))) == nil)
+        }
+    }
+
+    @Test("a failed append stores none of its blobs")
+    func failedAppendStoresNothing() async throws {
+        try await TestDatabase.withStore { store in
+            let notes = try stream("mailbox-x")
+            try await store.append([try note("first")], to: notes)
+            let body = BlobData(Array("never stored".utf8))
+            await #expect(throws: WrongExpectedVersion.self) {
+                try await store.append([try EventData(BodyStored(body: body.id), blobs: [body])], to: notes, expectedVersion: .noStream)
+            }
+            #expect(try await store.blob(body.id) == nil)
+        }
+    }
+}

@@ -6,7 +6,8 @@
 
 CREATE SCHEMA eventlog;
 
--- Trained zstd dictionaries. A row is never deleted while an event or blob references it.
+-- Trained zstd dictionaries. Rows are never changed or deleted (see the triggers below): old
+-- events and blobs keep decoding with the dictionary they name.
 CREATE TABLE eventlog.zstd_dicts (
     dict_id      integer PRIMARY KEY GENERATED ALWAYS AS IDENTITY,
     created_at   timestamptz NOT NULL DEFAULT now(),
@@ -26,16 +27,19 @@ CREATE TABLE eventlog.streams (
 CREATE INDEX streams_category ON eventlog.streams (category);
 
 -- codec: 0 = stored as is, 1 = zstd (with the dictionary `dict_id` when it is not null).
--- content_hash = eventlog.content_hash(...) over the stored row; the ledger chains it.
+-- content_hash: SHA-256 of the row's canonical bytes (see append_batch); the ledger chains it.
+-- stream_id and dict_id carry no foreign keys: append_batch is the only writer and sets both from
+-- rows it has locked or read, and neither parent table allows deletes. A foreign key would cost a
+-- query per appended event.
 CREATE TABLE eventlog.events (
     global_position bigint PRIMARY KEY GENERATED ALWAYS AS IDENTITY,
     tx_id           xid8 NOT NULL DEFAULT pg_current_xact_id(),
-    stream_id       bigint NOT NULL REFERENCES eventlog.streams,
+    stream_id       bigint NOT NULL,
     stream_version  bigint NOT NULL,
     type            text NOT NULL,
     type_version    smallint NOT NULL,
     codec           smallint NOT NULL,
-    dict_id         integer REFERENCES eventlog.zstd_dicts,
+    dict_id         integer,
     event_id        uuid NOT NULL UNIQUE,
     correlation_id  uuid,
     causation_id    uuid,
@@ -52,7 +56,7 @@ CREATE TABLE eventlog.blobs (
     sha256  bytea PRIMARY KEY CHECK (octet_length(sha256) = 32),
     size    bigint NOT NULL,
     codec   smallint NOT NULL,
-    dict_id integer REFERENCES eventlog.zstd_dicts,
+    dict_id integer,
     data    bytea NOT NULL
 );
 
@@ -92,33 +96,40 @@ CREATE TRIGGER ledger_no_truncate BEFORE TRUNCATE ON eventlog.ledger
     FOR EACH STATEMENT EXECUTE FUNCTION eventlog.refuse_change();
 CREATE TRIGGER blobs_no_update BEFORE UPDATE ON eventlog.blobs
     FOR EACH ROW EXECUTE FUNCTION eventlog.refuse_change();
+CREATE TRIGGER streams_no_delete BEFORE DELETE ON eventlog.streams
+    FOR EACH ROW EXECUTE FUNCTION eventlog.refuse_change();
+CREATE TRIGGER zstd_dicts_append_only BEFORE UPDATE OR DELETE ON eventlog.zstd_dicts
+    FOR EACH ROW EXECUTE FUNCTION eventlog.refuse_change();
 
--- The canonical bytes of a stored event, hashed. `pillarbox log verify` recomputes the same
--- bytes in Swift (EventContentHash.swift); the two definitions must stay identical.
-CREATE FUNCTION eventlog.content_hash(
-    p_event_id uuid, p_stream_key text, p_stream_version bigint, p_type text,
-    p_type_version smallint, p_codec smallint, p_dict_id integer,
-    p_correlation_id uuid, p_causation_id uuid, p_recorded_at timestamptz, p_payload bytea
-) RETURNS bytea LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    SELECT sha256(
-        convert_to(
-            'pillarbox-event-v1' || chr(10) ||
-            p_event_id::text || chr(10) ||
-            octet_length(p_stream_key)::text || ':' || p_stream_key || chr(10) ||
-            p_stream_version::text || chr(10) ||
-            p_type || chr(10) ||
-            p_type_version::text || chr(10) ||
-            p_codec::text || chr(10) ||
-            coalesce(p_dict_id, 0)::text || chr(10) ||
-            coalesce(p_correlation_id::text, '') || chr(10) ||
-            coalesce(p_causation_id::text, '') || chr(10) ||
-            (extract(epoch FROM p_recorded_at) * 1000000)::bigint::text || chr(10),
-            'UTF8'
-        ) || p_payload
-    )
+-- An event's content hash: SHA-256 of its canonical bytes,
+--   pillarbox-event-v1 LF event_id LF byte-length ":" stream_key LF stream_version LF type LF
+--   type_version LF codec LF dict_id-or-0 LF correlation_id-or-empty LF causation_id-or-empty LF
+--   recorded_at-as-microseconds-since-1970 LF payload
+-- `pillarbox log verify` recomputes the same bytes in Swift (EventContentHash.swift); the two
+-- definitions must stay identical. Declared STABLE (which it is) so the planner inlines it.
+CREATE FUNCTION eventlog.event_hash(
+    p_event_id uuid, p_stream_key text, p_stream_version bigint, p_type text, p_type_version smallint,
+    p_codec smallint, p_dict_id integer, p_correlation_id uuid, p_causation_id uuid,
+    p_recorded_micros bigint, p_payload bytea
+) RETURNS bytea LANGUAGE sql STABLE PARALLEL SAFE AS $$
+    SELECT sha256(convert_to(
+        'pillarbox-event-v1' || chr(10) ||
+        p_event_id::text || chr(10) ||
+        octet_length(p_stream_key)::text || ':' || p_stream_key || chr(10) ||
+        p_stream_version::text || chr(10) ||
+        p_type || chr(10) ||
+        p_type_version::text || chr(10) ||
+        p_codec::text || chr(10) ||
+        coalesce(p_dict_id, 0)::text || chr(10) ||
+        coalesce(p_correlation_id::text, '') || chr(10) ||
+        coalesce(p_causation_id::text, '') || chr(10) ||
+        p_recorded_micros::text || chr(10),
+        'UTF8') || p_payload)
 $$;
 
 -- Appends a batch of independent stream appends in one statement (one round trip, one commit).
+-- A lone append to an existing stream takes a shorter path first (AppendOneStatement.swift) and
+-- comes here for everything else.
 --
 -- Per append i: p_stream_keys[i], p_categories[i], p_expected[i] (-2 any, -1 no stream or empty,
 -- n = the stream's current version), p_event_counts[i] events and p_blob_counts[i] blobs taken in
@@ -137,11 +148,12 @@ CREATE FUNCTION eventlog.append_batch(
     p_blob_hashes bytea[], p_blob_sizes bigint[], p_blob_codecs smallint[], p_blob_dict_ids integer[],
     p_blob_data bytea[]
 ) RETURNS TABLE (outcome smallint, current_version bigint, positions bigint[])
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
     nil constant uuid := '00000000-0000-0000-0000-000000000000';
     n integer := coalesce(array_length(p_stream_keys, 1), 0);
     now_ts timestamptz := now();
+    now_micros bigint := (extract(epoch FROM now()) * 1000000)::bigint;
     lock_keys text[];
     lock_ids bigint[];
     lock_versions bigint[];
@@ -159,9 +171,12 @@ DECLARE
     ev_version bigint[] := '{}';
     blob_index integer[] := '{}';
     inserted bigint[];
+    inserted_ids uuid[];
+    stream_count integer;
     m integer := 0;
     mb integer := 0;
     conflict boolean;
+    attempt integer;
     e integer := 1;
     b integer := 1;
     g_start integer;
@@ -188,18 +203,22 @@ BEGIN
         b := b + p_blob_counts[i];
     END LOOP;
 
-    -- Streams first, then their rows locked in key order so concurrent batches cannot deadlock.
-    INSERT INTO eventlog.streams (stream_key, category)
-    SELECT DISTINCT u.k, u.c FROM unnest(p_stream_keys, p_categories) AS u(k, c)
-    WHERE NOT EXISTS (SELECT 1 FROM eventlog.streams s WHERE s.stream_key = u.k)
-    ORDER BY u.k
-    ON CONFLICT (stream_key) DO NOTHING;
-
-    SELECT array_agg(l.stream_key ORDER BY l.stream_key), array_agg(l.stream_id ORDER BY l.stream_key),
-           array_agg(l.version ORDER BY l.stream_key)
-      INTO lock_keys, lock_ids, lock_versions
-      FROM (SELECT s.stream_key, s.stream_id, s.version FROM eventlog.streams s
-             WHERE s.stream_key = ANY (p_stream_keys) ORDER BY s.stream_key FOR UPDATE) AS l;
+    -- The streams' rows, locked in key order so concurrent batches cannot deadlock; missing
+    -- streams are created first (in key order too) and the lock taken again.
+    FOR attempt IN 1..2 LOOP
+        SELECT array_agg(l.stream_key ORDER BY l.stream_key), array_agg(l.stream_id ORDER BY l.stream_key),
+               array_agg(l.version ORDER BY l.stream_key)
+          INTO lock_keys, lock_ids, lock_versions
+          FROM (SELECT s.stream_key, s.stream_id, s.version FROM eventlog.streams s
+                 WHERE s.stream_key = ANY (p_stream_keys) ORDER BY s.stream_key FOR UPDATE) AS l;
+        SELECT count(DISTINCT q.key) INTO stream_count FROM unnest(p_stream_keys) AS q(key);
+        EXIT WHEN coalesce(array_length(lock_keys, 1), 0) = stream_count;
+        INSERT INTO eventlog.streams (stream_key, category)
+        SELECT DISTINCT u.key, u.category FROM unnest(p_stream_keys, p_categories) AS u(key, category)
+        WHERE NOT (u.key = ANY (coalesce(lock_keys, '{}')))
+        ORDER BY u.key
+        ON CONFLICT (stream_key) DO NOTHING;
+    END LOOP;
 
     SELECT array_agg(x.event_id), array_agg(x.global_position), array_agg(x.stream_id)
       INTO dup_ids, dup_positions, dup_streams
@@ -289,26 +308,31 @@ BEGIN
     END LOOP;
 
     IF m > 0 THEN
-        WITH rows AS (
-            SELECT u.ord, u.k, lock_ids[u.li] AS stream_id, lock_keys[u.li] AS stream_key, u.v
-              FROM unnest(ev_index, ev_stream, ev_version) WITH ORDINALITY AS u(k, li, v, ord)
-        ), ins AS (
+        -- Identity values are drawn in the order rows reach the insert, so ordering RETURNING
+        -- by position gives the events in input order; the ids confirm it.
+        WITH ins AS (
             INSERT INTO eventlog.events (stream_id, stream_version, type, type_version, codec, dict_id,
                                          event_id, correlation_id, causation_id, recorded_at,
                                          content_hash, payload)
-            SELECT r.stream_id, r.v, p_types[r.k], p_type_versions[r.k], p_codecs[r.k],
-                   nullif(p_dict_ids[r.k], 0), p_event_ids[r.k], nullif(p_correlation_ids[r.k], nil),
-                   nullif(p_causation_ids[r.k], nil), now_ts,
-                   eventlog.content_hash(p_event_ids[r.k], r.stream_key, r.v, p_types[r.k],
-                                         p_type_versions[r.k], p_codecs[r.k], nullif(p_dict_ids[r.k], 0),
-                                         nullif(p_correlation_ids[r.k], nil),
-                                         nullif(p_causation_ids[r.k], nil), now_ts, p_payloads[r.k]),
-                   p_payloads[r.k]
-              FROM rows r ORDER BY r.ord
+            SELECT lock_ids[u.li], u.v, p_types[u.k], p_type_versions[u.k], p_codecs[u.k],
+                   nullif(p_dict_ids[u.k], 0), p_event_ids[u.k], nullif(p_correlation_ids[u.k], nil),
+                   nullif(p_causation_ids[u.k], nil), now_ts,
+                   eventlog.event_hash(p_event_ids[u.k], lock_keys[u.li], u.v, p_types[u.k], p_type_versions[u.k],
+                                       p_codecs[u.k], nullif(p_dict_ids[u.k], 0), nullif(p_correlation_ids[u.k], nil),
+                                       nullif(p_causation_ids[u.k], nil), now_micros, p_payloads[u.k]),
+                   p_payloads[u.k]
+              FROM unnest(ev_index, ev_stream, ev_version) WITH ORDINALITY AS u(k, li, v, ord)
+             ORDER BY u.ord
             RETURNING global_position, event_id
         )
-        SELECT array_agg(ins.global_position ORDER BY r.ord) INTO inserted
-          FROM ins JOIN rows r ON p_event_ids[r.k] = ins.event_id;
+        SELECT array_agg(ins.global_position ORDER BY ins.global_position),
+               array_agg(ins.event_id ORDER BY ins.global_position)
+          INTO inserted, inserted_ids FROM ins;
+        FOR j IN 1..m LOOP
+            IF inserted_ids[j] <> p_event_ids[ev_index[j]] THEN
+                RAISE EXCEPTION 'append_batch: events were not numbered in input order';
+            END IF;
+        END LOOP;
 
         UPDATE eventlog.streams s SET version = u.v
           FROM unnest(lock_ids, lock_versions) AS u(id, v)

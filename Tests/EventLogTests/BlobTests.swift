@@ -30,7 +30,7 @@ struct BlobTests {
         }
     }
 
-    @Test("a failed append stores none of its blobs")
+    @Test("a failed append stores none of its blobs; a successful one does")
     func failedAppendStoresNothing() async throws {
         try await TestDatabase.withStore { store in
             let notes = try stream("mailbox-x")
@@ -40,6 +40,11 @@ struct BlobTests {
                 try await store.append([try EventData(BodyStored(body: body.id), blobs: [body])], to: notes, expectedVersion: .noStream)
             }
             #expect(try await store.blob(body.id) == nil)
+
+            // The same append at the right version stores it.
+            let stored = try await store.append([try EventData(BodyStored(body: body.id), blobs: [body])], to: notes, expectedVersion: .exactly(0))
+            #expect(stored.streamVersion == 1)
+            #expect(try await store.blob(body.id) == body.bytes)
         }
     }
 }

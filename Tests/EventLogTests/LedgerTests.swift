@@ -1,5 +1,6 @@
-import EventLog
+@testable import EventLog
 import Foundation
+import NIOCore
 import PostgresNIO
 import Testing
 import TestSupport
@@ -61,13 +62,23 @@ struct LedgerTests {
         try await TestDatabase.withStore { store in
             let positions = try await Self.fill(store)
             let victim = positions[4]
-            try await Self.tamper(store, """
-                UPDATE eventlog.events e SET payload = '\\x00'::bytea || e.payload,
-                  content_hash = eventlog.content_hash(e.event_id, s.stream_key, e.stream_version, e.type, e.type_version,
-                                                       e.codec, e.dict_id, e.correlation_id, e.causation_id, e.recorded_at,
-                                                       '\\x00'::bytea || e.payload)
-                FROM eventlog.streams s WHERE s.stream_id = e.stream_id AND e.global_position = \(victim)
+            // A careful forger recomputes the content hash of the altered row as well.
+            let original = try #require(try await store.read(positions: victim...victim).first)
+            let rows = try await store.client.query("""
+                SELECT e.codec, e.dict_id, e.payload, (extract(epoch FROM e.recorded_at) * 1000000)::bigint
+                FROM eventlog.events e WHERE e.global_position = \(victim)
                 """)
+            for try await (codec, dictionaryID, payload, micros) in rows.decode((Int16, Int32?, ByteBuffer, Int64).self) {
+                let forged = [UInt8](repeating: 0, count: 1) + Array(payload.readableBytesView)
+                let hash = EventContentHash(
+                    eventID: original.eventID, streamKey: original.stream, streamVersion: original.streamVersion,
+                    type: original.type, typeVersion: original.typeVersion, codec: codec, dictionaryID: dictionaryID,
+                    correlationID: nil, causationID: nil, recordedAtMicroseconds: micros, payload: forged).digest
+                try await Self.tamper(store, """
+                    UPDATE eventlog.events SET payload = \(ByteBuffer(bytes: forged)), content_hash = \(ByteBuffer(bytes: hash))
+                    WHERE global_position = \(victim)
+                    """)
+            }
             let failure = try #require(try await Self.verify(store).failure)
             #expect(failure.position == victim)
             #expect(failure.reason.contains("chain"))

@@ -10,6 +10,7 @@ struct ReadOrderTests {
     func lateCommitIsNotSkipped() async throws {
         try await TestDatabase.withStore { store in
             try await store.append([note("before")], to: try stream("notes-0"))
+            try await store.awaitReadable()
             try await store.client.withConnection { slow in
                 try await store.client.withConnection { fast in
                     // The slow transaction takes the lower position, then waits.
@@ -28,11 +29,12 @@ struct ReadOrderTests {
 
                     try await slow.query("COMMIT", logger: TestDatabase.logger)
                     let cursor = early.last?.cursor ?? .start
+                    #expect(early.map(\.stream) == ["notes-0"])
                     let late = try await eventually("both late events readable") {
                         let events = try await store.read(after: cursor)
-                        return events.count >= 2 ? events : nil
+                        return events.count == 2 ? events : nil
                     }
-                    #expect(late.map(\.stream).suffix(2) == ["notes-slow", "notes-fast"])
+                    #expect(late.map(\.stream) == ["notes-slow", "notes-fast"])
                 }
             }
             try await store.awaitReadable()

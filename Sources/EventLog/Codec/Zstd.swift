@@ -1,5 +1,6 @@
 import CZstd
 import Foundation
+import Synchronization
 
 /// Errors from zstd, with the library's own explanation.
 public enum ZstdError: Error, CustomStringConvertible {
@@ -56,8 +57,8 @@ public enum Zstd {
     /// Compresses `input`; the frame records its content size so decompression can be bounded.
     public static func compress(_ input: some ContiguousBytes, level: Int32, dictionary: ZstdDictionary? = nil) throws -> [UInt8] {
         try input.withUnsafeBytes { source in
-            guard let context = ZSTD_createCCtx() else { throw ZstdError.compressionFailed("out of memory") }
-            defer { ZSTD_freeCCtx(context) }
+            guard let context = compressionContexts.take() else { throw ZstdError.compressionFailed("out of memory") }
+            defer { compressionContexts.give(back: context) }
             let capacity = ZSTD_compressBound(source.count)
             var output = [UInt8](repeating: 0, count: capacity)
             let written = output.withUnsafeMutableBytes { destination in
@@ -84,8 +85,8 @@ public enum Zstd {
             guard declared <= UInt64(limit) else { throw ZstdError.contentTooLarge(size: declared, limit: limit) }
             let size = Int(declared)
             if size == 0 { return [] }
-            guard let context = ZSTD_createDCtx() else { throw ZstdError.decompressionFailed("out of memory") }
-            defer { ZSTD_freeDCtx(context) }
+            guard let context = decompressionContexts.take() else { throw ZstdError.decompressionFailed("out of memory") }
+            defer { decompressionContexts.give(back: context) }
             var output = [UInt8](repeating: 0, count: size)
             let written = output.withUnsafeMutableBytes { destination in
                 if let dictionary {
@@ -129,7 +130,42 @@ public enum Zstd {
         return dictionary
     }
 
+    /// Contexts are costly to create (tables of several hundred KiB) and cheap to reuse.
+    private static let compressionContexts = ContextPool(create: { ZSTD_createCCtx() }, free: { ZSTD_freeCCtx($0) })
+    private static let decompressionContexts = ContextPool(create: { ZSTD_createDCtx() }, free: { ZSTD_freeDCtx($0) })
+
     private static func errorName(_ code: Int) -> String {
         String(cString: ZSTD_getErrorName(code))
+    }
+}
+
+/// A few idle zstd contexts kept for reuse; each is used by one caller at a time.
+private final class ContextPool: @unchecked Sendable {
+    /// A context owned by whoever holds this value.
+    private struct Owned: @unchecked Sendable {
+        let pointer: OpaquePointer
+    }
+
+    private let contexts = Mutex<[Owned]>([])
+    private let create: () -> OpaquePointer?
+    private let free: (OpaquePointer) -> Void
+    private let limit = 16
+
+    init(create: @escaping () -> OpaquePointer?, free: @escaping (OpaquePointer) -> Void) {
+        self.create = create
+        self.free = free
+    }
+
+    func take() -> OpaquePointer? {
+        contexts.withLock { $0.popLast() }?.pointer ?? create()
+    }
+
+    func give(back context: OpaquePointer) {
+        let kept = contexts.withLock { contexts -> Bool in
+            guard contexts.count < limit else { return false }
+            contexts.append(Owned(pointer: context))
+            return true
+        }
+        if !kept { free(context) }
     }
 }

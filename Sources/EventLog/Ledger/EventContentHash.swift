@@ -1,7 +1,8 @@
 import Crypto
 import Foundation
 
-/// The canonical bytes of a stored event, as `eventlog.content_hash` builds them in SQL:
+/// The canonical bytes of a stored event, as `eventlog.event_hash` hashes them in SQL
+/// (migrations/0001_event_log.sql); the two definitions must stay identical:
 ///
 ///     pillarbox-event-v1 LF event_id LF byte-length ":" stream_key LF stream_version LF type LF
 ///     type_version LF codec LF dict_id-or-0 LF correlation_id-or-empty LF causation_id-or-empty LF

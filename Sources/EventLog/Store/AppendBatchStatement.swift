@@ -20,7 +20,7 @@ struct AppendBatchStatement: PostgresPreparedStatement {
         case abortedWithGroup = 4
     }
 
-    private static let nilUUID = UUID(uuid: (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0))
+    static let nilUUID = UUID(uuid: (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0))
 
     var streamKeys: [String] = []
     var categories: [String] = []
@@ -105,8 +105,17 @@ extension AppendBatchStatement {
     /// Runs a batch on `connection`; returns, per group, its results or the error its appends met.
     static func run(_ groups: [PreparedGroup], on connection: PostgresConnection,
                     logger: Logger) async throws -> [Result<[AppendResult], any Error>] {
+        let statement = AppendBatchStatement(groups: groups)
+        if groups.count == 1, groups[0].appends.count == 1 {
+            for try await (version, positions) in try await connection.execute(AppendOneStatement(batch: statement), logger: logger) {
+                if let version, let positions, positions.count == groups[0].appends[0].events.count {
+                    return [.success([AppendResult(stream: groups[0].appends[0].stream.key, positions: positions,
+                                                   streamVersion: version, wasAlreadyAppended: false)])]
+                }
+            }
+        }
         var rows: [Row] = []
-        for try await row in try await connection.execute(AppendBatchStatement(groups: groups), logger: logger) {
+        for try await row in try await connection.execute(statement, logger: logger) {
             rows.append(row)
         }
         let appendCount = groups.reduce(0) { $0 + $1.appends.count }

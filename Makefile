@@ -1,0 +1,65 @@
+# Pillarbox: `make run` sets everything up on a fresh Debian 12 machine with the Swift toolchain
+# and starts the server; `make test` does the same set-up and runs the whole suite.
+
+SHELL := /bin/bash
+SWIFT ?= swift
+SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
+
+# What building and running need: the system libraries behind CZstd and CLua, pkg-config to
+# find them, and PostgreSQL's server programs for the embedded cluster.
+PACKAGES := pkg-config libzstd-dev liblua5.4-dev postgresql ca-certificates
+# What the end-to-end tests drive Pillarbox with.
+TEST_PACKAGES := python3 curl swaks libnet-ssleay-perl
+
+.PHONY: run test build release deps test-deps clean bench-append bench-compression
+
+## Installs the Debian packages that are missing (apt-get only runs when one is).
+deps:
+	@$(call install,$(PACKAGES))
+
+test-deps: deps
+	@$(call install,$(TEST_PACKAGES))
+
+define install
+missing=""; \
+for package in $(1); do \
+  dpkg-query -W -f='$${Status}' "$$package" 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$package"; \
+done; \
+if [ -n "$$missing" ]; then \
+  echo "installing:$$missing"; \
+  $(SUDO) apt-get update -qq && \
+  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
+fi
+endef
+
+build: deps
+	$(SWIFT) build --build-tests
+
+release: deps
+	$(SWIFT) build -c release --product pillarbox
+
+## Starts the server with the demo configuration: data under ./data, unprivileged ports
+## (SMTP 2525, submission 5870, SMTPS 4650, POP3 1100, POP3S 9950, IMAP 1430, IMAPS 9930,
+## admin 8080). Stop it with Ctrl-C; run it again and it carries on with the same data.
+run: release
+	.build/release/pillarbox serve --config demo/pillarbox.json
+
+## Builds, starts a throwaway PostgreSQL cluster for the suite, runs every test, stops it.
+test: test-deps build
+	@set -e; \
+	cluster=$$(mktemp -d /tmp/pillarbox-test.XXXXXX); \
+	trap '.build/debug/pillarbox db stop --data-dir "$$cluster" >/dev/null 2>&1 || true; rm -rf "$$cluster"' EXIT; \
+	.build/debug/pillarbox db start --data-dir "$$cluster"; \
+	export PILLARBOX_TEST_DATABASE_URL="$$(.build/debug/pillarbox db url --data-dir "$$cluster")"; \
+	export PILLARBOX_BINARY="$(CURDIR)/.build/debug/pillarbox"; \
+	$(SWIFT) test
+
+## Benchmarks (never part of `make test`); see bench/README.md.
+bench-append: deps
+	bench/append/run
+
+bench-compression: deps
+	bench/compression/run
+
+clean:
+	rm -rf .build

@@ -128,8 +128,8 @@ CREATE FUNCTION eventlog.event_hash(
 $$;
 
 -- Appends a batch of independent stream appends in one statement (one round trip, one commit).
--- A lone append to an existing stream takes a shorter path first (AppendOneStatement.swift) and
--- comes here for everything else.
+-- A lone append to an existing stream takes eventlog.append_one first and comes here for
+-- everything else.
 --
 -- Per append i: p_stream_keys[i], p_categories[i], p_expected[i] (-2 any, -1 no stream or empty,
 -- n = the stream's current version), p_event_counts[i] events and p_blob_counts[i] blobs taken in
@@ -148,7 +148,11 @@ CREATE FUNCTION eventlog.append_batch(
     p_blob_hashes bytea[], p_blob_sizes bigint[], p_blob_codecs smallint[], p_blob_dict_ids integer[],
     p_blob_data bytea[]
 ) RETURNS TABLE (outcome smallint, current_version bigint, positions bigint[])
-LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan AS $$
+LANGUAGE plpgsql
+-- Plans are cached once per connection, often while the log is still small; these lookups are
+-- probes of unique keys and must stay index probes however small the tables looked then.
+SET plan_cache_mode = force_generic_plan SET enable_seqscan = off
+AS $$
 DECLARE
     nil constant uuid := '00000000-0000-0000-0000-000000000000';
     n integer := coalesce(array_length(p_stream_keys, 1), 0);
@@ -222,7 +226,7 @@ BEGIN
 
     SELECT array_agg(x.event_id), array_agg(x.global_position), array_agg(x.stream_id)
       INTO dup_ids, dup_positions, dup_streams
-      FROM eventlog.events x WHERE x.event_id = ANY (p_event_ids);
+      FROM unnest(p_event_ids) AS q(id) JOIN eventlog.events x ON x.event_id = q.id;
 
     g_start := 1;
     WHILE g_start <= n LOOP
@@ -365,5 +369,61 @@ BEGIN
         END IF;
         RETURN NEXT;
     END LOOP;
+END
+$$;
+
+-- The short path for the most common append: one stream that exists, at the expected version,
+-- with event ids not seen before, in a single statement. When any of that does not hold it
+-- writes nothing and returns no row, and the caller goes through append_batch, which says
+-- exactly what went wrong. Arguments as for one append of append_batch.
+CREATE FUNCTION eventlog.append_one(
+    p_stream_key text, p_expected bigint,
+    p_event_ids uuid[], p_types text[], p_type_versions smallint[], p_codecs smallint[], p_dict_ids integer[],
+    p_correlation_ids uuid[], p_causation_ids uuid[], p_payloads bytea[],
+    p_blob_hashes bytea[], p_blob_sizes bigint[], p_blob_codecs smallint[], p_blob_dict_ids integer[],
+    p_blob_data bytea[]
+) RETURNS TABLE (current_version bigint, positions bigint[])
+LANGUAGE plpgsql
+SET plan_cache_mode = force_generic_plan SET enable_seqscan = off
+AS $$
+DECLARE
+    nil constant uuid := '00000000-0000-0000-0000-000000000000';
+    now_micros bigint := (extract(epoch FROM now()) * 1000000)::bigint;
+BEGIN
+    RETURN QUERY
+    WITH s AS (
+        SELECT x.stream_id, x.stream_key, x.version FROM eventlog.streams x WHERE x.stream_key = p_stream_key FOR UPDATE
+    ), ok AS (
+        SELECT s.stream_id, s.stream_key, s.version FROM s
+         WHERE (p_expected = -2 OR s.version = p_expected)
+           AND NOT EXISTS (SELECT 1 FROM eventlog.events e WHERE e.event_id = ANY (p_event_ids))
+    ), ins AS (
+        INSERT INTO eventlog.events (stream_id, stream_version, type, type_version, codec, dict_id, event_id,
+                                     correlation_id, causation_id, recorded_at, content_hash, payload)
+        SELECT ok.stream_id, ok.version + u.ord, u.type, u.type_version, u.codec, nullif(u.dict_id, 0), u.id,
+               nullif(u.correlation_id, nil), nullif(u.causation_id, nil), now(),
+               eventlog.event_hash(u.id, ok.stream_key, ok.version + u.ord, u.type, u.type_version, u.codec,
+                                   nullif(u.dict_id, 0), nullif(u.correlation_id, nil), nullif(u.causation_id, nil),
+                                   now_micros, u.payload),
+               u.payload
+          FROM ok, unnest(p_event_ids, p_types, p_type_versions, p_codecs, p_dict_ids, p_correlation_ids,
+                          p_causation_ids, p_payloads)
+                   WITH ORDINALITY AS u(id, type, type_version, codec, dict_id, correlation_id, causation_id, payload, ord)
+         ORDER BY u.ord
+        RETURNING eventlog.events.global_position
+    ), bumped AS (
+        UPDATE eventlog.streams t SET version = ok.version + cardinality(p_event_ids) FROM ok WHERE t.stream_id = ok.stream_id
+    ), stored AS (
+        INSERT INTO eventlog.blobs (sha256, size, codec, dict_id, data)
+        SELECT b.sha256, b.size, b.codec, nullif(b.dict_id, 0), b.data
+          FROM unnest(p_blob_hashes, p_blob_sizes, p_blob_codecs, p_blob_dict_ids, p_blob_data) AS b(sha256, size, codec, dict_id, data)
+         WHERE EXISTS (SELECT 1 FROM ok)
+        ON CONFLICT (sha256) DO NOTHING
+    )
+    SELECT ok.version + cardinality(p_event_ids), (SELECT array_agg(ins.global_position ORDER BY ins.global_position) FROM ins)
+      FROM ok;
+    IF FOUND THEN
+        PERFORM pg_notify('pillarbox_events', '');
+    END IF;
 END
 $$;

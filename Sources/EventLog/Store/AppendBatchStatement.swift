@@ -20,7 +20,7 @@ struct AppendBatchStatement: PostgresPreparedStatement {
         case abortedWithGroup = 4
     }
 
-    static let nilUUID = UUID(uuid: (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0))
+    private static let nilUUID = UUID(uuid: (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0))
 
     var streamKeys: [String] = []
     var categories: [String] = []
@@ -108,7 +108,7 @@ extension AppendBatchStatement {
         let statement = AppendBatchStatement(groups: groups)
         if groups.count == 1, groups[0].appends.count == 1 {
             for try await (version, positions) in try await connection.execute(AppendOneStatement(batch: statement), logger: logger) {
-                if let version, let positions, positions.count == groups[0].appends[0].events.count {
+                if positions.count == groups[0].appends[0].events.count {
                     return [.success([AppendResult(stream: groups[0].appends[0].stream.key, positions: positions,
                                                    streamVersion: version, wasAlreadyAppended: false)])]
                 }

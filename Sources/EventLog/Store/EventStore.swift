@@ -6,8 +6,8 @@ import ServiceLifecycle
 
 /// The event log: append to streams, read them back, follow the whole log.
 ///
-/// An `EventStore` is a `Service`: `run()` must be running (in the server's `ServiceGroup`, or in
-/// a task beside a CLI command) for appends to commit and subscriptions to be woken.
+/// An `EventStore` is a `Service`: `run()` keeps the NOTIFY listener that wakes subscriptions and
+/// picks up new compression dictionaries; appends are refused once it has returned.
 public final class EventStore: Service, Sendable {
     public let client: PostgresClient
     public let configuration: EventLogConfiguration
@@ -31,19 +31,15 @@ public final class EventStore: Service, Sendable {
     public func run() async throws {
         try await codec.loadNewestDictionary(client: client, logger: logger)
         await cancelWhenGracefulShutdown {
-            await withDiscardingTaskGroup { group in
-                group.addTask { await self.committer.run() }
-                group.addTask {
-                    await self.notifier.run(client: self.client, logger: self.logger) {
-                        do {
-                            try await self.codec.loadNewestDictionary(client: self.client, logger: self.logger)
-                        } catch {
-                            self.logger.error("loading the newest zstd dictionary failed", metadata: ["error": "\(error)"])
-                        }
-                    }
+            await self.notifier.run(client: self.client, logger: self.logger) {
+                do {
+                    try await self.codec.loadNewestDictionary(client: self.client, logger: self.logger)
+                } catch {
+                    self.logger.error("loading the newest zstd dictionary failed", metadata: ["error": "\(error)"])
                 }
             }
         }
+        committer.close()
     }
 
     // MARK: Appending

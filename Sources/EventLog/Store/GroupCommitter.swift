@@ -3,22 +3,30 @@ import PostgresNIO
 import Synchronization
 
 /// Batches concurrent appends into one transaction, so durable throughput grows with the number
-/// of writers instead of being capped at one fsync per append (the way Postfix's single queue
-/// writer and PostgreSQL's own commit_delay work).
+/// of writers instead of being capped at one commit per append (the way PostgreSQL's own WAL
+/// flush or a single queue writer such as Postfix's work).
 ///
-/// A batch starts as soon as the committer is free. When the previous batch held several groups,
-/// the committer first waits — at most `maxWait` — for as many to queue up again, since those
-/// writers are likely about to append. A lone writer therefore never waits. Each caller's `await`
-/// returns only after the transaction holding its events has committed (the connection runs with
-/// `synchronous_commit = on`).
+/// Leader and followers: a writer that finds no batch in progress leads one, on its own task;
+/// writers arriving meanwhile queue up. When a batch commits, its followers get their results
+/// and the first writer still queued leads the next batch. When the last batch held several
+/// groups, a new leader first waits — at most `maxWait` — for as many to queue again, since
+/// those writers are likely about to append; a lone writer therefore never waits, and never
+/// changes task. Each caller's `await` returns only after the transaction holding its events
+/// has committed (connections run with `synchronous_commit = on`).
 final class GroupCommitter: Sendable {
+    private enum Turn: Sendable {
+        case committed([AppendResult])
+        case lead
+    }
+
     private struct Pending: Sendable {
         let group: PreparedGroup
-        let continuation: CheckedContinuation<[AppendResult], any Error>
+        let continuation: CheckedContinuation<Turn, any Error>
     }
 
     private struct State {
         var queue: [Pending] = []
+        var leading = false
         var closed = false
         var waiter: CheckedContinuation<Void, Never>?
         var waiterTarget = 1
@@ -41,86 +49,106 @@ final class GroupCommitter: Sendable {
         self.logger = logger
     }
 
-    /// Queues a group and returns its results once committed.
+    /// Appends a group and returns its results once committed.
     func submit(_ group: PreparedGroup) async throws -> [AppendResult] {
-        try await withCheckedThrowingContinuation { continuation in
-            let outcome = state.withLock { state -> (wake: CheckedContinuation<Void, Never>?, refused: Bool) in
-                guard !state.closed else { return (nil, true) }
+        let leadsNow = try state.withLock { state -> Bool in
+            guard !state.closed else { throw EventLogError.shuttingDown }
+            if state.leading { return false }
+            state.leading = true
+            return true
+        }
+        if leadsNow { return try await lead(own: group) }
+
+        let turn = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Turn, any Error>) in
+            let wake = state.withLock { state -> CheckedContinuation<Void, Never>? in
                 state.queue.append(Pending(group: group, continuation: continuation))
-                if let waiter = state.waiter, state.queue.count >= state.waiterTarget {
-                    state.waiter = nil
-                    return (waiter, false)
-                }
-                return (nil, false)
+                guard let waiter = state.waiter, state.queue.count + 1 >= state.waiterTarget else { return nil }
+                state.waiter = nil
+                return waiter
             }
-            if outcome.refused { continuation.resume(throwing: EventLogError.shuttingDown) }
-            outcome.wake?.resume()
+            wake?.resume()
+        }
+        switch turn {
+        case .committed(let results): return results
+        case .lead: return try await lead(own: group)
         }
     }
 
-    /// Commits batches until cancelled; on cancellation, commits what is already queued, then
-    /// refuses new appends.
-    func run() async {
-        await withTaskCancellationHandler {
-            while let batch = await nextBatch() {
-                await commit(batch)
-            }
-        } onCancel: {
-            let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
-                state.closed = true
-                defer { state.waiter = nil }
-                return state.waiter
-            }
-            waiter?.resume()
+    /// Refuses new appends; those already queued are still committed by their leaders.
+    func close() {
+        let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            state.closed = true
+            defer { state.waiter = nil }
+            return state.waiter
         }
+        waiter?.resume()
     }
 
-    private func nextBatch() async -> [Pending]? {
-        await waitForQueue(count: 1, timeout: nil)
+    /// Commits a batch led by this caller, then hands the lead to the next queued writer.
+    private func lead(own group: PreparedGroup) async throws -> [AppendResult] {
         let target = state.withLock { $0.lastBatchSize }
-        if target > 1 { await waitForQueue(count: target, timeout: maxWait) }
-        return state.withLock { state -> [Pending]? in
-            if state.queue.isEmpty { return state.closed ? nil : [] }
-            var events = 0
-            var bytes = 0
+        if target > 1 { await waitForQueue(count: target - 1, timeout: maxWait) }
+        let followers = takeFollowers(ownEvents: group.eventCount, ownBytes: group.byteCount)
+
+        var own: Result<[AppendResult], any Error> = .failure(EventLogError.shuttingDown)
+        await commit([group] + followers.map(\.group)) { index, result in
+            if index == 0 {
+                own = result
+            } else {
+                followers[index - 1].continuation.resume(with: result.map { .committed($0) })
+            }
+        }
+
+        let next = state.withLock { state -> Pending? in
+            guard !state.queue.isEmpty else {
+                state.leading = false
+                return nil
+            }
+            return state.queue.removeFirst()
+        }
+        next?.continuation.resume(returning: .lead)
+        return try own.get()
+    }
+
+    private func takeFollowers(ownEvents: Int, ownBytes: Int) -> [Pending] {
+        state.withLock { state -> [Pending] in
+            var events = ownEvents
+            var bytes = ownBytes
             var taken = 0
             for pending in state.queue {
-                let groupEvents = pending.group.eventCount
-                let groupBytes = pending.group.appends.reduce(0) { $0 + $1.byteCount }
-                if taken > 0 && (events + groupEvents > maxEvents || bytes + groupBytes > maxBytes) { break }
-                events += groupEvents
-                bytes += groupBytes
+                events += pending.group.eventCount
+                bytes += pending.group.byteCount
+                if events > maxEvents || bytes > maxBytes { break }
                 taken += 1
             }
-            let batch = Array(state.queue.prefix(taken))
+            let followers = Array(state.queue.prefix(taken))
             state.queue.removeFirst(taken)
-            state.lastBatchSize = taken
-            return batch
+            state.lastBatchSize = taken + 1
+            return followers
         }
     }
 
-    private func waitForQueue(count: Int, timeout: Duration?) async {
+    /// Waits until `count` writers are queued, the timeout passes, or the committer closes.
+    private func waitForQueue(count: Int, timeout: Duration) async {
         let token = state.withLock { state -> Int in
             state.waiterToken += 1
             return state.waiterToken
         }
         await withTaskGroup(of: Void.self) { group in
-            if let timeout {
-                group.addTask {
-                    try? await Task.sleep(for: timeout)
-                    let waiter = self.state.withLock { state -> CheckedContinuation<Void, Never>? in
-                        guard state.waiterToken == token else { return nil }
-                        defer { state.waiter = nil }
-                        return state.waiter
-                    }
-                    waiter?.resume()
+            group.addTask {
+                try? await Task.sleep(for: timeout)
+                let waiter = self.state.withLock { state -> CheckedContinuation<Void, Never>? in
+                    guard state.waiterToken == token else { return nil }
+                    defer { state.waiter = nil }
+                    return state.waiter
                 }
+                waiter?.resume()
             }
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                 let ready = state.withLock { state -> Bool in
                     if state.closed || state.queue.count >= count { return true }
                     state.waiter = continuation
-                    state.waiterTarget = count
+                    state.waiterTarget = count + 1
                     return false
                 }
                 if ready { continuation.resume() }
@@ -129,29 +157,30 @@ final class GroupCommitter: Sendable {
         }
     }
 
-    private func commit(_ batch: [Pending]) async {
-        guard !batch.isEmpty else { return }
+    /// Runs a batch and reports each group's result; a batch that fails as a whole is retried
+    /// group by group.
+    private func commit(_ groups: [PreparedGroup], report: (Int, Result<[AppendResult], any Error>) -> Void) async {
         do {
-            let results = try await execute(batch.map(\.group))
-            for (pending, result) in zip(batch, results) {
-                pending.continuation.resume(with: result)
+            let results = try await client.withConnection { connection in
+                try await AppendBatchStatement.run(groups, on: connection, logger: logger)
             }
+            for (index, result) in results.enumerated() { report(index, result) }
         } catch {
             // A batch fails as a whole only for reasons outside the appends' own checks (a lost
-            // connection, an event id raced in by another process). Retry each group alone so one
-            // group's trouble is its own; event ids make a retry of a committed group harmless.
-            if batch.count > 1 {
-                logger.debug("batch of \(batch.count) failed; retrying its groups one by one", metadata: ["error": "\(error)"])
-                for pending in batch { await commit([pending]) }
-            } else {
-                batch[0].continuation.resume(throwing: error)
+            // connection, an event id raced in by another process). Retried alone, each group's
+            // trouble is its own; event ids make a retry of a committed group harmless.
+            guard groups.count > 1 else {
+                report(0, .failure(error))
+                return
+            }
+            logger.debug("batch of \(groups.count) failed; retrying its groups one by one", metadata: ["error": "\(error)"])
+            for (index, group) in groups.enumerated() {
+                await commit([group]) { _, result in report(index, result) }
             }
         }
     }
+}
 
-    private func execute(_ groups: [PreparedGroup]) async throws -> [Result<[AppendResult], any Error>] {
-        try await client.withConnection { connection in
-            try await AppendBatchStatement.run(groups, on: connection, logger: logger)
-        }
-    }
+extension PreparedGroup {
+    var byteCount: Int { appends.reduce(0) { $0 + $1.byteCount } }
 }

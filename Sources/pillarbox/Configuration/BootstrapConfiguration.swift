@@ -12,7 +12,7 @@ import MailCore
 /// `PILLARBOX_*` environment variables, command-line flags. `ConfigurationKey.all` lists every key.
 struct BootstrapConfiguration: Sendable, Equatable {
     struct TLSFiles: Sendable, Equatable {
-        /// PEM certificate chain. Default: none (a self-signed certificate is created in the data directory).
+        /// PEM certificate chain for STARTTLS and implicit TLS. Default: none.
         var certificate: String?
         /// PEM private key for `certificate`. Default: none.
         var key: String?

@@ -59,7 +59,7 @@ struct ConfigurationKey: Sendable {
                  configuration.logLevel = level
              }, get: { $0.logLevel.rawValue }),
         optionalText("tls.certificate", "PILLARBOX_TLS_CERT", flag: "tls-cert",
-                     "PEM certificate chain for STARTTLS and implicit TLS; when unset, a self-signed one is created.",
+                     "PEM certificate chain for STARTTLS and implicit TLS.",
                      set: { $0.tls.certificate = $1 }, get: { $0.tls.certificate }),
         optionalText("tls.key", "PILLARBOX_TLS_KEY", flag: "tls-key",
                      "PEM private key for tls.certificate.",

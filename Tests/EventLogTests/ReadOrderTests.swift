@@ -74,12 +74,7 @@ struct ReadOrderTests {
             // A second client stands in for another process appending.
             let otherClient = PostgresClient(configuration: endpoint.clientConfiguration(maximumConnections: 4), backgroundLogger: TestDatabase.logger)
             let writer = EventStore(client: otherClient, logger: TestDatabase.logger)
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                await otherClient.start(in: &group)
-                group.addTask { try await reader.run() }
-                group.addTask { try await writer.run() }
-                defer { group.cancelAll() }
-
+            try await otherClient.whileRunning { try await reader.whileRunning { try await writer.whileRunning {
                 let received = try await withThrowingTaskGroup(of: [Int].self) { inner in
                     inner.addTask {
                         var numbers: [Int] = []
@@ -109,7 +104,7 @@ struct ReadOrderTests {
                 _ = try await eventually("a NOTIFY reaching the reader") {
                     reader.notifier.generation > before ? true : nil
                 }
-            }
+            } } }
         }
     }
 }

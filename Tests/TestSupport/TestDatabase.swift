@@ -38,11 +38,7 @@ public enum TestDatabase {
     public static func withClient<T: Sendable>(_ body: @Sendable (PostgresClient, DatabaseEndpoint) async throws -> T) async throws -> T {
         try await withDatabase { endpoint in
             let client = PostgresClient(configuration: endpoint.clientConfiguration(maximumConnections: 30), backgroundLogger: logger)
-            return try await withThrowingTaskGroup(of: Void.self) { group in
-                await client.start(in: &group)
-                defer { group.cancelAll() }
-                return try await body(client, endpoint)
-            }
+            return try await client.whileRunning { try await body(client, endpoint) }
         }
     }
 
@@ -51,11 +47,7 @@ public enum TestDatabase {
                                               _ body: @Sendable (EventStore) async throws -> T) async throws -> T {
         try await withClient { client, _ in
             let store = EventStore(client: client, configuration: configuration, logger: logger)
-            return try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { try await store.run() }
-                defer { group.cancelAll() }
-                return try await body(store)
-            }
+            return try await store.whileRunning { try await body(store) }
         }
     }
 

@@ -33,9 +33,7 @@ struct AppendBenchmark: AsyncParsableCommand {
         try await BenchDatabase.with(server, logger: logger) { client in
             try await client.query("CREATE TABLE raw_inserts (id bigserial PRIMARY KEY, payload bytea NOT NULL)", logger: logger)
             let store = EventStore(client: client, logger: logger)
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { try await store.run() }
-                defer { group.cancelAll() }
+            try await store.whileRunning {
                 print("writers  INSERT+COMMIT/s  autocommit INSERT/s  pillarbox append/s  vs INSERT+COMMIT  vs autocommit")
                 for count in writerCounts {
                     var transactions: [Measurement] = []
@@ -141,16 +139,12 @@ enum BenchDatabase {
         let name = "pillarbox_bench_\(UInt32.random(in: 0...UInt32.max))"
         let admin = PostgresClient(configuration: server.with(database: "postgres").clientConfiguration(maximumConnections: 2),
                                    backgroundLogger: logger)
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            await admin.start(in: &group)
-            defer { group.cancelAll() }
+        try await admin.whileRunning {
             try await admin.query("CREATE DATABASE \(unescaped: name)", logger: logger)
             let client = PostgresClient(configuration: server.with(database: name).clientConfiguration(maximumConnections: 80),
                                         backgroundLogger: logger)
             do {
-                try await withThrowingTaskGroup(of: Void.self) { inner in
-                    await client.start(in: &inner)
-                    defer { inner.cancelAll() }
+                try await client.whileRunning {
                     try await MigrationRunner(logger: logger).migrate(client: client)
                     try await body(client)
                 }

@@ -20,9 +20,7 @@ struct CompressionBenchmark: AsyncParsableCommand {
         let count = events
         try await BenchDatabase.with(server, logger: logger) { client in
             let store = EventStore(client: client, logger: logger)
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { try await store.run() }
-                defer { group.cancelAll() }
+            try await store.whileRunning {
                 var corpus = MailEventCorpus(seed: 1)
                 let jsonBytes = try await appendCorpus(store, corpus: &corpus, count: count, offset: 0)
                 let plain = try await storedBytes(client, dictionary: false, logger: logger)

@@ -13,9 +13,16 @@ extension PostgresClient {
         }
         await Task.yield()
     }
-}
 
-extension PostgresClient {
+    /// Runs `body` while the client runs, for commands and tests outside a service group.
+    public func whileRunning<T: Sendable>(_ body: () async throws -> T) async throws -> T {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            await start(in: &group)
+            defer { group.cancelAll() }
+            return try await body()
+        }
+    }
+
     /// `withTransaction`, rethrowing the closure's own error rather than postgres-nio's wrapper
     /// (which is kept when BEGIN, COMMIT or ROLLBACK failed as well).
     public func transaction<Result: Sendable>(logger: Logger, _ body: (PostgresConnection) async throws -> Result) async throws -> Result {

@@ -42,6 +42,15 @@ public final class EventStore: Service, Sendable {
         committer.close()
     }
 
+    /// Runs `body` while the store runs, for commands and tests outside a service group.
+    public func whileRunning<T: Sendable>(_ body: () async throws -> T) async throws -> T {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await self.run() }
+            defer { group.cancelAll() }
+            return try await body()
+        }
+    }
+
     // MARK: Appending
 
     /// Appends events to one stream if it is at `expectedVersion`; returns once committed.

@@ -44,9 +44,7 @@ struct Serve: AsyncParsableCommand {
 
     private func serve(_ configuration: BootstrapConfiguration, database: Database, logger: Logger) async throws {
         let client = database.makeClient(configuration, logger: logger)
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            await client.start(in: &group)
-            defer { group.cancelAll() }
+        try await client.whileRunning {
             try await MigrationRunner(logger: logger).migrate(client: client)
 
             let store = EventStore(client: client, configuration: configuration.eventLog, logger: logger)

@@ -41,9 +41,7 @@ struct Database {
     func withClient<T: Sendable>(_ configuration: BootstrapConfiguration, logger: Logger,
                                  _ body: @Sendable (PostgresClient) async throws -> T) async throws -> T {
         let client = makeClient(configuration, logger: logger)
-        return try await withThrowingTaskGroup(of: Void.self) { group in
-            await client.start(in: &group)
-            defer { group.cancelAll() }
+        return try await client.whileRunning {
             try await MigrationRunner(logger: logger).migrate(client: client)
             return try await body(client)
         }
@@ -54,11 +52,7 @@ struct Database {
                                 _ body: @Sendable (EventStore) async throws -> T) async throws -> T {
         try await withClient(configuration, logger: logger) { client in
             let store = EventStore(client: client, configuration: configuration.eventLog, logger: logger)
-            return try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { try await store.run() }
-                defer { group.cancelAll() }
-                return try await body(store)
-            }
+            return try await store.whileRunning { try await body(store) }
         }
     }
 }

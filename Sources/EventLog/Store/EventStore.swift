@@ -34,8 +34,10 @@ public final class EventStore: Service, Sendable {
             await self.notifier.run(client: self.client, logger: self.logger) {
                 do {
                     try await self.codec.loadNewestDictionary(client: self.client, logger: self.logger)
-                } catch {
+                } catch where !Task.isCancelled {
                     self.logger.error("loading the newest zstd dictionary failed", metadata: ["error": "\(error)"])
+                } catch {
+                    // Stopping: nothing to report.
                 }
             }
         }

@@ -118,6 +118,28 @@ struct AppendTests {
         }
     }
 
+    @Test("many short bursts from many writers: every append completes, none is stranded",
+          .timeLimit(.minutes(2)))
+    func noWriterIsStranded() async throws {
+        try await TestDatabase.withStore { store in
+            let writers = 24
+            let appends = 60
+            let total = try await withThrowingTaskGroup(of: Int.self) { group in
+                for writer in 0..<writers {
+                    group.addTask {
+                        for index in 0..<appends {
+                            try await store.append([note("w\(writer)", index)], to: try stream("burst-\(writer % 5)"))
+                        }
+                        return appends
+                    }
+                }
+                return try await group.reduce(0, +)
+            }
+            #expect(total == writers * appends)
+            #expect(try await eventCount(store) == writers * appends)
+        }
+    }
+
     @Test("event types and empty appends are checked before anything is sent")
     func rejectsBadInput() async throws {
         try await TestDatabase.withStore { store in

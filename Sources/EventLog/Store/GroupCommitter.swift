@@ -51,22 +51,26 @@ final class GroupCommitter: Sendable {
 
     /// Appends a group and returns its results once committed.
     func submit(_ group: PreparedGroup) async throws -> [AppendResult] {
-        let leadsNow = try state.withLock { state -> Bool in
-            guard !state.closed else { throw EventLogError.shuttingDown }
-            if state.leading { return false }
-            state.leading = true
-            return true
-        }
-        if leadsNow { return try await lead(own: group) }
-
+        // Leading or queueing is decided under one lock: a writer never queues behind a leader
+        // that has just finished.
         let turn = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Turn, any Error>) in
-            let wake = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            enum Role { case refused, leader, follower }
+            let (role, leaderWaiting) = state.withLock { state -> (Role, CheckedContinuation<Void, Never>?) in
+                guard !state.closed else { return (.refused, nil) }
+                guard state.leading else {
+                    state.leading = true
+                    return (.leader, nil)
+                }
                 state.queue.append(Pending(group: group, continuation: continuation))
-                guard let waiter = state.waiter, state.queue.count + 1 >= state.waiterTarget else { return nil }
+                guard let waiter = state.waiter, state.queue.count >= state.waiterTarget else { return (.follower, nil) }
                 state.waiter = nil
-                return waiter
+                return (.follower, waiter)
             }
-            wake?.resume()
+            switch role {
+            case .refused: continuation.resume(throwing: EventLogError.shuttingDown)
+            case .leader: continuation.resume(returning: .lead)
+            case .follower: leaderWaiting?.resume()
+            }
         }
         switch turn {
         case .committed(let results): return results
@@ -148,7 +152,7 @@ final class GroupCommitter: Sendable {
                 let ready = state.withLock { state -> Bool in
                     if state.closed || state.queue.count >= count { return true }
                     state.waiter = continuation
-                    state.waiterTarget = count + 1
+                    state.waiterTarget = count
                     return false
                 }
                 if ready { continuation.resume() }

@@ -104,11 +104,6 @@ public enum Zstd {
         }
     }
 
-    /// The id zstd stores in a trained dictionary's header (0 for raw content dictionaries).
-    public static func dictionaryID(of bytes: [UInt8]) -> UInt32 {
-        bytes.withUnsafeBytes { ZDICT_getDictID($0.baseAddress, $0.count) }
-    }
-
     /// Trains a dictionary of at most `capacity` bytes from samples (`ZDICT_trainFromBuffer`).
     public static func trainDictionary(samples: [[UInt8]], capacity: Int) throws -> [UInt8] {
         guard !samples.isEmpty else { throw ZstdError.trainingFailed("no samples") }

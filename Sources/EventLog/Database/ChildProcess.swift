@@ -26,13 +26,11 @@ struct ChildProcess {
         var description: String { "could not run \(command): \(String(cString: strerror(code)))" }
     }
 
-    static func run(_ executable: String, _ arguments: [String], asUser user: String? = nil,
-                    environment: [String: String] = [:]) async throws -> Output {
+    static func run(_ executable: String, _ arguments: [String], asUser user: String? = nil) async throws -> Output {
         let argv = user.map { [runuserPath, "-u", $0, "--", executable] } ?? [executable]
         let command = argv + arguments
         var environmentValues = ProcessInfo.processInfo.environment
         environmentValues["LC_ALL"] = "C"
-        for (key, value) in environment { environmentValues[key] = value }
 
         let outputPath = FileManager.default.temporaryDirectory
             .appendingPathComponent("pillarbox-\(UUID().uuidString).out").path

@@ -21,8 +21,6 @@ public struct WrongExpectedVersion: Error, Equatable, CustomStringConvertible {
 public enum EventLogError: Error, CustomStringConvertible {
     /// An event id was already used by a different event (another stream, or a different batch).
     case eventIDConflict(stream: String)
-    /// The append was part of an atomic multi-stream append and another stream's check failed.
-    case abortedWithGroup(stream: String)
     case emptyAppend(stream: String)
     case invalidEventType(String)
     case typeMismatch(position: Int64, stored: String, requested: String)
@@ -34,7 +32,6 @@ public enum EventLogError: Error, CustomStringConvertible {
     public var description: String {
         switch self {
         case .eventIDConflict(let stream): "append to \(stream): an event id is already used by another event"
-        case .abortedWithGroup(let stream): "append to \(stream) not written: another stream of the same transaction failed its check"
         case .emptyAppend(let stream): "append to \(stream) holds no events"
         case .invalidEventType(let type): "\"\(type)\" is not a valid event type (a-z, 0-9, _ and ., starting with a letter)"
         case .typeMismatch(let position, let stored, let requested): "event \(position) is a \(stored), not a \(requested)"

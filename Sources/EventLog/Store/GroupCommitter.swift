@@ -184,7 +184,3 @@ final class GroupCommitter: Sendable {
         }
     }
 }
-
-extension PreparedGroup {
-    var byteCount: Int { appends.reduce(0) { $0 + $1.byteCount } }
-}

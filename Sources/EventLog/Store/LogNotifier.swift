@@ -10,15 +10,10 @@ final class LogNotifier: Sendable {
     /// Sent by `pillarbox log train-dict` after it stores a new dictionary.
     static let dictionariesChannel = "pillarbox_dicts"
 
-    private struct Waiter {
-        let after: UInt64
-        let continuation: CheckedContinuation<Void, Never>
-    }
-
     private struct State {
         var generation: UInt64 = 0
         var nextWaiter = 0
-        var waiters: [Int: Waiter] = [:]
+        var waiters: [Int: CheckedContinuation<Void, Never>] = [:]
     }
 
     private let state = Mutex(State())
@@ -28,13 +23,13 @@ final class LogNotifier: Sendable {
 
     /// Wakes every waiter.
     func wake() {
-        let woken = state.withLock { state -> [Waiter] in
+        let woken = state.withLock { state -> [CheckedContinuation<Void, Never>] in
             state.generation &+= 1
             let woken = Array(state.waiters.values)
             state.waiters.removeAll()
             return woken
         }
-        for waiter in woken { waiter.continuation.resume() }
+        for waiter in woken { waiter.resume() }
     }
 
     /// Returns once the generation has moved past `generation`, after `timeout`, or when the
@@ -57,14 +52,14 @@ final class LogNotifier: Sendable {
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                 let ready = state.withLock { state -> Bool in
                     if state.generation != generation || Task.isCancelled { return true }
-                    state.waiters[id] = Waiter(after: generation, continuation: continuation)
+                    state.waiters[id] = continuation
                     return false
                 }
                 if ready { continuation.resume() }
             }
         } onCancel: {
             let waiter = state.withLock { $0.waiters.removeValue(forKey: id) }
-            waiter?.continuation.resume()
+            waiter?.resume()
         }
     }
 

@@ -33,6 +33,7 @@ struct PreparedAppend: Sendable {
 struct PreparedGroup: Sendable {
     let appends: [PreparedAppend]
     var eventCount: Int { appends.reduce(0) { $0 + $1.events.count } }
+    var byteCount: Int { appends.reduce(0) { $0 + $1.byteCount } }
 }
 
 /// What an append did.

@@ -38,7 +38,17 @@ let package = Package(
             ],
             plugins: ["EmbedMigrations"]
         ),
-        .target(name: "Projections", dependencies: ["EventLog", "MailCore"]),
+        .target(
+            name: "Projections",
+            dependencies: [
+                "EventLog", "MailCore",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         .target(
             name: "Gateways",
             dependencies: [

@@ -1,6 +1,6 @@
 import ServiceLifecycle
 
 /// True once the task is cancelled or its service group is shutting down gracefully.
-var stopRequested: Bool {
+public var stopRequested: Bool {
     Task.isCancelled || Task.isShuttingDownGracefully
 }

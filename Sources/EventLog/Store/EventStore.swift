@@ -137,6 +137,48 @@ public final class EventStore: Service, Sendable {
         return try await decode(client.query(query, logger: logger))
     }
 
+    /// Where a projection read stops: nowhere, at a global position, or at a recording time.
+    public enum ReadLimit: Sendable {
+        case none
+        case position(Int64)
+        case time(Date)
+    }
+
+    /// Events after `cursor` in read order from any of `categories` (all when empty), for
+    /// projections. `fenced` as in `read(after:)`; an unfenced read returns every committed
+    /// event, for a caller that holds a lock every writer of those categories takes first.
+    public func read(after cursor: LogCursor, categories: [String], until limitPoint: ReadLimit = .none,
+                     fenced: Bool = true, limit: Int, on connection: PostgresConnection?) async throws -> [RecordedEvent] {
+        var untilPosition: Int64?
+        var untilTime: Date?
+        switch limitPoint {
+        case .none: break
+        case .position(let position): untilPosition = position
+        case .time(let time): untilTime = time
+        }
+        let query: PostgresQuery = """
+            SELECT \(unescaped: Self.columns) FROM eventlog.events e JOIN eventlog.streams s USING (stream_id)
+            WHERE (e.tx_id, e.global_position) > (\(String(cursor.transaction))::xid8, \(cursor.position))
+              AND (NOT \(fenced) OR e.tx_id < pg_snapshot_xmin(pg_current_snapshot()))
+              AND (cardinality(\(categories)::text[]) = 0 OR s.category = ANY(\(categories)::text[]))
+              AND (\(untilPosition)::bigint IS NULL OR e.global_position <= \(untilPosition))
+              AND (\(untilTime)::timestamptz IS NULL OR e.recorded_at <= \(untilTime))
+            ORDER BY e.tx_id, e.global_position LIMIT \(limit)
+            """
+        if let connection {
+            return try await decode(connection.query(query, logger: logger))
+        }
+        return try await decode(client.query(query, logger: logger))
+    }
+
+    /// A counter that moves whenever the log may have grown; pass it to `waitForEvents`.
+    public var notificationGeneration: UInt64 { notifier.generation }
+
+    /// Waits until the log may have grown past `generation` (a NOTIFY arrived) or `timeout` passes.
+    public func waitForEvents(after generation: UInt64, timeout: Duration) async {
+        await notifier.wait(after: generation, timeout: timeout)
+    }
+
     /// Events by global position, for auditors: `from...to`, optionally one stream or category.
     public func read(positions range: ClosedRange<Int64>, stream: StreamName? = nil, category: String? = nil,
                      limit: Int = 1_000) async throws -> [RecordedEvent] {

@@ -1,0 +1,332 @@
+import EventLog
+import Foundation
+import Logging
+import PostgresNIO
+
+/// Runs projections: applies inline ones in the appending transaction, creates and rebuilds
+/// live tables, verifies them against a fresh rebuild and materialises past states.
+public final class ProjectionEngine: Sendable {
+    public let store: EventStore
+    public let projections: [any Projection]
+    let registries: [String: EventTypeRegistry]
+    let logger: Logger
+    /// Events read per query while rebuilding.
+    let readBatch: Int
+    /// Buffered row writes that trigger a flush while rebuilding.
+    let flushThreshold: Int
+
+    public init(store: EventStore, projections: [any Projection], logger: Logger,
+                readBatch: Int = 2_000, flushThreshold: Int = 20_000) {
+        self.store = store
+        self.projections = projections
+        self.logger = logger
+        self.readBatch = readBatch
+        self.flushThreshold = flushThreshold
+        var registries: [String: EventTypeRegistry] = [:]
+        for projection in projections {
+            precondition(registries[projection.name] == nil, "two projections named \(projection.name)")
+            registries[projection.name] = EventTypeRegistry(projection.eventTypes)
+        }
+        self.registries = registries
+    }
+
+    var client: PostgresClient { store.client }
+
+    public func projection(named name: String) throws -> any Projection {
+        guard let projection = projections.first(where: { $0.name == name }) else {
+            throw ProjectionError.unknownProjection(name)
+        }
+        return projection
+    }
+
+    /// The named projections, or all of them when `names` is empty.
+    public func projections(named names: [String]) throws -> [any Projection] {
+        names.isEmpty ? projections : try names.map(projection(named:))
+    }
+
+    // MARK: Start-up
+
+    /// Creates live tables that are missing and rebuilds those whose definition changed.
+    public func prepare() async throws {
+        for projection in projections {
+            let state = try await client.transaction(logger: logger) { connection in
+                try await self.loadState(projection, target: projection.liveTarget(), on: connection)
+            }
+            if state?.definition != projection.definition {
+                logger.notice("building projection from the log", metadata: [
+                    "projection": "\(projection.name)", "reason": "\(state == nil ? "missing" : "definition changed")",
+                ])
+                try await rebuild(projection)
+            }
+        }
+    }
+
+    // MARK: Applying
+
+    func apply(_ recorded: RecordedEvent, to projection: any Projection, writer: RowWriter) throws {
+        guard let registry = registries[projection.name],
+              let event = try registry.decode(recorded, logger: logger) else { return }
+        let context = EventContext(position: recorded.position, stream: try StreamName(key: recorded.stream),
+                                   streamVersion: recorded.streamVersion, eventID: recorded.eventID,
+                                   recordedAt: recorded.recordedAt)
+        try projection.apply(event, context: context, to: writer)
+    }
+
+    // MARK: State rows
+
+    struct State {
+        let definition: String
+        let cursor: LogCursor
+    }
+
+    func loadState(_ projection: any Projection, target: ProjectionTarget, on connection: PostgresConnection) async throws -> State? {
+        let exists = try await connection.query(
+            "SELECT to_regclass(\(target.stateTable)) IS NOT NULL", logger: logger)
+        var found = false
+        for try await value in exists.decode(Bool.self) { found = value }
+        guard found else { return nil }
+        let rows = try await connection.query(PostgresQuery(unsafeSQL: """
+            SELECT definition, (tx_id::text)::bigint, position FROM \(target.stateTable) WHERE projection = $1
+            """, binds: try binds(projection.name)), logger: logger)
+        for try await (definition, transaction, position) in rows.decode((String, Int64, Int64).self) {
+            return State(definition: definition,
+                         cursor: LogCursor(transaction: UInt64(bitPattern: transaction), position: position))
+        }
+        return nil
+    }
+
+    func saveState(_ projection: any Projection, target: ProjectionTarget, cursor: LogCursor,
+                   on connection: PostgresConnection) async throws {
+        _ = try await connection.query(PostgresQuery(unsafeSQL: """
+            INSERT INTO \(target.stateTable) (projection, definition, tx_id, position) VALUES ($1, $2, $3::xid8, $4)
+            ON CONFLICT (projection) DO UPDATE SET definition = EXCLUDED.definition, tx_id = EXCLUDED.tx_id,
+                position = EXCLUDED.position
+            """, binds: try binds(projection.name, projection.definition, String(cursor.transaction), cursor.position)),
+            logger: logger)
+    }
+
+    /// Creates (or empties) the projection's tables in `target`, with a state row at the log's start.
+    func createTables(_ projection: any Projection, in target: ProjectionTarget, on connection: PostgresConnection) async throws {
+        var statements = [
+            "CREATE SCHEMA IF NOT EXISTS \(target.schema)",
+            """
+            CREATE TABLE IF NOT EXISTS \(target.stateTable) (projection text PRIMARY KEY, definition text NOT NULL,
+                tx_id xid8 NOT NULL, position bigint NOT NULL)
+            """,
+        ]
+        for table in projection.tables {
+            statements.append("DROP TABLE IF EXISTS \(target.qualified(table.name))")
+            statements += table.createStatements(qualifiedName: target.qualified(table.name), indexPrefix: target.prefix)
+        }
+        for statement in statements {
+            _ = try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+        }
+        try await saveState(projection, target: target, cursor: .start, on: connection)
+    }
+
+    private func binds(_ values: any PostgresEncodable...) throws -> PostgresBindings {
+        var bindings = PostgresBindings()
+        for value in values { try bindings.append(value, context: .default) }
+        return bindings
+    }
+
+    // MARK: Building from the log
+
+    /// Builds `projection` into `target` from the start of the log up to the read fence (or
+    /// `until`), flushing and checkpointing as it goes; returns where it stopped.
+    func build(_ projection: any Projection, into target: ProjectionTarget,
+               until limit: EventStore.ReadLimit = .none) async throws -> LogCursor {
+        try await client.transaction(logger: logger) { connection in
+            try await self.createTables(projection, in: target, on: connection)
+        }
+        var cursor = LogCursor.start
+        let writer = RowWriter()
+        var pending: [RecordedEvent] = []
+        repeat {
+            pending = try await store.read(after: cursor, categories: projection.categories, until: limit,
+                                           fenced: true, limit: readBatch, on: nil)
+            for recorded in pending { try apply(recorded, to: projection, writer: writer) }
+            cursor = pending.last?.cursor ?? cursor
+            if writer.pendingCount >= flushThreshold || pending.count < readBatch {
+                let checkpoint = cursor
+                try await client.transaction(logger: logger) { connection in
+                    try await writer.flush(to: target, on: connection, logger: self.logger)
+                    try await self.saveState(projection, target: target, cursor: checkpoint, on: connection)
+                }
+            }
+        } while pending.count == readBatch
+        return cursor
+    }
+
+    /// Applies events after `cursor` on `connection` (inside the caller's transaction), up to
+    /// `stop` when given; returns the new cursor.
+    func catchUp(_ projection: any Projection, target: ProjectionTarget, from cursor: LogCursor, fenced: Bool,
+                 stop: LogCursor? = nil, on connection: PostgresConnection) async throws -> LogCursor {
+        var cursor = cursor
+        let writer = RowWriter()
+        while true {
+            let events = try await store.read(after: cursor, categories: projection.categories, fenced: fenced,
+                                              limit: readBatch, on: connection)
+            var reachedStop = false
+            for recorded in events {
+                if let stop, recorded.cursor > stop { reachedStop = true; break }
+                try apply(recorded, to: projection, writer: writer)
+                cursor = recorded.cursor
+            }
+            try await writer.flush(to: target, on: connection, logger: logger)
+            if reachedStop || events.count < readBatch { break }
+        }
+        try await saveState(projection, target: target, cursor: cursor, on: connection)
+        return cursor
+    }
+
+    func lockExclusively(_ projection: any Projection, on connection: PostgresConnection) async throws {
+        _ = try await connection.query(
+            "SELECT pg_advisory_xact_lock(hashtextextended(\(projection.lockName), 0))", logger: logger)
+    }
+
+    // MARK: Rebuild
+
+    /// Rebuilds a projection into a scratch schema while the live tables keep serving, then
+    /// swaps the scratch schema in atomically.
+    @discardableResult
+    public func rebuild(_ projection: any Projection) async throws -> LogCursor {
+        let live = try projection.liveTarget()
+        let scratch = try ProjectionTarget(schema: projection.schema + "_rebuild")
+        let old = projection.schema + "_old"
+        _ = try await client.query(PostgresQuery(unsafeSQL: "DROP SCHEMA IF EXISTS \(scratch.schema) CASCADE"), logger: logger)
+        let built = try await build(projection, into: scratch)
+        return try await client.transaction(logger: logger) { connection in
+            try await self.lockExclusively(projection, on: connection)
+            let cursor = try await self.catchUp(projection, target: scratch, from: built,
+                                                fenced: projection.mode == .async, on: connection)
+            let rows = try await connection.query(
+                "SELECT count(*) FROM pg_namespace WHERE nspname = \(live.schema)", logger: self.logger)
+            var liveExists = false
+            for try await count in rows.decode(Int.self) { liveExists = count > 0 }
+            var statements = ["ALTER SCHEMA \(scratch.schema) RENAME TO \(live.schema)"]
+            if liveExists {
+                statements = ["DROP SCHEMA IF EXISTS \(old) CASCADE", "ALTER SCHEMA \(live.schema) RENAME TO \(old)"]
+                    + statements + ["DROP SCHEMA \(old) CASCADE"]
+            }
+            for statement in statements {
+                _ = try await connection.query(PostgresQuery(unsafeSQL: statement), logger: self.logger)
+            }
+            return cursor
+        }
+    }
+
+    // MARK: Digests and verification
+
+    public struct TableDigest: Sendable, Equatable, CustomStringConvertible {
+        public let table: String
+        public let rows: Int64
+        public let hash: String
+        public var description: String { "\(table): \(rows) rows, \(hash)" }
+    }
+
+    /// A digest per table: the row count and the sum of a 64-bit hash of each row's text.
+    func digests(_ projection: any Projection, target: ProjectionTarget,
+                 on connection: PostgresConnection) async throws -> [TableDigest] {
+        _ = try await connection.query("SET LOCAL TimeZone = 'UTC'", logger: logger)
+        var digests: [TableDigest] = []
+        for table in projection.tables {
+            let rows = try await connection.query(PostgresQuery(unsafeSQL: """
+                SELECT count(*), coalesce(sum(('x' || substr(md5(t::text), 1, 16))::bit(64)::bigint::numeric), 0)::text
+                FROM \(target.qualified(table.name)) t
+                """), logger: logger)
+            for try await (count, hash) in rows.decode((Int64, String).self) {
+                digests.append(TableDigest(table: table.name, rows: count, hash: hash))
+            }
+        }
+        return digests
+    }
+
+    /// The live tables' digests.
+    public func digests(_ projection: any Projection) async throws -> [TableDigest] {
+        try await client.transaction(logger: logger) { connection in
+            try await self.digests(projection, target: projection.liveTarget(), on: connection)
+        }
+    }
+
+    public struct Verification: Sendable {
+        public let projection: String
+        public let live: [TableDigest]
+        public let rebuilt: [TableDigest]
+        /// Up to 20 rows found on one side only: `- table row` live only, `+ table row` rebuilt only.
+        public let differences: [String]
+        public var matches: Bool { live == rebuilt }
+    }
+
+    /// Rebuilds into a scratch schema and compares it with the live tables at one point in the log.
+    public func verify(_ projection: any Projection) async throws -> Verification {
+        let live = try projection.liveTarget()
+        let scratch = try ProjectionTarget(schema: projection.schema + "_verify")
+        _ = try await client.query(PostgresQuery(unsafeSQL: "DROP SCHEMA IF EXISTS \(scratch.schema) CASCADE"), logger: logger)
+        let dropScratch = PostgresQuery(unsafeSQL: "DROP SCHEMA IF EXISTS \(scratch.schema) CASCADE")
+        do {
+            let built = try await build(projection, into: scratch)
+            let verification = try await compare(projection, live: live, scratch: scratch, built: built)
+            _ = try await client.query(dropScratch, logger: logger)
+            return verification
+        } catch {
+            _ = try? await client.query(dropScratch, logger: logger)
+            throw error
+        }
+    }
+
+    private func compare(_ projection: any Projection, live: ProjectionTarget, scratch: ProjectionTarget,
+                         built: LogCursor) async throws -> Verification {
+        return try await client.transaction(logger: logger) { connection in
+            try await self.lockExclusively(projection, on: connection)
+            switch projection.mode {
+            case .inline:
+                _ = try await self.catchUp(projection, target: scratch, from: built, fenced: false, on: connection)
+            case .async:
+                let liveCursor = try await self.loadState(projection, target: live, on: connection)?.cursor ?? .start
+                _ = try await self.catchUp(projection, target: scratch, from: built, fenced: true, stop: liveCursor,
+                                           on: connection)
+            }
+            let liveDigests = try await self.digests(projection, target: live, on: connection)
+            let rebuiltDigests = try await self.digests(projection, target: scratch, on: connection)
+            var differences: [String] = []
+            for table in projection.tables where differences.count < 20 {
+                for (sign, from, to) in [("-", live, scratch), ("+", scratch, live)] where differences.count < 20 {
+                    let rows = try await connection.query(PostgresQuery(unsafeSQL: """
+                        SELECT d::text FROM (SELECT * FROM \(from.qualified(table.name)) EXCEPT ALL
+                        SELECT * FROM \(to.qualified(table.name))) d LIMIT \(20 - differences.count)
+                        """), logger: self.logger)
+                    for try await row in rows.decode(String.self) { differences.append("\(sign) \(table.name) \(row)") }
+                }
+            }
+            return Verification(projection: projection.name, live: liveDigests, rebuilt: rebuiltDigests,
+                                differences: differences)
+        }
+    }
+
+    // MARK: Point-in-time replay
+
+    /// Materialises every projection as it stood at `until` into schema `schema`, each table
+    /// named `<projection>_<table>`. The schema must not exist yet.
+    public func replay(until limit: EventStore.ReadLimit, into schema: String) async throws -> [String: LogCursor] {
+        let reserved = projections.flatMap { [$0.schema, $0.schema + "_rebuild", $0.schema + "_verify", $0.schema + "_old"] }
+            + ["eventlog", "public", "pg_catalog", "information_schema"]
+        guard !reserved.contains(schema) else { throw ProjectionError.schemaInUse(schema) }
+        _ = try ProjectionTarget(schema: schema)
+        _ = try await client.query(PostgresQuery(unsafeSQL: "CREATE SCHEMA \(schema)"), logger: logger)
+        var cursors: [String: LogCursor] = [:]
+        for projection in projections {
+            let target = try ProjectionTarget(schema: schema, prefix: projection.name + "_")
+            cursors[projection.name] = try await build(projection, into: target, until: limit)
+        }
+        return cursors
+    }
+
+    /// Digests of a replayed projection, for comparing with a state captured earlier.
+    public func digests(_ projection: any Projection, replayedInto schema: String) async throws -> [TableDigest] {
+        let target = try ProjectionTarget(schema: schema, prefix: projection.name + "_")
+        return try await client.transaction(logger: logger) { connection in
+            try await self.digests(projection, target: target, on: connection)
+        }
+    }
+}

@@ -1,0 +1,61 @@
+/// A table a projection writes: its columns, the first `primaryKeyCount` of which are the key.
+///
+/// Projection tables carry no unique constraint besides the key and no foreign keys: the events
+/// already obey those rules, and rows written in one bulk statement may pass through states a
+/// constraint would reject.
+public struct ProjectionTable: Sendable {
+    public enum ColumnType: String, Sendable {
+        case bigint, integer, text, boolean, bytea, jsonb, timestamptz
+        case textArray = "text[]"
+    }
+
+    public struct Column: Sendable {
+        public let name: String
+        public let type: ColumnType
+        public init(_ name: String, _ type: ColumnType) {
+            self.name = name
+            self.type = type
+        }
+    }
+
+    public let name: String
+    public let columns: [Column]
+    public let primaryKeyCount: Int
+    /// Non-unique indexes, as column lists.
+    public let indexes: [[String]]
+    let columnIndex: [String: Int]
+
+    public init(_ name: String, columns: [Column], primaryKey: Int, indexes: [[String]] = []) {
+        precondition(ProjectionTarget.isIdentifier(name), "bad table name \(name)")
+        precondition(primaryKey >= 1 && primaryKey <= columns.count)
+        self.name = name
+        self.columns = columns
+        self.primaryKeyCount = primaryKey
+        self.indexes = indexes
+        var columnIndex: [String: Int] = [:]
+        for (index, column) in columns.enumerated() {
+            precondition(ProjectionTarget.isIdentifier(column.name), "bad column name \(column.name)")
+            columnIndex[column.name] = index
+        }
+        self.columnIndex = columnIndex
+    }
+
+    var keyColumns: ArraySlice<Column> { columns[..<primaryKeyCount] }
+
+    /// The index of a column; a misspelt name is a programming error.
+    func index(of column: String) -> Int {
+        guard let index = columnIndex[column] else { preconditionFailure("table \(name) has no column \(column)") }
+        return index
+    }
+
+    /// The CREATE statements for this table under `qualifiedName`.
+    func createStatements(qualifiedName: String, indexPrefix: String) -> [String] {
+        let columnList = columns.map { "\($0.name) \($0.type.rawValue)" }.joined(separator: ", ")
+        let key = keyColumns.map(\.name).joined(separator: ", ")
+        var statements = ["CREATE TABLE \(qualifiedName) (\(columnList), PRIMARY KEY (\(key)))"]
+        for (number, index) in indexes.enumerated() {
+            statements.append("CREATE INDEX \(indexPrefix)\(name)_\(number) ON \(qualifiedName) (\(index.joined(separator: ", ")))")
+        }
+        return statements
+    }
+}

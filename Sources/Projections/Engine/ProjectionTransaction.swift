@@ -1,0 +1,112 @@
+import EventLog
+import Foundation
+import Logging
+import PostgresNIO
+
+/// An event to append together with its typed value, so inline projections can apply it.
+public struct PendingEvent: Sendable {
+    public let event: any Event
+    public let eventID: UUID
+    public let blobs: [BlobData]
+
+    public init(_ event: any Event, eventID: UUID = UUID(), blobs: [BlobData] = []) {
+        self.event = event
+        self.eventID = eventID
+        self.blobs = blobs
+    }
+}
+
+/// One stream's part of an inline append.
+public struct PendingAppend: Sendable {
+    public let stream: StreamName
+    public let expectedVersion: ExpectedVersion
+    public let events: [PendingEvent]
+
+    public init(stream: StreamName, expectedVersion: ExpectedVersion, events: [PendingEvent]) {
+        self.stream = stream
+        self.expectedVersion = expectedVersion
+        self.events = events
+    }
+}
+
+/// A transaction in which events are appended and inline projections applied, committing
+/// together: when it returns, the writer's change is in the log and in the live tables.
+public final class ProjectionTransaction {
+    public let connection: PostgresConnection
+    let engine: ProjectionEngine
+    var lockedProjections: Set<String> = []
+    var transactionStart: Date?
+
+    init(connection: PostgresConnection, engine: ProjectionEngine) {
+        self.connection = connection
+        self.engine = engine
+    }
+
+    var logger: Logger { engine.logger }
+
+    /// Appends, all or nothing, and applies the events to every inline projection reading
+    /// their categories. Throws `WrongExpectedVersion` when a stream moved on.
+    @discardableResult
+    public func append(_ appends: [PendingAppend]) async throws -> [AppendResult] {
+        let categories = Set(appends.map(\.stream.category))
+        let inline = engine.projections.filter { projection in
+            projection.mode == .inline && !categories.isDisjoint(with: projection.categories)
+        }
+        for projection in inline where !lockedProjections.contains(projection.name) {
+            // Shared: writers run side by side; a rebuild's swap takes it exclusively.
+            let rows = try await connection.query(
+                "SELECT now() FROM pg_advisory_xact_lock_shared(hashtextextended(\(projection.lockName), 0))",
+                logger: logger)
+            for try await now in rows.decode(Date.self) { transactionStart = now }
+            lockedProjections.insert(projection.name)
+        }
+        let data = try appends.map { append in
+            StreamAppend(stream: append.stream, expectedVersion: append.expectedVersion, events: try append.events.map {
+                try EventData($0.event, eventID: $0.eventID, blobs: $0.blobs)
+            })
+        }
+        let results = try await engine.store.append(data, on: connection)
+        guard !inline.isEmpty else { return results }
+        let recordedAt = transactionStart ?? Date()
+        for projection in inline {
+            let writer = RowWriter()
+            for (append, result) in zip(appends, results)
+            where !result.wasAlreadyAppended && projection.categories.contains(append.stream.category) {
+                let firstVersion = result.streamVersion - Int64(append.events.count) + 1
+                for (index, pending) in append.events.enumerated() {
+                    let context = EventContext(position: result.positions[index], stream: append.stream,
+                                               streamVersion: firstVersion + Int64(index), eventID: pending.eventID,
+                                               recordedAt: recordedAt)
+                    try projection.apply(pending.event, context: context, to: writer)
+                }
+            }
+            try await writer.flush(to: try projection.liveTarget(), on: connection, logger: logger)
+        }
+        return results
+    }
+
+    /// Appends to one stream.
+    @discardableResult
+    public func append(_ events: [PendingEvent], to stream: StreamName, expectedVersion: ExpectedVersion) async throws -> AppendResult {
+        try await append([PendingAppend(stream: stream, expectedVersion: expectedVersion, events: events)])[0]
+    }
+}
+
+extension ProjectionEngine {
+    /// Runs `body` in one transaction, retrying it from the start (up to `attempts` times) when
+    /// an append meets a stream that moved on: optimistic concurrency.
+    public func transaction<T: Sendable>(attempts: Int = 10,
+                                         _ body: (ProjectionTransaction) async throws -> T) async throws -> T {
+        var attempt = 1
+        while true {
+            do {
+                return try await client.transaction(logger: logger) { connection in
+                    try await body(ProjectionTransaction(connection: connection, engine: self))
+                }
+            } catch let error as WrongExpectedVersion where attempt < attempts {
+                attempt += 1
+                logger.debug("stream moved on; retrying", metadata: ["stream": "\(error.stream)", "attempt": "\(attempt)"])
+            }
+        }
+    }
+}

@@ -1,0 +1,279 @@
+import Foundation
+import Logging
+import PostgresNIO
+
+/// A change to one column of an existing row.
+public enum ColumnChange: Sendable {
+    case set(ProjectionValue)
+    /// Adds to a `bigint` column.
+    case add(Int64)
+    /// Raises a `bigint` column to at least this value.
+    case atLeast(Int64)
+}
+
+/// What `apply` writes: inserts (replacing any row with the same key), changes to columns of
+/// rows by key, deletes by key, and deletes by key prefix. `apply` never reads a row back —
+/// whatever it needs is in the event — so writes are buffered, merged per key and sent as a
+/// few bulk statements per table: the same code serves one inline event and a rebuild of
+/// millions.
+public final class RowWriter {
+    enum Pending {
+        case insert([ProjectionValue])
+        case update([Int: ColumnChange])
+        case delete
+    }
+
+    struct Barrier {
+        let table: ProjectionTable
+        let prefix: [ProjectionValue]
+    }
+
+    enum Step {
+        case writes([String: (table: ProjectionTable, rows: [[ProjectionValue]: Pending])])
+        case deleteAll(Barrier)
+    }
+
+    private var steps: [Step] = []
+    private var current: [String: (table: ProjectionTable, rows: [[ProjectionValue]: Pending])] = [:]
+    public private(set) var pendingCount = 0
+
+    public init() {}
+
+    /// Inserts a row (all columns, in table order), replacing any row with the same key.
+    public func insert(into table: ProjectionTable, _ row: [ProjectionValue]) {
+        precondition(row.count == table.columns.count, "\(table.name): \(row.count) values for \(table.columns.count) columns")
+        let key = Array(row[..<table.primaryKeyCount])
+        record(table, key: key, .insert(row))
+    }
+
+    /// Inserts a row given by column name; columns not named are null.
+    public func insert(into table: ProjectionTable, _ values: KeyValuePairs<String, ProjectionValue>) {
+        var row = [ProjectionValue](repeating: .null, count: table.columns.count)
+        for (column, value) in values { row[table.index(of: column)] = value }
+        insert(into: table, row)
+    }
+
+    /// Changes columns of the row with `key`; nothing happens when there is no such row.
+    public func update(_ table: ProjectionTable, key: [ProjectionValue], _ changes: KeyValuePairs<String, ColumnChange>) {
+        precondition(key.count == table.primaryKeyCount)
+        var indexed: [Int: ColumnChange] = [:]
+        for (column, change) in changes {
+            let index = table.index(of: column)
+            precondition(index >= table.primaryKeyCount, "\(table.name): key column \(column) cannot change")
+            indexed[index] = change
+        }
+        record(table, key: key, .update(indexed))
+    }
+
+    public func delete(from table: ProjectionTable, key: [ProjectionValue]) {
+        precondition(key.count == table.primaryKeyCount)
+        record(table, key: key, .delete)
+    }
+
+    /// Deletes every row whose key starts with `prefix`.
+    public func deleteAll(from table: ProjectionTable, where prefix: [ProjectionValue]) {
+        precondition(prefix.count <= table.primaryKeyCount)
+        closeCurrent()
+        steps.append(.deleteAll(Barrier(table: table, prefix: prefix)))
+        pendingCount += 1
+    }
+
+    private func closeCurrent() {
+        if !current.isEmpty {
+            steps.append(.writes(current))
+            current = [:]
+        }
+    }
+
+    private func record(_ table: ProjectionTable, key: [ProjectionValue], _ change: Pending) {
+        var entry = current[table.name] ?? (table, [:])
+        let merged: Pending?
+        if let existing = entry.rows[key] {
+            merged = Self.merge(existing, change)
+        } else {
+            merged = change
+        }
+        guard let merged else {
+            // Two changes to one column that do not combine: keep them in order.
+            closeCurrent()
+            record(table, key: key, change)
+            return
+        }
+        if entry.rows.updateValue(merged, forKey: key) == nil { pendingCount += 1 }
+        current[table.name] = entry
+    }
+
+    static func merge(_ first: Pending, _ second: Pending) -> Pending? {
+        switch (first, second) {
+        case (_, .insert), (_, .delete):
+            return second
+        case (.delete, .update):
+            return .delete
+        case (.insert(var row), .update(let changes)):
+            for (index, change) in changes {
+                switch (change, row[index]) {
+                case (.set(let value), _): row[index] = value
+                case (.add(let delta), .int(let value)): row[index] = .int(value + delta)
+                case (.atLeast(let floor), .int(let value)): row[index] = .int(max(value, floor))
+                case (.add, _), (.atLeast, _): return nil
+                }
+            }
+            return .insert(row)
+        case (.update(var existing), .update(let changes)):
+            for (index, change) in changes {
+                guard let earlier = existing[index] else {
+                    existing[index] = change
+                    continue
+                }
+                switch (earlier, change) {
+                case (_, .set): existing[index] = change
+                case (.add(let a), .add(let b)): existing[index] = .add(a + b)
+                case (.atLeast(let a), .atLeast(let b)): existing[index] = .atLeast(max(a, b))
+                case (.set(.int(let value)), .add(let b)): existing[index] = .set(.int(value + b))
+                case (.set(.int(let value)), .atLeast(let b)): existing[index] = .set(.int(max(value, b)))
+                default: return nil
+                }
+            }
+            return .update(existing)
+        }
+    }
+
+    /// Sends every buffered write to `target` on `connection`, in order, and empties the buffer.
+    public func flush(to target: ProjectionTarget, on connection: PostgresConnection, logger: Logger) async throws {
+        closeCurrent()
+        let steps = self.steps
+        self.steps = []
+        pendingCount = 0
+        for step in steps {
+            switch step {
+            case .deleteAll(let barrier):
+                try await Self.deleteAll(barrier, target: target, on: connection, logger: logger)
+            case .writes(let tables):
+                for name in tables.keys.sorted() {
+                    let (table, rows) = tables[name]!
+                    try await Self.write(table, rows: rows, target: target, on: connection, logger: logger)
+                }
+            }
+        }
+    }
+
+    private static func deleteAll(_ barrier: Barrier, target: ProjectionTarget, on connection: PostgresConnection,
+                                  logger: Logger) async throws {
+        guard !barrier.prefix.isEmpty else {
+            _ = try await connection.query(PostgresQuery(unsafeSQL: "DELETE FROM \(target.qualified(barrier.table.name))"),
+                                           logger: logger)
+            return
+        }
+        var json: [UInt8] = []
+        JSONRows.write([barrier.prefix], to: &json)
+        let columns = Array(barrier.table.columns[..<barrier.prefix.count])
+        let condition = columns.map { "t.\($0.name) = v.\($0.name)" }.joined(separator: " AND ")
+        let sql = """
+            DELETE FROM \(target.qualified(barrier.table.name)) t USING \(JSONRows.source(columns)) \
+            WHERE \(condition)
+            """
+        try await run(sql, json: json, on: connection, logger: logger)
+    }
+
+    private static func write(_ table: ProjectionTable, rows: [[ProjectionValue]: Pending], target: ProjectionTarget,
+                              on connection: PostgresConnection, logger: Logger) async throws {
+        var deletes: [[ProjectionValue]] = []
+        var inserts: [[ProjectionValue]] = []
+        var updates: [[Int]: [[ProjectionValue]]] = [:]
+        var kinds: [[Int]: [Int: ColumnChange]] = [:]
+        for (key, pending) in rows {
+            switch pending {
+            case .delete: deletes.append(key)
+            case .insert(let row): inserts.append(row)
+            case .update(let changes):
+                // Group updates by which columns change and how, so each group is one statement.
+                let signature = changes.keys.sorted().flatMap { index -> [Int] in
+                    switch changes[index]! {
+                    case .set: [index, 0]
+                    case .add: [index, 1]
+                    case .atLeast: [index, 2]
+                    }
+                }
+                var values = key
+                for index in changes.keys.sorted() {
+                    switch changes[index]! {
+                    case .set(let value): values.append(value)
+                    case .add(let delta): values.append(.int(delta))
+                    case .atLeast(let floor): values.append(.int(floor))
+                    }
+                }
+                updates[signature, default: []].append(values)
+                kinds[signature] = changes
+            }
+        }
+        let name = target.qualified(table.name)
+        let keyColumns = Array(table.keyColumns)
+        let keyMatch = keyColumns.map { "t.\($0.name) = v.\($0.name)" }.joined(separator: " AND ")
+        if !deletes.isEmpty {
+            var json: [UInt8] = []
+            JSONRows.write(deletes, to: &json)
+            try await run("DELETE FROM \(name) t USING \(JSONRows.source(keyColumns)) WHERE \(keyMatch)",
+                          json: json, on: connection, logger: logger)
+        }
+        if !inserts.isEmpty {
+            var json: [UInt8] = []
+            JSONRows.write(inserts, to: &json)
+            let names = table.columns.map(\.name).joined(separator: ", ")
+            let others = table.columns[table.primaryKeyCount...]
+            let conflict = others.isEmpty ? "DO NOTHING"
+                : "DO UPDATE SET " + others.map { "\($0.name) = EXCLUDED.\($0.name)" }.joined(separator: ", ")
+            try await run("""
+                INSERT INTO \(name) (\(names)) SELECT \(names) FROM \(JSONRows.source(table.columns)) \
+                ON CONFLICT (\(keyColumns.map(\.name).joined(separator: ", "))) \(conflict)
+                """, json: json, on: connection, logger: logger)
+        }
+        for signature in updates.keys.sorted(by: { $0.lexicographicallyPrecedes($1) }) {
+            let changes = kinds[signature]!
+            let changed = changes.keys.sorted()
+            let columns = keyColumns + changed.map { table.columns[$0] }
+            let assignments = changed.map { index -> String in
+                let column = table.columns[index].name
+                switch changes[index]! {
+                case .set: return "\(column) = v.\(column)"
+                case .add: return "\(column) = t.\(column) + v.\(column)"
+                case .atLeast: return "\(column) = greatest(t.\(column), v.\(column))"
+                }
+            }.joined(separator: ", ")
+            var json: [UInt8] = []
+            JSONRows.write(updates[signature]!, to: &json)
+            try await run("UPDATE \(name) t SET \(assignments) FROM \(JSONRows.source(columns)) WHERE \(keyMatch)",
+                          json: json, on: connection, logger: logger)
+        }
+    }
+
+    private static func run(_ sql: String, json: [UInt8], on connection: PostgresConnection, logger: Logger) async throws {
+        var query = PostgresQuery(unsafeSQL: sql)
+        query.binds.append(String(decoding: json, as: UTF8.self), context: .default)
+        _ = try await connection.query(query, logger: logger)
+    }
+}
+
+/// Rows sent as one JSON array of arrays and unpacked by PostgreSQL.
+enum JSONRows {
+    static func write(_ rows: [[ProjectionValue]], to out: inout [UInt8]) {
+        out.append(UInt8(ascii: "["))
+        for (rowIndex, row) in rows.enumerated() {
+            if rowIndex > 0 { out.append(UInt8(ascii: ",")) }
+            out.append(UInt8(ascii: "{"))
+            for (index, value) in row.enumerated() {
+                if index > 0 { out.append(UInt8(ascii: ",")) }
+                out.append(contentsOf: "\"c\(index)\":".utf8)
+                value.writeJSON(to: &out)
+            }
+            out.append(UInt8(ascii: "}"))
+        }
+        out.append(UInt8(ascii: "]"))
+    }
+
+    /// `(SELECT … FROM jsonb_to_recordset($1)) AS v(columns)`, naming the columns back.
+    static func source(_ columns: [ProjectionTable.Column]) -> String {
+        let typed = columns.enumerated().map { "c\($0.offset) \($0.element.type.rawValue)" }.joined(separator: ", ")
+        let renamed = columns.enumerated().map { "c\($0.offset) AS \($0.element.name)" }.joined(separator: ", ")
+        return "(SELECT \(renamed) FROM jsonb_to_recordset($1::jsonb) AS r(\(typed))) AS v"
+    }
+}

@@ -97,6 +97,7 @@ let package = Package(
         .testTarget(name: "MailCoreTests", dependencies: ["MailCore"]),
         .testTarget(name: "EventLogTests", dependencies: ["EventLog", "TestSupport", "CZstd"]),
         .testTarget(name: "GatewaysTests", dependencies: ["Gateways"]),
+        .testTarget(name: "ProjectionsTests", dependencies: ["Projections", "EventLog", "MailCore", "TestSupport"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CLua", "CZstd"]),
         .testTarget(
             name: "PillarboxTests",

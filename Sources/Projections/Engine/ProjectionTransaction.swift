@@ -65,6 +65,12 @@ public final class ProjectionTransaction {
                 try EventData($0.event, eventID: $0.eventID, blobs: $0.blobs)
             })
         }
+        // Projections apply each event as it reads back from its stored JSON, exactly as a
+        // rebuild will, so nothing the encoding rounds off can make the two differ.
+        let decoder = EventCoding.decoder()
+        func roundTrip<E: Event>(_ event: E, _ json: [UInt8]) throws -> any Event {
+            try decoder.decode(E.self, from: Data(json))
+        }
         let results = try await engine.store.append(data, on: connection)
         guard !inline.isEmpty else { return results }
         let recordedAt = transactionStart ?? Date()
@@ -73,16 +79,26 @@ public final class ProjectionTransaction {
             for (append, result) in zip(appends, results)
             where !result.wasAlreadyAppended && projection.categories.contains(append.stream.category) {
                 let firstVersion = result.streamVersion - Int64(append.events.count) + 1
+                let stored = data.first { $0.stream == append.stream }!.events
                 for (index, pending) in append.events.enumerated() {
                     let context = EventContext(position: result.positions[index], stream: append.stream,
                                                streamVersion: firstVersion + Int64(index), eventID: pending.eventID,
                                                recordedAt: recordedAt)
-                    try projection.apply(pending.event, context: context, to: writer)
+                    try projection.apply(try roundTrip(pending.event, stored[index].json), context: context, to: writer)
                 }
             }
             try await writer.flush(to: try projection.liveTarget(), on: connection, logger: logger)
         }
         return results
+    }
+
+    /// What to expect of `stream` for an append that must follow everything read so far in
+    /// this transaction: read it before reading the projection rows the append depends on.
+    public func expectedVersion(of stream: StreamName) async throws -> ExpectedVersion {
+        let rows = try await connection.query(
+            "SELECT version FROM eventlog.streams WHERE stream_key = \(stream.key)", logger: logger)
+        for try await version in rows.decode(Int64.self) where version >= 0 { return .exactly(version) }
+        return .noStream
     }
 
     /// Appends to one stream.

@@ -1,0 +1,120 @@
+import EventLog
+import Foundation
+
+extension MailStore {
+    /// Creates a folder, and any missing parents (RFC 3501 §6.3.3).
+    @discardableResult
+    public func createMailbox(user: String, name: String, specialUse: String? = nil) async throws -> MailboxInfo {
+        let user = user.lowercased()
+        let name = try Self.validName(name)
+        return try await engine.transaction { transaction in
+            let stream = try Self.stream(for: user)
+            let expected = try await transaction.expectedVersion(of: stream)
+            guard let account = try await self.account(user, on: transaction.connection), account.active else {
+                throw MailStoreError.noSuchAccount(user)
+            }
+            let existing = Dictionary(try await self.mailboxes(user, on: transaction.connection).map { ($0.name, $0) },
+                                      uniquingKeysWith: { first, _ in first })
+            if let found = existing[name], found.selectable { throw MailStoreError.mailboxExists(name) }
+            var events: [PendingEvent] = []
+            var nextID = account.nextMailboxID
+            var uidValidity = self.nextUIDValidity(after: account.lastUIDValidity)
+            let levels = name.split(separator: Self.delimiter)
+            for depth in 1...levels.count {
+                let path = levels[..<depth].joined(separator: String(Self.delimiter))
+                if let found = existing[path], found.selectable || depth < levels.count { continue }
+                let id = existing[path]?.id ?? nextID
+                if existing[path] == nil { nextID += 1 }
+                events.append(PendingEvent(MailboxCreated(mailbox: MailboxSpec(
+                    mailboxID: id, name: path, uidValidity: uidValidity, specialUse: depth == levels.count ? specialUse : nil))))
+                uidValidity += 1
+            }
+            try await transaction.append(events, to: stream, expectedVersion: expected)
+            return try await self.selectableMailbox(user, named: name, on: transaction.connection)
+        }
+    }
+
+    /// Renames a folder and its children. Renaming INBOX moves its messages to a new folder and
+    /// leaves INBOX empty (RFC 3501 §6.3.5).
+    public func renameMailbox(user: String, from: String, to: String) async throws {
+        let user = user.lowercased()
+        let from = Self.canonicalName(from)
+        let to = try Self.validName(to)
+        try await engine.transaction { transaction in
+            let stream = try Self.stream(for: user)
+            let expected = try await transaction.expectedVersion(of: stream)
+            let all = try await self.mailboxes(user, on: transaction.connection)
+            guard let source = all.first(where: { $0.name == from }) else { throw MailStoreError.noSuchMailbox(from) }
+            if all.contains(where: { $0.name == to }) { throw MailStoreError.mailboxExists(to) }
+            guard let account = try await self.account(user, on: transaction.connection) else {
+                throw MailStoreError.noSuchAccount(user)
+            }
+            if from == "INBOX" {
+                let spec = MailboxSpec(mailboxID: account.nextMailboxID, name: to,
+                                       uidValidity: self.nextUIDValidity(after: account.lastUIDValidity), specialUse: nil)
+                let messages = try await self.messages(user, mailboxID: source.id, uids: nil, on: transaction.connection)
+                var events = [PendingEvent(MailboxCreated(mailbox: spec))]
+                if !messages.isEmpty {
+                    let copies = messages.enumerated().map { offset, message in
+                        MessagesCopied.Copy(sourceUID: message.uid, message: StoredMessage(
+                            mailboxID: spec.mailboxID, uid: UInt32(offset + 1), modSeq: 2, flags: message.flags,
+                            internalDate: message.internalDate, size: message.size, blob: message.blob))
+                    }
+                    events.append(PendingEvent(MessagesMoved(sourceMailboxID: source.id, sourceModSeq: source.highestModSeq + 1,
+                                                             copies: copies, bytes: messages.reduce(0) { $0 + $1.size })))
+                }
+                try await transaction.append(events, to: stream, expectedVersion: expected)
+                return
+            }
+            let prefix = from + String(Self.delimiter)
+            var renames = [MailboxRenamed.Rename(mailboxID: source.id, from: from, to: to)]
+            for child in all where child.name.hasPrefix(prefix) {
+                let newName = to + String(Self.delimiter) + child.name.dropFirst(prefix.count)
+                if all.contains(where: { $0.name == newName }) { throw MailStoreError.mailboxExists(newName) }
+                renames.append(.init(mailboxID: child.id, from: child.name, to: newName))
+            }
+            try await transaction.append([PendingEvent(MailboxRenamed(renames: renames))], to: stream, expectedVersion: expected)
+        }
+    }
+
+    /// Deletes a folder and its messages (RFC 3501 §6.3.4): with children it stays as \Noselect.
+    public func deleteMailbox(user: String, name: String) async throws {
+        let user = user.lowercased()
+        let name = Self.canonicalName(name)
+        guard name != "INBOX" else { throw MailStoreError.cannotDeleteInbox }
+        try await engine.transaction { transaction in
+            let stream = try Self.stream(for: user)
+            let expected = try await transaction.expectedVersion(of: stream)
+            let all = try await self.mailboxes(user, on: transaction.connection)
+            guard let mailbox = all.first(where: { $0.name == name }) else { throw MailStoreError.noSuchMailbox(name) }
+            let hasChildren = all.contains { $0.name.hasPrefix(name + String(Self.delimiter)) }
+            if hasChildren && !mailbox.selectable { throw MailStoreError.hasChildren(name) }
+            try await transaction.append([PendingEvent(MailboxDeleted(
+                mailboxID: mailbox.id, name: name, keptAsNoSelect: hasChildren, messages: mailbox.messages,
+                bytes: mailbox.bytes))], to: stream, expectedVersion: expected)
+        }
+    }
+
+    /// SUBSCRIBE / UNSUBSCRIBE: a name, which need not exist (RFC 3501 §6.3.6).
+    public func setSubscribed(user: String, name: String, _ subscribed: Bool) async throws {
+        let user = user.lowercased()
+        let name = Self.canonicalName(name)
+        try await engine.transaction { transaction in
+            let stream = try Self.stream(for: user)
+            let expected = try await transaction.expectedVersion(of: stream)
+            try await transaction.append([PendingEvent(MailboxSubscriptionChanged(name: name, subscribed: subscribed))],
+                                         to: stream, expectedVersion: expected)
+        }
+    }
+
+    /// A usable folder name: non-empty levels separated by `/`, no wildcards or control
+    /// characters, at most 1000 bytes.
+    static func validName(_ name: String) throws -> String {
+        let name = canonicalName(name)
+        let levels = name.split(separator: delimiter, omittingEmptySubsequences: false)
+        guard !name.isEmpty, name.utf8.count <= 1_000, !levels.contains(where: \.isEmpty),
+              !name.contains(where: { $0 == "*" || $0 == "%" || $0.asciiValue.map { $0 < 0x20 || $0 == 0x7f } == true })
+        else { throw MailStoreError.invalidName(name) }
+        return name
+    }
+}

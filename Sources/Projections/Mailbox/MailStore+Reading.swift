@@ -1,0 +1,143 @@
+import EventLog
+import Foundation
+import PostgresNIO
+
+/// Rows of the live `mail.*` projection.
+public struct MailAccountInfo: Sendable, Equatable {
+    public let user: String
+    public let active: Bool
+    public let nextMailboxID: Int64
+    public let lastUIDValidity: UInt32
+    public let messages: Int64
+    /// Storage used: the quota figure.
+    public let bytes: Int64
+}
+
+public struct MailboxInfo: Sendable, Equatable {
+    public let id: Int64
+    public let name: String
+    public let uidValidity: UInt32
+    public let uidNext: UInt32
+    public let highestModSeq: Int64
+    public let specialUse: String?
+    public let selectable: Bool
+    public let messages: Int64
+    public let bytes: Int64
+}
+
+public struct MessageInfo: Sendable, Equatable {
+    public let uid: UInt32
+    public let modSeq: Int64
+    public let flags: [String]
+    public let internalDate: Date
+    public let size: Int64
+    public let blob: BlobID
+}
+
+extension MailStore {
+    public func account(_ user: String) async throws -> MailAccountInfo? {
+        try await engine.client.withConnection { try await account(user.lowercased(), on: $0) }
+    }
+
+    public func mailboxes(_ user: String) async throws -> [MailboxInfo] {
+        try await engine.client.withConnection { try await mailboxes(user.lowercased(), on: $0) }
+    }
+
+    public func mailbox(_ user: String, named name: String) async throws -> MailboxInfo? {
+        try await engine.client.withConnection { try await mailbox(user.lowercased(), named: name, on: $0) }
+    }
+
+    /// Messages of a folder in UID order, all or those with the given UIDs.
+    public func messages(_ user: String, mailboxID: Int64, uids: [UInt32]? = nil) async throws -> [MessageInfo] {
+        try await engine.client.withConnection { try await messages(user.lowercased(), mailboxID: mailboxID, uids: uids, on: $0) }
+    }
+
+    public func subscriptions(_ user: String) async throws -> [String] {
+        try await engine.client.withConnection { connection in
+            let rows = try await connection.query(
+                "SELECT name FROM mail.subscriptions WHERE user_id = \(user.lowercased()) ORDER BY name", logger: logger)
+            var names: [String] = []
+            for try await name in rows.decode(String.self) { names.append(name) }
+            return names
+        }
+    }
+
+    func account(_ user: String, on connection: PostgresConnection) async throws -> MailAccountInfo? {
+        let rows = try await connection.query("""
+            SELECT user_id, active, next_mailbox_id, last_uidvalidity, messages, bytes FROM mail.accounts
+            WHERE user_id = \(user)
+            """, logger: logger)
+        for try await (user, active, next, last, messages, bytes) in rows.decode((String, Bool, Int64, Int64, Int64, Int64).self) {
+            return MailAccountInfo(user: user, active: active, nextMailboxID: next, lastUIDValidity: UInt32(clamping: last),
+                                   messages: messages, bytes: bytes)
+        }
+        return nil
+    }
+
+    static let mailboxColumns = """
+        mailbox_id, name, uidvalidity, uidnext, highestmodseq, special_use, selectable, messages, bytes
+        """
+
+    func mailboxes(_ user: String, on connection: PostgresConnection) async throws -> [MailboxInfo] {
+        try await decodeMailboxes(connection.query("""
+            SELECT \(unescaped: Self.mailboxColumns) FROM mail.mailboxes WHERE user_id = \(user) ORDER BY name
+            """, logger: logger))
+    }
+
+    /// The folder called `name` (INBOX in any case), selectable or not.
+    func mailbox(_ user: String, named name: String, on connection: PostgresConnection) async throws -> MailboxInfo? {
+        try await decodeMailboxes(connection.query("""
+            SELECT \(unescaped: Self.mailboxColumns) FROM mail.mailboxes WHERE user_id = \(user)
+              AND name = \(Self.canonicalName(name))
+            """, logger: logger)).first
+    }
+
+    func selectableMailbox(_ user: String, named name: String, on connection: PostgresConnection) async throws -> MailboxInfo {
+        guard let mailbox = try await mailbox(user, named: name, on: connection) else { throw MailStoreError.noSuchMailbox(name) }
+        guard mailbox.selectable else { throw MailStoreError.notSelectable(name) }
+        return mailbox
+    }
+
+    func mailbox(_ user: String, id: Int64, on connection: PostgresConnection) async throws -> MailboxInfo {
+        let found = try await decodeMailboxes(connection.query("""
+            SELECT \(unescaped: Self.mailboxColumns) FROM mail.mailboxes WHERE user_id = \(user) AND mailbox_id = \(id)
+            """, logger: logger))
+        guard let mailbox = found.first else { throw MailStoreError.noSuchMailbox("#\(id)") }
+        return mailbox
+    }
+
+    private func decodeMailboxes(_ rows: PostgresRowSequence) async throws -> [MailboxInfo] {
+        var result: [MailboxInfo] = []
+        for try await (id, name, validity, next, modSeq, specialUse, selectable, messages, bytes) in rows.decode(
+            (Int64, String, Int64, Int64, Int64, String?, Bool, Int64, Int64).self
+        ) {
+            result.append(MailboxInfo(id: id, name: name, uidValidity: UInt32(clamping: validity),
+                                      uidNext: UInt32(clamping: next), highestModSeq: modSeq, specialUse: specialUse,
+                                      selectable: selectable, messages: messages, bytes: bytes))
+        }
+        return result
+    }
+
+    func messages(_ user: String, mailboxID: Int64, uids: [UInt32]?, on connection: PostgresConnection) async throws -> [MessageInfo] {
+        let wanted = uids.map { $0.map(Int64.init) }
+        let rows = try await connection.query("""
+            SELECT uid, modseq, flags, internal_date, size, blob FROM mail.messages
+            WHERE user_id = \(user) AND mailbox_id = \(mailboxID)
+              AND (\(wanted)::bigint[] IS NULL OR uid = ANY(\(wanted)::bigint[]))
+            ORDER BY uid
+            """, logger: logger)
+        var result: [MessageInfo] = []
+        for try await (uid, modSeq, flags, date, size, blob) in rows.decode((Int64, Int64, [String], Date, Int64, ByteBuffer).self) {
+            result.append(MessageInfo(uid: UInt32(clamping: uid), modSeq: modSeq, flags: flags, internalDate: date, size: size,
+                                      blob: BlobID(digest: Array(buffer: blob))))
+        }
+        return result
+    }
+
+    /// INBOX is case-insensitive (RFC 3501 §5.1); every other name is taken as written.
+    static func canonicalName(_ name: String) -> String {
+        if name.lowercased() == "inbox" { return "INBOX" }
+        if name.lowercased().hasPrefix("inbox/") { return "INBOX" + name.dropFirst(5) }
+        return name
+    }
+}

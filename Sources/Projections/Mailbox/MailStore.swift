@@ -1,0 +1,308 @@
+import EventLog
+import Foundation
+import Logging
+import MailCore
+import PostgresNIO
+
+/// The mailbox library the gateways use: every change is one event (or one batch) on the
+/// user's stream under optimistic concurrency, retried on conflict, applied to `mail.*` in
+/// the same transaction. Reads come from the live projection.
+public struct MailStore: Sendable {
+    public static let category = "mailbox"
+    /// The hierarchy delimiter in folder names.
+    public static let delimiter: Character = "/"
+    /// Folders every new account gets, with their RFC 6154 special use.
+    public static let defaultMailboxes: [(String, String?)] = [
+        ("INBOX", nil), ("Sent", "Sent"), ("Drafts", "Drafts"), ("Trash", "Trash"), ("Junk", "Junk"),
+        ("Archive", "Archive"),
+    ]
+
+    public let engine: ProjectionEngine
+    let clock: @Sendable () -> Date
+    let mimeLimits: MIMELimits
+
+    public init(engine: ProjectionEngine, mimeLimits: MIMELimits = .init(), clock: @escaping @Sendable () -> Date = Date.init) {
+        self.engine = engine
+        self.clock = clock
+        self.mimeLimits = mimeLimits
+    }
+
+    var logger: Logger { engine.logger }
+
+    public static func stream(for user: String) throws -> StreamName {
+        try StreamName(category: category, id: user.lowercased())
+    }
+
+    // MARK: Accounts
+
+    /// Opens `user`'s account with INBOX and the special-use folders, inside `transaction`.
+    public func openAccount(_ user: String, in transaction: ProjectionTransaction) async throws {
+        let user = user.lowercased()
+        let stream = try Self.stream(for: user)
+        let expected = try await transaction.expectedVersion(of: stream)
+        let account = try await self.account(user, on: transaction.connection)
+        guard account?.active != true else { throw MailStoreError.accountExists(user) }
+        var nextID = account?.nextMailboxID ?? 1
+        var uidValidity = nextUIDValidity(after: account?.lastUIDValidity ?? 0)
+        var specs: [MailboxSpec] = []
+        for (name, specialUse) in Self.defaultMailboxes {
+            specs.append(MailboxSpec(mailboxID: nextID, name: name, uidValidity: uidValidity, specialUse: specialUse))
+            nextID += 1
+            uidValidity += 1
+        }
+        try await transaction.append([PendingEvent(MailAccountOpened(user: user, mailboxes: specs))], to: stream,
+                                     expectedVersion: expected)
+    }
+
+    /// Closes `user`'s account, removing every folder and message, inside `transaction`.
+    public func closeAccount(_ user: String, in transaction: ProjectionTransaction) async throws {
+        let user = user.lowercased()
+        let stream = try Self.stream(for: user)
+        let expected = try await transaction.expectedVersion(of: stream)
+        guard try await account(user, on: transaction.connection)?.active == true else { return }
+        try await transaction.append([PendingEvent(MailAccountClosed(user: user))], to: stream, expectedVersion: expected)
+    }
+
+    /// IMAP INTERNALDATE has whole seconds (RFC 3501 §9 date-time).
+    static func wholeSeconds(_ date: Date) -> Date {
+        Date(timeIntervalSince1970: date.timeIntervalSince1970.rounded(.down))
+    }
+
+    func nextUIDValidity(after last: UInt32) -> UInt32 {
+        let now = UInt32(clamping: Int64(clock().timeIntervalSince1970))
+        return max(now, last &+ 1)
+    }
+
+    // MARK: Delivery and APPEND
+
+    public struct Stored: Sendable, Equatable {
+        public let user: String
+        public let mailboxID: Int64
+        public let uidValidity: UInt32
+        public let uid: UInt32
+    }
+
+    /// Delivers one message to several users' folders in one transaction; the body is stored
+    /// once. A user without that folder gets it in INBOX.
+    @discardableResult
+    public func deliver(_ message: [UInt8], to users: [String], mailbox: String = "INBOX", flags: [String] = [],
+                        internalDate: Date? = nil) async throws -> [Stored] {
+        let blob = BlobData(message)
+        let summary = MIMEParser.summarise(message, limits: mimeLimits)
+        let date = Self.wholeSeconds(internalDate ?? clock())
+        let users = Array(Set(users.map { $0.lowercased() })).sorted()
+        return try await engine.transaction { transaction in
+            var appends: [PendingAppend] = []
+            var stored: [Stored] = []
+            for (index, user) in users.enumerated() {
+                let stream = try Self.stream(for: user)
+                let expected = try await transaction.expectedVersion(of: stream)
+                var found = try await self.mailbox(user, named: mailbox, on: transaction.connection)
+                if found?.selectable != true { found = try await self.mailbox(user, named: "INBOX", on: transaction.connection) }
+                guard let target = found else { throw MailStoreError.noSuchAccount(user) }
+                let message = StoredMessage(mailboxID: target.id, uid: target.uidNext, modSeq: target.highestModSeq + 1,
+                                            flags: Flags.normalise(flags), internalDate: date, size: Int64(message.count),
+                                            blob: blob.id)
+                appends.append(PendingAppend(stream: stream, expectedVersion: expected, events: [
+                    PendingEvent(MessageDelivered(message: message, summary: summary), blobs: index == 0 ? [blob] : []),
+                ]))
+                stored.append(Stored(user: user, mailboxID: target.id, uidValidity: target.uidValidity, uid: target.uidNext))
+            }
+            if !appends.isEmpty { try await transaction.append(appends) }
+            return stored
+        }
+    }
+
+    /// IMAP APPEND: stores a message in the named folder; returns its UIDVALIDITY and UID (RFC 4315 APPENDUID).
+    public func append(_ message: [UInt8], user: String, mailbox name: String, flags: [String] = [],
+                       internalDate: Date? = nil) async throws -> Stored {
+        let user = user.lowercased()
+        let blob = BlobData(message)
+        let summary = MIMEParser.summarise(message, limits: mimeLimits)
+        let date = Self.wholeSeconds(internalDate ?? clock())
+        return try await engine.transaction { transaction in
+            let stream = try Self.stream(for: user)
+            let expected = try await transaction.expectedVersion(of: stream)
+            let target = try await self.selectableMailbox(user, named: name, on: transaction.connection)
+            let message = StoredMessage(mailboxID: target.id, uid: target.uidNext, modSeq: target.highestModSeq + 1,
+                                        flags: Flags.normalise(flags), internalDate: date, size: Int64(message.count),
+                                        blob: blob.id)
+            try await transaction.append([PendingEvent(MessageAppended(message: message, summary: summary), blobs: [blob])],
+                                         to: stream, expectedVersion: expected)
+            return Stored(user: user, mailboxID: target.id, uidValidity: target.uidValidity, uid: target.uidNext)
+        }
+    }
+
+    // MARK: Flags
+
+    public enum FlagOperation: Sendable {
+        case add, remove, replace
+    }
+
+    public struct FlagResult: Sendable {
+        /// The MODSEQ given to changed messages; nil when nothing changed.
+        public let modSeq: Int64?
+        /// Every message asked about that exists, with its flags now.
+        public let flags: [UInt32: [String]]
+        /// Messages whose flags changed.
+        public let changed: [UInt32]
+        /// RFC 7162 UNCHANGEDSINCE failures: modified since, left alone.
+        public let modified: [UInt32]
+    }
+
+    public func setFlags(user: String, mailboxID: Int64, uids: [UInt32], _ operation: FlagOperation, _ flags: [String],
+                         unchangedSince: Int64? = nil) async throws -> FlagResult {
+        let user = user.lowercased()
+        let requested = Flags.normalise(flags)
+        return try await engine.transaction { transaction in
+            let stream = try Self.stream(for: user)
+            let expected = try await transaction.expectedVersion(of: stream)
+            let mailbox = try await self.mailbox(user, id: mailboxID, on: transaction.connection)
+            let messages = try await self.messages(user, mailboxID: mailboxID, uids: uids, on: transaction.connection)
+            var result: [UInt32: [String]] = [:]
+            var changes: [MessageFlagsChanged.Change] = []
+            var modified: [UInt32] = []
+            for message in messages {
+                let current = Set(message.flags)
+                let updated: Set<String>
+                switch operation {
+                case .add: updated = current.union(requested)
+                case .remove: updated = current.subtracting(requested)
+                case .replace: updated = Set(requested)
+                }
+                if let unchangedSince, message.modSeq > unchangedSince {
+                    modified.append(message.uid)
+                    result[message.uid] = message.flags
+                } else if updated != current {
+                    changes.append(.init(uid: message.uid, flags: updated.sorted()))
+                    result[message.uid] = updated.sorted()
+                } else {
+                    result[message.uid] = message.flags
+                }
+            }
+            guard !changes.isEmpty else {
+                return FlagResult(modSeq: nil, flags: result, changed: [], modified: modified)
+            }
+            let modSeq = mailbox.highestModSeq + 1
+            try await transaction.append([PendingEvent(MessageFlagsChanged(mailboxID: mailboxID, modSeq: modSeq,
+                                                                           changes: changes))],
+                                         to: stream, expectedVersion: expected)
+            return FlagResult(modSeq: modSeq, flags: result, changed: changes.map(\.uid), modified: modified)
+        }
+    }
+
+    // MARK: Expunge, copy, move
+
+    /// Removes messages: those flagged \Deleted (IMAP EXPUNGE, optionally only among `uids`),
+    /// or exactly `uids` when `onlyDeleted` is false (POP3 DELE then QUIT). Returns the UIDs removed.
+    @discardableResult
+    public func expunge(user: String, mailboxID: Int64, uids: [UInt32]? = nil, onlyDeleted: Bool = true) async throws -> [UInt32] {
+        let user = user.lowercased()
+        return try await engine.transaction { transaction in
+            let stream = try Self.stream(for: user)
+            let expected = try await transaction.expectedVersion(of: stream)
+            let mailbox = try await self.mailbox(user, id: mailboxID, on: transaction.connection)
+            let messages = try await self.messages(user, mailboxID: mailboxID, uids: uids, on: transaction.connection)
+                .filter { !onlyDeleted || $0.flags.contains(Flags.deleted) }
+            guard !messages.isEmpty else { return [] }
+            try await transaction.append([PendingEvent(MessagesExpunged(
+                mailboxID: mailboxID, modSeq: mailbox.highestModSeq + 1, uids: messages.map(\.uid),
+                bytes: messages.reduce(0) { $0 + $1.size }))], to: stream, expectedVersion: expected)
+            return messages.map(\.uid)
+        }
+    }
+
+    public struct CopyResult: Sendable, Equatable {
+        public let uidValidity: UInt32
+        /// Source UID → new UID, in source UID order (RFC 4315 COPYUID).
+        public let uids: [(source: UInt32, target: UInt32)]
+        public static func == (lhs: CopyResult, rhs: CopyResult) -> Bool {
+            lhs.uidValidity == rhs.uidValidity && lhs.uids.elementsEqual(rhs.uids, by: { $0 == $1 })
+        }
+    }
+
+    public func copy(user: String, from source: Int64, uids: [UInt32], to target: Int64) async throws -> CopyResult {
+        try await transfer(user: user, from: source, uids: uids, to: target, move: false)
+    }
+
+    public func move(user: String, from source: Int64, uids: [UInt32], to target: Int64) async throws -> CopyResult {
+        try await transfer(user: user, from: source, uids: uids, to: target, move: true)
+    }
+
+    private func transfer(user: String, from source: Int64, uids: [UInt32], to target: Int64,
+                          move: Bool) async throws -> CopyResult {
+        let user = user.lowercased()
+        return try await engine.transaction { transaction in
+            let stream = try Self.stream(for: user)
+            let expected = try await transaction.expectedVersion(of: stream)
+            let sourceMailbox = try await self.mailbox(user, id: source, on: transaction.connection)
+            let targetMailbox = try await self.mailbox(user, id: target, on: transaction.connection)
+            guard targetMailbox.selectable else { throw MailStoreError.notSelectable(targetMailbox.name) }
+            guard !(move && source == target) else { throw MailStoreError.sameMailbox }
+            let messages = try await self.messages(user, mailboxID: source, uids: uids, on: transaction.connection)
+            guard !messages.isEmpty else { return CopyResult(uidValidity: targetMailbox.uidValidity, uids: []) }
+            let modSeq = targetMailbox.highestModSeq + 1
+            var copies: [MessagesCopied.Copy] = []
+            for (offset, message) in messages.enumerated() {
+                copies.append(.init(sourceUID: message.uid, message: StoredMessage(
+                    mailboxID: target, uid: targetMailbox.uidNext + UInt32(offset), modSeq: modSeq,
+                    flags: message.flags, internalDate: message.internalDate, size: message.size, blob: message.blob)))
+            }
+            let event: any Event = move
+                ? MessagesMoved(sourceMailboxID: source, sourceModSeq: sourceMailbox.highestModSeq + 1, copies: copies,
+                                bytes: messages.reduce(0) { $0 + $1.size })
+                : MessagesCopied(sourceMailboxID: source, copies: copies)
+            try await transaction.append([PendingEvent(event)], to: stream, expectedVersion: expected)
+            return CopyResult(uidValidity: targetMailbox.uidValidity, uids: copies.map { ($0.sourceUID, $0.message.uid) })
+        }
+    }
+}
+
+public enum MailStoreError: Error, Equatable, CustomStringConvertible {
+    case noSuchAccount(String)
+    case accountExists(String)
+    case noSuchMailbox(String)
+    case mailboxExists(String)
+    case notSelectable(String)
+    case invalidName(String)
+    case cannotDeleteInbox
+    case hasChildren(String)
+    case sameMailbox
+
+    public var description: String {
+        switch self {
+        case .noSuchAccount(let user): "no mail account for \(user)"
+        case .accountExists(let user): "\(user) already has a mail account"
+        case .noSuchMailbox(let name): "no mailbox named \(name)"
+        case .mailboxExists(let name): "mailbox \(name) already exists"
+        case .notSelectable(let name): "mailbox \(name) cannot hold messages"
+        case .invalidName(let name): "not a valid mailbox name: \(name)"
+        case .cannotDeleteInbox: "INBOX cannot be deleted"
+        case .hasChildren(let name): "mailbox \(name) has children and holds no messages"
+        case .sameMailbox: "source and target are the same mailbox"
+        }
+    }
+}
+
+/// IMAP flags: system flags in their canonical spelling, keywords as given.
+public enum Flags {
+    public static let seen = "\\Seen"
+    public static let answered = "\\Answered"
+    public static let flagged = "\\Flagged"
+    public static let deleted = "\\Deleted"
+    public static let draft = "\\Draft"
+    static let system = [seen, answered, flagged, deleted, draft]
+
+    /// Sorted, without duplicates, system flags spelt canonically; `\Recent` is session state and dropped.
+    public static func normalise(_ flags: [String]) -> [String] {
+        var result = Set<String>()
+        for flag in flags where !flag.isEmpty {
+            if flag.hasPrefix("\\") {
+                if let canonical = system.first(where: { $0.lowercased() == flag.lowercased() }) { result.insert(canonical) }
+            } else {
+                result.insert(flag)
+            }
+        }
+        return result.sorted()
+    }
+}

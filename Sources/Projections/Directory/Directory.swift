@@ -1,0 +1,240 @@
+import EventLog
+import Foundation
+import Logging
+import PostgresNIO
+
+/// The administrative library: domains, users, aliases, groups and lists. Each change is
+/// validated against the live `directory.*` tables and appended to `directory-main` under
+/// optimistic concurrency (retried on conflict), with the mail account opened or closed in the
+/// same transaction.
+public struct Directory: Sendable {
+    public static let category = "directory"
+    public static let builtinGroups = ["Everyone", "Admins", "No-one"]
+
+    public let engine: ProjectionEngine
+    public let mail: MailStore
+    let settings: Settings
+    let passwordCost: Credentials.Cost
+
+    public init(engine: ProjectionEngine, passwordCost: Credentials.Cost = .init()) {
+        self.engine = engine
+        self.mail = MailStore(engine: engine)
+        self.settings = Settings(engine: engine)
+        self.passwordCost = passwordCost
+    }
+
+    static var stream: StreamName { try! StreamName(category: category, id: "main") }
+    var logger: Logger { engine.logger }
+
+    /// Runs `body` with the directory stream's expected version, appending what it returns.
+    @discardableResult
+    func change<T: Sendable>(_ body: @Sendable (ProjectionTransaction, DirectorySnapshot) async throws -> ([any Event], T)) async throws -> T {
+        try await engine.transaction { transaction in
+            let expected = try await transaction.expectedVersion(of: Self.stream)
+            let snapshot = try await DirectorySnapshot.load(on: transaction.connection, logger: logger)
+            let (events, result) = try await body(transaction, snapshot)
+            if !events.isEmpty {
+                try await transaction.append(events.map { PendingEvent($0) }, to: Self.stream, expectedVersion: expected)
+            }
+            return result
+        }
+    }
+
+    public func snapshot() async throws -> DirectorySnapshot {
+        try await engine.client.withConnection { try await DirectorySnapshot.load(on: $0, logger: logger) }
+    }
+
+    // MARK: Domains
+
+    public func addDomain(_ pattern: String) async throws {
+        let pattern = pattern.lowercased()
+        guard Self.isDomainPattern(pattern) else { throw DirectoryError.invalid("domain", pattern) }
+        try await change { _, directory in
+            guard !directory.domains.contains(pattern) else { throw DirectoryError.exists("domain", pattern) }
+            var events: [any Event] = [DomainAdded(pattern: pattern)]
+            // The first plain domain becomes the default one.
+            if directory.defaultDomain == nil && !pattern.contains(where: { $0 == "*" || $0 == "?" }) {
+                events.append(DefaultDomainSet(domain: pattern))
+            }
+            return (events, ())
+        }
+    }
+
+    public func removeDomain(_ pattern: String) async throws {
+        let pattern = pattern.lowercased()
+        try await change { _, directory in
+            guard directory.domains.contains(pattern) else { throw DirectoryError.notFound("domain", pattern) }
+            guard directory.defaultDomain != pattern else { throw DirectoryError.inUse("domain \(pattern) is the default domain") }
+            return ([DomainRemoved(pattern: pattern)], ())
+        }
+    }
+
+    /// The default domain must be a single valid domain, and is made local if it is not already.
+    public func setDefaultDomain(_ domain: String) async throws {
+        let domain = domain.lowercased()
+        guard Self.isDomainPattern(domain), !domain.contains(where: { $0 == "*" || $0 == "?" }) else {
+            throw DirectoryError.invalid("default domain", domain)
+        }
+        try await change { _, directory in
+            var events: [any Event] = []
+            if !directory.domains.contains(domain) { events.append(DomainAdded(pattern: domain)) }
+            events.append(DefaultDomainSet(domain: domain))
+            return (events, ())
+        }
+    }
+
+    // MARK: Users
+
+    /// Creates a user and opens their mail account. Without a password the user cannot log in
+    /// until one is set.
+    public func createUser(_ record: UserRecord, password: String?) async throws {
+        var record = record
+        guard Self.isUserName(record.name) else { throw DirectoryError.invalid("user name", record.name) }
+        if let password {
+            try await checkPassword(password)
+            record.credentials = try Credentials.make(password: password, cost: passwordCost, cramMD5: record.cramMD5Enabled)
+        }
+        let user = record
+        try await change { transaction, directory in
+            try directory.checkNameFree(user.name)
+            try directory.checkAssistants(user.assistants)
+            try await mail.openAccount(user.id, in: transaction)
+            return ([UserCreated(user: user)], ())
+        }
+    }
+
+    /// Changes a user's settings; `body` may not rename the user.
+    public func updateUser(_ name: String, _ body: @escaping @Sendable (inout UserRecord) throws -> Void) async throws {
+        try await change { _, directory in
+            guard var user = directory.users[name.lowercased()] else { throw DirectoryError.notFound("user", name) }
+            let original = user
+            try body(&user)
+            guard user.id == original.id else { throw DirectoryError.invalid("user rename", user.name) }
+            try directory.checkAssistants(user.assistants)
+            if user.cramMD5Enabled != original.cramMD5Enabled && user.cramMD5Enabled {
+                // A CRAM-MD5 secret can only be made from the password itself.
+                guard original.credentials?.cramMD5 != nil else { throw DirectoryError.needsPassword(name) }
+            }
+            if !user.cramMD5Enabled { user.credentials?.cramMD5 = nil }
+            return (user == original ? [] : [UserChanged(user: user)], ())
+        }
+    }
+
+    public func setPassword(_ name: String, password: String) async throws {
+        try await checkPassword(password)
+        let cost = passwordCost
+        try await change { _, directory in
+            guard var user = directory.users[name.lowercased()] else { throw DirectoryError.notFound("user", name) }
+            user.credentials = try Credentials.make(password: password, cost: cost, cramMD5: user.cramMD5Enabled)
+            return ([UserChanged(user: user)], ())
+        }
+    }
+
+    /// Removes a user, the aliases that point at them, their group and list memberships, and
+    /// their mail. At least one administrator must remain.
+    public func removeUser(_ name: String) async throws {
+        let id = name.lowercased()
+        try await change { transaction, directory in
+            guard let user = directory.users[id] else { throw DirectoryError.notFound("user", name) }
+            if user.admin && directory.users.values.filter(\.admin).count == 1 {
+                throw DirectoryError.inUse("\(user.name) is the last administrator")
+            }
+            var events: [any Event] = []
+            for (address, target) in directory.aliases.sorted(by: { $0.key < $1.key })
+            where target.kind == .user && target.name.lowercased() == id {
+                events.append(AliasRemoved(address: address))
+            }
+            for (group, members) in directory.groupMembers.sorted(by: { $0.key < $1.key }) where members.contains(id) {
+                events.append(GroupMemberRemoved(group: group, userID: id))
+            }
+            for (list, members) in directory.listMembers.sorted(by: { $0.key < $1.key }) {
+                for member in members.sorted() where member.lowercased() == id {
+                    events.append(ListMemberRemoved(list: list, address: member))
+                }
+            }
+            events.append(UserRemoved(userID: id))
+            try await mail.closeAccount(id, in: transaction)
+            return (events, ())
+        }
+    }
+
+    /// Checks a password given in clear against the user's credentials; nil when there is no such user.
+    public func authenticate(_ name: String, password: String) async throws -> UserRecord? {
+        let directory = try await snapshot()
+        guard let user = directory.users[name.lowercased()], let credentials = user.credentials,
+              credentials.verify(password: password) else { return nil }
+        return user
+    }
+
+    func checkPassword(_ password: String) async throws {
+        let minimum = try await settings.value(SettingKey.passwordMinimumLength)
+        let maximum = try await settings.value(SettingKey.passwordMaximumLength)
+        guard password.count >= minimum, password.count <= maximum else {
+            throw DirectoryError.weakPassword("a password needs \(minimum) to \(maximum) characters")
+        }
+        guard !password.contains(where: { $0.isNewline || $0 == "\0" }) else {
+            throw DirectoryError.weakPassword("a password cannot contain line breaks")
+        }
+    }
+
+    // MARK: Name rules
+
+    /// VPOP3's rule: 1–32 characters of `[A-Za-z0-9._-]`, compared without case.
+    public static func isUserName(_ name: String) -> Bool {
+        (1...32).contains(name.utf8.count) && name.utf8.allSatisfy { byte in
+            (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte) || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte)
+                || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) || byte == UInt8(ascii: ".")
+                || byte == UInt8(ascii: "_") || byte == UInt8(ascii: "-")
+        }
+    }
+
+    /// A domain name whose labels may hold the wildcards `*` and `?`.
+    public static func isDomainPattern(_ pattern: String) -> Bool {
+        let labels = pattern.split(separator: ".", omittingEmptySubsequences: false)
+        return !pattern.isEmpty && pattern.utf8.count <= 253 && labels.allSatisfy { label in
+            !label.isEmpty && label.utf8.count <= 63 && label.utf8.allSatisfy { byte in
+                (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte) || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte)
+                    || byte == UInt8(ascii: "-") || byte == UInt8(ascii: "*") || byte == UInt8(ascii: "?")
+            }
+        }
+    }
+
+    /// Whether `domain` is local: equal to a listed domain or matched by a wildcard pattern.
+    public static func matches(pattern: String, domain: String) -> Bool {
+        let pattern = Array(pattern.lowercased()), text = Array(domain.lowercased())
+        var p = 0, t = 0, star = -1, mark = 0
+        while t < text.count {
+            if p < pattern.count && (pattern[p] == "?" || pattern[p] == text[t]) {
+                p += 1; t += 1
+            } else if p < pattern.count && pattern[p] == "*" {
+                star = p; mark = t; p += 1
+            } else if star >= 0 {
+                p = star + 1; mark += 1; t = mark
+            } else {
+                return false
+            }
+        }
+        while p < pattern.count && pattern[p] == "*" { p += 1 }
+        return p == pattern.count
+    }
+}
+
+public enum DirectoryError: Error, Equatable, CustomStringConvertible {
+    case invalid(String, String)
+    case exists(String, String)
+    case notFound(String, String)
+    case inUse(String)
+    case weakPassword(String)
+    case needsPassword(String)
+
+    public var description: String {
+        switch self {
+        case .invalid(let what, let value): "not a valid \(what): \(value)"
+        case .exists(let what, let value): "\(what) \(value) already exists"
+        case .notFound(let what, let value): "no \(what) named \(value)"
+        case .inUse(let reason): reason
+        case .weakPassword(let reason): reason
+        case .needsPassword(let user): "set a new password for \(user) to enable CRAM-MD5"
+        }
+    }
+}

@@ -1,0 +1,164 @@
+import EventLog
+
+// Directory events live on the single stream `directory-main`, so every administrative change
+// is checked against all earlier ones (unique names, one custom group per user). Their single
+// writer is `Directory`, used by the CLI and the web admin.
+
+/// A local domain: a name, or a pattern with `*` and `?` as VPOP3 allows.
+public struct DomainAdded: Event {
+    public static let eventType = "domain_added"
+    public var pattern: String
+}
+
+public struct DomainRemoved: Event {
+    public static let eventType = "domain_removed"
+    public var pattern: String
+}
+
+/// The domain added to addresses without one and used in automated mail.
+public struct DefaultDomainSet: Event {
+    public static let eventType = "default_domain_set"
+    public var domain: String
+}
+
+/// Everything the directory knows of a user.
+public struct UserRecord: Codable, Sendable, Hashable {
+    public enum ServiceProtocol: String, Codable, Sendable, CaseIterable {
+        case smtp, pop3, imap, web
+    }
+
+    /// The user id as written; `id` is its lower-case form, the key.
+    public var name: String
+    public var admin = false
+    public var protocols: [ServiceProtocol] = ServiceProtocol.allCases
+    /// Bytes; 0 means no limit.
+    public var maxOutgoingSize: Int64 = 0
+    public var maySendInternetMail = true
+    public var forwardTo = ""
+    public var useForwarding = false
+    public var assistants: [String] = []
+    public var sendOnlyToAssistant = false
+    /// Rewrites From/Reply-To on outgoing internet mail when not empty.
+    public var replyTo = ""
+    public var comments = ""
+    public var lockedOut = false
+    public var inEveryone = true
+    public var cramMD5Enabled = false
+    public var credentials: Credentials?
+
+    public var id: String { name.lowercased() }
+
+    public init(name: String) {
+        self.name = name
+    }
+}
+
+public struct UserCreated: Event {
+    public static let eventType = "user_created"
+    public var user: UserRecord
+}
+
+/// A user's record after a change (settings, password): the whole record, as it now stands.
+public struct UserChanged: Event {
+    public static let eventType = "user_changed"
+    public var user: UserRecord
+}
+
+public struct UserRemoved: Event {
+    public static let eventType = "user_removed"
+    public var userID: String
+}
+
+/// Where an alias sends mail.
+public struct AliasTarget: Codable, Sendable, Hashable, CustomStringConvertible {
+    public enum Kind: String, Codable, Sendable {
+        case user, list
+        /// `*REMOTE`: send on to the internet.
+        case remote
+        /// The `No-one` group: discard.
+        case noOne
+    }
+    public var kind: Kind
+    public var name: String
+
+    public var description: String {
+        switch kind {
+        case .user, .list: name
+        case .remote: "*REMOTE"
+        case .noOne: "No-one"
+        }
+    }
+}
+
+public struct AliasAdded: Event {
+    public static let eventType = "alias_added"
+    public var address: String
+    public var target: AliasTarget
+}
+
+public struct AliasRemoved: Event {
+    public static let eventType = "alias_removed"
+    public var address: String
+}
+
+public struct GroupCreated: Event {
+    public static let eventType = "group_created"
+    public var name: String
+    public var enabled: Bool
+}
+
+public struct GroupChanged: Event {
+    public static let eventType = "group_changed"
+    public var name: String
+    public var enabled: Bool
+}
+
+public struct GroupRemoved: Event {
+    public static let eventType = "group_removed"
+    public var name: String
+}
+
+public struct GroupMemberAdded: Event {
+    public static let eventType = "group_member_added"
+    public var group: String
+    public var userID: String
+}
+
+public struct GroupMemberRemoved: Event {
+    public static let eventType = "group_member_removed"
+    public var group: String
+    public var userID: String
+}
+
+public struct ListRecord: Codable, Sendable, Hashable {
+    public enum Kind: String, Codable, Sendable, CaseIterable {
+        case distribution, mailing, forwarding
+    }
+    public var name: String
+    public var kind: Kind
+    /// `Allow incoming mail to be sent to the list`.
+    public var isPublic: Bool
+    public var description: String
+}
+
+public struct ListCreated: Event {
+    public static let eventType = "list_created"
+    public var list: ListRecord
+}
+
+public struct ListRemoved: Event {
+    public static let eventType = "list_removed"
+    public var name: String
+}
+
+public struct ListMemberAdded: Event {
+    public static let eventType = "list_member_added"
+    public var list: String
+    public var address: String
+}
+
+public struct ListMemberRemoved: Event {
+    public static let eventType = "list_member_removed"
+    public var list: String
+    public var address: String
+}

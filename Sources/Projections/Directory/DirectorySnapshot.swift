@@ -1,0 +1,106 @@
+import Logging
+import PostgresNIO
+
+/// The whole directory as the live tables hold it: small enough to read at once, and read in
+/// the same transaction as the change it validates.
+public struct DirectorySnapshot: Sendable {
+    public var domains: [String] = []
+    public var defaultDomain: String?
+    /// By lower-case id.
+    public var users: [String: UserRecord] = [:]
+    public var aliases: [String: AliasTarget] = [:]
+    /// By lower-case id: the name as written and whether members may log in.
+    public var groups: [String: (name: String, enabled: Bool)] = [:]
+    public var groupMembers: [String: Set<String>] = [:]
+    public var lists: [String: ListRecord] = [:]
+    public var listMembers: [String: [String]] = [:]
+
+    static func load(on connection: PostgresConnection, logger: Logger) async throws -> DirectorySnapshot {
+        var snapshot = DirectorySnapshot()
+        for try await pattern in try await connection.query(
+            "SELECT pattern FROM directory.domains ORDER BY pattern", logger: logger).decode(String.self) {
+            snapshot.domains.append(pattern)
+        }
+        for try await domain in try await connection.query(
+            "SELECT domain FROM directory.default_domain", logger: logger).decode(String.self) {
+            snapshot.defaultDomain = domain
+        }
+        let users = try await connection.query("""
+            SELECT name, admin, protocols, max_outgoing_size, may_send_internet_mail, forward_to, use_forwarding,
+                   assistants, send_only_to_assistant, reply_to, comments, locked_out, in_everyone, cram_md5_enabled,
+                   scrypt, scram_sha256, cram_md5_secret
+            FROM directory.users
+            """, logger: logger)
+        for try await row in users {
+            let columns = row.makeRandomAccess()
+            var user = UserRecord(name: try columns[0].decode(String.self))
+            user.admin = try columns[1].decode(Bool.self)
+            user.protocols = try columns[2].decode([String].self).compactMap(UserRecord.ServiceProtocol.init(rawValue:))
+            user.maxOutgoingSize = try columns[3].decode(Int64.self)
+            user.maySendInternetMail = try columns[4].decode(Bool.self)
+            user.forwardTo = try columns[5].decode(String.self)
+            user.useForwarding = try columns[6].decode(Bool.self)
+            user.assistants = try columns[7].decode([String].self)
+            user.sendOnlyToAssistant = try columns[8].decode(Bool.self)
+            user.replyTo = try columns[9].decode(String.self)
+            user.comments = try columns[10].decode(String.self)
+            user.lockedOut = try columns[11].decode(Bool.self)
+            user.inEveryone = try columns[12].decode(Bool.self)
+            user.cramMD5Enabled = try columns[13].decode(Bool.self)
+            if let scrypt = try columns[14].decode(String?.self), let scram = try columns[15].decode(String?.self) {
+                user.credentials = Credentials(scrypt: scrypt, scram: scram, cramMD5: try columns[16].decode(String?.self))
+            }
+            snapshot.users[user.id] = user
+        }
+        for try await (address, kind, target) in try await connection.query(
+            "SELECT address, target_kind, target FROM directory.aliases", logger: logger).decode((String, String, String).self) {
+            if let kind = AliasTarget.Kind(rawValue: kind) { snapshot.aliases[address] = AliasTarget(kind: kind, name: target) }
+        }
+        for try await (id, name, enabled) in try await connection.query(
+            "SELECT group_id, name, enabled FROM directory.groups", logger: logger).decode((String, String, Bool).self) {
+            snapshot.groups[id] = (name, enabled)
+        }
+        for try await (group, user) in try await connection.query(
+            "SELECT group_id, user_id FROM directory.group_members", logger: logger).decode((String, String).self) {
+            snapshot.groupMembers[group, default: []].insert(user)
+        }
+        for try await (name, kind, isPublic, description) in try await connection.query(
+            "SELECT name, kind, public, description FROM directory.lists", logger: logger).decode((String, String, Bool, String).self) {
+            snapshot.lists[name.lowercased()] = ListRecord(name: name, kind: ListRecord.Kind(rawValue: kind) ?? .distribution,
+                                                           isPublic: isPublic, description: description)
+        }
+        for try await (list, address) in try await connection.query(
+            "SELECT list_id, address FROM directory.list_members ORDER BY list_id, address", logger: logger)
+            .decode((String, String).self) {
+            snapshot.listMembers[list, default: []].append(address)
+        }
+        return snapshot
+    }
+
+    /// A user, list or group name must be unused by all three (and by the built-in groups).
+    func checkNameFree(_ name: String) throws {
+        let id = name.lowercased()
+        if users[id] != nil { throw DirectoryError.exists("user", name) }
+        if lists[id] != nil { throw DirectoryError.exists("list", name) }
+        if groups[id] != nil || Directory.builtinGroups.contains(where: { $0.lowercased() == id }) {
+            throw DirectoryError.exists("group", name)
+        }
+    }
+
+    /// Assistants are local users or full addresses.
+    func checkAssistants(_ assistants: [String]) throws {
+        for assistant in assistants where !assistant.contains("@") && users[assistant.lowercased()] == nil {
+            throw DirectoryError.notFound("user", assistant)
+        }
+    }
+
+    /// Members of a group: the built-ins computed, custom ones as stored.
+    public func members(ofGroup name: String) -> [String] {
+        switch name.lowercased() {
+        case "everyone": users.values.filter(\.inEveryone).map(\.id).sorted()
+        case "admins": users.values.filter(\.admin).map(\.id).sorted()
+        case "no-one": []
+        default: (groupMembers[name.lowercased()] ?? []).sorted()
+        }
+    }
+}

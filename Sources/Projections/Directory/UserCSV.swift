@@ -1,0 +1,224 @@
+import Foundation
+
+/// VPOP3's user list as CSV: `User Id, Password, Admin, Reply To, Assistant, Send Only To
+/// Assistant, Forward To, Use Forwarding, Comments, In 'Everyone' List`. A header row is optional
+/// and, when present, may put the columns in any order. Booleans are 0/1, assistants `;`-separated.
+///
+/// Passwords are never exported in clear: the Password column carries the stored credentials as
+/// `{HASHED}` followed by base64 JSON, which an import takes as they are. Any other non-empty
+/// value is a password in clear; an empty one leaves an existing user's password alone.
+public enum UserCSV {
+    public static let columns = ["User Id", "Password", "Admin", "Reply To", "Assistant", "Send Only To Assistant",
+                                 "Forward To", "Use Forwarding", "Comments", "In 'Everyone' List"]
+    static let hashedPrefix = "{HASHED}"
+
+    public static func export(_ users: [UserRecord]) -> String {
+        var text = line(columns)
+        for user in users.sorted(by: { $0.id < $1.id }) {
+            let password = user.credentials.map { hashedPrefix + Data(SettingJSON.encode($0).utf8).base64EncodedString() } ?? ""
+            text += line([user.name, password, flag(user.admin), user.replyTo, user.assistants.joined(separator: ";"),
+                          flag(user.sendOnlyToAssistant), user.forwardTo, flag(user.useForwarding), user.comments,
+                          flag(user.inEveryone)])
+        }
+        return text
+    }
+
+    /// One row of an import, as read.
+    public struct Row: Sendable {
+        public let number: Int
+        public var fields: [String: String]
+    }
+
+    public struct ImportError: Error, CustomStringConvertible {
+        public let row: Int
+        public let reason: String
+        public var description: String { "row \(row): \(reason)" }
+    }
+
+    /// Reads the rows, taking the first as a header when its first field is `User Id`.
+    public static func parse(_ text: String) throws -> [Row] {
+        let records = try CSV.records(text)
+        guard let first = records.first else { return [] }
+        var header = columns
+        var start = 0
+        if first.first?.trimmingCharacters(in: .whitespaces).lowercased() == "user id" {
+            header = first.map { name in
+                columns.first { $0.lowercased() == name.trimmingCharacters(in: .whitespaces).lowercased() } ?? name
+            }
+            for name in header where !columns.contains(name) {
+                throw ImportError(row: 1, reason: "unknown column \"\(name)\"")
+            }
+            start = 1
+        }
+        var rows: [Row] = []
+        for (index, record) in records.enumerated().dropFirst(start) {
+            if record.count == 1 && record[0].isEmpty { continue }
+            guard record.count <= header.count else {
+                throw ImportError(row: index + 1, reason: "\(record.count) fields for \(header.count) columns")
+            }
+            var fields: [String: String] = [:]
+            for (column, value) in zip(header, record) { fields[column] = value }
+            rows.append(Row(number: index + 1, fields: fields))
+        }
+        return rows
+    }
+
+    /// Applies a row to an existing record (or a new one): fields present overwrite, absent keep.
+    static func merge(_ row: Row, into existing: UserRecord?) throws -> (UserRecord, password: String?) {
+        guard let name = row.fields["User Id"]?.trimmingCharacters(in: .whitespaces), Directory.isUserName(name) else {
+            throw ImportError(row: row.number, reason: "not a valid user id: \(row.fields["User Id"] ?? "")")
+        }
+        var user = existing ?? UserRecord(name: name)
+        func bool(_ column: String) throws -> Bool? {
+            guard let value = row.fields[column]?.trimmingCharacters(in: .whitespaces), !value.isEmpty else { return nil }
+            switch value.lowercased() {
+            case "1", "true", "yes", "y": return true
+            case "0", "false", "no", "n": return false
+            default: throw ImportError(row: row.number, reason: "\(column) must be 0 or 1, not \(value)")
+            }
+        }
+        if let admin = try bool("Admin") { user.admin = admin }
+        if let value = row.fields["Reply To"] { user.replyTo = value }
+        if let value = row.fields["Assistant"] {
+            user.assistants = value.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        }
+        if let value = try bool("Send Only To Assistant") { user.sendOnlyToAssistant = value }
+        if let value = row.fields["Forward To"] { user.forwardTo = value }
+        if let value = try bool("Use Forwarding") { user.useForwarding = value }
+        if let value = row.fields["Comments"] { user.comments = value }
+        if let value = try bool("In 'Everyone' List") { user.inEveryone = value }
+        var password: String?
+        if let value = row.fields["Password"], !value.isEmpty {
+            if value.hasPrefix(hashedPrefix) {
+                guard let data = Data(base64Encoded: String(value.dropFirst(hashedPrefix.count))),
+                      let credentials = try? JSONDecoder().decode(Credentials.self, from: data) else {
+                    throw ImportError(row: row.number, reason: "unreadable hashed password")
+                }
+                user.credentials = credentials
+                user.cramMD5Enabled = credentials.cramMD5 != nil
+            } else {
+                password = value
+            }
+        }
+        return (user, password)
+    }
+
+    private static func flag(_ value: Bool) -> String { value ? "1" : "0" }
+
+    private static func line(_ fields: [String]) -> String {
+        fields.map(CSV.quote).joined(separator: ",") + "\r\n"
+    }
+}
+
+extension Directory {
+    public struct ImportReport: Sendable {
+        public var created: [String] = []
+        public var updated: [String] = []
+        public var unchanged: [String] = []
+    }
+
+    /// Merges a CSV user list into the directory: new users are created, existing ones updated.
+    /// With `dryRun` every row is checked and the report says what would happen; nothing changes.
+    public func importUsers(csv: String, dryRun: Bool) async throws -> ImportReport {
+        let rows = try UserCSV.parse(csv)
+        var report = ImportReport()
+        var seen = Set<String>()
+        let directory = try await snapshot()
+        for row in rows {
+            let existing = directory.users[row.fields["User Id"]?.lowercased() ?? ""]
+            let (user, password) = try UserCSV.merge(row, into: existing)
+            guard seen.insert(user.id).inserted else {
+                throw UserCSV.ImportError(row: row.number, reason: "user \(user.name) appears twice")
+            }
+            if existing == nil {
+                do { try directory.checkNameFree(user.name) } catch {
+                    throw UserCSV.ImportError(row: row.number, reason: "\(error)")
+                }
+            }
+            if let password {
+                do { try await checkPassword(password) } catch {
+                    throw UserCSV.ImportError(row: row.number, reason: "\(error)")
+                }
+            }
+            if existing == nil { report.created.append(user.name) } else if existing == user && password == nil {
+                report.unchanged.append(user.name)
+            } else {
+                report.updated.append(user.name)
+            }
+        }
+        guard !dryRun else { return report }
+        for row in rows {
+            let existing = try await snapshot().users[row.fields["User Id"]?.lowercased() ?? ""]
+            let (user, password) = try UserCSV.merge(row, into: existing)
+            do {
+                if existing == nil {
+                    try await createUser(user, password: password)
+                } else {
+                    try await updateUser(user.name) { $0 = user }
+                    if let password { try await setPassword(user.name, password: password) }
+                }
+            } catch let error as UserCSV.ImportError {
+                throw error
+            } catch {
+                throw UserCSV.ImportError(row: row.number, reason: "\(error)")
+            }
+        }
+        return report
+    }
+}
+
+/// RFC 4180 CSV, tolerant of bare LF line ends.
+enum CSV {
+    static func quote(_ field: String) -> String {
+        guard field.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" })
+        else { return field }
+        return "\"" + field.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+    }
+
+    static func records(_ text: String) throws -> [[String]] {
+        var records: [[String]] = []
+        var record: [String] = []
+        var field = ""
+        var quoted = false
+        var wasQuoted = false
+        var characters = Array(text.unicodeScalars)[...]
+        var line = 1
+        while let character = characters.popFirst() {
+            if quoted {
+                if character == "\"" {
+                    if characters.first == "\"" { characters.removeFirst(); field.unicodeScalars.append("\"") } else { quoted = false }
+                } else {
+                    if character == "\n" { line += 1 }
+                    field.unicodeScalars.append(character)
+                }
+                continue
+            }
+            switch character {
+            case "\"" where field.isEmpty && !wasQuoted:
+                quoted = true
+                wasQuoted = true
+            case ",":
+                record.append(field)
+                field = ""
+                wasQuoted = false
+            case "\r":
+                continue
+            case "\n":
+                record.append(field)
+                records.append(record)
+                record = []
+                field = ""
+                wasQuoted = false
+                line += 1
+            default:
+                field.unicodeScalars.append(character)
+            }
+        }
+        if quoted { throw UserCSV.ImportError(row: records.count + 1, reason: "unterminated quoted field") }
+        if !field.isEmpty || !record.isEmpty {
+            record.append(field)
+            records.append(record)
+        }
+        return records
+    }
+}

@@ -34,7 +34,6 @@ public struct PendingAppend: Sendable {
 public final class ProjectionTransaction {
     public let connection: PostgresConnection
     let engine: ProjectionEngine
-    var lockedProjections: Set<String> = []
     var transactionStart: Date?
 
     init(connection: PostgresConnection, engine: ProjectionEngine) {
@@ -51,14 +50,6 @@ public final class ProjectionTransaction {
         let categories = Set(appends.map(\.stream.category))
         let inline = engine.projections.filter { projection in
             projection.mode == .inline && !categories.isDisjoint(with: projection.categories)
-        }
-        for projection in inline where !lockedProjections.contains(projection.name) {
-            // Shared: writers run side by side; a rebuild's swap takes it exclusively.
-            let rows = try await connection.query(
-                "SELECT now() FROM pg_advisory_xact_lock_shared(hashtextextended(\(projection.lockName), 0))",
-                logger: logger)
-            for try await now in rows.decode(Date.self) { transactionStart = now }
-            lockedProjections.insert(projection.name)
         }
         let data = try appends.map { append in
             StreamAppend(stream: append.stream, expectedVersion: append.expectedVersion, events: try append.events.map {
@@ -92,11 +83,24 @@ public final class ProjectionTransaction {
         return results
     }
 
+    /// Takes every inline projection's lock shared, before anything is read: a rebuild's swap
+    /// takes them exclusively, and must find no writer holding a table it is about to drop.
+    func begin() async throws {
+        let names = engine.projections.filter { $0.mode == .inline }.map(\.lockName)
+        let rows = try await connection.query("""
+            SELECT now(), count(pg_advisory_xact_lock_shared(hashtextextended(name, 0)))
+            FROM unnest(\(names)::text[]) AS name
+            """, logger: logger)
+        for try await (now, _) in rows.decode((Date, Int64).self) { transactionStart = now }
+    }
+
     /// What to expect of `stream` for an append that must follow everything read so far in
-    /// this transaction: read it before reading the projection rows the append depends on.
+    /// this transaction. Call it before reading the projection rows the append depends on: it
+    /// locks the stream's row, so writers to one stream queue instead of failing their
+    /// version check; a stream that does not exist yet is still checked optimistically.
     public func expectedVersion(of stream: StreamName) async throws -> ExpectedVersion {
         let rows = try await connection.query(
-            "SELECT version FROM eventlog.streams WHERE stream_key = \(stream.key)", logger: logger)
+            "SELECT version FROM eventlog.streams WHERE stream_key = \(stream.key) FOR UPDATE", logger: logger)
         for try await version in rows.decode(Int64.self) where version >= 0 { return .exactly(version) }
         return .noStream
     }
@@ -117,10 +121,13 @@ extension ProjectionEngine {
         while true {
             do {
                 return try await client.transaction(logger: logger) { connection in
-                    try await body(ProjectionTransaction(connection: connection, engine: self))
+                    let transaction = ProjectionTransaction(connection: connection, engine: self)
+                    try await transaction.begin()
+                    return try await body(transaction)
                 }
             } catch let error as WrongExpectedVersion where attempt < attempts {
                 attempt += 1
+                try await Task.sleep(for: .milliseconds(Int.random(in: 1...(5 * attempt))))
                 logger.debug("stream moved on; retrying", metadata: ["stream": "\(error.stream)", "attempt": "\(attempt)"])
             }
         }

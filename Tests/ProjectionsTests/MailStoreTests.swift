@@ -8,7 +8,7 @@ import TestSupport
 /// A store with the mailbox projection, prepared, for one test.
 func withMailStore<T: Sendable>(_ body: @Sendable (MailStore, ProjectionEngine) async throws -> T) async throws -> T {
     try await TestDatabase.withStore { store in
-        let engine = ProjectionEngine(store: store, projections: Pillarbox.projections, logger: TestDatabase.logger)
+        let engine = ProjectionEngine(store: store, projections: PillarboxProjections.all, logger: TestDatabase.logger)
         try await engine.prepare()
         return try await body(MailStore(engine: engine), engine)
     }

@@ -139,6 +139,13 @@ public struct ListRecord: Codable, Sendable, Hashable {
     /// `Allow incoming mail to be sent to the list`.
     public var isPublic: Bool
     public var description: String
+
+    public init(name: String, kind: Kind, isPublic: Bool, description: String) {
+        self.name = name
+        self.kind = kind
+        self.isPublic = isPublic
+        self.description = description
+    }
 }
 
 public struct ListCreated: Event {

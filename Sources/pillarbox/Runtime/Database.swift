@@ -1,4 +1,5 @@
 import EventLog
+import Projections
 import Foundation
 import Logging
 import PostgresNIO
@@ -70,5 +71,15 @@ func withEventStore<T: Sendable>(_ configuration: BootstrapConfiguration, logger
     } catch {
         await database.close(logger: logger)
         throw error
+    }
+}
+
+/// As `withEventStore`, with the projection engine over it, its live tables prepared.
+func withProjectionEngine<T: Sendable>(_ configuration: BootstrapConfiguration, logger: Logger,
+                                       _ body: @Sendable (ProjectionEngine) async throws -> T) async throws -> T {
+    try await withEventStore(configuration, logger: logger) { store in
+        let engine = ProjectionEngine(store: store, projections: PillarboxProjections.all, logger: logger)
+        try await engine.prepare()
+        return try await body(engine)
     }
 }

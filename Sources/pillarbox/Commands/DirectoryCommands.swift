@@ -1,0 +1,407 @@
+import ArgumentParser
+import Foundation
+import Projections
+
+/// Options of every directory command: the usual ones plus `--json`.
+struct DirectoryOptions: ParsableArguments {
+    @OptionGroup var global: GlobalOptions
+    @Flag(help: "Print JSON instead of a table.") var json = false
+
+    var output: Output { Output(json: json) }
+
+    func withDirectory<T: Sendable>(_ body: @Sendable (Directory) async throws -> T) async throws -> T {
+        let (configuration, logger) = try global.load()
+        return try await withProjectionEngine(configuration, logger: logger) { engine in
+            let cost = try await Settings(engine: engine).value(SettingKey.scryptCost)
+            return try await body(Directory(engine: engine, passwordCost: .init(scryptLogN: cost)))
+        }
+    }
+}
+
+struct DomainCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "domain", abstract: "Local domains and the default domain.",
+        subcommands: [Add.self, List.self, Remove.self, Default.self])
+
+    struct Add: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Add a local domain (wildcards * and ? allowed).")
+        @OptionGroup var options: DirectoryOptions
+        @Argument var pattern: String
+        func run() async throws { try await options.withDirectory { try await $0.addDomain(pattern) } }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List local domains.")
+        @OptionGroup var options: DirectoryOptions
+        func run() async throws {
+            let snapshot = try await options.withDirectory { try await $0.snapshot() }
+            options.output.print(columns: ["domain", "default"], rows: snapshot.domains.map {
+                [$0, $0 == snapshot.defaultDomain ? "yes" : ""]
+            })
+        }
+    }
+
+    struct Remove: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Remove a local domain.")
+        @OptionGroup var options: DirectoryOptions
+        @Argument var pattern: String
+        func run() async throws { try await options.withDirectory { try await $0.removeDomain(pattern) } }
+    }
+
+    struct Default: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show the default domain, or set it.")
+        @OptionGroup var options: DirectoryOptions
+        @Argument var domain: String?
+        func run() async throws {
+            let current = try await options.withDirectory { directory -> String? in
+                if let domain { try await directory.setDefaultDomain(domain) }
+                return try await directory.snapshot().defaultDomain
+            }
+            print(current ?? "(none)")
+        }
+    }
+}
+
+struct UserCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "user", abstract: "Users: accounts, passwords and their settings.",
+        subcommands: [Add.self, List.self, Show.self, Passwd.self, Remove.self, Export.self, Import.self])
+
+    struct Add: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Create a user and their mailbox.",
+            discussion: "Names are 1–32 characters of A–Z a–z 0–9 . _ -, compared without case. Without "
+                + "--password-stdin the user has no password and cannot log in until one is set.")
+        @OptionGroup var options: DirectoryOptions
+        @Argument var name: String
+        @Flag(help: "Read the password from the first line of standard input.") var passwordStdin = false
+        @Flag(help: "Make the user an administrator.") var admin = false
+        @Option(help: "Comments.") var comments = ""
+        @Flag(help: "Keep a CRAM-MD5 secret for this user (needs auth.cram_md5_allowed).") var cramMd5 = false
+
+        func run() async throws {
+            let password = passwordStdin ? try readPasswordFromStandardInput() : nil
+            try await options.withDirectory { directory in
+                if cramMd5, try await Settings(engine: directory.engine).value(SettingKey.cramMD5Allowed) == false {
+                    throw CommandFailure("CRAM-MD5 is not allowed: set auth.cram_md5_allowed first")
+                }
+                var user = UserRecord(name: name)
+                user.admin = admin
+                user.comments = comments
+                user.cramMD5Enabled = cramMd5
+                try await directory.createUser(user, password: password)
+            }
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List users.")
+        @OptionGroup var options: DirectoryOptions
+        func run() async throws {
+            let users = try await options.withDirectory { directory in
+                try await directory.snapshot().users.values.sorted { $0.id < $1.id }
+            }
+            options.output.print(columns: ["user", "admin", "protocols", "forwarding", "locked", "comments"], rows: users.map {
+                [$0.name, $0.admin ? "yes" : "", $0.protocols.map(\.rawValue).joined(separator: ","),
+                 $0.useForwarding ? $0.forwardTo : "", $0.lockedOut ? "yes" : "", $0.comments]
+            })
+        }
+    }
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show one user, with their mailbox use.")
+        @OptionGroup var options: DirectoryOptions
+        @Argument var name: String
+        func run() async throws {
+            let (user, account) = try await options.withDirectory { directory in
+                guard let user = try await directory.snapshot().users[name.lowercased()] else {
+                    throw CommandFailure("no user named \(name)")
+                }
+                return (user, try await directory.mail.account(user.id))
+            }
+            options.output.print(record: [
+                ("user", user.name), ("admin", "\(user.admin)"),
+                ("protocols", user.protocols.map(\.rawValue).joined(separator: ",")),
+                ("max_outgoing_size", "\(user.maxOutgoingSize)"), ("may_send_internet_mail", "\(user.maySendInternetMail)"),
+                ("forward_to", user.forwardTo), ("use_forwarding", "\(user.useForwarding)"),
+                ("assistants", user.assistants.joined(separator: ";")),
+                ("send_only_to_assistant", "\(user.sendOnlyToAssistant)"), ("reply_to", user.replyTo),
+                ("comments", user.comments), ("locked_out", "\(user.lockedOut)"), ("in_everyone", "\(user.inEveryone)"),
+                ("cram_md5", "\(user.cramMD5Enabled)"), ("password_set", "\(user.credentials != nil)"),
+                ("messages", "\(account?.messages ?? 0)"), ("bytes_used", "\(account?.bytes ?? 0)"),
+            ])
+        }
+    }
+
+    struct Passwd: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Set a user's password (read from standard input).")
+        @OptionGroup var options: DirectoryOptions
+        @Argument var name: String
+        @Flag(help: "Read the password from the first line of standard input (the default).") var passwordStdin = false
+        func run() async throws {
+            let password = try readPasswordFromStandardInput()
+            try await options.withDirectory { try await $0.setPassword(name, password: password) }
+        }
+    }
+
+    struct Remove: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Remove a user, their aliases and their mail.")
+        @OptionGroup var options: DirectoryOptions
+        @Argument var name: String
+        func run() async throws { try await options.withDirectory { try await $0.removeUser(name) } }
+    }
+
+    struct Export: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Write the users as CSV in VPOP3's column order (passwords as stored hashes).")
+        @OptionGroup var options: DirectoryOptions
+        func run() async throws {
+            let users = try await options.withDirectory { Array(try await $0.snapshot().users.values) }
+            FileHandle.standardOutput.write(Data(UserCSV.export(users).utf8))
+        }
+    }
+
+    struct Import: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Merge users from a CSV file: new users are created, existing ones updated.")
+        @OptionGroup var options: DirectoryOptions
+        @Argument(help: "CSV file; - for standard input.") var file: String
+        @Flag(help: "Check every row and report, changing nothing.") var dryRun = false
+        func run() async throws {
+            let text: String
+            if file == "-" {
+                text = String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
+            } else {
+                guard let data = FileManager.default.contents(atPath: file) else { throw CommandFailure("cannot read \(file)") }
+                text = String(decoding: data, as: UTF8.self)
+            }
+            let report = try await options.withDirectory { try await $0.importUsers(csv: text, dryRun: dryRun) }
+            let verb = dryRun ? "would be" : "were"
+            print("\(report.created.count) \(verb) created, \(report.updated.count) \(verb) updated, \(report.unchanged.count) unchanged")
+        }
+    }
+}
+
+struct AliasCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "alias", abstract: "Aliases: addresses mapped to a user, a list, *REMOTE or No-one.",
+        subcommands: [Add.self, List.self, Remove.self])
+
+    struct Add: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Map ADDRESS (name or name@domain) to TARGET.")
+        @OptionGroup var options: DirectoryOptions
+        @Argument var address: String
+        @Argument var target: String
+        func run() async throws { try await options.withDirectory { try await $0.addAlias(address, target: target) } }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List aliases.")
+        @OptionGroup var options: DirectoryOptions
+        func run() async throws {
+            let aliases = try await options.withDirectory { try await $0.snapshot().aliases }
+            options.output.print(columns: ["address", "target"], rows: aliases.sorted { $0.key < $1.key }.map {
+                [$0.key, $0.value.description]
+            })
+        }
+    }
+
+    struct Remove: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Remove an alias.")
+        @OptionGroup var options: DirectoryOptions
+        @Argument var address: String
+        func run() async throws { try await options.withDirectory { try await $0.removeAlias(address) } }
+    }
+}
+
+struct GroupCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "group", abstract: "Groups: the built-in Everyone, Admins and No-one, and custom groups.",
+        subcommands: [Add.self, List.self, Show.self, Remove.self, Enable.self, Disable.self, Member.self])
+
+    struct Add: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Create a custom group.")
+        @OptionGroup var options: DirectoryOptions
+        @Argument var name: String
+        func run() async throws { try await options.withDirectory { try await $0.createGroup(name) } }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List groups with their member counts.")
+        @OptionGroup var options: DirectoryOptions
+        func run() async throws {
+            let snapshot = try await options.withDirectory { try await $0.snapshot() }
+            var rows = Directory.builtinGroups.map { [$0, "built-in", "yes", "\(snapshot.members(ofGroup: $0).count)"] }
+            rows += snapshot.groups.sorted { $0.key < $1.key }.map {
+                [$0.value.name, "custom", $0.value.enabled ? "yes" : "no", "\(snapshot.members(ofGroup: $0.key).count)"]
+            }
+            options.output.print(columns: ["group", "kind", "enabled", "members"], rows: rows)
+        }
+    }
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List a group's members.")
+        @OptionGroup var options: DirectoryOptions
+        @Argument var name: String
+        func run() async throws {
+            let snapshot = try await options.withDirectory { try await $0.snapshot() }
+            let known = snapshot.groups[name.lowercased()] != nil
+                || Directory.builtinGroups.contains { $0.lowercased() == name.lowercased() }
+            guard known else { throw CommandFailure("no group named \(name)") }
+            options.output.print(columns: ["member"], rows: snapshot.members(ofGroup: name).map { [$0] })
+        }
+    }
+
+    struct Remove: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Remove a custom group.")
+        @OptionGroup var options: DirectoryOptions
+        @Argument var name: String
+        func run() async throws { try await options.withDirectory { try await $0.removeGroup(name) } }
+    }
+
+    struct Enable: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Let the group's members log in.")
+        @OptionGroup var options: DirectoryOptions
+        @Argument var name: String
+        func run() async throws { try await options.withDirectory { try await $0.setGroupEnabled(name, true) } }
+    }
+
+    struct Disable: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Stop the group's members logging in (mail is still delivered).")
+        @OptionGroup var options: DirectoryOptions
+        @Argument var name: String
+        func run() async throws { try await options.withDirectory { try await $0.setGroupEnabled(name, false) } }
+    }
+
+    struct Member: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Add or remove a member (a user is in at most one custom group).",
+            subcommands: [MemberAdd.self, MemberRemove.self])
+    }
+
+    struct MemberAdd: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "add", abstract: "Put USER in GROUP.")
+        @OptionGroup var options: DirectoryOptions
+        @Argument var group: String
+        @Argument var user: String
+        func run() async throws { try await options.withDirectory { try await $0.addGroupMember(group, user: user) } }
+    }
+
+    struct MemberRemove: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "remove", abstract: "Take USER out of GROUP.")
+        @OptionGroup var options: DirectoryOptions
+        @Argument var group: String
+        @Argument var user: String
+        func run() async throws { try await options.withDirectory { try await $0.removeGroupMember(group, user: user) } }
+    }
+}
+
+struct ListCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "list", abstract: "Distribution, mailing and forwarding lists.",
+        subcommands: [Add.self, Remove.self, Show.self, Member.self])
+
+    struct Add: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Create a list.")
+        @OptionGroup var options: DirectoryOptions
+        @Argument var name: String
+        @Option(help: "distribution, mailing or forwarding.") var kind = "distribution"
+        @Flag(help: "Allow incoming mail to be sent to the list.") var `public` = false
+        @Option(help: "Description.") var description = ""
+        func run() async throws {
+            guard let kind = ListRecord.Kind(rawValue: kind) else { throw ValidationError("unknown list kind \(kind)") }
+            try await options.withDirectory {
+                try await $0.createList(ListRecord(name: name, kind: kind, isPublic: `public`, description: description))
+            }
+        }
+    }
+
+    struct Remove: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Remove a list and the aliases that point at it.")
+        @OptionGroup var options: DirectoryOptions
+        @Argument var name: String
+        func run() async throws { try await options.withDirectory { try await $0.removeList(name) } }
+    }
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show a list's members, or every list when no name is given.")
+        @OptionGroup var options: DirectoryOptions
+        @Argument var name: String?
+        func run() async throws {
+            let snapshot = try await options.withDirectory { try await $0.snapshot() }
+            guard let name else {
+                options.output.print(columns: ["list", "kind", "public", "members", "description"],
+                                     rows: snapshot.lists.sorted { $0.key < $1.key }.map { id, list in
+                    [list.name, list.kind.rawValue, list.isPublic ? "yes" : "no", "\(snapshot.listMembers[id]?.count ?? 0)",
+                     list.description]
+                })
+                return
+            }
+            guard snapshot.lists[name.lowercased()] != nil else { throw CommandFailure("no list named \(name)") }
+            options.output.print(columns: ["member"], rows: (snapshot.listMembers[name.lowercased()] ?? []).map { [$0] })
+        }
+    }
+
+    struct Member: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Add or remove a member: a local user name or a full address.",
+            subcommands: [MemberAdd.self, MemberRemove.self])
+    }
+
+    struct MemberAdd: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "add", abstract: "Add ADDRESS to LIST.")
+        @OptionGroup var options: DirectoryOptions
+        @Argument var list: String
+        @Argument var address: String
+        func run() async throws { try await options.withDirectory { try await $0.addListMember(list, address: address) } }
+    }
+
+    struct MemberRemove: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "remove", abstract: "Remove ADDRESS from LIST.")
+        @OptionGroup var options: DirectoryOptions
+        @Argument var list: String
+        @Argument var address: String
+        func run() async throws { try await options.withDirectory { try await $0.removeListMember(list, address: address) } }
+    }
+}
+
+struct SettingsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "settings", abstract: "Runtime settings, recorded as events and applied without a restart.",
+        subcommands: [Get.self, Change.self, List.self])
+
+    struct Get: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Print a setting's value (JSON).")
+        @OptionGroup var options: DirectoryOptions
+        @Argument var key: String
+        func run() async throws {
+            guard let known = SettingKeys.named(key) else { throw CommandFailure("no setting named \(key)") }
+            let value = try await options.withDirectory { try await Settings(engine: $0.engine).json(key) }
+            print(value ?? known.defaultJSON)
+        }
+    }
+
+    struct Change: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "set", abstract: "Change a setting (JSON value; strings may be bare).")
+        @OptionGroup var options: DirectoryOptions
+        @Argument var key: String
+        @Argument var value: String
+        func run() async throws {
+            let stored = try await options.withDirectory {
+                try await Settings(engine: $0.engine).set(key, to: value, actor: commandLineActor)
+            }
+            print("\(key) = \(stored)")
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List every setting with its value.")
+        @OptionGroup var options: DirectoryOptions
+        func run() async throws {
+            let settings = try await options.withDirectory { try await Settings(engine: $0.engine).list() }
+            options.output.print(columns: ["key", "type", "value", "default", "summary"], rows: settings.map {
+                [$0.key.name, $0.key.typeName, $0.json, $0.isDefault ? "yes" : "", $0.key.summary]
+            })
+        }
+    }
+}

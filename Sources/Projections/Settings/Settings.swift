@@ -2,6 +2,7 @@ import EventLog
 import Foundation
 import Logging
 import PostgresNIO
+import ServiceLifecycle
 import Synchronization
 
 /// A setting changed by an administrator. Written by `Settings` (CLI and web admin) to the
@@ -97,7 +98,7 @@ public struct Settings: Sendable {
 
 /// Settings as components see them while running: loaded once, then kept current by following
 /// the settings stream, so a change made by the CLI or the web admin takes effect without a restart.
-public final class LiveSettings: Sendable {
+public final class LiveSettings: Service, Sendable {
     public struct Change: Sendable {
         public let key: String
         public let json: String
@@ -127,8 +128,12 @@ public final class LiveSettings: Sendable {
         return stream
     }
 
-    /// Follows the settings stream until cancelled.
+    /// Follows the settings stream until cancelled or the service group shuts down.
     public func run() async throws {
+        try await cancelWhenGracefulShutdown { try await self.follow() }
+    }
+
+    private func follow() async throws {
         let decoder = EventCoding.decoder()
         for try await recorded in store.subscribe(after: .start, category: Settings.category) {
             guard recorded.type == SettingChanged.eventType,

@@ -2,6 +2,7 @@ import ArgumentParser
 import EventLog
 import Foundation
 import Logging
+import Projections
 import ServiceLifecycle
 
 struct Serve: AsyncParsableCommand {
@@ -48,13 +49,21 @@ struct Serve: AsyncParsableCommand {
             try await MigrationRunner(logger: logger).migrate(client: client)
 
             let store = EventStore(client: client, configuration: configuration.eventLog, logger: logger)
+            // Live tables missing or defined differently are rebuilt from the log before serving.
+            let engine = ProjectionEngine(store: store, projections: PillarboxProjections.all, logger: logger)
+            try await engine.prepare()
+            let runners = engine.projections.filter { $0.mode == .async }.map {
+                ServiceGroupConfiguration.ServiceConfiguration(service: ProjectionRunner(engine: engine, projection: $0))
+            }
+            let settings = LiveSettings(store: store, logger: logger)
             let sealer = LedgerSealer(store: store, logger: logger)
             let lifecycle = ServerLifecycle(store: store, configuration: configuration,
                                             embeddedDatabase: database.embedded != nil, logger: logger)
             // Services stop in reverse order: the lifecycle first, the store last; the database
             // client outlives them all.
             let services = ServiceGroup(configuration: .init(
-                services: [.init(service: store), .init(service: sealer), .init(service: lifecycle)],
+                services: [.init(service: store), .init(service: sealer), .init(service: settings)] + runners
+                    + [.init(service: lifecycle)],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger
             ))

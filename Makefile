@@ -11,7 +11,7 @@ PACKAGES := pkg-config libzstd-dev liblua5.4-dev postgresql ca-certificates
 # What the end-to-end tests drive Pillarbox with.
 TEST_PACKAGES := python3 curl swaks libnet-ssleay-perl
 
-.PHONY: run test build release deps test-deps clean bench-append bench-compression
+.PHONY: run test build release deps test-deps clean bench-append bench-compression bench-rebuild fuzz
 
 ## Installs the Debian packages that are missing (apt-get only runs when one is).
 deps:
@@ -60,6 +60,19 @@ bench-append: deps
 
 bench-compression: deps
 	bench/compression/run
+
+# libFuzzer targets for the parsers of untrusted bytes, each run for FUZZ_SECONDS from the seed
+# corpus in Fuzz/Corpus (new inputs it finds go to Fuzz/corpus-*, not committed).
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS = FuzzMIME:mime FuzzDomainName:domain
+fuzz: deps
+	$(SWIFT) build --package-path Fuzz -c debug -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library
+	for entry in $(FUZZ_TARGETS); do \
+		target=$${entry%%:*}; corpus=$${entry##*:}; \
+		mkdir -p Fuzz/corpus-$$corpus; \
+		seeds=""; [ -d Fuzz/Corpus/$$corpus ] && seeds=Fuzz/Corpus/$$corpus; \
+		Fuzz/.build/debug/$$target -max_total_time=$(FUZZ_SECONDS) -max_len=65536 Fuzz/corpus-$$corpus $$seeds || exit 1; \
+	done
 
 clean:
 	rm -rf .build

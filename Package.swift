@@ -75,7 +75,7 @@ let package = Package(
         .executableTarget(
             name: "pillarbox-bench",
             dependencies: [
-                "EventLog",
+                "EventLog", "Projections", "MailCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),

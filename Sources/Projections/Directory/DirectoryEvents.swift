@@ -8,17 +8,29 @@ import EventLog
 public struct DomainAdded: Event {
     public static let eventType = "domain_added"
     public var pattern: String
+
+    public init(pattern: String) {
+        self.pattern = pattern
+    }
 }
 
 public struct DomainRemoved: Event {
     public static let eventType = "domain_removed"
     public var pattern: String
+
+    public init(pattern: String) {
+        self.pattern = pattern
+    }
 }
 
 /// The domain added to addresses without one and used in automated mail.
 public struct DefaultDomainSet: Event {
     public static let eventType = "default_domain_set"
     public var domain: String
+
+    public init(domain: String) {
+        self.domain = domain
+    }
 }
 
 /// Everything the directory knows of a user.
@@ -56,17 +68,29 @@ public struct UserRecord: Codable, Sendable, Hashable {
 public struct UserCreated: Event {
     public static let eventType = "user_created"
     public var user: UserRecord
+
+    public init(user: UserRecord) {
+        self.user = user
+    }
 }
 
 /// A user's record after a change (settings, password): the whole record, as it now stands.
 public struct UserChanged: Event {
     public static let eventType = "user_changed"
     public var user: UserRecord
+
+    public init(user: UserRecord) {
+        self.user = user
+    }
 }
 
 public struct UserRemoved: Event {
     public static let eventType = "user_removed"
     public var userID: String
+
+    public init(userID: String) {
+        self.userID = userID
+    }
 }
 
 /// Where an alias sends mail.
@@ -88,46 +112,84 @@ public struct AliasTarget: Codable, Sendable, Hashable, CustomStringConvertible 
         case .noOne: "No-one"
         }
     }
+
+    public init(kind: Kind, name: String) {
+        self.kind = kind
+        self.name = name
+    }
 }
 
 public struct AliasAdded: Event {
     public static let eventType = "alias_added"
     public var address: String
     public var target: AliasTarget
+
+    public init(address: String, target: AliasTarget) {
+        self.address = address
+        self.target = target
+    }
 }
 
 public struct AliasRemoved: Event {
     public static let eventType = "alias_removed"
     public var address: String
+
+    public init(address: String) {
+        self.address = address
+    }
 }
 
 public struct GroupCreated: Event {
     public static let eventType = "group_created"
     public var name: String
     public var enabled: Bool
+
+    public init(name: String, enabled: Bool) {
+        self.name = name
+        self.enabled = enabled
+    }
 }
 
 public struct GroupChanged: Event {
     public static let eventType = "group_changed"
     public var name: String
     public var enabled: Bool
+
+    public init(name: String, enabled: Bool) {
+        self.name = name
+        self.enabled = enabled
+    }
 }
 
 public struct GroupRemoved: Event {
     public static let eventType = "group_removed"
     public var name: String
+
+    public init(name: String) {
+        self.name = name
+    }
 }
 
 public struct GroupMemberAdded: Event {
     public static let eventType = "group_member_added"
     public var group: String
     public var userID: String
+
+    public init(group: String, userID: String) {
+        self.group = group
+        self.userID = userID
+    }
 }
 
 public struct GroupMemberRemoved: Event {
     public static let eventType = "group_member_removed"
     public var group: String
     public var userID: String
+
+    public init(group: String, userID: String) {
+        self.group = group
+        self.userID = userID
+    }
 }
 
 public struct ListRecord: Codable, Sendable, Hashable {
@@ -151,21 +213,39 @@ public struct ListRecord: Codable, Sendable, Hashable {
 public struct ListCreated: Event {
     public static let eventType = "list_created"
     public var list: ListRecord
+
+    public init(list: ListRecord) {
+        self.list = list
+    }
 }
 
 public struct ListRemoved: Event {
     public static let eventType = "list_removed"
     public var name: String
+
+    public init(name: String) {
+        self.name = name
+    }
 }
 
 public struct ListMemberAdded: Event {
     public static let eventType = "list_member_added"
     public var list: String
     public var address: String
+
+    public init(list: String, address: String) {
+        self.list = list
+        self.address = address
+    }
 }
 
 public struct ListMemberRemoved: Event {
     public static let eventType = "list_member_removed"
     public var list: String
     public var address: String
+
+    public init(list: String, address: String) {
+        self.list = list
+        self.address = address
+    }
 }

@@ -14,6 +14,13 @@ public struct MailboxSpec: Codable, Sendable, Hashable {
     public var uidValidity: UInt32
     /// RFC 6154 attribute without the backslash: `Sent`, `Drafts`, `Trash`, `Junk`, `Archive`.
     public var specialUse: String?
+
+    public init(mailboxID: Int64, name: String, uidValidity: UInt32, specialUse: String?) {
+        self.mailboxID = mailboxID
+        self.name = name
+        self.uidValidity = uidValidity
+        self.specialUse = specialUse
+    }
 }
 
 /// A user's mail account was opened, with INBOX and the special-use folders.
@@ -21,17 +28,30 @@ public struct MailAccountOpened: Event {
     public static let eventType = "mail_account_opened"
     public var user: String
     public var mailboxes: [MailboxSpec]
+
+    public init(user: String, mailboxes: [MailboxSpec]) {
+        self.user = user
+        self.mailboxes = mailboxes
+    }
 }
 
 /// A user's mail account was closed: every folder and message gone.
 public struct MailAccountClosed: Event {
     public static let eventType = "mail_account_closed"
     public var user: String
+
+    public init(user: String) {
+        self.user = user
+    }
 }
 
 public struct MailboxCreated: Event {
     public static let eventType = "mailbox_created"
     public var mailbox: MailboxSpec
+
+    public init(mailbox: MailboxSpec) {
+        self.mailbox = mailbox
+    }
 }
 
 /// Folders renamed together (a folder and its children), each to its new full name.
@@ -41,8 +61,18 @@ public struct MailboxRenamed: Event {
         public var mailboxID: Int64
         public var from: String
         public var to: String
+
+        public init(mailboxID: Int64, from: String, to: String) {
+            self.mailboxID = mailboxID
+            self.from = from
+            self.to = to
+        }
     }
     public var renames: [Rename]
+
+    public init(renames: [Rename]) {
+        self.renames = renames
+    }
 }
 
 /// A folder deleted with its messages. When it still has children it stays as a
@@ -54,12 +84,25 @@ public struct MailboxDeleted: Event {
     public var keptAsNoSelect: Bool
     public var messages: Int64
     public var bytes: Int64
+
+    public init(mailboxID: Int64, name: String, keptAsNoSelect: Bool, messages: Int64, bytes: Int64) {
+        self.mailboxID = mailboxID
+        self.name = name
+        self.keptAsNoSelect = keptAsNoSelect
+        self.messages = messages
+        self.bytes = bytes
+    }
 }
 
 public struct MailboxSubscriptionChanged: Event {
     public static let eventType = "mailbox_subscription_changed"
     public var name: String
     public var subscribed: Bool
+
+    public init(name: String, subscribed: Bool) {
+        self.name = name
+        self.subscribed = subscribed
+    }
 }
 
 /// A message as stored in a folder.
@@ -72,6 +115,16 @@ public struct StoredMessage: Codable, Sendable, Hashable {
     public var internalDate: Date
     public var size: Int64
     public var blob: BlobID
+
+    public init(mailboxID: Int64, uid: UInt32, modSeq: Int64, flags: [String], internalDate: Date, size: Int64, blob: BlobID) {
+        self.mailboxID = mailboxID
+        self.uid = uid
+        self.modSeq = modSeq
+        self.flags = flags
+        self.internalDate = internalDate
+        self.size = size
+        self.blob = blob
+    }
 }
 
 /// A message delivered to a user's folder by local delivery; carries its parsed summary.
@@ -79,6 +132,11 @@ public struct MessageDelivered: Event {
     public static let eventType = "message_delivered"
     public var message: StoredMessage
     public var summary: MessageSummary
+
+    public init(message: StoredMessage, summary: MessageSummary) {
+        self.message = message
+        self.summary = summary
+    }
 }
 
 /// A message a client stored with IMAP APPEND.
@@ -86,6 +144,11 @@ public struct MessageAppended: Event {
     public static let eventType = "message_appended"
     public var message: StoredMessage
     public var summary: MessageSummary
+
+    public init(message: StoredMessage, summary: MessageSummary) {
+        self.message = message
+        self.summary = summary
+    }
 }
 
 /// Flags changed on messages of one folder; each listed message now has exactly `flags` and
@@ -95,10 +158,21 @@ public struct MessageFlagsChanged: Event {
     public struct Change: Codable, Sendable, Hashable {
         public var uid: UInt32
         public var flags: [String]
+
+        public init(uid: UInt32, flags: [String]) {
+            self.uid = uid
+            self.flags = flags
+        }
     }
     public var mailboxID: Int64
     public var modSeq: Int64
     public var changes: [Change]
+
+    public init(mailboxID: Int64, modSeq: Int64, changes: [Change]) {
+        self.mailboxID = mailboxID
+        self.modSeq = modSeq
+        self.changes = changes
+    }
 }
 
 /// Messages removed from a folder, freeing `bytes`.
@@ -108,6 +182,13 @@ public struct MessagesExpunged: Event {
     public var modSeq: Int64
     public var uids: [UInt32]
     public var bytes: Int64
+
+    public init(mailboxID: Int64, modSeq: Int64, uids: [UInt32], bytes: Int64) {
+        self.mailboxID = mailboxID
+        self.modSeq = modSeq
+        self.uids = uids
+        self.bytes = bytes
+    }
 }
 
 /// Messages copied into a folder under new UIDs (RFC 4315 COPYUID).
@@ -116,9 +197,19 @@ public struct MessagesCopied: Event {
     public struct Copy: Codable, Sendable, Hashable {
         public var sourceUID: UInt32
         public var message: StoredMessage
+
+        public init(sourceUID: UInt32, message: StoredMessage) {
+            self.sourceUID = sourceUID
+            self.message = message
+        }
     }
     public var sourceMailboxID: Int64
     public var copies: [Copy]
+
+    public init(sourceMailboxID: Int64, copies: [Copy]) {
+        self.sourceMailboxID = sourceMailboxID
+        self.copies = copies
+    }
 }
 
 /// Messages moved (RFC 6851): copied into the target, expunged from the source, atomically.
@@ -128,4 +219,11 @@ public struct MessagesMoved: Event {
     public var sourceModSeq: Int64
     public var copies: [MessagesCopied.Copy]
     public var bytes: Int64
+
+    public init(sourceMailboxID: Int64, sourceModSeq: Int64, copies: [MessagesCopied.Copy], bytes: Int64) {
+        self.sourceMailboxID = sourceMailboxID
+        self.sourceModSeq = sourceModSeq
+        self.copies = copies
+        self.bytes = bytes
+    }
 }

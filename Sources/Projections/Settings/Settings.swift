@@ -13,6 +13,13 @@ public struct SettingChanged: Event {
     public var old: String?
     public var new: String
     public var actor: String
+
+    public init(key: String, old: String?, new: String, actor: String) {
+        self.key = key
+        self.old = old
+        self.new = new
+        self.actor = actor
+    }
 }
 
 /// `settings.settings`: each changed setting's current value, who set it and at which position.

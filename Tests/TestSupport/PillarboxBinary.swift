@@ -29,8 +29,18 @@ public enum PillarboxBinary {
     }
 
     /// Runs `pillarbox ARGUMENTS` to completion.
-    public static func run(_ arguments: [String], environment: [String: String] = [:]) async throws -> ProcessResult {
-        let process = try RunningProcess(executable: try path, arguments: arguments, environment: environment)
+    /// `input`, when given, is the command's standard input.
+    public static func run(_ arguments: [String], environment: [String: String] = [:],
+                           input: String? = nil) async throws -> ProcessResult {
+        var inputPath: String?
+        if let input {
+            let path = FileManager.default.temporaryDirectory.path + "/pillarbox-test-\(UUID().uuidString).in"
+            try input.write(toFile: path, atomically: true, encoding: .utf8)
+            inputPath = path
+        }
+        defer { if let inputPath { try? FileManager.default.removeItem(atPath: inputPath) } }
+        let process = try RunningProcess(executable: try path, arguments: arguments, environment: environment,
+                                         inputPath: inputPath)
         let status = try await process.wait(timeout: .seconds(120))
         return ProcessResult(status: status, output: process.output, errors: process.errors)
     }
@@ -50,7 +60,8 @@ public final class RunningProcess: Sendable {
     private let outputPath: String
     private let errorPath: String
 
-    public init(executable: String, arguments: [String], environment: [String: String] = [:]) throws {
+    public init(executable: String, arguments: [String], environment: [String: String] = [:],
+                inputPath: String? = nil) throws {
         let directory = FileManager.default.temporaryDirectory.path
         let stem = "pillarbox-test-\(UUID().uuidString)"
         outputPath = "\(directory)/\(stem).out"
@@ -58,7 +69,7 @@ public final class RunningProcess: Sendable {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 0, inputPath ?? "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
         posix_spawn_file_actions_addopen(&actions, 2, errorPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
         var variables = ProcessInfo.processInfo.environment

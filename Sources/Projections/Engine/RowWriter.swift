@@ -29,12 +29,14 @@ public final class RowWriter {
     }
 
     enum Step {
-        case writes([String: (table: ProjectionTable, rows: [[ProjectionValue]: Pending])])
+        case writes(tables: [String: ProjectionTable], rows: [String: [[ProjectionValue]: Pending]])
         case deleteAll(Barrier)
     }
 
     private var steps: [Step] = []
-    private var current: [String: (table: ProjectionTable, rows: [[ProjectionValue]: Pending])] = [:]
+    private var currentTables: [String: ProjectionTable] = [:]
+    /// Pending changes by table name, then key; mutated in place, never copied.
+    private var currentRows: [String: [[ProjectionValue]: Pending]] = [:]
     public private(set) var pendingCount = 0
 
     public init() {}
@@ -79,19 +81,19 @@ public final class RowWriter {
     }
 
     private func closeCurrent() {
-        if !current.isEmpty {
-            steps.append(.writes(current))
-            current = [:]
+        if !currentRows.isEmpty {
+            steps.append(.writes(tables: currentTables, rows: currentRows))
+            currentRows = [:]
         }
     }
 
     private func record(_ table: ProjectionTable, key: [ProjectionValue], _ change: Pending) {
-        var entry = current[table.name] ?? (table, [:])
         let merged: Pending?
-        if let existing = entry.rows[key] {
+        if let existing = currentRows[table.name]?[key] {
             merged = Self.merge(existing, change)
         } else {
             merged = change
+            pendingCount += 1
         }
         guard let merged else {
             // Two changes to one column that do not combine: keep them in order.
@@ -99,8 +101,8 @@ public final class RowWriter {
             record(table, key: key, change)
             return
         }
-        if entry.rows.updateValue(merged, forKey: key) == nil { pendingCount += 1 }
-        current[table.name] = entry
+        currentTables[table.name] = table
+        currentRows[table.name, default: [:]][key] = merged
     }
 
     static func merge(_ first: Pending, _ second: Pending) -> Pending? {
@@ -144,16 +146,25 @@ public final class RowWriter {
         let steps = self.steps
         self.steps = []
         pendingCount = 0
+        guard !steps.isEmpty else { return }
+        // Keyed writes are index lookups per row. Tables being rebuilt grow from empty faster
+        // than their statistics follow, and a planner that believes them tiny joins the batch
+        // by scanning the whole table: rule that out for the length of the flush.
+        for setting in ["SET LOCAL enable_hashjoin = off", "SET LOCAL enable_mergejoin = off"] {
+            _ = try await connection.query(PostgresQuery(unsafeSQL: setting), logger: logger)
+        }
         for step in steps {
             switch step {
             case .deleteAll(let barrier):
                 try await Self.deleteAll(barrier, target: target, on: connection, logger: logger)
-            case .writes(let tables):
-                for name in tables.keys.sorted() {
-                    let (table, rows) = tables[name]!
-                    try await Self.write(table, rows: rows, target: target, on: connection, logger: logger)
+            case .writes(let tables, let rows):
+                for name in rows.keys.sorted() {
+                    try await Self.write(tables[name]!, rows: rows[name]!, target: target, on: connection, logger: logger)
                 }
             }
+        }
+        for setting in ["RESET enable_hashjoin", "RESET enable_mergejoin"] {
+            _ = try await connection.query(PostgresQuery(unsafeSQL: setting), logger: logger)
         }
     }
 

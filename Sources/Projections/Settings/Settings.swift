@@ -137,7 +137,11 @@ public final class LiveSettings: Service, Sendable {
 
     /// Follows the settings stream until cancelled or the service group shuts down.
     public func run() async throws {
-        try await cancelWhenGracefulShutdown { try await self.follow() }
+        do {
+            try await cancelWhenGracefulShutdown { try await self.follow() }
+        } catch where stopRequested {
+            // Stopping: the interrupted read is expected.
+        }
     }
 
     private func follow() async throws {

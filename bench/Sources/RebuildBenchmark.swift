@@ -132,22 +132,6 @@ struct RebuildBenchmark: AsyncParsableCommand {
             _ = try await store.append([EventData(type: "bench_blob", typeVersion: 1, json: Array("{}".utf8), blobs: [blob])],
                                        to: try StreamName(category: "benchblobs", id: "x"))
         }
-        try await store.awaitReadableForBench()
         return perUser * users
-    }
-}
-
-extension EventStore {
-    /// Waits until every appended event is behind the read fence.
-    func awaitReadableForBench() async throws {
-        while true {
-            let rows = try await client.query("""
-                SELECT count(*) FROM eventlog.events WHERE tx_id >= pg_snapshot_xmin(pg_current_snapshot())
-                """, logger: benchLogger())
-            var behind = 0
-            for try await count in rows.decode(Int.self) { behind = count }
-            if behind == 0 { return }
-            try await Task.sleep(for: .milliseconds(50))
-        }
     }
 }

@@ -44,20 +44,7 @@ public struct LogConsumer: Service {
     }
 
     public func run() async throws {
-        var failures = 0
-        while !stopRequested {
-            let generation = store.notifier.generation
-            do {
-                try await catchUp()
-                failures = 0
-                await store.notifier.wait(after: generation, timeout: .seconds(1))
-            } catch {
-                if stopRequested { return }
-                failures += 1
-                logger.error("consumer batch failed; retrying", metadata: ["error": "\(String(reflecting: error))"])
-                try? await Task.sleep(for: .milliseconds(min(100 * (1 << min(failures, 6)), 5_000)))
-            }
-        }
+        await store.follow(logger: logger, what: "consumer batch") { try await catchUp() }
     }
 
     /// Handles every event visible now; returns how many were read (known or not).

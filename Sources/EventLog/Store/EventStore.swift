@@ -124,17 +124,7 @@ public final class EventStore: Service, Sendable {
     /// As `read(after:category:limit:)`, inside the caller's transaction on `connection`.
     public func read(after cursor: LogCursor, category: String? = nil, limit: Int = 1_000,
                      on connection: PostgresConnection?) async throws -> [RecordedEvent] {
-        let query: PostgresQuery = """
-            SELECT \(unescaped: Self.columns) FROM eventlog.events e JOIN eventlog.streams s USING (stream_id)
-            WHERE (e.tx_id, e.global_position) > (\(String(cursor.transaction))::xid8, \(cursor.position))
-              AND e.tx_id < pg_snapshot_xmin(pg_current_snapshot())
-              AND (\(category)::text IS NULL OR s.category = \(category))
-            ORDER BY e.tx_id, e.global_position LIMIT \(limit)
-            """
-        if let connection {
-            return try await decode(connection.query(query, logger: logger))
-        }
-        return try await decode(client.query(query, logger: logger))
+        try await read(after: cursor, categories: category.map { [$0] } ?? [], limit: limit, on: connection)
     }
 
     /// Where a projection read stops: nowhere, at a global position, or at a recording time.
@@ -171,12 +161,24 @@ public final class EventStore: Service, Sendable {
         return try await decode(client.query(query, logger: logger))
     }
 
-    /// A counter that moves whenever the log may have grown; pass it to `waitForEvents`.
-    public var notificationGeneration: UInt64 { notifier.generation }
-
-    /// Waits until the log may have grown past `generation` (a NOTIFY arrived) or `timeout` passes.
-    public func waitForEvents(after generation: UInt64, timeout: Duration) async {
-        await notifier.wait(after: generation, timeout: timeout)
+    /// Calls `catchUp` now and again whenever the log may have grown (a NOTIFY, or a second
+    /// without one), until the task is cancelled or the service group shuts down. A failing
+    /// `catchUp` is logged and retried with a growing pause (100 ms to 5 s).
+    public func follow(logger: Logger, what: String, _ catchUp: () async throws -> Void) async {
+        var failures = 0
+        while !stopRequested {
+            let generation = notifier.generation
+            do {
+                try await catchUp()
+                failures = 0
+                await notifier.wait(after: generation, timeout: .seconds(1))
+            } catch {
+                if stopRequested { return }
+                failures += 1
+                logger.error("\(what) failed; retrying", metadata: ["error": "\(String(reflecting: error))"])
+                try? await Task.sleep(for: .milliseconds(min(100 * (1 << min(failures, 6)), 5_000)))
+            }
+        }
     }
 
     /// Events by global position, for auditors: `from...to`, optionally one stream or category.

@@ -124,6 +124,8 @@ extension Directory {
         var report = ImportReport()
         var seen = Set<String>()
         let directory = try await snapshot()
+        // Checked in full first; each user appears once, so the snapshot stays right for applying.
+        var changes: [(row: Int, user: UserRecord, password: String?, isNew: Bool)] = []
         for row in rows {
             let existing = directory.users[row.fields["User Id"]?.lowercased() ?? ""]
             let (user, password) = try UserCSV.merge(row, into: existing)
@@ -142,25 +144,24 @@ extension Directory {
             }
             if existing == nil { report.created.append(user.name) } else if existing == user && password == nil {
                 report.unchanged.append(user.name)
+                continue
             } else {
                 report.updated.append(user.name)
             }
+            changes.append((row.number, user, password, existing == nil))
         }
         guard !dryRun else { return report }
-        for row in rows {
-            let existing = try await snapshot().users[row.fields["User Id"]?.lowercased() ?? ""]
-            let (user, password) = try UserCSV.merge(row, into: existing)
+        for change in changes {
+            let user = change.user
             do {
-                if existing == nil {
-                    try await createUser(user, password: password)
+                if change.isNew {
+                    try await createUser(user, password: change.password)
                 } else {
                     try await updateUser(user.name) { $0 = user }
-                    if let password { try await setPassword(user.name, password: password) }
+                    if let password = change.password { try await setPassword(user.name, password: password) }
                 }
-            } catch let error as UserCSV.ImportError {
-                throw error
             } catch {
-                throw UserCSV.ImportError(row: row.number, reason: "\(error)")
+                throw UserCSV.ImportError(row: change.row, reason: "\(error)")
             }
         }
         return report
@@ -182,13 +183,11 @@ enum CSV {
         var quoted = false
         var wasQuoted = false
         var characters = Array(text.unicodeScalars)[...]
-        var line = 1
         while let character = characters.popFirst() {
             if quoted {
                 if character == "\"" {
                     if characters.first == "\"" { characters.removeFirst(); field.unicodeScalars.append("\"") } else { quoted = false }
                 } else {
-                    if character == "\n" { line += 1 }
                     field.unicodeScalars.append(character)
                 }
                 continue
@@ -209,7 +208,6 @@ enum CSV {
                 record = []
                 field = ""
                 wasQuoted = false
-                line += 1
             default:
                 field.unicodeScalars.append(character)
             }

@@ -23,20 +23,7 @@ public struct ProjectionRunner: Service {
     }
 
     public func run() async throws {
-        var failures = 0
-        while !stopRequested {
-            let generation = engine.store.notificationGeneration
-            do {
-                try await catchUp()
-                failures = 0
-                await engine.store.waitForEvents(after: generation, timeout: .seconds(1))
-            } catch {
-                if stopRequested { return }
-                failures += 1
-                logger.error("projection batch failed; retrying", metadata: ["error": "\(String(reflecting: error))"])
-                try? await Task.sleep(for: .milliseconds(min(100 * (1 << min(failures, 6)), 5_000)))
-            }
-        }
+        await engine.store.follow(logger: logger, what: "projection batch") { try await catchUp() }
     }
 
     /// Applies every event visible now; returns how many were read.

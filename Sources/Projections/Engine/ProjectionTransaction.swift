@@ -67,15 +67,15 @@ public final class ProjectionTransaction {
         let recordedAt = transactionStart ?? Date()
         for projection in inline {
             let writer = RowWriter()
-            for (append, result) in zip(appends, results)
+            for ((append, stored), result) in zip(zip(appends, data), results)
             where !result.wasAlreadyAppended && projection.categories.contains(append.stream.category) {
                 let firstVersion = result.streamVersion - Int64(append.events.count) + 1
-                let stored = data.first { $0.stream == append.stream }!.events
                 for (index, pending) in append.events.enumerated() {
                     let context = EventContext(position: result.positions[index], stream: append.stream,
                                                streamVersion: firstVersion + Int64(index), eventID: pending.eventID,
                                                recordedAt: recordedAt)
-                    try projection.apply(try roundTrip(pending.event, stored[index].json), context: context, to: writer)
+                    try projection.apply(try roundTrip(pending.event, stored.events[index].json), context: context,
+                                         to: writer)
                 }
             }
             try await writer.flush(to: try projection.liveTarget(), on: connection, logger: logger)

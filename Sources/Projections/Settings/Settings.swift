@@ -147,8 +147,16 @@ public final class LiveSettings: Service, Sendable {
     private func follow() async throws {
         let decoder = EventCoding.decoder()
         for try await recorded in store.subscribe(after: .start, category: Settings.category) {
-            guard recorded.type == SettingChanged.eventType,
-                  let change = try? decoder.decode(SettingChanged.self, from: Data(recorded.json)) else { continue }
+            guard recorded.type == SettingChanged.eventType else { continue }
+            let change: SettingChanged
+            do {
+                change = try decoder.decode(SettingChanged.self, from: Data(recorded.json))
+            } catch {
+                logger.error("skipping a setting change that does not decode", metadata: [
+                    "position": "\(recorded.position)", "error": "\(error)",
+                ])
+                continue
+            }
             let watchers = state.withLock { state in
                 state.values[change.key] = change.new
                 return Array(state.watchers.values)

@@ -123,7 +123,7 @@ extension Directory {
         let id = list.lowercased()
         try await change { _, directory in
             guard let record = directory.lists[id] else { throw DirectoryError.notFound("list", list) }
-            let member = address.contains("@") ? address.lowercased() : address.lowercased()
+            let member = address.lowercased()
             if !member.contains("@") && directory.users[member] == nil { throw DirectoryError.notFound("user", address) }
             if member.contains("@") && !Self.isAliasAddress(member) { throw DirectoryError.invalid("address", address) }
             let members = directory.listMembers[id] ?? []

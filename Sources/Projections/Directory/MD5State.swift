@@ -1,3 +1,5 @@
+import Foundation
+
 /// MD5 (RFC 1321) with its chaining state exposed, for CRAM-MD5 secrets: the state after
 /// hashing `key XOR ipad` and `key XOR opad` (RFC 2195 via RFC 2104) lets a server check a
 /// CRAM-MD5 response without keeping the password, as Dovecot's CRAM-MD5 scheme does.
@@ -75,4 +77,3 @@ struct MD5State: Equatable {
     }
 }
 
-import Foundation

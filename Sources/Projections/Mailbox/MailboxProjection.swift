@@ -100,9 +100,9 @@ public struct MailboxProjection: Projection {
                 rows.delete(from: Self.subscriptions, key: [user, .text(event.name)])
             }
         case let event as MessageDelivered:
-            store(event.message, summary: event.summary, user: user, rows: rows)
+            try store(event.message, summary: event.summary, user: user, rows: rows)
         case let event as MessageAppended:
-            store(event.message, summary: event.summary, user: user, rows: rows)
+            try store(event.message, summary: event.summary, user: user, rows: rows)
         case let event as MessageFlagsChanged:
             for change in event.changes {
                 rows.update(Self.messages, key: [user, .int(event.mailboxID), .int(change.uid)], [
@@ -130,11 +130,11 @@ public struct MailboxProjection: Projection {
         ])
     }
 
-    private func store(_ message: StoredMessage, summary: MessageSummary, user: ProjectionValue, rows: RowWriter) {
+    private func store(_ message: StoredMessage, summary: MessageSummary, user: ProjectionValue, rows: RowWriter) throws {
         insertMessage(message, user: user, rows: rows)
         let encoder = EventCoding.encoder()
-        let envelope = (try? encoder.encode(summary.envelope)).map { String(decoding: $0, as: UTF8.self) } ?? "null"
-        let body = (try? encoder.encode(summary.body)).map { String(decoding: $0, as: UTF8.self) } ?? "null"
+        let envelope = String(decoding: try encoder.encode(summary.envelope), as: UTF8.self)
+        let body = String(decoding: try encoder.encode(summary.body), as: UTF8.self)
         rows.insert(into: Self.messageData, [
             .bytes(message.blob.bytes), .int(Int64(summary.size)), .int(Int64(summary.headerSize)),
             .optional(summary.subjectText), summary.sentDate.map { .timestamp($0 * 1_000_000) } ?? .null,

@@ -1,6 +1,6 @@
 /// Every projection Pillarbox maintains, in the order they are prepared.
 public enum PillarboxProjections {
     public static var all: [any Projection] {
-        [DirectoryProjection(), SettingsProjection(), MailboxProjection()]
+        [DirectoryProjection(), SettingsProjection(), MailboxProjection(), OutqueueProjection(), BlocksProjection()]
     }
 }

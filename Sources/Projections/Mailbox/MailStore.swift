@@ -89,28 +89,39 @@ public struct MailStore: Sendable {
                         internalDate: Date? = nil) async throws -> [Stored] {
         let blob = BlobData(message)
         let summary = MIMEParser.summarise(message, limits: mimeLimits)
-        let date = Self.wholeSeconds(internalDate ?? clock())
-        let users = Array(Set(users.map { $0.lowercased() })).sorted()
+        let date = internalDate ?? clock()
         return try await engine.transaction { transaction in
-            var appends: [PendingAppend] = []
-            var stored: [Stored] = []
-            for (index, user) in users.enumerated() {
-                let stream = try Self.stream(for: user)
-                let expected = try await transaction.expectedVersion(of: stream)
-                var found = try await self.mailbox(user, named: mailbox, on: transaction.connection)
-                if found?.selectable != true { found = try await self.mailbox(user, named: "INBOX", on: transaction.connection) }
-                guard let target = found else { throw MailStoreError.noSuchAccount(user) }
-                let message = StoredMessage(mailboxID: target.id, uid: target.uidNext, modSeq: target.highestModSeq + 1,
-                                            flags: Flags.normalise(flags), internalDate: date, size: Int64(message.count),
-                                            blob: blob.id)
-                appends.append(PendingAppend(stream: stream, expectedVersion: expected, events: [
-                    PendingEvent(MessageDelivered(message: message, summary: summary), blobs: index == 0 ? [blob] : []),
-                ]))
-                stored.append(Stored(user: user, mailboxID: target.id, uidValidity: target.uidValidity, uid: target.uidNext))
-            }
+            let (appends, stored) = try await self.deliveries(of: blob, summary: summary, to: users, mailbox: mailbox,
+                                                              flags: flags, internalDate: date, in: transaction)
             if !appends.isEmpty { try await transaction.append(appends) }
             return stored
         }
+    }
+
+    /// The appends that deliver a stored body to several users, for a caller that appends them
+    /// in its own transaction together with its own events. The blob rides on the first.
+    public func deliveries(of blob: BlobData, summary: MessageSummary, to users: [String], mailbox: String = "INBOX",
+                           flags: [String] = [], internalDate: Date, carryBlob: Bool = true,
+                           in transaction: ProjectionTransaction) async throws -> ([PendingAppend], [Stored]) {
+        let date = Self.wholeSeconds(internalDate)
+        let users = Array(Set(users.map { $0.lowercased() })).sorted()
+        var appends: [PendingAppend] = []
+        var stored: [Stored] = []
+        for (index, user) in users.enumerated() {
+            let stream = try Self.stream(for: user)
+            let expected = try await transaction.expectedVersion(of: stream)
+            var found = try await self.mailbox(user, named: mailbox, on: transaction.connection)
+            if found?.selectable != true { found = try await self.mailbox(user, named: "INBOX", on: transaction.connection) }
+            guard let target = found else { throw MailStoreError.noSuchAccount(user) }
+            let message = StoredMessage(mailboxID: target.id, uid: target.uidNext, modSeq: target.highestModSeq + 1,
+                                        flags: Flags.normalise(flags), internalDate: date, size: Int64(blob.bytes.count),
+                                        blob: blob.id)
+            appends.append(PendingAppend(stream: stream, expectedVersion: expected, events: [
+                PendingEvent(MessageDelivered(message: message, summary: summary), blobs: index == 0 && carryBlob ? [blob] : []),
+            ]))
+            stored.append(Stored(user: user, mailboxID: target.id, uidValidity: target.uidValidity, uid: target.uidNext))
+        }
+        return (appends, stored)
     }
 
     /// IMAP APPEND: stores a message in the named folder; returns its UIDVALIDITY and UID (RFC 4315 APPENDUID).

@@ -1,4 +1,5 @@
 import Foundation
+import MailCore
 
 /// A runtime setting: a dotted name, a type, a default and a rule. Values travel as JSON.
 public struct SettingKey<Value: Codable & Sendable & Equatable>: Sendable {
@@ -66,6 +67,88 @@ extension SettingKey where Value == Int {
     }
 }
 
+extension SettingKey where Value == Int {
+    public static var smtpMaxSessions: SettingKey<Int> {
+        .count("smtp.max_sessions", default: 200, "Most SMTP sessions at once, all listeners together", range: 1...100_000)
+    }
+    public static var smtpMaxSessionsPerIP: SettingKey<Int> {
+        .count("smtp.max_sessions_per_ip", default: 20, "Most SMTP sessions at once from one client address", range: 1...100_000)
+    }
+    /// RFC 5321 §4.5.3.1.8: at least 100.
+    public static var smtpMaxRecipients: SettingKey<Int> {
+        .count("smtp.max_recipients", default: 500, "Most recipients of one message", range: 100...100_000)
+    }
+    /// RFC 5321 §4.5.3.2.7: the server waits at least 5 minutes for the next command.
+    public static var smtpIdleTimeout: SettingKey<Int> {
+        .count("smtp.idle_timeout_seconds", default: 300, "Seconds an SMTP client may stay silent", range: 5...3_600)
+    }
+    public static var smtpMaxAuthFailures: SettingKey<Int> {
+        .count("smtp.max_auth_failures", default: 3, "Failed AUTH attempts before the session is closed", range: 1...100)
+    }
+    public static var smtpMaxHops: SettingKey<Int> {
+        .count("smtp.max_hops", default: 50, "Most Received: lines a message may carry (mail loops)", range: 5...500)
+    }
+    public static var smtpGreetingPause: SettingKey<Int> {
+        .count("smtp.greeting_pause_ms", default: 0,
+               "Milliseconds to wait before the greeting; a client talking first is refused", range: 0...30_000)
+    }
+    public static var ipsBadAuthScore: SettingKey<Int> {
+        .count("ips.bad_auth_score", default: 50, "IPS score for a failed SMTP authentication", range: 0...100_000)
+    }
+    public static var ipsBadRecipientScore: SettingKey<Int> {
+        .count("ips.bad_recipient_score", default: 50, "IPS score for an unknown local recipient", range: 0...100_000)
+    }
+    public static var ipsRelayDeniedScore: SettingKey<Int> {
+        .count("ips.relay_denied_score", default: 100, "IPS score for a refused relay attempt", range: 0...100_000)
+    }
+    public static var ipsThreshold: SettingKey<Int> {
+        .count("ips.threshold", default: 1_000, "IPS score within the period that blocks a client", range: 1...10_000_000)
+    }
+    public static var ipsPeriodMinutes: SettingKey<Int> {
+        .count("ips.period_minutes", default: 60, "Minutes over which IPS scores add up", range: 1...100_000)
+    }
+    public static var ipsBlockMinutes: SettingKey<Int> {
+        .count("ips.block_minutes", default: 30, "Minutes an IPS block lasts", range: 1...999_999_999)
+    }
+}
+
+extension SettingKey where Value == [String] {
+    static func networks(_ name: String, _ summary: String) -> SettingKey<[String]> {
+        SettingKey(name, default: [], summary) { entries in
+            switch IPAccessList.parse(entries) {
+            case .success: nil
+            case .failure(let problem): problem.description
+            }
+        }
+    }
+    /// VPOP3's IP access restrictions for relaying; empty trusts no address (loopback included).
+    public static var smtpRelayNetworks: SettingKey<[String]> {
+        .networks("smtp.relay_networks",
+                  "Client addresses that may relay without AUTH: IPs, CIDR networks, local; ! denies; first match wins")
+    }
+    public static var smtpVRFYNetworks: SettingKey<[String]> {
+        .networks("smtp.vrfy_networks", "Client addresses allowed VRFY and EXPN when they are enabled")
+    }
+    public static var ipsNeverBlock: SettingKey<[String]> {
+        .networks("ips.never_block", "Addresses the IPS never blocks")
+    }
+    public static var smtpRefuseHelo: SettingKey<[String]> {
+        SettingKey("smtp.refuse_helo", default: [], "Refuse clients whose HELO/EHLO contains one of these texts")
+    }
+}
+
+extension SettingKey where Value == Bool {
+    public static var smtpVRFYEnabled: SettingKey<Bool> {
+        SettingKey("smtp.vrfy_enabled", default: false, "Answer VRFY and EXPN (from smtp.vrfy_networks only)")
+    }
+    public static var smtpAuthWithoutTLS: SettingKey<Bool> {
+        SettingKey("smtp.auth_without_tls", default: false, "Offer AUTH on connections without TLS")
+    }
+    public static var smtpDSN: SettingKey<Bool> {
+        SettingKey("smtp.dsn", default: true, "Offer the DSN extension (RFC 3461)")
+    }
+}
+
 extension SettingKey where Value == Bool {
     public static var cramMD5Allowed: SettingKey<Bool> {
         SettingKey("auth.cram_md5_allowed", default: false, "Whether users may be enabled for CRAM-MD5 at all")
@@ -94,6 +177,17 @@ public enum SettingKeys {
         SettingKey<Int>.scryptCost.erased, SettingKey<Bool>.cramMD5Allowed.erased,
         SettingKey<Bool>.disableDefaultMappings.erased, SettingKey<Bool>.unknownLocalAsOutgoing.erased,
         SettingKey<String>.mainAdministrator.erased, SettingKey<Int>.maxMessageSize.erased,
+        SettingKey<Int>.smtpMaxSessions.erased, SettingKey<Int>.smtpMaxSessionsPerIP.erased,
+        SettingKey<Int>.smtpMaxRecipients.erased, SettingKey<Int>.smtpIdleTimeout.erased,
+        SettingKey<Int>.smtpMaxAuthFailures.erased, SettingKey<Int>.smtpMaxHops.erased,
+        SettingKey<Int>.smtpGreetingPause.erased, SettingKey<[String]>.smtpRelayNetworks.erased,
+        SettingKey<[String]>.smtpVRFYNetworks.erased, SettingKey<[String]>.smtpRefuseHelo.erased,
+        SettingKey<Bool>.smtpVRFYEnabled.erased, SettingKey<Bool>.smtpAuthWithoutTLS.erased,
+        SettingKey<Bool>.smtpDSN.erased,
+        SettingKey<Int>.ipsBadAuthScore.erased, SettingKey<Int>.ipsBadRecipientScore.erased,
+        SettingKey<Int>.ipsRelayDeniedScore.erased, SettingKey<Int>.ipsThreshold.erased,
+        SettingKey<Int>.ipsPeriodMinutes.erased, SettingKey<Int>.ipsBlockMinutes.erased,
+        SettingKey<[String]>.ipsNeverBlock.erased,
     ]
 
     public static func named(_ name: String) -> AnySettingKey? { all.first { $0.name == name } }

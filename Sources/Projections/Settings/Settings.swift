@@ -120,6 +120,15 @@ public final class LiveSettings: Service, Sendable {
         self.logger = logger
     }
 
+    /// Takes the values the settings table holds now, so components started next see them
+    /// before the follower has caught up.
+    public func load(from settings: Settings) async throws {
+        let values = try await settings.list().filter { !$0.isDefault }
+        state.withLock { state in
+            for value in values { state.values[value.key.name] = value.json }
+        }
+    }
+
     /// The current value of `key`.
     public func value<Value>(_ key: SettingKey<Value>) -> Value {
         let json = state.withLock { $0.values[key.name] }

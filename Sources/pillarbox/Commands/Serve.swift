@@ -1,6 +1,7 @@
 import ArgumentParser
 import EventLog
 import Foundation
+import Gateways
 import Logging
 import Projections
 import ServiceLifecycle
@@ -56,18 +57,42 @@ struct Serve: AsyncParsableCommand {
                 ServiceGroupConfiguration.ServiceConfiguration(service: ProjectionRunner(engine: engine, projection: $0))
             }
             let settings = LiveSettings(store: store, logger: logger)
+            try await settings.load(from: Settings(engine: engine))
+            let directory = LiveDirectory(engine: engine, logger: logger)
+            try await directory.load()
+            let smtp = try await makeSMTPServer(configuration, engine: engine, settings: settings, directory: directory, logger: logger)
             let sealer = LedgerSealer(store: store, logger: logger)
             let lifecycle = ServerLifecycle(store: store, configuration: configuration,
                                             embeddedDatabase: database.embedded != nil, logger: logger)
             // Services stop in reverse order: the lifecycle first, the store last; the database
             // client outlives them all.
             let services = ServiceGroup(configuration: .init(
-                services: [.init(service: store), .init(service: sealer), .init(service: settings)] + runners
-                    + [.init(service: lifecycle)],
+                services: [.init(service: store), .init(service: sealer), .init(service: settings), .init(service: directory)]
+                    + runners + (smtp.map { [.init(service: $0)] } ?? []) + [.init(service: lifecycle)],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger
             ))
             try await services.run()
         }
+    }
+
+    /// The SMTP listeners that are configured, with TLS from the configured files or a
+    /// self-signed certificate; nil when no SMTP listener is enabled.
+    private func makeSMTPServer(_ configuration: BootstrapConfiguration, engine: ProjectionEngine, settings: LiveSettings,
+                                directory: LiveDirectory, logger: Logger) async throws -> SMTPServer? {
+        let kinds: [(ListenerConfiguration.Kind, SMTPSessionContext.Service)] = [(.smtp, .smtp), (.submission, .submission),
+                                                                                 (.smtps, .smtps)]
+        let listeners = kinds.compactMap { kind, service in
+            configuration.listeners[kind].map { SMTPServer.Listener(service: service, host: $0.host, port: $0.port) }
+        }
+        guard !listeners.isEmpty else { return nil }
+        let files = try TLSSetup.files(certificate: configuration.tls.certificate, key: configuration.tls.key,
+                                       dataDirectory: configuration.dataDirectory, hostname: configuration.hostname.value,
+                                       logger: logger)
+        let tls = try TLSSetup.context(files)
+        let intake = SMTPIntake(hostname: configuration.hostname.value, engine: engine, settings: settings, directory: directory,
+                                prevention: IntrusionPrevention(), logger: logger)
+        try await intake.loadBlocks()
+        return SMTPServer(listeners: listeners, intake: intake, settings: settings, tls: tls, logger: logger)
     }
 }

@@ -1,0 +1,99 @@
+import EventLog
+import Foundation
+import Projections
+
+/// What a session knows about its connection and client.
+public struct SMTPSessionContext: Sendable {
+    public enum Service: String, Sendable {
+        case smtp, submission, smtps
+    }
+
+    public let id: String
+    public let service: Service
+    public let clientIP: String
+    public var helo: String?
+    public var esmtp = false
+    /// The TLS version in use, nil before STARTTLS (and always on plain connections).
+    public var tls: String?
+    public var authenticatedUser: UserRecord?
+
+    public init(id: String, service: Service, clientIP: String, tls: String? = nil) {
+        self.id = id
+        self.service = service
+        self.clientIP = clientIP
+        self.tls = tls
+    }
+}
+
+/// Where a recipient goes, as the directory and the relay rules decide.
+public enum SMTPRecipientDecision: Sendable, Equatable {
+    case local(user: String)
+    case discard
+    case remote
+    /// A local domain with no such user, alias or list: 550 5.1.1, IDS event 3.
+    case unknownLocal
+    /// A remote address from a client that may not relay: 550 5.7.1, IDS event 1.
+    case relayDenied
+    /// An authenticated user without "may send internet mail".
+    case internetMailNotAllowed
+}
+
+/// A recipient the session accepted.
+public struct SMTPAcceptedRecipient: Sendable {
+    public let path: SMTPPath
+    public let parameters: SMTPRecipientParameters
+    public let decision: SMTPRecipientDecision
+}
+
+/// A message ready to be made durable: the envelope and the bytes to store.
+public struct SMTPMessage: Sendable {
+    public let messageID: String
+    public let reversePath: SMTPPath?
+    public let parameters: SMTPMailParameters
+    public let recipients: [SMTPAcceptedRecipient]
+    /// `Return-Path:` and `Received:` lines, then the client's message.
+    public let bytes: [UInt8]
+    public let returnPathLength: Int
+}
+
+/// Everything a session needs from the rest of the server: settings, the directory, the IPS
+/// and the log. The server implements it on PostgreSQL; tests can implement it in memory.
+public protocol SMTPBackend: Sendable {
+    var hostname: String { get }
+    func policy() -> SMTPPolicy
+    func now() -> Date
+    /// Fresh random text for message ids and SASL nonces.
+    func makeNonce() -> String
+    func resolve(_ path: SMTPPath, session: SMTPSessionContext, policy: SMTPPolicy) async -> SMTPRecipientDecision
+    /// The user when the password is right; nil otherwise (unknown user included).
+    func checkPassword(user: String, password: String) async -> UserRecord?
+    /// The user's stored credentials for a challenge mechanism, nil when unknown or not enabled.
+    func credentials(user: String, mechanism: SASLMechanism) async -> Credentials?
+    func user(named name: String) async -> UserRecord?
+    /// Records an IDS event (and feeds the IPS).
+    func record(_ kind: IntrusionEventRecorded.Kind, details: String, session: SMTPSessionContext) async
+    /// Makes the message durable; returns when the transaction holding it has committed.
+    func accept(_ message: SMTPMessage, session: SMTPSessionContext) async throws
+    /// Members of a list for EXPN, nil when `name` is not a list.
+    func expand(_ name: String) async -> [String]?
+}
+
+/// What the session reads from its connection.
+public enum SMTPTransportInput: Sendable {
+    case bytes([UInt8])
+    /// From here on, input arrives through TLS.
+    case tlsStarted(version: String?)
+    case timedOut
+    case closed
+}
+
+/// The connection, as the session sees it (SwiftNIO in the server, a pipe in tests).
+public protocol SMTPTransport: AnyObject, Sendable {
+    var tlsAvailable: Bool { get }
+    func read() async -> SMTPTransportInput
+    func write(_ bytes: [UInt8]) async throws
+    /// Writes `reply` in plain text and switches to TLS before reading anything more; the next
+    /// read returns `.tlsStarted` after any plain-text bytes that were already received.
+    func startTLS(reply: [UInt8]) async throws
+    func close() async
+}

@@ -1,0 +1,257 @@
+import EventLog
+import Foundation
+import Logging
+import MailCore
+import Projections
+
+/// The SMTP backend on the event log: settings and the directory as the live followers hold
+/// them, IDS events and blocks as events, and each accepted message as one transaction
+/// holding `MessageAccepted`, its body blob and the local deliveries.
+public final class SMTPIntake: SMTPBackend {
+    public let hostname: String
+    let engine: ProjectionEngine
+    let settings: LiveSettings
+    let directory: LiveDirectory
+    let mail: MailStore
+    let prevention: IntrusionPrevention
+    let logger: Logger
+    let clock: @Sendable () -> Date
+
+    public init(hostname: String, engine: ProjectionEngine, settings: LiveSettings, directory: LiveDirectory,
+                prevention: IntrusionPrevention, logger: Logger, clock: @escaping @Sendable () -> Date = Date.init) {
+        self.hostname = hostname
+        self.engine = engine
+        self.settings = settings
+        self.directory = directory
+        self.mail = MailStore(engine: engine, clock: clock)
+        self.prevention = prevention
+        self.logger = logger
+        self.clock = clock
+    }
+
+    public func now() -> Date { clock() }
+
+    public func makeNonce() -> String {
+        var generator = SystemRandomNumberGenerator()
+        let digits = Array("0123456789abcdef".utf8)
+        var bytes: [UInt8] = []
+        for _ in 0..<24 { bytes.append(digits[Int(generator.next() % 16)]) }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    public func policy() -> SMTPPolicy {
+        var policy = SMTPPolicy()
+        policy.limits.maxMessageSize = settings.value(SettingKey<Int>.maxMessageSize)
+        policy.limits.maxRecipients = settings.value(SettingKey<Int>.smtpMaxRecipients)
+        policy.limits.maxAuthFailures = settings.value(SettingKey<Int>.smtpMaxAuthFailures)
+        policy.limits.idleTimeout = .seconds(settings.value(SettingKey<Int>.smtpIdleTimeout))
+        policy.limits.maxHops = settings.value(SettingKey<Int>.smtpMaxHops)
+        policy.relayNetworks = IPAccessListValue(lines: settings.value(SettingKey<[String]>.smtpRelayNetworks))
+        policy.vrfyEnabled = settings.value(SettingKey<Bool>.smtpVRFYEnabled)
+        policy.vrfyNetworks = IPAccessListValue(lines: settings.value(SettingKey<[String]>.smtpVRFYNetworks))
+        policy.refuseHelo = settings.value(SettingKey<[String]>.smtpRefuseHelo)
+        policy.dsn = settings.value(SettingKey<Bool>.smtpDSN)
+        policy.authWithoutTLS = settings.value(SettingKey<Bool>.smtpAuthWithoutTLS)
+        policy.cramMD5 = settings.value(SettingKey<Bool>.cramMD5Allowed)
+        return policy
+    }
+
+    var ipsConfiguration: IntrusionPrevention.Configuration {
+        var configuration = IntrusionPrevention.Configuration()
+        configuration.threshold = settings.value(SettingKey<Int>.ipsThreshold)
+        configuration.period = TimeInterval(settings.value(SettingKey<Int>.ipsPeriodMinutes) * 60)
+        configuration.blockTime = TimeInterval(settings.value(SettingKey<Int>.ipsBlockMinutes) * 60)
+        configuration.neverBlock = IPAccessListValue(lines: settings.value(SettingKey<[String]>.ipsNeverBlock)).list
+        return configuration
+    }
+
+    /// Whether a client may connect at all (not blocked by the IPS or an administrator).
+    public func isBlocked(_ address: String) -> Bool {
+        prevention.isBlocked(address, at: clock(), neverBlock: ipsConfiguration.neverBlock)
+    }
+
+    // MARK: Recipients
+
+    public func resolve(_ path: SMTPPath, session: SMTPSessionContext, policy: SMTPPolicy) async -> SMTPRecipientDecision {
+        let snapshot = directory.snapshot
+        // RFC 5321 §4.5.1: <Postmaster> without a domain is always local.
+        if path.domain.isEmpty {
+            let administrator = settings.value(SettingKey<String>.mainAdministrator).lowercased()
+            return snapshot.users[administrator] != nil ? .local(user: administrator) : .unknownLocal
+        }
+        if let local = Self.resolveLocal(path, in: snapshot, defaultMappings: !settings.value(SettingKey<Bool>.disableDefaultMappings)) {
+            return local
+        }
+        // Not a local domain: relaying.
+        if let user = session.authenticatedUser {
+            return user.maySendInternetMail ? .remote : .internetMailNotAllowed
+        }
+        return policy.relayNetworks.allows(session.clientIP) ? .remote : .relayDenied
+    }
+
+    /// Nil when the domain is not local. Aliases first (exact address, then domain patterns,
+    /// then the bare name), then VPOP3's implied `<user>@<each local domain>` mappings.
+    static func resolveLocal(_ path: SMTPPath, in snapshot: DirectorySnapshot, defaultMappings: Bool) -> SMTPRecipientDecision? {
+        let domain = path.domain
+        guard !domain.hasPrefix("["), snapshot.domains.contains(where: { Directory.matches(pattern: $0, domain: domain) }) else {
+            return nil
+        }
+        let local = path.localPart.lowercased()
+        let address = "\(local)@\(domain)"
+        var target = snapshot.aliases[address]
+        if target == nil {
+            target = snapshot.aliases.first { key, _ in
+                guard let at = key.lastIndex(of: "@") else { return false }
+                return key[..<at] == local && Directory.matches(pattern: String(key[key.index(after: at)...]), domain: domain)
+            }?.value
+        }
+        if target == nil { target = snapshot.aliases[local] }
+        if let target {
+            switch target.kind {
+            case .user: return snapshot.users[target.name.lowercased()] != nil ? .local(user: target.name.lowercased()) : .unknownLocal
+            case .list: return .local(user: "list:" + target.name.lowercased())
+            case .remote: return .remote
+            case .noOne: return .discard
+            }
+        }
+        guard defaultMappings, !path.quoted else { return .unknownLocal }
+        if snapshot.users[local] != nil { return .local(user: local) }
+        if snapshot.lists[local] != nil { return .local(user: "list:" + local) }
+        return .unknownLocal
+    }
+
+    public func expand(_ name: String) async -> [String]? {
+        let snapshot = directory.snapshot
+        guard snapshot.lists[name.lowercased()] != nil else { return nil }
+        return snapshot.listMembers[name.lowercased()] ?? []
+    }
+
+    // MARK: Authentication
+
+    public func checkPassword(user: String, password: String) async -> UserRecord? {
+        guard let record = directory.snapshot.users[user.lowercased()], let credentials = record.credentials else {
+            return nil
+        }
+        // scrypt is deliberately slow: keep it off the cooperative pool's other work.
+        let valid = await Task.detached(priority: .medium) { credentials.verify(password: password) }.value
+        return valid ? record : nil
+    }
+
+    public func credentials(user: String, mechanism: SASLMechanism) async -> Credentials? {
+        guard let record = directory.snapshot.users[user.lowercased()], let credentials = record.credentials else { return nil }
+        switch mechanism {
+        case .cramMD5: return settings.value(SettingKey<Bool>.cramMD5Allowed) && record.cramMD5Enabled ? credentials : nil
+        case .scramSHA256: return credentials
+        case .plain, .login: return nil
+        }
+    }
+
+    public func user(named name: String) async -> UserRecord? {
+        directory.snapshot.users[name.lowercased()]
+    }
+
+    // MARK: IDS
+
+    public func record(_ kind: IntrusionEventRecorded.Kind, details: String, session: SMTPSessionContext) async {
+        let score: Int
+        switch kind {
+        case .authenticationFailure: score = settings.value(SettingKey<Int>.ipsBadAuthScore)
+        case .badLocalRecipient: score = settings.value(SettingKey<Int>.ipsBadRecipientScore)
+        case .relayDenied: score = settings.value(SettingKey<Int>.ipsRelayDeniedScore)
+        default: score = 0
+        }
+        let event = IntrusionEventRecorded(kind: kind, clientIP: session.clientIP, service: session.service.rawValue,
+                                           sessionID: session.id, details: details, score: score)
+        do {
+            let stream = try StreamName(category: IntrusionEventRecorded.category, id: session.clientIP)
+            try await engine.store.append([EventData(event)], to: stream)
+        } catch {
+            logger.error("recording an IDS event failed", metadata: ["session": "\(session.id)", "error": "\(error)"])
+        }
+        let now = clock()
+        let configuration = ipsConfiguration
+        if let total = prevention.add(score, for: session.clientIP, at: now, configuration: configuration) {
+            let until = now.addingTimeInterval(configuration.blockTime)
+            let blocked = ClientBlocked(address: session.clientIP, until: until,
+                                        reason: "IPS score \(total) within \(Int(configuration.period / 60)) minutes", actor: "ips")
+            logger.notice("client blocked", metadata: ["client": "\(session.clientIP)", "until": "\(until)", "score": "\(total)"])
+            do {
+                try await engine.transaction { transaction in
+                    try await transaction.append([PendingEvent(blocked)], to: try StreamName(category: ClientBlocked.category, id: "main"),
+                                                 expectedVersion: .any)
+                }
+            } catch {
+                logger.error("recording a block failed", metadata: ["client": "\(session.clientIP)", "error": "\(error)"])
+            }
+        }
+    }
+
+    /// Loads the blocks still in force, so a restart does not forget them.
+    public func loadBlocks() async throws {
+        let rows = try await engine.store.client.query(
+            "SELECT address, until FROM security.blocks WHERE until > now()", logger: logger)
+        for try await (address, until) in rows.decode((String, Date).self) {
+            prevention.block(address, until: until)
+        }
+    }
+
+    // MARK: Accepting
+
+    public func accept(_ message: SMTPMessage, session: SMTPSessionContext) async throws {
+        let snapshot = directory.snapshot
+        var localUsers: [String] = []
+        var recipients: [MessageAccepted.Recipient] = []
+        for recipient in message.recipients {
+            let notify = recipient.parameters.notify.map(\.rawValue)
+            let address = recipient.path.description
+            switch recipient.decision {
+            case .local(let user) where user.hasPrefix("list:"):
+                // Until lists get their own handling, a list delivers to its members.
+                for member in snapshot.listMembers[String(user.dropFirst(5))] ?? [] {
+                    if !member.contains("@"), snapshot.users[member.lowercased()] != nil {
+                        localUsers.append(member.lowercased())
+                        recipients.append(.init(address: address, route: .local, user: member.lowercased(), notify: notify,
+                                                originalRecipient: recipient.parameters.originalRecipient))
+                    } else if member.contains("@") {
+                        recipients.append(.init(address: member, route: .remote, notify: notify,
+                                                originalRecipient: "rfc822;" + address))
+                    }
+                }
+            case .local(let user):
+                localUsers.append(user)
+                recipients.append(.init(address: address, route: .local, user: user, notify: notify,
+                                        originalRecipient: recipient.parameters.originalRecipient))
+            case .remote:
+                recipients.append(.init(address: address, route: .remote, notify: notify,
+                                        originalRecipient: recipient.parameters.originalRecipient))
+            case .discard:
+                recipients.append(.init(address: address, route: .discarded, notify: notify,
+                                        originalRecipient: recipient.parameters.originalRecipient))
+            case .unknownLocal, .relayDenied, .internetMailNotAllowed:
+                continue
+            }
+        }
+        let blob = BlobData(message.bytes)
+        let summary = MIMEParser.summarise(message.bytes)
+        let accepted = MessageAccepted(
+            messageID: message.messageID, sessionID: session.id, service: session.service.rawValue,
+            clientIP: session.clientIP, helo: session.helo ?? "", tls: session.tls, authUser: session.authenticatedUser?.name,
+            reversePath: message.reversePath?.description ?? "", recipients: recipients,
+            body: message.parameters.body?.rawValue, smtpUTF8: message.parameters.smtpUTF8, ret: message.parameters.ret?.rawValue,
+            envelopeID: message.parameters.envelopeID, mailAuth: message.parameters.auth, size: Int64(message.bytes.count),
+            blob: blob.id, returnPathLength: message.returnPathLength, subject: summary.subjectText)
+        let stream = try StreamName(category: MessageAccepted.category, id: message.messageID)
+        let now = clock()
+        let users = localUsers
+        try await engine.transaction { transaction in
+            var appends = [PendingAppend(stream: stream, expectedVersion: .noStream,
+                                         events: [PendingEvent(accepted, blobs: [blob])])]
+            if !users.isEmpty {
+                let (deliveries, _) = try await self.mail.deliveries(of: blob, summary: summary, to: users, internalDate: now,
+                                                                     carryBlob: false, in: transaction)
+                appends += deliveries
+            }
+            try await transaction.append(appends)
+        }
+    }
+}

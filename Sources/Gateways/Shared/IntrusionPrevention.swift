@@ -1,0 +1,107 @@
+import Foundation
+import MailCore
+import Synchronization
+
+/// VPOP3's score-based IPS, shared by every listener: each IDS event adds its score to the
+/// client address; reaching the threshold within the period blocks the address for the block
+/// time. Blocks are also made events by the caller; this holds the live state.
+public final class IntrusionPrevention: Sendable {
+    public struct Configuration: Sendable {
+        public var threshold = 1_000
+        public var period: TimeInterval = 3_600
+        public var blockTime: TimeInterval = 1_800
+        public var neverBlock = IPAccessList(entries: [])
+        public init() {}
+    }
+
+    struct Block {
+        let network: IPNetwork
+        let until: Date
+    }
+
+    private let state = Mutex<(scores: [String: [(Date, Int)]], blocks: [Block])>(([:], []))
+
+    public init() {}
+
+    /// Adds a block (from the IPS, an administrator, or the block list at start-up).
+    public func block(_ address: String, until: Date) {
+        guard let network = IPNetwork(address) else { return }
+        state.withLock { state in
+            state.blocks.removeAll { $0.network == network }
+            state.blocks.append(Block(network: network, until: until))
+        }
+    }
+
+    public func unblock(_ address: String) {
+        guard let network = IPNetwork(address) else { return }
+        state.withLock { $0.blocks.removeAll { $0.network == network } }
+    }
+
+    /// Whether `address` is blocked at `now` (the never-block list wins).
+    public func isBlocked(_ address: String, at now: Date, neverBlock: IPAccessList) -> Bool {
+        if neverBlock.allows(address) { return false }
+        guard let bytes = IPNetwork.parseAddress(address) else { return false }
+        return state.withLock { state in
+            state.blocks.removeAll { $0.until <= now }
+            return state.blocks.contains { $0.network.contains(bytes: bytes) }
+        }
+    }
+
+    /// Adds `score` for `address`; returns the score within the period when this event made it
+    /// reach the threshold (the caller then records the block), nil otherwise.
+    public func add(_ score: Int, for address: String, at now: Date, configuration: Configuration) -> Int? {
+        guard score > 0, !configuration.neverBlock.allows(address) else { return nil }
+        return state.withLock { state in
+            var events = state.scores[address, default: []]
+            events.removeAll { now.timeIntervalSince($0.0) >= configuration.period }
+            events.append((now, score))
+            let total = events.reduce(0) { $0 + $1.1 }
+            if total >= configuration.threshold {
+                state.scores[address] = nil
+                if let network = IPNetwork(address) {
+                    state.blocks.removeAll { $0.network == network }
+                    state.blocks.append(Block(network: network, until: now.addingTimeInterval(configuration.blockTime)))
+                }
+                return total
+            }
+            state.scores[address] = events
+            // Keep the table bounded: forget the quietest addresses when it grows large.
+            if state.scores.count > 100_000 {
+                state.scores = state.scores.filter { $0.value.contains { now.timeIntervalSince($0.0) < configuration.period / 2 } }
+            }
+            return nil
+        }
+    }
+}
+
+/// Counts open sessions, in total and per client address.
+public final class ConnectionLimiter: Sendable {
+    public enum Refusal: Sendable {
+        case tooMany
+        case tooManyFromAddress
+    }
+
+    private let state = Mutex<(total: Int, perAddress: [String: Int])>((0, [:]))
+
+    public init() {}
+
+    /// Takes a slot, or says why not.
+    public func acquire(_ address: String, maxTotal: Int, maxPerAddress: Int) -> Refusal? {
+        state.withLock { state in
+            if state.total >= maxTotal { return .tooMany }
+            let current = state.perAddress[address, default: 0]
+            if current >= maxPerAddress { return .tooManyFromAddress }
+            state.total += 1
+            state.perAddress[address] = current + 1
+            return nil
+        }
+    }
+
+    public func release(_ address: String) {
+        state.withLock { state in
+            state.total -= 1
+            let remaining = state.perAddress[address, default: 1] - 1
+            state.perAddress[address] = remaining > 0 ? remaining : nil
+        }
+    }
+}

@@ -67,10 +67,20 @@ let package = Package(
                 .product(name: "PostgresNIO", package: "postgres-nio"),
             ]
         ),
+        // Delivery agents: local delivery now; remote senders and collectors later.
+        .target(
+            name: "Delivery",
+            dependencies: [
+                "EventLog", "Projections", "MailCore",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         .executableTarget(
             name: "pillarbox",
             dependencies: [
-                "EventLog", "Projections", "Gateways", "MailCore",
+                "EventLog", "Projections", "Gateways", "Delivery", "MailCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -112,7 +122,11 @@ let package = Package(
         .testTarget(name: "SystemLibraryTests", dependencies: ["CLua", "CZstd"]),
         .testTarget(
             name: "PillarboxTests",
-            dependencies: ["pillarbox", "EventLog", "TestSupport"]
+            dependencies: [
+                "pillarbox", "EventLog", "Projections", "TestSupport",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -50,6 +50,12 @@ public struct ProcessResult: Sendable {
     public let status: Int32
     public let output: String
     public let errors: String
+
+    public init(status: Int32, output: String, errors: String) {
+        self.status = status
+        self.output = output
+        self.errors = errors
+    }
 }
 
 /// A child process with its standard output and error in files, signalled and awaited by pid.

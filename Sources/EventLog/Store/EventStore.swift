@@ -204,6 +204,21 @@ public final class EventStore: Service, Sendable {
         return nil
     }
 
+    /// Several blobs in one query, on the caller's connection; missing ones are left out.
+    public func blobs(_ ids: [BlobID], on connection: PostgresConnection) async throws -> [BlobID: [UInt8]] {
+        guard !ids.isEmpty else { return [:] }
+        let keys = ids.map { ByteBuffer(bytes: $0.bytes) }
+        let rows = try await connection.query(
+            "SELECT sha256, codec, dict_id, data FROM eventlog.blobs WHERE sha256 = ANY(\(keys))", logger: logger)
+        var result: [BlobID: [UInt8]] = [:]
+        for try await (key, codec, dictionaryID, data) in rows.decode((ByteBuffer, Int16, Int32?, ByteBuffer).self) {
+            let id = BlobID(digest: Array(buffer: key))
+            result[id] = try await self.codec.decode(codec: codec, dictionaryID: dictionaryID, bytes: data, position: 0,
+                                                     client: client, logger: logger)
+        }
+        return result
+    }
+
     /// Follows the log from `cursor`: every event once, in read order, woken by NOTIFY.
     public func subscribe(after cursor: LogCursor, category: String? = nil, batchSize: Int = 500) -> LogSubscription {
         LogSubscription(store: self, cursor: cursor, category: category, batchSize: batchSize)

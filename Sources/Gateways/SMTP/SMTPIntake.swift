@@ -197,9 +197,18 @@ public final class SMTPIntake: SMTPBackend {
 
     // MARK: Accepting
 
+    /// The decoded Subject, for the queue and the logs (the header section only is parsed).
+    static func subject(of message: [UInt8]) -> String? {
+        var end = 0
+        while end + 3 < message.count {
+            if message[end] == 0x0D && message[end + 1] == 0x0A && message[end + 2] == 0x0D && message[end + 3] == 0x0A { break }
+            end += 1
+        }
+        return MIMEParser.summarise(Array(message[..<min(message.count, end + 4)])).subjectText
+    }
+
     public func accept(_ message: SMTPMessage, session: SMTPSessionContext) async throws {
         let snapshot = directory.snapshot
-        var localUsers: [String] = []
         var recipients: [MessageAccepted.Recipient] = []
         for recipient in message.recipients {
             let notify = recipient.parameters.notify.map(\.rawValue)
@@ -209,7 +218,6 @@ public final class SMTPIntake: SMTPBackend {
                 // Until lists get their own handling, a list delivers to its members.
                 for member in snapshot.listMembers[String(user.dropFirst(5))] ?? [] {
                     if !member.contains("@"), snapshot.users[member.lowercased()] != nil {
-                        localUsers.append(member.lowercased())
                         recipients.append(.init(address: address, route: .local, user: member.lowercased(), notify: notify,
                                                 originalRecipient: recipient.parameters.originalRecipient))
                     } else if member.contains("@") {
@@ -218,7 +226,6 @@ public final class SMTPIntake: SMTPBackend {
                     }
                 }
             case .local(let user):
-                localUsers.append(user)
                 recipients.append(.init(address: address, route: .local, user: user, notify: notify,
                                         originalRecipient: recipient.parameters.originalRecipient))
             case .remote:
@@ -232,26 +239,17 @@ public final class SMTPIntake: SMTPBackend {
             }
         }
         let blob = BlobData(message.bytes)
-        let summary = MIMEParser.summarise(message.bytes)
         let accepted = MessageAccepted(
             messageID: message.messageID, sessionID: session.id, service: session.service.rawValue,
             clientIP: session.clientIP, helo: session.helo ?? "", tls: session.tls, authUser: session.authenticatedUser?.name,
             reversePath: message.reversePath?.description ?? "", recipients: recipients,
             body: message.parameters.body?.rawValue, smtpUTF8: message.parameters.smtpUTF8, ret: message.parameters.ret?.rawValue,
             envelopeID: message.parameters.envelopeID, mailAuth: message.parameters.auth, size: Int64(message.bytes.count),
-            blob: blob.id, returnPathLength: message.returnPathLength, subject: summary.subjectText)
+            blob: blob.id, returnPathLength: message.returnPathLength, subject: Self.subject(of: message.bytes))
+        // Group-committed with other sessions' messages; returns once durable. The local
+        // delivery agent moves local copies into mailboxes from the log.
         let stream = try StreamName(category: MessageAccepted.category, id: message.messageID)
-        let now = clock()
-        let users = localUsers
-        try await engine.transaction { transaction in
-            var appends = [PendingAppend(stream: stream, expectedVersion: .noStream,
-                                         events: [PendingEvent(accepted, blobs: [blob])])]
-            if !users.isEmpty {
-                let (deliveries, _) = try await self.mail.deliveries(of: blob, summary: summary, to: users, internalDate: now,
-                                                                     carryBlob: false, in: transaction)
-                appends += deliveries
-            }
-            try await transaction.append(appends)
-        }
+        try await engine.store.append([StreamAppend(stream: stream, expectedVersion: .noStream,
+                                                    events: [EventData(accepted, blobs: [blob])])])
     }
 }

@@ -31,11 +31,13 @@ final class InputGate: ChannelInboundHandler, @unchecked Sendable {
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read {
             context.fireChannelRead(wrapInboundOut(.timedOut))
+            context.fireChannelReadComplete() // the async channel hands over reads on read-complete
             return
         }
         if let tls = event as? TLSUserEvent, case .handshakeCompleted = tls {
             let version = try? context.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self).tlsVersion
             context.fireChannelRead(wrapInboundOut(.tlsStarted(version: version.map(Self.name))))
+            context.fireChannelReadComplete()
         }
         context.fireUserInboundEventTriggered(event)
     }

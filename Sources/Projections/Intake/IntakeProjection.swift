@@ -2,12 +2,12 @@ import EventLog
 import Foundation
 
 /// The outgoing queue as VPOP3 names it (`outqueue.outmessages`, `outqueue.outrecipients`):
-/// one row per accepted message with remote recipients, one per remote recipient. Inline, so
-/// a message is queued in the transaction that accepts it.
+/// one row per accepted message with remote recipients, one per remote recipient. Follows the
+/// log (acceptance is group-committed without touching projections).
 public struct OutqueueProjection: Projection {
     public let name = "outqueue"
     public let schema = "outqueue"
-    public let mode = ProjectionMode.inline
+    public let mode = ProjectionMode.async
     public let version = 1
     public let categories = [MessageAccepted.category]
 

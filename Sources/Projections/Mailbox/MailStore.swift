@@ -124,6 +124,55 @@ public struct MailStore: Sendable {
         return (appends, stored)
     }
 
+    /// One stored body for several users, as a delivery agent hands it over.
+    public struct Delivery: Sendable {
+        public let blob: BlobID
+        public let size: Int64
+        public let summary: MessageSummary
+        public let users: [String]
+        public let internalDate: Date
+
+        public init(blob: BlobID, size: Int64, summary: MessageSummary, users: [String], internalDate: Date) {
+            self.blob = blob
+            self.size = size
+            self.summary = summary
+            self.users = users
+            self.internalDate = internalDate
+        }
+    }
+
+    /// The appends that deliver a batch of already stored bodies to INBOXes: one append per
+    /// user, UIDs in batch order. Users without an account are skipped (and returned).
+    public func deliveries(_ batch: [Delivery], in transaction: ProjectionTransaction) async throws
+        -> (appends: [PendingAppend], skipped: [String]) {
+        var perUser: [String: [Delivery]] = [:]
+        for delivery in batch {
+            for user in Set(delivery.users.map { $0.lowercased() }) { perUser[user, default: []].append(delivery) }
+        }
+        var appends: [PendingAppend] = []
+        var skipped: [String] = []
+        for user in perUser.keys.sorted() {
+            let stream = try Self.stream(for: user)
+            let expected = try await transaction.expectedVersion(of: stream)
+            guard let inbox = try await self.mailbox(user, named: "INBOX", on: transaction.connection), inbox.selectable else {
+                skipped.append(user)
+                continue
+            }
+            var uid = inbox.uidNext, modSeq = inbox.highestModSeq + 1
+            var events: [PendingEvent] = []
+            for delivery in perUser[user] ?? [] {
+                let message = StoredMessage(mailboxID: inbox.id, uid: uid, modSeq: modSeq, flags: [],
+                                            internalDate: Self.wholeSeconds(delivery.internalDate), size: delivery.size,
+                                            blob: delivery.blob)
+                events.append(PendingEvent(MessageDelivered(message: message, summary: delivery.summary)))
+                uid += 1
+                modSeq += 1
+            }
+            appends.append(PendingAppend(stream: stream, expectedVersion: expected, events: events))
+        }
+        return (appends, skipped)
+    }
+
     /// IMAP APPEND: stores a message in the named folder; returns its UIDVALIDITY and UID (RFC 4315 APPENDUID).
     public func append(_ message: [UInt8], user: String, mailbox name: String, flags: [String] = [],
                        internalDate: Date? = nil) async throws -> Stored {

@@ -78,6 +78,8 @@ struct UserCommand: AsyncParsableCommand {
         @Flag(help: "Make the user an administrator.") var admin = false
         @Option(help: "Comments.") var comments = ""
         @Flag(help: "Keep a CRAM-MD5 secret for this user (needs auth.cram_md5_allowed).") var cramMd5 = false
+        @Flag(help: "The user may send only to local recipients (VPOP3's \"may send internet mail\" off).") var localOnly = false
+        @Option(help: "Largest message the user may send, in bytes; 0 for no limit.") var maxOutgoingSize: Int64 = 0
 
         func run() async throws {
             let password = passwordStdin ? try readPasswordFromStandardInput() : nil
@@ -89,6 +91,8 @@ struct UserCommand: AsyncParsableCommand {
                 user.admin = admin
                 user.comments = comments
                 user.cramMD5Enabled = cramMd5
+                user.maySendInternetMail = !localOnly
+                user.maxOutgoingSize = max(0, maxOutgoingSize)
                 try await directory.createUser(user, password: password)
             }
         }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import EventLog
 import Foundation
+import Delivery
 import Gateways
 import Logging
 import Projections
@@ -68,7 +69,7 @@ struct Serve: AsyncParsableCommand {
             // client outlives them all.
             let services = ServiceGroup(configuration: .init(
                 services: [.init(service: store), .init(service: sealer), .init(service: settings), .init(service: directory)]
-                    + runners + (smtp.map { [.init(service: $0)] } ?? []) + [.init(service: lifecycle)],
+                    + runners + [.init(service: LocalDelivery(engine: engine, logger: logger))] + (smtp.map { [.init(service: $0)] } ?? []) + [.init(service: lifecycle)],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger
             ))

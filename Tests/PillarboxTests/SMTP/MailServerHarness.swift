@@ -1,0 +1,205 @@
+import Crypto
+import EventLog
+import Foundation
+import Logging
+import PostgresNIO
+import Projections
+import Testing
+import TestSupport
+
+/// A `pillarbox serve` on a fresh test database with its listeners on loopback port 0, the
+/// CLI pointed at the same database, and Python scripts run as real mail clients.
+final class MailServerHarness: @unchecked Sendable {
+    let endpoint: DatabaseEndpoint
+    let dataDirectory: String
+    var process: RunningProcess?
+    var ports: [String: Int] = [:]
+
+    init(endpoint: DatabaseEndpoint) throws {
+        self.endpoint = endpoint
+        dataDirectory = "/tmp/pbx-smtp-\(UUID().uuidString.prefix(8).lowercased())"
+        try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
+    }
+
+    var databaseArguments: [String] { ["--database-url", endpoint.redactedURL, "--data-dir", dataDirectory] }
+
+    /// Runs `body` with a harness on a new database, stopping the server and cleaning up after.
+    static func with(_ body: @Sendable (MailServerHarness) async throws -> Void) async throws {
+        try await TestDatabase.withDatabase { endpoint in
+            let harness = try MailServerHarness(endpoint: endpoint)
+            do {
+                try await body(harness)
+                await harness.stop()
+            } catch {
+                if let process = harness.process { print("server log:\n\(process.errors.suffix(6_000))") }
+                await harness.stop()
+                throw error
+            }
+            try? FileManager.default.removeItem(atPath: harness.dataDirectory)
+        }
+    }
+
+    /// Starts the server and waits until every SMTP listener reports its port.
+    func start() async throws {
+        let process = try RunningProcess(executable: try PillarboxBinary.path, arguments: [
+            "serve", "--log-level", "info", "--hostname", "mx.test.example",
+            "--smtp", "127.0.0.1:0", "--submission", "127.0.0.1:0", "--smtps", "127.0.0.1:0",
+            "--pop3", "", "--pop3s", "", "--imap", "", "--imaps", "", "--admin", "",
+        ] + databaseArguments)
+        self.process = process
+        try await process.waitForLog("pillarbox is ready")
+        ports = try await eventually(within: .seconds(30), "the SMTP listeners' ports") {
+            var found: [String: Int] = [:]
+            for line in process.errors.split(separator: "\n") where line.contains("listening") {
+                guard let address = line.split(separator: " ").first(where: { $0.hasPrefix("address=") }),
+                      let listener = line.split(separator: " ").first(where: { $0.hasPrefix("listener=") }),
+                      let port = Int(address.split(separator: ":").last ?? "") else { continue }
+                found[String(listener.dropFirst("listener=".count))] = port
+            }
+            return found.count == 3 ? found : nil
+        }
+    }
+
+    func kill() async throws {
+        guard let process else { return }
+        process.signal(SIGKILL)
+        _ = try await process.wait(timeout: .seconds(30))
+        self.process = nil
+    }
+
+    func stop() async {
+        guard let process else { return }
+        process.signal(SIGTERM)
+        _ = try? await process.wait(timeout: .seconds(60))
+        self.process = nil
+    }
+
+    var log: String { process?.errors ?? "" }
+
+    /// Runs a `pillarbox` command against the database; fails the test when it fails.
+    @discardableResult
+    func cli(_ arguments: [String], input: String? = nil) async throws -> String {
+        let result = try await PillarboxBinary.run(arguments + databaseArguments, input: input)
+        #expect(result.status == 0, "pillarbox \(arguments.joined(separator: " ")): \(result.errors)")
+        return result.output
+    }
+
+    /// The usual test directory: example.com, alice and bob (passwords alice-pass, bob-pass;
+    /// bob has CRAM-MD5), carol who may not send to the internet, and a few aliases.
+    func createStandardDirectory() async throws {
+        try await cli(["domain", "add", "example.com"])
+        try await cli(["settings", "set", "security.scrypt_log_n", "10"])
+        try await cli(["settings", "set", "auth.cram_md5_allowed", "true"])
+        try await cli(["user", "add", "postmaster", "--admin", "--password-stdin"], input: "postmaster-pass\n")
+        try await cli(["user", "add", "alice", "--password-stdin"], input: "alice-pass\n")
+        try await cli(["user", "add", "bob", "--cram-md5", "--password-stdin"], input: "bob-pass\n")
+        try await cli(["user", "add", "carol", "--local-only", "--password-stdin"], input: "carol-pass\n")
+        try await cli(["alias", "add", "sales@example.com", "alice"])
+        try await cli(["alias", "add", "void@example.com", "No-one"])
+        try await cli(["alias", "add", "elsewhere@example.com", "*REMOTE"])
+    }
+
+    struct PythonResult {
+        let status: Int32
+        let output: String
+        let errors: String
+        /// The last line of output parsed as a JSON object.
+        var json: [String: Any] {
+            get throws {
+                let line = output.split(separator: "\n").last.map(String.init) ?? "{}"
+                return try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], "\(output)\n\(errors)")
+            }
+        }
+    }
+
+    /// Runs a Python 3 script with the SMTP ports as PORTS (a dict) and `arguments` as sys.argv[1:].
+    func python(_ script: String, _ arguments: [String] = [], timeout: Duration = .seconds(120)) async throws -> PythonResult {
+        let process = try startPython(script, arguments)
+        let status = try await process.wait(timeout: timeout)
+        let result = PythonResult(status: status, output: process.output, errors: process.errors)
+        #expect(status == 0, "python failed:\n\(result.output)\n\(result.errors)")
+        return result
+    }
+
+    func startPython(_ script: String, _ arguments: [String] = []) throws -> RunningProcess {
+        let path = dataDirectory + "/script-\(UUID().uuidString.prefix(8)).py"
+        let portsJSON = String(decoding: try JSONSerialization.data(withJSONObject: ports), as: UTF8.self)
+        try ("import json, sys\nPORTS = json.loads('\(portsJSON)')\n" + script).write(toFile: path, atomically: true, encoding: .utf8)
+        let python = FileManager.default.isExecutableFile(atPath: "/usr/bin/python3") ? "/usr/bin/python3" : "python3"
+        return try RunningProcess(executable: python, arguments: [path] + arguments)
+    }
+
+    /// Runs a command-line tool (swaks, curl) to completion.
+    func tool(_ executable: String, _ arguments: [String], input: String? = nil) async throws -> ProcessResult {
+        var inputPath: String?
+        if let input {
+            inputPath = dataDirectory + "/input-\(UUID().uuidString.prefix(8))"
+            try input.write(toFile: inputPath!, atomically: true, encoding: .utf8)
+        }
+        let process = try RunningProcess(executable: executable, arguments: arguments, inputPath: inputPath)
+        let status = try await process.wait(timeout: .seconds(60))
+        return ProcessResult(status: status, output: process.output, errors: process.errors)
+    }
+
+    // MARK: Looking at mailboxes
+
+    /// Each message in `user`'s INBOX as the client sent it (the server's Return-Path and
+    /// Received lines removed), read straight from the database.
+    func inbox(_ user: String) async throws -> [[UInt8]] {
+        let client = PostgresClient(configuration: endpoint.clientConfiguration(maximumConnections: 4),
+                                    backgroundLogger: TestDatabase.logger)
+        return try await client.whileRunning {
+            let store = EventStore(client: client, logger: TestDatabase.logger)
+            let engine = ProjectionEngine(store: store, projections: PillarboxProjections.all, logger: TestDatabase.logger)
+            let mail = MailStore(engine: engine)
+            guard let inbox = try await mail.mailbox(user, named: "INBOX") else { return [] }
+            var messages: [[UInt8]] = []
+            for message in try await mail.messages(user, mailboxID: inbox.id) {
+                let stored = try #require(try await store.blob(message.blob))
+                messages.append(Self.withoutTraceHeaders(stored))
+            }
+            return messages
+        }
+    }
+
+    /// `user`'s INBOX once it holds at least `count` messages (the delivery agent follows the log).
+    func awaitInbox(_ user: String, count: Int, within timeout: Duration = .seconds(60)) async throws -> [[UInt8]] {
+        try await eventually(within: timeout, pollingEvery: .milliseconds(100), "\(count) messages in \(user)'s INBOX") {
+            let messages = try await self.inbox(user)
+            return messages.count >= count ? messages : nil
+        }
+    }
+
+    /// The outgoing queue once `predicate` holds for its JSON listing (the queue follows the log).
+    func awaitQueue(_ predicate: @escaping @Sendable (String) -> Bool) async throws -> String {
+        try await eventually(within: .seconds(60), pollingEvery: .milliseconds(200), "the outgoing queue") {
+            let queue = try await self.cli(["mail", "queue", "--json"])
+            return predicate(queue) ? queue : nil
+        }
+    }
+
+    /// Drops the leading `Return-Path:` field and the first `Received:` field (with its folded lines).
+    static func withoutTraceHeaders(_ message: [UInt8]) -> [UInt8] {
+        var index = 0
+        func skipField() {
+            while index < message.count {
+                guard let end = message[index...].firstIndex(of: 0x0A) else { index = message.count; return }
+                index = end + 1
+                if index < message.count && (message[index] == 0x20 || message[index] == 0x09) { continue }
+                return
+            }
+        }
+        if message.starts(with: Array("Return-Path:".utf8)) { skipField() }
+        if message[index...].starts(with: Array("Received:".utf8)) { skipField() }
+        return Array(message[index...])
+    }
+
+    static func sha256(_ bytes: [UInt8]) -> String {
+        SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined()
+    }
+}
+
+/// The code of a `[code, text]` reply as the Python scripts print it.
+func replyCode(_ value: Any?) -> Int? {
+    (value as? [Any])?.first as? Int
+}

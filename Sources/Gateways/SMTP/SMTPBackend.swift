@@ -72,10 +72,20 @@ public protocol SMTPBackend: Sendable {
     func user(named name: String) async -> UserRecord?
     /// Records an IDS event (and feeds the IPS).
     func record(_ kind: IntrusionEventRecorded.Kind, details: String, session: SMTPSessionContext) async
-    /// Makes the message durable; returns when the transaction holding it has committed.
-    func accept(_ message: SMTPMessage, session: SMTPSessionContext) async throws
+    /// Records IDS events that score nothing, collected by the session (good recipients,
+    /// relays allowed) and written with its next message or at its end.
+    func record(_ notes: [SMTPIDSNote], session: SMTPSessionContext) async
+    /// Makes the message durable, with the session's collected IDS events; returns when the
+    /// transaction holding it has committed.
+    func accept(_ message: SMTPMessage, notes: [SMTPIDSNote], session: SMTPSessionContext) async throws
     /// Members of a list for EXPN, nil when `name` is not a list.
     func expand(_ name: String) async -> [String]?
+}
+
+/// An IDS event a session collected to write later.
+public struct SMTPIDSNote: Sendable {
+    public let kind: IntrusionEventRecorded.Kind
+    public let details: String
 }
 
 /// What the session reads from its connection.

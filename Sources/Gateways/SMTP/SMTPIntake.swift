@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import MailCore
 import Projections
+import Synchronization
 
 /// The SMTP backend on the event log: settings and the directory as the live followers hold
 /// them, IDS events and blocks as events, and each accepted message as one transaction
@@ -39,8 +40,23 @@ public final class SMTPIntake: SMTPBackend {
         return String(decoding: bytes, as: UTF8.self)
     }
 
+    private let cachedPolicy = Mutex<(generation: Int, policy: SMTPPolicy)?>(nil)
+
+    /// The policy from the current settings, rebuilt only when a setting changed.
     public func policy() -> SMTPPolicy {
+        let generation = settings.generation
+        if let cached = cachedPolicy.withLock({ $0 }), cached.generation == generation { return cached.policy }
+        let policy = makePolicy()
+        cachedPolicy.withLock { $0 = (generation, policy) }
+        return policy
+    }
+
+    func makePolicy() -> SMTPPolicy {
         var policy = SMTPPolicy()
+        policy.maxSessions = settings.value(SettingKey<Int>.smtpMaxSessions)
+        policy.maxSessionsPerIP = settings.value(SettingKey<Int>.smtpMaxSessionsPerIP)
+        policy.greetingPause = .milliseconds(settings.value(SettingKey<Int>.smtpGreetingPause))
+        policy.neverBlock = IPAccessListValue(lines: settings.value(SettingKey<[String]>.ipsNeverBlock))
         policy.limits.maxMessageSize = settings.value(SettingKey<Int>.maxMessageSize)
         policy.limits.maxRecipients = settings.value(SettingKey<Int>.smtpMaxRecipients)
         policy.limits.maxAuthFailures = settings.value(SettingKey<Int>.smtpMaxAuthFailures)
@@ -67,7 +83,7 @@ public final class SMTPIntake: SMTPBackend {
 
     /// Whether a client may connect at all (not blocked by the IPS or an administrator).
     public func isBlocked(_ address: String) -> Bool {
-        prevention.isBlocked(address, at: clock(), neverBlock: ipsConfiguration.neverBlock)
+        prevention.isBlocked(address, at: clock(), neverBlock: policy().neverBlock.list)
     }
 
     // MARK: Recipients
@@ -152,6 +168,23 @@ public final class SMTPIntake: SMTPBackend {
 
     // MARK: IDS
 
+    public func record(_ notes: [SMTPIDSNote], session: SMTPSessionContext) async {
+        do {
+            try await engine.store.append([try idsAppend(notes, session: session)])
+        } catch {
+            logger.error("recording IDS events failed", metadata: ["session": "\(session.id)", "error": "\(error)"])
+        }
+    }
+
+    func idsAppend(_ notes: [SMTPIDSNote], session: SMTPSessionContext) throws -> StreamAppend {
+        let events = try notes.map { note in
+            try EventData(IntrusionEventRecorded(kind: note.kind, clientIP: session.clientIP, service: session.service.rawValue,
+                                                 sessionID: session.id, details: note.details, score: 0))
+        }
+        return StreamAppend(stream: try StreamName(category: IntrusionEventRecorded.category, id: session.clientIP),
+                            expectedVersion: .any, events: events)
+    }
+
     public func record(_ kind: IntrusionEventRecorded.Kind, details: String, session: SMTPSessionContext) async {
         let score: Int
         switch kind {
@@ -207,7 +240,7 @@ public final class SMTPIntake: SMTPBackend {
         return MIMEParser.summarise(Array(message[..<min(message.count, end + 4)])).subjectText
     }
 
-    public func accept(_ message: SMTPMessage, session: SMTPSessionContext) async throws {
+    public func accept(_ message: SMTPMessage, notes: [SMTPIDSNote], session: SMTPSessionContext) async throws {
         let snapshot = directory.snapshot
         var recipients: [MessageAccepted.Recipient] = []
         for recipient in message.recipients {
@@ -249,7 +282,8 @@ public final class SMTPIntake: SMTPBackend {
         // Group-committed with other sessions' messages; returns once durable. The local
         // delivery agent moves local copies into mailboxes from the log.
         let stream = try StreamName(category: MessageAccepted.category, id: message.messageID)
-        try await engine.store.append([StreamAppend(stream: stream, expectedVersion: .noStream,
-                                                    events: [EventData(accepted, blobs: [blob])])])
+        var appends = [StreamAppend(stream: stream, expectedVersion: .noStream, events: [try EventData(accepted, blobs: [blob])])]
+        if !notes.isEmpty { appends.append(try idsAppend(notes, session: session)) }
+        try await engine.store.append(appends)
     }
 }

@@ -38,6 +38,10 @@ public struct SMTPPolicy: Sendable {
     public var dsn = true
     public var authWithoutTLS = false
     public var cramMD5 = false
+    public var maxSessions = 200
+    public var maxSessionsPerIP = 20
+    public var greetingPause: Duration = .zero
+    public var neverBlock = IPAccessListValue(lines: [])
 
     public init() {}
 }

@@ -112,16 +112,15 @@ public final class SMTPServer: Service, Sendable {
                     try await refuse(.c421Blocked)
                     return
                 }
-                if let refusal = limiter.acquire(address, maxTotal: settings.value(SettingKey<Int>.smtpMaxSessions),
-                                                 maxPerAddress: settings.value(SettingKey<Int>.smtpMaxSessionsPerIP)) {
+                let policy = intake.policy()
+                if let refusal = limiter.acquire(address, maxTotal: policy.maxSessions, maxPerAddress: policy.maxSessionsPerIP) {
                     try await refuse(refusal == .tooManyFromAddress ? .c421TooManyFromIP : .c421TooManySessions)
                     return
                 }
                 defer { limiter.release(address) }
                 var context = SMTPSessionContext(id: sessionID, service: listener.service, clientIP: address,
                                                  tls: listener.service == .smtps ? "TLS" : nil)
-                let pause = settings.value(SettingKey<Int>.smtpGreetingPause)
-                if pause > 0 { try? await Task.sleep(for: .milliseconds(pause)) }
+                if policy.greetingPause > .zero { try? await Task.sleep(for: policy.greetingPause) }
                 // A client that talks before the greeting is not waiting for replies (RFC 5321 §4.3.1).
                 if try await channel.eventLoop.submit({ gate.markGreeted() }).get() {
                     try await refuse(.c554PreGreeting)

@@ -34,6 +34,8 @@ public final class SMTPSession {
     var transaction: Transaction?
     var authFailures = 0
     var errors = 0
+    /// IDS events that score nothing, written with the next message or at the end.
+    var notes: [SMTPIDSNote] = []
     let implicitTLS: Bool
 
     public init(transport: SMTPTransport, backend: SMTPBackend, context: SMTPSessionContext, logger: Logger) {
@@ -81,6 +83,7 @@ public final class SMTPSession {
     private func finish() async {
         await flush()
         await transport.close()
+        if !notes.isEmpty { await backend.record(notes, session: context) }
     }
 
     // MARK: Input and output
@@ -281,9 +284,9 @@ public final class SMTPSession {
         switch decision {
         case .local, .discard, .remote:
             if case .local = decision {
-                await backend.record(.goodLocalRecipient, details: "<\(path)>", session: context)
+                notes.append(SMTPIDSNote(kind: .goodLocalRecipient, details: "<\(path)>"))
             } else if case .remote = decision, context.authenticatedUser == nil {
-                await backend.record(.relayAllowed, details: "<\(path)>", session: context)
+                notes.append(SMTPIDSNote(kind: .relayAllowed, details: "<\(path)>"))
             }
             current.recipients.append(SMTPAcceptedRecipient(path: path, parameters: parameters, decision: decision))
             transaction = current
@@ -437,7 +440,8 @@ public final class SMTPSession {
         let message = SMTPMessage(messageID: messageID, reversePath: current.reversePath, parameters: current.parameters,
                                   recipients: current.recipients, bytes: bytes, returnPathLength: returnPath.utf8.count)
         do {
-            try await backend.accept(message, session: context)
+            try await backend.accept(message, notes: notes, session: context)
+            notes = []
         } catch {
             logger.error("accepting a message failed", metadata: ["error": "\(String(reflecting: error))"])
             reply(.c451LocalError(context.id))
@@ -490,12 +494,26 @@ public final class SMTPSession {
         return header
     }
 
+    /// RFC 5322 §3.3 date-time in UTC: `Sun, 22 Nov 2026 13:45:07 +0000`.
     static func rfc5322Date(_ date: Date) -> String {
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = TimeZone(secondsFromGMT: 0)
-        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss '+0000'"
-        return formatter.string(from: date)
+        let seconds = Int64(date.timeIntervalSince1970.rounded(.down))
+        let days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
+        let secondOfDay = seconds - days * 86_400
+        // Civil date from days since 1970-01-01 (proleptic Gregorian).
+        let z = days + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let dayOfEra = z - era * 146_097
+        let yearOfEra = (dayOfEra - dayOfEra / 1_460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
+        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
+        let monthIndex = (5 * dayOfYear + 2) / 153
+        let day = dayOfYear - (153 * monthIndex + 2) / 5 + 1
+        let month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9
+        let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
+        let weekdays = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"]
+        let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+        let weekday = weekdays[Int(((days % 7) + 7) % 7)]
+        func two(_ value: Int64) -> String { value < 10 ? "0\(value)" : "\(value)" }
+        return "\(weekday), \(two(day)) \(months[Int(month) - 1]) \(year) \(two(secondOfDay / 3_600)):\(two(secondOfDay / 60 % 60)):\(two(secondOfDay % 60)) +0000"
     }
 
     // MARK: VRFY, EXPN

@@ -113,7 +113,10 @@ public final class LiveSettings: Service, Sendable {
 
     let store: EventStore
     let logger: Logger
-    private let state = Mutex<(values: [String: String], watchers: [UUID: AsyncStream<Change>.Continuation])>(([:], [:]))
+    private let state = Mutex<(values: [String: String], watchers: [UUID: AsyncStream<Change>.Continuation], generation: Int)>(([:], [:], 0))
+
+    /// Grows with every change taken in, so a component can cache values derived from settings.
+    public var generation: Int { state.withLock { $0.generation } }
 
     public init(store: EventStore, logger: Logger) {
         self.store = store
@@ -126,6 +129,7 @@ public final class LiveSettings: Service, Sendable {
         let values = try await settings.list().filter { !$0.isDefault }
         state.withLock { state in
             for value in values { state.values[value.key.name] = value.json }
+            state.generation += 1
         }
     }
 
@@ -168,6 +172,7 @@ public final class LiveSettings: Service, Sendable {
             }
             let watchers = state.withLock { state in
                 state.values[change.key] = change.new
+                state.generation += 1
                 return Array(state.watchers.values)
             }
             for watcher in watchers { watcher.yield(Change(key: change.key, json: change.new)) }

@@ -117,7 +117,11 @@ let package = Package(
         ),
         .testTarget(name: "MailCoreTests", dependencies: ["MailCore"]),
         .testTarget(name: "EventLogTests", dependencies: ["EventLog", "TestSupport", "CZstd"]),
-        .testTarget(name: "GatewaysTests", dependencies: ["Gateways", "MailCore", "Projections"]),
+        .testTarget(name: "GatewaysTests", dependencies: [
+            "Gateways", "MailCore", "Projections",
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "_CryptoExtras", package: "swift-crypto"),
+        ]),
         .testTarget(name: "ProjectionsTests", dependencies: ["Projections", "EventLog", "MailCore", "TestSupport"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CLua", "CZstd"]),
         .testTarget(

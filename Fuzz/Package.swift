@@ -1,7 +1,7 @@
 // swift-tools-version: 6.1
 // libFuzzer targets for Pillarbox's parsers of untrusted bytes. Built and run by `make fuzz`:
 //   swift build -c debug -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library
-// MailCore is the main package's own source (a symbolic link), so nothing else is built.
+// MailCore and SMTPWire are the main package's own sources (symbolic links), so nothing else is built.
 import PackageDescription
 
 let package = Package(
@@ -10,6 +10,9 @@ let package = Package(
         .target(name: "MailCore"),
         .executableTarget(name: "FuzzMIME", dependencies: ["MailCore"]),
         .executableTarget(name: "FuzzDomainName", dependencies: ["MailCore"]),
+        // The SMTP gateway's wire layer (command parser, line reader, DATA/BDAT scanner), linked the same way.
+        .target(name: "SMTPWire"),
+        .executableTarget(name: "FuzzSMTP", dependencies: ["SMTPWire"]),
     ],
     swiftLanguageModes: [.v6]
 )

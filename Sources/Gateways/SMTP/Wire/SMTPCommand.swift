@@ -1,3 +1,5 @@
+import Foundation
+
 /// One SMTP command as the parser read it (RFC 5321 §4.1.1, with the ESMTP extensions
 /// Pillarbox advertises). Addresses are kept as the client wrote them, minus the brackets.
 public enum SMTPCommand: Equatable, Sendable {

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Why a command line was refused; each case names the reply it gets.
 public enum SMTPSyntaxError: Error, Equatable, Sendable {
     /// 500 5.5.1: not a command we know.

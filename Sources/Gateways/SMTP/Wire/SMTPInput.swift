@@ -1,3 +1,5 @@
+import Foundation
+
 /// Why input was refused before it reached the parser.
 public enum SMTPInputError: Error, Equatable, Sendable {
     /// A LF not preceded by CR (SMTP smuggling, CVE-2023-51764 and kin).

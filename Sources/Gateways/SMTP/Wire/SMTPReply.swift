@@ -1,3 +1,5 @@
+import Foundation
+
 /// A reply: code, RFC 3463 enhanced status (RFC 2034: on every reply after EHLO, so on every
 /// reply here except the greeting and the answers to HELO/EHLO themselves), and text lines.
 public struct SMTPReply: Equatable, Sendable, CustomStringConvertible {

@@ -195,13 +195,7 @@ public final class EventStore: Service, Sendable {
 
     /// A blob's bytes, or nil when no event has stored it.
     public func blob(_ id: BlobID) async throws -> [UInt8]? {
-        let rows = try await client.query(
-            "SELECT codec, dict_id, data FROM eventlog.blobs WHERE sha256 = \(ByteBuffer(bytes: id.bytes))", logger: logger)
-        for try await (codec, dictionaryID, data) in rows.decode((Int16, Int32?, ByteBuffer).self) {
-            return try await self.codec.decode(codec: codec, dictionaryID: dictionaryID, bytes: data, position: 0,
-                                               client: client, logger: logger)
-        }
-        return nil
+        try await client.withConnection { try await self.blobs([id], on: $0)[id] }
     }
 
     /// Several blobs in one query, on the caller's connection; missing ones are left out.
@@ -209,14 +203,58 @@ public final class EventStore: Service, Sendable {
         guard !ids.isEmpty else { return [:] }
         let keys = ids.map { ByteBuffer(bytes: $0.bytes) }
         let rows = try await connection.query(
-            "SELECT sha256, codec, dict_id, data FROM eventlog.blobs WHERE sha256 = ANY(\(keys))", logger: logger)
+            "SELECT sha256, codec, dict_id, data, chunks FROM eventlog.blobs WHERE sha256 = ANY(\(keys))", logger: logger)
         var result: [BlobID: [UInt8]] = [:]
-        for try await (key, codec, dictionaryID, data) in rows.decode((ByteBuffer, Int16, Int32?, ByteBuffer).self) {
+        var chunked: [BlobID] = []
+        for try await (key, codec, dictionaryID, data, chunks) in rows.decode((ByteBuffer, Int16, Int32?, ByteBuffer, Int32).self) {
             let id = BlobID(digest: Array(buffer: key))
+            if chunks > 0 {
+                chunked.append(id)
+                continue
+            }
             result[id] = try await self.codec.decode(codec: codec, dictionaryID: dictionaryID, bytes: data, position: 0,
                                                      client: client, logger: logger)
         }
+        for id in chunked {
+            var bytes: [UInt8] = []
+            let pieces = try await connection.query("""
+                SELECT codec, dict_id, data FROM eventlog.blob_chunks WHERE sha256 = \(ByteBuffer(bytes: id.bytes)) ORDER BY seq
+                """, logger: logger)
+            for try await (codec, dictionaryID, data) in pieces.decode((Int16, Int32?, ByteBuffer).self) {
+                bytes += try await self.codec.decode(codec: codec, dictionaryID: dictionaryID, bytes: data, position: 0,
+                                                     client: client, logger: logger)
+            }
+            result[id] = bytes
+        }
         return result
+    }
+
+    /// Stores a body read from a file in pieces of `chunkSize` (compressed one at a time, so at
+    /// most one piece is in memory), inside the caller's transaction. The file's SHA-256 must be
+    /// `id`; a body already stored is left as it is.
+    public func storeBlob(_ id: BlobID, size: Int64, fromFile path: String, chunkSize: Int = 1 << 20,
+                          on connection: PostgresConnection) async throws {
+        let key = ByteBuffer(bytes: id.bytes)
+        let chunks = Int32((size + Int64(chunkSize) - 1) / Int64(chunkSize))
+        let inserted = try await connection.query("""
+            INSERT INTO eventlog.blobs (sha256, size, codec, dict_id, data, chunks)
+            VALUES (\(key), \(size), \(StorageCodec.identity.rawValue), NULL, ''::bytea, \(chunks))
+            ON CONFLICT (sha256) DO NOTHING RETURNING 1
+            """, logger: logger)
+        var isNew = false
+        for try await _ in inserted.decode(Int.self) { isNew = true }
+        guard isNew else { return }
+        guard let file = FileHandle(forReadingAtPath: path) else { throw CocoaError(.fileReadNoSuchFile) }
+        defer { try? file.close() }
+        var seq: Int32 = 0
+        while let piece = try file.read(upToCount: chunkSize), !piece.isEmpty {
+            let encoded = try codec.encodeBlob(Array(piece))
+            try await connection.query("""
+                INSERT INTO eventlog.blob_chunks (sha256, seq, codec, dict_id, data)
+                VALUES (\(key), \(seq), \(encoded.codec.rawValue), \(encoded.dictionaryID == 0 ? nil : encoded.dictionaryID), \(encoded.bytes))
+                """, logger: logger)
+            seq += 1
+        }
     }
 
     /// Follows the log from `cursor`: every event once, in read order, woken by NOTIFY.

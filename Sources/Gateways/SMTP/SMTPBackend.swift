@@ -45,21 +45,28 @@ public struct SMTPAcceptedRecipient: Sendable {
     public let decision: SMTPRecipientDecision
 }
 
-/// A message ready to be made durable: the envelope and the bytes to store.
+/// A message ready to be made durable: the envelope and the body to store.
 public struct SMTPMessage: Sendable {
     public let messageID: String
     public let reversePath: SMTPPath?
     public let parameters: SMTPMailParameters
     public let recipients: [SMTPAcceptedRecipient]
     /// `Return-Path:` and `Received:` lines, then the client's message.
-    public let bytes: [UInt8]
+    public let body: SMTPMessageBody
+    /// The SHA-256 of the body.
+    public let blob: BlobID
+    public let size: Int
     public let returnPathLength: Int
+    /// The start of the client's message (its header section at least, unless huge).
+    public let head: [UInt8]
 }
 
 /// Everything a session needs from the rest of the server: settings, the directory, the IPS
 /// and the log. The server implements it on PostgreSQL; tests can implement it in memory.
 public protocol SMTPBackend: Sendable {
     var hostname: String { get }
+    /// Where bodies too large to keep in memory are spooled while they arrive; nil keeps them in memory.
+    var spoolDirectory: String? { get }
     func policy() -> SMTPPolicy
     func now() -> Date
     /// Fresh random text for message ids and SASL nonces.

@@ -10,6 +10,7 @@ import Synchronization
 /// holding `MessageAccepted`, its body blob and the local deliveries.
 public final class SMTPIntake: SMTPBackend {
     public let hostname: String
+    public let spoolDirectory: String?
     let engine: ProjectionEngine
     let settings: LiveSettings
     let directory: LiveDirectory
@@ -18,9 +19,11 @@ public final class SMTPIntake: SMTPBackend {
     let logger: Logger
     let clock: @Sendable () -> Date
 
-    public init(hostname: String, engine: ProjectionEngine, settings: LiveSettings, directory: LiveDirectory,
-                prevention: IntrusionPrevention, logger: Logger, clock: @escaping @Sendable () -> Date = Date.init) {
+    public init(hostname: String, spoolDirectory: String?, engine: ProjectionEngine, settings: LiveSettings,
+                directory: LiveDirectory, prevention: IntrusionPrevention, logger: Logger,
+                clock: @escaping @Sendable () -> Date = Date.init) {
         self.hostname = hostname
+        self.spoolDirectory = spoolDirectory
         self.engine = engine
         self.settings = settings
         self.directory = directory
@@ -271,19 +274,33 @@ public final class SMTPIntake: SMTPBackend {
                 continue
             }
         }
-        let blob = BlobData(message.bytes)
         let accepted = MessageAccepted(
             messageID: message.messageID, sessionID: session.id, service: session.service.rawValue,
             clientIP: session.clientIP, helo: session.helo ?? "", tls: session.tls, authUser: session.authenticatedUser?.name,
             reversePath: message.reversePath?.description ?? "", recipients: recipients,
             body: message.parameters.body?.rawValue, smtpUTF8: message.parameters.smtpUTF8, ret: message.parameters.ret?.rawValue,
-            envelopeID: message.parameters.envelopeID, mailAuth: message.parameters.auth, size: Int64(message.bytes.count),
-            blob: blob.id, returnPathLength: message.returnPathLength, subject: Self.subject(of: message.bytes))
-        // Group-committed with other sessions' messages; returns once durable. The local
-        // delivery agent moves local copies into mailboxes from the log.
+            envelopeID: message.parameters.envelopeID, mailAuth: message.parameters.auth, size: Int64(message.size),
+            blob: message.blob, returnPathLength: message.returnPathLength, subject: Self.subject(of: message.head))
         let stream = try StreamName(category: MessageAccepted.category, id: message.messageID)
-        var appends = [StreamAppend(stream: stream, expectedVersion: .noStream, events: [try EventData(accepted, blobs: [blob])])]
-        if !notes.isEmpty { appends.append(try idsAppend(notes, session: session)) }
-        try await engine.store.append(appends)
+        let store = engine.store
+        switch message.body {
+        case .memory(let bytes):
+            // Group-committed with other sessions' messages; returns once durable. The local
+            // delivery agent moves local copies into mailboxes from the log.
+            var appends = [StreamAppend(stream: stream, expectedVersion: .noStream,
+                                        events: [try EventData(accepted, blobs: [BlobData(bytes)])])]
+            if !notes.isEmpty { appends.append(try idsAppend(notes, session: session)) }
+            try await store.append(appends)
+        case .spooled(let path):
+            // A large body goes in from its spool file piece by piece, in the transaction that
+            // appends the event referring to it.
+            defer { try? FileManager.default.removeItem(atPath: path) }
+            var appends = [StreamAppend(stream: stream, expectedVersion: .noStream, events: [try EventData(accepted)])]
+            if !notes.isEmpty { appends.append(try idsAppend(notes, session: session)) }
+            try await store.client.transaction(logger: logger) { connection in
+                try await store.storeBlob(message.blob, size: Int64(message.size), fromFile: path, on: connection)
+                _ = try await store.append(appends, on: connection)
+            }
+        }
     }
 }

@@ -13,7 +13,7 @@ public final class SMTPSession {
         var recipients: [SMTPAcceptedRecipient] = []
         var usedBDAT = false
         var usedData = false
-        var body: [UInt8] = []
+        var sink: SMTPBodySink?
         var scanner: SMTPBodyScanner?
         /// Set once a chunk failed: later chunks are read and dropped.
         var failed = false
@@ -313,22 +313,34 @@ public final class SMTPSession {
             return .proceed
         }
         current.usedData = true
+        let sink = makeSink(for: current)
+        current.sink = sink
         transaction = current
         reply(.c354StartInput)
         var scanner = SMTPBodyScanner(mode: .data, lineLimit: policy.limits.textLineLength)
-        var body: [UInt8] = []
+        var output: [UInt8] = []
         let limit = sizeLimit
         var tooBig = false
+        var spoolFailed = false
         while true {
-            let finished = input.scan(into: &scanner, output: &body)
-            if !tooBig && scanner.produced > limit {
-                // Keep reading to the terminator, storing nothing more.
-                tooBig = true
-                body = []
+            let finished = input.scan(into: &scanner, output: &output)
+            if scanner.error == nil && !tooBig && !spoolFailed {
+                if scanner.produced > limit {
+                    // Keep reading to the terminator, storing nothing more.
+                    tooBig = true
+                    sink.discard()
+                } else {
+                    do { try sink.append(output) } catch {
+                        logger.error("spooling a message failed", metadata: ["error": "\(error)"])
+                        spoolFailed = true
+                        sink.discard()
+                    }
+                }
             }
-            if tooBig { body.removeAll(keepingCapacity: true) }
+            output.removeAll(keepingCapacity: true)
             if finished { break }
             guard await receive() else {
+                sink.discard()
                 transaction = nil
                 return .close
             }
@@ -336,34 +348,50 @@ public final class SMTPSession {
         if let error = scanner.error {
             // The client's line endings cannot be trusted: nothing of this transaction counts,
             // and nothing more from this connection is read (SMTP smuggling).
+            sink.discard()
             transaction = nil
             reply(error == .lineTooLong ? .c500TextLineTooLong : Self.reply(for: error))
             await backend.record(.syntaxError, details: "\(error) in DATA", session: context)
             return error == .lineTooLong ? .proceed : .close
         }
-        if tooBig {
+        if tooBig || spoolFailed {
             transaction = nil
-            reply(.c552TooBig)
-            await backend.record(.tooBig, details: "more than \(limit) bytes", session: context)
+            reply(tooBig ? .c552TooBig : .c451LocalError(context.id))
+            if tooBig { await backend.record(.tooBig, details: "more than \(limit) bytes", session: context) }
             return .proceed
         }
-        return await complete(body: body)
+        return await complete()
+    }
+
+    /// The sink for a transaction's body, with its trace lines fixed now (RFC 5321 §4.4: the
+    /// time stamp is when the message is received; the body is arriving from this moment).
+    func makeSink(for transaction: Transaction) -> SMTPBodySink {
+        let messageID = backend.makeNonce()
+        let returnPath = "Return-Path: <\(transaction.reversePath?.description ?? "")>\r\n"
+        let received = receivedHeader(messageID: messageID, recipients: transaction.recipients,
+                                       smtpUTF8: transaction.parameters.smtpUTF8)
+        return SMTPBodySink(messageID: messageID, trace: Array((returnPath + received).utf8),
+                            returnPathLength: returnPath.utf8.count, memoryLimit: 1 << 20, spoolDirectory: backend.spoolDirectory)
     }
 
     func bdat(size: Int, last: Bool) async -> Outcome {
         // RFC 3030 §2: the chunk's octets follow whatever the outcome; read them first.
         let limit = sizeLimit
         var current = transaction
-        var chunkFailed = current == nil || current?.usedData == true || current?.failed == true
+        let chunkFailed = current == nil || current?.usedData == true || current?.failed == true
         if var open = current, !chunkFailed {
             open.usedBDAT = true
             if open.scanner == nil { open.scanner = SMTPBodyScanner(mode: .chunk, lineLimit: policy.limits.textLineLength) }
+            if open.sink == nil { open.sink = makeSink(for: open) }
             current = open
         }
         var remaining = size
+        var output: [UInt8] = []
+        var spoolFailed = false
         while remaining > 0 {
             if input.isEmpty {
                 guard await receive() else {
+                    transaction?.sink?.discard()
                     transaction = nil
                     return .close
                 }
@@ -371,9 +399,12 @@ public final class SMTPSession {
             }
             let piece = input.take(upTo: remaining)
             remaining -= piece.count
-            if !chunkFailed, var open = current, var scanner = open.scanner {
-                piece.withUnsafeBufferPointer { _ = scanner.scan($0, into: &open.body) }
-                if scanner.produced > limit { open.body = [] }
+            if !chunkFailed, var open = current, var scanner = open.scanner, let sink = open.sink {
+                piece.withUnsafeBufferPointer { _ = scanner.scan($0, into: &output) }
+                if scanner.error == nil && scanner.produced <= limit && !spoolFailed {
+                    do { try sink.append(output) } catch { spoolFailed = true }
+                }
+                output.removeAll(keepingCapacity: true)
                 open.scanner = scanner
                 current = open
             }
@@ -388,24 +419,30 @@ public final class SMTPSession {
             return .proceed
         }
         guard !open.recipients.isEmpty else {
+            open.sink?.discard()
             transaction = nil
             reply(.c554NoValidRecipients)
             return .proceed
         }
         guard var scanner = open.scanner else { return .proceed }
         if last { scanner.finishChunks() }
+        let failure: SMTPReply?
         if let error = scanner.error {
-            open.failed = !last
-            transaction = last ? nil : open
-            reply(error == .lineTooLong ? .c500TextLineTooLong : Self.reply(for: error))
+            failure = error == .lineTooLong ? .c500TextLineTooLong : Self.reply(for: error)
             await backend.record(.syntaxError, details: "\(error) in BDAT", session: context)
-            return .proceed
+        } else if scanner.produced > limit {
+            failure = .c552TooBig
+            await backend.record(.tooBig, details: "more than \(limit) bytes", session: context)
+        } else if spoolFailed {
+            failure = .c451LocalError(context.id)
+        } else {
+            failure = nil
         }
-        if scanner.produced > limit {
+        if let failure {
+            open.sink?.discard()
             open.failed = !last
             transaction = last ? nil : open
-            reply(.c552TooBig)
-            await backend.record(.tooBig, details: "more than \(limit) bytes", session: context)
+            reply(failure)
             return .proceed
         }
         open.scanner = scanner
@@ -414,31 +451,30 @@ public final class SMTPSession {
             reply(SMTPReply(250, "2.0.0", "\(size) octets received"))
             return .proceed
         }
-        let body = open.body
-        open.body = []
-        transaction = open
-        return await complete(body: body)
+        return await complete()
     }
 
-    /// The body is complete: checks that need it whole, then the durable accept, then 250.
-    func complete(body: [UInt8]) async -> Outcome {
-        guard let current = transaction else { return .proceed }
+    /// The body is complete: checks on its header section, then the durable accept, then 250.
+    func complete() async -> Outcome {
+        guard let current = transaction, let sink = current.sink else { return .proceed }
         transaction = nil
-        let hops = Self.countReceived(body)
-        if hops >= policy.limits.maxHops {
+        if Self.countReceived(sink.head) >= policy.limits.maxHops {
+            sink.discard()
             reply(.c554TooManyHops)
             return .proceed
         }
-        let messageID = backend.makeNonce()
-        let returnPath = "Return-Path: <\(current.reversePath?.description ?? "")>\r\n"
-        let received = receivedHeader(messageID: messageID, recipients: current.recipients, smtpUTF8: current.parameters.smtpUTF8)
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(returnPath.utf8.count + received.utf8.count + body.count)
-        bytes.append(contentsOf: returnPath.utf8)
-        bytes.append(contentsOf: received.utf8)
-        bytes.append(contentsOf: body)
-        let message = SMTPMessage(messageID: messageID, reversePath: current.reversePath, parameters: current.parameters,
-                                  recipients: current.recipients, bytes: bytes, returnPathLength: returnPath.utf8.count)
+        let message: SMTPMessage
+        do {
+            let body = try sink.finish()
+            message = SMTPMessage(messageID: sink.messageID, reversePath: current.reversePath, parameters: current.parameters,
+                                  recipients: current.recipients, body: body, blob: sink.blob, size: sink.size,
+                                  returnPathLength: sink.returnPathLength, head: sink.head)
+        } catch {
+            sink.discard()
+            logger.error("finishing a spooled message failed", metadata: ["error": "\(error)"])
+            reply(.c451LocalError(context.id))
+            return .proceed
+        }
         do {
             try await backend.accept(message, notes: notes, session: context)
             notes = []
@@ -448,9 +484,9 @@ public final class SMTPSession {
             return .proceed
         }
         logger.info("message accepted", metadata: [
-            "message": "\(messageID)", "size": "\(bytes.count)", "recipients": "\(current.recipients.count)",
+            "message": "\(message.messageID)", "size": "\(message.size)", "recipients": "\(current.recipients.count)",
         ])
-        reply(SMTPReply(250, "2.0.0", "OK queued as \(messageID)"))
+        reply(SMTPReply(250, "2.0.0", "OK queued as \(message.messageID)"))
         return .proceed
     }
 

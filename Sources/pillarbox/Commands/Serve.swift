@@ -91,8 +91,11 @@ struct Serve: AsyncParsableCommand {
                                        dataDirectory: configuration.dataDirectory, hostname: configuration.hostname.value,
                                        logger: logger)
         let tls = try TLSSetup.context(files)
-        let intake = SMTPIntake(hostname: configuration.hostname.value, engine: engine, settings: settings, directory: directory,
-                                prevention: IntrusionPrevention(), logger: logger)
+        // Spool files left by a crash belong to messages that were never acknowledged.
+        let spool = configuration.dataDirectory + "/spool"
+        try? FileManager.default.removeItem(atPath: spool)
+        let intake = SMTPIntake(hostname: configuration.hostname.value, spoolDirectory: spool, engine: engine,
+                                settings: settings, directory: directory, prevention: IntrusionPrevention(), logger: logger)
         try await intake.loadBlocks()
         return SMTPServer(listeners: listeners, intake: intake, settings: settings, tls: tls, logger: logger)
     }

@@ -162,6 +162,18 @@ final class MailServerHarness: @unchecked Sendable {
         }
     }
 
+    /// The number of pieces the largest stored body was written in.
+    func largestBlobChunks() async throws -> Int {
+        let client = PostgresClient(configuration: endpoint.clientConfiguration(maximumConnections: 2),
+                                    backgroundLogger: TestDatabase.logger)
+        return try await client.whileRunning {
+            var result = 0
+            let rows = try await client.query("SELECT coalesce(max(chunks), 0)::bigint FROM eventlog.blobs", logger: TestDatabase.logger)
+            for try await value in rows.decode(Int64.self) { result = Int(value) }
+            return result
+        }
+    }
+
     /// `user`'s INBOX once it holds at least `count` messages (the delivery agent follows the log).
     func awaitInbox(_ user: String, count: Int, within timeout: Duration = .seconds(60)) async throws -> [[UInt8]] {
         try await eventually(within: timeout, pollingEvery: .milliseconds(100), "\(count) messages in \(user)'s INBOX") {

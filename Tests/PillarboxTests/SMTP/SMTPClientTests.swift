@@ -198,4 +198,29 @@ struct SMTPClientTests {
             #expect(chunked?.contains("\"ret\":\"FULL\"") == true && chunked?.contains("\"body\":\"8BITMIME\"") == true)
         }
     }
+
+    @Test("a large message is spooled while it arrives, stored in pieces, and reads back exactly")
+    func largeMessage() async throws {
+        try await MailServerHarness.with { server in
+            try await server.createStandardDirectory()
+            try await server.start()
+            let result = try await server.python(Self.clientContext + """
+                import hashlib
+                lines = [('line %07d ' % n + 'abcdefghij' * 7 + '\\r\\n').encode() for n in range(40000)]
+                body = b'Subject: large\\r\\n\\r\\n' + b''.join(lines)
+                s = smtplib.SMTP('127.0.0.1', PORTS['smtp'])
+                s.sendmail('big@remote.test', ['alice@example.com'], body)
+                s.quit()
+                print(json.dumps({'size': len(body), 'sha256': hashlib.sha256(body).hexdigest()}))
+                """).json
+            let size = try #require(result["size"] as? Int)
+            #expect(size > 3_000_000)
+            let stored = try #require(try await server.awaitInbox("alice", count: 1).first)
+            #expect(stored.count == size)
+            #expect(MailServerHarness.sha256(stored) == result["sha256"] as? String)
+            #expect(try await server.largestBlobChunks() >= 3)
+            let spool = (try? FileManager.default.contentsOfDirectory(atPath: server.dataDirectory + "/spool")) ?? []
+            #expect(spool.isEmpty, "spool files left behind: \(spool)")
+        }
+    }
 }

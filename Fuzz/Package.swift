@@ -1,7 +1,7 @@
 // swift-tools-version: 6.1
 // libFuzzer targets for Pillarbox's parsers of untrusted bytes. Built and run by `make fuzz`:
 //   swift build -c debug -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library
-// MailCore and SMTPWire are the main package's own sources (symbolic links), so nothing else is built.
+// MailCore, SMTPWire and POP3Wire are the main package's own sources (symbolic links), so nothing else is built.
 import PackageDescription
 
 let package = Package(
@@ -13,6 +13,8 @@ let package = Package(
         // The SMTP gateway's wire layer (command parser, line reader, DATA/BDAT scanner), linked the same way.
         .target(name: "SMTPWire"),
         .executableTarget(name: "FuzzSMTP", dependencies: ["SMTPWire"]),
+        .target(name: "POP3Wire"),
+        .executableTarget(name: "FuzzPOP3", dependencies: ["POP3Wire"]),
     ],
     swiftLanguageModes: [.v6]
 )

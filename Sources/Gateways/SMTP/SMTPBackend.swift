@@ -94,23 +94,3 @@ public struct SMTPIDSNote: Sendable {
     public let kind: IntrusionEventRecorded.Kind
     public let details: String
 }
-
-/// What the session reads from its connection.
-public enum SMTPTransportInput: Sendable {
-    case bytes([UInt8])
-    /// From here on, input arrives through TLS.
-    case tlsStarted(version: String?)
-    case timedOut
-    case closed
-}
-
-/// The connection, as the session sees it (SwiftNIO in the server, a pipe in tests).
-public protocol SMTPTransport: AnyObject, Sendable {
-    var tlsAvailable: Bool { get }
-    func read() async -> SMTPTransportInput
-    func write(_ bytes: [UInt8]) async throws
-    /// Writes `reply` in plain text and switches to TLS before reading anything more; the next
-    /// read returns `.tlsStarted` after any plain-text bytes that were already received.
-    func startTLS(reply: [UInt8]) async throws
-    func close() async
-}

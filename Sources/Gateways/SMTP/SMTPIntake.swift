@@ -16,12 +16,16 @@ public final class SMTPIntake: SMTPBackend {
     let directory: LiveDirectory
     let mail: MailStore
     let prevention: IntrusionPrevention
+    let authenticator: Authenticator
+    let logins: LoginProtection?
     let logger: Logger
     let clock: @Sendable () -> Date
 
     public init(hostname: String, spoolDirectory: String?, engine: ProjectionEngine, settings: LiveSettings,
-                directory: LiveDirectory, prevention: IntrusionPrevention, logger: Logger,
+                directory: LiveDirectory, prevention: IntrusionPrevention, logins: LoginProtection? = nil, logger: Logger,
                 clock: @escaping @Sendable () -> Date = Date.init) {
+        self.authenticator = Authenticator(directory: directory, settings: settings)
+        self.logins = logins
         self.hostname = hostname
         self.spoolDirectory = spoolDirectory
         self.engine = engine
@@ -148,25 +152,15 @@ public final class SMTPIntake: SMTPBackend {
     // MARK: Authentication
 
     public func checkPassword(user: String, password: String) async -> UserRecord? {
-        guard let record = directory.snapshot.users[user.lowercased()], let credentials = record.credentials else {
-            return nil
-        }
-        // scrypt is deliberately slow: keep it off the cooperative pool's other work.
-        let valid = await Task.detached(priority: .medium) { credentials.verify(password: password) }.value
-        return valid ? record : nil
+        await authenticator.checkPassword(user: user, password: password)
     }
 
     public func credentials(user: String, mechanism: SASLMechanism) async -> Credentials? {
-        guard let record = directory.snapshot.users[user.lowercased()], let credentials = record.credentials else { return nil }
-        switch mechanism {
-        case .cramMD5: return settings.value(SettingKey<Bool>.cramMD5Allowed) && record.cramMD5Enabled ? credentials : nil
-        case .scramSHA256: return credentials
-        case .plain, .login: return nil
-        }
+        authenticator.credentials(user: user, mechanism: mechanism)
     }
 
     public func user(named name: String) async -> UserRecord? {
-        directory.snapshot.users[name.lowercased()]
+        authenticator.user(named: name)
     }
 
     // MARK: IDS
@@ -189,6 +183,11 @@ public final class SMTPIntake: SMTPBackend {
     }
 
     public func record(_ kind: IntrusionEventRecorded.Kind, details: String, session: SMTPSessionContext) async {
+        if kind == .authenticationFailure, let logins {
+            // Failed SMTP AUTH also counts for the login IPS, shared by every service.
+            await logins.failed(user: "", reason: details, service: session.service.rawValue, sessionID: session.id,
+                                clientIP: session.clientIP)
+        }
         let score: Int
         switch kind {
         case .authenticationFailure: score = settings.value(SettingKey<Int>.ipsBadAuthScore)

@@ -3,7 +3,7 @@ import Logging
 import MailCore
 import Projections
 
-/// One SMTP conversation (RFC 5321), from greeting to close. Reads through an `SMTPTransport`,
+/// One SMTP conversation (RFC 5321), from greeting to close. Reads through an `ClientTransport`,
 /// decides through an `SMTPBackend`; owns nothing else. Replies to pipelined commands are
 /// collected and written together before the session waits for more input (RFC 2920).
 public final class SMTPSession {
@@ -24,7 +24,7 @@ public final class SMTPSession {
         case close
     }
 
-    let transport: SMTPTransport
+    let transport: ClientTransport
     let backend: SMTPBackend
     var context: SMTPSessionContext
     var logger: Logger
@@ -38,7 +38,7 @@ public final class SMTPSession {
     var notes: [SMTPIDSNote] = []
     let implicitTLS: Bool
 
-    public init(transport: SMTPTransport, backend: SMTPBackend, context: SMTPSessionContext, logger: Logger) {
+    public init(transport: ClientTransport, backend: SMTPBackend, context: SMTPSessionContext, logger: Logger) {
         self.transport = transport
         self.backend = backend
         self.context = context

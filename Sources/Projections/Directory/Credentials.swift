@@ -9,10 +9,14 @@ import Foundation
 ///   `SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>`.
 /// - `cramMD5` is present only when CRAM-MD5 is allowed for the user: the HMAC-MD5 inner and
 ///   outer states after the padded key, hex. It is password-equivalent for CRAM-MD5 only.
+/// - `apop` is present only when the administrator enabled POP3 APOP for the user: APOP
+///   (RFC 1939 §7) hashes the password itself with the server's greeting, so the server has to
+///   keep it: base64 of the password. This is the one reversible form; it exists only by choice.
 public struct Credentials: Codable, Sendable, Hashable {
     public var scrypt: String
     public var scram: String
     public var cramMD5: String?
+    public var apop: String?
 
     public struct Cost: Sendable {
         /// log2 of scrypt's N.
@@ -27,7 +31,7 @@ public struct Credentials: Codable, Sendable, Hashable {
         }
     }
 
-    public static func make(password: String, cost: Cost = .init(), cramMD5: Bool) throws -> Credentials {
+    public static func make(password: String, cost: Cost = .init(), cramMD5: Bool, apop: Bool = false) throws -> Credentials {
         let passwordBytes = Array(password.utf8)
         var scryptSalt = [UInt8](repeating: 0, count: 16)
         var scramSalt = [UInt8](repeating: 0, count: 16)
@@ -47,7 +51,8 @@ public struct Credentials: Codable, Sendable, Hashable {
         let serverKey = HMAC<SHA256>.authenticationCode(for: Array("Server Key".utf8), using: salted)
         let scram = "SCRAM-SHA-256$\(cost.scramIterations):\(Data(scramSalt).base64EncodedString())$"
             + "\(Data(storedKey).base64EncodedString()):\(Data(serverKey).base64EncodedString())"
-        return Credentials(scrypt: scrypt, scram: scram, cramMD5: cramMD5 ? cramContext(passwordBytes) : nil)
+        return Credentials(scrypt: scrypt, scram: scram, cramMD5: cramMD5 ? cramContext(passwordBytes) : nil,
+                           apop: apop ? Data(passwordBytes).base64EncodedString() : nil)
     }
 
     /// Checks a password given in clear (PLAIN, LOGIN, USER/PASS) in constant time.
@@ -82,6 +87,13 @@ public struct Credentials: Codable, Sendable, Hashable {
               let salt = Data(base64Encoded: String(first[1])), let stored = Data(base64Encoded: String(second[0])),
               let server = Data(base64Encoded: String(second[1])) else { return nil }
         return (iterations, Array(salt), Array(stored), Array(server))
+    }
+
+    /// Checks an APOP digest (hex MD5 of the greeting's timestamp and the password, RFC 1939 §7).
+    public func verifyAPOP(timestamp: String, digest: String) -> Bool {
+        guard let apop, let password = Data(base64Encoded: apop) else { return false }
+        let expected = Insecure.MD5.hash(data: Array(timestamp.utf8) + Array(password)).map { String(format: "%02x", $0) }.joined()
+        return Self.constantTimeEqual(Array(expected.utf8), Array(digest.lowercased().utf8))
     }
 
     /// Checks a CRAM-MD5 response digest (hex) for `challenge`.

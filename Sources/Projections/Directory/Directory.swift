@@ -92,7 +92,8 @@ public struct Directory: Sendable {
         guard Self.isUserName(record.name) else { throw DirectoryError.invalid("user name", record.name) }
         if let password {
             try await checkPassword(password)
-            record.credentials = try Credentials.make(password: password, cost: passwordCost, cramMD5: record.cramMD5Enabled)
+            record.credentials = try Credentials.make(password: password, cost: passwordCost, cramMD5: record.cramMD5Enabled,
+                                                      apop: record.apopEnabled)
         }
         let user = record
         try await change { transaction, directory in
@@ -116,6 +117,10 @@ public struct Directory: Sendable {
                 guard original.credentials?.cramMD5 != nil else { throw DirectoryError.needsPassword(name) }
             }
             if !user.cramMD5Enabled { user.credentials?.cramMD5 = nil }
+            if user.apopEnabled && !original.apopEnabled && original.credentials?.apop == nil {
+                throw DirectoryError.needsPassword(name)
+            }
+            if !user.apopEnabled { user.credentials?.apop = nil }
             return (user == original ? [] : [UserChanged(user: user)], ())
         }
     }
@@ -125,7 +130,8 @@ public struct Directory: Sendable {
         let cost = passwordCost
         try await change { _, directory in
             guard var user = directory.users[name.lowercased()] else { throw DirectoryError.notFound("user", name) }
-            user.credentials = try Credentials.make(password: password, cost: cost, cramMD5: user.cramMD5Enabled)
+            user.credentials = try Credentials.make(password: password, cost: cost, cramMD5: user.cramMD5Enabled,
+                                                    apop: user.apopEnabled)
             return ([UserChanged(user: user)], ())
         }
     }

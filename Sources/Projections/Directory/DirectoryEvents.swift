@@ -57,6 +57,14 @@ public struct UserRecord: Codable, Sendable, Hashable {
     public var inEveryone = true
     public var cramMD5Enabled = false
     public var credentials: Credentials?
+    /// Stored optional so records written before APOP existed still decode.
+    var apop: Bool?
+
+    /// POP3 APOP allowed (keeps a reversible copy of the password: see `Credentials.apop`).
+    public var apopEnabled: Bool {
+        get { apop ?? false }
+        set { apop = newValue ? true : nil }
+    }
 
     public var id: String { name.lowercased() }
 

@@ -184,3 +184,25 @@ public struct ClientUnblocked: Event {
         self.actor = actor
     }
 }
+
+/// A failed login on any service (POP3 now; IMAP and SMTP AUTH feed the same login IPS).
+/// Written by the gateway that refused it, on the stream `logins-<client address>`.
+public struct LoginFailed: Event {
+    public static let eventType = "login_failed"
+    public static let category = "logins"
+
+    /// The name the client gave (may be no user at all).
+    public var user: String
+    public var clientIP: String
+    public var service: String
+    public var sessionID: String
+    public var reason: String
+
+    public init(user: String, clientIP: String, service: String, sessionID: String, reason: String) {
+        self.user = user
+        self.clientIP = clientIP
+        self.service = service
+        self.sessionID = sessionID
+        self.reason = reason
+    }
+}

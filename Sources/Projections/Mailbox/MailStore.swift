@@ -328,6 +328,8 @@ public enum MailStoreError: Error, Equatable, CustomStringConvertible {
     case cannotDeleteInbox
     case hasChildren(String)
     case sameMailbox
+    /// A message body the log does not hold.
+    case noSuchBody(String)
 
     public var description: String {
         switch self {
@@ -340,6 +342,7 @@ public enum MailStoreError: Error, Equatable, CustomStringConvertible {
         case .cannotDeleteInbox: "INBOX cannot be deleted"
         case .hasChildren(let name): "mailbox \(name) has children and holds no messages"
         case .sameMailbox: "source and target are the same mailbox"
+        case .noSuchBody(let blob): "no stored body \(blob)"
         }
     }
 }

@@ -112,6 +112,36 @@ extension SettingKey where Value == Int {
     }
 }
 
+extension SettingKey where Value == Int {
+    public static var pop3MaxFailedLogins: SettingKey<Int> {
+        .count("pop3.max_failed_logins", default: 3, "Failed logins in one POP3 session before it is closed", range: 1...100)
+    }
+    /// RFC 1939 §3: the autologout timer is at least 10 minutes.
+    public static var pop3IdleTimeout: SettingKey<Int> {
+        .count("pop3.idle_timeout_seconds", default: 600, "Seconds a POP3 client may stay silent", range: 600...7_200)
+    }
+    public static var loginThreshold: SettingKey<Int> {
+        .count("ips.login_threshold", default: 10, "Failed logins from one address, all services, that block it", range: 1...100_000)
+    }
+    public static var loginPeriodMinutes: SettingKey<Int> {
+        .count("ips.login_period_minutes", default: 30, "Minutes over which failed logins are counted", range: 1...100_000)
+    }
+    public static var loginBlockMinutes: SettingKey<Int> {
+        .count("ips.login_block_minutes", default: 30, "Minutes a login block lasts", range: 1...999_999_999)
+    }
+}
+
+extension SettingKey where Value == Bool {
+    public static var pop3AuthWithoutTLS: SettingKey<Bool> {
+        SettingKey("pop3.auth_without_tls", default: false,
+                   "Allow USER/PASS, PLAIN and LOGIN on POP3 connections without TLS (VPOP3's Require Encrypted Authentication off)")
+    }
+    public static var pop3HoldDeleted: SettingKey<Bool> {
+        SettingKey("pop3.hold_deleted", default: false,
+                   "Keep messages POP3 clients delete (hidden from POP3, still seen over IMAP) instead of removing them")
+    }
+}
+
 extension SettingKey where Value == [String] {
     static func networks(_ name: String, _ summary: String) -> SettingKey<[String]> {
         SettingKey(name, default: [], summary) { entries in
@@ -188,6 +218,10 @@ public enum SettingKeys {
         SettingKey<Int>.ipsRelayDeniedScore.erased, SettingKey<Int>.ipsThreshold.erased,
         SettingKey<Int>.ipsPeriodMinutes.erased, SettingKey<Int>.ipsBlockMinutes.erased,
         SettingKey<[String]>.ipsNeverBlock.erased,
+        SettingKey<Int>.pop3MaxFailedLogins.erased, SettingKey<Int>.pop3IdleTimeout.erased,
+        SettingKey<Int>.loginThreshold.erased, SettingKey<Int>.loginPeriodMinutes.erased,
+        SettingKey<Int>.loginBlockMinutes.erased, SettingKey<Bool>.pop3AuthWithoutTLS.erased,
+        SettingKey<Bool>.pop3HoldDeleted.erased,
     ]
 
     public static func named(_ name: String) -> AnySettingKey? { all.first { $0.name == name } }

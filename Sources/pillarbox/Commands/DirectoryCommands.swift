@@ -78,6 +78,7 @@ struct UserCommand: AsyncParsableCommand {
         @Flag(help: "Make the user an administrator.") var admin = false
         @Option(help: "Comments.") var comments = ""
         @Flag(help: "Keep a CRAM-MD5 secret for this user (needs auth.cram_md5_allowed).") var cramMd5 = false
+        @Flag(help: "Allow POP3 APOP for this user (keeps a reversible copy of the password).") var apop = false
         @Flag(help: "The user may send only to local recipients (VPOP3's \"may send internet mail\" off).") var localOnly = false
         @Option(help: "Largest message the user may send, in bytes; 0 for no limit.") var maxOutgoingSize: Int64 = 0
 
@@ -92,6 +93,7 @@ struct UserCommand: AsyncParsableCommand {
                 user.comments = comments
                 user.cramMD5Enabled = cramMd5
                 user.maySendInternetMail = !localOnly
+                user.apopEnabled = apop
                 user.maxOutgoingSize = max(0, maxOutgoingSize)
                 try await directory.createUser(user, password: password)
             }

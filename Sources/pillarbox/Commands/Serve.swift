@@ -3,6 +3,7 @@ import EventLog
 import Foundation
 import Delivery
 import Gateways
+import NIOSSL
 import Logging
 import Projections
 import ServiceLifecycle
@@ -61,7 +62,13 @@ struct Serve: AsyncParsableCommand {
             try await settings.load(from: Settings(engine: engine))
             let directory = LiveDirectory(engine: engine, logger: logger)
             try await directory.load()
-            let smtp = try await makeSMTPServer(configuration, engine: engine, settings: settings, directory: directory, logger: logger)
+            let prevention = IntrusionPrevention()
+            let logins = LoginProtection(engine: engine, settings: settings, prevention: prevention, logger: logger)
+            let tls = try makeTLS(configuration, logger: logger)
+            let smtp = try await makeSMTPServer(configuration, engine: engine, settings: settings, directory: directory,
+                                                prevention: prevention, logins: logins, tls: tls, logger: logger)
+            let pop3 = makePOP3Server(configuration, engine: engine, settings: settings, directory: directory, logins: logins,
+                                      tls: tls, logger: logger)
             let sealer = LedgerSealer(store: store, logger: logger)
             let lifecycle = ServerLifecycle(store: store, configuration: configuration,
                                             embeddedDatabase: database.embedded != nil, logger: logger)
@@ -69,7 +76,7 @@ struct Serve: AsyncParsableCommand {
             // client outlives them all.
             let services = ServiceGroup(configuration: .init(
                 services: [.init(service: store), .init(service: sealer), .init(service: settings), .init(service: directory)]
-                    + runners + [.init(service: LocalDelivery(engine: engine, logger: logger))] + (smtp.map { [.init(service: $0)] } ?? []) + [.init(service: lifecycle)],
+                    + runners + [.init(service: LocalDelivery(engine: engine, logger: logger))] + (smtp.map { [.init(service: $0)] } ?? []) + (pop3.map { [.init(service: $0)] } ?? []) + [.init(service: lifecycle)],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger
             ))
@@ -77,26 +84,48 @@ struct Serve: AsyncParsableCommand {
         }
     }
 
-    /// The SMTP listeners that are configured, with TLS from the configured files or a
-    /// self-signed certificate; nil when no SMTP listener is enabled.
+    /// TLS from the configured files, or a self-signed certificate made on first start; nil when
+    /// no listener needs it.
+    private func makeTLS(_ configuration: BootstrapConfiguration, logger: Logger) throws -> NIOSSLContext? {
+        let kinds: [ListenerConfiguration.Kind] = [.smtp, .submission, .smtps, .pop3, .pop3s, .imap, .imaps]
+        guard kinds.contains(where: { configuration.listeners[$0] != nil }) else { return nil }
+        let files = try TLSSetup.files(certificate: configuration.tls.certificate, key: configuration.tls.key,
+                                       dataDirectory: configuration.dataDirectory, hostname: configuration.hostname.value,
+                                       logger: logger)
+        return try TLSSetup.context(files)
+    }
+
+    /// The SMTP listeners that are configured; nil when no SMTP listener is enabled.
     private func makeSMTPServer(_ configuration: BootstrapConfiguration, engine: ProjectionEngine, settings: LiveSettings,
-                                directory: LiveDirectory, logger: Logger) async throws -> SMTPServer? {
+                                directory: LiveDirectory, prevention: IntrusionPrevention, logins: LoginProtection,
+                                tls: NIOSSLContext?, logger: Logger) async throws -> SMTPServer? {
         let kinds: [(ListenerConfiguration.Kind, SMTPSessionContext.Service)] = [(.smtp, .smtp), (.submission, .submission),
                                                                                  (.smtps, .smtps)]
         let listeners = kinds.compactMap { kind, service in
             configuration.listeners[kind].map { SMTPServer.Listener(service: service, host: $0.host, port: $0.port) }
         }
         guard !listeners.isEmpty else { return nil }
-        let files = try TLSSetup.files(certificate: configuration.tls.certificate, key: configuration.tls.key,
-                                       dataDirectory: configuration.dataDirectory, hostname: configuration.hostname.value,
-                                       logger: logger)
-        let tls = try TLSSetup.context(files)
         // Spool files left by a crash belong to messages that were never acknowledged.
         let spool = configuration.dataDirectory + "/spool"
         try? FileManager.default.removeItem(atPath: spool)
         let intake = SMTPIntake(hostname: configuration.hostname.value, spoolDirectory: spool, engine: engine,
-                                settings: settings, directory: directory, prevention: IntrusionPrevention(), logger: logger)
+                                settings: settings, directory: directory, prevention: prevention, logins: logins, logger: logger)
         try await intake.loadBlocks()
         return SMTPServer(listeners: listeners, intake: intake, settings: settings, tls: tls, logger: logger)
+    }
+
+    /// The POP3 listeners that are configured; nil when none is.
+    private func makePOP3Server(_ configuration: BootstrapConfiguration, engine: ProjectionEngine, settings: LiveSettings,
+                                directory: LiveDirectory, logins: LoginProtection, tls: NIOSSLContext?,
+                                logger: Logger) -> POP3Server? {
+        let endpoints = [(ListenerConfiguration.Kind.pop3, false), (.pop3s, true)].compactMap { kind, implicit in
+            configuration.listeners[kind].map {
+                GatewayEndpoint(name: kind.rawValue, host: $0.host, port: $0.port, implicitTLS: implicit)
+            }
+        }
+        guard !endpoints.isEmpty else { return nil }
+        let backend = POP3Maildrops(hostname: configuration.hostname.value, engine: engine, settings: settings,
+                                    directory: directory, logins: logins, logger: logger)
+        return POP3Server(endpoints: endpoints, backend: backend, tls: tls, logger: logger)
     }
 }

@@ -1,0 +1,128 @@
+import EventLog
+import Foundation
+import Logging
+import Projections
+import NIOSSL
+import ServiceLifecycle
+import Synchronization
+
+/// The POP3 backend on the mail store: INBOX is the maildrop, deletions are one expunge (or,
+/// holding, one flag change) on the user's stream, and a maildrop is held by one session at a
+/// time in this process.
+public final class POP3Maildrops: POP3Backend {
+    public static let heldFlag = "$POP3Deleted"
+
+    public let hostname: String
+    let mail: MailStore
+    let settings: LiveSettings
+    let authenticator: Authenticator
+    let logins: LoginProtection
+    let logger: Logger
+    private let locked = Mutex<Set<String>>([])
+
+    public init(hostname: String, engine: ProjectionEngine, settings: LiveSettings, directory: LiveDirectory,
+                logins: LoginProtection, logger: Logger) {
+        self.hostname = hostname
+        self.mail = MailStore(engine: engine)
+        self.settings = settings
+        self.authenticator = Authenticator(directory: directory, settings: settings)
+        self.logins = logins
+        self.logger = logger
+    }
+
+    public func policy() -> POP3Policy {
+        var policy = POP3Policy()
+        policy.authWithoutTLS = settings.value(SettingKey<Bool>.pop3AuthWithoutTLS)
+        policy.maxFailedLogins = settings.value(SettingKey<Int>.pop3MaxFailedLogins)
+        policy.holdDeleted = settings.value(SettingKey<Bool>.pop3HoldDeleted)
+        policy.cramMD5 = settings.value(SettingKey<Bool>.cramMD5Allowed)
+        return policy
+    }
+
+    public func makeNonce() -> String {
+        var generator = SystemRandomNumberGenerator()
+        return (0..<16).map { _ in String(generator.next() % 16, radix: 16) }.joined()
+    }
+
+    public func checkPassword(user: String, password: String) async -> UserRecord? {
+        await authenticator.checkPassword(user: user, password: password)
+    }
+
+    public func credentials(user: String, mechanism: SASLMechanism) async -> Credentials? {
+        authenticator.credentials(user: user, mechanism: mechanism)
+    }
+
+    public func user(named name: String) async -> UserRecord? {
+        authenticator.user(named: name)
+    }
+
+    public func loginFailed(user: String, reason: String, session: POP3SessionContext) async {
+        await logins.failed(user: user, reason: reason, service: session.service, sessionID: session.id, clientIP: session.clientIP)
+    }
+
+    public func lockMaildrop(_ user: String) -> Bool {
+        locked.withLock { $0.insert(user.lowercased()).inserted }
+    }
+
+    public func unlockMaildrop(_ user: String) {
+        _ = locked.withLock { $0.remove(user.lowercased()) }
+    }
+
+    public func maildrop(for user: String) async throws -> POP3Maildrop {
+        guard let inbox = try await mail.mailbox(user, named: "INBOX") else {
+            return POP3Maildrop(mailboxID: 0, uidValidity: 0, messages: [])
+        }
+        let messages = try await mail.messages(user, mailboxID: inbox.id)
+            .filter { !$0.flags.contains(Self.heldFlag) }
+            .map { POP3Maildrop.Message(uid: $0.uid, size: $0.size, blob: $0.blob) }
+        return POP3Maildrop(mailboxID: inbox.id, uidValidity: inbox.uidValidity, messages: messages)
+    }
+
+    public func message(_ blob: BlobID) async throws -> [UInt8] {
+        guard let bytes = try await mail.engine.store.blob(blob) else { throw MailStoreError.noSuchBody(blob.description) }
+        return bytes
+    }
+
+    public func delete(_ messages: [POP3Maildrop.Message], from maildrop: POP3Maildrop, user: String, hold: Bool) async throws {
+        let uids = messages.map(\.uid)
+        if hold {
+            _ = try await mail.setFlags(user: user, mailboxID: maildrop.mailboxID, uids: uids, .add, [Self.heldFlag, "\\Seen"])
+        } else {
+            // Messages IMAP removed meanwhile are simply not there any more.
+            try await mail.expunge(user: user, mailboxID: maildrop.mailboxID, uids: uids, onlyDeleted: false)
+        }
+    }
+}
+
+/// The POP3 listeners (`pop3` with STLS, `pop3s` with implicit TLS).
+public final class POP3Server: Service, Sendable {
+    private let listeners: GatewayListeners
+
+    public init(endpoints: [GatewayEndpoint], backend: POP3Maildrops, tls: NIOSSLContext?, logger: Logger) {
+        let settings = backend.settings
+        listeners = GatewayListeners(endpoints: endpoints, tls: tls,
+                                     idleTimeout: { settings.value(SettingKey<Int>.pop3IdleTimeout) },
+                                     logger: logger) { connection in
+            await Self.session(connection, backend: backend, logger: logger)
+        }
+    }
+
+    public func run() async throws {
+        try await listeners.run()
+    }
+
+    static func session(_ connection: GatewayConnection, backend: POP3Maildrops, logger: Logger) async {
+        if backend.logins.isBlocked(connection.clientAddress) {
+            await connection.write(Array("-ERR [SYS/TEMP] Server access temporarily blocked! Please try again later\r\n".utf8))
+            return
+        }
+        var context = POP3SessionContext(id: String(backend.makeNonce().prefix(12)), service: connection.endpoint.name,
+                                          clientIP: connection.clientAddress)
+        _ = await connection.clientSpokeFirst()
+        if connection.endpoint.implicitTLS {
+            guard let version = await connection.awaitHandshake() else { return }
+            context.tls = version
+        }
+        await POP3Session(transport: connection.client, backend: backend, context: context, logger: logger).run()
+    }
+}

@@ -1,0 +1,371 @@
+import EventLog
+import Foundation
+import Logging
+import Projections
+
+/// One POP3 conversation (RFC 1939) with CAPA (RFC 2449), STLS (RFC 2595), AUTH (RFC 5034)
+/// and the response codes of RFC 2449 and RFC 3206. The maildrop is INBOX as it stood at login;
+/// DELE only marks, and QUIT commits the deletions as one change. A dropped connection deletes
+/// nothing.
+public final class POP3Session {
+    enum State {
+        case authorization(user: String?)
+        case transaction(user: UserRecord, maildrop: POP3Maildrop, deleted: Set<Int>)
+    }
+
+    enum Outcome {
+        case proceed
+        case close
+    }
+
+    let transport: ClientTransport
+    let backend: POP3Backend
+    var context: POP3SessionContext
+    var logger: Logger
+    let policy: POP3Policy
+    var input = SMTPInput()
+    var output: [UInt8] = []
+    var state = State.authorization(user: nil)
+    var failedLogins = 0
+    var errors = 0
+    /// The APOP timestamp in the greeting (RFC 1939 §7).
+    let timestamp: String
+
+    public init(transport: ClientTransport, backend: POP3Backend, context: POP3SessionContext, logger: Logger) {
+        self.transport = transport
+        self.backend = backend
+        self.context = context
+        self.logger = logger
+        self.policy = backend.policy()
+        self.timestamp = "<\(backend.makeNonce())@\(backend.hostname)>"
+        self.logger[metadataKey: "session"] = "\(context.id)"
+        self.logger[metadataKey: "client"] = "\(context.clientIP)"
+    }
+
+    public func run() async {
+        ok("Pillarbox POP3 ready \(timestamp)")
+        while true {
+            let line: ArraySlice<UInt8>
+            switch await nextLine() {
+            case .line(let bytes): line = bytes
+            case .end:
+                await finish()
+                return
+            }
+            let outcome: Outcome
+            switch POP3CommandParser.parse(line) {
+            case .success(let command): outcome = await handle(command)
+            case .failure(.unknownCommand): outcome = error("unknown command")
+            case .failure(.badArguments(let text)): outcome = error(text)
+            }
+            if case .close = outcome {
+                await finish()
+                return
+            }
+        }
+    }
+
+    private func finish() async {
+        await flush()
+        await transport.close()
+        if case .transaction(let user, _, _) = state { backend.unlockMaildrop(user.id) }
+    }
+
+    // MARK: Replies
+
+    func ok(_ text: String) {
+        output.append(contentsOf: Array("+OK \(text)\r\n".utf8))
+    }
+
+    func err(_ text: String, code: String? = nil) {
+        output.append(contentsOf: Array("-ERR \(code.map { "[\($0)] " } ?? "")\(text)\r\n".utf8))
+    }
+
+    /// An out-of-place or malformed command; too many end the session.
+    func error(_ text: String) -> Outcome {
+        err(text)
+        errors += 1
+        return errors >= policy.maxErrors ? .close : .proceed
+    }
+
+    func flush() async {
+        guard !output.isEmpty else { return }
+        let bytes = output
+        output = []
+        try? await transport.write(bytes)
+    }
+
+    enum LineResult {
+        case line(ArraySlice<UInt8>)
+        case end
+    }
+
+    func nextLine() async -> LineResult {
+        while true {
+            do {
+                if let line = try input.nextLine(limit: policy.commandLineLength) { return .line(line) }
+            } catch {
+                err(error == .lineTooLong ? "line too long" : "lines end with CRLF")
+                return .end
+            }
+            await flush()
+            switch await transport.read() {
+            case .bytes(let bytes): input.append(bytes)
+            case .tlsStarted: continue
+            case .timedOut:
+                err("autologout timer expired")
+                return .end
+            case .closed:
+                return .end
+            }
+        }
+    }
+
+    // MARK: Commands
+
+    func handle(_ command: POP3Command) async -> Outcome {
+        if case .capa = command {
+            capabilities()
+            return .proceed
+        }
+        switch state {
+        case .authorization(let pendingUser):
+            return await authorization(command, pendingUser: pendingUser)
+        case .transaction(let user, let maildrop, let deleted):
+            return await transaction(command, user: user, maildrop: maildrop, deleted: deleted)
+        }
+    }
+
+    var plainTextAllowed: Bool { context.tls != nil || policy.authWithoutTLS }
+
+    var mechanisms: [SASLMechanism] {
+        SASLMechanism.allCases.filter { ($0 != .cramMD5 || policy.cramMD5) && (!$0.sendsPassword || plainTextAllowed) }
+    }
+
+    /// RFC 2449 §6.
+    func capabilities() {
+        var lines = ["TOP", "UIDL", "RESP-CODES", "AUTH-RESP-CODE", "PIPELINING", "EXPIRE NEVER", "LOGIN-DELAY 0",
+                     "IMPLEMENTATION Pillarbox"]
+        if case .authorization = state {
+            if plainTextAllowed { lines.append("USER") }
+            lines.append("SASL " + mechanisms.map(\.rawValue).joined(separator: " "))
+            if context.tls == nil && transport.tlsAvailable { lines.append("STLS") }
+        }
+        ok("Capability list follows")
+        for line in lines { output.append(contentsOf: Array("\(line)\r\n".utf8)) }
+        output.append(contentsOf: Array(".\r\n".utf8))
+    }
+
+    func authorization(_ command: POP3Command, pendingUser: String?) async -> Outcome {
+        switch command {
+        case .user(let name):
+            guard plainTextAllowed else {
+                err("Plain-text authentication needs TLS: use STLS first", code: "AUTH")
+                return .proceed
+            }
+            state = .authorization(user: name)
+            ok("send your password")
+        case .pass(let password):
+            guard let name = pendingUser else { return error("send USER first") }
+            state = .authorization(user: nil)
+            guard plainTextAllowed else { return error("send USER first") }
+            guard let user = await backend.checkPassword(user: name, password: password) else {
+                return await loginFailed(name, reason: "bad password (USER/PASS)")
+            }
+            return await logIn(user)
+        case .apop(let name, let digest):
+            guard let user = await backend.user(named: name), user.apopEnabled,
+                  user.credentials?.verifyAPOP(timestamp: timestamp, digest: digest) == true else {
+                return await loginFailed(name, reason: "bad APOP digest")
+            }
+            return await logIn(user)
+        case .auth(nil, _):
+            ok("Supported mechanisms follow")
+            for mechanism in mechanisms { output.append(contentsOf: Array("\(mechanism.rawValue)\r\n".utf8)) }
+            output.append(contentsOf: Array(".\r\n".utf8))
+        case .auth(let name?, let initial):
+            return await authenticate(name, initial)
+        case .stls:
+            return await startTLS()
+        case .quit:
+            ok("\(backend.hostname) signing off")
+            return .close
+        case .stat, .list, .retr, .dele, .rset, .noop, .uidl, .top:
+            return error("log in first")
+        case .capa:
+            capabilities()
+        }
+        return .proceed
+    }
+
+    func loginFailed(_ name: String, reason: String) async -> Outcome {
+        failedLogins += 1
+        await backend.loginFailed(user: name, reason: reason, session: context)
+        err("Authentication failed", code: "AUTH")
+        if failedLogins >= policy.maxFailedLogins {
+            err("Too many failed logins, closing connection", code: "AUTH")
+            return .close
+        }
+        return .proceed
+    }
+
+    /// Authenticated: checks the user may use POP3, takes the maildrop, opens the session.
+    func logIn(_ user: UserRecord) async -> Outcome {
+        guard !user.lockedOut, user.protocols.contains(.pop3) else {
+            return await loginFailed(user.name, reason: "not allowed to use POP3")
+        }
+        guard backend.lockMaildrop(user.id) else {
+            err("Maildrop already in use by another session", code: "IN-USE")
+            return .proceed
+        }
+        do {
+            let maildrop = try await backend.maildrop(for: user.id)
+            state = .transaction(user: user, maildrop: maildrop, deleted: [])
+            let octets = maildrop.messages.reduce(Int64(0)) { $0 + $1.size }
+            logger.info("logged in", metadata: ["user": "\(user.name)", "messages": "\(maildrop.messages.count)"])
+            ok("\(user.name) has \(maildrop.messages.count) messages (\(octets) octets)")
+        } catch {
+            backend.unlockMaildrop(user.id)
+            logger.error("opening a maildrop failed", metadata: ["error": "\(String(reflecting: error))"])
+            err("Cannot open the maildrop now (session \(context.id))", code: "SYS/TEMP")
+        }
+        return .proceed
+    }
+
+    func authenticate(_ name: String, _ initial: String?) async -> Outcome {
+        guard let mechanism = SASLMechanism(rawValue: name), mechanisms.contains(mechanism) else {
+            err(SASLMechanism(rawValue: name) != nil && !plainTextAllowed ? "Mechanism needs TLS: use STLS first" : "Unsupported mechanism",
+                code: SASLMechanism(rawValue: name) != nil ? "AUTH" : nil)
+            return .proceed
+        }
+        var exchange = SASLExchange(mechanism: mechanism, hostname: backend.hostname, nonce: backend.makeNonce())
+        var initialBytes: [UInt8]?
+        if let initial {
+            guard let decoded = Base64.decode(Array(initial.utf8)) else { return error("the initial response is not base64") }
+            initialBytes = decoded
+        }
+        var step = exchange.start(initial: initialBytes)
+        while true {
+            switch step {
+            case .challenge(let bytes):
+                output.append(contentsOf: Array("+ \(Base64.encode(bytes))\r\n".utf8))
+                guard case .line(let line) = await nextLine() else { return .close }
+                switch SMTPCommandParser.saslResponse(line) {
+                case .data(let data): step = exchange.respond(data)
+                case .cancel: step = exchange.cancel()
+                case .malformed: step = .failure(.malformed)
+                }
+            case .checkPassword(let user, let password):
+                step = exchange.passwordChecked(await backend.checkPassword(user: user, password: password) != nil)
+            case .needCredentials(let user):
+                step = exchange.credentials(await backend.credentials(user: user, mechanism: mechanism))
+            case .success(let name):
+                guard let user = await backend.user(named: name) else { return await loginFailed(name, reason: "no such user") }
+                return await logIn(user)
+            case .failure(.cancelled):
+                err("Authentication cancelled")
+                return .proceed
+            case .failure(.malformed), .failure(.badCredentials):
+                return await loginFailed(name, reason: "\(mechanism.rawValue) exchange failed")
+            }
+        }
+    }
+
+    /// RFC 2595 §4: STLS, with the STARTTLS injection guard (nothing pipelined behind it).
+    func startTLS() async -> Outcome {
+        guard context.tls == nil, transport.tlsAvailable else { return error("TLS is not available here") }
+        guard input.isEmpty else {
+            input.discardAll()
+            err("Commands pipelined after STLS; closing connection")
+            return .close
+        }
+        await flush()
+        do { try await transport.startTLS(reply: Array("+OK Begin TLS negotiation\r\n".utf8)) } catch { return .close }
+        while true {
+            switch await transport.read() {
+            case .tlsStarted(let version):
+                context.tls = version ?? "TLS"
+                state = .authorization(user: nil)
+                return .proceed
+            case .bytes, .timedOut, .closed:
+                return .close
+            }
+        }
+    }
+
+    // MARK: Transaction state
+
+    func transaction(_ command: POP3Command, user: UserRecord, maildrop: POP3Maildrop, deleted: Set<Int>) async -> Outcome {
+        let messages = maildrop.messages
+        func lookup(_ number: Int) -> POP3Maildrop.Message? {
+            guard number >= 1, number <= messages.count, !deleted.contains(number) else { return nil }
+            return messages[number - 1]
+        }
+        switch command {
+        case .stat:
+            let live = messages.indices.filter { !deleted.contains($0 + 1) }
+            ok("\(live.count) \(live.reduce(Int64(0)) { $0 + messages[$1].size })")
+        case .list(let number?):
+            guard let message = lookup(number) else { return error("no such message") }
+            ok("\(number) \(message.size)")
+        case .list(nil):
+            ok("scan listing follows")
+            for (index, message) in messages.enumerated() where !deleted.contains(index + 1) {
+                output.append(contentsOf: Array("\(index + 1) \(message.size)\r\n".utf8))
+            }
+            output.append(contentsOf: Array(".\r\n".utf8))
+        case .uidl(let number?):
+            guard let message = lookup(number) else { return error("no such message") }
+            ok("\(number) \(maildrop.uniqueID(message))")
+        case .uidl(nil):
+            ok("unique-id listing follows")
+            for (index, message) in messages.enumerated() where !deleted.contains(index + 1) {
+                output.append(contentsOf: Array("\(index + 1) \(maildrop.uniqueID(message))\r\n".utf8))
+            }
+            output.append(contentsOf: Array(".\r\n".utf8))
+        case .retr(let number), .top(let number, _):
+            guard let message = lookup(number) else { return error("no such message") }
+            let bytes: [UInt8]
+            do { bytes = try await backend.message(message.blob) } catch {
+                logger.error("reading a message failed", metadata: ["error": "\(String(reflecting: error))"])
+                err("Cannot read the message now (session \(context.id))", code: "SYS/TEMP")
+                return .proceed
+            }
+            if case .top(_, let lines) = command {
+                ok("top of message follows")
+                output.append(contentsOf: POP3MessageWriter.multiline(bytes, bodyLines: lines))
+            } else {
+                ok("\(message.size) octets")
+                output.append(contentsOf: POP3MessageWriter.multiline(bytes))
+            }
+        case .dele(let number):
+            guard lookup(number) != nil else { return error("no such message") }
+            state = .transaction(user: user, maildrop: maildrop, deleted: deleted.union([number]))
+            ok("message \(number) deleted")
+        case .rset:
+            state = .transaction(user: user, maildrop: maildrop, deleted: [])
+            ok("maildrop has \(messages.count) messages")
+        case .noop:
+            ok("")
+        case .quit:
+            // RFC 1939 §6: the UPDATE state.
+            let gone = deleted.sorted().map { messages[$0 - 1] }
+            if !gone.isEmpty {
+                do {
+                    try await backend.delete(gone, from: maildrop, user: user.id, hold: policy.holdDeleted)
+                } catch {
+                    logger.error("removing deleted messages failed", metadata: ["error": "\(String(reflecting: error))"])
+                    err("Some deleted messages not removed (session \(context.id))", code: "SYS/TEMP")
+                    return .close
+                }
+            }
+            ok("\(backend.hostname) signing off (\(messages.count - gone.count) messages left)")
+            return .close
+        case .user, .pass, .apop, .auth, .stls:
+            return error("already logged in")
+        case .capa:
+            capabilities()
+        }
+        return .proceed
+    }
+}

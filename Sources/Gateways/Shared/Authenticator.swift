@@ -1,0 +1,99 @@
+import EventLog
+import Foundation
+import Logging
+import MailCore
+import Projections
+
+/// Password and challenge checks against the live directory, for every gateway.
+public struct Authenticator: Sendable {
+    let directory: LiveDirectory
+    let settings: LiveSettings
+
+    public init(directory: LiveDirectory, settings: LiveSettings) {
+        self.directory = directory
+        self.settings = settings
+    }
+
+    /// The user when the password is right; nil otherwise (unknown user included).
+    public func checkPassword(user: String, password: String) async -> UserRecord? {
+        guard let record = directory.snapshot.users[user.lowercased()], let credentials = record.credentials else {
+            return nil
+        }
+        // scrypt is deliberately slow: keep it off the cooperative pool's other work.
+        let valid = await Task.detached(priority: .medium) { credentials.verify(password: password) }.value
+        return valid ? record : nil
+    }
+
+    /// Stored credentials for a challenge mechanism; nil when unknown or not enabled for the user.
+    public func credentials(user: String, mechanism: SASLMechanism) -> Credentials? {
+        guard let record = directory.snapshot.users[user.lowercased()], let credentials = record.credentials else { return nil }
+        switch mechanism {
+        case .cramMD5: return settings.value(SettingKey<Bool>.cramMD5Allowed) && record.cramMD5Enabled ? credentials : nil
+        case .scramSHA256: return credentials
+        case .plain, .login: return nil
+        }
+    }
+
+    public func user(named name: String) -> UserRecord? {
+        directory.snapshot.users[name.lowercased()]
+    }
+}
+
+/// VPOP3's login IPS: failed logins per client address across every service and account
+/// (unknown accounts included); reaching `ips.login_threshold` within `ips.login_period_minutes`
+/// blocks the address for `ips.login_block_minutes` in the shared block list. Each failure is a
+/// `login_failed` event, each block a `client_blocked` event.
+public final class LoginProtection: Sendable {
+    let engine: ProjectionEngine
+    let settings: LiveSettings
+    let prevention: IntrusionPrevention
+    let failures = IntrusionPrevention()
+    let logger: Logger
+    let clock: @Sendable () -> Date
+
+    public init(engine: ProjectionEngine, settings: LiveSettings, prevention: IntrusionPrevention, logger: Logger,
+                clock: @escaping @Sendable () -> Date = Date.init) {
+        self.engine = engine
+        self.settings = settings
+        self.prevention = prevention
+        self.logger = logger
+        self.clock = clock
+    }
+
+    var neverBlock: IPAccessList {
+        (try? IPAccessList.parse(settings.value(SettingKey<[String]>.ipsNeverBlock)).get()) ?? IPAccessList(entries: [])
+    }
+
+    public func isBlocked(_ address: String) -> Bool {
+        prevention.isBlocked(address, at: clock(), neverBlock: neverBlock)
+    }
+
+    public func failed(user: String, reason: String, service: String, sessionID: String, clientIP: String) async {
+        let event = LoginFailed(user: user, clientIP: clientIP, service: service, sessionID: sessionID, reason: reason)
+        do {
+            try await engine.store.append([EventData(event)], to: try StreamName(category: LoginFailed.category, id: clientIP))
+        } catch {
+            logger.error("recording a failed login failed", metadata: ["session": "\(sessionID)", "error": "\(error)"])
+        }
+        var configuration = IntrusionPrevention.Configuration()
+        configuration.threshold = settings.value(SettingKey<Int>.loginThreshold)
+        configuration.period = TimeInterval(settings.value(SettingKey<Int>.loginPeriodMinutes) * 60)
+        configuration.blockTime = TimeInterval(settings.value(SettingKey<Int>.loginBlockMinutes) * 60)
+        configuration.neverBlock = neverBlock
+        let now = clock()
+        guard let count = failures.add(1, for: clientIP, at: now, configuration: configuration) else { return }
+        let until = now.addingTimeInterval(configuration.blockTime)
+        prevention.block(clientIP, until: until)
+        logger.notice("client blocked after failed logins", metadata: ["client": "\(clientIP)", "failures": "\(count)"])
+        let blocked = ClientBlocked(address: clientIP, until: until,
+                                    reason: "\(count) failed logins within \(Int(configuration.period / 60)) minutes", actor: "ips")
+        do {
+            try await engine.transaction { transaction in
+                try await transaction.append([PendingEvent(blocked)], to: try StreamName(category: ClientBlocked.category, id: "main"),
+                                             expectedVersion: .any)
+            }
+        } catch {
+            logger.error("recording a block failed", metadata: ["client": "\(clientIP)", "error": "\(error)"])
+        }
+    }
+}

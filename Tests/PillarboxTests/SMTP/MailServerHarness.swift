@@ -39,12 +39,15 @@ final class MailServerHarness: @unchecked Sendable {
         }
     }
 
-    /// Starts the server and waits until every SMTP listener reports its port.
-    func start() async throws {
+    /// Starts the server and waits until every listener reports its port: the SMTP ones, and
+    /// POP3's when `pop3`.
+    func start(pop3: Bool = false) async throws {
+        let pop3Address = pop3 ? "127.0.0.1:0" : ""
+        let expected = pop3 ? 5 : 3
         let process = try RunningProcess(executable: try PillarboxBinary.path, arguments: [
             "serve", "--log-level", "info", "--hostname", "mx.test.example",
             "--smtp", "127.0.0.1:0", "--submission", "127.0.0.1:0", "--smtps", "127.0.0.1:0",
-            "--pop3", "", "--pop3s", "", "--imap", "", "--imaps", "", "--admin", "",
+            "--pop3", pop3Address, "--pop3s", pop3Address, "--imap", "", "--imaps", "", "--admin", "",
         ] + databaseArguments)
         self.process = process
         try await process.waitForLog("pillarbox is ready")
@@ -56,7 +59,7 @@ final class MailServerHarness: @unchecked Sendable {
                       let port = Int(address.split(separator: ":").last ?? "") else { continue }
                 found[String(listener.dropFirst("listener=".count))] = port
             }
-            return found.count == 3 ? found : nil
+            return found.count == expected ? found : nil
         }
     }
 
@@ -85,13 +88,13 @@ final class MailServerHarness: @unchecked Sendable {
     }
 
     /// The usual test directory: example.com, alice and bob (passwords alice-pass, bob-pass;
-    /// bob has CRAM-MD5), carol who may not send to the internet, and a few aliases.
+    /// alice has APOP, bob CRAM-MD5), carol who may not send to the internet, and a few aliases.
     func createStandardDirectory() async throws {
         try await cli(["domain", "add", "example.com"])
         try await cli(["settings", "set", "security.scrypt_log_n", "10"])
         try await cli(["settings", "set", "auth.cram_md5_allowed", "true"])
         try await cli(["user", "add", "postmaster", "--admin", "--password-stdin"], input: "postmaster-pass\n")
-        try await cli(["user", "add", "alice", "--password-stdin"], input: "alice-pass\n")
+        try await cli(["user", "add", "alice", "--apop", "--password-stdin"], input: "alice-pass\n")
         try await cli(["user", "add", "bob", "--cram-md5", "--password-stdin"], input: "bob-pass\n")
         try await cli(["user", "add", "carol", "--local-only", "--password-stdin"], input: "carol-pass\n")
         try await cli(["alias", "add", "sales@example.com", "alice"])

@@ -1,0 +1,214 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// The POP3 gateway driven by real clients: Python's poplib, fetchmail and curl, with mail put
+/// in over SMTP.
+@Suite("POP3 with real clients", .serialized)
+struct POP3ClientTests {
+    /// Three messages for alice and one for bob, delivered over SMTP; returns once they are in.
+    static func deliver(_ server: MailServerHarness) async throws {
+        _ = try await server.python("""
+            import smtplib
+            s = smtplib.SMTP('127.0.0.1', PORTS['smtp'])
+            for n in range(3):
+                s.sendmail('sender@remote.test', ['alice@example.com'],
+                           b'Subject: message %d\\r\\n\\r\\nfirst line\\r\\n..dotted line\\r\\nthird line\\r\\n' % n)
+            s.sendmail('sender@remote.test', ['bob@example.com'], b'Subject: for bob\\r\\n\\r\\nhello bob\\r\\n')
+            s.quit()
+            print('{}')
+            """)
+        _ = try await server.awaitInbox("alice", count: 3)
+        _ = try await server.awaitInbox("bob", count: 1)
+    }
+
+    static let clientContext = """
+        import poplib, ssl, socket, base64, hmac, hashlib
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+
+        """
+
+    @Test("poplib: plain text refused before STLS; STLS, POP3S, APOP and SASL; the maildrop, TOP, UIDL, DELE and QUIT")
+    func poplibClients() async throws {
+        try await MailServerHarness.with { server in
+            try await server.createStandardDirectory()
+            try await server.start(pop3: true)
+            try await Self.deliver(server)
+            let stored = try await server.cli(["mail", "show", "alice", "1"])
+            let result = try await server.python(Self.clientContext + """
+                out = {}
+                p = poplib.POP3('127.0.0.1', PORTS['pop3'])
+                out['greeting'] = p.getwelcome().decode()
+                out['capa_plain'] = sorted(p.capa().keys())
+                try:
+                    p.user('alice')
+                    out['user_before_tls'] = 'accepted'
+                except poplib.error_proto as e:
+                    out['user_before_tls'] = e.args[0].decode()
+                p.stls(context=ctx)
+                out['capa_tls'] = sorted(p.capa().keys())
+                p.user('alice')
+                out['pass'] = p.pass_('alice-pass').decode()
+                out['stat'] = list(p.stat())
+                out['uidl'] = [line.decode() for line in p.uidl()[1]]
+                out['list'] = [line.decode() for line in p.list()[1]]
+                response, lines, octets = p.retr(1)
+                out['retr'] = b'\\r\\n'.join(lines).decode() + '\\r\\n'
+                out['retr_response'] = response.decode()
+                out['top'] = [line.decode() for line in p.top(2, 1)[1]]
+                out['dele'] = p.dele(1).decode()
+                try:
+                    p.retr(1)
+                    out['retr_deleted'] = 'accepted'
+                except poplib.error_proto as e:
+                    out['retr_deleted'] = e.args[0].decode()
+                second = poplib.POP3_SSL('127.0.0.1', PORTS['pop3s'], context=ctx)
+                try:
+                    second.user('alice')
+                    second.pass_('alice-pass')
+                    out['second_session'] = 'accepted'
+                except poplib.error_proto as e:
+                    out['second_session'] = e.args[0].decode()
+                second.quit()
+                out['quit'] = p.quit().decode()
+
+                # A session that drops without QUIT deletes nothing.
+                p = poplib.POP3_SSL('127.0.0.1', PORTS['pop3s'], context=ctx)
+                out['apop'] = p.apop('alice', 'alice-pass').decode()
+                out['stat_after_quit'] = list(p.stat())
+                p.dele(1)
+                p.sock.close()
+                p = poplib.POP3_SSL('127.0.0.1', PORTS['pop3s'], context=ctx)
+                p.user('alice')
+                p.pass_('alice-pass')
+                out['stat_after_drop'] = list(p.stat())
+                out['uidl_after'] = [line.decode() for line in p.uidl()[1]]
+                p.quit()
+
+                # SASL: PLAIN with an initial response, CRAM-MD5 with a challenge.
+                p = poplib.POP3_SSL('127.0.0.1', PORTS['pop3s'], context=ctx)
+                out['auth_plain'] = p._shortcmd('AUTH PLAIN ' + base64.b64encode(b'\\0alice\\0alice-pass').decode()).decode()
+                p.quit()
+                p = poplib.POP3('127.0.0.1', PORTS['pop3'])
+                challenge = base64.b64decode(p._shortcmd('AUTH CRAM-MD5')[2:])
+                digest = hmac.new(b'bob-pass', challenge, hashlib.md5).hexdigest()
+                out['auth_cram'] = p._shortcmd(base64.b64encode(('bob ' + digest).encode()).decode()).decode()
+                out['bob_stat'] = list(p.stat())
+                p.quit()
+
+                # APOP for a user without it, then too many failures.
+                p = poplib.POP3('127.0.0.1', PORTS['pop3'])
+                failures = []
+                for attempt in range(3):
+                    try:
+                        p.apop('bob', 'bob-pass')
+                        failures.append('accepted')
+                    except poplib.error_proto as e:
+                        failures.append(e.args[0].decode())
+                out['apop_failures'] = failures
+                try:
+                    out['after_failures'] = p.noop().decode()
+                except Exception as e:
+                    out['after_failures'] = 'closed'
+                print(json.dumps(out))
+                """).json
+
+            #expect((result["greeting"] as? String)?.hasPrefix("+OK Pillarbox POP3 ready <") == true)
+            let plainCapabilities = try #require(result["capa_plain"] as? [String])
+            #expect(plainCapabilities.contains("STLS") && !plainCapabilities.contains("USER"))
+            #expect(plainCapabilities.contains("RESP-CODES") && plainCapabilities.contains("AUTH-RESP-CODE") && plainCapabilities.contains("PIPELINING"))
+            #expect((result["user_before_tls"] as? String)?.hasPrefix("-ERR [AUTH]") == true)
+            let tlsCapabilities = try #require(result["capa_tls"] as? [String])
+            #expect(tlsCapabilities.contains("USER") && !tlsCapabilities.contains("STLS"))
+            #expect((result["pass"] as? String)?.hasPrefix("+OK alice has 3 messages") == true)
+            #expect((result["stat"] as? [Int])?.first == 3)
+            let uidl = try #require(result["uidl"] as? [String])
+            #expect(uidl.count == 3 && Set(uidl.map { $0.split(separator: " ")[1] }).count == 3)
+            #expect(result["retr"] as? String == stored, "RETR must return exactly the stored bytes")
+            #expect(result["retr_response"] as? String == "+OK \(stored.utf8.count) octets")
+            let top = try #require(result["top"] as? [String])
+            #expect(top.last == "first line" && top.contains("Subject: message 1") && !top.contains("third line"))
+            #expect((result["retr_deleted"] as? String)?.hasPrefix("-ERR") == true)
+            #expect((result["second_session"] as? String)?.hasPrefix("-ERR [IN-USE]") == true)
+            #expect((result["quit"] as? String)?.hasPrefix("+OK") == true)
+            #expect((result["apop"] as? String)?.hasPrefix("+OK alice has 2 messages") == true)
+            #expect((result["stat_after_quit"] as? [Int])?.first == 2)
+            #expect((result["stat_after_drop"] as? [Int])?.first == 2)
+            #expect((result["uidl_after"] as? [String])?.map { $0.split(separator: " ")[1] } == uidl.dropFirst().map { $0.split(separator: " ")[1] })
+            #expect((result["auth_plain"] as? String)?.hasPrefix("+OK alice has 2 messages") == true)
+            #expect((result["auth_cram"] as? String)?.hasPrefix("+OK bob has 1 messages") == true)
+            #expect((result["bob_stat"] as? [Int])?.first == 1)
+            let failures = try #require(result["apop_failures"] as? [String])
+            #expect(failures.count == 3 && failures.allSatisfy { $0.hasPrefix("-ERR [AUTH]") })
+            #expect(result["after_failures"] as? String == "closed")
+
+            // UIDLs survive a rebuild: they come from the log.
+            try await server.cli(["rebuild", "mailbox"])
+            let again = try await server.python(Self.clientContext + """
+                p = poplib.POP3_SSL('127.0.0.1', PORTS['pop3s'], context=ctx)
+                p.user('alice')
+                p.pass_('alice-pass')
+                print(json.dumps({'uidl': [line.decode() for line in p.uidl()[1]]}))
+                p.quit()
+                """).json
+            #expect((again["uidl"] as? [String])?.map { $0.split(separator: " ")[1] } == uidl.dropFirst().map { $0.split(separator: " ")[1] })
+            let log = try await server.cli(["log", "dump"])
+            #expect(log.split(separator: "\n").filter { $0.contains("\"type\":\"login_failed\"") && $0.contains("\"service\":\"pop3\"") }.count == 3)
+        }
+    }
+
+    @Test("fetchmail downloads over STLS (checking the certificate) and deletes with --nokeep; curl reads pop3:// and pop3s:// URLs")
+    func fetchmailAndCurl() async throws {
+        try await MailServerHarness.with { server in
+            try await server.createStandardDirectory()
+            try await server.start(pop3: true)
+            try await Self.deliver(server)
+            let pop3 = server.ports["pop3"]!, pop3s = server.ports["pop3s"]!
+            let mailbox = server.dataDirectory + "/fetched"
+            let rc = server.dataDirectory + "/fetchmailrc"
+            try """
+                set no syslog
+                poll localhost protocol pop3 port \(pop3)
+                  user "alice" there with password "alice-pass" is "root" here
+                  sslproto "TLS1.2+" sslcertck sslcertfile "\(server.dataDirectory)/tls/selfsigned-cert.pem"
+                  mda "/bin/sh -c 'cat >> \(mailbox)'"
+
+                """.write(toFile: rc, atomically: true, encoding: .utf8)
+            chmod(rc, 0o600)
+            let environment = ["HOME": server.dataDirectory, "FETCHMAILHOME": server.dataDirectory]
+            func fetchmail(_ arguments: [String]) async throws -> ProcessResult {
+                let process = try RunningProcess(executable: "/usr/bin/fetchmail", arguments: ["-f", rc] + arguments,
+                                                 environment: environment)
+                let status = try await process.wait(timeout: .seconds(60))
+                return ProcessResult(status: status, output: process.output, errors: process.errors)
+            }
+            let kept = try await fetchmail(["--keep"])
+            #expect(kept.status == 0, "fetchmail --keep: \(kept.output)\(kept.errors)")
+            let fetched = (try? String(contentsOfFile: mailbox, encoding: .utf8)) ?? ""
+            #expect(fetched.components(separatedBy: "Subject: message ").count - 1 == 3, "\(fetched)")
+            #expect(try await server.inbox("alice").count == 3)
+
+            let deleted = try await fetchmail(["--nokeep", "--all"])
+            #expect(deleted.status == 0, "fetchmail --nokeep: \(deleted.output)\(deleted.errors)")
+            #expect(try await server.inbox("alice").isEmpty)
+
+            let listing = try await server.tool("/usr/bin/curl", [
+                "-sS", "--ssl-reqd", "-k", "pop3://127.0.0.1:\(pop3)/", "-u", "bob:bob-pass",
+            ])
+            #expect(listing.status == 0, "\(listing.errors)")
+            #expect(listing.output.hasPrefix("1 "), "\(listing.output)")
+            let message = try await server.tool("/usr/bin/curl", [
+                "-sS", "-k", "pop3s://127.0.0.1:\(pop3s)/1", "-u", "bob:bob-pass",
+            ])
+            #expect(message.status == 0, "\(message.errors)")
+            #expect(message.output.contains("Subject: for bob") && message.output.contains("hello bob"))
+            // Without TLS only mechanisms that do not send the password are offered.
+            let refused = try await server.tool("/usr/bin/curl", [
+                "-sS", "--login-options", "AUTH=PLAIN", "pop3://127.0.0.1:\(pop3)/", "-u", "bob:bob-pass",
+            ])
+            #expect(refused.status != 0, "PLAIN before TLS must be refused")
+        }
+    }
+}

@@ -211,4 +211,46 @@ struct POP3ClientTests {
             #expect(refused.status != 0, "PLAIN before TLS must be refused")
         }
     }
+
+    @Test("failed logins over POP3 and SMTP AUTH add up per address and block it on every service")
+    func loginIPS() async throws {
+        try await MailServerHarness.with { server in
+            try await server.createStandardDirectory()
+            try await server.cli(["settings", "set", "ips.login_threshold", "4"])
+            try await server.cli(["settings", "set", "smtp.auth_without_tls", "true"])
+            try await server.start(pop3: true)
+            let result = try await server.python(Self.clientContext + """
+                import smtplib
+                out = {}
+                p = poplib.POP3_SSL('127.0.0.1', PORTS['pop3s'], context=ctx)
+                for password in ['wrong-1', 'wrong-2']:
+                    try:
+                        p.user('alice')
+                        p.pass_(password)
+                    except poplib.error_proto as e:
+                        out.setdefault('pop3', []).append(e.args[0].decode())
+                p.quit()
+                s = smtplib.SMTP('127.0.0.1', PORTS['smtp'])
+                s.ehlo()
+                s.user, s.password = 'nobody', 'wrong-3'
+                for _ in range(2):
+                    try:
+                        s.auth('PLAIN', s.auth_plain)
+                    except smtplib.SMTPAuthenticationError as e:
+                        out.setdefault('smtp', []).append(e.smtp_code)
+                s.quit()
+                sock = socket.create_connection(('127.0.0.1', PORTS['pop3']))
+                out['pop3_blocked'] = sock.makefile('rb').readline().decode().strip()
+                sock = socket.create_connection(('127.0.0.1', PORTS['smtp']))
+                out['smtp_blocked'] = sock.makefile('rb').readline().decode().strip()
+                print(json.dumps(out))
+                """).json
+            #expect((result["pop3"] as? [String])?.allSatisfy { $0.hasPrefix("-ERR [AUTH]") } == true)
+            #expect(result["smtp"] as? [Int] == [535, 535])
+            #expect(result["pop3_blocked"] as? String == "-ERR [SYS/TEMP] Server access temporarily blocked! Please try again later")
+            #expect(result["smtp_blocked"] as? String == "421 4.7.0 Your connection has been blocked temporarily - Try again later")
+            let log = try await server.cli(["log", "dump"])
+            #expect(log.contains("4 failed logins within 30 minutes"))
+        }
+    }
 }

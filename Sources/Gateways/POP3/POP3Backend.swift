@@ -78,7 +78,8 @@ public protocol POP3Backend: Sendable {
     func lockMaildrop(_ user: String) -> Bool
     func unlockMaildrop(_ user: String)
     func maildrop(for user: String) async throws -> POP3Maildrop
-    func message(_ blob: BlobID) async throws -> [UInt8]
+    /// Stored bodies, several per query (a session reading through its maildrop asks ahead).
+    func messages(_ blobs: [BlobID]) async throws -> [BlobID: [UInt8]]
     /// Removes (or, holding, hides) the messages deleted in a session, as one change.
     func delete(_ messages: [POP3Maildrop.Message], from maildrop: POP3Maildrop, user: String, hold: Bool) async throws
 }

@@ -78,9 +78,9 @@ public final class POP3Maildrops: POP3Backend {
         return POP3Maildrop(mailboxID: inbox.id, uidValidity: inbox.uidValidity, messages: messages)
     }
 
-    public func message(_ blob: BlobID) async throws -> [UInt8] {
-        guard let bytes = try await mail.engine.store.blob(blob) else { throw MailStoreError.noSuchBody(blob.description) }
-        return bytes
+    public func messages(_ blobs: [BlobID]) async throws -> [BlobID: [UInt8]] {
+        let store = mail.engine.store
+        return try await store.client.withConnection { try await store.blobs(blobs, on: $0) }
     }
 
     public func delete(_ messages: [POP3Maildrop.Message], from maildrop: POP3Maildrop, user: String, hold: Bool) async throws {

@@ -30,6 +30,9 @@ public final class POP3Session {
     var errors = 0
     /// The APOP timestamp in the greeting (RFC 1939 §7).
     let timestamp: String
+    /// Bodies read ahead: clients usually fetch message after message.
+    var readAhead: [BlobID: [UInt8]] = [:]
+    static let readAheadCount = 16
 
     public init(transport: ClientTransport, backend: POP3Backend, context: POP3SessionContext, logger: Logger) {
         self.transport = transport
@@ -295,6 +298,19 @@ public final class POP3Session {
 
     // MARK: Transaction state
 
+    /// Message `number`'s stored bytes, reading the next few bodies along with it.
+    func body(of number: Int, in maildrop: POP3Maildrop) async throws -> [UInt8] {
+        let message = maildrop.messages[number - 1]
+        if let bytes = readAhead.removeValue(forKey: message.blob) { return bytes }
+        readAhead.removeAll()
+        let upcoming = maildrop.messages[(number - 1)..<min(maildrop.messages.count, number - 1 + Self.readAheadCount)]
+        readAhead = try await backend.messages(upcoming.map(\.blob))
+        guard let bytes = readAhead.removeValue(forKey: message.blob) else {
+            throw MailStoreError.noSuchBody(message.blob.description)
+        }
+        return bytes
+    }
+
     func transaction(_ command: POP3Command, user: UserRecord, maildrop: POP3Maildrop, deleted: Set<Int>) async -> Outcome {
         let messages = maildrop.messages
         func lookup(_ number: Int) -> POP3Maildrop.Message? {
@@ -326,7 +342,7 @@ public final class POP3Session {
         case .retr(let number), .top(let number, _):
             guard let message = lookup(number) else { return error("no such message") }
             let bytes: [UInt8]
-            do { bytes = try await backend.message(message.blob) } catch {
+            do { bytes = try await body(of: number, in: maildrop) } catch {
                 logger.error("reading a message failed", metadata: ["error": "\(String(reflecting: error))"])
                 err("Cannot read the message now (session \(context.id))", code: "SYS/TEMP")
                 return .proceed

@@ -128,25 +128,30 @@ public enum POP3MessageWriter {
     /// lines of the body.
     public static func multiline(_ message: [UInt8], bodyLines: Int? = nil) -> [UInt8] {
         var output: [UInt8] = []
-        output.reserveCapacity(message.count + message.count / 64 + 5)
-        var atLineStart = true
-        var inBody = false
-        var bodyLinesLeft = bodyLines ?? Int.max
-        var index = 0
-        while index < message.count {
-            let byte = message[index]
-            if atLineStart {
+        output.reserveCapacity(message.count + 64)
+        message.withUnsafeBufferPointer { bytes in
+            var lineStart = 0
+            var inBody = false
+            var bodyLinesLeft = bodyLines ?? Int.max
+            var runStart = 0 // bytes not yet copied start here
+            while lineStart < bytes.count {
                 if inBody {
                     if bodyLinesLeft == 0 { break }
                     bodyLinesLeft -= 1
+                } else if bytes[lineStart] == 0x0D || bytes[lineStart] == 0x0A {
+                    inBody = true // the empty line ending the header section
                 }
-                if byte == UInt8(ascii: ".") { output.append(UInt8(ascii: ".")) }
-                // An empty line ends the header section.
-                if !inBody && (byte == 0x0D || byte == 0x0A) { inBody = true }
+                if bytes[lineStart] == UInt8(ascii: ".") {
+                    output.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[runStart..<lineStart]))
+                    output.append(UInt8(ascii: "."))
+                    runStart = lineStart
+                }
+                // The next line starts after the next LF.
+                var index = lineStart
+                while index < bytes.count && bytes[index] != 0x0A { index += 1 }
+                lineStart = index + 1
             }
-            output.append(byte)
-            atLineStart = byte == 0x0A
-            index += 1
+            output.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[runStart..<min(lineStart, bytes.count)]))
         }
         let endsWithLineBreak = output.count >= 2 && output[output.count - 2] == 0x0D && output[output.count - 1] == 0x0A
         if !output.isEmpty && !endsWithLineBreak { output.append(contentsOf: [0x0D, 0x0A]) }

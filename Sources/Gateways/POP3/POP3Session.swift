@@ -32,7 +32,7 @@ public final class POP3Session {
     let timestamp: String
     /// Bodies read ahead: clients usually fetch message after message.
     var readAhead: [BlobID: [UInt8]] = [:]
-    static let readAheadCount = 16
+    static let readAheadCount = 32
 
     public init(transport: ClientTransport, backend: POP3Backend, context: POP3SessionContext, logger: Logger) {
         self.transport = transport

@@ -147,9 +147,12 @@ public enum POP3MessageWriter {
                     runStart = lineStart
                 }
                 // The next line starts after the next LF.
-                var index = lineStart
-                while index < bytes.count && bytes[index] != 0x0A { index += 1 }
-                lineStart = index + 1
+                guard let base = bytes.baseAddress,
+                      let found = memchr(base + lineStart, 0x0A, bytes.count - lineStart) else {
+                    lineStart = bytes.count
+                    break
+                }
+                lineStart = base.distance(to: found.assumingMemoryBound(to: UInt8.self)) + 1
             }
             output.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[runStart..<min(lineStart, bytes.count)]))
         }

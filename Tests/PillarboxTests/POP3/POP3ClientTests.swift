@@ -253,4 +253,30 @@ struct POP3ClientTests {
             #expect(log.contains("4 failed logins within 30 minutes"))
         }
     }
+
+    @Test("with pop3.hold_deleted, deleted messages leave the maildrop but stay in the mailbox")
+    func holdDeleted() async throws {
+        try await MailServerHarness.with { server in
+            try await server.createStandardDirectory()
+            try await server.cli(["settings", "set", "pop3.hold_deleted", "true"])
+            try await server.start(pop3: true)
+            try await Self.deliver(server)
+            let result = try await server.python(Self.clientContext + """
+                p = poplib.POP3_SSL('127.0.0.1', PORTS['pop3s'], context=ctx)
+                p.user('alice')
+                p.pass_('alice-pass')
+                p.dele(2)
+                p.quit()
+                p = poplib.POP3_SSL('127.0.0.1', PORTS['pop3s'], context=ctx)
+                p.user('alice')
+                p.pass_('alice-pass')
+                print(json.dumps({'stat': list(p.stat())}))
+                p.quit()
+                """).json
+            #expect((result["stat"] as? [Int])?.first == 2)
+            let listing = try await server.cli(["mail", "list", "alice"])
+            #expect(listing.split(separator: "\n").count == 4, "\(listing)")
+            #expect(listing.contains("$POP3Deleted"))
+        }
+    }
 }

@@ -8,13 +8,15 @@ let package = Package(
     name: "PillarboxFuzz",
     targets: [
         .target(name: "MailCore"),
-        .executableTarget(name: "FuzzMIME", dependencies: ["MailCore"]),
-        .executableTarget(name: "FuzzDomainName", dependencies: ["MailCore"]),
+        // The entry point every target hands to libFuzzer.
+        .target(name: "FuzzDriver"),
+        .executableTarget(name: "FuzzMIME", dependencies: ["MailCore", "FuzzDriver"]),
+        .executableTarget(name: "FuzzDomainName", dependencies: ["MailCore", "FuzzDriver"]),
         // The SMTP gateway's wire layer (command parser, line reader, DATA/BDAT scanner), linked the same way.
         .target(name: "SMTPWire"),
-        .executableTarget(name: "FuzzSMTP", dependencies: ["SMTPWire"]),
+        .executableTarget(name: "FuzzSMTP", dependencies: ["SMTPWire", "FuzzDriver"]),
         .target(name: "POP3Wire"),
-        .executableTarget(name: "FuzzPOP3", dependencies: ["POP3Wire"]),
+        .executableTarget(name: "FuzzPOP3", dependencies: ["POP3Wire", "FuzzDriver"]),
     ],
     swiftLanguageModes: [.v6]
 )

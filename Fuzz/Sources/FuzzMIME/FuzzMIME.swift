@@ -1,3 +1,4 @@
+import FuzzDriver
 import MailCore
 
 /// Any bytes as a stored message: the parser must return a summary whose offsets stay inside
@@ -20,14 +21,8 @@ public func fuzzMIME(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     return 0
 }
 
-@_silgen_name("LLVMFuzzerRunDriver")
-func runFuzzerDriver(_ argc: UnsafeMutablePointer<CInt>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
-                     _ test: @convention(c) (UnsafePointer<UInt8>, Int) -> CInt) -> CInt
-
-/// SwiftPM links an executable's entry point under this name; hand over to libFuzzer's driver.
+/// SwiftPM links an executable's entry point under this name.
 @_cdecl("FuzzMIME_main")
 public func fuzzerMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
-    var count = argc
-    var arguments = argv
-    return runFuzzerDriver(&count, &arguments) { fuzzMIME($0, $1) }
+    runFuzzer(argc, argv, fuzzMIME)
 }

@@ -1,3 +1,4 @@
+import FuzzDriver
 import POP3Wire
 
 /// Any bytes as POP3 command lines, and as a stored message written out for RETR and TOP: no
@@ -15,14 +16,8 @@ public func fuzzPOP3(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     return 0
 }
 
-@_silgen_name("LLVMFuzzerRunDriver")
-func runFuzzerDriver(_ argc: UnsafeMutablePointer<CInt>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
-                     _ test: @convention(c) (UnsafePointer<UInt8>, Int) -> CInt) -> CInt
-
-/// SwiftPM links an executable's entry point under this name; hand over to libFuzzer's driver.
+/// SwiftPM links an executable's entry point under this name.
 @_cdecl("FuzzPOP3_main")
 public func fuzzerMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
-    var count = argc
-    var arguments = argv
-    return runFuzzerDriver(&count, &arguments) { fuzzPOP3($0, $1) }
+    runFuzzer(argc, argv, fuzzPOP3)
 }

@@ -1,3 +1,4 @@
+import FuzzDriver
 import SMTPWire
 
 /// Any bytes as SMTP input: cut into command lines and parsed, and read as a DATA body and as
@@ -35,14 +36,8 @@ public func fuzzSMTP(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     return 0
 }
 
-@_silgen_name("LLVMFuzzerRunDriver")
-func runFuzzerDriver(_ argc: UnsafeMutablePointer<CInt>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
-                     _ test: @convention(c) (UnsafePointer<UInt8>, Int) -> CInt) -> CInt
-
-/// SwiftPM links an executable's entry point under this name; hand over to libFuzzer's driver.
+/// SwiftPM links an executable's entry point under this name.
 @_cdecl("FuzzSMTP_main")
 public func fuzzerMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
-    var count = argc
-    var arguments = argv
-    return runFuzzerDriver(&count, &arguments) { fuzzSMTP($0, $1) }
+    runFuzzer(argc, argv, fuzzSMTP)
 }

@@ -1,0 +1,256 @@
+import EventLog
+import Foundation
+import Logging
+
+/// The message itself: DATA and BDAT into a body sink, the checks on its header section, the
+/// trace lines, and the durable accept before `250`.
+extension SMTPSession {
+    // MARK: DATA and BDAT
+
+    func data() async -> Outcome {
+        guard var current = transaction else { return await protocolError(.c503NeedMail, details: "DATA before MAIL") }
+        guard !current.usedBDAT else { return await protocolError(.c503BDATMixed, details: "DATA after BDAT") }
+        guard !current.recipients.isEmpty else {
+            reply(.c554NoValidRecipients)
+            return .proceed
+        }
+        current.usedData = true
+        let sink = makeSink(for: current)
+        current.sink = sink
+        transaction = current
+        reply(.c354StartInput)
+        var scanner = SMTPBodyScanner(mode: .data, lineLimit: policy.limits.textLineLength)
+        var output: [UInt8] = []
+        let limit = sizeLimit
+        var tooBig = false
+        var spoolFailed = false
+        while true {
+            let finished = input.scan(into: &scanner, output: &output)
+            if scanner.error == nil && !tooBig && !spoolFailed {
+                if scanner.produced > limit {
+                    // Keep reading to the terminator, storing nothing more.
+                    tooBig = true
+                    sink.discard()
+                } else {
+                    do { try sink.append(output) } catch {
+                        logger.error("spooling a message failed", metadata: ["error": "\(error)"])
+                        spoolFailed = true
+                        sink.discard()
+                    }
+                }
+            }
+            output.removeAll(keepingCapacity: true)
+            if finished { break }
+            guard await receive() else {
+                sink.discard()
+                transaction = nil
+                return .close
+            }
+        }
+        if let error = scanner.error {
+            // The client's line endings cannot be trusted: nothing of this transaction counts,
+            // and nothing more from this connection is read (SMTP smuggling).
+            sink.discard()
+            transaction = nil
+            reply(error == .lineTooLong ? .c500TextLineTooLong : Self.reply(for: error))
+            await backend.record(.syntaxError, details: "\(error) in DATA", session: context)
+            return error == .lineTooLong ? .proceed : .close
+        }
+        if tooBig || spoolFailed {
+            transaction = nil
+            reply(tooBig ? .c552TooBig : .c451LocalError(context.id))
+            if tooBig { await backend.record(.tooBig, details: "more than \(limit) bytes", session: context) }
+            return .proceed
+        }
+        return await complete()
+    }
+
+    /// The sink for a transaction's body, with its trace lines fixed now (RFC 5321 §4.4: the
+    /// time stamp is when the message is received; the body is arriving from this moment).
+    func makeSink(for transaction: Transaction) -> SMTPBodySink {
+        let messageID = backend.makeNonce()
+        let returnPath = "Return-Path: <\(transaction.reversePath?.description ?? "")>\r\n"
+        let received = receivedHeader(messageID: messageID, recipients: transaction.recipients,
+                                       smtpUTF8: transaction.parameters.smtpUTF8)
+        return SMTPBodySink(messageID: messageID, trace: Array((returnPath + received).utf8),
+                            returnPathLength: returnPath.utf8.count, memoryLimit: 1 << 20, spoolDirectory: backend.spoolDirectory)
+    }
+
+    func bdat(size: Int, last: Bool) async -> Outcome {
+        // RFC 3030 §2: the chunk's octets follow whatever the outcome; read them first.
+        let limit = sizeLimit
+        var current = transaction
+        let chunkFailed = current == nil || current?.usedData == true || current?.failed == true
+        if var open = current, !chunkFailed {
+            open.usedBDAT = true
+            if open.scanner == nil { open.scanner = SMTPBodyScanner(mode: .chunk, lineLimit: policy.limits.textLineLength) }
+            if open.sink == nil { open.sink = makeSink(for: open) }
+            current = open
+        }
+        var remaining = size
+        var output: [UInt8] = []
+        var spoolFailed = false
+        while remaining > 0 {
+            if input.isEmpty {
+                guard await receive() else {
+                    transaction?.sink?.discard()
+                    transaction = nil
+                    return .close
+                }
+                continue
+            }
+            let piece = input.take(upTo: remaining)
+            remaining -= piece.count
+            if !chunkFailed, var open = current, var scanner = open.scanner, let sink = open.sink {
+                piece.withUnsafeBufferPointer { _ = scanner.scan($0, into: &output) }
+                if scanner.error == nil && scanner.produced <= limit && !spoolFailed {
+                    do { try sink.append(output) } catch { spoolFailed = true }
+                }
+                output.removeAll(keepingCapacity: true)
+                open.scanner = scanner
+                current = open
+            }
+        }
+        guard var open = current else {
+            return await protocolError(.c503NeedMail, details: "BDAT without MAIL")
+        }
+        if open.usedData { return await protocolError(.c503BDATMixed, details: "BDAT after DATA") }
+        if chunkFailed || open.failed {
+            if last { transaction = nil }
+            reply(SMTPReply(554, "5.5.0", "Transaction failed earlier; send RSET"))
+            return .proceed
+        }
+        guard !open.recipients.isEmpty else {
+            open.sink?.discard()
+            transaction = nil
+            reply(.c554NoValidRecipients)
+            return .proceed
+        }
+        guard var scanner = open.scanner else { return .proceed }
+        if last { scanner.finishChunks() }
+        let failure: SMTPReply?
+        if let error = scanner.error {
+            failure = error == .lineTooLong ? .c500TextLineTooLong : Self.reply(for: error)
+            await backend.record(.syntaxError, details: "\(error) in BDAT", session: context)
+        } else if scanner.produced > limit {
+            failure = .c552TooBig
+            await backend.record(.tooBig, details: "more than \(limit) bytes", session: context)
+        } else if spoolFailed {
+            failure = .c451LocalError(context.id)
+        } else {
+            failure = nil
+        }
+        if let failure {
+            open.sink?.discard()
+            open.failed = !last
+            transaction = last ? nil : open
+            reply(failure)
+            return .proceed
+        }
+        open.scanner = scanner
+        transaction = open
+        guard last else {
+            reply(SMTPReply(250, "2.0.0", "\(size) octets received"))
+            return .proceed
+        }
+        return await complete()
+    }
+
+    /// The body is complete: checks on its header section, then the durable accept, then 250.
+    func complete() async -> Outcome {
+        guard let current = transaction, let sink = current.sink else { return .proceed }
+        transaction = nil
+        if Self.countReceived(sink.head) >= policy.limits.maxHops {
+            sink.discard()
+            reply(.c554TooManyHops)
+            return .proceed
+        }
+        let message: SMTPMessage
+        do {
+            let body = try sink.finish()
+            message = SMTPMessage(messageID: sink.messageID, reversePath: current.reversePath, parameters: current.parameters,
+                                  recipients: current.recipients, body: body, blob: sink.blob, size: sink.size,
+                                  returnPathLength: sink.returnPathLength, head: sink.head)
+        } catch {
+            sink.discard()
+            logger.error("finishing a spooled message failed", metadata: ["error": "\(error)"])
+            reply(.c451LocalError(context.id))
+            return .proceed
+        }
+        do {
+            try await backend.accept(message, notes: notes, session: context)
+            notes = []
+        } catch {
+            logger.error("accepting a message failed", metadata: ["error": "\(String(reflecting: error))"])
+            reply(.c451LocalError(context.id))
+            return .proceed
+        }
+        logger.info("message accepted", metadata: [
+            "message": "\(message.messageID)", "size": "\(message.size)", "recipients": "\(current.recipients.count)",
+        ])
+        reply(SMTPReply(250, "2.0.0", "OK queued as \(message.messageID)"))
+        return .proceed
+    }
+
+    /// `Received:` lines in the header section (RFC 5321 §6.3: loop detection).
+    static func countReceived(_ body: [UInt8]) -> Int {
+        var count = 0
+        var index = 0
+        let received = Array("received:".utf8)
+        while index < body.count {
+            if body[index] == 0x0D { break } // the empty line ending the header
+            if body.count - index >= received.count {
+                var matches = true
+                for offset in 0..<received.count where SMTPGrammar.lower(body[index + offset]) != received[offset] {
+                    matches = false
+                    break
+                }
+                if matches { count += 1 }
+            }
+            guard let next = body[index...].firstIndex(of: 0x0A) else { break }
+            index = next + 1
+        }
+        return count
+    }
+
+    /// RFC 5321 §4.4 trace line, with RFC 3848 protocol names (RFC 6531 §4.3 for UTF8SMTP).
+    func receivedHeader(messageID: String, recipients: [SMTPAcceptedRecipient], smtpUTF8: Bool) -> String {
+        var protocolName = smtpUTF8 ? "UTF8SMTP" : (context.esmtp ? "ESMTP" : "SMTP")
+        if context.tls != nil { protocolName += "S" }
+        if context.authenticatedUser != nil { protocolName += "A" }
+        if protocolName == "SMTPS" || protocolName == "SMTPA" || protocolName == "SMTPSA" { protocolName = "E" + protocolName }
+        let helo = (context.helo ?? "unknown").filter { $0.isASCII && !$0.isNewline }
+        var header = "Received: from \(helo) ([\(context.clientIP)])\r\n\tby \(hostname) (Pillarbox) with \(protocolName) id \(messageID)"
+        var details: [String] = []
+        if let tls = context.tls { details.append("using \(tls)") }
+        if let user = context.authenticatedUser { details.append("authenticated as \(user.name)") }
+        if !details.isEmpty { header += "\r\n\t(\(details.joined(separator: "; ")))" }
+        if recipients.count == 1, let only = recipients.first {
+            header += "\r\n\tfor <\(only.path)>"
+        }
+        header += "; \(Self.rfc5322Date(backend.now()))\r\n"
+        return header
+    }
+
+    /// RFC 5322 §3.3 date-time in UTC: `Sun, 22 Nov 2026 13:45:07 +0000`.
+    static func rfc5322Date(_ date: Date) -> String {
+        let seconds = Int64(date.timeIntervalSince1970.rounded(.down))
+        let days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
+        let secondOfDay = seconds - days * 86_400
+        // Civil date from days since 1970-01-01 (proleptic Gregorian).
+        let z = days + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let dayOfEra = z - era * 146_097
+        let yearOfEra = (dayOfEra - dayOfEra / 1_460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
+        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
+        let monthIndex = (5 * dayOfYear + 2) / 153
+        let day = dayOfYear - (153 * monthIndex + 2) / 5 + 1
+        let month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9
+        let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
+        let weekdays = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"]
+        let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+        let weekday = weekdays[Int(((days % 7) + 7) % 7)]
+        func two(_ value: Int64) -> String { value < 10 ? "0\(value)" : "\(value)" }
+        return "\(weekday), \(two(day)) \(months[Int(month) - 1]) \(year) \(two(secondOfDay / 3_600)):\(two(secondOfDay / 60 % 60)):\(two(secondOfDay % 60)) +0000"
+    }
+}

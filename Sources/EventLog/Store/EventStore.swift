@@ -265,6 +265,14 @@ public final class EventStore: Service, Sendable {
     /// Wakes readers in this process at once, as a NOTIFY would.
     public func wakeReaders() { notifier.wake() }
 
+    /// A counter that grows whenever the log may have grown (a NOTIFY, or an append here).
+    public var appendGeneration: UInt64 { notifier.generation }
+
+    /// Returns once `appendGeneration` has moved past `generation`, or after `timeout`.
+    public func waitForAppend(after generation: UInt64, timeout: Duration) async {
+        await notifier.wait(after: generation, timeout: timeout)
+    }
+
     static let columns = """
         e.global_position, (e.tx_id::text)::bigint, s.stream_key, e.stream_version, e.type, e.type_version,
         e.codec, e.dict_id, e.event_id, e.correlation_id, e.causation_id, e.recorded_at, e.payload

@@ -95,4 +95,15 @@ public struct MessageSummary: Codable, Hashable, Sendable {
     public var sentDate: Int64?
     /// True when a limit stopped the parser before the end of the structure.
     public var truncated: Bool
+
+    public init(envelope: Envelope, body: BodyPart, headerSize: Int, size: Int, subjectText: String?, sentDate: Int64?,
+                truncated: Bool) {
+        self.envelope = envelope
+        self.body = body
+        self.headerSize = headerSize
+        self.size = size
+        self.subjectText = subjectText
+        self.sentDate = sentDate
+        self.truncated = truncated
+    }
 }

@@ -131,7 +131,18 @@ extension SettingKey where Value == Int {
     }
 }
 
+extension SettingKey where Value == Int {
+    /// RFC 9051 §5.4: the autologout timer is at least 30 minutes.
+    public static var imapIdleTimeout: SettingKey<Int> {
+        .count("imap.idle_timeout_seconds", default: 1_800, "Seconds an IMAP client may stay silent (IDLE included)",
+               range: 1_800...86_400)
+    }
+}
+
 extension SettingKey where Value == Bool {
+    public static var imapAuthWithoutTLS: SettingKey<Bool> {
+        SettingKey("imap.auth_without_tls", default: false, "Allow LOGIN, PLAIN and LOGIN-mechanism AUTHENTICATE without TLS")
+    }
     public static var pop3AuthWithoutTLS: SettingKey<Bool> {
         SettingKey("pop3.auth_without_tls", default: false,
                    "Allow USER/PASS, PLAIN and LOGIN on POP3 connections without TLS (VPOP3's Require Encrypted Authentication off)")
@@ -221,7 +232,8 @@ public enum SettingKeys {
         SettingKey<Int>.pop3MaxFailedLogins.erased, SettingKey<Int>.pop3IdleTimeout.erased,
         SettingKey<Int>.loginThreshold.erased, SettingKey<Int>.loginPeriodMinutes.erased,
         SettingKey<Int>.loginBlockMinutes.erased, SettingKey<Bool>.pop3AuthWithoutTLS.erased,
-        SettingKey<Bool>.pop3HoldDeleted.erased,
+        SettingKey<Bool>.pop3HoldDeleted.erased, SettingKey<Int>.imapIdleTimeout.erased,
+        SettingKey<Bool>.imapAuthWithoutTLS.erased,
     ]
 
     public static func named(_ name: String) -> AnySettingKey? { all.first { $0.name == name } }

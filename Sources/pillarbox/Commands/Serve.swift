@@ -67,6 +67,8 @@ struct Serve: AsyncParsableCommand {
             let tls = try makeTLS(configuration, logger: logger)
             let smtp = try await makeSMTPServer(configuration, engine: engine, settings: settings, directory: directory,
                                                 prevention: prevention, logins: logins, tls: tls, logger: logger)
+            let imap = makeIMAPServer(configuration, engine: engine, settings: settings, directory: directory, logins: logins,
+                                      tls: tls, logger: logger)
             let pop3 = makePOP3Server(configuration, engine: engine, settings: settings, directory: directory, logins: logins,
                                       tls: tls, logger: logger)
             let sealer = LedgerSealer(store: store, logger: logger)
@@ -76,7 +78,8 @@ struct Serve: AsyncParsableCommand {
             // client outlives them all.
             let services = ServiceGroup(configuration: .init(
                 services: [.init(service: store), .init(service: sealer), .init(service: settings), .init(service: directory)]
-                    + runners + [.init(service: LocalDelivery(engine: engine, logger: logger))] + (smtp.map { [.init(service: $0)] } ?? []) + (pop3.map { [.init(service: $0)] } ?? []) + [.init(service: lifecycle)],
+                    + runners + [.init(service: LocalDelivery(engine: engine, logger: logger))] + (smtp.map { [.init(service: $0)] } ?? []) + (pop3.map { [.init(service: $0)] } ?? [])
+                    + (imap.map { [.init(service: $0)] } ?? []) + [.init(service: lifecycle)],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger
             ))
@@ -127,5 +130,20 @@ struct Serve: AsyncParsableCommand {
         let backend = POP3Maildrops(hostname: configuration.hostname.value, engine: engine, settings: settings,
                                     directory: directory, logins: logins, logger: logger)
         return POP3Server(endpoints: endpoints, backend: backend, tls: tls, logger: logger)
+    }
+
+    /// The IMAP listeners that are configured; nil when none is.
+    private func makeIMAPServer(_ configuration: BootstrapConfiguration, engine: ProjectionEngine, settings: LiveSettings,
+                                directory: LiveDirectory, logins: LoginProtection, tls: NIOSSLContext?,
+                                logger: Logger) -> IMAPServer? {
+        let endpoints = [(ListenerConfiguration.Kind.imap, false), (.imaps, true)].compactMap { kind, implicit in
+            configuration.listeners[kind].map {
+                GatewayEndpoint(name: kind.rawValue, host: $0.host, port: $0.port, implicitTLS: implicit)
+            }
+        }
+        guard !endpoints.isEmpty else { return nil }
+        let accounts = IMAPAccounts(hostname: configuration.hostname.value, engine: engine, settings: settings,
+                                    directory: directory, logins: logins, logger: logger)
+        return IMAPServer(endpoints: endpoints, accounts: accounts, tls: tls, logger: logger)
     }
 }

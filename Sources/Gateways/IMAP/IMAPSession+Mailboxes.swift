@@ -1,0 +1,245 @@
+import EventLog
+import Foundation
+import Projections
+
+/// Folder commands: SELECT/EXAMINE, CREATE, DELETE, RENAME, SUBSCRIBE, LIST (RFC 5258 with
+/// RFC 5819 STATUS and RFC 6154 special use), LSUB, STATUS, APPEND.
+extension IMAPSession {
+    static let systemFlags = ["\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft"]
+
+    func select(_ tag: String, _ name: String, readOnly: Bool, condStore: Bool, qresync: IMAPQResync?,
+                user: UserRecord) async throws {
+        if selected != nil {
+            state = .authenticated(user)
+            if enabled.contains("QRESYNC") || enabled.contains("IMAP4REV2") { untagged("OK [CLOSED] Previous mailbox closed") }
+        }
+        if condStore { enabled.insert("CONDSTORE") }
+        guard let stored = storedName(name), let mailbox = try await accounts.mail.mailbox(user.id, named: stored) else {
+            tagged(tag, "NO [NONEXISTENT] No such mailbox")
+            return
+        }
+        guard mailbox.selectable else {
+            tagged(tag, "NO [CANNOT] Mailbox cannot be selected")
+            return
+        }
+        let messages = try await accounts.mail.messages(user.id, mailboxID: mailbox.id)
+        var current = Selected(mailbox: mailbox, readOnly: readOnly, uids: messages.map(\.uid), flags: [:], modSeqs: [:],
+                               known: mailbox.highestModSeq)
+        for message in messages {
+            current.flags[message.uid] = message.flags
+            current.modSeqs[message.uid] = message.modSeq
+        }
+        let keywords = Set(messages.flatMap(\.flags)).subtracting(Self.systemFlags).filter { !$0.hasPrefix("\\") }.sorted()
+        let flagList = (Self.systemFlags + keywords).joined(separator: " ")
+        untagged("FLAGS (\(flagList))")
+        untagged(readOnly ? "OK [PERMANENTFLAGS ()] Read-only" : "OK [PERMANENTFLAGS (\(flagList) \\*)] Flags permitted")
+        untagged("\(messages.count) EXISTS")
+        untagged("0 RECENT")
+        untagged("OK [UIDVALIDITY \(mailbox.uidValidity)] UIDs valid")
+        untagged("OK [UIDNEXT \(mailbox.uidNext)] Predicted next UID")
+        untagged("OK [HIGHESTMODSEQ \(mailbox.highestModSeq)] Highest")
+        if let firstUnseen = messages.firstIndex(where: { !$0.flags.contains("\\Seen") }) {
+            untagged("OK [UNSEEN \(firstUnseen + 1)] First unseen")
+        }
+        untagged("LIST () \"/\" " + String(decoding: wireName(mailbox.name), as: UTF8.self))
+        // RFC 7162 §3.2.5: what changed since the client's last visit.
+        if let qresync, enabled.contains("QRESYNC"), qresync.uidValidity == mailbox.uidValidity {
+            let changes = try await accounts.mail.changes(user.id, mailboxID: mailbox.id, since: qresync.modSeq)
+            let vanished = changes.expunged.map(\.uid).filter { uid in
+                qresync.knownUIDs?.contains(uid, largest: mailbox.uidNext) ?? true
+            }
+            if !vanished.isEmpty { untagged("VANISHED (EARLIER) \(Self.compress(vanished))") }
+            for message in changes.messages {
+                guard let number = current.sequenceNumber(of: message.uid) else { continue }
+                untagged("\(number) FETCH (UID \(message.uid) FLAGS (\(message.flags.joined(separator: " "))) MODSEQ (\(message.modSeq)))")
+            }
+        }
+        state = .selected(user, current)
+        tagged(tag, readOnly ? "OK [READ-ONLY] EXAMINE completed" : "OK [READ-WRITE] SELECT completed")
+    }
+
+    /// A UID list as a compact sequence set: `1:3,7`.
+    static func compress(_ values: [UInt32]) -> String {
+        let sorted = values.sorted()
+        var parts: [String] = []
+        var index = 0
+        while index < sorted.count {
+            var end = index
+            while end + 1 < sorted.count && sorted[end + 1] == sorted[end] + 1 { end += 1 }
+            parts.append(end == index ? "\(sorted[index])" : "\(sorted[index]):\(sorted[end])")
+            index = end + 1
+        }
+        return parts.joined(separator: ",")
+    }
+
+    func mailboxCommand(_ command: IMAPCommand, user: UserRecord) async throws {
+        let tag = command.tag
+        let mail = accounts.mail
+        func name(_ text: String) throws -> String {
+            guard let stored = storedName(text), !stored.isEmpty else { throw MailStoreError.invalidName(text) }
+            return stored
+        }
+        switch command.kind {
+        case .create(let text):
+            _ = try await mail.createMailbox(user: user.id, name: try name(text))
+            tagged(tag, "OK CREATE completed")
+        case .delete(let text):
+            let stored = try name(text)
+            if selected?.mailbox.name == stored { state = .authenticated(user) }
+            try await mail.deleteMailbox(user: user.id, name: stored)
+            tagged(tag, "OK DELETE completed")
+        case .rename(let from, let to):
+            try await mail.renameMailbox(user: user.id, from: try name(from), to: try name(to))
+            tagged(tag, "OK RENAME completed")
+        case .subscribe(let text):
+            try await mail.setSubscribed(user: user.id, name: try name(text), true)
+            tagged(tag, "OK SUBSCRIBE completed")
+        case .unsubscribe(let text):
+            try await mail.setSubscribed(user: user.id, name: try name(text), false)
+            tagged(tag, "OK UNSUBSCRIBE completed")
+        case .list(let reference, let patterns, let selection, let returns):
+            try await list(reference: reference, patterns: patterns, selection: selection, returns: returns, user: user, lsub: false)
+            tagged(tag, "OK LIST completed")
+        case .lsub(let reference, let pattern):
+            try await list(reference: reference, patterns: [pattern], selection: ["SUBSCRIBED"], returns: [], user: user, lsub: true)
+            tagged(tag, "OK LSUB completed")
+        case .status(let text, let items):
+            guard let mailbox = try await mail.mailbox(user.id, named: try name(text)), mailbox.selectable else {
+                tagged(tag, "NO [NONEXISTENT] No such mailbox")
+                return
+            }
+            untagged("STATUS \(String(decoding: wireName(mailbox.name), as: UTF8.self)) (\(try await status(mailbox, items: items, user: user)))")
+            tagged(tag, "OK STATUS completed")
+        case .append(let text, let flags, let date, let message):
+            guard let mailbox = try await mail.mailbox(user.id, named: try name(text)), mailbox.selectable else {
+                tagged(tag, "NO [TRYCREATE] No such mailbox")
+                return
+            }
+            let stored = try await mail.append(Self.normalisedLineEndings(message), user: user.id, mailbox: mailbox.name,
+                                               flags: flags.filter { $0 != "\\Recent" }, internalDate: date)
+            tagged(tag, "OK [APPENDUID \(stored.uidValidity) \(stored.uid)] APPEND completed")
+        default:
+            break
+        }
+    }
+
+    /// Bare CR and bare LF become CRLF: what is stored always has CRLF line ends.
+    static func normalisedLineEndings(_ bytes: [UInt8]) -> [UInt8] {
+        var output: [UInt8] = []
+        output.reserveCapacity(bytes.count + 16)
+        var index = 0
+        while index < bytes.count {
+            let byte = bytes[index]
+            if byte == 0x0D {
+                output += [0x0D, 0x0A]
+                index += index + 1 < bytes.count && bytes[index + 1] == 0x0A ? 2 : 1
+                continue
+            }
+            if byte == 0x0A {
+                output += [0x0D, 0x0A]
+            } else {
+                output.append(byte)
+            }
+            index += 1
+        }
+        return output
+    }
+
+    func status(_ mailbox: MailboxInfo, items: [String], user: UserRecord) async throws -> String {
+        var needsMessages = false
+        for item in items where item == "UNSEEN" || item == "DELETED" { needsMessages = true }
+        let messages = needsMessages ? try await accounts.mail.messages(user.id, mailboxID: mailbox.id) : []
+        var parts: [String] = []
+        for item in items {
+            switch item {
+            case "MESSAGES": parts.append("MESSAGES \(mailbox.messages)")
+            case "UIDNEXT": parts.append("UIDNEXT \(mailbox.uidNext)")
+            case "UIDVALIDITY": parts.append("UIDVALIDITY \(mailbox.uidValidity)")
+            case "UNSEEN": parts.append("UNSEEN \(messages.filter { !$0.flags.contains("\\Seen") }.count)")
+            case "DELETED": parts.append("DELETED \(messages.filter { $0.flags.contains("\\Deleted") }.count)")
+            case "SIZE": parts.append("SIZE \(mailbox.bytes)")
+            case "HIGHESTMODSEQ": parts.append("HIGHESTMODSEQ \(mailbox.highestModSeq)")
+            case "RECENT": parts.append("RECENT 0")
+            default: throw MailStoreError.invalidName("STATUS item \(item)")
+            }
+        }
+        return parts.joined(separator: " ")
+    }
+
+    func list(reference: String, patterns: [String], selection: [String], returns: [String], user: UserRecord,
+              lsub: Bool) async throws {
+        let mail = accounts.mail
+        // RFC 9051 §6.3.9: an empty pattern asks for the delimiter.
+        if patterns == [""] {
+            untagged("\(lsub ? "LSUB" : "LIST") (\\Noselect) \"/\" \"\"")
+            return
+        }
+        let mailboxes = try await mail.mailboxes(user.id)
+        let subscribed = Set(try await mail.subscriptions(user.id))
+        let wantSubscribed = selection.contains("SUBSCRIBED")
+        let wantSpecial = selection.contains("SPECIAL-USE")
+        let returnStatus = returns.contains("STATUS") ? Self.statusItems(returns) : nil
+        let names = Set(mailboxes.map(\.name))
+        var candidates = mailboxes.map(\.name)
+        // Subscribed names may outlive their folders (RFC 9051 §6.3.9: \NonExistent).
+        if wantSubscribed || lsub { candidates += subscribed.subtracting(names) }
+        for name in candidates.sorted() {
+            let decodedPatterns = patterns.compactMap { pattern in storedPattern(reference + pattern) }
+            guard decodedPatterns.contains(where: { Self.matches(name, pattern: $0) }) else { continue }
+            if (wantSubscribed || lsub) && !subscribed.contains(name) { continue }
+            let mailbox = mailboxes.first { $0.name == name }
+            if wantSpecial && mailbox?.specialUse == nil { continue }
+            var attributes: [String] = []
+            if mailbox == nil { attributes.append("\\NonExistent") }
+            if mailbox?.selectable == false { attributes.append("\\Noselect") }
+            let hasChildren = names.contains { $0.hasPrefix(name + "/") }
+            if !lsub { attributes.append(hasChildren ? "\\HasChildren" : "\\HasNoChildren") }
+            if let special = mailbox?.specialUse, !lsub { attributes.append("\\" + special) }
+            if !lsub && (wantSubscribed || returns.contains("SUBSCRIBED")) && subscribed.contains(name) {
+                attributes.append("\\Subscribed")
+            }
+            untagged("\(lsub ? "LSUB" : "LIST") (\(attributes.joined(separator: " "))) \"/\" "
+                     + String(decoding: wireName(name), as: UTF8.self))
+            if let returnStatus, let mailbox, mailbox.selectable {
+                untagged("STATUS \(String(decoding: wireName(name), as: UTF8.self)) (\(try await status(mailbox, items: returnStatus, user: user)))")
+            }
+        }
+    }
+
+    func storedPattern(_ pattern: String) -> String? {
+        let decoded = utf8Names ? pattern : ModifiedUTF7.decode(pattern)
+        guard let decoded else { return nil }
+        if decoded.lowercased() == "inbox" { return "INBOX" }
+        if decoded.lowercased().hasPrefix("inbox/") { return "INBOX" + decoded.dropFirst(5) }
+        return decoded
+    }
+
+    static func statusItems(_ returns: [String]) -> [String] {
+        // The parser flattens `STATUS (MESSAGES UNSEEN)` to its words; the items follow STATUS.
+        guard let index = returns.firstIndex(of: "STATUS") else { return [] }
+        return returns[(index + 1)...].filter { ["MESSAGES", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "DELETED", "SIZE", "HIGHESTMODSEQ", "RECENT"].contains($0) }
+    }
+
+    /// LIST wildcards: `*` matches anything, `%` anything but the delimiter. Dynamic
+    /// programming over (name, pattern) positions, so no pattern can make it run away.
+    static func matches(_ name: String, pattern: String) -> Bool {
+        let n = Array(name), p = Array(pattern)
+        guard p.count <= 1_000 else { return false }
+        // matched[j]: name[..<i] matches pattern[..<j], for the current i.
+        var matched = [Bool](repeating: false, count: p.count + 1)
+        matched[0] = true
+        for j in 0..<p.count where p[j] == "*" || p[j] == "%" { matched[j + 1] = matched[j] }
+        for i in 0..<n.count {
+            var next = [Bool](repeating: false, count: p.count + 1)
+            for j in 0..<p.count {
+                switch p[j] {
+                case "*": next[j + 1] = next[j] || matched[j + 1]
+                case "%": next[j + 1] = next[j] || (matched[j + 1] && n[i] != "/")
+                default: next[j + 1] = matched[j] && n[i] == p[j]
+                }
+            }
+            matched = next
+        }
+        return matched[p.count]
+    }
+}

@@ -1,0 +1,454 @@
+import EventLog
+import Foundation
+import MailCore
+import Projections
+
+/// Commands on the selected mailbox: FETCH, STORE, SEARCH (with ESEARCH), COPY, MOVE, EXPUNGE,
+/// CLOSE, UNSELECT, and the untagged updates that keep a session in step with the others.
+extension IMAPSession {
+    func messageCommand(_ command: IMAPCommand, user: UserRecord) async throws {
+        let tag = command.tag
+        guard let current = selected else { return }
+        switch command.kind {
+        case .close, .unselect:
+            if case .close = command.kind, !current.readOnly {
+                _ = try await accounts.mail.expunge(user: user.id, mailboxID: current.mailbox.id)
+            }
+            state = .authenticated(user)
+            tagged(tag, "OK \(command.kind == .close ? "CLOSE" : "UNSELECT") completed")
+        case .expunge, .uidExpunge:
+            guard !current.readOnly else {
+                tagged(tag, "NO [READ-ONLY] Mailbox is read-only")
+                return
+            }
+            var uids: [UInt32]?
+            if case .uidExpunge(let set) = command.kind { uids = resolve(set, uid: true, in: current).map(\.uid) }
+            let removed = try await accounts.mail.expunge(user: user.id, mailboxID: current.mailbox.id, uids: uids)
+            reportExpunged(removed)
+            await refresh(allowExpunge: true)
+            tagged(tag, "OK EXPUNGE completed")
+        case .fetch(let uid, let set, let items, let changedSince, let vanished):
+            try await fetch(set, uid: uid, items: items, changedSince: changedSince, vanished: vanished, user: user)
+            await refresh(allowExpunge: uid)
+            tagged(tag, "OK FETCH completed")
+        case .store(let uid, let set, let mode, let silent, let flags, let unchangedSince):
+            guard !current.readOnly else {
+                tagged(tag, "NO [READ-ONLY] Mailbox is read-only")
+                return
+            }
+            let modified = try await store(set, uid: uid, mode: mode, silent: silent, flags: flags,
+                                           unchangedSince: unchangedSince, user: user)
+            await refresh(allowExpunge: uid)
+            tagged(tag, modified.isEmpty ? "OK STORE completed" : "OK [MODIFIED \(Self.compress(modified))] Conditional STORE failed")
+        case .search(let uid, let returns, let key):
+            try await search(tag: tag, uid: uid, returns: returns, key: key, user: user)
+            await refresh(allowExpunge: uid)
+            tagged(tag, "OK SEARCH completed")
+        case .copy(let uid, let set, let name), .move(let uid, let set, let name):
+            let isMove: Bool
+            if case .move = command.kind { isMove = true } else { isMove = false }
+            if isMove && current.readOnly {
+                tagged(tag, "NO [READ-ONLY] Mailbox is read-only")
+                return
+            }
+            guard let stored = storedName(name), let target = try await accounts.mail.mailbox(user.id, named: stored),
+                  target.selectable else {
+                tagged(tag, "NO [TRYCREATE] No such mailbox")
+                return
+            }
+            let uids = resolve(set, uid: uid, in: current).map(\.uid)
+            guard !uids.isEmpty else {
+                tagged(tag, "OK Nothing to \(isMove ? "move" : "copy")")
+                return
+            }
+            let result = isMove ? try await accounts.mail.move(user: user.id, from: current.mailbox.id, uids: uids, to: target.id)
+                : try await accounts.mail.copy(user: user.id, from: current.mailbox.id, uids: uids, to: target.id)
+            let code = "COPYUID \(result.uidValidity) \(Self.compress(result.uids.map(\.0))) \(Self.compress(result.uids.map(\.1)))"
+            if isMove {
+                untagged("OK [\(code)] Moved")
+                reportExpunged(result.uids.map(\.0))
+                await refresh(allowExpunge: true)
+                tagged(tag, "OK MOVE completed")
+            } else {
+                await refresh(allowExpunge: uid)
+                tagged(tag, "OK [\(code)] COPY completed")
+            }
+        default:
+            break
+        }
+    }
+
+    /// The messages of `set` that exist, as (message number, UID).
+    func resolve(_ set: IMAPSequenceSet, uid: Bool, in current: Selected) -> [(number: Int, uid: UInt32)] {
+        var result: [(Int, UInt32)] = []
+        if uid {
+            let largest = current.uids.last ?? 0
+            for (index, value) in current.uids.enumerated() where set.contains(value, largest: largest) {
+                result.append((index + 1, value))
+            }
+        } else {
+            let count = UInt32(current.uids.count)
+            for (index, value) in current.uids.enumerated() where set.contains(UInt32(index + 1), largest: count) {
+                result.append((index + 1, value))
+            }
+        }
+        return result
+    }
+
+    /// Own expunges: EXPUNGE per message (or VANISHED with QRESYNC), renumbering as it goes.
+    func reportExpunged(_ uids: [UInt32]) {
+        guard case .selected(let user, var current) = state else { return }
+        let gone = uids.filter { current.sequenceNumber(of: $0) != nil }
+        if enabled.contains("QRESYNC") {
+            if !gone.isEmpty { untagged("VANISHED \(Self.compress(gone))") }
+            for uid in gone { remove(uid, from: &current) }
+        } else {
+            for uid in gone.sorted() {
+                guard let number = current.sequenceNumber(of: uid) else { continue }
+                untagged("\(number) EXPUNGE")
+                remove(uid, from: &current)
+            }
+        }
+        state = .selected(user, current)
+    }
+
+    func remove(_ uid: UInt32, from current: inout Selected) {
+        if let number = current.sequenceNumber(of: uid) { current.uids.remove(at: number - 1) }
+        current.flags[uid] = nil
+        current.modSeqs[uid] = nil
+        current.pendingExpunges.remove(uid)
+    }
+
+    /// Reports what other sessions and deliveries changed: new messages (EXISTS), flag changes
+    /// (FETCH), and — when allowed — expunges.
+    func refresh(allowExpunge: Bool) async {
+        guard case .selected(let user, var current) = state else { return }
+        let changes: MailStore.Changes
+        do {
+            changes = try await accounts.mail.changes(user.id, mailboxID: current.mailbox.id, since: current.known)
+        } catch {
+            logger.warning("reading mailbox changes failed", metadata: ["error": "\(error)"])
+            return
+        }
+        var added = false
+        for (uid, modSeq) in changes.expunged {
+            current.known = max(current.known, modSeq)
+            if current.sequenceNumber(of: uid) != nil { current.pendingExpunges.insert(uid) }
+        }
+        for message in changes.messages {
+            current.known = max(current.known, message.modSeq)
+            if current.flags[message.uid] == nil {
+                guard message.uid > (current.uids.last ?? 0) else { continue }
+                current.uids.append(message.uid)
+                current.flags[message.uid] = message.flags
+                current.modSeqs[message.uid] = message.modSeq
+                added = true
+            } else if current.flags[message.uid] != message.flags || current.modSeqs[message.uid] != message.modSeq {
+                let changedFlags = current.flags[message.uid] != message.flags
+                current.flags[message.uid] = message.flags
+                current.modSeqs[message.uid] = message.modSeq
+                if changedFlags || enabled.contains("CONDSTORE"), let number = current.sequenceNumber(of: message.uid) {
+                    var items = "FLAGS (\(message.flags.joined(separator: " ")))"
+                    if enabled.contains("CONDSTORE") { items = "UID \(message.uid) " + items + " MODSEQ (\(message.modSeq))" }
+                    untagged("\(number) FETCH (\(items))")
+                }
+            }
+        }
+        state = .selected(user, current)
+        if allowExpunge && !current.pendingExpunges.isEmpty { reportExpunged(Array(current.pendingExpunges)) }
+        if added, let now = selected { untagged("\(now.uids.count) EXISTS") }
+    }
+
+    // MARK: FETCH
+
+    func fetch(_ set: IMAPSequenceSet, uid: Bool, items: [IMAPFetchItem], changedSince: Int64?, vanished: Bool,
+               user: UserRecord) async throws {
+        guard let current = selected else { return }
+        var targets = resolve(set, uid: uid, in: current)
+        if let changedSince { targets = targets.filter { (current.modSeqs[$0.uid] ?? 0) > changedSince } }
+        if vanished, uid, let changedSince, enabled.contains("QRESYNC") {
+            let changes = try await accounts.mail.changes(user.id, mailboxID: current.mailbox.id, since: changedSince)
+            let largest = current.mailbox.uidNext
+            let gone = changes.expunged.map(\.uid).filter { set.contains($0, largest: largest) }
+            if !gone.isEmpty { untagged("VANISHED (EARLIER) \(Self.compress(gone))") }
+        }
+        guard !targets.isEmpty else { return }
+        var items = items
+        if uid && !items.contains(.uid) { items.insert(.uid, at: 0) }
+        if (changedSince != nil || enabled.contains("CONDSTORE")) && changedSince != nil && !items.contains(.modSeq) { items.append(.modSeq) }
+        let needsSummary = items.contains { item in
+            switch item {
+            case .envelope, .bodyStructure, .body, .section, .binarySize, .rfc822Header, .rfc822Text: true
+            default: false
+            }
+        }
+        let needsBody = items.contains { item in
+            switch item {
+            case .rfc822, .rfc822Header, .rfc822Text, .section, .binarySize: true
+            default: false
+            }
+        }
+        let setsSeen = !current.readOnly && items.contains { item in
+            switch item {
+            case .section(_, _, let peek, _): !peek
+            case .rfc822, .rfc822Text: true
+            default: false
+            }
+        }
+        // Read in batches so a FETCH 1:* of a big mailbox does not hold every body at once.
+        for batch in stride(from: 0, to: targets.count, by: 200).map({ Array(targets[$0..<min($0 + 200, targets.count)]) }) {
+            let infos = Dictionary(uniqueKeysWithValues: try await accounts.mail.messages(user.id, mailboxID: current.mailbox.id,
+                                                                                           uids: batch.map(\.uid)).map { ($0.uid, $0) })
+            let blobs = Array(Set(infos.values.map(\.blob)))
+            let summaries = needsSummary ? try await accounts.mail.summaries(blobs) : [:]
+            let bodies = needsBody ? try await accounts.bodies(blobs) : [:]
+            var seenFlags: [UInt32: [String]] = [:]
+            if setsSeen {
+                let unseen = infos.values.filter { !$0.flags.contains("\\Seen") }.map(\.uid)
+                if !unseen.isEmpty {
+                    let result = try await accounts.mail.setFlags(user: user.id, mailboxID: current.mailbox.id, uids: unseen, .add,
+                                                                  ["\\Seen"])
+                    seenFlags = result.flags
+                    setSelected { selected in
+                        for (uid, flags) in result.flags { selected.flags[uid] = flags }
+                        if let modSeq = result.modSeq {
+                            for uid in result.changed { selected.modSeqs[uid] = modSeq }
+                            selected.known = max(selected.known, modSeq)
+                        }
+                    }
+                }
+            }
+            for (number, uid) in batch {
+                guard let info = infos[uid] else { continue } // expunged meanwhile
+                let flags = seenFlags[uid] ?? selected?.flags[uid] ?? info.flags
+                let modSeq = selected?.modSeqs[uid] ?? info.modSeq
+                var parts: [[UInt8]] = []
+                for item in items {
+                    parts.append(render(item, info: info, flags: flags, modSeq: modSeq, summary: summaries[info.blob],
+                                        body: bodies[info.blob]))
+                }
+                if !seenFlags.isEmpty, seenFlags[uid] != nil, !items.contains(.flags) {
+                    parts.append(Array("FLAGS (\(flags.joined(separator: " ")))".utf8))
+                }
+                output += Array("* \(number) FETCH (".utf8) + Array(parts.joined(separator: [0x20])) + Array(")\r\n".utf8)
+            }
+            await flush()
+        }
+    }
+
+    func render(_ item: IMAPFetchItem, info: MessageInfo, flags: [String], modSeq: Int64, summary: MessageSummary?,
+                body: [UInt8]?) -> [UInt8] {
+        let message = body ?? []
+        switch item {
+        case .uid: return Array("UID \(info.uid)".utf8)
+        case .flags: return Array("FLAGS (\(flags.joined(separator: " ")))".utf8)
+        case .internalDate: return Array("INTERNALDATE \"\(IMAPDate.format(info.internalDate))\"".utf8)
+        case .rfc822Size: return Array("RFC822.SIZE \(info.size)".utf8)
+        case .modSeq: return Array("MODSEQ (\(modSeq))".utf8)
+        case .envelope:
+            return Array("ENVELOPE ".utf8) + (summary.map { IMAPRender.envelope($0.envelope) } ?? Array("NIL".utf8))
+        case .bodyStructure:
+            return Array("BODYSTRUCTURE ".utf8) + (summary.map { IMAPRender.bodyStructure($0.body, extended: true) } ?? Array("NIL".utf8))
+        case .body:
+            return Array("BODY ".utf8) + (summary.map { IMAPRender.bodyStructure($0.body, extended: false) } ?? Array("NIL".utf8))
+        case .rfc822:
+            return Array("RFC822 ".utf8) + IMAPText.literal(message)
+        case .rfc822Header:
+            let size = summary?.headerSize ?? message.count
+            return Array("RFC822.HEADER ".utf8) + IMAPText.literal(Array(message.prefix(size)))
+        case .rfc822Text:
+            let size = summary?.headerSize ?? 0
+            return Array("RFC822.TEXT ".utf8) + IMAPText.literal(Array(message.dropFirst(size)))
+        case .section(let section, let partial, _, let binary):
+            let name = (binary ? "BINARY[" : "BODY[") + section.description + "]"
+            guard let summary, var bytes = IMAPRender.section(section, of: message, summary: summary) else {
+                return Array("\(name) NIL".utf8)
+            }
+            if binary {
+                let part = IMAPRender.part(section.part, in: summary.body) ?? summary.body
+                guard let decoded = IMAPRender.decoded(bytes, encoding: part.encoding) else {
+                    return Array("\(name) NIL".utf8) // RFC 3516: UNKNOWN-CTE would be a NO; NIL keeps the rest
+                }
+                bytes = decoded
+            }
+            var label = name
+            if let partial {
+                label += "<\(partial.lowerBound)>"
+                let start = min(partial.lowerBound, bytes.count), end = min(partial.upperBound + 1, bytes.count)
+                bytes = Array(bytes[start..<end])
+            }
+            let value = binary && bytes.contains(0) ? Array("~{\(bytes.count)}\r\n".utf8) + bytes : IMAPText.literal(bytes)
+            return Array("\(label) ".utf8) + value
+        case .binarySize(let path):
+            guard let summary, let bytes = IMAPRender.section(IMAPSection(part: path, text: .all), of: message, summary: summary)
+            else { return Array("BINARY.SIZE[\(path.map(String.init).joined(separator: "."))] NIL".utf8) }
+            let part = IMAPRender.part(path, in: summary.body) ?? summary.body
+            let size = IMAPRender.decoded(bytes, encoding: part.encoding)?.count ?? bytes.count
+            return Array("BINARY.SIZE[\(path.map(String.init).joined(separator: "."))] \(size)".utf8)
+        }
+    }
+
+    // MARK: STORE
+
+    /// Returns the UIDs an UNCHANGEDSINCE condition left alone.
+    func store(_ set: IMAPSequenceSet, uid: Bool, mode: IMAPStoreMode, silent: Bool, flags: [String], unchangedSince: Int64?,
+               user: UserRecord) async throws -> [UInt32] {
+        guard let current = selected else { return [] }
+        let targets = resolve(set, uid: uid, in: current)
+        guard !targets.isEmpty else { return [] }
+        let operation: MailStore.FlagOperation = switch mode {
+        case .add: .add
+        case .remove: .remove
+        case .replace: .replace
+        }
+        let result = try await accounts.mail.setFlags(user: user.id, mailboxID: current.mailbox.id, uids: targets.map(\.uid),
+                                                      operation, flags.filter { $0 != "\\Recent" }, unchangedSince: unchangedSince)
+        setSelected { selected in
+            for (uid, flags) in result.flags { selected.flags[uid] = flags }
+            if let modSeq = result.modSeq {
+                for uid in result.changed { selected.modSeqs[uid] = modSeq }
+                selected.known = max(selected.known, modSeq)
+            }
+        }
+        let condStore = enabled.contains("CONDSTORE") || unchangedSince != nil
+        for (number, messageUID) in targets {
+            guard let flags = result.flags[messageUID], !result.modified.contains(messageUID) else { continue }
+            // RFC 7162 §3.1.3: with CONDSTORE, changed messages are reported even for .SILENT.
+            let changed = result.changed.contains(messageUID)
+            guard !silent || (condStore && changed) else { continue }
+            var items: [String] = []
+            if uid || condStore { items.append("UID \(messageUID)") }
+            if !silent { items.append("FLAGS (\(flags.joined(separator: " ")))") }
+            if condStore { items.append("MODSEQ (\(selected?.modSeqs[messageUID] ?? 0))") }
+            untagged("\(number) FETCH (\(items.joined(separator: " ")))")
+        }
+        return result.modified
+    }
+
+    // MARK: SEARCH
+
+    func search(tag: String, uid: Bool, returns: [String]?, key: IMAPSearchKey, user: UserRecord) async throws {
+        guard let current = selected else { return }
+        let messages = try await accounts.mail.messages(user.id, mailboxID: current.mailbox.id)
+        let needsText = Self.needs(key, text: true)
+        let needsSummary = needsText || Self.needs(key, text: false)
+        var matches: [(number: Int, uid: UInt32, modSeq: Int64)] = []
+        let largestUID = current.uids.last ?? 0
+        let count = UInt32(current.uids.count)
+        for batch in stride(from: 0, to: messages.count, by: 200).map({ Array(messages[$0..<min($0 + 200, messages.count)]) }) {
+            let blobs = Array(Set(batch.map(\.blob)))
+            let summaries = needsSummary ? try await accounts.mail.summaries(blobs) : [:]
+            let bodies = needsText ? try await accounts.bodies(blobs) : [:]
+            for message in batch {
+                guard let number = current.sequenceNumber(of: message.uid) else { continue }
+                let context = SearchContext(number: UInt32(number), count: count, largestUID: largestUID, message: message,
+                                            summary: summaries[message.blob], body: bodies[message.blob])
+                if context.matches(key) { matches.append((number, message.uid, message.modSeq)) }
+            }
+        }
+        let values = matches.map { uid ? $0.uid : UInt32($0.number) }
+        let modSeq = Self.usesModSeq(key) ? matches.map(\.modSeq).max() : nil
+        if let returns {
+            // RFC 4731 ESEARCH.
+            let options = returns.isEmpty ? ["ALL"] : returns
+            var parts = ["(TAG \"\(tag)\")"]
+            if uid { parts.append("UID") }
+            if options.contains("MIN"), let min = values.min() { parts.append("MIN \(min)") }
+            if options.contains("MAX"), let max = values.max() { parts.append("MAX \(max)") }
+            if options.contains("COUNT") { parts.append("COUNT \(values.count)") }
+            if options.contains("ALL"), !values.isEmpty { parts.append("ALL \(Self.compress(values))") }
+            if let modSeq { parts.append("MODSEQ \(modSeq)") }
+            untagged("ESEARCH " + parts.joined(separator: " "))
+        } else {
+            var line = "SEARCH" + values.map { " \($0)" }.joined()
+            if let modSeq, !values.isEmpty { line += " (MODSEQ \(modSeq))" }
+            untagged(line)
+        }
+    }
+
+    static func needs(_ key: IMAPSearchKey, text: Bool) -> Bool {
+        switch key {
+        case .body, .text: return true
+        case .header, .sentBefore, .sentOn, .sentSince: return !text
+        case .not(let inner): return needs(inner, text: text)
+        case .or(let a, let b): return needs(a, text: text) || needs(b, text: text)
+        case .and(let keys): return keys.contains { needs($0, text: text) }
+        default: return false
+        }
+    }
+
+    static func usesModSeq(_ key: IMAPSearchKey) -> Bool {
+        switch key {
+        case .modSeq: true
+        case .not(let inner): usesModSeq(inner)
+        case .or(let a, let b): usesModSeq(a) || usesModSeq(b)
+        case .and(let keys): keys.contains(where: usesModSeq)
+        default: false
+        }
+    }
+}
+
+/// One message as SEARCH sees it.
+struct SearchContext {
+    let number: UInt32
+    let count: UInt32
+    let largestUID: UInt32
+    let message: MessageInfo
+    let summary: MessageSummary?
+    let body: [UInt8]?
+
+    func matches(_ key: IMAPSearchKey) -> Bool {
+        switch key {
+        case .all: return true
+        case .sequence(let set): return set.contains(number, largest: count)
+        case .uid(let set): return set.contains(message.uid, largest: largestUID)
+        case .flag(let flag, let set):
+            let has = message.flags.contains { $0.caseInsensitiveCompare(flag) == .orderedSame }
+            return has == set
+        case .new, .recent: return false // \Recent is not kept (IMAP4rev2 removed it)
+        case .old: return true
+        case .header(let field, let value): return headerContains(field, value)
+        case .body(let text): return contains(bodyBytes, text)
+        case .text(let text): return contains(body ?? [], text)
+        case .before(let date): return day(message.internalDate) < day(date)
+        case .on(let date): return day(message.internalDate) == day(date)
+        case .since(let date): return day(message.internalDate) >= day(date)
+        case .sentBefore(let date): return sent.map { day($0) < day(date) } ?? false
+        case .sentOn(let date): return sent.map { day($0) == day(date) } ?? false
+        case .sentSince(let date): return sent.map { day($0) >= day(date) } ?? false
+        case .larger(let size): return message.size > size
+        case .smaller(let size): return message.size < size
+        case .not(let inner): return !matches(inner)
+        case .or(let a, let b): return matches(a) || matches(b)
+        case .and(let keys): return keys.allSatisfy(matches)
+        case .modSeq(let value): return message.modSeq >= value
+        }
+    }
+
+    var sent: Date? { summary?.sentDate.map { Date(timeIntervalSince1970: TimeInterval($0)) } }
+
+    func day(_ date: Date) -> Int64 { Int64((date.timeIntervalSince1970 / 86_400).rounded(.down)) }
+
+    var bodyBytes: [UInt8] {
+        guard let body, let summary else { return body ?? [] }
+        return Array(body.dropFirst(summary.headerSize))
+    }
+
+    func headerContains(_ field: String, _ value: String) -> Bool {
+        guard let summary, let body else { return false }
+        let header = IMAPRender.headerFields(Array(body.prefix(summary.headerSize)), names: [field], not: false)
+        if value.isEmpty { return header.count > 2 }
+        // Match the field values (decoded encoded words), not the names.
+        let text = String(decoding: header, as: UTF8.self)
+        let values = text.split(separator: "\r\n").map { line -> String in
+            guard let colon = line.firstIndex(of: ":") else { return String(line) }
+            return String(line[line.index(after: colon)...])
+        }.joined(separator: " ")
+        return EncodedWord.decode(values).range(of: value, options: [.caseInsensitive, .diacriticInsensitive]) != nil
+    }
+
+    func contains(_ bytes: [UInt8], _ text: String) -> Bool {
+        guard !text.isEmpty else { return true }
+        return String(decoding: bytes, as: UTF8.self).range(of: text, options: .caseInsensitive) != nil
+    }
+}

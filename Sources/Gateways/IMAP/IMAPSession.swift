@@ -1,0 +1,460 @@
+import EventLog
+import Foundation
+import Logging
+import Projections
+
+/// One IMAP connection (RFC 9051, RFC 3501 for IMAP4rev1 clients), from greeting to LOGOUT.
+/// Commands run one at a time in the order received; replies to pipelined commands are written
+/// together before the session waits for input. Untagged updates (EXISTS, EXPUNGE, FETCH FLAGS)
+/// are sent when RFC 9051 §7 allows: never an EXPUNGE during FETCH, STORE or SEARCH.
+///
+/// `@unchecked Sendable`: the session's state is touched by one task at a time; during IDLE the
+/// reading task touches only the input and the update task the rest.
+public final class IMAPSession: @unchecked Sendable {
+    struct Selected {
+        var mailbox: MailboxInfo
+        var readOnly: Bool
+        /// UIDs in message-number order.
+        var uids: [UInt32]
+        var flags: [UInt32: [String]]
+        var modSeqs: [UInt32: Int64]
+        /// The highest MODSEQ this session has seen.
+        var known: Int64
+        /// Expunged by others, not yet reported (no EXPUNGE allowed at the time).
+        var pendingExpunges: Set<UInt32> = []
+
+        func sequenceNumber(of uid: UInt32) -> Int? {
+            var low = 0, high = uids.count - 1
+            while low <= high {
+                let middle = (low + high) / 2
+                if uids[middle] == uid { return middle + 1 }
+                if uids[middle] < uid { low = middle + 1 } else { high = middle - 1 }
+            }
+            return nil
+        }
+    }
+
+    enum State {
+        case notAuthenticated
+        case authenticated(UserRecord)
+        case selected(UserRecord, Selected)
+    }
+
+    let transport: ClientTransport
+    let accounts: IMAPAccounts
+    let id: String
+    let service: String
+    let clientIP: String
+    var tls: String?
+    var logger: Logger
+    var limits: IMAPLimits
+    var input = SMTPInput()
+    var output: [UInt8] = []
+    var reader: IMAPCommandReader
+    var state = State.notAuthenticated
+    var enabled: Set<String> = []
+    var failedLogins = 0
+    var errors = 0
+    var closing = false
+
+    init(transport: ClientTransport, accounts: IMAPAccounts, id: String, service: String, clientIP: String, tls: String?,
+         logger: Logger) {
+        self.transport = transport
+        self.accounts = accounts
+        self.id = id
+        self.service = service
+        self.clientIP = clientIP
+        self.tls = tls
+        self.logger = logger
+        self.limits = accounts.limits()
+        self.reader = IMAPCommandReader(lineLimit: limits.lineLength, literalLimit: limits.literalSize,
+                                        commandLimit: limits.literalSize + 4 * limits.lineLength)
+        self.logger[metadataKey: "session"] = "\(id)"
+        self.logger[metadataKey: "client"] = "\(clientIP)"
+    }
+
+    func run() async {
+        untagged("OK [CAPABILITY \(capabilities)] Pillarbox IMAP ready")
+        while !closing {
+            guard let bytes = await nextCommand() else { break }
+            switch IMAPParser.parse(bytes, maxDepth: limits.depth, maxRanges: limits.ranges) {
+            case .success(let command):
+                await handle(command)
+            case .failure(.noTag):
+                untagged("BAD Command without a tag")
+                countError()
+            case .failure(.bad(let tag, let text)):
+                tagged(tag, "BAD \(text)")
+                countError()
+            }
+        }
+        await flush()
+        await transport.close()
+    }
+
+    // MARK: Input and output
+
+    func untagged(_ text: String) { output += Array("* \(text)\r\n".utf8) }
+    func tagged(_ tag: String, _ text: String) { output += Array("\(tag) \(text)\r\n".utf8) }
+
+    func countError() {
+        errors += 1
+        if errors >= limits.maxErrors {
+            untagged("BYE Too many errors")
+            closing = true
+        }
+    }
+
+    func flush() async {
+        guard !output.isEmpty else { return }
+        let bytes = output
+        output = []
+        try? await transport.write(bytes)
+    }
+
+    /// The next whole command (literals included); nil when the connection ends.
+    func nextCommand() async -> [UInt8]? {
+        while true {
+            switch reader.next(from: &input) {
+            case .command(let bytes):
+                return bytes
+            case .continuation:
+                output += Array("+ Ready for literal data\r\n".utf8)
+                await flush()
+            case .refusedLiteral(let tag, let size):
+                tagged(tag, "NO [TOOBIG] Literal of \(size) octets is larger than \(limits.literalSize)")
+            case .fatal(let text):
+                untagged("BYE \(text)")
+                return nil
+            case .needInput:
+                await flush()
+                switch await transport.read() {
+                case .bytes(let bytes): input.append(bytes)
+                case .tlsStarted: continue
+                case .timedOut:
+                    untagged("BYE Autologout; idle for too long")
+                    return nil
+                case .closed:
+                    return nil
+                }
+            }
+        }
+    }
+
+    var capabilities: String {
+        var words = ["IMAP4rev1", "IMAP4rev2", "LITERAL+", "SASL-IR", "ENABLE", "IDLE", "NAMESPACE", "ID", "UIDPLUS", "MOVE",
+                     "UNSELECT", "CHILDREN", "LIST-EXTENDED", "LIST-STATUS", "SPECIAL-USE", "CONDSTORE", "QRESYNC", "ESEARCH",
+                     "BINARY", "UTF8=ACCEPT", "STATUS=SIZE"]
+        if case .notAuthenticated = state {
+            if tls == nil && transport.tlsAvailable { words.append("STARTTLS") }
+            if !plainTextAllowed { words.append("LOGINDISABLED") }
+            words += mechanisms.map { "AUTH=\($0.rawValue)" }
+        }
+        return words.joined(separator: " ")
+    }
+
+    var plainTextAllowed: Bool { tls != nil || accounts.authWithoutTLS }
+
+    var mechanisms: [SASLMechanism] {
+        SASLMechanism.allCases.filter { ($0 != .cramMD5 || accounts.cramMD5) && (!$0.sendsPassword || plainTextAllowed) }
+    }
+
+    var utf8Names: Bool { enabled.contains("UTF8=ACCEPT") || enabled.contains("IMAP4REV2") }
+
+    /// A mailbox name as the client sent it → the stored name.
+    func storedName(_ name: String) -> String? {
+        let decoded = utf8Names ? name : ModifiedUTF7.decode(name)
+        guard var decoded else { return nil }
+        while decoded.hasSuffix("/") && decoded.count > 1 { decoded.removeLast() }
+        return decoded.lowercased() == "inbox" ? "INBOX" : decoded
+    }
+
+    /// A stored name → as the client reads it.
+    func wireName(_ name: String) -> [UInt8] {
+        IMAPText.mailbox(utf8Names ? name : ModifiedUTF7.encode(name))
+    }
+
+    // MARK: Dispatch
+
+    func handle(_ command: IMAPCommand) async {
+        let tag = command.tag
+        switch command.kind {
+        case .capability:
+            untagged("CAPABILITY \(capabilities)")
+            tagged(tag, "OK CAPABILITY completed")
+        case .noop, .check:
+            await refresh(allowExpunge: true)
+            tagged(tag, "OK NOOP completed")
+        case .logout:
+            untagged("BYE Pillarbox logging out")
+            tagged(tag, "OK LOGOUT completed")
+            closing = true
+        case .id:
+            untagged("ID (\"name\" \"Pillarbox\" \"vendor\" \"Pillarbox\")")
+            tagged(tag, "OK ID completed")
+        case .startTLS:
+            await startTLS(tag)
+        case .login(let user, let password):
+            await login(tag, user: user, password: password)
+        case .authenticate(let mechanism, let initial):
+            await authenticate(tag, mechanism: mechanism, initial: initial)
+        default:
+            guard let user = authenticatedUser else {
+                tagged(tag, "BAD Log in first")
+                countError()
+                return
+            }
+            await authenticatedCommand(command, user: user)
+        }
+    }
+
+    var authenticatedUser: UserRecord? {
+        switch state {
+        case .notAuthenticated: nil
+        case .authenticated(let user), .selected(let user, _): user
+        }
+    }
+
+    var selected: Selected? {
+        if case .selected(_, let selected) = state { return selected }
+        return nil
+    }
+
+    func setSelected(_ update: (inout Selected) -> Void) {
+        guard case .selected(let user, var current) = state else { return }
+        update(&current)
+        state = .selected(user, current)
+    }
+
+    func authenticatedCommand(_ command: IMAPCommand, user: UserRecord) async {
+        let tag = command.tag
+        do {
+            switch command.kind {
+            case .enable(let capabilities):
+                var newly: [String] = []
+                for capability in capabilities where ["CONDSTORE", "QRESYNC", "UTF8=ACCEPT", "IMAP4REV2"].contains(capability) {
+                    if enabled.insert(capability).inserted { newly.append(capability) }
+                    if capability == "QRESYNC" { enabled.insert("CONDSTORE") }
+                }
+                untagged("ENABLED" + newly.map { " " + $0 }.joined())
+                tagged(tag, "OK ENABLE completed")
+            case .namespace:
+                untagged("NAMESPACE ((\"\" \"/\")) NIL NIL")
+                tagged(tag, "OK NAMESPACE completed")
+            case .select(let name, let condStore, let qresync):
+                try await select(tag, name, readOnly: false, condStore: condStore, qresync: qresync, user: user)
+            case .examine(let name, let condStore, let qresync):
+                try await select(tag, name, readOnly: true, condStore: condStore, qresync: qresync, user: user)
+            case .create, .delete, .rename, .subscribe, .unsubscribe, .list, .lsub, .status, .append:
+                try await mailboxCommand(command, user: user)
+                await refresh(allowExpunge: true)
+            case .idle:
+                await idle(tag, user: user)
+            case .getQuota, .getQuotaRoot, .sort, .thread:
+                tagged(tag, "BAD Not supported")
+            case .close, .unselect, .expunge, .uidExpunge, .search, .fetch, .store, .copy, .move:
+                guard selected != nil else {
+                    tagged(tag, "BAD Select a mailbox first")
+                    return
+                }
+                try await messageCommand(command, user: user)
+            case .capability, .noop, .check, .logout, .id, .startTLS, .login, .authenticate:
+                break
+            }
+        } catch let error as MailStoreError {
+            tagged(tag, "NO \(Self.responseCode(error))\(error.description)")
+        } catch {
+            logger.error("command failed", metadata: ["error": "\(String(reflecting: error))"])
+            tagged(tag, "NO [UNAVAILABLE] Temporary failure, try again (session \(id))")
+        }
+    }
+
+    static func responseCode(_ error: MailStoreError) -> String {
+        switch error {
+        case .noSuchMailbox: "[NONEXISTENT] "
+        case .mailboxExists: "[ALREADYEXISTS] "
+        case .cannotDeleteInbox, .hasChildren, .notSelectable: "[CANNOT] "
+        default: ""
+        }
+    }
+
+    // MARK: Authentication
+
+    func startTLS(_ tag: String) async {
+        guard case .notAuthenticated = state, tls == nil, transport.tlsAvailable else {
+            tagged(tag, "BAD STARTTLS not available now")
+            return
+        }
+        // RFC 9051 §6.2.1 and CVE-2011-0411: nothing pipelined after STARTTLS may run inside TLS.
+        guard input.isEmpty, reader.isIdle else {
+            input.discardAll()
+            untagged("BYE Commands pipelined after STARTTLS")
+            closing = true
+            return
+        }
+        await flush()
+        do { try await transport.startTLS(reply: Array("\(tag) OK Begin TLS negotiation now\r\n".utf8)) } catch {
+            closing = true
+            return
+        }
+        switch await transport.read() {
+        case .tlsStarted(let version): tls = version ?? "TLS"
+        default: closing = true
+        }
+    }
+
+    func login(_ tag: String, user name: String, password: String) async {
+        guard case .notAuthenticated = state else {
+            tagged(tag, "BAD Already logged in")
+            return
+        }
+        guard plainTextAllowed else {
+            tagged(tag, "NO [PRIVACYREQUIRED] LOGIN needs TLS: use STARTTLS first")
+            return
+        }
+        guard let user = await accounts.authenticator.checkPassword(user: name, password: password) else {
+            await loginFailed(tag, user: name, reason: "bad password (LOGIN)")
+            return
+        }
+        await loggedIn(tag, user)
+    }
+
+    func loginFailed(_ tag: String, user: String, reason: String) async {
+        failedLogins += 1
+        await accounts.logins.failed(user: user, reason: reason, service: service, sessionID: id, clientIP: clientIP)
+        tagged(tag, "NO [AUTHENTICATIONFAILED] Authentication failed")
+        if failedLogins >= limits.maxFailedLogins {
+            untagged("BYE Too many failed logins")
+            closing = true
+        }
+    }
+
+    func loggedIn(_ tag: String, _ user: UserRecord) async {
+        guard !user.lockedOut, user.protocols.contains(.imap) else {
+            await loginFailed(tag, user: user.name, reason: "not allowed to use IMAP")
+            return
+        }
+        state = .authenticated(user)
+        logger.info("logged in", metadata: ["user": "\(user.name)"])
+        tagged(tag, "OK [CAPABILITY \(capabilities)] Logged in")
+    }
+
+    func authenticate(_ tag: String, mechanism name: String, initial: [UInt8]?) async {
+        guard case .notAuthenticated = state else {
+            tagged(tag, "BAD Already logged in")
+            return
+        }
+        guard let mechanism = SASLMechanism(rawValue: name), mechanisms.contains(mechanism) else {
+            tagged(tag, SASLMechanism(rawValue: name) != nil ? "NO [PRIVACYREQUIRED] Use STARTTLS first" : "NO Unsupported mechanism")
+            return
+        }
+        var exchange = SASLExchange(mechanism: mechanism, hostname: accounts.hostname, nonce: accounts.makeNonce())
+        var step = exchange.start(initial: initial)
+        while true {
+            switch step {
+            case .challenge(let bytes):
+                output += Array("+ \(Base64.encode(bytes))\r\n".utf8)
+                await flush()
+                guard let line = await nextSASLLine() else {
+                    closing = true
+                    return
+                }
+                switch SMTPCommandParser.saslResponse(line) {
+                case .data(let data): step = exchange.respond(data)
+                case .cancel:
+                    tagged(tag, "BAD Authentication cancelled")
+                    return
+                case .malformed: step = .failure(.malformed)
+                }
+            case .checkPassword(let user, let password):
+                step = exchange.passwordChecked(await accounts.authenticator.checkPassword(user: user, password: password) != nil)
+            case .needCredentials(let user):
+                step = exchange.credentials(accounts.authenticator.credentials(user: user, mechanism: mechanism))
+            case .success(let name):
+                guard let user = accounts.authenticator.user(named: name) else {
+                    await loginFailed(tag, user: name, reason: "no such user")
+                    return
+                }
+                await loggedIn(tag, user)
+                return
+            case .failure(.cancelled):
+                tagged(tag, "BAD Authentication cancelled")
+                return
+            case .failure:
+                await loginFailed(tag, user: "", reason: "\(mechanism.rawValue) exchange failed")
+                return
+            }
+        }
+    }
+
+    func nextSASLLine() async -> ArraySlice<UInt8>? {
+        while true {
+            do {
+                if let line = try input.nextLine(limit: limits.lineLength) { return line }
+            } catch {
+                return nil
+            }
+            switch await transport.read() {
+            case .bytes(let bytes): input.append(bytes)
+            case .tlsStarted: continue
+            case .timedOut, .closed: return nil
+            }
+        }
+    }
+
+    // MARK: IDLE
+
+    /// RFC 2177: untagged updates as they happen until the client sends DONE. The log's
+    /// notifications wake the session; there is no polling loop.
+    func idle(_ tag: String, user: UserRecord) async {
+        output += Array("+ idling\r\n".utf8)
+        await refresh(allowExpunge: true)
+        await flush()
+        let store = accounts.store
+        let done: Bool = await withTaskGroup(of: Bool?.self) { group in
+            group.addTask {
+                // The reader: waits for DONE.
+                while true {
+                    do {
+                        if let line = try self.input.nextLine(limit: self.limits.lineLength) {
+                            return String(decoding: line, as: UTF8.self).uppercased() == "DONE"
+                        }
+                    } catch {
+                        return false
+                    }
+                    switch await self.transport.read() {
+                    case .bytes(let bytes): self.input.append(bytes)
+                    case .tlsStarted: continue
+                    case .timedOut, .closed: return false
+                    }
+                }
+            }
+            group.addTask {
+                // The updater: woken by the log.
+                var generation = store.appendGeneration
+                while !Task.isCancelled {
+                    await store.waitForAppend(after: generation, timeout: .seconds(60))
+                    guard !Task.isCancelled else { break }
+                    generation = store.appendGeneration
+                    await self.refresh(allowExpunge: true)
+                    await self.flush()
+                }
+                return nil
+            }
+            var result = false
+            for await value in group {
+                if let value {
+                    result = value
+                    group.cancelAll()
+                }
+            }
+            return result
+        }
+        if done {
+            tagged(tag, "OK IDLE terminated")
+        } else {
+            tagged(tag, "BAD Expected DONE")
+            closing = true
+        }
+    }
+}

@@ -1,0 +1,59 @@
+import EventLog
+import Foundation
+import MailCore
+import PostgresNIO
+
+extension MailStore {
+    /// What changed in a folder after `modSeq` (RFC 7162): messages added or whose flags
+    /// changed, and UIDs expunged, each with its MODSEQ.
+    public struct Changes: Sendable {
+        public let messages: [MessageInfo]
+        public let expunged: [(uid: UInt32, modSeq: Int64)]
+    }
+
+    public func changes(_ user: String, mailboxID: Int64, since modSeq: Int64) async throws -> Changes {
+        let user = user.lowercased()
+        return try await engine.client.withConnection { connection in
+            let rows = try await connection.query("""
+                SELECT uid, modseq, flags, internal_date, size, blob FROM mail.messages
+                WHERE user_id = \(user) AND mailbox_id = \(mailboxID) AND modseq > \(modSeq) ORDER BY uid
+                """, logger: logger)
+            var messages: [MessageInfo] = []
+            for try await (uid, changed, flags, date, size, blob) in rows.decode((Int64, Int64, [String], Date, Int64, ByteBuffer).self) {
+                messages.append(MessageInfo(uid: UInt32(clamping: uid), modSeq: changed, flags: flags, internalDate: date, size: size,
+                                            blob: BlobID(digest: Array(buffer: blob))))
+            }
+            let gone = try await connection.query("""
+                SELECT uid, modseq FROM mail.expunged
+                WHERE user_id = \(user) AND mailbox_id = \(mailboxID) AND modseq > \(modSeq) ORDER BY uid
+                """, logger: logger)
+            var expunged: [(uid: UInt32, modSeq: Int64)] = []
+            for try await (uid, changed) in gone.decode((Int64, Int64).self) { expunged.append((UInt32(clamping: uid), changed)) }
+            return Changes(messages: messages, expunged: expunged)
+        }
+    }
+
+    /// The parsed summaries (ENVELOPE, BODYSTRUCTURE, dates) of stored bodies.
+    public func summaries(_ blobs: [BlobID]) async throws -> [BlobID: MessageSummary] {
+        guard !blobs.isEmpty else { return [:] }
+        let keys = blobs.map { ByteBuffer(bytes: $0.bytes) }
+        return try await engine.client.withConnection { connection in
+            let rows = try await connection.query("""
+                SELECT blob, size, header_size, subject, extract(epoch FROM sent_at)::bigint, envelope::text, body_structure::text, truncated
+                FROM mail.message_data WHERE blob = ANY(\(keys))
+                """, logger: logger)
+            let decoder = EventCoding.decoder()
+            var result: [BlobID: MessageSummary] = [:]
+            for try await (blob, size, headerSize, subject, sent, envelope, body, truncated) in rows.decode(
+                (ByteBuffer, Int64, Int64, String?, Int64?, String, String, Bool).self
+            ) {
+                let summary = MessageSummary(envelope: try decoder.decode(Envelope.self, from: Data(envelope.utf8)),
+                                             body: try decoder.decode(BodyPart.self, from: Data(body.utf8)),
+                                             headerSize: Int(headerSize), size: Int(size), subjectText: subject,
+                                             sentDate: sent, truncated: truncated)
+                result[BlobID(digest: Array(buffer: blob))] = summary
+            }
+            return result
+        }
+    }
+}

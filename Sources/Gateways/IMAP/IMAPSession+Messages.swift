@@ -36,8 +36,10 @@ extension IMAPSession {
                 tagged(tag, "NO [READ-ONLY] Mailbox is read-only")
                 return
             }
-            let modified = try await store(set, uid: uid, mode: mode, silent: silent, flags: flags,
+            var modified = try await store(set, uid: uid, mode: mode, silent: silent, flags: flags,
                                            unchangedSince: unchangedSince, user: user)
+            // RFC 7162 §3.1.3: MODIFIED lists UIDs for UID STORE, message numbers for STORE.
+            if !uid, let now = selected { modified = modified.compactMap { now.sequenceNumber(of: $0).map(UInt32.init) } }
             await refresh(allowExpunge: uid)
             tagged(tag, modified.isEmpty ? "OK STORE completed" : "OK [MODIFIED \(Self.compress(modified))] Conditional STORE failed")
         case .search(let uid, let returns, let key):

@@ -64,7 +64,7 @@ bench-compression: deps
 # libFuzzer targets for the parsers of untrusted bytes, each run for FUZZ_SECONDS from the seed
 # corpus in Fuzz/Corpus (new inputs it finds go to Fuzz/corpus-*, not committed).
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS = FuzzMIME:mime FuzzDomainName:domain FuzzSMTP:smtp FuzzPOP3:pop3
+FUZZ_TARGETS = FuzzMIME:mime FuzzDomainName:domain FuzzSMTP:smtp FuzzPOP3:pop3 FuzzIMAP:imap
 fuzz: deps
 	$(SWIFT) build --package-path Fuzz -c debug -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library
 	for entry in $(FUZZ_TARGETS); do \

@@ -1,7 +1,7 @@
 // swift-tools-version: 6.1
 // libFuzzer targets for Pillarbox's parsers of untrusted bytes. Built and run by `make fuzz`:
 //   swift build -c debug -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library
-// MailCore, SMTPWire and POP3Wire are the main package's own sources (symbolic links), so nothing else is built.
+// MailCore, SMTPWire, POP3Wire and IMAPWire are the main package's own sources (symbolic links), so nothing else is built.
 import PackageDescription
 
 let package = Package(
@@ -17,6 +17,8 @@ let package = Package(
         .executableTarget(name: "FuzzSMTP", dependencies: ["SMTPWire", "FuzzDriver"]),
         .target(name: "POP3Wire"),
         .executableTarget(name: "FuzzPOP3", dependencies: ["POP3Wire", "FuzzDriver"]),
+        .target(name: "IMAPWire", dependencies: ["SMTPWire"]),
+        .executableTarget(name: "FuzzIMAP", dependencies: ["IMAPWire", "SMTPWire", "FuzzDriver"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -144,7 +144,8 @@ public final class IMAPSession: @unchecked Sendable {
     var capabilities: String {
         var words = ["IMAP4rev1", "IMAP4rev2", "LITERAL+", "SASL-IR", "ENABLE", "IDLE", "NAMESPACE", "ID", "UIDPLUS", "MOVE",
                      "UNSELECT", "CHILDREN", "LIST-EXTENDED", "LIST-STATUS", "SPECIAL-USE", "CONDSTORE", "QRESYNC", "ESEARCH",
-                     "BINARY", "UTF8=ACCEPT", "STATUS=SIZE"]
+                     "BINARY", "UTF8=ACCEPT", "STATUS=SIZE", "SORT", "THREAD=ORDEREDSUBJECT", "THREAD=REFERENCES", "QUOTA",
+                     "QUOTA=RES-STORAGE"]
         if case .notAuthenticated = state {
             if tls == nil && transport.tlsAvailable { words.append("STARTTLS") }
             if !plainTextAllowed { words.append("LOGINDISABLED") }
@@ -250,8 +251,16 @@ public final class IMAPSession: @unchecked Sendable {
                 await refresh(allowExpunge: true)
             case .idle:
                 await idle(tag, user: user)
-            case .getQuota, .getQuotaRoot, .sort, .thread:
-                tagged(tag, "BAD Not supported")
+            case .getQuota(let root):
+                try await quota(tag: tag, root: root, mailbox: nil, user: user)
+            case .getQuotaRoot(let mailbox):
+                try await quota(tag: tag, root: nil, mailbox: mailbox, user: user)
+            case .sort(let uid, let criteria, let key):
+                guard selected != nil else { tagged(tag, "BAD Select a mailbox first"); return }
+                try await sort(tag: tag, uid: uid, criteria: criteria, key: key, user: user)
+            case .thread(let uid, let algorithm, let key):
+                guard selected != nil else { tagged(tag, "BAD Select a mailbox first"); return }
+                try await thread(tag: tag, uid: uid, algorithm: algorithm, key: key, user: user)
             case .close, .unselect, .expunge, .uidExpunge, .search, .fetch, .store, .copy, .move:
                 guard selected != nil else {
                     tagged(tag, "BAD Select a mailbox first")

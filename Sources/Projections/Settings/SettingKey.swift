@@ -139,6 +139,13 @@ extension SettingKey where Value == Int {
     }
 }
 
+extension SettingKey where Value == Int {
+    public static var mailQuotaKiB: SettingKey<Int> {
+        .count("mail.quota_kib", default: 0, "Storage each user may use, in KiB, reported by IMAP QUOTA; 0 for none",
+               range: 0...1_073_741_824)
+    }
+}
+
 extension SettingKey where Value == Bool {
     public static var imapAuthWithoutTLS: SettingKey<Bool> {
         SettingKey("imap.auth_without_tls", default: false, "Allow LOGIN, PLAIN and LOGIN-mechanism AUTHENTICATE without TLS")
@@ -233,7 +240,7 @@ public enum SettingKeys {
         SettingKey<Int>.loginThreshold.erased, SettingKey<Int>.loginPeriodMinutes.erased,
         SettingKey<Int>.loginBlockMinutes.erased, SettingKey<Bool>.pop3AuthWithoutTLS.erased,
         SettingKey<Bool>.pop3HoldDeleted.erased, SettingKey<Int>.imapIdleTimeout.erased,
-        SettingKey<Bool>.imapAuthWithoutTLS.erased,
+        SettingKey<Bool>.imapAuthWithoutTLS.erased, SettingKey<Int>.mailQuotaKiB.erased,
     ]
 
     public static func named(_ name: String) -> AnySettingKey? { all.first { $0.name == name } }

@@ -215,4 +215,43 @@ struct IMAPClientTests {
             #expect((result["idle_done"] as? String)?.hasSuffix("OK IDLE terminated") == true)
         }
     }
+
+    @Test("SORT, THREAD (ORDEREDSUBJECT and REFERENCES) and QUOTA")
+    func sortThreadQuota() async throws {
+        try await MailServerHarness.with { server in
+            try await server.createStandardDirectory()
+            try await server.cli(["settings", "set", "mail.quota_kib", "10240"])
+            try await server.start(imap: true)
+            let result = try await server.python(Self.clientContext + """
+                out = {}
+                s = smtplib.SMTP('127.0.0.1', PORTS['smtp'])
+                def send(subject, date, msgid, reply=None, size=0):
+                    headers = 'From: Bob <bob@remote.test>\\r\\nTo: alice@example.com\\r\\nSubject: %s\\r\\nDate: %s\\r\\nMessage-ID: <%s>\\r\\n' % (subject, date, msgid)
+                    if reply: headers += 'In-Reply-To: <%s>\\r\\n' % reply
+                    s.sendmail('bob@remote.test', ['alice@example.com'], (headers + '\\r\\n' + 'x' * size + '\\r\\n').encode())
+                send('Zebra', 'Mon, 02 Nov 2026 10:00:00 +0000', 'a@x', size=300)
+                send('apple', 'Sun, 01 Nov 2026 10:00:00 +0000', 'b@x', size=10)
+                send('Re: Zebra', 'Tue, 03 Nov 2026 10:00:00 +0000', 'c@x', reply='a@x', size=100)
+                s.quit()
+                m = imaplib.IMAP4_SSL('127.0.0.1', PORTS['imaps'], ssl_context=ctx)
+                m.login('alice', 'alice-pass')
+                wait_exists(m, 3)
+                out['sort_subject'] = text(m.sort('(SUBJECT)', 'UTF-8', 'ALL')[1])
+                out['sort_reverse_size'] = text(m.sort('(REVERSE SIZE)', 'UTF-8', 'ALL')[1])
+                out['sort_date'] = text(m.sort('(DATE)', 'UTF-8', 'ALL')[1])
+                out['thread_subject'] = text(m.thread('ORDEREDSUBJECT', 'UTF-8', 'ALL')[1])
+                out['thread_references'] = text(m.thread('REFERENCES', 'UTF-8', 'ALL')[1])
+                typ, data = m.getquotaroot('INBOX')
+                out['quotaroot'] = [typ, text(data[0]), text(data[1])]
+                print(json.dumps(out))
+                """).json
+            #expect(result["sort_subject"] as? String == "2 1 3")
+            #expect(result["sort_reverse_size"] as? String == "1 3 2")
+            #expect(result["sort_date"] as? String == "2 1 3")
+            #expect(result["thread_subject"] as? String == "(2)(1 3)")
+            #expect(result["thread_references"] as? String == "(2)(1 3)")
+            let quota = try #require(result["quotaroot"] as? [String])
+            #expect(quota[0] == "OK" && quota[1].contains("INBOX \"\"") && quota[2].contains("STORAGE") && quota[2].contains("10240"))
+        }
+    }
 }

@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(SMTPWire)
+import SMTPWire
+#endif
 
 /// A sequence set (RFC 9051 §9 `sequence-set`): ranges of message numbers or UIDs, `*` being
 /// the largest in the mailbox. Kept as written; resolved against a mailbox when used.

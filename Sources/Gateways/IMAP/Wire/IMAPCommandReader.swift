@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(SMTPWire)
+import SMTPWire
+#endif
 
 /// Collects one whole command from the input: its lines and the literals inside it (RFC 9051
 /// §4.3, RFC 7888 LITERAL+). A synchronizing literal asks the session to send a continuation

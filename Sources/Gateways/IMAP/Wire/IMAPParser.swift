@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(SMTPWire)
+import SMTPWire
+#endif
 
 /// Parses one complete IMAP command: the bytes from the tag to the final CRLF (excluded), literals
 /// included as sent (`{n}` CRLF then n bytes). Strings come back decoded; mailbox names are

@@ -1,0 +1,35 @@
+import FuzzDriver
+import IMAPWire
+import SMTPWire
+
+/// Any bytes as IMAP input: cut into commands by the reader (literals included) and parsed.
+/// Nothing may crash or run away, and a reader that asked for a literal gets exactly its bytes.
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzzIMAP(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
+    let bytes = Array(UnsafeBufferPointer(start: data, count: size))
+    var input = SMTPInput()
+    input.append(bytes)
+    var reader = IMAPCommandReader(lineLimit: 8_192, literalLimit: 65_536, commandLimit: 200_000)
+    var steps = 0
+    loop: while steps < 10_000 {
+        steps += 1
+        switch reader.next(from: &input) {
+        case .command(let command):
+            _ = IMAPParser.parse(command, maxDepth: 16, maxRanges: 1_000)
+        case .continuation, .refusedLiteral:
+            continue
+        case .needInput, .fatal:
+            break loop
+        }
+    }
+    // Also the whole input as one command, whatever the reader thought of it.
+    _ = IMAPParser.parse(bytes, maxDepth: 16, maxRanges: 1_000)
+    _ = ModifiedUTF7.decode(String(decoding: bytes, as: UTF8.self))
+    return 0
+}
+
+/// SwiftPM links an executable's entry point under this name.
+@_cdecl("FuzzIMAP_main")
+public func fuzzerMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
+    runFuzzer(argc, argv, fuzzIMAP)
+}

@@ -121,7 +121,7 @@ enum IMAPRender {
         }
         _ = target
         switch section.text {
-        case .all: return slice(bodyStart, section.part.isEmpty ? message.count : bodyEnd)
+        case .all: return section.part.isEmpty ? message : slice(bodyStart, bodyEnd)
         case .text: return slice(bodyStart, bodyEnd)
         case .header, .mime: return slice(headerStart, headerEnd)
         case .headerFields(let names, let not):

@@ -254,4 +254,69 @@ struct IMAPClientTests {
             #expect(quota[0] == "OK" && quota[1].contains("INBOX \"\"") && quota[2].contains("STORAGE") && quota[2].contains("10240"))
         }
     }
+
+    @Test("mbsync syncs a mailbox both ways twice with no error and no duplicate")
+    func mbsync() async throws {
+        try await MailServerHarness.with { server in
+            try await server.createStandardDirectory()
+            try await server.start(imap: true)
+            _ = try await server.python(Self.clientContext + """
+                for n in range(3): deliver('synced %d' % n)
+                print('{}')
+                """)
+            _ = try await server.awaitInbox("alice", count: 3)
+            let local = server.dataDirectory + "/maildir"
+            try FileManager.default.createDirectory(atPath: local, withIntermediateDirectories: true)
+            let config = server.dataDirectory + "/mbsyncrc"
+            try """
+                IMAPAccount pillarbox
+                Host localhost
+                Port \(server.ports["imaps"]!)
+                User alice
+                Pass alice-pass
+                SSLType IMAPS
+                CertificateFile \(server.dataDirectory)/tls/selfsigned-cert.pem
+
+                IMAPStore remote
+                Account pillarbox
+
+                MaildirStore local
+                Path \(local)/
+                Inbox \(local)/INBOX
+                SubFolders Verbatim
+
+                Channel everything
+                Far :remote:
+                Near :local:
+                Patterns *
+                Create Both
+                Expunge Both
+                SyncState *
+
+                """.write(toFile: config, atomically: true, encoding: .utf8)
+            func sync() async throws {
+                let result = try await server.tool("/usr/bin/mbsync", ["-c", config, "-a"])
+                #expect(result.status == 0, "mbsync: \(result.output)\(result.errors)")
+                #expect(!result.errors.lowercased().contains("error"), "mbsync: \(result.errors)")
+            }
+            func localMessages(_ folder: String = "INBOX") -> [String] {
+                ["new", "cur"].flatMap { (try? FileManager.default.contentsOfDirectory(atPath: "\(local)/\(folder)/\($0)")) ?? [] }
+            }
+            try await sync()
+            #expect(localMessages().count == 3)
+            try await sync()
+            #expect(localMessages().count == 3)
+
+            // A message written locally goes up; a second pass changes nothing.
+            let file = "\(local)/INBOX/new/\(Int(Date().timeIntervalSince1970)).local.test"
+            try "From: alice@example.com\r\nSubject: written locally\r\n\r\nlocal body\r\n".write(toFile: file, atomically: true, encoding: .utf8)
+            try await sync()
+            try await sync()
+            let remote = try await server.awaitInbox("alice", count: 4).map { String(decoding: $0, as: UTF8.self) }
+            #expect(remote.count == 4)
+            #expect(remote.filter { $0.contains("Subject: written locally") }.count == 1)
+            #expect(localMessages().count == 4)
+            #expect(localMessages("Sent").isEmpty && FileManager.default.fileExists(atPath: "\(local)/Sent"))
+        }
+    }
 }

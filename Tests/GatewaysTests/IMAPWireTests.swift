@@ -1,0 +1,104 @@
+import Foundation
+import Testing
+@testable import Gateways
+
+@Suite("IMAP wire")
+struct IMAPWireTests {
+    func parse(_ text: String) -> Result<IMAPCommand, IMAPParseError> {
+        IMAPParser.parse(Array(text.utf8))
+    }
+
+    func kind(_ text: String) -> IMAPCommandKind? {
+        if case .success(let command) = parse(text) { return command.kind }
+        return nil
+    }
+
+    @Test("commands parse into their typed form")
+    func commands() {
+        #expect(kind("a LOGIN alice \"pass word\"") == .login(user: "alice", password: "pass word"))
+        #expect(kind("a LOGIN {5}\r\nalice secret") == .login(user: "alice", password: "secret"))
+        #expect(kind("a SELECT INBOX (CONDSTORE)") == .select("INBOX", condStore: true, qresync: nil))
+        #expect(kind("a UID EXPUNGE 1:3,7") == .uidExpunge(IMAPSequenceSet(ranges: [.init(from: .number(1), to: .number(3)),
+                                                                                  .init(from: .number(7), to: .number(7))])))
+        #expect(kind("a STORE 1:* +FLAGS.SILENT (\\Seen $Work)") == .store(
+            uid: false, IMAPSequenceSet(ranges: [.init(from: .number(1), to: .last)]), .add, silent: true,
+            flags: ["\\Seen", "$Work"], unchangedSince: nil))
+        #expect(kind("a LIST (SUBSCRIBED) \"\" (\"%\" \"Work/*\") RETURN (CHILDREN STATUS (MESSAGES))") == .list(
+            reference: "", patterns: ["%", "Work/*"], selection: ["SUBSCRIBED"], returns: ["CHILDREN", "STATUS", "MESSAGES"]))
+        guard case .fetch(let uid, _, let items, let changedSince, let vanished)? =
+                kind("a UID FETCH 1:* (FLAGS BODY.PEEK[1.2.HEADER.FIELDS (Subject)]<0.100> BINARY[2]) (CHANGEDSINCE 9 VANISHED)") else {
+            Issue.record("FETCH did not parse")
+            return
+        }
+        #expect(uid && changedSince == 9 && vanished)
+        #expect(items == [.flags, .section(IMAPSection(part: [1, 2], text: .headerFields(["SUBJECT"], not: false)), partial: 0...99,
+                                           peek: true, binary: false),
+                          .section(IMAPSection(part: [2], text: .all), partial: nil, peek: false, binary: true)])
+        guard case .search(false, ["MIN", "COUNT"], let key)? = kind("a SEARCH RETURN (MIN COUNT) CHARSET UTF-8 OR FROM bob (SINCE 1-Feb-2026 NOT SEEN) UID 2:*") else {
+            Issue.record("SEARCH did not parse")
+            return
+        }
+        guard case .and(let keys) = key, keys.count == 2, case .or = keys[0], case .uid = keys[1] else {
+            Issue.record("unexpected search keys \(key)")
+            return
+        }
+        guard case .append("Work", ["\\Seen"], let date?, let message)? = kind("a APPEND Work (\\Seen) \"01-Feb-2026 10:00:00 +0100\" {5+}\r\nhello") else {
+            Issue.record("APPEND did not parse")
+            return
+        }
+        #expect(message == Array("hello".utf8))
+        #expect(date == IMAPDate.parseDateTime("01-Feb-2026 09:00:00 +0000"))
+    }
+
+    @Test("malformed commands get a tagged BAD (or an untagged one without a tag)", arguments: [
+        "a FROB", "a LOGIN alice", "a SELECT", "a FETCH 1 (NOSUCH)", "a FETCH 0 FLAGS", "a STORE 1 FLAGS", "a SEARCH NOSUCH",
+        "a SEARCH " + String(repeating: "(", count: 40) + "ALL" + String(repeating: ")", count: 40), "a APPEND INBOX {10}\r\nshort",
+        "a LOGIN \"unterminated", "a LIST \"\"", "a UID FROB 1",
+    ])
+    func errors(_ text: String) {
+        guard case .failure(.bad(let tag, _)) = parse(text) else {
+            Issue.record("accepted \(text)")
+            return
+        }
+        #expect(tag == "a")
+        #expect(parse("") == .failure(.noTag))
+    }
+
+    @Test("the reader collects literals, asks before synchronizing ones and refuses oversized ones")
+    func reader() {
+        var reader = IMAPCommandReader(lineLimit: 1_000, literalLimit: 10, commandLimit: 2_000)
+        var input = SMTPInput()
+        input.append(Array("a APPEND INBOX {5}\r\n".utf8))
+        #expect(reader.next(from: &input) == .continuation)
+        #expect(reader.next(from: &input) == .needInput)
+        input.append(Array("hello\r\nb NOOP\r\nc APPEND INBOX {50}\r\nd LOGIN x {3+}\r\nabc\r\n".utf8))
+        #expect(reader.next(from: &input) == .command(Array("a APPEND INBOX {5}\r\nhello".utf8)))
+        #expect(reader.next(from: &input) == .command(Array("b NOOP".utf8)))
+        #expect(reader.next(from: &input) == .refusedLiteral(tag: "c", size: 50))
+        #expect(reader.next(from: &input) == .command(Array("d LOGIN x {3+}\r\nabc".utf8)))
+        var oversized = IMAPCommandReader(lineLimit: 1_000, literalLimit: 10, commandLimit: 2_000)
+        input.append(Array("e APPEND INBOX {50+}\r\n".utf8))
+        guard case .fatal = oversized.next(from: &input) else {
+            Issue.record("a non-synchronizing literal over the limit must end the session")
+            return
+        }
+    }
+
+    @Test("modified UTF-7 round trips (RFC 3501 §5.1.3)")
+    func modifiedUTF7() {
+        #expect(ModifiedUTF7.encode("~peter/mail/台北/日本語") == "~peter/mail/&U,BTFw-/&ZeVnLIqe-")
+        #expect(ModifiedUTF7.decode("~peter/mail/&U,BTFw-/&ZeVnLIqe-") == "~peter/mail/台北/日本語")
+        #expect(ModifiedUTF7.encode("A&B") == "A&-B")
+        #expect(ModifiedUTF7.decode("A&-B") == "A&B")
+        #expect(ModifiedUTF7.decode("&U,BTFw") == nil)
+    }
+
+    @Test("LIST wildcards: * crosses the delimiter, % does not")
+    func wildcards() {
+        #expect(IMAPSession.matches("Work/Projects/2026", pattern: "Work/*"))
+        #expect(!IMAPSession.matches("Work/Projects/2026", pattern: "Work/%"))
+        #expect(IMAPSession.matches("Work/Projects", pattern: "Work/%"))
+        #expect(IMAPSession.matches("INBOX", pattern: "%"))
+        #expect(!IMAPSession.matches("a", pattern: String(repeating: "*", count: 500) + "b"))
+    }
+}

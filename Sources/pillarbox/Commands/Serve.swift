@@ -121,11 +121,7 @@ struct Serve: AsyncParsableCommand {
     private func makePOP3Server(_ configuration: BootstrapConfiguration, engine: ProjectionEngine, settings: LiveSettings,
                                 directory: LiveDirectory, logins: LoginProtection, tls: NIOSSLContext?,
                                 logger: Logger) -> POP3Server? {
-        let endpoints = [(ListenerConfiguration.Kind.pop3, false), (.pop3s, true)].compactMap { kind, implicit in
-            configuration.listeners[kind].map {
-                GatewayEndpoint(name: kind.rawValue, host: $0.host, port: $0.port, implicitTLS: implicit)
-            }
-        }
+        let endpoints = Self.endpoints(configuration, [(.pop3, false), (.pop3s, true)])
         guard !endpoints.isEmpty else { return nil }
         let backend = POP3Maildrops(hostname: configuration.hostname.value, engine: engine, settings: settings,
                                     directory: directory, logins: logins, logger: logger)
@@ -136,14 +132,18 @@ struct Serve: AsyncParsableCommand {
     private func makeIMAPServer(_ configuration: BootstrapConfiguration, engine: ProjectionEngine, settings: LiveSettings,
                                 directory: LiveDirectory, logins: LoginProtection, tls: NIOSSLContext?,
                                 logger: Logger) -> IMAPServer? {
-        let endpoints = [(ListenerConfiguration.Kind.imap, false), (.imaps, true)].compactMap { kind, implicit in
-            configuration.listeners[kind].map {
-                GatewayEndpoint(name: kind.rawValue, host: $0.host, port: $0.port, implicitTLS: implicit)
-            }
-        }
+        let endpoints = Self.endpoints(configuration, [(.imap, false), (.imaps, true)])
         guard !endpoints.isEmpty else { return nil }
         let accounts = IMAPAccounts(hostname: configuration.hostname.value, engine: engine, settings: settings,
                                     directory: directory, logins: logins, logger: logger)
         return IMAPServer(endpoints: endpoints, accounts: accounts, tls: tls, logger: logger)
+    }
+
+    /// The configured listeners among `kinds`, each with whether it is implicit TLS.
+    static func endpoints(_ configuration: BootstrapConfiguration,
+                          _ kinds: [(ListenerConfiguration.Kind, Bool)]) -> [GatewayEndpoint] {
+        kinds.compactMap { kind, implicit in
+            configuration.listeners[kind].map { GatewayEndpoint(name: kind.rawValue, host: $0.host, port: $0.port, implicitTLS: implicit) }
+        }
     }
 }

@@ -16,13 +16,24 @@ struct IMAPClientTests {
                        'Date: Sun, 22 Nov 2026 10:00:00 +0000\\r\\n\\r\\n%s\\r\\n' % (to, subject, body)).encode())
             s.quit()
         def wait_exists(m, count):
-            deadline = time.time() + 30
-            while time.time() < deadline:
-                typ, data = m.select('INBOX')
-                if int(data[0]) >= count:
-                    return
-                time.sleep(0.1)
-            raise Exception('messages did not arrive')
+            # Selects INBOX; when fewer than `count` messages are there yet, IDLEs until the
+            # server announces them (the deliveries arrive through the log).
+            typ, data = m.select('INBOX')
+            if int(data[0]) >= count:
+                return
+            tag = m._new_tag()
+            m.send(tag + b' IDLE\\r\\n')
+            m.readline()
+            m.sock.settimeout(30)
+            while True:
+                found = re.match(rb'\\* (\\d+) EXISTS', m.readline())
+                if found and int(found.group(1)) >= count:
+                    break
+            m.send(b'DONE\\r\\n')
+            while not m.readline().startswith(tag):
+                pass
+            m.sock.settimeout(None)
+            m.select('INBOX')
         def text(data):
             return ' '.join(x.decode() if isinstance(x, bytes) else ' '.join(y.decode(errors='replace') for y in x) for x in data if x)
 

@@ -98,6 +98,12 @@ extension IMAPSession {
             try await mail.setSubscribed(user: user.id, name: try name(text), false)
             tagged(tag, "OK UNSUBSCRIBE completed")
         case .list(let reference, let patterns, let selection, let returns):
+            // RFC 5258 §3: unknown selection options, or RECURSIVEMATCH alone, are errors.
+            let known: Set<String> = ["SUBSCRIBED", "REMOTE", "RECURSIVEMATCH", "SPECIAL-USE"]
+            guard selection.allSatisfy(known.contains), selection.isEmpty || selection != ["RECURSIVEMATCH"] else {
+                tagged(tag, "BAD Unknown or incomplete LIST selection options")
+                return
+            }
             try await list(reference: reference, patterns: patterns, selection: selection, returns: returns, user: user, lsub: false)
             tagged(tag, "OK LIST completed")
         case .lsub(let reference, let pattern):

@@ -368,10 +368,11 @@ extension IMAPSession {
         }
     }
 
+    /// Whether `key` needs the message bytes (`text`) or only the parsed summary.
     static func needs(_ key: IMAPSearchKey, text: Bool) -> Bool {
         switch key {
-        case .body, .text: return true
-        case .header, .sentBefore, .sentOn, .sentSince: return !text
+        case .body, .text, .header: return true
+        case .sentBefore, .sentOn, .sentSince: return !text
         case .not(let inner): return needs(inner, text: text)
         case .or(let a, let b): return needs(a, text: text) || needs(b, text: text)
         case .and(let keys): return keys.contains { needs($0, text: text) }
@@ -415,9 +416,9 @@ struct SearchContext {
         case .before(let date): return day(message.internalDate) < day(date)
         case .on(let date): return day(message.internalDate) == day(date)
         case .since(let date): return day(message.internalDate) >= day(date)
-        case .sentBefore(let date): return sent.map { day($0) < day(date) } ?? false
-        case .sentOn(let date): return sent.map { day($0) == day(date) } ?? false
-        case .sentSince(let date): return sent.map { day($0) >= day(date) } ?? false
+        case .sentBefore(let date): return sentDay.map { $0 < day(date) } ?? false
+        case .sentOn(let date): return sentDay.map { $0 == day(date) } ?? false
+        case .sentSince(let date): return sentDay.map { $0 >= day(date) } ?? false
         case .larger(let size): return message.size > size
         case .smaller(let size): return message.size < size
         case .not(let inner): return !matches(inner)
@@ -427,7 +428,25 @@ struct SearchContext {
         }
     }
 
-    var sent: Date? { summary?.sentDate.map { Date(timeIntervalSince1970: TimeInterval($0)) } }
+    /// RFC 9051 §6.4.4: the Date header's own calendar day, "disregarding time and timezone".
+    var sentDay: Int64? {
+        if let text = summary?.envelope.date, let local = Self.calendarDay(text) { return local }
+        return summary?.sentDate.map { day(Date(timeIntervalSince1970: TimeInterval($0))) }
+    }
+
+    /// Days since 1970 of the `d Mon yyyy` in a Date header, ignoring the time and zone.
+    static func calendarDay(_ text: String) -> Int64? {
+        let words = text.split(whereSeparator: { $0 == " " || $0 == "," || $0 == "\t" }).map(String.init)
+        for (index, word) in words.enumerated() where index + 2 < words.count {
+            guard let day = Int(word), (1...31).contains(day),
+                  let month = IMAPDate.months.firstIndex(of: words[index + 1].lowercased().prefix(3).description),
+                  var year = Int(words[index + 2]) else { continue }
+            if year < 50 { year += 2_000 } else if year < 1_000 { year += 1_900 }
+            guard let date = IMAPDate.utc(year: year, month: month + 1, day: day, seconds: 0) else { return nil }
+            return Int64((date.timeIntervalSince1970 / 86_400).rounded(.down))
+        }
+        return nil
+    }
 
     func day(_ date: Date) -> Int64 { Int64((date.timeIntervalSince1970 / 86_400).rounded(.down)) }
 

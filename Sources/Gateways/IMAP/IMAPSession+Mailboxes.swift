@@ -29,10 +29,8 @@ extension IMAPSession {
             current.flags[message.uid] = message.flags
             current.modSeqs[message.uid] = message.modSeq
         }
-        let keywords = Set(messages.flatMap(\.flags)).subtracting(Self.systemFlags).filter { !$0.hasPrefix("\\") }.sorted()
-        let flagList = (Self.systemFlags + keywords).joined(separator: " ")
-        untagged("FLAGS (\(flagList))")
-        untagged(readOnly ? "OK [PERMANENTFLAGS ()] Read-only" : "OK [PERMANENTFLAGS (\(flagList) \\*)] Flags permitted")
+        current.keywords = Set(messages.flatMap(\.flags).filter { !$0.hasPrefix("\\") })
+        announceFlags(current.keywords, readOnly: readOnly)
         untagged("\(messages.count) EXISTS")
         untagged("0 RECENT")
         untagged("OK [UIDVALIDITY \(mailbox.uidValidity)] UIDs valid")
@@ -56,6 +54,23 @@ extension IMAPSession {
         }
         state = .selected(user, current)
         tagged(tag, readOnly ? "OK [READ-ONLY] EXAMINE completed" : "OK [READ-WRITE] SELECT completed")
+    }
+
+    /// FLAGS and PERMANENTFLAGS for the system flags and `keywords`.
+    func announceFlags(_ keywords: Set<String>, readOnly: Bool) {
+        let flagList = (Self.systemFlags + keywords.sorted()).joined(separator: " ")
+        untagged("FLAGS (\(flagList))")
+        untagged(readOnly ? "OK [PERMANENTFLAGS ()] Read-only" : "OK [PERMANENTFLAGS (\(flagList) \\*)] Flags permitted")
+    }
+
+    /// RFC 9051 §7.3.5: a keyword must be in the last FLAGS response before a FETCH uses it.
+    func announceKeywords(in flags: [String]) {
+        guard case .selected(let user, var current) = state else { return }
+        let new = Set(flags.filter { !$0.hasPrefix("\\") }).subtracting(current.keywords)
+        guard !new.isEmpty else { return }
+        current.keywords.formUnion(new)
+        state = .selected(user, current)
+        announceFlags(current.keywords, readOnly: current.readOnly)
     }
 
     /// A UID list as a compact sequence set: `1:3,7`.
@@ -123,6 +138,7 @@ extension IMAPSession {
             }
             let stored = try await mail.append(Self.normalisedLineEndings(message), user: user.id, mailbox: mailbox.name,
                                                flags: flags.filter { $0 != "\\Recent" }, internalDate: date)
+            await refresh(allowExpunge: true) // EXISTS for the selected mailbox before the tagged OK
             tagged(tag, "OK [APPENDUID \(stored.uidValidity) \(stored.uid)] APPEND completed")
         default:
             break

@@ -133,6 +133,8 @@ extension IMAPSession {
             return
         }
         var added = false
+        var lines: [String] = []
+        var seenFlags: [String] = []
         for (uid, modSeq) in changes.expunged {
             current.known = max(current.known, modSeq)
             if current.sequenceNumber(of: uid) != nil { current.pendingExpunges.insert(uid) }
@@ -152,11 +154,15 @@ extension IMAPSession {
                 if changedFlags || enabled.contains("CONDSTORE"), let number = current.sequenceNumber(of: message.uid) {
                     var items = "FLAGS (\(message.flags.joined(separator: " ")))"
                     if enabled.contains("CONDSTORE") { items = "UID \(message.uid) " + items + " MODSEQ (\(message.modSeq))" }
-                    untagged("\(number) FETCH (\(items))")
+                    lines.append("\(number) FETCH (\(items))")
+                    seenFlags += message.flags
                 }
             }
         }
+        for message in changes.messages where current.sequenceNumber(of: message.uid) != nil { seenFlags += message.flags }
         state = .selected(user, current)
+        announceKeywords(in: seenFlags)
+        for line in lines { untagged(line) }
         if allowExpunge && !current.pendingExpunges.isEmpty { reportExpunged(Array(current.pendingExpunges)) }
         if added, let now = selected { untagged("\(now.uids.count) EXISTS") }
     }
@@ -220,6 +226,7 @@ extension IMAPSession {
                     }
                 }
             }
+            announceKeywords(in: infos.values.flatMap(\.flags) + seenFlags.values.flatMap { $0 })
             for (number, uid) in batch {
                 guard let info = infos[uid] else { continue } // expunged meanwhile
                 let flags = seenFlags[uid] ?? selected?.flags[uid] ?? info.flags
@@ -313,6 +320,7 @@ extension IMAPSession {
             }
         }
         let condStore = enabled.contains("CONDSTORE") || unchangedSince != nil
+        announceKeywords(in: result.flags.values.flatMap { $0 })
         for (number, messageUID) in targets {
             guard let flags = result.flags[messageUID], !result.modified.contains(messageUID) else { continue }
             // RFC 7162 §3.1.3: with CONDSTORE, changed messages are reported even for .SILENT.

@@ -22,6 +22,8 @@ public final class IMAPSession: @unchecked Sendable {
         var known: Int64
         /// Expunged by others, not yet reported (no EXPUNGE allowed at the time).
         var pendingExpunges: Set<UInt32> = []
+        /// Keywords announced in the last FLAGS response.
+        var keywords: Set<String> = []
 
         func sequenceNumber(of uid: UInt32) -> Int? {
             var low = 0, high = uids.count - 1

@@ -53,6 +53,7 @@ extension IMAPSession {
             }
         }
         state = .selected(user, current)
+        refreshedAt = nil
         tagged(tag, readOnly ? "OK [READ-ONLY] EXAMINE completed" : "OK [READ-WRITE] SELECT completed")
     }
 

@@ -125,6 +125,12 @@ extension IMAPSession {
     /// (FETCH), and — when allowed — expunges.
     func refresh(allowExpunge: Bool) async {
         guard case .selected(let user, var current) = state else { return }
+        let generation = accounts.store.appendGeneration
+        if generation == refreshedAt {
+            if allowExpunge && !current.pendingExpunges.isEmpty { reportExpunged(Array(current.pendingExpunges)) }
+            return
+        }
+        refreshedAt = generation
         let changes: MailStore.Changes
         do {
             changes = try await accounts.mail.changes(user.id, mailboxID: current.mailbox.id, since: current.known)

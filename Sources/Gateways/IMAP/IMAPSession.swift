@@ -58,6 +58,9 @@ public final class IMAPSession: @unchecked Sendable {
     var failedLogins = 0
     var errors = 0
     var closing = false
+    /// The log's wake-up count when the selected mailbox was last read: while it stands
+    /// still, nothing can have changed and `refresh` skips the query.
+    var refreshedAt: UInt64?
 
     init(transport: ClientTransport, accounts: IMAPAccounts, id: String, service: String, clientIP: String, tls: String?,
          logger: Logger) {

@@ -63,8 +63,16 @@ extension IMAPSession {
                 tagged(tag, "OK Nothing to \(isMove ? "move" : "copy")")
                 return
             }
-            let result = isMove ? try await accounts.mail.move(user: user.id, from: current.mailbox.id, uids: uids, to: target.id)
-                : try await accounts.mail.copy(user: user.id, from: current.mailbox.id, uids: uids, to: target.id)
+            let result: MailStore.CopyResult
+            if isMove && target.id == current.mailbox.id {
+                // A move within one mailbox: new UIDs for the same messages (copy, then remove the old).
+                result = try await accounts.mail.copy(user: user.id, from: current.mailbox.id, uids: uids, to: target.id)
+                _ = try await accounts.mail.expunge(user: user.id, mailboxID: current.mailbox.id, uids: uids, onlyDeleted: false)
+            } else if isMove {
+                result = try await accounts.mail.move(user: user.id, from: current.mailbox.id, uids: uids, to: target.id)
+            } else {
+                result = try await accounts.mail.copy(user: user.id, from: current.mailbox.id, uids: uids, to: target.id)
+            }
             let code = "COPYUID \(result.uidValidity) \(Self.compress(result.uids.map(\.0))) \(Self.compress(result.uids.map(\.1)))"
             if isMove {
                 untagged("OK [\(code)] Moved")

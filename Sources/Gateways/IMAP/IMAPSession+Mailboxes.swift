@@ -139,6 +139,7 @@ extension IMAPSession {
             }
             let stored = try await mail.append(Self.normalisedLineEndings(message), user: user.id, mailbox: mailbox.name,
                                                flags: flags.filter { $0 != "\\Recent" }, internalDate: date)
+            refreshedAt = nil // this session's own change: read it even before the log's wake-up arrives
             await refresh(allowExpunge: true) // EXISTS for the selected mailbox before the tagged OK
             tagged(tag, "OK [APPENDUID \(stored.uidValidity) \(stored.uid)] APPEND completed")
         default:

@@ -73,6 +73,7 @@ extension IMAPSession {
             } else {
                 result = try await accounts.mail.copy(user: user.id, from: current.mailbox.id, uids: uids, to: target.id)
             }
+            if target.id == current.mailbox.id { refreshedAt = nil } // our own new messages: EXISTS now
             let code = "COPYUID \(result.uidValidity) \(Self.compress(result.uids.map(\.0))) \(Self.compress(result.uids.map(\.1)))"
             if isMove {
                 untagged("OK [\(code)] Moved")

@@ -46,17 +46,14 @@ public final class IMAPAccounts: Sendable {
     func limits() -> IMAPLimits {
         var limits = IMAPLimits()
         limits.literalSize = settings.value(SettingKey<Int>.maxMessageSize)
-        limits.maxFailedLogins = settings.value(SettingKey<Int>.pop3MaxFailedLogins)
+        limits.maxFailedLogins = settings.value(SettingKey<Int>.imapMaxFailedLogins)
         return limits
     }
 
     var authWithoutTLS: Bool { settings.value(SettingKey<Bool>.imapAuthWithoutTLS) }
     var cramMD5: Bool { settings.value(SettingKey<Bool>.cramMD5Allowed) }
 
-    func makeNonce() -> String {
-        var generator = SystemRandomNumberGenerator()
-        return (0..<16).map { _ in String(generator.next() % 16, radix: 16) }.joined()
-    }
+    func makeNonce() -> String { RandomText.hex(16) }
 
     func bodies(_ blobs: [BlobID]) async throws -> [BlobID: [UInt8]] {
         let store = self.store
@@ -78,7 +75,6 @@ public final class IMAPServer: Service, Sendable {
                 return
             }
             var tlsVersion: String?
-            _ = await connection.clientSpokeFirst()
             if connection.endpoint.implicitTLS {
                 guard let version = await connection.awaitHandshake() else { return }
                 tlsVersion = version

@@ -198,7 +198,7 @@ extension IMAPSession {
         guard !targets.isEmpty else { return }
         var items = items
         if uid && !items.contains(.uid) { items.insert(.uid, at: 0) }
-        if (changedSince != nil || enabled.contains("CONDSTORE")) && changedSince != nil && !items.contains(.modSeq) { items.append(.modSeq) }
+        if changedSince != nil && !items.contains(.modSeq) { items.append(.modSeq) } // RFC 7162 §3.1.4.1
         let needsSummary = items.contains { item in
             switch item {
             case .envelope, .bodyStructure, .body, .section, .binarySize, .rfc822Header, .rfc822Text: true

@@ -39,10 +39,7 @@ public final class POP3Maildrops: POP3Backend {
         return policy
     }
 
-    public func makeNonce() -> String {
-        var generator = SystemRandomNumberGenerator()
-        return (0..<16).map { _ in String(generator.next() % 16, radix: 16) }.joined()
-    }
+    public func makeNonce() -> String { RandomText.hex(16) }
 
     public func checkPassword(user: String, password: String) async -> UserRecord? {
         await authenticator.checkPassword(user: user, password: password)
@@ -118,7 +115,6 @@ public final class POP3Server: Service, Sendable {
         }
         var context = POP3SessionContext(id: String(backend.makeNonce().prefix(12)), service: connection.endpoint.name,
                                           clientIP: connection.clientAddress)
-        _ = await connection.clientSpokeFirst()
         if connection.endpoint.implicitTLS {
             guard let version = await connection.awaitHandshake() else { return }
             context.tls = version

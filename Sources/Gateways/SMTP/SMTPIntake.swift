@@ -39,13 +39,7 @@ public final class SMTPIntake: SMTPBackend {
 
     public func now() -> Date { clock() }
 
-    public func makeNonce() -> String {
-        var generator = SystemRandomNumberGenerator()
-        let digits = Array("0123456789abcdef".utf8)
-        var bytes: [UInt8] = []
-        for _ in 0..<24 { bytes.append(digits[Int(generator.next() % 16)]) }
-        return String(decoding: bytes, as: UTF8.self)
-    }
+    public func makeNonce() -> String { RandomText.hex(24) }
 
     private let cachedPolicy = Mutex<(generation: Int, policy: SMTPPolicy)?>(nil)
 

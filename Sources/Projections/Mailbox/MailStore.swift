@@ -101,7 +101,7 @@ public struct MailStore: Sendable {
     /// The appends that deliver a stored body to several users, for a caller that appends them
     /// in its own transaction together with its own events. The blob rides on the first.
     public func deliveries(of blob: BlobData, summary: MessageSummary, to users: [String], mailbox: String = "INBOX",
-                           flags: [String] = [], internalDate: Date, carryBlob: Bool = true,
+                           flags: [String] = [], internalDate: Date,
                            in transaction: ProjectionTransaction) async throws -> ([PendingAppend], [Stored]) {
         let date = Self.wholeSeconds(internalDate)
         let users = Array(Set(users.map { $0.lowercased() })).sorted()
@@ -117,7 +117,7 @@ public struct MailStore: Sendable {
                                         flags: Flags.normalise(flags), internalDate: date, size: Int64(blob.bytes.count),
                                         blob: blob.id)
             appends.append(PendingAppend(stream: stream, expectedVersion: expected, events: [
-                PendingEvent(MessageDelivered(message: message, summary: summary), blobs: index == 0 && carryBlob ? [blob] : []),
+                PendingEvent(MessageDelivered(message: message, summary: summary), blobs: index == 0 ? [blob] : []),
             ]))
             stored.append(Stored(user: user, mailboxID: target.id, uidValidity: target.uidValidity, uid: target.uidNext))
         }

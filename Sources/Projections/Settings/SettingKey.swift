@@ -133,6 +133,9 @@ extension SettingKey where Value == Int {
 
 extension SettingKey where Value == Int {
     /// RFC 9051 §5.4: the autologout timer is at least 30 minutes.
+    public static var imapMaxFailedLogins: SettingKey<Int> {
+        .count("imap.max_failed_logins", default: 3, "Failed logins in one IMAP session before it is closed", range: 1...100)
+    }
     public static var imapIdleTimeout: SettingKey<Int> {
         .count("imap.idle_timeout_seconds", default: 1_800, "Seconds an IMAP client may stay silent (IDLE included)",
                range: 1_800...86_400)
@@ -239,7 +242,7 @@ public enum SettingKeys {
         SettingKey<Int>.pop3MaxFailedLogins.erased, SettingKey<Int>.pop3IdleTimeout.erased,
         SettingKey<Int>.loginThreshold.erased, SettingKey<Int>.loginPeriodMinutes.erased,
         SettingKey<Int>.loginBlockMinutes.erased, SettingKey<Bool>.pop3AuthWithoutTLS.erased,
-        SettingKey<Bool>.pop3HoldDeleted.erased, SettingKey<Int>.imapIdleTimeout.erased,
+        SettingKey<Bool>.pop3HoldDeleted.erased, SettingKey<Int>.imapIdleTimeout.erased, SettingKey<Int>.imapMaxFailedLogins.erased,
         SettingKey<Bool>.imapAuthWithoutTLS.erased, SettingKey<Int>.mailQuotaKiB.erased,
     ]
 

@@ -279,4 +279,43 @@ struct POP3ClientTests {
             #expect(listing.contains("$POP3Deleted"))
         }
     }
+
+    @Test("IMAP changes during a POP3 session do not break it: the maildrop stays as it was at login")
+    func imapDuringPOP3() async throws {
+        try await MailServerHarness.with { server in
+            try await server.createStandardDirectory()
+            try await server.start(pop3: true, imap: true)
+            try await Self.deliver(server)
+            let result = try await server.python(Self.clientContext + """
+                import imaplib
+                p = poplib.POP3_SSL('127.0.0.1', PORTS['pop3s'], context=ctx)
+                p.user('alice')
+                p.pass_('alice-pass')
+                out = {'stat_before': list(p.stat())}
+                m = imaplib.IMAP4_SSL('127.0.0.1', PORTS['imaps'], ssl_context=ctx)
+                m.login('alice', 'alice-pass')
+                m.select('INBOX')
+                m.store('1', '+FLAGS', '(\\\\Deleted)')
+                m.expunge()
+                m.store('1', '+FLAGS', '(\\\\Flagged)')
+                m.logout()
+                out['stat_during'] = list(p.stat())
+                out['retr_expunged'] = b'\\r\\n'.join(p.retr(1)[1]).decode()
+                p.dele(1)
+                p.dele(2)
+                out['quit'] = p.quit().decode()
+                p = poplib.POP3_SSL('127.0.0.1', PORTS['pop3s'], context=ctx)
+                p.user('alice')
+                p.pass_('alice-pass')
+                out['stat_after'] = list(p.stat())
+                p.quit()
+                print(json.dumps(out))
+                """).json
+            #expect((result["stat_before"] as? [Int])?.first == 3)
+            #expect(result["stat_during"] as? [Int] == result["stat_before"] as? [Int])
+            #expect((result["retr_expunged"] as? String)?.contains("Subject: message 0") == true)
+            #expect((result["quit"] as? String)?.hasPrefix("+OK") == true)
+            #expect((result["stat_after"] as? [Int])?.first == 1)
+        }
+    }
 }

@@ -15,7 +15,6 @@ public struct IMAPSequenceSet: Equatable, Sendable {
         public let to: Bound
     }
     public var ranges: [Range]
-    /// `$`: the result of the last SEARCH (RFC 5182), not supported: never produced.
 
     /// The members among `1...largest` (message numbers) or among `existing` (UIDs).
     public func contains(_ value: UInt32, largest: UInt32) -> Bool {

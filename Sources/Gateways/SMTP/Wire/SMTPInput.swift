@@ -116,11 +116,6 @@ public struct SMTPBodyScanner: Sendable {
 
     public var isFinished: Bool { state == .finished }
 
-    /// For a BDAT chunk following another: carries on with the previous chunk's line state.
-    public mutating func continueChunk() {
-        if state == .finished { state = .lineStart }
-    }
-
     mutating func fail(_ error: SMTPInputError) {
         if self.error == nil { self.error = error }
     }

@@ -46,13 +46,19 @@ run: release
 
 ## Builds, starts a throwaway PostgreSQL cluster for the suite, runs every test, stops it.
 test: test-deps build
-	@set -e; \
+	@set -eo pipefail; \
 	cluster=$$(mktemp -d /tmp/pillarbox-test.XXXXXX); \
 	trap '.build/debug/pillarbox db stop --data-dir "$$cluster" >/dev/null 2>&1 || true; rm -rf "$$cluster"' EXIT; \
 	.build/debug/pillarbox db start --data-dir "$$cluster"; \
 	export PILLARBOX_TEST_DATABASE_URL="$$(.build/debug/pillarbox db url --data-dir "$$cluster")"; \
 	export PILLARBOX_BINARY="$(CURDIR)/.build/debug/pillarbox"; \
-	$(SWIFT) test
+	status=0; $(SWIFT) test 2>&1 | tee "$$cluster/test.log" || status=$$?; \
+	if [ $$status -ne 0 ]; then \
+		echo "==== make test failed ($$status); the issues recorded, then the database's complaints:"; \
+		grep -a -A4 -E 'recorded an issue|error:|Fatal error' "$$cluster/test.log" | tail -n 120 || true; \
+		grep -a -E 'FATAL|PANIC' "$$cluster/pg/server.log" | grep -v 'connection to client lost' | tail -n 20 || true; \
+	fi; \
+	exit $$status
 
 ## Benchmarks (never part of `make test`); see bench/README.md.
 bench-append: deps

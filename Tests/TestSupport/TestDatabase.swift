@@ -17,7 +17,25 @@ public enum TestDatabase {
     }()
 
     /// Runs `body` with a new, migrated database, dropped afterwards.
+    ///
+    /// At most `DatabaseGate.limit` tests hold a database at once, however many the machine's
+    /// cores let the runner start together: each may hold dozens of connections (its own pool and
+    /// a server's), and the cluster has a fixed number. A test that asks again inside its own
+    /// body already holds a place and does not wait for a second.
     public static func withDatabase<T: Sendable>(_ body: @Sendable (DatabaseEndpoint) async throws -> T) async throws -> T {
+        if DatabaseGate.isHeld { return try await withNewDatabase(body) }
+        await DatabaseGate.shared.enter()
+        do {
+            let result = try await DatabaseGate.$isHeld.withValue(true) { try await withNewDatabase(body) }
+            await DatabaseGate.shared.leave()
+            return result
+        } catch {
+            await DatabaseGate.shared.leave()
+            throw error
+        }
+    }
+
+    private static func withNewDatabase<T: Sendable>(_ body: @Sendable (DatabaseEndpoint) async throws -> T) async throws -> T {
         let server = try await TestServer.shared.endpoint()
         let template = try await TestServer.shared.template()
         let name = "pillarbox_test_\(UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: ""))"
@@ -54,6 +72,33 @@ public enum TestDatabase {
     private static func drop(_ name: String, on server: DatabaseEndpoint) async throws {
         try await TestServer.admin(server) { connection in
             try await connection.query("DROP DATABASE IF EXISTS \(unescaped: name) WITH (FORCE)", logger: logger)
+        }
+    }
+}
+
+/// Places for tests that hold a database, granted in the order asked.
+actor DatabaseGate {
+    static let limit = 10
+    static let shared = DatabaseGate()
+    @TaskLocal static var isHeld = false
+
+    private var free = DatabaseGate.limit
+    private var waiting: [CheckedContinuation<Void, Never>] = []
+
+    func enter() async {
+        if free > 0 {
+            free -= 1
+            return
+        }
+        await withCheckedContinuation { waiting.append($0) }
+    }
+
+    /// Hands the place straight to the next waiter, so a newcomer cannot overtake it.
+    func leave() {
+        if waiting.isEmpty {
+            free += 1
+        } else {
+            waiting.removeFirst().resume()
         }
     }
 }

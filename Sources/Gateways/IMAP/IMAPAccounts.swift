@@ -4,6 +4,7 @@ import Logging
 import NIOSSL
 import Projections
 import ServiceLifecycle
+import Synchronization
 
 /// The IMAP bounds on untrusted input, from RFC 9051 and the runtime settings.
 public struct IMAPLimits: Sendable {
@@ -30,6 +31,11 @@ public final class IMAPAccounts: Sendable {
     let authenticator: Authenticator
     let logins: LoginProtection
     let logger: Logger
+    let recent = RecentMessages()
+    /// Counts changes made by this process's sessions. They are committed when the session
+    /// counts them, before the log's notification comes back, so a session that waits only for
+    /// the notification could miss a change another session here already confirmed.
+    private let localChanges = Atomic<UInt64>(0)
 
     public init(hostname: String, engine: ProjectionEngine, settings: LiveSettings, directory: LiveDirectory,
                 logins: LoginProtection, logger: Logger) {
@@ -52,6 +58,15 @@ public final class IMAPAccounts: Sendable {
 
     var authWithoutTLS: Bool { settings.value(SettingKey<Bool>.imapAuthWithoutTLS) }
     var cramMD5: Bool { settings.value(SettingKey<Bool>.cramMD5Allowed) }
+
+    /// A session committed a change to a mailbox.
+    func noteChange() { localChanges.add(1, ordering: .sequentiallyConsistent) }
+
+    /// Moves whenever a mailbox may have changed: with the log's wake-ups and with this
+    /// process's own changes.
+    var changeMark: ChangeMark {
+        ChangeMark(log: store.appendGeneration, local: localChanges.load(ordering: .sequentiallyConsistent))
+    }
 
     func makeNonce() -> String { RandomText.hex(16) }
 
@@ -88,5 +103,42 @@ public final class IMAPServer: Service, Sendable {
 
     public func run() async throws {
         try await listeners.run()
+    }
+}
+
+struct ChangeMark: Equatable {
+    let log: UInt64
+    let local: UInt64
+}
+
+/// IMAP4rev1's \Recent (RFC 3501 §2.3.2): a message is recent in the first session that
+/// selects its mailbox after it arrived, and in no other. Kept per process, per mailbox, as the
+/// highest UID a session has claimed. A mailbox this process has not seen yet starts with
+/// nothing claimed: RFC 3501 says a message whose first session cannot be known should be
+/// considered recent, so after a restart the first session to select it sees its messages as
+/// recent.
+final class RecentMessages: Sendable {
+    struct Key: Hashable {
+        let mailbox: Int64
+        let uidValidity: UInt32
+    }
+
+    private let claimed = Mutex<[Key: UInt32]>([:])
+
+    /// The UIDs of `uids` that become recent for the caller, which claims them for good.
+    func claim(_ uids: some Sequence<UInt32>, in mailbox: MailboxInfo) -> Set<UInt32> {
+        let key = Key(mailbox: mailbox.id, uidValidity: mailbox.uidValidity)
+        return claimed.withLock { table in
+            let boundary = table[key] ?? 0
+            let mine = Set(uids.filter { $0 > boundary })
+            if let highest = mine.max() { table[key] = highest }
+            return mine
+        }
+    }
+
+    /// The UIDs of `uids` no session has claimed yet (EXAMINE and STATUS look without taking).
+    func unclaimed(_ uids: some Sequence<UInt32>, in mailbox: MailboxInfo) -> Set<UInt32> {
+        let boundary = claimed.withLock { $0[Key(mailbox: mailbox.id, uidValidity: mailbox.uidValidity)] ?? 0 }
+        return Set(uids.filter { $0 > boundary })
     }
 }

@@ -30,9 +30,11 @@ extension IMAPSession {
             current.modSeqs[message.uid] = message.modSeq
         }
         current.keywords = Set(messages.flatMap(\.flags).filter { !$0.hasPrefix("\\") })
+        current.recent = readOnly ? accounts.recent.unclaimed(current.uids, in: mailbox)
+                                  : accounts.recent.claim(current.uids, in: mailbox)
         announceFlags(current.keywords, readOnly: readOnly)
         untagged("\(messages.count) EXISTS")
-        untagged("0 RECENT")
+        if showsRecent { untagged("\(current.recent.count) RECENT") }
         untagged("OK [UIDVALIDITY \(mailbox.uidValidity)] UIDs valid")
         untagged("OK [UIDNEXT \(mailbox.uidNext)] Predicted next UID")
         untagged("OK [HIGHESTMODSEQ \(mailbox.highestModSeq)] Highest")
@@ -49,7 +51,8 @@ extension IMAPSession {
             if !vanished.isEmpty { untagged("VANISHED (EARLIER) \(Self.compress(vanished))") }
             for message in changes.messages {
                 guard let number = current.sequenceNumber(of: message.uid) else { continue }
-                untagged("\(number) FETCH (UID \(message.uid) FLAGS (\(message.flags.joined(separator: " "))) MODSEQ (\(message.modSeq)))")
+                let flags = current.recent.contains(message.uid) && showsRecent ? message.flags + ["\\Recent"] : message.flags
+                untagged("\(number) FETCH (UID \(message.uid) FLAGS (\(flags.joined(separator: " "))) MODSEQ (\(message.modSeq)))")
             }
         }
         state = .selected(user, current)
@@ -171,7 +174,7 @@ extension IMAPSession {
 
     func status(_ mailbox: MailboxInfo, items: [String], user: UserRecord) async throws -> String {
         var needsMessages = false
-        for item in items where item == "UNSEEN" || item == "DELETED" { needsMessages = true }
+        for item in items where item == "UNSEEN" || item == "DELETED" || item == "RECENT" { needsMessages = true }
         let messages = needsMessages ? try await accounts.mail.messages(user.id, mailboxID: mailbox.id) : []
         var parts: [String] = []
         for item in items {
@@ -183,7 +186,7 @@ extension IMAPSession {
             case "DELETED": parts.append("DELETED \(messages.filter { $0.flags.contains("\\Deleted") }.count)")
             case "SIZE": parts.append("SIZE \(mailbox.bytes)")
             case "HIGHESTMODSEQ": parts.append("HIGHESTMODSEQ \(mailbox.highestModSeq)")
-            case "RECENT": parts.append("RECENT 0")
+            case "RECENT": parts.append("RECENT \(accounts.recent.unclaimed(messages.map(\.uid), in: mailbox).count)")
             default: throw MailStoreError.invalidName("STATUS item \(item)")
             }
         }

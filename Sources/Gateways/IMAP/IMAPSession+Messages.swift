@@ -128,13 +128,14 @@ extension IMAPSession {
         current.flags[uid] = nil
         current.modSeqs[uid] = nil
         current.pendingExpunges.remove(uid)
+        current.recent.remove(uid)
     }
 
     /// Reports what other sessions and deliveries changed: new messages (EXISTS), flag changes
     /// (FETCH), and — when allowed — expunges.
     func refresh(allowExpunge: Bool) async {
         guard case .selected(let user, var current) = state else { return }
-        let generation = accounts.store.appendGeneration
+        let generation = accounts.changeMark
         if generation == refreshedAt {
             if allowExpunge && !current.pendingExpunges.isEmpty { reportExpunged(Array(current.pendingExpunges)) }
             return
@@ -147,7 +148,7 @@ extension IMAPSession {
             logger.warning("reading mailbox changes failed", metadata: ["error": "\(error)"])
             return
         }
-        var added = false
+        var added: [UInt32] = []
         var lines: [String] = []
         var seenFlags: [String] = []
         for (uid, modSeq) in changes.expunged {
@@ -161,13 +162,14 @@ extension IMAPSession {
                 current.uids.append(message.uid)
                 current.flags[message.uid] = message.flags
                 current.modSeqs[message.uid] = message.modSeq
-                added = true
+                added.append(message.uid)
             } else if current.flags[message.uid] != message.flags || current.modSeqs[message.uid] != message.modSeq {
                 let changedFlags = current.flags[message.uid] != message.flags
                 current.flags[message.uid] = message.flags
                 current.modSeqs[message.uid] = message.modSeq
                 if changedFlags || enabled.contains("CONDSTORE"), let number = current.sequenceNumber(of: message.uid) {
-                    var items = "FLAGS (\(message.flags.joined(separator: " ")))"
+                    let shown = current.recent.contains(message.uid) && showsRecent ? message.flags + ["\\Recent"] : message.flags
+                    var items = "FLAGS (\(shown.joined(separator: " ")))"
                     if enabled.contains("CONDSTORE") { items = "UID \(message.uid) " + items + " MODSEQ (\(message.modSeq))" }
                     lines.append("\(number) FETCH (\(items))")
                     seenFlags += message.flags
@@ -175,11 +177,19 @@ extension IMAPSession {
             }
         }
         for message in changes.messages where current.sequenceNumber(of: message.uid) != nil { seenFlags += message.flags }
+        // New messages are recent in the first session that learns of them (RFC 3501 §2.3.2).
+        if !added.isEmpty {
+            current.recent.formUnion(current.readOnly ? accounts.recent.unclaimed(added, in: current.mailbox)
+                                                      : accounts.recent.claim(added, in: current.mailbox))
+        }
         state = .selected(user, current)
         announceKeywords(in: seenFlags)
         for line in lines { untagged(line) }
         if allowExpunge && !current.pendingExpunges.isEmpty { reportExpunged(Array(current.pendingExpunges)) }
-        if added, let now = selected { untagged("\(now.uids.count) EXISTS") }
+        if !added.isEmpty, let now = selected {
+            untagged("\(now.uids.count) EXISTS")
+            if showsRecent { untagged("\(now.recent.count) RECENT") }
+        }
     }
 
     // MARK: FETCH
@@ -232,11 +242,11 @@ extension IMAPSession {
                     let result = try await accounts.mail.setFlags(user: user.id, mailboxID: current.mailbox.id, uids: unseen, .add,
                                                                   ["\\Seen"])
                     seenFlags = result.flags
+                    accounts.noteChange()
                     setSelected { selected in
                         for (uid, flags) in result.flags { selected.flags[uid] = flags }
                         if let modSeq = result.modSeq {
                             for uid in result.changed { selected.modSeqs[uid] = modSeq }
-                            selected.known = max(selected.known, modSeq)
                         }
                     }
                 }
@@ -252,7 +262,7 @@ extension IMAPSession {
                                         body: bodies[info.blob]))
                 }
                 if !seenFlags.isEmpty, seenFlags[uid] != nil, !items.contains(.flags) {
-                    parts.append(Array("FLAGS (\(flags.joined(separator: " ")))".utf8))
+                    parts.append(Array("FLAGS (\(shownFlags(uid, flags)))".utf8))
                 }
                 output += Array("* \(number) FETCH (".utf8) + Array(parts.joined(separator: [0x20])) + Array(")\r\n".utf8)
             }
@@ -265,7 +275,7 @@ extension IMAPSession {
         let message = body ?? []
         switch item {
         case .uid: return Array("UID \(info.uid)".utf8)
-        case .flags: return Array("FLAGS (\(flags.joined(separator: " ")))".utf8)
+        case .flags: return Array("FLAGS (\(shownFlags(info.uid, flags)))".utf8)
         case .internalDate: return Array("INTERNALDATE \"\(IMAPDate.format(info.internalDate))\"".utf8)
         case .rfc822Size: return Array("RFC822.SIZE \(info.size)".utf8)
         case .modSeq: return Array("MODSEQ (\(modSeq))".utf8)
@@ -331,7 +341,6 @@ extension IMAPSession {
             for (uid, flags) in result.flags { selected.flags[uid] = flags }
             if let modSeq = result.modSeq {
                 for uid in result.changed { selected.modSeqs[uid] = modSeq }
-                selected.known = max(selected.known, modSeq)
             }
         }
         let condStore = enabled.contains("CONDSTORE") || unchangedSince != nil
@@ -343,7 +352,7 @@ extension IMAPSession {
             guard !silent || (condStore && changed) else { continue }
             var items: [String] = []
             if uid || condStore { items.append("UID \(messageUID)") }
-            if !silent { items.append("FLAGS (\(flags.joined(separator: " ")))") }
+            if !silent { items.append("FLAGS (\(shownFlags(messageUID, flags)))") }
             if condStore { items.append("MODSEQ (\(selected?.modSeqs[messageUID] ?? 0))") }
             untagged("\(number) FETCH (\(items.joined(separator: " ")))")
         }
@@ -367,6 +376,7 @@ extension IMAPSession {
             for message in batch {
                 guard let number = current.sequenceNumber(of: message.uid) else { continue }
                 let context = SearchContext(number: UInt32(number), count: count, largestUID: largestUID, message: message,
+                                            recent: current.recent.contains(message.uid),
                                             summary: summaries[message.blob], body: bodies[message.blob])
                 if context.matches(key) { matches.append((number, message.uid, message.modSeq)) }
             }
@@ -420,6 +430,7 @@ struct SearchContext {
     let count: UInt32
     let largestUID: UInt32
     let message: MessageInfo
+    let recent: Bool
     let summary: MessageSummary?
     let body: [UInt8]?
 
@@ -431,8 +442,9 @@ struct SearchContext {
         case .flag(let flag, let set):
             let has = message.flags.contains { $0.caseInsensitiveCompare(flag) == .orderedSame }
             return has == set
-        case .new, .recent: return false // \Recent is not kept (IMAP4rev2 removed it)
-        case .old: return true
+        case .recent: return recent
+        case .new: return recent && !message.flags.contains("\\Seen")
+        case .old: return !recent
         case .header(let field, let value): return headerContains(field, value)
         case .body(let text): return contains(bodyBytes, text)
         case .text(let text): return contains(body ?? [], text)

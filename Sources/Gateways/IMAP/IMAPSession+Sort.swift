@@ -22,7 +22,7 @@ extension IMAPSession {
         return messages.compactMap { message in
             guard let number = current.sequenceNumber(of: message.uid) else { return nil }
             let context = SearchContext(number: UInt32(number), count: count, largestUID: largest, message: message,
-                                        summary: summaries[message.blob], body: bodies[message.blob])
+                                        recent: current.recent.contains(message.uid), summary: summaries[message.blob], body: bodies[message.blob])
             return context.matches(key) ? Sortable(number: number, message: message, summary: summaries[message.blob]) : nil
         }
     }

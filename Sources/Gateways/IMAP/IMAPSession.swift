@@ -24,6 +24,8 @@ public final class IMAPSession: @unchecked Sendable {
         var pendingExpunges: Set<UInt32> = []
         /// Keywords announced in the last FLAGS response.
         var keywords: Set<String> = []
+        /// Messages that are \Recent in this session (RFC 3501 §2.3.2).
+        var recent: Set<UInt32> = []
 
         func sequenceNumber(of uid: UInt32) -> Int? {
             var low = 0, high = uids.count - 1
@@ -58,9 +60,9 @@ public final class IMAPSession: @unchecked Sendable {
     var failedLogins = 0
     var errors = 0
     var closing = false
-    /// The log's wake-up count when the selected mailbox was last read: while it stands
-    /// still, nothing can have changed and `refresh` skips the query.
-    var refreshedAt: UInt64?
+    /// Where the log's wake-ups and this process's changes stood when the selected mailbox was
+    /// last read: while both stand still, nothing can have changed and `refresh` skips the query.
+    var refreshedAt: ChangeMark?
 
     init(transport: ClientTransport, accounts: IMAPAccounts, id: String, service: String, clientIP: String, tls: String?,
          logger: Logger) {
@@ -165,6 +167,15 @@ public final class IMAPSession: @unchecked Sendable {
         SASLMechanism.allCases.filter { ($0 != .cramMD5 || accounts.cramMD5) && (!$0.sendsPassword || plainTextAllowed) }
     }
 
+    /// IMAP4rev2 has no \Recent flag and no RECENT response.
+    var showsRecent: Bool { !enabled.contains("IMAP4REV2") }
+
+    /// A message's flags as this session shows them: with \Recent where it applies.
+    func shownFlags(_ uid: UInt32, _ flags: [String]) -> String {
+        guard showsRecent, selected?.recent.contains(uid) == true else { return flags.joined(separator: " ") }
+        return (flags + ["\\Recent"]).joined(separator: " ")
+    }
+
     var utf8Names: Bool { enabled.contains("UTF8=ACCEPT") || enabled.contains("IMAP4REV2") }
 
     /// A mailbox name as the client sent it → the stored name.
@@ -252,6 +263,7 @@ public final class IMAPSession: @unchecked Sendable {
             case .examine(let name, let condStore, let qresync):
                 try await select(tag, name, readOnly: true, condStore: condStore, qresync: qresync, user: user)
             case .create, .delete, .rename, .subscribe, .unsubscribe, .list, .lsub, .status, .append:
+                defer { if command.kind.changesMessages { accounts.noteChange() } }
                 try await mailboxCommand(command, user: user)
                 await refresh(allowExpunge: true)
             case .idle:
@@ -271,6 +283,7 @@ public final class IMAPSession: @unchecked Sendable {
                     tagged(tag, "BAD Select a mailbox first")
                     return
                 }
+                defer { if command.kind.changesMessages { accounts.noteChange() } }
                 try await messageCommand(command, user: user)
             case .capability, .noop, .check, .logout, .id, .startTLS, .login, .authenticate:
                 break
@@ -469,6 +482,16 @@ public final class IMAPSession: @unchecked Sendable {
         } else {
             tagged(tag, "BAD Expected DONE")
             closing = true
+        }
+    }
+}
+
+extension IMAPCommandKind {
+    /// Whether the command may change messages another session has selected.
+    var changesMessages: Bool {
+        switch self {
+        case .store, .expunge, .uidExpunge, .copy, .move, .close, .append, .delete, .rename: true
+        default: false
         }
     }
 }

@@ -42,7 +42,7 @@ struct IMAPWireTests {
             Issue.record("unexpected search keys \(key)")
             return
         }
-        guard case .append("Work", ["\\Seen"], let date?, let message)? = kind("a APPEND Work (\\Seen) \"01-Feb-2026 10:00:00 +0100\" {5+}\r\nhello") else {
+        guard case .append("Work", ["\\Seen"], let date?, let message, false)? = kind("a APPEND Work (\\Seen) \"01-Feb-2026 10:00:00 +0100\" {5+}\r\nhello") else {
             Issue.record("APPEND did not parse")
             return
         }

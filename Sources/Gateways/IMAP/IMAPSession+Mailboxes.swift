@@ -135,12 +135,13 @@ extension IMAPSession {
             }
             untagged("STATUS \(String(decoding: wireName(mailbox.name), as: UTF8.self)) (\(try await status(mailbox, items: items, user: user)))")
             tagged(tag, "OK STATUS completed")
-        case .append(let text, let flags, let date, let message):
+        case .append(let text, let flags, let date, let message, let binary):
             guard let mailbox = try await mail.mailbox(user.id, named: try name(text)), mailbox.selectable else {
                 tagged(tag, "NO [TRYCREATE] No such mailbox")
                 return
             }
-            let stored = try await mail.append(Self.normalisedLineEndings(message), user: user.id, mailbox: mailbox.name,
+            let content = binary ? BinaryContent.storable(message) : Self.normalisedLineEndings(message)
+            let stored = try await mail.append(content, user: user.id, mailbox: mailbox.name,
                                                flags: flags.filter { $0 != "\\Recent" }, internalDate: date)
             refreshedAt = nil // this session's own change: read it even before the log's wake-up arrives
             await refresh(allowExpunge: true) // EXISTS for the selected mailbox before the tagged OK

@@ -103,7 +103,8 @@ public enum IMAPCommandKind: Equatable, Sendable {
     case lsub(reference: String, pattern: String)
     case namespace
     case status(String, [String])
-    case append(String, flags: [String], date: Date?, message: [UInt8])
+    /// `binary`: the message came as an RFC 3516 literal8 (`~{n}`).
+    case append(String, flags: [String], date: Date?, message: [UInt8], binary: Bool)
     case idle
     case close, unselect, expunge
     case uidExpunge(IMAPSequenceSet)

@@ -198,9 +198,9 @@ public struct IMAPParser {
                 date = parsed
                 try space()
             }
-            if peek == UInt8(ascii: "~") { index += 1 } // RFC 3516 binary literal
+            let binary = consume(UInt8(ascii: "~")) // RFC 3516 binary literal
             guard peek == UInt8(ascii: "{") else { throw Failure(text: "APPEND needs the message as a literal") }
-            return .append(mailbox, flags: flags, date: date, message: try literal())
+            return .append(mailbox, flags: flags, date: date, message: try literal(), binary: binary)
         case "UID":
             try space()
             let sub = try atom().uppercased()

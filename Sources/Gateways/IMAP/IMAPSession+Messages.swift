@@ -382,10 +382,17 @@ extension IMAPSession {
             }
         }
         let values = matches.map { uid ? $0.uid : UInt32($0.number) }
-        let modSeq = Self.usesModSeq(key) ? matches.map(\.modSeq).max() : nil
+        var modSeq = Self.usesModSeq(key) ? matches.map(\.modSeq).max() : nil
         if let returns {
             // RFC 4731 ESEARCH.
             let options = returns.isEmpty ? ["ALL"] : returns
+            // RFC 7162 §3.1.5: with only MIN and/or MAX, the MODSEQ of the messages reported.
+            if modSeq != nil, !options.contains("ALL"), !options.contains("COUNT"), let first = matches.first, let last = matches.last {
+                var reported: [Int64] = []
+                if options.contains("MIN") { reported.append(first.modSeq) }
+                if options.contains("MAX") { reported.append(last.modSeq) }
+                if let highest = reported.max() { modSeq = highest }
+            }
             var parts = ["(TAG \"\(tag)\")"]
             if uid { parts.append("UID") }
             if options.contains("MIN"), let min = values.min() { parts.append("MIN \(min)") }

@@ -167,6 +167,13 @@ public final class IMAPSession: @unchecked Sendable {
         SASLMechanism.allCases.filter { ($0 != .cramMD5 || accounts.cramMD5) && (!$0.sendsPassword || plainTextAllowed) }
     }
 
+    /// RFC 7162 §3.1: a CONDSTORE-enabling command switches CONDSTORE on; with a mailbox
+    /// selected, the client learns its HIGHESTMODSEQ at once.
+    func enableCondStore() {
+        guard enabled.insert("CONDSTORE").inserted, let current = selected else { return }
+        untagged("OK [HIGHESTMODSEQ \(max(current.known, current.modSeqs.values.max() ?? 0))] CONDSTORE enabled")
+    }
+
     /// IMAP4rev2 has no \Recent flag and no RECENT response.
     var showsRecent: Bool { !enabled.contains("IMAP4REV2") }
 
@@ -264,6 +271,7 @@ public final class IMAPSession: @unchecked Sendable {
                 try await select(tag, name, readOnly: true, condStore: condStore, qresync: qresync, user: user)
             case .create, .delete, .rename, .subscribe, .unsubscribe, .list, .lsub, .status, .append:
                 defer { if command.kind.changesMessages { accounts.noteChange() } }
+                if command.kind.enablesCondStore { enableCondStore() }
                 try await mailboxCommand(command, user: user)
                 await refresh(allowExpunge: true)
             case .idle:
@@ -284,6 +292,7 @@ public final class IMAPSession: @unchecked Sendable {
                     return
                 }
                 defer { if command.kind.changesMessages { accounts.noteChange() } }
+                if command.kind.enablesCondStore { enableCondStore() }
                 try await messageCommand(command, user: user)
             case .capability, .noop, .check, .logout, .id, .startTLS, .login, .authenticate:
                 break
@@ -491,6 +500,17 @@ extension IMAPCommandKind {
     var changesMessages: Bool {
         switch self {
         case .store, .expunge, .uidExpunge, .copy, .move, .close, .append, .delete, .rename: true
+        default: false
+        }
+    }
+
+    /// RFC 7162 §3.1: the commands whose use turns CONDSTORE on.
+    var enablesCondStore: Bool {
+        switch self {
+        case .fetch(_, _, let items, let changedSince, _): changedSince != nil || items.contains(.modSeq)
+        case .store(_, _, _, _, _, let unchangedSince): unchangedSince != nil
+        case .search(_, _, let key): IMAPSession.usesModSeq(key)
+        case .status(_, let items): items.contains("HIGHESTMODSEQ")
         default: false
         }
     }

@@ -77,10 +77,19 @@ enum IMAPRender {
     }
 
     /// The part a section's numbers point at; nil when there is none (RFC 9051 §6.4.5).
+    /// RFC 9051 §6.4.5 part numbers: the first names a child of a multipart message, or 1 for
+    /// the body of any other; below a message/rfc822 part the numbers go on in the message it
+    /// holds; a part that is neither multipart nor a message has no parts below it.
     static func part(_ path: [Int], in root: BodyPart) -> BodyPart? {
         var current = root
-        for number in path {
-            if current.isMessage, let inner = current.parts.first { current = inner }
+        for (depth, number) in path.enumerated() {
+            if depth > 0 {
+                if current.isMessage, let inner = current.parts.first {
+                    current = inner
+                } else if !current.isMultipart {
+                    return nil
+                }
+            }
             if current.isMultipart {
                 guard number >= 1, number <= current.parts.count else { return nil }
                 current = current.parts[number - 1]

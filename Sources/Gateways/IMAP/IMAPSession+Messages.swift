@@ -501,14 +501,32 @@ struct SearchContext {
         guard let summary, let body else { return false }
         let header = IMAPRender.headerFields(Array(body.prefix(summary.headerSize)), names: [field], not: false)
         if value.isEmpty { return header.count > 2 }
-        // Match the field values (decoded encoded words), not the names.
+        // Match the field values (decoded encoded words), not the names; a folded line goes on
+        // with the value it continues.
         let text = String(decoding: header, as: UTF8.self)
-        let values = text.split(separator: "\r\n").map { line -> String in
-            guard let colon = line.firstIndex(of: ":") else { return String(line) }
-            return String(line[line.index(after: colon)...])
-        }.joined(separator: " ")
-        return EncodedWord.decode(values).range(of: value, options: [.caseInsensitive, .diacriticInsensitive]) != nil
+        var fields: [String] = []
+        for line in text.split(separator: "\r\n") {
+            if line.first == " " || line.first == "\t", !fields.isEmpty {
+                fields[fields.count - 1] += " " + line
+            } else if let colon = line.firstIndex(of: ":") {
+                fields.append(String(line[line.index(after: colon)...]))
+            }
+        }
+        var values = EncodedWord.decode(fields.joined(separator: " "))
+        // Address fields also match their addresses as read, without comments or folding:
+        // `<user (comment)@ example.org>` is found by `user@example.org`.
+        if Self.addressFields.contains(field.lowercased()) {
+            for field in fields {
+                for address in MessageAddress.parseList(EncodedWord.decode(field)) {
+                    if let name = address.name { values += " " + name }
+                    if let mailbox = address.mailbox { values += " " + mailbox + (address.host.map { "@" + $0 } ?? "") }
+                }
+            }
+        }
+        return values.range(of: value, options: [.caseInsensitive, .diacriticInsensitive]) != nil
     }
+
+    static let addressFields: Set<String> = ["from", "to", "cc", "bcc", "sender", "reply-to"]
 
     func contains(_ bytes: [UInt8], _ text: String) -> Bool {
         guard !text.isEmpty else { return true }

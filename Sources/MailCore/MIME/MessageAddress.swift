@@ -1,3 +1,5 @@
+import Foundation
+
 /// An address as IMAP's ENVELOPE gives it (RFC 3501 §7.4.2): display name, source route,
 /// mailbox and host. A group is a start entry (mailbox = group name, host nil) and an end entry
 /// (all nil).
@@ -60,9 +62,10 @@ public struct MessageAddress: Codable, Hashable, Sendable {
                     route = inner[..<colon].map(\.text).joined()
                     inner = Array(inner[(colon + 1)...])
                 }
-                var address = addrSpec(inner)
+                var address = addrSpec(inner.filter { !$0.isComment })
                 address.route = route
-                address.name = phrase.isEmpty ? nil : words(phrase)
+                let name = words(phrase)
+                address.name = name.isEmpty ? nil : name
                 // Skip anything up to the next separator.
                 while let next = tokens.first, next != .special(","), !(inGroup && next == .special(";")) {
                     tokens.removeFirst()
@@ -80,8 +83,11 @@ public struct MessageAddress: Codable, Hashable, Sendable {
 
     /// `local@domain` without angle brackets, or a lone word (a mailbox with no domain).
     private static func bareAddress(_ tokens: [AddressToken]) -> MessageAddress? {
-        guard !tokens.isEmpty else { return nil }
-        return addrSpec(tokens)
+        let spec = tokens.filter { !$0.isComment }
+        guard !spec.isEmpty else { return nil }
+        var address = addrSpec(spec)
+        if case .comment(let comment)? = tokens.last(where: { $0.isComment }), !comment.isEmpty { address.name = comment }
+        return address
     }
 
     private static func addrSpec(_ tokens: [AddressToken]) -> MessageAddress {
@@ -97,7 +103,7 @@ public struct MessageAddress: Codable, Hashable, Sendable {
 
     private static func words(_ tokens: [AddressToken]) -> String {
         var text = ""
-        for token in tokens {
+        for token in tokens where !token.isComment {
             switch token {
             case .special(let special) where special == ".":
                 text += "."
@@ -115,17 +121,25 @@ enum AddressToken: Equatable {
     case quoted(String)
     case literal(String)
     case special(Character)
+    case comment(String)
+
+    var isComment: Bool {
+        if case .comment = self { return true }
+        return false
+    }
 
     var text: String {
         switch self {
         case .atom(let text), .quoted(let text): text
+        case .comment: ""
         case .literal(let text): "[\(text)]"
         case .special(let character): String(character)
         }
     }
 }
 
-/// RFC 5322 §3.2 lexical tokens; comments are dropped.
+/// RFC 5322 §3.2 lexical tokens. Comments are kept as tokens: an address with no display name
+/// takes its comment as the name (`user@example.org (Real Name)`); otherwise they are ignored.
 struct AddressTokenizer {
     let characters: [Character]
     init(_ text: String) { characters = Array(text) }
@@ -141,13 +155,20 @@ struct AddressTokenizer {
                 index += 1
             case "(":
                 var depth = 0
+                var text = ""
                 while index < characters.count {
                     let c = characters[index]
-                    if c == "\\" { index += 2; continue }
+                    if c == "\\" {
+                        if index + 1 < characters.count { text.append(characters[index + 1]) }
+                        index += 2
+                        continue
+                    }
                     if c == "(" { depth += 1 }
                     if c == ")" { depth -= 1; if depth == 0 { index += 1; break } }
+                    if depth > 1 || (depth == 1 && c != "(") { text.append(c) }
                     index += 1
                 }
+                tokens.append(.comment(text.trimmingCharacters(in: .whitespaces)))
             case "\"":
                 var text = ""
                 index += 1

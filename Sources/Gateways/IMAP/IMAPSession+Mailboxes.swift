@@ -117,10 +117,16 @@ extension IMAPSession {
             try await mail.setSubscribed(user: user.id, name: try name(text), false)
             tagged(tag, "OK UNSUBSCRIBE completed")
         case .list(let reference, let patterns, let selection, let returns):
-            // RFC 5258 §3: unknown selection options, or RECURSIVEMATCH alone, are errors.
+            // RFC 5258 §3: unknown options, or RECURSIVEMATCH with nothing (but REMOTE) to
+            // recurse on, are errors.
             let known: Set<String> = ["SUBSCRIBED", "REMOTE", "RECURSIVEMATCH", "SPECIAL-USE"]
-            guard selection.allSatisfy(known.contains), selection.isEmpty || selection != ["RECURSIVEMATCH"] else {
+            let recursesOn = Set(selection).subtracting(["RECURSIVEMATCH", "REMOTE"])
+            guard selection.allSatisfy(known.contains), !selection.contains("RECURSIVEMATCH") || !recursesOn.isEmpty else {
                 tagged(tag, "BAD Unknown or incomplete LIST selection options")
+                return
+            }
+            guard Self.validReturnOptions(returns) else {
+                tagged(tag, "BAD Unknown LIST return options")
                 return
             }
             try await list(reference: reference, patterns: patterns, selection: selection, returns: returns, user: user, lsub: false)
@@ -208,26 +214,47 @@ extension IMAPSession {
         let wantSpecial = selection.contains("SPECIAL-USE")
         let returnStatus = returns.contains("STATUS") ? Self.statusItems(returns) : nil
         let names = Set(mailboxes.map(\.name))
-        var candidates = mailboxes.map(\.name)
-        // Subscribed names may outlive their folders (RFC 9051 §6.3.9: \NonExistent).
-        if wantSubscribed || lsub { candidates += subscribed.subtracting(names) }
+        var candidates = Set(mailboxes.map(\.name))
+        // Subscribed names may outlive their folders (RFC 9051 §6.3.9: \NonExistent), and
+        // their parents may be listed for them (RECURSIVEMATCH, LSUB with %).
+        if wantSubscribed || lsub {
+            for name in subscribed {
+                candidates.insert(name)
+                var parent = name
+                while let slash = parent.lastIndex(of: "/") {
+                    parent = String(parent[..<slash])
+                    candidates.insert(parent)
+                }
+            }
+        }
+        let decodedPatterns = patterns.compactMap { pattern in storedPattern(reference + pattern) }
+        func matched(_ name: String) -> Bool { decodedPatterns.contains { Self.matches(name, pattern: $0) } }
+        let recursive = selection.contains("RECURSIVEMATCH")
         for name in candidates.sorted() {
-            let decodedPatterns = patterns.compactMap { pattern in storedPattern(reference + pattern) }
-            guard decodedPatterns.contains(where: { Self.matches(name, pattern: $0) }) else { continue }
-            if (wantSubscribed || lsub) && !subscribed.contains(name) { continue }
+            guard matched(name) else { continue }
+            var childInfo = false
+            if (wantSubscribed || lsub) && !subscribed.contains(name) {
+                // RFC 5258 §3.5: a name that matches for a subscribed descendant the patterns do
+                // not match. RFC 3501 §6.3.9: LSUB's % lists such a parent as \Noselect.
+                let descendant = subscribed.contains { $0.hasPrefix(name + "/") && !matched($0) }
+                guard descendant, recursive || lsub else { continue }
+                childInfo = true
+            }
             let mailbox = mailboxes.first { $0.name == name }
             if wantSpecial && mailbox?.specialUse == nil { continue }
             var attributes: [String] = []
-            if mailbox == nil { attributes.append("\\NonExistent") }
-            if mailbox?.selectable == false { attributes.append("\\Noselect") }
-            let hasChildren = names.contains { $0.hasPrefix(name + "/") }
-            if !lsub { attributes.append(hasChildren ? "\\HasChildren" : "\\HasNoChildren") }
-            if let special = mailbox?.specialUse, !lsub { attributes.append("\\" + special) }
-            if !lsub && (wantSubscribed || returns.contains("SUBSCRIBED")) && subscribed.contains(name) {
-                attributes.append("\\Subscribed")
+            if lsub {
+                if childInfo || mailbox?.selectable == false { attributes.append("\\Noselect") }
+            } else {
+                if mailbox == nil && !childInfo { attributes.append("\\NonExistent") }
+                if mailbox?.selectable == false { attributes.append("\\Noselect") }
+                let hasChildren = names.contains { $0.hasPrefix(name + "/") }
+                if mailbox != nil || returns.contains("CHILDREN") { attributes.append(hasChildren ? "\\HasChildren" : "\\HasNoChildren") }
+                if let special = mailbox?.specialUse { attributes.append("\\" + special) }
+                if (wantSubscribed || returns.contains("SUBSCRIBED")) && subscribed.contains(name) { attributes.append("\\Subscribed") }
             }
             untagged("\(lsub ? "LSUB" : "LIST") (\(attributes.joined(separator: " "))) \"/\" "
-                     + String(decoding: wireName(name), as: UTF8.self))
+                     + String(decoding: wireName(name), as: UTF8.self) + (childInfo && !lsub ? " (\"CHILDINFO\" (\"SUBSCRIBED\"))" : ""))
             if let returnStatus, let mailbox, mailbox.selectable {
                 untagged("STATUS \(String(decoding: wireName(name), as: UTF8.self)) (\(try await status(mailbox, items: returnStatus, user: user)))")
             }
@@ -240,6 +267,20 @@ extension IMAPSession {
         if decoded.lowercased() == "inbox" { return "INBOX" }
         if decoded.lowercased().hasPrefix("inbox/") { return "INBOX" + decoded.dropFirst(5) }
         return decoded
+    }
+
+    /// RFC 5258 §3: LIST's RETURN options, STATUS followed by its items (flattened by the parser).
+    static func validReturnOptions(_ returns: [String]) -> Bool {
+        let options: Set<String> = ["SUBSCRIBED", "CHILDREN", "SPECIAL-USE", "STATUS"]
+        let statusItems: Set<String> = ["MESSAGES", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "DELETED", "SIZE", "HIGHESTMODSEQ", "RECENT"]
+        var inStatus = false
+        for word in returns {
+            if word == "STATUS" { inStatus = true; continue }
+            if inStatus && statusItems.contains(word) { continue }
+            guard options.contains(word) else { return false }
+            inStatus = false
+        }
+        return true
     }
 
     static func statusItems(_ returns: [String]) -> [String] {

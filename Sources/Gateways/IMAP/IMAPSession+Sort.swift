@@ -61,7 +61,9 @@ extension IMAPSession {
         case "ARRIVAL": return order(a.message.internalDate, b.message.internalDate)
         case "DATE": return order(sentDate(a), sentDate(b))
         case "SIZE": return order(a.message.size, b.message.size)
-        case "SUBJECT": return order(baseSubject(a.summary?.subjectText ?? ""), baseSubject(b.summary?.subjectText ?? ""))
+        // i;unicode-casemap compares title case: "[" and "_" sort after the letters.
+        case "SUBJECT": return order(BaseSubject(a.summary?.subjectText ?? "").text.uppercased(),
+                                     BaseSubject(b.summary?.subjectText ?? "").text.uppercased())
         case "FROM": return order(firstMailbox(a.summary?.envelope.from), firstMailbox(b.summary?.envelope.from))
         case "TO": return order(firstMailbox(a.summary?.envelope.to), firstMailbox(b.summary?.envelope.to))
         case "CC": return order(firstMailbox(a.summary?.envelope.cc), firstMailbox(b.summary?.envelope.cc))
@@ -75,30 +77,7 @@ extension IMAPSession {
     }
 
     static func firstMailbox(_ addresses: [MessageAddress]?) -> String {
-        (addresses?.first?.mailbox ?? "").lowercased()
-    }
-
-    /// RFC 5256 §2.1, simplified: leading "re:", "fw:", "fwd:" and "[...]" tags and a trailing
-    /// "(fwd)" removed, whitespace collapsed, case folded.
-    static func baseSubject(_ subject: String) -> String {
-        var text = subject.split(whereSeparator: \.isWhitespace).joined(separator: " ").lowercased()
-        var changed = true
-        while changed {
-            changed = false
-            while text.hasSuffix("(fwd)") {
-                text = String(text.dropLast(5)).trimmingCharacters(in: .whitespaces)
-                changed = true
-            }
-            for prefix in ["re:", "fw:", "fwd:"] where text.hasPrefix(prefix) {
-                text = String(text.dropFirst(prefix.count)).trimmingCharacters(in: .whitespaces)
-                changed = true
-            }
-            if text.hasPrefix("["), let close = text.firstIndex(of: "]"), text.index(after: close) < text.endIndex {
-                text = String(text[text.index(after: close)...]).trimmingCharacters(in: .whitespaces)
-                changed = true
-            }
-        }
-        return text
+        (addresses?.first?.mailbox ?? "").uppercased()
     }
 
     func thread(tag: String, uid: Bool, algorithm: String, key: IMAPSearchKey, user: UserRecord) async throws {
@@ -107,45 +86,21 @@ extension IMAPSession {
             return
         }
         let items = try await matching(key, user: user)
-        func id(_ item: Sortable) -> String { String(uid ? Int(item.message.uid) : item.number) }
-        func byDate(_ a: Sortable, _ b: Sortable) -> Bool {
-            let x = Self.sentDate(a), y = Self.sentDate(b)
-            return x == y ? a.number < b.number : x < y
+        // REFERENCES needs the References field, which the summary does not keep.
+        let bodies = algorithm == "REFERENCES" ? try await accounts.bodies(Array(Set(items.map(\.message.blob)))) : [:]
+        let messages = items.map { item -> Threading.Message in
+            var references: [String] = []
+            if let body = bodies[item.message.blob] {
+                let header = MessageHeader.parse(body, to: item.summary?.headerSize ?? body.count)
+                references = Threading.messageIDs(header.all("References").joined(separator: " "))
+            }
+            return Threading.Message(id: uid ? Int(item.message.uid) : item.number, order: item.number, date: Self.sentDate(item),
+                                     subject: item.summary?.subjectText ?? "",
+                                     messageID: Threading.messageIDs(item.summary?.envelope.messageID).first,
+                                     references: references, inReplyTo: Threading.messageIDs(item.summary?.envelope.inReplyTo))
         }
-        var threads: [String] = []
-        if algorithm == "ORDEREDSUBJECT" {
-            var groups: [String: [Sortable]] = [:]
-            for item in items { groups[Self.baseSubject(item.summary?.subjectText ?? ""), default: []].append(item) }
-            let ordered = groups.values.map { $0.sorted(by: byDate) }.sorted { byDate($0[0], $1[0]) }
-            for group in ordered {
-                if group.count <= 2 {
-                    threads.append("(" + group.map(id).joined(separator: " ") + ")")
-                } else {
-                    threads.append("(" + id(group[0]) + " " + group.dropFirst().map { "(\(id($0)))" }.joined() + ")")
-                }
-            }
-        } else {
-            // Parents by In-Reply-To among the messages found; the rest are roots.
-            var byMessageID: [String: Sortable] = [:]
-            for item in items { if let messageID = item.summary?.envelope.messageID { byMessageID[messageID] = item } }
-            var children: [Int: [Sortable]] = [:]
-            var roots: [Sortable] = []
-            for item in items {
-                if let parentID = item.summary?.envelope.inReplyTo, let parent = byMessageID[parentID], parent.number != item.number {
-                    children[parent.number, default: []].append(item)
-                } else {
-                    roots.append(item)
-                }
-            }
-            func render(_ item: Sortable, depth: Int) -> String {
-                let kids = (children[item.number] ?? []).sorted(by: byDate)
-                guard depth < 100, !kids.isEmpty else { return id(item) }
-                if kids.count == 1 { return id(item) + " " + render(kids[0], depth: depth + 1) }
-                return id(item) + " " + kids.map { "(" + render($0, depth: depth + 1) + ")" }.joined()
-            }
-            threads = roots.sorted(by: byDate).map { "(" + render($0, depth: 0) + ")" }
-        }
-        untagged("THREAD " + threads.joined())
+        let threads = algorithm == "ORDEREDSUBJECT" ? Threading.orderedSubject(messages) : Threading.references(messages)
+        untagged("THREAD " + threads.map(\.rendered).joined())
         tagged(tag, "OK THREAD completed")
     }
 

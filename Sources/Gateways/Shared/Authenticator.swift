@@ -1,26 +1,39 @@
+import Crypto
 import EventLog
 import Foundation
 import Logging
 import MailCore
 import Projections
+import Synchronization
 
 /// Password and challenge checks against the live directory, for every gateway.
 public struct Authenticator: Sendable {
     let directory: LiveDirectory
     let settings: LiveSettings
+    let cache: LoginCache
 
-    public init(directory: LiveDirectory, settings: LiveSettings) {
+    public init(directory: LiveDirectory, settings: LiveSettings, clock: @escaping @Sendable () -> Date = Date.init) {
         self.directory = directory
         self.settings = settings
+        self.cache = LoginCache(clock: clock)
     }
 
     /// The user when the password is right; nil otherwise (unknown user included).
+    ///
+    /// A right password is remembered for `auth.login_cache_seconds`, as a keyed hash tied to
+    /// the stored credentials, so a client that logs in every minute does not pay for scrypt
+    /// every time; a password change, or a wrong password, always goes to scrypt.
     public func checkPassword(user: String, password: String) async -> UserRecord? {
         guard let record = directory.snapshot.users[user.lowercased()], let credentials = record.credentials else {
             return nil
         }
+        let lifetime = settings.value(SettingKey<Int>.loginCacheSeconds)
+        if lifetime > 0, cache.remembers(user: record.name, credentials: credentials.scrypt, password: password) { return record }
         // scrypt is deliberately slow: keep it off the cooperative pool's other work.
         let valid = await Task.detached(priority: .medium) { credentials.verify(password: password) }.value
+        if valid && lifetime > 0 {
+            cache.remember(user: record.name, credentials: credentials.scrypt, password: password, for: TimeInterval(lifetime))
+        }
         return valid ? record : nil
     }
 
@@ -36,6 +49,48 @@ public struct Authenticator: Sendable {
 
     public func user(named name: String) -> UserRecord? {
         directory.snapshot.users[name.lowercased()]
+    }
+}
+
+/// Passwords recently found right, per user: an HMAC-SHA-256 of the password under a key made
+/// at start and never stored, with the stored scrypt string it was checked against.
+final class LoginCache: Sendable {
+    private struct Entry {
+        let credentials: String
+        let digest: [UInt8]
+        let expires: Date
+    }
+
+    private let key = SymmetricKey(size: .bits256)
+    private let entries = Mutex<[String: Entry]>([:])
+    private let clock: @Sendable () -> Date
+    static let capacity = 10_000
+
+    init(clock: @escaping @Sendable () -> Date) { self.clock = clock }
+
+    private func digest(_ password: String) -> [UInt8] {
+        Array(HMAC<SHA256>.authenticationCode(for: Array(password.utf8), using: key))
+    }
+
+    func remembers(user: String, credentials: String, password: String) -> Bool {
+        let now = clock()
+        guard let entry = entries.withLock({ $0[user.lowercased()] }), entry.credentials == credentials, entry.expires > now else {
+            return false
+        }
+        let candidate = digest(password)
+        // Constant time: compare every byte whatever the first difference.
+        var difference: UInt8 = 0
+        for (a, b) in zip(candidate, entry.digest) { difference |= a ^ b }
+        return difference == 0 && candidate.count == entry.digest.count
+    }
+
+    func remember(user: String, credentials: String, password: String, for lifetime: TimeInterval) {
+        let entry = Entry(credentials: credentials, digest: digest(password), expires: clock().addingTimeInterval(lifetime))
+        let now = clock()
+        entries.withLock { table in
+            if table.count >= Self.capacity { table = table.filter { $0.value.expires > now } }
+            if table.count < Self.capacity { table[user.lowercased()] = entry }
+        }
     }
 }
 

@@ -136,6 +136,10 @@ extension SettingKey where Value == Int {
     public static var imapMaxFailedLogins: SettingKey<Int> {
         .count("imap.max_failed_logins", default: 3, "Failed logins in one IMAP session before it is closed", range: 1...100)
     }
+    public static var loginCacheSeconds: SettingKey<Int> {
+        .count("auth.login_cache_seconds", default: 300,
+               "Seconds a successful password check is remembered (0: check every login)", range: 0...86_400)
+    }
     public static var imapIdleTimeout: SettingKey<Int> {
         .count("imap.idle_timeout_seconds", default: 1_800, "Seconds an IMAP client may stay silent (IDLE included)",
                range: 1_800...86_400)
@@ -244,6 +248,7 @@ public enum SettingKeys {
         SettingKey<Int>.loginBlockMinutes.erased, SettingKey<Bool>.pop3AuthWithoutTLS.erased,
         SettingKey<Bool>.pop3HoldDeleted.erased, SettingKey<Int>.imapIdleTimeout.erased, SettingKey<Int>.imapMaxFailedLogins.erased,
         SettingKey<Bool>.imapAuthWithoutTLS.erased, SettingKey<Int>.mailQuotaKiB.erased,
+        SettingKey<Int>.loginCacheSeconds.erased,
     ]
 
     public static func named(_ name: String) -> AnySettingKey? { all.first { $0.name == name } }

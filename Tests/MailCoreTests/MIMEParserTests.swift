@@ -130,8 +130,9 @@ struct MIMEParserTests {
     func addresses() {
         #expect(MessageAddress.parseList("<@relay.example:joe@example.com>")
             == [MessageAddress(route: "@relay.example", mailbox: "joe", host: "example.com")])
+        // A trailing comment names an address that has no display name.
         #expect(MessageAddress.parseList("\"odd local\"@example.com (comment)")
-            == [MessageAddress(mailbox: "odd local", host: "example.com")])
+            == [MessageAddress(name: "comment", mailbox: "odd local", host: "example.com")])
         #expect(MessageAddress.parseList("Team: a@x.org, B <b@y.org>;, c@z.org").map(\.mailbox)
             == ["Team", "a", "b", nil, "c"])
         #expect(MessageAddress.parseList("nobody").first?.host == "MISSING_DOMAIN")

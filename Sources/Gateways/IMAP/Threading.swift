@@ -6,6 +6,11 @@ struct BaseSubject: Equatable {
     let text: String
     let isReply: Bool
 
+    init(text: String, isReply: Bool) {
+        self.text = text
+        self.isReply = isReply
+    }
+
     init(_ subject: String) {
         // (1) White space runs become one space; the comparison folds case.
         var text = subject.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\r" || $0 == "\n" })

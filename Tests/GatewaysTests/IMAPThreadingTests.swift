@@ -33,16 +33,16 @@ struct IMAPThreadingTests {
             message(1, "<a@x>"), message(2, "<b@x>", references: ["<a@x>"]), message(3, "<c@x>", references: ["<b@x>"]),
             message(4, "<b@x>", references: ["<a@x>"]),
         ])
-        #expect(duplicate.map(\.rendered) == ["(1 (2 3) (4))"])
+        #expect(duplicate.map(\.rendered) == ["(1 (2 3)(4))"])
         // Two messages answering the same missing one stay together under a placeholder.
         let siblings = Threading.references([message(1, nil, references: ["<a@x>"]), message(2, nil, references: ["<a@x>"])])
-        #expect(siblings.map(\.rendered) == ["((1) (2))"])
+        #expect(siblings.map(\.rendered) == ["((1)(2))"])
         // A reply by subject goes under the original; two originals share a placeholder.
         let subjects = Threading.references([
             message(1, "<a@x>", subject: "foo"), message(2, "<b@x>", subject: "Re: foo"), message(3, "<c@x>", subject: "bar"),
             message(4, "<d@x>", subject: "bar"),
         ])
-        #expect(subjects.map(\.rendered) == ["(1 2)", "((3) (4))"])
+        #expect(subjects.map(\.rendered) == ["(1 2)", "((3)(4))"])
         // Loops in References are ignored.
         let loop = Threading.references([message(1, "<a@x>", references: ["<b@x>"]), message(2, "<b@x>", references: ["<a@x>"])])
         #expect(loop.count == 1)
@@ -55,7 +55,7 @@ struct IMAPThreadingTests {
             message(1, nil, subject: "a", minute: 5), message(2, nil, subject: "Re: b", minute: 1), message(3, nil, subject: "b", minute: 3),
             message(4, nil, subject: "re: a", minute: 9), message(5, nil, subject: "B", minute: 7),
         ])
-        #expect(threads.map(\.rendered) == ["(2 (3) (5))", "(1 4)"])
+        #expect(threads.map(\.rendered) == ["(2 (3)(5))", "(1 4)"])
     }
 
     @Test("a literal8 message keeps its bytes; a part holding NUL becomes base64")

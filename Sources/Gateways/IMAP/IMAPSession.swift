@@ -444,9 +444,11 @@ public final class IMAPSession: @unchecked Sendable {
     /// notifications wake the session; there is no polling loop.
     func idle(_ tag: String, user: UserRecord) async {
         output += Array("+ idling\r\n".utf8)
+        let store = accounts.store
+        // Read before the first refresh: a wake-up that comes during it must still count.
+        let initialGeneration = store.appendGeneration
         await refresh(allowExpunge: true)
         await flush()
-        let store = accounts.store
         let done: Bool = await withTaskGroup(of: Bool?.self) { group in
             group.addTask {
                 // The reader: waits for DONE.
@@ -467,7 +469,7 @@ public final class IMAPSession: @unchecked Sendable {
             }
             group.addTask {
                 // The updater: woken by the log.
-                var generation = store.appendGeneration
+                var generation = initialGeneration
                 while !Task.isCancelled {
                     await store.waitForAppend(after: generation, timeout: .seconds(60))
                     guard !Task.isCancelled else { break }

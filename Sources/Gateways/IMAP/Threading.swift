@@ -117,7 +117,8 @@ struct MessageThread: Equatable {
         if children.count == 1, id != nil {
             text += " " + children[0].members
         } else if !children.isEmpty {
-            text += (text.isEmpty ? "" : " ") + children.map { "(" + $0.members + ")" }.joined(separator: " ")
+            // RFC 5256 §5: thread-nested = 2*thread-list, with no space between.
+            text += (text.isEmpty ? "" : " ") + children.map { "(" + $0.members + ")" }.joined()
         }
         return text
     }

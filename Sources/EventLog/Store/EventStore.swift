@@ -164,7 +164,11 @@ public final class EventStore: Service, Sendable {
     /// Calls `catchUp` now and again whenever the log may have grown (a NOTIFY, or a second
     /// without one), until the task is cancelled or the service group shuts down. A failing
     /// `catchUp` is logged and retried with a growing pause (100 ms to 5 s).
-    public func follow(logger: Logger, what: String, _ catchUp: () async throws -> Void) async {
+    ///
+    /// After a NOTIFY it lets `gather` pass before catching up, so that under a stream of
+    /// appends a follower reads them in batches rather than one query per commit.
+    public func follow(logger: Logger, what: String, gather: Duration = .milliseconds(20),
+                       _ catchUp: () async throws -> Void) async {
         var failures = 0
         while !stopRequested {
             let generation = notifier.generation
@@ -172,6 +176,7 @@ public final class EventStore: Service, Sendable {
                 try await catchUp()
                 failures = 0
                 await notifier.wait(after: generation, timeout: .seconds(1))
+                if notifier.generation != generation, gather > .zero { try? await Task.sleep(for: gather) }
             } catch {
                 if stopRequested { return }
                 failures += 1

@@ -150,9 +150,9 @@ public final class RowWriter {
         // Keyed writes are index lookups per row. Tables being rebuilt grow from empty faster
         // than their statistics follow, and a planner that believes them tiny joins the batch
         // by scanning the whole table: rule that out for the length of the flush.
-        for setting in ["SET LOCAL enable_hashjoin = off", "SET LOCAL enable_mergejoin = off"] {
-            _ = try await connection.query(PostgresQuery(unsafeSQL: setting), logger: logger)
-        }
+        _ = try await connection.query(PostgresQuery(unsafeSQL: """
+            SELECT set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true)
+            """), logger: logger)
         for step in steps {
             switch step {
             case .deleteAll(let barrier):
@@ -163,9 +163,10 @@ public final class RowWriter {
                 }
             }
         }
-        for setting in ["RESET enable_hashjoin", "RESET enable_mergejoin"] {
-            _ = try await connection.query(PostgresQuery(unsafeSQL: setting), logger: logger)
-        }
+        // RESET both in one round trip: back to the session's values.
+        _ = try await connection.query(PostgresQuery(unsafeSQL: """
+            SELECT set_config(name, reset_val, true) FROM pg_settings WHERE name IN ('enable_hashjoin', 'enable_mergejoin')
+            """), logger: logger)
     }
 
     private static func deleteAll(_ barrier: Barrier, target: ProjectionTarget, on connection: PostgresConnection,

@@ -13,24 +13,26 @@ extension MailStore {
 
     public func changes(_ user: String, mailboxID: Int64, since modSeq: Int64) async throws -> Changes {
         let user = user.lowercased()
-        return try await engine.client.withConnection { connection in
-            let rows = try await connection.query("""
-                SELECT uid, modseq, flags, internal_date, size, blob FROM mail.messages
-                WHERE user_id = \(user) AND mailbox_id = \(mailboxID) AND modseq > \(modSeq) ORDER BY uid
-                """, logger: logger)
-            var messages: [MessageInfo] = []
-            for try await (uid, changed, flags, date, size, blob) in rows.decode((Int64, Int64, [String], Date, Int64, ByteBuffer).self) {
+        // One statement, so both halves come from one snapshot.
+        let rows = try await engine.client.query("""
+            SELECT uid, modseq, flags, internal_date, size, blob FROM mail.messages
+            WHERE user_id = \(user) AND mailbox_id = \(mailboxID) AND modseq > \(modSeq)
+            UNION ALL
+            SELECT uid, modseq, NULL, NULL, NULL, NULL FROM mail.expunged
+            WHERE user_id = \(user) AND mailbox_id = \(mailboxID) AND modseq > \(modSeq)
+            ORDER BY 1
+            """, logger: logger)
+        var messages: [MessageInfo] = []
+        var expunged: [(uid: UInt32, modSeq: Int64)] = []
+        for try await (uid, changed, flags, date, size, blob) in rows.decode((Int64, Int64, [String]?, Date?, Int64?, ByteBuffer?).self) {
+            if let flags, let date, let size, let blob {
                 messages.append(MessageInfo(uid: UInt32(clamping: uid), modSeq: changed, flags: flags, internalDate: date, size: size,
                                             blob: BlobID(digest: Array(buffer: blob))))
+            } else {
+                expunged.append((UInt32(clamping: uid), changed))
             }
-            let gone = try await connection.query("""
-                SELECT uid, modseq FROM mail.expunged
-                WHERE user_id = \(user) AND mailbox_id = \(mailboxID) AND modseq > \(modSeq) ORDER BY uid
-                """, logger: logger)
-            var expunged: [(uid: UInt32, modSeq: Int64)] = []
-            for try await (uid, changed) in gone.decode((Int64, Int64).self) { expunged.append((UInt32(clamping: uid), changed)) }
-            return Changes(messages: messages, expunged: expunged)
         }
+        return Changes(messages: messages, expunged: expunged)
     }
 
     /// The parsed summaries (ENVELOPE, BODYSTRUCTURE, dates) of stored bodies.

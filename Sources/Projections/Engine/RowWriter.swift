@@ -150,9 +150,12 @@ public final class RowWriter {
         // Keyed writes are index lookups per row. Tables being rebuilt grow from empty faster
         // than their statistics follow, and a planner that believes them tiny joins the batch
         // by scanning the whole table: rule that out for the length of the flush.
-        _ = try await connection.query(PostgresQuery(unsafeSQL: """
-            SELECT set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true)
+        let settings = try await connection.query(PostgresQuery(unsafeSQL: """
+            SELECT current_setting('enable_hashjoin'), current_setting('enable_mergejoin'),
+                   set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true)
             """), logger: logger)
+        var previous = ("on", "on")
+        for try await (hash, merge, _, _) in settings.decode((String, String, String, String).self) { previous = (hash, merge) }
         for step in steps {
             switch step {
             case .deleteAll(let barrier):
@@ -163,10 +166,9 @@ public final class RowWriter {
                 }
             }
         }
-        // RESET both in one round trip: back to the session's values.
-        _ = try await connection.query(PostgresQuery(unsafeSQL: """
-            SELECT set_config(name, reset_val, true) FROM pg_settings WHERE name IN ('enable_hashjoin', 'enable_mergejoin')
-            """), logger: logger)
+        _ = try await connection.query("""
+            SELECT set_config('enable_hashjoin', \(previous.0), true), set_config('enable_mergejoin', \(previous.1), true)
+            """, logger: logger)
     }
 
     private static func deleteAll(_ barrier: Barrier, target: ProjectionTarget, on connection: PostgresConnection,

@@ -196,6 +196,11 @@ public final class ProjectionEngine: Sendable {
         let old = projection.schema + "_old"
         _ = try await client.query(PostgresQuery(unsafeSQL: "DROP SCHEMA IF EXISTS \(scratch.schema) CASCADE"), logger: logger)
         let built = try await build(projection, into: scratch)
+        // Fresh statistics, so the swapped-in tables are planned like tables that grew slowly
+        // (inline writes rely on it: they do not guard the planner).
+        for table in projection.tables {
+            _ = try await client.query(PostgresQuery(unsafeSQL: "ANALYZE \(scratch.qualified(table.name))"), logger: logger)
+        }
         return try await client.transaction(logger: logger) { connection in
             try await self.lockExclusively(projection, on: connection)
             let cursor = try await self.catchUp(projection, target: scratch, from: built,

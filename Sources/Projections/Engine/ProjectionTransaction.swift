@@ -78,7 +78,7 @@ public final class ProjectionTransaction {
                                          to: writer)
                 }
             }
-            try await writer.flush(to: try projection.liveTarget(), on: connection, logger: logger)
+            try await writer.flush(to: try projection.liveTarget(), on: connection, logger: logger, guardPlanner: false)
         }
         return results
     }

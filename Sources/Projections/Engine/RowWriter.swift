@@ -141,12 +141,19 @@ public final class RowWriter {
     }
 
     /// Sends every buffered write to `target` on `connection`, in order, and empties the buffer.
-    public func flush(to target: ProjectionTarget, on connection: PostgresConnection, logger: Logger) async throws {
+    /// `guardPlanner` is for tables that may be growing faster than their statistics (a
+    /// rebuild, an async projection catching up); an inline write to live tables skips it.
+    public func flush(to target: ProjectionTarget, on connection: PostgresConnection, logger: Logger,
+                      guardPlanner: Bool = true) async throws {
         closeCurrent()
         let steps = self.steps
         self.steps = []
         pendingCount = 0
         guard !steps.isEmpty else { return }
+        guard guardPlanner else {
+            try await write(steps, to: target, on: connection, logger: logger)
+            return
+        }
         // Keyed writes are index lookups per row. Tables being rebuilt grow from empty faster
         // than their statistics follow, and a planner that believes them tiny joins the batch
         // by scanning the whole table: rule that out for the length of the flush.
@@ -156,6 +163,14 @@ public final class RowWriter {
             """), logger: logger)
         var previous = ("on", "on")
         for try await (hash, merge, _, _) in settings.decode((String, String, String, String).self) { previous = (hash, merge) }
+        try await write(steps, to: target, on: connection, logger: logger)
+        _ = try await connection.query("""
+            SELECT set_config('enable_hashjoin', \(previous.0), true), set_config('enable_mergejoin', \(previous.1), true)
+            """, logger: logger)
+    }
+
+    private func write(_ steps: [Step], to target: ProjectionTarget, on connection: PostgresConnection,
+                       logger: Logger) async throws {
         for step in steps {
             switch step {
             case .deleteAll(let barrier):
@@ -166,9 +181,6 @@ public final class RowWriter {
                 }
             }
         }
-        _ = try await connection.query("""
-            SELECT set_config('enable_hashjoin', \(previous.0), true), set_config('enable_mergejoin', \(previous.1), true)
-            """, logger: logger)
     }
 
     private static func deleteAll(_ barrier: Barrier, target: ProjectionTarget, on connection: PostgresConnection,

@@ -176,9 +176,11 @@ public final class RowWriter {
             case .deleteAll(let barrier):
                 try await Self.deleteAll(barrier, target: target, on: connection, logger: logger)
             case .writes(let tables, let rows):
+                var statements: [Statement] = []
                 for name in rows.keys.sorted() {
-                    try await Self.write(tables[name]!, rows: rows[name]!, target: target, on: connection, logger: logger)
+                    statements += Self.statements(tables[name]!, rows: rows[name]!, target: target)
                 }
+                try await Self.run(statements, on: connection, logger: logger)
             }
         }
     }
@@ -201,8 +203,17 @@ public final class RowWriter {
         try await run(sql, json: json, on: connection, logger: logger)
     }
 
-    private static func write(_ table: ProjectionTable, rows: [[ProjectionValue]: Pending], target: ProjectionTarget,
-                              on connection: PostgresConnection, logger: Logger) async throws {
+    /// One write: SQL reading its rows from `$1`, and the rows as JSON.
+    struct Statement {
+        let sql: String
+        let json: [UInt8]
+    }
+
+    /// The statements that write `rows` to `table`: at most one per table and kind of change,
+    /// each touching rows no other touches.
+    private static func statements(_ table: ProjectionTable, rows: [[ProjectionValue]: Pending],
+                                   target: ProjectionTarget) -> [Statement] {
+        var statements: [Statement] = []
         var deletes: [[ProjectionValue]] = []
         var inserts: [[ProjectionValue]] = []
         var updates: [[Int]: [[ProjectionValue]]] = [:]
@@ -238,8 +249,8 @@ public final class RowWriter {
         if !deletes.isEmpty {
             var json: [UInt8] = []
             JSONRows.write(deletes, to: &json)
-            try await run("DELETE FROM \(name) t USING \(JSONRows.source(keyColumns)) WHERE \(keyMatch)",
-                          json: json, on: connection, logger: logger)
+            statements.append(Statement(sql: "DELETE FROM \(name) t USING \(JSONRows.source(keyColumns)) WHERE \(keyMatch)",
+                                        json: json))
         }
         if !inserts.isEmpty {
             var json: [UInt8] = []
@@ -248,10 +259,10 @@ public final class RowWriter {
             let others = table.columns[table.primaryKeyCount...]
             let conflict = others.isEmpty ? "DO NOTHING"
                 : "DO UPDATE SET " + others.map { "\($0.name) = EXCLUDED.\($0.name)" }.joined(separator: ", ")
-            try await run("""
+            statements.append(Statement(sql: """
                 INSERT INTO \(name) (\(names)) SELECT \(names) FROM \(JSONRows.source(table.columns)) \
                 ON CONFLICT (\(keyColumns.map(\.name).joined(separator: ", "))) \(conflict)
-                """, json: json, on: connection, logger: logger)
+                """, json: json))
         }
         for signature in updates.keys.sorted(by: { $0.lexicographicallyPrecedes($1) }) {
             let changes = kinds[signature]!
@@ -267,9 +278,26 @@ public final class RowWriter {
             }.joined(separator: ", ")
             var json: [UInt8] = []
             JSONRows.write(updates[signature]!, to: &json)
-            try await run("UPDATE \(name) t SET \(assignments) FROM \(JSONRows.source(columns)) WHERE \(keyMatch)",
-                          json: json, on: connection, logger: logger)
+            statements.append(Statement(sql: "UPDATE \(name) t SET \(assignments) FROM \(JSONRows.source(columns)) WHERE \(keyMatch)",
+                                        json: json))
         }
+        return statements
+    }
+
+    /// Runs `statements` as one: data-modifying WITH clauses in a single round trip. They touch
+    /// disjoint rows, so seeing one snapshot together changes nothing; constraints are still
+    /// checked, at the end of the statement.
+    private static func run(_ statements: [Statement], on connection: PostgresConnection, logger: Logger) async throws {
+        guard statements.count > 1 else {
+            if let statement = statements.first { try await run(statement.sql, json: statement.json, on: connection, logger: logger) }
+            return
+        }
+        let clauses = statements.enumerated().map { index, statement in
+            "w\(index) AS (\(statement.sql.replacingOccurrences(of: "$1::jsonb", with: "$\(index + 1)::jsonb")))"
+        }
+        var query = PostgresQuery(unsafeSQL: "WITH " + clauses.joined(separator: ", ") + " SELECT 1")
+        for statement in statements { query.binds.append(String(decoding: statement.json, as: UTF8.self), context: .default) }
+        _ = try await connection.query(query, logger: logger)
     }
 
     private static func run(_ sql: String, json: [UInt8], on connection: PostgresConnection, logger: Logger) async throws {

@@ -55,7 +55,7 @@ test: test-deps build
 	status=0; $(SWIFT) test 2>&1 | tee "$$cluster/test.log" || status=$$?; \
 	if [ $$status -ne 0 ]; then \
 		echo "==== make test failed ($$status); the issues recorded, then the database's complaints:"; \
-		grep -a -A4 -E 'recorded an issue|error:|Fatal error' "$$cluster/test.log" | tail -n 120 || true; \
+		grep -a -A30 -E 'recorded an issue|error:|Fatal error' "$$cluster/test.log" | tail -n 300 || true; \
 		grep -a -E 'FATAL|PANIC' "$$cluster/pg/server.log" | grep -v 'connection to client lost' | tail -n 20 || true; \
 	fi; \
 	exit $$status

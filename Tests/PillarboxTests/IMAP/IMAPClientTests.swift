@@ -232,16 +232,15 @@ struct IMAPClientTests {
         try await MailServerHarness.with { server in
             try await server.createStandardDirectory()
             try await server.start(imap: true)
-            let result = try await server.python(Self.clientContext + """
-                out = {}
+            _ = try await server.python(Self.clientContext + """
                 deliver('one')
                 deliver('two')
+                """)
+            _ = try await server.awaitInbox("alice", count: 2)
+            let result = try await server.python(Self.clientContext + """
+                out = {}
                 a = imaplib.IMAP4_SSL('127.0.0.1', PORTS['imaps'], ssl_context=ctx)
                 a.login('alice', 'alice-pass')
-                # STATUS looks without claiming: wait for both deliveries, then select.
-                deadline = time.time() + 30
-                while time.time() < deadline and b'MESSAGES 2' not in a.status('INBOX', '(MESSAGES)')[1][0]:
-                    time.sleep(0.05)
                 out['a_recent'] = text(a.select('INBOX') and a.response('RECENT')[1])
                 b = imaplib.IMAP4_SSL('127.0.0.1', PORTS['imaps'], ssl_context=ctx)
                 b.login('alice', 'alice-pass')

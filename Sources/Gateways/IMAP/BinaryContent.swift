@@ -1,3 +1,4 @@
+import Foundation
 import MailCore
 
 /// Messages APPENDed as RFC 3516 literal8s. Their bytes are kept exactly, except that a leaf
@@ -11,8 +12,7 @@ enum BinaryContent {
         var leaves: [BodyPart] = []
         collectLeaves(summary.body, into: &leaves)
         let rewritten = leaves.filter { part in
-            part.bodyOffset <= part.bodyOffset + part.bodySize && part.bodyOffset + part.bodySize <= message.count
-                && message[part.bodyOffset..<(part.bodyOffset + part.bodySize)].contains(0)
+            part.bodyOffset + part.bodySize <= message.count && message[part.bodyOffset..<(part.bodyOffset + part.bodySize)].contains(0)
         }
         guard !rewritten.isEmpty else { return message }
         var output: [UInt8] = []
@@ -58,7 +58,7 @@ enum BinaryContent {
             let continues = line.first == 0x20 || line.first == 0x09
             if !continues {
                 let name = String(decoding: line.prefix { $0 != UInt8(ascii: ":") }, as: UTF8.self)
-                skipping = name.trimmingSpaces.lowercased() == "content-transfer-encoding"
+                skipping = name.trimmingCharacters(in: .whitespaces).lowercased() == "content-transfer-encoding"
             }
             if !skipping { kept += line }
         }
@@ -76,13 +76,5 @@ enum BinaryContent {
             index += 76
         }
         return output
-    }
-}
-
-private extension String {
-    var trimmingSpaces: Substring {
-        let start = firstIndex { $0 != " " && $0 != "\t" } ?? endIndex
-        let end = lastIndex { $0 != " " && $0 != "\t" }.map(index(after:)) ?? start
-        return self[start..<max(start, end)]
     }
 }

@@ -51,8 +51,7 @@ extension IMAPSession {
             if !vanished.isEmpty { untagged("VANISHED (EARLIER) \(Self.compress(vanished))") }
             for message in changes.messages {
                 guard let number = current.sequenceNumber(of: message.uid) else { continue }
-                let flags = current.recent.contains(message.uid) && showsRecent ? message.flags + ["\\Recent"] : message.flags
-                untagged("\(number) FETCH (UID \(message.uid) FLAGS (\(flags.joined(separator: " "))) MODSEQ (\(message.modSeq)))")
+                untagged("\(number) FETCH (UID \(message.uid) FLAGS (\(shownFlags(message.uid, message.flags, in: current))) MODSEQ (\(message.modSeq)))")
             }
         }
         state = .selected(user, current)

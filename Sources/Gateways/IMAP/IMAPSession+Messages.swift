@@ -168,8 +168,7 @@ extension IMAPSession {
                 current.flags[message.uid] = message.flags
                 current.modSeqs[message.uid] = message.modSeq
                 if changedFlags || enabled.contains("CONDSTORE"), let number = current.sequenceNumber(of: message.uid) {
-                    let shown = current.recent.contains(message.uid) && showsRecent ? message.flags + ["\\Recent"] : message.flags
-                    var items = "FLAGS (\(shown.joined(separator: " ")))"
+                    var items = "FLAGS (\(shownFlags(message.uid, message.flags, in: current)))"
                     if enabled.contains("CONDSTORE") { items = "UID \(message.uid) " + items + " MODSEQ (\(message.modSeq))" }
                     lines.append("\(number) FETCH (\(items))")
                     seenFlags += message.flags

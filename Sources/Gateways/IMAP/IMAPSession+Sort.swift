@@ -9,6 +9,15 @@ extension IMAPSession {
         let number: Int
         let message: MessageInfo
         let summary: MessageSummary?
+        /// RFC 5256 base subject in title case (i;unicode-casemap), worked out once per message.
+        let subjectKey: String
+
+        init(number: Int, message: MessageInfo, summary: MessageSummary?) {
+            self.number = number
+            self.message = message
+            self.summary = summary
+            subjectKey = BaseSubject(summary?.subjectText ?? "").text.uppercased()
+        }
     }
 
     /// The selected messages matching `key`, with their summaries.
@@ -62,8 +71,7 @@ extension IMAPSession {
         case "DATE": return order(sentDate(a), sentDate(b))
         case "SIZE": return order(a.message.size, b.message.size)
         // i;unicode-casemap compares title case: "[" and "_" sort after the letters.
-        case "SUBJECT": return order(BaseSubject(a.summary?.subjectText ?? "").text.uppercased(),
-                                     BaseSubject(b.summary?.subjectText ?? "").text.uppercased())
+        case "SUBJECT": return order(a.subjectKey, b.subjectKey)
         case "FROM": return order(firstMailbox(a.summary?.envelope.from), firstMailbox(b.summary?.envelope.from))
         case "TO": return order(firstMailbox(a.summary?.envelope.to), firstMailbox(b.summary?.envelope.to))
         case "CC": return order(firstMailbox(a.summary?.envelope.cc), firstMailbox(b.summary?.envelope.cc))

@@ -177,9 +177,10 @@ public final class IMAPSession: @unchecked Sendable {
     /// IMAP4rev2 has no \Recent flag and no RECENT response.
     var showsRecent: Bool { !enabled.contains("IMAP4REV2") }
 
-    /// A message's flags as this session shows them: with \Recent where it applies.
-    func shownFlags(_ uid: UInt32, _ flags: [String]) -> String {
-        guard showsRecent, selected?.recent.contains(uid) == true else { return flags.joined(separator: " ") }
+    /// A message's flags as this session shows them, with \Recent where it applies; `current`
+    /// when the selected state is being built and not yet stored.
+    func shownFlags(_ uid: UInt32, _ flags: [String], in current: Selected? = nil) -> String {
+        guard showsRecent, (current ?? selected)?.recent.contains(uid) == true else { return flags.joined(separator: " ") }
         return (flags + ["\\Recent"]).joined(separator: " ")
     }
 

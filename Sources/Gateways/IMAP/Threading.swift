@@ -238,14 +238,16 @@ enum Threading {
         var roots = prune(all.filter { $0.parent == nil }, atRoot: true)
         // (4) Ordered by date, so the first of a subject is found first.
         sort(&roots)
-        // (5) Roots with the same base subject gathered.
+        // (5) Roots with the same base subject gathered; each root's subject read once.
+        var subjectOf: [ObjectIdentifier: BaseSubject] = [:]
+        for root in roots {
+            if let representative = root.representative { subjectOf[ObjectIdentifier(root)] = BaseSubject(representative.subject) }
+        }
         var subjects: [String: Container] = [:]
         for root in roots {
-            guard let representative = root.representative else { continue }
-            let subject = BaseSubject(representative.subject)
-            guard !subject.text.isEmpty else { continue }
+            guard let subject = subjectOf[ObjectIdentifier(root)], !subject.text.isEmpty else { continue }
             if let existing = subjects[subject.text] {
-                let existingReply = existing.representative.map { BaseSubject($0.subject).isReply } ?? false
+                let existingReply = subjectOf[ObjectIdentifier(existing)]?.isReply ?? false
                 if (root.message == nil && existing.message != nil) || (existingReply && !subject.isReply) {
                     subjects[subject.text] = root
                 }
@@ -255,9 +257,8 @@ enum Threading {
         }
         var merged: [Container] = []
         for root in roots {
-            guard let representative = root.representative else { continue }
-            let subject = BaseSubject(representative.subject)
-            guard !subject.text.isEmpty, let target = subjects[subject.text], target !== root else {
+            guard let subject = subjectOf[ObjectIdentifier(root)], !subject.text.isEmpty, let target = subjects[subject.text],
+                  target !== root else {
                 merged.append(root)
                 continue
             }
@@ -270,7 +271,7 @@ enum Threading {
                 subjects[subject.text] = root
                 merged.removeAll { $0 === target }
                 merged.append(root)
-            } else if subject.isReply && !(target.message.map { BaseSubject($0.subject).isReply } ?? false) {
+            } else if subject.isReply && !(subjectOf[ObjectIdentifier(target)]?.isReply ?? false) {
                 target.adopt(root)
             } else {
                 let placeholder = Container()
@@ -282,6 +283,7 @@ enum Threading {
                 placeholder.adopt(target)
                 placeholder.adopt(root)
                 subjects[subject.text] = placeholder
+                subjectOf[ObjectIdentifier(placeholder)] = subjectOf[ObjectIdentifier(target)]
             }
         }
         // (6) Every set of siblings by date.

@@ -203,9 +203,9 @@ public final class RowWriter {
         try await run(sql, json: json, on: connection, logger: logger)
     }
 
-    /// One write: SQL reading its rows from `$1`, and the rows as JSON.
+    /// One write: its SQL, given the number of the parameter its rows come in, and the rows as JSON.
     struct Statement {
-        let sql: String
+        let sql: (_ parameter: Int) -> String
         let json: [UInt8]
     }
 
@@ -249,7 +249,7 @@ public final class RowWriter {
         if !deletes.isEmpty {
             var json: [UInt8] = []
             JSONRows.write(deletes, to: &json)
-            statements.append(Statement(sql: "DELETE FROM \(name) t USING \(JSONRows.source(keyColumns)) WHERE \(keyMatch)",
+            statements.append(Statement(sql: { "DELETE FROM \(name) t USING \(JSONRows.source(keyColumns, parameter: $0)) WHERE \(keyMatch)" },
                                         json: json))
         }
         if !inserts.isEmpty {
@@ -259,10 +259,11 @@ public final class RowWriter {
             let others = table.columns[table.primaryKeyCount...]
             let conflict = others.isEmpty ? "DO NOTHING"
                 : "DO UPDATE SET " + others.map { "\($0.name) = EXCLUDED.\($0.name)" }.joined(separator: ", ")
-            statements.append(Statement(sql: """
-                INSERT INTO \(name) (\(names)) SELECT \(names) FROM \(JSONRows.source(table.columns)) \
-                ON CONFLICT (\(keyColumns.map(\.name).joined(separator: ", "))) \(conflict)
-                """, json: json))
+            let conflictColumns = keyColumns.map(\.name).joined(separator: ", ")
+            statements.append(Statement(sql: { """
+                INSERT INTO \(name) (\(names)) SELECT \(names) FROM \(JSONRows.source(table.columns, parameter: $0)) \
+                ON CONFLICT (\(conflictColumns)) \(conflict)
+                """ }, json: json))
         }
         for signature in updates.keys.sorted(by: { $0.lexicographicallyPrecedes($1) }) {
             let changes = kinds[signature]!
@@ -278,7 +279,7 @@ public final class RowWriter {
             }.joined(separator: ", ")
             var json: [UInt8] = []
             JSONRows.write(updates[signature]!, to: &json)
-            statements.append(Statement(sql: "UPDATE \(name) t SET \(assignments) FROM \(JSONRows.source(columns)) WHERE \(keyMatch)",
+            statements.append(Statement(sql: { "UPDATE \(name) t SET \(assignments) FROM \(JSONRows.source(columns, parameter: $0)) WHERE \(keyMatch)" },
                                         json: json))
         }
         return statements
@@ -289,12 +290,10 @@ public final class RowWriter {
     /// checked, at the end of the statement.
     private static func run(_ statements: [Statement], on connection: PostgresConnection, logger: Logger) async throws {
         guard statements.count > 1 else {
-            if let statement = statements.first { try await run(statement.sql, json: statement.json, on: connection, logger: logger) }
+            if let statement = statements.first { try await run(statement.sql(1), json: statement.json, on: connection, logger: logger) }
             return
         }
-        let clauses = statements.enumerated().map { index, statement in
-            "w\(index) AS (\(statement.sql.replacingOccurrences(of: "$1::jsonb", with: "$\(index + 1)::jsonb")))"
-        }
+        let clauses = statements.enumerated().map { index, statement in "w\(index) AS (\(statement.sql(index + 1)))" }
         var query = PostgresQuery(unsafeSQL: "WITH " + clauses.joined(separator: ", ") + " SELECT 1")
         for statement in statements { query.binds.append(String(decoding: statement.json, as: UTF8.self), context: .default) }
         _ = try await connection.query(query, logger: logger)
@@ -325,9 +324,9 @@ enum JSONRows {
     }
 
     /// `(SELECT … FROM jsonb_to_recordset($1)) AS v(columns)`, naming the columns back.
-    static func source(_ columns: [ProjectionTable.Column]) -> String {
+    static func source(_ columns: [ProjectionTable.Column], parameter: Int = 1) -> String {
         let typed = columns.enumerated().map { "c\($0.offset) \($0.element.type.rawValue)" }.joined(separator: ", ")
         let renamed = columns.enumerated().map { "c\($0.offset) AS \($0.element.name)" }.joined(separator: ", ")
-        return "(SELECT \(renamed) FROM jsonb_to_recordset($1::jsonb) AS r(\(typed))) AS v"
+        return "(SELECT \(renamed) FROM jsonb_to_recordset($\(parameter)::jsonb) AS r(\(typed))) AS v"
     }
 }

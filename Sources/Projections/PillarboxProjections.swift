@@ -1,6 +1,7 @@
 /// Every projection Pillarbox maintains, in the order they are prepared.
 public enum PillarboxProjections {
     public static var all: [any Projection] {
-        [DirectoryProjection(), SettingsProjection(), MailboxProjection(), OutqueueProjection(), BlocksProjection()]
+        [DirectoryProjection(), SettingsProjection(), MailboxProjection(), OutqueueProjection(), BlocksProjection(),
+         LogDBProjection(), SMTPStatsProjection()]
     }
 }

@@ -59,6 +59,10 @@ public struct SMTPMessage: Sendable {
     public let returnPathLength: Int
     /// The start of the client's message (its header section at least, unless huge).
     public let head: [UInt8]
+    /// Recipients refused in the same transaction.
+    public let refused: [RefusedRecipient]
+    /// When the body began to arrive.
+    public let bodyStarted: Date
 }
 
 /// Everything a session needs from the rest of the server: settings, the directory, the IPS
@@ -79,12 +83,12 @@ public protocol SMTPBackend: Sendable {
     func user(named name: String) async -> UserRecord?
     /// Records an IDS event (and feeds the IPS).
     func record(_ kind: IntrusionEventRecorded.Kind, details: String, session: SMTPSessionContext) async
-    /// Records IDS events that score nothing, collected by the session (good recipients,
-    /// relays allowed) and written with its next message or at its end.
-    func record(_ notes: [SMTPIDSNote], session: SMTPSessionContext) async
     /// Makes the message durable, with the session's collected IDS events; returns when the
     /// transaction holding it has committed.
     func accept(_ message: SMTPMessage, notes: [SMTPIDSNote], session: SMTPSessionContext) async throws
+    /// Records the end of the session: its summary, the transactions that failed, and the IDS
+    /// events still collected.
+    func sessionEnded(_ summary: SessionEnded, rejected: [MessageRejected], notes: [SMTPIDSNote], session: SMTPSessionContext) async
     /// Members of a list for EXPN, nil when `name` is not a list.
     func expand(_ name: String) async -> [String]?
 }

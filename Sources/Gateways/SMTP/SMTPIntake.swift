@@ -159,14 +159,6 @@ public final class SMTPIntake: SMTPBackend {
 
     // MARK: IDS
 
-    public func record(_ notes: [SMTPIDSNote], session: SMTPSessionContext) async {
-        do {
-            try await engine.store.append([try idsAppend(notes, session: session)])
-        } catch {
-            logger.error("recording IDS events failed", metadata: ["session": "\(session.id)", "error": "\(error)"])
-        }
-    }
-
     func idsAppend(_ notes: [SMTPIDSNote], session: SMTPSessionContext) throws -> StreamAppend {
         let events = try notes.map { note in
             try EventData(IntrusionEventRecorded(kind: note.kind, clientIP: session.clientIP, service: session.service.rawValue,
@@ -215,15 +207,6 @@ public final class SMTPIntake: SMTPBackend {
         }
     }
 
-    /// Loads the blocks still in force, so a restart does not forget them.
-    public func loadBlocks() async throws {
-        let rows = try await engine.store.client.query(
-            "SELECT address, until FROM security.blocks WHERE until > now()", logger: logger)
-        for try await (address, until) in rows.decode((String, Date).self) {
-            prevention.block(address, until: until)
-        }
-    }
-
     // MARK: Accepting
 
     /// The decoded Subject, for the queue and the logs (the header section only is parsed).
@@ -234,6 +217,22 @@ public final class SMTPIntake: SMTPBackend {
             end += 1
         }
         return MIMEParser.summarise(Array(message[..<min(message.count, end + 4)])).subjectText
+    }
+
+    public func sessionEnded(_ summary: SessionEnded, rejected: [MessageRejected], notes: [SMTPIDSNote],
+                             session: SMTPSessionContext) async {
+        do {
+            var appends = [StreamAppend(stream: try StreamName(category: SessionEnded.category, id: summary.sessionID),
+                                        expectedVersion: .noStream, events: [try EventData(summary)])]
+            for message in rejected {
+                appends.append(StreamAppend(stream: try StreamName(category: MessageRejected.category, id: message.messageID),
+                                            expectedVersion: .noStream, events: [try EventData(message)]))
+            }
+            if !notes.isEmpty { appends.append(try idsAppend(notes, session: session)) }
+            try await engine.store.append(appends)
+        } catch {
+            logger.error("recording the session's end failed", metadata: ["session": "\(session.id)", "error": "\(error)"])
+        }
     }
 
     public func accept(_ message: SMTPMessage, notes: [SMTPIDSNote], session: SMTPSessionContext) async throws {
@@ -273,7 +272,8 @@ public final class SMTPIntake: SMTPBackend {
             reversePath: message.reversePath?.description ?? "", recipients: recipients,
             body: message.parameters.body?.rawValue, smtpUTF8: message.parameters.smtpUTF8, ret: message.parameters.ret?.rawValue,
             envelopeID: message.parameters.envelopeID, mailAuth: message.parameters.auth, size: Int64(message.size),
-            blob: message.blob, returnPathLength: message.returnPathLength, subject: Self.subject(of: message.head))
+            blob: message.blob, returnPathLength: message.returnPathLength, subject: Self.subject(of: message.head),
+            refused: message.refused, processingTime: max(0, clock().timeIntervalSince(message.bodyStarted)))
         let stream = try StreamName(category: MessageAccepted.category, id: message.messageID)
         let store = engine.store
         switch message.body {

@@ -15,6 +15,7 @@ extension SMTPSession {
             return .proceed
         }
         current.usedData = true
+        current.bodyStarted = backend.now()
         let sink = makeSink(for: current)
         current.sink = sink
         transaction = current
@@ -41,23 +42,27 @@ extension SMTPSession {
             }
             output.removeAll(keepingCapacity: true)
             if finished { break }
+            transaction?.bodyBytes = Int64(scanner.produced)
             guard await receive() else {
                 sink.discard()
+                transaction?.failure = timedOut ? "timeout" : "disconnected"
                 transaction = nil
                 return .close
             }
         }
+        transaction?.bodyBytes = Int64(scanner.produced)
         if let error = scanner.error {
             // The client's line endings cannot be trusted: nothing of this transaction counts,
             // and nothing more from this connection is read (SMTP smuggling).
             sink.discard()
-            transaction = nil
-            reply(error == .lineTooLong ? .c500TextLineTooLong : Self.reply(for: error))
+            let response = error == .lineTooLong ? SMTPReply.c500TextLineTooLong : Self.reply(for: error)
+            failTransaction(response)
+            reply(response)
             await backend.record(.syntaxError, details: "\(error) in DATA", session: context)
             return error == .lineTooLong ? .proceed : .close
         }
         if tooBig || spoolFailed {
-            transaction = nil
+            failTransaction(tooBig ? .c552TooBig : .c451LocalError(context.id))
             reply(tooBig ? .c552TooBig : .c451LocalError(context.id))
             if tooBig { await backend.record(.tooBig, details: "more than \(limit) bytes", session: context) }
             return .proceed
@@ -83,6 +88,7 @@ extension SMTPSession {
         let chunkFailed = current == nil || current?.usedData == true || current?.failed == true
         if var open = current, !chunkFailed {
             open.usedBDAT = true
+            if open.bodyStarted == nil { open.bodyStarted = backend.now() }
             if open.scanner == nil { open.scanner = SMTPBodyScanner(mode: .chunk, lineLimit: policy.limits.textLineLength) }
             if open.sink == nil { open.sink = makeSink(for: open) }
             current = open
@@ -94,6 +100,7 @@ extension SMTPSession {
             if input.isEmpty {
                 guard await receive() else {
                     transaction?.sink?.discard()
+                    transaction?.failure = timedOut ? "timeout" : "disconnected"
                     transaction = nil
                     return .close
                 }
@@ -108,6 +115,7 @@ extension SMTPSession {
                 }
                 output.removeAll(keepingCapacity: true)
                 open.scanner = scanner
+                open.bodyBytes = Int64(scanner.produced)
                 current = open
             }
         }
@@ -122,7 +130,8 @@ extension SMTPSession {
         }
         guard !open.recipients.isEmpty else {
             open.sink?.discard()
-            transaction = nil
+            transaction = open
+            failTransaction(.c554NoValidRecipients)
             reply(.c554NoValidRecipients)
             return .proceed
         }
@@ -143,7 +152,9 @@ extension SMTPSession {
         if let failure {
             open.sink?.discard()
             open.failed = !last
-            transaction = last ? nil : open
+            open.failure = SMTPSessionLog.code(failure)
+            transaction = open
+            if last { transaction = nil }
             reply(failure)
             return .proceed
         }
@@ -159,9 +170,9 @@ extension SMTPSession {
     /// The body is complete: checks on its header section, then the durable accept, then 250.
     func complete() async -> Outcome {
         guard let current = transaction, let sink = current.sink else { return .proceed }
-        transaction = nil
         if Self.countReceived(sink.head) >= policy.limits.maxHops {
             sink.discard()
+            failTransaction(.c554TooManyHops)
             reply(.c554TooManyHops)
             return .proceed
         }
@@ -170,10 +181,12 @@ extension SMTPSession {
             let body = try sink.finish()
             message = SMTPMessage(messageID: sink.messageID, reversePath: current.reversePath, parameters: current.parameters,
                                   recipients: current.recipients, body: body, blob: sink.blob, size: sink.size,
-                                  returnPathLength: sink.returnPathLength, head: sink.head)
+                                  returnPathLength: sink.returnPathLength, head: sink.head, refused: current.refused,
+                                  bodyStarted: current.bodyStarted ?? backend.now())
         } catch {
             sink.discard()
             logger.error("finishing a spooled message failed", metadata: ["error": "\(error)"])
+            failTransaction(.c451LocalError(context.id))
             reply(.c451LocalError(context.id))
             return .proceed
         }
@@ -182,9 +195,13 @@ extension SMTPSession {
             notes = []
         } catch {
             logger.error("accepting a message failed", metadata: ["error": "\(String(reflecting: error))"])
+            failTransaction(.c451LocalError(context.id))
             reply(.c451LocalError(context.id))
             return .proceed
         }
+        transaction?.accepted = true
+        transaction = nil
+        sessionLog.accepted(current.reversePath, size: Int64(message.size))
         logger.info("message accepted", metadata: [
             "message": "\(message.messageID)", "size": "\(message.size)", "recipients": "\(current.recipients.count)",
         ])

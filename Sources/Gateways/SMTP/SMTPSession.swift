@@ -8,6 +8,8 @@ import Projections
 /// collected and written together before the session waits for more input (RFC 2920).
 public final class SMTPSession {
     struct Transaction {
+        /// Tells one transaction from the next (for the session log).
+        var number: Int
         var reversePath: SMTPPath?
         var parameters: SMTPMailParameters
         var recipients: [SMTPAcceptedRecipient] = []
@@ -17,6 +19,13 @@ public final class SMTPSession {
         var scanner: SMTPBodyScanner?
         /// Set once a chunk failed: later chunks are read and dropped.
         var failed = false
+        /// Recipients refused so far (the first `SMTPSessionLog.refusedKept`).
+        var refused: [RefusedRecipient] = []
+        /// The reply that failed the transaction, kept for the session log.
+        var failure: String?
+        var accepted = false
+        var bodyStarted: Date?
+        var bodyBytes: Int64 = 0
     }
 
     enum Outcome {
@@ -31,7 +40,18 @@ public final class SMTPSession {
     var policy: SMTPPolicy
     var input = SMTPInput()
     var output: [UInt8] = []
-    var transaction: Transaction?
+    /// The open mail transaction. Whenever one ends without its message accepted, the session
+    /// log keeps it as a rejected message.
+    var transaction: Transaction? {
+        didSet {
+            guard let old = oldValue, old.number != transaction?.number, !old.accepted else { return }
+            sessionLog.ended(old, session: context, messageID: backend.makeNonce(), at: backend.now())
+        }
+    }
+    var transactionCount = 0
+    var sessionLog: SMTPSessionLog
+    var lastReply: SMTPReply?
+    var timedOut = false
     var authFailures = 0
     var errors = 0
     /// IDS events that score nothing, written with the next message or at the end.
@@ -45,6 +65,7 @@ public final class SMTPSession {
         self.logger = logger
         self.policy = backend.policy()
         self.implicitTLS = context.tls != nil
+        self.sessionLog = SMTPSessionLog(startedAt: backend.now())
         self.logger[metadataKey: "session"] = "\(context.id)"
         self.logger[metadataKey: "client"] = "\(context.clientIP)"
     }
@@ -60,10 +81,10 @@ public final class SMTPSession {
             case .line(let bytes): line = bytes
             case .error(let reply):
                 self.reply(reply)
-                await finish()
+                await finish(SMTPSessionLog.code(reply))
                 return
             case .end:
-                await finish()
+                await finish(timedOut ? "timeout" : "disconnected")
                 return
             }
             let outcome: Outcome
@@ -74,16 +95,31 @@ public final class SMTPSession {
                 outcome = await syntaxError(error)
             }
             if case .close = outcome {
-                await finish()
+                await finish(lastReply.map { $0.code == 221 ? "" : SMTPSessionLog.code($0) } ?? "")
                 return
             }
         }
     }
 
-    private func finish() async {
+    /// Ends the session: the open transaction, if any, counts as abandoned (or as failed by
+    /// the reply that closed the session), and the session's record goes to the log with the
+    /// IDS events still collected.
+    private func finish(_ errorCode: String) async {
         await flush()
         await transport.close()
-        if !notes.isEmpty { await backend.record(notes, session: context) }
+        if transaction != nil {
+            if !errorCode.isEmpty, transaction?.failure == nil { transaction?.failure = errorCode }
+            transaction = nil
+        }
+        let ended = sessionLog.summary(context: context, authFailures: authFailures, errorCode: errorCode, endedAt: backend.now())
+        await backend.sessionEnded(ended, rejected: sessionLog.rejected, notes: notes, session: context)
+        notes = []
+    }
+
+    /// Ends the open transaction with a failure reply.
+    func failTransaction(_ reply: SMTPReply) {
+        transaction?.failure = SMTPSessionLog.code(reply)
+        transaction = nil
     }
 
     // MARK: Input and output
@@ -96,6 +132,7 @@ public final class SMTPSession {
 
     func reply(_ reply: SMTPReply) {
         output.append(contentsOf: reply.bytes)
+        lastReply = reply
     }
 
     func flush() async {
@@ -119,6 +156,7 @@ public final class SMTPSession {
             return true
         case .timedOut:
             reply(.c421Timeout(hostname))
+            timedOut = true
             return false
         case .closed:
             return false
@@ -251,11 +289,13 @@ public final class SMTPSession {
             // RFC 1870 §6.1: refuse a declared size above the limit at MAIL FROM.
             if size > sizeLimit {
                 reply(.c552TooBig)
+                sessionLog.refusedAtMail(path, size: Int64(size), reply: .c552TooBig, session: context, messageID: backend.makeNonce())
                 await backend.record(.tooBig, details: "declared SIZE=\(size), limit \(sizeLimit)", session: context)
                 return .proceed
             }
         }
-        transaction = Transaction(reversePath: path, parameters: parameters)
+        transactionCount += 1
+        transaction = Transaction(number: transactionCount, reversePath: path, parameters: parameters)
         reply(.c250SenderOK)
         return .proceed
     }
@@ -290,17 +330,31 @@ public final class SMTPSession {
             }
             current.recipients.append(SMTPAcceptedRecipient(path: path, parameters: parameters, decision: decision))
             transaction = current
+            sessionLog.tally(current.reversePath) { $0.validRecipients += 1 }
             reply(.c250RecipientOK)
         case .unknownLocal:
-            reply(.c550UnknownUser)
+            refuse(path, .unknownLocal, .c550UnknownUser)
             await backend.record(.badLocalRecipient, details: "<\(path)>", session: context)
         case .relayDenied:
-            reply(.c550RelayDenied)
+            refuse(path, .relayDenied, .c550RelayDenied)
             await backend.record(.relayDenied, details: "<\(path)>", session: context)
         case .internetMailNotAllowed:
-            reply(.c550NoInternetMail)
+            refuse(path, .notAllowed, .c550NoInternetMail)
         }
         return .proceed
+    }
+
+    func refuse(_ path: SMTPPath, _ reason: RefusedRecipient.Reason, _ response: SMTPReply) {
+        reply(response)
+        guard var current = transaction else { return }
+        if current.refused.count < SMTPSessionLog.refusedKept {
+            current.refused.append(RefusedRecipient(address: path.description, reason: reason, reply: SMTPSessionLog.code(response)))
+        }
+        current.failure = SMTPSessionLog.code(response)
+        transaction = current
+        sessionLog.tally(current.reversePath) {
+            if reason == .relayDenied { $0.relayDenied += 1 } else { $0.invalidRecipients += 1 }
+        }
     }
 
     // MARK: VRFY, EXPN
@@ -436,6 +490,7 @@ public final class SMTPSession {
                     return await authFailed(user: user, reason: "not allowed to use SMTP")
                 }
                 context.authenticatedUser = record
+                sessionLog.authSuccesses += 1
                 logger.info("authenticated", metadata: ["user": "\(record.name)", "mechanism": "\(mechanism.rawValue)"])
                 reply(.c235Authenticated)
                 return .proceed

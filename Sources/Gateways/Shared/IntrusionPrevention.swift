@@ -32,6 +32,12 @@ public final class IntrusionPrevention: Sendable {
         }
     }
 
+    /// Makes the block list exactly `blocks` (the block list as the log has it).
+    public func replaceBlocks(_ blocks: [(address: String, until: Date)]) {
+        let parsed = blocks.compactMap { block in IPNetwork(block.address).map { Block(network: $0, until: block.until) } }
+        state.withLock { $0.blocks = parsed }
+    }
+
     public func unblock(_ address: String) {
         guard let network = IPNetwork(address) else { return }
         state.withLock { $0.blocks.removeAll { $0.network == network } }

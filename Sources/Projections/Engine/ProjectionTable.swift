@@ -6,6 +6,7 @@
 public struct ProjectionTable: Sendable {
     public enum ColumnType: String, Sendable {
         case bigint, integer, text, boolean, bytea, jsonb, timestamptz
+        case double = "double precision"
         case textArray = "text[]"
     }
 

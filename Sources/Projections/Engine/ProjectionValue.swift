@@ -13,6 +13,8 @@ public enum ProjectionValue: Hashable, Sendable {
     case json(String)
     /// A `timestamptz` column, in microseconds since 1970 (UTC).
     case timestamp(Int64)
+    /// A `double precision` column (durations in seconds).
+    case double(Double)
 
     public static func int(_ value: Int) -> ProjectionValue { .int(Int64(value)) }
     public static func int(_ value: UInt32) -> ProjectionValue { .int(Int64(value)) }
@@ -58,6 +60,8 @@ public enum ProjectionValue: Hashable, Sendable {
             out.append(UInt8(ascii: "\""))
             out.append(contentsOf: JSONText.timestamp(micros).utf8)
             out.append(UInt8(ascii: "\""))
+        case .double(let value):
+            out.append(contentsOf: (value.isFinite ? String(value) : "null").utf8)
         }
     }
 }

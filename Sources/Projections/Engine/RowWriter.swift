@@ -11,6 +11,17 @@ public enum ColumnChange: Sendable {
     case atLeast(Int64)
 }
 
+/// A change to a row that is created when missing: counters and first/last-seen times.
+public enum Tally: Sendable {
+    /// Adds to a `bigint` column (a missing row starts from zero).
+    case add(Int64)
+    /// Keeps the smaller of the stored and the given value.
+    case earliest(ProjectionValue)
+    /// Keeps the larger of the stored and the given value.
+    case latest(ProjectionValue)
+    case set(ProjectionValue)
+}
+
 /// What `apply` writes: inserts (replacing any row with the same key), changes to columns of
 /// rows by key, deletes by key, and deletes by key prefix. `apply` never reads a row back —
 /// whatever it needs is in the event — so writes are buffered, merged per key and sent as a
@@ -20,6 +31,7 @@ public final class RowWriter {
     enum Pending {
         case insert([ProjectionValue])
         case update([Int: ColumnChange])
+        case tally([Int: Tally])
         case delete
     }
 
@@ -28,9 +40,31 @@ public final class RowWriter {
         let prefix: [ProjectionValue]
     }
 
+    /// Rows whose `column` is older than `day` less the window in days that the projection's
+    /// own `windowTable` holds (its `days` column; `defaultDays` when it has no row).
+    struct Retention {
+        let table: ProjectionTable
+        let column: String
+        let day: ProjectionValue
+        let windowTable: ProjectionTable
+        let defaultDays: Int
+    }
+
+    /// Sets `changes` on every row whose `column` equals `value`.
+    struct BulkUpdate {
+        let table: ProjectionTable
+        let column: String
+        let value: ProjectionValue
+        /// Only rows where this column is null.
+        let onlyWhereNull: String?
+        let changes: [(column: String, value: ProjectionValue)]
+    }
+
     enum Step {
         case writes(tables: [String: ProjectionTable], rows: [String: [[ProjectionValue]: Pending]])
         case deleteAll(Barrier)
+        case retain(Retention)
+        case updateWhere(BulkUpdate)
     }
 
     private var steps: [Step] = []
@@ -80,6 +114,53 @@ public final class RowWriter {
         pendingCount += 1
     }
 
+    /// Creates the row with `key` when missing, then applies `changes` to it.
+    public func tally(_ table: ProjectionTable, key: [ProjectionValue], _ changes: KeyValuePairs<String, Tally>) {
+        precondition(key.count == table.primaryKeyCount)
+        var indexed: [Int: Tally] = [:]
+        for (column, change) in changes {
+            let index = table.index(of: column)
+            precondition(index >= table.primaryKeyCount, "\(table.name): key column \(column) cannot change")
+            indexed[index] = change
+        }
+        record(table, key: key, .tally(indexed))
+    }
+
+    /// Sets columns on every row whose `column` equals `value`, after the writes before it.
+    public func updateAll(_ table: ProjectionTable, where column: String, equals value: ProjectionValue,
+                          onlyWhereNull: String? = nil, set changes: [(column: String, value: ProjectionValue)]) {
+        _ = table.index(of: column)
+        if let onlyWhereNull { _ = table.index(of: onlyWhereNull) }
+        for change in changes { _ = table.index(of: change.column) }
+        closeCurrent()
+        steps.append(.updateWhere(BulkUpdate(table: table, column: column, value: value, onlyWhereNull: onlyWhereNull, changes: changes)))
+        pendingCount += 1
+    }
+
+    /// The day each table's retention was last asked for.
+    private var retainedDays: [String: ProjectionValue] = [:]
+
+    /// Deletes the rows of `table` whose `column` lies more than the window before `day` (the
+    /// start of the UTC day of the event being applied; the window in days is in
+    /// `windowTable`, written by the same projection). Every row a projection writes must carry
+    /// the time of the event writing it in `column`: then a second request for the same day,
+    /// with the same window, can delete nothing and is dropped.
+    public func retain(_ table: ProjectionTable, column: String, day: Date, windowTable: ProjectionTable, defaultDays: Int) {
+        _ = table.index(of: column)
+        let dayValue = ProjectionValue.timestamp(day)
+        guard retainedDays[table.name] != dayValue else { return }
+        retainedDays[table.name] = dayValue
+        closeCurrent()
+        steps.append(.retain(Retention(table: table, column: column, day: dayValue, windowTable: windowTable,
+                                       defaultDays: defaultDays)))
+        pendingCount += 1
+    }
+
+    /// The window changed: the next `retain` for each table runs again.
+    public func windowChanged() {
+        retainedDays = [:]
+    }
+
     private func closeCurrent() {
         if !currentRows.isEmpty {
             steps.append(.writes(tables: currentTables, rows: currentRows))
@@ -111,6 +192,32 @@ public final class RowWriter {
             return second
         case (.delete, .update):
             return .delete
+        case (.delete, .tally):
+            // The delete must reach the table first: the tally then starts a new row.
+            return nil
+        case (.insert(var row), .tally(let changes)):
+            for (index, change) in changes {
+                guard let value = tallied(row[index], change) else { return nil }
+                row[index] = value
+            }
+            return .insert(row)
+        case (.tally(var existing), .tally(let changes)):
+            for (index, change) in changes {
+                guard let earlier = existing[index] else {
+                    existing[index] = change
+                    continue
+                }
+                switch (earlier, change) {
+                case (.add(let a), .add(let b)): existing[index] = .add(a + b)
+                case (.earliest(let a), .earliest(let b)): existing[index] = .earliest(ordered(a, b) ? a : b)
+                case (.latest(let a), .latest(let b)): existing[index] = .latest(ordered(a, b) ? b : a)
+                case (_, .set): existing[index] = change
+                default: return nil
+                }
+            }
+            return .tally(existing)
+        case (.tally, .update), (.update, .tally):
+            return nil
         case (.insert(var row), .update(let changes)):
             for (index, change) in changes {
                 switch (change, row[index]) {
@@ -137,6 +244,29 @@ public final class RowWriter {
                 }
             }
             return .update(existing)
+        }
+    }
+
+    /// `value` after `change`; nil when they do not combine.
+    static func tallied(_ value: ProjectionValue, _ change: Tally) -> ProjectionValue? {
+        switch (change, value) {
+        case (.add(let delta), .int(let current)): return .int(current + delta)
+        case (.add(let delta), .null): return .int(delta)
+        case (.add, _): return nil
+        case (.earliest(let given), _): return value == .null || ordered(given, value) ? given : value
+        case (.latest(let given), _): return value == .null || ordered(value, given) ? given : value
+        case (.set(let given), _): return given
+        }
+    }
+
+    /// Whether `a` sorts before `b` or equals it, as PostgreSQL compares the column types used.
+    static func ordered(_ a: ProjectionValue, _ b: ProjectionValue) -> Bool {
+        switch (a, b) {
+        case (.int(let x), .int(let y)): x <= y
+        case (.timestamp(let x), .timestamp(let y)): x <= y
+        case (.double(let x), .double(let y)): x <= y
+        case (.null, _): false
+        default: true
         }
     }
 
@@ -175,6 +305,10 @@ public final class RowWriter {
             switch step {
             case .deleteAll(let barrier):
                 try await Self.deleteAll(barrier, target: target, on: connection, logger: logger)
+            case .retain(let retention):
+                try await Self.retain(retention, target: target, on: connection, logger: logger)
+            case .updateWhere(let update):
+                try await Self.updateWhere(update, target: target, on: connection, logger: logger)
             case .writes(let tables, let rows):
                 var statements: [Statement] = []
                 for name in rows.keys.sorted() {
@@ -203,6 +337,35 @@ public final class RowWriter {
         try await run(sql, json: json, on: connection, logger: logger)
     }
 
+    private static func retain(_ retention: Retention, target: ProjectionTarget, on connection: PostgresConnection,
+                               logger: Logger) async throws {
+        var json: [UInt8] = []
+        JSONRows.write([[retention.day]], to: &json)
+        let sql = """
+            DELETE FROM \(target.qualified(retention.table.name)) t \
+            USING \(JSONRows.source([ProjectionTable.Column("day", .timestamptz)])) \
+            WHERE t.\(retention.column) < v.day - make_interval(days => \
+            coalesce((SELECT days FROM \(target.qualified(retention.windowTable.name)) LIMIT 1), \(retention.defaultDays))::int)
+            """
+        try await run(sql, json: json, on: connection, logger: logger)
+    }
+
+    private static func updateWhere(_ update: BulkUpdate, target: ProjectionTarget, on connection: PostgresConnection,
+                                    logger: Logger) async throws {
+        let table = update.table
+        let columns = [table.columns[table.index(of: update.column)]] + update.changes.map { table.columns[table.index(of: $0.column)] }
+        var json: [UInt8] = []
+        JSONRows.write([[update.value] + update.changes.map(\.value)], to: &json)
+        let typed = columns.enumerated().map { "c\($0.offset) \($0.element.type.rawValue)" }.joined(separator: ", ")
+        let assignments = update.changes.enumerated().map { "\($0.element.column) = v.c\($0.offset + 1)" }.joined(separator: ", ")
+        let sql = """
+            UPDATE \(target.qualified(table.name)) t SET \(assignments) \
+            FROM jsonb_to_recordset($1::jsonb) AS v(\(typed)) WHERE t.\(update.column) = v.c0\
+            \(update.onlyWhereNull.map { " AND t.\($0) IS NULL" } ?? "")
+            """
+        try await run(sql, json: json, on: connection, logger: logger)
+    }
+
     /// One write: its SQL, given the number of the parameter its rows come in, and the rows as JSON.
     struct Statement {
         let sql: (_ parameter: Int) -> String
@@ -218,10 +381,30 @@ public final class RowWriter {
         var inserts: [[ProjectionValue]] = []
         var updates: [[Int]: [[ProjectionValue]]] = [:]
         var kinds: [[Int]: [Int: ColumnChange]] = [:]
+        var tallies: [[Int]: [[ProjectionValue]]] = [:]
+        var tallyKinds: [[Int]: [Int: Tally]] = [:]
         for (key, pending) in rows {
             switch pending {
             case .delete: deletes.append(key)
             case .insert(let row): inserts.append(row)
+            case .tally(let changes):
+                let signature = changes.keys.sorted().flatMap { index -> [Int] in
+                    switch changes[index]! {
+                    case .add: [index, 0]
+                    case .earliest: [index, 1]
+                    case .latest: [index, 2]
+                    case .set: [index, 3]
+                    }
+                }
+                var values = key
+                for index in changes.keys.sorted() {
+                    switch changes[index]! {
+                    case .add(let delta): values.append(.int(delta))
+                    case .earliest(let value), .latest(let value), .set(let value): values.append(value)
+                    }
+                }
+                tallies[signature, default: []].append(values)
+                tallyKinds[signature] = changes
             case .update(let changes):
                 // Group updates by which columns change and how, so each group is one statement.
                 let signature = changes.keys.sorted().flatMap { index -> [Int] in
@@ -281,6 +464,28 @@ public final class RowWriter {
             JSONRows.write(updates[signature]!, to: &json)
             statements.append(Statement(sql: { "UPDATE \(name) t SET \(assignments) FROM \(JSONRows.source(columns, parameter: $0)) WHERE \(keyMatch)" },
                                         json: json))
+        }
+        for signature in tallies.keys.sorted(by: { $0.lexicographicallyPrecedes($1) }) {
+            let changes = tallyKinds[signature]!
+            let changed = changes.keys.sorted()
+            let columns = keyColumns + changed.map { table.columns[$0] }
+            let names = columns.map(\.name).joined(separator: ", ")
+            let assignments = changed.map { index -> String in
+                let column = table.columns[index].name
+                switch changes[index]! {
+                case .add: return "\(column) = coalesce(t.\(column), 0) + EXCLUDED.\(column)"
+                case .earliest: return "\(column) = least(t.\(column), EXCLUDED.\(column))"
+                case .latest: return "\(column) = greatest(t.\(column), EXCLUDED.\(column))"
+                case .set: return "\(column) = EXCLUDED.\(column)"
+                }
+            }.joined(separator: ", ")
+            let conflictColumns = keyColumns.map(\.name).joined(separator: ", ")
+            var json: [UInt8] = []
+            JSONRows.write(tallies[signature]!, to: &json)
+            statements.append(Statement(sql: { """
+                INSERT INTO \(name) AS t (\(names)) SELECT \(names) FROM \(JSONRows.source(columns, parameter: $0)) \
+                ON CONFLICT (\(conflictColumns)) DO UPDATE SET \(assignments)
+                """ }, json: json))
         }
         return statements
     }

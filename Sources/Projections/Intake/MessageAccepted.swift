@@ -63,11 +63,15 @@ public struct MessageAccepted: Event {
     public var returnPathLength: Int
     /// Decoded Subject, for the queue and the logs.
     public var subject: String?
+    /// Recipients refused in the same transaction (absent in events written before it was kept).
+    public var refused: [RefusedRecipient]?
+    /// Seconds from the start of the body to the durable accept.
+    public var processingTime: Double?
 
     public init(messageID: String, sessionID: String, service: String, clientIP: String, helo: String, tls: String?,
                 authUser: String?, reversePath: String, recipients: [Recipient], body: String?, smtpUTF8: Bool,
                 ret: String?, envelopeID: String?, mailAuth: String?, size: Int64, blob: BlobID, returnPathLength: Int,
-                subject: String?) {
+                subject: String?, refused: [RefusedRecipient] = [], processingTime: Double? = nil) {
         self.messageID = messageID
         self.sessionID = sessionID
         self.service = service
@@ -86,6 +90,8 @@ public struct MessageAccepted: Event {
         self.blob = blob
         self.returnPathLength = returnPathLength
         self.subject = subject
+        self.refused = refused
+        self.processingTime = processingTime
     }
 
     public static let category = "message"

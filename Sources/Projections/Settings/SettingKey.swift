@@ -225,6 +225,30 @@ extension SettingKey where Value == String {
     }
 }
 
+extension SettingKey where Value == Int {
+    /// Days of history the audit tables (LogDB, SMTP stats, message audit) keep, measured
+    /// against the time of the event being applied; the log itself keeps everything.
+    public static var logRetentionDays: SettingKey<Int> {
+        .count("logdb.retention_days", default: 90, "Days of history kept in the LogDB, SMTP stats and audit tables", range: 1...36_500)
+    }
+}
+
+extension SettingKey where Value == String {
+    /// Where the IDS log is written; empty for `ids.log` in the data directory.
+    public static var idsLogFile: SettingKey<String> {
+        SettingKey("ids.log_file", default: "", "IDS log file (empty: ids.log in the data directory)") { path in
+            path.isEmpty || path.hasPrefix("/") ? nil : "must be an absolute path"
+        }
+    }
+    /// VPOP3's IDS line format: %T time (UTC, ISO 8601), %I client address, %e event number,
+    /// %E event text, %D details, %% a percent sign.
+    public static var idsLogFormat: SettingKey<String> {
+        SettingKey("ids.log_format", default: "%T %I %e %E %D", "IDS log line format (%T %I %e %E %D)") { format in
+            format.isEmpty || format.contains("\n") || format.contains("\r") ? "must be one non-empty line" : nil
+        }
+    }
+}
+
 public enum SettingKeys {
     /// Every known setting.
     public static let all: [AnySettingKey] = [
@@ -248,7 +272,8 @@ public enum SettingKeys {
         SettingKey<Int>.loginBlockMinutes.erased, SettingKey<Bool>.pop3AuthWithoutTLS.erased,
         SettingKey<Bool>.pop3HoldDeleted.erased, SettingKey<Int>.imapIdleTimeout.erased, SettingKey<Int>.imapMaxFailedLogins.erased,
         SettingKey<Bool>.imapAuthWithoutTLS.erased, SettingKey<Int>.mailQuotaKiB.erased,
-        SettingKey<Int>.loginCacheSeconds.erased,
+        SettingKey<Int>.loginCacheSeconds.erased, SettingKey<Int>.logRetentionDays.erased,
+        SettingKey<String>.idsLogFile.erased, SettingKey<String>.idsLogFormat.erased,
     ]
 
     public static func named(_ name: String) -> AnySettingKey? { all.first { $0.name == name } }

@@ -63,6 +63,9 @@ struct Serve: AsyncParsableCommand {
             let directory = LiveDirectory(engine: engine, logger: logger)
             try await directory.load()
             let prevention = IntrusionPrevention()
+            let blockList = BlockListFollower(engine: engine, prevention: prevention, logger: logger)
+            try await blockList.load()
+            let idsLog = IDSLogWriter(store: store, settings: settings, dataDirectory: configuration.dataDirectory, logger: logger)
             let logins = LoginProtection(engine: engine, settings: settings, prevention: prevention, logger: logger)
             let tls = try makeTLS(configuration, logger: logger)
             let smtp = try await makeSMTPServer(configuration, engine: engine, settings: settings, directory: directory,
@@ -77,8 +80,9 @@ struct Serve: AsyncParsableCommand {
             // Services stop in reverse order: the lifecycle first, the store last; the database
             // client outlives them all.
             let services = ServiceGroup(configuration: .init(
-                services: [.init(service: store), .init(service: sealer), .init(service: settings), .init(service: directory)]
-                    + runners + [.init(service: LocalDelivery(engine: engine, logger: logger))] + (smtp.map { [.init(service: $0)] } ?? []) + (pop3.map { [.init(service: $0)] } ?? [])
+                services: [.init(service: store), .init(service: sealer), .init(service: settings), .init(service: directory),
+                           .init(service: blockList)]
+                    + runners + [.init(service: idsLog)] + [.init(service: LocalDelivery(engine: engine, logger: logger))] + (smtp.map { [.init(service: $0)] } ?? []) + (pop3.map { [.init(service: $0)] } ?? [])
                     + (imap.map { [.init(service: $0)] } ?? []) + [.init(service: lifecycle)],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger
@@ -113,7 +117,6 @@ struct Serve: AsyncParsableCommand {
         try? FileManager.default.removeItem(atPath: spool)
         let intake = SMTPIntake(hostname: configuration.hostname.value, spoolDirectory: spool, engine: engine,
                                 settings: settings, directory: directory, prevention: prevention, logins: logins, logger: logger)
-        try await intake.loadBlocks()
         return SMTPServer(listeners: listeners, intake: intake, settings: settings, tls: tls, logger: logger)
     }
 

@@ -1,0 +1,52 @@
+import EventLog
+import Foundation
+import Logging
+import Projections
+import ServiceLifecycle
+import Synchronization
+
+/// Keeps the IPS's block list equal to `security.blocks`: loaded before serving, reloaded
+/// whenever a block is added or lifted, by this process's IPS or by an administrator
+/// (`pillarbox blocks add|remove`, the web admin).
+public final class BlockListFollower: Service, Sendable {
+    let engine: ProjectionEngine
+    let prevention: IntrusionPrevention
+    let logger: Logger
+    private let cursor = Mutex(LogCursor.start)
+
+    public init(engine: ProjectionEngine, prevention: IntrusionPrevention, logger: Logger) {
+        self.engine = engine
+        self.prevention = prevention
+        self.logger = logger
+    }
+
+    public func load() async throws {
+        try await catchUp(force: true)
+    }
+
+    public func run() async throws {
+        await cancelWhenGracefulShutdown {
+            await self.engine.store.follow(logger: self.logger, what: "following the block list") {
+                try await self.catchUp(force: false)
+            }
+        }
+    }
+
+    private func catchUp(force: Bool) async throws {
+        var position = cursor.withLock { $0 }
+        var changed = force
+        while true {
+            let events = try await engine.store.read(after: position, categories: [ClientBlocked.category], limit: 1_000, on: nil)
+            guard let last = events.last else { break }
+            position = LogCursor(transaction: last.transaction, position: last.position)
+            changed = true
+        }
+        guard changed else { return }
+        let rows = try await engine.store.client.query(
+            "SELECT address, until FROM security.blocks WHERE until > now()", logger: logger)
+        var blocks: [(String, Date)] = []
+        for try await (address, until) in rows.decode((String, Date).self) { blocks.append((address, until)) }
+        prevention.replaceBlocks(blocks)
+        cursor.withLock { $0 = position }
+    }
+}

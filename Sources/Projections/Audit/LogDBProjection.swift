@@ -1,0 +1,110 @@
+import EventLog
+import Foundation
+
+/// VPOP3's historical logging database, `logdb.sessions`, `logdb.messages` and
+/// `logdb.recipients`, with its column names, followed from the log. Ids are positions in the
+/// log: a message's `msgid` is the position of its `message_accepted` or `message_rejected`
+/// event, a recipient's `rcptid` is `msgid × 10 000 + n`, and a session's `sessid` is the
+/// number of its session id (`SessionEnded.number`), so messages point at their session before
+/// it has ended. Extra columns after VPOP3's carry what Pillarbox knows besides.
+public struct LogDBProjection: Projection {
+    public let name = "logdb"
+    public let schema = "logdb"
+    public let mode = ProjectionMode.async
+    public let version = 1
+    public let categories = [SessionEnded.category, MessageAccepted.category, Settings.category]
+
+    public init() {}
+
+    public static let sessions = ProjectionTable("sessions", columns: [
+        .init("sessid", .bigint), .init("datetime", .timestamptz), .init("duration", .double), .init("sesstype", .text),
+        .init("errorcode", .text), .init("name", .text),
+        .init("sessionkey", .text), .init("service", .text), .init("ipaddress", .text), .init("username", .text),
+        .init("helo", .text), .init("tls", .text), .init("messages", .bigint), .init("bytes", .bigint),
+        .init("endtime", .timestamptz),
+    ], primaryKey: 1, indexes: [["datetime"], ["ipaddress"], ["endtime"]])
+
+    public static let messages = ProjectionTable("messages", columns: [
+        .init("msgid", .bigint), .init("sessid", .bigint), .init("subject", .text), .init("fromaddr", .text),
+        .init("authsender", .text), .init("size", .bigint), .init("datetime", .timestamptz), .init("spam", .boolean),
+        .init("triggeredrule", .text), .init("errorcode", .text), .init("processtime", .double),
+        .init("messagekey", .text), .init("ipaddress", .text),
+    ], primaryKey: 1, indexes: [["datetime"], ["sessid"], ["messagekey"]])
+
+    public static let recipients = ProjectionTable("recipients", columns: [
+        .init("rcptid", .bigint), .init("msgid", .bigint), .init("name", .text), .init("rcpttype", .text),
+        .init("result", .text), .init("datetime", .timestamptz),
+    ], primaryKey: 1, indexes: [["msgid"], ["name"], ["datetime"]])
+
+    /// VPOP3's recipient types.
+    public enum RecipientType: String, Sendable {
+        case normal = "N", invalid = "I", remote = "R", forwarded = "F", sending = "S"
+    }
+
+    public var tables: [ProjectionTable] { [Self.sessions, Self.messages, Self.recipients, AuditRetention.window] }
+    public var eventTypes: [any Event.Type] { [SessionEnded.self, MessageAccepted.self, MessageRejected.self, SettingChanged.self] }
+
+    let retention = AuditRetention(tables: [(sessions, "endtime"), (messages, "datetime"), (recipients, "datetime")])
+
+    public func apply(_ event: any Event, context: EventContext, to rows: RowWriter) throws {
+        switch event {
+        case let event as SettingChanged:
+            _ = retention.settingChanged(event, context, rows)
+        case let event as SessionEnded:
+            retention.retain(context, rows)
+            rows.insert(into: Self.sessions, [
+                .int(SessionEnded.number(event.sessionID)), .timestamp(event.startedAt), .double(event.duration),
+                .text(event.kind.rawValue), .text(event.errorCode), .text(event.user ?? event.clientIP),
+                .text(event.sessionID), .text(event.service), .text(event.clientIP), .optional(event.user),
+                .optional(event.helo), .optional(event.tls), .int(event.messages), .int(event.bytes),
+                .timestamp(context.recordedAt),
+            ])
+        case let event as MessageAccepted:
+            retention.retain(context, rows)
+            message(context, session: event.sessionID, subject: event.subject, from: event.reversePath,
+                    authUser: event.authUser, size: event.size, errorCode: "", processing: event.processingTime ?? 0,
+                    key: event.messageID, clientIP: event.clientIP, rows)
+            recipients(context, event.recipients, refused: event.refused ?? [], rows)
+        case let event as MessageRejected:
+            retention.retain(context, rows)
+            message(context, session: event.sessionID, subject: nil, from: event.reversePath, authUser: event.authUser,
+                    size: event.size, errorCode: event.errorCode, processing: event.processingTime, key: event.messageID,
+                    clientIP: event.clientIP, rows)
+            recipients(context, event.recipients, refused: event.refused, rows)
+        default:
+            break
+        }
+    }
+
+    private func message(_ context: EventContext, session: String, subject: String?, from: String, authUser: String?,
+                         size: Int64, errorCode: String, processing: Double, key: String, clientIP: String, _ rows: RowWriter) {
+        rows.insert(into: Self.messages, [
+            .int(context.position), .int(SessionEnded.number(session)), .optional(subject), .text(from), .optional(authUser),
+            .int(size), .timestamp(context.recordedAt), .bool(false), .null, .text(errorCode), .double(processing),
+            .text(key), .text(clientIP),
+        ])
+    }
+
+    private func recipients(_ context: EventContext, _ accepted: [MessageAccepted.Recipient], refused: [RefusedRecipient],
+                            _ rows: RowWriter) {
+        var number: Int64 = 0
+        func add(_ name: String, _ type: RecipientType, _ result: String) {
+            number += 1
+            guard number < 10_000 else { return }
+            rows.insert(into: Self.recipients, [
+                .int(context.position * 10_000 + number), .int(context.position), .text(name), .text(type.rawValue),
+                .text(result), .timestamp(context.recordedAt),
+            ])
+        }
+        for recipient in accepted {
+            switch recipient.route {
+            case .local: add(recipient.address, .normal, "accepted for \(recipient.user ?? recipient.address)")
+            case .remote: add(recipient.address, .remote, "queued")
+            case .discarded: add(recipient.address, .normal, "discarded")
+            }
+        }
+        for recipient in refused {
+            add(recipient.address, .invalid, "\(recipient.reply) \(recipient.reason == .relayDenied ? "relay denied" : recipient.reason == .unknownLocal ? "unknown user" : "not allowed")")
+        }
+    }
+}

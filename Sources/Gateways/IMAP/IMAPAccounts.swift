@@ -31,6 +31,7 @@ public final class IMAPAccounts: Sendable {
     let authenticator: Authenticator
     let logins: LoginProtection
     let logger: Logger
+    let recorder: SessionRecorder
     let recent = RecentMessages()
     /// Counts changes made by this process's sessions. They are committed when the session
     /// counts them, before the log's notification comes back, so a session that waits only for
@@ -45,6 +46,7 @@ public final class IMAPAccounts: Sendable {
         self.authenticator = Authenticator(directory: directory, settings: settings)
         self.logins = logins
         self.logger = logger
+        self.recorder = SessionRecorder(store: engine.store, logger: logger)
     }
 
     var store: EventStore { mail.engine.store }

@@ -60,6 +60,8 @@ public final class IMAPSession: @unchecked Sendable {
     var failedLogins = 0
     var errors = 0
     var closing = false
+    var tally = SessionTally(startedAt: Date())
+    var closedByServer = false
     /// Where the log's wake-ups and this process's changes stood when the selected mailbox was
     /// last read: while both stand still, nothing can have changed and `refresh` skips the query.
     var refreshedAt: ChangeMark?
@@ -97,6 +99,9 @@ public final class IMAPSession: @unchecked Sendable {
         }
         await flush()
         await transport.close()
+        tally.authFailures = failedLogins
+        await accounts.recorder.ended(tally.summary(id: id, kind: .imap, service: service, clientIP: clientIP, tls: tls,
+                                                    closedByServer: closedByServer, endedAt: Date()))
     }
 
     // MARK: Input and output
@@ -108,6 +113,8 @@ public final class IMAPSession: @unchecked Sendable {
         errors += 1
         if errors >= limits.maxErrors {
             untagged("BYE Too many errors")
+            tally.lastError = "BYE Too many errors"
+            closedByServer = true
             closing = true
         }
     }
@@ -132,6 +139,8 @@ public final class IMAPSession: @unchecked Sendable {
                 tagged(tag, "NO [TOOBIG] Literal of \(size) octets is larger than \(limits.literalSize)")
             case .fatal(let text):
                 untagged("BYE \(text)")
+                tally.lastError = "BYE \(text)"
+                closedByServer = true
                 return nil
             case .needInput:
                 await flush()
@@ -140,6 +149,8 @@ public final class IMAPSession: @unchecked Sendable {
                 case .tlsStarted: continue
                 case .timedOut:
                     untagged("BYE Autologout; idle for too long")
+                    tally.lastError = "timeout"
+                    closedByServer = true
                     return nil
                 case .closed:
                     return nil
@@ -213,6 +224,7 @@ public final class IMAPSession: @unchecked Sendable {
         case .logout:
             untagged("BYE Pillarbox logging out")
             tagged(tag, "OK LOGOUT completed")
+            tally.endedNormally = true
             closing = true
         case .id:
             untagged("ID (\"name\" \"Pillarbox\" \"vendor\" \"Pillarbox\")")
@@ -362,6 +374,8 @@ public final class IMAPSession: @unchecked Sendable {
         tagged(tag, "NO [AUTHENTICATIONFAILED] Authentication failed")
         if failedLogins >= limits.maxFailedLogins {
             untagged("BYE Too many failed logins")
+            tally.lastError = "BYE Too many failed logins"
+            closedByServer = true
             closing = true
         }
     }
@@ -372,6 +386,8 @@ public final class IMAPSession: @unchecked Sendable {
             return
         }
         state = .authenticated(user)
+        tally.user = user.name
+        tally.authSuccesses += 1
         logger.info("logged in", metadata: ["user": "\(user.name)"])
         tagged(tag, "OK [CAPABILITY \(capabilities)] Logged in")
     }

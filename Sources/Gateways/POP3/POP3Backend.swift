@@ -80,6 +80,9 @@ public protocol POP3Backend: Sendable {
     func maildrop(for user: String) async throws -> POP3Maildrop
     /// Stored bodies, several per query (a session reading through its maildrop asks ahead).
     func messages(_ blobs: [BlobID]) async throws -> [BlobID: [UInt8]]
+    /// Records the session's end (`session_ended`).
+    func sessionEnded(_ summary: SessionEnded) async
+    func now() -> Date
     /// Removes (or, holding, hides) the messages deleted in a session, as one change.
     func delete(_ messages: [POP3Maildrop.Message], from maildrop: POP3Maildrop, user: String, hold: Bool) async throws
 }

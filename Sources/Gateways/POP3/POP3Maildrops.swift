@@ -18,6 +18,7 @@ public final class POP3Maildrops: POP3Backend {
     let authenticator: Authenticator
     let logins: LoginProtection
     let logger: Logger
+    let recorder: SessionRecorder
     private let locked = Mutex<Set<String>>([])
 
     public init(hostname: String, engine: ProjectionEngine, settings: LiveSettings, directory: LiveDirectory,
@@ -28,6 +29,7 @@ public final class POP3Maildrops: POP3Backend {
         self.authenticator = Authenticator(directory: directory, settings: settings)
         self.logins = logins
         self.logger = logger
+        self.recorder = SessionRecorder(store: engine.store, logger: logger)
     }
 
     public func policy() -> POP3Policy {
@@ -52,6 +54,12 @@ public final class POP3Maildrops: POP3Backend {
     public func user(named name: String) async -> UserRecord? {
         authenticator.user(named: name)
     }
+
+    public func sessionEnded(_ summary: SessionEnded) async {
+        await recorder.ended(summary)
+    }
+
+    public func now() -> Date { Date() }
 
     public func loginFailed(user: String, reason: String, session: POP3SessionContext) async {
         await logins.failed(user: user, reason: reason, service: session.service, sessionID: session.id, clientIP: session.clientIP)

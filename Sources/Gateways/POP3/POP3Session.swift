@@ -28,6 +28,7 @@ public final class POP3Session {
     var state = State.authorization(user: nil)
     var failedLogins = 0
     var errors = 0
+    var tally: SessionTally
     /// The APOP timestamp in the greeting (RFC 1939 §7).
     let timestamp: String
     /// Bodies read ahead: clients usually fetch message after message.
@@ -41,6 +42,7 @@ public final class POP3Session {
         self.logger = logger
         self.policy = backend.policy()
         self.timestamp = "<\(backend.makeNonce())@\(backend.hostname)>"
+        self.tally = SessionTally(startedAt: backend.now())
         self.logger[metadataKey: "session"] = "\(context.id)"
         self.logger[metadataKey: "client"] = "\(context.clientIP)"
     }
@@ -52,7 +54,7 @@ public final class POP3Session {
             switch await nextLine() {
             case .line(let bytes): line = bytes
             case .end:
-                await finish()
+                await finish(closedByServer: false)
                 return
             }
             let outcome: Outcome
@@ -62,16 +64,19 @@ public final class POP3Session {
             case .failure(.badArguments(let text)): outcome = error(text)
             }
             if case .close = outcome {
-                await finish()
+                await finish(closedByServer: true)
                 return
             }
         }
     }
 
-    private func finish() async {
+    private func finish(closedByServer: Bool) async {
         await flush()
         await transport.close()
         if case .transaction(let user, _, _) = state { backend.unlockMaildrop(user.id) }
+        tally.authFailures = failedLogins
+        await backend.sessionEnded(tally.summary(id: context.id, kind: .pop3, service: context.service, clientIP: context.clientIP,
+                                                 tls: context.tls, closedByServer: closedByServer, endedAt: backend.now()))
     }
 
     // MARK: Replies
@@ -81,6 +86,7 @@ public final class POP3Session {
     }
 
     func err(_ text: String, code: String? = nil) {
+        tally.lastError = code.map { "-ERR [\($0)] \(text)" } ?? "-ERR \(text)"
         output.append(contentsOf: Array("-ERR \(code.map { "[\($0)] " } ?? "")\(text)\r\n".utf8))
     }
 
@@ -117,6 +123,7 @@ public final class POP3Session {
             case .tlsStarted: continue
             case .timedOut:
                 err("autologout timer expired")
+                tally.lastError = "timeout"
                 return .end
             case .closed:
                 return .end
@@ -192,6 +199,7 @@ public final class POP3Session {
             return await startTLS()
         case .quit:
             ok("\(backend.hostname) signing off")
+            tally.endedNormally = true
             return .close
         case .stat, .list, .retr, .dele, .rset, .noop, .uidl, .top:
             return error("log in first")
@@ -224,6 +232,8 @@ public final class POP3Session {
         do {
             let maildrop = try await backend.maildrop(for: user.id)
             state = .transaction(user: user, maildrop: maildrop, deleted: [])
+            tally.user = user.name
+            tally.authSuccesses += 1
             let octets = maildrop.messages.reduce(Int64(0)) { $0 + $1.size }
             logger.info("logged in", metadata: ["user": "\(user.name)", "messages": "\(maildrop.messages.count)"])
             ok("\(user.name) has \(maildrop.messages.count) messages (\(octets) octets)")
@@ -353,6 +363,8 @@ public final class POP3Session {
             } else {
                 ok("\(message.size) octets")
                 output.append(contentsOf: POP3MessageWriter.multiline(bytes))
+                tally.messages += 1
+                tally.bytes += message.size
             }
         case .dele(let number):
             guard lookup(number) != nil else { return error("no such message") }
@@ -376,6 +388,7 @@ public final class POP3Session {
                 }
             }
             ok("\(backend.hostname) signing off (\(messages.count - gone.count) messages left)")
+            tally.endedNormally = true
             return .close
         case .user, .pass, .apop, .auth, .stls:
             return error("already logged in")

@@ -64,13 +64,13 @@ public struct LogDBProjection: Projection {
             message(context, session: event.sessionID, subject: event.subject, from: event.reversePath,
                     authUser: event.authUser, size: event.size, errorCode: "", processing: event.processingTime ?? 0,
                     key: event.messageID, clientIP: event.clientIP, rows)
-            recipients(context, event.recipients, refused: event.refused ?? [], rows)
+            recipients(context, event.recipients, refused: event.refused ?? [], messageRefused: nil, rows)
         case let event as MessageRejected:
             retention.retain(context, rows)
             message(context, session: event.sessionID, subject: nil, from: event.reversePath, authUser: event.authUser,
                     size: event.size, errorCode: event.errorCode, processing: event.processingTime, key: event.messageID,
                     clientIP: event.clientIP, rows)
-            recipients(context, event.recipients, refused: event.refused, rows)
+            recipients(context, event.recipients, refused: event.refused, messageRefused: event.errorCode, rows)
         default:
             break
         }
@@ -85,8 +85,10 @@ public struct LogDBProjection: Projection {
         ])
     }
 
+    /// `messageRefused`: the error that refused the whole message, which every accepted
+    /// recipient then shares.
     private func recipients(_ context: EventContext, _ accepted: [MessageAccepted.Recipient], refused: [RefusedRecipient],
-                            _ rows: RowWriter) {
+                            messageRefused: String?, _ rows: RowWriter) {
         var number: Int64 = 0
         func add(_ name: String, _ type: RecipientType, _ result: String) {
             number += 1
@@ -97,6 +99,10 @@ public struct LogDBProjection: Projection {
             ])
         }
         for recipient in accepted {
+            if let messageRefused {
+                add(recipient.address, recipient.route == .remote ? .remote : .normal, "not delivered: \(messageRefused)")
+                continue
+            }
             switch recipient.route {
             case .local: add(recipient.address, .normal, "accepted for \(recipient.user ?? recipient.address)")
             case .remote: add(recipient.address, .remote, "queued")
@@ -104,7 +110,12 @@ public struct LogDBProjection: Projection {
             }
         }
         for recipient in refused {
-            add(recipient.address, .invalid, "\(recipient.reply) \(recipient.reason == .relayDenied ? "relay denied" : recipient.reason == .unknownLocal ? "unknown user" : "not allowed")")
+            let reason = switch recipient.reason {
+            case .relayDenied: "relay denied"
+            case .unknownLocal: "unknown user"
+            case .notAllowed: "not allowed"
+            }
+            add(recipient.address, .invalid, "\(recipient.reply) \(reason)")
         }
     }
 }

@@ -77,14 +77,16 @@ public struct SMTPStatsProjection: Projection {
                            set: [("removed", now), ("removedby", .text(event.actor))])
         case let event as SessionEnded:
             retention.retain(context, rows)
+            // Messages and bytes count mail the address sent: retrievals over POP3 do not.
+            let sent = event.kind == .smtpIncoming || event.kind == .smtpInternal
             let invalid = event.senders.reduce(0) { $0 + $1.invalidRecipients }
             rows.tally(Self.ipReputation, key: [.text(event.clientIP)], [
-                "sessions": .add(1), "messages": .add(Int64(event.messages)),
+                "sessions": .add(1), "messages": .add(sent ? Int64(event.messages) : 0),
                 "validrcpts": .add(Int64(event.senders.reduce(0) { $0 + $1.validRecipients })),
                 "invalidrcpts": .add(Int64(invalid)),
                 "relaydenied": .add(Int64(event.senders.reduce(0) { $0 + $1.relayDenied })),
                 "authok": .add(Int64(event.authSuccesses)), "authfailed": .add(Int64(event.authFailures)),
-                "bytes": .add(event.bytes), "firstseen": .earliest(now), "lastseen": .latest(now),
+                "bytes": .add(sent ? event.bytes : 0), "firstseen": .earliest(now), "lastseen": .latest(now),
             ])
             for sender in event.senders where !sender.domain.isEmpty {
                 rows.tally(Self.domainReputation, key: [.text(sender.domain)], [

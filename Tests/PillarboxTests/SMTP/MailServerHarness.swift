@@ -166,6 +166,21 @@ final class MailServerHarness: @unchecked Sendable {
         }
     }
 
+    /// The rows of `sql`, each column as text (null as an empty string).
+    func query(_ sql: String) async throws -> [[String]] {
+        let client = PostgresClient(configuration: endpoint.clientConfiguration(maximumConnections: 2),
+                                    backgroundLogger: TestDatabase.logger)
+        return try await client.whileRunning {
+            var result: [[String]] = []
+            for try await row in try await client.query(PostgresQuery(unsafeSQL: sql), logger: TestDatabase.logger) {
+                var cells: [String] = []
+                for cell in row { cells.append(try cell.decode(String?.self) ?? "") }
+                result.append(cells)
+            }
+            return result
+        }
+    }
+
     /// The number of pieces the largest stored body was written in.
     func largestBlobChunks() async throws -> Int {
         let client = PostgresClient(configuration: endpoint.clientConfiguration(maximumConnections: 2),

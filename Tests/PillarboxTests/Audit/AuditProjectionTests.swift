@@ -1,0 +1,233 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// The audit projections end to end: a scripted mix of SMTP sessions (and a POP3 and an IMAP
+/// one) from real clients, then exactly the rows each table should hold, the IDS log's lines,
+/// `verify`, and the retention window measured against the events.
+@Suite("Audit projections", .serialized)
+struct AuditProjectionTests {
+    static let mix = """
+        import base64, imaplib, poplib, socket
+        def session(port, commands, data=None):
+            sock = socket.create_connection(('127.0.0.1', port), timeout=20)
+            f = sock.makefile('rb')
+            def reply():
+                lines = []
+                while True:
+                    line = f.readline()
+                    if not line:
+                        return 'closed'
+                    lines.append(line.decode().rstrip('\\r\\n'))
+                    if line[3:4] != b'-':
+                        return lines[-1][:9]
+            replies = [reply()]
+            for command in commands:
+                sock.sendall(command)
+                replies.append(reply())
+            sock.close()
+            return replies
+        out = {}
+        smtp = PORTS['smtp']
+        out['good'] = session(smtp, [b'EHLO good.test\\r\\n', b'MAIL FROM:<sender@good.test>\\r\\n', b'RCPT TO:<alice@example.com>\\r\\n',
+                                     b'DATA\\r\\n', b'Subject: good\\r\\n\\r\\nhello\\r\\n.\\r\\n', b'QUIT\\r\\n'])
+        out['unknown'] = session(smtp, [b'EHLO unknown.test\\r\\n', b'MAIL FROM:<x@unknown.test>\\r\\n', b'RCPT TO:<nobody@example.com>\\r\\n',
+                                        b'QUIT\\r\\n'])
+        out['relay'] = session(smtp, [b'EHLO relay.test\\r\\n', b'MAIL FROM:<spam@relay.test>\\r\\n', b'RCPT TO:<victim@elsewhere.test>\\r\\n',
+                                      b'QUIT\\r\\n'])
+        out['big'] = session(smtp, [b'EHLO big.test\\r\\n', b'MAIL FROM:<big@big.test>\\r\\n', b'RCPT TO:<alice@example.com>\\r\\n',
+                                    b'DATA\\r\\n', b'Subject: big\\r\\n\\r\\n' + (b'y' * 900 + b'\\r\\n') * 6 + b'.\\r\\n', b'QUIT\\r\\n'])
+        out['smuggle'] = session(smtp, [b'EHLO smuggler.test\\r\\n', b'MAIL FROM:<a@smuggler.test>\\r\\n', b'RCPT TO:<alice@example.com>\\r\\n',
+                                        b'DATA\\r\\n', b'Subject: s\\r\\n\\r\\nfirst\\n.\\nMAIL FROM:<evil@smuggler.test>\\r\\n.\\r\\n'])
+        print(json.dumps(out))
+        """
+
+    /// After the good message has reached alice's INBOX: a POP3 and an IMAP session, then a
+    /// wrong password that takes the address's IPS score to the threshold.
+    static let logins = """
+        import base64, imaplib, poplib, socket
+        out = {}
+        pop = poplib.POP3('127.0.0.1', PORTS['pop3'], timeout=20)
+        pop.user('alice'); pop.pass_('alice-pass')
+        out['pop3'] = [pop.stat()[0], len(pop.retr(1)[1])]
+        pop.quit()
+        imap = imaplib.IMAP4('127.0.0.1', PORTS['imap'], timeout=20)
+        imap.login('alice', 'alice-pass')
+        out['imap'] = imap.logout()[0]
+        sock = socket.create_connection(('127.0.0.1', PORTS['smtp']), timeout=20)
+        f = sock.makefile('rb')
+        def reply():
+            line = f.readline()
+            while line[3:4] == b'-':
+                line = f.readline()
+            return line.decode()[:9]
+        out['auth'] = [reply()] + [sock.sendall(c) or reply() for c in [b'EHLO auth.test\\r\\n',
+            b'AUTH PLAIN ' + base64.b64encode(b'\\0alice\\0wrong') + b'\\r\\n', b'QUIT\\r\\n']]
+        sock.close()
+        print(json.dumps(out))
+        """
+    @Test("a scripted SMTP mix gives exactly the expected LogDB, SMTP stats and reputation rows and IDS lines")
+    func scriptedMix() async throws {
+        try await MailServerHarness.with { server in
+            try await server.createStandardDirectory()
+            for (key, value) in [("smtp.max_message_size", "4096"), ("smtp.auth_without_tls", "true"), ("pop3.auth_without_tls", "true"),
+                                 ("imap.auth_without_tls", "true"), ("ips.threshold", "200")] {
+                try await server.cli(["settings", "set", key, value])
+            }
+            try await server.start(pop3: true, imap: true)
+            let result = try await server.python(Self.mix)
+            #expect(result.status == 0, "\(result.output)\n\(result.errors)")
+            let out = try result.json
+            #expect((out["good"] as? [String])?[5] == "250 2.0.0", "\(out)")
+            #expect((out["unknown"] as? [String])?[3] == "550 5.1.1", "\(out)")
+            #expect((out["relay"] as? [String])?[3] == "550 5.7.1", "\(out)")
+            #expect((out["big"] as? [String])?[5] == "552 5.3.4", "\(out)")
+            #expect((out["smuggle"] as? [String])?[5] == "500 5.5.2", "\(out)")
+            _ = try await server.awaitInbox("alice", count: 1)
+            let second = try await server.python(Self.logins)
+            #expect(second.status == 0, "\(second.output)\n\(second.errors)")
+            let logins = try second.json
+            #expect((logins["pop3"] as? [Int])?.first == 1, "\(logins)")
+            #expect((logins["auth"] as? [String])?[2] == "535 5.7.8", "\(logins)")
+
+            // Every session has ended and been followed into the tables: 8 sessions, the last one's
+            // IPS block, and the IDS log up to the authentication failure.
+            let sessions = try await eventually(within: .seconds(60), pollingEvery: .milliseconds(100), "8 LogDB sessions") {
+                let rows = try await server.query("SELECT sesstype, errorcode, name, helo, messages::text, service FROM logdb.sessions ORDER BY datetime")
+                return rows.count == 8 ? rows : nil
+            }
+            #expect(sessions == [
+                ["S", "", "127.0.0.1", "good.test", "1", "smtp"],
+                ["S", "", "127.0.0.1", "unknown.test", "0", "smtp"],
+                ["S", "", "127.0.0.1", "relay.test", "0", "smtp"],
+                ["S", "", "127.0.0.1", "big.test", "0", "smtp"],
+                ["S", "500 5.5.2", "127.0.0.1", "smuggler.test", "0", "smtp"],
+                ["O", "", "alice", "", "1", "pop3"],
+                ["I", "", "alice", "", "0", "imap"],
+                ["S", "", "127.0.0.1", "auth.test", "0", "smtp"],
+            ])
+
+            let messages = try await server.query("""
+                SELECT m.fromaddr, m.subject, m.errorcode, m.authsender, s.helo, (m.size > 0)::text, m.spam::text
+                FROM logdb.messages m JOIN logdb.sessions s USING (sessid) ORDER BY m.msgid
+                """)
+            #expect(messages == [
+                ["sender@good.test", "good", "", "", "good.test", "true", "false"],
+                ["x@unknown.test", "", "550 5.1.1", "", "unknown.test", "false", "false"],
+                ["spam@relay.test", "", "550 5.7.1", "", "relay.test", "false", "false"],
+                ["big@big.test", "", "552 5.3.4", "", "big.test", "true", "false"],
+                ["a@smuggler.test", "", "500 5.5.2", "", "smuggler.test", "true", "false"],
+            ])
+
+            let recipients = try await server.query("""
+                SELECT m.fromaddr, r.name, r.rcpttype, r.result, (r.rcptid = r.msgid * 10000 + 1)::text
+                FROM logdb.recipients r JOIN logdb.messages m USING (msgid) ORDER BY r.rcptid
+                """)
+            #expect(recipients == [
+                ["sender@good.test", "alice@example.com", "N", "accepted for alice", "true"],
+                ["x@unknown.test", "nobody@example.com", "I", "550 5.1.1 unknown user", "true"],
+                ["spam@relay.test", "victim@elsewhere.test", "I", "550 5.7.1 relay denied", "true"],
+                ["big@big.test", "alice@example.com", "N", "not delivered: 552 5.3.4", "true"],
+                ["a@smuggler.test", "alice@example.com", "N", "not delivered: 500 5.5.2", "true"],
+            ])
+
+            let failures = try await eventually(within: .seconds(30), pollingEvery: .milliseconds(100), "the IDS events") {
+                let rows = try await server.query("""
+                    SELECT f.errortype::text, f.errordetails, f.ignore::text, s.helo
+                    FROM smtpstats.smtpclientfailures f JOIN logdb.sessions s USING (sessid) ORDER BY f.id
+                    """)
+                return rows.count == 8 ? rows : nil
+            }
+            #expect(Set(failures) == [
+                ["4", "<alice@example.com>", "false", "good.test"],
+                ["3", "<nobody@example.com>", "false", "unknown.test"],
+                ["1", "<victim@elsewhere.test>", "false", "relay.test"],
+                ["10", "more than 4096 bytes", "false", "big.test"],
+                ["4", "<alice@example.com>", "false", "big.test"],
+                ["9", "bareLineFeed in DATA", "false", "smuggler.test"],
+                ["4", "<alice@example.com>", "false", "smuggler.test"],
+                ["0", "bad credentials (PLAIN)", "false", "auth.test"],
+            ])
+
+            // 50 (unknown recipient) + 100 (relay) + 50 (bad password) reached the threshold of 200.
+            let blocks = try await eventually(within: .seconds(30), pollingEvery: .milliseconds(100), "the IPS block") {
+                let rows = try await server.query("SELECT ipaddress, reason, actor, coalesce(removed::text, '') FROM smtpstats.smtpclientblocks")
+                return rows.isEmpty ? nil : rows
+            }
+            #expect(blocks == [["127.0.0.1", "IPS score 200 within 60 minutes", "ips", ""]])
+
+            let ips = try await server.query("""
+                SELECT ipaddress, sessions::text, messages::text, validrcpts::text, invalidrcpts::text, relaydenied::text,
+                       authok::text, authfailed::text, (bytes > 0)::text, (firstseen <= lastseen)::text
+                FROM smtpstats.ipreputation
+                """)
+            #expect(ips == [["127.0.0.1", "8", "1", "3", "1", "1", "2", "1", "true", "true"]])
+            let domains = try await server.query("""
+                SELECT domain, sessions::text, messages::text, validrcpts::text, invalidrcpts::text, relaydenied::text
+                FROM smtpstats.domainreputation ORDER BY domain
+                """)
+            #expect(domains == [
+                ["big.test", "1", "0", "1", "0", "0"],
+                ["good.test", "1", "1", "1", "0", "0"],
+                ["relay.test", "1", "0", "0", "0", "1"],
+                ["smuggler.test", "1", "0", "1", "0", "0"],
+                ["unknown.test", "1", "0", "0", "1", "0"],
+            ])
+
+            // The IDS log: one line per event in the default format, in log order.
+            let idsLog = server.dataDirectory + "/ids.log"
+            let lines = try await eventually(within: .seconds(30), pollingEvery: .milliseconds(100), "8 IDS log lines") {
+                let text = (try? String(contentsOfFile: idsLog, encoding: .utf8)) ?? ""
+                let lines = text.split(separator: "\n").map(String.init)
+                return lines.count == 8 ? lines : nil
+            }
+            let pattern = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ 127\.0\.0\.1 (\d+) (.+)$/
+            let parsed = lines.compactMap { line in line.wholeMatch(of: pattern).map { "\($0.1) \($0.2)" } }
+            #expect(parsed.count == 8, "\(lines)")
+            #expect(Set(parsed) == [
+                "4 Good local recipient <alice@example.com>",
+                "3 Bad local recipient <nobody@example.com>",
+                "1 Relay denied <victim@elsewhere.test>",
+                "10 Message is bigger than the maximum size limit specified more than 4096 bytes",
+                "9 SMTP Syntax error bareLineFeed in DATA",
+                "0 SMTP authentication failure bad credentials (PLAIN)",
+            ])
+            let tail = try await server.cli(["ids", "tail", "-n", "1"])
+            #expect(tail.trimmingCharacters(in: .newlines) == lines.last)
+
+            // Lifting the block marks the address's IDS events ignored and the block removed.
+            _ = try await server.cli(["blocks", "remove", "127.0.0.1"])
+            try await eventually(within: .seconds(30), pollingEvery: .milliseconds(100), "the block lifted") {
+                let ignored = try await server.query("SELECT count(*)::text FROM smtpstats.smtpclientfailures WHERE ignore")
+                let removed = try await server.query("SELECT count(*)::text FROM smtpstats.smtpclientblocks WHERE removed IS NOT NULL")
+                return ignored == [["8"]] && removed == [["1"]] ? true : nil
+            }
+            let listed = try await server.cli(["logdb", "messages", "--address", "nobody@example.com", "--json"])
+            #expect(listed.contains("x@unknown.test") && !listed.contains("sender@good.test"), "\(listed)")
+
+            let verify = try await server.cli(["verify", "logdb", "smtpstats"])
+            #expect(verify.contains("logdb: ok") && verify.contains("smtpstats: ok"), "\(verify)")
+
+            // Retention: with every event moved 100 days into the past, a window of 365 days
+            // (measured from its setting change, the newest event) keeps everything and one of
+            // 30 days nothing; the live tables and a rebuild agree each time, since the window
+            // never reads the clock.
+            _ = try await server.query("ALTER TABLE eventlog.events DISABLE TRIGGER events_append_only")
+            _ = try await server.query("UPDATE eventlog.events SET recorded_at = recorded_at - interval '100 days'")
+            _ = try await server.query("ALTER TABLE eventlog.events ENABLE TRIGGER events_append_only")
+            let counts = """
+                SELECT (SELECT count(*) FROM logdb.sessions)::text, (SELECT count(*) FROM logdb.messages)::text,
+                       (SELECT count(*) FROM logdb.recipients)::text, (SELECT count(*) FROM smtpstats.smtpclientfailures)::text,
+                       (SELECT count(*) FROM smtpstats.ipreputation)::text
+                """
+            try await server.cli(["settings", "set", "logdb.retention_days", "365"])
+            try await server.cli(["rebuild", "logdb", "smtpstats"])
+            #expect(try await server.query(counts) == [["8", "5", "5", "8", "1"]])
+            try await server.cli(["settings", "set", "logdb.retention_days", "30"])
+            try await server.cli(["rebuild", "logdb", "smtpstats"])
+            #expect(try await server.query(counts) == [["0", "0", "0", "0", "0"]])
+            let again = try await server.cli(["verify", "logdb", "smtpstats"])
+            #expect(again.contains("logdb: ok") && again.contains("smtpstats: ok"), "\(again)")
+        }
+    }
+}

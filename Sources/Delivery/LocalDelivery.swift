@@ -84,7 +84,9 @@ public struct LocalDelivery: Service {
                                                 users: users, internalDate: recordedAt))
             }
             if !batch.isEmpty {
-                let (appends, skipped) = try await mail.deliveries(batch, in: transaction)
+                let (appends, skipped) = try await ChangeOrigin.$current.withValue(ChangeOrigin(component: "DIST")) {
+                    try await mail.deliveries(batch, in: transaction)
+                }
                 if !skipped.isEmpty {
                     logger.warning("recipients without a mailbox were skipped", metadata: ["users": "\(skipped)"])
                 }

@@ -88,7 +88,7 @@ public final class IMAPSession: @unchecked Sendable {
             guard let bytes = await nextCommand() else { break }
             switch IMAPParser.parse(bytes, maxDepth: limits.depth, maxRanges: limits.ranges) {
             case .success(let command):
-                await handle(command)
+                await ChangeOrigin.$current.withValue(origin) { await handle(command) }
             case .failure(.noTag):
                 untagged("BAD Command without a tag")
                 countError()
@@ -102,6 +102,14 @@ public final class IMAPSession: @unchecked Sendable {
         tally.authFailures = failedLogins
         await accounts.recorder.ended(tally.summary(id: id, kind: .imap, service: service, clientIP: clientIP, tls: tls,
                                                     closedByServer: closedByServer, endedAt: Date()))
+    }
+
+    /// Who the mailbox changes of the next command come from, for the message audit.
+    var origin: ChangeOrigin? {
+        switch state {
+        case .notAuthenticated: nil
+        case .authenticated(let user), .selected(let user, _): ChangeOrigin(component: "I", actor: user.name, clientIP: clientIP)
+        }
     }
 
     // MARK: Input and output

@@ -380,7 +380,9 @@ public final class POP3Session {
             let gone = deleted.sorted().map { messages[$0 - 1] }
             if !gone.isEmpty {
                 do {
-                    try await backend.delete(gone, from: maildrop, user: user.id, hold: policy.holdDeleted)
+                    try await ChangeOrigin.$current.withValue(ChangeOrigin(component: "P", actor: user.name, clientIP: context.clientIP)) {
+                        try await backend.delete(gone, from: maildrop, user: user.id, hold: policy.holdDeleted)
+                    }
                 } catch {
                     logger.error("removing deleted messages failed", metadata: ["error": "\(String(reflecting: error))"])
                     err("Some deleted messages not removed (session \(context.id))", code: "SYS/TEMP")

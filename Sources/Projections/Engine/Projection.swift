@@ -44,6 +44,26 @@ public protocol Projection: Sendable {
     var eventTypes: [any Event.Type] { get }
 
     func apply(_ event: any Event, context: EventContext, to rows: RowWriter) throws
+
+    /// Views over the tables, created with them in the same schema (and swapped with them).
+    var views: [ProjectionView] { get }
+}
+
+/// A view a projection offers over its tables, for readers who want them joined.
+public struct ProjectionView: Sendable {
+    public let name: String
+    /// The SELECT, given where the projection's tables are.
+    public let select: @Sendable (ProjectionTarget) -> String
+
+    public init(_ name: String, select: @escaping @Sendable (ProjectionTarget) -> String) {
+        precondition(ProjectionTarget.isIdentifier(name), "bad view name \(name)")
+        self.name = name
+        self.select = select
+    }
+}
+
+extension Projection {
+    public var views: [ProjectionView] { [] }
 }
 
 extension Projection {
@@ -53,6 +73,9 @@ extension Projection {
         for table in tables {
             text += " \(table.name)(" + table.columns.map { "\($0.name) \($0.type.rawValue)" }.joined(separator: ",")
                 + ") key \(table.primaryKeyCount) idx \(table.indexes)"
+        }
+        for view in views {
+            text += " view \(view.name) " + view.select(try! ProjectionTarget(schema: schema))
         }
         return text
     }

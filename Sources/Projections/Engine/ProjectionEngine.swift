@@ -114,9 +114,15 @@ public final class ProjectionEngine: Sendable {
                 tx_id xid8 NOT NULL, position bigint NOT NULL)
             """,
         ]
+        for view in projection.views {
+            statements.append("DROP VIEW IF EXISTS \(target.qualified(view.name))")
+        }
         for table in projection.tables {
             statements.append("DROP TABLE IF EXISTS \(target.qualified(table.name))")
             statements += table.createStatements(qualifiedName: target.qualified(table.name), indexPrefix: target.prefix)
+        }
+        for view in projection.views {
+            statements.append("CREATE OR REPLACE VIEW \(target.qualified(view.name)) AS \(view.select(target))")
         }
         for statement in statements {
             _ = try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)

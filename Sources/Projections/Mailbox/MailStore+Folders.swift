@@ -26,7 +26,7 @@ extension MailStore {
                 let id = existing[path]?.id ?? nextID
                 if existing[path] == nil { nextID += 1 }
                 events.append(PendingEvent(MailboxCreated(mailbox: MailboxSpec(
-                    mailboxID: id, name: path, uidValidity: uidValidity, specialUse: depth == levels.count ? specialUse : nil))))
+                    mailboxID: id, name: path, uidValidity: uidValidity, specialUse: depth == levels.count ? specialUse : nil)).stamped()))
                 uidValidity += 1
             }
             try await transaction.append(events, to: stream, expectedVersion: expected)
@@ -53,7 +53,7 @@ extension MailStore {
                 let spec = MailboxSpec(mailboxID: account.nextMailboxID, name: to,
                                        uidValidity: self.nextUIDValidity(after: account.lastUIDValidity), specialUse: nil)
                 let messages = try await self.messages(user, mailboxID: source.id, uids: nil, on: transaction.connection)
-                var events = [PendingEvent(MailboxCreated(mailbox: spec))]
+                var events = [PendingEvent(MailboxCreated(mailbox: spec).stamped())]
                 if !messages.isEmpty {
                     let copies = messages.enumerated().map { offset, message in
                         MessagesCopied.Copy(sourceUID: message.uid, message: StoredMessage(
@@ -61,7 +61,7 @@ extension MailStore {
                             internalDate: message.internalDate, size: message.size, blob: message.blob))
                     }
                     events.append(PendingEvent(MessagesMoved(sourceMailboxID: source.id, sourceModSeq: source.highestModSeq + 1,
-                                                             copies: copies, bytes: messages.reduce(0) { $0 + $1.size })))
+                                                             copies: copies, bytes: messages.reduce(0) { $0 + $1.size }).stamped()))
                 }
                 try await transaction.append(events, to: stream, expectedVersion: expected)
                 return
@@ -73,7 +73,7 @@ extension MailStore {
                 if all.contains(where: { $0.name == newName }) { throw MailStoreError.mailboxExists(newName) }
                 renames.append(.init(mailboxID: child.id, from: child.name, to: newName))
             }
-            try await transaction.append([PendingEvent(MailboxRenamed(renames: renames))], to: stream, expectedVersion: expected)
+            try await transaction.append([PendingEvent(MailboxRenamed(renames: renames).stamped())], to: stream, expectedVersion: expected)
         }
     }
 
@@ -91,7 +91,7 @@ extension MailStore {
             if hasChildren && !mailbox.selectable { throw MailStoreError.hasChildren(name) }
             try await transaction.append([PendingEvent(MailboxDeleted(
                 mailboxID: mailbox.id, name: name, keptAsNoSelect: hasChildren, messages: mailbox.messages,
-                bytes: mailbox.bytes))], to: stream, expectedVersion: expected)
+                bytes: mailbox.bytes).stamped())], to: stream, expectedVersion: expected)
         }
     }
 

@@ -117,7 +117,7 @@ public struct MailStore: Sendable {
                                         flags: Flags.normalise(flags), internalDate: date, size: Int64(blob.bytes.count),
                                         blob: blob.id)
             appends.append(PendingAppend(stream: stream, expectedVersion: expected, events: [
-                PendingEvent(MessageDelivered(message: message, summary: summary), blobs: index == 0 ? [blob] : []),
+                PendingEvent(MessageDelivered(message: message, summary: summary).stamped(), blobs: index == 0 ? [blob] : []),
             ]))
             stored.append(Stored(user: user, mailboxID: target.id, uidValidity: target.uidValidity, uid: target.uidNext))
         }
@@ -164,7 +164,7 @@ public struct MailStore: Sendable {
                 let message = StoredMessage(mailboxID: inbox.id, uid: uid, modSeq: modSeq, flags: [],
                                             internalDate: Self.wholeSeconds(delivery.internalDate), size: delivery.size,
                                             blob: delivery.blob)
-                events.append(PendingEvent(MessageDelivered(message: message, summary: delivery.summary)))
+                events.append(PendingEvent(MessageDelivered(message: message, summary: delivery.summary).stamped()))
                 uid += 1
                 modSeq += 1
             }
@@ -187,7 +187,7 @@ public struct MailStore: Sendable {
             let message = StoredMessage(mailboxID: target.id, uid: target.uidNext, modSeq: target.highestModSeq + 1,
                                         flags: Flags.normalise(flags), internalDate: date, size: Int64(message.count),
                                         blob: blob.id)
-            try await transaction.append([PendingEvent(MessageAppended(message: message, summary: summary), blobs: [blob])],
+            try await transaction.append([PendingEvent(MessageAppended(message: message, summary: summary).stamped(), blobs: [blob])],
                                          to: stream, expectedVersion: expected)
             return Stored(user: user, mailboxID: target.id, uidValidity: target.uidValidity, uid: target.uidNext)
         }
@@ -222,6 +222,8 @@ public struct MailStore: Sendable {
             var result: [UInt32: [String]] = [:]
             var changes: [MessageFlagsChanged.Change] = []
             var modified: [UInt32] = []
+            var deletedMarked: [UInt32] = []
+            var deletedCleared: [UInt32] = []
             for message in messages {
                 let current = Set(message.flags)
                 let updated: Set<String>
@@ -235,6 +237,9 @@ public struct MailStore: Sendable {
                     result[message.uid] = message.flags
                 } else if updated != current {
                     changes.append(.init(uid: message.uid, flags: updated.sorted()))
+                    let wasDeleted = current.contains(Flags.deleted), isDeleted = updated.contains(Flags.deleted)
+                    if isDeleted && !wasDeleted { deletedMarked.append(message.uid) }
+                    if wasDeleted && !isDeleted { deletedCleared.append(message.uid) }
                     result[message.uid] = updated.sorted()
                 } else {
                     result[message.uid] = message.flags
@@ -244,9 +249,10 @@ public struct MailStore: Sendable {
                 return FlagResult(modSeq: nil, flags: result, changed: [], modified: modified)
             }
             let modSeq = mailbox.highestModSeq + 1
-            try await transaction.append([PendingEvent(MessageFlagsChanged(mailboxID: mailboxID, modSeq: modSeq,
-                                                                           changes: changes))],
-                                         to: stream, expectedVersion: expected)
+            var event = MessageFlagsChanged(mailboxID: mailboxID, modSeq: modSeq, changes: changes).stamped()
+            event.deletedMarked = deletedMarked.isEmpty ? nil : deletedMarked
+            event.deletedCleared = deletedCleared.isEmpty ? nil : deletedCleared
+            try await transaction.append([PendingEvent(event)], to: stream, expectedVersion: expected)
             return FlagResult(modSeq: modSeq, flags: result, changed: changes.map(\.uid), modified: modified)
         }
     }
@@ -267,7 +273,7 @@ public struct MailStore: Sendable {
             guard !messages.isEmpty else { return [] }
             try await transaction.append([PendingEvent(MessagesExpunged(
                 mailboxID: mailboxID, modSeq: mailbox.highestModSeq + 1, uids: messages.map(\.uid),
-                bytes: messages.reduce(0) { $0 + $1.size }))], to: stream, expectedVersion: expected)
+                bytes: messages.reduce(0) { $0 + $1.size }).stamped())], to: stream, expectedVersion: expected)
             return messages.map(\.uid)
         }
     }
@@ -310,8 +316,8 @@ public struct MailStore: Sendable {
             }
             let event: any Event = move
                 ? MessagesMoved(sourceMailboxID: source, sourceModSeq: sourceMailbox.highestModSeq + 1, copies: copies,
-                                bytes: messages.reduce(0) { $0 + $1.size })
-                : MessagesCopied(sourceMailboxID: source, copies: copies)
+                                bytes: messages.reduce(0) { $0 + $1.size }).stamped()
+                : MessagesCopied(sourceMailboxID: source, copies: copies).stamped()
             try await transaction.append([PendingEvent(event)], to: stream, expectedVersion: expected)
             return CopyResult(uidValidity: targetMailbox.uidValidity, uids: copies.map { ($0.sourceUID, $0.message.uid) })
         }

@@ -7,6 +7,38 @@ import MailCore
 // removed). Every value a projection needs — UIDs, MODSEQs, UIDVALIDITY, sizes — is decided by
 // the writer and carried in the event.
 
+/// Who changed a mailbox, for the message audit (`msgaudit`): VPOP3's component code (`I`
+/// IMAP, `P` POP3, `W` web, `DIST` local delivery, `LUA`, `IMP` import, `REST` restore), the
+/// user or administrator acting, and the client address. A gateway sets `current` around the
+/// commands it runs; `MailStore` stamps it on the events it writes.
+public struct ChangeOrigin: Codable, Sendable, Hashable {
+    public var component: String
+    public var actor: String?
+    public var clientIP: String?
+
+    public init(component: String, actor: String? = nil, clientIP: String? = nil) {
+        self.component = component
+        self.actor = actor
+        self.clientIP = clientIP
+    }
+
+    @TaskLocal public static var current: ChangeOrigin?
+}
+
+/// A mailbox event that says who made it.
+public protocol OriginStamped: Event {
+    var origin: ChangeOrigin? { get set }
+}
+
+extension OriginStamped {
+    /// This event with the task's `ChangeOrigin.current`.
+    func stamped() -> Self {
+        var event = self
+        event.origin = ChangeOrigin.current
+        return event
+    }
+}
+
 /// A folder as created: its id within the user's account never changes, rename or not.
 public struct MailboxSpec: Codable, Sendable, Hashable {
     public var mailboxID: Int64
@@ -45,8 +77,9 @@ public struct MailAccountClosed: Event {
     }
 }
 
-public struct MailboxCreated: Event {
+public struct MailboxCreated: OriginStamped {
     public static let eventType = "mailbox_created"
+    public var origin: ChangeOrigin?
     public var mailbox: MailboxSpec
 
     public init(mailbox: MailboxSpec) {
@@ -55,8 +88,9 @@ public struct MailboxCreated: Event {
 }
 
 /// Folders renamed together (a folder and its children), each to its new full name.
-public struct MailboxRenamed: Event {
+public struct MailboxRenamed: OriginStamped {
     public static let eventType = "mailbox_renamed"
+    public var origin: ChangeOrigin?
     public struct Rename: Codable, Sendable, Hashable {
         public var mailboxID: Int64
         public var from: String
@@ -77,8 +111,9 @@ public struct MailboxRenamed: Event {
 
 /// A folder deleted with its messages. When it still has children it stays as a
 /// \Noselect name (RFC 3501 §6.3.4) instead of vanishing.
-public struct MailboxDeleted: Event {
+public struct MailboxDeleted: OriginStamped {
     public static let eventType = "mailbox_deleted"
+    public var origin: ChangeOrigin?
     public var mailboxID: Int64
     public var name: String
     public var keptAsNoSelect: Bool
@@ -128,8 +163,9 @@ public struct StoredMessage: Codable, Sendable, Hashable {
 }
 
 /// A message delivered to a user's folder by local delivery; carries its parsed summary.
-public struct MessageDelivered: Event {
+public struct MessageDelivered: OriginStamped {
     public static let eventType = "message_delivered"
+    public var origin: ChangeOrigin?
     public var message: StoredMessage
     public var summary: MessageSummary
 
@@ -140,8 +176,9 @@ public struct MessageDelivered: Event {
 }
 
 /// A message a client stored with IMAP APPEND.
-public struct MessageAppended: Event {
+public struct MessageAppended: OriginStamped {
     public static let eventType = "message_appended"
+    public var origin: ChangeOrigin?
     public var message: StoredMessage
     public var summary: MessageSummary
 
@@ -153,8 +190,9 @@ public struct MessageAppended: Event {
 
 /// Flags changed on messages of one folder; each listed message now has exactly `flags` and
 /// the event's MODSEQ.
-public struct MessageFlagsChanged: Event {
+public struct MessageFlagsChanged: OriginStamped {
     public static let eventType = "message_flags_changed"
+    public var origin: ChangeOrigin?
     public struct Change: Codable, Sendable, Hashable {
         public var uid: UInt32
         public var flags: [String]
@@ -167,6 +205,9 @@ public struct MessageFlagsChanged: Event {
     public var mailboxID: Int64
     public var modSeq: Int64
     public var changes: [Change]
+    /// Messages this change marked \Deleted, and those it unmarked (for the message audit).
+    public var deletedMarked: [UInt32]?
+    public var deletedCleared: [UInt32]?
 
     public init(mailboxID: Int64, modSeq: Int64, changes: [Change]) {
         self.mailboxID = mailboxID
@@ -176,8 +217,9 @@ public struct MessageFlagsChanged: Event {
 }
 
 /// Messages removed from a folder, freeing `bytes`.
-public struct MessagesExpunged: Event {
+public struct MessagesExpunged: OriginStamped {
     public static let eventType = "messages_expunged"
+    public var origin: ChangeOrigin?
     public var mailboxID: Int64
     public var modSeq: Int64
     public var uids: [UInt32]
@@ -192,8 +234,9 @@ public struct MessagesExpunged: Event {
 }
 
 /// Messages copied into a folder under new UIDs (RFC 4315 COPYUID).
-public struct MessagesCopied: Event {
+public struct MessagesCopied: OriginStamped {
     public static let eventType = "messages_copied"
+    public var origin: ChangeOrigin?
     public struct Copy: Codable, Sendable, Hashable {
         public var sourceUID: UInt32
         public var message: StoredMessage
@@ -213,8 +256,9 @@ public struct MessagesCopied: Event {
 }
 
 /// Messages moved (RFC 6851): copied into the target, expunged from the source, atomically.
-public struct MessagesMoved: Event {
+public struct MessagesMoved: OriginStamped {
     public static let eventType = "messages_moved"
+    public var origin: ChangeOrigin?
     public var sourceMailboxID: Int64
     public var sourceModSeq: Int64
     public var copies: [MessagesCopied.Copy]

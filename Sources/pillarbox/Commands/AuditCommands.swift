@@ -50,7 +50,25 @@ private func printRows(_ options: DirectoryOptions, _ filter: AuditFilter, colum
 struct LogDBCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "logdb", abstract: "The historical logging tables: sessions, messages and their recipients.",
-        subcommands: [Sessions.self, Messages.self, Recipients.self])
+        subcommands: [Sessions.self, Messages.self, Recipients.self, Audit.self])
+
+    struct Audit: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Message store operations, newest first (msgaudit.msgaudit); --address names the mailbox owner.")
+        @OptionGroup var options: DirectoryOptions
+        @OptionGroup var filter: AuditFilter
+
+        func run() async throws {
+            try await printRows(options, filter, columns: ["id", "datetime", "component", "owner", "actionuser", "cmd", "ipaddr",
+                                                           "sourcefolder", "targetfolder", "subject", "sender"], sql: """
+                SELECT id::text, datetime::text, component, owner, actionuser, cmd, ipaddr, sourcefolder, targetfolder, subject, sender
+                FROM msgaudit.msgaudit
+                WHERE ($1::timestamptz IS NULL OR datetime >= $1) AND ($2::text IS NULL OR ipaddr = $2)
+                  AND ($3::text IS NULL OR owner = $3 OR lower(actionuser) = $3)
+                ORDER BY id DESC LIMIT $4
+                """)
+        }
+    }
 
     struct Sessions: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Sessions, newest first (logdb.sessions).")
@@ -212,7 +230,7 @@ struct BlocksCommand: AsyncParsableCommand {
             let blocked = ClientBlocked(address: address, until: Date().addingTimeInterval(Double(minutes) * 60), reason: reason,
                                         actor: commandLineActor)
             try await withProjectionEngine(configuration, logger: logger) { engine in
-                try await engine.transaction { transaction in
+                _ = try await engine.transaction { transaction in
                     _ = try await transaction.append([PendingEvent(blocked)], to: try StreamName(category: ClientBlocked.category, id: "main"),
                                                      expectedVersion: .any)
                 }
@@ -234,7 +252,7 @@ struct BlocksCommand: AsyncParsableCommand {
                 var count = 0
                 for try await value in rows.decode(Int.self) { count = value }
                 guard count > 0 else { throw CommandFailure("\(address) is not on the block list") }
-                try await engine.transaction { transaction in
+                _ = try await engine.transaction { transaction in
                     _ = try await transaction.append([PendingEvent(ClientUnblocked(address: address, actor: commandLineActor))],
                                                      to: try StreamName(category: ClientBlocked.category, id: "main"),
                                                      expectedVersion: .any)

@@ -53,6 +53,13 @@ struct AuditProjectionTests {
         pop.quit()
         imap = imaplib.IMAP4('127.0.0.1', PORTS['imap'], timeout=20)
         imap.login('alice', 'alice-pass')
+        imap.create('Projects')
+        imap.select('INBOX')
+        imap.copy('1', 'Projects')
+        imap.store('1', '+FLAGS', '\\\\Deleted')
+        imap.expunge()
+        imap.rename('Projects', 'Done')
+        imap.delete('Done')
         out['imap'] = imap.logout()[0]
         sock = socket.create_connection(('127.0.0.1', PORTS['smtp']), timeout=20)
         f = sock.makefile('rb')
@@ -205,8 +212,28 @@ struct AuditProjectionTests {
             let listed = try await server.cli(["logdb", "messages", "--address", "nobody@example.com", "--json"])
             #expect(listed.contains("x@unknown.test") && !listed.contains("sender@good.test"), "\(listed)")
 
-            let verify = try await server.cli(["verify", "logdb", "smtpstats"])
-            #expect(verify.contains("logdb: ok") && verify.contains("smtpstats: ok"), "\(verify)")
+            // The message audit: local delivery, then what the IMAP session did to the message and
+            // the folders, each naming the message by what the log said of it.
+            let audit = try await eventually(within: .seconds(30), pollingEvery: .milliseconds(100), "7 message audit rows") {
+                let rows = try await server.query("""
+                    SELECT component, owner, coalesce(actionuser, ''), cmd, coalesce(ipaddr, ''), coalesce(sourcefolder, ''),
+                           coalesce(targetfolder, ''), coalesce(subject, ''), coalesce(sender, ''), (msgdate IS NULL)::text
+                    FROM msgaudit.msgaudit ORDER BY id
+                    """)
+                return rows.count == 7 ? rows : nil
+            }
+            #expect(audit == [
+                ["DIST", "alice", "", "A", "", "", "INBOX", "good", "", "true"],
+                ["I", "alice", "alice", "K", "127.0.0.1", "", "Projects", "", "", "true"],
+                ["I", "alice", "alice", "C", "127.0.0.1", "INBOX", "Done", "good", "", "true"],
+                ["I", "alice", "alice", "D", "127.0.0.1", "INBOX", "", "good", "", "true"],
+                ["I", "alice", "alice", "P", "127.0.0.1", "INBOX", "", "good", "", "true"],
+                ["I", "alice", "alice", "R", "127.0.0.1", "Projects", "Done", "", "", "true"],
+                ["I", "alice", "alice", "X", "127.0.0.1", "Done", "", "", "", "true"],
+            ], "\(audit)")
+
+            let verify = try await server.cli(["verify", "logdb", "smtpstats", "msgaudit"])
+            #expect(verify.contains("logdb: ok") && verify.contains("smtpstats: ok") && verify.contains("msgaudit: ok"), "\(verify)")
 
             // Retention: with every event moved 100 days into the past, a window of 365 days
             // (measured from its setting change, the newest event) keeps everything and one of

@@ -75,6 +75,8 @@ struct MailStoreTests {
             #expect(after.messages == 1 && after.uidNext == 3 && after.highestModSeq > inbox.highestModSeq)
             #expect(try await mail.account("alice")?.bytes == size + Int64(sampleMessage(1).count))
 
+            // Async projections (the message audit among them) first follow the log to its end.
+            try await catchUpAsync(engine)
             for projection in engine.projections {
                 let verification = try await engine.verify(projection)
                 #expect(verification.matches, "\(verification.differences)")

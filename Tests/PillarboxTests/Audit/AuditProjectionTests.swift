@@ -73,6 +73,19 @@ struct AuditProjectionTests {
         sock.close()
         print(json.dumps(out))
         """
+    /// One unknown recipient, for an IDS event after the log file was rotated.
+    static let rotationProbe = """
+        import smtplib
+        try:
+            s = smtplib.SMTP('127.0.0.1', PORTS['smtp'], timeout=20)
+            s.ehlo('rotation.test')
+            s.mail('probe@rotation.test')
+            print(json.dumps({'rcpt': s.rcpt('rotated@example.com')[0]}))
+            s.quit()
+        except (smtplib.SMTPException, OSError) as error:
+            print(json.dumps({'error': str(error)}))
+        """
+
     @Test("a scripted SMTP mix gives exactly the expected LogDB, SMTP stats and reputation rows and IDS lines")
     func scriptedMix() async throws {
         try await MailServerHarness.with { server in
@@ -209,6 +222,21 @@ struct AuditProjectionTests {
                 let removed = try await server.query("SELECT count(*)::text FROM smtpstats.smtpclientblocks WHERE removed IS NOT NULL")
                 return ignored == [["8"]] && removed == [["1"]] ? true : nil
             }
+            // Rotation: the file moved away and SIGHUP; the next IDS event starts a new file.
+            try FileManager.default.moveItem(atPath: idsLog, toPath: idsLog + ".1")
+            server.process?.signal(SIGHUP)
+            // The running server may refuse (421) for a moment, until it has read the block's lifting.
+            _ = try await eventually(within: .seconds(30), pollingEvery: .milliseconds(100), "the server to lift the block") {
+                (try? await server.python(Self.rotationProbe).json)?["rcpt"] as? Int == 550 ? true : nil
+            }
+            let rotated = try await eventually(within: .seconds(30), pollingEvery: .milliseconds(50), "an IDS line in a new file") {
+                let text = (try? String(contentsOfFile: idsLog, encoding: .utf8)) ?? ""
+                return text.isEmpty ? nil : text
+            }
+            #expect(rotated.split(separator: "\n").allSatisfy { $0.hasSuffix("3 Bad local recipient <rotated@example.com>") }, "\(rotated)")
+            #expect(try String(contentsOfFile: idsLog + ".1", encoding: .utf8).split(separator: "\n").count == 8)
+            #expect(server.process.map { kill($0.pid, 0) == 0 } == true, "SIGHUP must not stop the server")
+
             let listed = try await server.cli(["logdb", "messages", "--address", "nobody@example.com", "--json"])
             #expect(listed.contains("x@unknown.test") && !listed.contains("sender@good.test"), "\(listed)")
 
@@ -249,7 +277,7 @@ struct AuditProjectionTests {
                 """
             try await server.cli(["settings", "set", "logdb.retention_days", "365"])
             try await server.cli(["rebuild", "logdb", "smtpstats"])
-            #expect(try await server.query(counts) == [["8", "5", "5", "8", "1"]])
+            #expect(try await server.query(counts) == [["9", "6", "6", "9", "1"]])
             try await server.cli(["settings", "set", "logdb.retention_days", "30"])
             try await server.cli(["rebuild", "logdb", "smtpstats"])
             #expect(try await server.query(counts) == [["0", "0", "0", "0", "0"]])

@@ -35,16 +35,20 @@ private func printRows(_ options: DirectoryOptions, _ filter: AuditFilter, colum
         query.binds.append(filter.ip)
         query.binds.append(filter.address?.lowercased())
         query.binds.append(filter.limit)
-        let result = try await store.client.query(query, logger: logger)
-        var rows: [[String]] = []
-        for try await row in result {
-            var cells: [String] = []
-            for cell in row { cells.append((try? cell.decode(String?.self)).flatMap { $0 } ?? "") }
-            rows.append(cells)
-        }
-        return rows
+        return try await textRows(store.client.query(query, logger: logger))
     }
     options.output.print(columns: columns, rows: rows)
+}
+
+/// Every cell as text, null as an empty string (queries here cast what they select to text).
+private func textRows(_ result: PostgresRowSequence) async throws -> [[String]] {
+    var rows: [[String]] = []
+    for try await row in result {
+        var cells: [String] = []
+        for cell in row { cells.append((try? cell.decode(String?.self)).flatMap { $0 } ?? "") }
+        rows.append(cells)
+    }
+    return rows
 }
 
 struct LogDBCommand: AsyncParsableCommand {
@@ -296,18 +300,11 @@ struct ReputationCommand: AsyncParsableCommand {
             let key = by == .ip ? "ipaddress" : "domain"
             let auth = by == .ip ? "authok::text, authfailed::text" : "'', ''"
             let rows = try await withEventStore(configuration, logger: logger) { store in
-                let result = try await store.client.query(PostgresQuery(unsafeSQL: """
+                try await textRows(store.client.query(PostgresQuery(unsafeSQL: """
                     SELECT \(key), sessions::text, messages::text, validrcpts::text, invalidrcpts::text, relaydenied::text, \(auth),
                            bytes::text, firstseen::text, lastseen::text
                     FROM \(table) ORDER BY \(order.column) DESC, \(key) LIMIT \(max(1, limit))
-                    """), logger: logger)
-                var rows: [[String]] = []
-                for try await row in result {
-                    var cells: [String] = []
-                    for cell in row { cells.append((try? cell.decode(String?.self)).flatMap { $0 } ?? "") }
-                    rows.append(cells)
-                }
-                return rows
+                    """), logger: logger))
             }
             var columns = [key, "sessions", "messages", "valid", "invalid", "relaydenied", "authok", "authfailed", "bytes", "firstseen", "lastseen"]
             var shown = rows

@@ -176,11 +176,15 @@ struct AuditProjectionTests {
             }
             #expect(blocks == [["127.0.0.1", "IPS score 200 within 60 minutes", "ips", ""]])
 
-            let ips = try await server.query("""
-                SELECT ipaddress, sessions::text, messages::text, validrcpts::text, invalidrcpts::text, relaydenied::text,
-                       authok::text, authfailed::text, (bytes > 0)::text, (firstseen <= lastseen)::text
-                FROM smtpstats.ipreputation
-                """)
+            // The SMTP stats follow the log on their own: wait for the eighth session there too.
+            let ips = try await eventually(within: .seconds(30), pollingEvery: .milliseconds(100), "8 sessions in the reputation") {
+                let rows = try await server.query("""
+                    SELECT ipaddress, sessions::text, messages::text, validrcpts::text, invalidrcpts::text, relaydenied::text,
+                           authok::text, authfailed::text, (bytes > 0)::text, (firstseen <= lastseen)::text
+                    FROM smtpstats.ipreputation
+                    """)
+                return rows.first?[1] == "8" ? rows : nil
+            }
             #expect(ips == [["127.0.0.1", "8", "1", "3", "1", "1", "2", "1", "true", "true"]])
             let domains = try await server.query("""
                 SELECT domain, sessions::text, messages::text, validrcpts::text, invalidrcpts::text, relaydenied::text
@@ -267,6 +271,10 @@ struct AuditProjectionTests {
             // (measured from its setting change, the newest event) keeps everything and one of
             // 30 days nothing; the live tables and a rebuild agree each time, since the window
             // never reads the clock.
+            // The probe's session ends after its client has gone: its events must be in the log first.
+            _ = try await eventually(within: .seconds(30), pollingEvery: .milliseconds(100), "the probe's session") {
+                try await server.query("SELECT count(*)::text FROM logdb.sessions") == [["9"]] ? true : nil
+            }
             _ = try await server.query("ALTER TABLE eventlog.events DISABLE TRIGGER events_append_only")
             _ = try await server.query("UPDATE eventlog.events SET recorded_at = recorded_at - interval '100 days'")
             _ = try await server.query("ALTER TABLE eventlog.events ENABLE TRIGGER events_append_only")

@@ -389,6 +389,10 @@ public final class POP3Session {
                     return .close
                 }
             }
+            // The maildrop is free before the client reads +OK: a client that logs in again at
+            // once must not find it still held.
+            backend.unlockMaildrop(user.id)
+            state = .authorization(user: nil)
             ok("\(backend.hostname) signing off (\(messages.count - gone.count) messages left)")
             tally.endedNormally = true
             return .close

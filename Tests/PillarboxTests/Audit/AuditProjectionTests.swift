@@ -283,10 +283,21 @@ struct AuditProjectionTests {
                        (SELECT count(*) FROM logdb.recipients)::text, (SELECT count(*) FROM smtpstats.smtpclientfailures)::text,
                        (SELECT count(*) FROM smtpstats.ipreputation)::text
                 """
-            try await server.cli(["settings", "set", "logdb.retention_days", "365"])
+            // Async projections see an event once no older transaction is still open: the rebuild
+            // starts after both have read the new window, so it reads it too.
+            @Sendable func window(_ days: String) async throws {
+                try await server.cli(["settings", "set", "logdb.retention_days", days])
+                _ = try await eventually(within: .seconds(30), pollingEvery: .milliseconds(100), "the \(days)-day window") {
+                    let rows = try await server.query("""
+                        SELECT (SELECT days FROM logdb.retention)::text, (SELECT days FROM smtpstats.retention)::text
+                        """)
+                    return rows == [[days, days]] ? true : nil
+                }
+            }
+            try await window("365")
             try await server.cli(["rebuild", "logdb", "smtpstats"])
             #expect(try await server.query(counts) == [["9", "6", "6", "9", "1"]])
-            try await server.cli(["settings", "set", "logdb.retention_days", "30"])
+            try await window("30")
             try await server.cli(["rebuild", "logdb", "smtpstats"])
             #expect(try await server.query(counts) == [["0", "0", "0", "0", "0"]])
             let again = try await server.cli(["verify", "logdb", "smtpstats"])

@@ -62,9 +62,9 @@ public struct MessageAuditProjection: Projection {
     }
 
     public var eventTypes: [any Event.Type] {
-        [MailAccountOpened.self, MailboxCreated.self, MailboxRenamed.self, MailboxDeleted.self, MessageDelivered.self,
-         MessageAppended.self, MessageFlagsChanged.self, MessagesExpunged.self, MessagesCopied.self, MessagesMoved.self,
-         SettingChanged.self]
+        [MailAccountOpened.self, MailAccountClosed.self, MailboxCreated.self, MailboxRenamed.self, MailboxDeleted.self,
+         MailboxSubscriptionChanged.self, Delivered.self, Appended.self, MessageFlagsChanged.self, MessagesExpunged.self,
+         MessagesCopied.self, MessagesMoved.self, SettingChanged.self]
     }
 
     let retention = AuditRetention(tables: [(entries, "datetime"), (messages, "datetime"), (summaries, "datetime")])
@@ -97,7 +97,7 @@ public struct MessageAuditProjection: Projection {
             rows.insert(into: Self.messages, [.text(owner), .int(message.mailboxID), .int(message.uid), .bytes(message.blob.bytes), now])
             rows.tally(Self.summaries, key: [.bytes(message.blob.bytes)], ["datetime": .latest(now)])
         }
-        func remember(_ message: StoredMessage, _ summary: MessageSummary) {
+        func remember(_ message: StoredMessage, _ summary: StoredSummary) {
             rows.insert(into: Self.messages, [.text(owner), .int(message.mailboxID), .int(message.uid), .bytes(message.blob.bytes), now])
             let from = summary.envelope.from.first.map { address in
                 [address.mailbox, address.host].compactMap { $0 }.joined(separator: "@")
@@ -122,10 +122,10 @@ public struct MessageAuditProjection: Projection {
             }
         case let event as MailboxDeleted:
             entry(event.origin, "", "X", source: event.mailboxID, sourceName: event.name)
-        case let event as MessageDelivered:
+        case let event as Delivered:
             remember(event.message, event.summary)
             entry(event.origin, "DIST", "A", target: event.message.mailboxID, uid: event.message.uid, blob: event.message.blob)
-        case let event as MessageAppended:
+        case let event as Appended:
             remember(event.message, event.summary)
             entry(event.origin, "I", "A", target: event.message.mailboxID, uid: event.message.uid, blob: event.message.blob)
         case let event as MessageFlagsChanged:
@@ -149,4 +149,34 @@ public struct MessageAuditProjection: Projection {
             break
         }
     }
+}
+
+// What the audit reads of a delivery or an APPEND: the message and its summary's header fields.
+// Decoding the whole summary (the body structure) for every delivered message costs more than
+// everything else the audit does with it.
+
+/// The parts of `MessageSummary` the audit shows.
+struct StoredSummary: Codable, Sendable {
+    struct Envelope: Codable, Sendable {
+        var from: [MessageAddress]
+    }
+    var envelope: Envelope
+    var subjectText: String?
+    var sentDate: Int64?
+}
+
+/// `message_delivered` as the audit reads it.
+struct Delivered: Event {
+    static let eventType = MessageDelivered.eventType
+    var message: StoredMessage
+    var summary: StoredSummary
+    var origin: ChangeOrigin?
+}
+
+/// `message_appended` as the audit reads it.
+struct Appended: Event {
+    static let eventType = MessageAppended.eventType
+    var message: StoredMessage
+    var summary: StoredSummary
+    var origin: ChangeOrigin?
 }

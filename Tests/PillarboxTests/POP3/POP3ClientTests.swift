@@ -95,6 +95,7 @@ struct POP3ClientTests {
                 out['apop'] = p.apop('alice', 'alice-pass').decode()
                 out['stat_after_quit'] = list(p.stat())
                 p.dele(1)
+                p.file.close()
                 p.sock.close()
                 p = login_once_free('alice', 'alice-pass')
                 out['stat_after_drop'] = list(p.stat())

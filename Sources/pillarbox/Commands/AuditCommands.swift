@@ -162,10 +162,19 @@ struct IDSCommand: AsyncParsableCommand {
                 IDSLogWriter.path(setting: try await Settings(engine: engine).value(SettingKey<String>.idsLogFile),
                                   dataDirectory: configuration.dataDirectory)
             }
-            guard let data = FileManager.default.contents(atPath: path) else {
-                throw CommandFailure("no IDS log at \(path) yet")
+            guard let file = FileHandle(forReadingAtPath: path) else { throw CommandFailure("no IDS log at \(path) yet") }
+            defer { try? file.close() }
+            // The file is never trimmed: read back from its end only as far as the lines asked for.
+            let size = try file.seekToEnd()
+            var start = size
+            var tail = Data()
+            while start > 0 && tail.reduce(0, { $0 + ($1 == 0x0A ? 1 : 0) }) <= lines {
+                let step = min(start, 64 * 1024)
+                start -= step
+                try file.seek(toOffset: start)
+                tail = (try file.read(upToCount: Int(step)) ?? Data()) + tail
             }
-            let all = String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: true)
+            let all = String(decoding: tail, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: true)
             for line in all.suffix(max(0, lines)) { print(line) }
         }
     }

@@ -118,7 +118,9 @@ let package = Package(
             path: "Tests/TestSupport"
         ),
         .testTarget(name: "MailCoreTests", dependencies: ["MailCore"]),
-        .testTarget(name: "EventLogTests", dependencies: ["EventLog", "TestSupport", "CZstd"]),
+        .testTarget(name: "EventLogTests", dependencies: [
+            "EventLog", "TestSupport", "CZstd", .product(name: "Crypto", package: "swift-crypto"),
+        ]),
         .testTarget(name: "GatewaysTests", dependencies: [
             "Gateways", "MailCore", "Projections",
             .product(name: "Crypto", package: "swift-crypto"),

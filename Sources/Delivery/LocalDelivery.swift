@@ -45,6 +45,24 @@ public struct LocalDelivery: Service {
         }
     }
 
+    /// The bodies of a batch. A body that fails its SHA-256 check (altered in the database) is
+    /// left out, and its message is not delivered, rather than holding up every later message.
+    private func readBodies(_ ids: [BlobID], on connection: PostgresConnection) async throws -> [BlobID: [UInt8]] {
+        do {
+            return try await engine.store.blobs(ids, on: connection)
+        } catch is BlobTampered {
+            var bodies: [BlobID: [UInt8]] = [:]
+            for id in ids {
+                do {
+                    bodies.merge(try await engine.store.blobs([id], on: connection)) { $1 }
+                } catch let error as BlobTampered {
+                    logger.critical("not delivering a message whose body was altered", metadata: ["blob": "\(error.blob.hex)"])
+                }
+            }
+            return bodies
+        }
+    }
+
     /// One batch in one transaction; nil when another process is delivering.
     private func deliverBatch() async throws -> Int? {
         let store = engine.store
@@ -72,7 +90,7 @@ public struct LocalDelivery: Service {
                 }
             }
             let local = accepted.filter { message, _ in message.recipients.contains { $0.route == .local } }
-            let bodies = try await store.blobs(Array(Set(local.map { $0.0.blob })), on: connection)
+            let bodies = try await readBodies(Array(Set(local.map { $0.0.blob })), on: connection)
             var batch: [MailStore.Delivery] = []
             for (message, recordedAt) in local {
                 guard let body = bodies[message.blob] else {

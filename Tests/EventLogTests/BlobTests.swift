@@ -1,5 +1,7 @@
 import EventLog
 import Foundation
+import NIOCore
+import PostgresNIO
 import Testing
 import TestSupport
 
@@ -45,6 +47,38 @@ struct BlobTests {
             let stored = try await store.append([try EventData(BodyStored(body: body.id), blobs: [body])], to: notes, expectedVersion: .exactly(0))
             #expect(stored.streamVersion == 1)
             #expect(try await store.blob(body.id) == body.bytes)
+        }
+    }
+
+    @Test("blobs refuse DELETE and TRUNCATE; a swapped body is never returned and verify names it")
+    func swappedBody() async throws {
+        try await TestDatabase.withStore { store in
+            let body = BlobData(Array("Subject: the real one\r\n\r\npay invoice 17\r\n".utf8))
+            let position = try await store.append([try EventData(BodyStored(body: body.id), blobs: [body])],
+                                                  to: try stream("mailbox-victim")).positions[0]
+            let key = ByteBuffer(bytes: body.id.bytes)
+            await #expect(throws: PSQLError.self) { try await store.client.query("DELETE FROM eventlog.blobs WHERE sha256 = \(key)") }
+            await #expect(throws: PSQLError.self) { try await store.client.query("TRUNCATE eventlog.blobs CASCADE") }
+            await #expect(throws: PSQLError.self) { try await store.client.query("TRUNCATE eventlog.blob_chunks") }
+            await #expect(throws: PSQLError.self) { try await store.client.query("UPDATE eventlog.blobs SET size = 1 WHERE sha256 = \(key)") }
+
+            // As a superuser would: triggers off, the body replaced under the same address.
+            let fake = Array("Subject: the real one\r\n\r\npay invoice 17 to account 666\r\n".utf8)
+            try await store.client.withConnection { connection in
+                try await connection.query("ALTER TABLE eventlog.blobs DISABLE TRIGGER USER", logger: TestDatabase.logger)
+                try await connection.query("DELETE FROM eventlog.blobs WHERE sha256 = \(key)", logger: TestDatabase.logger)
+                try await connection.query("""
+                    INSERT INTO eventlog.blobs (sha256, size, codec, dict_id, data)
+                    VALUES (\(key), \(Int64(fake.count)), 0, NULL, \(ByteBuffer(bytes: fake)))
+                    """, logger: TestDatabase.logger)
+                try await connection.query("ALTER TABLE eventlog.blobs ENABLE TRIGGER USER", logger: TestDatabase.logger)
+            }
+            await #expect(throws: BlobTampered(blob: body.id)) { try await store.blob(body.id) }
+            let verifier = LedgerVerifier(store: store, logger: TestDatabase.logger)
+            let failure = try #require(try await verifier.verify().failure)
+            #expect(failure.reason.contains(body.id.hex))
+            #expect(failure.position == position)
+            #expect(try await verifier.verify(.init(checkBlobs: false)).failure == nil)
         }
     }
 }

@@ -1,3 +1,4 @@
+import Crypto
 @testable import EventLog
 import Foundation
 import NIOCore
@@ -18,7 +19,50 @@ struct LedgerTests {
     }
 
     static func verify(_ store: EventStore) async throws -> LedgerVerifier.Report {
-        try await LedgerVerifier(client: store.client, batchSize: 7, logger: TestDatabase.logger).verify()
+        try await LedgerVerifier(store: store, batchSize: 7, logger: TestDatabase.logger).verify()
+    }
+
+    static func verify(_ store: EventStore, _ options: LedgerVerifier.Options) async throws -> LedgerVerifier.Report {
+        try await LedgerVerifier(store: store, batchSize: 7, logger: TestDatabase.logger).verify(options)
+    }
+
+    /// What a forger holding the database does after editing event `victim` and its content
+    /// hash: recompute every ledger link from there on, so the chain agrees with itself again.
+    static func rechain(_ store: EventStore, from victim: Int64) async throws {
+        try await store.client.withConnection { connection in
+            let rows = try await connection.query("""
+                SELECT l.seq, l.global_position, e.content_hash, l.chain_hash FROM eventlog.ledger l
+                JOIN eventlog.events e USING (global_position) ORDER BY l.seq
+                """, logger: TestDatabase.logger)
+            var previous = LedgerChain.genesis
+            var updates: [(Int64, [UInt8])] = []
+            var reached = false
+            for try await (seq, position, contentHash, chainHash) in rows.decode((Int64, Int64, ByteBuffer, ByteBuffer).self) {
+                if position == victim { reached = true }
+                let link = LedgerChain.link(previous: previous, sequence: seq, position: position,
+                                            contentHash: Array(contentHash.readableBytesView))
+                if reached && link != Array(chainHash.readableBytesView) { updates.append((seq, link)) }
+                previous = reached ? link : Array(chainHash.readableBytesView)
+            }
+            try await connection.query("ALTER TABLE eventlog.ledger DISABLE TRIGGER ledger_append_only", logger: TestDatabase.logger)
+            for (seq, link) in updates {
+                try await connection.query("UPDATE eventlog.ledger SET chain_hash = \(ByteBuffer(bytes: link)) WHERE seq = \(seq)",
+                                           logger: TestDatabase.logger)
+            }
+            try await connection.query("ALTER TABLE eventlog.ledger ENABLE TRIGGER ledger_append_only", logger: TestDatabase.logger)
+        }
+    }
+
+    /// Rewrites event `victim`'s payload and recomputes its content hash with the database's own
+    /// `eventlog.event_hash`, as the forger did.
+    static func forge(_ store: EventStore, _ victim: Int64) async throws {
+        try await tamper(store, """
+            UPDATE eventlog.events e SET payload = '\\x00'::bytea || e.payload,
+                content_hash = eventlog.event_hash(e.event_id, s.stream_key, e.stream_version, e.type, e.type_version, e.codec,
+                    e.dict_id, e.correlation_id, e.causation_id, (extract(epoch FROM e.recorded_at) * 1000000)::bigint,
+                    '\\x00'::bytea || e.payload)
+            FROM eventlog.streams s WHERE s.stream_id = e.stream_id AND e.global_position = \(victim)
+            """)
     }
 
     /// History can only change with the append-only triggers switched off, as a superuser would.
@@ -121,5 +165,67 @@ struct LedgerTests {
             #expect(report.failure == nil)
             #expect(report.sealed == 10)
         }
+    }
+
+    @Test("a rewritten event with a recomputed hash and a re-chained ledger fails against the signed heads")
+    func rechainedForgery() async throws {
+        try await TestDatabase.withStore { store in
+            let key = Curve25519.Signing.PrivateKey()
+            let sealer = LedgerSealer(store: store, signing: .init(key: key, interval: .seconds(3_600)), logger: TestDatabase.logger)
+            let positions = try await Self.fill(store)
+            let kept = try #require(try await sealer.signHead())
+            #expect(kept.seq == 30 && kept.hasValidSignature)
+            #expect(try await Self.verify(store, .init(trustedKey: Array(key.publicKey.rawRepresentation))).failure == nil)
+
+            try await Self.forge(store, positions[12])
+            try await Self.rechain(store, from: positions[12])
+            // Without the signed heads the forgery holds together.
+            try await store.client.withConnection { connection in
+                try await connection.query("ALTER TABLE eventlog.ledger_checkpoints DISABLE TRIGGER ledger_checkpoints_append_only", logger: TestDatabase.logger)
+                try await connection.query("DELETE FROM eventlog.ledger_checkpoints", logger: TestDatabase.logger)
+                try await connection.query("ALTER TABLE eventlog.ledger_checkpoints ENABLE TRIGGER ledger_checkpoints_append_only", logger: TestDatabase.logger)
+            }
+            #expect(try await Self.verify(store).failure == nil)
+            // The head an auditor kept outside the database catches it.
+            let failure = try #require(try await Self.verify(store, .init(head: kept)).failure)
+            #expect(failure.reason.contains("signed"), "\(failure)")
+            #expect(failure.reason.contains("re-chained"), "\(failure)")
+        }
+    }
+
+    @Test("a signed head stored in the database catches a re-chained forgery before it")
+    func storedHeadCatchesForgery() async throws {
+        try await TestDatabase.withStore { store in
+            let key = Curve25519.Signing.PrivateKey()
+            let sealer = LedgerSealer(store: store, signing: .init(key: key, interval: .zero), logger: TestDatabase.logger)
+            let positions = try await Self.fill(store)
+            try await sealer.signHead()
+            try await Self.forge(store, positions[3])
+            try await Self.rechain(store, from: positions[3])
+            let failure = try #require(try await Self.verify(store).failure)
+            #expect(failure.reason.contains("re-chained"), "\(failure)")
+            // A head signed by another key (one the forger made) is refused outright.
+            let forger = Curve25519.Signing.PrivateKey()
+            let rows = try await store.client.query("SELECT seq, global_position, chain_hash FROM eventlog.ledger ORDER BY seq DESC LIMIT 1")
+            for try await (seq, position, hash) in rows.decode((Int64, Int64, ByteBuffer).self) {
+                let forged = try LedgerHead.sign(seq: seq, position: position, chainHash: Array(hash.readableBytesView), at: Date(),
+                                                 key: forger)
+                let check = try await Self.verify(store, .init(trustedKey: Array(key.publicKey.rawRepresentation), head: forged))
+                #expect(check.failure?.reason.contains("not the server's key") == true)
+            }
+        }
+    }
+
+    @Test("a ledger head reads back from its JSON line and refuses a changed field")
+    func headJSON() throws {
+        let key = Curve25519.Signing.PrivateKey()
+        let head = try LedgerHead.sign(seq: 7, position: 42, chainHash: Array(repeating: 9, count: 32), at: Date(), key: key)
+        let parsed = try LedgerHead(json: "noise\n" + head.json + "\n")
+        #expect(parsed == head)
+        #expect(parsed.hasValidSignature)
+        let altered = LedgerHead(seq: 8, position: 42, chainHash: head.chainHash, signedMicros: head.signedMicros,
+                                 publicKey: head.publicKey, signature: head.signature)
+        #expect(!altered.hasValidSignature)
+        #expect(throws: LedgerHead.ParseError.self) { try LedgerHead(json: "{\"seq\": 1}") }
     }
 }

@@ -17,7 +17,7 @@ struct SASLExchangeTests {
         let serverKey = HMAC<SHA256>.authenticationCode(for: Array("Server Key".utf8), using: salted)
         let scram = "SCRAM-SHA-256$\(iterations):\(Data(salt).base64EncodedString())$"
             + "\(Data(storedKey).base64EncodedString()):\(Data(serverKey).base64EncodedString())"
-        return Credentials(scrypt: "", scram: scram, cramMD5: nil)
+        return Credentials(scrypt: "", scram: scram)
     }
 
     @Test("SCRAM-SHA-256: the exchange of RFC 7677 §3")
@@ -84,7 +84,7 @@ struct SASLExchangeTests {
         let challenge = Array("<1896.697170952@postoffice.reston.mci.net>".utf8)
         #expect(exchange.start(initial: nil) == .challenge(challenge))
         #expect(exchange.respond(Array("tim b913a602c7eda7a495b4e6e7334d3890".utf8)) == .needCredentials(user: "tim"))
-        let credentials = Credentials(scrypt: "", scram: "", cramMD5: Credentials.cramContext(Array("tanstaaftanstaaf".utf8)))
+        let credentials = Credentials(scrypt: "", scram: "", cramMD5Context: Credentials.cramContext(Array("tanstaaftanstaaf".utf8)))
         #expect(exchange.credentials(credentials) == .success(user: "tim"))
         var wrong = SASLExchange(mechanism: .cramMD5, hostname: "postoffice.reston.mci.net", nonce: "1896.697170952")
         _ = wrong.start(initial: nil)

@@ -52,14 +52,18 @@ struct DirectoryTests {
     @Test("credentials verify PLAIN passwords, hold SCRAM-SHA-256 keys in RFC 5803 form, and check RFC 2195 CRAM-MD5")
     func credentialFormats() throws {
         // RFC 2195 §2: user tim, password tanstaaftanstaaf.
-        let credentials = try Credentials.make(password: "tanstaaftanstaaf", cost: testCost, cramMD5: true)
+        var credentials = try Credentials.make(password: "tanstaaftanstaaf", cost: testCost)
+        credentials.cramMD5Context = Credentials.cramContext(Array("tanstaaftanstaaf".utf8))
         #expect(credentials.verifyCRAMMD5(challenge: Array("<1896.697170952@postoffice.reston.mci.net>".utf8),
                                           response: "b913a602c7eda7a495b4e6e7334d3890"))
         #expect(!credentials.verifyCRAMMD5(challenge: Array("<other@challenge>".utf8), response: "b913a602c7eda7a495b4e6e7334d3890"))
         #expect(credentials.verify(password: "tanstaaftanstaaf"))
         let keys = try #require(credentials.scramKeys)
         #expect(keys.iterations == 4_096 && keys.storedKey.count == 32 && keys.serverKey.count == 32)
-        #expect(try Credentials.make(password: "x1234", cost: testCost, cramMD5: false).cramMD5 == nil)
+        #expect(try Credentials.make(password: "x1234", cost: testCost).cramMD5Secret == nil)
+        // An unknown user's decoy never matches, whatever the password.
+        #expect(!Credentials.decoy(logN: 10).verify(password: ""))
+        #expect(!Credentials.decoy(logN: 10).verify(password: "x1234"))
     }
 
     @Test("aliases, groups and lists are validated and cleaned up with their targets")

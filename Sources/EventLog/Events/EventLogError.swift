@@ -42,3 +42,16 @@ public enum EventLogError: Error, CustomStringConvertible {
         }
     }
 }
+
+/// A blob whose stored bytes do not hash to its address: someone changed `eventlog.blobs` or
+/// `eventlog.blob_chunks` behind the server's back. Gateways answer with a transient error and
+/// never send the bytes.
+public struct BlobTampered: Error, Equatable, CustomStringConvertible {
+    public let blob: BlobID
+
+    public init(blob: BlobID) {
+        self.blob = blob
+    }
+
+    public var description: String { "blob \(blob.hex) does not match its SHA-256: its stored bytes were altered" }
+}

@@ -1,10 +1,12 @@
+import Crypto
 import Foundation
 import Logging
 import NIOCore
 import PostgresNIO
 
-/// Recomputes every event's content hash and the ledger's chain, and names the first event
-/// that does not match.
+/// Recomputes every event's content hash and the ledger's chain, checks the chain against the
+/// signed heads (those in `eventlog.ledger_checkpoints`, and one kept outside the database when
+/// given), re-hashes every message body, and names the first thing that does not match.
 public struct LedgerVerifier: Sendable {
     public struct Failure: Error, Sendable, CustomStringConvertible {
         public let position: Int64
@@ -19,24 +21,49 @@ public struct LedgerVerifier: Sendable {
         }
     }
 
+    /// What to check besides the chain itself.
+    public struct Options: Sendable {
+        /// The public key signed heads must carry (the key directory's); nil to accept the key
+        /// the signed heads agree on.
+        public var trustedKey: [UInt8]?
+        /// A head kept outside the database (`pillarbox log head`), which the log must still match.
+        public var head: LedgerHead?
+        /// Re-hash every stored message body.
+        public var checkBlobs = true
+
+        public init(trustedKey: [UInt8]? = nil, head: LedgerHead? = nil, checkBlobs: Bool = true) {
+            self.trustedKey = trustedKey
+            self.head = head
+            self.checkBlobs = checkBlobs
+        }
+    }
+
     public struct Report: Sendable {
         /// Events covered by the ledger and checked against it.
         public var sealed: Int64 = 0
         /// Events not sealed yet (their content hashes were still checked).
         public var unsealed: Int64 = 0
+        /// Signed heads the chain was checked against.
+        public var signedHeads = 0
+        /// The newest signed head in the database.
+        public var newestHead: LedgerHead?
+        /// Message bodies re-hashed.
+        public var blobs: Int64 = 0
         /// The first mismatch, or nil when the log is intact.
         public var failure: Failure?
     }
 
-    let client: PostgresClient
+    let store: EventStore
     let logger: Logger
     let batchSize: Int
 
-    public init(client: PostgresClient, batchSize: Int = 5_000, logger: Logger) {
-        self.client = client
+    public init(store: EventStore, batchSize: Int = 5_000, logger: Logger) {
+        self.store = store
         self.batchSize = batchSize
         self.logger = logger
     }
+
+    var client: PostgresClient { store.client }
 
     private typealias EventColumns = (Int64?, UUID?, String?, Int64?, String?, Int16?, Int16?, Int32?, UUID?, UUID?, Int64?, ByteBuffer?, ByteBuffer?)
     private static let eventColumns = """
@@ -44,13 +71,21 @@ public struct LedgerVerifier: Sendable {
         e.correlation_id, e.causation_id, (extract(epoch FROM e.recorded_at) * 1000000)::bigint, e.content_hash, e.payload
         """
 
-    public func verify() async throws -> Report {
+    public func verify(_ options: Options = .init()) async throws -> Report {
         var report = Report()
+        let heads: [Int64: LedgerHead]
+        switch try await loadHeads(options, report: &report) {
+        case .success(let loaded): heads = loaded
+        case .failure(let failure):
+            report.failure = failure
+            return report
+        }
         var sequence: Int64 = 0
         var previous = LedgerChain.genesis
         var lastCursor = LogCursor.start
+        var lastMatchedHead: Int64 = 0
 
-        // 1. The ledger, link by link, against the events it seals.
+        // 1. The ledger, link by link, against the events it seals and the signed heads.
         while true {
             let rows = try await client.query("""
                 SELECT l.seq, l.global_position, (l.tx_id::text)::bigint, l.chain_hash, (e.tx_id::text)::bigint,
@@ -97,9 +132,26 @@ public struct LedgerVerifier: Sendable {
                                              reason: "the ledger's chain hash at seq \(seq) does not match its content hash")
                     return report
                 }
+                if let head = heads[seq] {
+                    guard head.chainHash == previous, head.position == position else {
+                        report.failure = Failure(
+                            position: position, eventID: eventID, stream: stream,
+                            reason: "the chain at seq \(seq) differs from the head signed at \(Self.time(head.signedAt)) "
+                                + "(key \(head.keyID)): an event sealed at seq \(lastMatchedHead + 1)…\(seq) was rewritten "
+                                + "and the ledger re-chained after it")
+                        return report
+                    }
+                    lastMatchedHead = seq
+                }
                 report.sealed += 1
             }
             if count < batchSize { break }
+        }
+        if let beyond = heads.keys.filter({ $0 > sequence }).min(), let head = heads[beyond] {
+            report.failure = Failure(position: head.position, eventID: nil, stream: nil,
+                                     reason: "a head signed at \(Self.time(head.signedAt)) covers ledger seq \(beyond), but the "
+                                         + "ledger ends at seq \(sequence): ledger rows were removed")
+            return report
         }
 
         // 2. No event may hide inside the sealed range without a ledger row.
@@ -140,7 +192,127 @@ public struct LedgerVerifier: Sendable {
             }
             if count < batchSize { break }
         }
+
+        // 4. Every message body against its address.
+        if options.checkBlobs {
+            report.failure = try await checkBlobs(report: &report)
+        }
         return report
+    }
+
+    /// The signed heads by ledger seq, each with a valid signature from one trusted key, plus
+    /// the head kept outside; a failure when a signature or a key is wrong.
+    private func loadHeads(_ options: Options, report: inout Report) async throws -> Result<[Int64: LedgerHead], Failure> {
+        var heads: [Int64: LedgerHead] = [:]
+        var key = options.trustedKey
+        let rows = try await client.query("""
+            SELECT seq, global_position, chain_hash, signed_micros, public_key, signature
+            FROM eventlog.ledger_checkpoints ORDER BY seq
+            """, logger: logger)
+        var signed: [LedgerHead] = []
+        for try await (seq, position, hash, micros, publicKey, signature) in rows.decode((Int64, Int64, ByteBuffer, Int64, ByteBuffer, ByteBuffer).self) {
+            signed.append(LedgerHead(seq: seq, position: position, chainHash: Array(hash.readableBytesView), signedMicros: micros,
+                                     publicKey: Array(publicKey.readableBytesView), signature: Array(signature.readableBytesView)))
+        }
+        if let outside = options.head {
+            guard outside.hasValidSignature else {
+                return .failure(Failure(position: outside.position, eventID: nil, stream: nil,
+                                        reason: "the head given to check against does not carry a valid signature"))
+            }
+            if key == nil { key = outside.publicKey }
+        }
+        for head in signed {
+            guard head.hasValidSignature else {
+                return .failure(Failure(position: head.position, eventID: nil, stream: nil,
+                                        reason: "the signed head at ledger seq \(head.seq) has a wrong signature: it was forged or altered"))
+            }
+            if key == nil { key = head.publicKey }
+            guard head.publicKey == key else {
+                return .failure(Failure(position: head.position, eventID: nil, stream: nil,
+                                        reason: "the head at ledger seq \(head.seq) is signed with key \(head.keyID), not the server's key"))
+            }
+            heads[head.seq] = head
+        }
+        if let outside = options.head {
+            guard outside.publicKey == key else {
+                return .failure(Failure(position: outside.position, eventID: nil, stream: nil,
+                                        reason: "the head given to check against is signed with key \(outside.keyID), not the server's key"))
+            }
+            if let stored = heads[outside.seq], stored != outside {
+                return .failure(Failure(position: outside.position, eventID: nil, stream: nil,
+                                        reason: "the signed head stored for ledger seq \(outside.seq) differs from the one given: "
+                                            + "the stored heads were replaced"))
+            }
+            heads[outside.seq] = outside
+        }
+        report.signedHeads = heads.count
+        report.newestHead = signed.last
+        return .success(heads)
+    }
+
+    /// Re-hashes every blob (in pieces for chunked ones); the first mismatch, with the events
+    /// that refer to it.
+    private func checkBlobs(report: inout Report) async throws -> Failure? {
+        var after = ByteBuffer(bytes: [UInt8]())
+        while true {
+            let rows = try await client.query("""
+                SELECT sha256, codec, dict_id, data, chunks FROM eventlog.blobs
+                WHERE sha256 > \(after) ORDER BY sha256 LIMIT 64
+                """, logger: logger)
+            var count = 0
+            var chunked: [BlobID] = []
+            var bad: BlobID?
+            for try await (key, codec, dictionaryID, data, chunks) in rows.decode((ByteBuffer, Int16, Int32?, ByteBuffer, Int32).self) {
+                count += 1
+                after = key
+                let id = BlobID(digest: Array(key.readableBytesView))
+                if chunks > 0 {
+                    chunked.append(id)
+                    continue
+                }
+                let bytes = try await store.codec.decode(codec: codec, dictionaryID: dictionaryID, bytes: data, position: 0,
+                                                         client: client, logger: logger)
+                report.blobs += 1
+                if bad == nil, Array(SHA256.hash(data: bytes)) != id.bytes { bad = id }
+            }
+            for id in chunked where bad == nil {
+                var hasher = SHA256()
+                try await client.withConnection { connection in
+                    try await store.forEachChunk(of: id, on: connection) { hasher.update(data: $0) }
+                }
+                report.blobs += 1
+                if Array(hasher.finalize()) != id.bytes { bad = id }
+            }
+            if let bad { return try await blobFailure(bad) }
+            if count < 64 { return nil }
+        }
+    }
+
+    private func blobFailure(_ id: BlobID) async throws -> Failure {
+        let referring = try await eventsReferring(to: id, limit: 10)
+        let first = referring.first
+        let list = referring.map { "\($0.position)" }.joined(separator: ", ")
+        return Failure(position: first?.position ?? 0, eventID: first?.eventID, stream: first?.stream,
+                       reason: "message body \(id.hex) does not match its SHA-256: its stored bytes were altered"
+                           + (referring.isEmpty ? " (no event refers to it)" : "; events referring to it: \(list)"))
+    }
+
+    /// Events whose JSON names blob `id`, in position order.
+    private func eventsReferring(to id: BlobID, limit: Int) async throws -> [RecordedEvent] {
+        let needle = Array("\"\(id.hex)\"".utf8)
+        var found: [RecordedEvent] = []
+        var next: Int64 = 1
+        while found.count < limit {
+            let events = try await store.read(positions: next...Int64.max, limit: 2_000)
+            guard let last = events.last else { break }
+            for event in events where found.count < limit && event.json.firstRange(of: needle) != nil { found.append(event) }
+            next = last.position + 1
+        }
+        return found
+    }
+
+    private static func time(_ date: Date) -> String {
+        date.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: false))
     }
 
     private static func checkContent(_ event: EventColumns) -> Failure? {

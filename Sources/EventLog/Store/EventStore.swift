@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import Logging
 import NIOCore
@@ -163,25 +164,24 @@ public final class EventStore: Service, Sendable {
 
     /// Calls `catchUp` now and again whenever the log may have grown (a NOTIFY, or a second
     /// without one), until the task is cancelled or the service group shuts down. A failing
-    /// `catchUp` is logged and retried with a growing pause (100 ms to 5 s).
+    /// `catchUp` is retried with a growing pause (100 ms to 5 s), logged once per outage.
     ///
     /// After a NOTIFY it lets `gather` pass before catching up, so that under a stream of
     /// appends a follower reads them in batches rather than one query per commit.
     public func follow(logger: Logger, what: String, gather: Duration = .milliseconds(20),
                        _ catchUp: () async throws -> Void) async {
-        var failures = 0
+        var outage = OutageLog(logger: logger, what: what)
         while !stopRequested {
             let generation = notifier.generation
             do {
                 try await catchUp()
-                failures = 0
+                outage.succeeded()
                 await notifier.wait(after: generation, timeout: .seconds(1))
                 if notifier.generation != generation, gather > .zero { try? await Task.sleep(for: gather) }
             } catch {
                 if stopRequested { return }
-                failures += 1
-                logger.error("\(what) failed; retrying", metadata: ["error": "\(String(reflecting: error))"])
-                try? await Task.sleep(for: .milliseconds(min(100 * (1 << min(failures, 6)), 5_000)))
+                outage.failed(error)
+                try? await Task.sleep(for: outage.retryDelay)
             }
         }
     }
@@ -198,12 +198,14 @@ public final class EventStore: Service, Sendable {
             """, logger: logger))
     }
 
-    /// A blob's bytes, or nil when no event has stored it.
+    /// A blob's bytes, or nil when no event has stored it. Throws `BlobTampered` when the
+    /// stored bytes do not hash to the blob's address: tampered content never reaches a client.
     public func blob(_ id: BlobID) async throws -> [UInt8]? {
         try await client.withConnection { try await self.blobs([id], on: $0)[id] }
     }
 
-    /// Several blobs in one query, on the caller's connection; missing ones are left out.
+    /// Several blobs in one query, on the caller's connection; missing ones are left out. Each
+    /// is checked against its SHA-256 before it is returned (`BlobTampered` when it fails).
     public func blobs(_ ids: [BlobID], on connection: PostgresConnection) async throws -> [BlobID: [UInt8]] {
         guard !ids.isEmpty else { return [:] }
         let keys = ids.map { ByteBuffer(bytes: $0.bytes) }
@@ -217,21 +219,41 @@ public final class EventStore: Service, Sendable {
                 chunked.append(id)
                 continue
             }
-            result[id] = try await self.codec.decode(codec: codec, dictionaryID: dictionaryID, bytes: data, position: 0,
-                                                     client: client, logger: logger)
+            let bytes = try await self.codec.decode(codec: codec, dictionaryID: dictionaryID, bytes: data, position: 0,
+                                                    client: client, logger: logger)
+            try checkDigest(id, SHA256.hash(data: bytes))
+            result[id] = bytes
         }
         for id in chunked {
             var bytes: [UInt8] = []
-            let pieces = try await connection.query("""
-                SELECT codec, dict_id, data FROM eventlog.blob_chunks WHERE sha256 = \(ByteBuffer(bytes: id.bytes)) ORDER BY seq
-                """, logger: logger)
-            for try await (codec, dictionaryID, data) in pieces.decode((Int16, Int32?, ByteBuffer).self) {
-                bytes += try await self.codec.decode(codec: codec, dictionaryID: dictionaryID, bytes: data, position: 0,
-                                                     client: client, logger: logger)
+            var hasher = SHA256()
+            try await forEachChunk(of: id, on: connection) { piece in
+                hasher.update(data: piece)
+                bytes += piece
             }
+            try checkDigest(id, hasher.finalize())
             result[id] = bytes
         }
         return result
+    }
+
+    /// Calls `body` with each stored piece of a chunked blob, in order, decompressed.
+    func forEachChunk(of id: BlobID, on connection: PostgresConnection, _ body: ([UInt8]) throws -> Void) async throws {
+        let pieces = try await connection.query("""
+            SELECT codec, dict_id, data FROM eventlog.blob_chunks WHERE sha256 = \(ByteBuffer(bytes: id.bytes)) ORDER BY seq
+            """, logger: logger)
+        for try await (codec, dictionaryID, data) in pieces.decode((Int16, Int32?, ByteBuffer).self) {
+            try body(try await self.codec.decode(codec: codec, dictionaryID: dictionaryID, bytes: data, position: 0,
+                                                 client: client, logger: logger))
+        }
+    }
+
+    private func checkDigest(_ id: BlobID, _ digest: SHA256.Digest) throws {
+        guard Array(digest) == id.bytes else {
+            logger.critical("a stored message body does not match its SHA-256: eventlog.blobs was tampered with",
+                            metadata: ["blob": "\(id.hex)"])
+            throw BlobTampered(blob: id)
+        }
     }
 
     /// Stores a body read from a file in pieces of `chunkSize` (compressed one at a time, so at

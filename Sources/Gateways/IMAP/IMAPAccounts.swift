@@ -39,11 +39,11 @@ public final class IMAPAccounts: Sendable {
     private let localChanges = Atomic<UInt64>(0)
 
     public init(hostname: String, engine: ProjectionEngine, settings: LiveSettings, directory: LiveDirectory,
-                logins: LoginProtection, logger: Logger) {
+                logins: LoginProtection, authenticator: Authenticator, logger: Logger) {
         self.hostname = hostname
         self.mail = MailStore(engine: engine)
         self.settings = settings
-        self.authenticator = Authenticator(directory: directory, settings: settings)
+        self.authenticator = authenticator
         self.logins = logins
         self.logger = logger
         self.recorder = SessionRecorder(store: engine.store, logger: logger)

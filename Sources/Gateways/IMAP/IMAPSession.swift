@@ -430,7 +430,7 @@ public final class IMAPSession: @unchecked Sendable {
             case .checkPassword(let user, let password):
                 step = exchange.passwordChecked(await accounts.authenticator.checkPassword(user: user, password: password) != nil)
             case .needCredentials(let user):
-                step = exchange.credentials(accounts.authenticator.credentials(user: user, mechanism: mechanism))
+                step = exchange.credentials(await accounts.authenticator.credentials(user: user, mechanism: mechanism))
             case .success(let name):
                 guard let user = accounts.authenticator.user(named: name) else {
                     await loginFailed(tag, user: name, reason: "no such user")

@@ -71,6 +71,8 @@ public protocol POP3Backend: Sendable {
     func makeNonce() -> String
     func checkPassword(user: String, password: String) async -> UserRecord?
     func credentials(user: String, mechanism: SASLMechanism) async -> Credentials?
+    /// The user when an APOP digest is right for the greeting's timestamp (RFC 1939 §7).
+    func checkAPOP(user: String, timestamp: String, digest: String) async -> UserRecord?
     func user(named name: String) async -> UserRecord?
     /// Records a refused login and counts it for the login IPS.
     func loginFailed(user: String, reason: String, session: POP3SessionContext) async

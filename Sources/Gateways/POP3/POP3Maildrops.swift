@@ -22,11 +22,11 @@ public final class POP3Maildrops: POP3Backend {
     private let locked = Mutex<Set<String>>([])
 
     public init(hostname: String, engine: ProjectionEngine, settings: LiveSettings, directory: LiveDirectory,
-                logins: LoginProtection, logger: Logger) {
+                logins: LoginProtection, authenticator: Authenticator, logger: Logger) {
         self.hostname = hostname
         self.mail = MailStore(engine: engine)
         self.settings = settings
-        self.authenticator = Authenticator(directory: directory, settings: settings)
+        self.authenticator = authenticator
         self.logins = logins
         self.logger = logger
         self.recorder = SessionRecorder(store: engine.store, logger: logger)
@@ -48,7 +48,11 @@ public final class POP3Maildrops: POP3Backend {
     }
 
     public func credentials(user: String, mechanism: SASLMechanism) async -> Credentials? {
-        authenticator.credentials(user: user, mechanism: mechanism)
+        await authenticator.credentials(user: user, mechanism: mechanism)
+    }
+
+    public func checkAPOP(user: String, timestamp: String, digest: String) async -> UserRecord? {
+        await authenticator.checkAPOP(user: user, timestamp: timestamp, digest: digest)
     }
 
     public func user(named name: String) async -> UserRecord? {

@@ -184,8 +184,7 @@ public final class POP3Session {
             }
             return await logIn(user)
         case .apop(let name, let digest):
-            guard let user = await backend.user(named: name), user.apopEnabled,
-                  user.credentials?.verifyAPOP(timestamp: timestamp, digest: digest) == true else {
+            guard let user = await backend.checkAPOP(user: name, timestamp: timestamp, digest: digest) else {
                 return await loginFailed(name, reason: "bad APOP digest")
             }
             return await logIn(user)

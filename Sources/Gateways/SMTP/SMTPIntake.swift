@@ -22,9 +22,9 @@ public final class SMTPIntake: SMTPBackend {
     let clock: @Sendable () -> Date
 
     public init(hostname: String, spoolDirectory: String?, engine: ProjectionEngine, settings: LiveSettings,
-                directory: LiveDirectory, prevention: IntrusionPrevention, logins: LoginProtection? = nil, logger: Logger,
-                clock: @escaping @Sendable () -> Date = Date.init) {
-        self.authenticator = Authenticator(directory: directory, settings: settings)
+                directory: LiveDirectory, prevention: IntrusionPrevention, logins: LoginProtection? = nil,
+                authenticator: Authenticator, logger: Logger, clock: @escaping @Sendable () -> Date = Date.init) {
+        self.authenticator = authenticator
         self.logins = logins
         self.hostname = hostname
         self.spoolDirectory = spoolDirectory
@@ -150,7 +150,7 @@ public final class SMTPIntake: SMTPBackend {
     }
 
     public func credentials(user: String, mechanism: SASLMechanism) async -> Credentials? {
-        authenticator.credentials(user: user, mechanism: mechanism)
+        await authenticator.credentials(user: user, mechanism: mechanism)
     }
 
     public func user(named name: String) async -> UserRecord? {

@@ -10,21 +10,30 @@ import Synchronization
 public struct Authenticator: Sendable {
     let directory: LiveDirectory
     let settings: LiveSettings
+    let secrets: UserSecrets?
     let cache: LoginCache
+    let logger: Logger
 
-    public init(directory: LiveDirectory, settings: LiveSettings, clock: @escaping @Sendable () -> Date = Date.init) {
+    public init(directory: LiveDirectory, settings: LiveSettings, secrets: UserSecrets?, logger: Logger,
+                clock: @escaping @Sendable () -> Date = Date.init) {
         self.directory = directory
         self.settings = settings
+        self.secrets = secrets
         self.cache = LoginCache(clock: clock)
+        self.logger = logger
     }
 
     /// The user when the password is right; nil otherwise (unknown user included).
     ///
     /// A right password is remembered for `auth.login_cache_seconds`, as a keyed hash tied to
     /// the stored credentials, so a client that logs in every minute does not pay for scrypt
-    /// every time; a password change, or a wrong password, always goes to scrypt.
+    /// every time; a password change, or a wrong password, always goes to scrypt. An unknown
+    /// user (or one without a password) costs a decoy scrypt of the current cost, so the time
+    /// an answer takes does not tell which users exist.
     public func checkPassword(user: String, password: String) async -> UserRecord? {
         guard let record = directory.snapshot.users[user.lowercased()], let credentials = record.credentials else {
+            let decoy = Credentials.decoy(logN: settings.value(SettingKey<Int>.scryptCost))
+            _ = await Task.detached(priority: .medium) { decoy.verify(password: password) }.value
             return nil
         }
         let lifetime = settings.value(SettingKey<Int>.loginCacheSeconds)
@@ -37,13 +46,34 @@ public struct Authenticator: Sendable {
         return valid ? record : nil
     }
 
-    /// Stored credentials for a challenge mechanism; nil when unknown or not enabled for the user.
-    public func credentials(user: String, mechanism: SASLMechanism) -> Credentials? {
+    /// Stored credentials for a challenge mechanism (CRAM-MD5's with its secret unsealed); nil
+    /// when unknown or not enabled for the user.
+    public func credentials(user: String, mechanism: SASLMechanism) async -> Credentials? {
         guard let record = directory.snapshot.users[user.lowercased()], let credentials = record.credentials else { return nil }
         switch mechanism {
-        case .cramMD5: return settings.value(SettingKey<Bool>.cramMD5Allowed) && record.cramMD5Enabled ? credentials : nil
+        case .cramMD5:
+            guard settings.value(SettingKey<Bool>.cramMD5Allowed), record.cramMD5Enabled, let secrets else { return nil }
+            do {
+                return try await secrets.withCRAMMD5Context(record)
+            } catch {
+                logger.error("opening a CRAM-MD5 secret failed", metadata: ["user": "\(record.id)", "error": "\(error)"])
+                return nil
+            }
         case .scramSHA256: return credentials
         case .plain, .login: return nil
+        }
+    }
+
+    /// The user when `digest` is right for APOP with `timestamp` (RFC 1939 §7); nil otherwise.
+    public func checkAPOP(user: String, timestamp: String, digest: String) async -> UserRecord? {
+        guard let record = directory.snapshot.users[user.lowercased()], record.apopEnabled, let secrets else { return nil }
+        do {
+            guard let password = try await secrets.apopPassword(record),
+                  Credentials.verifyAPOP(timestamp: timestamp, digest: digest, password: password) else { return nil }
+            return record
+        } catch {
+            logger.error("opening an APOP secret failed", metadata: ["user": "\(record.id)", "error": "\(error)"])
+            return nil
         }
     }
 

@@ -7,16 +7,38 @@ import Foundation
 /// - `scrypt` checks PLAIN and LOGIN: `$scrypt$ln=<log2 N>,r=<r>,p=<p>$<salt>$<key>` (base64).
 /// - `scram` holds RFC 5802 salted keys for SCRAM-SHA-256 (RFC 7677), in RFC 5803's form:
 ///   `SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>`.
-/// - `cramMD5` is present only when CRAM-MD5 is allowed for the user: the HMAC-MD5 inner and
-///   outer states after the padded key, hex. It is password-equivalent for CRAM-MD5 only.
-/// - `apop` is present only when the administrator enabled POP3 APOP for the user: APOP
-///   (RFC 1939 §7) hashes the password itself with the server's greeting, so the server has to
-///   keep it: base64 of the password. This is the one reversible form; it exists only by choice.
+/// - `cramMD5Secret` names a sealed secret in the vault, present only when CRAM-MD5 is allowed
+///   for the user: the HMAC-MD5 inner and outer states after the padded key, which are
+///   password-equivalent for CRAM-MD5.
+/// - `apopSecret` names a sealed secret in the vault, present only when the administrator
+///   enabled POP3 APOP for the user: APOP (RFC 1939 §7) hashes the password itself with the
+///   server's greeting, so the server has to keep it.
+///
+/// The two hashes are one-way and go into the directory's events; the two reversible secrets
+/// never do: the events carry only their ids, and the secrets live sealed in `vault.secrets`
+/// (SecretVault), where removing the user or changing the password deletes them.
 public struct Credentials: Codable, Sendable, Hashable {
     public var scrypt: String
     public var scram: String
-    public var cramMD5: String?
-    public var apop: String?
+    public var cramMD5Secret: UUID?
+    public var apopSecret: UUID?
+    /// The unsealed CRAM-MD5 context (hex), filled in for a login only; never stored.
+    public var cramMD5Context: String?
+
+    public static let cramMD5Purpose = "cram-md5"
+    public static let apopPurpose = "apop"
+
+    enum CodingKeys: String, CodingKey {
+        case scrypt, scram, cramMD5Secret, apopSecret
+    }
+
+    public init(scrypt: String, scram: String, cramMD5Secret: UUID? = nil, apopSecret: UUID? = nil, cramMD5Context: String? = nil) {
+        self.scrypt = scrypt
+        self.scram = scram
+        self.cramMD5Secret = cramMD5Secret
+        self.apopSecret = apopSecret
+        self.cramMD5Context = cramMD5Context
+    }
 
     public struct Cost: Sendable {
         /// log2 of scrypt's N.
@@ -31,7 +53,8 @@ public struct Credentials: Codable, Sendable, Hashable {
         }
     }
 
-    public static func make(password: String, cost: Cost = .init(), cramMD5: Bool, apop: Bool = false) throws -> Credentials {
+    /// The one-way hashes of `password`; the reversible secrets are sealed by the directory.
+    public static func make(password: String, cost: Cost = .init()) throws -> Credentials {
         let passwordBytes = Array(password.utf8)
         var scryptSalt = [UInt8](repeating: 0, count: 16)
         var scramSalt = [UInt8](repeating: 0, count: 16)
@@ -51,8 +74,15 @@ public struct Credentials: Codable, Sendable, Hashable {
         let serverKey = HMAC<SHA256>.authenticationCode(for: Array("Server Key".utf8), using: salted)
         let scram = "SCRAM-SHA-256$\(cost.scramIterations):\(Data(scramSalt).base64EncodedString())$"
             + "\(Data(storedKey).base64EncodedString()):\(Data(serverKey).base64EncodedString())"
-        return Credentials(scrypt: scrypt, scram: scram, cramMD5: cramMD5 ? cramContext(passwordBytes) : nil,
-                           apop: apop ? Data(passwordBytes).base64EncodedString() : nil)
+        return Credentials(scrypt: scrypt, scram: scram)
+    }
+
+    /// Credentials no password matches, with the cost of `logN`: an unknown user's login costs
+    /// the same scrypt as a known user's, so the time taken does not tell them apart.
+    public static func decoy(logN: Int) -> Credentials {
+        let salt = Data(SHA256.hash(data: Array("pillarbox decoy \(logN)".utf8)).prefix(16)).base64EncodedString()
+        let key = Data(repeating: 0, count: 32).base64EncodedString()
+        return Credentials(scrypt: "$scrypt$ln=\(logN),r=8,p=1$\(salt)$\(key)", scram: "")
     }
 
     /// Checks a password given in clear (PLAIN, LOGIN, USER/PASS) in constant time.
@@ -89,16 +119,16 @@ public struct Credentials: Codable, Sendable, Hashable {
         return (iterations, Array(salt), Array(stored), Array(server))
     }
 
-    /// Checks an APOP digest (hex MD5 of the greeting's timestamp and the password, RFC 1939 §7).
-    public func verifyAPOP(timestamp: String, digest: String) -> Bool {
-        guard let apop, let password = Data(base64Encoded: apop) else { return false }
-        let expected = Insecure.MD5.hash(data: Array(timestamp.utf8) + Array(password)).map { String(format: "%02x", $0) }.joined()
-        return Self.constantTimeEqual(Array(expected.utf8), Array(digest.lowercased().utf8))
+    /// Checks an APOP digest (hex MD5 of the greeting's timestamp and the password, RFC 1939 §7)
+    /// against the unsealed password.
+    public static func verifyAPOP(timestamp: String, digest: String, password: [UInt8]) -> Bool {
+        let expected = Insecure.MD5.hash(data: Array(timestamp.utf8) + password).map { String(format: "%02x", $0) }.joined()
+        return constantTimeEqual(Array(expected.utf8), Array(digest.lowercased().utf8))
     }
 
-    /// Checks a CRAM-MD5 response digest (hex) for `challenge`.
+    /// Checks a CRAM-MD5 response digest (hex) for `challenge`, with the unsealed context.
     public func verifyCRAMMD5(challenge: [UInt8], response: String) -> Bool {
-        guard let cramMD5, let context = Self.hexBytes(cramMD5), context.count == 32,
+        guard let cramMD5Context, let context = Self.hexBytes(cramMD5Context), context.count == 32,
               let inner = MD5State(bytes: context[0..<16]), let outer = MD5State(bytes: context[16..<32]) else { return false }
         let innerDigest = inner.finish(challenge, prefixLength: 64)
         let digest = outer.finish(innerDigest, prefixLength: 64)
@@ -106,7 +136,12 @@ public struct Credentials: Codable, Sendable, Hashable {
         return Self.constantTimeEqual(Array(expected.utf8), Array(response.lowercased().utf8))
     }
 
-    static func cramContext(_ password: [UInt8]) -> String {
+    /// The CRAM-MD5 context of a password, as sealed in the vault (32 bytes).
+    public static func cramContextBytes(_ password: [UInt8]) -> [UInt8] {
+        hexBytes(cramContext(password)) ?? []
+    }
+
+    public static func cramContext(_ password: [UInt8]) -> String {
         var key = password
         if key.count > 64 { key = Array(Insecure.MD5.hash(data: key)) }
         key += [UInt8](repeating: 0, count: 64 - key.count)

@@ -15,12 +15,16 @@ public struct Directory: Sendable {
     public let mail: MailStore
     let settings: Settings
     let passwordCost: Credentials.Cost
+    /// Where CRAM-MD5 and APOP secrets are sealed; nil when no key directory is at hand (then
+    /// users cannot be enabled for either).
+    let vault: SecretVault?
 
-    public init(engine: ProjectionEngine, passwordCost: Credentials.Cost = .init()) {
+    public init(engine: ProjectionEngine, passwordCost: Credentials.Cost = .init(), vault: SecretVault? = nil) {
         self.engine = engine
         self.mail = MailStore(engine: engine)
         self.settings = Settings(engine: engine)
         self.passwordCost = passwordCost
+        self.vault = vault
     }
 
     static var stream: StreamName { try! StreamName(category: category, id: "main") }
@@ -88,56 +92,81 @@ public struct Directory: Sendable {
     /// Creates a user and opens their mail account. Without a password the user cannot log in
     /// until one is set.
     public func createUser(_ record: UserRecord, password: String?) async throws {
-        var record = record
         guard Self.isUserName(record.name) else { throw DirectoryError.invalid("user name", record.name) }
+        var hashes: Credentials?
         if let password {
             try await checkPassword(password)
-            record.credentials = try Credentials.make(password: password, cost: passwordCost, cramMD5: record.cramMD5Enabled,
-                                                      apop: record.apopEnabled)
+            hashes = try Credentials.make(password: password, cost: passwordCost)
+        } else if record.credentials == nil && (record.cramMD5Enabled || record.apopEnabled) {
+            throw DirectoryError.needsPassword(record.name)
         }
-        let user = record
+        let prepared = hashes
         try await change { transaction, directory in
+            var user = record
             try directory.checkNameFree(user.name)
             try directory.checkAssistants(user.assistants)
+            if let prepared, let password {
+                user.credentials = try await sealSecrets(prepared, password: password, for: user, on: transaction.connection)
+            }
             try await mail.openAccount(user.id, in: transaction)
             return ([UserCreated(user: user)], ())
         }
     }
 
-    /// Changes a user's settings; `body` may not rename the user.
+    /// Changes a user's settings; `body` may not rename the user. Secrets the change stops
+    /// using (CRAM-MD5 or APOP switched off) are deleted with it.
     public func updateUser(_ name: String, _ body: @escaping @Sendable (inout UserRecord) throws -> Void) async throws {
-        try await change { _, directory in
+        try await change { transaction, directory in
             guard var user = directory.users[name.lowercased()] else { throw DirectoryError.notFound("user", name) }
             let original = user
             try body(&user)
             guard user.id == original.id else { throw DirectoryError.invalid("user rename", user.name) }
             try directory.checkAssistants(user.assistants)
-            if user.cramMD5Enabled != original.cramMD5Enabled && user.cramMD5Enabled {
-                // A CRAM-MD5 secret can only be made from the password itself.
-                guard original.credentials?.cramMD5 != nil else { throw DirectoryError.needsPassword(name) }
-            }
-            if !user.cramMD5Enabled { user.credentials?.cramMD5 = nil }
-            if user.apopEnabled && !original.apopEnabled && original.credentials?.apop == nil {
-                throw DirectoryError.needsPassword(name)
-            }
-            if !user.apopEnabled { user.credentials?.apop = nil }
+            // A CRAM-MD5 or APOP secret can only be made from the password itself.
+            if user.cramMD5Enabled && user.credentials?.cramMD5Secret == nil { throw DirectoryError.needsPassword(name) }
+            if user.apopEnabled && user.credentials?.apopSecret == nil { throw DirectoryError.needsPassword(name) }
+            if !user.cramMD5Enabled { user.credentials?.cramMD5Secret = nil }
+            if !user.apopEnabled { user.credentials?.apopSecret = nil }
+            let kept = Set([user.credentials?.cramMD5Secret, user.credentials?.apopSecret].compactMap { $0 })
+            let dropped = [original.credentials?.cramMD5Secret, original.credentials?.apopSecret].compactMap { $0 }
+                .filter { !kept.contains($0) }
+            if let vault, !dropped.isEmpty { try await vault.delete(dropped, on: transaction.connection) }
             return (user == original ? [] : [UserChanged(user: user)], ())
         }
     }
 
     public func setPassword(_ name: String, password: String) async throws {
         try await checkPassword(password)
-        let cost = passwordCost
-        try await change { _, directory in
+        let hashes = try Credentials.make(password: password, cost: passwordCost)
+        try await change { transaction, directory in
             guard var user = directory.users[name.lowercased()] else { throw DirectoryError.notFound("user", name) }
-            user.credentials = try Credentials.make(password: password, cost: cost, cramMD5: user.cramMD5Enabled,
-                                                    apop: user.apopEnabled)
+            let old = [user.credentials?.cramMD5Secret, user.credentials?.apopSecret].compactMap { $0 }
+            user.credentials = try await sealSecrets(hashes, password: password, for: user, on: transaction.connection)
+            if let vault, !old.isEmpty { try await vault.delete(old, on: transaction.connection) }
             return ([UserChanged(user: user)], ())
         }
     }
 
-    /// Removes a user, the aliases that point at them, their group and list memberships, and
-    /// their mail. At least one administrator must remain.
+    /// `hashes` with the CRAM-MD5 context and the APOP password sealed in the vault when the
+    /// user is enabled for them, inside the transaction that records the change.
+    func sealSecrets(_ hashes: Credentials, password: String, for user: UserRecord,
+                     on connection: PostgresConnection) async throws -> Credentials {
+        var credentials = hashes
+        guard user.cramMD5Enabled || user.apopEnabled else { return credentials }
+        guard let vault else { throw DirectoryError.noKeyDirectory }
+        let bytes = Array(password.utf8)
+        if user.cramMD5Enabled {
+            credentials.cramMD5Secret = try await vault.store(Credentials.cramContextBytes(bytes), purpose: Credentials.cramMD5Purpose,
+                                                              subject: user.id, on: connection)
+        }
+        if user.apopEnabled {
+            credentials.apopSecret = try await vault.store(bytes, purpose: Credentials.apopPurpose, subject: user.id, on: connection)
+        }
+        return credentials
+    }
+
+    /// Removes a user, the aliases that point at them, their group and list memberships, their
+    /// mail and their sealed secrets. At least one administrator must remain.
     public func removeUser(_ name: String) async throws {
         let id = name.lowercased()
         try await change { transaction, directory in
@@ -160,6 +189,7 @@ public struct Directory: Sendable {
             }
             events.append(UserRemoved(userID: id))
             try await mail.closeAccount(id, in: transaction)
+            try await transaction.connection.query("DELETE FROM vault.secrets WHERE subject = \(id)", logger: logger)
             return (events, ())
         }
     }
@@ -232,6 +262,7 @@ public enum DirectoryError: Error, Equatable, CustomStringConvertible {
     case inUse(String)
     case weakPassword(String)
     case needsPassword(String)
+    case noKeyDirectory
 
     public var description: String {
         switch self {
@@ -240,7 +271,8 @@ public enum DirectoryError: Error, Equatable, CustomStringConvertible {
         case .notFound(let what, let value): "no \(what) named \(value)"
         case .inUse(let reason): reason
         case .weakPassword(let reason): reason
-        case .needsPassword(let user): "set a new password for \(user) to enable CRAM-MD5"
+        case .needsPassword(let user): "set a new password for \(user) to enable CRAM-MD5 or APOP (their secrets are made from the password)"
+        case .noKeyDirectory: "CRAM-MD5 and APOP secrets are sealed with the key in the key directory, which is not available here"
         }
     }
 }

@@ -60,7 +60,7 @@ public struct UserRecord: Codable, Sendable, Hashable {
     /// Stored optional so records written before APOP existed still decode.
     var apop: Bool?
 
-    /// POP3 APOP allowed (keeps a reversible copy of the password: see `Credentials.apop`).
+    /// POP3 APOP allowed (keeps a sealed copy of the password: see `Credentials.apopSecret`).
     public var apopEnabled: Bool {
         get { apop ?? false }
         set { apop = newValue ? true : nil }

@@ -6,7 +6,7 @@ public struct DirectoryProjection: Projection {
     public let name = "directory"
     public let schema = "directory"
     public let mode = ProjectionMode.inline
-    public let version = 2
+    public let version = 3
     public let categories = [Directory.category]
 
     public init() {}
@@ -21,7 +21,7 @@ public struct DirectoryProjection: Projection {
         .init("use_forwarding", .boolean), .init("assistants", .textArray), .init("send_only_to_assistant", .boolean),
         .init("reply_to", .text), .init("comments", .text), .init("locked_out", .boolean), .init("in_everyone", .boolean),
         .init("cram_md5_enabled", .boolean), .init("scrypt", .text), .init("scram_sha256", .text),
-        .init("cram_md5_secret", .text), .init("apop_enabled", .boolean), .init("apop_secret", .text),
+        .init("cram_md5_secret_id", .text), .init("apop_enabled", .boolean), .init("apop_secret_id", .text),
     ], primaryKey: 1)
     public static let aliases = ProjectionTable("aliases", columns: [
         .init("address", .text), .init("target_kind", .text), .init("target", .text),
@@ -104,8 +104,8 @@ public struct DirectoryProjection: Projection {
             .int(user.maxOutgoingSize), .bool(user.maySendInternetMail), .text(user.forwardTo), .bool(user.useForwarding),
             .texts(user.assistants), .bool(user.sendOnlyToAssistant), .text(user.replyTo), .text(user.comments),
             .bool(user.lockedOut), .bool(user.inEveryone), .bool(user.cramMD5Enabled),
-            .optional(user.credentials?.scrypt), .optional(user.credentials?.scram), .optional(user.credentials?.cramMD5),
-            .bool(user.apopEnabled), .optional(user.credentials?.apop),
+            .optional(user.credentials?.scrypt), .optional(user.credentials?.scram), .optional(user.credentials?.cramMD5Secret?.uuidString.lowercased()),
+            .bool(user.apopEnabled), .optional(user.credentials?.apopSecret?.uuidString.lowercased()),
         ])
     }
 }

@@ -15,7 +15,10 @@ public enum UserCSV {
     public static func export(_ users: [UserRecord]) -> String {
         var text = line(columns)
         for user in users.sorted(by: { $0.id < $1.id }) {
-            let password = user.credentials.map { hashedPrefix + Data(SettingJSON.encode($0).utf8).base64EncodedString() } ?? ""
+            // The one-way hashes only: sealed secrets (CRAM-MD5, APOP) never leave the server.
+            let password = user.credentials.map {
+                hashedPrefix + Data(SettingJSON.encode(Credentials(scrypt: $0.scrypt, scram: $0.scram)).utf8).base64EncodedString()
+            } ?? ""
             text += line([user.name, password, flag(user.admin), user.replyTo, user.assistants.joined(separator: ";"),
                           flag(user.sendOnlyToAssistant), user.forwardTo, flag(user.useForwarding), user.comments,
                           flag(user.inEveryone)])
@@ -94,8 +97,12 @@ public enum UserCSV {
                       let credentials = try? JSONDecoder().decode(Credentials.self, from: data) else {
                     throw ImportError(row: row.number, reason: "unreadable hashed password")
                 }
-                user.credentials = credentials
-                user.cramMD5Enabled = credentials.cramMD5 != nil
+                if existing?.credentials?.scrypt != credentials.scrypt {
+                    // Other hashes: CRAM-MD5 and APOP need their secrets made again from a password.
+                    user.credentials = credentials
+                    user.cramMD5Enabled = false
+                    user.apopEnabled = false
+                }
             } else {
                 password = value
             }

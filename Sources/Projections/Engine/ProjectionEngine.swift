@@ -46,8 +46,34 @@ public final class ProjectionEngine: Sendable {
 
     // MARK: Start-up
 
-    /// Creates live tables that are missing and rebuilds those whose definition changed.
-    public func prepare() async throws {
+    /// Creates live tables that are missing and rebuilds those whose definition changed. One
+    /// process prepares at a time: another one (a command run while the server starts) waits
+    /// for it, after `onWait` says so, and then finds the tables ready.
+    public func prepare(onWait: @Sendable () -> Void = {}) async throws {
+        try await client.withConnection { connection in
+            let lock = "SELECT pg_try_advisory_lock(hashtextextended('pillarbox projections prepare', 0))"
+            var locked = false
+            for try await value in try await connection.query(PostgresQuery(unsafeSQL: lock), logger: logger).decode(Bool.self) {
+                locked = value
+            }
+            if !locked {
+                onWait()
+                _ = try await connection.query("SELECT pg_advisory_lock(hashtextextended('pillarbox projections prepare', 0))",
+                                               logger: logger)
+            }
+            do {
+                try await prepareUnlocked()
+            } catch {
+                _ = try? await connection.query("SELECT pg_advisory_unlock(hashtextextended('pillarbox projections prepare', 0))",
+                                                logger: logger)
+                throw error
+            }
+            _ = try await connection.query("SELECT pg_advisory_unlock(hashtextextended('pillarbox projections prepare', 0))",
+                                           logger: logger)
+        }
+    }
+
+    private func prepareUnlocked() async throws {
         for projection in projections {
             let state = try await client.transaction(logger: logger) { connection in
                 try await self.loadState(projection, target: projection.liveTarget(), on: connection)

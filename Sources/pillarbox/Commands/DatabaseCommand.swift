@@ -17,7 +17,7 @@ struct DatabaseCommand: AsyncParsableCommand {
             let (configuration, logger) = try global.load()
             let embedded = try embeddedCluster(configuration)
             let result = try await embedded.start()
-            let database = Database(endpoint: embedded.endpoint, embedded: embedded, startedHere: false)
+            let database = Database(embedded: embedded, configuration, startedHere: false)
             try await database.withClient(configuration, logger: logger) { _ in }
             print(result == .started ? "started" : "already running", embedded.endpoint.redactedURL)
         }
@@ -56,15 +56,19 @@ struct DatabaseCommand: AsyncParsableCommand {
     struct URLCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "url",
-            abstract: "Print the database URL Pillarbox uses (for psql and other tools); passwords are left out.")
+            abstract: "Print the database URL of the role that owns the log (for psql and other tools); passwords are left out.",
+            discussion: "With --serving, the URL of the role the server works as, which can read and append but not rewrite the log.")
         @OptionGroup var global: GlobalOptions
+        @Flag(help: "The serving role's URL instead of the owner's.") var serving = false
 
         func run() async throws {
             let (configuration, _) = try global.load()
             if let endpoint = try configuration.externalDatabase() {
-                print(endpoint.redactedURL)
+                print((serving ? endpoint : try configuration.externalOwner() ?? endpoint).redactedURL)
             } else {
-                print(EmbeddedPostgres(directory: configuration.dataDirectory, logger: .init(label: "pillarbox")).endpoint.redactedURL)
+                var endpoint = EmbeddedPostgres(directory: configuration.dataDirectory, logger: .init(label: "pillarbox")).endpoint
+                if serving { endpoint.username = DatabaseRoles.embeddedServingRole }
+                print(endpoint.redactedURL)
             }
         }
     }

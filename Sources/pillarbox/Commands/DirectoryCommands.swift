@@ -1,4 +1,5 @@
 import ArgumentParser
+import EventLog
 import Foundation
 import Projections
 
@@ -13,7 +14,8 @@ struct DirectoryOptions: ParsableArguments {
         let (configuration, logger) = try global.load()
         return try await withProjectionEngine(configuration, logger: logger) { engine in
             let cost = try await Settings(engine: engine).value(SettingKey.scryptCost)
-            return try await body(Directory(engine: engine, passwordCost: .init(scryptLogN: cost)))
+            let vault = SecretVault(keys: configuration.keys, logger: logger)
+            return try await body(Directory(engine: engine, passwordCost: .init(scryptLogN: cost), vault: vault))
         }
     }
 }

@@ -7,7 +7,7 @@ struct LogCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "log",
         abstract: "Read, verify and tune the event log.",
-        subcommands: [Dump.self, Verify.self, TrainDictionary.self]
+        subcommands: [Dump.self, Verify.self, Head.self, TrainDictionary.self]
     )
 
     struct Dump: AsyncParsableCommand {
@@ -48,22 +48,76 @@ struct LogCommand: AsyncParsableCommand {
 
     struct Verify: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Recompute every event's hash and the ledger's hash chain.",
-            discussion: "Exits with status 1 and names the first event that does not match when the log was altered."
+            abstract: "Recompute every event's hash, the ledger's hash chain and every message body's SHA-256.",
+            discussion: """
+                Checks the chain against the signed heads in the database (signed with the key in the key \
+                directory) and, with --head, against a head kept outside the database. Exits with status 1 and \
+                names the first event or body that does not match when the log was altered.
+                """
         )
 
         @OptionGroup var global: GlobalOptions
+        @Option(help: "A head printed earlier by `pillarbox log head`, kept outside the database, that the log must still match.")
+        var head: String?
+        @Flag(help: "Skip re-hashing message bodies (a quicker check of the events and the chain only).")
+        var noBlobs = false
 
         func run() async throws {
             let (configuration, logger) = try global.load()
+            let kept = try head.map { path -> LedgerHead in
+                guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw CommandFailure("cannot read \(path)") }
+                return try LedgerHead(json: text)
+            }
+            let trusted = try configuration.keys.ledgerPublicKey().map { Array($0.rawRepresentation) }
+            let options = LedgerVerifier.Options(trustedKey: trusted, head: kept, checkBlobs: !noBlobs)
             let report = try await withEventStore(configuration, logger: logger) { store in
-                try await LedgerVerifier(client: store.client, logger: logger).verify()
+                try await LedgerVerifier(store: store, logger: logger).verify(options)
             }
             if let failure = report.failure {
                 FileHandle.standardError.write(Data("pillarbox: log verification failed: \(failure)\n".utf8))
                 throw ExitCode(1)
             }
-            print("log intact: \(report.sealed) sealed events match the ledger; \(report.unsealed) not sealed yet match their hashes")
+            var text = "log intact: \(report.sealed) sealed events match the ledger; \(report.unsealed) not sealed yet match their hashes"
+            text += "; \(report.signedHeads) signed heads match"
+            if let newest = report.newestHead {
+                text += " (newest: seq \(newest.seq), signed \(newest.signedAt.formatted(.iso8601)) with key \(newest.keyID))"
+            }
+            if kept != nil { text += ", the head given included" }
+            if !noBlobs { text += "; \(report.blobs) message bodies match their SHA-256" }
+            if trusted == nil && report.signedHeads > 0 {
+                text += "\nnote: no signing key in \(configuration.keys.path): the heads were checked against the key they carry"
+            }
+            print(text)
+        }
+    }
+
+    struct Head: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print the newest signed ledger head, as one line of JSON to keep outside the database.",
+            discussion: """
+                Keep the line somewhere the database's holders cannot write (another machine, a printout, an \
+                auditor's mail); `pillarbox log verify --head FILE` later proves the log still matches it. With \
+                --now, seals what is pending and signs the current head first (needs the key directory).
+                """
+        )
+
+        @OptionGroup var global: GlobalOptions
+        @Flag(help: "Seal pending events and sign the current head before printing it.")
+        var now = false
+
+        func run() async throws {
+            let (configuration, logger) = try global.load()
+            let signing: LedgerSealer.Signing? = now ? .init(key: try configuration.keys.ledgerSigningKey()) : nil
+            let head = try await withEventStore(configuration, logger: logger) { store -> LedgerHead? in
+                let sealer = LedgerSealer(store: store, signing: signing, logger: logger)
+                if now {
+                    try await sealer.sealPending()
+                    return try await sealer.signHead()
+                }
+                return try await LedgerSealer.latestHead(client: store.client, logger: logger)
+            }
+            guard let head else { throw CommandFailure("no signed ledger head yet (the server signs one within seconds of sealing events)") }
+            print(head.json)
         }
     }
 

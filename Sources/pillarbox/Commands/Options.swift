@@ -13,6 +13,12 @@ struct GlobalOptions: ParsableArguments {
     @Option(name: .customLong("database-url"), help: "postgres:// URL of an existing server instead of the embedded one (or PILLARBOX_DATABASE_URL).")
     var databaseURL: String?
 
+    @Option(name: .customLong("database-owner-url"), help: "postgres:// URL of the role owning the log, when --database-url only serves (or PILLARBOX_DATABASE_OWNER_URL).")
+    var databaseOwnerURL: String?
+
+    @Option(name: .customLong("key-dir"), help: "Directory of the keys kept outside the database (or PILLARBOX_KEY_DIR). Default DATA-DIR/keys.")
+    var keyDirectory: String?
+
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical (or PILLARBOX_LOG_LEVEL).")
     var logLevel: String?
 
@@ -20,6 +26,8 @@ struct GlobalOptions: ParsableArguments {
         var flags: [String: String] = [:]
         flags["dataDirectory"] = dataDirectory
         flags["databaseURL"] = databaseURL
+        flags["database.ownerURL"] = databaseOwnerURL
+        flags["keyDirectory"] = keyDirectory
         flags["logLevel"] = logLevel
         return flags
     }

@@ -19,6 +19,8 @@ struct Serve: AsyncParsableCommand {
 
     @OptionGroup var global: GlobalOptions
     @OptionGroup var server: ServerOptions
+    @Option(name: .customLong("pid-file"), help: "Write the server's process id to this file while it runs.")
+    var pidFile: String?
 
     func run() async throws {
         let (configuration, logger) = try global.load(extra: server.flags, defaultLevel: nil)
@@ -28,6 +30,10 @@ struct Serve: AsyncParsableCommand {
             try FileManager.default.createDirectory(atPath: configuration.dataDirectory, withIntermediateDirectories: true)
             lock = try DataDirectoryLock(directory: configuration.dataDirectory)
         }
+        if let pidFile {
+            try Data("\(ProcessInfo.processInfo.processIdentifier)\n".utf8).write(to: URL(fileURLWithPath: pidFile), options: .atomic)
+        }
+        defer { if let pidFile { try? FileManager.default.removeItem(atPath: pidFile) } }
         let database = try await Database.open(configuration, logger: logger)
         logger.info("using database \(database.endpoint.redactedURL)")
 
@@ -47,9 +53,10 @@ struct Serve: AsyncParsableCommand {
     }
 
     private func serve(_ configuration: BootstrapConfiguration, database: Database, logger: Logger) async throws {
+        try await database.prepare(logger: logger, warn: true)
+        let signingKey = try configuration.keys.ledgerSigningKey()
         let client = database.makeClient(configuration, logger: logger)
         try await client.whileRunning {
-            try await MigrationRunner(logger: logger).migrate(client: client)
 
             let store = EventStore(client: client, configuration: configuration.eventLog, logger: logger)
             // Live tables missing or defined differently are rebuilt from the log before serving.
@@ -67,14 +74,18 @@ struct Serve: AsyncParsableCommand {
             try await blockList.load()
             let idsLog = IDSLogWriter(store: store, settings: settings, dataDirectory: configuration.dataDirectory, logger: logger)
             let logins = LoginProtection(engine: engine, settings: settings, prevention: prevention, logger: logger)
+            let secrets = UserSecrets(vault: SecretVault(keys: configuration.keys, logger: logger), engine: engine)
+            let authenticator = Authenticator(directory: directory, settings: settings, secrets: secrets, logger: logger)
             let tls = try makeTLS(configuration, logger: logger)
             let smtp = try await makeSMTPServer(configuration, engine: engine, settings: settings, directory: directory,
-                                                prevention: prevention, logins: logins, tls: tls, logger: logger)
+                                                prevention: prevention, logins: logins, authenticator: authenticator, tls: tls,
+                                                logger: logger)
             let imap = makeIMAPServer(configuration, engine: engine, settings: settings, directory: directory, logins: logins,
-                                      tls: tls, logger: logger)
+                                      authenticator: authenticator, tls: tls, logger: logger)
             let pop3 = makePOP3Server(configuration, engine: engine, settings: settings, directory: directory, logins: logins,
-                                      tls: tls, logger: logger)
-            let sealer = LedgerSealer(store: store, logger: logger)
+                                      authenticator: authenticator, tls: tls, logger: logger)
+            let sealer = LedgerSealer(store: store, signing: .init(key: signingKey, interval: .seconds(configuration.ledgerSignIntervalSeconds)),
+                                      logger: logger)
             let lifecycle = ServerLifecycle(store: store, configuration: configuration,
                                             embeddedDatabase: database.embedded != nil, logger: logger)
             // Services stop in reverse order: the lifecycle first, the store last; the database
@@ -105,7 +116,7 @@ struct Serve: AsyncParsableCommand {
     /// The SMTP listeners that are configured; nil when no SMTP listener is enabled.
     private func makeSMTPServer(_ configuration: BootstrapConfiguration, engine: ProjectionEngine, settings: LiveSettings,
                                 directory: LiveDirectory, prevention: IntrusionPrevention, logins: LoginProtection,
-                                tls: NIOSSLContext?, logger: Logger) async throws -> SMTPServer? {
+                                authenticator: Authenticator, tls: NIOSSLContext?, logger: Logger) async throws -> SMTPServer? {
         let kinds: [(ListenerConfiguration.Kind, SMTPSessionContext.Service)] = [(.smtp, .smtp), (.submission, .submission),
                                                                                  (.smtps, .smtps)]
         let listeners = kinds.compactMap { kind, service in
@@ -116,29 +127,30 @@ struct Serve: AsyncParsableCommand {
         let spool = configuration.dataDirectory + "/spool"
         try? FileManager.default.removeItem(atPath: spool)
         let intake = SMTPIntake(hostname: configuration.hostname.value, spoolDirectory: spool, engine: engine,
-                                settings: settings, directory: directory, prevention: prevention, logins: logins, logger: logger)
+                                settings: settings, directory: directory, prevention: prevention, logins: logins,
+                                authenticator: authenticator, logger: logger)
         return SMTPServer(listeners: listeners, intake: intake, settings: settings, tls: tls, logger: logger)
     }
 
     /// The POP3 listeners that are configured; nil when none is.
     private func makePOP3Server(_ configuration: BootstrapConfiguration, engine: ProjectionEngine, settings: LiveSettings,
-                                directory: LiveDirectory, logins: LoginProtection, tls: NIOSSLContext?,
-                                logger: Logger) -> POP3Server? {
+                                directory: LiveDirectory, logins: LoginProtection, authenticator: Authenticator,
+                                tls: NIOSSLContext?, logger: Logger) -> POP3Server? {
         let endpoints = Self.endpoints(configuration, [(.pop3, false), (.pop3s, true)])
         guard !endpoints.isEmpty else { return nil }
         let backend = POP3Maildrops(hostname: configuration.hostname.value, engine: engine, settings: settings,
-                                    directory: directory, logins: logins, logger: logger)
+                                    directory: directory, logins: logins, authenticator: authenticator, logger: logger)
         return POP3Server(endpoints: endpoints, backend: backend, tls: tls, logger: logger)
     }
 
     /// The IMAP listeners that are configured; nil when none is.
     private func makeIMAPServer(_ configuration: BootstrapConfiguration, engine: ProjectionEngine, settings: LiveSettings,
-                                directory: LiveDirectory, logins: LoginProtection, tls: NIOSSLContext?,
-                                logger: Logger) -> IMAPServer? {
+                                directory: LiveDirectory, logins: LoginProtection, authenticator: Authenticator,
+                                tls: NIOSSLContext?, logger: Logger) -> IMAPServer? {
         let endpoints = Self.endpoints(configuration, [(.imap, false), (.imaps, true)])
         guard !endpoints.isEmpty else { return nil }
         let accounts = IMAPAccounts(hostname: configuration.hostname.value, engine: engine, settings: settings,
-                                    directory: directory, logins: logins, logger: logger)
+                                    directory: directory, logins: logins, authenticator: authenticator, logger: logger)
         return IMAPServer(endpoints: endpoints, accounts: accounts, tls: tls, logger: logger)
     }
 

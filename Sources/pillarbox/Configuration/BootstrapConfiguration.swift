@@ -23,6 +23,9 @@ struct BootstrapConfiguration: Sendable, Equatable {
         var maximumConnections = 20
         /// Seconds a transaction may sit idle before PostgreSQL ends it. Default 60.
         var idleInTransactionTimeoutSeconds = 60
+        /// With `databaseURL`: the role that owns the log and runs the migrations, when it is not
+        /// the role that serves. Default: none (one role does both, and the server warns).
+        var ownerURL: String?
     }
 
     /// Where Pillarbox keeps its embedded PostgreSQL cluster, certificates and files. Default `/var/lib/pillarbox`.
@@ -37,6 +40,10 @@ struct BootstrapConfiguration: Sendable, Equatable {
     var listeners = ListenerConfiguration.standard
     var eventLog = EventLogConfiguration()
     var database = Database()
+    /// Where the keys kept outside the database live (secrets sealing, ledger signing). Default `DATA-DIR/keys`.
+    var keyDirectory: String?
+    /// Seconds between signed ledger heads while events keep coming. Default 10.
+    var ledgerSignIntervalSeconds = 10
 
     init(hostname: DomainName) {
         self.hostname = hostname
@@ -47,6 +54,17 @@ struct BootstrapConfiguration: Sendable, Equatable {
         let system = ProcessInfo.processInfo.hostName
         let hostname = (try? DomainName(system)) ?? (try! DomainName("localhost"))
         return BootstrapConfiguration(hostname: hostname)
+    }
+
+    /// The keys kept outside the database.
+    var keys: KeyDirectory { KeyDirectory(path: keyDirectory ?? dataDirectory + "/keys") }
+
+    /// The owner's endpoint when `database.ownerURL` is set.
+    func externalOwner() throws -> DatabaseEndpoint? {
+        guard let ownerURL = database.ownerURL else { return nil }
+        var endpoint = try DatabaseEndpoint(url: ownerURL)
+        endpoint.idleInTransactionTimeout = database.idleInTransactionTimeoutSeconds
+        return endpoint
     }
 
     /// The database endpoint when `databaseURL` is set; nil means the embedded cluster.

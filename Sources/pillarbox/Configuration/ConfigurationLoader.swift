@@ -58,7 +58,7 @@ struct ConfigurationLoader {
         }
     }
 
-    private static let pathKeys: Set = ["dataDirectory", "tls.certificate", "tls.key"]
+    private static let pathKeys: Set = ["dataDirectory", "keyDirectory", "tls.certificate", "tls.key"]
 
     private func apply(_ key: ConfigurationKey, _ value: ConfigurationValue, source: String,
                        to configuration: inout BootstrapConfiguration) throws {

@@ -6,21 +6,43 @@ import PostgresNIO
 
 /// The database a command works on: an external server named by `databaseURL`, or the embedded
 /// cluster under the data directory, started if it is not running.
+///
+/// Two roles: the owner runs the migrations and owns the log's tables; the serving role (the
+/// endpoint everything else connects with) may read and append but not rewrite. The embedded
+/// cluster has both (`pillarbox` owns, `pillarbox_server` serves); an external server has them
+/// when `database.ownerURL` is set, and otherwise one role does both.
 struct Database {
+    /// Where the server and the commands work.
     let endpoint: DatabaseEndpoint
+    /// The role that migrates and grants; nil when `endpoint`'s role does it itself.
+    let owner: DatabaseEndpoint?
     let embedded: EmbeddedPostgres?
     /// True when this process started the embedded cluster (and so should stop it again).
     let startedHere: Bool
 
     static func open(_ configuration: BootstrapConfiguration, logger: Logger) async throws -> Database {
         if let endpoint = try configuration.externalDatabase() {
-            return Database(endpoint: endpoint, embedded: nil, startedHere: false)
+            return Database(endpoint: endpoint, owner: try configuration.externalOwner(), embedded: nil, startedHere: false)
         }
         let embedded = EmbeddedPostgres(directory: configuration.dataDirectory, logger: logger)
         let result = try await embedded.start()
-        var endpoint = embedded.endpoint
-        endpoint.idleInTransactionTimeout = configuration.database.idleInTransactionTimeoutSeconds
-        return Database(endpoint: endpoint, embedded: embedded, startedHere: result == .started)
+        return Database(embedded: embedded, configuration, startedHere: result == .started)
+    }
+
+    /// The embedded cluster's two roles.
+    init(embedded: EmbeddedPostgres, _ configuration: BootstrapConfiguration, startedHere: Bool) {
+        var owner = embedded.endpoint
+        owner.idleInTransactionTimeout = configuration.database.idleInTransactionTimeoutSeconds
+        var endpoint = owner
+        endpoint.username = DatabaseRoles.embeddedServingRole
+        self.init(endpoint: endpoint, owner: owner, embedded: embedded, startedHere: startedHere)
+    }
+
+    init(endpoint: DatabaseEndpoint, owner: DatabaseEndpoint?, embedded: EmbeddedPostgres?, startedHere: Bool) {
+        self.endpoint = endpoint
+        self.owner = owner
+        self.embedded = embedded
+        self.startedHere = startedHere
     }
 
     /// Stops the embedded cluster if this process started it and no server is using it.
@@ -38,14 +60,40 @@ struct Database {
                        backgroundLogger: logger)
     }
 
+    /// Applies the migrations and the serving role's grants, as the owner when there is one.
+    /// `warn` logs, when one role both owns and serves, that it could rewrite the log.
+    func prepare(logger: Logger, warn: Bool) async throws {
+        let schemas = PillarboxProjections.all.flatMap { [$0.schema, $0.schema + "_rebuild", $0.schema + "_verify", $0.schema + "_old"] }
+        if let owner, owner.username != endpoint.username || owner.location != endpoint.location {
+            let client = PostgresClient(configuration: owner.clientConfiguration(maximumConnections: 2,
+                                                                                 applicationName: "pillarbox-migrate"),
+                                        backgroundLogger: logger)
+            try await client.whileRunning {
+                try await client.withConnection { connection in
+                    _ = try await MigrationRunner(logger: logger).migrate(connection: connection)
+                    try await DatabaseRoles.prepare(servingRole: endpoint.username, projectionSchemas: schemas,
+                                                    on: connection, logger: logger)
+                }
+            }
+            return
+        }
+        let client = PostgresClient(configuration: endpoint.clientConfiguration(maximumConnections: 2), backgroundLogger: logger)
+        try await client.whileRunning {
+            try await client.withConnection { connection in
+                _ = try await MigrationRunner(logger: logger).migrate(connection: connection)
+                if warn, let risk = try await DatabaseRoles.rewriteRisk(on: connection, logger: logger) {
+                    logger.warning("\(risk): the server could rewrite the event log; set database.ownerURL so the log is owned by another role (see README, Security)")
+                }
+            }
+        }
+    }
+
     /// Runs `body` with a running client on which the migrations have been applied.
     func withClient<T: Sendable>(_ configuration: BootstrapConfiguration, logger: Logger,
                                  _ body: @Sendable (PostgresClient) async throws -> T) async throws -> T {
+        try await prepare(logger: logger, warn: false)
         let client = makeClient(configuration, logger: logger)
-        return try await client.whileRunning {
-            try await MigrationRunner(logger: logger).migrate(client: client)
-            return try await body(client)
-        }
+        return try await client.whileRunning { try await body(client) }
     }
 
     /// Runs `body` with a running event store.
@@ -74,12 +122,15 @@ func withEventStore<T: Sendable>(_ configuration: BootstrapConfiguration, logger
     }
 }
 
-/// As `withEventStore`, with the projection engine over it, its live tables prepared.
+/// As `withEventStore`, with the projection engine over it, its live tables prepared (waiting
+/// for a server that is building them as it starts).
 func withProjectionEngine<T: Sendable>(_ configuration: BootstrapConfiguration, logger: Logger,
                                        _ body: @Sendable (ProjectionEngine) async throws -> T) async throws -> T {
     try await withEventStore(configuration, logger: logger) { store in
         let engine = ProjectionEngine(store: store, projections: PillarboxProjections.all, logger: logger)
-        try await engine.prepare()
+        try await engine.prepare(onWait: {
+            FileHandle.standardError.write(Data("pillarbox: the server is starting (building its tables from the log); waiting for it\n".utf8))
+        })
         return try await body(engine)
     }
 }

@@ -21,7 +21,13 @@ final class MailServerHarness: @unchecked Sendable {
         try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
     }
 
-    var databaseArguments: [String] { ["--database-url", endpoint.redactedURL, "--data-dir", dataDirectory] }
+    /// The server works as a role that may append to the log but not rewrite it; the test
+    /// cluster's superuser owns the log and runs the migrations.
+    var databaseArguments: [String] {
+        var serving = endpoint
+        serving.username = DatabaseRoles.embeddedServingRole
+        return ["--database-url", serving.redactedURL, "--database-owner-url", endpoint.redactedURL, "--data-dir", dataDirectory]
+    }
 
     /// Runs `body` with a harness on a new database, stopping the server and cleaning up after.
     static func with(_ body: @Sendable (MailServerHarness) async throws -> Void) async throws {

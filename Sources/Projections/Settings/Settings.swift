@@ -113,7 +113,7 @@ public final class LiveSettings: Service, Sendable {
 
     let store: EventStore
     let logger: Logger
-    private let state = Mutex<(values: [String: String], watchers: [UUID: AsyncStream<Change>.Continuation], generation: Int)>(([:], [:], 0))
+    private let state = Mutex<(values: [String: String], watchers: [UUID: AsyncStream<Change>.Continuation], generation: Int, cursor: LogCursor)>(([:], [:], 0, .start))
 
     /// Grows with every change taken in, so a component can cache values derived from settings.
     public var generation: Int { state.withLock { $0.generation } }
@@ -148,34 +148,41 @@ public final class LiveSettings: Service, Sendable {
         return stream
     }
 
-    /// Follows the settings stream until cancelled or the service group shuts down.
+    /// Follows the settings stream until cancelled or the service group shuts down, through
+    /// database outages (retried, logged once per outage).
     public func run() async throws {
-        do {
-            try await cancelWhenGracefulShutdown { try await self.follow() }
-        } catch where stopRequested {
-            // Stopping: the interrupted read is expected.
+        await cancelWhenGracefulShutdown {
+            await self.store.follow(logger: self.logger, what: "following the settings") { try await self.catchUp() }
         }
     }
 
-    private func follow() async throws {
+    private func catchUp() async throws {
         let decoder = EventCoding.decoder()
-        for try await recorded in store.subscribe(after: .start, category: Settings.category) {
-            guard recorded.type == SettingChanged.eventType else { continue }
-            let change: SettingChanged
-            do {
-                change = try decoder.decode(SettingChanged.self, from: Data(recorded.json))
-            } catch {
-                logger.error("skipping a setting change that does not decode", metadata: [
-                    "position": "\(recorded.position)", "error": "\(error)",
-                ])
-                continue
+        while true {
+            let cursor = state.withLock { $0.cursor }
+            let events = try await store.read(after: cursor, category: Settings.category, limit: 500)
+            guard let last = events.last else { return }
+            var changes: [Change] = []
+            for recorded in events where recorded.type == SettingChanged.eventType {
+                do {
+                    let change = try decoder.decode(SettingChanged.self, from: Data(recorded.json))
+                    changes.append(Change(key: change.key, json: change.new))
+                } catch {
+                    logger.error("skipping a setting change that does not decode", metadata: [
+                        "position": "\(recorded.position)", "error": "\(error)",
+                    ])
+                }
             }
             let watchers = state.withLock { state in
-                state.values[change.key] = change.new
-                state.generation += 1
+                for change in changes { state.values[change.key] = change.json }
+                if !changes.isEmpty { state.generation += 1 }
+                state.cursor = last.cursor
                 return Array(state.watchers.values)
             }
-            for watcher in watchers { watcher.yield(Change(key: change.key, json: change.new)) }
+            for change in changes {
+                for watcher in watchers { watcher.yield(change) }
+            }
+            if events.count < 500 { return }
         }
     }
 }

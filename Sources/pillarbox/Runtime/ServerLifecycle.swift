@@ -29,6 +29,10 @@ struct ServerLifecycle: Service {
         try? await gracefulShutdown()
 
         logger.notice("pillarbox is shutting down")
-        try await store.append([EventData(ServerStopped(hostname: configuration.hostname.value, processID: processID))], to: stream)
+        do {
+            try await store.append([EventData(ServerStopped(hostname: configuration.hostname.value, processID: processID))], to: stream)
+        } catch {
+            logger.error("recording the server's stop failed", metadata: ["error": "\(DatabaseErrorText.describe(error))"])
+        }
     }
 }

@@ -12,21 +12,51 @@ import TestSupport
 final class MailServerHarness: @unchecked Sendable {
     let endpoint: DatabaseEndpoint
     let dataDirectory: String
+    /// The server runs its own PostgreSQL under the data directory (instead of a database of
+    /// the test cluster), so a test may stop and start it.
+    let embedded: Bool
     var process: RunningProcess?
     var ports: [String: Int] = [:]
 
     init(endpoint: DatabaseEndpoint) throws {
         self.endpoint = endpoint
         dataDirectory = "/tmp/pbx-smtp-\(UUID().uuidString.prefix(8).lowercased())"
+        embedded = false
         try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
+    }
+
+    /// A harness whose server runs its own embedded cluster.
+    init(embeddedIn directory: String) throws {
+        dataDirectory = directory
+        embedded = true
+        try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
+        endpoint = EmbeddedPostgres(directory: directory, logger: TestDatabase.logger).endpoint
     }
 
     /// The server works as a role that may append to the log but not rewrite it; the test
     /// cluster's superuser owns the log and runs the migrations.
     var databaseArguments: [String] {
+        if embedded { return ["--data-dir", dataDirectory] }
         var serving = endpoint
         serving.username = DatabaseRoles.embeddedServingRole
         return ["--database-url", serving.redactedURL, "--database-owner-url", endpoint.redactedURL, "--data-dir", dataDirectory]
+    }
+
+    /// As `with`, the server running its own embedded PostgreSQL, stopped and removed after.
+    static func withEmbedded(_ body: @Sendable (MailServerHarness) async throws -> Void) async throws {
+        let harness = try MailServerHarness(embeddedIn: "/tmp/pbx-emb-\(UUID().uuidString.prefix(8).lowercased())")
+        do {
+            try await body(harness)
+            await harness.stop()
+        } catch {
+            if let process = harness.process { print("server log:\n\(process.errors.suffix(6_000))") }
+            await harness.stop()
+            _ = try? await PillarboxBinary.run(["db", "stop", "--data-dir", harness.dataDirectory])
+            try? FileManager.default.removeItem(atPath: harness.dataDirectory)
+            throw error
+        }
+        _ = try? await PillarboxBinary.run(["db", "stop", "--data-dir", harness.dataDirectory])
+        try? FileManager.default.removeItem(atPath: harness.dataDirectory)
     }
 
     /// Runs `body` with a harness on a new database, stopping the server and cleaning up after.

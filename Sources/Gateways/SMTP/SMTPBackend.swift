@@ -28,6 +28,8 @@ public struct SMTPSessionContext: Sendable {
 /// Where a recipient goes, as the directory and the relay rules decide.
 public enum SMTPRecipientDecision: Sendable, Equatable {
     case local(user: String)
+    /// A list of the directory (by lower-case name): its members get the message.
+    case list(String)
     case discard
     case remote
     /// A local domain with no such user, alias or list: 550 5.1.1, IDS event 3.
@@ -91,6 +93,9 @@ public protocol SMTPBackend: Sendable {
     func sessionEnded(_ summary: SessionEnded, rejected: [MessageRejected], notes: [SMTPIDSNote], session: SMTPSessionContext) async
     /// Members of a list for EXPN, nil when `name` is not a list.
     func expand(_ name: String) async -> [String]?
+    /// Whether an authenticated `user` may send as `address` (MAIL FROM, and each From: address):
+    /// one of their own addresses, or any address when `smtp.allow_any_sender` names them.
+    func mayUse(sender address: String, user: UserRecord) async -> Bool
 }
 
 /// An IDS event a session collected to write later.

@@ -97,6 +97,11 @@ public final class SMTPIntake: SMTPBackend {
             return snapshot.users[administrator] != nil ? .local(user: administrator) : .unknownLocal
         }
         if let local = Self.resolveLocal(path, in: snapshot, defaultMappings: !settings.value(SettingKey<Bool>.disableDefaultMappings)) {
+            // VPOP3's rule: a list that is not public is no address at all for senders who
+            // neither authenticated nor may relay (else its remote members make it a relay).
+            if case .list(let name) = local, snapshot.lists[name]?.isPublic != true, !mayRelay(session, policy: policy) {
+                return .unknownLocal
+            }
             return local
         }
         // Not a local domain: relaying.
@@ -104,6 +109,13 @@ public final class SMTPIntake: SMTPBackend {
             return user.maySendInternetMail ? .remote : .internetMailNotAllowed
         }
         return policy.relayNetworks.allows(session.clientIP) ? .remote : .relayDenied
+    }
+
+    /// Whether the session may send to other servers: an authenticated user who may send
+    /// internet mail, or a client in `smtp.relay_networks`.
+    func mayRelay(_ session: SMTPSessionContext, policy: SMTPPolicy) -> Bool {
+        if let user = session.authenticatedUser { return user.maySendInternetMail }
+        return policy.relayNetworks.allows(session.clientIP)
     }
 
     /// Nil when the domain is not local. Aliases first (exact address, then domain patterns,
@@ -126,14 +138,16 @@ public final class SMTPIntake: SMTPBackend {
         if let target {
             switch target.kind {
             case .user: return snapshot.users[target.name.lowercased()] != nil ? .local(user: target.name.lowercased()) : .unknownLocal
-            case .list: return .local(user: "list:" + target.name.lowercased())
+            case .list: return snapshot.lists[target.name.lowercased()] != nil ? .list(target.name.lowercased()) : .unknownLocal
             case .remote: return .remote
             case .noOne: return .discard
             }
         }
-        guard defaultMappings, !path.quoted else { return .unknownLocal }
+        // A quoted local part that did not need its quotes (`"alice"`) is the same address
+        // (RFC 5321 §4.1.2); one that did is no user name.
+        guard defaultMappings, !path.quoted || !SMTPPath.needsQuoting(path.localPart) else { return .unknownLocal }
         if snapshot.users[local] != nil { return .local(user: local) }
-        if snapshot.lists[local] != nil { return .local(user: "list:" + local) }
+        if snapshot.lists[local] != nil { return .list(local) }
         return .unknownLocal
     }
 
@@ -141,6 +155,20 @@ public final class SMTPIntake: SMTPBackend {
         let snapshot = directory.snapshot
         guard snapshot.lists[name.lowercased()] != nil else { return nil }
         return snapshot.listMembers[name.lowercased()] ?? []
+    }
+
+    public func mayUse(sender address: String, user: UserRecord) async -> Bool {
+        let anySender = settings.value(SettingKey<[String]>.smtpAllowAnySender)
+        if anySender.contains(where: { $0 == "*" || $0.lowercased() == user.id }) { return true }
+        guard let at = address.lastIndex(of: "@") else { return false }
+        let path = SMTPPath(localPart: String(address[..<at]), domain: String(address[address.index(after: at)...]).lowercased())
+        let snapshot = directory.snapshot
+        switch Self.resolveLocal(path, in: snapshot, defaultMappings: !settings.value(SettingKey<Bool>.disableDefaultMappings)) {
+        case .local(let owner): return owner == user.id
+        // A list's members may send as the list.
+        case .list(let name): return (snapshot.listMembers[name] ?? []).contains { $0.lowercased() == user.id }
+        default: return false
+        }
     }
 
     // MARK: Authentication
@@ -179,6 +207,7 @@ public final class SMTPIntake: SMTPBackend {
         case .authenticationFailure: score = settings.value(SettingKey<Int>.ipsBadAuthScore)
         case .badLocalRecipient: score = settings.value(SettingKey<Int>.ipsBadRecipientScore)
         case .relayDenied: score = settings.value(SettingKey<Int>.ipsRelayDeniedScore)
+        case .syntaxError: score = settings.value(SettingKey<Int>.ipsSyntaxErrorScore)
         default: score = 0
         }
         let event = IntrusionEventRecorded(kind: kind, clientIP: session.clientIP, service: session.service.rawValue,
@@ -235,6 +264,46 @@ public final class SMTPIntake: SMTPBackend {
         }
     }
 
+    /// A list's members as recipients: local users (also through their addresses and nested
+    /// lists, each list once) get a local copy; remote members get the message with the list's
+    /// address as its envelope sender, and only when the list is public or the sender may relay.
+    func expand(list name: String, address: String, notify: [String], snapshot: DirectorySnapshot, remoteAllowed: Bool,
+                originalRecipient: String?) -> [MessageAccepted.Recipient] {
+        var recipients: [MessageAccepted.Recipient] = []
+        var seenUsers = Set<String>()
+        var seenLists: Set<String> = [name]
+        var pending = [name]
+        let defaultMappings = !settings.value(SettingKey<Bool>.disableDefaultMappings)
+        while let current = pending.popLast() {
+            for member in snapshot.listMembers[current] ?? [] {
+                var decision: SMTPRecipientDecision = .unknownLocal
+                if !member.contains("@") {
+                    if snapshot.users[member.lowercased()] != nil { decision = .local(user: member.lowercased()) }
+                } else if let at = member.lastIndex(of: "@") {
+                    let path = SMTPPath(localPart: String(member[..<at]), domain: String(member[member.index(after: at)...]).lowercased())
+                    decision = Self.resolveLocal(path, in: snapshot, defaultMappings: defaultMappings) ?? .remote
+                }
+                switch decision {
+                case .local(let user) where seenUsers.insert(user).inserted:
+                    recipients.append(.init(address: address, route: .local, user: user, notify: notify,
+                                            originalRecipient: originalRecipient))
+                case .list(let nested) where seenLists.insert(nested).inserted:
+                    pending.append(nested)
+                case .remote where remoteAllowed:
+                    recipients.append(.init(address: member, route: .remote, notify: notify, originalRecipient: "rfc822;" + address,
+                                            envelopeSender: address))
+                case .remote:
+                    logger.info("not sending a members-only list's message to its remote member", metadata: [
+                        "list": "\(name)", "member": "\(member)",
+                    ])
+                default:
+                    break
+                }
+            }
+        }
+        return recipients
+    }
+
     public func accept(_ message: SMTPMessage, notes: [SMTPIDSNote], session: SMTPSessionContext) async throws {
         let snapshot = directory.snapshot
         var recipients: [MessageAccepted.Recipient] = []
@@ -242,17 +311,10 @@ public final class SMTPIntake: SMTPBackend {
             let notify = recipient.parameters.notify.map(\.rawValue)
             let address = recipient.path.description
             switch recipient.decision {
-            case .local(let user) where user.hasPrefix("list:"):
-                // Until lists get their own handling, a list delivers to its members.
-                for member in snapshot.listMembers[String(user.dropFirst(5))] ?? [] {
-                    if !member.contains("@"), snapshot.users[member.lowercased()] != nil {
-                        recipients.append(.init(address: address, route: .local, user: member.lowercased(), notify: notify,
-                                                originalRecipient: recipient.parameters.originalRecipient))
-                    } else if member.contains("@") {
-                        recipients.append(.init(address: member, route: .remote, notify: notify,
-                                                originalRecipient: "rfc822;" + address))
-                    }
-                }
+            case .list(let name):
+                recipients += expand(list: name, address: address, notify: notify, snapshot: snapshot,
+                                     remoteAllowed: snapshot.lists[name]?.isPublic == true || mayRelay(session, policy: policy()),
+                                     originalRecipient: recipient.parameters.originalRecipient)
             case .local(let user):
                 recipients.append(.init(address: address, route: .local, user: user, notify: notify,
                                         originalRecipient: recipient.parameters.originalRecipient))

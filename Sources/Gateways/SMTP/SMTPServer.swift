@@ -52,11 +52,14 @@ public final class SMTPServer: Service, Sendable {
             return
         }
         let policy = intake.policy()
-        if let refusal = limiter.acquire(address, maxTotal: policy.maxSessions, maxPerAddress: policy.maxSessionsPerIP) {
+        let slot: ConnectionSlot
+        switch limiter.slot(address, maxTotal: policy.maxSessions, maxPerAddress: policy.maxSessionsPerIP) {
+        case .success(let taken): slot = taken
+        case .failure(let refusal):
             await connection.write((refusal == .tooManyFromAddress ? SMTPReply.c421TooManyFromIP : .c421TooManySessions).bytes)
             return
         }
-        defer { limiter.release(address) }
+        defer { slot.release() }
         var context = SMTPSessionContext(id: sessionID, service: service, clientIP: address)
         if policy.greetingPause > .zero { try? await Task.sleep(for: policy.greetingPause) }
         // A client that talks before the greeting is not waiting for replies (RFC 5321 §4.3.1).
@@ -69,6 +72,8 @@ public final class SMTPServer: Service, Sendable {
             guard let version = await connection.awaitHandshake() else { return }
             context.tls = version
         }
-        await SMTPSession(transport: connection.client, backend: intake, context: context, logger: logger).run()
+        let session = SMTPSession(transport: connection.client, backend: intake, context: context, logger: logger)
+        session.onClose = { slot.release() }
+        await session.run()
     }
 }

@@ -1,6 +1,7 @@
 import EventLog
 import Foundation
 import Logging
+import MailCore
 
 /// The message itself: DATA and BDAT into a body sink, the checks on its header section, the
 /// trace lines, and the durable accept before `250`.
@@ -19,6 +20,11 @@ extension SMTPSession {
         let sink = makeSink(for: current)
         current.sink = sink
         transaction = current
+        if await synchronizationViolated(after: "DATA") {
+            sink.discard()
+            failTransaction(.c554Synchronization)
+            return .close
+        }
         reply(.c354StartInput)
         var scanner = SMTPBodyScanner(mode: .data, lineLimit: policy.limits.textLineLength)
         var output: [UInt8] = []
@@ -60,6 +66,11 @@ extension SMTPSession {
             reply(response)
             await backend.record(.syntaxError, details: "\(error) in DATA", session: context)
             return error == .lineTooLong ? .proceed : .close
+        }
+        if await synchronizationViolated(after: "the end of the message") {
+            sink.discard()
+            failTransaction(.c554Synchronization)
+            return .close
         }
         if tooBig || spoolFailed {
             failTransaction(tooBig ? .c552TooBig : .c451LocalError(context.id))
@@ -175,6 +186,19 @@ extension SMTPSession {
             failTransaction(.c554TooManyHops)
             reply(.c554TooManyHops)
             return .proceed
+        }
+        // RFC 6409 §8.1: the From: addresses of authenticated mail are the user's own too.
+        if let user = context.authenticatedUser {
+            for address in MIMEParser.summarise(sink.head).envelope.from {
+                guard let mailbox = address.mailbox, let host = address.host else { continue }
+                let text = "\(mailbox)@\(host)"
+                if await !backend.mayUse(sender: text, user: user) {
+                    sink.discard()
+                    failTransaction(.c553SenderNotOwned(text))
+                    reply(.c553SenderNotOwned(text))
+                    return .proceed
+                }
+            }
         }
         let message: SMTPMessage
         do {

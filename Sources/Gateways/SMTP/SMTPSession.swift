@@ -57,6 +57,9 @@ public final class SMTPSession {
     /// IDS events that score nothing, written with the next message or at the end.
     var notes: [SMTPIDSNote] = []
     let implicitTLS: Bool
+    /// Called once when the session's connection is over, before its record is written: frees
+    /// the client's connection slot at once.
+    var onClose: @Sendable () -> Void = {}
 
     public init(transport: ClientTransport, backend: SMTPBackend, context: SMTPSessionContext, logger: Logger) {
         self.transport = transport
@@ -88,7 +91,8 @@ public final class SMTPSession {
                 return
             }
             let outcome: Outcome
-            switch SMTPCommandParser.parse(line) {
+            let parsed = SMTPCommandParser.parse(line)
+            switch parsed {
             case .success(let command):
                 outcome = await handle(command)
             case .failure(let error):
@@ -98,13 +102,33 @@ public final class SMTPSession {
                 await finish(lastReply.map { $0.code == 221 ? "" : SMTPSessionLog.code($0) } ?? "")
                 return
             }
+            if case .success(let command) = parsed, command.endsPipelineGroup,
+               await synchronizationViolated(after: "\(command.verb)") {
+                await finish(SMTPSessionLog.code(.c554Synchronization))
+                return
+            }
         }
+    }
+
+    /// RFC 2920 §3.1: EHLO, HELO, DATA, VRFY, EXPN, NOOP and QUIT (and the end of a message)
+    /// may only end a group of pipelined commands. A client that has not authenticated and sends
+    /// more before their reply went out is refused and disconnected (Postfix's
+    /// `smtpd_forbid_unauth_pipelining`): it is not waiting for replies, and may be smuggling.
+    func synchronizationViolated(after what: String) async -> Bool {
+        guard context.authenticatedUser == nil, !input.isEmpty else { return false }
+        let pending = input.count
+        _ = input.discardAll()
+        reply(.c554Synchronization)
+        logger.notice("input pipelined behind a command that ends a group", metadata: ["after": "\(what)", "octets": "\(pending)"])
+        await backend.record(.syntaxError, details: "\(pending) octets pipelined after \(what)", session: context)
+        return true
     }
 
     /// Ends the session: the open transaction, if any, counts as abandoned (or as failed by
     /// the reply that closed the session), and the session's record goes to the log with the
     /// IDS events still collected.
     private func finish(_ errorCode: String) async {
+        onClose()
         await flush()
         await transport.close()
         if transaction != nil {
@@ -219,6 +243,7 @@ public final class SMTPSession {
         case .unknownCommand: response = .c500UnknownCommand
         case .badArguments(let text): response = .c501Syntax(text)
         case .badAddress(let text): response = .c501Address(text, sender: false)
+        case .badSenderAddress(let text): response = .c501Address(text, sender: true)
         case .badParameter(let text): response = SMTPReply(555, "5.5.4", "Parameter not recognized: \(text)")
         }
         return await protocolError(response, details: "\(response.code) \(response.lines.joined())")
@@ -277,6 +302,9 @@ public final class SMTPSession {
             return .proceed
         }
         policy = backend.policy()
+        var parameters = parameters
+        // RFC 4954 §5: AUTH= from a client that has not authenticated and is not trusted counts as AUTH=<>.
+        if context.authenticatedUser == nil && !policy.relayNetworks.allows(context.clientIP) { parameters.auth = nil }
         if path?.isInternationalised == true && !parameters.smtpUTF8 {
             reply(SMTPReply(553, "5.6.7", "Non-ASCII sender address requires the SMTPUTF8 parameter"))
             return .proceed
@@ -293,6 +321,13 @@ public final class SMTPSession {
                 await backend.record(.tooBig, details: "declared SIZE=\(size), limit \(sizeLimit)", session: context)
                 return .proceed
             }
+        }
+        // RFC 6409 §8.1: an authenticated client sends as one of its user's own addresses.
+        if let user = context.authenticatedUser, let path, !(await backend.mayUse(sender: path.description, user: user)) {
+            reply(.c553SenderNotOwned(path.description))
+            sessionLog.refusedAtMail(path, size: 0, reply: .c553SenderNotOwned(path.description), session: context,
+                                     messageID: backend.makeNonce())
+            return .proceed
         }
         transactionCount += 1
         transaction = Transaction(number: transactionCount, reversePath: path, parameters: parameters)
@@ -322,8 +357,10 @@ public final class SMTPSession {
         }
         let decision = await backend.resolve(path, session: context, policy: policy)
         switch decision {
-        case .local, .discard, .remote:
+        case .local, .list, .discard, .remote:
             if case .local = decision {
+                notes.append(SMTPIDSNote(kind: .goodLocalRecipient, details: "<\(path)>"))
+            } else if case .list = decision {
                 notes.append(SMTPIDSNote(kind: .goodLocalRecipient, details: "<\(path)>"))
             } else if case .remote = decision, context.authenticatedUser == nil {
                 notes.append(SMTPIDSNote(kind: .relayAllowed, details: "<\(path)>"))
@@ -387,6 +424,7 @@ public final class SMTPSession {
         }
         switch await backend.resolve(path, session: context, policy: policy) {
         case .local(let user): reply(SMTPReply(250, "2.1.5", "\(user) <\(path)>"))
+        case .list(let name): reply(SMTPReply(250, "2.1.5", "list \(name) <\(path)>"))
         case .unknownLocal: reply(.c550UnknownUser)
         default: reply(.c252CannotVerify)
         }

@@ -83,6 +83,7 @@ struct SMTPSessionLog {
         let address = accepted.path.description
         switch accepted.decision {
         case .local(let user): return .init(address: address, route: .local, user: user)
+        case .list: return .init(address: address, route: .local)
         case .remote: return .init(address: address, route: .remote)
         case .discard: return .init(address: address, route: .discarded)
         case .unknownLocal, .relayDenied, .internetMailNotAllowed: return nil

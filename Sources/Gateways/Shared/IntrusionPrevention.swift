@@ -82,7 +82,7 @@ public final class IntrusionPrevention: Sendable {
 
 /// Counts open sessions, in total and per client address.
 public final class ConnectionLimiter: Sendable {
-    public enum Refusal: Sendable {
+    public enum Refusal: Error, Sendable {
         case tooMany
         case tooManyFromAddress
     }
@@ -103,11 +103,36 @@ public final class ConnectionLimiter: Sendable {
         }
     }
 
+    /// Takes a slot as a value that gives it back once, however often it is released.
+    public func slot(_ address: String, maxTotal: Int, maxPerAddress: Int) -> Result<ConnectionSlot, Refusal> {
+        if let refusal = acquire(address, maxTotal: maxTotal, maxPerAddress: maxPerAddress) { return .failure(refusal) }
+        return .success(ConnectionSlot(limiter: self, address: address))
+    }
+
     public func release(_ address: String) {
         state.withLock { state in
             state.total -= 1
             let remaining = state.perAddress[address, default: 1] - 1
             state.perAddress[address] = remaining > 0 ? remaining : nil
         }
+    }
+}
+
+/// One connection's place in a `ConnectionLimiter`, given back by the first `release()`: when
+/// the connection closes, before the session's record is written, so a client that reconnects
+/// right after its last reply is not still counted.
+public final class ConnectionSlot: Sendable {
+    let limiter: ConnectionLimiter
+    let address: String
+    private let released = Mutex(false)
+
+    init(limiter: ConnectionLimiter, address: String) {
+        self.limiter = limiter
+        self.address = address
+    }
+
+    public func release() {
+        guard released.withLock({ was in defer { was = true }; return !was }) else { return }
+        limiter.release(address)
     }
 }

@@ -8,7 +8,7 @@ public struct OutqueueProjection: Projection {
     public let name = "outqueue"
     public let schema = "outqueue"
     public let mode = ProjectionMode.async
-    public let version = 1
+    public let version = 2
     public let categories = [MessageAccepted.category]
 
     public init() {}
@@ -22,7 +22,7 @@ public struct OutqueueProjection: Projection {
 
     public static let recipients = ProjectionTable("outrecipients", columns: [
         .init("msgid", .text), .init("rcptid", .integer), .init("address", .text), .init("notify", .textArray),
-        .init("orcpt", .text), .init("status", .text),
+        .init("orcpt", .text), .init("status", .text), .init("returnpath", .text),
     ], primaryKey: 2)
 
     public var tables: [ProjectionTable] { [Self.messages, Self.recipients] }
@@ -42,7 +42,7 @@ public struct OutqueueProjection: Projection {
         for (index, recipient) in remote.enumerated() {
             rows.insert(into: Self.recipients, [
                 id, .int(index + 1), .text(recipient.address), .texts(recipient.notify),
-                .optional(recipient.originalRecipient), .text("pending"),
+                .optional(recipient.originalRecipient), .text("pending"), .text(recipient.envelopeSender ?? event.reversePath),
             ])
         }
     }

@@ -29,13 +29,19 @@ public struct MessageAccepted: Event {
         public var notify: [String]
         /// RFC 3461 ORCPT, `addr-type;address`.
         public var originalRecipient: String?
+        /// The reverse-path this recipient's copy leaves with, when it is not the message's: a
+        /// list's remote members get the list's address, so their bounces go to the list and
+        /// never to whoever posted.
+        public var envelopeSender: String?
 
-        public init(address: String, route: Route, user: String? = nil, notify: [String] = [], originalRecipient: String? = nil) {
+        public init(address: String, route: Route, user: String? = nil, notify: [String] = [], originalRecipient: String? = nil,
+                    envelopeSender: String? = nil) {
             self.address = address
             self.route = route
             self.user = user
             self.notify = notify
             self.originalRecipient = originalRecipient
+            self.envelopeSender = envelopeSender
         }
     }
 

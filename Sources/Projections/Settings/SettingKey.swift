@@ -249,6 +249,44 @@ extension SettingKey where Value == String {
     }
 }
 
+extension SettingKey where Value == [String] {
+    /// RFC 6409 §8.1: submitted mail is sent as one of the user's own addresses, unless named here.
+    public static var smtpAllowAnySender: SettingKey<[String]> {
+        SettingKey("smtp.allow_any_sender", default: [],
+                   "Users who may send as any address (MAIL FROM and From:); * for every user") { names in
+            names.allSatisfy { $0 == "*" || !$0.isEmpty && !$0.contains(where: \.isWhitespace) } ? nil : "must be user names or *"
+        }
+    }
+}
+
+extension SettingKey where Value == Int {
+    /// VPOP3's IDS event 9 (syntax errors) has its own score.
+    public static var ipsSyntaxErrorScore: SettingKey<Int> {
+        .count("ips.syntax_error_score", default: 20, "IPS score for a protocol or syntax error", range: 0...100_000)
+    }
+    public static var imapMaxSessions: SettingKey<Int> {
+        .count("imap.max_sessions", default: 500, "IMAP connections at once, both listeners together", range: 1...100_000)
+    }
+    public static var imapMaxUnauthenticatedPerIP: SettingKey<Int> {
+        .count("imap.max_unauthenticated_per_ip", default: 10, "IMAP connections from one address not logged in yet",
+               range: 1...10_000)
+    }
+    /// Dovecot's `mail_max_userip_connections`, 10 by default, is the model.
+    public static var imapMaxSessionsPerUserIP: SettingKey<Int> {
+        .count("imap.max_sessions_per_user_ip", default: 10, "IMAP sessions of one user from one address", range: 1...10_000)
+    }
+    public static var pop3MaxSessions: SettingKey<Int> {
+        .count("pop3.max_sessions", default: 200, "POP3 connections at once, both listeners together", range: 1...100_000)
+    }
+    public static var pop3MaxUnauthenticatedPerIP: SettingKey<Int> {
+        .count("pop3.max_unauthenticated_per_ip", default: 10, "POP3 connections from one address not logged in yet",
+               range: 1...10_000)
+    }
+    public static var pop3MaxSessionsPerUserIP: SettingKey<Int> {
+        .count("pop3.max_sessions_per_user_ip", default: 10, "POP3 sessions of one user from one address", range: 1...10_000)
+    }
+}
+
 public enum SettingKeys {
     /// Every known setting.
     public static let all: [AnySettingKey] = [
@@ -274,6 +312,10 @@ public enum SettingKeys {
         SettingKey<Bool>.imapAuthWithoutTLS.erased, SettingKey<Int>.mailQuotaKiB.erased,
         SettingKey<Int>.loginCacheSeconds.erased, SettingKey<Int>.logRetentionDays.erased,
         SettingKey<String>.idsLogFile.erased, SettingKey<String>.idsLogFormat.erased,
+        SettingKey<[String]>.smtpAllowAnySender.erased, SettingKey<Int>.ipsSyntaxErrorScore.erased,
+        SettingKey<Int>.imapMaxSessions.erased, SettingKey<Int>.imapMaxUnauthenticatedPerIP.erased,
+        SettingKey<Int>.imapMaxSessionsPerUserIP.erased, SettingKey<Int>.pop3MaxSessions.erased,
+        SettingKey<Int>.pop3MaxUnauthenticatedPerIP.erased, SettingKey<Int>.pop3MaxSessionsPerUserIP.erased,
     ]
 
     public static func named(_ name: String) -> AnySettingKey? { all.first { $0.name == name } }

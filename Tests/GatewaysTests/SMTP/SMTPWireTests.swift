@@ -76,11 +76,27 @@ struct SMTPWireTests {
         ("RCPT TO:user@example.com", .badAddress("the address must be in angle brackets")),
         ("RCPT TO:<user>", .badAddress("the address needs a domain")),
         ("RCPT TO:<a..b@example.com>", .badAddress("malformed local part")),
+        ("MAIL FROM:<a..b@example.com>", .badSenderAddress("malformed local part")),
+        ("MAIL FROM:<a@b.example> BODY=BINARYMIME", .badParameter("BODY is 7BIT or 8BITMIME")),
+        ("MAIL FROM:<a@b.example> ENVID=x+0D+0ABcc:+20victim", .badArguments("ENVID holds control characters")),
+        ("MAIL FROM:<a@b.example> AUTH=a+00b", .badArguments("AUTH holds control characters")),
+        ("RCPT TO:<a@b.example> ORCPT=rfc822;x+0D+0Ay", .badArguments("ORCPT holds control characters")),
         ("BDAT -1", .badArguments("expected BDAT size [LAST]")),
         ("AUTH PLAIN not*base64", .badArguments("the initial response is base64 or =")),
     ])
     func errors(_ text: String, _ expected: SMTPSyntaxError) {
         #expect(parse(text) == .failure(expected))
+    }
+
+    @Test("a SIZE too large for any counter is a size, and too big, not a syntax error")
+    func hugeSize() {
+        for text in ["MAIL FROM:<a@b.example> SIZE=9223372036854775807", "MAIL FROM:<a@b.example> SIZE=99999999999999999999999"] {
+            guard case .success(.mail(_, let parameters)) = parse(text) else {
+                Issue.record("\(text) did not parse")
+                continue
+            }
+            #expect(parameters.size == Int.max || parameters.size == 9_223_372_036_854_775_807)
+        }
     }
 
     @Test("only CRLF ends a command line; bare CR and LF are refused; long lines are refused")

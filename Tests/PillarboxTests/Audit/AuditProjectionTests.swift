@@ -91,7 +91,8 @@ struct AuditProjectionTests {
         try await MailServerHarness.with { server in
             try await server.createStandardDirectory()
             for (key, value) in [("smtp.max_message_size", "4096"), ("smtp.auth_without_tls", "true"), ("pop3.auth_without_tls", "true"),
-                                 ("imap.auth_without_tls", "true"), ("ips.threshold", "200")] {
+                                 ("imap.auth_without_tls", "true"), ("ips.threshold", "200"),
+                                 ("ips.syntax_error_score", "0")] {
                 try await server.cli(["settings", "set", key, value])
             }
             try await server.start(pop3: true, imap: true)

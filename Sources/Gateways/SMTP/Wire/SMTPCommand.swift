@@ -20,6 +20,15 @@ public enum SMTPCommand: Equatable, Sendable {
     /// RFC 4954: mechanism (upper case) and the optional initial response (`=` means empty).
     case auth(mechanism: String, initialResponse: String?)
 
+    /// RFC 2920 §3.1: commands after which a client must wait for the reply before sending
+    /// more (DATA too, whose check comes before its 354; STARTTLS and AUTH have their own).
+    public var endsPipelineGroup: Bool {
+        switch self {
+        case .helo, .ehlo, .noop, .quit, .vrfy, .expn: true
+        case .mail, .rcpt, .data, .bdat, .rset, .help, .startTLS, .auth: false
+        }
+    }
+
     /// The verb, for logs and IDS details.
     public var verb: String {
         switch self {

@@ -6,8 +6,10 @@ public enum SMTPSyntaxError: Error, Equatable, Sendable {
     case unknownCommand
     /// 501 5.5.4: the arguments do not fit the command's grammar.
     case badArguments(String)
-    /// 501 5.1.3 (MAIL: 5.1.7): the path is not an RFC 5321 path.
+    /// 501 5.1.3: the forward-path is not an RFC 5321 path.
     case badAddress(String)
+    /// 501 5.1.7: the reverse-path is not an RFC 5321 path.
+    case badSenderAddress(String)
     /// 555 5.5.4 (RFC 1869 §6): a MAIL or RCPT parameter we do not know or whose value is wrong.
     case badParameter(String)
 }
@@ -105,18 +107,24 @@ public enum SMTPCommandParser {
         if input.consume(Array("<>".utf8)) {
             path = nil
         } else {
-            path = try SMTPPathParser.parse(&input, allowPostmaster: false)
+            do {
+                path = try SMTPPathParser.parse(&input, allowPostmaster: false)
+            } catch SMTPSyntaxError.badAddress(let text) {
+                throw SMTPSyntaxError.badSenderAddress(text)
+            }
         }
         var parameters = SMTPMailParameters()
         for (key, value) in try esmtpParameters(&input) {
             switch key {
             case "SIZE":
-                guard let value, value.count <= 18, value.allSatisfy({ $0.isASCII && $0.isNumber }), let size = Int(value) else {
+                guard let value, value.count <= 40, value.allSatisfy({ $0.isASCII && $0.isNumber }) else {
                     throw SMTPSyntaxError.badParameter("SIZE needs a number")
                 }
-                parameters.size = size
+                // A number too large for an Int is still a size, and far too big (552 5.3.4).
+                parameters.size = Int(value) ?? Int.max
             case "BODY":
-                guard let value, let body = SMTPMailParameters.Body(rawValue: value.uppercased()) else {
+                // RFC 3030 §3: BODY=BINARYMIME only where BINARYMIME is advertised, which it is not.
+                guard let value, let body = SMTPMailParameters.Body(rawValue: value.uppercased()), body != .binaryMIME else {
                     throw SMTPSyntaxError.badParameter("BODY is 7BIT or 8BITMIME")
                 }
                 parameters.body = body
@@ -132,11 +140,15 @@ public enum SMTPCommandParser {
                 guard let value, let decoded = XText.decode(value), decoded.utf8.count <= 100 else {
                     throw SMTPSyntaxError.badParameter("ENVID is xtext of at most 100 characters")
                 }
+                try XText.refuseControls(decoded, "ENVID")
                 parameters.envelopeID = decoded
             case "AUTH":
                 guard let value else { throw SMTPSyntaxError.badParameter("AUTH needs a value") }
                 if value != "<>" {
-                    guard let decoded = XText.decode(value) else { throw SMTPSyntaxError.badParameter("AUTH is xtext") }
+                    guard let decoded = XText.decode(value), decoded.utf8.count <= 500 else {
+                        throw SMTPSyntaxError.badParameter("AUTH is xtext")
+                    }
+                    try XText.refuseControls(decoded, "AUTH")
                     parameters.auth = decoded
                 }
             default:
@@ -173,6 +185,7 @@ public enum SMTPCommandParser {
                       value.utf8.count <= 500 else {
                     throw SMTPSyntaxError.badParameter("ORCPT is addr-type;xtext")
                 }
+                try XText.refuseControls(address, "ORCPT")
                 parameters.originalRecipient = value[..<semicolon].lowercased() + ";" + address
             default:
                 throw SMTPSyntaxError.badParameter("unknown RCPT parameter \(key)")
@@ -401,6 +414,14 @@ public enum XText {
             }
         }
         return String(validating: bytes, as: UTF8.self)
+    }
+
+    /// Decoded xtext may hold any octet; a control character (CR, LF, NUL, …) in a value that
+    /// is stored and later written into headers and DSNs is refused (501 5.5.4).
+    static func refuseControls(_ decoded: String, _ name: String) throws {
+        guard decoded.utf8.allSatisfy({ $0 >= 0x20 && $0 != 0x7f }) else {
+            throw SMTPSyntaxError.badArguments("\(name) holds control characters")
+        }
     }
 
     public static func encode(_ text: String) -> String {

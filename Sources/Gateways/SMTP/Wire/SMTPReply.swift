@@ -97,10 +97,16 @@ extension SMTPReply {
     static let c550NoInternetMail = SMTPReply(550, "5.7.1", "You are not allowed to send mail to the internet")
     static let c550ProtocolNotAllowed = SMTPReply(550, "5.7.1", "You are not allowed to send mail over SMTP")
     static let c552TooBig = SMTPReply(552, "5.3.4", "Message size exceeds fixed maximum message size")
+    /// RFC 6409 §8.1: a submission server may refuse a sender the authenticated user does not own.
+    static func c553SenderNotOwned(_ address: String) -> SMTPReply {
+        SMTPReply(553, "5.7.1", "Sender address <\(address)> is not yours to send as")
+    }
     static let c553NeedsSMTPUTF8 = SMTPReply(553, "5.6.7", "Non-ASCII address requires the SMTPUTF8 parameter")
     static let c554HeloRefused = SMTPReply(554, "5.7.1", "Connection refused")
     static let c554TooManyHops = SMTPReply(554, "5.4.6", "Too many hops (mail loop?)")
     static let c554PreGreeting = SMTPReply(554, "5.5.0", "Protocol violation: commands sent before the greeting")
+    /// Postfix's `smtpd_forbid_unauth_pipelining` reply.
+    static let c554Synchronization = SMTPReply(554, "5.5.0", "Error: SMTP protocol synchronization")
     static let c554TLSInjection = SMTPReply(554, "5.5.0", "Protocol violation: commands pipelined after STARTTLS")
     static let c555BadParameter = SMTPReply(555, "5.5.4", "MAIL FROM/RCPT TO parameters not recognized or not implemented")
     static let c554NoValidRecipients = SMTPReply(554, "5.5.1", "No valid recipients")

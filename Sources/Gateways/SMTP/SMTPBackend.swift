@@ -83,8 +83,11 @@ public protocol SMTPBackend: Sendable {
     /// The user's stored credentials for a challenge mechanism, nil when unknown or not enabled.
     func credentials(user: String, mechanism: SASLMechanism) async -> Credentials?
     func user(named name: String) async -> UserRecord?
-    /// Records an IDS event (and feeds the IPS).
-    func record(_ kind: IntrusionEventRecorded.Kind, details: String, session: SMTPSessionContext) async
+    /// Records an IDS event and feeds the IPS; with `append` false the event only adds to the
+    /// client's score (a repeat the session folds into one event at its end).
+    /// Returns the score it added.
+    @discardableResult
+    func record(_ kind: IntrusionEventRecorded.Kind, details: String, session: SMTPSessionContext, append: Bool) async -> Int
     /// Makes the message durable, with the session's collected IDS events; returns when the
     /// transaction holding it has committed.
     func accept(_ message: SMTPMessage, notes: [SMTPIDSNote], session: SMTPSessionContext) async throws
@@ -102,4 +105,36 @@ public protocol SMTPBackend: Sendable {
 public struct SMTPIDSNote: Sendable {
     public let kind: IntrusionEventRecorded.Kind
     public let details: String
+    /// How many events of the session it stands for.
+    public var count = 1
+    /// What the events added to the client's score (already applied to the IPS).
+    public var score = 0
+
+    public init(kind: IntrusionEventRecorded.Kind, details: String, count: Int = 1, score: Int = 0) {
+        self.kind = kind
+        self.details = details
+        self.count = count
+        self.score = score
+    }
+
+    /// One note per kind, in order of first appearance: repeats counted, their details
+    /// summarised, so a session of thousands of recipients writes a handful of events.
+    static func folded(_ notes: [SMTPIDSNote]) -> [SMTPIDSNote] {
+        var order: [IntrusionEventRecorded.Kind] = []
+        var byKind: [IntrusionEventRecorded.Kind: SMTPIDSNote] = [:]
+        for note in notes {
+            if var existing = byKind[note.kind] {
+                existing.count += note.count
+                existing.score += note.score
+                byKind[note.kind] = existing
+            } else {
+                order.append(note.kind)
+                byKind[note.kind] = note
+            }
+        }
+        return order.compactMap { byKind[$0] }
+    }
+
+    /// The details as stored: the first event's, and how many more there were.
+    public var storedDetails: String { count > 1 ? "\(details) and \(count - 1) more" : details }
 }

@@ -99,7 +99,8 @@ public final class SMTPIntake: SMTPBackend {
         if let local = Self.resolveLocal(path, in: snapshot, defaultMappings: !settings.value(SettingKey<Bool>.disableDefaultMappings)) {
             // VPOP3's rule: a list that is not public is no address at all for senders who
             // neither authenticated nor may relay (else its remote members make it a relay).
-            if case .list(let name) = local, snapshot.lists[name]?.isPublic != true, !mayRelay(session, policy: policy) {
+            if case .list(let name) = local, snapshot.lists[name]?.isPublic != true, session.authenticatedUser == nil,
+               !policy.relayNetworks.allows(session.clientIP) {
                 return .unknownLocal
             }
             return local
@@ -188,15 +189,16 @@ public final class SMTPIntake: SMTPBackend {
     // MARK: IDS
 
     func idsAppend(_ notes: [SMTPIDSNote], session: SMTPSessionContext) throws -> StreamAppend {
-        let events = try notes.map { note in
+        let events = try SMTPIDSNote.folded(notes).map { note in
             try EventData(IntrusionEventRecorded(kind: note.kind, clientIP: session.clientIP, service: session.service.rawValue,
-                                                 sessionID: session.id, details: note.details, score: 0))
+                                                 sessionID: session.id, details: note.storedDetails, score: note.score, count: note.count))
         }
         return StreamAppend(stream: try StreamName(category: IntrusionEventRecorded.category, id: session.clientIP),
                             expectedVersion: .any, events: events)
     }
 
-    public func record(_ kind: IntrusionEventRecorded.Kind, details: String, session: SMTPSessionContext) async {
+    @discardableResult
+    public func record(_ kind: IntrusionEventRecorded.Kind, details: String, session: SMTPSessionContext, append: Bool) async -> Int {
         if kind == .authenticationFailure, let logins {
             // Failed SMTP AUTH also counts for the login IPS, shared by every service.
             await logins.failed(user: "", reason: details, service: session.service.rawValue, sessionID: session.id,
@@ -210,13 +212,15 @@ public final class SMTPIntake: SMTPBackend {
         case .syntaxError: score = settings.value(SettingKey<Int>.ipsSyntaxErrorScore)
         default: score = 0
         }
-        let event = IntrusionEventRecorded(kind: kind, clientIP: session.clientIP, service: session.service.rawValue,
-                                           sessionID: session.id, details: details, score: score)
-        do {
-            let stream = try StreamName(category: IntrusionEventRecorded.category, id: session.clientIP)
-            try await engine.store.append([EventData(event)], to: stream)
-        } catch {
-            logger.error("recording an IDS event failed", metadata: ["session": "\(session.id)", "error": "\(error)"])
+        if append {
+            let event = IntrusionEventRecorded(kind: kind, clientIP: session.clientIP, service: session.service.rawValue,
+                                               sessionID: session.id, details: details, score: score)
+            do {
+                let stream = try StreamName(category: IntrusionEventRecorded.category, id: session.clientIP)
+                try await engine.store.append([EventData(event)], to: stream)
+            } catch {
+                logger.error("recording an IDS event failed", metadata: ["session": "\(session.id)", "error": "\(error)"])
+            }
         }
         let now = clock()
         let configuration = ipsConfiguration
@@ -234,6 +238,7 @@ public final class SMTPIntake: SMTPBackend {
                 logger.error("recording a block failed", metadata: ["client": "\(session.clientIP)", "error": "\(error)"])
             }
         }
+        return score
     }
 
     // MARK: Accepting

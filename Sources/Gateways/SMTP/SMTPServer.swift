@@ -65,7 +65,7 @@ public final class SMTPServer: Service, Sendable {
         // A client that talks before the greeting is not waiting for replies (RFC 5321 §4.3.1).
         if await connection.clientSpokeFirst() {
             await connection.write(SMTPReply.c554PreGreeting.bytes)
-            await intake.record(.syntaxError, details: "commands sent before the greeting", session: context)
+            await intake.record(.syntaxError, details: "commands sent before the greeting", session: context, append: true)
             return
         }
         if connection.endpoint.implicitTLS {

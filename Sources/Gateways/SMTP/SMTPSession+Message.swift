@@ -64,7 +64,7 @@ extension SMTPSession {
             let response = error == .lineTooLong ? SMTPReply.c500TextLineTooLong : Self.reply(for: error)
             failTransaction(response)
             reply(response)
-            await backend.record(.syntaxError, details: "\(error) in DATA", session: context)
+            await recordIDS(.syntaxError, details: "\(error) in DATA")
             return error == .lineTooLong ? .proceed : .close
         }
         if await synchronizationViolated(after: "the end of the message") {
@@ -75,7 +75,7 @@ extension SMTPSession {
         if tooBig || spoolFailed {
             failTransaction(tooBig ? .c552TooBig : .c451LocalError(context.id))
             reply(tooBig ? .c552TooBig : .c451LocalError(context.id))
-            if tooBig { await backend.record(.tooBig, details: "more than \(limit) bytes", session: context) }
+            if tooBig { await recordIDS(.tooBig, details: "more than \(limit) bytes") }
             return .proceed
         }
         return await complete()
@@ -151,10 +151,10 @@ extension SMTPSession {
         let failure: SMTPReply?
         if let error = scanner.error {
             failure = error == .lineTooLong ? .c500TextLineTooLong : Self.reply(for: error)
-            await backend.record(.syntaxError, details: "\(error) in BDAT", session: context)
+            await recordIDS(.syntaxError, details: "\(error) in BDAT")
         } else if scanner.produced > limit {
             failure = .c552TooBig
-            await backend.record(.tooBig, details: "more than \(limit) bytes", session: context)
+            await recordIDS(.tooBig, details: "more than \(limit) bytes")
         } else if spoolFailed {
             failure = .c451LocalError(context.id)
         } else {

@@ -56,6 +56,8 @@ public final class SMTPSession {
     var errors = 0
     /// IDS events that score nothing, written with the next message or at the end.
     var notes: [SMTPIDSNote] = []
+    /// IDS kinds already written as events in this session.
+    var idsSeen = Set<IntrusionEventRecorded.Kind>()
     let implicitTLS: Bool
     /// Called once when the session's connection is over, before its record is written: frees
     /// the client's connection slot at once.
@@ -120,7 +122,7 @@ public final class SMTPSession {
         _ = input.discardAll()
         reply(.c554Synchronization)
         logger.notice("input pipelined behind a command that ends a group", metadata: ["after": "\(what)", "octets": "\(pending)"])
-        await backend.record(.syntaxError, details: "\(pending) octets pipelined after \(what)", session: context)
+        await recordIDS(.syntaxError, details: "\(pending) octets pipelined after \(what)")
         return true
     }
 
@@ -138,6 +140,20 @@ public final class SMTPSession {
         let ended = sessionLog.summary(context: context, authFailures: authFailures, errorCode: errorCode, endedAt: backend.now())
         await backend.sessionEnded(ended, rejected: sessionLog.rejected, notes: notes, session: context)
         notes = []
+    }
+
+    /// Records an IDS event: the session's first of its kind at once, later ones only scored
+    /// and folded into one event written with the session's end.
+    func recordIDS(_ kind: IntrusionEventRecorded.Kind, details: String) async {
+        let first = idsSeen.insert(kind).inserted
+        let score = await backend.record(kind, details: details, session: context, append: first)
+        if !first { addNote(SMTPIDSNote(kind: kind, details: details, score: score)) }
+    }
+
+    /// Keeps a note for the session's end, folding repeats so the list stays short.
+    func addNote(_ note: SMTPIDSNote) {
+        notes.append(note)
+        if notes.count > 32 { notes = SMTPIDSNote.folded(notes) }
     }
 
     /// Ends the open transaction with a failure reply.
@@ -253,7 +269,7 @@ public final class SMTPSession {
     func protocolError(_ response: SMTPReply, details: String) async -> Outcome {
         reply(response)
         errors += 1
-        await backend.record(.syntaxError, details: details, session: context)
+        await recordIDS(.syntaxError, details: details)
         if errors >= policy.limits.maxErrors {
             reply(SMTPReply(421, "4.7.0", "Too many errors, closing connection"))
             return .close
@@ -318,7 +334,7 @@ public final class SMTPSession {
             if size > sizeLimit {
                 reply(.c552TooBig)
                 sessionLog.refusedAtMail(path, size: Int64(size), reply: .c552TooBig, session: context, messageID: backend.makeNonce())
-                await backend.record(.tooBig, details: "declared SIZE=\(size), limit \(sizeLimit)", session: context)
+                await recordIDS(.tooBig, details: "declared SIZE=\(size), limit \(sizeLimit)")
                 return .proceed
             }
         }
@@ -359,11 +375,11 @@ public final class SMTPSession {
         switch decision {
         case .local, .list, .discard, .remote:
             if case .local = decision {
-                notes.append(SMTPIDSNote(kind: .goodLocalRecipient, details: "<\(path)>"))
+                addNote(SMTPIDSNote(kind: .goodLocalRecipient, details: "<\(path)>"))
             } else if case .list = decision {
-                notes.append(SMTPIDSNote(kind: .goodLocalRecipient, details: "<\(path)>"))
+                addNote(SMTPIDSNote(kind: .goodLocalRecipient, details: "<\(path)>"))
             } else if case .remote = decision, context.authenticatedUser == nil {
-                notes.append(SMTPIDSNote(kind: .relayAllowed, details: "<\(path)>"))
+                addNote(SMTPIDSNote(kind: .relayAllowed, details: "<\(path)>"))
             }
             current.recipients.append(SMTPAcceptedRecipient(path: path, parameters: parameters, decision: decision))
             transaction = current
@@ -371,10 +387,10 @@ public final class SMTPSession {
             reply(.c250RecipientOK)
         case .unknownLocal:
             refuse(path, .unknownLocal, .c550UnknownUser)
-            await backend.record(.badLocalRecipient, details: "<\(path)>", session: context)
+            await recordIDS(.badLocalRecipient, details: "<\(path)>")
         case .relayDenied:
             refuse(path, .relayDenied, .c550RelayDenied)
-            await backend.record(.relayDenied, details: "<\(path)>", session: context)
+            await recordIDS(.relayDenied, details: "<\(path)>")
         case .internetMailNotAllowed:
             refuse(path, .notAllowed, .c550NoInternetMail)
         }
@@ -444,7 +460,7 @@ public final class SMTPSession {
         guard input.isEmpty else {
             input.discardAll()
             reply(.c554TLSInjection)
-            await backend.record(.syntaxError, details: "commands pipelined after STARTTLS", session: context)
+            await recordIDS(.syntaxError, details: "commands pipelined after STARTTLS")
             return .close
         }
         await flush()
@@ -457,7 +473,7 @@ public final class SMTPSession {
         while true {
             switch await transport.read() {
             case .bytes:
-                await backend.record(.syntaxError, details: "commands pipelined after STARTTLS", session: context)
+                await recordIDS(.syntaxError, details: "commands pipelined after STARTTLS")
                 return .close
             case .tlsStarted(let version):
                 input.discardAll()
@@ -546,7 +562,7 @@ public final class SMTPSession {
     func authFailed(user: String?, reason: String) async -> Outcome {
         authFailures += 1
         reply(.c535BadCredentials)
-        await backend.record(.authenticationFailure, details: reason, session: context)
+        await recordIDS(.authenticationFailure, details: reason)
         if authFailures >= policy.limits.maxAuthFailures {
             reply(.c421TooManyAuthFailures)
             return .close

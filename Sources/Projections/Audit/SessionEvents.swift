@@ -79,8 +79,8 @@ public struct SessionEnded: Event {
         self.clientIP = clientIP
         self.startedAt = startedAt
         self.duration = duration
-        self.user = user
-        self.helo = helo
+        self.user = user.map { ClientText.stored($0) }
+        self.helo = helo.map { ClientText.stored($0) }
         self.tls = tls
         self.errorCode = errorCode
         self.messages = messages

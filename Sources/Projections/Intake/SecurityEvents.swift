@@ -48,17 +48,22 @@ public struct IntrusionEventRecorded: Event {
     public var clientIP: String
     public var service: String
     public var sessionID: String
+    /// At most `ClientText.detailsLimit` bytes.
     public var details: String
     /// What the event added to the client's IPS score.
     public var score: Int
+    /// How many events of this kind the session had that this one stands for: a session's
+    /// repeats are folded into one event (nil in events of one occurrence).
+    public var count: Int?
 
-    public init(kind: Kind, clientIP: String, service: String, sessionID: String, details: String, score: Int) {
+    public init(kind: Kind, clientIP: String, service: String, sessionID: String, details: String, score: Int, count: Int = 1) {
         self.kind = kind
         self.clientIP = clientIP
         self.service = service
         self.sessionID = sessionID
-        self.details = details
+        self.details = ClientText.stored(details, limit: ClientText.detailsLimit)
         self.score = score
+        self.count = count > 1 ? count : nil
     }
 }
 
@@ -101,7 +106,7 @@ public struct LoginFailed: Event {
     public static let eventType = "login_failed"
     public static let category = "logins"
 
-    /// The name the client gave (may be no user at all).
+    /// The name the client gave (may be no user at all), at most `ClientText.nameLimit` bytes.
     public var user: String
     public var clientIP: String
     public var service: String
@@ -109,10 +114,10 @@ public struct LoginFailed: Event {
     public var reason: String
 
     public init(user: String, clientIP: String, service: String, sessionID: String, reason: String) {
-        self.user = user
+        self.user = ClientText.stored(user)
         self.clientIP = clientIP
         self.service = service
         self.sessionID = sessionID
-        self.reason = reason
+        self.reason = ClientText.stored(reason, limit: ClientText.detailsLimit)
     }
 }

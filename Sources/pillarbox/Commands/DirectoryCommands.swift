@@ -80,7 +80,7 @@ struct UserCommand: AsyncParsableCommand {
         @Flag(help: "Make the user an administrator.") var admin = false
         @Option(help: "Comments.") var comments = ""
         @Flag(help: "Keep a CRAM-MD5 secret for this user (needs auth.cram_md5_allowed).") var cramMd5 = false
-        @Flag(help: "Allow POP3 APOP for this user (keeps a reversible copy of the password).") var apop = false
+        @Flag(help: "Allow POP3 APOP for this user (keeps the password, sealed with the key directory's key).") var apop = false
         @Flag(help: "The user may send only to local recipients (VPOP3's \"may send internet mail\" off).") var localOnly = false
         @Option(help: "Largest message the user may send, in bytes; 0 for no limit.") var maxOutgoingSize: Int64 = 0
 

@@ -1,10 +1,10 @@
 import Foundation
 import MailCore
 
-/// Messages APPENDed as RFC 3516 literal8s. Their bytes are kept exactly, except that a leaf
-/// part holding NUL octets is re-encoded as base64: such a part cannot be sent in a BODY[]
-/// response (RFC 3501 literals carry no NUL), while BINARY[] still returns the original octets
-/// by decoding it.
+/// Messages holding NUL octets: APPENDed (as RFC 3516 literal8s or not) or received over SMTP.
+/// Their bytes are kept exactly, except that a leaf part holding NUL octets is re-encoded as
+/// base64: such a part cannot be sent in a BODY[] response (RFC 3501 literals carry no NUL),
+/// while BINARY[] still returns the original octets by decoding it.
 enum BinaryContent {
     static func storable(_ message: [UInt8]) -> [UInt8] {
         guard message.contains(0) else { return message }

@@ -12,6 +12,11 @@ public struct IMAPLimits: Sendable {
     public var lineLength = 65_536
     /// APPEND's literal: the message size setting.
     public var literalSize = 50 * 1024 * 1024
+    /// Literals before login (a LOGIN name or password, an AUTHENTICATE response): RFC 7888 §5
+    /// warns that literals let a client make a server hold data; an unauthenticated client gets
+    /// a few KiB (RFC 9051 §7.1: `NO [TOOBIG]`, or the end of the session for a literal it did
+    /// not wait for permission to send).
+    public var literalSizeBeforeLogin = 8_192
     /// Parentheses nesting in SEARCH and body sections.
     public var depth = 16
     /// Ranges in one sequence set.
@@ -59,6 +64,12 @@ public final class IMAPAccounts: Sendable {
     }
 
     var authWithoutTLS: Bool { settings.value(SettingKey<Bool>.imapAuthWithoutTLS) }
+
+    var sessionBounds: SessionLimits.Bounds {
+        SessionLimits.Bounds(total: settings.value(SettingKey<Int>.imapMaxSessions),
+                             unauthenticatedPerAddress: settings.value(SettingKey<Int>.imapMaxUnauthenticatedPerIP),
+                             perUserAndAddress: settings.value(SettingKey<Int>.imapMaxSessionsPerUserIP))
+    }
     var cramMD5: Bool { settings.value(SettingKey<Bool>.cramMD5Allowed) }
 
     /// A session committed a change to a mailbox.
@@ -72,6 +83,14 @@ public final class IMAPAccounts: Sendable {
 
     func makeNonce() -> String { RandomText.hex(16) }
 
+    /// Whether `bytes` more would take `user` over `mail.quota_kib` (RFC 9208 §5.1: OVERQUOTA).
+    func overQuota(_ user: String, adding bytes: Int64) async throws -> Bool {
+        let quota = Int64(settings.value(SettingKey<Int>.mailQuotaKiB)) * 1_024
+        guard quota > 0, bytes > 0 else { return false }
+        let used = try await mail.account(user)?.bytes ?? 0
+        return used + bytes > quota
+    }
+
     func bodies(_ blobs: [BlobID]) async throws -> [BlobID: [UInt8]] {
         let store = self.store
         return try await store.client.withConnection { try await store.blobs(blobs, on: $0) }
@@ -84,6 +103,7 @@ public final class IMAPServer: Service, Sendable {
 
     public init(endpoints: [GatewayEndpoint], accounts: IMAPAccounts, tls: NIOSSLContext?, logger: Logger) {
         let settings = accounts.settings
+        let limits = SessionLimits()
         listeners = GatewayListeners(endpoints: endpoints, tls: tls,
                                      idleTimeout: { settings.value(SettingKey<Int>.imapIdleTimeout) },
                                      logger: logger) { connection in
@@ -91,6 +111,15 @@ public final class IMAPServer: Service, Sendable {
                 await connection.write(Array("* BYE [UNAVAILABLE] Server access temporarily blocked! Please try again later\r\n".utf8))
                 return
             }
+            let ticket: SessionLimits.Ticket
+            switch limits.admit(connection.clientAddress, bounds: accounts.sessionBounds) {
+            case .success(let admitted): ticket = admitted
+            case .failure(let refusal):
+                let text = refusal == .tooMany ? "Too many connections, try again later" : "Too many connections from your address"
+                await connection.write(Array("* BYE [UNAVAILABLE] \(text)\r\n".utf8))
+                return
+            }
+            defer { ticket.release() }
             var tlsVersion: String?
             if connection.endpoint.implicitTLS {
                 guard let version = await connection.awaitHandshake() else { return }
@@ -99,6 +128,7 @@ public final class IMAPServer: Service, Sendable {
             let session = IMAPSession(transport: connection.client, accounts: accounts, id: String(accounts.makeNonce().prefix(12)),
                                       service: connection.endpoint.name, clientIP: connection.clientAddress, tls: tlsVersion,
                                       logger: logger)
+            session.ticket = ticket
             await session.run()
         }
     }

@@ -145,7 +145,11 @@ extension IMAPSession {
                 tagged(tag, "NO [TRYCREATE] No such mailbox")
                 return
             }
-            let content = binary ? BinaryContent.storable(message) : Self.normalisedLineEndings(message)
+            let content = BinaryContent.storable(binary ? message : Self.normalisedLineEndings(message))
+            if try await accounts.overQuota(user.id, adding: Int64(content.count)) {
+                tagged(tag, "NO [OVERQUOTA] The message does not fit in your storage quota")
+                return
+            }
             let stored = try await mail.append(content, user: user.id, mailbox: mailbox.name,
                                                flags: flags.filter { $0 != "\\Recent" }, internalDate: date)
             refreshedAt = nil // this session's own change: read it even before the log's wake-up arrives

@@ -63,6 +63,15 @@ extension IMAPSession {
                 tagged(tag, "OK Nothing to \(isMove ? "move" : "copy")")
                 return
             }
+            if !isMove {
+                let wanted = Set(uids)
+                let bytes = try await accounts.mail.messages(user.id, mailboxID: current.mailbox.id)
+                    .filter { wanted.contains($0.uid) }.reduce(Int64(0)) { $0 + $1.size }
+                if try await accounts.overQuota(user.id, adding: bytes) {
+                    tagged(tag, "NO [OVERQUOTA] The copies do not fit in your storage quota")
+                    return
+                }
+            }
             let result: MailStore.CopyResult
             if isMove && target.id == current.mailbox.id {
                 // A move within one mailbox: new UIDs for the same messages (copy, then remove the old).

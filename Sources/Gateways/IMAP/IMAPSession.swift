@@ -65,6 +65,8 @@ public final class IMAPSession: @unchecked Sendable {
     /// Where the log's wake-ups and this process's changes stood when the selected mailbox was
     /// last read: while both stand still, nothing can have changed and `refresh` skips the query.
     var refreshedAt: ChangeMark?
+    /// The connection's place in the IMAP session limits.
+    var ticket: SessionLimits.Ticket?
 
     init(transport: ClientTransport, accounts: IMAPAccounts, id: String, service: String, clientIP: String, tls: String?,
          logger: Logger) {
@@ -76,8 +78,8 @@ public final class IMAPSession: @unchecked Sendable {
         self.tls = tls
         self.logger = logger
         self.limits = accounts.limits()
-        self.reader = IMAPCommandReader(lineLimit: limits.lineLength, literalLimit: limits.literalSize,
-                                        commandLimit: limits.literalSize + 4 * limits.lineLength)
+        self.reader = IMAPCommandReader(lineLimit: limits.lineLength, literalLimit: limits.literalSizeBeforeLogin,
+                                        commandLimit: limits.literalSizeBeforeLogin + 4 * limits.lineLength)
         self.logger[metadataKey: "session"] = "\(id)"
         self.logger[metadataKey: "client"] = "\(clientIP)"
     }
@@ -97,6 +99,7 @@ public final class IMAPSession: @unchecked Sendable {
                 countError()
             }
         }
+        ticket?.release()
         await flush()
         await transport.close()
         tally.authFailures = failedLogins
@@ -144,7 +147,7 @@ public final class IMAPSession: @unchecked Sendable {
                 output += Array("+ Ready for literal data\r\n".utf8)
                 await flush()
             case .refusedLiteral(let tag, let size):
-                tagged(tag, "NO [TOOBIG] Literal of \(size) octets is larger than \(limits.literalSize)")
+                tagged(tag, "NO [TOOBIG] Literal of \(size) octets is larger than \(reader.literalLimit)")
             case .fatal(let text):
                 untagged("BYE \(text)")
                 tally.lastError = "BYE \(text)"
@@ -205,10 +208,12 @@ public final class IMAPSession: @unchecked Sendable {
 
     var utf8Names: Bool { enabled.contains("UTF8=ACCEPT") || enabled.contains("IMAP4REV2") }
 
-    /// A mailbox name as the client sent it → the stored name.
+    /// A mailbox name as the client sent it → the stored name; nil for a name that is not
+    /// canonical modified UTF-7 (RFC 3501 §5.1.3: printable ASCII is never encoded, `&` is `&-`),
+    /// so one mailbox has one name.
     func storedName(_ name: String) -> String? {
         let decoded = utf8Names ? name : ModifiedUTF7.decode(name)
-        guard var decoded else { return nil }
+        guard var decoded, utf8Names || ModifiedUTF7.encode(decoded) == name else { return nil }
         while decoded.hasSuffix("/") && decoded.count > 1 { decoded.removeLast() }
         return decoded.lowercased() == "inbox" ? "INBOX" : decoded
     }
@@ -330,7 +335,7 @@ public final class IMAPSession: @unchecked Sendable {
         switch error {
         case .noSuchMailbox: "[NONEXISTENT] "
         case .mailboxExists: "[ALREADYEXISTS] "
-        case .cannotDeleteInbox, .hasChildren, .notSelectable: "[CANNOT] "
+        case .cannotDeleteInbox, .hasChildren, .notSelectable, .invalidName: "[CANNOT] "
         default: ""
         }
     }
@@ -378,9 +383,15 @@ public final class IMAPSession: @unchecked Sendable {
 
     func loginFailed(_ tag: String, user: String, reason: String) async {
         failedLogins += 1
-        await accounts.logins.failed(user: user, reason: reason, service: service, sessionID: id, clientIP: clientIP)
+        let blocked = await accounts.logins.failed(user: user, reason: reason, service: service, sessionID: id, clientIP: clientIP)
         tagged(tag, "NO [AUTHENTICATIONFAILED] Authentication failed")
-        if failedLogins >= limits.maxFailedLogins {
+        if blocked {
+            // The login IPS blocked this address with that failure: no more guesses here.
+            untagged("BYE Server access temporarily blocked! Please try again later")
+            tally.lastError = "BYE blocked"
+            closedByServer = true
+            closing = true
+        } else if failedLogins >= limits.maxFailedLogins {
             untagged("BYE Too many failed logins")
             tally.lastError = "BYE Too many failed logins"
             closedByServer = true
@@ -393,7 +404,17 @@ public final class IMAPSession: @unchecked Sendable {
             await loginFailed(tag, user: user.name, reason: "not allowed to use IMAP")
             return
         }
+        if let ticket, !ticket.logIn(user: user.id, bound: accounts.sessionBounds.perUserAndAddress) {
+            untagged("BYE [UNAVAILABLE] Too many sessions for \(user.name) from your address")
+            tagged(tag, "NO [LIMIT] Too many sessions for this user from your address")
+            tally.lastError = "BYE too many sessions"
+            closedByServer = true
+            closing = true
+            return
+        }
         state = .authenticated(user)
+        reader.literalLimit = limits.literalSize
+        reader.commandLimit = limits.literalSize + 4 * limits.lineLength
         tally.user = user.name
         tally.authSuccesses += 1
         logger.info("logged in", metadata: ["user": "\(user.name)"])
@@ -516,7 +537,11 @@ public final class IMAPSession: @unchecked Sendable {
         if done {
             tagged(tag, "OK IDLE terminated")
         } else {
+            // RFC 2177: only DONE ends IDLE; anything else ends the session.
+            untagged("BYE Expected DONE to end IDLE")
             tagged(tag, "BAD Expected DONE")
+            tally.lastError = "BYE Expected DONE to end IDLE"
+            closedByServer = true
             closing = true
         }
     }

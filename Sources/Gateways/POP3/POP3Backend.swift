@@ -74,8 +74,9 @@ public protocol POP3Backend: Sendable {
     /// The user when an APOP digest is right for the greeting's timestamp (RFC 1939 §7).
     func checkAPOP(user: String, timestamp: String, digest: String) async -> UserRecord?
     func user(named name: String) async -> UserRecord?
-    /// Records a refused login and counts it for the login IPS.
-    func loginFailed(user: String, reason: String, session: POP3SessionContext) async
+    /// Records a refused login and counts it for the login IPS; true when the client's address
+    /// is blocked now.
+    func loginFailed(user: String, reason: String, session: POP3SessionContext) async -> Bool
     /// Takes the user's maildrop for this session; false when another session holds it.
     func lockMaildrop(_ user: String) -> Bool
     func unlockMaildrop(_ user: String)

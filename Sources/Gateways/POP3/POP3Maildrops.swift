@@ -32,6 +32,12 @@ public final class POP3Maildrops: POP3Backend {
         self.recorder = SessionRecorder(store: engine.store, logger: logger)
     }
 
+    var sessionBounds: SessionLimits.Bounds {
+        SessionLimits.Bounds(total: settings.value(SettingKey<Int>.pop3MaxSessions),
+                             unauthenticatedPerAddress: settings.value(SettingKey<Int>.pop3MaxUnauthenticatedPerIP),
+                             perUserAndAddress: settings.value(SettingKey<Int>.pop3MaxSessionsPerUserIP))
+    }
+
     public func policy() -> POP3Policy {
         var policy = POP3Policy()
         policy.authWithoutTLS = settings.value(SettingKey<Bool>.pop3AuthWithoutTLS)
@@ -65,7 +71,7 @@ public final class POP3Maildrops: POP3Backend {
 
     public func now() -> Date { Date() }
 
-    public func loginFailed(user: String, reason: String, session: POP3SessionContext) async {
+    public func loginFailed(user: String, reason: String, session: POP3SessionContext) async -> Bool {
         await logins.failed(user: user, reason: reason, service: session.service, sessionID: session.id, clientIP: session.clientIP)
     }
 
@@ -109,10 +115,11 @@ public final class POP3Server: Service, Sendable {
 
     public init(endpoints: [GatewayEndpoint], backend: POP3Maildrops, tls: NIOSSLContext?, logger: Logger) {
         let settings = backend.settings
+        let limits = SessionLimits()
         listeners = GatewayListeners(endpoints: endpoints, tls: tls,
                                      idleTimeout: { settings.value(SettingKey<Int>.pop3IdleTimeout) },
                                      logger: logger) { connection in
-            await Self.session(connection, backend: backend, logger: logger)
+            await Self.session(connection, backend: backend, limits: limits, logger: logger)
         }
     }
 
@@ -120,17 +127,29 @@ public final class POP3Server: Service, Sendable {
         try await listeners.run()
     }
 
-    static func session(_ connection: GatewayConnection, backend: POP3Maildrops, logger: Logger) async {
+    static func session(_ connection: GatewayConnection, backend: POP3Maildrops, limits: SessionLimits, logger: Logger) async {
         if backend.logins.isBlocked(connection.clientAddress) {
             await connection.write(Array("-ERR [SYS/TEMP] Server access temporarily blocked! Please try again later\r\n".utf8))
             return
         }
+        let ticket: SessionLimits.Ticket
+        switch limits.admit(connection.clientAddress, bounds: backend.sessionBounds) {
+        case .success(let admitted): ticket = admitted
+        case .failure(let refusal):
+            let text = refusal == .tooMany ? "Too many connections, try again later" : "Too many connections from your address"
+            await connection.write(Array("-ERR [SYS/TEMP] \(text)\r\n".utf8))
+            return
+        }
+        defer { ticket.release() }
         var context = POP3SessionContext(id: String(backend.makeNonce().prefix(12)), service: connection.endpoint.name,
                                           clientIP: connection.clientAddress)
         if connection.endpoint.implicitTLS {
             guard let version = await connection.awaitHandshake() else { return }
             context.tls = version
         }
-        await POP3Session(transport: connection.client, backend: backend, context: context, logger: logger).run()
+        let session = POP3Session(transport: connection.client, backend: backend, context: context, logger: logger)
+        session.ticket = ticket
+        session.userSessionBound = backend.sessionBounds.perUserAndAddress
+        await session.run()
     }
 }

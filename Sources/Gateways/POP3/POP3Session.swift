@@ -31,6 +31,10 @@ public final class POP3Session {
     var tally: SessionTally
     /// The APOP timestamp in the greeting (RFC 1939 §7).
     let timestamp: String
+    /// The connection's place in the POP3 session limits, and how many sessions one user may
+    /// have from one address.
+    var ticket: SessionLimits.Ticket?
+    var userSessionBound = Int.max
     /// Bodies read ahead: clients usually fetch message after message.
     var readAhead: [BlobID: [UInt8]] = [:]
     static let readAheadCount = 32
@@ -71,6 +75,7 @@ public final class POP3Session {
     }
 
     private func finish(closedByServer: Bool) async {
+        ticket?.release()
         await flush()
         await transport.close()
         if case .transaction(let user, _, _) = state { backend.unlockMaildrop(user.id) }
@@ -210,8 +215,13 @@ public final class POP3Session {
 
     func loginFailed(_ name: String, reason: String) async -> Outcome {
         failedLogins += 1
-        await backend.loginFailed(user: name, reason: reason, session: context)
+        let blocked = await backend.loginFailed(user: name, reason: reason, session: context)
         err("Authentication failed", code: "AUTH")
+        if blocked {
+            // The login IPS blocked this address with that failure: no more guesses here.
+            err("Server access temporarily blocked! Please try again later", code: "SYS/TEMP")
+            return .close
+        }
         if failedLogins >= policy.maxFailedLogins {
             err("Too many failed logins, closing connection", code: "AUTH")
             return .close
@@ -223,6 +233,10 @@ public final class POP3Session {
     func logIn(_ user: UserRecord) async -> Outcome {
         guard !user.lockedOut, user.protocols.contains(.pop3) else {
             return await loginFailed(user.name, reason: "not allowed to use POP3")
+        }
+        if let ticket, !ticket.logIn(user: user.id, bound: userSessionBound) {
+            err("Too many sessions for this user from your address", code: "SYS/TEMP")
+            return .close
         }
         guard backend.lockMaildrop(user.id) else {
             err("Maildrop already in use by another session", code: "IN-USE")

@@ -74,6 +74,8 @@ public protocol SMTPBackend: Sendable {
     /// Where bodies too large to keep in memory are spooled while they arrive; nil keeps them in memory.
     var spoolDirectory: String? { get }
     func policy() -> SMTPPolicy
+    /// Whether the client's address is blocked (by the IPS, the login IPS or an administrator).
+    func isBlocked(_ address: String) -> Bool
     func now() -> Date
     /// Fresh random text for message ids and SASL nonces.
     func makeNonce() -> String
@@ -94,11 +96,22 @@ public protocol SMTPBackend: Sendable {
     /// Records the end of the session: its summary, the transactions that failed, and the IDS
     /// events still collected.
     func sessionEnded(_ summary: SessionEnded, rejected: [MessageRejected], notes: [SMTPIDSNote], session: SMTPSessionContext) async
+    /// Whether `size` more bytes fit in `user`'s mailbox under `mail.quota_kib`.
+    func storage(for user: String, adding size: Int) async -> StorageCheck
     /// Members of a list for EXPN, nil when `name` is not a list.
     func expand(_ name: String) async -> [String]?
     /// Whether an authenticated `user` may send as `address` (MAIL FROM, and each From: address):
     /// one of their own addresses, or any address when `smtp.allow_any_sender` names them.
     func mayUse(sender address: String, user: UserRecord) async -> Bool
+}
+
+/// A mailbox's room for a message (RFC 9208's STORAGE, the `mail.quota_kib` setting).
+public enum StorageCheck: Sendable, Equatable {
+    case fits
+    /// Over quota now: 452 4.2.2 (it may fit once the user makes room).
+    case full
+    /// Larger than the whole quota: 552 5.2.2 (it never fits).
+    case tooBig
 }
 
 /// An IDS event a session collected to write later.

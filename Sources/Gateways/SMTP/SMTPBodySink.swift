@@ -31,6 +31,8 @@ final class SMTPBodySink {
     private var file: FileHandle?
     private var path: String?
     private(set) var size: Int
+    /// Whether any NUL octet arrived.
+    private(set) var containsNUL = false
 
     init(messageID: String, trace: [UInt8], returnPathLength: Int, memoryLimit: Int, spoolDirectory: String?) {
         self.messageID = messageID
@@ -51,6 +53,7 @@ final class SMTPBodySink {
         guard !bytes.isEmpty else { return }
         hasher.update(data: bytes)
         size += bytes.count
+        if !containsNUL && bytes.contains(0) { containsNUL = true }
         if head.count < Self.headLimit { head += bytes.prefix(Self.headLimit - head.count) }
         if let file {
             try file.write(contentsOf: bytes)

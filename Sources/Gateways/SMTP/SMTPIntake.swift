@@ -103,6 +103,11 @@ public final class SMTPIntake: SMTPBackend {
                !policy.relayNetworks.allows(session.clientIP) {
                 return .unknownLocal
             }
+            // VPOP3's "treat locally sent mail for unknown local recipients as outgoing": a
+            // domain hosted partly here and partly elsewhere, for senders who may relay.
+            if local == .unknownLocal, settings.value(SettingKey<Bool>.unknownLocalAsOutgoing), mayRelay(session, policy: policy) {
+                return .remote
+            }
             return local
         }
         // Not a local domain: relaying.
@@ -156,6 +161,20 @@ public final class SMTPIntake: SMTPBackend {
         let snapshot = directory.snapshot
         guard snapshot.lists[name.lowercased()] != nil else { return nil }
         return snapshot.listMembers[name.lowercased()] ?? []
+    }
+
+    public func storage(for user: String, adding size: Int) async -> StorageCheck {
+        let quota = Int64(settings.value(SettingKey<Int>.mailQuotaKiB)) * 1_024
+        guard quota > 0 else { return .fits }
+        if Int64(size) > quota { return .tooBig }
+        do {
+            let used = try await mail.account(user)?.bytes ?? 0
+            return used + Int64(size) > quota ? .full : .fits
+        } catch {
+            // The store cannot say: let the message through rather than refuse it for that.
+            logger.warning("reading a mailbox's size failed", metadata: ["user": "\(user)", "error": "\(error)"])
+            return .fits
+        }
     }
 
     public func mayUse(sender address: String, user: UserRecord) async -> Bool {

@@ -187,6 +187,22 @@ extension SMTPSession {
             reply(.c554TooManyHops)
             return .proceed
         }
+        // Quota: when every recipient is a local mailbox the message does not fit, refuse it.
+        let localUsers = current.recipients.compactMap { recipient -> String? in
+            if case .local(let user) = recipient.decision { return user }
+            return nil
+        }
+        if !localUsers.isEmpty && localUsers.count == current.recipients.count {
+            var checks: [StorageCheck] = []
+            for user in localUsers { checks.append(await backend.storage(for: user, adding: sink.size)) }
+            if !checks.contains(.fits) {
+                let refusal: SMTPReply = checks.contains(.full) ? .c452MailboxFull : .c552MailboxTooSmall
+                sink.discard()
+                failTransaction(refusal)
+                reply(refusal)
+                return .proceed
+            }
+        }
         // RFC 6409 §8.1: the From: addresses of authenticated mail are the user's own too.
         if let user = context.authenticatedUser {
             for address in MIMEParser.summarise(sink.head).envelope.from {
@@ -202,9 +218,31 @@ extension SMTPSession {
         }
         let message: SMTPMessage
         do {
-            let body = try sink.finish()
+            var body = try sink.finish()
+            var blob = sink.blob
+            var size = sink.size
+            if sink.containsNUL {
+                // NUL octets cannot go out in IMAP's BODY[] or POP3's RETR: the parts holding them
+                // are stored base64-encoded, as for an APPENDed literal8. A large (spooled) body
+                // or a header with NUL is refused instead of being rewritten.
+                guard case .memory(let bytes) = body else {
+                    if case .spooled(let path) = body { try? FileManager.default.removeItem(atPath: path) }
+                    failTransaction(.c554NULOctets)
+                    reply(.c554NULOctets)
+                    return .proceed
+                }
+                let stored = BinaryContent.storable(bytes)
+                guard !stored.contains(0) else {
+                    failTransaction(.c554NULOctets)
+                    reply(.c554NULOctets)
+                    return .proceed
+                }
+                body = .memory(stored)
+                blob = BlobID.of(stored)
+                size = stored.count
+            }
             message = SMTPMessage(messageID: sink.messageID, reversePath: current.reversePath, parameters: current.parameters,
-                                  recipients: current.recipients, body: body, blob: sink.blob, size: sink.size,
+                                  recipients: current.recipients, body: body, blob: blob, size: size,
                                   returnPathLength: sink.returnPathLength, head: sink.head, refused: current.refused,
                                   bodyStarted: current.bodyStarted ?? backend.now())
         } catch {

@@ -372,6 +372,17 @@ public final class SMTPSession {
             return .proceed
         }
         let decision = await backend.resolve(path, session: context, policy: policy)
+        if case .local(let user) = decision {
+            switch await backend.storage(for: user, adding: current.parameters.size ?? 0) {
+            case .fits: break
+            case .full:
+                refuse(path, .mailboxFull, .c452MailboxFull)
+                return .proceed
+            case .tooBig:
+                refuse(path, .mailboxFull, .c552MailboxTooSmall)
+                return .proceed
+            }
+        }
         switch decision {
         case .local, .list, .discard, .remote:
             if case .local = decision {
@@ -565,6 +576,11 @@ public final class SMTPSession {
         await recordIDS(.authenticationFailure, details: reason)
         if authFailures >= policy.limits.maxAuthFailures {
             reply(.c421TooManyAuthFailures)
+            return .close
+        }
+        // The login IPS blocked this address with that failure: the session ends now.
+        if backend.isBlocked(context.clientIP) {
+            reply(.c421Blocked)
             return .close
         }
         return .proceed

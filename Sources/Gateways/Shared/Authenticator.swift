@@ -153,7 +153,10 @@ public final class LoginProtection: Sendable {
         prevention.isBlocked(address, at: clock(), neverBlock: neverBlock)
     }
 
-    public func failed(user: String, reason: String, service: String, sessionID: String, clientIP: String) async {
+    /// Records a failed login; true when the client's address is blocked now (the session
+    /// that failed should close at once).
+    @discardableResult
+    public func failed(user: String, reason: String, service: String, sessionID: String, clientIP: String) async -> Bool {
         let event = LoginFailed(user: user, clientIP: clientIP, service: service, sessionID: sessionID, reason: reason)
         do {
             try await engine.store.append([EventData(event)], to: try StreamName(category: LoginFailed.category, id: clientIP))
@@ -166,7 +169,7 @@ public final class LoginProtection: Sendable {
         configuration.blockTime = TimeInterval(settings.value(SettingKey<Int>.loginBlockMinutes) * 60)
         configuration.neverBlock = neverBlock
         let now = clock()
-        guard let count = failures.add(1, for: clientIP, at: now, configuration: configuration) else { return }
+        guard let count = failures.add(1, for: clientIP, at: now, configuration: configuration) else { return isBlocked(clientIP) }
         let until = now.addingTimeInterval(configuration.blockTime)
         prevention.block(clientIP, until: until)
         logger.notice("client blocked after failed logins", metadata: ["client": "\(clientIP)", "failures": "\(count)"])
@@ -180,5 +183,6 @@ public final class LoginProtection: Sendable {
         } catch {
             logger.error("recording a block failed", metadata: ["client": "\(clientIP)", "error": "\(error)"])
         }
+        return true
     }
 }

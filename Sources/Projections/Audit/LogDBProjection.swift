@@ -114,6 +114,7 @@ public struct LogDBProjection: Projection {
             case .relayDenied: "relay denied"
             case .unknownLocal: "unknown user"
             case .notAllowed: "not allowed"
+            case .mailboxFull: "mailbox full"
             }
             add(recipient.address, .invalid, "\(recipient.reply) \(reason)")
         }

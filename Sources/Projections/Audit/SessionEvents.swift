@@ -105,6 +105,8 @@ public struct RefusedRecipient: Codable, Sendable, Equatable {
         case unknownLocal = "unknown"
         case relayDenied = "relay"
         case notAllowed = "policy"
+        /// Over the storage quota.
+        case mailboxFull = "quota"
     }
     public var address: String
     public var reason: Reason

@@ -112,7 +112,8 @@ extension MailStore {
     static func validName(_ name: String) throws -> String {
         let name = canonicalName(name)
         let levels = name.split(separator: delimiter, omittingEmptySubsequences: false)
-        guard !name.isEmpty, name.utf8.count <= 1_000, !levels.contains(where: \.isEmpty),
+        // No empty level, and no `.` or `..` level: a name is never a path that climbs.
+        guard !name.isEmpty, name.utf8.count <= 1_000, !levels.contains(where: { $0.isEmpty || $0 == "." || $0 == ".." }),
               !name.contains(where: { $0 == "*" || $0 == "%" || $0.asciiValue.map { $0 < 0x20 || $0 == 0x7f } == true })
         else { throw MailStoreError.invalidName(name) }
         return name

@@ -69,6 +69,7 @@ struct Serve: AsyncParsableCommand {
             try await settings.load(from: Settings(engine: engine))
             let directory = LiveDirectory(engine: engine, logger: logger)
             try await directory.load()
+            Self.noteUnusedFeatures(configuration, directory: directory.snapshot, logger: logger)
             let prevention = IntrusionPrevention()
             let blockList = BlockListFollower(engine: engine, prevention: prevention, logger: logger)
             try await blockList.load()
@@ -100,6 +101,30 @@ struct Serve: AsyncParsableCommand {
             ))
             try await services.run()
         }
+    }
+
+    /// Says at start which configured things this version does not act on yet, so an
+    /// administrator is never left believing a setting works when it does not.
+    static func noteUnusedFeatures(_ configuration: BootstrapConfiguration, directory: DirectorySnapshot, logger: Logger) {
+        if let admin = configuration.listeners[.admin] {
+            logger.notice("listeners.admin is set (\(admin)), but the web admin is not served yet: nothing listens there")
+        }
+        let users = directory.users.values
+        let forwarding = users.filter { $0.useForwarding && !$0.forwardTo.isEmpty }.map(\.name).sorted()
+        if !forwarding.isEmpty {
+            logger.notice("users' forwarding is stored but not acted on yet: their mail stays in their own mailbox",
+                          metadata: ["users": "\(forwarding.joined(separator: ","))"])
+        }
+        let assistants = users.filter { !$0.assistants.isEmpty }.map(\.name).sorted()
+        if !assistants.isEmpty {
+            logger.notice("users' assistants are stored but not acted on yet", metadata: ["users": "\(assistants.joined(separator: ","))"])
+        }
+        let replyTo = users.filter { !$0.replyTo.isEmpty }.map(\.name).sorted()
+        if !replyTo.isEmpty {
+            logger.notice("users' reply-to addresses are stored but not applied to outgoing mail yet",
+                          metadata: ["users": "\(replyTo.joined(separator: ","))"])
+        }
+        logger.info("admin.main_administrator receives mail for <postmaster>; error and daily reports are not sent yet")
     }
 
     /// TLS from the configured files, or a self-signed certificate made on first start; nil when

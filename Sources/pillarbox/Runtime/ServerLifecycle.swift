@@ -15,7 +15,8 @@ struct ServerLifecycle: Service {
     func run() async throws {
         let stream = try StreamName(category: "server", id: configuration.hostname.value)
         var listeners: [String: String] = [:]
-        for kind in ListenerConfiguration.Kind.allCases {
+        // The listeners this server binds (the web admin's is not served yet).
+        for kind in ListenerConfiguration.Kind.allCases where kind != .admin {
             if let address = configuration.listeners[kind] { listeners[kind.rawValue] = address.description }
         }
         let processID = ProcessInfo.processInfo.processIdentifier

@@ -23,8 +23,9 @@ public struct IMAPCommandReader: Sendable {
     }
 
     let lineLimit: Int
-    let literalLimit: Int
-    let commandLimit: Int
+    /// Raised once the client has logged in; small before (see `IMAPLimits`).
+    public var literalLimit: Int
+    public var commandLimit: Int
     private var pending: [UInt8] = []
     private var literalRemaining = 0
 

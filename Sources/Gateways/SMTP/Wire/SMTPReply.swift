@@ -59,6 +59,9 @@ extension SMTPReply {
     static func c451LocalError(_ session: String) -> SMTPReply {
         SMTPReply(451, "4.3.0", "Temporary local problem, try again later (session \(session))")
     }
+    /// RFC 3463 X.2.2: mailbox full.
+    static let c452MailboxFull = SMTPReply(452, "4.2.2", "Mailbox full: the recipient is over their storage quota")
+    static let c552MailboxTooSmall = SMTPReply(552, "5.2.2", "Message exceeds the recipient's storage quota")
     static let c452TooManyRecipients = SMTPReply(452, "4.5.3", "Too many recipients")
     static let c454TLSUnavailable = SMTPReply(454, "4.7.0", "TLS not available")
     static let c454TemporaryAuthFailure = SMTPReply(454, "4.7.0", "Temporary authentication failure")
@@ -107,6 +110,7 @@ extension SMTPReply {
     static let c554PreGreeting = SMTPReply(554, "5.5.0", "Protocol violation: commands sent before the greeting")
     /// Postfix's `smtpd_forbid_unauth_pipelining` reply.
     static let c554Synchronization = SMTPReply(554, "5.5.0", "Error: SMTP protocol synchronization")
+    static let c554NULOctets = SMTPReply(554, "5.6.0", "NUL octets are accepted only in message bodies under 1 MiB")
     static let c554TLSInjection = SMTPReply(554, "5.5.0", "Protocol violation: commands pipelined after STARTTLS")
     static let c555BadParameter = SMTPReply(555, "5.5.4", "MAIL FROM/RCPT TO parameters not recognized or not implemented")
     static let c554NoValidRecipients = SMTPReply(554, "5.5.1", "No valid recipients")

@@ -384,7 +384,8 @@ public final class IMAPSession: @unchecked Sendable {
     func loginFailed(_ tag: String, user: String, reason: String) async {
         failedLogins += 1
         let blocked = await accounts.logins.failed(user: user, reason: reason, service: service, sessionID: id, clientIP: clientIP)
-        tagged(tag, "NO [AUTHENTICATIONFAILED] Authentication failed")
+        // The BYE, when there is one, comes before the tagged reply so that a client waiting for
+        // that reply reads it before the connection closes.
         if blocked {
             // The login IPS blocked this address with that failure: no more guesses here.
             untagged("BYE Server access temporarily blocked! Please try again later")
@@ -397,6 +398,7 @@ public final class IMAPSession: @unchecked Sendable {
             closedByServer = true
             closing = true
         }
+        tagged(tag, "NO [AUTHENTICATIONFAILED] Authentication failed")
     }
 
     func loggedIn(_ tag: String, _ user: UserRecord) async {

@@ -111,8 +111,8 @@ struct AuditProjectionTests {
             #expect((logins["pop3"] as? [Int])?.first == 1, "\(logins)")
             #expect((logins["auth"] as? [String])?[2] == "535 5.7.8", "\(logins)")
 
-            // Every session has ended and been followed into the tables: 8 sessions, the last one's
-            // IPS block, and the IDS log up to the authentication failure.
+            // Every session has ended and been followed into the tables: 8 sessions, the last one
+            // ended by its IPS block (421), and the IDS log up to the authentication failure.
             let sessions = try await eventually(within: .seconds(60), pollingEvery: .milliseconds(100), "8 LogDB sessions") {
                 let rows = try await server.query("SELECT sesstype, errorcode, name, helo, messages::text, service FROM logdb.sessions ORDER BY datetime")
                 return rows.count == 8 ? rows : nil
@@ -125,7 +125,7 @@ struct AuditProjectionTests {
                 ["S", "500 5.5.2", "127.0.0.1", "smuggler.test", "0", "smtp"],
                 ["O", "", "alice", "", "1", "pop3"],
                 ["I", "", "alice", "", "0", "imap"],
-                ["S", "", "127.0.0.1", "auth.test", "0", "smtp"],
+                ["S", "421 4.7.0", "127.0.0.1", "auth.test", "0", "smtp"],
             ])
 
             let messages = try await server.query("""

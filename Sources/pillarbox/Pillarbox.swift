@@ -1,4 +1,6 @@
 import ArgumentParser
+import EventLog
+import PostgresNIO
 
 @main
 struct Pillarbox: AsyncParsableCommand {
@@ -11,4 +13,24 @@ struct Pillarbox: AsyncParsableCommand {
                       ReputationCommand.self, RebuildCommand.self, VerifyCommand.self, ReplayCommand.self, LogCommand.self,
                       DatabaseCommand.self, ConfigCommand.self]
     )
+
+    /// As ArgumentParser's, except that a database error is reported with PostgreSQL's own
+    /// message (postgres-nio's errors print a generic text on purpose).
+    static func main() async {
+        do {
+            var command = try parseAsRoot()
+            if var command = command as? any AsyncParsableCommand {
+                try await command.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            exit(withError: readable(error))
+        }
+    }
+
+    static func readable(_ error: any Error) -> any Error {
+        guard error is PSQLError || error is PostgresTransactionError else { return error }
+        return CommandFailure(DatabaseErrorText.describe(error))
+    }
 }

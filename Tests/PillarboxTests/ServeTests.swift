@@ -119,6 +119,48 @@ struct ServeTests {
         }
     }
 
+    @Test("commands run while the server creates its cluster wait for it and say what they did; --pid-file holds the pid")
+    func commandsDuringStart() async throws {
+        let directory = try Self.makeDataDirectory()
+        do {
+            let pidFile = directory + "/serve.pid"
+            // The server's first start runs initdb and builds every table; the commands start
+            // with it and never see a half-made database.
+            let server = try Self.serve(directory, ["--pid-file", pidFile])
+            async let domain = PillarboxBinary.run(["domain", "add", "example.com", "--data-dir", directory])
+            async let user = PillarboxBinary.run(["user", "add", "alice", "--password-stdin", "--data-dir", directory],
+                                                 input: "alice-pass\n")
+            let results = try await [domain, user]
+            for result in results {
+                #expect(result.status == 0, "\(result.output)\(result.errors)")
+                #expect(!result.errors.contains("Generic description"), "\(result.errors)")
+            }
+            #expect(results[0].output == "added domain example.com\n")
+            #expect(results[1].output == "added user alice\n")
+            try await server.waitForLog("pillarbox is ready")
+            let pid = try String(contentsOfFile: pidFile, encoding: .utf8)
+            #expect(pid == "\(server.pid)\n")
+            let listed = try await PillarboxBinary.run(["user", "list", "--data-dir", directory])
+            #expect(listed.output.contains("alice"), "\(listed.errors)")
+
+            // A database error reaches the user as PostgreSQL's message, never postgres-nio's
+            // generic text, and never with the password of the URL.
+            let refused = try await PillarboxBinary.run(["user", "list", "--database-url",
+                                                         "postgres://nobody:secret-pw@127.0.0.1:1/none"])
+            #expect(refused.status != 0)
+            #expect(!refused.errors.contains("Generic description") && !refused.errors.contains("secret-pw"), "\(refused.errors)")
+            #expect(refused.errors.contains("cannot connect to PostgreSQL"), "\(refused.errors)")
+
+            server.signal(SIGTERM)
+            #expect(try await server.wait(timeout: .seconds(60)) == 0, "\(server.errors)")
+            #expect(!FileManager.default.fileExists(atPath: pidFile))
+            await Self.cleanUp(directory)
+        } catch {
+            await Self.cleanUp(directory)
+            throw error
+        }
+    }
+
     @Test("a bad setting stops the server before it starts, naming the key")
     func badConfiguration() async throws {
         let result = try await PillarboxBinary.run(["serve", "--data-dir", "/tmp/pbx-never", "--smtp", "localhost"])

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import NIOSSL
 import PostgresNIO
 
@@ -129,6 +130,46 @@ public struct DatabaseEndpoint: Sendable, Equatable {
             ("idle_in_transaction_session_timeout", "\(idleInTransactionTimeout)s"),
         ]
         return configuration
+    }
+
+    /// For one connection outside a pool: it fails at once when the server cannot be reached,
+    /// where a pool keeps retrying for a minute.
+    public func connectionConfiguration(applicationName: String = "pillarbox") throws -> PostgresConnection.Configuration {
+        var configuration: PostgresConnection.Configuration
+        switch location {
+        case .tcp(let host, let port):
+            var tlsConfiguration = TLSConfiguration.makeClientConfiguration()
+            if tls != .verifyFull { tlsConfiguration.certificateVerification = .none }
+            let tls: PostgresConnection.Configuration.TLS = switch self.tls {
+            case .disable: .disable
+            case .prefer: .prefer(try .init(configuration: tlsConfiguration))
+            case .require, .verifyFull: .require(try .init(configuration: tlsConfiguration))
+            }
+            configuration = .init(host: host, port: port, username: username, password: password, database: database, tls: tls)
+        case .unixSocket(let directory, let port):
+            configuration = .init(unixSocketPath: "\(directory)/.s.PGSQL.\(port)", username: username,
+                                  password: password, database: database)
+        }
+        configuration.options.additionalStartupParameters = [
+            ("application_name", applicationName),
+            ("synchronous_commit", "on"),
+        ]
+        return configuration
+    }
+
+    /// Runs `body` on one connection of its own, closed after.
+    public func withConnection<T: Sendable>(applicationName: String = "pillarbox", logger: Logger,
+                                            _ body: (PostgresConnection) async throws -> T) async throws -> T {
+        let connection = try await PostgresConnection.connect(configuration: try connectionConfiguration(applicationName: applicationName),
+                                                              id: 0, logger: logger)
+        do {
+            let result = try await body(connection)
+            try await connection.close()
+            return result
+        } catch {
+            try? await connection.close()
+            throw error
+        }
     }
 
     private static func redacted(_ text: String) -> String {

@@ -22,8 +22,22 @@ public enum DatabaseRoles {
     /// may create roles), grants it what serving needs, and hands it the projection schemas:
     /// any of `projectionSchemas` it does not own yet is dropped, to be rebuilt from the log by
     /// the server under its own name.
+    /// Processes starting together (a server and a command run meanwhile) take turns: two
+    /// concurrent GRANTs on one object can fail in PostgreSQL.
     public static func prepare(servingRole role: String, projectionSchemas: [String], on connection: PostgresConnection,
                                logger: Logger) async throws {
+        try await connection.query("SELECT pg_advisory_lock(hashtextextended('pillarbox roles', 0))", logger: logger)
+        do {
+            try await prepareLocked(servingRole: role, projectionSchemas: projectionSchemas, on: connection, logger: logger)
+        } catch {
+            _ = try? await connection.query("SELECT pg_advisory_unlock(hashtextextended('pillarbox roles', 0))", logger: logger)
+            throw error
+        }
+        try await connection.query("SELECT pg_advisory_unlock(hashtextextended('pillarbox roles', 0))", logger: logger)
+    }
+
+    private static func prepareLocked(servingRole role: String, projectionSchemas: [String], on connection: PostgresConnection,
+                                      logger: Logger) async throws {
         let quoted = identifier(role)
         if try await !roleExists(role, on: connection) {
             do {

@@ -52,12 +52,14 @@ public struct EmbeddedPostgres: Sendable {
     }
 
     /// Initialises the cluster if needed, starts it unless it runs, and creates the database.
+    /// `onWait` is called once when another process is starting it (a server creating its
+    /// cluster on first start, say) and this one has to wait its turn.
     @discardableResult
-    public func start() async throws -> StartResult {
+    public func start(onWait: @Sendable () -> Void = {}) async throws -> StartResult {
         let binaries = try Self.binaryDirectory()
         try prepareDirectories()
         // Processes starting at the same moment take turns; the later ones find it running.
-        let lock = try await StartLock.acquire(directory + "/start.lock")
+        let lock = try await StartLock.acquire(directory + "/start.lock", onWait: onWait)
         defer { lock.release() }
         if !FileManager.default.fileExists(atPath: clusterDirectory + "/PG_VERSION") {
             try await initialise(binaries: binaries)
@@ -79,7 +81,7 @@ public struct EmbeddedPostgres: Sendable {
                     return result
                 } catch {
                     guard ContinuousClock.now < deadline else {
-                        throw Failure(message: "embedded PostgreSQL runs but does not accept connections: \(String(reflecting: error))")
+                        throw Failure(message: "embedded PostgreSQL runs but does not accept connections: \(DatabaseErrorText.describe(error))")
                     }
                     try await Task.sleep(for: .milliseconds(200))
                 }
@@ -264,13 +266,18 @@ public struct EmbeddedPostgres: Sendable {
 final class StartLock {
     private let descriptor: Int32
 
-    static func acquire(_ path: String, timeout: Duration = .seconds(120)) async throws -> StartLock {
+    static func acquire(_ path: String, timeout: Duration = .seconds(120), onWait: () -> Void = {}) async throws -> StartLock {
         let descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard descriptor >= 0 else {
             throw EmbeddedPostgres.Failure(message: "cannot open \(path): \(String(cString: strerror(errno)))")
         }
         let deadline = ContinuousClock.now + timeout
+        var waited = false
         while flock(descriptor, LOCK_EX | LOCK_NB) != 0 {
+            if !waited {
+                waited = true
+                onWait()
+            }
             guard ContinuousClock.now < deadline else {
                 close(descriptor)
                 throw EmbeddedPostgres.Failure(message: "another process has held \(path) for over \(timeout)")

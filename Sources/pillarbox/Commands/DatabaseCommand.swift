@@ -33,7 +33,9 @@ struct DatabaseCommand: AsyncParsableCommand {
             if DataDirectoryLock.isHeld(directory: embedded.directory) {
                 throw ValidationError("pillarbox serve is running with this data directory; stop it instead")
             }
+            let running = try await embedded.isRunning()
             try await embedded.stop()
+            print(running ? "stopped" : "not running")
         }
     }
 

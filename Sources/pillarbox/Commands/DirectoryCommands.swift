@@ -29,7 +29,10 @@ struct DomainCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Add a local domain (wildcards * and ? allowed).")
         @OptionGroup var options: DirectoryOptions
         @Argument var pattern: String
-        func run() async throws { try await options.withDirectory { try await $0.addDomain(pattern) } }
+        func run() async throws {
+            try await options.withDirectory { try await $0.addDomain(pattern) }
+            options.output.done("added domain \(pattern)")
+        }
     }
 
     struct List: AsyncParsableCommand {
@@ -47,7 +50,10 @@ struct DomainCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Remove a local domain.")
         @OptionGroup var options: DirectoryOptions
         @Argument var pattern: String
-        func run() async throws { try await options.withDirectory { try await $0.removeDomain(pattern) } }
+        func run() async throws {
+            try await options.withDirectory { try await $0.removeDomain(pattern) }
+            options.output.done("removed domain \(pattern)")
+        }
     }
 
     struct Default: AsyncParsableCommand {
@@ -99,6 +105,7 @@ struct UserCommand: AsyncParsableCommand {
                 user.maxOutgoingSize = max(0, maxOutgoingSize)
                 try await directory.createUser(user, password: password)
             }
+            options.output.done(password == nil ? "added user \(name) (no password yet: set one with user passwd)" : "added user \(name)")
         }
     }
 
@@ -149,6 +156,7 @@ struct UserCommand: AsyncParsableCommand {
         func run() async throws {
             let password = try readPasswordFromStandardInput()
             try await options.withDirectory { try await $0.setPassword(name, password: password) }
+            options.output.done("changed the password of \(name)")
         }
     }
 
@@ -156,7 +164,10 @@ struct UserCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Remove a user, their aliases and their mail.")
         @OptionGroup var options: DirectoryOptions
         @Argument var name: String
-        func run() async throws { try await options.withDirectory { try await $0.removeUser(name) } }
+        func run() async throws {
+            try await options.withDirectory { try await $0.removeUser(name) }
+            options.output.done("removed user \(name), their aliases and their mail")
+        }
     }
 
     struct Export: AsyncParsableCommand {
@@ -200,7 +211,10 @@ struct AliasCommand: AsyncParsableCommand {
         @OptionGroup var options: DirectoryOptions
         @Argument var address: String
         @Argument var target: String
-        func run() async throws { try await options.withDirectory { try await $0.addAlias(address, target: target) } }
+        func run() async throws {
+            try await options.withDirectory { try await $0.addAlias(address, target: target) }
+            options.output.done("added alias \(address) → \(target)")
+        }
     }
 
     struct List: AsyncParsableCommand {
@@ -218,7 +232,10 @@ struct AliasCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Remove an alias.")
         @OptionGroup var options: DirectoryOptions
         @Argument var address: String
-        func run() async throws { try await options.withDirectory { try await $0.removeAlias(address) } }
+        func run() async throws {
+            try await options.withDirectory { try await $0.removeAlias(address) }
+            options.output.done("removed alias \(address)")
+        }
     }
 }
 
@@ -231,7 +248,10 @@ struct GroupCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create a custom group.")
         @OptionGroup var options: DirectoryOptions
         @Argument var name: String
-        func run() async throws { try await options.withDirectory { try await $0.createGroup(name) } }
+        func run() async throws {
+            try await options.withDirectory { try await $0.createGroup(name) }
+            options.output.done("added group \(name)")
+        }
     }
 
     struct List: AsyncParsableCommand {
@@ -264,21 +284,30 @@ struct GroupCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Remove a custom group.")
         @OptionGroup var options: DirectoryOptions
         @Argument var name: String
-        func run() async throws { try await options.withDirectory { try await $0.removeGroup(name) } }
+        func run() async throws {
+            try await options.withDirectory { try await $0.removeGroup(name) }
+            options.output.done("removed group \(name)")
+        }
     }
 
     struct Enable: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Let the group's members log in.")
         @OptionGroup var options: DirectoryOptions
         @Argument var name: String
-        func run() async throws { try await options.withDirectory { try await $0.setGroupEnabled(name, true) } }
+        func run() async throws {
+            try await options.withDirectory { try await $0.setGroupEnabled(name, true) }
+            options.output.done("enabled group \(name)")
+        }
     }
 
     struct Disable: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Stop the group's members logging in (mail is still delivered).")
         @OptionGroup var options: DirectoryOptions
         @Argument var name: String
-        func run() async throws { try await options.withDirectory { try await $0.setGroupEnabled(name, false) } }
+        func run() async throws {
+            try await options.withDirectory { try await $0.setGroupEnabled(name, false) }
+            options.output.done("disabled group \(name)")
+        }
     }
 
     struct Member: AsyncParsableCommand {
@@ -292,7 +321,10 @@ struct GroupCommand: AsyncParsableCommand {
         @OptionGroup var options: DirectoryOptions
         @Argument var group: String
         @Argument var user: String
-        func run() async throws { try await options.withDirectory { try await $0.addGroupMember(group, user: user) } }
+        func run() async throws {
+            try await options.withDirectory { try await $0.addGroupMember(group, user: user) }
+            options.output.done("added \(user) to group \(group)")
+        }
     }
 
     struct MemberRemove: AsyncParsableCommand {
@@ -300,7 +332,10 @@ struct GroupCommand: AsyncParsableCommand {
         @OptionGroup var options: DirectoryOptions
         @Argument var group: String
         @Argument var user: String
-        func run() async throws { try await options.withDirectory { try await $0.removeGroupMember(group, user: user) } }
+        func run() async throws {
+            try await options.withDirectory { try await $0.removeGroupMember(group, user: user) }
+            options.output.done("removed \(user) from group \(group)")
+        }
     }
 }
 
@@ -321,6 +356,7 @@ struct ListCommand: AsyncParsableCommand {
             try await options.withDirectory {
                 try await $0.createList(ListRecord(name: name, kind: kind, isPublic: `public`, description: description))
             }
+            options.output.done("added \(`public` ? "public" : "members-only") \(kind.rawValue) list \(name)")
         }
     }
 
@@ -328,7 +364,10 @@ struct ListCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Remove a list and the aliases that point at it.")
         @OptionGroup var options: DirectoryOptions
         @Argument var name: String
-        func run() async throws { try await options.withDirectory { try await $0.removeList(name) } }
+        func run() async throws {
+            try await options.withDirectory { try await $0.removeList(name) }
+            options.output.done("removed list \(name) and the aliases that pointed at it")
+        }
     }
 
     struct Show: AsyncParsableCommand {
@@ -361,7 +400,10 @@ struct ListCommand: AsyncParsableCommand {
         @OptionGroup var options: DirectoryOptions
         @Argument var list: String
         @Argument var address: String
-        func run() async throws { try await options.withDirectory { try await $0.addListMember(list, address: address) } }
+        func run() async throws {
+            try await options.withDirectory { try await $0.addListMember(list, address: address) }
+            options.output.done("added \(address) to list \(list)")
+        }
     }
 
     struct MemberRemove: AsyncParsableCommand {
@@ -369,7 +411,10 @@ struct ListCommand: AsyncParsableCommand {
         @OptionGroup var options: DirectoryOptions
         @Argument var list: String
         @Argument var address: String
-        func run() async throws { try await options.withDirectory { try await $0.removeListMember(list, address: address) } }
+        func run() async throws {
+            try await options.withDirectory { try await $0.removeListMember(list, address: address) }
+            options.output.done("removed \(address) from list \(list)")
+        }
     }
 }
 

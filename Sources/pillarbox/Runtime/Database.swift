@@ -25,7 +25,9 @@ struct Database {
             return Database(endpoint: endpoint, owner: try configuration.externalOwner(), embedded: nil, startedHere: false)
         }
         let embedded = EmbeddedPostgres(directory: configuration.dataDirectory, logger: logger)
-        let result = try await embedded.start()
+        let result = try await embedded.start(onWait: {
+            FileHandle.standardError.write(Data("pillarbox: another process (the server, as it starts?) is starting the embedded database; waiting for it\n".utf8))
+        })
         return Database(embedded: embedded, configuration, startedHere: result == .started)
     }
 
@@ -65,25 +67,17 @@ struct Database {
     func prepare(logger: Logger, warn: Bool) async throws {
         let schemas = PillarboxProjections.all.flatMap { [$0.schema, $0.schema + "_rebuild", $0.schema + "_verify", $0.schema + "_old"] }
         if let owner, owner.username != endpoint.username || owner.location != endpoint.location {
-            let client = PostgresClient(configuration: owner.clientConfiguration(maximumConnections: 2,
-                                                                                 applicationName: "pillarbox-migrate"),
-                                        backgroundLogger: logger)
-            try await client.whileRunning {
-                try await client.withConnection { connection in
-                    _ = try await MigrationRunner(logger: logger).migrate(connection: connection)
-                    try await DatabaseRoles.prepare(servingRole: endpoint.username, projectionSchemas: schemas,
-                                                    on: connection, logger: logger)
-                }
+            try await owner.withConnection(applicationName: "pillarbox-migrate", logger: logger) { connection in
+                _ = try await MigrationRunner(logger: logger).migrate(connection: connection)
+                try await DatabaseRoles.prepare(servingRole: endpoint.username, projectionSchemas: schemas,
+                                                on: connection, logger: logger)
             }
             return
         }
-        let client = PostgresClient(configuration: endpoint.clientConfiguration(maximumConnections: 2), backgroundLogger: logger)
-        try await client.whileRunning {
-            try await client.withConnection { connection in
-                _ = try await MigrationRunner(logger: logger).migrate(connection: connection)
-                if warn, let risk = try await DatabaseRoles.rewriteRisk(on: connection, logger: logger) {
-                    logger.warning("\(risk): the server could rewrite the event log; set database.ownerURL so the log is owned by another role (see README, Security)")
-                }
+        try await endpoint.withConnection(applicationName: "pillarbox-migrate", logger: logger) { connection in
+            _ = try await MigrationRunner(logger: logger).migrate(connection: connection)
+            if warn, let risk = try await DatabaseRoles.rewriteRisk(on: connection, logger: logger) {
+                logger.warning("\(risk): the server could rewrite the event log; set database.ownerURL so the log is owned by another role (see README, Security)")
             }
         }
     }

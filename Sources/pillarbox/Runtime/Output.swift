@@ -22,6 +22,16 @@ struct Output {
         for row in rows { Swift.print(line(row)) }
     }
 
+    /// What a command that changes something did, as one line (or `{"done": …}`).
+    func done(_ message: String) {
+        if json {
+            let data = (try? JSONSerialization.data(withJSONObject: ["done": message], options: [.sortedKeys])) ?? Data()
+            Swift.print(String(decoding: data, as: UTF8.self))
+        } else {
+            Swift.print(message)
+        }
+    }
+
     /// A single record as `key: value` lines (or one JSON object).
     func print(record: [(String, String)]) {
         if json {

@@ -11,7 +11,7 @@ PACKAGES := pkg-config libzstd-dev liblua5.4-dev postgresql ca-certificates
 # What the end-to-end tests drive Pillarbox with.
 TEST_PACKAGES := python3 curl swaks libnet-ssleay-perl fetchmail isync
 
-.PHONY: run test build release deps test-deps clean bench-append bench-compression bench-rebuild fuzz
+.PHONY: run test build release deps test-deps clean bench-append bench-compression bench-rebuild bench-smtp bench-pop3 bench-imap bench-lag fuzz
 
 ## Installs the Debian packages that are missing (apt-get only runs when one is).
 deps:
@@ -66,6 +66,23 @@ bench-append: deps
 
 bench-compression: deps
 	bench/compression/run
+
+bench-rebuild: deps
+	bench/rebuild/run
+
+bench-lag: deps
+	bench/lag/run
+
+bench-smtp: deps
+	bench/smtp/run
+
+bench-pop3: deps
+	bench/pop3/run
+
+## imaptest is not packaged: build it yourself (bench/RESULTS.md says how) and pass IMAPTEST=PATH.
+bench-imap: deps
+	@[ -n "$(IMAPTEST)" ] || { echo "bench-imap needs IMAPTEST=/path/to/imaptest"; exit 2; }
+	bench/imap/run --imaptest "$(IMAPTEST)"
 
 # libFuzzer targets for the parsers of untrusted bytes, each run for FUZZ_SECONDS from the seed
 # corpus in Fuzz/Corpus (new inputs it finds go to Fuzz/corpus-*, not committed).

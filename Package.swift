@@ -6,6 +6,11 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "pillarbox", targets: ["pillarbox"]),
+        // For the Fuzz package, which builds these alone with libFuzzer's instrumentation.
+        .library(name: "MailCore", targets: ["MailCore"]),
+        .library(name: "SMTPWire", targets: ["SMTPWire", "WireCore"]),
+        .library(name: "IMAPWire", targets: ["IMAPWire", "WireCore"]),
+        .library(name: "POP3Wire", targets: ["POP3Wire", "WireCore"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -25,6 +30,13 @@ let package = Package(
 
         // Pure value types and parsers: no I/O.
         .target(name: "MailCore"),
+
+        // The protocols' wire layers: pure parsers of untrusted bytes, fuzzed by the Fuzz package.
+        // WireCore holds what the three share: the CRLF line buffer, base64, xtext, SASL lines.
+        .target(name: "WireCore", path: "Sources/Wire/Core"),
+        .target(name: "SMTPWire", dependencies: ["WireCore"], path: "Sources/Wire/SMTP"),
+        .target(name: "IMAPWire", dependencies: ["WireCore"], path: "Sources/Wire/IMAP"),
+        .target(name: "POP3Wire", dependencies: ["WireCore"], path: "Sources/Wire/POP3"),
 
         // The append-only event log on PostgreSQL, with its migrations embedded in the binary.
         .target(
@@ -55,7 +67,7 @@ let package = Package(
         .target(
             name: "Gateways",
             dependencies: [
-                "EventLog", "Projections", "MailCore",
+                "EventLog", "Projections", "MailCore", "WireCore", "SMTPWire", "IMAPWire", "POP3Wire",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -122,7 +134,7 @@ let package = Package(
             "EventLog", "TestSupport", "CZstd", .product(name: "Crypto", package: "swift-crypto"),
         ]),
         .testTarget(name: "GatewaysTests", dependencies: [
-            "Gateways", "MailCore", "Projections",
+            "Gateways", "MailCore", "Projections", "WireCore", "SMTPWire", "IMAPWire", "POP3Wire",
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "_CryptoExtras", package: "swift-crypto"),
         ]),

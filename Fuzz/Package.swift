@@ -1,24 +1,20 @@
 // swift-tools-version: 6.1
 // libFuzzer targets for Pillarbox's parsers of untrusted bytes. Built and run by `make fuzz`:
 //   swift build -c debug -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library
-// MailCore, SMTPWire, POP3Wire and IMAPWire are the main package's own sources (symbolic links), so nothing else is built.
+// The parsers come from the main package's MailCore and wire libraries; only those are built.
 import PackageDescription
 
 let package = Package(
     name: "PillarboxFuzz",
+    dependencies: [.package(name: "Pillarbox", path: "..")],
     targets: [
-        .target(name: "MailCore"),
         // The entry point every target hands to libFuzzer.
         .target(name: "FuzzDriver"),
-        .executableTarget(name: "FuzzMIME", dependencies: ["MailCore", "FuzzDriver"]),
-        .executableTarget(name: "FuzzDomainName", dependencies: ["MailCore", "FuzzDriver"]),
-        // The SMTP gateway's wire layer (command parser, line reader, DATA/BDAT scanner), linked the same way.
-        .target(name: "SMTPWire"),
-        .executableTarget(name: "FuzzSMTP", dependencies: ["SMTPWire", "FuzzDriver"]),
-        .target(name: "POP3Wire"),
-        .executableTarget(name: "FuzzPOP3", dependencies: ["POP3Wire", "FuzzDriver"]),
-        .target(name: "IMAPWire", dependencies: ["SMTPWire"]),
-        .executableTarget(name: "FuzzIMAP", dependencies: ["IMAPWire", "SMTPWire", "FuzzDriver"]),
+        .executableTarget(name: "FuzzMIME", dependencies: [.product(name: "MailCore", package: "Pillarbox"), "FuzzDriver"]),
+        .executableTarget(name: "FuzzDomainName", dependencies: [.product(name: "MailCore", package: "Pillarbox"), "FuzzDriver"]),
+        .executableTarget(name: "FuzzSMTP", dependencies: [.product(name: "SMTPWire", package: "Pillarbox"), "FuzzDriver"]),
+        .executableTarget(name: "FuzzPOP3", dependencies: [.product(name: "POP3Wire", package: "Pillarbox"), "FuzzDriver"]),
+        .executableTarget(name: "FuzzIMAP", dependencies: [.product(name: "IMAPWire", package: "Pillarbox"), "FuzzDriver"]),
     ],
     swiftLanguageModes: [.v6]
 )

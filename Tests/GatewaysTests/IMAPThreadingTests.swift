@@ -2,6 +2,10 @@ import Foundation
 import MailCore
 import Testing
 @testable import Gateways
+@testable import WireCore
+@testable import SMTPWire
+@testable import IMAPWire
+@testable import POP3Wire
 
 @Suite("IMAP threading, base subjects and message parts")
 struct IMAPThreadingTests {

@@ -1,6 +1,10 @@
 import Foundation
 import Testing
 @testable import Gateways
+@testable import WireCore
+@testable import SMTPWire
+@testable import IMAPWire
+@testable import POP3Wire
 
 @Suite("IMAP wire")
 struct IMAPWireTests {
@@ -67,7 +71,7 @@ struct IMAPWireTests {
     @Test("the reader collects literals, asks before synchronizing ones and refuses oversized ones")
     func reader() {
         var reader = IMAPCommandReader(lineLimit: 1_000, literalLimit: 10, commandLimit: 2_000)
-        var input = SMTPInput()
+        var input = LineBuffer()
         input.append(Array("a APPEND INBOX {5}\r\n".utf8))
         #expect(reader.next(from: &input) == .continuation)
         #expect(reader.next(from: &input) == .needInput)

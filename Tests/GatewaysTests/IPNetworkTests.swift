@@ -1,5 +1,9 @@
 import MailCore
 import Testing
+@testable import WireCore
+@testable import SMTPWire
+@testable import IMAPWire
+@testable import POP3Wire
 
 @Suite("IP networks and access lists")
 struct IPNetworkTests {

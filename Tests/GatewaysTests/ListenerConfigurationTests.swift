@@ -1,5 +1,9 @@
 import Gateways
 import Testing
+@testable import WireCore
+@testable import SMTPWire
+@testable import IMAPWire
+@testable import POP3Wire
 
 @Suite("Listener addresses")
 struct ListenerConfigurationTests {

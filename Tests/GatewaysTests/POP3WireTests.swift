@@ -1,5 +1,9 @@
 import Testing
 @testable import Gateways
+@testable import WireCore
+@testable import SMTPWire
+@testable import IMAPWire
+@testable import POP3Wire
 
 @Suite("POP3 wire")
 struct POP3WireTests {

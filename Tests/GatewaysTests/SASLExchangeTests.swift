@@ -4,6 +4,10 @@ import Foundation
 import Testing
 @testable import Gateways
 @testable import Projections
+@testable import WireCore
+@testable import SMTPWire
+@testable import IMAPWire
+@testable import POP3Wire
 
 /// SASL exchanges as state machines, checked against the RFCs' own examples.
 @Suite("SASL")

@@ -1,13 +1,13 @@
 import FuzzDriver
 import IMAPWire
-import SMTPWire
+import WireCore
 
 /// Any bytes as IMAP input: cut into commands by the reader (literals included) and parsed.
 /// Nothing may crash or run away, and a reader that asked for a literal gets exactly its bytes.
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzIMAP(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let bytes = Array(UnsafeBufferPointer(start: data, count: size))
-    var input = SMTPInput()
+    var input = LineBuffer()
     input.append(bytes)
     var reader = IMAPCommandReader(lineLimit: 8_192, literalLimit: 65_536, commandLimit: 200_000)
     var steps = 0

@@ -1,5 +1,6 @@
 import FuzzDriver
 import SMTPWire
+import WireCore
 
 /// Any bytes as SMTP input: cut into command lines and parsed, and read as a DATA body and as
 /// BDAT chunks. Nothing may crash, and a body the scanner accepted must hold CRLF line ends only.
@@ -7,12 +8,12 @@ import SMTPWire
 public func fuzzSMTP(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let bytes = Array(UnsafeBufferPointer(start: data, count: size))
 
-    var input = SMTPInput()
+    var input = LineBuffer()
     input.append(bytes)
     var lines = 0
     while lines < 10_000, let line = try? input.nextLine(limit: 2_048) {
         _ = SMTPCommandParser.parse(line)
-        _ = SMTPCommandParser.saslResponse(line)
+        _ = SASLResponseLine.parse(line)
         lines += 1
     }
 

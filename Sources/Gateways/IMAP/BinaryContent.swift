@@ -1,5 +1,7 @@
 import Foundation
+import IMAPWire
 import MailCore
+import WireCore
 
 /// Messages holding NUL octets: APPENDed (as RFC 3516 literal8s or not) or received over SMTP.
 /// Their bytes are kept exactly, except that a leaf part holding NUL octets is re-encoded as

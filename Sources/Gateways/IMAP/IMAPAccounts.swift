@@ -1,10 +1,12 @@
 import EventLog
 import Foundation
+import IMAPWire
 import Logging
 import NIOSSL
 import Projections
 import ServiceLifecycle
 import Synchronization
+import WireCore
 
 /// The IMAP bounds on untrusted input, from RFC 9051 and the runtime settings.
 public struct IMAPLimits: Sendable {

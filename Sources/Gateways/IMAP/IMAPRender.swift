@@ -1,5 +1,7 @@
 import Foundation
+import IMAPWire
 import MailCore
+import WireCore
 
 /// FETCH data built from a stored message and its parsed summary (RFC 9051 §7.5.2).
 enum IMAPRender {

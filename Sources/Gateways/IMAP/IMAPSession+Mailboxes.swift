@@ -1,6 +1,8 @@
 import EventLog
 import Foundation
+import IMAPWire
 import Projections
+import WireCore
 
 /// Folder commands: SELECT/EXAMINE, CREATE, DELETE, RENAME, SUBSCRIBE, LIST (RFC 5258 with
 /// RFC 5819 STATUS and RFC 6154 special use), LSUB, STATUS, APPEND.

@@ -1,7 +1,9 @@
 import EventLog
 import Foundation
+import IMAPWire
 import MailCore
 import Projections
+import WireCore
 
 /// Commands on the selected mailbox: FETCH, STORE, SEARCH (with ESEARCH), COPY, MOVE, EXPUNGE,
 /// CLOSE, UNSELECT, and the untagged updates that keep a session in step with the others.

@@ -1,7 +1,9 @@
 import EventLog
 import Foundation
+import IMAPWire
 import MailCore
 import Projections
+import WireCore
 
 /// SORT and THREAD (RFC 5256), and QUOTA (RFC 9208) from the accounts' usage.
 extension IMAPSession {

@@ -1,7 +1,9 @@
 import EventLog
 import Foundation
+import IMAPWire
 import Logging
 import Projections
+import WireCore
 
 /// One IMAP connection (RFC 9051, RFC 3501 for IMAP4rev1 clients), from greeting to LOGOUT.
 /// Commands run one at a time in the order received; replies to pipelined commands are written
@@ -52,7 +54,7 @@ public final class IMAPSession: @unchecked Sendable {
     var tls: String?
     var logger: Logger
     var limits: IMAPLimits
-    var input = SMTPInput()
+    var input = LineBuffer()
     var output: [UInt8] = []
     var reader: IMAPCommandReader
     var state = State.notAuthenticated
@@ -443,7 +445,7 @@ public final class IMAPSession: @unchecked Sendable {
                     closing = true
                     return
                 }
-                switch SMTPCommandParser.saslResponse(line) {
+                switch SASLResponseLine.parse(line) {
                 case .data(let data): step = exchange.respond(data)
                 case .cancel:
                     tagged(tag, "BAD Authentication cancelled")

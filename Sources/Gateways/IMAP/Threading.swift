@@ -1,4 +1,6 @@
 import Foundation
+import IMAPWire
+import WireCore
 
 /// RFC 5256 §2.1: the base subject SORT and THREAD compare, and whether the subject marked the
 /// message as a reply or forward (a "Re:", "Fwd:", "(fwd)" or "[fwd: ...]" was removed).

@@ -1,6 +1,8 @@
 import EventLog
 import Foundation
+import POP3Wire
 import Projections
+import WireCore
 
 /// What a POP3 session knows about its connection.
 public struct POP3SessionContext: Sendable {

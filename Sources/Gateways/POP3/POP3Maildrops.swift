@@ -1,10 +1,12 @@
 import EventLog
 import Foundation
 import Logging
-import Projections
 import NIOSSL
+import POP3Wire
+import Projections
 import ServiceLifecycle
 import Synchronization
+import WireCore
 
 /// The POP3 backend on the mail store: INBOX is the maildrop, deletions are one expunge (or,
 /// holding, one flag change) on the user's stream, and a maildrop is held by one session at a

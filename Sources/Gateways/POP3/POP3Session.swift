@@ -1,7 +1,9 @@
 import EventLog
 import Foundation
 import Logging
+import POP3Wire
 import Projections
+import WireCore
 
 /// One POP3 conversation (RFC 1939) with CAPA (RFC 2449), STLS (RFC 2595), AUTH (RFC 5034)
 /// and the response codes of RFC 2449 and RFC 3206. The maildrop is INBOX as it stood at login;
@@ -23,7 +25,7 @@ public final class POP3Session {
     var context: POP3SessionContext
     var logger: Logger
     let policy: POP3Policy
-    var input = SMTPInput()
+    var input = LineBuffer()
     var output: [UInt8] = []
     var state = State.authorization(user: nil)
     var failedLogins = 0
@@ -276,7 +278,7 @@ public final class POP3Session {
             case .challenge(let bytes):
                 output.append(contentsOf: Array("+ \(Base64.encode(bytes))\r\n".utf8))
                 guard case .line(let line) = await nextLine() else { return .close }
-                switch SMTPCommandParser.saslResponse(line) {
+                switch SASLResponseLine.parse(line) {
                 case .data(let data): step = exchange.respond(data)
                 case .cancel: step = exchange.cancel()
                 case .malformed: step = .failure(.malformed)

@@ -1,6 +1,8 @@
 import EventLog
 import Foundation
 import Projections
+import SMTPWire
+import WireCore
 
 /// What a session knows about its connection and client.
 public struct SMTPSessionContext: Sendable {

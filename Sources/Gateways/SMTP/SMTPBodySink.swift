@@ -1,6 +1,8 @@
 import Crypto
 import EventLog
 import Foundation
+import SMTPWire
+import WireCore
 
 /// A message body as the session hands it to the backend.
 public enum SMTPMessageBody: Sendable {

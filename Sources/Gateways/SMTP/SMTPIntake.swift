@@ -3,7 +3,9 @@ import Foundation
 import Logging
 import MailCore
 import Projections
+import SMTPWire
 import Synchronization
+import WireCore
 
 /// The SMTP backend on the event log: settings and the directory as the live followers hold
 /// them, IDS events and blocks as events, and each accepted message as one transaction

@@ -1,5 +1,7 @@
 import Foundation
 import MailCore
+import SMTPWire
+import WireCore
 
 /// Every bound the SMTP gateway puts on a client, in one place. Built from the runtime
 /// settings at the start of each session (and again at each MAIL FROM), so a change made by

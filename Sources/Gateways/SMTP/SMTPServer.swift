@@ -2,7 +2,9 @@ import Foundation
 import Logging
 import NIOSSL
 import Projections
+import SMTPWire
 import ServiceLifecycle
+import WireCore
 
 /// The SMTP listeners (MX, submission, implicit TLS) as one service: before a session starts,
 /// blocked clients, too many sessions and clients that talk before the greeting are refused.

@@ -2,6 +2,8 @@ import EventLog
 import Foundation
 import Logging
 import MailCore
+import SMTPWire
+import WireCore
 
 /// The message itself: DATA and BDAT into a body sink, the checks on its header section, the
 /// trace lines, and the durable accept before `250`.

@@ -2,6 +2,8 @@ import Foundation
 import Logging
 import MailCore
 import Projections
+import SMTPWire
+import WireCore
 
 /// One SMTP conversation (RFC 5321), from greeting to close. Reads through an `ClientTransport`,
 /// decides through an `SMTPBackend`; owns nothing else. Replies to pipelined commands are
@@ -38,7 +40,7 @@ public final class SMTPSession {
     var context: SMTPSessionContext
     var logger: Logger
     var policy: SMTPPolicy
-    var input = SMTPInput()
+    var input = LineBuffer()
     var output: [UInt8] = []
     /// The open mail transaction. Whenever one ends without its message accepted, the session
     /// log keeps it as a rejected message.
@@ -214,7 +216,7 @@ public final class SMTPSession {
         }
     }
 
-    static func reply(for error: SMTPInputError) -> SMTPReply {
+    static func reply(for error: LineError) -> SMTPReply {
         switch error {
         case .bareLineFeed: .c500BareLineFeed
         case .bareCarriageReturn: .c500BareCarriageReturn
@@ -538,7 +540,7 @@ public final class SMTPSession {
                 case .end:
                     return .close
                 }
-                switch SMTPCommandParser.saslResponse(line) {
+                switch SASLResponseLine.parse(line) {
                 case .data(let data): step = exchange.respond(data)
                 case .cancel: step = exchange.cancel()
                 case .malformed:

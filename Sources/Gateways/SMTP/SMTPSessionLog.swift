@@ -1,5 +1,7 @@
 import Foundation
 import Projections
+import SMTPWire
+import WireCore
 
 /// What an SMTP session did, for `session_ended` and `message_rejected`: counters per sender
 /// domain, and the transactions that ended without a message accepted.

@@ -1,6 +1,10 @@
 import Foundation
 import Testing
 @testable import Gateways
+@testable import WireCore
+@testable import SMTPWire
+@testable import IMAPWire
+@testable import POP3Wire
 
 /// The SMTP wire layer: command lines, paths, parameters, and the DATA/BDAT scanner, fed
 /// whole and byte by byte.
@@ -101,28 +105,28 @@ struct SMTPWireTests {
 
     @Test("only CRLF ends a command line; bare CR and LF are refused; long lines are refused")
     func lines() throws {
-        var input = SMTPInput()
+        var input = LineBuffer()
         input.append(Array("EHLO a\r\nNOOP\r".utf8))
         #expect(try input.nextLine(limit: 100).map { Array($0) } == Array("EHLO a".utf8))
         #expect(try input.nextLine(limit: 100) == nil)
         input.append([0x0A])
         #expect(try input.nextLine(limit: 100).map { Array($0) } == Array("NOOP".utf8))
 
-        var bare = SMTPInput()
+        var bare = LineBuffer()
         bare.append(Array("EHLO a\nQUIT\r\n".utf8))
-        #expect(throws: SMTPInputError.bareLineFeed) { try bare.nextLine(limit: 100) }
-        var carriage = SMTPInput()
+        #expect(throws: LineError.bareLineFeed) { try bare.nextLine(limit: 100) }
+        var carriage = LineBuffer()
         carriage.append(Array("EHLO a\rQUIT\r\n".utf8))
-        #expect(throws: SMTPInputError.bareCarriageReturn) { try carriage.nextLine(limit: 100) }
-        var long = SMTPInput()
+        #expect(throws: LineError.bareCarriageReturn) { try carriage.nextLine(limit: 100) }
+        var long = LineBuffer()
         long.append([UInt8](repeating: UInt8(ascii: "a"), count: 600))
-        #expect(throws: SMTPInputError.lineTooLong) { try long.nextLine(limit: 512) }
+        #expect(throws: LineError.lineTooLong) { try long.nextLine(limit: 512) }
     }
 
     /// Scans `input` as DATA, whole and one byte at a time; both must agree.
-    func scanData(_ text: String) -> (body: String, error: SMTPInputError?, finished: Bool, rest: Int) {
+    func scanData(_ text: String) -> (body: String, error: LineError?, finished: Bool, rest: Int) {
         let bytes = Array(text.utf8)
-        var results: [(String, SMTPInputError?, Bool, Int)] = []
+        var results: [(String, LineError?, Bool, Int)] = []
         for chunkSize in [bytes.count, 1] {
             var scanner = SMTPBodyScanner(mode: .data)
             var output: [UInt8] = []

@@ -1,0 +1,142 @@
+import Foundation
+import WireCore
+
+/// A sequence set (RFC 9051 §9 `sequence-set`): ranges of message numbers or UIDs, `*` being
+/// the largest in the mailbox. Kept as written; resolved against a mailbox when used.
+public struct IMAPSequenceSet: Equatable, Sendable {
+    public enum Bound: Equatable, Sendable {
+        case number(UInt32)
+        case last
+    }
+    public struct Range: Equatable, Sendable {
+        public let from: Bound
+        public let to: Bound
+    }
+    public var ranges: [Range]
+
+    /// The members among `1...largest` (message numbers) or among `existing` (UIDs).
+    public func contains(_ value: UInt32, largest: UInt32) -> Bool {
+        ranges.contains { range in
+            let a = Self.resolve(range.from, largest), b = Self.resolve(range.to, largest)
+            return (min(a, b)...max(a, b)).contains(value)
+        }
+    }
+
+    public static func resolve(_ bound: Bound, _ largest: UInt32) -> UInt32 {
+        switch bound {
+        case .number(let value): value
+        case .last: largest
+        }
+    }
+}
+
+/// One FETCH data item (RFC 9051 §6.4.5, RFC 3516 BINARY, RFC 7162 MODSEQ).
+public enum IMAPFetchItem: Equatable, Sendable {
+    case uid, flags, internalDate, rfc822Size, envelope, bodyStructure, body, modSeq
+    case rfc822, rfc822Header, rfc822Text
+    /// BODY[section]<partial> or BODY.PEEK[...]; BINARY[...] and BINARY.SIZE[...] when `binary`.
+    case section(IMAPSection, partial: ClosedRange<Int>?, peek: Bool, binary: Bool)
+    case binarySize([Int])
+}
+
+/// A body section (RFC 9051 §6.4.5): a part path and what of it.
+public struct IMAPSection: Equatable, Sendable, CustomStringConvertible {
+    public enum Text: Equatable, Sendable {
+        case all
+        case header
+        case headerFields([String], not: Bool)
+        case text
+        case mime
+    }
+    public var part: [Int]
+    public var text: Text
+
+    public init(part: [Int], text: Text) {
+        self.part = part
+        self.text = text
+    }
+
+    public var description: String {
+        var parts = part.map(String.init)
+        switch text {
+        case .all: break
+        case .header: parts.append("HEADER")
+        case .headerFields(let fields, let not):
+            parts.append((not ? "HEADER.FIELDS.NOT" : "HEADER.FIELDS") + " (" + fields.joined(separator: " ") + ")")
+        case .text: parts.append("TEXT")
+        case .mime: parts.append("MIME")
+        }
+        return parts.joined(separator: ".")
+    }
+}
+
+/// SEARCH keys (RFC 9051 §6.4.4, RFC 7162 MODSEQ).
+public indirect enum IMAPSearchKey: Equatable, Sendable {
+    case all
+    case sequence(IMAPSequenceSet)
+    case uid(IMAPSequenceSet)
+    case flag(String, set: Bool)
+    case header(String, String)
+    case body(String), text(String)
+    case before(Date), on(Date), since(Date)
+    case sentBefore(Date), sentOn(Date), sentSince(Date)
+    case larger(Int64), smaller(Int64)
+    case not(IMAPSearchKey)
+    case or(IMAPSearchKey, IMAPSearchKey)
+    case and([IMAPSearchKey])
+    case modSeq(Int64)
+    case new, old, recent
+}
+
+public enum IMAPStoreMode: Equatable, Sendable {
+    case replace, add, remove
+}
+
+/// One IMAP command with its arguments typed.
+public enum IMAPCommandKind: Equatable, Sendable {
+    case capability, noop, logout, startTLS, check
+    case authenticate(mechanism: String, initialResponse: [UInt8]?)
+    case login(user: String, password: String)
+    case enable([String])
+    case select(String, condStore: Bool, qresync: IMAPQResync?)
+    case examine(String, condStore: Bool, qresync: IMAPQResync?)
+    case create(String), delete(String), subscribe(String), unsubscribe(String)
+    case rename(String, String)
+    case list(reference: String, patterns: [String], selection: [String], returns: [String])
+    case lsub(reference: String, pattern: String)
+    case namespace
+    case status(String, [String])
+    /// `binary`: the message came as an RFC 3516 literal8 (`~{n}`).
+    case append(String, flags: [String], date: Date?, message: [UInt8], binary: Bool)
+    case idle
+    case close, unselect, expunge
+    case uidExpunge(IMAPSequenceSet)
+    case search(uid: Bool, returns: [String]?, key: IMAPSearchKey)
+    case fetch(uid: Bool, IMAPSequenceSet, [IMAPFetchItem], changedSince: Int64?, vanished: Bool)
+    case store(uid: Bool, IMAPSequenceSet, IMAPStoreMode, silent: Bool, flags: [String], unchangedSince: Int64?)
+    case copy(uid: Bool, IMAPSequenceSet, String)
+    case move(uid: Bool, IMAPSequenceSet, String)
+    case id([String: String]?)
+    case getQuota(String), getQuotaRoot(String)
+    case sort(uid: Bool, criteria: [String], key: IMAPSearchKey)
+    case thread(uid: Bool, algorithm: String, key: IMAPSearchKey)
+}
+
+/// RFC 7162 §3.2.5 QRESYNC parameters of SELECT/EXAMINE.
+public struct IMAPQResync: Equatable, Sendable {
+    public var uidValidity: UInt32
+    public var modSeq: Int64
+    public var knownUIDs: IMAPSequenceSet?
+}
+
+public struct IMAPCommand: Equatable, Sendable {
+    public var tag: String
+    public var kind: IMAPCommandKind
+}
+
+public enum IMAPParseError: Error, Equatable, Sendable {
+    /// No usable tag: answered with an untagged BAD.
+    case noTag
+    /// A tagged BAD with this text.
+    case bad(tag: String, String)
+}

@@ -52,10 +52,19 @@ let package = Package(
             ],
             plugins: ["EmbedMigrations"]
         ),
+        // The facts: every event type, grouped by domain, each naming its one writer.
+        .target(
+            name: "Facts",
+            dependencies: [
+                "EventLog", "MailCore",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+            ]
+        ),
         .target(
             name: "Projections",
             dependencies: [
-                "EventLog", "MailCore",
+                "EventLog", "Facts", "MailCore",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
@@ -67,7 +76,7 @@ let package = Package(
         .target(
             name: "Gateways",
             dependencies: [
-                "EventLog", "Projections", "MailCore", "WireCore", "SMTPWire", "IMAPWire", "POP3Wire",
+                "EventLog", "Facts", "Projections", "MailCore", "WireCore", "SMTPWire", "IMAPWire", "POP3Wire",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -84,7 +93,7 @@ let package = Package(
         .target(
             name: "Delivery",
             dependencies: [
-                "EventLog", "Projections", "MailCore",
+                "EventLog", "Facts", "Projections", "MailCore",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -93,7 +102,7 @@ let package = Package(
         .executableTarget(
             name: "pillarbox",
             dependencies: [
-                "EventLog", "Projections", "Gateways", "Delivery", "MailCore",
+                "EventLog", "Facts", "Projections", "Gateways", "Delivery", "MailCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
@@ -110,7 +119,7 @@ let package = Package(
         .executableTarget(
             name: "pillarbox-bench",
             dependencies: [
-                "EventLog", "Projections", "MailCore",
+                "EventLog", "Facts", "Projections", "MailCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -134,16 +143,16 @@ let package = Package(
             "EventLog", "TestSupport", "CZstd", .product(name: "Crypto", package: "swift-crypto"),
         ]),
         .testTarget(name: "GatewaysTests", dependencies: [
-            "Gateways", "MailCore", "Projections", "WireCore", "SMTPWire", "IMAPWire", "POP3Wire",
+            "Gateways", "Facts", "MailCore", "Projections", "WireCore", "SMTPWire", "IMAPWire", "POP3Wire",
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "_CryptoExtras", package: "swift-crypto"),
         ]),
-        .testTarget(name: "ProjectionsTests", dependencies: ["Projections", "EventLog", "MailCore", "TestSupport"]),
+        .testTarget(name: "ProjectionsTests", dependencies: ["Projections", "Facts", "EventLog", "MailCore", "TestSupport"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CLua", "CZstd"]),
         .testTarget(
             name: "PillarboxTests",
             dependencies: [
-                "pillarbox", "EventLog", "Projections", "TestSupport",
+                "pillarbox", "EventLog", "Facts", "Projections", "TestSupport",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ]

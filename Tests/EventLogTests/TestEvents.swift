@@ -1,4 +1,5 @@
 import EventLog
+import Facts
 import Foundation
 
 /// A small event used throughout these tests.

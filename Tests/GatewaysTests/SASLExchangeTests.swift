@@ -1,13 +1,14 @@
 import Crypto
 import _CryptoExtras
+import Facts
 import Foundation
-import Testing
 @testable import Gateways
-@testable import Projections
-@testable import WireCore
-@testable import SMTPWire
 @testable import IMAPWire
 @testable import POP3Wire
+@testable import Projections
+@testable import SMTPWire
+import Testing
+@testable import WireCore
 
 /// SASL exchanges as state machines, checked against the RFCs' own examples.
 @Suite("SASL")

@@ -1,7 +1,8 @@
 import EventLog
+import Facts
 import Foundation
-@testable import Projections
 import PostgresNIO
+@testable import Projections
 import Synchronization
 import Testing
 import TestSupport

@@ -1,5 +1,6 @@
 import ArgumentParser
 import EventLog
+import Facts
 import Foundation
 import Logging
 import PostgresNIO

@@ -1,5 +1,6 @@
 import Crypto
 import EventLog
+import Facts
 import Foundation
 import Logging
 import MailCore

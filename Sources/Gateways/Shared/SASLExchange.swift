@@ -1,4 +1,5 @@
 import Crypto
+import Facts
 import Foundation
 import Projections
 

@@ -1,4 +1,5 @@
 import EventLog
+import Facts
 import Foundation
 
 /// The retention window of an audit projection: the window's days are kept in the

@@ -1,4 +1,5 @@
 import EventLog
+import Facts
 import Foundation
 import Logging
 import PostgresNIO
@@ -101,7 +102,7 @@ public struct IDSLogWriter: Service {
 
     func makeConsumer() -> LogConsumer {
         LogConsumer(name: Self.consumerName, category: IntrusionEventRecorded.category, store: store,
-                    registry: EventTypeRegistry([IntrusionEventRecorded.self]), logger: logger) { batch, _ in
+                    registry: EventTypeRegistry([IntrusionEventRecorded.self], passingOver: EventCatalogue.all), logger: logger) { batch, _ in
             let format = IDSLogFormat(settings.value(SettingKey<String>.idsLogFormat))
             var text = ""
             for item in batch.items {
@@ -126,7 +127,7 @@ public struct IDSLogWriter: Service {
             defer { Glibc.close(handle) }
             var cursor = LogCursor.start
             var lines = 0
-            let registry = EventTypeRegistry([IntrusionEventRecorded.self])
+            let registry = EventTypeRegistry([IntrusionEventRecorded.self], passingOver: EventCatalogue.all)
             while true {
                 let events = try await store.read(after: cursor, category: IntrusionEventRecorded.category, limit: 1_000,
                                                   on: connection)

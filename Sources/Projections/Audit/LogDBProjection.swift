@@ -1,4 +1,5 @@
 import EventLog
+import Facts
 import Foundation
 
 /// VPOP3's historical logging database, `logdb.sessions`, `logdb.messages` and

@@ -1,4 +1,5 @@
 import EventLog
+import Facts
 import Foundation
 
 /// VPOP3's SMTP statistics (`smtpstats.smtpclientfailures`, `smtpstats.smtpclientblocks`) and

@@ -1,4 +1,5 @@
 import EventLog
+import Facts
 
 extension Directory {
     // MARK: Aliases

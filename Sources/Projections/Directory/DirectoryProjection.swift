@@ -1,4 +1,5 @@
 import EventLog
+import Facts
 
 /// The `directory.*` tables: domains, the default domain, users, aliases, custom groups and
 /// their members, lists and their members.

@@ -1,3 +1,4 @@
+import Facts
 import Foundation
 
 /// VPOP3's user list as CSV: `User Id, Password, Admin, Reply To, Assistant, Send Only To

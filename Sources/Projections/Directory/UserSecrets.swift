@@ -1,4 +1,5 @@
 import EventLog
+import Facts
 import Foundation
 
 /// The sealed secrets of users, opened for a login: the CRAM-MD5 context and the APOP

@@ -1,4 +1,5 @@
 import EventLog
+import Facts
 import Foundation
 import Logging
 import PostgresNIO
@@ -25,7 +26,7 @@ public final class ProjectionEngine: Sendable {
         var registries: [String: EventTypeRegistry] = [:]
         for projection in projections {
             precondition(registries[projection.name] == nil, "two projections named \(projection.name)")
-            registries[projection.name] = EventTypeRegistry(projection.eventTypes)
+            registries[projection.name] = EventTypeRegistry(projection.eventTypes, passingOver: EventCatalogue.all)
         }
         self.registries = registries
     }

@@ -1,4 +1,5 @@
 import EventLog
+import Facts
 import Foundation
 
 /// The outgoing queue as VPOP3 names it (`outqueue.outmessages`, `outqueue.outrecipients`):

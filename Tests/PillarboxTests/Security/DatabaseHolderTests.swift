@@ -1,5 +1,6 @@
 import Crypto
 @testable import EventLog
+import Facts
 import Foundation
 import NIOCore
 import PostgresNIO

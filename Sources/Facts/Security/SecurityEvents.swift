@@ -69,6 +69,10 @@ public struct IntrusionEventRecorded: Event {
 
 /// An address or network blocked until a time: by the IPS when a client's score crossed the
 /// threshold, or by an administrator. Written on the stream `blocks-main` by whoever blocked.
+///
+/// Owner: the IPS: the SMTP gateway's (`SMTPIntake`) and the login IPS (`LoginProtection`), with
+/// `actor` `ips`; and the administrators (`blocks add`, the web admin), with their name as `actor`.
+/// Stream `blocks-main`.
 public struct ClientBlocked: Event {
     public static let eventType = "client_blocked"
     public static let category = "blocks"
@@ -89,6 +93,8 @@ public struct ClientBlocked: Event {
 }
 
 /// A block lifted before it expired.
+///
+/// Owner: the administrators (`blocks remove`, the web admin), on stream `blocks-main`.
 public struct ClientUnblocked: Event {
     public static let eventType = "client_unblocked"
     public var address: String

@@ -13,7 +13,8 @@ public struct MessageAccepted: Event {
 
     public struct Recipient: Codable, Sendable, Equatable {
         public enum Route: String, Codable, Sendable {
-            /// Delivered to a local user's INBOX in the same transaction.
+            /// For a local user's INBOX: the local delivery agent files it from the log after
+            /// this event commits (exactly once, also after a crash).
             case local
             /// Queued for delivery to another server.
             case remote

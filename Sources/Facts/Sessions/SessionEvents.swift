@@ -3,6 +3,8 @@ import Foundation
 
 /// A client session on any gateway, written once when it ends by the gateway that served it,
 /// on the stream `session-<session id>`. Feeds `logdb.sessions` and the reputation tables.
+///
+/// Owner: the gateway that served the session, once, on stream `session-<id>`.
 public struct SessionEnded: Event {
     public static let eventType = "session_ended"
     public static let category = "session"

@@ -1,3 +1,5 @@
+import EventLog
+
 /// A `pillarbox serve` process started and is ready. Written by that process on stream
 /// `server-<hostname>`; the serve process is the only writer of the `server` category.
 public struct ServerStarted: Event {
@@ -21,6 +23,8 @@ public struct ServerStarted: Event {
 }
 
 /// A `pillarbox serve` process shut down gracefully (a crash leaves no such event).
+///
+/// Owner: the `serve` process itself (`ServerLifecycle`), on stream `server-<hostname>`.
 public struct ServerStopped: Event {
     public static let eventType = "server_stopped"
 

@@ -5,6 +5,9 @@ import EventLog
 // writer is `Directory`, used by the CLI and the web admin.
 
 /// A local domain: a name, or a pattern with `*` and `?` as VPOP3 allows.
+///
+/// Owner: `Directory` (Projections/Directory), for the CLI and the web admin, on stream
+/// `directory-main`.
 public struct DomainAdded: Event {
     public static let eventType = "domain_added"
     public var pattern: String
@@ -14,6 +17,8 @@ public struct DomainAdded: Event {
     }
 }
 
+/// Owner: `Directory` (Projections/Directory), for the CLI and the web admin, on stream
+/// `directory-main`.
 public struct DomainRemoved: Event {
     public static let eventType = "domain_removed"
     public var pattern: String
@@ -24,6 +29,9 @@ public struct DomainRemoved: Event {
 }
 
 /// The domain added to addresses without one and used in automated mail.
+///
+/// Owner: `Directory` (Projections/Directory), for the CLI and the web admin, on stream
+/// `directory-main`.
 public struct DefaultDomainSet: Event {
     public static let eventType = "default_domain_set"
     public var domain: String
@@ -73,6 +81,8 @@ public struct UserRecord: Codable, Sendable, Hashable {
     }
 }
 
+/// Owner: `Directory` (Projections/Directory), for the CLI and the web admin, on stream
+/// `directory-main`.
 public struct UserCreated: Event {
     public static let eventType = "user_created"
     public var user: UserRecord
@@ -83,6 +93,9 @@ public struct UserCreated: Event {
 }
 
 /// A user's record after a change (settings, password): the whole record, as it now stands.
+///
+/// Owner: `Directory` (Projections/Directory), for the CLI and the web admin, on stream
+/// `directory-main`.
 public struct UserChanged: Event {
     public static let eventType = "user_changed"
     public var user: UserRecord
@@ -92,6 +105,8 @@ public struct UserChanged: Event {
     }
 }
 
+/// Owner: `Directory` (Projections/Directory), for the CLI and the web admin, on stream
+/// `directory-main`.
 public struct UserRemoved: Event {
     public static let eventType = "user_removed"
     public var userID: String
@@ -127,6 +142,8 @@ public struct AliasTarget: Codable, Sendable, Hashable, CustomStringConvertible 
     }
 }
 
+/// Owner: `Directory` (Projections/Directory), for the CLI and the web admin, on stream
+/// `directory-main`.
 public struct AliasAdded: Event {
     public static let eventType = "alias_added"
     public var address: String
@@ -138,6 +155,8 @@ public struct AliasAdded: Event {
     }
 }
 
+/// Owner: `Directory` (Projections/Directory), for the CLI and the web admin, on stream
+/// `directory-main`.
 public struct AliasRemoved: Event {
     public static let eventType = "alias_removed"
     public var address: String
@@ -147,6 +166,8 @@ public struct AliasRemoved: Event {
     }
 }
 
+/// Owner: `Directory` (Projections/Directory), for the CLI and the web admin, on stream
+/// `directory-main`.
 public struct GroupCreated: Event {
     public static let eventType = "group_created"
     public var name: String
@@ -158,6 +179,8 @@ public struct GroupCreated: Event {
     }
 }
 
+/// Owner: `Directory` (Projections/Directory), for the CLI and the web admin, on stream
+/// `directory-main`.
 public struct GroupChanged: Event {
     public static let eventType = "group_changed"
     public var name: String
@@ -169,6 +192,8 @@ public struct GroupChanged: Event {
     }
 }
 
+/// Owner: `Directory` (Projections/Directory), for the CLI and the web admin, on stream
+/// `directory-main`.
 public struct GroupRemoved: Event {
     public static let eventType = "group_removed"
     public var name: String
@@ -178,6 +203,8 @@ public struct GroupRemoved: Event {
     }
 }
 
+/// Owner: `Directory` (Projections/Directory), for the CLI and the web admin, on stream
+/// `directory-main`.
 public struct GroupMemberAdded: Event {
     public static let eventType = "group_member_added"
     public var group: String
@@ -189,6 +216,8 @@ public struct GroupMemberAdded: Event {
     }
 }
 
+/// Owner: `Directory` (Projections/Directory), for the CLI and the web admin, on stream
+/// `directory-main`.
 public struct GroupMemberRemoved: Event {
     public static let eventType = "group_member_removed"
     public var group: String
@@ -218,6 +247,8 @@ public struct ListRecord: Codable, Sendable, Hashable {
     }
 }
 
+/// Owner: `Directory` (Projections/Directory), for the CLI and the web admin, on stream
+/// `directory-main`.
 public struct ListCreated: Event {
     public static let eventType = "list_created"
     public var list: ListRecord
@@ -227,6 +258,8 @@ public struct ListCreated: Event {
     }
 }
 
+/// Owner: `Directory` (Projections/Directory), for the CLI and the web admin, on stream
+/// `directory-main`.
 public struct ListRemoved: Event {
     public static let eventType = "list_removed"
     public var name: String
@@ -236,6 +269,8 @@ public struct ListRemoved: Event {
     }
 }
 
+/// Owner: `Directory` (Projections/Directory), for the CLI and the web admin, on stream
+/// `directory-main`.
 public struct ListMemberAdded: Event {
     public static let eventType = "list_member_added"
     public var list: String
@@ -247,6 +282,8 @@ public struct ListMemberAdded: Event {
     }
 }
 
+/// Owner: `Directory` (Projections/Directory), for the CLI and the web admin, on stream
+/// `directory-main`.
 public struct ListMemberRemoved: Event {
     public static let eventType = "list_member_removed"
     public var list: String

@@ -32,7 +32,7 @@ public protocol OriginStamped: Event {
 
 extension OriginStamped {
     /// This event with the task's `ChangeOrigin.current`.
-    func stamped() -> Self {
+    public func stamped() -> Self {
         var event = self
         event.origin = ChangeOrigin.current
         return event
@@ -56,6 +56,9 @@ public struct MailboxSpec: Codable, Sendable, Hashable {
 }
 
 /// A user's mail account was opened, with INBOX and the special-use folders.
+///
+/// Owner: `MailStore.openAccount`, when `Directory` creates the user, on the user's
+/// `mailbox-<user>` stream.
 public struct MailAccountOpened: Event {
     public static let eventType = "mail_account_opened"
     public var user: String
@@ -68,6 +71,9 @@ public struct MailAccountOpened: Event {
 }
 
 /// A user's mail account was closed: every folder and message gone.
+///
+/// Owner: `MailStore.closeAccount`, when `Directory` removes the user, on the user's
+/// `mailbox-<user>` stream.
 public struct MailAccountClosed: Event {
     public static let eventType = "mail_account_closed"
     public var user: String
@@ -77,6 +83,8 @@ public struct MailAccountClosed: Event {
     }
 }
 
+/// Owner: `MailStore`, for the IMAP and POP3 gateways (and the web admin), on the user's
+/// `mailbox-<user>` stream; `origin` says which.
 public struct MailboxCreated: OriginStamped {
     public static let eventType = "mailbox_created"
     public var origin: ChangeOrigin?
@@ -88,6 +96,9 @@ public struct MailboxCreated: OriginStamped {
 }
 
 /// Folders renamed together (a folder and its children), each to its new full name.
+///
+/// Owner: `MailStore`, for the IMAP and POP3 gateways (and the web admin), on the user's
+/// `mailbox-<user>` stream; `origin` says which.
 public struct MailboxRenamed: OriginStamped {
     public static let eventType = "mailbox_renamed"
     public var origin: ChangeOrigin?
@@ -111,6 +122,9 @@ public struct MailboxRenamed: OriginStamped {
 
 /// A folder deleted with its messages. When it still has children it stays as a
 /// \Noselect name (RFC 3501 §6.3.4) instead of vanishing.
+///
+/// Owner: `MailStore`, for the IMAP and POP3 gateways (and the web admin), on the user's
+/// `mailbox-<user>` stream; `origin` says which.
 public struct MailboxDeleted: OriginStamped {
     public static let eventType = "mailbox_deleted"
     public var origin: ChangeOrigin?
@@ -129,6 +143,8 @@ public struct MailboxDeleted: OriginStamped {
     }
 }
 
+/// Owner: `MailStore`, for the IMAP and POP3 gateways (and the web admin), on the user's
+/// `mailbox-<user>` stream; `origin` says which.
 public struct MailboxSubscriptionChanged: Event {
     public static let eventType = "mailbox_subscription_changed"
     public var name: String
@@ -163,6 +179,9 @@ public struct StoredMessage: Codable, Sendable, Hashable {
 }
 
 /// A message delivered to a user's folder by local delivery; carries its parsed summary.
+///
+/// Owner: the local delivery agent (`Delivery/LocalDelivery`) through `MailStore`, on the
+/// recipient's `mailbox-<user>` stream.
 public struct MessageDelivered: OriginStamped {
     public static let eventType = "message_delivered"
     public var origin: ChangeOrigin?
@@ -176,6 +195,9 @@ public struct MessageDelivered: OriginStamped {
 }
 
 /// A message a client stored with IMAP APPEND.
+///
+/// Owner: `MailStore`, for the IMAP and POP3 gateways (and the web admin), on the user's
+/// `mailbox-<user>` stream; `origin` says which.
 public struct MessageAppended: OriginStamped {
     public static let eventType = "message_appended"
     public var origin: ChangeOrigin?
@@ -190,6 +212,9 @@ public struct MessageAppended: OriginStamped {
 
 /// Flags changed on messages of one folder; each listed message now has exactly `flags` and
 /// the event's MODSEQ.
+///
+/// Owner: `MailStore`, for the IMAP and POP3 gateways (and the web admin), on the user's
+/// `mailbox-<user>` stream; `origin` says which.
 public struct MessageFlagsChanged: OriginStamped {
     public static let eventType = "message_flags_changed"
     public var origin: ChangeOrigin?
@@ -217,6 +242,9 @@ public struct MessageFlagsChanged: OriginStamped {
 }
 
 /// Messages removed from a folder, freeing `bytes`.
+///
+/// Owner: `MailStore`, for the IMAP and POP3 gateways (and the web admin), on the user's
+/// `mailbox-<user>` stream; `origin` says which.
 public struct MessagesExpunged: OriginStamped {
     public static let eventType = "messages_expunged"
     public var origin: ChangeOrigin?
@@ -234,6 +262,9 @@ public struct MessagesExpunged: OriginStamped {
 }
 
 /// Messages copied into a folder under new UIDs (RFC 4315 COPYUID).
+///
+/// Owner: `MailStore`, for the IMAP and POP3 gateways (and the web admin), on the user's
+/// `mailbox-<user>` stream; `origin` says which.
 public struct MessagesCopied: OriginStamped {
     public static let eventType = "messages_copied"
     public var origin: ChangeOrigin?
@@ -256,6 +287,9 @@ public struct MessagesCopied: OriginStamped {
 }
 
 /// Messages moved (RFC 6851): copied into the target, expunged from the source, atomically.
+///
+/// Owner: `MailStore`, for the IMAP and POP3 gateways (and the web admin), on the user's
+/// `mailbox-<user>` stream; `origin` says which.
 public struct MessagesMoved: OriginStamped {
     public static let eventType = "messages_moved"
     public var origin: ChangeOrigin?

@@ -1,0 +1,18 @@
+import EventLog
+
+/// A setting changed by an administrator. Written by `Settings` (CLI and web admin) to the
+/// single stream `settings-main`. Values are JSON; `old` is nil when the default applied.
+public struct SettingChanged: Event {
+    public static let eventType = "setting_changed"
+    public var key: String
+    public var old: String?
+    public var new: String
+    public var actor: String
+
+    public init(key: String, old: String?, new: String, actor: String) {
+        self.key = key
+        self.old = old
+        self.new = new
+        self.actor = actor
+    }
+}

@@ -16,24 +16,50 @@ public struct ConsumerBatch: Sendable {
 
 /// Follows the log with a checkpoint: each batch's handler runs in one transaction together
 /// with the checkpoint update, so its effects and its progress commit or roll back together.
+/// Every follower of the log that keeps a place in it is one of these: the async projections,
+/// local delivery, the IDS log writer, and the coming queue runner, collectors and list agent.
 ///
 /// Two processes running the same consumer do not both work: each batch first takes a
-/// transaction-scoped advisory lock named after the consumer.
+/// transaction-scoped advisory lock named after the consumer. A batch whose appends meet a
+/// stream that moved on (`WrongExpectedVersion`) is tried again from its start.
 public struct LogConsumer: Service {
     public typealias Handler = @Sendable (ConsumerBatch, PostgresConnection) async throws -> Void
 
+    /// Where a consumer keeps its place: by default a row of `eventlog.consumer_checkpoints`
+    /// under its name; a consumer whose own tables say where it is (a projection's state row)
+    /// keeps it there. Both run inside the batch's transaction.
+    public struct Checkpoint: Sendable {
+        let load: @Sendable (PostgresConnection) async throws -> LogCursor
+        let save: @Sendable (LogCursor, PostgresConnection) async throws -> Void
+
+        public init(load: @escaping @Sendable (PostgresConnection) async throws -> LogCursor,
+                    save: @escaping @Sendable (LogCursor, PostgresConnection) async throws -> Void) {
+            self.load = load
+            self.save = save
+        }
+
+        public static func row(_ consumer: String, logger: Logger) -> Checkpoint {
+            Checkpoint(load: { try await ConsumerCheckpoints.load(consumer, on: $0, logger: logger) },
+                       save: { try await ConsumerCheckpoints.save(consumer, cursor: $0, on: $1, logger: logger) })
+        }
+    }
+
     public let name: String
-    public let category: String?
+    public let categories: [String]
     let store: EventStore
     let registry: EventTypeRegistry
+    let checkpoint: Checkpoint
+    let lockName: String
     let batchSize: Int
     let handler: Handler
     let logger: Logger
 
-    public init(name: String, category: String? = nil, store: EventStore, registry: EventTypeRegistry,
-                batchSize: Int = 500, logger: Logger, handler: @escaping Handler) {
+    /// `categories` empty reads every category. `lockName` defaults to `pillarbox consumer NAME`.
+    public init(name: String, categories: [String] = [], store: EventStore, registry: EventTypeRegistry,
+                checkpoint: Checkpoint? = nil, lockName: String? = nil, batchSize: Int = 500, logger: Logger,
+                handler: @escaping Handler) {
         self.name = name
-        self.category = category
+        self.categories = categories
         self.store = store
         self.registry = registry
         self.batchSize = batchSize
@@ -41,6 +67,14 @@ public struct LogConsumer: Service {
         var logger = logger
         logger[metadataKey: "consumer"] = "\(name)"
         self.logger = logger
+        self.checkpoint = checkpoint ?? .row(name, logger: logger)
+        self.lockName = lockName ?? "pillarbox consumer " + name
+    }
+
+    public init(name: String, category: String?, store: EventStore, registry: EventTypeRegistry,
+                batchSize: Int = 500, logger: Logger, handler: @escaping Handler) {
+        self.init(name: name, categories: category.map { [$0] } ?? [], store: store, registry: registry,
+                  batchSize: batchSize, logger: logger, handler: handler)
     }
 
     public func run() async throws {
@@ -52,10 +86,23 @@ public struct LogConsumer: Service {
     public func catchUp() async throws -> Int {
         var total = 0
         while true {
-            let count = try await processBatch()
+            let count = try await processBatchRetrying()
             guard let count else { return total }
             total += count
             if count < batchSize { return total }
+        }
+    }
+
+    private func processBatchRetrying(attempts: Int = 10) async throws -> Int? {
+        var attempt = 1
+        while true {
+            do {
+                return try await processBatch()
+            } catch let error as WrongExpectedVersion where attempt < attempts {
+                attempt += 1
+                try await Task.sleep(for: .milliseconds(Int.random(in: 1...(5 * attempt))))
+                logger.debug("stream moved on; retrying the batch", metadata: ["stream": "\(error.stream)", "attempt": "\(attempt)"])
+            }
         }
     }
 
@@ -63,13 +110,13 @@ public struct LogConsumer: Service {
     private func processBatch() async throws -> Int? {
         try await store.client.transaction(logger: logger) { connection in
             let lockRows = try await connection.query(
-                "SELECT pg_try_advisory_xact_lock(hashtextextended('pillarbox consumer ' || \(name), 0))", logger: logger)
+                "SELECT pg_try_advisory_xact_lock(hashtextextended(\(lockName), 0))", logger: logger)
             var locked = false
             for try await value in lockRows.decode(Bool.self) { locked = value }
             guard locked else { return nil }
 
-            let cursor = try await ConsumerCheckpoints.load(name, on: connection, logger: logger)
-            let events = try await store.read(after: cursor, category: category, limit: batchSize, on: connection)
+            let cursor = try await checkpoint.load(connection)
+            let events = try await store.read(after: cursor, categories: categories, limit: batchSize, on: connection)
             guard let last = events.last else { return 0 }
             var items: [ConsumerBatch.Item] = []
             for recorded in events {
@@ -85,7 +132,7 @@ public struct LogConsumer: Service {
                 }
             }
             try await handler(ConsumerBatch(items: items, cursor: last.cursor), connection)
-            try await ConsumerCheckpoints.save(name, cursor: last.cursor, on: connection, logger: logger)
+            try await checkpoint.save(last.cursor, connection)
             return events.count
         }
     }

@@ -93,6 +93,11 @@ public final class ProjectionEngine: Sendable {
     func apply(_ recorded: RecordedEvent, to projection: any Projection, writer: RowWriter) throws {
         guard let registry = registries[projection.name],
               let event = try registry.decode(recorded, logger: logger) else { return }
+        try apply(event, recorded: recorded, to: projection, writer: writer)
+    }
+
+    /// Applies an event already decoded from `recorded`.
+    func apply(_ event: any Event, recorded: RecordedEvent, to projection: any Projection, writer: RowWriter) throws {
         let context = EventContext(position: recorded.position, stream: try StreamName(key: recorded.stream),
                                    streamVersion: recorded.streamVersion, eventID: recorded.eventID,
                                    recordedAt: recorded.recordedAt)

@@ -3,67 +3,49 @@ import Logging
 import PostgresNIO
 import ServiceLifecycle
 
-/// Keeps an async projection up to date: follows the log, and commits each batch's rows with
-/// the checkpoint in the projection's own state table, so a crash mid-batch rolls both back and
-/// the next run resumes exactly where the last commit left off.
+/// Keeps an async projection up to date: a `LogConsumer` whose place is the projection's own
+/// state row, so each batch's rows and the checkpoint commit together, a crash mid-batch rolls
+/// both back, and the next run resumes exactly where the last commit left off. It takes the
+/// projection's lock, which a rebuild's swap takes too.
 public struct ProjectionRunner: Service {
     public let engine: ProjectionEngine
     public let projection: any Projection
-    let batchSize: Int
-    let logger: Logger
+    let consumer: LogConsumer
 
     public init(engine: ProjectionEngine, projection: any Projection, batchSize: Int = 500) {
         precondition(projection.mode == .async, "\(projection.name) is applied inline")
         self.engine = engine
         self.projection = projection
-        self.batchSize = batchSize
-        var logger = engine.logger
-        logger[metadataKey: "projection"] = "\(projection.name)"
-        self.logger = logger
+        var projectionLogger = engine.logger
+        projectionLogger[metadataKey: "projection"] = "\(projection.name)"
+        let logger = projectionLogger
+        let checkpoint = LogConsumer.Checkpoint(
+            load: { connection in
+                try await engine.loadState(projection, target: try projection.liveTarget(), on: connection)?.cursor ?? .start
+            },
+            save: { cursor, connection in
+                try await engine.saveState(projection, target: try projection.liveTarget(), cursor: cursor, on: connection)
+            })
+        consumer = LogConsumer(
+            name: "projection " + projection.name, categories: projection.categories, store: engine.store,
+            registry: engine.registries[projection.name] ?? EventTypeRegistry(projection.eventTypes),
+            checkpoint: checkpoint, lockName: projection.lockName, batchSize: batchSize, logger: logger
+        ) { batch, connection in
+            let writer = RowWriter()
+            for item in batch.items {
+                try engine.apply(item.event, recorded: item.recorded, to: projection, writer: writer)
+            }
+            try await writer.flush(to: try projection.liveTarget(), on: connection, logger: logger)
+        }
     }
 
     public func run() async throws {
-        await engine.store.follow(logger: logger, what: "projection batch") { try await catchUp() }
+        try await consumer.run()
     }
 
     /// Applies every event visible now; returns how many were read.
     @discardableResult
     public func catchUp() async throws -> Int {
-        var total = 0
-        while let count = try await processBatch() {
-            total += count
-            if count < batchSize { break }
-        }
-        return total
-    }
-
-    /// One batch in one transaction; nil when another process is running this projection.
-    private func processBatch() async throws -> Int? {
-        let target = try projection.liveTarget()
-        return try await engine.client.transaction(logger: logger) { connection in
-            let lockRows = try await connection.query(
-                "SELECT pg_try_advisory_xact_lock(hashtextextended(\(projection.lockName), 0))", logger: logger)
-            var locked = false
-            for try await value in lockRows.decode(Bool.self) { locked = value }
-            guard locked else { return nil }
-            let cursor = try await engine.loadState(projection, target: target, on: connection)?.cursor ?? .start
-            let events = try await engine.store.read(after: cursor, categories: projection.categories, fenced: true,
-                                                     limit: batchSize, on: connection)
-            guard let last = events.last else { return 0 }
-            let writer = RowWriter()
-            for recorded in events {
-                do {
-                    try engine.apply(recorded, to: projection, writer: writer)
-                } catch let error as DecodingError {
-                    // Never a crash: a payload that no longer decodes is reported and passed over.
-                    logger.error("skipping an event that does not decode", metadata: [
-                        "position": "\(recorded.position)", "type": "\(recorded.type)", "error": "\(error)",
-                    ])
-                }
-            }
-            try await writer.flush(to: target, on: connection, logger: logger)
-            try await engine.saveState(projection, target: target, cursor: last.cursor, on: connection)
-            return events.count
-        }
+        try await consumer.catchUp()
     }
 }

@@ -113,6 +113,15 @@ public final class ProjectionTransaction {
 }
 
 extension ProjectionEngine {
+    /// A projection transaction inside a transaction already open on `connection` (a log
+    /// consumer's batch), so appends made in it apply the inline projections and commit with
+    /// the consumer's checkpoint. The caller retries on `WrongExpectedVersion`.
+    public func transaction(joining connection: PostgresConnection) async throws -> ProjectionTransaction {
+        let transaction = ProjectionTransaction(connection: connection, engine: self)
+        try await transaction.begin()
+        return transaction
+    }
+
     /// Runs `body` in one transaction, retrying it from the start (up to `attempts` times) when
     /// an append meets a stream that moved on: optimistic concurrency.
     public func transaction<T: Sendable>(attempts: Int = 10,

@@ -86,8 +86,10 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "PostgresNIO", package: "postgres-nio"),
-            ]
+            ],
+            // The gateways never reach the database themselves: without PostgresNIO among their
+            // imports, none of its members is visible here either.
+            swiftSettings: [.enableUpcomingFeature("MemberImportVisibility")]
         ),
         // Delivery agents: local delivery now; remote senders and collectors later.
         .target(

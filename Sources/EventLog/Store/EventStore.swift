@@ -10,7 +10,10 @@ import ServiceLifecycle
 /// An `EventStore` is a `Service`: `run()` keeps the NOTIFY listener that wakes subscriptions and
 /// picks up new compression dictionaries; appends are refused once it has returned.
 public final class EventStore: Service, Sendable {
-    public let client: PostgresClient
+    /// The database connection pool, for the read models (projections, the CLI's reports) in
+    /// this package; never the gateways, which go through the store's and the projections' own
+    /// operations.
+    package let client: PostgresClient
     public let configuration: EventLogConfiguration
     let logger: Logger
     let codec: PayloadCodec
@@ -202,6 +205,23 @@ public final class EventStore: Service, Sendable {
     /// stored bytes do not hash to the blob's address: tampered content never reaches a client.
     public func blob(_ id: BlobID) async throws -> [UInt8]? {
         try await client.withConnection { try await self.blobs([id], on: $0)[id] }
+    }
+
+    /// Several blobs in one query on a connection of the store's own; as `blobs(_:on:)`.
+    public func blobs(_ ids: [BlobID]) async throws -> [BlobID: [UInt8]] {
+        guard !ids.isEmpty else { return [:] }
+        return try await client.withConnection { try await self.blobs(ids, on: $0) }
+    }
+
+    /// Appends, in one transaction with the body stored from its spool file (see
+    /// `storeBlob(_:size:fromFile:on:)`): a large message and the event that refers to it
+    /// commit together.
+    @discardableResult
+    public func append(_ appends: [StreamAppend], storingBlob id: BlobID, size: Int64, fromFile path: String) async throws -> [AppendResult] {
+        try await client.transaction(logger: logger) { connection in
+            try await storeBlob(id, size: size, fromFile: path, on: connection)
+            return try await append(appends, on: connection)
+        }
     }
 
     /// Several blobs in one query, on the caller's connection; missing ones are left out. Each

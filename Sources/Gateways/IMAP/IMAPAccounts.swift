@@ -95,7 +95,7 @@ public final class IMAPAccounts: Sendable {
 
     func bodies(_ blobs: [BlobID]) async throws -> [BlobID: [UInt8]] {
         let store = self.store
-        return try await store.client.withConnection { try await store.blobs(blobs, on: $0) }
+        return try await store.blobs(blobs)
     }
 }
 

@@ -2,6 +2,7 @@ import EventLog
 import Facts
 import Foundation
 import IMAPWire
+import Logging
 import MailCore
 import Projections
 import WireCore

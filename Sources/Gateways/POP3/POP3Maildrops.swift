@@ -98,7 +98,7 @@ public final class POP3Maildrops: POP3Backend {
 
     public func messages(_ blobs: [BlobID]) async throws -> [BlobID: [UInt8]] {
         let store = mail.engine.store
-        return try await store.client.withConnection { try await store.blobs(blobs, on: $0) }
+        return try await store.blobs(blobs)
     }
 
     public func delete(_ messages: [POP3Maildrop.Message], from maildrop: POP3Maildrop, user: String, hold: Bool) async throws {

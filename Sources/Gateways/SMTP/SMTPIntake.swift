@@ -379,10 +379,7 @@ public final class SMTPIntake: SMTPBackend {
             defer { try? FileManager.default.removeItem(atPath: path) }
             var appends = [StreamAppend(stream: stream, expectedVersion: .noStream, events: [try EventData(accepted)])]
             if !notes.isEmpty { appends.append(try idsAppend(notes, session: session)) }
-            try await store.client.transaction(logger: logger) { connection in
-                try await store.storeBlob(message.blob, size: Int64(message.size), fromFile: path, on: connection)
-                _ = try await store.append(appends, on: connection)
-            }
+            try await store.append(appends, storingBlob: message.blob, size: Int64(message.size), fromFile: path)
         }
     }
 }

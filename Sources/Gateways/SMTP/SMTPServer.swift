@@ -1,9 +1,10 @@
+import Facts
 import Foundation
 import Logging
 import NIOSSL
 import Projections
-import SMTPWire
 import ServiceLifecycle
+import SMTPWire
 import WireCore
 
 /// The SMTP listeners (MX, submission, implicit TLS) as one service: before a session starts,

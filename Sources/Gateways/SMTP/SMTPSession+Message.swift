@@ -1,4 +1,5 @@
 import EventLog
+import Facts
 import Foundation
 import Logging
 import MailCore

@@ -43,11 +43,7 @@ public final class BlockListFollower: Service, Sendable {
             changed = true
         }
         guard changed else { return }
-        let rows = try await engine.store.client.query(
-            "SELECT address, until FROM security.blocks WHERE until > now()", logger: logger)
-        var blocks: [(String, Date)] = []
-        for try await (address, until) in rows.decode((String, Date).self) { blocks.append((address, until)) }
-        prevention.replaceBlocks(blocks)
+        prevention.replaceBlocks(try await BlocksProjection.current(engine: engine).map { ($0.address, $0.until) })
         cursor.withLock { $0 = position }
     }
 }

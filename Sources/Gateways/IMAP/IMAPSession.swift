@@ -50,7 +50,7 @@ public final class IMAPSession: @unchecked Sendable {
     let transport: ClientTransport
     let accounts: IMAPAccounts
     let id: String
-    let service: String
+    let service: ServiceKind
     let clientIP: String
     var tls: String?
     var logger: Logger
@@ -71,7 +71,7 @@ public final class IMAPSession: @unchecked Sendable {
     /// The connection's place in the IMAP session limits.
     var ticket: SessionLimits.Ticket?
 
-    init(transport: ClientTransport, accounts: IMAPAccounts, id: String, service: String, clientIP: String, tls: String?,
+    init(transport: ClientTransport, accounts: IMAPAccounts, id: String, service: ServiceKind, clientIP: String, tls: String?,
          logger: Logger) {
         self.transport = transport
         self.accounts = accounts
@@ -106,7 +106,7 @@ public final class IMAPSession: @unchecked Sendable {
         await flush()
         await transport.close()
         tally.authFailures = failedLogins
-        await accounts.recorder.ended(tally.summary(id: id, kind: .imap, service: service, clientIP: clientIP, tls: tls,
+        await accounts.recorder.ended(tally.summary(id: id, kind: .imap, service: service.rawValue, clientIP: clientIP, tls: tls,
                                                     closedByServer: closedByServer, endedAt: Date()))
     }
 
@@ -386,7 +386,7 @@ public final class IMAPSession: @unchecked Sendable {
 
     func loginFailed(_ tag: String, user: String, reason: String) async {
         failedLogins += 1
-        let blocked = await accounts.logins.failed(user: user, reason: reason, service: service, sessionID: id, clientIP: clientIP)
+        let blocked = await accounts.logins.failed(user: user, reason: reason, service: service.rawValue, sessionID: id, clientIP: clientIP)
         // The BYE, when there is one, comes before the tagged reply so that a client waiting for
         // that reply reads it before the connection closes.
         if blocked {

@@ -9,11 +9,11 @@ import WireCore
 public struct POP3SessionContext: Sendable {
     public let id: String
     /// `pop3` or `pop3s`.
-    public let service: String
+    public let service: ServiceKind
     public let clientIP: String
     public var tls: String?
 
-    public init(id: String, service: String, clientIP: String, tls: String? = nil) {
+    public init(id: String, service: ServiceKind, clientIP: String, tls: String? = nil) {
         self.id = id
         self.service = service
         self.clientIP = clientIP

@@ -75,7 +75,7 @@ public final class POP3Maildrops: POP3Backend {
     public func now() -> Date { Date() }
 
     public func loginFailed(user: String, reason: String, session: POP3SessionContext) async -> Bool {
-        await logins.failed(user: user, reason: reason, service: session.service, sessionID: session.id, clientIP: session.clientIP)
+        await logins.failed(user: user, reason: reason, service: session.service.rawValue, sessionID: session.id, clientIP: session.clientIP)
     }
 
     public func lockMaildrop(_ user: String) -> Bool {
@@ -109,50 +109,5 @@ public final class POP3Maildrops: POP3Backend {
             // Messages IMAP removed meanwhile are simply not there any more.
             try await mail.expunge(user: user, mailboxID: maildrop.mailboxID, uids: uids, onlyDeleted: false)
         }
-    }
-}
-
-/// The POP3 listeners (`pop3` with STLS, `pop3s` with implicit TLS).
-public final class POP3Server: Service, Sendable {
-    private let listeners: GatewayListeners
-
-    public init(endpoints: [GatewayEndpoint], backend: POP3Maildrops, tls: NIOSSLContext?, logger: Logger) {
-        let settings = backend.settings
-        let limits = SessionLimits()
-        listeners = GatewayListeners(endpoints: endpoints, tls: tls,
-                                     idleTimeout: { settings.value(SettingKey<Int>.pop3IdleTimeout) },
-                                     logger: logger) { connection in
-            await Self.session(connection, backend: backend, limits: limits, logger: logger)
-        }
-    }
-
-    public func run() async throws {
-        try await listeners.run()
-    }
-
-    static func session(_ connection: GatewayConnection, backend: POP3Maildrops, limits: SessionLimits, logger: Logger) async {
-        if backend.logins.isBlocked(connection.clientAddress) {
-            await connection.write(Array("-ERR [SYS/TEMP] Server access temporarily blocked! Please try again later\r\n".utf8))
-            return
-        }
-        let ticket: SessionLimits.Ticket
-        switch limits.admit(connection.clientAddress, bounds: backend.sessionBounds) {
-        case .success(let admitted): ticket = admitted
-        case .failure(let refusal):
-            let text = refusal == .tooMany ? "Too many connections, try again later" : "Too many connections from your address"
-            await connection.write(Array("-ERR [SYS/TEMP] \(text)\r\n".utf8))
-            return
-        }
-        defer { ticket.release() }
-        var context = POP3SessionContext(id: String(backend.makeNonce().prefix(12)), service: connection.endpoint.name,
-                                          clientIP: connection.clientAddress)
-        if connection.endpoint.implicitTLS {
-            guard let version = await connection.awaitHandshake() else { return }
-            context.tls = version
-        }
-        let session = POP3Session(transport: connection.client, backend: backend, context: context, logger: logger)
-        session.ticket = ticket
-        session.userSessionBound = backend.sessionBounds.perUserAndAddress
-        await session.run()
     }
 }

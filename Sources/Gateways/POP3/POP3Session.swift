@@ -83,7 +83,7 @@ public final class POP3Session {
         await transport.close()
         if case .transaction(let user, _, _) = state { backend.unlockMaildrop(user.id) }
         tally.authFailures = failedLogins
-        await backend.sessionEnded(tally.summary(id: context.id, kind: .pop3, service: context.service, clientIP: context.clientIP,
+        await backend.sessionEnded(tally.summary(id: context.id, kind: .pop3, service: context.service.rawValue, clientIP: context.clientIP,
                                                  tls: context.tls, closedByServer: closedByServer, endedAt: backend.now()))
     }
 

@@ -7,9 +7,8 @@ import WireCore
 
 /// What a session knows about its connection and client.
 public struct SMTPSessionContext: Sendable {
-    public enum Service: String, Sendable {
-        case smtp, submission, smtps
-    }
+    /// `smtp`, `submission` or `smtps`.
+    public typealias Service = ServiceKind
 
     public let id: String
     public let service: Service

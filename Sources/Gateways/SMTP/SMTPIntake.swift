@@ -252,7 +252,7 @@ public final class SMTPIntake: SMTPBackend {
                                         reason: "IPS score \(total) within \(Int(configuration.period / 60)) minutes", actor: "ips")
             logger.notice("client blocked", metadata: ["client": "\(session.clientIP)", "until": "\(until)", "score": "\(total)"])
             do {
-                try await engine.transaction { transaction in
+                _ = try await engine.transaction { transaction in
                     try await transaction.append([PendingEvent(blocked)], to: try StreamName(category: ClientBlocked.category, id: "main"),
                                                  expectedVersion: .any)
                 }

@@ -177,7 +177,7 @@ public final class LoginProtection: Sendable {
         let blocked = ClientBlocked(address: clientIP, until: until,
                                     reason: "\(count) failed logins within \(Int(configuration.period / 60)) minutes", actor: "ips")
         do {
-            try await engine.transaction { transaction in
+            _ = try await engine.transaction { transaction in
                 try await transaction.append([PendingEvent(blocked)], to: try StreamName(category: ClientBlocked.category, id: "main"),
                                              expectedVersion: .any)
             }

@@ -435,42 +435,29 @@ public final class IMAPSession: @unchecked Sendable {
             tagged(tag, SASLMechanism(rawValue: name) != nil ? "NO [PRIVACYREQUIRED] Use STARTTLS first" : "NO Unsupported mechanism")
             return
         }
-        var exchange = SASLExchange(mechanism: mechanism, hostname: accounts.hostname, nonce: accounts.makeNonce())
-        var step = exchange.start(initial: initial)
-        while true {
-            switch step {
-            case .challenge(let bytes):
-                output += Array("+ \(Base64.encode(bytes))\r\n".utf8)
-                await flush()
-                guard let line = await nextSASLLine() else {
-                    closing = true
-                    return
-                }
-                switch SASLResponseLine.parse(line) {
-                case .data(let data): step = exchange.respond(data)
-                case .cancel:
-                    tagged(tag, "BAD Authentication cancelled")
-                    return
-                case .malformed: step = .failure(.malformed)
-                }
-            case .checkPassword(let user, let password):
-                step = exchange.passwordChecked(await accounts.authenticator.checkPassword(user: user, password: password) != nil)
-            case .needCredentials(let user):
-                step = exchange.credentials(await accounts.authenticator.credentials(user: user, mechanism: mechanism))
-            case .success(let name):
-                guard let user = accounts.authenticator.user(named: name) else {
-                    await loginFailed(tag, user: name, reason: "no such user")
-                    return
-                }
-                await loggedIn(tag, user)
-                return
-            case .failure(.cancelled):
-                tagged(tag, "BAD Authentication cancelled")
-                return
-            case .failure:
-                await loginFailed(tag, user: "", reason: "\(mechanism.rawValue) exchange failed")
+        let authenticator = accounts.authenticator
+        let channel = SASLDriver.Channel(
+            challenge: { bytes in
+                self.output += Array("+ \(Base64.encode(bytes))\r\n".utf8)
+                await self.flush()
+                return await self.nextSASLLine()
+            },
+            checkPassword: { await authenticator.checkPassword(user: $0, password: $1) != nil },
+            credentials: { await authenticator.credentials(user: $0, mechanism: $1) })
+        switch await SASLDriver.run(mechanism, hostname: accounts.hostname, nonce: accounts.makeNonce(), initial: initial,
+                                    over: channel) {
+        case .succeeded(let name):
+            guard let user = authenticator.user(named: name) else {
+                await loginFailed(tag, user: name, reason: "no such user")
                 return
             }
+            await loggedIn(tag, user)
+        case .failed(.cancelled):
+            tagged(tag, "BAD Authentication cancelled")
+        case .failed, .malformedLine:
+            await loginFailed(tag, user: "", reason: "\(mechanism.rawValue) exchange failed")
+        case .connectionEnded:
+            closing = true
         }
     }
 

@@ -267,36 +267,32 @@ public final class POP3Session {
                 code: SASLMechanism(rawValue: name) != nil ? "AUTH" : nil)
             return .proceed
         }
-        var exchange = SASLExchange(mechanism: mechanism, hostname: backend.hostname, nonce: backend.makeNonce())
         var initialBytes: [UInt8]?
         if let initial {
             guard let decoded = Base64.decode(Array(initial.utf8)) else { return error("the initial response is not base64") }
             initialBytes = decoded
         }
-        var step = exchange.start(initial: initialBytes)
-        while true {
-            switch step {
-            case .challenge(let bytes):
-                output.append(contentsOf: Array("+ \(Base64.encode(bytes))\r\n".utf8))
-                guard case .line(let line) = await nextLine() else { return .close }
-                switch SASLResponseLine.parse(line) {
-                case .data(let data): step = exchange.respond(data)
-                case .cancel: step = exchange.cancel()
-                case .malformed: step = .failure(.malformed)
-                }
-            case .checkPassword(let user, let password):
-                step = exchange.passwordChecked(await backend.checkPassword(user: user, password: password) != nil)
-            case .needCredentials(let user):
-                step = exchange.credentials(await backend.credentials(user: user, mechanism: mechanism))
-            case .success(let name):
-                guard let user = await backend.user(named: name) else { return await loginFailed(name, reason: "no such user") }
-                return await logIn(user)
-            case .failure(.cancelled):
-                err("Authentication cancelled")
-                return .proceed
-            case .failure(.malformed), .failure(.badCredentials):
-                return await loginFailed(name, reason: "\(mechanism.rawValue) exchange failed")
-            }
+        let backend = self.backend
+        let channel = SASLDriver.Channel(
+            challenge: { bytes in
+                self.output.append(contentsOf: Array("+ \(Base64.encode(bytes))\r\n".utf8))
+                guard case .line(let line) = await self.nextLine() else { return nil }
+                return line
+            },
+            checkPassword: { await backend.checkPassword(user: $0, password: $1) != nil },
+            credentials: { await backend.credentials(user: $0, mechanism: $1) })
+        switch await SASLDriver.run(mechanism, hostname: backend.hostname, nonce: backend.makeNonce(), initial: initialBytes,
+                                    over: channel) {
+        case .succeeded(let user):
+            guard let record = await backend.user(named: user) else { return await loginFailed(user, reason: "no such user") }
+            return await logIn(record)
+        case .failed(.cancelled):
+            err("Authentication cancelled")
+            return .proceed
+        case .failed, .malformedLine:
+            return await loginFailed(name, reason: "\(mechanism.rawValue) exchange failed")
+        case .connectionEnded:
+            return .close
         }
     }
 

@@ -518,7 +518,6 @@ public final class SMTPSession {
             reply(.c538EncryptionRequired)
             return .proceed
         }
-        var exchange = SASLExchange(mechanism: mechanism, hostname: hostname, nonce: backend.makeNonce())
         var initialBytes: [UInt8]?
         if let initial {
             guard let decoded = Base64.decode(Array(initial.utf8)) else {
@@ -527,49 +526,45 @@ public final class SMTPSession {
             }
             initialBytes = decoded
         }
-        var step = exchange.start(initial: initialBytes)
-        while true {
-            switch step {
-            case .challenge(let bytes):
-                reply(SMTPReply(334, nil, Base64.encode(bytes)))
-                let line: ArraySlice<UInt8>
-                switch await nextLine(limit: policy.limits.authLineLength) {
-                case .line(let bytes): line = bytes
+        let backend = self.backend
+        let authLineLength = policy.limits.authLineLength
+        let channel = SASLDriver.Channel(
+            challenge: { bytes in
+                self.reply(SMTPReply(334, nil, Base64.encode(bytes)))
+                switch await self.nextLine(limit: authLineLength) {
+                case .line(let line): return line
                 case .error(let reply):
                     self.reply(reply)
-                    return .close
+                    return nil
                 case .end:
-                    return .close
+                    return nil
                 }
-                switch SASLResponseLine.parse(line) {
-                case .data(let data): step = exchange.respond(data)
-                case .cancel: step = exchange.cancel()
-                case .malformed:
-                    reply(.c501AuthMalformed)
-                    return .proceed
-                }
-            case .checkPassword(let user, let password):
-                let record = await backend.checkPassword(user: user, password: password)
-                step = exchange.passwordChecked(record != nil)
-            case .needCredentials(let user):
-                step = exchange.credentials(await backend.credentials(user: user, mechanism: mechanism))
-            case .success(let user):
-                guard let record = await backend.user(named: user), !record.lockedOut, record.protocols.contains(.smtp) else {
-                    return await authFailed(user: user, reason: "not allowed to use SMTP")
-                }
-                context.authenticatedUser = record
-                sessionLog.authSuccesses += 1
-                logger.info("authenticated", metadata: ["user": "\(record.name)", "mechanism": "\(mechanism.rawValue)"])
-                reply(.c235Authenticated)
-                return .proceed
-            case .failure(.cancelled):
-                reply(.c501AuthCancelled)
-                return .proceed
-            case .failure(.malformed):
-                return await authFailed(user: nil, reason: "malformed \(mechanism.rawValue) exchange")
-            case .failure(.badCredentials):
-                return await authFailed(user: nil, reason: "bad credentials (\(mechanism.rawValue))")
+            },
+            checkPassword: { await backend.checkPassword(user: $0, password: $1) != nil },
+            credentials: { await backend.credentials(user: $0, mechanism: $1) })
+        switch await SASLDriver.run(mechanism, hostname: hostname, nonce: backend.makeNonce(), initial: initialBytes,
+                                    over: channel) {
+        case .succeeded(let user):
+            guard let record = await backend.user(named: user), !record.lockedOut, record.protocols.contains(.smtp) else {
+                return await authFailed(user: user, reason: "not allowed to use SMTP")
             }
+            context.authenticatedUser = record
+            sessionLog.authSuccesses += 1
+            logger.info("authenticated", metadata: ["user": "\(record.name)", "mechanism": "\(mechanism.rawValue)"])
+            reply(.c235Authenticated)
+            return .proceed
+        case .failed(.cancelled):
+            reply(.c501AuthCancelled)
+            return .proceed
+        case .failed(.malformed):
+            return await authFailed(user: nil, reason: "malformed \(mechanism.rawValue) exchange")
+        case .failed(.badCredentials):
+            return await authFailed(user: nil, reason: "bad credentials (\(mechanism.rawValue))")
+        case .malformedLine:
+            reply(.c501AuthMalformed)
+            return .proceed
+        case .connectionEnded:
+            return .close
         }
     }
 

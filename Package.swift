@@ -73,10 +73,12 @@ let package = Package(
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ]
         ),
+        // Recipient resolution: aliases, lists, the relay decision, who may send as whom.
+        .target(name: "Routing", dependencies: ["Facts", "Projections"]),
         .target(
             name: "Gateways",
             dependencies: [
-                "EventLog", "Facts", "Projections", "MailCore", "WireCore", "SMTPWire", "IMAPWire", "POP3Wire",
+                "EventLog", "Facts", "Projections", "Routing", "MailCore", "WireCore", "SMTPWire", "IMAPWire", "POP3Wire",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -150,6 +152,7 @@ let package = Package(
             .product(name: "_CryptoExtras", package: "swift-crypto"),
         ]),
         .testTarget(name: "ProjectionsTests", dependencies: ["Projections", "Facts", "EventLog", "MailCore", "TestSupport"]),
+        .testTarget(name: "RoutingTests", dependencies: ["Routing", "Facts", "Projections"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CLua", "CZstd"]),
         .testTarget(
             name: "PillarboxTests",

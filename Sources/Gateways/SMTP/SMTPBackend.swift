@@ -2,6 +2,7 @@ import EventLog
 import Facts
 import Foundation
 import Projections
+import Routing
 import SMTPWire
 import WireCore
 
@@ -27,20 +28,8 @@ public struct SMTPSessionContext: Sendable {
     }
 }
 
-/// Where a recipient goes, as the directory and the relay rules decide.
-public enum SMTPRecipientDecision: Sendable, Equatable {
-    case local(user: String)
-    /// A list of the directory (by lower-case name): its members get the message.
-    case list(String)
-    case discard
-    case remote
-    /// A local domain with no such user, alias or list: 550 5.1.1, IDS event 3.
-    case unknownLocal
-    /// A remote address from a client that may not relay: 550 5.7.1, IDS event 1.
-    case relayDenied
-    /// An authenticated user without "may send internet mail".
-    case internetMailNotAllowed
-}
+/// Where a recipient goes: the router's answer (`Routing`).
+public typealias SMTPRecipientDecision = RecipientRoute
 
 /// A recipient the session accepted.
 public struct SMTPAcceptedRecipient: Sendable {

@@ -1,6 +1,7 @@
 import Crypto
 import EventLog
 import Foundation
+import Routing
 import SMTPWire
 import WireCore
 

@@ -4,6 +4,7 @@ import Foundation
 import Logging
 import MailCore
 import Projections
+import Routing
 import SMTPWire
 import Synchronization
 import WireCore
@@ -92,72 +93,25 @@ public final class SMTPIntake: SMTPBackend {
 
     // MARK: Recipients
 
+    /// The router over the directory and settings as they stand now.
+    func router() -> Router {
+        var router = Router(snapshot: directory.snapshot)
+        router.defaultMappings = !settings.value(SettingKey<Bool>.disableDefaultMappings)
+        router.mainAdministrator = settings.value(SettingKey<String>.mainAdministrator)
+        router.unknownLocalAsOutgoing = settings.value(SettingKey<Bool>.unknownLocalAsOutgoing)
+        return router
+    }
+
+    func sender(_ session: SMTPSessionContext, policy: SMTPPolicy) -> RouteSender {
+        RouteSender(user: session.authenticatedUser.map { ($0.name, $0.maySendInternetMail) },
+                    inRelayNetworks: policy.relayNetworks.allows(session.clientIP))
+    }
+
     public func resolve(_ path: SMTPPath, session: SMTPSessionContext, policy: SMTPPolicy) async -> SMTPRecipientDecision {
-        let snapshot = directory.snapshot
-        // RFC 5321 §4.5.1: <Postmaster> without a domain is always local.
-        if path.domain.isEmpty {
-            let administrator = settings.value(SettingKey<String>.mainAdministrator).lowercased()
-            return snapshot.users[administrator] != nil ? .local(user: administrator) : .unknownLocal
-        }
-        if let local = Self.resolveLocal(path, in: snapshot, defaultMappings: !settings.value(SettingKey<Bool>.disableDefaultMappings)) {
-            // VPOP3's rule: a list that is not public is no address at all for senders who
-            // neither authenticated nor may relay (else its remote members make it a relay).
-            if case .list(let name) = local, snapshot.lists[name]?.isPublic != true, session.authenticatedUser == nil,
-               !policy.relayNetworks.allows(session.clientIP) {
-                return .unknownLocal
-            }
-            // VPOP3's "treat locally sent mail for unknown local recipients as outgoing": a
-            // domain hosted partly here and partly elsewhere, for senders who may relay.
-            if local == .unknownLocal, settings.value(SettingKey<Bool>.unknownLocalAsOutgoing), mayRelay(session, policy: policy) {
-                return .remote
-            }
-            return local
-        }
-        // Not a local domain: relaying.
-        if let user = session.authenticatedUser {
-            return user.maySendInternetMail ? .remote : .internetMailNotAllowed
-        }
-        return policy.relayNetworks.allows(session.clientIP) ? .remote : .relayDenied
-    }
-
-    /// Whether the session may send to other servers: an authenticated user who may send
-    /// internet mail, or a client in `smtp.relay_networks`.
-    func mayRelay(_ session: SMTPSessionContext, policy: SMTPPolicy) -> Bool {
-        if let user = session.authenticatedUser { return user.maySendInternetMail }
-        return policy.relayNetworks.allows(session.clientIP)
-    }
-
-    /// Nil when the domain is not local. Aliases first (exact address, then domain patterns,
-    /// then the bare name), then VPOP3's implied `<user>@<each local domain>` mappings.
-    static func resolveLocal(_ path: SMTPPath, in snapshot: DirectorySnapshot, defaultMappings: Bool) -> SMTPRecipientDecision? {
-        let domain = path.domain
-        guard !domain.hasPrefix("["), snapshot.domains.contains(where: { Directory.matches(pattern: $0, domain: domain) }) else {
-            return nil
-        }
-        let local = path.localPart.lowercased()
-        let address = "\(local)@\(domain)"
-        var target = snapshot.aliases[address]
-        if target == nil {
-            target = snapshot.aliases.first { key, _ in
-                guard let at = key.lastIndex(of: "@") else { return false }
-                return key[..<at] == local && Directory.matches(pattern: String(key[key.index(after: at)...]), domain: domain)
-            }?.value
-        }
-        if target == nil { target = snapshot.aliases[local] }
-        if let target {
-            switch target.kind {
-            case .user: return snapshot.users[target.name.lowercased()] != nil ? .local(user: target.name.lowercased()) : .unknownLocal
-            case .list: return snapshot.lists[target.name.lowercased()] != nil ? .list(target.name.lowercased()) : .unknownLocal
-            case .remote: return .remote
-            case .noOne: return .discard
-            }
-        }
         // A quoted local part that did not need its quotes (`"alice"`) is the same address
         // (RFC 5321 §4.1.2); one that did is no user name.
-        guard defaultMappings, !path.quoted || !SMTPPath.needsQuoting(path.localPart) else { return .unknownLocal }
-        if snapshot.users[local] != nil { return .local(user: local) }
-        if snapshot.lists[local] != nil { return .list(local) }
-        return .unknownLocal
+        router().route(localPart: path.localPart, plainLocalPart: !path.quoted || !SMTPPath.needsQuoting(path.localPart),
+                       domain: path.domain, from: sender(session, policy: policy))
     }
 
     public func expand(_ name: String) async -> [String]? {
@@ -181,17 +135,7 @@ public final class SMTPIntake: SMTPBackend {
     }
 
     public func mayUse(sender address: String, user: UserRecord) async -> Bool {
-        let anySender = settings.value(SettingKey<[String]>.smtpAllowAnySender)
-        if anySender.contains(where: { $0 == "*" || $0.lowercased() == user.id }) { return true }
-        guard let at = address.lastIndex(of: "@") else { return false }
-        let path = SMTPPath(localPart: String(address[..<at]), domain: String(address[address.index(after: at)...]).lowercased())
-        let snapshot = directory.snapshot
-        switch Self.resolveLocal(path, in: snapshot, defaultMappings: !settings.value(SettingKey<Bool>.disableDefaultMappings)) {
-        case .local(let owner): return owner == user.id
-        // A list's members may send as the list.
-        case .list(let name): return (snapshot.listMembers[name] ?? []).contains { $0.lowercased() == user.id }
-        default: return false
-        }
+        router().may(user, sendAs: address, anySender: settings.value(SettingKey<[String]>.smtpAllowAnySender))
     }
 
     // MARK: Authentication
@@ -291,57 +235,24 @@ public final class SMTPIntake: SMTPBackend {
         }
     }
 
-    /// A list's members as recipients: local users (also through their addresses and nested
-    /// lists, each list once) get a local copy; remote members get the message with the list's
-    /// address as its envelope sender, and only when the list is public or the sender may relay.
-    func expand(list name: String, address: String, notify: [String], snapshot: DirectorySnapshot, remoteAllowed: Bool,
-                originalRecipient: String?) -> [MessageAccepted.Recipient] {
-        var recipients: [MessageAccepted.Recipient] = []
-        var seenUsers = Set<String>()
-        var seenLists: Set<String> = [name]
-        var pending = [name]
-        let defaultMappings = !settings.value(SettingKey<Bool>.disableDefaultMappings)
-        while let current = pending.popLast() {
-            for member in snapshot.listMembers[current] ?? [] {
-                var decision: SMTPRecipientDecision = .unknownLocal
-                if !member.contains("@") {
-                    if snapshot.users[member.lowercased()] != nil { decision = .local(user: member.lowercased()) }
-                } else if let at = member.lastIndex(of: "@") {
-                    let path = SMTPPath(localPart: String(member[..<at]), domain: String(member[member.index(after: at)...]).lowercased())
-                    decision = Self.resolveLocal(path, in: snapshot, defaultMappings: defaultMappings) ?? .remote
-                }
-                switch decision {
-                case .local(let user) where seenUsers.insert(user).inserted:
-                    recipients.append(.init(address: address, route: .local, user: user, notify: notify,
-                                            originalRecipient: originalRecipient))
-                case .list(let nested) where seenLists.insert(nested).inserted:
-                    pending.append(nested)
-                case .remote where remoteAllowed:
-                    recipients.append(.init(address: member, route: .remote, notify: notify, originalRecipient: "rfc822;" + address,
-                                            envelopeSender: address))
-                case .remote:
-                    logger.info("not sending a members-only list's message to its remote member", metadata: [
-                        "list": "\(name)", "member": "\(member)",
-                    ])
-                default:
-                    break
-                }
-            }
-        }
-        return recipients
-    }
-
     public func accept(_ message: SMTPMessage, notes: [SMTPIDSNote], session: SMTPSessionContext) async throws {
-        let snapshot = directory.snapshot
+        let router = router()
+        let mayRelay = sender(session, policy: policy()).mayRelay
         var recipients: [MessageAccepted.Recipient] = []
         for recipient in message.recipients {
             let notify = recipient.parameters.notify.map(\.rawValue)
             let address = recipient.path.description
             switch recipient.decision {
             case .list(let name):
-                recipients += expand(list: name, address: address, notify: notify, snapshot: snapshot,
-                                     remoteAllowed: snapshot.lists[name]?.isPublic == true || mayRelay(session, policy: policy()),
-                                     originalRecipient: recipient.parameters.originalRecipient)
+                let expanded = router.expand(list: name, address: address, notify: notify,
+                                             originalRecipient: recipient.parameters.originalRecipient,
+                                             remoteAllowed: router.snapshot.lists[name]?.isPublic == true || mayRelay)
+                recipients += expanded.recipients
+                for member in expanded.withheld {
+                    logger.info("not sending a members-only list's message to its remote member", metadata: [
+                        "list": "\(name)", "member": "\(member)",
+                    ])
+                }
             case .local(let user):
                 recipients.append(.init(address: address, route: .local, user: user, notify: notify,
                                         originalRecipient: recipient.parameters.originalRecipient))

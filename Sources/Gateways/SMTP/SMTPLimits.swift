@@ -1,5 +1,6 @@
 import Foundation
 import MailCore
+import Routing
 import SMTPWire
 import WireCore
 

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import NIOSSL
 import Projections
+import Routing
 import ServiceLifecycle
 import SMTPWire
 import WireCore

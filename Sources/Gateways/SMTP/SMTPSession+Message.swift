@@ -3,6 +3,7 @@ import Facts
 import Foundation
 import Logging
 import MailCore
+import Routing
 import SMTPWire
 import WireCore
 

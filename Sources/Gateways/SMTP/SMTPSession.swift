@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import MailCore
 import Projections
+import Routing
 import SMTPWire
 import WireCore
 

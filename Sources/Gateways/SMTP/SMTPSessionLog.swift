@@ -1,6 +1,7 @@
 import Facts
 import Foundation
 import Projections
+import Routing
 import SMTPWire
 import WireCore
 

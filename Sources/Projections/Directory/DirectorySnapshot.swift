@@ -17,6 +17,8 @@ public struct DirectorySnapshot: Sendable {
     public var lists: [String: ListRecord] = [:]
     public var listMembers: [String: [String]] = [:]
 
+    public init() {}
+
     static func load(on connection: PostgresConnection, logger: Logger) async throws -> DirectorySnapshot {
         var snapshot = DirectorySnapshot()
         for try await pattern in try await connection.query(

@@ -1,0 +1,130 @@
+import Facts
+import Foundation
+import Projections
+
+/// Recipient resolution over one directory snapshot and the settings that shape it: aliases,
+/// lists, the implied `user@local-domain` mappings, the relay decision and list expansion.
+/// Pure: no I/O, no clock; the SMTP gateway asks it, and so will every other writer of mail.
+public struct Router: Sendable {
+    public let snapshot: DirectorySnapshot
+    /// VPOP3's default mappings (`mail.disable_default_user_mappings` off).
+    public var defaultMappings = true
+    /// Who gets mail for `<Postmaster>` (`admin.main_administrator`).
+    public var mainAdministrator = "postmaster"
+    /// `mail.unknown_local_recipients_outgoing`.
+    public var unknownLocalAsOutgoing = false
+
+    public init(snapshot: DirectorySnapshot) {
+        self.snapshot = snapshot
+    }
+
+    /// A recipient `localPart@domain` (`domain` empty for RFC 5321's bare `<Postmaster>`).
+    /// `plainLocalPart` is false for a quoted local part that needed its quotes, which is no
+    /// user name.
+    public func route(localPart: String, plainLocalPart: Bool = true, domain: String, from sender: RouteSender) -> RecipientRoute {
+        // RFC 5321 §4.5.1: <Postmaster> without a domain is always local.
+        if domain.isEmpty {
+            let administrator = mainAdministrator.lowercased()
+            return snapshot.users[administrator] != nil ? .local(user: administrator) : .unknownLocal
+        }
+        if let local = local(localPart: localPart, plainLocalPart: plainLocalPart, domain: domain) {
+            // VPOP3's rule: a list that is not public is no address at all for senders who
+            // neither authenticated nor may relay (else its remote members make it a relay).
+            if case .list(let name) = local, snapshot.lists[name]?.isPublic != true, sender.user == nil, !sender.inRelayNetworks {
+                return .unknownLocal
+            }
+            // VPOP3's "treat locally sent mail for unknown local recipients as outgoing": a
+            // domain hosted partly here and partly elsewhere, for senders who may relay.
+            if local == .unknownLocal, unknownLocalAsOutgoing, sender.mayRelay { return .remote }
+            return local
+        }
+        // Not a local domain: relaying.
+        if let user = sender.user { return user.maySendInternetMail ? .remote : .internetMailNotAllowed }
+        return sender.inRelayNetworks ? .remote : .relayDenied
+    }
+
+    /// Nil when the domain is not local. Aliases first (exact address, then domain patterns,
+    /// then the bare name), then VPOP3's implied `<user>@<each local domain>` mappings.
+    public func local(localPart: String, plainLocalPart: Bool = true, domain: String) -> RecipientRoute? {
+        let domain = domain.lowercased()
+        guard !domain.hasPrefix("["), snapshot.domains.contains(where: { Directory.matches(pattern: $0, domain: domain) }) else {
+            return nil
+        }
+        let local = localPart.lowercased()
+        let address = "\(local)@\(domain)"
+        var target = snapshot.aliases[address]
+        if target == nil {
+            target = snapshot.aliases.first { key, _ in
+                guard let at = key.lastIndex(of: "@") else { return false }
+                return key[..<at] == local && Directory.matches(pattern: String(key[key.index(after: at)...]), domain: domain)
+            }?.value
+        }
+        if target == nil { target = snapshot.aliases[local] }
+        if let target {
+            switch target.kind {
+            case .user: return snapshot.users[target.name.lowercased()] != nil ? .local(user: target.name.lowercased()) : .unknownLocal
+            case .list: return snapshot.lists[target.name.lowercased()] != nil ? .list(target.name.lowercased()) : .unknownLocal
+            case .remote: return .remote
+            case .noOne: return .discard
+            }
+        }
+        guard defaultMappings, plainLocalPart else { return .unknownLocal }
+        if snapshot.users[local] != nil { return .local(user: local) }
+        if snapshot.lists[local] != nil { return .list(local) }
+        return .unknownLocal
+    }
+
+    /// A full address (`local@domain`) or a bare user name, as list members are written.
+    func route(member: String) -> RecipientRoute {
+        guard let at = member.lastIndex(of: "@") else {
+            return snapshot.users[member.lowercased()] != nil ? .local(user: member.lowercased()) : .unknownLocal
+        }
+        return local(localPart: String(member[..<at]), domain: String(member[member.index(after: at)...])) ?? .remote
+    }
+
+    /// A list's members as recipients of a message sent to `address`: local users (also through
+    /// their addresses and nested lists, each list and user once) get a local copy; remote
+    /// members get the message with the list's address as its envelope sender, and only when
+    /// `remoteAllowed` (the list is public, or the sender may relay). Returns the remote
+    /// members left out as well.
+    public func expand(list name: String, address: String, notify: [String], originalRecipient: String?,
+                       remoteAllowed: Bool) -> (recipients: [MessageAccepted.Recipient], withheld: [String]) {
+        var recipients: [MessageAccepted.Recipient] = []
+        var withheld: [String] = []
+        var seenUsers = Set<String>()
+        var seenLists: Set<String> = [name]
+        var pending = [name]
+        while let current = pending.popLast() {
+            for member in snapshot.listMembers[current] ?? [] {
+                switch route(member: member) {
+                case .local(let user) where seenUsers.insert(user).inserted:
+                    recipients.append(.init(address: address, route: .local, user: user, notify: notify,
+                                            originalRecipient: originalRecipient))
+                case .list(let nested) where seenLists.insert(nested).inserted:
+                    pending.append(nested)
+                case .remote where remoteAllowed:
+                    recipients.append(.init(address: member, route: .remote, notify: notify, originalRecipient: "rfc822;" + address,
+                                            envelopeSender: address))
+                case .remote:
+                    withheld.append(member)
+                default:
+                    break
+                }
+            }
+        }
+        return (recipients, withheld)
+    }
+
+    /// Whether `user` may send as `address` (RFC 6409 §8.1): one of their own addresses, a list
+    /// they belong to, or anything when `anySender` names them (or holds `*`).
+    public func may(_ user: UserRecord, sendAs address: String, anySender: [String]) -> Bool {
+        if anySender.contains(where: { $0 == "*" || $0.lowercased() == user.id }) { return true }
+        guard let at = address.lastIndex(of: "@") else { return false }
+        switch local(localPart: String(address[..<at]), domain: String(address[address.index(after: at)...])) {
+        case .local(let owner): return owner == user.id
+        // A list's members may send as the list.
+        case .list(let name): return (snapshot.listMembers[name] ?? []).contains { $0.lowercased() == user.id }
+        default: return false
+        }
+    }
+}

@@ -73,12 +73,14 @@ let package = Package(
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ]
         ),
+        // Searching, sorting and threading a mailbox's messages (IMAP SEARCH, SORT, THREAD; the web admin).
+        .target(name: "MailQuery", dependencies: ["MailCore", "IMAPWire", "Projections"]),
         // Recipient resolution: aliases, lists, the relay decision, who may send as whom.
         .target(name: "Routing", dependencies: ["Facts", "Projections"]),
         .target(
             name: "Gateways",
             dependencies: [
-                "EventLog", "Facts", "Projections", "Routing", "MailCore", "WireCore", "SMTPWire", "IMAPWire", "POP3Wire",
+                "EventLog", "Facts", "Projections", "Routing", "MailQuery", "MailCore", "WireCore", "SMTPWire", "IMAPWire", "POP3Wire",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -147,7 +149,7 @@ let package = Package(
             "EventLog", "TestSupport", "CZstd", .product(name: "Crypto", package: "swift-crypto"),
         ]),
         .testTarget(name: "GatewaysTests", dependencies: [
-            "Gateways", "Facts", "MailCore", "Projections", "WireCore", "SMTPWire", "IMAPWire", "POP3Wire",
+            "Gateways", "Facts", "MailCore", "MailQuery", "Projections", "WireCore", "SMTPWire", "IMAPWire", "POP3Wire",
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "_CryptoExtras", package: "swift-crypto"),
         ]),

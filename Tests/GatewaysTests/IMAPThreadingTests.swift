@@ -6,6 +6,7 @@ import Testing
 @testable import SMTPWire
 @testable import IMAPWire
 @testable import POP3Wire
+@testable import MailQuery
 
 @Suite("IMAP threading, base subjects and message parts")
 struct IMAPThreadingTests {

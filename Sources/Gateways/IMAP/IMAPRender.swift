@@ -136,31 +136,8 @@ enum IMAPRender {
         case .text: return slice(bodyStart, bodyEnd)
         case .header, .mime: return slice(headerStart, headerEnd)
         case .headerFields(let names, let not):
-            return headerFields(slice(headerStart, headerEnd), names: Set(names.map { $0.lowercased() }), not: not)
+            return MessageHeader.fields(slice(headerStart, headerEnd), names: Set(names.map { $0.lowercased() }), not: not)
         }
-    }
-
-    /// The header lines (with folds) whose names are (or, `not`, are not) among `names`, then CRLF.
-    static func headerFields(_ header: [UInt8], names: Set<String>, not: Bool) -> [UInt8] {
-        var out: [UInt8] = []
-        var index = 0
-        var keep = false
-        while index < header.count {
-            let end = header[index...].firstIndex(of: 0x0A).map { $0 + 1 } ?? header.count
-            let line = header[index..<end]
-            if line.first == 0x20 || line.first == 0x09 {
-                if keep { out += line }
-            } else if line.first == 0x0D || line.first == 0x0A {
-                break
-            } else {
-                let name = line.prefix { $0 != UInt8(ascii: ":") }
-                let lowered = String(decoding: name, as: UTF8.self).trimmingCharacters(in: .whitespaces).lowercased()
-                keep = names.contains(lowered) != not
-                if keep { out += line }
-            }
-            index = end
-        }
-        return out + [0x0D, 0x0A]
     }
 
     /// Content-Transfer-Encoding removed (RFC 3516 BINARY); nil for an encoding it cannot undo.

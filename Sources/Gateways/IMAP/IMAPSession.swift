@@ -3,6 +3,7 @@ import Facts
 import Foundation
 import IMAPWire
 import Logging
+import MailQuery
 import Projections
 import WireCore
 
@@ -553,7 +554,7 @@ extension IMAPCommandKind {
         switch self {
         case .fetch(_, _, let items, let changedSince, _): changedSince != nil || items.contains(.modSeq)
         case .store(_, _, _, _, _, let unchangedSince): unchangedSince != nil
-        case .search(_, _, let key): IMAPSession.usesModSeq(key)
+        case .search(_, _, let key): MessageSearch.usesModSeq(key)
         case .status(_, let items): items.contains("HIGHESTMODSEQ")
         default: false
         }

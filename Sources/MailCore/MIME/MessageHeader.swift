@@ -1,3 +1,5 @@
+import Foundation
+
 /// A message or MIME part header: its fields in order, unfolded, with the header's extent.
 ///
 /// RFC 5322 §2.2: a header is lines of `name: value` ending at the first empty line; a line
@@ -85,5 +87,30 @@ enum HeaderText {
     static func decode(_ bytes: ArraySlice<UInt8>) -> String {
         if let text = String(validating: bytes, as: UTF8.self) { return text }
         return String(bytes.map { Character(Unicode.Scalar($0)) })
+    }
+}
+
+extension MessageHeader {
+    /// The header lines (with folds) whose names are (or, `not`, are not) among `names`, then CRLF.
+    public static func fields(_ header: [UInt8], names: Set<String>, not: Bool) -> [UInt8] {
+        var out: [UInt8] = []
+        var index = 0
+        var keep = false
+        while index < header.count {
+            let end = header[index...].firstIndex(of: 0x0A).map { $0 + 1 } ?? header.count
+            let line = header[index..<end]
+            if line.first == 0x20 || line.first == 0x09 {
+                if keep { out += line }
+            } else if line.first == 0x0D || line.first == 0x0A {
+                break
+            } else {
+                let name = line.prefix { $0 != UInt8(ascii: ":") }
+                let lowered = String(decoding: name, as: UTF8.self).trimmingCharacters(in: .whitespaces).lowercased()
+                keep = names.contains(lowered) != not
+                if keep { out += line }
+            }
+            index = end
+        }
+        return out + [0x0D, 0x0A]
     }
 }

@@ -1,19 +1,17 @@
 import Foundation
-import IMAPWire
-import WireCore
 
 /// RFC 5256 §2.1: the base subject SORT and THREAD compare, and whether the subject marked the
 /// message as a reply or forward (a "Re:", "Fwd:", "(fwd)" or "[fwd: ...]" was removed).
-struct BaseSubject: Equatable {
-    let text: String
-    let isReply: Bool
+public struct BaseSubject: Equatable {
+    public let text: String
+    public let isReply: Bool
 
-    init(text: String, isReply: Bool) {
+    public init(text: String, isReply: Bool) {
         self.text = text
         self.isReply = isReply
     }
 
-    init(_ subject: String) {
+    public init(_ subject: String) {
         // (1) White space runs become one space; the comparison folds case.
         var text = subject.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\r" || $0 == "\n" })
             .joined(separator: " ").lowercased()
@@ -107,12 +105,17 @@ struct BaseSubject: Equatable {
 
 /// RFC 5256 threads: a message (its sequence number or UID) with the threads below it, or a
 /// placeholder (nil) holding messages that share a base subject or a missing parent.
-struct MessageThread: Equatable {
-    var id: Int?
-    var children: [MessageThread]
+public struct MessageThread: Equatable {
+    public var id: Int?
+    public var children: [MessageThread]
+
+    public init(id: Int?, children: [MessageThread]) {
+        self.id = id
+        self.children = children
+    }
 
     /// `(1 2 (3)(4))`: one child continues the line; several are each in parentheses.
-    var rendered: String { "(" + members + ")" }
+    public var rendered: String { "(" + members + ")" }
 
     private var members: String {
         var text = id.map(String.init) ?? ""
@@ -126,8 +129,8 @@ struct MessageThread: Equatable {
     }
 }
 
-enum Threading {
-    struct Message {
+public enum Threading {
+    public struct Message {
         /// What the thread shows: a sequence number or UID.
         let id: Int
         /// Position in the mailbox, for ties between equal dates.
@@ -137,10 +140,20 @@ enum Threading {
         let messageID: String?
         let references: [String]
         let inReplyTo: [String]
+
+        public init(id: Int, order: Int, date: Date, subject: String, messageID: String?, references: [String], inReplyTo: [String]) {
+            self.id = id
+            self.order = order
+            self.date = date
+            self.subject = subject
+            self.messageID = messageID
+            self.references = references
+            self.inReplyTo = inReplyTo
+        }
     }
 
     /// The `<...>` message identifiers in a References or In-Reply-To field.
-    static func messageIDs(_ text: String?) -> [String] {
+    public static func messageIDs(_ text: String?) -> [String] {
         guard let text else { return [] }
         var ids: [String] = []
         var rest = text[...]
@@ -159,7 +172,7 @@ enum Threading {
 
     /// THREAD=ORDEREDSUBJECT: messages grouped by base subject, each group under its oldest
     /// message, groups ordered by their first message's date.
-    static func orderedSubject(_ messages: [Message]) -> [MessageThread] {
+    public static func orderedSubject(_ messages: [Message]) -> [MessageThread] {
         var groups: [String: [Message]] = [:]
         for message in messages { groups[BaseSubject(message.subject).text, default: []].append(message) }
         let ordered = groups.values.map { $0.sorted(by: before) }.sorted { before($0[0], $1[0]) }
@@ -198,7 +211,7 @@ enum Threading {
     }
 
     /// THREAD=REFERENCES (RFC 5256 §3).
-    static func references(_ messages: [Message]) -> [MessageThread] {
+    public static func references(_ messages: [Message]) -> [MessageThread] {
         var byID: [String: Container] = [:]
         var all: [Container] = []
         func container(_ id: String) -> Container {

@@ -1,6 +1,7 @@
 import Facts
 import Logging
 import NIOSSL
+import POP3Wire
 import Projections
 import ServiceLifecycle
 
@@ -24,15 +25,14 @@ public final class POP3Server: Service, Sendable {
 
     static func session(_ connection: GatewayConnection, backend: POP3Maildrops, limits: SessionLimits, logger: Logger) async {
         if backend.logins.isBlocked(connection.clientAddress) {
-            await connection.write(Array("-ERR [SYS/TEMP] Server access temporarily blocked! Please try again later\r\n".utf8))
+            await connection.write(POP3Reply.blocked.bytes)
             return
         }
         let ticket: SessionLimits.Ticket
         switch limits.admit(connection.clientAddress, bounds: backend.sessionBounds) {
         case .success(let admitted): ticket = admitted
         case .failure(let refusal):
-            let text = refusal == .tooMany ? "Too many connections, try again later" : "Too many connections from your address"
-            await connection.write(Array("-ERR [SYS/TEMP] \(text)\r\n".utf8))
+            await connection.write((refusal == .tooMany ? POP3Reply.tooManySessions : POP3Reply.tooManyFromAddress).bytes)
             return
         }
         defer { ticket.release() }

@@ -55,7 +55,7 @@ public final class POP3Session {
     }
 
     public func run() async {
-        ok("Pillarbox POP3 ready \(timestamp)")
+        send(.greeting(timestamp))
         while true {
             let line: ArraySlice<UInt8>
             switch await nextLine() {
@@ -89,14 +89,14 @@ public final class POP3Session {
 
     // MARK: Replies
 
-    func ok(_ text: String) {
-        output.append(contentsOf: Array("+OK \(text)\r\n".utf8))
+    func send(_ reply: POP3Reply) {
+        if !reply.ok { tally.lastError = reply.description }
+        output.append(contentsOf: reply.bytes)
     }
 
-    func err(_ text: String, code: String? = nil) {
-        tally.lastError = code.map { "-ERR [\($0)] \(text)" } ?? "-ERR \(text)"
-        output.append(contentsOf: Array("-ERR \(code.map { "[\($0)] " } ?? "")\(text)\r\n".utf8))
-    }
+    func ok(_ text: String) { send(.ok(text)) }
+
+    func err(_ text: String, code: String? = nil) { send(.err(text, code: code)) }
 
     /// An out-of-place or malformed command; too many end the session.
     func error(_ text: String) -> Outcome {
@@ -122,7 +122,7 @@ public final class POP3Session {
             do {
                 if let line = try input.nextLine(limit: policy.commandLineLength) { return .line(line) }
             } catch {
-                err(error == .lineTooLong ? "line too long" : "lines end with CRLF")
+                send(error == .lineTooLong ? .lineTooLong : .bareLineEnding)
                 return .end
             }
             await flush()
@@ -130,7 +130,7 @@ public final class POP3Session {
             case .bytes(let bytes): input.append(bytes)
             case .tlsStarted: continue
             case .timedOut:
-                err("autologout timer expired")
+                send(.autologout)
                 tally.lastError = "timeout"
                 return .end
             case .closed:
@@ -169,7 +169,7 @@ public final class POP3Session {
             lines.append("SASL " + mechanisms.map(\.rawValue).joined(separator: " "))
             if context.tls == nil && transport.tlsAvailable { lines.append("STLS") }
         }
-        ok("Capability list follows")
+        send(.capabilitiesFollow)
         for line in lines { output.append(contentsOf: Array("\(line)\r\n".utf8)) }
         output.append(contentsOf: Array(".\r\n".utf8))
     }
@@ -178,11 +178,11 @@ public final class POP3Session {
         switch command {
         case .user(let name):
             guard plainTextAllowed else {
-                err("Plain-text authentication needs TLS: use STLS first", code: "AUTH")
+                send(.plainTextNeedsTLS)
                 return .proceed
             }
             state = .authorization(user: name)
-            ok("send your password")
+            send(.sendPassword)
         case .pass(let password):
             guard let name = pendingUser else { return error("send USER first") }
             state = .authorization(user: nil)
@@ -197,7 +197,7 @@ public final class POP3Session {
             }
             return await logIn(user)
         case .auth(nil, _):
-            ok("Supported mechanisms follow")
+            send(.mechanismsFollow)
             for mechanism in mechanisms { output.append(contentsOf: Array("\(mechanism.rawValue)\r\n".utf8)) }
             output.append(contentsOf: Array(".\r\n".utf8))
         case .auth(let name?, let initial):
@@ -205,7 +205,7 @@ public final class POP3Session {
         case .stls:
             return await startTLS()
         case .quit:
-            ok("\(backend.hostname) signing off")
+            send(.signingOff(backend.hostname))
             tally.endedNormally = true
             return .close
         case .stat, .list, .retr, .dele, .rset, .noop, .uidl, .top:
@@ -219,14 +219,14 @@ public final class POP3Session {
     func loginFailed(_ name: String, reason: String) async -> Outcome {
         failedLogins += 1
         let blocked = await backend.loginFailed(user: name, reason: reason, session: context)
-        err("Authentication failed", code: "AUTH")
+        send(.authenticationFailed)
         if blocked {
             // The login IPS blocked this address with that failure: no more guesses here.
-            err("Server access temporarily blocked! Please try again later", code: "SYS/TEMP")
+            send(.blocked)
             return .close
         }
         if failedLogins >= policy.maxFailedLogins {
-            err("Too many failed logins, closing connection", code: "AUTH")
+            send(.tooManyFailedLogins)
             return .close
         }
         return .proceed
@@ -238,11 +238,11 @@ public final class POP3Session {
             return await loginFailed(user.name, reason: "not allowed to use POP3")
         }
         if let ticket, !ticket.logIn(user: user.id, bound: userSessionBound) {
-            err("Too many sessions for this user from your address", code: "SYS/TEMP")
+            send(.tooManyUserSessions)
             return .close
         }
         guard backend.lockMaildrop(user.id) else {
-            err("Maildrop already in use by another session", code: "IN-USE")
+            send(.maildropInUse)
             return .proceed
         }
         do {
@@ -256,15 +256,15 @@ public final class POP3Session {
         } catch {
             backend.unlockMaildrop(user.id)
             logger.error("opening a maildrop failed", metadata: ["error": "\(String(reflecting: error))"])
-            err("Cannot open the maildrop now (session \(context.id))", code: "SYS/TEMP")
+            send(.cannotOpenMaildrop(session: context.id))
         }
         return .proceed
     }
 
     func authenticate(_ name: String, _ initial: String?) async -> Outcome {
         guard let mechanism = SASLMechanism(rawValue: name), mechanisms.contains(mechanism) else {
-            err(SASLMechanism(rawValue: name) != nil && !plainTextAllowed ? "Mechanism needs TLS: use STLS first" : "Unsupported mechanism",
-                code: SASLMechanism(rawValue: name) != nil ? "AUTH" : nil)
+            send(SASLMechanism(rawValue: name) != nil && !plainTextAllowed ? .mechanismNeedsTLS
+                 : SASLMechanism(rawValue: name) != nil ? .err("Unsupported mechanism", code: "AUTH") : .unsupportedMechanism)
             return .proceed
         }
         var initialBytes: [UInt8]?
@@ -287,7 +287,7 @@ public final class POP3Session {
             guard let record = await backend.user(named: user) else { return await loginFailed(user, reason: "no such user") }
             return await logIn(record)
         case .failed(.cancelled):
-            err("Authentication cancelled")
+            send(.authenticationCancelled)
             return .proceed
         case .failed, .malformedLine:
             return await loginFailed(name, reason: "\(mechanism.rawValue) exchange failed")
@@ -301,11 +301,11 @@ public final class POP3Session {
         guard context.tls == nil, transport.tlsAvailable else { return error("TLS is not available here") }
         guard input.isEmpty else {
             input.discardAll()
-            err("Commands pipelined after STLS; closing connection")
+            send(.pipelinedAfterSTLS)
             return .close
         }
         await flush()
-        do { try await transport.startTLS(reply: Array("+OK Begin TLS negotiation\r\n".utf8)) } catch { return .close }
+        do { try await transport.startTLS(reply: POP3Reply.beginTLS.bytes) } catch { return .close }
         while true {
             switch await transport.read() {
             case .tlsStarted(let version):
@@ -347,7 +347,7 @@ public final class POP3Session {
             guard let message = lookup(number) else { return error("no such message") }
             ok("\(number) \(message.size)")
         case .list(nil):
-            ok("scan listing follows")
+            send(.scanListingFollows)
             for (index, message) in messages.enumerated() where !deleted.contains(index + 1) {
                 output.append(contentsOf: Array("\(index + 1) \(message.size)\r\n".utf8))
             }
@@ -356,7 +356,7 @@ public final class POP3Session {
             guard let message = lookup(number) else { return error("no such message") }
             ok("\(number) \(maildrop.uniqueID(message))")
         case .uidl(nil):
-            ok("unique-id listing follows")
+            send(.uniqueIDListingFollows)
             for (index, message) in messages.enumerated() where !deleted.contains(index + 1) {
                 output.append(contentsOf: Array("\(index + 1) \(maildrop.uniqueID(message))\r\n".utf8))
             }
@@ -366,11 +366,11 @@ public final class POP3Session {
             let bytes: [UInt8]
             do { bytes = try await body(of: number, in: maildrop) } catch {
                 logger.error("reading a message failed", metadata: ["error": "\(String(reflecting: error))"])
-                err("Cannot read the message now (session \(context.id))", code: "SYS/TEMP")
+                send(.cannotReadMessage(session: context.id))
                 return .proceed
             }
             if case .top(_, let lines) = command {
-                ok("top of message follows")
+                send(.topFollows)
                 output.append(contentsOf: POP3MessageWriter.multiline(bytes, bodyLines: lines))
             } else {
                 ok("\(message.size) octets")
@@ -397,7 +397,7 @@ public final class POP3Session {
                     }
                 } catch {
                     logger.error("removing deleted messages failed", metadata: ["error": "\(String(reflecting: error))"])
-                    err("Some deleted messages not removed (session \(context.id))", code: "SYS/TEMP")
+                    send(.deletionsFailed(session: context.id))
                     return .close
                 }
             }

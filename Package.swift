@@ -140,6 +140,7 @@ let package = Package(
             dependencies: [
                 "EventLog",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Tests/TestSupport"

@@ -26,33 +26,6 @@ struct LedgerTests {
         try await LedgerVerifier(store: store, batchSize: 7, logger: TestDatabase.logger).verify(options)
     }
 
-    /// What a forger holding the database does after editing event `victim` and its content
-    /// hash: recompute every ledger link from there on, so the chain agrees with itself again.
-    static func rechain(_ store: EventStore, from victim: Int64) async throws {
-        try await store.client.withConnection { connection in
-            let rows = try await connection.query("""
-                SELECT l.seq, l.global_position, e.content_hash, l.chain_hash FROM eventlog.ledger l
-                JOIN eventlog.events e USING (global_position) ORDER BY l.seq
-                """, logger: TestDatabase.logger)
-            var previous = LedgerChain.genesis
-            var updates: [(Int64, [UInt8])] = []
-            var reached = false
-            for try await (seq, position, contentHash, chainHash) in rows.decode((Int64, Int64, ByteBuffer, ByteBuffer).self) {
-                if position == victim { reached = true }
-                let link = LedgerChain.link(previous: previous, sequence: seq, position: position,
-                                            contentHash: Array(contentHash.readableBytesView))
-                if reached && link != Array(chainHash.readableBytesView) { updates.append((seq, link)) }
-                previous = reached ? link : Array(chainHash.readableBytesView)
-            }
-            try await connection.query("ALTER TABLE eventlog.ledger DISABLE TRIGGER ledger_append_only", logger: TestDatabase.logger)
-            for (seq, link) in updates {
-                try await connection.query("UPDATE eventlog.ledger SET chain_hash = \(ByteBuffer(bytes: link)) WHERE seq = \(seq)",
-                                           logger: TestDatabase.logger)
-            }
-            try await connection.query("ALTER TABLE eventlog.ledger ENABLE TRIGGER ledger_append_only", logger: TestDatabase.logger)
-        }
-    }
-
     /// Rewrites event `victim`'s payload and recomputes its content hash with the database's own
     /// `eventlog.event_hash`, as the forger did.
     static func forge(_ store: EventStore, _ victim: Int64) async throws {
@@ -178,7 +151,7 @@ struct LedgerTests {
             #expect(try await Self.verify(store, .init(trustedKey: Array(key.publicKey.rawRepresentation))).failure == nil)
 
             try await Self.forge(store, positions[12])
-            try await Self.rechain(store, from: positions[12])
+            try await LedgerForgery.rechain(store.client, from: positions[12])
             // Without the signed heads the forgery holds together.
             try await store.client.withConnection { connection in
                 try await connection.query("ALTER TABLE eventlog.ledger_checkpoints DISABLE TRIGGER ledger_checkpoints_append_only", logger: TestDatabase.logger)
@@ -201,7 +174,7 @@ struct LedgerTests {
             let positions = try await Self.fill(store)
             try await sealer.signHead()
             try await Self.forge(store, positions[3])
-            try await Self.rechain(store, from: positions[3])
+            try await LedgerForgery.rechain(store.client, from: positions[3])
             let failure = try #require(try await Self.verify(store).failure)
             #expect(failure.reason.contains("re-chained"), "\(failure)")
             // A head signed by another key (one the forger made) is refused outright.

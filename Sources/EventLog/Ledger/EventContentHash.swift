@@ -39,10 +39,10 @@ struct EventContentHash {
 
 /// One link of the ledger: SHA-256(previous ‖ seq ‖ position ‖ content_hash), integers as
 /// 8-byte big-endian, 32 zero bytes before the first link.
-enum LedgerChain {
-    static let genesis = [UInt8](repeating: 0, count: 32)
+package enum LedgerChain {
+    package static let genesis = [UInt8](repeating: 0, count: 32)
 
-    static func link(previous: [UInt8], sequence: Int64, position: Int64, contentHash: [UInt8]) -> [UInt8] {
+    package static func link(previous: [UInt8], sequence: Int64, position: Int64, contentHash: [UInt8]) -> [UInt8] {
         var hasher = SHA256()
         hasher.update(data: previous)
         withUnsafeBytes(of: sequence.bigEndian) { hasher.update(bufferPointer: $0) }

@@ -14,18 +14,15 @@ public final class IMAPServer: Service, Sendable {
         listeners = GatewayListeners(endpoints: endpoints, tls: tls,
                                      idleTimeout: { settings.value(SettingKey<Int>.imapIdleTimeout) },
                                      logger: logger) { connection in
-            if accounts.logins.isBlocked(connection.clientAddress) {
-                await connection.write(Array("* BYE [UNAVAILABLE] Server access temporarily blocked! Please try again later\r\n".utf8))
-                return
-            }
-            let ticket: SessionLimits.Ticket
-            switch limits.admit(connection.clientAddress, bounds: accounts.sessionBounds) {
-            case .success(let admitted): ticket = admitted
-            case .failure(let refusal):
-                let text = refusal == .tooMany ? "Too many connections, try again later" : "Too many connections from your address"
-                await connection.write(Array("* BYE [UNAVAILABLE] \(text)\r\n".utf8))
-                return
-            }
+            guard let ticket = await limits.admit(connection, blocked: accounts.logins.isBlocked(connection.clientAddress),
+                                                  bounds: accounts.sessionBounds, reply: { turnaway in
+                let text = switch turnaway {
+                case .blocked: "Server access temporarily blocked! Please try again later"
+                case .refused(.tooMany): "Too many connections, try again later"
+                case .refused: "Too many connections from your address"
+                }
+                return Array("* BYE [UNAVAILABLE] \(text)\r\n".utf8)
+            }) else { return }
             defer { ticket.release() }
             var tlsVersion: String?
             if connection.endpoint.implicitTLS {

@@ -24,17 +24,14 @@ public final class POP3Server: Service, Sendable {
     }
 
     static func session(_ connection: GatewayConnection, backend: POP3Maildrops, limits: SessionLimits, logger: Logger) async {
-        if backend.logins.isBlocked(connection.clientAddress) {
-            await connection.write(POP3Reply.blocked.bytes)
-            return
-        }
-        let ticket: SessionLimits.Ticket
-        switch limits.admit(connection.clientAddress, bounds: backend.sessionBounds) {
-        case .success(let admitted): ticket = admitted
-        case .failure(let refusal):
-            await connection.write((refusal == .tooMany ? POP3Reply.tooManySessions : POP3Reply.tooManyFromAddress).bytes)
-            return
-        }
+        guard let ticket = await limits.admit(connection, blocked: backend.logins.isBlocked(connection.clientAddress),
+                                              bounds: backend.sessionBounds, reply: { turnaway in
+            switch turnaway {
+            case .blocked: POP3Reply.blocked.bytes
+            case .refused(.tooMany): POP3Reply.tooManySessions.bytes
+            case .refused: POP3Reply.tooManyFromAddress.bytes
+            }
+        }) else { return }
         defer { ticket.release() }
         var context = POP3SessionContext(id: String(backend.makeNonce().prefix(12)), service: ServiceKind(rawValue: connection.endpoint.name) ?? .pop3,
                                           clientIP: connection.clientAddress)

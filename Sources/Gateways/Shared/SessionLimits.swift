@@ -109,3 +109,29 @@ public final class SessionLimits: Sendable {
         }
     }
 }
+
+extension SessionLimits {
+    /// Why a new connection was turned away before its greeting.
+    enum Turnaway {
+        /// The IPS or an administrator blocked the client's address.
+        case blocked
+        case refused(Refusal)
+    }
+
+    /// Admits a new connection, or answers it with `reply` and returns nil: a blocked address
+    /// first, then the limits. The ticket is to be released when the session ends.
+    func admit(_ connection: GatewayConnection, blocked: Bool, bounds: Bounds,
+               reply: (Turnaway) -> [UInt8]) async -> Ticket? {
+        if blocked {
+            await connection.write(reply(.blocked))
+            return nil
+        }
+        switch admit(connection.clientAddress, bounds: bounds) {
+        case .success(let ticket):
+            return ticket
+        case .failure(let refusal):
+            await connection.write(reply(.refused(refusal)))
+            return nil
+        }
+    }
+}

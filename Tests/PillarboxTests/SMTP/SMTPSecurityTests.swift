@@ -199,6 +199,8 @@ struct SMTPSecurityTests {
                     command(sock, f, b'RSET\\r\\n')
                     command(sock, f, b'MAIL FROM:<spammer@elsewhere.test>\\r\\n')
                     out['relay'].append(command(sock, f, b'RCPT TO:<victim%d@elsewhere.test>\\r\\n' % n)[0])
+                command(sock, f, b'QUIT\\r\\n')
+                f.close()
                 sock.close()
                 sock, f = connect(PORTS['smtp'])
                 out['blocked'] = reply(f)

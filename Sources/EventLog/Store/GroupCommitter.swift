@@ -31,6 +31,8 @@ final class GroupCommitter: Sendable {
         var waiter: CheckedContinuation<Void, Never>?
         var waiterTarget = 1
         var waiterToken = 0
+        /// The last wait whose time ran out, so a wait that registers late still ends.
+        var expiredToken = 0
         var lastBatchSize = 1
     }
 
@@ -141,8 +143,12 @@ final class GroupCommitter: Sendable {
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
                 try? await Task.sleep(for: timeout)
+                // The time may run out before the leader has registered its wait (a busy
+                // machine can run this task first): the token says so, and the wait then ends
+                // at once instead of hanging until some other writer comes along.
                 let waiter = self.state.withLock { state -> CheckedContinuation<Void, Never>? in
                     guard state.waiterToken == token else { return nil }
+                    state.expiredToken = token
                     defer { state.waiter = nil }
                     return state.waiter
                 }
@@ -150,7 +156,7 @@ final class GroupCommitter: Sendable {
             }
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                 let ready = state.withLock { state -> Bool in
-                    if state.closed || state.queue.count >= count { return true }
+                    if state.closed || state.queue.count >= count || state.expiredToken == token { return true }
                     state.waiter = continuation
                     state.waiterTarget = count
                     return false

@@ -242,4 +242,30 @@ struct SMTPAttackTests {
             #expect(ids.contains { $0.contains("\"kind\":3") && $0.contains("\"count\":499") }, "\(ids.joined(separator: "\n"))")
         }
     }
+
+    @Test("settings that did nothing: unknown local recipients go out when asked; what is stored but not acted on is said at start")
+    func inertSettings() async throws {
+        try await MailServerHarness.with { server in
+            try await server.createStandardDirectory()
+            try await server.cli(["user", "import", "-"], input: "User Id,Forward To,Use Forwarding\r\nbob,elsewhere@remote.test,1\r\n")
+            try await server.cli(["settings", "set", "smtp.relay_networks", "[\"127.0.0.1\"]"])
+            try await server.start()
+            #expect(server.log.contains("users' forwarding is stored but not acted on yet"), "\(server.log)")
+            let send = Self.client + """
+                try:
+                    s = smtplib.SMTP('127.0.0.1', PORTS['smtp'])
+                    s.sendmail('script@example.com', ['nobody@example.com'], b'Subject: shared domain\\r\\n\\r\\nhello\\r\\n')
+                    s.quit()
+                    print(json.dumps({'code': 250}))
+                except smtplib.SMTPRecipientsRefused as e:
+                    print(json.dumps({'code': list(e.recipients.values())[0][0]}))
+                """
+            #expect(try await server.python(send).json["code"] as? Int == 550)
+            try await server.cli(["settings", "set", "mail.unknown_local_recipients_outgoing", "true"])
+            _ = try await eventually(within: .seconds(30), pollingEvery: .milliseconds(200), "the setting to apply") {
+                try await server.python(send).json["code"] as? Int == 250 ? true : nil
+            }
+            _ = try await server.awaitQueue { $0.contains("nobody@example.com") }
+        }
+    }
 }

@@ -1,4 +1,5 @@
 import Facts
+import IMAPWire
 import Logging
 import NIOSSL
 import Projections
@@ -16,12 +17,12 @@ public final class IMAPServer: Service, Sendable {
                                      logger: logger) { connection in
             guard let ticket = await limits.admit(connection, blocked: accounts.logins.isBlocked(connection.clientAddress),
                                                   bounds: accounts.sessionBounds, reply: { turnaway in
-                let text = switch turnaway {
-                case .blocked: "Server access temporarily blocked! Please try again later"
-                case .refused(.tooMany): "Too many connections, try again later"
-                case .refused: "Too many connections from your address"
+                let status: IMAPStatus = switch turnaway {
+                case .blocked: .blockedAtConnect
+                case .refused(.tooMany): .tooManyConnections
+                case .refused: .tooManyFromAddress
                 }
-                return Array("* BYE [UNAVAILABLE] \(text)\r\n".utf8)
+                return Array("* \(status)\r\n".utf8)
             }) else { return }
             defer { ticket.release() }
             var tlsVersion: String?

@@ -14,15 +14,15 @@ extension IMAPSession {
                 user: UserRecord) async throws {
         if selected != nil {
             state = .authenticated(user)
-            if enabled.contains("QRESYNC") || enabled.contains("IMAP4REV2") { untagged("OK [CLOSED] Previous mailbox closed") }
+            if enabled.contains("QRESYNC") || enabled.contains("IMAP4REV2") { untagged(.previousMailboxClosed) }
         }
         if condStore { enabled.insert("CONDSTORE") }
         guard let stored = storedName(name), let mailbox = try await accounts.mail.mailbox(user.id, named: stored) else {
-            tagged(tag, "NO [NONEXISTENT] No such mailbox")
+            tagged(tag, .noSuchMailbox)
             return
         }
         guard mailbox.selectable else {
-            tagged(tag, "NO [CANNOT] Mailbox cannot be selected")
+            tagged(tag, .cannotSelect)
             return
         }
         let messages = try await accounts.mail.messages(user.id, mailboxID: mailbox.id)
@@ -103,54 +103,54 @@ extension IMAPSession {
         switch command.kind {
         case .create(let text):
             _ = try await mail.createMailbox(user: user.id, name: try name(text))
-            tagged(tag, "OK CREATE completed")
+            tagged(tag, .completed("CREATE"))
         case .delete(let text):
             let stored = try name(text)
             if selected?.mailbox.name == stored { state = .authenticated(user) }
             try await mail.deleteMailbox(user: user.id, name: stored)
-            tagged(tag, "OK DELETE completed")
+            tagged(tag, .completed("DELETE"))
         case .rename(let from, let to):
             try await mail.renameMailbox(user: user.id, from: try name(from), to: try name(to))
-            tagged(tag, "OK RENAME completed")
+            tagged(tag, .completed("RENAME"))
         case .subscribe(let text):
             try await mail.setSubscribed(user: user.id, name: try name(text), true)
-            tagged(tag, "OK SUBSCRIBE completed")
+            tagged(tag, .completed("SUBSCRIBE"))
         case .unsubscribe(let text):
             try await mail.setSubscribed(user: user.id, name: try name(text), false)
-            tagged(tag, "OK UNSUBSCRIBE completed")
+            tagged(tag, .completed("UNSUBSCRIBE"))
         case .list(let reference, let patterns, let selection, let returns):
             // RFC 5258 §3: unknown options, or RECURSIVEMATCH with nothing (but REMOTE) to
             // recurse on, are errors.
             let known: Set<String> = ["SUBSCRIBED", "REMOTE", "RECURSIVEMATCH", "SPECIAL-USE"]
             let recursesOn = Set(selection).subtracting(["RECURSIVEMATCH", "REMOTE"])
             guard selection.allSatisfy(known.contains), !selection.contains("RECURSIVEMATCH") || !recursesOn.isEmpty else {
-                tagged(tag, "BAD Unknown or incomplete LIST selection options")
+                tagged(tag, .unknownListSelection)
                 return
             }
             guard Self.validReturnOptions(returns) else {
-                tagged(tag, "BAD Unknown LIST return options")
+                tagged(tag, .unknownListReturn)
                 return
             }
             try await list(reference: reference, patterns: patterns, selection: selection, returns: returns, user: user, lsub: false)
-            tagged(tag, "OK LIST completed")
+            tagged(tag, .completed("LIST"))
         case .lsub(let reference, let pattern):
             try await list(reference: reference, patterns: [pattern], selection: ["SUBSCRIBED"], returns: [], user: user, lsub: true)
-            tagged(tag, "OK LSUB completed")
+            tagged(tag, .completed("LSUB"))
         case .status(let text, let items):
             guard let mailbox = try await mail.mailbox(user.id, named: try name(text)), mailbox.selectable else {
-                tagged(tag, "NO [NONEXISTENT] No such mailbox")
+                tagged(tag, .noSuchMailbox)
                 return
             }
             untagged("STATUS \(String(decoding: wireName(mailbox.name), as: UTF8.self)) (\(try await status(mailbox, items: items, user: user)))")
-            tagged(tag, "OK STATUS completed")
+            tagged(tag, .completed("STATUS"))
         case .append(let text, let flags, let date, let message, let binary):
             guard let mailbox = try await mail.mailbox(user.id, named: try name(text)), mailbox.selectable else {
-                tagged(tag, "NO [TRYCREATE] No such mailbox")
+                tagged(tag, .tryCreate)
                 return
             }
             let content = BinaryContent.storable(binary ? message : Self.normalisedLineEndings(message))
             if try await accounts.overQuota(user.id, adding: Int64(content.count)) {
-                tagged(tag, "NO [OVERQUOTA] The message does not fit in your storage quota")
+                tagged(tag, .messageOverQuota)
                 return
             }
             let stored = try await mail.append(content, user: user.id, mailbox: mailbox.name,

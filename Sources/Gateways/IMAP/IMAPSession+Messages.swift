@@ -23,7 +23,7 @@ extension IMAPSession {
             tagged(tag, "OK \(command.kind == .close ? "CLOSE" : "UNSELECT") completed")
         case .expunge, .uidExpunge:
             guard !current.readOnly else {
-                tagged(tag, "NO [READ-ONLY] Mailbox is read-only")
+                tagged(tag, .readOnly)
                 return
             }
             var uids: [UInt32]?
@@ -31,14 +31,14 @@ extension IMAPSession {
             let removed = try await accounts.mail.expunge(user: user.id, mailboxID: current.mailbox.id, uids: uids)
             reportExpunged(removed)
             await refresh(allowExpunge: true)
-            tagged(tag, "OK EXPUNGE completed")
+            tagged(tag, .completed("EXPUNGE"))
         case .fetch(let uid, let set, let items, let changedSince, let vanished):
             try await fetch(set, uid: uid, items: items, changedSince: changedSince, vanished: vanished, user: user)
             await refresh(allowExpunge: uid)
-            tagged(tag, "OK FETCH completed")
+            tagged(tag, .completed("FETCH"))
         case .store(let uid, let set, let mode, let silent, let flags, let unchangedSince):
             guard !current.readOnly else {
-                tagged(tag, "NO [READ-ONLY] Mailbox is read-only")
+                tagged(tag, .readOnly)
                 return
             }
             var modified = try await store(set, uid: uid, mode: mode, silent: silent, flags: flags,
@@ -50,17 +50,17 @@ extension IMAPSession {
         case .search(let uid, let returns, let key):
             try await search(tag: tag, uid: uid, returns: returns, key: key, user: user)
             await refresh(allowExpunge: uid)
-            tagged(tag, "OK SEARCH completed")
+            tagged(tag, .completed("SEARCH"))
         case .copy(let uid, let set, let name), .move(let uid, let set, let name):
             let isMove: Bool
             if case .move = command.kind { isMove = true } else { isMove = false }
             if isMove && current.readOnly {
-                tagged(tag, "NO [READ-ONLY] Mailbox is read-only")
+                tagged(tag, .readOnly)
                 return
             }
             guard let stored = storedName(name), let target = try await accounts.mail.mailbox(user.id, named: stored),
                   target.selectable else {
-                tagged(tag, "NO [TRYCREATE] No such mailbox")
+                tagged(tag, .tryCreate)
                 return
             }
             let uids = resolve(set, uid: uid, in: current).map(\.uid)
@@ -73,7 +73,7 @@ extension IMAPSession {
                 let bytes = try await accounts.mail.messages(user.id, mailboxID: current.mailbox.id)
                     .filter { wanted.contains($0.uid) }.reduce(Int64(0)) { $0 + $1.size }
                 if try await accounts.overQuota(user.id, adding: bytes) {
-                    tagged(tag, "NO [OVERQUOTA] The copies do not fit in your storage quota")
+                    tagged(tag, .copiesOverQuota)
                     return
                 }
             }
@@ -93,7 +93,7 @@ extension IMAPSession {
                 untagged("OK [\(code)] Moved")
                 reportExpunged(result.uids.map(\.0))
                 await refresh(allowExpunge: true)
-                tagged(tag, "OK MOVE completed")
+                tagged(tag, .completed("MOVE"))
             } else {
                 await refresh(allowExpunge: uid)
                 tagged(tag, "OK [\(code)] COPY completed")

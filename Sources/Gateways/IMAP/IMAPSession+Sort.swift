@@ -38,7 +38,7 @@ extension IMAPSession {
             reverse = false
         }
         guard !keys.isEmpty else {
-            tagged(tag, "BAD SORT needs criteria")
+            tagged(tag, .sortNeedsCriteria)
             return
         }
         let items = try await matching(key, user: user)
@@ -50,12 +50,12 @@ extension IMAPSession {
             return a.number < b.number // RFC 5256 §3: ties by sequence number
         }
         untagged("SORT" + sorted.map { " \(uid ? Int($0.message.uid) : $0.number)" }.joined())
-        tagged(tag, "OK SORT completed")
+        tagged(tag, .completed("SORT"))
     }
 
     func thread(tag: String, uid: Bool, algorithm: String, key: IMAPSearchKey, user: UserRecord) async throws {
         guard algorithm == "ORDEREDSUBJECT" || algorithm == "REFERENCES" else {
-            tagged(tag, "BAD Unknown threading algorithm")
+            tagged(tag, .unknownThreading)
             return
         }
         let items = try await matching(key, user: user)
@@ -74,19 +74,19 @@ extension IMAPSession {
         }
         let threads = algorithm == "ORDEREDSUBJECT" ? Threading.orderedSubject(messages) : Threading.references(messages)
         untagged("THREAD " + threads.map(\.rendered).joined())
-        tagged(tag, "OK THREAD completed")
+        tagged(tag, .completed("THREAD"))
     }
 
     /// RFC 9208: one quota root ("") per user, STORAGE in KiB.
     func quota(tag: String, root: String?, mailbox: String?, user: UserRecord) async throws {
         if let mailbox {
             guard let stored = storedName(mailbox), try await accounts.mail.mailbox(user.id, named: stored) != nil else {
-                tagged(tag, "NO [NONEXISTENT] No such mailbox")
+                tagged(tag, .noSuchMailbox)
                 return
             }
             untagged("QUOTAROOT " + String(decoding: wireName(stored), as: UTF8.self) + " \"\"")
         } else if root != "" {
-            tagged(tag, "NO [NONEXISTENT] No such quota root")
+            tagged(tag, .noSuchQuotaRoot)
             return
         }
         let used = ((try await accounts.mail.account(user.id)?.bytes ?? 0) + 1_023) / 1_024

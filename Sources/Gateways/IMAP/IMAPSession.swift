@@ -96,7 +96,7 @@ public final class IMAPSession: @unchecked Sendable {
             case .success(let command):
                 await ChangeOrigin.$current.withValue(origin) { await handle(command) }
             case .failure(.noTag):
-                untagged("BAD Command without a tag")
+                untagged(.untaggedCommand)
                 countError()
             case .failure(.bad(let tag, let text)):
                 tagged(tag, "BAD \(text)")
@@ -123,11 +123,13 @@ public final class IMAPSession: @unchecked Sendable {
 
     func untagged(_ text: String) { output += Array("* \(text)\r\n".utf8) }
     func tagged(_ tag: String, _ text: String) { output += Array("\(tag) \(text)\r\n".utf8) }
+    func untagged(_ status: IMAPStatus) { untagged(status.description) }
+    func tagged(_ tag: String, _ status: IMAPStatus) { tagged(tag, status.description) }
 
     func countError() {
         errors += 1
         if errors >= limits.maxErrors {
-            untagged("BYE Too many errors")
+            untagged(.tooManyErrors)
             tally.lastError = "BYE Too many errors"
             closedByServer = true
             closing = true
@@ -151,7 +153,7 @@ public final class IMAPSession: @unchecked Sendable {
                 output += Array("+ Ready for literal data\r\n".utf8)
                 await flush()
             case .refusedLiteral(let tag, let size):
-                tagged(tag, "NO [TOOBIG] Literal of \(size) octets is larger than \(reader.literalLimit)")
+                tagged(tag, .literalTooBig(size, limit: reader.literalLimit))
             case .fatal(let text):
                 untagged("BYE \(text)")
                 tally.lastError = "BYE \(text)"
@@ -163,7 +165,7 @@ public final class IMAPSession: @unchecked Sendable {
                 case .bytes(let bytes): input.append(bytes)
                 case .tlsStarted: continue
                 case .timedOut:
-                    untagged("BYE Autologout; idle for too long")
+                    untagged(.autologout)
                     tally.lastError = "timeout"
                     closedByServer = true
                     return nil
@@ -234,18 +236,18 @@ public final class IMAPSession: @unchecked Sendable {
         switch command.kind {
         case .capability:
             untagged("CAPABILITY \(capabilities)")
-            tagged(tag, "OK CAPABILITY completed")
+            tagged(tag, .completed("CAPABILITY"))
         case .noop, .check:
             await refresh(allowExpunge: true)
-            tagged(tag, "OK NOOP completed")
+            tagged(tag, .completed("NOOP"))
         case .logout:
-            untagged("BYE Pillarbox logging out")
-            tagged(tag, "OK LOGOUT completed")
+            untagged(.loggingOut)
+            tagged(tag, .completed("LOGOUT"))
             tally.endedNormally = true
             closing = true
         case .id:
             untagged("ID (\"name\" \"Pillarbox\" \"vendor\" \"Pillarbox\")")
-            tagged(tag, "OK ID completed")
+            tagged(tag, .completed("ID"))
         case .startTLS:
             await startTLS(tag)
         case .login(let user, let password):
@@ -254,7 +256,7 @@ public final class IMAPSession: @unchecked Sendable {
             await authenticate(tag, mechanism: mechanism, initial: initial)
         default:
             guard let user = authenticatedUser else {
-                tagged(tag, "BAD Log in first")
+                tagged(tag, .logInFirst)
                 countError()
                 return
             }
@@ -291,10 +293,10 @@ public final class IMAPSession: @unchecked Sendable {
                     if capability == "QRESYNC" { enabled.insert("CONDSTORE") }
                 }
                 untagged("ENABLED" + newly.map { " " + $0 }.joined())
-                tagged(tag, "OK ENABLE completed")
+                tagged(tag, .completed("ENABLE"))
             case .namespace:
                 untagged("NAMESPACE ((\"\" \"/\")) NIL NIL")
-                tagged(tag, "OK NAMESPACE completed")
+                tagged(tag, .completed("NAMESPACE"))
             case .select(let name, let condStore, let qresync):
                 try await select(tag, name, readOnly: false, condStore: condStore, qresync: qresync, user: user)
             case .examine(let name, let condStore, let qresync):
@@ -311,14 +313,14 @@ public final class IMAPSession: @unchecked Sendable {
             case .getQuotaRoot(let mailbox):
                 try await quota(tag: tag, root: nil, mailbox: mailbox, user: user)
             case .sort(let uid, let criteria, let key):
-                guard selected != nil else { tagged(tag, "BAD Select a mailbox first"); return }
+                guard selected != nil else { tagged(tag, .selectFirst); return }
                 try await sort(tag: tag, uid: uid, criteria: criteria, key: key, user: user)
             case .thread(let uid, let algorithm, let key):
-                guard selected != nil else { tagged(tag, "BAD Select a mailbox first"); return }
+                guard selected != nil else { tagged(tag, .selectFirst); return }
                 try await thread(tag: tag, uid: uid, algorithm: algorithm, key: key, user: user)
             case .close, .unselect, .expunge, .uidExpunge, .search, .fetch, .store, .copy, .move:
                 guard selected != nil else {
-                    tagged(tag, "BAD Select a mailbox first")
+                    tagged(tag, .selectFirst)
                     return
                 }
                 defer { if command.kind.changesMessages { accounts.noteChange() } }
@@ -331,7 +333,7 @@ public final class IMAPSession: @unchecked Sendable {
             tagged(tag, "NO \(Self.responseCode(error))\(error.description)")
         } catch {
             logger.error("command failed", metadata: ["error": "\(String(reflecting: error))"])
-            tagged(tag, "NO [UNAVAILABLE] Temporary failure, try again (session \(id))")
+            tagged(tag, .temporaryFailure(session: id))
         }
     }
 
@@ -348,13 +350,13 @@ public final class IMAPSession: @unchecked Sendable {
 
     func startTLS(_ tag: String) async {
         guard case .notAuthenticated = state, tls == nil, transport.tlsAvailable else {
-            tagged(tag, "BAD STARTTLS not available now")
+            tagged(tag, .startTLSUnavailable)
             return
         }
         // RFC 9051 §6.2.1 and CVE-2011-0411: nothing pipelined after STARTTLS may run inside TLS.
         guard input.isEmpty, reader.isIdle else {
             input.discardAll()
-            untagged("BYE Commands pipelined after STARTTLS")
+            untagged(.pipelinedAfterSTARTTLS)
             closing = true
             return
         }
@@ -371,11 +373,11 @@ public final class IMAPSession: @unchecked Sendable {
 
     func login(_ tag: String, user name: String, password: String) async {
         guard case .notAuthenticated = state else {
-            tagged(tag, "BAD Already logged in")
+            tagged(tag, .alreadyLoggedIn)
             return
         }
         guard plainTextAllowed else {
-            tagged(tag, "NO [PRIVACYREQUIRED] LOGIN needs TLS: use STARTTLS first")
+            tagged(tag, .loginNeedsTLS)
             return
         }
         guard let user = await accounts.authenticator.checkPassword(user: name, password: password) else {
@@ -392,17 +394,17 @@ public final class IMAPSession: @unchecked Sendable {
         // that reply reads it before the connection closes.
         if blocked {
             // The login IPS blocked this address with that failure: no more guesses here.
-            untagged("BYE Server access temporarily blocked! Please try again later")
+            untagged(.blocked)
             tally.lastError = "BYE blocked"
             closedByServer = true
             closing = true
         } else if failedLogins >= limits.maxFailedLogins {
-            untagged("BYE Too many failed logins")
+            untagged(.tooManyFailedLogins)
             tally.lastError = "BYE Too many failed logins"
             closedByServer = true
             closing = true
         }
-        tagged(tag, "NO [AUTHENTICATIONFAILED] Authentication failed")
+        tagged(tag, .authenticationFailed)
     }
 
     func loggedIn(_ tag: String, _ user: UserRecord) async {
@@ -412,7 +414,7 @@ public final class IMAPSession: @unchecked Sendable {
         }
         if let ticket, !ticket.logIn(user: user.id, bound: accounts.sessionBounds.perUserAndAddress) {
             untagged("BYE [UNAVAILABLE] Too many sessions for \(user.name) from your address")
-            tagged(tag, "NO [LIMIT] Too many sessions for this user from your address")
+            tagged(tag, .tooManyUserSessions)
             tally.lastError = "BYE too many sessions"
             closedByServer = true
             closing = true
@@ -429,7 +431,7 @@ public final class IMAPSession: @unchecked Sendable {
 
     func authenticate(_ tag: String, mechanism name: String, initial: [UInt8]?) async {
         guard case .notAuthenticated = state else {
-            tagged(tag, "BAD Already logged in")
+            tagged(tag, .alreadyLoggedIn)
             return
         }
         guard let mechanism = SASLMechanism(rawValue: name), mechanisms.contains(mechanism) else {
@@ -454,7 +456,7 @@ public final class IMAPSession: @unchecked Sendable {
             }
             await loggedIn(tag, user)
         case .failed(.cancelled):
-            tagged(tag, "BAD Authentication cancelled")
+            tagged(tag, .authenticationCancelled)
         case .failed, .malformedLine:
             await loginFailed(tag, user: "", reason: "\(mechanism.rawValue) exchange failed")
         case .connectionEnded:
@@ -531,8 +533,8 @@ public final class IMAPSession: @unchecked Sendable {
             tagged(tag, "OK IDLE terminated")
         } else {
             // RFC 2177: only DONE ends IDLE; anything else ends the session.
-            untagged("BYE Expected DONE to end IDLE")
-            tagged(tag, "BAD Expected DONE")
+            untagged(.idleNotDone)
+            tagged(tag, .expectedDone)
             tally.lastError = "BYE Expected DONE to end IDLE"
             closedByServer = true
             closing = true

@@ -111,6 +111,7 @@ let package = Package(
             dependencies: [
                 "EventLog", "Facts", "Projections", "Gateways", "Delivery", "MailCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

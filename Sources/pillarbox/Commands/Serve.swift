@@ -1,12 +1,13 @@
 import ArgumentParser
+import Delivery
 import EventLog
 import Foundation
-import Delivery
 import Gateways
-import NIOSSL
 import Logging
+import NIOSSL
 import Projections
 import ServiceLifecycle
+import UnixSignals
 
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -99,9 +100,23 @@ struct Serve: AsyncParsableCommand {
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger
             ))
+            // A graceful shutdown that does not finish (a session or follower waiting on a
+            // database that does not answer) must not keep the process up for ever: after 30 s
+            // it is cut short. Nothing is lost by that; nothing unacknowledged was promised.
+            let watchdog = Task {
+                for await _ in await UnixSignalsSequence(trapping: .sigterm, .sigint) {
+                    do { try await Task.sleep(for: .seconds(Self.shutdownLimitSeconds)) } catch { return }
+                    logger.critical("graceful shutdown did not finish within \(Self.shutdownLimitSeconds) seconds; exiting now")
+                    Foundation.exit(3)
+                }
+            }
+            defer { watchdog.cancel() }
             try await services.run()
         }
     }
+
+    /// How long a graceful shutdown may take before the process exits anyway.
+    static let shutdownLimitSeconds = 30
 
     /// Says at start which configured things this version does not act on yet, so an
     /// administrator is never left believing a setting works when it does not.

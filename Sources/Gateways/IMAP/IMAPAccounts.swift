@@ -40,13 +40,17 @@ public final class IMAPAccounts: Sendable {
     let logger: Logger
     let recorder: SessionRecorder
     let recent = RecentMessages()
+    /// The sessions' clock (session start and end times).
+    let clock: @Sendable () -> Date
     /// Counts changes made by this process's sessions. They are committed when the session
     /// counts them, before the log's notification comes back, so a session that waits only for
     /// the notification could miss a change another session here already confirmed.
     private let localChanges = Atomic<UInt64>(0)
 
     public init(hostname: String, engine: ProjectionEngine, settings: LiveSettings, directory: LiveDirectory,
-                logins: LoginProtection, authenticator: Authenticator, logger: Logger) {
+                logins: LoginProtection, authenticator: Authenticator, logger: Logger,
+                clock: @escaping @Sendable () -> Date = Date.init) {
+        self.clock = clock
         self.hostname = hostname
         self.mail = MailStore(engine: engine)
         self.settings = settings

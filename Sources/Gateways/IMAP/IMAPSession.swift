@@ -64,7 +64,7 @@ public final class IMAPSession: @unchecked Sendable {
     var failedLogins = 0
     var errors = 0
     var closing = false
-    var tally = SessionTally(startedAt: Date())
+    var tally: SessionTally
     var closedByServer = false
     /// Where the log's wake-ups and this process's changes stood when the selected mailbox was
     /// last read: while both stand still, nothing can have changed and `refresh` skips the query.
@@ -76,6 +76,7 @@ public final class IMAPSession: @unchecked Sendable {
          logger: Logger) {
         self.transport = transport
         self.accounts = accounts
+        self.tally = SessionTally(startedAt: accounts.clock())
         self.id = id
         self.service = service
         self.clientIP = clientIP
@@ -108,7 +109,7 @@ public final class IMAPSession: @unchecked Sendable {
         await transport.close()
         tally.authFailures = failedLogins
         await accounts.recorder.ended(tally.summary(id: id, kind: .imap, service: service.rawValue, clientIP: clientIP, tls: tls,
-                                                    closedByServer: closedByServer, endedAt: Date()))
+                                                    closedByServer: closedByServer, endedAt: accounts.clock()))
     }
 
     /// Who the mailbox changes of the next command come from, for the message audit.

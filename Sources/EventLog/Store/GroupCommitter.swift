@@ -167,8 +167,8 @@ final class GroupCommitter: Sendable {
         }
     }
 
-    /// Runs a batch and reports each group's result; a batch that fails as a whole is retried
-    /// group by group.
+    /// Runs a batch and reports each group's result; a batch PostgreSQL refused as a whole is
+    /// retried group by group.
     private func commit(_ groups: [PreparedGroup], report: (Int, Result<[AppendResult], any Error>) -> Void) async {
         do {
             let results = try await client.withConnection { connection in
@@ -177,10 +177,13 @@ final class GroupCommitter: Sendable {
             for (index, result) in results.enumerated() { report(index, result) }
         } catch {
             // A batch fails as a whole only for reasons outside the appends' own checks (a lost
-            // connection, an event id raced in by another process). Retried alone, each group's
-            // trouble is its own; event ids make a retry of a committed group harmless.
-            guard groups.count > 1 else {
-                report(0, .failure(error))
+            // connection, an event id raced in by another process). When PostgreSQL refused a
+            // statement, each group is retried alone, so one group's trouble stays its own (event
+            // ids make a retry of a committed group harmless). When the database cannot be
+            // reached, every group fails now: retrying them one by one would hold the lead, and
+            // every writer queued behind it, for one connection timeout per group.
+            guard groups.count > 1, (error as? PSQLError)?.serverInfo != nil, !DatabaseErrorText.isUnavailable(error) else {
+                for index in groups.indices { report(index, .failure(error)) }
                 return
             }
             logger.debug("batch of \(groups.count) failed; retrying its groups one by one", metadata: ["error": "\(error)"])

@@ -152,7 +152,7 @@ actor TestServer {
             if !exists {
                 try await connection.query("CREATE DATABASE \(unescaped: name)", logger: TestDatabase.logger)
                 let migrating = try await PostgresConnection.connect(
-                    configuration: connectionConfiguration(server.with(database: name)), id: 1, logger: TestDatabase.logger)
+                    configuration: try server.with(database: name).connectionConfiguration(), id: 1, logger: TestDatabase.logger)
                 do {
                     _ = try await MigrationRunner(logger: TestDatabase.logger).migrate(connection: migrating)
                     try await migrating.close()
@@ -169,26 +169,7 @@ actor TestServer {
 
     @discardableResult
     static func admin<T: Sendable>(_ server: DatabaseEndpoint, _ body: (PostgresConnection) async throws -> T) async throws -> T {
-        let connection = try await PostgresConnection.connect(configuration: connectionConfiguration(server), id: 0, logger: TestDatabase.logger)
-        do {
-            let result = try await body(connection)
-            try await connection.close()
-            return result
-        } catch {
-            try? await connection.close()
-            throw error
-        }
-    }
-
-    static func connectionConfiguration(_ endpoint: DatabaseEndpoint) -> PostgresConnection.Configuration {
-        switch endpoint.location {
-        case .unixSocket(let directory, let port):
-            PostgresConnection.Configuration(unixSocketPath: "\(directory)/.s.PGSQL.\(port)", username: endpoint.username,
-                                             password: endpoint.password, database: endpoint.database)
-        case .tcp(let host, let port):
-            PostgresConnection.Configuration(host: host, port: port, username: endpoint.username,
-                                             password: endpoint.password, database: endpoint.database, tls: .disable)
-        }
+        try await server.withConnection(logger: TestDatabase.logger, body)
     }
 }
 

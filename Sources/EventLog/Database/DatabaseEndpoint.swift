@@ -107,12 +107,17 @@ public struct DatabaseEndpoint: Sendable, Equatable {
         return copy
     }
 
+    /// TLS for `prefer`, `require` and `verify-full`; only `verify-full` checks the certificate.
+    private var tlsConfiguration: TLSConfiguration {
+        var configuration = TLSConfiguration.makeClientConfiguration()
+        if tls != .verifyFull { configuration.certificateVerification = .none }
+        return configuration
+    }
+
     public func clientConfiguration(maximumConnections: Int = 20, applicationName: String = "pillarbox") -> PostgresClient.Configuration {
         var configuration: PostgresClient.Configuration
         switch location {
         case .tcp(let host, let port):
-            var tlsConfiguration = TLSConfiguration.makeClientConfiguration()
-            if tls != .verifyFull { tlsConfiguration.certificateVerification = .none }
             let tls: PostgresClient.Configuration.TLS = switch self.tls {
             case .disable: .disable
             case .prefer: .prefer(tlsConfiguration)
@@ -138,8 +143,6 @@ public struct DatabaseEndpoint: Sendable, Equatable {
         var configuration: PostgresConnection.Configuration
         switch location {
         case .tcp(let host, let port):
-            var tlsConfiguration = TLSConfiguration.makeClientConfiguration()
-            if tls != .verifyFull { tlsConfiguration.certificateVerification = .none }
             let tls: PostgresConnection.Configuration.TLS = switch self.tls {
             case .disable: .disable
             case .prefer: .prefer(try .init(configuration: tlsConfiguration))

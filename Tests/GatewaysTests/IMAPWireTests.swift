@@ -88,6 +88,36 @@ struct IMAPWireTests {
         }
     }
 
+    @Test("a large APPEND literal is handed out in pieces and leaves an empty literal in the command")
+    func streamedLiteral() {
+        var reader = IMAPCommandReader(lineLimit: 1_000, literalLimit: 10, streamedLiteralLimit: 100, commandLimit: 2_000)
+        var input = LineBuffer()
+        input.append(Array("a APPEND INBOX (\\Seen) ~{20}\r\n".utf8))
+        #expect(reader.next(from: &input) == .literalStarts(size: 20, binary: true, synchronizing: true))
+        #expect(reader.next(from: &input) == .needInput)
+        input.append(Array("0123456789".utf8))
+        #expect(reader.next(from: &input) == .literalData(Array("0123456789".utf8)[...]))
+        input.append(Array("abcdefghij\r\nb NOOP\r\n".utf8))
+        #expect(reader.next(from: &input) == .literalData(Array("abcdefghij".utf8)[...]))
+        #expect(reader.next(from: &input) == .command(Array("a APPEND INBOX (\\Seen) ~{0}\r\n".utf8)))
+        #expect(reader.next(from: &input) == .command(Array("b NOOP".utf8)))
+        // Only APPEND streams; any other literal over the in-memory limit is refused.
+        input.append(Array("c SEARCH TEXT {50}\r\nd APPEND INBOX {50+}\r\n".utf8))
+        #expect(reader.next(from: &input) == .refusedLiteral(tag: "c", size: 50))
+        #expect(reader.next(from: &input) == .literalStarts(size: 50, binary: false, synchronizing: false))
+        // Past the streamed limit, APPEND is refused like any other.
+        var small = IMAPCommandReader(lineLimit: 1_000, literalLimit: 10, streamedLiteralLimit: 100, commandLimit: 2_000)
+        var more = LineBuffer()
+        more.append(Array("e APPEND INBOX {101}\r\n".utf8))
+        #expect(small.next(from: &more) == .refusedLiteral(tag: "e", size: 101))
+        #expect(small.largestLiteral == 100)
+        let parsed = IMAPParser.parse(Array("a APPEND INBOX (\\Seen) ~{0}\r\n".utf8), maxDepth: 8, maxRanges: 10)
+        guard case .success(let command) = parsed, case .append("INBOX", ["\\Seen"], nil, [], true) = command.kind else {
+            Issue.record("the placeholder command must parse as an empty binary APPEND: \(parsed)")
+            return
+        }
+    }
+
     @Test("modified UTF-7 round trips (RFC 3501 §5.1.3)")
     func modifiedUTF7() {
         #expect(ModifiedUTF7.encode("~peter/mail/台北/日本語") == "~peter/mail/&U,BTFw-/&ZeVnLIqe-")

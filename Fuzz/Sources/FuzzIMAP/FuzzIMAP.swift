@@ -3,19 +3,29 @@ import IMAPWire
 import WireCore
 
 /// Any bytes as IMAP input: cut into commands by the reader (literals included) and parsed.
-/// Nothing may crash or run away, and a reader that asked for a literal gets exactly its bytes.
+/// Nothing may crash or run away, and a reader that asked for a literal gets exactly its bytes;
+/// a streamed APPEND literal comes out in pieces adding up to its announced size.
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzIMAP(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let bytes = Array(UnsafeBufferPointer(start: data, count: size))
     var input = LineBuffer()
     input.append(bytes)
-    var reader = IMAPCommandReader(lineLimit: 8_192, literalLimit: 65_536, commandLimit: 200_000)
+    var reader = IMAPCommandReader(lineLimit: 8_192, literalLimit: 1_024, streamedLiteralLimit: 65_536, commandLimit: 200_000)
     var steps = 0
+    var streaming: Int?
     loop: while steps < 10_000 {
         steps += 1
         switch reader.next(from: &input) {
         case .command(let command):
+            precondition(streaming == nil || streaming == 0, "a command ended inside its streamed literal")
+            streaming = nil
             _ = IMAPParser.parse(command, maxDepth: 16, maxRanges: 1_000)
+        case .literalStarts(let size, _, _):
+            precondition(streaming == nil && size > 1_024 && size <= 65_536)
+            streaming = size
+        case .literalData(let piece):
+            precondition(!piece.isEmpty && piece.count <= streaming ?? 0)
+            streaming = (streaming ?? 0) - piece.count
         case .continuation, .refusedLiteral:
             continue
         case .needInput, .fatal:

@@ -12,8 +12,12 @@ import WireCore
 public struct IMAPLimits: Sendable {
     /// RFC 9051 §4: servers should accept command lines of at least 8192 octets.
     public var lineLength = 65_536
-    /// APPEND's literal: the message size setting.
+    /// APPEND's literal: the message size setting. One larger than `literalSizeInMemory` is
+    /// spooled to disk as it arrives.
     public var literalSize = 50 * 1024 * 1024
+    /// Literals held in memory after login: an APPEND of a small message, a SEARCH string.
+    /// Any other literal larger than this is refused.
+    public var literalSizeInMemory = 256 * 1024
     /// Literals before login (a LOGIN name or password, an AUTHENTICATE response): RFC 7888 §5
     /// warns that literals let a client make a server hold data; an unauthenticated client gets
     /// a few KiB (RFC 9051 §7.1: `NO [TOOBIG]`, or the end of the session for a literal it did
@@ -33,6 +37,8 @@ public struct IMAPLimits: Sendable {
 /// IPS, the settings and the log's wake-ups (for IDLE).
 public final class IMAPAccounts: Sendable {
     public let hostname: String
+    /// Where large APPENDed messages are spooled while they arrive.
+    let spoolDirectory: String
     let mail: MailStore
     let settings: LiveSettings
     let authenticator: Authenticator
@@ -47,11 +53,12 @@ public final class IMAPAccounts: Sendable {
     /// the notification could miss a change another session here already confirmed.
     private let localChanges = Atomic<UInt64>(0)
 
-    public init(hostname: String, engine: ProjectionEngine, settings: LiveSettings, directory: LiveDirectory,
-                logins: LoginProtection, authenticator: Authenticator, logger: Logger,
+    public init(hostname: String, spoolDirectory: String, engine: ProjectionEngine, settings: LiveSettings,
+                directory: LiveDirectory, logins: LoginProtection, authenticator: Authenticator, logger: Logger,
                 clock: @escaping @Sendable () -> Date = Date.init) {
         self.clock = clock
         self.hostname = hostname
+        self.spoolDirectory = spoolDirectory
         self.mail = MailStore(engine: engine)
         self.settings = settings
         self.authenticator = authenticator

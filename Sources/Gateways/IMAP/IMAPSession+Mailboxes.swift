@@ -148,13 +148,36 @@ extension IMAPSession {
                 tagged(tag, .tryCreate)
                 return
             }
-            let content = BinaryContent.storable(binary ? message : Self.normalisedLineEndings(message))
-            if try await accounts.overQuota(user.id, adding: Int64(content.count)) {
-                tagged(tag, .messageOverQuota)
-                return
+            let flags = flags.filter { $0 != "\\Recent" }
+            let stored: MailStore.Stored
+            if let spool = appendSpool {
+                // A large message, spooled while it arrived (already CRLF unless a literal8).
+                appendSpool = nil
+                let spooled = try spool.finish()
+                defer { try? FileManager.default.removeItem(atPath: spooled.path) }
+                if spooled.containsNUL {
+                    let content = BinaryContent.storable(Array(try Data(contentsOf: URL(fileURLWithPath: spooled.path))))
+                    if try await accounts.overQuota(user.id, adding: Int64(content.count)) {
+                        tagged(tag, .messageOverQuota)
+                        return
+                    }
+                    stored = try await mail.append(content, user: user.id, mailbox: mailbox.name, flags: flags, internalDate: date)
+                } else {
+                    if try await accounts.overQuota(user.id, adding: spooled.size) {
+                        tagged(tag, .messageOverQuota)
+                        return
+                    }
+                    stored = try await mail.append(spooledAt: spooled.path, blob: spooled.blob, size: spooled.size, user: user.id,
+                                                   mailbox: mailbox.name, flags: flags, internalDate: date)
+                }
+            } else {
+                let content = BinaryContent.storable(binary ? message : Self.normalisedLineEndings(message))
+                if try await accounts.overQuota(user.id, adding: Int64(content.count)) {
+                    tagged(tag, .messageOverQuota)
+                    return
+                }
+                stored = try await mail.append(content, user: user.id, mailbox: mailbox.name, flags: flags, internalDate: date)
             }
-            let stored = try await mail.append(content, user: user.id, mailbox: mailbox.name,
-                                               flags: flags.filter { $0 != "\\Recent" }, internalDate: date)
             refreshedAt = nil // this session's own change: read it even before the log's wake-up arrives
             await refresh(allowExpunge: true) // EXISTS for the selected mailbox before the tagged OK
             tagged(tag, "OK [APPENDUID \(stored.uidValidity) \(stored.uid)] APPEND completed")

@@ -71,6 +71,8 @@ public final class IMAPSession: @unchecked Sendable {
     var refreshedAt: ChangeMark?
     /// The connection's place in the IMAP session limits.
     var ticket: SessionLimits.Ticket?
+    /// The message literal of the APPEND being read, when it is large enough to spool.
+    var appendSpool: IMAPAppendSpool?
 
     init(transport: ClientTransport, accounts: IMAPAccounts, id: String, service: ServiceKind, clientIP: String, tls: String?,
          logger: Logger) {
@@ -96,14 +98,18 @@ public final class IMAPSession: @unchecked Sendable {
             switch IMAPParser.parse(bytes, maxDepth: limits.depth, maxRanges: limits.ranges) {
             case .success(let command):
                 await ChangeOrigin.$current.withValue(origin) { await handle(command) }
+                discardAppendSpool()
             case .failure(.noTag):
+                discardAppendSpool()
                 untagged(.untaggedCommand)
                 countError()
             case .failure(.bad(let tag, let text)):
+                discardAppendSpool()
                 tagged(tag, "BAD \(text)")
                 countError()
             }
         }
+        discardAppendSpool()
         ticket?.release()
         await flush()
         await transport.close()
@@ -153,8 +159,19 @@ public final class IMAPSession: @unchecked Sendable {
             case .continuation:
                 output += Array("+ Ready for literal data\r\n".utf8)
                 await flush()
+            case .literalStarts(let size, let binary, let synchronizing):
+                discardAppendSpool()
+                appendSpool = IMAPAppendSpool(directory: accounts.spoolDirectory, name: "append-\(id)-\(accounts.makeNonce())",
+                                              binary: binary)
+                logger.debug("spooling an APPEND literal", metadata: ["octets": "\(size)"])
+                if synchronizing {
+                    output += Array("+ Ready for literal data\r\n".utf8)
+                    await flush()
+                }
+            case .literalData(let bytes):
+                appendSpool?.append(bytes)
             case .refusedLiteral(let tag, let size):
-                tagged(tag, .literalTooBig(size, limit: reader.literalLimit))
+                tagged(tag, .literalTooBig(size, limit: size > reader.largestLiteral ? reader.largestLiteral : reader.literalLimit))
             case .fatal(let text):
                 untagged("BYE \(text)")
                 tally.lastError = "BYE \(text)"
@@ -175,6 +192,12 @@ public final class IMAPSession: @unchecked Sendable {
                 }
             }
         }
+    }
+
+    /// Drops a spooled APPEND literal its command did not take.
+    func discardAppendSpool() {
+        appendSpool?.discard()
+        appendSpool = nil
     }
 
     var capabilities: String {
@@ -422,8 +445,9 @@ public final class IMAPSession: @unchecked Sendable {
             return
         }
         state = .authenticated(user)
-        reader.literalLimit = limits.literalSize
-        reader.commandLimit = limits.literalSize + 4 * limits.lineLength
+        reader.literalLimit = min(limits.literalSize, limits.literalSizeInMemory)
+        reader.streamedLiteralLimit = limits.literalSize
+        reader.commandLimit = reader.literalLimit + 4 * limits.lineLength
         tally.user = user.name
         tally.authSuccesses += 1
         logger.info("logged in", metadata: ["user": "\(user.name)"])

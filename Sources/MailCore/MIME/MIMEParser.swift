@@ -11,8 +11,15 @@ public struct MIMEParser {
     }
 
     public static func summarise(_ message: [UInt8], limits: MIMELimits = .init()) -> MessageSummary {
+        message.withUnsafeBytes { summarise($0, limits: limits) }
+    }
+
+    /// The same over bytes anywhere in memory: a mapped spool file, so a large message is read
+    /// through the page cache instead of being copied whole onto the heap.
+    public static func summarise(_ message: UnsafeRawBufferPointer, limits: MIMELimits = .init()) -> MessageSummary {
         var parser = MIMEParser(limits: limits)
-        let header = MessageHeader.parse(message, maxBytes: limits.maxHeaderBytes, maxFields: limits.maxHeaderFields)
+        let header = MessageHeader.parse(message, from: 0, to: message.count, maxBytes: limits.maxHeaderBytes,
+                                         maxFields: limits.maxHeaderFields)
         let body = parser.part(message, start: 0, end: message.count, header: header, depth: 0, defaultType: ("text", "plain"))
         let subject = header.first("Subject")
         return MessageSummary(
@@ -21,7 +28,7 @@ public struct MIMEParser {
             truncated: parser.truncated || header.truncated)
     }
 
-    private mutating func part(_ bytes: [UInt8], start: Int, end: Int, header: MessageHeader, depth: Int,
+    private mutating func part(_ bytes: UnsafeRawBufferPointer, start: Int, end: Int, header: MessageHeader, depth: Int,
                                defaultType: (String, String)) -> BodyPart {
         partCount += 1
         let bodyStart = min(start + header.size, end)
@@ -88,7 +95,7 @@ public struct MIMEParser {
     /// The byte ranges between `--boundary` delimiter lines (RFC 2046 §5.1.1). The line break
     /// before a delimiter belongs to the delimiter; the preamble and epilogue are skipped; with
     /// no closing delimiter the last part runs to `end`.
-    static func split(_ bytes: [UInt8], from start: Int, to end: Int, boundary: [UInt8]) -> [(Int, Int)] {
+    static func split(_ bytes: UnsafeRawBufferPointer, from start: Int, to end: Int, boundary: [UInt8]) -> [(Int, Int)] {
         var ranges: [(Int, Int)] = []
         var partStart: Int?
         var lineStart = start
@@ -119,7 +126,7 @@ public struct MIMEParser {
         return ranges
     }
 
-    static func countLines(_ bytes: [UInt8], from start: Int, to end: Int) -> Int {
+    static func countLines(_ bytes: UnsafeRawBufferPointer, from start: Int, to end: Int) -> Int {
         guard start < end else { return 0 }
         var lines = 0
         for index in start..<end where bytes[index] == 0x0a { lines += 1 }

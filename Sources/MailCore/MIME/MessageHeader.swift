@@ -31,7 +31,12 @@ public struct MessageHeader: Sendable, Hashable {
     /// Parses the header starting at `start` in `bytes`, reading no further than `end`.
     public static func parse(_ bytes: [UInt8], from start: Int = 0, to end: Int? = nil,
                              maxBytes: Int = 256 * 1024, maxFields: Int = 2_000) -> MessageHeader {
-        let end = end ?? bytes.count
+        bytes.withUnsafeBytes { parse($0, from: start, to: end ?? bytes.count, maxBytes: maxBytes, maxFields: maxFields) }
+    }
+
+    /// The same over bytes anywhere in memory (a mapped file).
+    static func parse(_ bytes: UnsafeRawBufferPointer, from start: Int, to end: Int, maxBytes: Int,
+                      maxFields: Int) -> MessageHeader {
         var fields: [Field] = []
         var truncated = false
         var index = start

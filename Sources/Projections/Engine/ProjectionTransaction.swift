@@ -105,6 +105,12 @@ public final class ProjectionTransaction {
         return .noStream
     }
 
+    /// Stores a body from a file piece by piece, to be referred to by an event appended in this
+    /// transaction.
+    public func storeBlob(_ id: BlobID, size: Int64, fromFile path: String) async throws {
+        try await engine.store.storeBlob(id, size: size, fromFile: path, on: connection)
+    }
+
     /// Appends to one stream.
     @discardableResult
     public func append(_ events: [PendingEvent], to stream: StreamName, expectedVersion: ExpectedVersion) async throws -> AppendResult {

@@ -177,18 +177,38 @@ public struct MailStore: Sendable {
     /// IMAP APPEND: stores a message in the named folder; returns its UIDVALIDITY and UID (RFC 4315 APPENDUID).
     public func append(_ message: [UInt8], user: String, mailbox name: String, flags: [String] = [],
                        internalDate: Date? = nil) async throws -> Stored {
-        let user = user.lowercased()
         let blob = BlobData(message)
-        let summary = MIMEParser.summarise(message, limits: mimeLimits)
+        return try await append(blob: blob.id, size: Int64(message.count), summary: MIMEParser.summarise(message, limits: mimeLimits),
+                                user: user, mailbox: name, flags: flags, internalDate: internalDate) { _ in [blob] }
+    }
+
+    /// Appends a message spooled to `path` (whose SHA-256 is `blob`): its structure is read
+    /// through a mapping of the file and its body is stored from the file piece by piece, so
+    /// it is never held whole in memory.
+    public func append(spooledAt path: String, blob: BlobID, size: Int64, user: String, mailbox name: String,
+                       flags: [String] = [], internalDate: Date? = nil) async throws -> Stored {
+        let summary = try MappedFile(path: path).withBytes { MIMEParser.summarise($0, limits: mimeLimits) }
+        return try await append(blob: blob, size: size, summary: summary, user: user, mailbox: name, flags: flags,
+                                internalDate: internalDate) { transaction in
+            try await transaction.storeBlob(blob, size: size, fromFile: path)
+            return []
+        }
+    }
+
+    /// `store` writes the body in the transaction, or returns it to go with the event.
+    private func append(blob: BlobID, size: Int64, summary: MessageSummary, user: String, mailbox name: String,
+                        flags: [String], internalDate: Date?,
+                        store: (ProjectionTransaction) async throws -> [BlobData]) async throws -> Stored {
+        let user = user.lowercased()
         let date = Self.wholeSeconds(internalDate ?? clock())
         return try await engine.transaction { transaction in
             let stream = try Self.stream(for: user)
             let expected = try await transaction.expectedVersion(of: stream)
             let target = try await self.selectableMailbox(user, named: name, on: transaction.connection)
             let message = StoredMessage(mailboxID: target.id, uid: target.uidNext, modSeq: target.highestModSeq + 1,
-                                        flags: Flags.normalise(flags), internalDate: date, size: Int64(message.count),
-                                        blob: blob.id)
-            try await transaction.append([PendingEvent(MessageAppended(message: message, summary: summary).stamped(), blobs: [blob])],
+                                        flags: Flags.normalise(flags), internalDate: date, size: size, blob: blob)
+            let blobs = try await store(transaction)
+            try await transaction.append([PendingEvent(MessageAppended(message: message, summary: summary).stamped(), blobs: blobs)],
                                          to: stream, expectedVersion: expected)
             return Stored(user: user, mailboxID: target.id, uidValidity: target.uidValidity, uid: target.uidNext)
         }

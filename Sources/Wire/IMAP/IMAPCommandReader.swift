@@ -5,12 +5,23 @@ import WireCore
 /// §4.3, RFC 7888 LITERAL+). A synchronizing literal asks the session to send a continuation
 /// first; a literal over the limit is refused before its data is sent (or, when the client did
 /// not wait for permission, ends the session).
+///
+/// An APPEND's message literal larger than `literalLimit` (up to `streamedLiteralLimit`) is not
+/// collected: the reader hands it out piece by piece (`.literalStarts`, then `.literalData`) for
+/// the session to spool, and leaves an empty literal in its place in the command, so the
+/// command itself stays small. No other literal may be large.
 public struct IMAPCommandReader: Sendable {
     public enum Step: Equatable, Sendable {
         /// A complete command: its bytes from the tag to the final CRLF (excluded).
         case command([UInt8])
         /// Send `+ ...` and call again: the client waits before sending the literal.
         case continuation
+        /// An APPEND message literal of `size` octets follows as `.literalData` (`binary`: a
+        /// literal8, RFC 3516). When `synchronizing`, send `+ ...` first. The command that
+        /// comes after holds an empty literal where this one was.
+        case literalStarts(size: Int, binary: Bool, synchronizing: Bool)
+        /// The next piece of the streamed literal.
+        case literalData(ArraySlice<UInt8>)
         /// More input is needed.
         case needInput
         /// A synchronizing literal too large: answer the tagged NO/BAD and carry on.
@@ -21,22 +32,37 @@ public struct IMAPCommandReader: Sendable {
     }
 
     public let lineLimit: Int
-    /// Raised once the client has logged in; small before (see `IMAPLimits`).
+    /// Literals collected into the command; raised once the client has logged in, small before
+    /// (see `IMAPLimits`).
     public var literalLimit: Int
+    /// An APPEND message literal handed out in pieces; 0 (before login) streams nothing.
+    public var streamedLiteralLimit: Int
     public var commandLimit: Int
     private var pending: [UInt8] = []
     private var literalRemaining = 0
+    private var streamRemaining = 0
+    private var streamedInCommand = false
 
-    public init(lineLimit: Int, literalLimit: Int, commandLimit: Int) {
+    public init(lineLimit: Int, literalLimit: Int, streamedLiteralLimit: Int = 0, commandLimit: Int) {
         self.lineLimit = lineLimit
         self.literalLimit = literalLimit
+        self.streamedLiteralLimit = streamedLiteralLimit
         self.commandLimit = commandLimit
     }
 
-    public var isIdle: Bool { pending.isEmpty && literalRemaining == 0 }
+    /// The largest literal accepted in any form.
+    public var largestLiteral: Int { max(literalLimit, streamedLiteralLimit) }
+
+    public var isIdle: Bool { pending.isEmpty && literalRemaining == 0 && streamRemaining == 0 }
 
     public mutating func next(from input: inout LineBuffer) -> Step {
         while true {
+            if streamRemaining > 0 {
+                let piece = input.take(upTo: streamRemaining)
+                if piece.isEmpty { return .needInput }
+                streamRemaining -= piece.count
+                return .literalData(piece)
+            }
             if literalRemaining > 0 {
                 let piece = input.take(upTo: literalRemaining)
                 if piece.isEmpty { return .needInput }
@@ -54,12 +80,26 @@ public struct IMAPCommandReader: Sendable {
             pending.append(contentsOf: line)
             guard pending.count <= commandLimit else { return .fatal("command too long") }
             guard let (size, synchronizing) = Self.literalAnnouncement(line) else {
-                defer { pending = [] }
+                defer {
+                    pending = []
+                    streamedInCommand = false
+                }
                 return .command(pending)
+            }
+            if size > literalLimit, size <= streamedLiteralLimit, !streamedInCommand, Self.isAppend(pending),
+               let open = pending.lastIndex(of: UInt8(ascii: "{")) {
+                // The message goes to the session in pieces; the command keeps `{0}` for it.
+                let binary = open > pending.startIndex && pending[open - 1] == UInt8(ascii: "~")
+                pending.removeSubrange(open...)
+                pending.append(contentsOf: Array("{0}\r\n".utf8))
+                streamedInCommand = true
+                streamRemaining = size
+                return .literalStarts(size: size, binary: binary, synchronizing: synchronizing)
             }
             guard size <= literalLimit else {
                 let tag = String(decoding: pending.prefix { $0 != UInt8(ascii: " ") }.prefix(64), as: UTF8.self)
                 pending = []
+                streamedInCommand = false
                 if synchronizing { return .refusedLiteral(tag: tag, size: size) }
                 return .fatal("literal of \(size) octets is too large")
             }
@@ -67,6 +107,13 @@ public struct IMAPCommandReader: Sendable {
             literalRemaining = size
             if synchronizing && size > 0 { return .continuation }
         }
+    }
+
+    /// Whether the command so far is `tag APPEND ...`.
+    static func isAppend(_ command: [UInt8]) -> Bool {
+        let words = command.prefix(80).split(separator: UInt8(ascii: " "), maxSplits: 2, omittingEmptySubsequences: false)
+        return words.count == 3 && words[1].count == 6
+            && String(decoding: words[1], as: UTF8.self).uppercased() == "APPEND"
     }
 
     /// `{n}` or `{n+}` at the end of a line: the size and whether the client waits.

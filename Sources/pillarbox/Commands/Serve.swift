@@ -79,6 +79,8 @@ struct Serve: AsyncParsableCommand {
             let secrets = UserSecrets(vault: SecretVault(keys: configuration.keys, logger: logger), engine: engine)
             let authenticator = Authenticator(directory: directory, settings: settings, secrets: secrets, logger: logger)
             let tls = try makeTLS(configuration, logger: logger)
+            // Spool files left by a crash belong to messages that were never acknowledged.
+            try? FileManager.default.removeItem(atPath: configuration.dataDirectory + "/spool")
             let smtp = try await makeSMTPServer(configuration, engine: engine, settings: settings, directory: directory,
                                                 prevention: prevention, logins: logins, authenticator: authenticator, tls: tls,
                                                 logger: logger)
@@ -163,10 +165,7 @@ struct Serve: AsyncParsableCommand {
             configuration.listeners[kind].map { SMTPServer.Listener(service: service, host: $0.host, port: $0.port) }
         }
         guard !listeners.isEmpty else { return nil }
-        // Spool files left by a crash belong to messages that were never acknowledged.
-        let spool = configuration.dataDirectory + "/spool"
-        try? FileManager.default.removeItem(atPath: spool)
-        let intake = SMTPIntake(hostname: configuration.hostname.value, spoolDirectory: spool, engine: engine,
+        let intake = SMTPIntake(hostname: configuration.hostname.value, spoolDirectory: configuration.dataDirectory + "/spool", engine: engine,
                                 settings: settings, directory: directory, prevention: prevention, logins: logins,
                                 authenticator: authenticator, logger: logger)
         return SMTPServer(listeners: listeners, intake: intake, settings: settings, tls: tls, logger: logger)
@@ -189,7 +188,8 @@ struct Serve: AsyncParsableCommand {
                                 tls: NIOSSLContext?, logger: Logger) -> IMAPServer? {
         let endpoints = Self.endpoints(configuration, [(.imap, false), (.imaps, true)])
         guard !endpoints.isEmpty else { return nil }
-        let accounts = IMAPAccounts(hostname: configuration.hostname.value, engine: engine, settings: settings,
+        let accounts = IMAPAccounts(hostname: configuration.hostname.value, spoolDirectory: configuration.dataDirectory + "/spool",
+                                    engine: engine, settings: settings,
                                     directory: directory, logins: logins, authenticator: authenticator, logger: logger)
         return IMAPServer(endpoints: endpoints, accounts: accounts, tls: tls, logger: logger)
     }

@@ -261,6 +261,95 @@ struct MailboxAttackTests {
         }
     }
 
+    @Test("large APPENDs are spooled as they arrive: three 12 MiB literals in flight leave the server's RSS bounded")
+    func largeAppendStreams() async throws {
+        try await MailServerHarness.with { server in
+            try await server.createStandardDirectory()
+            try await server.cli(["settings", "set", "imap.auth_without_tls", "true"])
+            try await server.start(imap: true)
+            let pid = try #require(server.process?.pid)
+            let result = try await server.python(Self.client + """
+                import hashlib
+                def proc(name, key):
+                    with open('/proc/%s/%s' % (sys.argv[1], name)) as entries:
+                        for entry in entries:
+                            if entry.startswith(key + ':'):
+                                return int(entry.split()[1])
+                def rss():
+                    return proc('status', 'VmRSS') * 1024
+                def reads():
+                    # rchar: every byte the server has read from a socket or a file.
+                    return proc('io', 'rchar')
+                def message(n, ending):
+                    lines = [b'Subject: large %d' % n, b'From: a@example.com', b'']
+                    lines += [b'%07d ' % i + b'abcdefghij' * 7 for i in range(150000)]
+                    return ending.join(lines) + ending
+                # The second message has bare LF line ends: stored, it reads back with CRLF.
+                messages = [message(0, b'\\r\\n'), message(1, b'\\n'), message(2, b'\\r\\n')]
+                expected = [message(n, b'\\r\\n') for n in range(3)]
+                sessions = []
+                for n in range(3):
+                    sock, f, greeting = greeted(PORTS['imap'])
+                    sock.sendall(b'l LOGIN alice alice-pass\\r\\n')
+                    until_tag(f, 'l')
+                    sessions.append((sock, f))
+                baseline = rss()
+                reads_before = reads()
+                for n, (sock, f) in enumerate(sessions):
+                    sock.sendall(b'a APPEND INBOX {%d}\\r\\n' % len(messages[n]))
+                    assert line(f).startswith('+'), 'no continuation'
+                # Everything but the last mebibyte of each, interleaved.
+                chunk = 1 << 20
+                sent = 0
+                while sent < len(messages[0]) - chunk:
+                    for n, (sock, f) in enumerate(sessions):
+                        sock.sendall(messages[n][sent:min(sent + chunk, len(messages[n]) - chunk)])
+                    sent += chunk
+                total = sum(len(m) - chunk for m in messages)
+                # The server has taken in what was sent once its reads have grown by as much;
+                # the RSS is sampled until then, and once more.
+                peak = rss()
+                deadline = time.time() + 120
+                while reads() - reads_before < total - chunk:
+                    assert time.time() < deadline, 'the server never read the literals'
+                    peak = max(peak, rss())
+                    time.sleep(0.02) # the poll interval of a wait for a condition, with a deadline
+                peak = max(peak, rss())
+                answers = []
+                for n, (sock, f) in enumerate(sessions):
+                    sock.sendall(messages[n][len(messages[n]) - chunk:] + b'\\r\\n')
+                    answers.append(until_tag(f, 'a')[-1])
+                for sock, f in sessions:
+                    sock.sendall(b'z LOGOUT\\r\\n')
+                    until_tag(f, 'z')
+                    close(sock, f)
+                m = imaplib.IMAP4('127.0.0.1', PORTS['imap'])
+                m.login('alice', 'alice-pass')
+                m.select('INBOX')
+                stored = {}
+                for n in range(3):
+                    typ, found = m.search(None, 'SUBJECT', '"large %d"' % n)
+                    typ, data = m.fetch(found[0].split()[0], '(RFC822.SIZE BODY.PEEK[])')
+                    body = data[0][1]
+                    stored[n] = [len(body) == len(expected[n]), hashlib.sha256(body).digest() == hashlib.sha256(expected[n]).digest(),
+                                 ('RFC822.SIZE %d' % len(expected[n])).encode() in data[0][0]]
+                m.logout()
+                print(json.dumps({'baseline': baseline, 'peak': peak, 'size': len(messages[0]), 'answers': answers,
+                                  'stored': stored}))
+                """, ["\(pid)"], timeout: .seconds(300)).json
+            let answers = try #require(result["answers"] as? [String])
+            #expect(answers.count == 3 && answers.allSatisfy { $0.hasPrefix("a OK [APPENDUID") }, "\(answers)")
+            let stored = try #require(result["stored"] as? [String: [Bool]])
+            #expect(stored.count == 3 && stored.values.allSatisfy { $0 == [true, true, true] }, "\(stored)")
+            let baseline = try #require(result["baseline"] as? Int)
+            let peak = try #require(result["peak"] as? Int)
+            let size = try #require(result["size"] as? Int)
+            // Held in memory, the three literals alone would be 3 × 11 MiB over the baseline (38 MB
+            // measured so); spooled, the growth is the connections' buffers (about 5 MB here).
+            #expect(peak - baseline < size, "RSS grew by \(peak - baseline) bytes with three \(size)-byte literals in flight")
+        }
+    }
+
     @Test("an unknown user costs the same password hash as a known one")
     func loginTiming() async throws {
         try await MailServerHarness.with { server in

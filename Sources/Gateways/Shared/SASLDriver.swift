@@ -1,13 +1,15 @@
 import Facts
 import WireCore
 
-/// Runs a SASL exchange (`SASLExchange`, the mechanisms' state machine) to its end over a
-/// protocol's own framing, for SMTP AUTH, IMAP AUTHENTICATE and POP3 AUTH alike: the protocol
-/// says how a challenge goes out and a response line comes back; the driver decodes the line,
-/// looks the user up and says how the exchange ended. What each ending looks like on the wire
-/// stays with the protocol.
-enum SASLDriver {
-    enum Outcome: Equatable {
+/// Carries a SASL exchange (`SASLExchange`, the mechanisms' state machine) to its end for SMTP
+/// AUTH, IMAP AUTHENTICATE and POP3 AUTH alike. It decodes the client's response lines (base64
+/// or `*`) and says what to do next: send a challenge, check a password, look up credentials,
+/// or how the exchange ended. It does no I/O: a protocol state machine embeds it and turns its
+/// steps into its own actions; `run(_:hostname:nonce:initial:over:)` drives it over a channel
+/// for sessions that await their transport. What each ending looks like on the wire stays with
+/// the protocol.
+struct SASLDriver: Sendable {
+    enum Outcome: Equatable, Sendable {
         /// The mechanism proved `user`; the protocol still checks the account may log in.
         case succeeded(user: String)
         /// Wrong credentials, a malformed exchange, or `*` from the client.
@@ -18,7 +20,50 @@ enum SASLDriver {
         case connectionEnded
     }
 
-    /// What the driver reads and sends through.
+    enum Step: Equatable, Sendable {
+        /// Send this challenge (raw bytes; the protocol encodes it) and feed back the next line.
+        case challenge([UInt8])
+        /// Check this password and call `passwordChecked(_:)`.
+        case checkPassword(user: String, password: String)
+        /// Look up the user's stored credentials and call `credentials(_:)`.
+        case lookUpCredentials(user: String, mechanism: SASLMechanism)
+        case finished(Outcome)
+    }
+
+    let mechanism: SASLMechanism
+    private var exchange: SASLExchange
+
+    init(_ mechanism: SASLMechanism, hostname: String, nonce: String) {
+        self.mechanism = mechanism
+        exchange = SASLExchange(mechanism: mechanism, hostname: hostname, nonce: nonce)
+    }
+
+    mutating func start(initial: [UInt8]?) -> Step { step(exchange.start(initial: initial)) }
+
+    /// The client's line after a challenge.
+    mutating func received(_ line: ArraySlice<UInt8>) -> Step {
+        switch SASLResponseLine.parse(line) {
+        case .data(let data): step(exchange.respond(data))
+        case .cancel: step(exchange.cancel())
+        case .malformed: .finished(.malformedLine)
+        }
+    }
+
+    mutating func passwordChecked(_ valid: Bool) -> Step { step(exchange.passwordChecked(valid)) }
+
+    mutating func credentials(_ credentials: Credentials?) -> Step { step(exchange.credentials(credentials)) }
+
+    private func step(_ step: SASLExchange.Step) -> Step {
+        switch step {
+        case .challenge(let bytes): .challenge(bytes)
+        case .checkPassword(let user, let password): .checkPassword(user: user, password: password)
+        case .needCredentials(let user): .lookUpCredentials(user: user, mechanism: mechanism)
+        case .success(let user): .finished(.succeeded(user: user))
+        case .failure(let failure): .finished(.failed(failure))
+        }
+    }
+
+    /// What `run` reads and sends through.
     struct Channel {
         /// Sends the challenge and returns the client's next line, or nil when there is none.
         var challenge: ([UInt8]) async -> ArraySlice<UInt8>?
@@ -26,27 +71,22 @@ enum SASLDriver {
         var credentials: (_ user: String, _ mechanism: SASLMechanism) async -> Credentials?
     }
 
+    /// Runs an exchange to its end over `channel`.
     static func run(_ mechanism: SASLMechanism, hostname: String, nonce: String, initial: [UInt8]?,
                     over channel: Channel) async -> Outcome {
-        var exchange = SASLExchange(mechanism: mechanism, hostname: hostname, nonce: nonce)
-        var step = exchange.start(initial: initial)
+        var driver = SASLDriver(mechanism, hostname: hostname, nonce: nonce)
+        var step = driver.start(initial: initial)
         while true {
             switch step {
             case .challenge(let bytes):
                 guard let line = await channel.challenge(bytes) else { return .connectionEnded }
-                switch SASLResponseLine.parse(line) {
-                case .data(let data): step = exchange.respond(data)
-                case .cancel: step = exchange.cancel()
-                case .malformed: return .malformedLine
-                }
+                step = driver.received(line)
             case .checkPassword(let user, let password):
-                step = exchange.passwordChecked(await channel.checkPassword(user, password))
-            case .needCredentials(let user):
-                step = exchange.credentials(await channel.credentials(user, mechanism))
-            case .success(let user):
-                return .succeeded(user: user)
-            case .failure(let failure):
-                return .failed(failure)
+                step = driver.passwordChecked(await channel.checkPassword(user, password))
+            case .lookUpCredentials(let user, let mechanism):
+                step = driver.credentials(await channel.credentials(user, mechanism))
+            case .finished(let outcome):
+                return outcome
             }
         }
     }

@@ -9,7 +9,16 @@ public struct ConsumerBatch: Sendable {
         public let event: any Event
     }
 
+    /// An event's place in the log and its content hash, without its payload.
+    public struct Entry: Sendable {
+        public let cursor: LogCursor
+        public let contentHash: [UInt8]
+    }
+
+    /// The decoded events (a consumer reading events).
     public let items: [Item]
+    /// Every event's place and content hash (a consumer reading content hashes).
+    public let entries: [Entry]
     /// The cursor that will be saved with the batch (its last event, known or not).
     public let cursor: LogCursor
 }
@@ -44,10 +53,18 @@ public struct LogConsumer: Service {
         }
     }
 
+    /// What a batch carries.
+    public enum Reading: Sendable {
+        /// The events of the registry's types, decoded.
+        case events(EventTypeRegistry)
+        /// Every event's place and content hash; no payload is read or decompressed.
+        case contentHashes
+    }
+
     public let name: String
     public let categories: [String]
     let store: EventStore
-    let registry: EventTypeRegistry
+    let reading: Reading
     let checkpoint: Checkpoint
     let lockName: String
     let batchSize: Int
@@ -58,10 +75,18 @@ public struct LogConsumer: Service {
     public init(name: String, categories: [String] = [], store: EventStore, registry: EventTypeRegistry,
                 checkpoint: Checkpoint? = nil, lockName: String? = nil, batchSize: Int = 500, logger: Logger,
                 handler: @escaping Handler) {
+        self.init(name: name, categories: categories, store: store, reading: .events(registry), checkpoint: checkpoint,
+                  lockName: lockName, batchSize: batchSize, logger: logger, handler: handler)
+    }
+
+    /// A consumer of content hashes (`.contentHashes`) or of events, reading every category
+    /// when `categories` is empty.
+    public init(name: String, categories: [String] = [], store: EventStore, reading: Reading, checkpoint: Checkpoint? = nil,
+                lockName: String? = nil, batchSize: Int = 500, logger: Logger, handler: @escaping Handler) {
         self.name = name
         self.categories = categories
         self.store = store
-        self.registry = registry
+        self.reading = reading
         self.batchSize = batchSize
         self.handler = handler
         var logger = logger
@@ -116,24 +141,41 @@ public struct LogConsumer: Service {
             guard locked else { return nil }
 
             let cursor = try await checkpoint.load(connection)
-            let events = try await store.read(after: cursor, categories: categories, limit: batchSize, on: connection)
-            guard let last = events.last else { return 0 }
-            var items: [ConsumerBatch.Item] = []
-            for recorded in events {
-                do {
-                    if let event = try registry.decode(recorded, logger: logger) {
-                        items.append(.init(recorded: recorded, event: event))
-                    }
-                } catch {
-                    // Never a crash: a payload that no longer decodes is reported and passed over.
-                    logger.error("skipping an event that does not decode", metadata: [
-                        "position": "\(recorded.position)", "type": "\(recorded.type)", "error": "\(error)",
-                    ])
-                }
+            let batch: ConsumerBatch
+            let count: Int
+            switch reading {
+            case .events(let registry):
+                let events = try await store.read(after: cursor, categories: categories, limit: batchSize, on: connection)
+                guard let last = events.last else { return 0 }
+                batch = ConsumerBatch(items: decode(events, registry), entries: [], cursor: last.cursor)
+                count = events.count
+            case .contentHashes:
+                let entries = try await store.readContentHashes(after: cursor, categories: categories, limit: batchSize,
+                                                                on: connection)
+                guard let last = entries.last else { return 0 }
+                batch = ConsumerBatch(items: [], entries: entries, cursor: last.cursor)
+                count = entries.count
             }
-            try await handler(ConsumerBatch(items: items, cursor: last.cursor), connection)
-            try await checkpoint.save(last.cursor, connection)
-            return events.count
+            try await handler(batch, connection)
+            try await checkpoint.save(batch.cursor, connection)
+            return count
         }
+    }
+
+    private func decode(_ events: [RecordedEvent], _ registry: EventTypeRegistry) -> [ConsumerBatch.Item] {
+        var items: [ConsumerBatch.Item] = []
+        for recorded in events {
+            do {
+                if let event = try registry.decode(recorded, logger: logger) {
+                    items.append(.init(recorded: recorded, event: event))
+                }
+            } catch {
+                // Never a crash: a payload that no longer decodes is reported and passed over.
+                logger.error("skipping an event that does not decode", metadata: [
+                    "position": "\(recorded.position)", "type": "\(recorded.type)", "error": "\(error)",
+                ])
+            }
+        }
+        return items
     }
 }

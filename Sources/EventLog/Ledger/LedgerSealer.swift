@@ -7,8 +7,8 @@ import ServiceLifecycle
 
 /// Extends the hash chain in `eventlog.ledger` over every event, in read order, as the events
 /// become readable, and signs the chain's head now and then (`eventlog.ledger_checkpoints`).
-/// One sealer works at a time across all processes (a transaction-scoped advisory lock); the
-/// others find nothing to do.
+/// It is a `LogConsumer` reading content hashes only: one sealer works at a time across all
+/// processes (the consumer's advisory lock); the others find nothing to do.
 ///
 /// The chain alone shows edits only to someone who cannot recompute it; whoever holds the
 /// database can. A signed head can be made only with the key in the key directory, so an event
@@ -30,6 +30,7 @@ public struct LedgerSealer: Service {
     let batchSize: Int
     let signing: Signing?
     let logger: Logger
+    static let lockName = "pillarbox ledger sealer"
 
     public init(store: EventStore, batchSize: Int = 2_000, signing: Signing? = nil, logger: Logger) {
         self.store = store
@@ -40,21 +41,20 @@ public struct LedgerSealer: Service {
         self.logger = logger
     }
 
-    public func run() async throws {
-        var outage = OutageLog(logger: logger, what: "sealing the ledger")
-        while !stopRequested {
-            let generation = store.notifier.generation
-            do {
-                try await sealPending()
-                outage.succeeded()
-            } catch {
-                if stopRequested { break }
-                outage.failed(error)
-            }
-            await store.notifier.wait(after: generation, timeout: outage.isFailing ? outage.retryDelay : .seconds(1))
-            // Let a burst of appends gather, so one transaction seals them together.
-            if store.notifier.generation != generation { try? await Task.sleep(for: .milliseconds(20)) }
+    /// The sealer as a log consumer of content hashes: its place is the ledger's last row, so
+    /// the rows it adds are its checkpoint, and they commit with the batch that read them.
+    var consumer: LogConsumer {
+        let logger = logger
+        let checkpoint = LogConsumer.Checkpoint(load: { try await Self.lastLink(on: $0, logger: logger).cursor },
+                                                save: { _, _ in })
+        return LogConsumer(name: "ledger sealer", store: store, reading: .contentHashes, checkpoint: checkpoint,
+                           lockName: Self.lockName, batchSize: batchSize, logger: logger) { batch, connection in
+            try await seal(batch.entries, on: connection)
         }
+    }
+
+    public func run() async throws {
+        await store.follow(logger: logger, what: "sealing the ledger") { try await sealPending() }
         // The last head this run sealed is signed before it stops.
         if signing != nil {
             do {
@@ -69,61 +69,43 @@ public struct LedgerSealer: Service {
     /// Seals every event readable now; returns how many were sealed.
     @discardableResult
     public func sealPending() async throws -> Int {
-        var total = 0
-        while true {
-            guard let sealed = try await sealBatch() else { return total }
-            total += sealed
-            if sealed < batchSize { return total }
-        }
+        try await consumer.catchUp()
     }
 
-    private func sealBatch() async throws -> Int? {
-        try await store.client.transaction(logger: logger) { connection in
-            let lockRows = try await connection.query(
-                "SELECT pg_try_advisory_xact_lock(hashtextextended('pillarbox ledger sealer', 0))", logger: logger)
-            var locked = false
-            for try await value in lockRows.decode(Bool.self) { locked = value }
-            guard locked else { return nil }
-
-            var (sequence, previous, cursor) = try await lastLink(on: connection)
-            let eventRows = try await connection.query("""
-                SELECT global_position, (tx_id::text)::bigint, content_hash FROM eventlog.events
-                WHERE (tx_id, global_position) > (\(String(cursor.transaction))::xid8, \(cursor.position))
-                  AND tx_id < pg_snapshot_xmin(pg_current_snapshot())
-                ORDER BY tx_id, global_position LIMIT \(batchSize)
-                """, logger: logger)
-            var sequences: [Int64] = []
-            var positions: [Int64] = []
-            var transactions: [String] = []
-            var hashes: [ByteBuffer] = []
-            for try await (position, transaction, contentHash) in eventRows.decode((Int64, Int64, ByteBuffer).self) {
-                sequence += 1
-                previous = LedgerChain.link(previous: previous, sequence: sequence, position: position,
-                                            contentHash: Array(contentHash.readableBytesView))
-                sequences.append(sequence)
-                positions.append(position)
-                transactions.append(String(UInt64(bitPattern: transaction)))
-                hashes.append(ByteBuffer(bytes: previous))
-                cursor = LogCursor(transaction: UInt64(bitPattern: transaction), position: position)
+    /// Chains `entries` onto the ledger and signs the new head when the last one is old enough.
+    private func seal(_ entries: [ConsumerBatch.Entry], on connection: PostgresConnection) async throws {
+        var (sequence, previous, cursor) = try await Self.lastLink(on: connection, logger: logger)
+        var sequences: [Int64] = []
+        var positions: [Int64] = []
+        var transactions: [String] = []
+        var hashes: [ByteBuffer] = []
+        for entry in entries {
+            sequence += 1
+            previous = LedgerChain.link(previous: previous, sequence: sequence, position: entry.cursor.position,
+                                        contentHash: entry.contentHash)
+            sequences.append(sequence)
+            positions.append(entry.cursor.position)
+            transactions.append(String(entry.cursor.transaction))
+            hashes.append(ByteBuffer(bytes: previous))
+            cursor = entry.cursor
+        }
+        guard !sequences.isEmpty else { return }
+        try await connection.query("""
+            INSERT INTO eventlog.ledger (seq, global_position, tx_id, chain_hash)
+            SELECT s, p, t::xid8, h FROM unnest(\(sequences), \(positions), \(transactions), \(hashes)) AS u(s, p, t, h)
+            """, logger: logger)
+        if let signing {
+            let newest = try await Self.latestHead(on: connection, logger: logger)?.signedAt ?? .distantPast
+            if Date().timeIntervalSince(newest) >= Double(signing.interval.components.seconds) {
+                try await insertHead(seq: sequence, position: cursor.position, chainHash: previous, signing: signing,
+                                     on: connection)
             }
-            guard !sequences.isEmpty else { return 0 }
-            try await connection.query("""
-                INSERT INTO eventlog.ledger (seq, global_position, tx_id, chain_hash)
-                SELECT s, p, t::xid8, h FROM unnest(\(sequences), \(positions), \(transactions), \(hashes)) AS u(s, p, t, h)
-                """, logger: logger)
-            if let signing {
-                let newest = try await Self.latestHead(on: connection, logger: logger)?.signedAt ?? .distantPast
-                if Date().timeIntervalSince(newest) >= Double(signing.interval.components.seconds) {
-                    try await insertHead(seq: sequence, position: cursor.position, chainHash: previous, signing: signing,
-                                         on: connection)
-                }
-            }
-            return sequences.count
         }
     }
 
     /// The ledger's last row: its seq, chain hash and the cursor of the event it seals.
-    private func lastLink(on connection: PostgresConnection) async throws -> (Int64, [UInt8], LogCursor) {
+    static func lastLink(on connection: PostgresConnection,
+                         logger: Logger) async throws -> (sequence: Int64, hash: [UInt8], cursor: LogCursor) {
         let rows = try await connection.query("""
             SELECT seq, (tx_id::text)::bigint, global_position, chain_hash FROM eventlog.ledger ORDER BY seq DESC LIMIT 1
             """, logger: logger)
@@ -150,8 +132,8 @@ public struct LedgerSealer: Service {
     public func signHead() async throws -> LedgerHead? {
         guard let signing else { return try await Self.latestHead(client: store.client, logger: logger) }
         return try await store.client.transaction(logger: logger) { connection in
-            try await connection.query("SELECT pg_advisory_xact_lock(hashtextextended('pillarbox ledger sealer', 0))", logger: logger)
-            let (sequence, chainHash, cursor) = try await lastLink(on: connection)
+            try await connection.query("SELECT pg_advisory_xact_lock(hashtextextended(\(Self.lockName), 0))", logger: logger)
+            let (sequence, chainHash, cursor) = try await Self.lastLink(on: connection, logger: logger)
             guard sequence > 0 else { return nil }
             if let latest = try await Self.latestHead(on: connection, logger: logger), latest.seq == sequence { return latest }
             try await insertHead(seq: sequence, position: cursor.position, chainHash: chainHash, signing: signing, on: connection)

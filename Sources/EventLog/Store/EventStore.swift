@@ -165,6 +165,31 @@ public final class EventStore: Service, Sendable {
         return try await decode(client.query(query, logger: logger))
     }
 
+    /// As `read(after:categories:limit:on:)`, but only each event's place and content hash:
+    /// no payload is read or decompressed.
+    public func readContentHashes(after cursor: LogCursor, categories: [String], limit: Int,
+                                  on connection: PostgresConnection) async throws -> [ConsumerBatch.Entry] {
+        // Every category (the ledger's case) needs no join with the streams.
+        let rows = try await connection.query(categories.isEmpty ? """
+            SELECT global_position, (tx_id::text)::bigint, content_hash FROM eventlog.events
+            WHERE (tx_id, global_position) > (\(String(cursor.transaction))::xid8, \(cursor.position))
+              AND tx_id < pg_snapshot_xmin(pg_current_snapshot())
+            ORDER BY tx_id, global_position LIMIT \(limit)
+            """ : """
+            SELECT e.global_position, (e.tx_id::text)::bigint, e.content_hash
+            FROM eventlog.events e JOIN eventlog.streams s USING (stream_id)
+            WHERE (e.tx_id, e.global_position) > (\(String(cursor.transaction))::xid8, \(cursor.position))
+              AND e.tx_id < pg_snapshot_xmin(pg_current_snapshot()) AND s.category = ANY(\(categories)::text[])
+            ORDER BY e.tx_id, e.global_position LIMIT \(limit)
+            """, logger: logger)
+        var entries: [ConsumerBatch.Entry] = []
+        for try await (position, transaction, hash) in rows.decode((Int64, Int64, ByteBuffer).self) {
+            entries.append(.init(cursor: LogCursor(transaction: UInt64(bitPattern: transaction), position: position),
+                                 contentHash: Array(hash.readableBytesView)))
+        }
+        return entries
+    }
+
     /// Calls `catchUp` now and again whenever the log may have grown (a NOTIFY, or a second
     /// without one), until the task is cancelled or the service group shuts down. A failing
     /// `catchUp` is retried with a growing pause (100 ms to 5 s), logged once per outage.

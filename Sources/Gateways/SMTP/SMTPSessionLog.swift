@@ -58,7 +58,7 @@ struct SMTPSessionLog {
     }
 
     /// A transaction that ended without its message accepted.
-    mutating func ended(_ transaction: SMTPSession.Transaction, session: SMTPSessionContext, messageID: String, at now: Date) {
+    mutating func ended(_ transaction: SMTPStateMachine.Transaction, session: SMTPSessionContext, messageID: String, at now: Date) {
         guard !transaction.recipients.isEmpty || !transaction.refused.isEmpty || transaction.bodyStarted != nil else {
             // MAIL FROM and nothing else: no message to speak of.
             return

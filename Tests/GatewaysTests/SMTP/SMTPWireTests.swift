@@ -205,8 +205,8 @@ struct SMTPWireTests {
 
     @Test("RFC 5322 dates in UTC")
     func dates() {
-        #expect(SMTPSession.rfc5322Date(Date(timeIntervalSince1970: 0)) == "Thu, 01 Jan 1970 00:00:00 +0000")
-        #expect(SMTPSession.rfc5322Date(Date(timeIntervalSince1970: 1_795_355_107)) == "Sun, 22 Nov 2026 13:45:07 +0000")
-        #expect(SMTPSession.rfc5322Date(Date(timeIntervalSince1970: 951_782_400)) == "Tue, 29 Feb 2000 00:00:00 +0000")
+        #expect(SMTPStateMachine.rfc5322Date(Date(timeIntervalSince1970: 0)) == "Thu, 01 Jan 1970 00:00:00 +0000")
+        #expect(SMTPStateMachine.rfc5322Date(Date(timeIntervalSince1970: 1_795_355_107)) == "Sun, 22 Nov 2026 13:45:07 +0000")
+        #expect(SMTPStateMachine.rfc5322Date(Date(timeIntervalSince1970: 951_782_400)) == "Tue, 29 Feb 2000 00:00:00 +0000")
     }
 }

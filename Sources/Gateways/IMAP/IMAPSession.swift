@@ -12,9 +12,9 @@ import WireCore
 /// together before the session waits for input. Untagged updates (EXISTS, EXPUNGE, FETCH FLAGS)
 /// are sent when RFC 9051 §7 allows: never an EXPUNGE during FETCH, STORE or SEARCH.
 ///
-/// `@unchecked Sendable`: the session's state is touched by one task at a time; during IDLE the
-/// reading task touches only the input and the update task the rest.
-public final class IMAPSession: @unchecked Sendable {
+/// The session's state is touched by its own task only (IDLE's waits run in child tasks that
+/// hand what they found back to it).
+public final class IMAPSession {
     struct Selected {
         var mailbox: MailboxInfo
         var readOnly: Bool
@@ -508,6 +508,19 @@ public final class IMAPSession: @unchecked Sendable {
 
     /// RFC 2177: untagged updates as they happen until the client sends DONE. The log's
     /// notifications wake the session; there is no polling loop.
+    /// What ends a wait during IDLE.
+    enum IdleEvent: Sendable {
+        /// A whole line arrived (DONE or not), with the input left after it.
+        case line(done: Bool, rest: LineBuffer)
+        /// The connection ended, timed out or broke a line rule.
+        case ended
+        /// The log may have grown.
+        case wake(UInt64)
+    }
+
+    /// RFC 2177. The session's own task does everything; two child tasks only wait, one for the
+    /// client's next line (owning the input buffer meanwhile) and one for the log's wake-ups,
+    /// and hand what they found back to it.
     func idle(_ tag: String, user: UserRecord) async {
         output += Array("+ idling\r\n".utf8)
         let store = accounts.store
@@ -515,44 +528,29 @@ public final class IMAPSession: @unchecked Sendable {
         let initialGeneration = store.appendGeneration
         await refresh(allowExpunge: true)
         await flush()
-        let done: Bool = await withTaskGroup(of: Bool?.self) { group in
-            group.addTask {
-                // The reader: waits for DONE.
-                while true {
-                    do {
-                        if let line = try self.input.nextLine(limit: self.limits.lineLength) {
-                            return String(decoding: line, as: UTF8.self).uppercased() == "DONE"
-                        }
-                    } catch {
-                        return false
-                    }
-                    switch await self.transport.read() {
-                    case .bytes(let bytes): self.input.append(bytes)
-                    case .tlsStarted: continue
-                    case .timedOut, .closed: return false
-                    }
-                }
-            }
-            group.addTask {
-                // The updater: woken by the log.
-                var generation = initialGeneration
-                while !Task.isCancelled {
-                    await store.waitForAppend(after: generation, timeout: .seconds(60))
-                    guard !Task.isCancelled else { break }
-                    generation = store.appendGeneration
-                    await self.refresh(allowExpunge: true)
-                    await self.flush()
-                }
-                return nil
-            }
-            var result = false
-            for await value in group {
-                if let value {
-                    result = value
+        let transport = self.transport
+        let limit = limits.lineLength
+        let buffered = input
+        input = LineBuffer()
+        let done: Bool = await withTaskGroup(of: IdleEvent.self) { group in
+            group.addTask { await Self.nextIdleLine(transport, buffered, limit: limit) }
+            group.addTask { await Self.nextWake(store, after: initialGeneration) }
+            while let event = await group.next() {
+                switch event {
+                case .wake(let generation):
+                    await refresh(allowExpunge: true)
+                    await flush()
+                    group.addTask { await Self.nextWake(store, after: generation) }
+                case .line(let done, let rest):
+                    input = rest
                     group.cancelAll()
+                    return done
+                case .ended:
+                    group.cancelAll()
+                    return false
                 }
             }
-            return result
+            return false
         }
         if done {
             tagged(tag, "OK IDLE terminated")
@@ -564,6 +562,31 @@ public final class IMAPSession: @unchecked Sendable {
             closedByServer = true
             closing = true
         }
+    }
+
+    /// Reads until `input` holds a whole line.
+    static func nextIdleLine(_ transport: ClientTransport, _ input: LineBuffer, limit: Int) async -> IdleEvent {
+        var input = input
+        while true {
+            do {
+                if let line = try input.nextLine(limit: limit) {
+                    return .line(done: String(decoding: line, as: UTF8.self).uppercased() == "DONE", rest: input)
+                }
+            } catch {
+                return .ended
+            }
+            switch await transport.read() {
+            case .bytes(let bytes): input.append(bytes)
+            case .tlsStarted: continue
+            case .timedOut, .closed: return .ended
+            }
+        }
+    }
+
+    /// Waits for the log to move past `generation` (or a minute), then says where it is now.
+    static func nextWake(_ store: EventStore, after generation: UInt64) async -> IdleEvent {
+        await store.waitForAppend(after: generation, timeout: .seconds(60))
+        return .wake(store.appendGeneration)
     }
 }
 

@@ -7,13 +7,14 @@ import MailQuery
 import Projections
 import WireCore
 
-/// One IMAP connection (RFC 9051, RFC 3501 for IMAP4rev1 clients), from greeting to LOGOUT.
-/// Commands run one at a time in the order received; replies to pipelined commands are written
-/// together before the session waits for input. Untagged updates (EXISTS, EXPUNGE, FETCH FLAGS)
-/// are sent when RFC 9051 §7 allows: never an EXPUNGE during FETCH, STORE or SEARCH.
-///
-/// The session's state is touched by its own task only (IDLE's waits run in child tasks that
-/// hand what they found back to it).
+/// Runs an `IMAPStateMachine` over a connection, and is the mailbox backend it calls: the
+/// machine owns the protocol (commands and literals, login, STARTTLS, IDLE's framing, LOGOUT);
+/// the session performs its actions and runs the commands on mailboxes and messages, keeping the
+/// selected mailbox's state. Commands run one at a time in the order received; replies to
+/// pipelined commands are written together before the session waits for input. Untagged updates
+/// (EXISTS, EXPUNGE, FETCH FLAGS) are sent when RFC 9051 §7 allows: never an EXPUNGE during
+/// FETCH, STORE or SEARCH. Its state is touched by its own task only (IDLE's waits run in child
+/// tasks that hand what they found back).
 public final class IMAPSession {
     struct Selected {
         var mailbox: MailboxInfo
@@ -53,19 +54,11 @@ public final class IMAPSession {
     let id: String
     let service: ServiceKind
     let clientIP: String
-    var tls: String?
     var logger: Logger
-    var limits: IMAPLimits
-    var input = LineBuffer()
+    var machine: IMAPStateMachine
     var output: [UInt8] = []
-    var reader: IMAPCommandReader
     var state = State.notAuthenticated
     var enabled: Set<String> = []
-    var failedLogins = 0
-    var errors = 0
-    var closing = false
-    var tally: SessionTally
-    var closedByServer = false
     /// Where the log's wake-ups and this process's changes stood when the selected mailbox was
     /// last read: while both stand still, nothing can have changed and `refresh` skips the query.
     var refreshedAt: ChangeMark?
@@ -73,56 +66,110 @@ public final class IMAPSession {
     var ticket: SessionLimits.Ticket?
     /// The message literal of the APPEND being read, when it is large enough to spool.
     var appendSpool: IMAPAppendSpool?
+    /// Where the log stood when IDLE last looked.
+    var idleGeneration: UInt64 = 0
 
     init(transport: ClientTransport, accounts: IMAPAccounts, id: String, service: ServiceKind, clientIP: String, tls: String?,
          logger: Logger) {
         self.transport = transport
         self.accounts = accounts
-        self.tally = SessionTally(startedAt: accounts.clock())
         self.id = id
         self.service = service
         self.clientIP = clientIP
-        self.tls = tls
         self.logger = logger
-        self.limits = accounts.limits()
-        self.reader = IMAPCommandReader(lineLimit: limits.lineLength, literalLimit: limits.literalSizeBeforeLogin,
-                                        commandLimit: limits.literalSizeBeforeLogin + 4 * limits.lineLength)
+        let environment = IMAPStateMachine.Environment(authWithoutTLS: { accounts.authWithoutTLS }, cramMD5: { accounts.cramMD5 },
+                                                       makeNonce: { accounts.makeNonce() })
+        machine = IMAPStateMachine(limits: accounts.limits(), hostname: accounts.hostname, tls: tls,
+                                   tlsAvailable: transport.tlsAvailable, startedAt: accounts.clock(), environment: environment)
         self.logger[metadataKey: "session"] = "\(id)"
         self.logger[metadataKey: "client"] = "\(clientIP)"
     }
 
+    var limits: IMAPLimits { machine.limits }
+
     func run() async {
-        untagged("OK [CAPABILITY \(capabilities)] Pillarbox IMAP ready")
-        while !closing {
-            guard let bytes = await nextCommand() else { break }
-            switch IMAPParser.parse(bytes, maxDepth: limits.depth, maxRanges: limits.ranges) {
-            case .success(let command):
-                await ChangeOrigin.$current.withValue(origin) { await handle(command) }
-                discardAppendSpool()
-            case .failure(.noTag):
-                discardAppendSpool()
-                untagged(.untaggedCommand)
-                countError()
-            case .failure(.bad(let tag, let text)):
-                discardAppendSpool()
-                tagged(tag, "BAD \(text)")
-                countError()
+        var next: IMAPStateMachine.Input? = .connected
+        while let input = next {
+            var pending = machine.receive(input)[...]
+            while let action = pending.popFirst() {
+                if let answer = await perform(action) {
+                    pending = machine.receive(answer)[...] + pending
+                }
+            }
+            switch machine.wait {
+            case .input: next = await read()
+            case .idle: next = await idleWait()
+            case .action: next = .closed // waiting for an answer no action asked for: end the session
+            case .closed: next = nil
             }
         }
-        discardAppendSpool()
-        ticket?.release()
-        await flush()
-        await transport.close()
-        tally.authFailures = failedLogins
-        await accounts.recorder.ended(tally.summary(id: id, kind: .imap, service: service.rawValue, clientIP: clientIP, tls: tls,
-                                                    closedByServer: closedByServer, endedAt: accounts.clock()))
     }
 
-    /// Who the mailbox changes of the next command come from, for the message audit.
-    var origin: ChangeOrigin? {
-        switch state {
-        case .notAuthenticated: nil
-        case .authenticated(let user), .selected(let user, _): ChangeOrigin(component: "I", actor: user.name, clientIP: clientIP)
+    /// Performs one action; returns the answer to feed back, if the action asked a question.
+    func perform(_ action: IMAPStateMachine.Action) async -> IMAPStateMachine.Input? {
+        switch action {
+        case .send(let bytes):
+            output += bytes
+        case .startTLS(let reply):
+            await flush()
+            do { try await transport.startTLS(reply: reply) } catch { return .tlsFailed }
+            switch await transport.read() {
+            case .tlsStarted(let version): return .tlsStarted(version: version)
+            default: return .tlsFailed
+            }
+        case .checkPassword(let user, let password):
+            return .loginChecked(await accounts.authenticator.checkPassword(user: user, password: password))
+        case .lookUpUser(let name):
+            return .loginChecked(accounts.authenticator.user(named: name))
+        case .recordLoginFailure(let user, let reason):
+            return .loginFailureRecorded(blocked: await accounts.logins.failed(user: user, reason: reason, service: service.rawValue,
+                                                                               sessionID: id, clientIP: clientIP))
+        case .admit(let user):
+            return .userAdmitted(ticket?.logIn(user: user.id, bound: accounts.sessionBounds.perUserAndAddress) ?? true)
+        case .saslCheckPassword(let user, let password):
+            return .saslPasswordChecked(await accounts.authenticator.checkPassword(user: user, password: password) != nil)
+        case .saslLookUpCredentials(let user, let mechanism):
+            return .saslCredentials(await accounts.authenticator.credentials(user: user, mechanism: mechanism))
+        case .loggedIn(let user):
+            state = .authenticated(user)
+            logger.info("logged in", metadata: ["user": "\(user.name)"])
+        case .beginSpool(let size, let binary):
+            discardAppendSpool()
+            appendSpool = IMAPAppendSpool(directory: accounts.spoolDirectory, name: "append-\(id)-\(accounts.makeNonce())",
+                                          binary: binary)
+            logger.debug("spooling an APPEND literal", metadata: ["octets": "\(size)"])
+        case .spool(let bytes):
+            appendSpool?.append(bytes)
+        case .dropSpool:
+            discardAppendSpool()
+        case .execute(let command, let user):
+            await ChangeOrigin.$current.withValue(ChangeOrigin(component: "I", actor: user.name, clientIP: clientIP)) {
+                await execute(command, user: user)
+            }
+            return .executed
+        case .refresh:
+            // Read before the refresh: a wake-up that comes during it must still count.
+            idleGeneration = accounts.store.appendGeneration
+            await refresh(allowExpunge: true)
+        case .close(let tally, let closedByServer, let tls):
+            discardAppendSpool()
+            ticket?.release()
+            await flush()
+            await transport.close()
+            await accounts.recorder.ended(tally.summary(id: id, kind: .imap, service: service.rawValue, clientIP: clientIP, tls: tls,
+                                                        closedByServer: closedByServer, endedAt: accounts.clock()))
+        }
+        return nil
+    }
+
+    /// A command for the mailbox backend. NOOP and CHECK only bring the client up to date.
+    func execute(_ command: IMAPCommand, user: UserRecord) async {
+        switch command.kind {
+        case .noop, .check:
+            await refresh(allowExpunge: true)
+            tagged(command.tag, .completed("NOOP"))
+        default:
+            await authenticatedCommand(command, user: user)
         }
     }
 
@@ -133,16 +180,6 @@ public final class IMAPSession {
     func untagged(_ status: IMAPStatus) { untagged(status.description) }
     func tagged(_ tag: String, _ status: IMAPStatus) { tagged(tag, status.description) }
 
-    func countError() {
-        errors += 1
-        if errors >= limits.maxErrors {
-            untagged(.tooManyErrors)
-            tally.lastError = "BYE Too many errors"
-            closedByServer = true
-            closing = true
-        }
-    }
-
     func flush() async {
         guard !output.isEmpty else { return }
         let bytes = output
@@ -150,46 +187,15 @@ public final class IMAPSession {
         try? await transport.write(bytes)
     }
 
-    /// The next whole command (literals included); nil when the connection ends.
-    func nextCommand() async -> [UInt8]? {
+    /// The client's next bytes, or how the input ended.
+    func read() async -> IMAPStateMachine.Input {
+        await flush()
         while true {
-            switch reader.next(from: &input) {
-            case .command(let bytes):
-                return bytes
-            case .continuation:
-                output += Array("+ Ready for literal data\r\n".utf8)
-                await flush()
-            case .literalStarts(let size, let binary, let synchronizing):
-                discardAppendSpool()
-                appendSpool = IMAPAppendSpool(directory: accounts.spoolDirectory, name: "append-\(id)-\(accounts.makeNonce())",
-                                              binary: binary)
-                logger.debug("spooling an APPEND literal", metadata: ["octets": "\(size)"])
-                if synchronizing {
-                    output += Array("+ Ready for literal data\r\n".utf8)
-                    await flush()
-                }
-            case .literalData(let bytes):
-                appendSpool?.append(bytes)
-            case .refusedLiteral(let tag, let size):
-                tagged(tag, .literalTooBig(size, limit: size > reader.largestLiteral ? reader.largestLiteral : reader.literalLimit))
-            case .fatal(let text):
-                untagged("BYE \(text)")
-                tally.lastError = "BYE \(text)"
-                closedByServer = true
-                return nil
-            case .needInput:
-                await flush()
-                switch await transport.read() {
-                case .bytes(let bytes): input.append(bytes)
-                case .tlsStarted: continue
-                case .timedOut:
-                    untagged(.autologout)
-                    tally.lastError = "timeout"
-                    closedByServer = true
-                    return nil
-                case .closed:
-                    return nil
-                }
+            switch await transport.read() {
+            case .bytes(let bytes): return .received(bytes)
+            case .tlsStarted: continue
+            case .timedOut: return .timedOut
+            case .closed: return .closed
             }
         }
     }
@@ -198,25 +204,6 @@ public final class IMAPSession {
     func discardAppendSpool() {
         appendSpool?.discard()
         appendSpool = nil
-    }
-
-    var capabilities: String {
-        var words = ["IMAP4rev1", "IMAP4rev2", "LITERAL+", "SASL-IR", "ENABLE", "IDLE", "NAMESPACE", "ID", "UIDPLUS", "MOVE",
-                     "UNSELECT", "CHILDREN", "LIST-EXTENDED", "LIST-STATUS", "SPECIAL-USE", "CONDSTORE", "QRESYNC", "ESEARCH",
-                     "BINARY", "UTF8=ACCEPT", "STATUS=SIZE", "SORT", "THREAD=ORDEREDSUBJECT", "THREAD=REFERENCES", "QUOTA",
-                     "QUOTA=RES-STORAGE"]
-        if case .notAuthenticated = state {
-            if tls == nil && transport.tlsAvailable { words.append("STARTTLS") }
-            if !plainTextAllowed { words.append("LOGINDISABLED") }
-            words += mechanisms.map { "AUTH=\($0.rawValue)" }
-        }
-        return words.joined(separator: " ")
-    }
-
-    var plainTextAllowed: Bool { tls != nil || accounts.authWithoutTLS }
-
-    var mechanisms: [SASLMechanism] {
-        SASLMechanism.allCases.filter { ($0 != .cramMD5 || accounts.cramMD5) && (!$0.sendsPassword || plainTextAllowed) }
     }
 
     /// RFC 7162 §3.1: a CONDSTORE-enabling command switches CONDSTORE on; with a mailbox
@@ -254,39 +241,6 @@ public final class IMAPSession {
     }
 
     // MARK: Dispatch
-
-    func handle(_ command: IMAPCommand) async {
-        let tag = command.tag
-        switch command.kind {
-        case .capability:
-            untagged("CAPABILITY \(capabilities)")
-            tagged(tag, .completed("CAPABILITY"))
-        case .noop, .check:
-            await refresh(allowExpunge: true)
-            tagged(tag, .completed("NOOP"))
-        case .logout:
-            untagged(.loggingOut)
-            tagged(tag, .completed("LOGOUT"))
-            tally.endedNormally = true
-            closing = true
-        case .id:
-            untagged("ID (\"name\" \"Pillarbox\" \"vendor\" \"Pillarbox\")")
-            tagged(tag, .completed("ID"))
-        case .startTLS:
-            await startTLS(tag)
-        case .login(let user, let password):
-            await login(tag, user: user, password: password)
-        case .authenticate(let mechanism, let initial):
-            await authenticate(tag, mechanism: mechanism, initial: initial)
-        default:
-            guard let user = authenticatedUser else {
-                tagged(tag, .logInFirst)
-                countError()
-                return
-            }
-            await authenticatedCommand(command, user: user)
-        }
-    }
 
     var authenticatedUser: UserRecord? {
         switch state {
@@ -330,8 +284,6 @@ public final class IMAPSession {
                 if command.kind.enablesCondStore { enableCondStore() }
                 try await mailboxCommand(command, user: user)
                 await refresh(allowExpunge: true)
-            case .idle:
-                await idle(tag, user: user)
             case .getQuota(let root):
                 try await quota(tag: tag, root: root, mailbox: nil, user: user)
             case .getQuotaRoot(let mailbox):
@@ -350,8 +302,8 @@ public final class IMAPSession {
                 defer { if command.kind.changesMessages { accounts.noteChange() } }
                 if command.kind.enablesCondStore { enableCondStore() }
                 try await messageCommand(command, user: user)
-            case .capability, .noop, .check, .logout, .id, .startTLS, .login, .authenticate:
-                break
+            case .capability, .noop, .check, .logout, .id, .startTLS, .login, .authenticate, .idle:
+                break // the state machine's (NOOP and CHECK: `execute`)
             }
         } catch let error as MailStoreError {
             tagged(tag, "NO \(Self.responseCode(error))\(error.description)")
@@ -370,144 +322,8 @@ public final class IMAPSession {
         }
     }
 
-    // MARK: Authentication
-
-    func startTLS(_ tag: String) async {
-        guard case .notAuthenticated = state, tls == nil, transport.tlsAvailable else {
-            tagged(tag, .startTLSUnavailable)
-            return
-        }
-        // RFC 9051 §6.2.1 and CVE-2011-0411: nothing pipelined after STARTTLS may run inside TLS.
-        guard input.isEmpty, reader.isIdle else {
-            input.discardAll()
-            untagged(.pipelinedAfterSTARTTLS)
-            closing = true
-            return
-        }
-        await flush()
-        do { try await transport.startTLS(reply: Array("\(tag) OK Begin TLS negotiation now\r\n".utf8)) } catch {
-            closing = true
-            return
-        }
-        switch await transport.read() {
-        case .tlsStarted(let version): tls = version ?? "TLS"
-        default: closing = true
-        }
-    }
-
-    func login(_ tag: String, user name: String, password: String) async {
-        guard case .notAuthenticated = state else {
-            tagged(tag, .alreadyLoggedIn)
-            return
-        }
-        guard plainTextAllowed else {
-            tagged(tag, .loginNeedsTLS)
-            return
-        }
-        guard let user = await accounts.authenticator.checkPassword(user: name, password: password) else {
-            await loginFailed(tag, user: name, reason: "bad password (LOGIN)")
-            return
-        }
-        await loggedIn(tag, user)
-    }
-
-    func loginFailed(_ tag: String, user: String, reason: String) async {
-        failedLogins += 1
-        let blocked = await accounts.logins.failed(user: user, reason: reason, service: service.rawValue, sessionID: id, clientIP: clientIP)
-        // The BYE, when there is one, comes before the tagged reply so that a client waiting for
-        // that reply reads it before the connection closes.
-        if blocked {
-            // The login IPS blocked this address with that failure: no more guesses here.
-            untagged(.blocked)
-            tally.lastError = "BYE blocked"
-            closedByServer = true
-            closing = true
-        } else if failedLogins >= limits.maxFailedLogins {
-            untagged(.tooManyFailedLogins)
-            tally.lastError = "BYE Too many failed logins"
-            closedByServer = true
-            closing = true
-        }
-        tagged(tag, .authenticationFailed)
-    }
-
-    func loggedIn(_ tag: String, _ user: UserRecord) async {
-        guard !user.lockedOut, user.protocols.contains(.imap) else {
-            await loginFailed(tag, user: user.name, reason: "not allowed to use IMAP")
-            return
-        }
-        if let ticket, !ticket.logIn(user: user.id, bound: accounts.sessionBounds.perUserAndAddress) {
-            untagged("BYE [UNAVAILABLE] Too many sessions for \(user.name) from your address")
-            tagged(tag, .tooManyUserSessions)
-            tally.lastError = "BYE too many sessions"
-            closedByServer = true
-            closing = true
-            return
-        }
-        state = .authenticated(user)
-        reader.literalLimit = min(limits.literalSize, limits.literalSizeInMemory)
-        reader.streamedLiteralLimit = limits.literalSize
-        reader.commandLimit = reader.literalLimit + 4 * limits.lineLength
-        tally.user = user.name
-        tally.authSuccesses += 1
-        logger.info("logged in", metadata: ["user": "\(user.name)"])
-        tagged(tag, "OK [CAPABILITY \(capabilities)] Logged in")
-    }
-
-    func authenticate(_ tag: String, mechanism name: String, initial: [UInt8]?) async {
-        guard case .notAuthenticated = state else {
-            tagged(tag, .alreadyLoggedIn)
-            return
-        }
-        guard let mechanism = SASLMechanism(rawValue: name), mechanisms.contains(mechanism) else {
-            tagged(tag, SASLMechanism(rawValue: name) != nil ? "NO [PRIVACYREQUIRED] Use STARTTLS first" : "NO Unsupported mechanism")
-            return
-        }
-        let authenticator = accounts.authenticator
-        let channel = SASLDriver.Channel(
-            challenge: { bytes in
-                self.output += Array("+ \(Base64.encode(bytes))\r\n".utf8)
-                await self.flush()
-                return await self.nextSASLLine()
-            },
-            checkPassword: { await authenticator.checkPassword(user: $0, password: $1) != nil },
-            credentials: { await authenticator.credentials(user: $0, mechanism: $1) })
-        switch await SASLDriver.run(mechanism, hostname: accounts.hostname, nonce: accounts.makeNonce(), initial: initial,
-                                    over: channel) {
-        case .succeeded(let name):
-            guard let user = authenticator.user(named: name) else {
-                await loginFailed(tag, user: name, reason: "no such user")
-                return
-            }
-            await loggedIn(tag, user)
-        case .failed(.cancelled):
-            tagged(tag, .authenticationCancelled)
-        case .failed, .malformedLine:
-            await loginFailed(tag, user: "", reason: "\(mechanism.rawValue) exchange failed")
-        case .connectionEnded:
-            closing = true
-        }
-    }
-
-    func nextSASLLine() async -> ArraySlice<UInt8>? {
-        while true {
-            do {
-                if let line = try input.nextLine(limit: limits.lineLength) { return line }
-            } catch {
-                return nil
-            }
-            switch await transport.read() {
-            case .bytes(let bytes): input.append(bytes)
-            case .tlsStarted: continue
-            case .timedOut, .closed: return nil
-            }
-        }
-    }
-
     // MARK: IDLE
 
-    /// RFC 2177: untagged updates as they happen until the client sends DONE. The log's
-    /// notifications wake the session; there is no polling loop.
     /// What ends a wait during IDLE.
     enum IdleEvent: Sendable {
         /// A whole line arrived (DONE or not), with the input left after it.
@@ -518,49 +334,34 @@ public final class IMAPSession {
         case wake(UInt64)
     }
 
-    /// RFC 2177. The session's own task does everything; two child tasks only wait, one for the
-    /// client's next line (owning the input buffer meanwhile) and one for the log's wake-ups,
-    /// and hand what they found back to it.
-    func idle(_ tag: String, user: UserRecord) async {
-        output += Array("+ idling\r\n".utf8)
-        let store = accounts.store
-        // Read before the first refresh: a wake-up that comes during it must still count.
-        let initialGeneration = store.appendGeneration
-        await refresh(allowExpunge: true)
+    /// RFC 2177: waits for the client's next line, sending untagged updates whenever the log
+    /// wakes the session meanwhile (the machine says what a wake-up does). The session's own task
+    /// does all the work; two child tasks only wait, one for the line (owning the input buffer
+    /// meanwhile) and one for the wake-ups, and hand what they found back to it.
+    func idleWait() async -> IMAPStateMachine.Input {
         await flush()
+        let store = accounts.store
         let transport = self.transport
         let limit = limits.lineLength
-        let buffered = input
-        input = LineBuffer()
-        let done: Bool = await withTaskGroup(of: IdleEvent.self) { group in
+        let buffered = machine.takeInput()
+        return await withTaskGroup(of: IdleEvent.self) { group in
             group.addTask { await Self.nextIdleLine(transport, buffered, limit: limit) }
-            group.addTask { await Self.nextWake(store, after: initialGeneration) }
+            group.addTask { [idleGeneration] in await Self.nextWake(store, after: idleGeneration) }
             while let event = await group.next() {
                 switch event {
-                case .wake(let generation):
-                    await refresh(allowExpunge: true)
+                case .wake:
+                    for action in machine.receive(.woken) { _ = await perform(action) }
                     await flush()
-                    group.addTask { await Self.nextWake(store, after: generation) }
+                    group.addTask { [idleGeneration] in await Self.nextWake(store, after: idleGeneration) }
                 case .line(let done, let rest):
-                    input = rest
                     group.cancelAll()
-                    return done
+                    return .idleLine(done: done, rest: rest)
                 case .ended:
                     group.cancelAll()
-                    return false
+                    return .idleEnded
                 }
             }
-            return false
-        }
-        if done {
-            tagged(tag, "OK IDLE terminated")
-        } else {
-            // RFC 2177: only DONE ends IDLE; anything else ends the session.
-            untagged(.idleNotDone)
-            tagged(tag, .expectedDone)
-            tally.lastError = "BYE Expected DONE to end IDLE"
-            closedByServer = true
-            closing = true
+            return .idleEnded
         }
     }
 

@@ -30,8 +30,8 @@ struct IMAPStateMachineTests {
 
         mutating func feed(_ input: IMAPStateMachine.Input) -> String {
             var sent: [UInt8] = []
-            var pending = machine.receive(input)[...]
-            while let action = pending.popFirst() {
+            var machine = self.machine
+            MachineDriver.feed(input, receive: { machine.receive($0) }) { action in
                 var answer: IMAPStateMachine.Input?
                 switch action {
                 case .send(let bytes): sent += bytes
@@ -70,8 +70,9 @@ struct IMAPStateMachineTests {
                     calls.append("close")
                     ended = (tally, closedByServer)
                 }
-                if let answer { pending = machine.receive(answer)[...] + pending }
+                return answer
             }
+            self.machine = machine
             return String(decoding: sent, as: UTF8.self)
         }
 

@@ -49,8 +49,8 @@ struct POP3StateMachineTests {
         /// Feeds `input` and every answer the backend gives; returns what was sent.
         mutating func feed(_ input: POP3StateMachine.Input) -> String {
             var sent: [UInt8] = []
-            var pending = machine.receive(input)[...]
-            while let action = pending.popFirst() {
+            var machine = self.machine
+            MachineDriver.feed(input, receive: { machine.receive($0) }) { action in
                 var answer: POP3StateMachine.Input?
                 switch action {
                 case .send(let bytes): sent += bytes
@@ -94,8 +94,9 @@ struct POP3StateMachineTests {
                     calls.append("close")
                     ended = (tally, closedByServer)
                 }
-                if let answer { pending = machine.receive(answer)[...] + pending }
+                return answer
             }
+            self.machine = machine
             return String(decoding: sent, as: UTF8.self)
         }
 

@@ -90,12 +90,7 @@ public final class IMAPSession {
     func run() async {
         var next: IMAPStateMachine.Input? = .connected
         while let input = next {
-            var pending = machine.receive(input)[...]
-            while let action = pending.popFirst() {
-                if let answer = await perform(action) {
-                    pending = machine.receive(answer)[...] + pending
-                }
-            }
+            await MachineDriver.feed(input, receive: { machine.receive($0) }, perform: { await perform($0) })
             switch machine.wait {
             case .input: next = await read()
             case .idle: next = await idleWait()
@@ -350,7 +345,7 @@ public final class IMAPSession {
             while let event = await group.next() {
                 switch event {
                 case .wake:
-                    for action in machine.receive(.woken) { _ = await perform(action) }
+                    await MachineDriver.feed(.woken, receive: { machine.receive($0) }, perform: { await perform($0) })
                     await flush()
                     group.addTask { [idleGeneration] in await Self.nextWake(store, after: idleGeneration) }
                 case .line(let done, let rest):

@@ -40,14 +40,8 @@ public final class POP3Session {
     public func run() async {
         var next: POP3StateMachine.Input? = .connected
         while let input = next {
-            var pending = machine.receive(input)[...]
-            next = nil
-            while let action = pending.popFirst() {
-                if let answer = await perform(action) {
-                    pending = machine.receive(answer)[...] + pending
-                }
-            }
-            if !machine.isClosed { next = await nextInput() }
+            await MachineDriver.feed(input, receive: { machine.receive($0) }, perform: { await perform($0) })
+            next = machine.isClosed ? nil : await nextInput()
         }
     }
 

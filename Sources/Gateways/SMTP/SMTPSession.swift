@@ -41,12 +41,7 @@ public final class SMTPSession {
     public func run() async {
         var next: SMTPStateMachine.Input? = .connected
         while let input = next {
-            var pending = machine.receive(input)[...]
-            while let action = pending.popFirst() {
-                if let answer = await perform(action) {
-                    pending = machine.receive(answer)[...] + pending
-                }
-            }
+            await MachineDriver.feed(input, receive: { machine.receive($0) }, perform: { await perform($0) })
             switch machine.wait {
             case .commandLine(let limit), .authLine(let limit): next = await nextLine(limit: limit)
             case .closed: next = nil

@@ -53,8 +53,8 @@ struct SMTPStateMachineTests {
         /// Feeds `input` and every answer the backend gives; returns what was sent.
         mutating func feed(_ input: SMTPStateMachine.Input) -> String {
             var sent: [UInt8] = []
-            var pending = machine.receive(input)[...]
-            while let action = pending.popFirst() {
+            var machine = self.machine
+            MachineDriver.feed(input, receive: { machine.receive($0) }) { action in
                 var answer: SMTPStateMachine.Input?
                 switch action {
                 case .send(let bytes): sent += bytes
@@ -99,8 +99,9 @@ struct SMTPStateMachineTests {
                     calls.append("close")
                     ended = summary
                 }
-                if let answer { pending = machine.receive(answer)[...] + pending }
+                return answer
             }
+            self.machine = machine
             return String(decoding: sent, as: UTF8.self)
         }
 

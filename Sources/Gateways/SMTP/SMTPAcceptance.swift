@@ -1,0 +1,114 @@
+import EventLog
+import Facts
+import Foundation
+import Logging
+import MailCore
+import Projections
+import Routing
+import SMTPWire
+
+/// The facts an SMTP session leaves: each accepted message as one append holding
+/// `MessageAccepted` and its body (group-committed, or from its spool file), and at the
+/// session's end `SessionEnded` with the transactions it refused. The local delivery agent and
+/// the queue follow these facts from the log.
+final class SMTPAcceptance: Sendable {
+    let store: EventStore
+    let scoring: SMTPIntrusionScoring
+    let logger: Logger
+    let clock: @Sendable () -> Date
+
+    init(store: EventStore, scoring: SMTPIntrusionScoring, logger: Logger, clock: @escaping @Sendable () -> Date) {
+        self.store = store
+        self.scoring = scoring
+        self.logger = logger
+        self.clock = clock
+    }
+
+    /// The decoded Subject, for the queue and the logs (the header section only is parsed).
+    static func subject(of message: [UInt8]) -> String? {
+        var end = 0
+        while end + 3 < message.count {
+            if message[end] == 0x0D && message[end + 1] == 0x0A && message[end + 2] == 0x0D && message[end + 3] == 0x0A { break }
+            end += 1
+        }
+        return MIMEParser.summarise(Array(message[..<min(message.count, end + 4)])).subjectText
+    }
+
+    /// The session's record, the transactions it refused and the IDS events still collected,
+    /// in one append.
+    func sessionEnded(_ summary: SessionEnded, rejected: [MessageRejected], notes: [SMTPIDSNote],
+                             session: SMTPSessionContext) async {
+        do {
+            var appends = [StreamAppend(stream: try StreamName(category: SessionEnded.category, id: summary.sessionID),
+                                        expectedVersion: .noStream, events: [try EventData(summary)])]
+            for message in rejected {
+                appends.append(StreamAppend(stream: try StreamName(category: MessageRejected.category, id: message.messageID),
+                                            expectedVersion: .noStream, events: [try EventData(message)]))
+            }
+            if !notes.isEmpty { appends.append(try scoring.append(notes, session: session)) }
+            try await store.append(appends)
+        } catch {
+            logger.error("recording the session's end failed", metadata: ["session": "\(session.id)", "error": "\(error)"])
+        }
+    }
+
+    /// Makes the message durable: `MessageAccepted` with every recipient's route (lists
+    /// expanded; a members-only list's remote members withheld unless the sender may relay),
+    /// its body, and the session's collected IDS events, committed together.
+    func accept(_ message: SMTPMessage, router: Router, mayRelay: Bool, notes: [SMTPIDSNote],
+                session: SMTPSessionContext) async throws {
+        var recipients: [MessageAccepted.Recipient] = []
+        for recipient in message.recipients {
+            let notify = recipient.parameters.notify.map(\.rawValue)
+            let address = recipient.path.description
+            switch recipient.decision {
+            case .list(let name):
+                let expanded = router.expand(list: name, address: address, notify: notify,
+                                             originalRecipient: recipient.parameters.originalRecipient,
+                                             remoteAllowed: router.snapshot.lists[name]?.isPublic == true || mayRelay)
+                recipients += expanded.recipients
+                for member in expanded.withheld {
+                    logger.info("not sending a members-only list's message to its remote member", metadata: [
+                        "list": "\(name)", "member": "\(member)",
+                    ])
+                }
+            case .local(let user):
+                recipients.append(.init(address: address, route: .local, user: user, notify: notify,
+                                        originalRecipient: recipient.parameters.originalRecipient))
+            case .remote:
+                recipients.append(.init(address: address, route: .remote, notify: notify,
+                                        originalRecipient: recipient.parameters.originalRecipient))
+            case .discard:
+                recipients.append(.init(address: address, route: .discarded, notify: notify,
+                                        originalRecipient: recipient.parameters.originalRecipient))
+            case .unknownLocal, .relayDenied, .internetMailNotAllowed:
+                continue
+            }
+        }
+        let accepted = MessageAccepted(
+            messageID: message.messageID, sessionID: session.id, service: session.service.rawValue,
+            clientIP: session.clientIP, helo: session.helo ?? "", tls: session.tls, authUser: session.authenticatedUser?.name,
+            reversePath: message.reversePath?.description ?? "", recipients: recipients,
+            body: message.parameters.body?.rawValue, smtpUTF8: message.parameters.smtpUTF8, ret: message.parameters.ret?.rawValue,
+            envelopeID: message.parameters.envelopeID, mailAuth: message.parameters.auth, size: Int64(message.size),
+            blob: message.blob, returnPathLength: message.returnPathLength, subject: Self.subject(of: message.head),
+            refused: message.refused, processingTime: max(0, clock().timeIntervalSince(message.bodyStarted)))
+        let stream = try StreamName(category: MessageAccepted.category, id: message.messageID)
+        switch message.body {
+        case .memory(let bytes):
+            // Group-committed with other sessions' messages; returns once durable. The local
+            // delivery agent moves local copies into mailboxes from the log.
+            var appends = [StreamAppend(stream: stream, expectedVersion: .noStream,
+                                        events: [try EventData(accepted, blobs: [BlobData(bytes)])])]
+            if !notes.isEmpty { appends.append(try scoring.append(notes, session: session)) }
+            try await store.append(appends)
+        case .spooled(let path):
+            // A large body goes in from its spool file piece by piece, in the transaction that
+            // appends the event referring to it.
+            defer { try? FileManager.default.removeItem(atPath: path) }
+            var appends = [StreamAppend(stream: stream, expectedVersion: .noStream, events: [try EventData(accepted)])]
+            if !notes.isEmpty { appends.append(try scoring.append(notes, session: session)) }
+            try await store.append(appends, storingBlob: message.blob, size: Int64(message.size), fromFile: path)
+        }
+    }
+}

@@ -71,3 +71,34 @@ struct SASLDriverTests {
         #expect(client.challenges == ["<1234.5678@mx.example>"])
     }
 }
+
+/// Drives the SASL machine over a scripted channel, as a protocol's session would.
+extension SASLDriver {
+    /// What the scripted client answers.
+    struct Channel {
+        /// Sends the challenge and returns the client's next line, or nil when there is none.
+        var challenge: ([UInt8]) async -> ArraySlice<UInt8>?
+        var checkPassword: (_ user: String, _ password: String) async -> Bool
+        var credentials: (_ user: String, _ mechanism: SASLMechanism) async -> Credentials?
+    }
+
+    /// Runs an exchange to its end over `channel`.
+    static func run(_ mechanism: SASLMechanism, hostname: String, nonce: String, initial: [UInt8]?,
+                    over channel: Channel) async -> Outcome {
+        var driver = SASLDriver(mechanism, hostname: hostname, nonce: nonce)
+        var step = driver.start(initial: initial)
+        while true {
+            switch step {
+            case .challenge(let bytes):
+                guard let line = await channel.challenge(bytes) else { return .connectionEnded }
+                step = driver.received(line)
+            case .checkPassword(let user, let password):
+                step = driver.passwordChecked(await channel.checkPassword(user, password))
+            case .lookUpCredentials(let user, let mechanism):
+                step = driver.credentials(await channel.credentials(user, mechanism))
+            case .finished(let outcome):
+                return outcome
+            }
+        }
+    }
+}

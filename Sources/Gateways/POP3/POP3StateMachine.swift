@@ -106,8 +106,6 @@ struct POP3StateMachine {
     private var failedLogins = 0
     private var errors = 0
     private(set) var tally: SessionTally
-    /// The name tried in the login being checked (for the failure record).
-    private var pendingLoginName = ""
 
     init(hostname: String, policy: POP3Policy, tls: String?, tlsAvailable: Bool, timestamp: String, sessionID: String,
          startedAt: Date) {

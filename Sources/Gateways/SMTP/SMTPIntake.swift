@@ -21,7 +21,6 @@ public final class SMTPIntake: SMTPBackend {
     let mail: MailStore
     let prevention: IntrusionPrevention
     let authenticator: Authenticator
-    let logins: LoginProtection?
     let logger: Logger
     let clock: @Sendable () -> Date
     let scoring: SMTPIntrusionScoring
@@ -31,7 +30,6 @@ public final class SMTPIntake: SMTPBackend {
                 directory: LiveDirectory, prevention: IntrusionPrevention, logins: LoginProtection? = nil,
                 authenticator: Authenticator, logger: Logger, clock: @escaping @Sendable () -> Date = Date.init) {
         self.authenticator = authenticator
-        self.logins = logins
         self.hostname = hostname
         self.spoolDirectory = spoolDirectory
         self.engine = engine

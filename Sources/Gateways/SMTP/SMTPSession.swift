@@ -188,7 +188,7 @@ public final class SMTPSession {
             output.removeAll(keepingCapacity: true)
             if finished { break }
             if let ended = await receive() {
-                return .connectionEnded(timedOut: { if case .timedOut = ended { true } else { false } }())
+                return .connectionEnded(timedOut: ended.isTimeout)
             }
         }
         if scanner.error != nil { sink?.discard() }
@@ -204,7 +204,7 @@ public final class SMTPSession {
         while remaining > 0 {
             if input.isEmpty {
                 if let ended = await receive() {
-                    return .connectionEnded(timedOut: { if case .timedOut = ended { true } else { false } }())
+                    return .connectionEnded(timedOut: ended.isTimeout)
                 }
                 continue
             }
@@ -243,5 +243,12 @@ public final class SMTPSession {
             logger.error("finishing a spooled message failed", metadata: ["error": "\(error)"])
             return nil
         }
+    }
+}
+
+extension SMTPStateMachine.Input {
+    var isTimeout: Bool {
+        if case .timedOut = self { return true }
+        return false
     }
 }

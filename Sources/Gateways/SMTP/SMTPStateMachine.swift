@@ -15,185 +15,19 @@ import WireCore
 /// the end of the session. It does no I/O; the time and fresh ids come from its `Environment`,
 /// so a test fixes both. `SMTPSession` performs its actions over a connection.
 struct SMTPStateMachine {
-    /// What the machine reads without asking: the time, fresh ids, the settings as they stand.
-    struct Environment {
-        var now: @Sendable () -> Date
-        var makeID: @Sendable () -> String
-        var policy: @Sendable () -> SMTPPolicy
-        /// Whether an address is blocked now (the IPS, the login IPS or an administrator).
-        var isBlocked: @Sendable (String) -> Bool
-    }
-
-    enum Input {
-        case connected
-        /// A line without its CRLF (a command, or a response inside AUTH); `buffered` octets
-        /// arrived after it.
-        case line(ArraySlice<UInt8>, buffered: Int)
-        /// The input broke a line rule (too long, a bare CR or LF).
-        case inputError(LineError)
-        case timedOut
-        case closed
-        case tlsStarted(version: String?)
-        /// Bytes arrived in plain text after STARTTLS's reply, before TLS began.
-        case plainTextAfterSTARTTLS
-        case bodyRead(BodyRead)
-        /// The finished body, or nil when finishing the spool failed.
-        case bodyFinished(FinishedBody?)
-        /// Answers to the calls the machine asked for.
-        case idsRecorded(score: Int)
-        case senderChecked(Bool)
-        case resolved(SMTPRecipientDecision)
-        case storageChecked(StorageCheck)
-        case expanded([String]?)
-        case passwordChecked(Bool)
-        case credentials(Credentials?)
-        case userFound(UserRecord?)
-        case accepted(Bool)
-    }
-
-    /// What reading a body (all of DATA, or one BDAT chunk) came to.
-    enum BodyRead {
-        /// Read to its end: the scanner's error, the octets it produced, whether storing failed,
-        /// and how many octets arrived after it.
-        case read(error: LineError?, produced: Int, spoolFailed: Bool, buffered: Int)
-        /// The connection ended (or timed out) before the body did.
-        case connectionEnded(timedOut: Bool)
-    }
-
-    /// A body read to its end and stored (in memory or spooled).
-    struct FinishedBody {
-        var body: SMTPMessageBody
-        var blob: BlobID
-        var size: Int
-        var containsNUL: Bool
-        var head: [UInt8]
-        var returnPathLength: Int
-    }
-
-    enum BodyRequest: Equatable {
-        /// DATA: dot-unstuffed to CRLF.CRLF; store up to `limit` octets.
-        case data(limit: Int, lineLimit: Int)
-        /// A BDAT chunk of `size` octets; `store` false reads and drops it.
-        case chunk(size: Int, last: Bool, limit: Int, lineLimit: Int, store: Bool)
-    }
-
-    enum Action {
-        case send([UInt8])
-        /// Drop whatever input is buffered (it was pipelined where it may not be).
-        case discardInput
-        /// Send `reply` in plain text, then switch to TLS; `.tlsStarted` follows (or
-        /// `.plainTextAfterSTARTTLS`, `.closed`).
-        case startTLS(reply: [UInt8])
-        /// Open the transaction's body with its trace lines first (`messageID` names it).
-        case openBody(messageID: String, trace: [UInt8], returnPathLength: Int)
-        /// Read into the open body; answer with `.bodyRead`.
-        case readBody(BodyRequest)
-        /// Finish the open body; answer with `.bodyFinished`.
-        case finishBody
-        /// Drop the open body and its spool file.
-        case discardBody
-        /// Remove a finished body's spool file (its message was refused).
-        case removeSpool(String)
-        /// Answer with `.idsRecorded`.
-        case recordIDS(IntrusionEventRecorded.Kind, details: String, append: Bool, session: SMTPSessionContext)
-        /// Answer with `.senderChecked`.
-        case checkSender(String, user: UserRecord)
-        /// Answer with `.resolved`.
-        case resolve(SMTPPath, session: SMTPSessionContext, policy: SMTPPolicy)
-        /// Answer with `.storageChecked`.
-        case checkStorage(user: String, adding: Int)
-        /// Answer with `.expanded`.
-        case expand(String)
-        /// Answer with `.passwordChecked`.
-        case checkPassword(user: String, password: String)
-        /// Answer with `.credentials`.
-        case lookUpCredentials(user: String, mechanism: SASLMechanism)
-        /// Answer with `.userFound`.
-        case lookUpUser(String)
-        /// Make the message durable; answer with `.accepted`.
-        case accept(SMTPMessage, notes: [SMTPIDSNote], session: SMTPSessionContext)
-        case log(Logger.Level, String, Logger.Metadata)
-        /// The session is over: close the connection and record how it went.
-        case close(SessionEnded, rejected: [MessageRejected], notes: [SMTPIDSNote], session: SMTPSessionContext)
-    }
-
-    /// What the machine waits for.
-    enum Wait: Equatable {
-        case commandLine(limit: Int)
-        case authLine(limit: Int)
-        /// TLS to start, a body to be read, or a backend answer: no line to read.
-        case action
-        case closed
-    }
-
-    struct Transaction {
-        /// Tells one transaction from the next (for the session log).
-        var number: Int
-        var reversePath: SMTPPath?
-        var parameters: SMTPMailParameters
-        var recipients: [SMTPAcceptedRecipient] = []
-        var usedBDAT = false
-        var usedData = false
-        var bodyOpen = false
-        var messageID = ""
-        var returnPathLength = 0
-        /// Set once a chunk failed: later chunks are read and dropped.
-        var failed = false
-        /// Recipients refused so far (the first `SMTPSessionLog.refusedKept`).
-        var refused: [RefusedRecipient] = []
-        /// The reply that failed the transaction, kept for the session log.
-        var failure: String?
-        var accepted = false
-        var bodyStarted: Date?
-        var bodyBytes: Int64 = 0
-    }
-
-    /// Where a command goes once a backend call (or a body read) answers.
-    enum Continuation {
-        /// After an IDS event: fold the repeat into the notes, then carry on.
-        case ids(IntrusionEventRecorded.Kind, details: String, first: Bool, then: Next)
-        case mailSender(SMTPPath?, SMTPMailParameters)
-        case recipientResolved(SMTPPath, SMTPRecipientParameters)
-        case recipientStorage(SMTPPath, SMTPRecipientParameters, SMTPRecipientDecision)
-        case verifyResolved(SMTPPath)
-        case expanded
-        case sasl(SASLDriver)
-        case saslUser(SASLMechanism)
-        case tls
-        case dataBody(limit: Int)
-        case chunk(size: Int, last: Bool, limit: Int, failedBefore: Bool)
-        case completeStorage(pending: [String], checks: [StorageCheck], size: Int)
-        case completeSender(pending: [String], user: UserRecord)
-        case finish
-        case accept(SMTPMessage)
-    }
-
-    /// How a command ends once its last step is done.
-    enum Next {
-        case proceed
-        /// Close, recording the last reply (or nothing for 221).
-        case close
-        /// Close with this error code in the session record.
-        case closeWith(String)
-        /// A protocol error was counted: too many end the session.
-        case afterProtocolError
-        /// A failed AUTH: too many, or an address the IPS just blocked, end the session.
-        case afterAuthFailure
-    }
-
     let environment: Environment
     let hostname: String
     let tlsAvailable: Bool
     private(set) var context: SMTPSessionContext
     private(set) var policy: SMTPPolicy
     private(set) var wait = Wait.closed
-    private var continuation: Continuation?
+    var continuation: Continuation?
     /// The pending group-ending command and what was buffered behind it.
-    private var groupEnd: (verb: String, buffered: Int)?
-    private var actions: [Action] = []
+    var groupEnd: (verb: String, buffered: Int)?
+    var actions: [Action] = []
     /// The open mail transaction. Whenever one ends without its message accepted, the session
     /// log keeps it as a rejected message, and its body is dropped.
-    private(set) var transaction: Transaction? {
+    var transaction: Transaction? {
         didSet {
             guard let old = oldValue, old.number != transaction?.number else { return }
             if old.bodyOpen && !old.accepted { actions.append(.discardBody) }
@@ -201,17 +35,17 @@ struct SMTPStateMachine {
             sessionLog.ended(old, session: context, messageID: environment.makeID(), at: environment.now())
         }
     }
-    private var transactionCount = 0
+    var transactionCount = 0
     /// The finished body of the message being checked and accepted.
-    private var finished: FinishedBody?
-    private var sessionLog: SMTPSessionLog
-    private var lastReply: SMTPReply?
-    private var authFailures = 0
-    private var errors = 0
+    var finished: FinishedBody?
+    var sessionLog: SMTPSessionLog
+    var lastReply: SMTPReply?
+    var authFailures = 0
+    var errors = 0
     /// IDS events that score nothing, written with the next message or at the end.
-    private(set) var notes: [SMTPIDSNote] = []
+    var notes: [SMTPIDSNote] = []
     /// IDS kinds already written as events in this session.
-    private var idsSeen = Set<IntrusionEventRecorded.Kind>()
+    var idsSeen = Set<IntrusionEventRecorded.Kind>()
 
     init(context: SMTPSessionContext, hostname: String, tlsAvailable: Bool, environment: Environment) {
         self.context = context
@@ -222,13 +56,13 @@ struct SMTPStateMachine {
         sessionLog = SMTPSessionLog(startedAt: environment.now())
     }
 
-    var isClosed: Bool { wait == .closed && sessionEnded }
-    private var sessionEnded = false
+    /// Whether the session has ended (`wait` is `.closed` before the greeting too).
+    private(set) var isClosed = false
 
     // MARK: Input
 
     mutating func receive(_ input: Input) -> [Action] {
-        guard !sessionEnded else { return [] }
+        guard !isClosed else { return [] }
         switch input {
         case .connected:
             reply(SMTPReply(220, nil, "\(hostname) ESMTP Pillarbox ready"))
@@ -259,14 +93,14 @@ struct SMTPStateMachine {
         return take()
     }
 
-    private mutating func take() -> [Action] {
+    mutating func take() -> [Action] {
         defer { actions = [] }
         return actions
     }
 
     // MARK: Replies and endings
 
-    private mutating func reply(_ reply: SMTPReply) {
+    mutating func reply(_ reply: SMTPReply) {
         actions.append(.send(reply.bytes))
         lastReply = reply
     }
@@ -274,7 +108,7 @@ struct SMTPStateMachine {
     /// Ends the session: the open transaction, if any, counts as abandoned (or as failed by
     /// the reply that closed the session), and the session's record goes out with the IDS
     /// events still collected.
-    private mutating func finish(_ errorCode: String) {
+    mutating func finish(_ errorCode: String) {
         if transaction != nil {
             if !errorCode.isEmpty, transaction?.failure == nil { transaction?.failure = errorCode }
             transaction = nil
@@ -285,17 +119,17 @@ struct SMTPStateMachine {
         notes = []
         continuation = nil
         wait = .closed
-        sessionEnded = true
+        isClosed = true
     }
 
     /// Ends the open transaction with a failure reply.
-    private mutating func failTransaction(_ reply: SMTPReply) {
+    mutating func failTransaction(_ reply: SMTPReply) {
         transaction?.failure = SMTPSessionLog.code(reply)
         transaction = nil
     }
 
     /// Carries out how a command ends.
-    private mutating func then(_ next: Next) {
+    mutating func then(_ next: Next) {
         switch next {
         case .proceed:
             commandDone()
@@ -326,7 +160,7 @@ struct SMTPStateMachine {
 
     /// The command is answered: RFC 2920's synchronisation check if it ends a group, then the
     /// next command.
-    private mutating func commandDone() {
+    mutating func commandDone() {
         if let (verb, buffered) = groupEnd {
             groupEnd = nil
             if synchronizationViolated(after: verb, buffered: buffered, then: .closeWith(SMTPSessionLog.code(.c554Synchronization))) {
@@ -341,7 +175,7 @@ struct SMTPStateMachine {
     /// may only end a group of pipelined commands. A client that has not authenticated and sends
     /// more before their reply went out is refused and disconnected (Postfix's
     /// `smtpd_forbid_unauth_pipelining`): it is not waiting for replies, and may be smuggling.
-    private mutating func synchronizationViolated(after what: String, buffered: Int, then next: Next) -> Bool {
+    mutating func synchronizationViolated(after what: String, buffered: Int, then next: Next) -> Bool {
         guard context.authenticatedUser == nil, buffered > 0 else { return false }
         actions.append(.discardInput)
         reply(.c554Synchronization)
@@ -353,7 +187,7 @@ struct SMTPStateMachine {
 
     /// Records an IDS event: the session's first of its kind at once, later ones only scored
     /// and folded into one event written with the session's end. `next` follows the answer.
-    private mutating func recordIDS(_ kind: IntrusionEventRecorded.Kind, details: String, then next: Next) {
+    mutating func recordIDS(_ kind: IntrusionEventRecorded.Kind, details: String, then next: Next) {
         let first = idsSeen.insert(kind).inserted
         continuation = .ids(kind, details: details, first: first, then: next)
         wait = .action
@@ -361,13 +195,13 @@ struct SMTPStateMachine {
     }
 
     /// Keeps a note for the session's end, folding repeats so the list stays short.
-    private mutating func addNote(_ note: SMTPIDSNote) {
+    mutating func addNote(_ note: SMTPIDSNote) {
         notes.append(note)
         if notes.count > 32 { notes = SMTPIDSNote.folded(notes) }
     }
 
     /// Waits for `answer` before going on with `next`.
-    private mutating func ask(_ next: Continuation, _ action: Action) {
+    mutating func ask(_ next: Continuation, _ action: Action) {
         continuation = next
         wait = .action
         actions.append(action)
@@ -383,7 +217,7 @@ struct SMTPStateMachine {
 
     // MARK: Commands
 
-    private mutating func command(_ line: ArraySlice<UInt8>, buffered: Int) {
+    mutating func command(_ line: ArraySlice<UInt8>, buffered: Int) {
         switch SMTPCommandParser.parse(line) {
         case .success(let command):
             if command.endsPipelineGroup { groupEnd = ("\(command.verb)", buffered) }
@@ -393,7 +227,7 @@ struct SMTPStateMachine {
         }
     }
 
-    private mutating func handle(_ command: SMTPCommand, buffered: Int) {
+    mutating func handle(_ command: SMTPCommand, buffered: Int) {
         switch command {
         case .helo(let name): hello(name, extended: false)
         case .ehlo(let name): hello(name, extended: true)
@@ -422,7 +256,7 @@ struct SMTPStateMachine {
         }
     }
 
-    private mutating func syntaxError(_ error: SMTPSyntaxError) {
+    mutating func syntaxError(_ error: SMTPSyntaxError) {
         let response: SMTPReply
         switch error {
         case .unknownCommand: response = .c500UnknownCommand
@@ -435,13 +269,13 @@ struct SMTPStateMachine {
     }
 
     /// An out-of-sequence or malformed command: the reply, IDS event 9, and after too many the end.
-    private mutating func protocolError(_ response: SMTPReply, details: String) {
+    mutating func protocolError(_ response: SMTPReply, details: String) {
         reply(response)
         errors += 1
         recordIDS(.syntaxError, details: details, then: .afterProtocolError)
     }
 
-    private mutating func hello(_ name: String, extended: Bool) {
+    mutating func hello(_ name: String, extended: Bool) {
         let lowered = name.lowercased()
         if policy.refuseHelo.contains(where: { !$0.isEmpty && lowered.contains($0.lowercased()) }) {
             reply(.c554HeloRefused)
@@ -468,13 +302,13 @@ struct SMTPStateMachine {
         then(.proceed)
     }
 
-    private var mayAuthenticate: Bool { context.tls != nil || policy.authWithoutTLS }
+    var mayAuthenticate: Bool { context.tls != nil || policy.authWithoutTLS }
 
-    private var offeredMechanisms: [SASLMechanism] {
+    var offeredMechanisms: [SASLMechanism] {
         SASLMechanism.allCases.filter { $0 != .cramMD5 || policy.cramMD5 }
     }
 
-    private mutating func mail(_ path: SMTPPath?, _ parameters: SMTPMailParameters) {
+    mutating func mail(_ path: SMTPPath?, _ parameters: SMTPMailParameters) {
         guard context.helo != nil else { return protocolError(.c503NeedHello, details: "MAIL before HELO") }
         guard transaction == nil else { return protocolError(.c503NestedMail, details: "nested MAIL") }
         if context.service != .smtp && context.authenticatedUser == nil {
@@ -506,7 +340,7 @@ struct SMTPStateMachine {
         openTransaction(path, parameters)
     }
 
-    private mutating func openTransaction(_ path: SMTPPath?, _ parameters: SMTPMailParameters) {
+    mutating func openTransaction(_ path: SMTPPath?, _ parameters: SMTPMailParameters) {
         transactionCount += 1
         transaction = Transaction(number: transactionCount, reversePath: path, parameters: parameters)
         reply(.c250SenderOK)
@@ -514,12 +348,12 @@ struct SMTPStateMachine {
     }
 
     /// The service limit, or the authenticated user's lower "max outgoing message size".
-    private var sizeLimit: Int {
+    var sizeLimit: Int {
         let userLimit = context.authenticatedUser.map { Int($0.maxOutgoingSize) } ?? 0
         return userLimit > 0 ? min(userLimit, policy.limits.maxMessageSize) : policy.limits.maxMessageSize
     }
 
-    private mutating func recipient(_ path: SMTPPath, _ parameters: SMTPRecipientParameters) {
+    mutating func recipient(_ path: SMTPPath, _ parameters: SMTPRecipientParameters) {
         guard let current = transaction else { return protocolError(.c503NeedMail, details: "RCPT before MAIL") }
         guard current.recipients.count < policy.limits.maxRecipients else {
             reply(.c452TooManyRecipients)
@@ -536,7 +370,7 @@ struct SMTPStateMachine {
         ask(.recipientResolved(path, parameters), .resolve(path, session: context, policy: policy))
     }
 
-    private mutating func recipientResolved(_ path: SMTPPath, _ parameters: SMTPRecipientParameters,
+    mutating func recipientResolved(_ path: SMTPPath, _ parameters: SMTPRecipientParameters,
                                             _ decision: SMTPRecipientDecision) {
         guard var current = transaction else { return then(.proceed) }
         switch decision {
@@ -565,7 +399,7 @@ struct SMTPStateMachine {
         }
     }
 
-    private mutating func refuse(_ path: SMTPPath, _ reason: RefusedRecipient.Reason, _ response: SMTPReply) {
+    mutating func refuse(_ path: SMTPPath, _ reason: RefusedRecipient.Reason, _ response: SMTPReply) {
         reply(response)
         guard var current = transaction else { return }
         if current.refused.count < SMTPSessionLog.refusedKept {
@@ -580,7 +414,7 @@ struct SMTPStateMachine {
 
     // MARK: VRFY, EXPN
 
-    private mutating func verify(_ text: String, expand: Bool) {
+    mutating func verify(_ text: String, expand: Bool) {
         guard policy.vrfyEnabled else {
             reply(.c502VRFYDisabled)
             return then(.proceed)
@@ -606,7 +440,7 @@ struct SMTPStateMachine {
 
     // MARK: STARTTLS
 
-    private mutating func startTLS(buffered: Int) {
+    mutating func startTLS(buffered: Int) {
         guard context.tls == nil else { return protocolError(.c503TLSActive, details: "STARTTLS inside TLS") }
         guard tlsAvailable else {
             reply(.c454TLSUnavailable)
@@ -622,7 +456,7 @@ struct SMTPStateMachine {
         ask(.tls, .startTLS(reply: SMTPReply.c220ReadyForTLS.bytes))
     }
 
-    private mutating func tlsStarted(_ version: String?) {
+    mutating func tlsStarted(_ version: String?) {
         // RFC 3207 §4.2: forget everything learnt before TLS.
         context.tls = version ?? "TLS"
         context.helo = nil
@@ -634,7 +468,7 @@ struct SMTPStateMachine {
 
     // MARK: AUTH
 
-    private mutating func authenticate(_ name: String, _ initial: String?) {
+    mutating func authenticate(_ name: String, _ initial: String?) {
         guard context.helo != nil else { return protocolError(.c503NeedHello, details: "AUTH before EHLO") }
         guard context.authenticatedUser == nil else { return protocolError(.c503AlreadyAuthenticated, details: "second AUTH") }
         guard transaction == nil else { return protocolError(.c503AuthInTransaction, details: "AUTH in a transaction") }
@@ -658,7 +492,7 @@ struct SMTPStateMachine {
         sasl(driver.start(initial: initialBytes), driver)
     }
 
-    private mutating func sasl(_ step: SASLDriver.Step, _ driver: SASLDriver) {
+    mutating func sasl(_ step: SASLDriver.Step, _ driver: SASLDriver) {
         let mechanism = driver.mechanism
         switch step {
         case .challenge(let bytes):
@@ -686,7 +520,7 @@ struct SMTPStateMachine {
         }
     }
 
-    private mutating func authFailed(reason: String) {
+    mutating func authFailed(reason: String) {
         authFailures += 1
         reply(.c535BadCredentials)
         recordIDS(.authenticationFailure, details: reason, then: .afterAuthFailure)
@@ -694,7 +528,7 @@ struct SMTPStateMachine {
 
     // MARK: Answers
 
-    private mutating func answer(_ input: Input) {
+    mutating func answer(_ input: Input) {
         guard let pending = continuation else { return unexpected() }
         continuation = nil
         switch (pending, input) {
@@ -782,311 +616,7 @@ struct SMTPStateMachine {
     }
 
     /// An answer nobody asked for: the session cannot go on.
-    private mutating func unexpected() {
+    mutating func unexpected() {
         finish("internal")
-    }
-}
-
-// MARK: The message: DATA and BDAT, the checks on its header section, the trace lines, and
-// the durable accept before 250.
-
-extension SMTPStateMachine {
-    private mutating func data(buffered: Int) {
-        guard var current = transaction else { return protocolError(.c503NeedMail, details: "DATA before MAIL") }
-        guard !current.usedBDAT else { return protocolError(.c503BDATMixed, details: "DATA after BDAT") }
-        guard !current.recipients.isEmpty else {
-            reply(.c554NoValidRecipients)
-            return then(.proceed)
-        }
-        current.usedData = true
-        current.bodyStarted = environment.now()
-        openBody(&current)
-        transaction = current
-        if synchronizationViolated(after: "DATA", buffered: buffered,
-                                   then: .closeWith(SMTPSessionLog.code(.c554Synchronization))) {
-            failTransaction(.c554Synchronization)
-            return
-        }
-        reply(.c354StartInput)
-        let limit = sizeLimit
-        ask(.dataBody(limit: limit), .readBody(.data(limit: limit, lineLimit: policy.limits.textLineLength)))
-    }
-
-    /// Opens the transaction's body, with its trace lines fixed now (RFC 5321 §4.4: the time
-    /// stamp is when the message is received; the body is arriving from this moment).
-    private mutating func openBody(_ transaction: inout Transaction) {
-        let messageID = environment.makeID()
-        let returnPath = "Return-Path: <\(transaction.reversePath?.description ?? "")>\r\n"
-        let received = receivedHeader(messageID: messageID, recipients: transaction.recipients,
-                                       smtpUTF8: transaction.parameters.smtpUTF8)
-        transaction.bodyOpen = true
-        transaction.messageID = messageID
-        transaction.returnPathLength = returnPath.utf8.count
-        actions.append(.openBody(messageID: messageID, trace: Array((returnPath + received).utf8),
-                                 returnPathLength: returnPath.utf8.count))
-    }
-
-    private mutating func dataRead(_ read: BodyRead, limit: Int) {
-        guard case .read(let error, let produced, let spoolFailed, let buffered) = read else {
-            if case .connectionEnded(timedOut: true) = read { reply(.c421Timeout(hostname)) }
-            if case .connectionEnded(let timedOut) = read { transaction?.failure = timedOut ? "timeout" : "disconnected" }
-            transaction = nil
-            return then(.close)
-        }
-        transaction?.bodyBytes = Int64(produced)
-        if let error {
-            // The client's line endings cannot be trusted: nothing of this transaction counts,
-            // and nothing more from this connection is read (SMTP smuggling).
-            let response = error == .lineTooLong ? SMTPReply.c500TextLineTooLong : Self.reply(for: error)
-            failTransaction(response)
-            reply(response)
-            return recordIDS(.syntaxError, details: "\(error) in DATA", then: error == .lineTooLong ? .proceed : .close)
-        }
-        if synchronizationViolated(after: "the end of the message", buffered: buffered,
-                                   then: .closeWith(SMTPSessionLog.code(.c554Synchronization))) {
-            failTransaction(.c554Synchronization)
-            return
-        }
-        let tooBig = produced > limit
-        if tooBig || spoolFailed {
-            let response: SMTPReply = tooBig ? .c552TooBig : .c451LocalError(context.id)
-            failTransaction(response)
-            reply(response)
-            if tooBig { return recordIDS(.tooBig, details: "more than \(limit) bytes", then: .proceed) }
-            return then(.proceed)
-        }
-        complete()
-    }
-
-    private mutating func bdat(size: Int, last: Bool) {
-        // RFC 3030 §2: the chunk's octets follow whatever the outcome; read them first.
-        let limit = sizeLimit
-        let failedBefore = transaction == nil || transaction?.usedData == true || transaction?.failed == true
-        if var open = transaction, !failedBefore {
-            open.usedBDAT = true
-            if open.bodyStarted == nil { open.bodyStarted = environment.now() }
-            if !open.bodyOpen { openBody(&open) }
-            transaction = open
-        }
-        ask(.chunk(size: size, last: last, limit: limit, failedBefore: failedBefore),
-              .readBody(.chunk(size: size, last: last, limit: limit, lineLimit: policy.limits.textLineLength, store: !failedBefore)))
-    }
-
-    private mutating func chunkRead(_ read: BodyRead, size: Int, last: Bool, limit: Int, failedBefore: Bool) {
-        guard case .read(let error, let produced, let spoolFailed, _) = read else {
-            if case .connectionEnded(timedOut: true) = read { reply(.c421Timeout(hostname)) }
-            if case .connectionEnded(let timedOut) = read { transaction?.failure = timedOut ? "timeout" : "disconnected" }
-            transaction = nil
-            return then(.close)
-        }
-        guard var open = transaction else { return protocolError(.c503NeedMail, details: "BDAT without MAIL") }
-        if open.usedData { return protocolError(.c503BDATMixed, details: "BDAT after DATA") }
-        if failedBefore || open.failed {
-            if last { transaction = nil }
-            reply(SMTPReply(554, "5.5.0", "Transaction failed earlier; send RSET"))
-            return then(.proceed)
-        }
-        open.bodyBytes = Int64(produced)
-        guard !open.recipients.isEmpty else {
-            transaction = open
-            failTransaction(.c554NoValidRecipients)
-            reply(.c554NoValidRecipients)
-            return then(.proceed)
-        }
-        var failure: SMTPReply?
-        var ids: (IntrusionEventRecorded.Kind, String)?
-        if let error {
-            failure = error == .lineTooLong ? .c500TextLineTooLong : Self.reply(for: error)
-            ids = (.syntaxError, "\(error) in BDAT")
-        } else if produced > limit {
-            failure = .c552TooBig
-            ids = (.tooBig, "more than \(limit) bytes")
-        } else if spoolFailed {
-            failure = .c451LocalError(context.id)
-        }
-        if let failure {
-            if open.bodyOpen { actions.append(.discardBody) }
-            open.bodyOpen = false
-            open.failed = !last
-            open.failure = SMTPSessionLog.code(failure)
-            transaction = open
-            if last { transaction = nil }
-            reply(failure)
-            if let (kind, details) = ids { return recordIDS(kind, details: details, then: .proceed) }
-            return then(.proceed)
-        }
-        transaction = open
-        guard last else {
-            reply(SMTPReply(250, "2.0.0", "\(size) octets received"))
-            return then(.proceed)
-        }
-        complete()
-    }
-
-    /// The body is complete: finish it, check its header section, then the durable accept,
-    /// then 250.
-    private mutating func complete() {
-        ask(.finish, .finishBody)
-    }
-
-    private mutating func bodyFinished(_ finished: FinishedBody?) {
-        guard var current = transaction else { return then(.proceed) }
-        current.bodyOpen = false
-        transaction = current
-        guard let finished else {
-            failTransaction(.c451LocalError(context.id))
-            reply(.c451LocalError(context.id))
-            return then(.proceed)
-        }
-        self.finished = finished
-        if Self.countReceived(finished.head) >= policy.limits.maxHops {
-            return refuseFinished(.c554TooManyHops)
-        }
-        // Quota: when every recipient is a local mailbox the message does not fit, refuse it.
-        let localUsers = current.recipients.compactMap { recipient -> String? in
-            if case .local(let user) = recipient.decision { return user }
-            return nil
-        }
-        if !localUsers.isEmpty && localUsers.count == current.recipients.count {
-            return completeStorage(pending: localUsers, checks: [], size: finished.size)
-        }
-        checkFromAddresses()
-    }
-
-    private mutating func completeStorage(pending: [String], checks: [StorageCheck], size: Int) {
-        guard checks.count == pending.count else {
-            return ask(.completeStorage(pending: pending, checks: checks, size: size),
-                         .checkStorage(user: pending[checks.count], adding: size))
-        }
-        if !checks.contains(.fits) {
-            return refuseFinished(checks.contains(.full) ? .c452MailboxFull : .c552MailboxTooSmall)
-        }
-        checkFromAddresses()
-    }
-
-    /// RFC 6409 §8.1: the From: addresses of authenticated mail are the user's own too.
-    private mutating func checkFromAddresses() {
-        guard let user = context.authenticatedUser, let finished else { return store() }
-        let addresses = MIMEParser.summarise(finished.head).envelope.from.compactMap { address -> String? in
-            guard let mailbox = address.mailbox, let host = address.host else { return nil }
-            return "\(mailbox)@\(host)"
-        }
-        completeSender(pending: addresses, user: user)
-    }
-
-    private mutating func completeSender(pending: [String], user: UserRecord) {
-        guard let next = pending.first else { return store() }
-        ask(.completeSender(pending: pending, user: user), .checkSender(next, user: user))
-    }
-
-    /// Refuses the finished message: its body is dropped.
-    private mutating func refuseFinished(_ response: SMTPReply) {
-        if case .spooled(let path) = finished?.body { actions.append(.removeSpool(path)) }
-        finished = nil
-        failTransaction(response)
-        reply(response)
-        then(.proceed)
-    }
-
-    /// Hands the message to the backend to make durable.
-    private mutating func store() {
-        guard let current = transaction, var finished else { return then(.proceed) }
-        if finished.containsNUL {
-            // NUL octets cannot go out in IMAP's BODY[] or POP3's RETR: the parts holding them
-            // are stored base64-encoded, as for an APPENDed literal8. A large (spooled) body
-            // or a header with NUL is refused instead of being rewritten.
-            guard case .memory(let bytes) = finished.body else { return refuseFinished(.c554NULOctets) }
-            let stored = BinaryContent.storable(bytes)
-            guard !stored.contains(0) else { return refuseFinished(.c554NULOctets) }
-            finished.body = .memory(stored)
-            finished.blob = BlobID.of(stored)
-            finished.size = stored.count
-        }
-        self.finished = nil
-        let message = SMTPMessage(messageID: current.messageID, reversePath: current.reversePath, parameters: current.parameters,
-                                  recipients: current.recipients, body: finished.body, blob: finished.blob, size: finished.size,
-                                  returnPathLength: finished.returnPathLength, head: finished.head, refused: current.refused,
-                                  bodyStarted: current.bodyStarted ?? environment.now())
-        ask(.accept(message), .accept(message, notes: notes, session: context))
-    }
-
-    private mutating func accepted(_ message: SMTPMessage, committed: Bool) {
-        guard committed else {
-            failTransaction(.c451LocalError(context.id))
-            reply(.c451LocalError(context.id))
-            return then(.proceed)
-        }
-        notes = []
-        transaction?.accepted = true
-        let reversePath = transaction?.reversePath
-        transaction = nil
-        sessionLog.accepted(reversePath, size: Int64(message.size))
-        actions.append(.log(.info, "message accepted", [
-            "message": "\(message.messageID)", "size": "\(message.size)", "recipients": "\(message.recipients.count)",
-        ]))
-        reply(SMTPReply(250, "2.0.0", "OK queued as \(message.messageID)"))
-        then(.proceed)
-    }
-
-    /// RFC 5321 §4.4 trace line, with RFC 3848 protocol names (RFC 6531 §4.3 for UTF8SMTP).
-    func receivedHeader(messageID: String, recipients: [SMTPAcceptedRecipient], smtpUTF8: Bool) -> String {
-        var protocolName = smtpUTF8 ? "UTF8SMTP" : (context.esmtp ? "ESMTP" : "SMTP")
-        if context.tls != nil { protocolName += "S" }
-        if context.authenticatedUser != nil { protocolName += "A" }
-        if protocolName == "SMTPS" || protocolName == "SMTPA" || protocolName == "SMTPSA" { protocolName = "E" + protocolName }
-        let helo = (context.helo ?? "unknown").filter { $0.isASCII && !$0.isNewline }
-        var header = "Received: from \(helo) ([\(context.clientIP)])\r\n\tby \(hostname) (Pillarbox) with \(protocolName) id \(messageID)"
-        var details: [String] = []
-        if let tls = context.tls { details.append("using \(tls)") }
-        if let user = context.authenticatedUser { details.append("authenticated as \(user.name)") }
-        if !details.isEmpty { header += "\r\n\t(\(details.joined(separator: "; ")))" }
-        if recipients.count == 1, let only = recipients.first {
-            header += "\r\n\tfor <\(only.path)>"
-        }
-        header += "; \(Self.rfc5322Date(environment.now()))\r\n"
-        return header
-    }
-
-    /// Received lines in a header section: RFC 5321 §6.3's loop detection.
-    static func countReceived(_ body: [UInt8]) -> Int {
-        var count = 0
-        var index = 0
-        let received = Array("received:".utf8)
-        while index < body.count {
-            if body[index] == 0x0D { break } // the empty line ending the header
-            if body.count - index >= received.count {
-                var matches = true
-                for offset in 0..<received.count where SMTPGrammar.lower(body[index + offset]) != received[offset] {
-                    matches = false
-                    break
-                }
-                if matches { count += 1 }
-            }
-            guard let next = body[index...].firstIndex(of: 0x0A) else { break }
-            index = next + 1
-        }
-        return count
-    }
-
-    /// RFC 5322 §3.3 date-time in UTC: `Sun, 22 Nov 2026 13:45:07 +0000`.
-    static func rfc5322Date(_ date: Date) -> String {
-        let seconds = Int64(date.timeIntervalSince1970.rounded(.down))
-        let days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
-        let secondOfDay = seconds - days * 86_400
-        // Civil date from days since 1970-01-01 (proleptic Gregorian).
-        let z = days + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let dayOfEra = z - era * 146_097
-        let yearOfEra = (dayOfEra - dayOfEra / 1_460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
-        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
-        let monthIndex = (5 * dayOfYear + 2) / 153
-        let day = dayOfYear - (153 * monthIndex + 2) / 5 + 1
-        let month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9
-        let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
-        let weekdays = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"]
-        let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
-        let weekday = weekdays[Int(((days % 7) + 7) % 7)]
-        func two(_ value: Int64) -> String { value < 10 ? "0\(value)" : "\(value)" }
-        return "\(weekday), \(two(day)) \(months[Int(month) - 1]) \(year) \(two(secondOfDay / 3_600)):\(two(secondOfDay / 60 % 60)):\(two(secondOfDay % 60)) +0000"
     }
 }

@@ -4,10 +4,9 @@ import WireCore
 /// Carries a SASL exchange (`SASLExchange`, the mechanisms' state machine) to its end for SMTP
 /// AUTH, IMAP AUTHENTICATE and POP3 AUTH alike. It decodes the client's response lines (base64
 /// or `*`) and says what to do next: send a challenge, check a password, look up credentials,
-/// or how the exchange ended. It does no I/O: a protocol state machine embeds it and turns its
-/// steps into its own actions; `run(_:hostname:nonce:initial:over:)` drives it over a channel
-/// for sessions that await their transport. What each ending looks like on the wire stays with
-/// the protocol.
+/// or how the exchange ended. It does no I/O: each protocol's state machine embeds it and turns
+/// its steps into its own actions. What each ending looks like on the wire stays with the
+/// protocol.
 struct SASLDriver: Sendable {
     enum Outcome: Equatable, Sendable {
         /// The mechanism proved `user`; the protocol still checks the account may log in.
@@ -60,34 +59,6 @@ struct SASLDriver: Sendable {
         case .needCredentials(let user): .lookUpCredentials(user: user, mechanism: mechanism)
         case .success(let user): .finished(.succeeded(user: user))
         case .failure(let failure): .finished(.failed(failure))
-        }
-    }
-
-    /// What `run` reads and sends through.
-    struct Channel {
-        /// Sends the challenge and returns the client's next line, or nil when there is none.
-        var challenge: ([UInt8]) async -> ArraySlice<UInt8>?
-        var checkPassword: (_ user: String, _ password: String) async -> Bool
-        var credentials: (_ user: String, _ mechanism: SASLMechanism) async -> Credentials?
-    }
-
-    /// Runs an exchange to its end over `channel`.
-    static func run(_ mechanism: SASLMechanism, hostname: String, nonce: String, initial: [UInt8]?,
-                    over channel: Channel) async -> Outcome {
-        var driver = SASLDriver(mechanism, hostname: hostname, nonce: nonce)
-        var step = driver.start(initial: initial)
-        while true {
-            switch step {
-            case .challenge(let bytes):
-                guard let line = await channel.challenge(bytes) else { return .connectionEnded }
-                step = driver.received(line)
-            case .checkPassword(let user, let password):
-                step = driver.passwordChecked(await channel.checkPassword(user, password))
-            case .lookUpCredentials(let user, let mechanism):
-                step = driver.credentials(await channel.credentials(user, mechanism))
-            case .finished(let outcome):
-                return outcome
-            }
         }
     }
 }

@@ -74,6 +74,16 @@ let package = Package(
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ]
         ),
+        // The write side: mailbox, directory and settings commands. Each checks a request against
+        // the live projection read in its own transaction, decides the facts and appends them.
+        .target(
+            name: "Commands",
+            dependencies: [
+                "EventLog", "Facts", "Projections", "MailCore",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         // Searching, sorting and threading a mailbox's messages (IMAP SEARCH, SORT, THREAD; the web admin).
         .target(name: "MailQuery", dependencies: ["MailCore", "IMAPWire", "Projections"]),
         // Recipient resolution: aliases, lists, the relay decision, who may send as whom.
@@ -81,7 +91,7 @@ let package = Package(
         .target(
             name: "Gateways",
             dependencies: [
-                "EventLog", "Facts", "Projections", "Routing", "MailQuery", "MailCore", "WireCore", "SMTPWire", "IMAPWire", "POP3Wire",
+                "EventLog", "Facts", "Projections", "Commands", "Routing", "MailQuery", "MailCore", "WireCore", "SMTPWire", "IMAPWire", "POP3Wire",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -100,7 +110,7 @@ let package = Package(
         .target(
             name: "Delivery",
             dependencies: [
-                "EventLog", "Facts", "Projections", "MailCore",
+                "EventLog", "Facts", "Projections", "Commands", "MailCore",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -109,7 +119,7 @@ let package = Package(
         .executableTarget(
             name: "pillarbox",
             dependencies: [
-                "EventLog", "Facts", "Projections", "Gateways", "Delivery", "MailCore",
+                "EventLog", "Facts", "Projections", "Commands", "Gateways", "Delivery", "MailCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -140,7 +150,7 @@ let package = Package(
         .target(
             name: "TestSupport",
             dependencies: [
-                "EventLog",
+                "EventLog", "Facts", "Projections", "Commands",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -156,13 +166,14 @@ let package = Package(
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "_CryptoExtras", package: "swift-crypto"),
         ]),
-        .testTarget(name: "ProjectionsTests", dependencies: ["Projections", "Facts", "EventLog", "MailCore", "TestSupport"]),
+        .testTarget(name: "ProjectionsTests", dependencies: ["Projections", "Commands", "Facts", "EventLog", "MailCore", "TestSupport"]),
+        .testTarget(name: "CommandsTests", dependencies: ["Commands", "Projections", "Facts", "EventLog", "MailCore", "TestSupport"]),
         .testTarget(name: "RoutingTests", dependencies: ["Routing", "Facts", "Projections"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CLua", "CZstd"]),
         .testTarget(
             name: "PillarboxTests",
             dependencies: [
-                "pillarbox", "EventLog", "Facts", "Projections", "TestSupport",
+                "pillarbox", "EventLog", "Facts", "Projections", "Commands", "TestSupport",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ]

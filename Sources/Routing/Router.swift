@@ -47,7 +47,7 @@ public struct Router: Sendable {
     /// then the bare name), then VPOP3's implied `<user>@<each local domain>` mappings.
     public func local(localPart: String, plainLocalPart: Bool = true, domain: String) -> RecipientRoute? {
         let domain = domain.lowercased()
-        guard !domain.hasPrefix("["), snapshot.domains.contains(where: { Directory.matches(pattern: $0, domain: domain) }) else {
+        guard !domain.hasPrefix("["), snapshot.domains.contains(where: { DirectoryRules.matches(pattern: $0, domain: domain) }) else {
             return nil
         }
         let local = localPart.lowercased()
@@ -56,7 +56,7 @@ public struct Router: Sendable {
         if target == nil {
             target = snapshot.aliases.first { key, _ in
                 guard let at = key.lastIndex(of: "@") else { return false }
-                return key[..<at] == local && Directory.matches(pattern: String(key[key.index(after: at)...]), domain: domain)
+                return key[..<at] == local && DirectoryRules.matches(pattern: String(key[key.index(after: at)...]), domain: domain)
             }?.value
         }
         if target == nil { target = snapshot.aliases[local] }

@@ -1,7 +1,8 @@
+import Commands
 import EventLog
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// `pillarbox serve` and the CLI as an administrator runs them: real processes, a real
 /// embedded PostgreSQL under a temporary data directory.

@@ -1,11 +1,12 @@
+import Commands
 import EventLog
 import Facts
 import Foundation
 import PostgresNIO
 @testable import Projections
 import Synchronization
-import Testing
 import TestSupport
+import Testing
 
 /// A deterministic generator, so a failing workload can be run again.
 struct SplitMix64: RandomNumberGenerator {
@@ -51,9 +52,9 @@ struct Workload {
     private func operation(_ number: Int, client: Int, random: inout SplitMix64) async throws {
         let user = Self.users.randomElement(using: &random)!
         let roll = Int.random(in: 0..<100, using: &random)
-        let mailboxes = try await mail.mailboxes(user).filter(\.selectable)
+        let mailboxes = try await mail.reader.mailboxes(user).filter(\.selectable)
         let mailbox = mailboxes.randomElement(using: &random)!
-        let uids = try await mail.messages(user, mailboxID: mailbox.id).map(\.uid)
+        let uids = try await mail.reader.messages(user, mailboxID: mailbox.id).map(\.uid)
         let some = uids.filter { _ in Bool.random(using: &random) }
         do {
             switch roll {
@@ -77,7 +78,7 @@ struct Workload {
                 try await mail.expunge(user: user, mailboxID: mailbox.id, uids: Bool.random(using: &random) ? nil : some)
             case 84..<88:
                 let name = "Folder\(Int.random(in: 0..<4, using: &random))"
-                if let existing = try await mail.mailbox(user, named: name) {
+                if let existing = try await mail.reader.mailbox(user, named: name) {
                     if Bool.random(using: &random) {
                         try await mail.renameMailbox(user: user, from: existing.name, to: "\(name)-\(client)-\(number)")
                     } else {
@@ -108,14 +109,6 @@ func liveDigests(_ engine: ProjectionEngine) async throws -> [String: [Projectio
     var digests: [String: [ProjectionEngine.TableDigest]] = [:]
     for projection in engine.projections { digests[projection.name] = try await engine.digests(projection) }
     return digests
-}
-
-/// Brings every async projection to the end of the log, as their runners in `serve` would.
-func catchUpAsync(_ engine: ProjectionEngine) async throws {
-    try await engine.store.awaitReadable()
-    for projection in engine.projections where projection.mode == .async {
-        try await ProjectionRunner(engine: engine, projection: projection).catchUp()
-    }
 }
 
 func lastPosition(_ engine: ProjectionEngine) async throws -> Int64 {
@@ -187,7 +180,7 @@ struct TrappedProjection: Projection {
     let schema = "trapped"
     let mode = ProjectionMode.async
     let version = 1
-    let categories = [MailStore.category]
+    let categories = [MailboxStream.category]
     let trap: Trap
 
     static let seen = ProjectionTable("seen", columns: [.init("position", .bigint), .init("type", .text)], primaryKey: 1)

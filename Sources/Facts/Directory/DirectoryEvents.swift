@@ -4,9 +4,15 @@ import EventLog
 // is checked against all earlier ones (unique names, one custom group per user). Their single
 // writer is `Directory`, used by the CLI and the web admin.
 
+/// The directory's single stream, `directory-main`.
+public enum DirectoryStream {
+    public static let category = "directory"
+    public static let main = try! StreamName(category: category, id: "main")
+}
+
 /// A local domain: a name, or a pattern with `*` and `?` as VPOP3 allows.
 ///
-/// Owner: `Directory` (Projections/Directory), for the CLI and the web admin, on stream
+/// Owner: `Directory` (Commands/Directory), for the CLI and the web admin, on stream
 /// `directory-main`.
 public struct DomainAdded: Event {
     public static let eventType = "domain_added"
@@ -17,7 +23,7 @@ public struct DomainAdded: Event {
     }
 }
 
-/// Owner: `Directory` (Projections/Directory), for the CLI and the web admin, on stream
+/// Owner: `Directory` (Commands/Directory), for the CLI and the web admin, on stream
 /// `directory-main`.
 public struct DomainRemoved: Event {
     public static let eventType = "domain_removed"
@@ -30,7 +36,7 @@ public struct DomainRemoved: Event {
 
 /// The domain added to addresses without one and used in automated mail.
 ///
-/// Owner: `Directory` (Projections/Directory), for the CLI and the web admin, on stream
+/// Owner: `Directory` (Commands/Directory), for the CLI and the web admin, on stream
 /// `directory-main`.
 public struct DefaultDomainSet: Event {
     public static let eventType = "default_domain_set"
@@ -81,7 +87,7 @@ public struct UserRecord: Codable, Sendable, Hashable {
     }
 }
 
-/// Owner: `Directory` (Projections/Directory), for the CLI and the web admin, on stream
+/// Owner: `Directory` (Commands/Directory), for the CLI and the web admin, on stream
 /// `directory-main`.
 public struct UserCreated: Event {
     public static let eventType = "user_created"
@@ -94,7 +100,7 @@ public struct UserCreated: Event {
 
 /// A user's record after a change (settings, password): the whole record, as it now stands.
 ///
-/// Owner: `Directory` (Projections/Directory), for the CLI and the web admin, on stream
+/// Owner: `Directory` (Commands/Directory), for the CLI and the web admin, on stream
 /// `directory-main`.
 public struct UserChanged: Event {
     public static let eventType = "user_changed"
@@ -105,7 +111,7 @@ public struct UserChanged: Event {
     }
 }
 
-/// Owner: `Directory` (Projections/Directory), for the CLI and the web admin, on stream
+/// Owner: `Directory` (Commands/Directory), for the CLI and the web admin, on stream
 /// `directory-main`.
 public struct UserRemoved: Event {
     public static let eventType = "user_removed"
@@ -142,7 +148,7 @@ public struct AliasTarget: Codable, Sendable, Hashable, CustomStringConvertible 
     }
 }
 
-/// Owner: `Directory` (Projections/Directory), for the CLI and the web admin, on stream
+/// Owner: `Directory` (Commands/Directory), for the CLI and the web admin, on stream
 /// `directory-main`.
 public struct AliasAdded: Event {
     public static let eventType = "alias_added"
@@ -155,7 +161,7 @@ public struct AliasAdded: Event {
     }
 }
 
-/// Owner: `Directory` (Projections/Directory), for the CLI and the web admin, on stream
+/// Owner: `Directory` (Commands/Directory), for the CLI and the web admin, on stream
 /// `directory-main`.
 public struct AliasRemoved: Event {
     public static let eventType = "alias_removed"
@@ -166,7 +172,7 @@ public struct AliasRemoved: Event {
     }
 }
 
-/// Owner: `Directory` (Projections/Directory), for the CLI and the web admin, on stream
+/// Owner: `Directory` (Commands/Directory), for the CLI and the web admin, on stream
 /// `directory-main`.
 public struct GroupCreated: Event {
     public static let eventType = "group_created"
@@ -179,7 +185,7 @@ public struct GroupCreated: Event {
     }
 }
 
-/// Owner: `Directory` (Projections/Directory), for the CLI and the web admin, on stream
+/// Owner: `Directory` (Commands/Directory), for the CLI and the web admin, on stream
 /// `directory-main`.
 public struct GroupChanged: Event {
     public static let eventType = "group_changed"
@@ -192,7 +198,7 @@ public struct GroupChanged: Event {
     }
 }
 
-/// Owner: `Directory` (Projections/Directory), for the CLI and the web admin, on stream
+/// Owner: `Directory` (Commands/Directory), for the CLI and the web admin, on stream
 /// `directory-main`.
 public struct GroupRemoved: Event {
     public static let eventType = "group_removed"
@@ -203,7 +209,7 @@ public struct GroupRemoved: Event {
     }
 }
 
-/// Owner: `Directory` (Projections/Directory), for the CLI and the web admin, on stream
+/// Owner: `Directory` (Commands/Directory), for the CLI and the web admin, on stream
 /// `directory-main`.
 public struct GroupMemberAdded: Event {
     public static let eventType = "group_member_added"
@@ -216,7 +222,7 @@ public struct GroupMemberAdded: Event {
     }
 }
 
-/// Owner: `Directory` (Projections/Directory), for the CLI and the web admin, on stream
+/// Owner: `Directory` (Commands/Directory), for the CLI and the web admin, on stream
 /// `directory-main`.
 public struct GroupMemberRemoved: Event {
     public static let eventType = "group_member_removed"
@@ -247,7 +253,7 @@ public struct ListRecord: Codable, Sendable, Hashable {
     }
 }
 
-/// Owner: `Directory` (Projections/Directory), for the CLI and the web admin, on stream
+/// Owner: `Directory` (Commands/Directory), for the CLI and the web admin, on stream
 /// `directory-main`.
 public struct ListCreated: Event {
     public static let eventType = "list_created"
@@ -258,7 +264,7 @@ public struct ListCreated: Event {
     }
 }
 
-/// Owner: `Directory` (Projections/Directory), for the CLI and the web admin, on stream
+/// Owner: `Directory` (Commands/Directory), for the CLI and the web admin, on stream
 /// `directory-main`.
 public struct ListRemoved: Event {
     public static let eventType = "list_removed"
@@ -269,7 +275,7 @@ public struct ListRemoved: Event {
     }
 }
 
-/// Owner: `Directory` (Projections/Directory), for the CLI and the web admin, on stream
+/// Owner: `Directory` (Commands/Directory), for the CLI and the web admin, on stream
 /// `directory-main`.
 public struct ListMemberAdded: Event {
     public static let eventType = "list_member_added"
@@ -282,7 +288,7 @@ public struct ListMemberAdded: Event {
     }
 }
 
-/// Owner: `Directory` (Projections/Directory), for the CLI and the web admin, on stream
+/// Owner: `Directory` (Commands/Directory), for the CLI and the web admin, on stream
 /// `directory-main`.
 public struct ListMemberRemoved: Event {
     public static let eventType = "list_member_removed"

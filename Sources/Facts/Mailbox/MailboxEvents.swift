@@ -7,6 +7,15 @@ import MailCore
 // removed). Every value a projection needs — UIDs, MODSEQs, UIDVALIDITY, sizes — is decided by
 // the writer and carried in the event.
 
+/// The mailbox streams: one per user, `mailbox-<user id, lower-case>`.
+public enum MailboxStream {
+    public static let category = "mailbox"
+
+    public static func name(for user: String) throws -> StreamName {
+        try StreamName(category: category, id: user.lowercased())
+    }
+}
+
 /// Who changed a mailbox, for the message audit (`msgaudit`): VPOP3's component code (`I`
 /// IMAP, `P` POP3, `W` web, `DIST` local delivery, `LUA`, `IMP` import, `REST` restore), the
 /// user or administrator acting, and the client address. A gateway sets `current` around the

@@ -1,4 +1,6 @@
+import Commands
 import EventLog
+import Facts
 import Foundation
 import IMAPWire
 import Logging
@@ -100,7 +102,7 @@ public final class IMAPAccounts: Sendable {
     func overQuota(_ user: String, adding bytes: Int64) async throws -> Bool {
         let quota = Int64(settings.value(SettingKey<Int>.mailQuotaKiB)) * 1_024
         guard quota > 0, bytes > 0 else { return false }
-        let used = try await mail.account(user)?.bytes ?? 0
+        let used = try await mail.reader.account(user)?.bytes ?? 0
         return used + bytes > quota
     }
 

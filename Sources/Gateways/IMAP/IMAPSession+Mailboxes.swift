@@ -1,3 +1,4 @@
+import Commands
 import EventLog
 import Facts
 import Foundation
@@ -17,7 +18,7 @@ extension IMAPSession {
             if enabled.contains("QRESYNC") || enabled.contains("IMAP4REV2") { untagged(.previousMailboxClosed) }
         }
         if condStore { enabled.insert("CONDSTORE") }
-        guard let stored = storedName(name), let mailbox = try await accounts.mail.mailbox(user.id, named: stored) else {
+        guard let stored = storedName(name), let mailbox = try await accounts.mail.reader.mailbox(user.id, named: stored) else {
             tagged(tag, .noSuchMailbox)
             return
         }
@@ -25,7 +26,7 @@ extension IMAPSession {
             tagged(tag, .cannotSelect)
             return
         }
-        let messages = try await accounts.mail.messages(user.id, mailboxID: mailbox.id)
+        let messages = try await accounts.mail.reader.messages(user.id, mailboxID: mailbox.id)
         var current = Selected(mailbox: mailbox, readOnly: readOnly, uids: messages.map(\.uid), flags: [:], modSeqs: [:],
                                known: mailbox.highestModSeq)
         for message in messages {
@@ -47,7 +48,7 @@ extension IMAPSession {
         untagged("LIST () \"/\" " + String(decoding: wireName(mailbox.name), as: UTF8.self))
         // RFC 7162 §3.2.5: what changed since the client's last visit.
         if let qresync, enabled.contains("QRESYNC"), qresync.uidValidity == mailbox.uidValidity {
-            let changes = try await accounts.mail.changes(user.id, mailboxID: mailbox.id, since: qresync.modSeq)
+            let changes = try await accounts.mail.reader.changes(user.id, mailboxID: mailbox.id, since: qresync.modSeq)
             let vanished = changes.expunged.map(\.uid).filter { uid in
                 qresync.knownUIDs?.contains(uid, largest: mailbox.uidNext) ?? true
             }
@@ -137,14 +138,14 @@ extension IMAPSession {
             try await list(reference: reference, patterns: [pattern], selection: ["SUBSCRIBED"], returns: [], user: user, lsub: true)
             tagged(tag, .completed("LSUB"))
         case .status(let text, let items):
-            guard let mailbox = try await mail.mailbox(user.id, named: try name(text)), mailbox.selectable else {
+            guard let mailbox = try await mail.reader.mailbox(user.id, named: try name(text)), mailbox.selectable else {
                 tagged(tag, .noSuchMailbox)
                 return
             }
             untagged("STATUS \(String(decoding: wireName(mailbox.name), as: UTF8.self)) (\(try await status(mailbox, items: items, user: user)))")
             tagged(tag, .completed("STATUS"))
         case .append(let text, let flags, let date, let message, let binary):
-            guard let mailbox = try await mail.mailbox(user.id, named: try name(text)), mailbox.selectable else {
+            guard let mailbox = try await mail.reader.mailbox(user.id, named: try name(text)), mailbox.selectable else {
                 tagged(tag, .tryCreate)
                 return
             }
@@ -211,7 +212,7 @@ extension IMAPSession {
     func status(_ mailbox: MailboxInfo, items: [String], user: UserRecord) async throws -> String {
         var needsMessages = false
         for item in items where item == "UNSEEN" || item == "DELETED" || item == "RECENT" { needsMessages = true }
-        let messages = needsMessages ? try await accounts.mail.messages(user.id, mailboxID: mailbox.id) : []
+        let messages = needsMessages ? try await accounts.mail.reader.messages(user.id, mailboxID: mailbox.id) : []
         var parts: [String] = []
         for item in items {
             switch item {
@@ -237,8 +238,8 @@ extension IMAPSession {
             untagged("\(lsub ? "LSUB" : "LIST") (\\Noselect) \"/\" \"\"")
             return
         }
-        let mailboxes = try await mail.mailboxes(user.id)
-        let subscribed = Set(try await mail.subscriptions(user.id))
+        let mailboxes = try await mail.reader.mailboxes(user.id)
+        let subscribed = Set(try await mail.reader.subscriptions(user.id))
         let wantSubscribed = selection.contains("SUBSCRIBED")
         let wantSpecial = selection.contains("SPECIAL-USE")
         let returnStatus = returns.contains("STATUS") ? Self.statusItems(returns) : nil

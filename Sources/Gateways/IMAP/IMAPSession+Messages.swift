@@ -1,3 +1,4 @@
+import Commands
 import EventLog
 import Facts
 import Foundation
@@ -58,7 +59,7 @@ extension IMAPSession {
                 tagged(tag, .readOnly)
                 return
             }
-            guard let stored = storedName(name), let target = try await accounts.mail.mailbox(user.id, named: stored),
+            guard let stored = storedName(name), let target = try await accounts.mail.reader.mailbox(user.id, named: stored),
                   target.selectable else {
                 tagged(tag, .tryCreate)
                 return
@@ -70,7 +71,7 @@ extension IMAPSession {
             }
             if !isMove {
                 let wanted = Set(uids)
-                let bytes = try await accounts.mail.messages(user.id, mailboxID: current.mailbox.id)
+                let bytes = try await accounts.mail.reader.messages(user.id, mailboxID: current.mailbox.id)
                     .filter { wanted.contains($0.uid) }.reduce(Int64(0)) { $0 + $1.size }
                 if try await accounts.overQuota(user.id, adding: bytes) {
                     tagged(tag, .copiesOverQuota)
@@ -155,9 +156,9 @@ extension IMAPSession {
             return
         }
         refreshedAt = generation
-        let changes: MailStore.Changes
+        let changes: MailReader.Changes
         do {
-            changes = try await accounts.mail.changes(user.id, mailboxID: current.mailbox.id, since: current.known)
+            changes = try await accounts.mail.reader.changes(user.id, mailboxID: current.mailbox.id, since: current.known)
         } catch {
             logger.warning("reading mailbox changes failed", metadata: ["error": "\(error)"])
             return
@@ -213,7 +214,7 @@ extension IMAPSession {
         var targets = resolve(set, uid: uid, in: current)
         if let changedSince { targets = targets.filter { (current.modSeqs[$0.uid] ?? 0) > changedSince } }
         if vanished, uid, let changedSince, enabled.contains("QRESYNC") {
-            let changes = try await accounts.mail.changes(user.id, mailboxID: current.mailbox.id, since: changedSince)
+            let changes = try await accounts.mail.reader.changes(user.id, mailboxID: current.mailbox.id, since: changedSince)
             let largest = current.mailbox.uidNext
             let gone = changes.expunged.map(\.uid).filter { set.contains($0, largest: largest) }
             if !gone.isEmpty { untagged("VANISHED (EARLIER) \(Self.compress(gone))") }
@@ -243,10 +244,10 @@ extension IMAPSession {
         }
         // Read in batches so a FETCH 1:* of a big mailbox does not hold every body at once.
         for batch in stride(from: 0, to: targets.count, by: 200).map({ Array(targets[$0..<min($0 + 200, targets.count)]) }) {
-            let infos = Dictionary(uniqueKeysWithValues: try await accounts.mail.messages(user.id, mailboxID: current.mailbox.id,
+            let infos = Dictionary(uniqueKeysWithValues: try await accounts.mail.reader.messages(user.id, mailboxID: current.mailbox.id,
                                                                                            uids: batch.map(\.uid)).map { ($0.uid, $0) })
             let blobs = Array(Set(infos.values.map(\.blob)))
-            let summaries = needsSummary ? try await accounts.mail.summaries(blobs) : [:]
+            let summaries = needsSummary ? try await accounts.mail.reader.summaries(blobs) : [:]
             let bodies = needsBody ? try await accounts.bodies(blobs) : [:]
             var seenFlags: [UInt32: [String]] = [:]
             if setsSeen {
@@ -376,7 +377,7 @@ extension IMAPSession {
 
     func search(tag: String, uid: Bool, returns: [String]?, key: IMAPSearchKey, user: UserRecord) async throws {
         guard let current = selected else { return }
-        let messages = try await accounts.mail.messages(user.id, mailboxID: current.mailbox.id)
+        let messages = try await accounts.mail.reader.messages(user.id, mailboxID: current.mailbox.id)
         let needsText = MessageSearch.needs(key, text: true)
         let needsSummary = needsText || MessageSearch.needs(key, text: false)
         var matches: [(number: Int, uid: UInt32, modSeq: Int64)] = []
@@ -384,7 +385,7 @@ extension IMAPSession {
         let count = UInt32(current.uids.count)
         for batch in stride(from: 0, to: messages.count, by: 200).map({ Array(messages[$0..<min($0 + 200, messages.count)]) }) {
             let blobs = Array(Set(batch.map(\.blob)))
-            let summaries = needsSummary ? try await accounts.mail.summaries(blobs) : [:]
+            let summaries = needsSummary ? try await accounts.mail.reader.summaries(blobs) : [:]
             let bodies = needsText ? try await accounts.bodies(blobs) : [:]
             for message in batch {
                 guard let number = current.sequenceNumber(of: message.uid) else { continue }

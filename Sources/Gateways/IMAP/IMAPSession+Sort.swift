@@ -1,3 +1,4 @@
+import Commands
 import EventLog
 import Facts
 import Foundation
@@ -12,8 +13,8 @@ extension IMAPSession {
     /// The selected messages matching `key`, with their summaries.
     func matching(_ key: IMAPSearchKey, user: UserRecord) async throws -> [SortableMessage] {
         guard let current = selected else { return [] }
-        let messages = try await accounts.mail.messages(user.id, mailboxID: current.mailbox.id)
-        let summaries = try await accounts.mail.summaries(Array(Set(messages.map(\.blob))))
+        let messages = try await accounts.mail.reader.messages(user.id, mailboxID: current.mailbox.id)
+        let summaries = try await accounts.mail.reader.summaries(Array(Set(messages.map(\.blob))))
         let needsText = MessageSearch.needs(key, text: true)
         let bodies = needsText ? try await accounts.bodies(Array(Set(messages.map(\.blob)))) : [:]
         let count = UInt32(current.uids.count), largest = current.uids.last ?? 0
@@ -80,7 +81,7 @@ extension IMAPSession {
     /// RFC 9208: one quota root ("") per user, STORAGE in KiB.
     func quota(tag: String, root: String?, mailbox: String?, user: UserRecord) async throws {
         if let mailbox {
-            guard let stored = storedName(mailbox), try await accounts.mail.mailbox(user.id, named: stored) != nil else {
+            guard let stored = storedName(mailbox), try await accounts.mail.reader.mailbox(user.id, named: stored) != nil else {
                 tagged(tag, .noSuchMailbox)
                 return
             }
@@ -89,7 +90,7 @@ extension IMAPSession {
             tagged(tag, .noSuchQuotaRoot)
             return
         }
-        let used = ((try await accounts.mail.account(user.id)?.bytes ?? 0) + 1_023) / 1_024
+        let used = ((try await accounts.mail.reader.account(user.id)?.bytes ?? 0) + 1_023) / 1_024
         let limit = accounts.settings.value(SettingKey<Int>.mailQuotaKiB)
         untagged(limit > 0 ? "QUOTA \"\" (STORAGE \(used) \(limit))" : "QUOTA \"\" ()")
         tagged(tag, mailbox == nil ? "OK GETQUOTA completed" : "OK GETQUOTAROOT completed")

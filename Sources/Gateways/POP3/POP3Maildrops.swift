@@ -1,3 +1,4 @@
+import Commands
 import EventLog
 import Facts
 import Foundation
@@ -87,10 +88,10 @@ public final class POP3Maildrops: POP3Backend {
     }
 
     public func maildrop(for user: String) async throws -> POP3Maildrop {
-        guard let inbox = try await mail.mailbox(user, named: "INBOX") else {
+        guard let inbox = try await mail.reader.mailbox(user, named: "INBOX") else {
             return POP3Maildrop(mailboxID: 0, uidValidity: 0, messages: [])
         }
-        let messages = try await mail.messages(user, mailboxID: inbox.id)
+        let messages = try await mail.reader.messages(user, mailboxID: inbox.id)
             .filter { !$0.flags.contains(Self.heldFlag) }
             .map { POP3Maildrop.Message(uid: $0.uid, size: $0.size, blob: $0.blob) }
         return POP3Maildrop(mailboxID: inbox.id, uidValidity: inbox.uidValidity, messages: messages)

@@ -1,3 +1,4 @@
+import Commands
 import EventLog
 import Facts
 import Foundation
@@ -119,7 +120,7 @@ public final class SMTPIntake: SMTPBackend {
         guard quota > 0 else { return .fits }
         if Int64(size) > quota { return .tooBig }
         do {
-            let used = try await mail.account(user)?.bytes ?? 0
+            let used = try await mail.reader.account(user)?.bytes ?? 0
             return used + Int64(size) > quota ? .full : .fits
         } catch {
             // The store cannot say: let the message through rather than refuse it for that.

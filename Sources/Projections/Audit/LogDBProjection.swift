@@ -13,7 +13,7 @@ public struct LogDBProjection: Projection {
     public let schema = "logdb"
     public let mode = ProjectionMode.async
     public let version = 1
-    public let categories = [SessionEnded.category, MessageAccepted.category, Settings.category]
+    public let categories = [SessionEnded.category, MessageAccepted.category, SettingsStream.category]
 
     public init() {}
 

@@ -19,7 +19,7 @@ public struct MessageAuditProjection: Projection {
     public let schema = "msgaudit"
     public let mode = ProjectionMode.async
     public let version = 1
-    public let categories = [MailStore.category, Settings.category]
+    public let categories = [MailboxStream.category, SettingsStream.category]
 
     public init() {}
 

@@ -16,7 +16,7 @@ public struct SMTPStatsProjection: Projection {
     public let schema = "smtpstats"
     public let mode = ProjectionMode.async
     public let version = 1
-    public let categories = [IntrusionEventRecorded.category, ClientBlocked.category, SessionEnded.category, Settings.category]
+    public let categories = [IntrusionEventRecorded.category, ClientBlocked.category, SessionEnded.category, SettingsStream.category]
 
     public init() {}
 

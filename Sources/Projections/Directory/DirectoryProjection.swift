@@ -8,7 +8,7 @@ public struct DirectoryProjection: Projection {
     public let schema = "directory"
     public let mode = ProjectionMode.inline
     public let version = 3
-    public let categories = [Directory.category]
+    public let categories = [DirectoryStream.category]
 
     public init() {}
 

@@ -19,7 +19,12 @@ public struct DirectorySnapshot: Sendable {
 
     public init() {}
 
-    static func load(on connection: PostgresConnection, logger: Logger) async throws -> DirectorySnapshot {
+    /// The directory as the live tables hold it now.
+    public static func load(from engine: ProjectionEngine) async throws -> DirectorySnapshot {
+        try await engine.client.withConnection { try await load(on: $0, logger: engine.logger) }
+    }
+
+    package static func load(on connection: PostgresConnection, logger: Logger) async throws -> DirectorySnapshot {
         var snapshot = DirectorySnapshot()
         for try await pattern in try await connection.query(
             "SELECT pattern FROM directory.domains ORDER BY pattern", logger: logger).decode(String.self) {
@@ -82,23 +87,6 @@ public struct DirectorySnapshot: Sendable {
             snapshot.listMembers[list, default: []].append(address)
         }
         return snapshot
-    }
-
-    /// A user, list or group name must be unused by all three (and by the built-in groups).
-    func checkNameFree(_ name: String) throws {
-        let id = name.lowercased()
-        if users[id] != nil { throw DirectoryError.exists("user", name) }
-        if lists[id] != nil { throw DirectoryError.exists("list", name) }
-        if groups[id] != nil || Directory.builtinGroups.contains(where: { $0.lowercased() == id }) {
-            throw DirectoryError.exists("group", name)
-        }
-    }
-
-    /// Assistants are local users or full addresses.
-    func checkAssistants(_ assistants: [String]) throws {
-        for assistant in assistants where !assistant.contains("@") && users[assistant.lowercased()] == nil {
-            throw DirectoryError.notFound("user", assistant)
-        }
     }
 
     /// Members of a group: the built-ins computed, custom ones as stored.

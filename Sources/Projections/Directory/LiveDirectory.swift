@@ -1,4 +1,5 @@
 import EventLog
+import Facts
 import Foundation
 import Logging
 import ServiceLifecycle
@@ -35,7 +36,7 @@ public final class LiveDirectory: Service, Sendable {
         var cursor = state.withLock { $0.cursor }
         var changed = force
         while true {
-            let events = try await engine.store.read(after: cursor, categories: [Directory.category], limit: 1_000, on: nil)
+            let events = try await engine.store.read(after: cursor, categories: [DirectoryStream.category], limit: 1_000, on: nil)
             guard let last = events.last else { break }
             cursor = LogCursor(transaction: last.transaction, position: last.position)
             changed = true

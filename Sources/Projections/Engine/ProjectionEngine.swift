@@ -10,7 +10,7 @@ public final class ProjectionEngine: Sendable {
     public let store: EventStore
     public let projections: [any Projection]
     let registries: [String: EventTypeRegistry]
-    let logger: Logger
+    public let logger: Logger
     /// Events read per query while rebuilding.
     let readBatch: Int
     /// Buffered row writes that trigger a flush while rebuilding.

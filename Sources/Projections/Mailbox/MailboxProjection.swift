@@ -11,7 +11,7 @@ public struct MailboxProjection: Projection {
     public let schema = "mail"
     public let mode = ProjectionMode.inline
     public let version = 1
-    public let categories = [MailStore.category]
+    public let categories = [MailboxStream.category]
 
     public init() {}
 

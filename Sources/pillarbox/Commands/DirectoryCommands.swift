@@ -1,4 +1,5 @@
 import ArgumentParser
+import Commands
 import EventLog
 import Facts
 import Foundation
@@ -133,7 +134,7 @@ struct UserCommand: AsyncParsableCommand {
                 guard let user = try await directory.snapshot().users[name.lowercased()] else {
                     throw CommandFailure("no user named \(name)")
                 }
-                return (user, try await directory.mail.account(user.id))
+                return (user, try await directory.mail.reader.account(user.id))
             }
             options.output.print(record: [
                 ("user", user.name), ("admin", "\(user.admin)"),
@@ -260,7 +261,7 @@ struct GroupCommand: AsyncParsableCommand {
         @OptionGroup var options: DirectoryOptions
         func run() async throws {
             let snapshot = try await options.withDirectory { try await $0.snapshot() }
-            var rows = Directory.builtinGroups.map { [$0, "built-in", "yes", "\(snapshot.members(ofGroup: $0).count)"] }
+            var rows = DirectoryRules.builtinGroups.map { [$0, "built-in", "yes", "\(snapshot.members(ofGroup: $0).count)"] }
             rows += snapshot.groups.sorted { $0.key < $1.key }.map {
                 [$0.value.name, "custom", $0.value.enabled ? "yes" : "no", "\(snapshot.members(ofGroup: $0.key).count)"]
             }
@@ -275,7 +276,7 @@ struct GroupCommand: AsyncParsableCommand {
         func run() async throws {
             let snapshot = try await options.withDirectory { try await $0.snapshot() }
             let known = snapshot.groups[name.lowercased()] != nil
-                || Directory.builtinGroups.contains { $0.lowercased() == name.lowercased() }
+                || DirectoryRules.builtinGroups.contains { $0.lowercased() == name.lowercased() }
             guard known else { throw CommandFailure("no group named \(name)") }
             options.output.print(columns: ["member"], rows: snapshot.members(ofGroup: name).map { [$0] })
         }
@@ -442,7 +443,7 @@ struct SettingsCommand: AsyncParsableCommand {
         @Argument var value: String
         func run() async throws {
             let stored = try await options.withDirectory {
-                try await Settings(engine: $0.engine).set(key, to: value, actor: commandLineActor)
+                try await SettingWriter(engine: $0.engine).set(key, to: value, actor: commandLineActor)
             }
             print("\(key) = \(stored)")
         }

@@ -1,7 +1,7 @@
 import ArgumentParser
-import PostgresNIO
 import EventLog
 import Foundation
+import PostgresNIO
 import Projections
 
 /// Looking into mailboxes and the outgoing queue, as an administrator checking a delivery.
@@ -19,10 +19,10 @@ struct MailCommand: AsyncParsableCommand {
         func run() async throws {
             let rows = try await options.withDirectory { directory in
                 let mail = directory.mail
-                guard let folder = try await mail.mailbox(user, named: mailbox) else {
+                guard let folder = try await mail.reader.mailbox(user, named: mailbox) else {
                     throw CommandFailure("\(user) has no folder named \(mailbox)")
                 }
-                return try await mail.messages(user, mailboxID: folder.id).map { message in
+                return try await mail.reader.messages(user, mailboxID: folder.id).map { message in
                     [String(message.uid), message.flags.joined(separator: " "),
                      message.internalDate.formatted(.iso8601), String(message.size), message.blob.description]
                 }
@@ -41,8 +41,8 @@ struct MailCommand: AsyncParsableCommand {
         func run() async throws {
             let bytes = try await options.withDirectory { directory in
                 let mail = directory.mail
-                guard let folder = try await mail.mailbox(user, named: mailbox),
-                      let message = try await mail.messages(user, mailboxID: folder.id, uids: [uid]).first,
+                guard let folder = try await mail.reader.mailbox(user, named: mailbox),
+                      let message = try await mail.reader.messages(user, mailboxID: folder.id, uids: [uid]).first,
                       let bytes = try await mail.engine.store.blob(message.blob) else {
                     throw CommandFailure("no message \(uid) in \(user)'s \(mailbox)")
                 }

@@ -1,11 +1,12 @@
+import Commands
 import Crypto
 import EventLog
 import Foundation
 import Logging
 import PostgresNIO
 import Projections
-import Testing
 import TestSupport
+import Testing
 
 /// A `pillarbox serve` on a fresh test database with its listeners on loopback port 0, the
 /// CLI pointed at the same database, and Python scripts run as real mail clients.
@@ -192,9 +193,9 @@ final class MailServerHarness: @unchecked Sendable {
             let store = EventStore(client: client, logger: TestDatabase.logger)
             let engine = ProjectionEngine(store: store, projections: PillarboxProjections.all, logger: TestDatabase.logger)
             let mail = MailStore(engine: engine)
-            guard let inbox = try await mail.mailbox(user, named: "INBOX") else { return [] }
+            guard let inbox = try await mail.reader.mailbox(user, named: "INBOX") else { return [] }
             var messages: [[UInt8]] = []
-            for message in try await mail.messages(user, mailboxID: inbox.id) {
+            for message in try await mail.reader.messages(user, mailboxID: inbox.id) {
                 let stored = try #require(try await store.blob(message.blob))
                 messages.append(Self.withoutTraceHeaders(stored))
             }

@@ -1,29 +1,11 @@
+import Commands
 import EventLog
+import Facts
 import Foundation
 import MailCore
 @testable import Projections
-import Testing
 import TestSupport
-
-/// A store with the mailbox projection, prepared, for one test.
-func withMailStore<T: Sendable>(_ body: @Sendable (MailStore, ProjectionEngine) async throws -> T) async throws -> T {
-    try await TestDatabase.withStore { store in
-        let engine = ProjectionEngine(store: store, projections: PillarboxProjections.all, logger: TestDatabase.logger)
-        try await engine.prepare()
-        return try await body(MailStore(engine: engine), engine)
-    }
-}
-
-func openAccount(_ user: String, _ mail: MailStore) async throws {
-    try await mail.engine.transaction { try await mail.openAccount(user, in: $0) }
-}
-
-func sampleMessage(_ number: Int, bodyLines: Int = 3) -> [UInt8] {
-    var text = "From: Sender \(number) <sender\(number)@example.net>\r\nTo: alice@example.com\r\n"
-        + "Subject: message \(number)\r\nMessage-ID: <m\(number)@example.net>\r\n\r\n"
-    for line in 0..<bodyLines { text += "line \(line) of message \(number)\r\n" }
-    return Array(text.utf8)
-}
+import Testing
 
 @Suite("Mail store")
 struct MailStoreTests {
@@ -31,11 +13,11 @@ struct MailStoreTests {
     func newAccount() async throws {
         try await withMailStore { mail, _ in
             try await openAccount("Alice", mail)
-            let mailboxes = try await mail.mailboxes("alice")
+            let mailboxes = try await mail.reader.mailboxes("alice")
             #expect(Set(mailboxes.map(\.name)) == ["INBOX", "Sent", "Drafts", "Trash", "Junk", "Archive"])
             #expect(Set(mailboxes.map(\.uidValidity)).count == 6)
             #expect(mailboxes.first { $0.name == "Sent" }?.specialUse == "Sent")
-            #expect(try await mail.subscriptions("alice").count == 6)
+            #expect(try await mail.reader.subscriptions("alice").count == 6)
         }
     }
 
@@ -47,10 +29,10 @@ struct MailStoreTests {
             let stored = try await mail.deliver(sampleMessage(1), to: ["alice", "bob"])
             #expect(stored.map(\.uid) == [1, 1])
             try await mail.deliver(sampleMessage(2), to: ["alice"])
-            let inbox = try #require(try await mail.mailbox("alice", named: "inbox"))
+            let inbox = try #require(try await mail.reader.mailbox("alice", named: "inbox"))
             #expect(inbox.uidNext == 3 && inbox.messages == 2)
             let size = Int64(sampleMessage(1).count + sampleMessage(2).count)
-            #expect(try await mail.account("alice")?.bytes == size)
+            #expect(try await mail.reader.account("alice")?.bytes == size)
 
             let flagged = try await mail.setFlags(user: "alice", mailboxID: inbox.id, uids: [1, 2], .add, ["\\seen", "$Label1"])
             #expect(flagged.changed == [1, 2])
@@ -61,19 +43,19 @@ struct MailStoreTests {
                                                 unchangedSince: 1)
             #expect(stale.modified == [1])
 
-            let archive = try #require(try await mail.mailbox("alice", named: "Archive"))
+            let archive = try #require(try await mail.reader.mailbox("alice", named: "Archive"))
             let copied = try await mail.copy(user: "alice", from: inbox.id, uids: [1, 2], to: archive.id)
             #expect(copied.uids.map(\.target) == [1, 2])
-            let trash = try #require(try await mail.mailbox("alice", named: "Trash"))
+            let trash = try #require(try await mail.reader.mailbox("alice", named: "Trash"))
             let moved = try await mail.move(user: "alice", from: archive.id, uids: [2], to: trash.id)
             #expect(moved.uidValidity == trash.uidValidity && moved.uids.map(\.target) == [1])
-            #expect(try await mail.messages("alice", mailboxID: archive.id).map(\.uid) == [1])
+            #expect(try await mail.reader.messages("alice", mailboxID: archive.id).map(\.uid) == [1])
 
             _ = try await mail.setFlags(user: "alice", mailboxID: inbox.id, uids: [2], .add, ["\\Deleted"])
             #expect(try await mail.expunge(user: "alice", mailboxID: inbox.id) == [2])
-            let after = try #require(try await mail.mailbox("alice", named: "INBOX"))
+            let after = try #require(try await mail.reader.mailbox("alice", named: "INBOX"))
             #expect(after.messages == 1 && after.uidNext == 3 && after.highestModSeq > inbox.highestModSeq)
-            #expect(try await mail.account("alice")?.bytes == size + Int64(sampleMessage(1).count))
+            #expect(try await mail.reader.account("alice")?.bytes == size + Int64(sampleMessage(1).count))
 
             // Async projections (the message audit among them) first follow the log to its end.
             try await catchUpAsync(engine)
@@ -89,20 +71,20 @@ struct MailStoreTests {
         try await withMailStore { mail, engine in
             try await openAccount("carol", mail)
             try await mail.createMailbox(user: "carol", name: "Projects/2026/Q4")
-            #expect(Set(try await mail.mailboxes("carol").map(\.name)).isSuperset(of: ["Projects", "Projects/2026", "Projects/2026/Q4"]))
+            #expect(Set(try await mail.reader.mailboxes("carol").map(\.name)).isSuperset(of: ["Projects", "Projects/2026", "Projects/2026/Q4"]))
             await #expect(throws: MailStoreError.mailboxExists("Projects")) {
                 try await mail.createMailbox(user: "carol", name: "Projects")
             }
             try await mail.renameMailbox(user: "carol", from: "Projects", to: "Work")
-            let names = Set(try await mail.mailboxes("carol").map(\.name))
+            let names = Set(try await mail.reader.mailboxes("carol").map(\.name))
             #expect(names.isSuperset(of: ["Work", "Work/2026", "Work/2026/Q4"]) && !names.contains("Projects"))
             try await mail.deleteMailbox(user: "carol", name: "Work/2026")
-            let kept = try #require(try await mail.mailbox("carol", named: "Work/2026"))
+            let kept = try #require(try await mail.reader.mailbox("carol", named: "Work/2026"))
             #expect(!kept.selectable)
             try await mail.deliver(sampleMessage(5), to: ["carol"])
             try await mail.renameMailbox(user: "carol", from: "INBOX", to: "Old")
-            #expect(try await mail.mailbox("carol", named: "INBOX")?.messages == 0)
-            #expect(try await mail.mailbox("carol", named: "Old")?.messages == 1)
+            #expect(try await mail.reader.mailbox("carol", named: "INBOX")?.messages == 0)
+            #expect(try await mail.reader.mailbox("carol", named: "Old")?.messages == 1)
             await #expect(throws: MailStoreError.cannotDeleteInbox) { try await mail.deleteMailbox(user: "carol", name: "inbox") }
             let verification = try await engine.verify(MailboxProjection())
             #expect(verification.matches, "\(verification.differences)")

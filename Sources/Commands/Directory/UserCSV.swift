@@ -1,5 +1,6 @@
 import Facts
 import Foundation
+import Projections
 
 /// VPOP3's user list as CSV: `User Id, Password, Admin, Reply To, Assistant, Send Only To
 /// Assistant, Forward To, Use Forwarding, Comments, In 'Everyone' List`. A header row is optional
@@ -69,7 +70,7 @@ public enum UserCSV {
 
     /// Applies a row to an existing record (or a new one): fields present overwrite, absent keep.
     static func merge(_ row: Row, into existing: UserRecord?) throws -> (UserRecord, password: String?) {
-        guard let name = row.fields["User Id"]?.trimmingCharacters(in: .whitespaces), Directory.isUserName(name) else {
+        guard let name = row.fields["User Id"]?.trimmingCharacters(in: .whitespaces), DirectoryRules.isUserName(name) else {
             throw ImportError(row: row.number, reason: "not a valid user id: \(row.fields["User Id"] ?? "")")
         }
         var user = existing ?? UserRecord(name: name)

@@ -3,35 +3,23 @@ import Facts
 import Foundation
 import Logging
 import MailCore
-import PostgresNIO
+import Projections
 
-/// The mailbox library the gateways use: every change is one event (or one batch) on the
-/// user's stream under optimistic concurrency, retried on conflict, applied to `mail.*` in
-/// the same transaction. Reads come from the live projection.
+/// The mailbox commands the gateways and delivery agents run: each decides its events from the
+/// live `mail.*` tables read in its own transaction, and appends them to the user's stream under
+/// optimistic concurrency (retried on conflict), applied to `mail.*` in that same transaction.
+/// `MailReader` (Projections) answers the questions that change nothing.
 public struct MailStore: Sendable {
-    public static let category = "mailbox"
-    /// The hierarchy delimiter in folder names.
-    public static let delimiter: Character = "/"
-    /// Folders every new account gets, with their RFC 6154 special use.
-    public static let defaultMailboxes: [(String, String?)] = [
-        ("INBOX", nil), ("Sent", "Sent"), ("Drafts", "Drafts"), ("Trash", "Trash"), ("Junk", "Junk"),
-        ("Archive", "Archive"),
-    ]
-
     public let engine: ProjectionEngine
+    public let reader: MailReader
     let clock: @Sendable () -> Date
     let mimeLimits: MIMELimits
 
     public init(engine: ProjectionEngine, mimeLimits: MIMELimits = .init(), clock: @escaping @Sendable () -> Date = Date.init) {
         self.engine = engine
+        self.reader = MailReader(engine: engine)
         self.clock = clock
         self.mimeLimits = mimeLimits
-    }
-
-    var logger: Logger { engine.logger }
-
-    public static func stream(for user: String) throws -> StreamName {
-        try StreamName(category: category, id: user.lowercased())
     }
 
     // MARK: Accounts
@@ -39,14 +27,14 @@ public struct MailStore: Sendable {
     /// Opens `user`'s account with INBOX and the special-use folders, inside `transaction`.
     public func openAccount(_ user: String, in transaction: ProjectionTransaction) async throws {
         let user = user.lowercased()
-        let stream = try Self.stream(for: user)
+        let stream = try MailboxStream.name(for: user)
         let expected = try await transaction.expectedVersion(of: stream)
-        let account = try await self.account(user, on: transaction.connection)
+        let account = try await reader.account(user, on: transaction.connection)
         guard account?.active != true else { throw MailStoreError.accountExists(user) }
         var nextID = account?.nextMailboxID ?? 1
         var uidValidity = nextUIDValidity(after: account?.lastUIDValidity ?? 0)
         var specs: [MailboxSpec] = []
-        for (name, specialUse) in Self.defaultMailboxes {
+        for (name, specialUse) in MailboxNames.defaults {
             specs.append(MailboxSpec(mailboxID: nextID, name: name, uidValidity: uidValidity, specialUse: specialUse))
             nextID += 1
             uidValidity += 1
@@ -58,9 +46,9 @@ public struct MailStore: Sendable {
     /// Closes `user`'s account, removing every folder and message, inside `transaction`.
     public func closeAccount(_ user: String, in transaction: ProjectionTransaction) async throws {
         let user = user.lowercased()
-        let stream = try Self.stream(for: user)
+        let stream = try MailboxStream.name(for: user)
         let expected = try await transaction.expectedVersion(of: stream)
-        guard try await account(user, on: transaction.connection)?.active == true else { return }
+        guard try await reader.account(user, on: transaction.connection)?.active == true else { return }
         try await transaction.append([PendingEvent(MailAccountClosed(user: user))], to: stream, expectedVersion: expected)
     }
 
@@ -109,10 +97,10 @@ public struct MailStore: Sendable {
         var appends: [PendingAppend] = []
         var stored: [Stored] = []
         for (index, user) in users.enumerated() {
-            let stream = try Self.stream(for: user)
+            let stream = try MailboxStream.name(for: user)
             let expected = try await transaction.expectedVersion(of: stream)
-            var found = try await self.mailbox(user, named: mailbox, on: transaction.connection)
-            if found?.selectable != true { found = try await self.mailbox(user, named: "INBOX", on: transaction.connection) }
+            var found = try await reader.mailbox(user, named: mailbox, on: transaction.connection)
+            if found?.selectable != true { found = try await reader.mailbox(user, named: "INBOX", on: transaction.connection) }
             guard let target = found else { throw MailStoreError.noSuchAccount(user) }
             let message = StoredMessage(mailboxID: target.id, uid: target.uidNext, modSeq: target.highestModSeq + 1,
                                         flags: Flags.normalise(flags), internalDate: date, size: Int64(blob.bytes.count),
@@ -153,9 +141,9 @@ public struct MailStore: Sendable {
         var appends: [PendingAppend] = []
         var skipped: [String] = []
         for user in perUser.keys.sorted() {
-            let stream = try Self.stream(for: user)
+            let stream = try MailboxStream.name(for: user)
             let expected = try await transaction.expectedVersion(of: stream)
-            guard let inbox = try await self.mailbox(user, named: "INBOX", on: transaction.connection), inbox.selectable else {
+            guard let inbox = try await reader.mailbox(user, named: "INBOX", on: transaction.connection), inbox.selectable else {
                 skipped.append(user)
                 continue
             }
@@ -202,9 +190,9 @@ public struct MailStore: Sendable {
         let user = user.lowercased()
         let date = Self.wholeSeconds(internalDate ?? clock())
         return try await engine.transaction { transaction in
-            let stream = try Self.stream(for: user)
+            let stream = try MailboxStream.name(for: user)
             let expected = try await transaction.expectedVersion(of: stream)
-            let target = try await self.selectableMailbox(user, named: name, on: transaction.connection)
+            let target = try await reader.selectableMailbox(user, named: name, on: transaction.connection)
             let message = StoredMessage(mailboxID: target.id, uid: target.uidNext, modSeq: target.highestModSeq + 1,
                                         flags: Flags.normalise(flags), internalDate: date, size: size, blob: blob)
             let blobs = try await store(transaction)
@@ -236,10 +224,10 @@ public struct MailStore: Sendable {
         let user = user.lowercased()
         let requested = Flags.normalise(flags)
         return try await engine.transaction { transaction in
-            let stream = try Self.stream(for: user)
+            let stream = try MailboxStream.name(for: user)
             let expected = try await transaction.expectedVersion(of: stream)
-            let mailbox = try await self.mailbox(user, id: mailboxID, on: transaction.connection)
-            let messages = try await self.messages(user, mailboxID: mailboxID, uids: uids, on: transaction.connection)
+            let mailbox = try await reader.mailbox(user, id: mailboxID, on: transaction.connection)
+            let messages = try await reader.messages(user, mailboxID: mailboxID, uids: uids, on: transaction.connection)
             var result: [UInt32: [String]] = [:]
             var changes: [MessageFlagsChanged.Change] = []
             var modified: [UInt32] = []
@@ -286,10 +274,10 @@ public struct MailStore: Sendable {
     public func expunge(user: String, mailboxID: Int64, uids: [UInt32]? = nil, onlyDeleted: Bool = true) async throws -> [UInt32] {
         let user = user.lowercased()
         return try await engine.transaction { transaction in
-            let stream = try Self.stream(for: user)
+            let stream = try MailboxStream.name(for: user)
             let expected = try await transaction.expectedVersion(of: stream)
-            let mailbox = try await self.mailbox(user, id: mailboxID, on: transaction.connection)
-            let messages = try await self.messages(user, mailboxID: mailboxID, uids: uids, on: transaction.connection)
+            let mailbox = try await reader.mailbox(user, id: mailboxID, on: transaction.connection)
+            let messages = try await reader.messages(user, mailboxID: mailboxID, uids: uids, on: transaction.connection)
                 .filter { !onlyDeleted || $0.flags.contains(Flags.deleted) }
             guard !messages.isEmpty else { return [] }
             try await transaction.append([PendingEvent(MessagesExpunged(
@@ -320,13 +308,13 @@ public struct MailStore: Sendable {
                           move: Bool) async throws -> CopyResult {
         let user = user.lowercased()
         return try await engine.transaction { transaction in
-            let stream = try Self.stream(for: user)
+            let stream = try MailboxStream.name(for: user)
             let expected = try await transaction.expectedVersion(of: stream)
-            let sourceMailbox = try await self.mailbox(user, id: source, on: transaction.connection)
-            let targetMailbox = try await self.mailbox(user, id: target, on: transaction.connection)
+            let sourceMailbox = try await reader.mailbox(user, id: source, on: transaction.connection)
+            let targetMailbox = try await reader.mailbox(user, id: target, on: transaction.connection)
             guard targetMailbox.selectable else { throw MailStoreError.notSelectable(targetMailbox.name) }
             guard !(move && source == target) else { throw MailStoreError.sameMailbox }
-            let messages = try await self.messages(user, mailboxID: source, uids: uids, on: transaction.connection)
+            let messages = try await reader.messages(user, mailboxID: source, uids: uids, on: transaction.connection)
             guard !messages.isEmpty else { return CopyResult(uidValidity: targetMailbox.uidValidity, uids: []) }
             let modSeq = targetMailbox.highestModSeq + 1
             var copies: [MessagesCopied.Copy] = []
@@ -342,57 +330,5 @@ public struct MailStore: Sendable {
             try await transaction.append([PendingEvent(event)], to: stream, expectedVersion: expected)
             return CopyResult(uidValidity: targetMailbox.uidValidity, uids: copies.map { ($0.sourceUID, $0.message.uid) })
         }
-    }
-}
-
-public enum MailStoreError: Error, Equatable, CustomStringConvertible {
-    case noSuchAccount(String)
-    case accountExists(String)
-    case noSuchMailbox(String)
-    case mailboxExists(String)
-    case notSelectable(String)
-    case invalidName(String)
-    case cannotDeleteInbox
-    case hasChildren(String)
-    case sameMailbox
-    /// A message body the log does not hold.
-    case noSuchBody(String)
-
-    public var description: String {
-        switch self {
-        case .noSuchAccount(let user): "no mail account for \(user)"
-        case .accountExists(let user): "\(user) already has a mail account"
-        case .noSuchMailbox(let name): "no mailbox named \(name)"
-        case .mailboxExists(let name): "mailbox \(name) already exists"
-        case .notSelectable(let name): "mailbox \(name) cannot hold messages"
-        case .invalidName(let name): "not a valid mailbox name: \(name)"
-        case .cannotDeleteInbox: "INBOX cannot be deleted"
-        case .hasChildren(let name): "mailbox \(name) has children and holds no messages"
-        case .sameMailbox: "source and target are the same mailbox"
-        case .noSuchBody(let blob): "no stored body \(blob)"
-        }
-    }
-}
-
-/// IMAP flags: system flags in their canonical spelling, keywords as given.
-public enum Flags {
-    public static let seen = "\\Seen"
-    public static let answered = "\\Answered"
-    public static let flagged = "\\Flagged"
-    public static let deleted = "\\Deleted"
-    public static let draft = "\\Draft"
-    static let system = [seen, answered, flagged, deleted, draft]
-
-    /// Sorted, without duplicates, system flags spelt canonically; `\Recent` is session state and dropped.
-    public static func normalise(_ flags: [String]) -> [String] {
-        var result = Set<String>()
-        for flag in flags where !flag.isEmpty {
-            if flag.hasPrefix("\\") {
-                if let canonical = system.first(where: { $0.lowercased() == flag.lowercased() }) { result.insert(canonical) }
-            } else {
-                result.insert(flag)
-            }
-        }
-        return result.sorted()
     }
 }

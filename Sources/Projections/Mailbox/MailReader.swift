@@ -1,5 +1,7 @@
 import EventLog
+import Facts
 import Foundation
+import Logging
 import PostgresNIO
 
 /// Rows of the live `mail.*` projection.
@@ -34,7 +36,17 @@ public struct MessageInfo: Sendable, Equatable {
     public let blob: BlobID
 }
 
-extension MailStore {
+/// Reads the live `mail.*` projection for the gateways and the mail commands. The `on:` forms
+/// read inside a caller's transaction, so a command decides from the state it appends against.
+public struct MailReader: Sendable {
+    public let engine: ProjectionEngine
+
+    public init(engine: ProjectionEngine) {
+        self.engine = engine
+    }
+
+    var logger: Logger { engine.logger }
+
     public func account(_ user: String) async throws -> MailAccountInfo? {
         try await engine.client.withConnection { try await account(user.lowercased(), on: $0) }
     }
@@ -62,7 +74,7 @@ extension MailStore {
         }
     }
 
-    func account(_ user: String, on connection: PostgresConnection) async throws -> MailAccountInfo? {
+    package func account(_ user: String, on connection: PostgresConnection) async throws -> MailAccountInfo? {
         let rows = try await connection.query("""
             SELECT user_id, active, next_mailbox_id, last_uidvalidity, messages, bytes FROM mail.accounts
             WHERE user_id = \(user)
@@ -74,31 +86,31 @@ extension MailStore {
         return nil
     }
 
-    static let mailboxColumns = """
+    private static let mailboxColumns = """
         mailbox_id, name, uidvalidity, uidnext, highestmodseq, special_use, selectable, messages, bytes
         """
 
-    func mailboxes(_ user: String, on connection: PostgresConnection) async throws -> [MailboxInfo] {
+    package func mailboxes(_ user: String, on connection: PostgresConnection) async throws -> [MailboxInfo] {
         try await decodeMailboxes(connection.query("""
             SELECT \(unescaped: Self.mailboxColumns) FROM mail.mailboxes WHERE user_id = \(user) ORDER BY name
             """, logger: logger))
     }
 
     /// The folder called `name` (INBOX in any case), selectable or not.
-    func mailbox(_ user: String, named name: String, on connection: PostgresConnection) async throws -> MailboxInfo? {
+    package func mailbox(_ user: String, named name: String, on connection: PostgresConnection) async throws -> MailboxInfo? {
         try await decodeMailboxes(connection.query("""
             SELECT \(unescaped: Self.mailboxColumns) FROM mail.mailboxes WHERE user_id = \(user)
-              AND name = \(Self.canonicalName(name))
+              AND name = \(MailboxNames.canonical(name))
             """, logger: logger)).first
     }
 
-    func selectableMailbox(_ user: String, named name: String, on connection: PostgresConnection) async throws -> MailboxInfo {
+    package func selectableMailbox(_ user: String, named name: String, on connection: PostgresConnection) async throws -> MailboxInfo {
         guard let mailbox = try await mailbox(user, named: name, on: connection) else { throw MailStoreError.noSuchMailbox(name) }
         guard mailbox.selectable else { throw MailStoreError.notSelectable(name) }
         return mailbox
     }
 
-    func mailbox(_ user: String, id: Int64, on connection: PostgresConnection) async throws -> MailboxInfo {
+    package func mailbox(_ user: String, id: Int64, on connection: PostgresConnection) async throws -> MailboxInfo {
         let found = try await decodeMailboxes(connection.query("""
             SELECT \(unescaped: Self.mailboxColumns) FROM mail.mailboxes WHERE user_id = \(user) AND mailbox_id = \(id)
             """, logger: logger))
@@ -118,7 +130,7 @@ extension MailStore {
         return result
     }
 
-    func messages(_ user: String, mailboxID: Int64, uids: [UInt32]?, on connection: PostgresConnection) async throws -> [MessageInfo] {
+    package func messages(_ user: String, mailboxID: Int64, uids: [UInt32]?, on connection: PostgresConnection) async throws -> [MessageInfo] {
         let wanted = uids.map { $0.map(Int64.init) }
         let rows = try await connection.query("""
             SELECT uid, modseq, flags, internal_date, size, blob FROM mail.messages
@@ -132,12 +144,5 @@ extension MailStore {
                                       blob: BlobID(digest: Array(buffer: blob))))
         }
         return result
-    }
-
-    /// INBOX is case-insensitive (RFC 3501 §5.1); every other name is taken as written.
-    static func canonicalName(_ name: String) -> String {
-        if name.lowercased() == "inbox" { return "INBOX" }
-        if name.lowercased().hasPrefix("inbox/") { return "INBOX" + name.dropFirst(5) }
-        return name
     }
 }

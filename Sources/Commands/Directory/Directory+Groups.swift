@@ -7,7 +7,7 @@ extension Directory {
     /// Maps an address (`name` or `name@domain`) to a user, a list, `*REMOTE` or `No-one`.
     public func addAlias(_ address: String, target: String) async throws {
         let address = address.lowercased()
-        guard Self.isAliasAddress(address) else { throw DirectoryError.invalid("alias address", address) }
+        guard DirectoryRules.isAliasAddress(address) else { throw DirectoryError.invalid("alias address", address) }
         try await change { _, directory in
             guard directory.aliases[address] == nil else { throw DirectoryError.exists("alias", address) }
             let resolved: AliasTarget
@@ -30,18 +30,10 @@ extension Directory {
         }
     }
 
-    static func isAliasAddress(_ address: String) -> Bool {
-        let parts = address.split(separator: "@", omittingEmptySubsequences: false)
-        guard (1...2).contains(parts.count), !parts[0].isEmpty, parts[0].utf8.count <= 64,
-              parts[0].utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7f && $0 != UInt8(ascii: ",") && $0 != UInt8(ascii: "<") })
-        else { return false }
-        return parts.count == 1 || isDomainPattern(String(parts[1]))
-    }
-
     // MARK: Groups
 
     public func createGroup(_ name: String, enabled: Bool = true) async throws {
-        guard Self.isUserName(name) else { throw DirectoryError.invalid("group name", name) }
+        guard DirectoryRules.isUserName(name) else { throw DirectoryError.invalid("group name", name) }
         try await change { _, directory in
             try directory.checkNameFree(name)
             return ([GroupCreated(name: name, enabled: enabled)], ())
@@ -68,7 +60,7 @@ extension Directory {
         let groupID = group.lowercased(), userID = user.lowercased()
         try await change { _, directory in
             guard directory.groups[groupID] != nil else {
-                if Self.builtinGroups.contains(where: { $0.lowercased() == groupID }) {
+                if DirectoryRules.builtinGroups.contains(where: { $0.lowercased() == groupID }) {
                     throw DirectoryError.inUse("membership of \(group) follows the users' settings")
                 }
                 throw DirectoryError.notFound("group", group)
@@ -97,7 +89,7 @@ extension Directory {
     // MARK: Lists
 
     public func createList(_ list: ListRecord) async throws {
-        guard Self.isUserName(list.name) else { throw DirectoryError.invalid("list name", list.name) }
+        guard DirectoryRules.isUserName(list.name) else { throw DirectoryError.invalid("list name", list.name) }
         try await change { _, directory in
             try directory.checkNameFree(list.name)
             return ([ListCreated(list: list)], ())
@@ -126,7 +118,7 @@ extension Directory {
             guard let record = directory.lists[id] else { throw DirectoryError.notFound("list", list) }
             let member = address.lowercased()
             if !member.contains("@") && directory.users[member] == nil { throw DirectoryError.notFound("user", address) }
-            if member.contains("@") && !Self.isAliasAddress(member) { throw DirectoryError.invalid("address", address) }
+            if member.contains("@") && !DirectoryRules.isAliasAddress(member) { throw DirectoryError.invalid("address", address) }
             let members = directory.listMembers[id] ?? []
             if members.contains(member) { return ([], ()) }
             if record.kind == .forwarding && !members.isEmpty {

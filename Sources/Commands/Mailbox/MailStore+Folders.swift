@@ -1,28 +1,29 @@
 import EventLog
 import Facts
 import Foundation
+import Projections
 
 extension MailStore {
     /// Creates a folder, and any missing parents (RFC 3501 §6.3.3).
     @discardableResult
     public func createMailbox(user: String, name: String, specialUse: String? = nil) async throws -> MailboxInfo {
         let user = user.lowercased()
-        let name = try Self.validName(name)
+        let name = try MailboxNames.valid(name)
         return try await engine.transaction { transaction in
-            let stream = try Self.stream(for: user)
+            let stream = try MailboxStream.name(for: user)
             let expected = try await transaction.expectedVersion(of: stream)
-            guard let account = try await self.account(user, on: transaction.connection), account.active else {
+            guard let account = try await reader.account(user, on: transaction.connection), account.active else {
                 throw MailStoreError.noSuchAccount(user)
             }
-            let existing = Dictionary(try await self.mailboxes(user, on: transaction.connection).map { ($0.name, $0) },
+            let existing = Dictionary(try await reader.mailboxes(user, on: transaction.connection).map { ($0.name, $0) },
                                       uniquingKeysWith: { first, _ in first })
             if let found = existing[name], found.selectable { throw MailStoreError.mailboxExists(name) }
             var events: [PendingEvent] = []
             var nextID = account.nextMailboxID
             var uidValidity = self.nextUIDValidity(after: account.lastUIDValidity)
-            let levels = name.split(separator: Self.delimiter)
+            let levels = name.split(separator: MailboxNames.delimiter)
             for depth in 1...levels.count {
-                let path = levels[..<depth].joined(separator: String(Self.delimiter))
+                let path = levels[..<depth].joined(separator: String(MailboxNames.delimiter))
                 if let found = existing[path], found.selectable || depth < levels.count { continue }
                 let id = existing[path]?.id ?? nextID
                 if existing[path] == nil { nextID += 1 }
@@ -31,7 +32,7 @@ extension MailStore {
                 uidValidity += 1
             }
             try await transaction.append(events, to: stream, expectedVersion: expected)
-            return try await self.selectableMailbox(user, named: name, on: transaction.connection)
+            return try await reader.selectableMailbox(user, named: name, on: transaction.connection)
         }
     }
 
@@ -39,21 +40,21 @@ extension MailStore {
     /// leaves INBOX empty (RFC 3501 §6.3.5).
     public func renameMailbox(user: String, from: String, to: String) async throws {
         let user = user.lowercased()
-        let from = Self.canonicalName(from)
-        let to = try Self.validName(to)
+        let from = MailboxNames.canonical(from)
+        let to = try MailboxNames.valid(to)
         try await engine.transaction { transaction in
-            let stream = try Self.stream(for: user)
+            let stream = try MailboxStream.name(for: user)
             let expected = try await transaction.expectedVersion(of: stream)
-            let all = try await self.mailboxes(user, on: transaction.connection)
+            let all = try await reader.mailboxes(user, on: transaction.connection)
             guard let source = all.first(where: { $0.name == from }) else { throw MailStoreError.noSuchMailbox(from) }
             if all.contains(where: { $0.name == to }) { throw MailStoreError.mailboxExists(to) }
-            guard let account = try await self.account(user, on: transaction.connection) else {
+            guard let account = try await reader.account(user, on: transaction.connection) else {
                 throw MailStoreError.noSuchAccount(user)
             }
             if from == "INBOX" {
                 let spec = MailboxSpec(mailboxID: account.nextMailboxID, name: to,
                                        uidValidity: self.nextUIDValidity(after: account.lastUIDValidity), specialUse: nil)
-                let messages = try await self.messages(user, mailboxID: source.id, uids: nil, on: transaction.connection)
+                let messages = try await reader.messages(user, mailboxID: source.id, uids: nil, on: transaction.connection)
                 var events = [PendingEvent(MailboxCreated(mailbox: spec).stamped())]
                 if !messages.isEmpty {
                     let copies = messages.enumerated().map { offset, message in
@@ -67,10 +68,10 @@ extension MailStore {
                 try await transaction.append(events, to: stream, expectedVersion: expected)
                 return
             }
-            let prefix = from + String(Self.delimiter)
+            let prefix = from + String(MailboxNames.delimiter)
             var renames = [MailboxRenamed.Rename(mailboxID: source.id, from: from, to: to)]
             for child in all where child.name.hasPrefix(prefix) {
-                let newName = to + String(Self.delimiter) + child.name.dropFirst(prefix.count)
+                let newName = to + String(MailboxNames.delimiter) + child.name.dropFirst(prefix.count)
                 if all.contains(where: { $0.name == newName }) { throw MailStoreError.mailboxExists(newName) }
                 renames.append(.init(mailboxID: child.id, from: child.name, to: newName))
             }
@@ -81,14 +82,14 @@ extension MailStore {
     /// Deletes a folder and its messages (RFC 3501 §6.3.4): with children it stays as \Noselect.
     public func deleteMailbox(user: String, name: String) async throws {
         let user = user.lowercased()
-        let name = Self.canonicalName(name)
+        let name = MailboxNames.canonical(name)
         guard name != "INBOX" else { throw MailStoreError.cannotDeleteInbox }
         try await engine.transaction { transaction in
-            let stream = try Self.stream(for: user)
+            let stream = try MailboxStream.name(for: user)
             let expected = try await transaction.expectedVersion(of: stream)
-            let all = try await self.mailboxes(user, on: transaction.connection)
+            let all = try await reader.mailboxes(user, on: transaction.connection)
             guard let mailbox = all.first(where: { $0.name == name }) else { throw MailStoreError.noSuchMailbox(name) }
-            let hasChildren = all.contains { $0.name.hasPrefix(name + String(Self.delimiter)) }
+            let hasChildren = all.contains { $0.name.hasPrefix(name + String(MailboxNames.delimiter)) }
             if hasChildren && !mailbox.selectable { throw MailStoreError.hasChildren(name) }
             try await transaction.append([PendingEvent(MailboxDeleted(
                 mailboxID: mailbox.id, name: name, keptAsNoSelect: hasChildren, messages: mailbox.messages,
@@ -99,24 +100,12 @@ extension MailStore {
     /// SUBSCRIBE / UNSUBSCRIBE: a name, which need not exist (RFC 3501 §6.3.6).
     public func setSubscribed(user: String, name: String, _ subscribed: Bool) async throws {
         let user = user.lowercased()
-        let name = Self.canonicalName(name)
+        let name = MailboxNames.canonical(name)
         try await engine.transaction { transaction in
-            let stream = try Self.stream(for: user)
+            let stream = try MailboxStream.name(for: user)
             let expected = try await transaction.expectedVersion(of: stream)
             try await transaction.append([PendingEvent(MailboxSubscriptionChanged(name: name, subscribed: subscribed))],
                                          to: stream, expectedVersion: expected)
         }
-    }
-
-    /// A usable folder name: non-empty levels separated by `/`, no wildcards or control
-    /// characters, at most 1000 bytes.
-    static func validName(_ name: String) throws -> String {
-        let name = canonicalName(name)
-        let levels = name.split(separator: delimiter, omittingEmptySubsequences: false)
-        // No empty level, and no `.` or `..` level: a name is never a path that climbs.
-        guard !name.isEmpty, name.utf8.count <= 1_000, !levels.contains(where: { $0.isEmpty || $0 == "." || $0 == ".." }),
-              !name.contains(where: { $0 == "*" || $0 == "%" || $0.asciiValue.map { $0 < 0x20 || $0 == 0x7f } == true })
-        else { throw MailStoreError.invalidName(name) }
-        return name
     }
 }

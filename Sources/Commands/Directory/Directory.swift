@@ -3,15 +3,13 @@ import Facts
 import Foundation
 import Logging
 import PostgresNIO
+import Projections
 
-/// The administrative library: domains, users, aliases, groups and lists. Each change is
-/// validated against the live `directory.*` tables and appended to `directory-main` under
-/// optimistic concurrency (retried on conflict), with the mail account opened or closed in the
-/// same transaction.
+/// The directory commands: domains, users, aliases, groups and lists, for the CLI and the web
+/// admin. Each change is checked against the live `directory.*` tables read in its own
+/// transaction and appended to `directory-main` under optimistic concurrency (retried on
+/// conflict), with the mail account opened or closed in the same transaction.
 public struct Directory: Sendable {
-    public static let category = "directory"
-    public static let builtinGroups = ["Everyone", "Admins", "No-one"]
-
     public let engine: ProjectionEngine
     public let mail: MailStore
     let settings: Settings
@@ -28,32 +26,31 @@ public struct Directory: Sendable {
         self.vault = vault
     }
 
-    static var stream: StreamName { try! StreamName(category: category, id: "main") }
     var logger: Logger { engine.logger }
 
     /// Runs `body` with the directory stream's expected version, appending what it returns.
     @discardableResult
     func change<T: Sendable>(_ body: @Sendable (ProjectionTransaction, DirectorySnapshot) async throws -> ([any Event], T)) async throws -> T {
         try await engine.transaction { transaction in
-            let expected = try await transaction.expectedVersion(of: Self.stream)
+            let expected = try await transaction.expectedVersion(of: DirectoryStream.main)
             let snapshot = try await DirectorySnapshot.load(on: transaction.connection, logger: logger)
             let (events, result) = try await body(transaction, snapshot)
             if !events.isEmpty {
-                try await transaction.append(events.map { PendingEvent($0) }, to: Self.stream, expectedVersion: expected)
+                try await transaction.append(events.map { PendingEvent($0) }, to: DirectoryStream.main, expectedVersion: expected)
             }
             return result
         }
     }
 
     public func snapshot() async throws -> DirectorySnapshot {
-        try await engine.client.withConnection { try await DirectorySnapshot.load(on: $0, logger: logger) }
+        try await DirectorySnapshot.load(from: engine)
     }
 
     // MARK: Domains
 
     public func addDomain(_ pattern: String) async throws {
         let pattern = pattern.lowercased()
-        guard Self.isDomainPattern(pattern) else { throw DirectoryError.invalid("domain", pattern) }
+        guard DirectoryRules.isDomainPattern(pattern) else { throw DirectoryError.invalid("domain", pattern) }
         try await change { _, directory in
             guard !directory.domains.contains(pattern) else { throw DirectoryError.exists("domain", pattern) }
             var events: [any Event] = [DomainAdded(pattern: pattern)]
@@ -77,7 +74,7 @@ public struct Directory: Sendable {
     /// The default domain must be a single valid domain, and is made local if it is not already.
     public func setDefaultDomain(_ domain: String) async throws {
         let domain = domain.lowercased()
-        guard Self.isDomainPattern(domain), !domain.contains(where: { $0 == "*" || $0 == "?" }) else {
+        guard DirectoryRules.isDomainPattern(domain), !domain.contains(where: { $0 == "*" || $0 == "?" }) else {
             throw DirectoryError.invalid("default domain", domain)
         }
         try await change { _, directory in
@@ -93,7 +90,7 @@ public struct Directory: Sendable {
     /// Creates a user and opens their mail account. Without a password the user cannot log in
     /// until one is set.
     public func createUser(_ record: UserRecord, password: String?) async throws {
-        guard Self.isUserName(record.name) else { throw DirectoryError.invalid("user name", record.name) }
+        guard DirectoryRules.isUserName(record.name) else { throw DirectoryError.invalid("user name", record.name) }
         var hashes: Credentials?
         if let password {
             try await checkPassword(password)
@@ -211,69 +208,6 @@ public struct Directory: Sendable {
         }
         guard !password.contains(where: { $0.isNewline || $0 == "\0" }) else {
             throw DirectoryError.weakPassword("a password cannot contain line breaks")
-        }
-    }
-
-    // MARK: Name rules
-
-    /// VPOP3's rule: 1–32 characters of `[A-Za-z0-9._-]`, compared without case.
-    public static func isUserName(_ name: String) -> Bool {
-        (1...32).contains(name.utf8.count) && name.utf8.allSatisfy { byte in
-            (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte) || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte)
-                || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) || byte == UInt8(ascii: ".")
-                || byte == UInt8(ascii: "_") || byte == UInt8(ascii: "-")
-        }
-    }
-
-    /// A domain name whose labels may hold the wildcards `*` and `?`.
-    public static func isDomainPattern(_ pattern: String) -> Bool {
-        let labels = pattern.split(separator: ".", omittingEmptySubsequences: false)
-        return !pattern.isEmpty && pattern.utf8.count <= 253 && labels.allSatisfy { label in
-            !label.isEmpty && label.utf8.count <= 63 && label.utf8.allSatisfy { byte in
-                (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte) || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte)
-                    || byte == UInt8(ascii: "-") || byte == UInt8(ascii: "*") || byte == UInt8(ascii: "?")
-            }
-        }
-    }
-
-    /// Whether `domain` is local: equal to a listed domain or matched by a wildcard pattern.
-    public static func matches(pattern: String, domain: String) -> Bool {
-        let pattern = Array(pattern.lowercased()), text = Array(domain.lowercased())
-        var p = 0, t = 0, star = -1, mark = 0
-        while t < text.count {
-            if p < pattern.count && (pattern[p] == "?" || pattern[p] == text[t]) {
-                p += 1; t += 1
-            } else if p < pattern.count && pattern[p] == "*" {
-                star = p; mark = t; p += 1
-            } else if star >= 0 {
-                p = star + 1; mark += 1; t = mark
-            } else {
-                return false
-            }
-        }
-        while p < pattern.count && pattern[p] == "*" { p += 1 }
-        return p == pattern.count
-    }
-}
-
-public enum DirectoryError: Error, Equatable, CustomStringConvertible {
-    case invalid(String, String)
-    case exists(String, String)
-    case notFound(String, String)
-    case inUse(String)
-    case weakPassword(String)
-    case needsPassword(String)
-    case noKeyDirectory
-
-    public var description: String {
-        switch self {
-        case .invalid(let what, let value): "not a valid \(what): \(value)"
-        case .exists(let what, let value): "\(what) \(value) already exists"
-        case .notFound(let what, let value): "no \(what) named \(value)"
-        case .inUse(let reason): reason
-        case .weakPassword(let reason): reason
-        case .needsPassword(let user): "set a new password for \(user) to enable CRAM-MD5 or APOP (their secrets are made from the password)"
-        case .noKeyDirectory: "CRAM-MD5 and APOP secrets are sealed with the key in the key directory, which is not available here"
         }
     }
 }

@@ -3,7 +3,7 @@ import Foundation
 import MailCore
 import PostgresNIO
 
-extension MailStore {
+extension MailReader {
     /// What changed in a folder after `modSeq` (RFC 7162): messages added or whose flags
     /// changed, and UIDs expunged, each with its MODSEQ.
     public struct Changes: Sendable {

@@ -1,18 +1,10 @@
+import Commands
 import EventLog
 import Facts
 import Foundation
 @testable import Projections
-import Testing
 import TestSupport
-
-/// Cheap password hashing for tests: the parameters are stored with each hash.
-let testCost = Credentials.Cost(scryptLogN: 10, scryptBlockSize: 8, scramIterations: 4_096)
-
-func withDirectory<T: Sendable>(_ body: @Sendable (Directory, ProjectionEngine) async throws -> T) async throws -> T {
-    try await withMailStore { _, engine in
-        try await body(Directory(engine: engine, passwordCost: testCost), engine)
-    }
-}
+import Testing
 
 @Suite("Directory")
 struct DirectoryTests {
@@ -36,13 +28,13 @@ struct DirectoryTests {
             }
             #expect(try await directory.authenticate("ALICE.SMITH", password: "correct horse")?.admin == true)
             #expect(try await directory.authenticate("alice.smith", password: "wrong") == nil)
-            #expect(try await directory.mail.mailboxes("alice.smith").count == 6)
+            #expect(try await directory.mail.reader.mailboxes("alice.smith").count == 6)
             await #expect(throws: DirectoryError.inUse("Alice.Smith is the last administrator")) {
                 try await directory.removeUser("alice.smith")
             }
-            #expect(Directory.matches(pattern: "*.example.org", domain: "mail.example.org"))
-            #expect(!Directory.matches(pattern: "*.example.org", domain: "example.org"))
-            #expect(Directory.matches(pattern: "exampl?.com", domain: "EXAMPLE.com"))
+            #expect(DirectoryRules.matches(pattern: "*.example.org", domain: "mail.example.org"))
+            #expect(!DirectoryRules.matches(pattern: "*.example.org", domain: "example.org"))
+            #expect(DirectoryRules.matches(pattern: "exampl?.com", domain: "EXAMPLE.com"))
 
             // Stored credentials: no clear text anywhere in the log or the tables.
             let rows = try await engine.client.query("SELECT scrypt || scram_sha256 FROM directory.users")
@@ -154,15 +146,16 @@ struct DirectoryTests {
     func settings() async throws {
         try await withDirectory { _, engine in
             let settings = Settings(engine: engine)
+            let writer = SettingWriter(engine: engine)
             let live = LiveSettings(store: engine.store, logger: TestDatabase.logger)
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await live.run() }
                 var changes = live.changes().makeAsyncIterator()
                 #expect(try await settings.value(SettingKey.passwordMinimumLength) == 5)
-                try await settings.set("password.min_length", to: "8", actor: "admin")
+                try await writer.set("password.min_length", to: "8", actor: "admin")
                 #expect(try await settings.value(SettingKey.passwordMinimumLength) == 8)
-                await #expect(throws: SettingProblem.self) { try await settings.set("password.min_length", to: "0", actor: "admin") }
-                await #expect(throws: SettingProblem.self) { try await settings.set("no.such", to: "1", actor: "admin") }
+                await #expect(throws: SettingProblem.self) { try await writer.set("password.min_length", to: "0", actor: "admin") }
+                await #expect(throws: SettingProblem.self) { try await writer.set("no.such", to: "1", actor: "admin") }
                 let change = await changes.next()
                 #expect(change?.key == "password.min_length" && change?.json == "8")
                 #expect(live.value(SettingKey.passwordMinimumLength) == 8)

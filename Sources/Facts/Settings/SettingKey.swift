@@ -37,7 +37,7 @@ public struct AnySettingKey: Sendable {
 
 public struct SettingProblem: Error, CustomStringConvertible {
     public let description: String
-    init(_ description: String) { self.description = description }
+    public init(_ description: String) { self.description = description }
 }
 
 extension Result where Failure == SettingProblem {
@@ -321,14 +321,15 @@ public enum SettingKeys {
     public static func named(_ name: String) -> AnySettingKey? { all.first { $0.name == name } }
 }
 
-enum SettingJSON {
-    static func encode<T: Encodable>(_ value: T) -> String {
+/// Setting values as JSON text, the form `setting_changed` carries and `settings.settings` stores.
+public enum SettingJSON {
+    public static func encode<T: Encodable>(_ value: T) -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         return (try? encoder.encode(value)).map { String(decoding: $0, as: UTF8.self) } ?? "null"
     }
 
-    static func decode<T: Decodable>(_ type: T.Type, from text: String) -> T? {
+    public static func decode<T: Decodable>(_ type: T.Type, from text: String) -> T? {
         if let value = try? JSONDecoder().decode(T.self, from: Data(text.utf8)) { return value }
         // A bare word for a string setting.
         if T.self == String.self { return text as? T }

@@ -1,0 +1,90 @@
+import EventLog
+import Facts
+import Foundation
+import Logging
+import ServiceLifecycle
+import Synchronization
+
+/// Settings as components see them while running: loaded once, then kept current by following
+/// the settings stream, so a change made by the CLI or the web admin takes effect without a restart.
+public final class LiveSettings: Service, Sendable {
+    public struct Change: Sendable {
+        public let key: String
+        public let json: String
+    }
+
+    let store: EventStore
+    let logger: Logger
+    private let state = Mutex<(values: [String: String], watchers: [UUID: AsyncStream<Change>.Continuation], generation: Int, cursor: LogCursor)>(([:], [:], 0, .start))
+
+    /// Grows with every change taken in, so a component can cache values derived from settings.
+    public var generation: Int { state.withLock { $0.generation } }
+
+    public init(store: EventStore, logger: Logger) {
+        self.store = store
+        self.logger = logger
+    }
+
+    /// Takes the values the settings table holds now, so components started next see them
+    /// before the follower has caught up.
+    public func load(from settings: Settings) async throws {
+        let values = try await settings.list().filter { !$0.isDefault }
+        state.withLock { state in
+            for value in values { state.values[value.key.name] = value.json }
+            state.generation += 1
+        }
+    }
+
+    /// The current value of `key`.
+    public func value<Value>(_ key: SettingKey<Value>) -> Value {
+        let json = state.withLock { $0.values[key.name] }
+        return json.flatMap { SettingJSON.decode(Value.self, from: $0) } ?? key.defaultValue
+    }
+
+    /// Every change from now on, as it is read from the log.
+    public func changes() -> AsyncStream<Change> {
+        let (stream, continuation) = AsyncStream<Change>.makeStream()
+        let id = UUID()
+        state.withLock { $0.watchers[id] = continuation }
+        continuation.onTermination = { [weak self] _ in _ = self?.state.withLock { $0.watchers.removeValue(forKey: id) } }
+        return stream
+    }
+
+    /// Follows the settings stream until cancelled or the service group shuts down, through
+    /// database outages (retried, logged once per outage).
+    public func run() async throws {
+        await cancelWhenGracefulShutdown {
+            await self.store.follow(logger: self.logger, what: "following the settings") { try await self.catchUp() }
+        }
+    }
+
+    private func catchUp() async throws {
+        let decoder = EventCoding.decoder()
+        while true {
+            let cursor = state.withLock { $0.cursor }
+            let events = try await store.read(after: cursor, category: SettingsStream.category, limit: 500)
+            guard let last = events.last else { return }
+            var changes: [Change] = []
+            for recorded in events where recorded.type == SettingChanged.eventType {
+                do {
+                    let change = try decoder.decode(SettingChanged.self, from: Data(recorded.json))
+                    changes.append(Change(key: change.key, json: change.new))
+                } catch {
+                    logger.error("skipping a setting change that does not decode", metadata: [
+                        "position": "\(recorded.position)", "error": "\(error)",
+                    ])
+                }
+            }
+            let watchers = state.withLock { state in
+                for change in changes { state.values[change.key] = change.json }
+                if !changes.isEmpty { state.generation += 1 }
+                state.cursor = last.cursor
+                return Array(state.watchers.values)
+            }
+            for change in changes {
+                for watcher in watchers { watcher.yield(change) }
+            }
+            if events.count < 500 { return }
+        }
+    }
+}

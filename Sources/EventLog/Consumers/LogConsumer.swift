@@ -70,6 +70,13 @@ public struct LogConsumer: Service {
     let batchSize: Int
     let handler: Handler
     let logger: Logger
+    /// How long a wake-up is left to gather more appends before the next batch is read. Short
+    /// for a consumer others wait on (local delivery); longer for one nobody waits on (the
+    /// audit tables, the ledger), so under load it reads a few large batches instead of one
+    /// small batch per commit.
+    public var gather: Duration = .milliseconds(20)
+    /// The gather of consumers nobody waits on.
+    public static let unhurried: Duration = .milliseconds(100)
 
     /// `categories` empty reads every category. `lockName` defaults to `pillarbox consumer NAME`.
     public init(name: String, categories: [String] = [], store: EventStore, registry: EventTypeRegistry,
@@ -103,7 +110,9 @@ public struct LogConsumer: Service {
     }
 
     public func run() async throws {
-        await store.follow(logger: logger, what: "consumer batch") { try await catchUp() }
+        await store.follow(logger: logger, what: "consumer batch", categories: categories, gather: gather) {
+            try await catchUp()
+        }
     }
 
     /// Handles every event visible now; returns how many were read (known or not).

@@ -54,7 +54,8 @@ public struct LedgerSealer: Service {
     }
 
     public func run() async throws {
-        await store.follow(logger: logger, what: "sealing the ledger") { try await sealPending() }
+        // Nobody waits on the ledger: under load it seals a few large batches, not one per commit.
+        await store.follow(logger: logger, what: "sealing the ledger", gather: LogConsumer.unhurried) { try await sealPending() }
         // The last head this run sealed is signed before it stops.
         if signing != nil {
             do {

@@ -195,17 +195,19 @@ public final class EventStore: Service, Sendable {
     /// `catchUp` is retried with a growing pause (100 ms to 5 s), logged once per outage.
     ///
     /// After a NOTIFY it lets `gather` pass before catching up, so that under a stream of
-    /// appends a follower reads them in batches rather than one query per commit.
-    public func follow(logger: Logger, what: String, gather: Duration = .milliseconds(20),
+    /// appends a follower reads them in batches rather than one query per commit. A follower
+    /// of some `categories` is woken only by appends to them (or by a NOTIFY that names none).
+    public func follow(logger: Logger, what: String, categories: [String] = [], gather: Duration = .milliseconds(20),
                        _ catchUp: () async throws -> Void) async {
         var outage = OutageLog(logger: logger, what: what)
+        let categories = Set(categories)
         while !stopRequested {
-            let generation = notifier.generation
+            let generation = notifier.generation(for: categories)
             do {
                 try await catchUp()
                 outage.succeeded()
-                await notifier.wait(after: generation, timeout: .seconds(1))
-                if notifier.generation != generation, gather > .zero { try? await Task.sleep(for: gather) }
+                await notifier.wait(after: generation, categories: categories, timeout: .seconds(1))
+                if notifier.generation(for: categories) != generation, gather > .zero { try? await Task.sleep(for: gather) }
             } catch {
                 if stopRequested { return }
                 outage.failed(error)
@@ -340,9 +342,13 @@ public final class EventStore: Service, Sendable {
     /// A counter that grows whenever the log may have grown (a NOTIFY, or an append here).
     public var appendGeneration: UInt64 { notifier.generation }
 
-    /// Returns once `appendGeneration` has moved past `generation`, or after `timeout`.
-    public func waitForAppend(after generation: UInt64, timeout: Duration) async {
-        await notifier.wait(after: generation, timeout: timeout)
+    /// A counter that grows whenever streams of `categories` may have grown.
+    public func appendGeneration(for categories: Set<String>) -> UInt64 { notifier.generation(for: categories) }
+
+    /// Returns once the generation for `categories` (every category when empty) has moved past
+    /// `generation`, or after `timeout`.
+    public func waitForAppend(after generation: UInt64, categories: Set<String> = [], timeout: Duration) async {
+        await notifier.wait(after: generation, categories: categories, timeout: timeout)
     }
 
     static let columns = """

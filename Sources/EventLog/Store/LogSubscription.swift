@@ -39,7 +39,7 @@ public struct LogSubscription: AsyncSequence, Sendable {
         public mutating func next() async throws -> RecordedEvent? {
             while bufferIndex >= buffer.count {
                 if Task.isCancelled { return nil }
-                let generation = store.notifier.generation
+                let generation = store.notifier.generation(for: Set(category.map { [$0] } ?? []))
                 buffer = try await store.read(after: cursor, category: category, limit: batchSize)
                 bufferIndex = 0
                 if !buffer.isEmpty {
@@ -50,7 +50,8 @@ public struct LogSubscription: AsyncSequence, Sendable {
                     try await Task.sleep(for: fencePause)
                     fencePause = Swift.min(fencePause * 2, .milliseconds(500))
                 } else {
-                    await store.notifier.wait(after: generation, timeout: LogSubscription.idleRecheck)
+                    await store.notifier.wait(after: generation, categories: Set(category.map { [$0] } ?? []),
+                                              timeout: LogSubscription.idleRecheck)
                 }
             }
             let event = buffer[bufferIndex]

@@ -93,8 +93,11 @@ public final class IMAPAccounts: Sendable {
     /// Moves whenever a mailbox may have changed: with the log's wake-ups and with this
     /// process's own changes.
     var changeMark: ChangeMark {
-        ChangeMark(log: store.appendGeneration, local: localChanges.load(ordering: .sequentiallyConsistent))
+        ChangeMark(log: store.appendGeneration(for: Self.followed), local: localChanges.load(ordering: .sequentiallyConsistent))
     }
+
+    /// The streams whose growth may change what a session shows: the mailboxes.
+    static let followed: Set<String> = [MailboxStream.category]
 
     func makeNonce() -> String { RandomText.hex(16) }
 

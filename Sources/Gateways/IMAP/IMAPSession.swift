@@ -144,7 +144,7 @@ public final class IMAPSession {
             return .executed
         case .refresh:
             // Read before the refresh: a wake-up that comes during it must still count.
-            idleGeneration = accounts.store.appendGeneration
+            idleGeneration = accounts.store.appendGeneration(for: IMAPAccounts.followed)
             await refresh(allowExpunge: true)
         case .close(let tally, let closedByServer, let tls):
             discardAppendSpool()
@@ -381,8 +381,8 @@ public final class IMAPSession {
 
     /// Waits for the log to move past `generation` (or a minute), then says where it is now.
     static func nextWake(_ store: EventStore, after generation: UInt64) async -> IdleEvent {
-        await store.waitForAppend(after: generation, timeout: .seconds(60))
-        return .wake(store.appendGeneration)
+        await store.waitForAppend(after: generation, categories: IMAPAccounts.followed, timeout: .seconds(60))
+        return .wake(store.appendGeneration(for: IMAPAccounts.followed))
     }
 }
 

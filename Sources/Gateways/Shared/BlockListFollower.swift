@@ -27,7 +27,8 @@ public final class BlockListFollower: Service, Sendable {
 
     public func run() async throws {
         await cancelWhenGracefulShutdown {
-            await self.engine.store.follow(logger: self.logger, what: "following the block list") {
+            await self.engine.store.follow(logger: self.logger, what: "following the block list",
+                                           categories: [ClientBlocked.category]) {
                 try await self.catchUp(force: false)
             }
         }

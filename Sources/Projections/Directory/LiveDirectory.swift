@@ -26,7 +26,8 @@ public final class LiveDirectory: Service, Sendable {
 
     public func run() async throws {
         await cancelWhenGracefulShutdown {
-            await self.engine.store.follow(logger: self.logger, what: "following the directory") {
+            await self.engine.store.follow(logger: self.logger, what: "following the directory",
+                                           categories: [DirectoryStream.category]) {
                 try await self.catchUp(force: false)
             }
         }

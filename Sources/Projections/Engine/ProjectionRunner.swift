@@ -11,6 +11,8 @@ public struct ProjectionRunner: Service {
     public let engine: ProjectionEngine
     public let projection: any Projection
     let consumer: LogConsumer
+    /// Batches this large flush with the planner guarded (see `RowWriter.flush`).
+    static let plannerGuardBatch = 100
 
     public init(engine: ProjectionEngine, projection: any Projection, batchSize: Int = 500) {
         precondition(projection.mode == .async, "\(projection.name) is applied inline")
@@ -26,7 +28,7 @@ public struct ProjectionRunner: Service {
             save: { cursor, connection in
                 try await engine.saveState(projection, target: try projection.liveTarget(), cursor: cursor, on: connection)
             })
-        consumer = LogConsumer(
+        var consumer = LogConsumer(
             name: "projection " + projection.name, categories: projection.categories, store: engine.store,
             registry: engine.registries[projection.name] ?? EventTypeRegistry(projection.eventTypes),
             checkpoint: checkpoint, lockName: projection.lockName, batchSize: batchSize, logger: logger
@@ -35,8 +37,14 @@ public struct ProjectionRunner: Service {
             for item in batch.items {
                 try engine.apply(item.event, recorded: item.recorded, to: projection, writer: writer)
             }
-            try await writer.flush(to: try projection.liveTarget(), on: connection, logger: logger)
+            // A few events at a time (keeping up) cannot outgrow the tables' statistics; a
+            // backlog read in full batches can.
+            try await writer.flush(to: try projection.liveTarget(), on: connection, logger: logger,
+                                   guardPlanner: batch.items.count >= Self.plannerGuardBatch)
         }
+        // Async projections are read by people and reports, never waited on by a client.
+        consumer.gather = LogConsumer.unhurried
+        self.consumer = consumer
     }
 
     public func run() async throws {

@@ -54,7 +54,7 @@ public final class LiveSettings: Service, Sendable {
     /// database outages (retried, logged once per outage).
     public func run() async throws {
         await cancelWhenGracefulShutdown {
-            await self.store.follow(logger: self.logger, what: "following the settings") { try await self.catchUp() }
+            await self.store.follow(logger: self.logger, what: "following the settings", categories: [SettingsStream.category]) { try await self.catchUp() }
         }
     }
 

@@ -27,6 +27,7 @@ let package = Package(
         // System libraries, found through pkg-config.
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
         .systemLibrary(name: "CLua", pkgConfig: "lua5.4", providers: [.apt(["liblua5.4-dev"])]),
+        .systemLibrary(name: "CUnbound", pkgConfig: "libunbound", providers: [.apt(["libunbound-dev"])]),
 
         // Pure value types and parsers: no I/O.
         .target(name: "MailCore"),
@@ -37,6 +38,16 @@ let package = Package(
         .target(name: "SMTPWire", dependencies: ["WireCore"], path: "Sources/Wire/SMTP"),
         .target(name: "IMAPWire", dependencies: ["WireCore"], path: "Sources/Wire/IMAP"),
         .target(name: "POP3Wire", dependencies: ["WireCore"], path: "Sources/Wire/POP3"),
+
+        // DNS: libunbound behind the Resolver protocol, a table resolver for tests, and where mail
+        // for a domain goes (RFC 5321 §5.1).
+        .target(
+            name: "DNS",
+            dependencies: ["MailCore", "CUnbound", .product(name: "NIOPosix", package: "swift-nio")]
+        ),
+
+        // The SMTP client: its session as a pure state machine over SMTPWire's reply reader.
+        .target(name: "SMTPClient", dependencies: ["SMTPWire", "WireCore"]),
 
         // The append-only event log on PostgreSQL, with its migrations embedded in the binary.
         .target(
@@ -168,6 +179,8 @@ let package = Package(
         ]),
         .testTarget(name: "ProjectionsTests", dependencies: ["Projections", "Commands", "Facts", "EventLog", "MailCore", "TestSupport"]),
         .testTarget(name: "CommandsTests", dependencies: ["Commands", "Projections", "Facts", "EventLog", "MailCore", "TestSupport"]),
+        .testTarget(name: "DNSTests", dependencies: ["DNS", "MailCore"]),
+        .testTarget(name: "SMTPClientTests", dependencies: ["SMTPClient", "SMTPWire", "WireCore"]),
         .testTarget(name: "RoutingTests", dependencies: ["Routing", "Facts", "Projections"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CLua", "CZstd"]),
         .testTarget(

@@ -11,8 +11,10 @@ let package = Package(
         // The entry point every target hands to libFuzzer.
         .target(name: "FuzzDriver"),
         .executableTarget(name: "FuzzMIME", dependencies: [.product(name: "MailCore", package: "Pillarbox"), "FuzzDriver"]),
+        .executableTarget(name: "FuzzDNSRecordData", dependencies: [.product(name: "MailCore", package: "Pillarbox"), "FuzzDriver"]),
         .executableTarget(name: "FuzzDomainName", dependencies: [.product(name: "MailCore", package: "Pillarbox"), "FuzzDriver"]),
         .executableTarget(name: "FuzzSMTP", dependencies: [.product(name: "SMTPWire", package: "Pillarbox"), "FuzzDriver"]),
+        .executableTarget(name: "FuzzSMTPReplies", dependencies: [.product(name: "SMTPWire", package: "Pillarbox"), "FuzzDriver"]),
         .executableTarget(name: "FuzzPOP3", dependencies: [.product(name: "POP3Wire", package: "Pillarbox"), "FuzzDriver"]),
         .executableTarget(name: "FuzzIMAP", dependencies: [.product(name: "IMAPWire", package: "Pillarbox"), "FuzzDriver"]),
     ],

@@ -1,0 +1,35 @@
+import MailCore
+
+/// A resolver that answers from tables: for tests, and for `dns.overrides`. A name missing
+/// from every table does not exist; a name in `failing` cannot be resolved.
+public struct StaticResolver: Resolver {
+    public var mxRecords: [String: [DNSRecordData.MX]] = [:]
+    public var addressRecords: [String: [IPAddress]] = [:]
+    public var txtRecords: [String: [[[UInt8]]]] = [:]
+    public var failing: Set<String> = []
+
+    public init() {}
+
+    private func exists(_ name: String) -> Bool {
+        mxRecords[name] != nil || addressRecords[name] != nil || txtRecords[name] != nil
+    }
+
+    private func answer<Records>(_ name: String, _ table: [String: [Records]]) throws(DNSFailure) -> DNSAnswer<[Records]> {
+        let name = name.lowercased()
+        if failing.contains(name) { throw DNSFailure(name: name, reason: "SERVFAIL (static)") }
+        if let records = table[name], !records.isEmpty { return .records(records, secure: false) }
+        return exists(name) ? .noRecords : .nonexistentDomain
+    }
+
+    public func mx(_ domain: String) async throws(DNSFailure) -> DNSAnswer<[DNSRecordData.MX]> {
+        try answer(domain, mxRecords)
+    }
+
+    public func addresses(_ host: String) async throws(DNSFailure) -> DNSAnswer<[IPAddress]> {
+        try answer(host, addressRecords)
+    }
+
+    public func txt(_ name: String) async throws(DNSFailure) -> DNSAnswer<[[[UInt8]]]> {
+        try answer(name, txtRecords)
+    }
+}

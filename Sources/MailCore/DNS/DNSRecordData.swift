@@ -1,0 +1,87 @@
+/// The record data (RDATA) of the answers a resolver hands back, decoded from wire form
+/// (RFC 1035 §3.3). The bytes come from the network through the resolver: every length is
+/// checked, and data that does not decode is reported, never trusted.
+public enum DNSRecordData {
+    public struct Malformed: Error, Equatable, CustomStringConvertible {
+        public let reason: String
+        public var description: String { "malformed DNS record data: \(reason)" }
+    }
+
+    /// A mail exchanger (RFC 1035 §3.3.9): its preference and host name, lower-case without
+    /// the trailing dot. The null MX (RFC 7505) has the host name ".", given here as "".
+    public struct MX: Hashable, Sendable {
+        public let preference: UInt16
+        public let host: String
+
+        public init(preference: UInt16, host: String) {
+            self.preference = preference
+            self.host = host
+        }
+    }
+
+    /// RFC 1035 §3.3.9: a 16-bit preference, then the exchange as a domain name.
+    public static func mx(_ bytes: some Collection<UInt8>) throws(Malformed) -> MX {
+        let bytes = Array(bytes)
+        guard bytes.count >= 3 else { throw Malformed(reason: "MX shorter than 3 bytes") }
+        let preference = UInt16(bytes[0]) << 8 | UInt16(bytes[1])
+        let (host, end) = try name(bytes, from: 2)
+        guard end == bytes.count else { throw Malformed(reason: "bytes after the MX exchange") }
+        return MX(preference: preference, host: host)
+    }
+
+    /// RFC 1035 §3.4.1: four bytes.
+    public static func ipv4(_ bytes: some Collection<UInt8>) throws(Malformed) -> [UInt8] {
+        guard bytes.count == 4 else { throw Malformed(reason: "A record of \(bytes.count) bytes") }
+        return Array(bytes)
+    }
+
+    /// RFC 3596 §2.2: sixteen bytes.
+    public static func ipv6(_ bytes: some Collection<UInt8>) throws(Malformed) -> [UInt8] {
+        guard bytes.count == 16 else { throw Malformed(reason: "AAAA record of \(bytes.count) bytes") }
+        return Array(bytes)
+    }
+
+    /// RFC 1035 §3.3.14: one or more character strings, each a length byte and that many
+    /// bytes. Returned as they are; SPF and DMARC join them (RFC 7208 §3.3).
+    public static func txt(_ bytes: some Collection<UInt8>) throws(Malformed) -> [[UInt8]] {
+        let bytes = Array(bytes)
+        var strings: [[UInt8]] = []
+        var index = 0
+        while index < bytes.count {
+            let length = Int(bytes[index])
+            index += 1
+            guard index + length <= bytes.count else { throw Malformed(reason: "TXT string runs past the record") }
+            strings.append(Array(bytes[index..<index + length]))
+            index += length
+        }
+        guard !strings.isEmpty else { throw Malformed(reason: "empty TXT record") }
+        return strings
+    }
+
+    /// An uncompressed domain name starting at `start` (record data handed back by a resolver
+    /// carries names in full, RFC 3597 §4): the name lower-case, dot-separated, without the
+    /// root's trailing dot, and the index after it. Labels must be printable and not contain
+    /// dots; the whole name is at most 255 bytes (RFC 1035 §2.3.4).
+    public static func name(_ bytes: [UInt8], from start: Int) throws(Malformed) -> (String, Int) {
+        var labels: [String] = []
+        var index = start
+        var total = 0
+        while true {
+            guard index < bytes.count else { throw Malformed(reason: "domain name runs past the record") }
+            let length = Int(bytes[index])
+            index += 1
+            if length == 0 { break }
+            guard length <= 63 else { throw Malformed(reason: "compressed or oversized label") }
+            guard index + length <= bytes.count else { throw Malformed(reason: "label runs past the record") }
+            total += length + 1
+            guard total <= 255 else { throw Malformed(reason: "domain name longer than 255 bytes") }
+            let label = bytes[index..<index + length]
+            guard label.allSatisfy({ $0 > 0x20 && $0 < 0x7f && $0 != UInt8(ascii: ".") }) else {
+                throw Malformed(reason: "label with unprintable bytes or a dot")
+            }
+            labels.append(String(decoding: label, as: UTF8.self).lowercased())
+            index += length
+        }
+        return (labels.joined(separator: "."), index)
+    }
+}

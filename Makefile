@@ -9,7 +9,7 @@ SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 # find them, and PostgreSQL's server programs for the embedded cluster.
 PACKAGES := pkg-config libzstd-dev liblua5.4-dev libunbound-dev postgresql ca-certificates
 # What the end-to-end tests drive Pillarbox with.
-TEST_PACKAGES := python3 curl swaks libnet-ssleay-perl fetchmail isync unbound
+TEST_PACKAGES := python3 python3-aiosmtpd curl swaks libnet-ssleay-perl fetchmail isync unbound openssl
 
 .PHONY: run test build release deps test-deps clean bench-append bench-compression bench-rebuild bench-smtp bench-pop3 bench-imap bench-lag fuzz
 

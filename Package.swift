@@ -121,8 +121,12 @@ let package = Package(
         .target(
             name: "Delivery",
             dependencies: [
-                "EventLog", "Facts", "Projections", "Commands", "MailCore",
+                "EventLog", "Facts", "Projections", "Commands", "Routing", "MailCore", "DNS", "SMTPClient", "SMTPWire",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOTLS", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
@@ -179,7 +183,7 @@ let package = Package(
         ]),
         .testTarget(name: "ProjectionsTests", dependencies: ["Projections", "Commands", "Facts", "EventLog", "MailCore", "TestSupport"]),
         .testTarget(name: "CommandsTests", dependencies: ["Commands", "Projections", "Facts", "EventLog", "MailCore", "TestSupport"]),
-        .testTarget(name: "DNSTests", dependencies: ["DNS", "MailCore"]),
+        .testTarget(name: "DNSTests", dependencies: ["DNS", "MailCore", "TestSupport"]),
         .testTarget(name: "SMTPClientTests", dependencies: ["SMTPClient", "SMTPWire", "WireCore"]),
         .testTarget(name: "RoutingTests", dependencies: ["Routing", "Facts", "Projections"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CLua", "CZstd"]),

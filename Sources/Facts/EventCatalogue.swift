@@ -44,5 +44,16 @@ public enum EventCatalogue {
         SessionEnded.self,
         MessageRejected.self,
         SettingChanged.self,
+        DeliveryAttempted.self,
+        Delivered.self,
+        DeliveryDeferred.self,
+        DeliveryFailed.self,
+        DelayWarningSent.self,
+        QueueHeld.self,
+        QueueReleased.self,
+        QueueDeleted.self,
+        RetryRequested.self,
+        BounceRequested.self,
+        PriorityChanged.self,
     ]
 }

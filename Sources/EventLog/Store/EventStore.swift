@@ -284,6 +284,40 @@ public final class EventStore: Service, Sendable {
         return result
     }
 
+    /// Calls `body` with a blob's bytes piece by piece, in order (a chunked blob one stored
+    /// chunk at a time, never joined), then checks the whole against its SHA-256: a blob that
+    /// fails throws `BlobTampered` after its last piece, so a caller streaming it elsewhere
+    /// must not complete what it sent until this returns. Returns false when no such blob.
+    public func forEachPiece(of id: BlobID, _ body: ([UInt8]) async throws -> Void) async throws -> Bool {
+        let key = ByteBuffer(bytes: id.bytes)
+        return try await client.withConnection { connection in
+            let rows = try await connection.query(
+                "SELECT codec, dict_id, data, chunks FROM eventlog.blobs WHERE sha256 = \(key)", logger: self.logger)
+            var stored: (Int16, Int32?, ByteBuffer, Int32)?
+            for try await row in rows.decode((Int16, Int32?, ByteBuffer, Int32).self) { stored = row }
+            guard let (codec, dictionaryID, data, chunks) = stored else { return false }
+            var hasher = SHA256()
+            if chunks > 0 {
+                let pieces = try await connection.query("""
+                    SELECT codec, dict_id, data FROM eventlog.blob_chunks WHERE sha256 = \(key) ORDER BY seq
+                    """, logger: self.logger)
+                for try await (codec, dictionaryID, data) in pieces.decode((Int16, Int32?, ByteBuffer).self) {
+                    let piece = try await self.codec.decode(codec: codec, dictionaryID: dictionaryID, bytes: data, position: 0,
+                                                            client: self.client, logger: self.logger)
+                    hasher.update(data: piece)
+                    try await body(piece)
+                }
+            } else {
+                let bytes = try await self.codec.decode(codec: codec, dictionaryID: dictionaryID, bytes: data, position: 0,
+                                                        client: self.client, logger: self.logger)
+                hasher.update(data: bytes)
+                try await body(bytes)
+            }
+            try self.checkDigest(id, hasher.finalize())
+            return true
+        }
+    }
+
     /// Calls `body` with each stored piece of a chunked blob, in order, decompressed.
     func forEachChunk(of id: BlobID, on connection: PostgresConnection, _ body: ([UInt8]) throws -> Void) async throws {
         let pieces = try await connection.query("""

@@ -287,6 +287,93 @@ extension SettingKey where Value == Int {
     }
 }
 
+// MARK: Sending (the delivery scheduler, its DNS and its SMTP client)
+
+extension SettingKey where Value == [Int] {
+    /// Minutes to wait before each further attempt after a temporary failure; the last entry
+    /// repeats. The default grows from 5 minutes to 4 hours: 5, 10, 20, 40, 80, 160, 240, 240…
+    public static var outqueueRetryMinutes: SettingKey<[Int]> {
+        SettingKey("outqueue.retry_minutes", default: [5, 10, 20, 40, 80, 160, 240],
+                   "Minutes before each retry after a temporary failure (the last repeats)") { minutes in
+            !minutes.isEmpty && minutes.count <= 100 && minutes.allSatisfy { (0...10_080).contains($0) }
+                ? nil : "must be 1 to 100 numbers of minutes, each 0...10080"
+        }
+    }
+}
+
+extension SettingKey where Value == Int {
+    /// VPOP3's default: a message still undelivered after 3 days goes back to its sender.
+    public static var outqueueMaxQueueDays: SettingKey<Int> {
+        .count("outqueue.max_queue_days", default: 3, "Days a message is retried before it is returned as undeliverable",
+               range: 0...60)
+    }
+    public static var outqueueDelayWarningHours: SettingKey<Int> {
+        .count("outqueue.delay_warning_hours", default: 0,
+               "Hours undelivered before the sender is told the message is delayed (0: never)", range: 0...1_440)
+    }
+    /// VPOP3's "MX sending threads".
+    public static var outqueueMaxConcurrentDeliveries: SettingKey<Int> {
+        .count("outqueue.max_concurrent_deliveries", default: 20, "Deliveries to other servers at once", range: 1...1_000)
+    }
+    public static var outqueueMaxPerDestination: SettingKey<Int> {
+        .count("outqueue.max_per_destination", default: 5, "Deliveries at once to one recipient domain", range: 1...1_000)
+    }
+    public static var outqueueMaxRecipientsPerMessage: SettingKey<Int> {
+        .count("outqueue.max_recipients_per_message", default: 100,
+               "Recipients in one SMTP transaction (more are split into several)", range: 1...10_000)
+    }
+    public static var outqueueMaxMessagesPerSession: SettingKey<Int> {
+        .count("outqueue.max_messages_per_session", default: 50, "Messages sent over one connection before it is closed",
+               range: 1...10_000)
+    }
+    /// Seconds to wait for a TCP connection to a receiving server.
+    public static var outqueueConnectTimeout: SettingKey<Int> {
+        .count("outqueue.connect_timeout_seconds", default: 30, "Seconds to wait for a connection to a receiving server",
+               range: 1...600)
+    }
+    /// Scales RFC 5321 §4.5.3.2's reply timeouts down (a percentage), for tests and impatient sites.
+    public static var outqueueReplyTimeoutPercent: SettingKey<Int> {
+        .count("outqueue.reply_timeout_percent", default: 100,
+               "RFC 5321's reply timeouts (5 minutes for most replies, 10 after the data) as a percentage", range: 1...100)
+    }
+    /// The port receiving servers are reached on (25; a test or a site behind a port filter may move it).
+    public static var outqueueRemotePort: SettingKey<Int> {
+        .count("outqueue.remote_port", default: 25, "TCP port of the receiving servers", range: 1...65_535)
+    }
+    public static var dnsTimeoutSeconds: SettingKey<Int> {
+        .count("dns.timeout_seconds", default: 30, "Seconds to wait for a DNS answer", range: 1...300)
+    }
+}
+
+extension SettingKey where Value == String {
+    /// The name given in EHLO; empty for the server's host name.
+    public static var smtpOutboundHostname: SettingKey<String> {
+        SettingKey("smtp.outbound_hostname", default: "", "Name given in EHLO when sending (empty: the host name)") { name in
+            name.isEmpty || (try? DomainName(name)) != nil ? nil : "must be a domain name"
+        }
+    }
+}
+
+extension SettingKey where Value == [String] {
+    /// VPOP3's "DNS Servers to use": `IP` or `IP:PORT` (`[IPv6]:PORT`); empty uses /etc/resolv.conf.
+    public static var dnsServers: SettingKey<[String]> {
+        SettingKey("dns.servers", default: [], "DNS servers to ask (IP or IP:PORT); empty: the system's") { servers in
+            servers.allSatisfy { !$0.isEmpty && !$0.contains(where: \.isWhitespace) } ? nil : "must be IP or IP:PORT entries"
+        }
+    }
+}
+
+extension SettingKey where Value == [String: [String]] {
+    /// VPOP3's "DNS Overrides": mail for a domain goes to these hosts (names or IP addresses,
+    /// tried in order) whatever its MX records say.
+    public static var dnsOverrides: SettingKey<[String: [String]]> {
+        SettingKey("dns.overrides", default: [:], "Domains whose mail goes to given hosts: {\"domain\": [\"host\", …]}") { table in
+            table.allSatisfy { domain, hosts in !domain.isEmpty && !hosts.isEmpty && hosts.allSatisfy { !$0.isEmpty } }
+                ? nil : "must map domains to non-empty host lists"
+        }
+    }
+}
+
 public enum SettingKeys {
     /// Every known setting.
     public static let all: [AnySettingKey] = [
@@ -316,6 +403,13 @@ public enum SettingKeys {
         SettingKey<Int>.imapMaxSessions.erased, SettingKey<Int>.imapMaxUnauthenticatedPerIP.erased,
         SettingKey<Int>.imapMaxSessionsPerUserIP.erased, SettingKey<Int>.pop3MaxSessions.erased,
         SettingKey<Int>.pop3MaxUnauthenticatedPerIP.erased, SettingKey<Int>.pop3MaxSessionsPerUserIP.erased,
+        SettingKey<[Int]>.outqueueRetryMinutes.erased, SettingKey<Int>.outqueueMaxQueueDays.erased,
+        SettingKey<Int>.outqueueDelayWarningHours.erased, SettingKey<Int>.outqueueMaxConcurrentDeliveries.erased,
+        SettingKey<Int>.outqueueMaxPerDestination.erased, SettingKey<Int>.outqueueMaxRecipientsPerMessage.erased,
+        SettingKey<Int>.outqueueMaxMessagesPerSession.erased, SettingKey<Int>.outqueueConnectTimeout.erased,
+        SettingKey<Int>.outqueueReplyTimeoutPercent.erased, SettingKey<Int>.outqueueRemotePort.erased,
+        SettingKey<Int>.dnsTimeoutSeconds.erased, SettingKey<String>.smtpOutboundHostname.erased,
+        SettingKey<[String]>.dnsServers.erased, SettingKey<[String: [String]]>.dnsOverrides.erased,
     ]
 
     public static func named(_ name: String) -> AnySettingKey? { all.first { $0.name == name } }

@@ -64,7 +64,7 @@ public struct MessageAuditProjection: Projection {
 
     public var eventTypes: [any Event.Type] {
         [MailAccountOpened.self, MailAccountClosed.self, MailboxCreated.self, MailboxRenamed.self, MailboxDeleted.self,
-         MailboxSubscriptionChanged.self, Delivered.self, Appended.self, MessageFlagsChanged.self, MessagesExpunged.self,
+         MailboxSubscriptionChanged.self, DeliveredForAudit.self, AppendedForAudit.self, MessageFlagsChanged.self, MessagesExpunged.self,
          MessagesCopied.self, MessagesMoved.self, SettingChanged.self]
     }
 
@@ -123,10 +123,10 @@ public struct MessageAuditProjection: Projection {
             }
         case let event as MailboxDeleted:
             entry(event.origin, "", "X", source: event.mailboxID, sourceName: event.name)
-        case let event as Delivered:
+        case let event as DeliveredForAudit:
             remember(event.message, event.summary)
             entry(event.origin, "DIST", "A", target: event.message.mailboxID, uid: event.message.uid, blob: event.message.blob)
-        case let event as Appended:
+        case let event as AppendedForAudit:
             remember(event.message, event.summary)
             entry(event.origin, "I", "A", target: event.message.mailboxID, uid: event.message.uid, blob: event.message.blob)
         case let event as MessageFlagsChanged:
@@ -167,7 +167,7 @@ struct StoredSummary: Codable, Sendable {
 }
 
 /// `message_delivered` as the audit reads it.
-struct Delivered: Event {
+struct DeliveredForAudit: Event {
     static let eventType = MessageDelivered.eventType
     var message: StoredMessage
     var summary: StoredSummary
@@ -175,7 +175,7 @@ struct Delivered: Event {
 }
 
 /// `message_appended` as the audit reads it.
-struct Appended: Event {
+struct AppendedForAudit: Event {
     static let eventType = MessageAppended.eventType
     var message: StoredMessage
     var summary: StoredSummary

@@ -2,14 +2,15 @@ import EventLog
 import Facts
 import Foundation
 
-/// The outgoing queue as VPOP3 names it (`outqueue.outmessages`, `outqueue.outrecipients`):
-/// one row per accepted message with remote recipients, one per remote recipient. Follows the
-/// log (acceptance is group-committed without touching projections).
+/// The outgoing queue as VPOP3 names it: `outqueue.outmessages` (one row per accepted message
+/// with remote recipients), `outqueue.outrecipients` (one per remote recipient: its state,
+/// attempts, last reply and next try) and `outqueue.sendattempts` (one per delivery attempt).
+/// Follows the log; every time it shows (next try, finish) comes from an event.
 public struct OutqueueProjection: Projection {
     public let name = "outqueue"
     public let schema = "outqueue"
     public let mode = ProjectionMode.async
-    public let version = 2
+    public let version = 3
     public let categories = [MessageAccepted.category]
 
     public init() {}
@@ -18,19 +19,77 @@ public struct OutqueueProjection: Projection {
         .init("msgid", .text), .init("senderip", .text), .init("authsender", .text), .init("returnpath", .text),
         .init("subject", .text), .init("created", .timestamptz), .init("finishedtime", .timestamptz),
         .init("size", .bigint), .init("blob", .bytea), .init("skip", .bigint), .init("envid", .text), .init("ret", .text),
-        .init("smtputf8", .boolean), .init("sessid", .text),
+        .init("smtputf8", .boolean), .init("sessid", .text), .init("held", .boolean), .init("priority", .bigint),
+        .init("attempts", .bigint),
     ], primaryKey: 1)
 
     public static let recipients = ProjectionTable("outrecipients", columns: [
         .init("msgid", .text), .init("rcptid", .integer), .init("address", .text), .init("notify", .textArray),
-        .init("orcpt", .text), .init("status", .text), .init("returnpath", .text),
+        .init("orcpt", .text), .init("status", .text), .init("returnpath", .text), .init("attempts", .bigint),
+        .init("lasttry", .timestamptz), .init("nexttry", .timestamptz), .init("lastreply", .text), .init("remotemta", .text),
+        .init("finished", .timestamptz),
     ], primaryKey: 2)
 
-    public var tables: [ProjectionTable] { [Self.messages, Self.recipients] }
-    public var eventTypes: [any Event.Type] { [MessageAccepted.self] }
+    public static let attempts = ProjectionTable("sendattempts", columns: [
+        .init("msgid", .text), .init("attempt", .integer), .init("started", .timestamptz), .init("duration", .double),
+        .init("route", .text), .init("domain", .text), .init("mxhost", .text), .init("ip", .text), .init("tls", .text),
+        .init("result", .text),
+    ], primaryKey: 2)
+
+    public var tables: [ProjectionTable] { [Self.messages, Self.recipients, Self.attempts] }
+    public var eventTypes: [any Event.Type] { DeliveryFacts.types }
 
     public func apply(_ event: any Event, context: EventContext, to rows: RowWriter) throws {
-        guard let event = event as? MessageAccepted else { return }
+        switch event {
+        case let event as MessageAccepted:
+            accepted(event, context: context, rows)
+        case let event as DeliveryAttempted:
+            let id = ProjectionValue.text(event.messageID)
+            let results = event.outcomes.map { "\($0.address): \($0.reply)" }
+            rows.insert(into: Self.attempts, [
+                id, .int(event.attempt), .timestamp(event.startedAt), .double(event.duration), .text(event.route),
+                .text(event.domain), .optional(event.mxHost), .optional(event.ip),
+                .optional([event.tlsVersion, event.tlsCipher].compactMap { $0 }.joined(separator: " ").nilIfEmpty),
+                .text(((event.skipped.isEmpty ? [] : ["skipped: " + event.skipped.joined(separator: "; ")]) + results)
+                    .joined(separator: "\n")),
+            ])
+            rows.update(Self.messages, key: [id], ["attempts": .atLeast(Int64(event.attempt))])
+            for outcome in event.outcomes {
+                rows.update(Self.recipients, key: [id, .int(outcome.rcptid)], [
+                    "attempts": .add(1), "lasttry": .set(.timestamp(event.startedAt)),
+                    "lastreply": .set(.text(outcome.reply.description)), "remotemta": .set(.optional(event.mxHost)),
+                ])
+            }
+        case let event as Delivered:
+            finish(event.messageID, event.recipients, status: "delivered", finished: event.messageFinished, context, rows)
+        case let event as DeliveryFailed:
+            finish(event.messageID, event.recipients, status: "failed", finished: event.messageFinished, context, rows)
+        case let event as DeliveryDeferred:
+            for rcptid in event.recipients {
+                rows.update(Self.recipients, key: [.text(event.messageID), .int(rcptid)], [
+                    "status": .set(.text("deferred")), "nexttry": .set(.timestamp(event.nextAttempt)),
+                ])
+            }
+        case let event as QueueDeleted:
+            finish(event.messageID, event.recipients, status: "deleted", finished: true, context, rows)
+        case let event as QueueHeld:
+            rows.update(Self.messages, key: [.text(event.messageID)], ["held": .set(.bool(true))])
+        case let event as QueueReleased:
+            rows.update(Self.messages, key: [.text(event.messageID)], ["held": .set(.bool(false))])
+        case let event as RetryRequested:
+            rows.updateAll(Self.recipients, where: "msgid", equals: .text(event.messageID), onlyWhereNull: "finished",
+                           set: [("nexttry", .timestamp(context.recordedAt))])
+        case let event as BounceRequested:
+            rows.updateAll(Self.recipients, where: "msgid", equals: .text(event.messageID), onlyWhereNull: "finished",
+                           set: [("nexttry", .timestamp(context.recordedAt))])
+        case let event as PriorityChanged:
+            rows.update(Self.messages, key: [.text(event.messageID)], ["priority": .set(.int(event.priority))])
+        default:
+            break
+        }
+    }
+
+    private func accepted(_ event: MessageAccepted, context: EventContext, _ rows: RowWriter) {
         let remote = event.recipients.filter { $0.route == .remote }
         guard !remote.isEmpty else { return }
         let id = ProjectionValue.text(event.messageID)
@@ -38,13 +97,29 @@ public struct OutqueueProjection: Projection {
             id, .text(event.clientIP), .optional(event.authUser), .text(event.reversePath), .optional(event.subject),
             .timestamp(context.recordedAt), .null, .int(event.size), .bytes(event.blob.bytes),
             .int(event.returnPathLength), .optional(event.envelopeID), .optional(event.ret), .bool(event.smtpUTF8),
-            .text(event.sessionID),
+            .text(event.sessionID), .bool(false), .int(0), .int(0),
         ])
         for (index, recipient) in remote.enumerated() {
             rows.insert(into: Self.recipients, [
                 id, .int(index + 1), .text(recipient.address), .texts(recipient.notify),
-                .optional(recipient.originalRecipient), .text("pending"), .text(recipient.envelopeSender ?? event.reversePath),
+                .optional(recipient.originalRecipient), .text("queued"), .text(recipient.envelopeSender ?? event.reversePath),
+                .int(0), .null, .null, .null, .null, .null,
             ])
         }
     }
+
+    private func finish(_ messageID: String, _ recipients: [Int], status: String, finished: Bool, _ context: EventContext,
+                        _ rows: RowWriter) {
+        let id = ProjectionValue.text(messageID)
+        for rcptid in recipients {
+            rows.update(Self.recipients, key: [id, .int(rcptid)], [
+                "status": .set(.text(status)), "nexttry": .set(.null), "finished": .set(.timestamp(context.recordedAt)),
+            ])
+        }
+        if finished { rows.update(Self.messages, key: [id], ["finishedtime": .set(.timestamp(context.recordedAt))]) }
+    }
+}
+
+extension String {
+    fileprivate var nilIfEmpty: String? { isEmpty ? nil : self }
 }

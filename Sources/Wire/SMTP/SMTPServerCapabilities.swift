@@ -3,8 +3,11 @@
 public struct SMTPServerCapabilities: Equatable, Sendable {
     /// Each keyword, upper-case, with its parameters as sent.
     public let keywords: [String: [String]]
+    /// The name the server gave on the reply's first line (lower-case), when it gave one.
+    public let serverName: String?
 
     public init(ehloReply: SMTPReply) {
+        serverName = ehloReply.lines.first?.split(separator: " ").first.map { $0.lowercased() }
         var keywords: [String: [String]] = [:]
         for line in ehloReply.lines.dropFirst() {
             let words = line.split(separator: " ", omittingEmptySubsequences: true).map(String.init)

@@ -2,6 +2,7 @@ import ArgumentParser
 import EventLog
 import Foundation
 import PostgresNIO
+import Facts
 import Projections
 
 /// Looking into mailboxes and the outgoing queue, as an administrator checking a delivery.
@@ -52,25 +53,128 @@ struct MailCommand: AsyncParsableCommand {
         }
     }
 
+    /// The outgoing queue: listing it, and the administrator's actions on a message, each an
+    /// event on the message's stream that the delivery scheduler acts on.
     struct Queue: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List messages waiting for remote delivery.")
+        static let configuration = CommandConfiguration(
+            abstract: "The outgoing queue: list it, or hold, release, delete, retry or bounce a message.",
+            subcommands: [QueueList.self, QueueAction<Hold>.self, QueueAction<Release>.self, QueueAction<Delete>.self,
+                          QueueAction<Retry>.self, QueueAction<Bounce>.self],
+            defaultSubcommand: QueueList.self)
+    }
+
+    struct QueueList: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "list", abstract: "List messages waiting for remote delivery.")
         @OptionGroup var options: DirectoryOptions
+        @Flag(help: "Include delivered, failed and deleted recipients.") var all = false
 
         func run() async throws {
             let (configuration, logger) = try options.global.load()
+            let everything = all
             let rows = try await withProjectionEngine(configuration, logger: logger) { engine in
                 var rows: [[String]] = []
                 let query = try await engine.store.client.query("""
-                    SELECT m.msgid, m.returnpath, r.address, m.size, m.created::text
+                    SELECT m.msgid, r.rcptid, CASE WHEN m.held AND r.finished IS NULL THEN 'held' ELSE r.status END,
+                           r.returnpath, r.address, m.size, m.created, r.attempts, r.nexttry, coalesce(r.lastreply, '')
                     FROM outqueue.outmessages m JOIN outqueue.outrecipients r USING (msgid)
-                    WHERE m.finishedtime IS NULL ORDER BY m.created, m.msgid, r.rcptid
+                    WHERE \(everything) OR r.finished IS NULL ORDER BY m.priority, m.created, m.msgid, r.rcptid
                     """, logger: logger)
-                for try await (id, from, to, size, created) in query.decode((String, String, String, Int64, String).self) {
-                    rows.append([id, from, to, String(size), created])
+                for try await (id, rcptid, state, from, to, size, created, attempts, next, reply)
+                    in query.decode((String, Int32, String, String, String, Int64, Date, Int64, Date?, String).self) {
+                    rows.append([id, String(rcptid), state, from, to, String(size), created.formatted(.iso8601),
+                                 String(attempts), next?.formatted(.iso8601) ?? "", reply])
                 }
                 return rows
             }
-            options.output.print(columns: ["msgid", "from", "to", "size", "created"], rows: rows)
+            options.output.print(columns: ["msgid", "rcpt", "state", "from", "to", "size", "created", "attempts", "next_try",
+                                           "last_reply"], rows: rows)
+        }
+    }
+
+    /// What an action on a queued message appends, given the message as its stream tells it.
+    protocol QueueVerb {
+        static var name: String { get }
+        static var abstract: String { get }
+        static func event(for message: OutboundMessage, by: String) throws -> EventData
+    }
+
+    enum Hold: QueueVerb {
+        static let name = "hold"
+        static let abstract = "Stop a message from being sent until it is released."
+        static func event(for message: OutboundMessage, by: String) throws -> EventData {
+            guard !message.held else { throw CommandFailure("\(message.accepted.messageID) is already held") }
+            return try EventData(QueueHeld(messageID: message.accepted.messageID, by: by))
+        }
+    }
+
+    enum Release: QueueVerb {
+        static let name = "release"
+        static let abstract = "Let a held message be sent again."
+        static func event(for message: OutboundMessage, by: String) throws -> EventData {
+            guard message.held else { throw CommandFailure("\(message.accepted.messageID) is not held") }
+            return try EventData(QueueReleased(messageID: message.accepted.messageID, by: by))
+        }
+    }
+
+    enum Delete: QueueVerb {
+        static let name = "delete"
+        static let abstract = "Remove a message's unsent recipients from the queue, telling no one."
+        static func event(for message: OutboundMessage, by: String) throws -> EventData {
+            try EventData(QueueDeleted(messageID: message.accepted.messageID, recipients: message.unfinished.map(\.rcptid), by: by))
+        }
+    }
+
+    enum Retry: QueueVerb {
+        static let name = "retry"
+        static let abstract = "Try a message's waiting recipients now."
+        static func event(for message: OutboundMessage, by: String) throws -> EventData {
+            try EventData(RetryRequested(messageID: message.accepted.messageID, by: by))
+        }
+    }
+
+    enum Bounce: QueueVerb {
+        static let name = "bounce"
+        static let abstract = "Fail a message's unsent recipients now and return it to its sender."
+        static func event(for message: OutboundMessage, by: String) throws -> EventData {
+            try EventData(BounceRequested(messageID: message.accepted.messageID, by: by))
+        }
+    }
+
+    struct QueueAction<Verb: QueueVerb>: AsyncParsableCommand {
+        static var configuration: CommandConfiguration {
+            CommandConfiguration(commandName: Verb.name, abstract: Verb.abstract)
+        }
+        @OptionGroup var options: DirectoryOptions
+        @Argument(help: "The message's id (msgid in the queue list).") var messageID: String
+
+        func run() async throws {
+            let (configuration, logger) = try options.global.load()
+            let id = messageID
+            try await withEventStore(configuration, logger: logger) { store in
+                let registry = EventTypeRegistry(DeliveryFacts.types, passingOver: EventCatalogue.all)
+                let stream = try DeliveryFacts.stream(id)
+                // An action checked against the stream as read, appended only if nothing was
+                // appended since (the scheduler may be recording an attempt at this moment).
+                for _ in 0..<5 {
+                    var events: [(event: any Event, recorded: RecordedEvent)] = []
+                    for recorded in try await store.read(stream: stream, limit: 100_000) {
+                        if let event = try registry.decode(recorded, logger: logger) { events.append((event, recorded)) }
+                    }
+                    guard let message = OutboundMessage(stream: events) else {
+                        throw CommandFailure("no queued message \(id)")
+                    }
+                    guard !message.isFinished else { throw CommandFailure("\(id) has no recipient left to send to") }
+                    let event = try Verb.event(for: message, by: "cli")
+                    do {
+                        try await store.append([event], to: stream, expectedVersion: .exactly(message.version))
+                        return
+                    } catch is WrongExpectedVersion {
+                        continue
+                    }
+                }
+                throw CommandFailure("\(id) kept changing; try again")
+            }
+            print("\(Verb.name): \(id)")
         }
     }
 }

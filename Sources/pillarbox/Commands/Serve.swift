@@ -98,7 +98,9 @@ struct Serve: AsyncParsableCommand {
             let services = ServiceGroup(configuration: .init(
                 services: [.init(service: store), .init(service: sealer), .init(service: settings), .init(service: directory),
                            .init(service: blockList)]
-                    + runners + [.init(service: idsLog)] + [.init(service: LocalDelivery(engine: engine, logger: logger))] + (smtp.map { [.init(service: $0)] } ?? []) + (pop3.map { [.init(service: $0)] } ?? [])
+                    + runners + [.init(service: idsLog)] + [.init(service: LocalDelivery(engine: engine, logger: logger))]
+                    + [.init(service: DeliveryScheduler(engine: engine, settings: settings, directory: directory,
+                                                        hostname: configuration.hostname.value, logger: logger))] + (smtp.map { [.init(service: $0)] } ?? []) + (pop3.map { [.init(service: $0)] } ?? [])
                     + (imap.map { [.init(service: $0)] } ?? []) + [.init(service: lifecycle)],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger

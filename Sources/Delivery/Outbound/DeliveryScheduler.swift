@@ -1,0 +1,518 @@
+import DNS
+import EventLog
+import Facts
+import Foundation
+import Logging
+import MailCore
+import PostgresNIO
+import Projections
+import Routing
+import ServiceLifecycle
+import SMTPClient
+import Synchronization
+
+/// The queue runner: sends queued messages to the servers of their recipients' domains and
+/// records what happened on each message's stream. The one writer of the delivery-state facts.
+///
+/// `outqueue.outrecipients` (the queue's projection) says which messages have recipients due;
+/// the message's own stream, read under a per-message claim, says what is true. The claim is
+/// a PostgreSQL session advisory lock held on one connection for as long as the message is in
+/// hand, so any number of `serve` processes on one database send each recipient once, and a
+/// process that dies drops its claims with its connection.
+public final class DeliveryScheduler: Service, Sendable {
+    public static let consumerName = "delivery-scheduler"
+
+    let engine: ProjectionEngine
+    let settings: LiveSettings
+    let directory: LiveDirectory
+    let hostname: String
+    let logger: Logger
+    let sessions = SessionCache()
+    let limiter = DestinationLimiter()
+    private let inFlight = Mutex<Set<String>>([])
+    private let wakeup = Wakeup()
+    private let resolverCache = Mutex<(key: String, resolver: any DNS.Resolver)?>(nil)
+    /// A resolver to use instead of one built from `dns.*` (tests).
+    let fixedResolver: (any DNS.Resolver)?
+    let registry = EventTypeRegistry(DeliveryFacts.types, passingOver: EventCatalogue.all)
+
+    public init(engine: ProjectionEngine, settings: LiveSettings, directory: LiveDirectory, hostname: String,
+                resolver: (any DNS.Resolver)? = nil, logger: Logger) {
+        self.engine = engine
+        self.settings = settings
+        self.directory = directory
+        self.hostname = hostname
+        self.fixedResolver = resolver
+        var logger = logger
+        logger[metadataKey: "service"] = "\(Self.consumerName)"
+        self.logger = logger
+    }
+
+    var store: EventStore { engine.store }
+
+    public func run() async throws {
+        await cancelWhenGracefulShutdown {
+            await withDiscardingTaskGroup { group in
+                // Appends to message streams (new mail, administrators' actions) wake the loop.
+                group.addTask {
+                    while !Task.isCancelled {
+                        let generation = self.store.appendGeneration(for: [MessageAccepted.category])
+                        await self.store.waitForAppend(after: generation, categories: [MessageAccepted.category],
+                                                       timeout: .seconds(60))
+                        self.wakeup.signal()
+                    }
+                }
+                group.addTask { await self.schedule() }
+                await self.wakeup.whenCancelled()
+                group.cancelAll()
+            }
+            await self.sessions.closeAll()
+        }
+    }
+
+    /// Claims and delivers due messages until cancelled, re-connecting after a database failure.
+    private func schedule() async {
+        while !Task.isCancelled {
+            do {
+                try await store.client.withConnection { claims in
+                    try await self.schedule(claims: claims)
+                }
+            } catch {
+                if Task.isCancelled { return }
+                logger.error("the delivery scheduler lost its database connection; starting again", metadata: ["error": "\(error)"])
+                try? await Task.sleep(for: .seconds(2))
+            }
+        }
+    }
+
+    private func schedule(claims: PostgresConnection) async throws {
+        try await withThrowingDiscardingTaskGroup { group in
+            var sawAppend = true
+            while !Task.isCancelled {
+                let maximum = settings.value(.outqueueMaxConcurrentDeliveries)
+                let running = inFlight.withLock { $0 }
+                var nextDue: Date?
+                if running.count < maximum {
+                    let now = Date()
+                    let (due, next) = try await dueMessages(excluding: running, limit: maximum - running.count, at: now,
+                                                            on: claims)
+                    nextDue = next
+                    for id in due {
+                        inFlight.withLock { _ = $0.insert(id) }
+                        group.addTask {
+                            await self.deliver(id, claims: claims)
+                            self.inFlight.withLock { _ = $0.remove(id) }
+                            self.wakeup.signal()
+                        }
+                    }
+                }
+                // The queue's projection follows the log a moment behind an append: after one,
+                // look again shortly even when nothing else wakes the loop.
+                var wait: Duration = sawAppend ? .milliseconds(250) : .seconds(30)
+                if let nextDue {
+                    let until = nextDue.timeIntervalSinceNow
+                    wait = min(wait, .milliseconds(max(0, Int64(until * 1000)) + 5))
+                }
+                sawAppend = await wakeup.wait(timeout: wait)
+            }
+        }
+    }
+
+    /// Messages with recipients due at `now`, first by priority then by age; and when the
+    /// next recipient not yet due will be.
+    private func dueMessages(excluding running: Set<String>, limit: Int, at now: Date,
+                             on connection: PostgresConnection) async throws -> ([String], Date?) {
+        let busy = Array(running)
+        let rows = try await connection.query("""
+            SELECT m.msgid FROM outqueue.outmessages m
+            WHERE m.finishedtime IS NULL AND NOT m.held AND NOT (m.msgid = ANY(\(busy)))
+              AND EXISTS (SELECT 1 FROM outqueue.outrecipients r WHERE r.msgid = m.msgid AND r.finished IS NULL
+                          AND (r.nexttry IS NULL OR r.nexttry <= \(now)))
+            ORDER BY m.priority, m.created LIMIT \(limit)
+            """, logger: logger)
+        var due: [String] = []
+        for try await id in rows.decode(String.self) { due.append(id) }
+        let next = try await connection.query("""
+            SELECT min(r.nexttry) FROM outqueue.outrecipients r JOIN outqueue.outmessages m USING (msgid)
+            WHERE r.finished IS NULL AND NOT m.held AND r.nexttry > \(now)
+            """, logger: logger)
+        var nextDue: Date?
+        for try await value in next.decode(Date?.self) { nextDue = value }
+        return (due, nextDue)
+    }
+
+    // MARK: One message
+
+    /// Delivers a message's due recipients under its claim; another process holding the claim
+    /// means it is being sent there, and this one leaves it.
+    func deliver(_ messageID: String, claims: PostgresConnection) async {
+        let lock = "pillarbox outbound " + messageID
+        do {
+            let rows = try await claims.query("SELECT pg_try_advisory_lock(hashtextextended(\(lock), 0))", logger: logger)
+            var locked = false
+            for try await value in rows.decode(Bool.self) { locked = value }
+            guard locked else { return }
+        } catch {
+            logger.error("could not claim a queued message", metadata: ["message": "\(messageID)", "error": "\(error)"])
+            return
+        }
+        do {
+            try await deliverClaimed(messageID)
+        } catch {
+            logger.error("delivering a queued message failed; it stays queued", metadata: [
+                "message": "\(messageID)", "error": "\(error)",
+            ])
+        }
+        _ = try? await claims.query("SELECT pg_advisory_unlock(hashtextextended(\(lock), 0))", logger: logger)
+    }
+
+    private func load(_ messageID: String) async throws -> (OutboundMessage, UUID)? {
+        let stream = try DeliveryFacts.stream(messageID)
+        var events: [(event: any Event, recorded: RecordedEvent)] = []
+        var from: Int64 = 0
+        while true {
+            let page = try await store.read(stream: stream, from: from, limit: 1_000)
+            for recorded in page {
+                if let event = try registry.decode(recorded, logger: logger) { events.append((event, recorded)) }
+            }
+            guard let last = page.last, page.count == 1_000 else { break }
+            from = last.streamVersion + 1
+        }
+        guard let message = OutboundMessage(stream: events), let first = events.first else { return nil }
+        return (message, first.recorded.eventID)
+    }
+
+    private func deliverClaimed(_ messageID: String) async throws {
+        guard let (message, acceptedEventID) = try await load(messageID) else { return }
+        let policy = Policy(settings: settings)
+        let now = Date()
+        var plan = DeliveryPlan(message: message, policy: policy, hostname: hostname)
+        if message.bounceRequested {
+            let reply = RemoteReply(code: 550, enhanced: "5.0.0", text: "returned to the sender by the postmaster", fromServer: false)
+            plan.fail(message.unfinished.map(\.rcptid), reply: reply, remoteMTA: nil)
+        } else {
+            let due = message.due(at: now)
+            guard !due.isEmpty else { return }
+            // Recipients of one domain share a transaction, up to the per-message limit.
+            let byDomain = Dictionary(grouping: due) { Self.domain(of: $0.address) }
+            for domain in byDomain.keys.sorted() {
+                let recipients = byDomain[domain]!
+                for start in stride(from: 0, to: recipients.count, by: policy.maxRecipientsPerMessage) {
+                    let group = Array(recipients[start..<min(start + policy.maxRecipientsPerMessage, recipients.count)])
+                    await limiter.acquire(domain, limit: policy.maxPerDestination)
+                    let attempt = await attempt(message, group, domain: domain, number: plan.nextAttemptNumber, policy: policy)
+                    await limiter.release(domain)
+                    plan.record(attempt)
+                }
+            }
+            plan.decideWarnings(at: Date())
+        }
+        var appends = [StreamAppend(stream: try DeliveryFacts.stream(messageID), events: try plan.events())]
+        appends += try await reports(for: plan, message: message, causation: acceptedEventID)
+        try await store.append(appends)
+        for line in plan.logLines { logger.info("\(line)", metadata: ["message": "\(messageID)"]) }
+    }
+
+    static func domain(of address: String) -> String {
+        guard let at = address.lastIndex(of: "@") else { return "" }
+        return address[address.index(after: at)...].lowercased()
+    }
+
+    // MARK: One attempt
+
+    /// Tries the destination's hosts and addresses in order until one takes the transaction
+    /// (whatever it answers) or none is left.
+    private func attempt(_ message: OutboundMessage, _ recipients: [OutboundMessage.Recipient], domain: String, number: Int,
+                         policy: Policy) async -> DeliveryAttempted {
+        let started = Date()
+        let clock = ContinuousClock.now
+        var skipped: [String] = []
+        func finish(_ replies: [RemoteReply], host: String?, ip: String?, tls: String?, dsn: Bool? = nil) -> DeliveryAttempted {
+            let elapsed = (ContinuousClock.now - clock).components
+            return DeliveryAttempted(
+                messageID: message.accepted.messageID, attempt: number, route: "direct", domain: domain, mxHost: host, ip: ip,
+                tlsVersion: tls, tlsCipher: nil, serverOffersDSN: dsn,
+                outcomes: zip(recipients, replies).map { .init(rcptid: $0.rcptid, address: $0.address, reply: $1) },
+                skipped: skipped, startedAt: started, duration: Double(elapsed.seconds) + Double(elapsed.attoseconds) / 1e18)
+        }
+        func everyone(_ reply: RemoteReply, host: String? = nil) -> DeliveryAttempted {
+            finish(Array(repeating: reply, count: recipients.count), host: host, ip: nil, tls: nil)
+        }
+
+        let destination: MailDestination
+        if domain.hasPrefix("["), domain.hasSuffix("]"), let literal = IPAddress(String(domain.dropFirst().dropLast())) {
+            destination = .hosts([literal.description])
+        } else {
+            do {
+                destination = try await MailExchangers.destination(of: domain, resolver: resolver(policy), overrides: policy.overrides)
+            } catch {
+                return everyone(RemoteReply(code: 451, enhanced: "4.4.3", text: "DNS: \(error)", fromServer: false))
+            }
+        }
+        let hosts: [String]
+        switch destination {
+        case .nullMX:
+            return everyone(RemoteReply(code: 556, enhanced: "5.1.10", text: "the domain \(domain) accepts no mail (null MX)",
+                                        fromServer: false))
+        case .nonexistentDomain:
+            return everyone(RemoteReply(code: 550, enhanced: "5.1.2", text: "the domain \(domain) does not exist", fromServer: false))
+        case .hosts(let list):
+            hosts = list
+        }
+        let envelope = envelope(message, recipients)
+        var lastFailure = RemoteReply(code: 451, enhanced: "4.4.4", text: "no server could be reached for \(domain)", fromServer: false)
+        for host in hosts {
+            let addresses: [IPAddress]
+            if let literal = IPAddress(host) {
+                addresses = [literal]
+            } else {
+                do {
+                    switch try await resolver(policy).addresses(host) {
+                    case .records(let found, _): addresses = found
+                    case .noRecords, .nonexistentDomain:
+                        skipped.append("\(host): no address")
+                        continue
+                    }
+                } catch {
+                    skipped.append("\(host): DNS: \(error)")
+                    lastFailure = RemoteReply(code: 451, enhanced: "4.4.3", text: "DNS: \(error)", fromServer: false)
+                    continue
+                }
+            }
+            for address in addresses {
+                let key = "\(address):\(policy.port)"
+                let session: OutboundSession
+                if let cached = sessions.take(key, maxTransactions: policy.maxMessagesPerSession) {
+                    session = cached
+                } else {
+                    do {
+                        session = try await OutboundSession.open(
+                            host: host, address: address, port: policy.port, ehloName: policy.ehloName(hostname),
+                            connectTimeout: policy.connectTimeout, timeoutScale: policy.timeoutScale)
+                    } catch {
+                        skipped.append("\(host) [\(address)]: \(error)")
+                        lastFailure = error.reply
+                        continue
+                    }
+                }
+                // RFC 5321 §5.1: a server that names itself as this one is this one: a loop.
+                if let name = session.capabilities?.serverName, name == policy.ehloName(hostname).lowercased() {
+                    await session.quit()
+                    return finish(Array(repeating: RemoteReply(code: 554, enhanced: "5.4.6",
+                                                               text: "mail for \(domain) loops back to this server",
+                                                               fromServer: false), count: recipients.count),
+                                  host: host, ip: address.description, tls: nil)
+                }
+                do {
+                    let result = try await session.send(envelope, body: bodyWriter(message))
+                    let tls = session.tlsVersion
+                    await sessions.put(key, session, maxTransactions: policy.maxMessagesPerSession)
+                    let replies = result.replies.map {
+                        RemoteReply(code: $0.code, enhanced: $0.enhanced, text: $0.lines.joined(separator: " "))
+                    }
+                    return finish(replies, host: host, ip: address.description, tls: tls, dsn: session.capabilities?.dsn ?? false)
+                } catch {
+                    await session.close()
+                    skipped.append("\(host) [\(address)]: \(error)")
+                    lastFailure = error.reply
+                    continue
+                }
+            }
+        }
+        return everyone(lastFailure, host: hosts.last)
+    }
+
+    private func envelope(_ message: OutboundMessage, _ recipients: [OutboundMessage.Recipient]) -> OutboundEnvelope {
+        let accepted = message.accepted
+        let body = accepted.body?.uppercased()
+        return OutboundEnvelope(
+            sender: recipients.first?.envelopeSender ?? accepted.reversePath,
+            recipients: recipients.map { .init(address: $0.address, notify: $0.notify.isEmpty ? nil : $0.notify,
+                                               originalRecipient: $0.originalRecipient) },
+            size: Int(accepted.size) - accepted.returnPathLength, eightBit: body == "8BITMIME" || body == "BINARYMIME",
+            needsSMTPUTF8: accepted.smtpUTF8, returnContent: accepted.ret, envelopeID: accepted.envelopeID)
+    }
+
+    /// Streams the stored message, without its `Return-Path:` line, dot-stuffed.
+    private func bodyWriter(_ message: OutboundMessage) -> BodyWriter {
+        let store = self.store
+        let blob = message.accepted.blob
+        let skip = message.accepted.returnPathLength
+        return { connection in
+            var stuffer = DotStuffer()
+            var toSkip = skip
+            let found = try await store.forEachPiece(of: blob) { piece in
+                var slice = piece[...]
+                if toSkip > 0 {
+                    let dropped = min(toSkip, slice.count)
+                    slice = slice.dropFirst(dropped)
+                    toSkip -= dropped
+                }
+                guard !slice.isEmpty else { return }
+                try await connection.write(stuffer.stuff(slice))
+            }
+            guard found else { throw TransferFailure.body("the stored body is missing") }
+            try await connection.write(stuffer.finish())
+        }
+    }
+
+    private func resolver(_ policy: Policy) throws -> any DNS.Resolver {
+        if let fixedResolver { return fixedResolver }
+        let key = policy.dnsServers.joined(separator: ",") + "|\(policy.dnsTimeout)"
+        return try resolverCache.withLock { cache in
+            if let cache, cache.key == key { return cache.resolver }
+            let resolver = try UnboundResolver(servers: policy.dnsServers, timeout: .seconds(policy.dnsTimeout))
+            cache = (key, resolver)
+            return resolver
+        }
+    }
+
+    // MARK: Notifications
+
+    /// The DSNs a plan calls for, as new messages from `<>` with the original as their cause.
+    private func reports(for plan: DeliveryPlan, message: OutboundMessage, causation: UUID) async throws -> [StreamAppend] {
+        guard !plan.reports.isEmpty else { return [] }
+        // The original goes back whole (RET=FULL) or as its header; either way it is read once.
+        var original: [UInt8] = []
+        _ = try await store.forEachPiece(of: message.accepted.blob) { original += $0 }
+        original = Array(original.dropFirst(message.accepted.returnPathLength))
+        let router = Router(snapshot: directory.snapshot)
+        var appends: [StreamAppend] = []
+        for report in plan.reports {
+            let domain = Self.domain(of: report.to)
+            let localPart = report.to.lastIndex(of: "@").map { String(report.to[..<$0]) } ?? report.to
+            let route: MessageAccepted.Recipient
+            switch router.route(localPart: localPart, domain: domain, from: RouteSender(user: nil, inRelayNetworks: true)) {
+            case .local(let user): route = .init(address: report.to, route: .local, user: user)
+            case .remote: route = .init(address: report.to, route: .remote, notify: ["NEVER"])
+            default:
+                logger.warning("a delivery status notification has nowhere to go", metadata: ["to": "\(report.to)"])
+                continue
+            }
+            let id = report.messageID
+            var rendered = report.report
+            rendered.original = original
+            let returnPath = "Return-Path: <>\r\n"
+            let bytes = Array(returnPath.utf8) + rendered.render()
+            let blob = BlobData(bytes)
+            let accepted = MessageAccepted(
+                messageID: id, sessionID: "", service: "dsn", clientIP: "", helo: hostname, tls: nil, authUser: nil,
+                reversePath: "", recipients: [route], body: "8BITMIME", smtpUTF8: false, ret: nil, envelopeID: nil,
+                mailAuth: nil, size: Int64(bytes.count), blob: blob.id, returnPathLength: returnPath.utf8.count,
+                subject: rendered.subjectLine)
+            appends.append(StreamAppend(stream: try DeliveryFacts.stream(id), expectedVersion: .noStream,
+                                        events: [try EventData(accepted, causationID: causation, blobs: [blob])]))
+        }
+        return appends
+    }
+}
+
+/// The settings one delivery runs with, read once at its start.
+struct Policy {
+    var retryMinutes: [Int]
+    var maxQueueDays: Int
+    var delayWarningHours: Int
+    var maxPerDestination: Int
+    var maxRecipientsPerMessage: Int
+    var maxMessagesPerSession: Int
+    var connectTimeout: Duration
+    var timeoutScale: Double
+    var port: Int
+    var outboundHostname: String
+    var dnsServers: [String]
+    var dnsTimeout: Int
+    var overrides: [String: [String]]
+
+    init(settings: LiveSettings) {
+        retryMinutes = settings.value(.outqueueRetryMinutes)
+        maxQueueDays = settings.value(.outqueueMaxQueueDays)
+        delayWarningHours = settings.value(.outqueueDelayWarningHours)
+        maxPerDestination = settings.value(.outqueueMaxPerDestination)
+        maxRecipientsPerMessage = settings.value(.outqueueMaxRecipientsPerMessage)
+        maxMessagesPerSession = settings.value(.outqueueMaxMessagesPerSession)
+        connectTimeout = .seconds(settings.value(.outqueueConnectTimeout))
+        timeoutScale = Double(settings.value(.outqueueReplyTimeoutPercent)) / 100
+        port = settings.value(.outqueueRemotePort)
+        outboundHostname = settings.value(.smtpOutboundHostname)
+        dnsServers = settings.value(.dnsServers)
+        dnsTimeout = settings.value(.dnsTimeoutSeconds)
+        overrides = Dictionary(settings.value(.dnsOverrides).map { ($0.key.lowercased(), $0.value) }) { first, _ in first }
+    }
+
+    func ehloName(_ hostname: String) -> String {
+        outboundHostname.isEmpty ? hostname : outboundHostname
+    }
+
+    /// RFC 5321 §4.5.4.1: the wait before attempt `attempts + 1`, from `outqueue.retry_minutes`
+    /// (its last entry repeating).
+    func retryDelay(afterAttempts attempts: Int) -> TimeInterval {
+        let index = min(max(attempts - 1, 0), retryMinutes.count - 1)
+        return TimeInterval(retryMinutes[index] * 60)
+    }
+}
+
+/// Wakes the scheduler's loop: appends, finished deliveries, or a timeout.
+final class Wakeup: Sendable {
+    private let state = Mutex<(pending: Bool, waiter: CheckedContinuation<Bool, Never>?)>((false, nil))
+
+    func signal() {
+        let waiter = state.withLock { state -> CheckedContinuation<Bool, Never>? in
+            if let waiter = state.waiter {
+                state.waiter = nil
+                return waiter
+            }
+            state.pending = true
+            return nil
+        }
+        waiter?.resume(returning: true)
+    }
+
+    /// True when woken by a signal, false on the timeout.
+    func wait(timeout: Duration) async -> Bool {
+        let immediate = state.withLock { state -> Bool in
+            if state.pending {
+                state.pending = false
+                return true
+            }
+            return false
+        }
+        if immediate { return true }
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                let early = state.withLock { state -> Bool in
+                    if state.pending {
+                        state.pending = false
+                        return true
+                    }
+                    state.waiter = continuation
+                    return false
+                }
+                if early {
+                    continuation.resume(returning: true)
+                    return
+                }
+                Task {
+                    try? await Task.sleep(for: timeout)
+                    let waiter = self.state.withLock { state -> CheckedContinuation<Bool, Never>? in
+                        defer { state.waiter = nil }
+                        return state.waiter
+                    }
+                    waiter?.resume(returning: false)
+                }
+            }
+        } onCancel: {
+            let waiter = state.withLock { state -> CheckedContinuation<Bool, Never>? in
+                defer { state.waiter = nil }
+                return state.waiter
+            }
+            waiter?.resume(returning: false)
+        }
+    }
+
+    /// Returns when the calling task is cancelled.
+    func whenCancelled() async {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: .seconds(3_600))
+        }
+    }
+}

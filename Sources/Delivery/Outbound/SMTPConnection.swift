@@ -1,0 +1,160 @@
+import DNS
+import Foundation
+import NIOCore
+import NIOPosix
+import NIOSSL
+import NIOTLS
+import SMTPClient
+import SMTPWire
+import Synchronization
+
+/// What a connection to a receiving server hands its reader.
+enum ConnectionInput: Sendable {
+    case bytes(ByteBuffer)
+    case tlsEstablished
+    case failed(String)
+    case closed
+    /// The deadline of read number `n` passed.
+    case timedOut(UInt64)
+}
+
+/// A TCP connection to a receiving server, read as replies with a deadline per read. The
+/// SwiftNIO side of `SMTPClientStateMachine`: it only moves bytes and installs TLS.
+/// `@unchecked`: the iterator is used by the one delivery task that owns the connection.
+final class SMTPConnection: @unchecked Sendable {
+    let channel: any Channel
+    let peer: String
+    private let inbound: AsyncStream<ConnectionInput>
+    private let feed: AsyncStream<ConnectionInput>.Continuation
+    private var iterator: AsyncStream<ConnectionInput>.AsyncIterator
+    private let reads = Atomic<UInt64>(0)
+
+    private init(channel: any Channel, peer: String, inbound: AsyncStream<ConnectionInput>,
+                 feed: AsyncStream<ConnectionInput>.Continuation) {
+        self.channel = channel
+        self.peer = peer
+        self.inbound = inbound
+        self.feed = feed
+        self.iterator = inbound.makeAsyncIterator()
+    }
+
+    struct ConnectFailed: Error, CustomStringConvertible {
+        let description: String
+    }
+
+    /// Connects to `address` on `port` within `timeout`.
+    static func connect(to address: IPAddress, port: Int, timeout: Duration,
+                        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> SMTPConnection {
+        let (stream, feed) = AsyncStream.makeStream(of: ConnectionInput.self, bufferingPolicy: .unbounded)
+        let (seconds, attoseconds) = timeout.components
+        let channel: any Channel
+        do {
+            channel = try await ClientBootstrap(group: group)
+                .connectTimeout(.nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000))
+                .channelOption(.socketOption(.tcp_nodelay), value: 1)
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(Forwarder(feed: feed))
+                    }
+                }
+                .connect(host: address.description, port: port).get()
+        } catch {
+            feed.finish()
+            throw ConnectFailed(description: Self.describe(error))
+        }
+        return SMTPConnection(channel: channel, peer: address.description, inbound: stream, feed: feed)
+    }
+
+    static func describe(_ error: any Error) -> String {
+        if let error = error as? ChannelError, case .connectTimeout = error { return "connection timed out" }
+        if let error = error as? IOError { return "connection failed: \(error.description)" }
+        if let error = error as? NIOConnectionError {
+            return "connection failed: " + (error.connectionErrors.first.map { "\($0.error)" } ?? "\(error)")
+        }
+        return "connection failed: \(error)"
+    }
+
+    /// The next input, or `.timedOut` once `timeout` passes without any.
+    func read(timeout: Duration) async -> ConnectionInput {
+        let number = reads.add(1, ordering: .relaxed).newValue
+        let feed = self.feed
+        let timer = channel.eventLoop.scheduleTask(in: .nanoseconds(Int64(timeout.components.seconds) * 1_000_000_000
+                                                                     + timeout.components.attoseconds / 1_000_000_000)) {
+            feed.yield(.timedOut(number))
+        }
+        defer { timer.cancel() }
+        while true {
+            guard let input = await iterator.next() else { return .closed }
+            // A deadline of an earlier read that fired after its input came is passed over.
+            if case .timedOut(let which) = input, which != number { continue }
+            return input
+        }
+    }
+
+    func write(_ bytes: [UInt8]) async throws {
+        try await channel.writeAndFlush(ByteBuffer(bytes: bytes))
+    }
+
+    func write(_ buffer: ByteBuffer) async throws {
+        try await channel.writeAndFlush(buffer)
+    }
+
+    /// Installs a TLS client in front of the connection; `.tlsEstablished` or `.failed` follows
+    /// on the input once the handshake ends. No certificate check: RFC 7435's opportunistic TLS.
+    func startTLS(serverName: String?) async throws {
+        var configuration = TLSConfiguration.makeClientConfiguration()
+        configuration.certificateVerification = .none
+        let context = try NIOSSLContext(configuration: configuration)
+        let name = serverName.flatMap { IPAddress($0) == nil ? $0 : nil }
+        let channel = self.channel
+        try await channel.eventLoop.submit {
+            let handler = try NIOSSLClientHandler(context: context, serverHostname: name)
+            try channel.pipeline.syncOperations.addHandler(handler, position: .first)
+        }.get()
+    }
+
+    /// The TLS version in use, once established.
+    func tlsVersion() async -> String? {
+        guard let version = try? await channel.nioSSL_tlsVersion().get() else { return nil }
+        return switch version {
+        case .tlsv13: "TLSv1.3"
+        case .tlsv12: "TLSv1.2"
+        case .tlsv11: "TLSv1.1"
+        case .tlsv1: "TLSv1"
+        }
+    }
+
+    func close() async {
+        try? await channel.close()
+        feed.finish()
+    }
+
+    /// Hands the channel's input to the reader's stream.
+    private final class Forwarder: ChannelInboundHandler, Sendable {
+        typealias InboundIn = ByteBuffer
+        let feed: AsyncStream<ConnectionInput>.Continuation
+
+        init(feed: AsyncStream<ConnectionInput>.Continuation) {
+            self.feed = feed
+        }
+
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            feed.yield(.bytes(unwrapInboundIn(data)))
+        }
+
+        func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+            if let event = event as? TLSUserEvent, case .handshakeCompleted = event { feed.yield(.tlsEstablished) }
+            context.fireUserInboundEventTriggered(event)
+        }
+
+        func errorCaught(context: ChannelHandlerContext, error: any Error) {
+            feed.yield(.failed("\(error)"))
+            context.close(promise: nil)
+        }
+
+        func channelInactive(context: ChannelHandlerContext) {
+            feed.yield(.closed)
+            feed.finish()
+        }
+    }
+}

@@ -1,0 +1,108 @@
+import Foundation
+import Synchronization
+
+/// Open sessions to receiving servers waiting for their next message, by `address:port`, so
+/// messages to one host reuse a connection (up to `outqueue.max_messages_per_session`). A
+/// session left idle for `idleLimit` is closed with QUIT.
+final class SessionCache: Sendable {
+    private struct Idle {
+        let session: OutboundSession
+        let since: ContinuousClock.Instant
+    }
+
+    private let idle = Mutex<[String: [Idle]]>([:])
+    let idleLimit: Duration
+    /// At most this many idle sessions per destination.
+    let perKey = 4
+
+    init(idleLimit: Duration = .seconds(5)) {
+        self.idleLimit = idleLimit
+    }
+
+    /// An idle session to `key` that may take another message.
+    func take(_ key: String, maxTransactions: Int) -> OutboundSession? {
+        idle.withLock { table -> OutboundSession? in
+            while var sessions = table[key], let last = sessions.popLast() {
+                table[key] = sessions.isEmpty ? nil : sessions
+                if last.session.usable && last.session.transactions < maxTransactions
+                    && ContinuousClock.now - last.since < idleLimit {
+                    return last.session
+                }
+                let stale = last.session
+                Task { await stale.quit() }
+            }
+            return nil
+        }
+    }
+
+    /// Keeps `session` for the next message to the same place, or ends it.
+    func put(_ key: String, _ session: OutboundSession, maxTransactions: Int) async {
+        guard session.usable, session.transactions < maxTransactions else {
+            await session.quit()
+            return
+        }
+        let kept = idle.withLock { table -> Bool in
+            guard (table[key]?.count ?? 0) < perKey else { return false }
+            table[key, default: []].append(Idle(session: session, since: .now))
+            return true
+        }
+        guard kept else {
+            await session.quit()
+            return
+        }
+        let limit = idleLimit
+        Task { [weak self] in
+            try? await Task.sleep(for: limit)
+            await self?.closeIdle(olderThan: limit)
+        }
+    }
+
+    /// Ends sessions idle for longer than `age`.
+    func closeIdle(olderThan age: Duration) async {
+        let now = ContinuousClock.now
+        let stale = idle.withLock { table -> [OutboundSession] in
+            var stale: [OutboundSession] = []
+            for (key, sessions) in table {
+                let keep = sessions.filter { now - $0.since < age }
+                stale += sessions.filter { now - $0.since >= age }.map(\.session)
+                table[key] = keep.isEmpty ? nil : keep
+            }
+            return stale
+        }
+        for session in stale { await session.quit() }
+    }
+
+    /// Ends every idle session (at shutdown).
+    func closeAll() async {
+        let all = idle.withLock { table -> [OutboundSession] in
+            defer { table = [:] }
+            return table.values.flatMap { $0.map(\.session) }
+        }
+        for session in all { await session.quit() }
+    }
+}
+
+/// How many deliveries run at once to each destination domain (`outqueue.max_per_destination`).
+actor DestinationLimiter {
+    private var running: [String: Int] = [:]
+    private var waiting: [String: [CheckedContinuation<Void, Never>]] = [:]
+
+    func acquire(_ destination: String, limit: Int) async {
+        if running[destination, default: 0] < limit {
+            running[destination, default: 0] += 1
+            return
+        }
+        await withCheckedContinuation { waiting[destination, default: []].append($0) }
+    }
+
+    func release(_ destination: String) {
+        if var queue = waiting[destination], !queue.isEmpty {
+            let next = queue.removeFirst()
+            waiting[destination] = queue.isEmpty ? nil : queue
+            next.resume()
+            return
+        }
+        running[destination, default: 1] -= 1
+        if running[destination] == 0 { running[destination] = nil }
+    }
+}

@@ -1,0 +1,98 @@
+import Foundation
+
+/// A real unbound server on loopback serving static test zones.
+/// The zone is under `example.`: libunbound answers names under `test.` itself (one of its
+/// default local zones, RFC 6761) and never asks the forwarder.
+public final class TestDNSServer: Sendable {
+    public let port: UInt16
+    let process: Process
+    let directory: String
+    let lifeline = Pipe()
+
+    /// `localData`: unbound `local-data` records, e.g. `example. IN MX 10 mx.example.`; every
+    /// zone named is served statically (a name without records is NXDOMAIN).
+    public init(zones: [String], localData: [String]) throws {
+        let binary = "/usr/sbin/unbound"
+        guard FileManager.default.isExecutableFile(atPath: binary) else {
+            throw Missing(description: "\(binary) is missing: install Debian's unbound (make test-deps does)")
+        }
+        directory = NSTemporaryDirectory() + "pillarbox-dns-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        port = try Self.freeUDPPort()
+        var config = """
+            server:
+              interface: 127.0.0.1
+              port: \(port)
+              do-daemonize: no
+              chroot: ""
+              username: ""
+              directory: "\(directory)"
+              pidfile: ""
+              use-syslog: no
+              logfile: ""
+              do-ip6: no
+              access-control: 127.0.0.0/8 allow
+              module-config: "iterator"
+
+            """
+        for zone in zones { config += "  local-zone: \"\(zone)\" static\n" }
+        for record in localData { config += "  local-data: '\(record)'\n" }
+        config += "remote-control:\n  control-enable: no\n"
+        try config.write(toFile: directory + "/unbound.conf", atomically: true, encoding: .utf8)
+        // unbound runs under a shell that holds the read end of a pipe whose write end only this
+        // process holds: when the test process exits, however it exits, the shell stops unbound.
+        process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        process.arguments = ["-c", "\"$0\" -d -c \"$1\" & server=$!; read ignored; kill $server", binary, directory + "/unbound.conf"]
+        process.standardInput = lifeline
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        // Ready once the socket is bound: unbound lists it in /proc/net/udp.
+        let deadline = ContinuousClock.now + .seconds(20)
+        while !Self.isBound(port) {
+            guard process.isRunning, ContinuousClock.now < deadline else {
+                throw Missing(description: "unbound did not start on 127.0.0.1:\(port)")
+            }
+            Thread.sleep(forTimeInterval: 0.02)
+        }
+    }
+
+    /// Stops the server now (the process's exit stops it otherwise).
+    public func stop() {
+        try? lifeline.fileHandleForWriting.close()
+    }
+
+    deinit {
+        try? lifeline.fileHandleForWriting.close()
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    public struct Missing: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    public static func freeUDPPort() throws -> UInt16 {
+        let socket = Foundation.socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+        defer { close(socket) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard bound == 0 else { throw Missing(description: "no free UDP port") }
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(socket, $0, &length) }
+        }
+        return UInt16(bigEndian: address.sin_port)
+    }
+
+    static func isBound(_ port: UInt16) -> Bool {
+        let table = (try? String(contentsOfFile: "/proc/net/udp", encoding: .utf8)) ?? ""
+        let hex = String(port, radix: 16, uppercase: true)
+        return table.contains("0100007F:" + String(repeating: "0", count: 4 - hex.count) + hex)
+    }
+}
+

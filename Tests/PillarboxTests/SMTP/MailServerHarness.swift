@@ -238,10 +238,11 @@ final class MailServerHarness: @unchecked Sendable {
         }
     }
 
-    /// The outgoing queue once `predicate` holds for its JSON listing (the queue follows the log).
+    /// The outgoing queue, finished recipients included, once `predicate` holds for its JSON
+    /// listing (the queue follows the log; the scheduler may have sent or failed a message by then).
     func awaitQueue(_ predicate: @escaping @Sendable (String) -> Bool) async throws -> String {
         try await eventually(within: .seconds(60), pollingEvery: .milliseconds(200), "the outgoing queue") {
-            let queue = try await self.cli(["mail", "queue", "--json"])
+            let queue = try await self.cli(["mail", "queue", "list", "--all", "--json"])
             return predicate(queue) ? queue : nil
         }
     }

@@ -34,7 +34,6 @@ public final class DeliveryScheduler: Service, Sendable {
     private let resolverCache = Mutex<(key: String, resolver: any DNS.Resolver)?>(nil)
     /// A resolver to use instead of one built from `dns.*` (tests).
     let fixedResolver: (any DNS.Resolver)?
-    let registry = EventTypeRegistry(DeliveryFacts.types, passingOver: EventCatalogue.all)
 
     public init(engine: ProjectionEngine, settings: LiveSettings, directory: LiveDirectory, hostname: String,
                 resolver: (any DNS.Resolver)? = nil, logger: Logger) {
@@ -166,24 +165,8 @@ public final class DeliveryScheduler: Service, Sendable {
         _ = try? await claims.query("SELECT pg_advisory_unlock(hashtextextended(\(lock), 0))", logger: logger)
     }
 
-    private func load(_ messageID: String) async throws -> (OutboundMessage, UUID)? {
-        let stream = try DeliveryFacts.stream(messageID)
-        var events: [(event: any Event, recorded: RecordedEvent)] = []
-        var from: Int64 = 0
-        while true {
-            let page = try await store.read(stream: stream, from: from, limit: 1_000)
-            for recorded in page {
-                if let event = try registry.decode(recorded, logger: logger) { events.append((event, recorded)) }
-            }
-            guard let last = page.last, page.count == 1_000 else { break }
-            from = last.streamVersion + 1
-        }
-        guard let message = OutboundMessage(stream: events), let first = events.first else { return nil }
-        return (message, first.recorded.eventID)
-    }
-
     private func deliverClaimed(_ messageID: String) async throws {
-        guard let (message, acceptedEventID) = try await load(messageID) else { return }
+        guard let (message, acceptedEventID) = try await OutboundMessage.load(messageID, from: store, logger: logger) else { return }
         let policy = Policy(settings: settings)
         let now = Date()
         var plan = DeliveryPlan(message: message, policy: policy, hostname: hostname)

@@ -151,16 +151,11 @@ struct MailCommand: AsyncParsableCommand {
             let (configuration, logger) = try options.global.load()
             let id = messageID
             try await withEventStore(configuration, logger: logger) { store in
-                let registry = EventTypeRegistry(DeliveryFacts.types, passingOver: EventCatalogue.all)
                 let stream = try DeliveryFacts.stream(id)
                 // An action checked against the stream as read, appended only if nothing was
                 // appended since (the scheduler may be recording an attempt at this moment).
                 for _ in 0..<5 {
-                    var events: [(event: any Event, recorded: RecordedEvent)] = []
-                    for recorded in try await store.read(stream: stream, limit: 100_000) {
-                        if let event = try registry.decode(recorded, logger: logger) { events.append((event, recorded)) }
-                    }
-                    guard let message = OutboundMessage(stream: events) else {
+                    guard let (message, _) = try await OutboundMessage.load(id, from: store, logger: logger) else {
                         throw CommandFailure("no queued message \(id)")
                     }
                     guard !message.isFinished else { throw CommandFailure("\(id) has no recipient left to send to") }

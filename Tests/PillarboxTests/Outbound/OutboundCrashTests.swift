@@ -32,7 +32,7 @@ struct OutboundCrashTests {
         try await MailServerHarness.with { server in
             try await server.createStandardDirectory()
             let log = server.dataDirectory + "/sink.log"
-            FileManager.default.createFile(atPath: log, contents: nil)
+            _ = FileManager.default.createFile(atPath: log, contents: nil)
             let sink = try server.startPython(Self.sink, [log])
             defer { sink.signal(SIGKILL) }
             let port = try await eventually(within: .seconds(30), "the sink") { () -> Int? in

@@ -96,7 +96,7 @@ struct OutboundDeliveryTests {
             ])
             #expect(certificate.status == 0, "\(certificate.errors)")
             let log = directory + "/sink.jsonl"
-            FileManager.default.createFile(atPath: log, contents: nil)
+            _ = FileManager.default.createFile(atPath: log, contents: nil)
             let sink = try server.startPython(receivingServers, [log, directory + "/sink.crt", directory + "/sink.key"])
             defer { sink.signal(SIGKILL) }
             let port = try await eventually(within: .seconds(30), "the receiving servers") { () -> Int? in

@@ -96,4 +96,54 @@ struct OutboundCrashTests {
             #expect(states.map { $0[0] } == ["delivered"], "\(states)")
         }
     }
+
+    @Test("two serve processes on one database send each recipient once, and both send")
+    func twoProcesses() async throws {
+        try await MailServerHarness.with { server in
+            try await server.createStandardDirectory()
+            let log = server.dataDirectory + "/sink.log"
+            _ = FileManager.default.createFile(atPath: log, contents: nil)
+            let sink = try server.startPython(Self.sink, [log])
+            defer { sink.signal(SIGKILL) }
+            let port = try await eventually(within: .seconds(30), "the sink") { () -> Int? in
+                guard let line = sink.output.split(separator: "\n").first,
+                      let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else { return nil }
+                return object["port"] as? Int
+            }
+            try await server.cli(["settings", "set", "smtp.relay_networks", #"["127.0.0.1"]"#])
+            try await server.cli(["settings", "set", "dns.overrides", #"{"sink.example": ["127.0.0.5"]}"#])
+            try await server.cli(["settings", "set", "outqueue.remote_port", "\(port)"])
+            try await server.cli(["settings", "set", "outqueue.max_concurrent_deliveries", "4"])
+            try await server.start()
+            let second = try MailServerHarness(endpoint: server.endpoint)
+            try await second.start()
+            defer { Task { await second.stop() } }
+
+            let total = 300
+            _ = try await server.python("""
+                import smtplib
+                s = smtplib.SMTP('127.0.0.1', PORTS['smtp'], timeout=60)
+                for n in range(int(sys.argv[1])):
+                    s.sendmail('alice@example.com', ['r%d@sink.example' % (n % 5)], 'Subject: twice-%d\\r\\n\\r\\nbody\\r\\n' % n)
+                s.quit()
+                print('{}')
+                """, [String(total)])
+            @Sendable func arrived() -> [String] {
+                ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
+            }
+            let all = try await eventually(within: .seconds(120), pollingEvery: .milliseconds(200), "every message at the sink") {
+                let lines = arrived()
+                return Set(lines).count == total ? lines : nil
+            }
+            _ = try await eventually(within: .seconds(60), "the queue to empty") {
+                try await server.query("SELECT count(*)::text FROM outqueue.outrecipients WHERE finished IS NULL").first?[0] == "0"
+                    ? true : nil
+            }
+            #expect(arrived().count == total, "\(arrived().count - total) messages were sent twice")
+            #expect(all.count == total)
+            #expect(server.log.contains("relay=127.0.0.5") && second.log.contains("relay=127.0.0.5"),
+                    "both processes should have sent some of the messages")
+            await second.stop()
+        }
+    }
 }

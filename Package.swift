@@ -68,7 +68,6 @@ let package = Package(
             name: "Facts",
             dependencies: [
                 "EventLog", "MailCore",
-                .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
             ],

@@ -1,6 +1,5 @@
 import EventLog
 import Foundation
-import Logging
 
 /// A queued message as its stream tells it: the accepted message and, for each remote
 /// recipient, where its delivery stands. A pure fold over the message's events, shared by the
@@ -130,27 +129,5 @@ public struct OutboundMessage: Sendable {
     public func finishes(_ ids: some Sequence<Int>) -> Bool {
         let finishing = Set(ids)
         return unfinished.allSatisfy { finishing.contains($0.rcptid) }
-    }
-}
-
-extension OutboundMessage {
-    /// The message as its stream stands now, with the id of its `message_accepted` event; nil
-    /// when the stream holds no accepted message with remote recipients.
-    public static func load(_ messageID: String, from store: EventStore,
-                            logger: Logger) async throws -> (message: OutboundMessage, acceptedEventID: UUID)? {
-        let registry = EventTypeRegistry(DeliveryFacts.types, passingOver: EventCatalogue.all)
-        let stream = try DeliveryFacts.stream(messageID)
-        var events: [(event: any Event, recorded: RecordedEvent)] = []
-        var from: Int64 = 0
-        while true {
-            let page = try await store.read(stream: stream, from: from, limit: 1_000)
-            for recorded in page {
-                if let event = try registry.decode(recorded, logger: logger) { events.append((event, recorded)) }
-            }
-            guard let last = page.last, page.count == 1_000 else { break }
-            from = last.streamVersion + 1
-        }
-        guard let message = OutboundMessage(stream: events), let first = events.first else { return nil }
-        return (message, first.recorded.eventID)
     }
 }

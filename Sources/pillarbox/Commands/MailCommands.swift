@@ -1,8 +1,9 @@
 import ArgumentParser
+import Delivery
 import EventLog
+import Facts
 import Foundation
 import PostgresNIO
-import Facts
 import Projections
 
 /// Looking into mailboxes and the outgoing queue, as an administrator checking a delivery.

@@ -10,6 +10,7 @@ import Synchronization
 public final class UnboundResolver: Resolver, Sendable {
     private let context: Context
     private let pool: NIOThreadPool
+    private let answers = AnswerCache()
     let timeout: Duration
 
     public struct ConfigurationError: Error, CustomStringConvertible {
@@ -128,11 +129,47 @@ public final class UnboundResolver: Resolver, Sendable {
         guard !name.isEmpty, name.utf8.count <= 253, name.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7f }) else {
             throw DNSFailure(name: name, reason: "not a domain name")
         }
+        let key = "\(type) " + name.lowercased()
+        let raw: Raw
+        if let cached = answers.answer(key) {
+            raw = cached
+        } else {
+            raw = try await query(name, type: type)
+            answers.keep(raw, for: key)
+        }
+        switch raw {
+        case .nonexistentDomain: return .nonexistentDomain
+        case .noRecords: return .noRecords
+        case .records(let data, let secure, _):
+            var records: [Record] = []
+            for bytes in data {
+                do { records.append(try decode(bytes)) } catch {
+                    throw DNSFailure(name: name, reason: "\(error)")
+                }
+            }
+            return .records(records, secure: secure)
+        }
+    }
+
+    /// An answer as libunbound gave it, with how long it may be kept.
+    enum Raw: Sendable {
+        case nonexistentDomain(ttl: UInt32)
+        case noRecords(ttl: UInt32)
+        case records([[UInt8]], secure: Bool, ttl: UInt32)
+
+        var ttl: UInt32 {
+            switch self {
+            case .nonexistentDomain(let ttl), .noRecords(let ttl), .records(_, _, let ttl): ttl
+            }
+        }
+    }
+
+    private func query(_ name: String, type: Int32) async throws(DNSFailure) -> Raw {
         let context = self.context
         let timeout = self.timeout
         // The query runs on a pool thread and cannot be interrupted: whichever comes first, its
         // answer or the timeout, is taken, and a query given up on finishes by itself.
-        let result: Result<DNSAnswer<[Record]>, DNSFailure> = await withCheckedContinuation { continuation in
+        let result: Result<Raw, DNSFailure> = await withCheckedContinuation { continuation in
             let once = Once(continuation)
             pool.submit { state in
                 guard case .active = state else {
@@ -140,7 +177,7 @@ public final class UnboundResolver: Resolver, Sendable {
                     return
                 }
                 once.resume(Result { () throws(DNSFailure) in
-                    try Self.resolve(context.pointer, name: name, type: type, decode: decode)
+                    try Self.resolve(context.pointer, name: name, type: type)
                 })
             }
             let (seconds, attoseconds) = timeout.components
@@ -169,8 +206,7 @@ public final class UnboundResolver: Resolver, Sendable {
     }
 
     /// Runs on a pool thread: the blocking query and the reading of its result.
-    private static func resolve<Record>(_ context: OpaquePointer, name: String, type: Int32,
-                                        decode: ([UInt8]) throws -> Record) throws(DNSFailure) -> DNSAnswer<[Record]> {
+    private static func resolve(_ context: OpaquePointer, name: String, type: Int32) throws(DNSFailure) -> Raw {
         var result: UnsafeMutablePointer<ub_result>?
         let status = ub_resolve(context, name, type, classIN, &result)
         guard status == 0, let result else {
@@ -182,20 +218,63 @@ public final class UnboundResolver: Resolver, Sendable {
             let why = answer.why_bogus.map { String(cString: $0) } ?? "DNSSEC validation failed"
             throw DNSFailure(name: name, reason: why)
         }
-        if answer.nxdomain != 0 { return .nonexistentDomain }
+        let ttl = UInt32(clamping: answer.ttl)
+        if answer.nxdomain != 0 { return .nonexistentDomain(ttl: ttl) }
         // RFC 1035 §4.1.1: anything but NOERROR (and NXDOMAIN, above) is no answer.
         guard answer.rcode == 0 else { throw DNSFailure(name: name, reason: "the server answered with rcode \(answer.rcode)") }
-        guard answer.havedata != 0, let data = answer.data, let lengths = answer.len else { return .noRecords }
-        var records: [Record] = []
+        guard answer.havedata != 0, let data = answer.data, let lengths = answer.len else { return .noRecords(ttl: ttl) }
+        var records: [[UInt8]] = []
         var index = 0
         while let item = data[index] {
             let length = Int(lengths[index])
-            let bytes = Array(UnsafeRawBufferPointer(start: item, count: max(0, length)))
-            do { records.append(try decode(bytes)) } catch {
-                throw DNSFailure(name: name, reason: "\(error)")
-            }
+            records.append(Array(UnsafeRawBufferPointer(start: item, count: max(0, length))))
             index += 1
         }
-        return records.isEmpty ? .noRecords : .records(records, secure: answer.secure != 0)
+        return records.isEmpty ? .noRecords(ttl: ttl) : .records(records, secure: answer.secure != 0, ttl: ttl)
+    }
+}
+
+/// Answers kept for their TTL (at most an hour), so a burst of mail to one domain asks
+/// libunbound once: each of its blocking lookups builds a worker, even for a cached answer.
+/// Bounded: when full, expired answers go first, then the oldest half. Failures are not kept.
+final class AnswerCache: Sendable {
+    private struct Entry {
+        let raw: UnboundResolver.Raw
+        let expires: ContinuousClock.Instant
+    }
+
+    private let entries = Mutex<[String: Entry]>([:])
+    let capacity: Int
+
+    init(capacity: Int = 10_000) {
+        self.capacity = capacity
+    }
+
+    func answer(_ key: String) -> UnboundResolver.Raw? {
+        let now = ContinuousClock.now
+        return entries.withLock { entries in
+            guard let entry = entries[key] else { return nil }
+            guard entry.expires > now else {
+                entries[key] = nil
+                return nil
+            }
+            return entry.raw
+        }
+    }
+
+    func keep(_ raw: UnboundResolver.Raw, for key: String) {
+        let ttl = min(raw.ttl, 3_600)
+        guard ttl > 0 else { return }
+        let now = ContinuousClock.now
+        entries.withLock { entries in
+            if entries.count >= capacity {
+                entries = entries.filter { $0.value.expires > now }
+                if entries.count >= capacity {
+                    let oldest = entries.sorted { $0.value.expires < $1.value.expires }.prefix(entries.count / 2)
+                    for (key, _) in oldest { entries[key] = nil }
+                }
+            }
+            entries[key] = Entry(raw: raw, expires: now + .seconds(Int64(ttl)))
+        }
     }
 }

@@ -32,7 +32,7 @@ struct DeliveryPlan {
         self.hostname = hostname
     }
 
-    var nextAttemptNumber: Int { message.attempts + attempts.count + 1 }
+    var nextAttemptNumber: Int { message.attempts + 1 }
 
     var expiry: Date { message.arrivedAt.addingTimeInterval(TimeInterval(policy.maxQueueDays) * 86_400) }
 

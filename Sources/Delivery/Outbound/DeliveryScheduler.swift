@@ -27,7 +27,7 @@ public final class DeliveryScheduler: Service, Sendable {
     let directory: LiveDirectory
     let hostname: String
     let logger: Logger
-    let sessions = SessionCache()
+    let sessions: SessionCache
     let limiter = DestinationLimiter()
     private let inFlight = Mutex<Set<String>>([])
     private let wakeup = Wakeup()
@@ -42,6 +42,7 @@ public final class DeliveryScheduler: Service, Sendable {
         self.directory = directory
         self.hostname = hostname
         self.fixedResolver = resolver
+        self.sessions = SessionCache(perKey: { settings.value(.outqueueMaxConcurrentDeliveries) })
         var logger = logger
         logger[metadataKey: "service"] = "\(Self.consumerName)"
         self.logger = logger
@@ -58,6 +59,12 @@ public final class DeliveryScheduler: Service, Sendable {
                         let generation = self.store.appendGeneration(for: [MessageAccepted.category])
                         await self.store.waitForAppend(after: generation, categories: [MessageAccepted.category],
                                                        timeout: .seconds(60))
+                        self.wakeup.signal()
+                    }
+                }
+                // A changed `outqueue.*` setting (a pause lifted, a limit raised) wakes it too.
+                group.addTask {
+                    for await change in self.settings.changes() where change.key.hasPrefix("outqueue.") {
                         self.wakeup.signal()
                     }
                 }
@@ -86,51 +93,104 @@ public final class DeliveryScheduler: Service, Sendable {
 
     private func schedule(claims: PostgresConnection) async throws {
         try await withThrowingDiscardingTaskGroup { group in
-            var sawAppend = true
+            var lastSignal = ContinuousClock.now
+            // Due messages from the last look at the queue, in order: one query serves many
+            // deliveries, and the queue is read again when they are all started.
+            var candidates: ArraySlice<String> = []
+            var nextDue: Date?
             while !Task.isCancelled {
                 let maximum = settings.value(.outqueueMaxConcurrentDeliveries)
-                let running = inFlight.withLock { $0 }
-                var nextDue: Date?
-                if running.count < maximum {
-                    let now = Date()
-                    let (due, next) = try await dueMessages(excluding: running, limit: maximum - running.count, at: now,
-                                                            on: claims)
-                    nextDue = next
-                    for id in due {
-                        inFlight.withLock { _ = $0.insert(id) }
-                        group.addTask {
-                            await self.deliver(id, claims: claims)
-                            self.inFlight.withLock { _ = $0.remove(id) }
-                            self.wakeup.signal()
+                // Claims of deliveries that ended are released together.
+                let ended = unclaimed.withLock { ended in defer { ended = [] }; return ended }
+                if !ended.isEmpty { try await release(ended, on: claims) }
+                var free = maximum - inFlight.withLock { $0.count }
+                if free > 0, !settings.value(.outqueuePaused) {
+                    if candidates.isEmpty {
+                        let now = Date()
+                        let (due, next) = try await dueMessages(excluding: inFlight.withLock { $0 }, recorded: recorded(at: now),
+                                                                limit: max(Self.batch, maximum), at: now, on: claims)
+                        candidates = due[...]
+                        nextDue = next
+                    }
+                    while free > 0, !candidates.isEmpty {
+                        let running = inFlight.withLock { $0 }
+                        var wanted: [String] = []
+                        while wanted.count < free, let id = candidates.popFirst() {
+                            if !running.contains(id) { wanted.append(id) }
+                        }
+                        // Another process holding a message's claim is sending it; this one leaves it.
+                        for id in try await claim(wanted, on: claims) {
+                            inFlight.withLock { _ = $0.insert(id) }
+                            free -= 1
+                            group.addTask {
+                                let attempts = await self.deliverClaimed(id)
+                                self.finished(id, recordedAttempts: attempts)
+                                self.wakeup.signal()
+                            }
                         }
                     }
                 }
-                // The queue's projection follows the log a moment behind an append: after one,
-                // look again shortly even when nothing else wakes the loop.
-                var wait: Duration = sawAppend ? .milliseconds(250) : .seconds(30)
+                // The queue's projection follows the log a moment behind an append: for a few
+                // seconds after one, look again shortly even when nothing else wakes the loop.
+                var wait: Duration = ContinuousClock.now - lastSignal < .seconds(3) ? .milliseconds(250) : .seconds(30)
                 if let nextDue {
                     let until = nextDue.timeIntervalSinceNow
                     wait = min(wait, .milliseconds(max(0, Int64(until * 1000)) + 5))
                 }
-                sawAppend = await wakeup.wait(timeout: wait)
+                if !candidates.isEmpty, free == 0 {
+                    // Waiting for a delivery to end: it signals.
+                    wait = .seconds(30)
+                }
+                if await wakeup.wait(timeout: wait) { lastSignal = .now }
             }
+        }
+    }
+
+    /// Due messages read from the queue at once.
+    static let batch = 500
+
+    /// Messages this process has just tried, with the attempts their streams now hold: until
+    /// the queue's projection (a moment behind the log) shows as many, its view of them is
+    /// older than what was recorded, and they are not taken from it.
+    private let recent = Mutex<[String: (attempts: Int, at: Date)]>([:])
+
+    /// Messages whose deliveries ended, still claimed.
+    private let unclaimed = Mutex<[String]>([])
+
+    private func finished(_ id: String, recordedAttempts: Int?) {
+        if let recordedAttempts { recent.withLock { $0[id] = (recordedAttempts, Date()) } }
+        unclaimed.withLock { $0.append(id) }
+        inFlight.withLock { _ = $0.remove(id) }
+    }
+
+    /// The attempts recorded lately (a minute: the projection is seconds behind at worst, and
+    /// a message taken too early is only read again and left).
+    private func recorded(at now: Date) -> [String: Int] {
+        recent.withLock { recent in
+            recent = recent.filter { now.timeIntervalSince($0.value.at) < 60 }
+            return recent.mapValues(\.attempts)
         }
     }
 
     /// Messages with recipients due at `now`, first by priority then by age; and when the
     /// next recipient not yet due will be.
-    private func dueMessages(excluding running: Set<String>, limit: Int, at now: Date,
+    private func dueMessages(excluding busy: Set<String>, recorded: [String: Int], limit: Int, at now: Date,
                              on connection: PostgresConnection) async throws -> ([String], Date?) {
-        let busy = Array(running)
+        let busy = Array(busy)
+        let recordedIDs = Array(recorded.keys)
+        let recordedAttempts = recordedIDs.map { recorded[$0]! }
         let rows = try await connection.query("""
             SELECT m.msgid FROM outqueue.outmessages m
+            LEFT JOIN unnest(\(recordedIDs)::text[], \(recordedAttempts)::bigint[]) AS r(msgid, attempts) USING (msgid)
             WHERE m.finishedtime IS NULL AND NOT m.held AND NOT (m.msgid = ANY(\(busy)))
+              AND (r.attempts IS NULL OR m.attempts >= r.attempts)
               AND EXISTS (SELECT 1 FROM outqueue.outrecipients r WHERE r.msgid = m.msgid AND r.finished IS NULL
                           AND (r.nexttry IS NULL OR r.nexttry <= \(now)))
             ORDER BY m.priority, m.created LIMIT \(limit)
             """, logger: logger)
         var due: [String] = []
         for try await id in rows.decode(String.self) { due.append(id) }
+        guard due.count < limit else { return (due, nil) }
         let next = try await connection.query("""
             SELECT min(r.nexttry) FROM outqueue.outrecipients r JOIN outqueue.outmessages m USING (msgid)
             WHERE r.finished IS NULL AND NOT m.held AND r.nexttry > \(now)
@@ -142,31 +202,43 @@ public final class DeliveryScheduler: Service, Sendable {
 
     // MARK: One message
 
-    /// Delivers a message's due recipients under its claim; another process holding the claim
-    /// means it is being sent there, and this one leaves it.
-    func deliver(_ messageID: String, claims: PostgresConnection) async {
-        let lock = "pillarbox outbound " + messageID
+    /// Claims messages for this process: a PostgreSQL session advisory lock per message, held
+    /// on `claims` until released (or until the connection ends with the process). Returns the
+    /// ones it got, in order; the others are being sent by another process.
+    private func claim(_ ids: [String], on claims: PostgresConnection) async throws -> [String] {
+        guard !ids.isEmpty else { return [] }
+        let rows = try await claims.query("""
+            SELECT id FROM unnest(\(ids)::text[]) WITH ORDINALITY AS m(id, n)
+            WHERE pg_try_advisory_lock(hashtextextended('pillarbox outbound ' || id, 0)) ORDER BY n
+            """, logger: logger)
+        var claimed: [String] = []
+        for try await id in rows.decode(String.self) { claimed.append(id) }
+        return claimed
+    }
+
+    private func release(_ ids: [String], on claims: PostgresConnection) async throws {
+        _ = try await claims.query("""
+            SELECT pg_advisory_unlock(hashtextextended('pillarbox outbound ' || id, 0)) FROM unnest(\(ids)::text[]) AS m(id)
+            """, logger: logger)
+    }
+
+    /// Delivers a claimed message's due recipients and records what happened. Returns, when
+    /// attempts were recorded, how many the message's stream now holds.
+    private func deliverClaimed(_ messageID: String) async -> Int? {
         do {
-            let rows = try await claims.query("SELECT pg_try_advisory_lock(hashtextextended(\(lock), 0))", logger: logger)
-            var locked = false
-            for try await value in rows.decode(Bool.self) { locked = value }
-            guard locked else { return }
-        } catch {
-            logger.error("could not claim a queued message", metadata: ["message": "\(messageID)", "error": "\(error)"])
-            return
-        }
-        do {
-            try await deliverClaimed(messageID)
+            return try await deliverClaimedThrowing(messageID)
         } catch {
             logger.error("delivering a queued message failed; it stays queued", metadata: [
                 "message": "\(messageID)", "error": "\(error)",
             ])
+            return nil
         }
-        _ = try? await claims.query("SELECT pg_advisory_unlock(hashtextextended(\(lock), 0))", logger: logger)
     }
 
-    private func deliverClaimed(_ messageID: String) async throws {
-        guard let (message, acceptedEventID) = try await OutboundMessage.load(messageID, from: store, logger: logger) else { return }
+    private func deliverClaimedThrowing(_ messageID: String) async throws -> Int? {
+        guard let (message, acceptedEventID) = try await OutboundMessage.load(messageID, from: store, logger: logger) else {
+            return nil
+        }
         let policy = Policy(settings: settings)
         let now = Date()
         var plan = DeliveryPlan(message: message, policy: policy, hostname: hostname)
@@ -175,7 +247,7 @@ public final class DeliveryScheduler: Service, Sendable {
             plan.fail(message.unfinished.map(\.rcptid), reply: reply, remoteMTA: nil)
         } else {
             let due = message.due(at: now)
-            guard !due.isEmpty else { return }
+            guard !due.isEmpty else { return nil }
             // Recipients of one domain share a transaction, up to the per-message limit.
             let byDomain = Dictionary(grouping: due) { Self.domain(of: $0.address) }
             for domain in byDomain.keys.sorted() {
@@ -194,6 +266,7 @@ public final class DeliveryScheduler: Service, Sendable {
         appends += try await reports(for: plan, message: message, causation: acceptedEventID)
         try await store.append(appends)
         for line in plan.logLines { logger.info("\(line)", metadata: ["message": "\(messageID)"]) }
+        return plan.attempts.isEmpty ? nil : plan.message.attempts
     }
 
     static func domain(of address: String) -> String {

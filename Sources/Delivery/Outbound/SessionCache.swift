@@ -12,11 +12,13 @@ final class SessionCache: Sendable {
 
     private let idle = Mutex<[String: [Idle]]>([:])
     let idleLimit: Duration
-    /// At most this many idle sessions per destination.
-    let perKey = 4
+    /// At most this many idle sessions per destination: as many as deliveries may run at once,
+    /// so a burst to one server keeps its connections.
+    let perKey: @Sendable () -> Int
 
-    init(idleLimit: Duration = .seconds(5)) {
+    init(idleLimit: Duration = .seconds(5), perKey: @escaping @Sendable () -> Int = { 4 }) {
         self.idleLimit = idleLimit
+        self.perKey = perKey
     }
 
     /// An idle session to `key` that may take another message.
@@ -41,8 +43,9 @@ final class SessionCache: Sendable {
             await session.quit()
             return
         }
+        let limit = perKey()
         let kept = idle.withLock { table -> Bool in
-            guard (table[key]?.count ?? 0) < perKey else { return false }
+            guard (table[key]?.count ?? 0) < limit else { return false }
             table[key, default: []].append(Idle(session: session, since: .now))
             return true
         }
@@ -50,10 +53,10 @@ final class SessionCache: Sendable {
             await session.quit()
             return
         }
-        let limit = idleLimit
+        let idleLimit = idleLimit
         Task { [weak self] in
-            try? await Task.sleep(for: limit)
-            await self?.closeIdle(olderThan: limit)
+            try? await Task.sleep(for: idleLimit)
+            await self?.closeIdle(olderThan: idleLimit)
         }
     }
 

@@ -345,6 +345,14 @@ extension SettingKey where Value == Int {
     }
 }
 
+extension SettingKey where Value == Bool {
+    /// VPOP3's "pause scheduling", Postfix's `defer_transports`: nothing new is sent while on;
+    /// mail is still accepted and queued, and deliveries already under way finish.
+    public static var outqueuePaused: SettingKey<Bool> {
+        SettingKey("outqueue.paused", default: false, "Send nothing to other servers for now (mail is still accepted and queued)")
+    }
+}
+
 extension SettingKey where Value == String {
     /// The name given in EHLO; empty for the server's host name.
     public static var smtpOutboundHostname: SettingKey<String> {
@@ -410,6 +418,7 @@ public enum SettingKeys {
         SettingKey<Int>.outqueueReplyTimeoutPercent.erased, SettingKey<Int>.outqueueRemotePort.erased,
         SettingKey<Int>.dnsTimeoutSeconds.erased, SettingKey<String>.smtpOutboundHostname.erased,
         SettingKey<[String]>.dnsServers.erased, SettingKey<[String: [String]]>.dnsOverrides.erased,
+        SettingKey<Bool>.outqueuePaused.erased,
     ]
 
     public static func named(_ name: String) -> AnySettingKey? { all.first { $0.name == name } }

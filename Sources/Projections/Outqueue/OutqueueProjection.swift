@@ -10,7 +10,7 @@ public struct OutqueueProjection: Projection {
     public let name = "outqueue"
     public let schema = "outqueue"
     public let mode = ProjectionMode.async
-    public let version = 3
+    public let version = 4
     public let categories = [MessageAccepted.category]
 
     public init() {}
@@ -21,14 +21,14 @@ public struct OutqueueProjection: Projection {
         .init("size", .bigint), .init("blob", .bytea), .init("skip", .bigint), .init("envid", .text), .init("ret", .text),
         .init("smtputf8", .boolean), .init("sessid", .text), .init("held", .boolean), .init("priority", .bigint),
         .init("attempts", .bigint),
-    ], primaryKey: 1)
+    ], primaryKey: 1, indexes: [["finishedtime", "priority", "created"]])
 
     public static let recipients = ProjectionTable("outrecipients", columns: [
         .init("msgid", .text), .init("rcptid", .integer), .init("address", .text), .init("notify", .textArray),
         .init("orcpt", .text), .init("status", .text), .init("returnpath", .text), .init("attempts", .bigint),
         .init("lasttry", .timestamptz), .init("nexttry", .timestamptz), .init("lastreply", .text), .init("remotemta", .text),
         .init("finished", .timestamptz),
-    ], primaryKey: 2)
+    ], primaryKey: 2, indexes: [["finished", "nexttry"]])
 
     public static let attempts = ProjectionTable("sendattempts", columns: [
         .init("msgid", .text), .init("attempt", .integer), .init("started", .timestamptz), .init("duration", .double),

@@ -16,6 +16,9 @@ public final class LiveSettings: Service, Sendable {
     let store: EventStore
     let logger: Logger
     private let state = Mutex<(values: [String: String], watchers: [UUID: AsyncStream<Change>.Continuation], generation: Int, cursor: LogCursor)>(([:], [:], 0, .start))
+    /// Values already decoded from `values`, dropped when a setting changes: components read
+    /// settings on every message.
+    private let decoded = Mutex<(generation: Int, values: [String: any Sendable])>((0, [:]))
 
     /// Grows with every change taken in, so a component can cache values derived from settings.
     public var generation: Int { state.withLock { $0.generation } }
@@ -37,8 +40,17 @@ public final class LiveSettings: Service, Sendable {
 
     /// The current value of `key`.
     public func value<Value>(_ key: SettingKey<Value>) -> Value {
-        let json = state.withLock { $0.values[key.name] }
-        return json.flatMap { SettingJSON.decode(Value.self, from: $0) } ?? key.defaultValue
+        let (json, generation) = state.withLock { ($0.values[key.name], $0.generation) }
+        let cached = decoded.withLock { cache -> Value? in
+            if cache.generation != generation { cache = (generation, [:]) }
+            return cache.values[key.name] as? Value
+        }
+        if let cached { return cached }
+        let value = json.flatMap { SettingJSON.decode(Value.self, from: $0) } ?? key.defaultValue
+        decoded.withLock { cache in
+            if cache.generation == generation { cache.values[key.name] = value }
+        }
+        return value
     }
 
     /// Every change from now on, as it is read from the log.

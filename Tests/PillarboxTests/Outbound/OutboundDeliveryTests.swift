@@ -260,6 +260,12 @@ struct OutboundDeliveryTests {
             let report = try #require(try await reports(server, about: "nowhere").first)
             let statuses = Set((report["recipients"] as? [[String: String]] ?? []).compactMap { $0["Status"] })
             #expect(statuses == ["5.1.10", "5.1.2"])
+            // One round, two domains: two attempts, numbered in turn.
+            let numbers = try await server.query("""
+                SELECT a.attempt::text FROM outqueue.sendattempts a JOIN outqueue.outmessages m USING (msgid)
+                WHERE m.subject = 'nowhere' ORDER BY a.attempt
+                """).map { $0[0] }
+            #expect(numbers == ["1", "2"])
 
             try await send(server, to: ["quiet@nullmx.example"], subject: "quiet", rcptOptions: ["NOTIFY=NEVER"])
             _ = try await waitForStates(server, subject: "quiet", ["quiet@nullmx.example": "failed"])

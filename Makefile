@@ -11,7 +11,7 @@ PACKAGES := pkg-config libzstd-dev liblua5.4-dev libunbound-dev postgresql ca-ce
 # What the end-to-end tests drive Pillarbox with.
 TEST_PACKAGES := python3 python3-aiosmtpd curl swaks libnet-ssleay-perl fetchmail isync unbound openssl
 
-.PHONY: run test build release deps test-deps clean bench-append bench-compression bench-rebuild bench-smtp bench-pop3 bench-imap bench-lag fuzz
+.PHONY: run test build release deps test-deps clean bench-append bench-compression bench-rebuild bench-smtp bench-pop3 bench-imap bench-lag bench-outbound fuzz
 
 ## Installs the Debian packages that are missing (apt-get only runs when one is).
 deps:
@@ -78,6 +78,9 @@ bench-smtp: deps
 
 bench-pop3: deps
 	bench/pop3/run
+
+bench-outbound: deps
+	bench/outbound/run
 
 ## imaptest is not packaged: build it yourself (bench/RESULTS.md says how) and pass IMAPTEST=PATH.
 bench-imap: deps

@@ -4,11 +4,12 @@ import Foundation
 import Logging
 
 extension OutboundMessage {
+    private static let registry = EventTypeRegistry(DeliveryFacts.types, passingOver: EventCatalogue.all)
+
     /// The message as its stream stands now, with the id of its `message_accepted` event; nil
     /// when the stream holds no accepted message with remote recipients.
     public static func load(_ messageID: String, from store: EventStore,
                             logger: Logger) async throws -> (message: OutboundMessage, acceptedEventID: UUID)? {
-        let registry = EventTypeRegistry(DeliveryFacts.types, passingOver: EventCatalogue.all)
         let stream = try DeliveryFacts.stream(messageID)
         var events: [(event: any Event, recorded: RecordedEvent)] = []
         var from: Int64 = 0

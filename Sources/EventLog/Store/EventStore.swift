@@ -290,14 +290,19 @@ public final class EventStore: Service, Sendable {
     /// must not complete what it sent until this returns. Returns false when no such blob.
     public func forEachPiece(of id: BlobID, _ body: ([UInt8]) async throws -> Void) async throws -> Bool {
         let key = ByteBuffer(bytes: id.bytes)
-        return try await client.withConnection { connection in
+        // A blob stored whole is read, and its connection given back, before `body` runs: a
+        // caller writing it to a slow peer holds no database connection meanwhile.
+        let found = try await client.withConnection { connection -> (Int16, Int32?, ByteBuffer, Int32)? in
             let rows = try await connection.query(
                 "SELECT codec, dict_id, data, chunks FROM eventlog.blobs WHERE sha256 = \(key)", logger: self.logger)
             var stored: (Int16, Int32?, ByteBuffer, Int32)?
             for try await row in rows.decode((Int16, Int32?, ByteBuffer, Int32).self) { stored = row }
-            guard let (codec, dictionaryID, data, chunks) = stored else { return false }
-            var hasher = SHA256()
-            if chunks > 0 {
+            return stored
+        }
+        guard let (codec, dictionaryID, data, chunks) = found else { return false }
+        var hasher = SHA256()
+        if chunks > 0 {
+            try await client.withConnection { connection in
                 let pieces = try await connection.query("""
                     SELECT codec, dict_id, data FROM eventlog.blob_chunks WHERE sha256 = \(key) ORDER BY seq
                     """, logger: self.logger)
@@ -307,15 +312,15 @@ public final class EventStore: Service, Sendable {
                     hasher.update(data: piece)
                     try await body(piece)
                 }
-            } else {
-                let bytes = try await self.codec.decode(codec: codec, dictionaryID: dictionaryID, bytes: data, position: 0,
-                                                        client: self.client, logger: self.logger)
-                hasher.update(data: bytes)
-                try await body(bytes)
             }
-            try self.checkDigest(id, hasher.finalize())
-            return true
+        } else {
+            let bytes = try await self.codec.decode(codec: codec, dictionaryID: dictionaryID, bytes: data, position: 0,
+                                                    client: self.client, logger: self.logger)
+            hasher.update(data: bytes)
+            try await body(bytes)
         }
+        try checkDigest(id, hasher.finalize())
+        return true
     }
 
     /// Calls `body` with each stored piece of a chunked blob, in order, decompressed.

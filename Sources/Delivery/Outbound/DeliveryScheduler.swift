@@ -119,15 +119,11 @@ public final class DeliveryScheduler: Service, Sendable {
                             if !running.contains(id) { wanted.append(id) }
                         }
                         // Another process holding a message's claim is sending it; this one leaves it.
-                        for id in try await claim(wanted, on: claims) {
-                            inFlight.withLock { _ = $0.insert(id) }
-                            free -= 1
-                            group.addTask {
-                                let attempts = await self.deliverClaimed(id)
-                                self.finished(id, recordedAttempts: attempts)
-                                self.wakeup.signal()
-                            }
-                        }
+                        let claimed = try await claim(wanted, on: claims)
+                        guard !claimed.isEmpty else { continue }
+                        inFlight.withLock { $0.formUnion(claimed) }
+                        free -= claimed.count
+                        group.addTask { await self.deliver(claimed) }
                     }
                 }
                 // The queue's projection follows the log a moment behind an append: for a few
@@ -222,11 +218,47 @@ public final class DeliveryScheduler: Service, Sendable {
             """, logger: logger)
     }
 
+    /// Bodies up to this size are read with their messages' streams, together; larger ones are
+    /// streamed piece by piece while they are sent.
+    static let prefetchLimit: Int64 = 256 << 10
+
+    /// Delivers claimed messages: their streams (and small bodies) read in one go, then each
+    /// sent on its own task.
+    private func deliver(_ ids: [String]) async {
+        let loaded: [String: (message: OutboundMessage, acceptedEventID: UUID)]
+        do {
+            loaded = try await OutboundMessage.load(ids, from: store, logger: logger)
+        } catch {
+            logger.error("could not read claimed messages; they stay queued", metadata: ["error": "\(error)"])
+            for id in ids { finished(id, recordedAttempts: nil) }
+            wakeup.signal()
+            return
+        }
+        // A body that cannot be read here (or fails its digest) is streamed instead, where the
+        // failure is the one message's own.
+        let small = Set(loaded.values.map(\.message.accepted).filter { $0.size <= Self.prefetchLimit }.map(\.blob))
+        let bodies = (try? await store.blobs(Array(small))) ?? [:]
+        await withDiscardingTaskGroup { group in
+            for id in ids {
+                group.addTask {
+                    var attempts: Int?
+                    if let (message, acceptedEventID) = loaded[id] {
+                        attempts = await self.deliverClaimed(message, acceptedEventID: acceptedEventID,
+                                                             body: bodies[message.accepted.blob])
+                    }
+                    self.finished(id, recordedAttempts: attempts)
+                    self.wakeup.signal()
+                }
+            }
+        }
+    }
+
     /// Delivers a claimed message's due recipients and records what happened. Returns, when
     /// attempts were recorded, how many the message's stream now holds.
-    private func deliverClaimed(_ messageID: String) async -> Int? {
+    private func deliverClaimed(_ message: OutboundMessage, acceptedEventID: UUID, body: [UInt8]?) async -> Int? {
+        let messageID = message.accepted.messageID
         do {
-            return try await deliverClaimedThrowing(messageID)
+            return try await deliverClaimedThrowing(message, acceptedEventID: acceptedEventID, body: body)
         } catch {
             logger.error("delivering a queued message failed; it stays queued", metadata: [
                 "message": "\(messageID)", "error": "\(error)",
@@ -235,10 +267,8 @@ public final class DeliveryScheduler: Service, Sendable {
         }
     }
 
-    private func deliverClaimedThrowing(_ messageID: String) async throws -> Int? {
-        guard let (message, acceptedEventID) = try await OutboundMessage.load(messageID, from: store, logger: logger) else {
-            return nil
-        }
+    private func deliverClaimedThrowing(_ message: OutboundMessage, acceptedEventID: UUID, body: [UInt8]?) async throws -> Int? {
+        let messageID = message.accepted.messageID
         let policy = Policy(settings: settings)
         let now = Date()
         var plan = DeliveryPlan(message: message, policy: policy, hostname: hostname)
@@ -255,7 +285,8 @@ public final class DeliveryScheduler: Service, Sendable {
                 for start in stride(from: 0, to: recipients.count, by: policy.maxRecipientsPerMessage) {
                     let group = Array(recipients[start..<min(start + policy.maxRecipientsPerMessage, recipients.count)])
                     await limiter.acquire(domain, limit: policy.maxPerDestination)
-                    let attempt = await attempt(message, group, domain: domain, number: plan.nextAttemptNumber, policy: policy)
+                    let attempt = await attempt(message, group, domain: domain, number: plan.nextAttemptNumber, policy: policy,
+                                                body: body)
                     await limiter.release(domain)
                     plan.record(attempt)
                 }
@@ -263,7 +294,7 @@ public final class DeliveryScheduler: Service, Sendable {
             plan.decideWarnings(at: Date())
         }
         var appends = [StreamAppend(stream: try DeliveryFacts.stream(messageID), events: try plan.events())]
-        appends += try await reports(for: plan, message: message, causation: acceptedEventID)
+        appends += try await reports(for: plan, message: message, body: body, causation: acceptedEventID)
         try await store.append(appends)
         for line in plan.logLines { logger.info("\(line)", metadata: ["message": "\(messageID)"]) }
         return plan.attempts.isEmpty ? nil : plan.message.attempts
@@ -279,7 +310,7 @@ public final class DeliveryScheduler: Service, Sendable {
     /// Tries the destination's hosts and addresses in order until one takes the transaction
     /// (whatever it answers) or none is left.
     private func attempt(_ message: OutboundMessage, _ recipients: [OutboundMessage.Recipient], domain: String, number: Int,
-                         policy: Policy) async -> DeliveryAttempted {
+                         policy: Policy, body: [UInt8]?) async -> DeliveryAttempted {
         let started = Date()
         let clock = ContinuousClock.now
         var skipped: [String] = []
@@ -360,7 +391,7 @@ public final class DeliveryScheduler: Service, Sendable {
                                   host: host, ip: address.description, tls: nil)
                 }
                 do {
-                    let result = try await session.send(envelope, body: bodyWriter(message))
+                    let result = try await session.send(envelope, body: bodyWriter(message, body: body))
                     let tls = session.tlsVersion
                     await sessions.put(key, session, maxTransactions: policy.maxMessagesPerSession)
                     let replies = result.replies.map {
@@ -390,10 +421,18 @@ public final class DeliveryScheduler: Service, Sendable {
     }
 
     /// Streams the stored message, without its `Return-Path:` line, dot-stuffed.
-    private func bodyWriter(_ message: OutboundMessage) -> BodyWriter {
+    private func bodyWriter(_ message: OutboundMessage, body: [UInt8]?) -> BodyWriter {
         let store = self.store
         let blob = message.accepted.blob
         let skip = message.accepted.returnPathLength
+        if let body {
+            // Read with the message and already checked against its digest.
+            return { connection in
+                var stuffer = DotStuffer()
+                try await connection.write(stuffer.stuff(body.dropFirst(skip)))
+                try await connection.write(stuffer.finish())
+            }
+        }
         return { connection in
             var stuffer = DotStuffer()
             var toSkip = skip
@@ -426,11 +465,12 @@ public final class DeliveryScheduler: Service, Sendable {
     // MARK: Notifications
 
     /// The DSNs a plan calls for, as new messages from `<>` with the original as their cause.
-    private func reports(for plan: DeliveryPlan, message: OutboundMessage, causation: UUID) async throws -> [StreamAppend] {
+    private func reports(for plan: DeliveryPlan, message: OutboundMessage, body: [UInt8]?,
+                         causation: UUID) async throws -> [StreamAppend] {
         guard !plan.reports.isEmpty else { return [] }
         // The original goes back whole (RET=FULL) or as its header; either way it is read once.
-        var original: [UInt8] = []
-        _ = try await store.forEachPiece(of: message.accepted.blob) { original += $0 }
+        var original = body ?? []
+        if body == nil { _ = try await store.forEachPiece(of: message.accepted.blob) { original += $0 } }
         original = Array(original.dropFirst(message.accepted.returnPathLength))
         let router = Router(snapshot: directory.snapshot)
         var appends: [StreamAppend] = []

@@ -118,6 +118,18 @@ public final class EventStore: Service, Sendable {
             """, logger: logger))
     }
 
+    /// Several whole streams in one query, each in version order, by stream key; a stream with
+    /// no events is left out. For short streams read together (a batch of queued messages).
+    public func read(streams: [StreamName]) async throws -> [String: [RecordedEvent]] {
+        guard !streams.isEmpty else { return [:] }
+        let keys = streams.map(\.key)
+        let events = try await decode(client.query("""
+            SELECT \(unescaped: Self.columns) FROM eventlog.events e JOIN eventlog.streams s USING (stream_id)
+            WHERE s.stream_key = ANY(\(keys)) ORDER BY s.stream_key, e.stream_version
+            """, logger: logger))
+        return Dictionary(grouping: events, by: \.stream)
+    }
+
     /// Events after `cursor` in read order, optionally of one category. Only events of
     /// transactions older than every running one are returned, so an event that commits later
     /// can never land behind a cursor already handed out.

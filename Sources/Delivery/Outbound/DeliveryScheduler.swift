@@ -78,15 +78,17 @@ public final class DeliveryScheduler: Service, Sendable {
 
     /// Claims and delivers due messages until cancelled, re-connecting after a database failure.
     private func schedule() async {
+        var outage = OutageLog(logger: logger, what: "the delivery scheduler's database connection")
         while !Task.isCancelled {
             do {
                 try await store.client.withConnection { claims in
+                    outage.succeeded()
                     try await self.schedule(claims: claims)
                 }
             } catch {
                 if Task.isCancelled { return }
-                logger.error("the delivery scheduler lost its database connection; starting again", metadata: ["error": "\(error)"])
-                try? await Task.sleep(for: .seconds(2))
+                outage.failed(error)
+                try? await Task.sleep(for: max(outage.retryDelay, .seconds(1)))
             }
         }
     }

@@ -72,7 +72,8 @@ struct DatabaseOutageTests {
             #expect(restarted.status == 0, "\(restarted.errors)")
             let back = Date()
 
-            _ = try await traffic.wait(timeout: .seconds(200))
+            // A round caught by the outage may wait out its clients' timeouts (150 s each).
+            _ = try await traffic.wait(timeout: .seconds(500))
             let rows = traffic.output.split(separator: "\n").compactMap {
                 try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
             }

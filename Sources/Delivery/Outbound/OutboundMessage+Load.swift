@@ -10,19 +10,7 @@ extension OutboundMessage {
     /// when the stream holds no accepted message with remote recipients.
     public static func load(_ messageID: String, from store: EventStore,
                             logger: Logger) async throws -> (message: OutboundMessage, acceptedEventID: UUID)? {
-        let stream = try DeliveryFacts.stream(messageID)
-        var events: [(event: any Event, recorded: RecordedEvent)] = []
-        var from: Int64 = 0
-        while true {
-            let page = try await store.read(stream: stream, from: from, limit: 1_000)
-            for recorded in page {
-                if let event = try registry.decode(recorded, logger: logger) { events.append((event, recorded)) }
-            }
-            guard let last = page.last, page.count == 1_000 else { break }
-            from = last.streamVersion + 1
-        }
-        guard let message = OutboundMessage(stream: events), let first = events.first else { return nil }
-        return (message, first.recorded.eventID)
+        try await load([messageID], from: store, logger: logger)[messageID]
     }
 
     /// Several messages at once (one query for all their streams), by message id; those with

@@ -27,23 +27,34 @@ struct OutboundCrashTests {
     threading.Event().wait()
     """#
 
+    /// The recording sink on 127.0.0.5, its log file and its port.
+    static func startSink(_ server: MailServerHarness) async throws -> (RunningProcess, String, Int) {
+        let log = server.dataDirectory + "/sink.log"
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
+        let sink = try server.startPython(Self.sink, [log])
+        let port = try await eventually(within: .seconds(30), "the sink") { () -> Int? in
+            guard let line = sink.output.split(separator: "\n").first,
+                  let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else { return nil }
+            return object["port"] as? Int
+        }
+        return (sink, log, port)
+    }
+
+    /// Loopback may relay, and mail for sink.example goes to the sink.
+    static func sendToSink(_ server: MailServerHarness, port: Int) async throws {
+        try await server.cli(["settings", "set", "smtp.relay_networks", #"["127.0.0.1"]"#])
+        try await server.cli(["settings", "set", "dns.overrides", #"{"sink.example": ["127.0.0.5"]}"#])
+        try await server.cli(["settings", "set", "outqueue.remote_port", "\(port)"])
+    }
+
     @Test("SIGKILL three times during delivery of 500 messages: every one arrives, duplicates bounded by those in flight")
     func killedWhileSending() async throws {
         try await MailServerHarness.with { server in
             try await server.createStandardDirectory()
-            let log = server.dataDirectory + "/sink.log"
-            _ = FileManager.default.createFile(atPath: log, contents: nil)
-            let sink = try server.startPython(Self.sink, [log])
+            let (sink, log, port) = try await Self.startSink(server)
             defer { sink.signal(SIGKILL) }
-            let port = try await eventually(within: .seconds(30), "the sink") { () -> Int? in
-                guard let line = sink.output.split(separator: "\n").first,
-                      let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else { return nil }
-                return object["port"] as? Int
-            }
             let inFlight = 10
-            try await server.cli(["settings", "set", "smtp.relay_networks", #"["127.0.0.1"]"#])
-            try await server.cli(["settings", "set", "dns.overrides", #"{"sink.example": ["127.0.0.5"]}"#])
-            try await server.cli(["settings", "set", "outqueue.remote_port", "\(port)"])
+            try await Self.sendToSink(server, port: port)
             try await server.cli(["settings", "set", "outqueue.max_concurrent_deliveries", "\(inFlight)"])
             try await server.cli(["settings", "set", "outqueue.retry_minutes", "[0]"])
             try await server.start()
@@ -101,18 +112,9 @@ struct OutboundCrashTests {
     func twoProcesses() async throws {
         try await MailServerHarness.with { server in
             try await server.createStandardDirectory()
-            let log = server.dataDirectory + "/sink.log"
-            _ = FileManager.default.createFile(atPath: log, contents: nil)
-            let sink = try server.startPython(Self.sink, [log])
+            let (sink, log, port) = try await Self.startSink(server)
             defer { sink.signal(SIGKILL) }
-            let port = try await eventually(within: .seconds(30), "the sink") { () -> Int? in
-                guard let line = sink.output.split(separator: "\n").first,
-                      let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else { return nil }
-                return object["port"] as? Int
-            }
-            try await server.cli(["settings", "set", "smtp.relay_networks", #"["127.0.0.1"]"#])
-            try await server.cli(["settings", "set", "dns.overrides", #"{"sink.example": ["127.0.0.5"]}"#])
-            try await server.cli(["settings", "set", "outqueue.remote_port", "\(port)"])
+            try await Self.sendToSink(server, port: port)
             try await server.cli(["settings", "set", "outqueue.max_concurrent_deliveries", "4"])
             try await server.start()
             let second = try MailServerHarness(endpoint: server.endpoint)

@@ -63,8 +63,12 @@ struct DatabaseOutageTests {
             kill(postmaster, SIGINT)
             _ = try await eventually(within: .seconds(60), "PostgreSQL to stop") { kill(postmaster, 0) != 0 ? true : nil }
             let stopped = Date()
-            // The outage itself: the database stays away for 90 seconds.
-            try await Task.sleep(for: .seconds(90))
+            // The outage itself: the database stays away for 90 seconds, and rounds of traffic
+            // run meanwhile.
+            let roundsBefore = traffic.output.split(separator: "\n").count
+            _ = try await eventually(within: .seconds(240), pollingEvery: .seconds(1), "90 seconds of outage under traffic") {
+                Date().timeIntervalSince(stopped) >= 90 && traffic.output.split(separator: "\n").count > roundsBefore ? true : nil
+            }
             let serverProcess = try #require(server.process)
             var status: Int32 = 0
             #expect(waitpid(serverProcess.pid, &status, WNOHANG) == 0, "the server is still running after 90 s without its database")

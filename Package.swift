@@ -47,7 +47,14 @@ let package = Package(
         ),
 
         // The SMTP client: its session as a pure state machine over SMTPWire's reply reader.
-        .target(name: "SMTPClient", dependencies: ["SMTPWire", "WireCore"]),
+        .target(
+            name: "SMTPClient",
+            dependencies: [
+                "SMTPWire", "WireCore",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+            ]
+        ),
 
         // The append-only event log on PostgreSQL, with its migrations embedded in the binary.
         .target(

@@ -15,11 +15,35 @@ public struct SMTPClientStateMachine: Sendable {
         public var useTLS: Bool
         /// Fail the session unless it runs over TLS (a policy such as MTA-STS demands it).
         public var requireTLS: Bool
+        /// The connection is TLS from its first byte (RFC 8314 implicit TLS): no STARTTLS.
+        public var implicitTLS: Bool
+        /// Log in with SMTP AUTH (RFC 4954) before the first message; nil sends without.
+        public var authentication: Authentication?
 
-        public init(ehloName: String, useTLS: Bool = true, requireTLS: Bool = false) {
+        public init(ehloName: String, useTLS: Bool = true, requireTLS: Bool = false, implicitTLS: Bool = false,
+                    authentication: Authentication? = nil) {
             self.ehloName = ehloName
             self.useTLS = useTLS
             self.requireTLS = requireTLS
+            self.implicitTLS = implicitTLS
+            self.authentication = authentication
+        }
+    }
+
+    /// A relay account: who to log in as, and whether the password may cross a connection
+    /// without TLS (PLAIN and LOGIN; SCRAM and CRAM-MD5 never send it).
+    public struct Authentication: Sendable {
+        public var user: String
+        public var password: String
+        /// Fresh random text for SCRAM's client nonce.
+        public var nonce: String
+        public var passwordInClear: Bool
+
+        public init(user: String, password: String, nonce: String, passwordInClear: Bool = false) {
+            self.user = user
+            self.password = password
+            self.nonce = nonce
+            self.passwordInClear = passwordInClear
         }
     }
 
@@ -59,6 +83,7 @@ public struct SMTPClientStateMachine: Sendable {
         case hello(usedHELO: Bool)
         case startingTLS
         case handshaking
+        case authenticating(SASLClient)
         case ready
         case transaction(Transaction)
         case sendingBody(Transaction)
@@ -70,11 +95,14 @@ public struct SMTPClientStateMachine: Sendable {
     private var state = State.greeting
     private var capabilities = SMTPServerCapabilities(ehloReply: SMTPReply(250, nil, ""))
     private(set) public var isTLS = false
+    /// The SASL mechanism the session logged in with, once it has.
+    private(set) public var authenticatedWith: SASLClient.Mechanism?
     /// Set after a transaction that did not reach the end of its data: the next MAIL goes after RSET.
     private var needsReset = false
 
     public init(configuration: Configuration) {
         self.configuration = configuration
+        self.isTLS = configuration.implicitTLS
     }
 
     /// How long the glue should wait for what comes next (RFC 5321 §4.5.3.2).
@@ -90,7 +118,7 @@ public struct SMTPClientStateMachine: Sendable {
             case .reset, nil: SMTPClientTimeouts.command
             }
         case .sendingBody: SMTPClientTimeouts.dataBlock
-        case .hello, .startingTLS, .handshaking, .ready, .quitting, .closed: SMTPClientTimeouts.command
+        case .hello, .startingTLS, .handshaking, .authenticating, .ready, .quitting, .closed: SMTPClientTimeouts.command
         }
     }
 
@@ -119,17 +147,17 @@ public struct SMTPClientStateMachine: Sendable {
                 return .send(line("STARTTLS"))
             }
             if !isTLS && configuration.requireTLS { return fail(.tlsUnavailable) }
-            state = .ready
-            return .ready(capabilities)
+            return logInOrReady()
         case .startingTLS:
             guard reply.code == 220 else {
                 // Opportunistic TLS: a refused STARTTLS leaves the session in plain text.
                 if configuration.requireTLS { return fail(.refused(reply, stage: "STARTTLS")) }
-                state = .ready
-                return .ready(capabilities)
+                return logInOrReady()
             }
             state = .handshaking
             return .startTLS
+        case .authenticating(var client):
+            return receivedInAuthentication(reply, &client)
         case .transaction(var transaction):
             return receivedInTransaction(reply, &transaction)
         case .quitting:
@@ -137,6 +165,58 @@ public struct SMTPClientStateMachine: Sendable {
             return .close
         case .handshaking, .ready, .sendingBody, .closed:
             return fail(.protocolViolation("a reply nothing asked for: \(reply)"))
+        }
+    }
+
+    // MARK: Authentication (RFC 4954)
+
+    /// After the last EHLO: AUTH when an account is configured, else ready.
+    private mutating func logInOrReady() -> Action {
+        guard let account = configuration.authentication else {
+            state = .ready
+            return .ready(capabilities)
+        }
+        let offered = capabilities.authMechanisms
+        guard let mechanism = SASLClient.Mechanism.choose(from: offered, passwordInClear: isTLS || account.passwordInClear) else {
+            let detail = offered.isEmpty ? "the server offers no AUTH"
+                : "none of the server's AUTH mechanisms (\(offered.joined(separator: " "))) can be used\(isTLS ? "" : " without TLS")"
+            return fail(.authenticationUnavailable(detail))
+        }
+        var client = SASLClient(mechanism: mechanism, user: account.user, password: account.password, nonce: account.nonce)
+        var command = "AUTH \(mechanism.rawValue)"
+        // RFC 4954 §4: an empty initial response is sent as "=".
+        if let initial = client.initialResponse() { command += " " + (initial.isEmpty ? "=" : Base64.encode(initial)) }
+        state = .authenticating(client)
+        return .send(line(command))
+    }
+
+    private mutating func receivedInAuthentication(_ reply: SMTPReply, _ client: inout SASLClient) -> Action {
+        switch reply.code {
+        case 235:
+            // RFC 5802 §5: the client checks the server's signature before trusting the session.
+            if client.mechanism == .scramSHA256 && !client.serverVerified {
+                return fail(.authenticationFailed(reply, detail: SASLClient.Failure.serverNotVerified.description))
+            }
+            authenticatedWith = client.mechanism
+            state = .ready
+            return .ready(capabilities)
+        case 334:
+            let text = (reply.enhanced.map { $0 + " " } ?? "") + (reply.lines.first ?? "")
+            guard let challenge = Base64.decode(Array(text.utf8.filter { $0 != 0x20 })) else {
+                state = .closed
+                return .failed(.protocolViolation("an AUTH challenge that is not base64"))
+            }
+            do {
+                let response = try client.respond(to: challenge)
+                state = .authenticating(client)
+                return .send(line(Base64.encode(response)))
+            } catch {
+                // RFC 4954 §4: "*" cancels the exchange; the session is not used after it.
+                state = .closed
+                return .failed(.authenticationFailed(reply, detail: error.description))
+            }
+        default:
+            return fail(.authenticationFailed(reply, detail: nil))
         }
     }
 

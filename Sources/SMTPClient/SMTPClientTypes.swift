@@ -65,6 +65,11 @@ public enum SessionFailure: Error, Sendable, Equatable, CustomStringConvertible 
     case tlsFailed(String)
     /// The server offers no STARTTLS but the policy requires TLS.
     case tlsUnavailable
+    /// The server refused the login (or the exchange broke off); the reply says whether that
+    /// is temporary, `detail` what the client found wrong when it was the one to stop.
+    case authenticationFailed(SMTPReply, detail: String?)
+    /// No AUTH mechanism the client may use is offered.
+    case authenticationUnavailable(String)
 
     public var description: String {
         switch self {
@@ -72,6 +77,8 @@ public enum SessionFailure: Error, Sendable, Equatable, CustomStringConvertible 
         case .protocolViolation(let detail): "protocol violation: \(detail)"
         case .tlsFailed(let detail): "TLS handshake failed: \(detail)"
         case .tlsUnavailable: "the server does not offer STARTTLS, which the policy requires"
+        case .authenticationFailed(let reply, let detail): "the server refused the login: \(reply)" + (detail.map { " (\($0))" } ?? "")
+        case .authenticationUnavailable(let detail): "cannot log in: \(detail)"
         }
     }
 }

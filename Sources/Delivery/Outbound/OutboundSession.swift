@@ -16,6 +16,9 @@ enum TransferFailure: Error, Sendable, CustomStringConvertible {
     case tlsFailed(String)
     /// The body could not be read from the store.
     case body(String)
+    /// A relay refused the login: tried again later, with the relay's words.
+    case authentication(SMTPReply, detail: String?)
+    case authenticationUnavailable(String)
 
     var description: String {
         switch self {
@@ -26,6 +29,8 @@ enum TransferFailure: Error, Sendable, CustomStringConvertible {
         case .refused(let reply, let stage): "the server refused \(stage): \(reply)"
         case .tlsFailed(let detail): "TLS handshake failed: \(detail)"
         case .body(let detail): "the message body could not be read: \(detail)"
+        case .authentication(let reply, let detail): "the server refused the login: \(reply)" + (detail.map { " (\($0))" } ?? "")
+        case .authenticationUnavailable(let detail): "cannot log in: \(detail)"
         }
     }
 
@@ -43,6 +48,13 @@ enum TransferFailure: Error, Sendable, CustomStringConvertible {
                         text: "\(reply.code) \(reply.lines.joined(separator: " "))", fromServer: reply.code < 500)
         case .tlsFailed: RemoteReply(code: 451, enhanced: "4.7.5", text: description, fromServer: false)
         case .body: RemoteReply(code: 451, enhanced: "4.3.0", text: description, fromServer: false)
+        case .authentication(let reply, let detail):
+            // A refused login is a matter for the administrator (a changed password), not the
+            // sender's: the recipients wait, with the relay's reply, until it is put right.
+            RemoteReply(code: reply.code >= 500 ? 451 : reply.code, enhanced: "4.7.0",
+                        text: "login refused: \(reply.code) \(reply.enhanced.map { $0 + " " } ?? "")\(reply.lines.joined(separator: " "))"
+                            + (detail.map { " (\($0))" } ?? ""), fromServer: reply.code < 500)
+        case .authenticationUnavailable: RemoteReply(code: 451, enhanced: "4.7.0", text: description, fromServer: false)
         }
     }
 }
@@ -66,9 +78,11 @@ final class OutboundSession: @unchecked Sendable {
     private(set) var transactions = 0
     private(set) var usable = true
     let openedAt = ContinuousClock.now
+    let verification: SMTPConnection.Verification
 
     private init(connection: SMTPConnection, host: String, address: IPAddress, configuration: SMTPClientStateMachine.Configuration,
-                 timeoutScale: Double) {
+                 timeoutScale: Double, verification: SMTPConnection.Verification) {
+        self.verification = verification
         self.connection = connection
         self.host = host
         self.address = address
@@ -76,11 +90,37 @@ final class OutboundSession: @unchecked Sendable {
         self.timeoutScale = timeoutScale
     }
 
-    /// Connects and greets; throws when no session could be had. A TLS handshake that fails
-    /// is tried again on a new connection without TLS (RFC 7435: opportunistic TLS falls back).
+    /// How a session is secured and whether it logs in.
+    struct Options: Sendable {
+        enum Encryption: Sendable {
+            /// STARTTLS when offered, unverified, falling back to plain text when the handshake
+            /// fails (RFC 7435; MX hosts).
+            case opportunistic
+            case none
+            /// TLS from the first byte (RFC 8314).
+            case implicit
+            /// STARTTLS or no session.
+            case required
+            /// STARTTLS when offered; plain text when it is not.
+            case whenOffered
+        }
+
+        var encryption: Encryption = .opportunistic
+        var verification: SMTPConnection.Verification = .none
+        var authentication: SMTPClientStateMachine.Authentication?
+
+        static let opportunistic = Options()
+    }
+
+    /// Connects and greets (and logs in, when `options` say so); throws when no session could
+    /// be had. An unverified STARTTLS handshake that fails is tried again on a new connection
+    /// without TLS (RFC 7435: opportunistic TLS falls back); a verified one does not.
     static func open(host: String, address: IPAddress, port: Int, ehloName: String, connectTimeout: Duration,
-                     timeoutScale: Double, requireTLS: Bool = false) async throws(TransferFailure) -> OutboundSession {
-        var useTLS = true
+                     timeoutScale: Double, options: Options = .opportunistic) async throws(TransferFailure) -> OutboundSession {
+        var useTLS = options.encryption != .none
+        let requireTLS = options.encryption == .required || options.encryption == .implicit
+        let implicit = options.encryption == .implicit
+        let mayFallBack = !requireTLS && options.verification == .none
         while true {
             let connection: SMTPConnection
             do {
@@ -90,16 +130,21 @@ final class OutboundSession: @unchecked Sendable {
             }
             let session = OutboundSession(
                 connection: connection, host: host, address: address,
-                configuration: .init(ehloName: ehloName, useTLS: useTLS, requireTLS: requireTLS), timeoutScale: timeoutScale)
+                configuration: .init(ehloName: ehloName, useTLS: useTLS, requireTLS: requireTLS, implicitTLS: implicit,
+                                     authentication: options.authentication),
+                timeoutScale: timeoutScale, verification: options.verification)
             do {
+                if implicit, let failure = await session.implicitHandshake() {
+                    await session.close()
+                    throw TransferFailure.tlsFailed(failure)
+                }
                 switch try await session.drive(.wait, body: nil) {
                 case .ready(let capabilities):
                     session.capabilities = capabilities
                     return session
-                case .failed(.tlsFailed(let reason)) where !requireTLS && useTLS:
+                case .failed(.tlsFailed) where mayFallBack && useTLS:
                     await session.close()
                     useTLS = false
-                    _ = reason
                     continue
                 case .failed(let failure):
                     await session.close()
@@ -118,12 +163,32 @@ final class OutboundSession: @unchecked Sendable {
         }
     }
 
+    /// Implicit TLS: the handshake comes before the greeting. Nil when it succeeded.
+    private func implicitHandshake() async -> String? {
+        do { try await connection.startTLS(serverName: host, verification: verification) } catch { return "\(error)" }
+        while true {
+            switch await connection.read(timeout: scaled(SMTPClientTimeouts.command)) {
+            case .tlsEstablished:
+                tlsVersion = await connection.tlsVersion()
+                return nil
+            case .bytes(let buffer):
+                // The greeting came inside TLS: keep it for the reader.
+                reader.append(buffer.readableBytesView)
+            case .failed(let reason): return reason
+            case .closed: return "the server closed the connection"
+            case .timedOut: return "no handshake within the timeout"
+            }
+        }
+    }
+
     private func failure(_ failure: SessionFailure) -> TransferFailure {
         switch failure {
         case .refused(let reply, let stage): .refused(reply, stage: stage)
         case .protocolViolation(let detail): .protocolViolation(detail)
         case .tlsFailed(let detail): .tlsFailed(detail)
         case .tlsUnavailable: .tlsFailed("the server does not offer STARTTLS")
+        case .authenticationFailed(let reply, let detail): .authentication(reply, detail: detail)
+        case .authenticationUnavailable(let detail): .authenticationUnavailable(detail)
         }
     }
 
@@ -194,7 +259,9 @@ final class OutboundSession: @unchecked Sendable {
     }
 
     private func handshake() async -> SMTPClientStateMachine.Action {
-        do { try await connection.startTLS(serverName: host) } catch { return machine.tlsFailed("\(error)") }
+        do { try await connection.startTLS(serverName: host, verification: verification) } catch {
+            return machine.tlsFailed("\(error)")
+        }
         while true {
             switch await connection.read(timeout: scaled(SMTPClientTimeouts.command)) {
             case .tlsEstablished:

@@ -99,12 +99,37 @@ final class SMTPConnection: @unchecked Sendable {
         try await channel.writeAndFlush(buffer)
     }
 
-    /// Installs a TLS client in front of the connection; `.tlsEstablished` or `.failed` follows
-    /// on the input once the handshake ends. No certificate check: RFC 7435's opportunistic TLS.
-    func startTLS(serverName: String?) async throws {
+    /// How a TLS client checks the server: not at all (RFC 7435's opportunistic TLS, for MX
+    /// hosts), or against the system's trust roots plus, optionally, a PEM file of more (a
+    /// relay's private CA), with the host name matched.
+    enum Verification: Sendable, Hashable {
+        case none
+        case full(extraTrust: String?)
+    }
+
+    /// One client context per way of verifying: loading the trust roots is not free.
+    private static let contexts = Mutex<[Verification: NIOSSLContext]>([:])
+
+    static func context(_ verification: Verification) throws -> NIOSSLContext {
+        if let cached = contexts.withLock({ $0[verification] }) { return cached }
         var configuration = TLSConfiguration.makeClientConfiguration()
-        configuration.certificateVerification = .none
+        switch verification {
+        case .none:
+            configuration.certificateVerification = .none
+        case .full(let extraTrust):
+            configuration.certificateVerification = .fullVerification
+            configuration.minimumTLSVersion = .tlsv12
+            if let extraTrust { configuration.additionalTrustRoots = [.file(extraTrust)] }
+        }
         let context = try NIOSSLContext(configuration: configuration)
+        contexts.withLock { $0[verification] = context }
+        return context
+    }
+
+    /// Installs a TLS client in front of the connection; `.tlsEstablished` or `.failed` follows
+    /// on the input once the handshake ends.
+    func startTLS(serverName: String?, verification: Verification = .none) async throws {
+        let context = try Self.context(verification)
         let name = serverName.flatMap { IPAddress($0) == nil ? $0 : nil }
         let channel = self.channel
         try await channel.eventLoop.submit {

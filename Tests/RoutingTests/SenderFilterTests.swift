@@ -1,4 +1,4 @@
-import Routing
+import Facts
 import Testing
 
 /// Domain filtering for mail senders, as an administrator writes it: no database, no sockets.

@@ -16,7 +16,7 @@ public struct Directory: Sendable {
     let passwordCost: Credentials.Cost
     /// Where CRAM-MD5 and APOP secrets are sealed; nil when no key directory is at hand (then
     /// users cannot be enabled for either).
-    let vault: SecretVault?
+    public let vault: SecretVault?
 
     public init(engine: ProjectionEngine, passwordCost: Credentials.Cost = .init(), vault: SecretVault? = nil) {
         self.engine = engine

@@ -6,7 +6,7 @@ public struct SettingKey<Value: Codable & Sendable & Equatable>: Sendable {
     public let name: String
     public let defaultValue: Value
     public let summary: String
-    let check: @Sendable (Value) -> String?
+    public let check: @Sendable (Value) -> String?
 
     init(_ name: String, default defaultValue: Value, _ summary: String, check: @escaping @Sendable (Value) -> String? = { _ in nil }) {
         self.name = name
@@ -382,6 +382,17 @@ extension SettingKey where Value == [String: [String]] {
     }
 }
 
+extension SettingKey where Value == [MailSender] {
+    /// VPOP3's Mail Senders: each `direct` or through relays, chosen by domain filtering.
+    /// Empty: one `direct` sender. `pillarbox sender` edits it (and seals relay passwords).
+    public static var senders: SettingKey<[MailSender]> {
+        SettingKey("outqueue.senders", default: [],
+                   "Mail senders (direct or relay), chosen per recipient by domain filtering; see `pillarbox sender`") { senders in
+            MailSenders.problem(senders)
+        }
+    }
+}
+
 public enum SettingKeys {
     /// Every known setting.
     public static let all: [AnySettingKey] = [
@@ -418,7 +429,7 @@ public enum SettingKeys {
         SettingKey<Int>.outqueueReplyTimeoutPercent.erased, SettingKey<Int>.outqueueRemotePort.erased,
         SettingKey<Int>.dnsTimeoutSeconds.erased, SettingKey<String>.smtpOutboundHostname.erased,
         SettingKey<[String]>.dnsServers.erased, SettingKey<[String: [String]]>.dnsOverrides.erased,
-        SettingKey<Bool>.outqueuePaused.erased,
+        SettingKey<Bool>.outqueuePaused.erased, SettingKey<[MailSender]>.senders.erased,
     ]
 
     public static func named(_ name: String) -> AnySettingKey? { all.first { $0.name == name } }

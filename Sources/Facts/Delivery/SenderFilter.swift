@@ -1,5 +1,3 @@
-import Facts
-
 /// A mail sender's domain filtering (VPOP3's Advanced tab): which queued recipients go out
 /// through that sender rather than the default one.
 ///

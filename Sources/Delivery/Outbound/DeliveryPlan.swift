@@ -17,7 +17,7 @@ struct DeliveryPlan {
     let hostname: String
     private(set) var attempts: [DeliveryAttempted] = []
     private(set) var delivered: [(ids: [Int], host: String?)] = []
-    private(set) var deferred: [(ids: [Int], next: Date, reason: String)] = []
+    private(set) var deferred: [(ids: [Int], next: Date, reason: String, waitingFor: String?)] = []
     private(set) var failures: [DeliveryFailed.Failure] = []
     private(set) var warned: [Int] = []
     private(set) var reports: [Report] = []
@@ -72,8 +72,15 @@ struct DeliveryPlan {
         if !later.isEmpty {
             let attemptsSoFar = later.compactMap { recipient($0)?.attempts }.max() ?? 1
             let next = min(end.addingTimeInterval(policy.retryDelay(afterAttempts: attemptsSoFar)), expiry)
-            deferred.append((later, next, reason))
+            deferred.append((later, next, reason, nil))
         }
+    }
+
+    /// Recipients not tried this round: they wait for `what` (their sender's sending limit)
+    /// until `until`. Not an attempt: nothing counts towards the retry schedule.
+    mutating func wait(_ ids: [Int], until: Date, for what: String) {
+        guard !ids.isEmpty else { return }
+        deferred.append((ids, until, "waiting for \(what)", what))
     }
 
     /// Fails recipients without an attempt (an administrator's bounce).
@@ -115,7 +122,7 @@ struct DeliveryPlan {
         }
         for entry in deferred {
             events.append(try EventData(DeliveryDeferred(messageID: id, recipients: entry.ids, nextAttempt: entry.next,
-                                                         reason: entry.reason)))
+                                                         reason: entry.reason, waitingFor: entry.waitingFor)))
         }
         if !failures.isEmpty {
             let reportID = failureReport()

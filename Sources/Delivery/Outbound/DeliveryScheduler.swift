@@ -34,9 +34,13 @@ public final class DeliveryScheduler: Service, Sendable {
     private let resolverCache = Mutex<(key: String, resolver: any DNS.Resolver)?>(nil)
     /// A resolver to use instead of one built from `dns.*` (tests).
     let fixedResolver: (any DNS.Resolver)?
+    /// Opens relay passwords; nil where no key directory is available (relays then log in with nothing).
+    let vault: SecretVault?
+    let windows = SendingWindows()
 
     public init(engine: ProjectionEngine, settings: LiveSettings, directory: LiveDirectory, hostname: String,
-                resolver: (any DNS.Resolver)? = nil, logger: Logger) {
+                resolver: (any DNS.Resolver)? = nil, vault: SecretVault? = nil, logger: Logger) {
+        self.vault = vault
         self.engine = engine
         self.settings = settings
         self.directory = directory
@@ -280,17 +284,44 @@ public final class DeliveryScheduler: Service, Sendable {
         } else {
             let due = message.due(at: now)
             guard !due.isEmpty else { return nil }
-            // Recipients of one domain share a transaction, up to the per-message limit.
-            let byDomain = Dictionary(grouping: due) { Self.domain(of: $0.address) }
-            for domain in byDomain.keys.sorted() {
-                let recipients = byDomain[domain]!
-                for start in stride(from: 0, to: recipients.count, by: policy.maxRecipientsPerMessage) {
-                    let group = Array(recipients[start..<min(start + policy.maxRecipientsPerMessage, recipients.count)])
-                    await limiter.acquire(domain, limit: policy.maxPerDestination)
-                    let attempt = await attempt(message, group, domain: domain, number: plan.nextAttemptNumber, policy: policy,
-                                                body: body)
-                    await limiter.release(domain)
-                    plan.record(attempt)
+            // Domain filtering chooses each recipient's sender; the rest go through the default.
+            let senders = MailSenders(settings.value(.senders))
+            let bySender = Dictionary(grouping: due) { senders.choose(sender: $0.envelopeSender, recipient: $0.address).name }
+            for name in bySender.keys.sorted() {
+                guard let sender = senders.named(name) else { continue }
+                let policy = policy.for(sender)
+                var recipients = bySender[name]!
+                if let limit = sender.rateLimit {
+                    // X per Y minutes: the recipients over the allowance wait, visibly, for the window.
+                    let (granted, next) = await takeFromWindow(sender, wanted: recipients.count, limit: limit, now: now)
+                    if granted < recipients.count {
+                        plan.wait(recipients[granted...].map(\.rcptid), until: min(next ?? now.addingTimeInterval(60), plan.expiry),
+                                  for: "sending limit")
+                        recipients = Array(recipients[..<granted])
+                    }
+                }
+                guard !recipients.isEmpty else { continue }
+                switch sender.method {
+                case .direct:
+                    // Recipients of one domain share a transaction, up to the per-message limit.
+                    let byDomain = Dictionary(grouping: recipients) { Self.domain(of: $0.address) }
+                    for domain in byDomain.keys.sorted() {
+                        let recipients = byDomain[domain]!
+                        for group in Self.groups(of: recipients, size: policy.maxRecipientsPerMessage) {
+                            await limiter.acquire(domain, limit: policy.maxPerDestination)
+                            let attempt = await attempt(message, group, domain: domain, number: plan.nextAttemptNumber,
+                                                        policy: policy, body: body)
+                            await limiter.release(domain)
+                            plan.record(attempt)
+                        }
+                    }
+                case .relay:
+                    // A relay takes every domain in one transaction, up to the per-message limit.
+                    for group in Self.groups(of: recipients, size: policy.maxRecipientsPerMessage) {
+                        let attempt = await relayAttempt(message, group, sender: sender, number: plan.nextAttemptNumber,
+                                                         policy: policy, body: body)
+                        plan.record(attempt)
+                    }
                 }
             }
             plan.decideWarnings(at: Date())
@@ -300,6 +331,11 @@ public final class DeliveryScheduler: Service, Sendable {
         try await store.append(appends)
         for line in plan.logLines { logger.info("\(line)", metadata: ["message": "\(messageID)"]) }
         return plan.attempts.isEmpty ? nil : plan.message.attempts
+    }
+
+    /// `recipients` in transactions of at most `size`.
+    static func groups(of recipients: [OutboundMessage.Recipient], size: Int) -> [[OutboundMessage.Recipient]] {
+        stride(from: 0, to: recipients.count, by: max(size, 1)).map { Array(recipients[$0..<min($0 + max(size, 1), recipients.count)]) }
     }
 
     static func domain(of address: String) -> String {
@@ -319,7 +355,7 @@ public final class DeliveryScheduler: Service, Sendable {
         func finish(_ replies: [RemoteReply], host: String?, ip: String?, tls: String?, dsn: Bool? = nil) -> DeliveryAttempted {
             let elapsed = (ContinuousClock.now - clock).components
             return DeliveryAttempted(
-                messageID: message.accepted.messageID, attempt: number, route: "direct", domain: domain, mxHost: host, ip: ip,
+                messageID: message.accepted.messageID, attempt: number, route: policy.senderName, domain: domain, mxHost: host, ip: ip,
                 tlsVersion: tls, tlsCipher: nil, serverOffersDSN: dsn,
                 outcomes: zip(recipients, replies).map { .init(rcptid: $0.rcptid, address: $0.address, reply: $1) },
                 skipped: skipped, startedAt: started, duration: Double(elapsed.seconds) + Double(elapsed.attoseconds) / 1e18)
@@ -371,7 +407,8 @@ public final class DeliveryScheduler: Service, Sendable {
             for address in addresses {
                 let key = "\(address):\(policy.port)"
                 let session: OutboundSession
-                if let cached = sessions.take(key, maxTransactions: policy.maxMessagesPerSession) {
+                if let cached = sessions.take(key, maxTransactions: policy.maxMessagesPerSession, recipients: recipients.count,
+                                              maxRecipients: policy.maxRecipientsPerSession) {
                     session = cached
                 } else {
                     do {
@@ -395,7 +432,8 @@ public final class DeliveryScheduler: Service, Sendable {
                 do {
                     let result = try await session.send(envelope, body: bodyWriter(message, body: body))
                     let tls = session.tlsVersion
-                    await sessions.put(key, session, maxTransactions: policy.maxMessagesPerSession)
+                    await sessions.put(key, session, maxTransactions: policy.maxMessagesPerSession,
+                                       maxRecipients: policy.maxRecipientsPerSession)
                     let replies = result.replies.map {
                         RemoteReply(code: $0.code, enhanced: $0.enhanced, text: $0.lines.joined(separator: " "))
                     }
@@ -411,7 +449,7 @@ public final class DeliveryScheduler: Service, Sendable {
         return everyone(lastFailure, host: hosts.last)
     }
 
-    private func envelope(_ message: OutboundMessage, _ recipients: [OutboundMessage.Recipient]) -> OutboundEnvelope {
+    func envelope(_ message: OutboundMessage, _ recipients: [OutboundMessage.Recipient]) -> OutboundEnvelope {
         let accepted = message.accepted
         let body = accepted.body?.uppercased()
         return OutboundEnvelope(
@@ -423,7 +461,7 @@ public final class DeliveryScheduler: Service, Sendable {
     }
 
     /// Streams the stored message, without its `Return-Path:` line, dot-stuffed.
-    private func bodyWriter(_ message: OutboundMessage, body: [UInt8]?) -> BodyWriter {
+    func bodyWriter(_ message: OutboundMessage, body: [UInt8]?) -> BodyWriter {
         let store = self.store
         let blob = message.accepted.blob
         let skip = message.accepted.returnPathLength
@@ -453,7 +491,7 @@ public final class DeliveryScheduler: Service, Sendable {
         }
     }
 
-    private func resolver(_ policy: Policy) throws -> any DNS.Resolver {
+    func resolver(_ policy: Policy) throws -> any DNS.Resolver {
         if let fixedResolver { return fixedResolver }
         let key = policy.dnsServers.joined(separator: ",") + "|\(policy.dnsTimeout)"
         return try resolverCache.withLock { cache in
@@ -520,6 +558,9 @@ struct Policy {
     var dnsServers: [String]
     var dnsTimeout: Int
     var overrides: [String: [String]]
+    /// The sender this delivery goes through (its name is the attempts' `route`).
+    var senderName = MailSender.implicitDirect.name
+    var maxRecipientsPerSession: Int?
 
     init(settings: LiveSettings) {
         retryMinutes = settings.value(.outqueueRetryMinutes)
@@ -535,6 +576,18 @@ struct Policy {
         dnsServers = settings.value(.dnsServers)
         dnsTimeout = settings.value(.dnsTimeoutSeconds)
         overrides = Dictionary(settings.value(.dnsOverrides).map { ($0.key.lowercased(), $0.value) }) { first, _ in first }
+    }
+
+    /// This policy with a sender's own limits and EHLO name in place of the global ones.
+    func `for`(_ sender: MailSender) -> Policy {
+        var policy = self
+        policy.senderName = sender.name
+        if let value = sender.maxRecipientsPerMessage { policy.maxRecipientsPerMessage = value }
+        if let value = sender.maxMessagesPerSession { policy.maxMessagesPerSession = value }
+        policy.maxRecipientsPerSession = sender.maxRecipientsPerSession
+        if let maximum = sender.maxRecipientsPerSession { policy.maxRecipientsPerMessage = min(policy.maxRecipientsPerMessage, maximum) }
+        if let name = sender.ehloName { policy.outboundHostname = name }
+        return policy
     }
 
     func ehloName(_ hostname: String) -> String {

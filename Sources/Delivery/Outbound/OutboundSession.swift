@@ -76,6 +76,8 @@ final class OutboundSession: @unchecked Sendable {
     private(set) var capabilities: SMTPServerCapabilities?
     private(set) var tlsVersion: String?
     private(set) var transactions = 0
+    /// Recipients offered over this session (a relay's "max recipients per session").
+    private(set) var recipientsSent = 0
     private(set) var usable = true
     let openedAt = ContinuousClock.now
     let verification: SMTPConnection.Verification
@@ -199,6 +201,7 @@ final class OutboundSession: @unchecked Sendable {
             switch try await drive(machine.send(envelope), body: body) {
             case .finished(let result):
                 transactions += 1
+                recipientsSent += envelope.recipients.count
                 return result
             case .failed(let failure):
                 usable = false

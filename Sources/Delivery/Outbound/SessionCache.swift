@@ -21,12 +21,14 @@ final class SessionCache: Sendable {
         self.perKey = perKey
     }
 
-    /// An idle session to `key` that may take another message.
-    func take(_ key: String, maxTransactions: Int) -> OutboundSession? {
+    /// An idle session to `key` that may take another message (of `recipients` recipients,
+    /// within `maxRecipients` for the session when there is such a limit).
+    func take(_ key: String, maxTransactions: Int, recipients: Int = 0, maxRecipients: Int? = nil) -> OutboundSession? {
         idle.withLock { table -> OutboundSession? in
             while var sessions = table[key], let last = sessions.popLast() {
                 table[key] = sessions.isEmpty ? nil : sessions
                 if last.session.usable && last.session.transactions < maxTransactions
+                    && last.session.recipientsSent + recipients <= (maxRecipients ?? .max)
                     && ContinuousClock.now - last.since < idleLimit {
                     return last.session
                 }
@@ -38,8 +40,8 @@ final class SessionCache: Sendable {
     }
 
     /// Keeps `session` for the next message to the same place, or ends it.
-    func put(_ key: String, _ session: OutboundSession, maxTransactions: Int) async {
-        guard session.usable, session.transactions < maxTransactions else {
+    func put(_ key: String, _ session: OutboundSession, maxTransactions: Int, maxRecipients: Int? = nil) async {
+        guard session.usable, session.transactions < maxTransactions, session.recipientsSent < (maxRecipients ?? .max) else {
             await session.quit()
             return
         }

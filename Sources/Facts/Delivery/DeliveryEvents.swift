@@ -125,12 +125,16 @@ public struct DeliveryDeferred: Event {
     public var recipients: [Int]
     public var nextAttempt: Date
     public var reason: String
+    /// Set when the recipients were not tried at all: what they wait for (`sending limit`:
+    /// their sender's X per Y minutes is spent until `nextAttempt`).
+    public var waitingFor: String?
 
-    public init(messageID: String, recipients: [Int], nextAttempt: Date, reason: String) {
+    public init(messageID: String, recipients: [Int], nextAttempt: Date, reason: String, waitingFor: String? = nil) {
         self.messageID = messageID
         self.recipients = recipients
         self.nextAttempt = nextAttempt
         self.reason = reason
+        self.waitingFor = waitingFor
     }
 }
 

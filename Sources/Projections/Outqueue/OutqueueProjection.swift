@@ -10,7 +10,7 @@ public struct OutqueueProjection: Projection {
     public let name = "outqueue"
     public let schema = "outqueue"
     public let mode = ProjectionMode.async
-    public let version = 4
+    public let version = 5
     public let categories = [MessageAccepted.category]
 
     public init() {}
@@ -33,8 +33,8 @@ public struct OutqueueProjection: Projection {
     public static let attempts = ProjectionTable("sendattempts", columns: [
         .init("msgid", .text), .init("attempt", .integer), .init("started", .timestamptz), .init("duration", .double),
         .init("route", .text), .init("domain", .text), .init("mxhost", .text), .init("ip", .text), .init("tls", .text),
-        .init("result", .text),
-    ], primaryKey: 2)
+        .init("result", .text), .init("recipients", .integer),
+    ], primaryKey: 2, indexes: [["route", "started"]])
 
     public var tables: [ProjectionTable] { [Self.messages, Self.recipients, Self.attempts] }
     public var eventTypes: [any Event.Type] { DeliveryFacts.types }
@@ -52,6 +52,7 @@ public struct OutqueueProjection: Projection {
                 .optional([event.tlsVersion, event.tlsCipher].compactMap { $0 }.joined(separator: " ").nilIfEmpty),
                 .text(((event.skipped.isEmpty ? [] : ["skipped: " + event.skipped.joined(separator: "; ")]) + results)
                     .joined(separator: "\n")),
+                .int(Int64(event.outcomes.count)),
             ])
             rows.update(Self.messages, key: [id], ["attempts": .atLeast(Int64(event.attempt))])
             for outcome in event.outcomes {
@@ -67,7 +68,8 @@ public struct OutqueueProjection: Projection {
         case let event as DeliveryDeferred:
             for rcptid in event.recipients {
                 rows.update(Self.recipients, key: [.text(event.messageID), .int(rcptid)], [
-                    "status": .set(.text("deferred")), "nexttry": .set(.timestamp(event.nextAttempt)),
+                    "status": .set(.text(event.waitingFor.map { "waiting for \($0)" } ?? "deferred")),
+                    "nexttry": .set(.timestamp(event.nextAttempt)),
                 ])
             }
         case let event as QueueDeleted:

@@ -100,7 +100,9 @@ struct Serve: AsyncParsableCommand {
                            .init(service: blockList)]
                     + runners + [.init(service: idsLog)] + [.init(service: LocalDelivery(engine: engine, logger: logger))]
                     + [.init(service: DeliveryScheduler(engine: engine, settings: settings, directory: directory,
-                                                        hostname: configuration.hostname.value, logger: logger))] + (smtp.map { [.init(service: $0)] } ?? []) + (pop3.map { [.init(service: $0)] } ?? [])
+                                                        hostname: configuration.hostname.value,
+                                                        vault: SecretVault(keys: configuration.keys, logger: logger),
+                                                        logger: logger))] + (smtp.map { [.init(service: $0)] } ?? []) + (pop3.map { [.init(service: $0)] } ?? [])
                     + (imap.map { [.init(service: $0)] } ?? []) + [.init(service: lifecycle)],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger

@@ -1,0 +1,161 @@
+import DNS
+import EventLog
+import Facts
+import Foundation
+import MailCore
+import SMTPClient
+
+extension DeliveryScheduler {
+    /// One transaction through a relay sender: its servers in order until one answers. A
+    /// server that cannot be reached (or whose TLS fails) passes to the next; one that answers
+    /// with an SMTP refusal (greeting, login) ends the attempt with its words, as VPOP3 does.
+    func relayAttempt(_ message: OutboundMessage, _ recipients: [OutboundMessage.Recipient], sender: MailSender, number: Int,
+                      policy: Policy, body: [UInt8]?) async -> DeliveryAttempted {
+        let started = Date()
+        let clock = ContinuousClock.now
+        let domains = Set(recipients.map { Self.domain(of: $0.address) }).sorted().joined(separator: ",")
+        var skipped: [String] = []
+        func finish(_ replies: [RemoteReply], host: String?, ip: String?, tls: String?, dsn: Bool? = nil) -> DeliveryAttempted {
+            let elapsed = (ContinuousClock.now - clock).components
+            return DeliveryAttempted(
+                messageID: message.accepted.messageID, attempt: number, route: sender.name, domain: domains, mxHost: host, ip: ip,
+                tlsVersion: tls, tlsCipher: nil, serverOffersDSN: dsn,
+                outcomes: zip(recipients, replies).map { .init(rcptid: $0.rcptid, address: $0.address, reply: $1) },
+                skipped: skipped, startedAt: started, duration: Double(elapsed.seconds) + Double(elapsed.attoseconds) / 1e18)
+        }
+        func everyone(_ reply: RemoteReply, host: String? = nil) -> DeliveryAttempted {
+            finish(Array(repeating: reply, count: recipients.count), host: host, ip: nil, tls: nil)
+        }
+
+        let options: OutboundSession.Options
+        do {
+            options = try await sessionOptions(sender)
+        } catch {
+            return everyone(RemoteReply(code: 451, enhanced: "4.7.0", text: "sender \(sender.name): \(error)", fromServer: false))
+        }
+        let envelope = envelope(message, recipients)
+        var lastFailure = RemoteReply(code: 451, enhanced: "4.4.1", text: "no relay server of sender \(sender.name) could be reached",
+                                      fromServer: false)
+        for server in sender.relayServers {
+            let addresses: [IPAddress]
+            if let literal = IPAddress(server.host) {
+                addresses = [literal]
+            } else {
+                do {
+                    switch try await resolver(policy).addresses(server.host) {
+                    case .records(let found, _): addresses = found
+                    case .noRecords, .nonexistentDomain:
+                        skipped.append("\(server): no address")
+                        lastFailure = RemoteReply(code: 451, enhanced: "4.4.3", text: "the relay \(server.host) has no address",
+                                                  fromServer: false)
+                        continue
+                    }
+                } catch {
+                    skipped.append("\(server): DNS: \(error)")
+                    lastFailure = RemoteReply(code: 451, enhanced: "4.4.3", text: "DNS: \(error)", fromServer: false)
+                    continue
+                }
+            }
+            for address in addresses {
+                // Sessions are kept per sender: each logs in as its own account.
+                let key = "relay \(sender.name.lowercased()) \(address):\(server.port)"
+                let session: OutboundSession
+                if let cached = sessions.take(key, maxTransactions: policy.maxMessagesPerSession, recipients: recipients.count,
+                                              maxRecipients: policy.maxRecipientsPerSession) {
+                    session = cached
+                } else {
+                    do {
+                        session = try await OutboundSession.open(
+                            host: server.host, address: address, port: server.port, ehloName: policy.ehloName(hostname),
+                            connectTimeout: policy.connectTimeout, timeoutScale: policy.timeoutScale, options: options)
+                    } catch {
+                        skipped.append("\(server) [\(address)]: \(error)")
+                        lastFailure = error.reply
+                        switch error {
+                        case .refused, .authentication:
+                            // The relay answered: its answer stands.
+                            return everyone(error.reply, host: server.host)
+                        default:
+                            continue
+                        }
+                    }
+                }
+                do {
+                    let result = try await session.send(envelope, body: bodyWriter(message, body: body))
+                    let tls = session.tlsVersion
+                    await sessions.put(key, session, maxTransactions: policy.maxMessagesPerSession,
+                                       maxRecipients: policy.maxRecipientsPerSession)
+                    let replies = result.replies.map {
+                        RemoteReply(code: $0.code, enhanced: $0.enhanced, text: $0.lines.joined(separator: " "))
+                    }
+                    return finish(replies, host: server.host, ip: address.description, tls: tls,
+                                  dsn: session.capabilities?.dsn ?? false)
+                } catch {
+                    await session.close()
+                    skipped.append("\(server) [\(address)]: \(error)")
+                    lastFailure = error.reply
+                    continue
+                }
+            }
+        }
+        return everyone(lastFailure, host: sender.relayServers.last?.host)
+    }
+
+    /// The encryption, verification and login of a relay sender's sessions; the password is
+    /// opened from the vault for each new session and kept nowhere else.
+    func sessionOptions(_ sender: MailSender) async throws -> OutboundSession.Options {
+        var options = OutboundSession.Options()
+        switch sender.encryption {
+        case .none: options.encryption = .none
+        case .ssl: options.encryption = .implicit
+        case .starttls: options.encryption = .required
+        case .starttlsIfAvailable: options.encryption = .whenOffered
+        }
+        options.verification = sender.verifyCertificate && sender.encryption != .none
+            ? .full(extraTrust: sender.trustedCertificates) : .none
+        if let user = sender.user {
+            guard let secret = sender.passwordSecret else { throw RelayLoginProblem("a user but no password is set") }
+            guard let vault else { throw RelayLoginProblem("the key directory that opens the password is not available") }
+            guard let password = try await vault.open(secret, purpose: MailSender.passwordPurpose,
+                                                      subject: MailSender.passwordSubject(sender.name), client: store.client)
+            else { throw RelayLoginProblem("the sealed password is missing from the vault") }
+            options.authentication = .init(user: user, password: String(decoding: password, as: UTF8.self),
+                                           nonce: Self.newNonce(),
+                                           passwordInClear: sender.passwordWithoutTLS || sender.encryption == .none)
+        }
+        return options
+    }
+
+    /// SCRAM's client nonce: 24 random letters and digits.
+    static func newNonce() -> String {
+        var generator = SystemRandomNumberGenerator()
+        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789".utf8)
+        return String(decoding: (0..<24).map { _ in alphabet[Int(generator.next() % UInt64(alphabet.count))] }, as: UTF8.self)
+    }
+
+    /// Takes recipients from a sender's X per Y minutes, seeding its window from the recorded
+    /// attempts the first time.
+    func takeFromWindow(_ sender: MailSender, wanted: Int, limit: MailSender.RateLimit, now: Date) async -> (granted: Int, next: Date?) {
+        if await !windows.isSeeded(sender.name) {
+            var entries: [SendingWindows.Entry] = []
+            let since = now.addingTimeInterval(-TimeInterval(limit.minutes * 60))
+            do {
+                let rows = try await store.client.query("""
+                    SELECT started, coalesce(recipients, 0)::bigint FROM outqueue.sendattempts
+                    WHERE lower(route) = \(sender.name.lowercased()) AND started > \(since)
+                    """, logger: logger)
+                for try await (at, count) in rows.decode((Date, Int64).self) { entries.append(.init(at: at, count: Int(count))) }
+            } catch {
+                logger.warning("could not read a sender's recent attempts; its window starts empty",
+                               metadata: ["sender": "\(sender.name)", "error": "\(error)"])
+            }
+            await windows.seed(sender.name, entries)
+        }
+        return await windows.take(sender.name, wanted: wanted, limit: limit, now: now)
+    }
+}
+
+struct RelayLoginProblem: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}

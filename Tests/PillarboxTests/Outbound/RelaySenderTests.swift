@@ -1,0 +1,320 @@
+import Foundation
+import TestSupport
+import Testing
+
+/// A plain receiving server without STARTTLS or AUTH on 127.0.0.5 (aiosmtpd): every message
+/// is one JSON line in the file named by argv[1].
+let plainRelay = #"""
+import json, socket, sys, threading
+from aiosmtpd.controller import Controller
+
+log_path = sys.argv[1]
+lock = threading.Lock()
+
+class Sink:
+    async def handle_DATA(self, server, session, envelope):
+        with lock, open(log_path, 'a') as log:
+            log.write(json.dumps({'from': envelope.mail_from, 'to': envelope.rcpt_tos, 'helo': session.host_name,
+                                  'data': envelope.original_content.decode('utf-8', 'replace')}) + '\n')
+        return '250 2.0.0 relayed'
+
+probe = socket.socket()
+probe.bind(('127.0.0.5', 0))
+port = probe.getsockname()[1]
+probe.close()
+Controller(Sink(), hostname='127.0.0.5', port=port, server_hostname='plain-relay.test').start()
+print(json.dumps({'port': port}), flush=True)
+threading.Event().wait()
+"""#
+
+/// Mail senders through relays: a second Pillarbox's submission (STARTTLS, SCRAM) and
+/// implicit-TLS ports as the smarthost, aiosmtpd as a relay without STARTTLS.
+@Suite("Relay senders, domain filtering and sending limits", .serialized)
+struct RelaySenderTests {
+    static let relayPassword = "Relay-Secret-7f3a9c"
+    /// The smarthost's name, as its certificate has it.
+    static let dns = Result { try TestDNSServer(zones: ["example."], localData: ["mx.test.example. IN A 127.0.0.1"]) }
+
+    /// `server` sends; `relay` is the smarthost (its queue paused, so relayed mail stays
+    /// there to be looked at); `sinkLog` is the plain relay's log.
+    struct Setup {
+        let server: MailServerHarness
+        let relay: MailServerHarness
+        let sinkPort: Int
+        let sinkLog: String
+    }
+
+    func withSetup(_ body: @Sendable (Setup) async throws -> Void) async throws {
+        try await MailServerHarness.with { relay in
+            try await relay.cli(["domain", "add", "relay.example"])
+            try await relay.cli(["settings", "set", "security.scrypt_log_n", "10"])
+            try await relay.cli(["user", "add", "smarthost", "--password-stdin"], input: Self.relayPassword + "\n")
+            try await relay.cli(["settings", "set", "outqueue.paused", "true"])
+            try await relay.cli(["settings", "set", "ips.never_block", #"["127.0.0.1"]"#])
+            // The smarthost account relays mail from the sending server's users.
+            try await relay.cli(["settings", "set", "smtp.allow_any_sender", #"["smarthost"]"#])
+            try await Self.issueCertificate(in: relay)
+            try await relay.start()
+            try await MailServerHarness.with { server in
+                try await server.createStandardDirectory()
+                let log = server.dataDirectory + "/plain-relay.jsonl"
+                _ = FileManager.default.createFile(atPath: log, contents: nil)
+                let sink = try server.startPython(plainRelay, [log])
+                defer { sink.signal(SIGKILL) }
+                let port = try await eventually(within: .seconds(30), "the plain relay") { () -> Int? in
+                    guard let line = sink.output.split(separator: "\n").first,
+                          let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else { return nil }
+                    return object["port"] as? Int
+                }
+                try await server.cli(["settings", "set", "smtp.relay_networks", #"["127.0.0.1"]"#])
+                try await server.cli(["settings", "set", "dns.servers", #"["127.0.0.1:\#(try Self.dns.get().port)"]"#])
+                try await server.cli(["settings", "set", "outqueue.reply_timeout_percent", "2"])
+                try await server.cli(["settings", "set", "outqueue.connect_timeout_seconds", "3"])
+                try await server.start()
+                try await body(Setup(server: server, relay: relay, sinkPort: port, sinkLog: log))
+                #expect(try await server.cli(["verify"]).contains("outqueue: ok"))
+            }
+        }
+    }
+
+    /// A private CA (`ca.crt` in the relay's data directory) and, signed by it, the relay's
+    /// certificate for mx.test.example, put where the relay looks for its own.
+    static func issueCertificate(in relay: MailServerHarness) async throws {
+        let directory = relay.dataDirectory
+        try FileManager.default.createDirectory(atPath: directory + "/tls", withIntermediateDirectories: true)
+        for arguments in [
+            ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=Pillarbox Test CA",
+             "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+             "-keyout", directory + "/ca.key", "-out", directory + "/ca.crt"],
+            ["req", "-new", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=mx.test.example",
+             "-addext", "subjectAltName=DNS:mx.test.example", "-keyout", directory + "/tls/selfsigned-key.pem",
+             "-out", directory + "/relay.csr"],
+            ["x509", "-req", "-in", directory + "/relay.csr", "-CA", directory + "/ca.crt", "-CAkey", directory + "/ca.key",
+             "-CAcreateserial", "-days", "1", "-copy_extensions", "copyall", "-out", directory + "/tls/selfsigned-cert.pem"],
+        ] {
+            let result = try await relay.tool("/usr/bin/openssl", arguments)
+            #expect(result.status == 0, "openssl \(arguments.first ?? ""): \(result.errors)")
+        }
+    }
+
+    func send(_ server: MailServerHarness, from: String = "alice@example.com", to recipients: [String], subject: String) async throws {
+        let list = recipients.map { "'\($0)'" }.joined(separator: ", ")
+        _ = try await server.python("""
+            import smtplib
+            s = smtplib.SMTP('127.0.0.1', PORTS['smtp'])
+            body = 'From: \(from)\\r\\nTo: someone\\r\\nSubject: \(subject)\\r\\n\\r\\nbody of \(subject)\\r\\n'
+            s.sendmail('\(from)', [\(list)], body)
+            s.quit()
+            print(json.dumps({}))
+            """)
+    }
+
+    /// Recipient rows of the sending server's queue: address → (status, last reply).
+    func states(_ server: MailServerHarness, subject: String) async throws -> [String: (String, String)] {
+        let rows = try await server.query("""
+            SELECT r.address, r.status, coalesce(r.lastreply, '') FROM outqueue.outrecipients r
+            JOIN outqueue.outmessages m USING (msgid) WHERE m.subject = '\(subject)'
+            """)
+        return Dictionary(uniqueKeysWithValues: rows.map { ($0[0], ($0[1], $0[2])) })
+    }
+
+    func reach(_ server: MailServerHarness, subject: String, _ expected: [String: String],
+               within timeout: Duration = .seconds(60)) async throws -> [String: (String, String)] {
+        try await eventually(within: timeout, pollingEvery: .milliseconds(100), "\(subject) reaching \(expected)") {
+            let rows = try await states(server, subject: subject)
+            return expected.allSatisfy { rows[$0.key]?.0 == $0.value } ? rows : nil
+        }
+    }
+
+    /// The relay's own queue: recipients of messages with `subject`, with who sent them.
+    func relayed(_ relay: MailServerHarness, subject: String) async throws -> [[String]] {
+        try await relay.query("""
+            SELECT r.address, coalesce(m.authsender, ''), m.returnpath FROM outqueue.outrecipients r
+            JOIN outqueue.outmessages m USING (msgid) WHERE m.subject = '\(subject)' ORDER BY r.address
+            """)
+    }
+
+    func sinkMessages(_ setup: Setup, containing text: String) -> [[String: Any]] {
+        let lines = ((try? String(contentsOfFile: setup.sinkLog, encoding: .utf8)) ?? "").split(separator: "\n")
+        return lines.compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+            .filter { ($0["data"] as? String)?.contains(text) == true }
+    }
+
+    @Test("STARTTLS and AUTH to a smarthost's submission port, with a sealed password that shows nowhere")
+    func starttlsAndAuth() async throws {
+        try await withSetup { setup in
+            let submission = try #require(setup.relay.ports["submission"])
+            let output = try await setup.server.cli([
+                "sender", "set", "isp", "--method", "relay", "--relay", "127.0.0.1:\(submission)", "--encryption", "starttls",
+                "--verify-certificate", "false", "--user", "smarthost", "--password-stdin", "--ehlo-name", "client.test.example",
+                "--default",
+            ], input: Self.relayPassword + "\n")
+            #expect(output.contains("(sealed)"))
+            try await send(setup.server, to: ["one@far.example", "two@other.example"], subject: "through the smarthost")
+            let rows = try await reach(setup.server, subject: "through the smarthost",
+                                       ["one@far.example": "delivered", "two@other.example": "delivered"])
+            #expect(rows.count == 2)
+            // One transaction for both domains, logged in as the relay account.
+            let relayed = try await relayed(setup.relay, subject: "through the smarthost")
+            #expect(relayed.map { $0[0] } == ["one@far.example", "two@other.example"])
+            #expect(relayed.allSatisfy { $0[1] == "smarthost" && $0[2] == "alice@example.com" })
+            let attempts = try await setup.server.query("SELECT route, coalesce(tls, ''), domain FROM outqueue.sendattempts")
+            #expect(attempts.count == 1)
+            #expect(attempts.first?[0] == "isp")
+            #expect(attempts.first?[1].hasPrefix("TLSv1.") == true)
+            #expect(attempts.first?[2] == "far.example,other.example")
+
+            // The password is nowhere but sealed in the vault.
+            var places = [
+                try await setup.server.cli(["log", "dump"]),
+                try await setup.server.cli(["settings", "get", "outqueue.senders"]),
+                try await setup.server.cli(["settings", "list"]),
+                try await setup.server.cli(["sender", "list", "--json"]),
+                setup.server.log,
+            ]
+            places.append(try await setup.server.query("SELECT encode(sealed, 'escape') FROM vault.secrets").flatMap { $0 }.joined())
+            for (index, text) in places.enumerated() {
+                #expect(!text.contains(Self.relayPassword), "the relay password appears in place \(index)")
+            }
+        }
+    }
+
+    @Test("implicit TLS with the relay's certificate verified against a trusted private CA; unverifiable without it")
+    func implicitTLSVerified() async throws {
+        try await withSetup { setup in
+            let smtps = try #require(setup.relay.ports["smtps"])
+            let certificate = setup.relay.dataDirectory + "/ca.crt"
+            // Verification is on by default: the relay's self-signed certificate is not trusted.
+            try await setup.server.cli([
+                "sender", "set", "secure", "--method", "relay", "--relay", "mx.test.example:\(smtps)", "--encryption", "ssl",
+                "--user", "smarthost", "--password-stdin", "--default",
+            ], input: Self.relayPassword + "\n")
+            try await send(setup.server, to: ["one@far.example"], subject: "untrusted")
+            let refused = try await reach(setup.server, subject: "untrusted", ["one@far.example": "deferred"])
+            #expect(refused["one@far.example"]?.1.contains("4.7.5") == true, "\(refused)")
+            #expect(try await relayed(setup.relay, subject: "untrusted").isEmpty)
+
+            try await setup.server.cli(["sender", "set", "secure", "--trusted-certificates", certificate])
+            try await send(setup.server, to: ["two@far.example"], subject: "trusted")
+            _ = try await reach(setup.server, subject: "trusted", ["two@far.example": "delivered"])
+            #expect(try await relayed(setup.relay, subject: "trusted").map { $0[0] } == ["two@far.example"])
+        }
+    }
+
+    @Test("starttls required: a relay that does not offer it gets nothing")
+    func starttlsRefused() async throws {
+        try await withSetup { setup in
+            try await setup.server.cli(["sender", "set", "strict", "--method", "relay", "--relay", "127.0.0.5:\(setup.sinkPort)",
+                                        "--encryption", "starttls", "--default"])
+            try await send(setup.server, to: ["one@far.example"], subject: "no starttls")
+            let rows = try await reach(setup.server, subject: "no starttls", ["one@far.example": "deferred"])
+            #expect(rows["one@far.example"]?.1.contains("STARTTLS") == true, "\(rows)")
+            #expect(sinkMessages(setup, containing: "body of no starttls").isEmpty)
+        }
+    }
+
+    @Test("relay failover: an unreachable first server passes to the next")
+    func failover() async throws {
+        try await withSetup { setup in
+            try await setup.server.cli(["sender", "set", "pair", "--method", "relay", "--relay", "127.0.0.9:9",
+                                        "--relay", "127.0.0.5:\(setup.sinkPort)", "--encryption", "none", "--default"])
+            try await send(setup.server, to: ["one@far.example"], subject: "failover")
+            _ = try await reach(setup.server, subject: "failover", ["one@far.example": "delivered"])
+            #expect(sinkMessages(setup, containing: "body of failover").count == 1)
+            let result = try await setup.server.query("SELECT result, mxhost FROM outqueue.sendattempts")
+            #expect(result.first?[0].contains("skipped: 127.0.0.9:9") == true, "\(result)")
+            #expect(result.first?[1] == "127.0.0.5")
+        }
+    }
+
+    @Test("a refused login defers the mail with the relay's reply, and the next server is not tried")
+    func authFailure() async throws {
+        try await withSetup { setup in
+            let submission = try #require(setup.relay.ports["submission"])
+            try await setup.server.cli([
+                "sender", "set", "isp", "--method", "relay", "--relay", "127.0.0.1:\(submission)",
+                "--relay", "127.0.0.5:\(setup.sinkPort)", "--encryption", "starttls", "--verify-certificate", "false",
+                "--user", "smarthost", "--password-stdin", "--default",
+            ], input: "wrong-password\n")
+            try await send(setup.server, to: ["one@far.example"], subject: "bad login")
+            let rows = try await reach(setup.server, subject: "bad login", ["one@far.example": "deferred"])
+            #expect(rows["one@far.example"]?.1.contains("login refused: 535") == true, "\(rows)")
+            #expect(sinkMessages(setup, containing: "body of bad login").isEmpty)
+            #expect(try await relayed(setup.relay, subject: "bad login").isEmpty)
+        }
+    }
+
+    @Test("domain filtering picks the sender: From: rules to one relay, everything else through the default")
+    func domainFiltering() async throws {
+        try await withSetup { setup in
+            let submission = try #require(setup.relay.ports["submission"])
+            try await setup.server.cli([
+                "sender", "set", "isp", "--method", "relay", "--relay", "127.0.0.1:\(submission)", "--encryption", "starttls",
+                "--verify-certificate", "false", "--user", "smarthost", "--password-stdin", "--default",
+            ], input: Self.relayPassword + "\n")
+            try await setup.server.cli(["sender", "set", "sales", "--method", "relay", "--relay", "127.0.0.5:\(setup.sinkPort)",
+                                        "--encryption", "none", "--filter", "From: bob@*", "--filter", "!*.internal.example"])
+            try await send(setup.server, from: "bob@example.com", to: ["one@far.example", "two@lab.internal.example"],
+                           subject: "from bob")
+            try await send(setup.server, from: "alice@example.com", to: ["three@far.example"], subject: "from alice")
+            _ = try await reach(setup.server, subject: "from bob",
+                                ["one@far.example": "delivered", "two@lab.internal.example": "delivered"])
+            _ = try await reach(setup.server, subject: "from alice", ["three@far.example": "delivered"])
+            let viaSales = sinkMessages(setup, containing: "body of from bob")
+            #expect(viaSales.count == 1)
+            #expect(viaSales.first?["to"] as? [String] == ["one@far.example"])
+            #expect(try await relayed(setup.relay, subject: "from bob").map { $0[0] } == ["two@lab.internal.example"])
+            #expect(try await relayed(setup.relay, subject: "from alice").map { $0[0] } == ["three@far.example"])
+            #expect(sinkMessages(setup, containing: "body of from alice").isEmpty)
+        }
+    }
+
+    @Test("X per Y minutes: two recipients go, the rest wait visibly for the window, then the next two go")
+    func sendingLimit() async throws {
+        try await withSetup { setup in
+            try await setup.server.cli(["sender", "set", "slow", "--method", "relay", "--relay", "127.0.0.5:\(setup.sinkPort)",
+                                        "--encryption", "none", "--rate-limit", "2/1", "--default"])
+            let recipients = (1...5).map { "r\($0)@far.example" }
+            try await send(setup.server, to: recipients, subject: "throttled")
+            let first = try await eventually(within: .seconds(60), pollingEvery: .milliseconds(100), "the first window") {
+                () -> [String: (String, String)]? in
+                let rows = try await states(setup.server, subject: "throttled")
+                let delivered = rows.values.filter { $0.0 == "delivered" }.count
+                let waiting = rows.values.filter { $0.0 == "waiting for sending limit" }.count
+                return delivered == 2 && waiting == 3 ? rows : nil
+            }
+            #expect(first.count == 5)
+            #expect(sinkMessages(setup, containing: "body of throttled").flatMap { $0["to"] as? [String] ?? [] }.count == 2)
+            let next = try await setup.server.query("""
+                SELECT min(extract(epoch FROM r.nexttry - a.started))::text FROM outqueue.outrecipients r, outqueue.sendattempts a
+                WHERE r.status = 'waiting for sending limit'
+                """)
+            let wait = Double(next.first?.first ?? "") ?? 0
+            #expect(wait >= 55 && wait <= 65, "the window frees a minute after the first attempt, not \(wait) s")
+            // A minute later the window lets two more through, and no more.
+            let second = try await eventually(within: .seconds(120), pollingEvery: .milliseconds(250), "the second window") {
+                () -> [String: (String, String)]? in
+                let rows = try await states(setup.server, subject: "throttled")
+                return rows.values.filter { $0.0 == "delivered" }.count >= 4 ? rows : nil
+            }
+            #expect(second.values.filter { $0.0 == "delivered" }.count == 4)
+            #expect(second.values.filter { $0.0 == "waiting for sending limit" }.count == 1)
+        }
+    }
+
+    @Test("sender settings are checked when set, naming what is wrong")
+    func refusedSettings() async throws {
+        try await withSetup { setup in
+            for (arguments, problem) in [
+                (["sender", "set", "r", "--method", "relay"], "needs at least one relay server"),
+                (["sender", "set", "r", "--method", "relay", "--relay", "host:99999"], "the port must be"),
+                (["sender", "set", "r", "--method", "relay", "--relay", "h", "--filter", "From:"], "line 1"),
+                (["sender", "set", "bad name", "--method", "direct"], "the name must be"),
+            ] {
+                let result = try await PillarboxBinary.run(arguments + setup.server.databaseArguments)
+                #expect(result.status != 0)
+                #expect(result.errors.contains(problem), "\(arguments): \(result.errors)")
+            }
+        }
+    }
+}

@@ -11,6 +11,7 @@ let package = Package(
         .library(name: "SMTPWire", targets: ["SMTPWire", "WireCore"]),
         .library(name: "IMAPWire", targets: ["IMAPWire", "WireCore"]),
         .library(name: "POP3Wire", targets: ["POP3Wire", "WireCore"]),
+        .library(name: "SMTPClient", targets: ["SMTPClient", "SMTPWire", "WireCore"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),

@@ -15,6 +15,7 @@ let package = Package(
         .executableTarget(name: "FuzzDomainName", dependencies: [.product(name: "MailCore", package: "Pillarbox"), "FuzzDriver"]),
         .executableTarget(name: "FuzzSMTP", dependencies: [.product(name: "SMTPWire", package: "Pillarbox"), "FuzzDriver"]),
         .executableTarget(name: "FuzzSMTPReplies", dependencies: [.product(name: "SMTPWire", package: "Pillarbox"), "FuzzDriver"]),
+        .executableTarget(name: "FuzzSMTPClient", dependencies: [.product(name: "SMTPClient", package: "Pillarbox"), "FuzzDriver"]),
         .executableTarget(name: "FuzzPOP3", dependencies: [.product(name: "POP3Wire", package: "Pillarbox"), "FuzzDriver"]),
         .executableTarget(name: "FuzzIMAP", dependencies: [.product(name: "IMAPWire", package: "Pillarbox"), "FuzzDriver"]),
     ],

@@ -188,7 +188,7 @@ public final class DeliveryScheduler: Service, Sendable {
               AND (r.attempts IS NULL OR m.attempts >= r.attempts)
               AND EXISTS (SELECT 1 FROM outqueue.outrecipients r WHERE r.msgid = m.msgid AND r.finished IS NULL
                           AND (r.nexttry IS NULL OR r.nexttry <= \(now)))
-            ORDER BY m.priority, m.created LIMIT \(limit)
+            ORDER BY \(unescaped: Self.order(MailSenders(settings.value(.senders)).defaultSender)) LIMIT \(limit)
             """, logger: logger)
         var due: [String] = []
         for try await id in rows.decode(String.self) { due.append(id) }
@@ -200,6 +200,18 @@ public final class DeliveryScheduler: Service, Sendable {
         var nextDue: Date?
         for try await value in next.decode(Date?.self) { nextDue = value }
         return (due, nextDue)
+    }
+
+    /// VPOP3's "Send smaller messages first" and "Reverse send order" (the two together send
+    /// the biggest first), after the priority. The default sender's choice orders the whole
+    /// queue: which sender a message goes through is decided once it is claimed.
+    static func order(_ sender: MailSender) -> String {
+        switch (sender.smallestFirst, sender.reverseOrder) {
+        case (false, false): "m.priority, m.created, m.msgid"
+        case (false, true): "m.priority, m.created DESC, m.msgid"
+        case (true, false): "m.priority, m.size, m.created, m.msgid"
+        case (true, true): "m.priority, m.size DESC, m.created DESC, m.msgid"
+        }
     }
 
     // MARK: One message
@@ -244,13 +256,23 @@ public final class DeliveryScheduler: Service, Sendable {
         // failure is the one message's own.
         let small = Set(loaded.values.map(\.message.accepted).filter { $0.size <= Self.prefetchLimit }.map(\.blob))
         let bodies = (try? await store.blobs(Array(small))) ?? [:]
+        // Each message's recipients by sender, decided in the order the messages were claimed
+        // (the queue's order), so a sending limit's allowance goes to the first in that order.
+        let now = Date()
+        let senders = MailSenders(settings.value(.senders))
+        var shares: [String: [SenderShare]] = [:]
+        for id in ids {
+            guard let message = loaded[id]?.message, !message.bounceRequested else { continue }
+            shares[id] = await self.shares(of: message, senders: senders, at: now)
+        }
+        let decided = shares
         await withDiscardingTaskGroup { group in
             for id in ids {
                 group.addTask {
                     var attempts: Int?
                     if let (message, acceptedEventID) = loaded[id] {
-                        attempts = await self.deliverClaimed(message, acceptedEventID: acceptedEventID,
-                                                             body: bodies[message.accepted.blob])
+                        attempts = await self.deliverClaimed(message, acceptedEventID: acceptedEventID, shares: decided[id] ?? [],
+                                                             at: now, body: bodies[message.accepted.blob])
                     }
                     self.finished(id, recordedAttempts: attempts)
                     self.wakeup.signal()
@@ -261,10 +283,11 @@ public final class DeliveryScheduler: Service, Sendable {
 
     /// Delivers a claimed message's due recipients and records what happened. Returns, when
     /// attempts were recorded, how many the message's stream now holds.
-    private func deliverClaimed(_ message: OutboundMessage, acceptedEventID: UUID, body: [UInt8]?) async -> Int? {
+    private func deliverClaimed(_ message: OutboundMessage, acceptedEventID: UUID, shares: [SenderShare], at now: Date,
+                                body: [UInt8]?) async -> Int? {
         let messageID = message.accepted.messageID
         do {
-            return try await deliverClaimedThrowing(message, acceptedEventID: acceptedEventID, body: body)
+            return try await deliverClaimedThrowing(message, acceptedEventID: acceptedEventID, shares: shares, at: now, body: body)
         } catch {
             logger.error("delivering a queued message failed; it stays queued", metadata: [
                 "message": "\(messageID)", "error": "\(error)",
@@ -273,32 +296,51 @@ public final class DeliveryScheduler: Service, Sendable {
         }
     }
 
-    private func deliverClaimedThrowing(_ message: OutboundMessage, acceptedEventID: UUID, body: [UInt8]?) async throws -> Int? {
+    /// A message's due recipients, by the sender domain filtering chooses (the default one
+    /// for the rest), with those a sender's X per Y minutes holds back.
+    struct SenderShare: Sendable {
+        var sender: MailSender
+        var recipients: [OutboundMessage.Recipient]
+        var waiting: [OutboundMessage.Recipient] = []
+        var windowFrees: Date?
+    }
+
+    func shares(of message: OutboundMessage, senders: MailSenders, at now: Date) async -> [SenderShare] {
+        let due = message.due(at: now)
+        let bySender = Dictionary(grouping: due) { senders.choose(sender: $0.envelopeSender, recipient: $0.address).name }
+        var shares: [SenderShare] = []
+        for name in bySender.keys.sorted() {
+            guard let sender = senders.named(name) else { continue }
+            var share = SenderShare(sender: sender, recipients: bySender[name]!)
+            if let limit = sender.rateLimit {
+                let (granted, next) = await takeFromWindow(sender, wanted: share.recipients.count, limit: limit, now: now)
+                if granted < share.recipients.count {
+                    share.waiting = Array(share.recipients[granted...])
+                    share.recipients = Array(share.recipients[..<granted])
+                    share.windowFrees = next ?? now.addingTimeInterval(60)
+                }
+            }
+            shares.append(share)
+        }
+        return shares
+    }
+
+    private func deliverClaimedThrowing(_ message: OutboundMessage, acceptedEventID: UUID, shares: [SenderShare], at now: Date,
+                                        body: [UInt8]?) async throws -> Int? {
         let messageID = message.accepted.messageID
         let policy = Policy(settings: settings)
-        let now = Date()
         var plan = DeliveryPlan(message: message, policy: policy, hostname: hostname)
         if message.bounceRequested {
             let reply = RemoteReply(code: 550, enhanced: "5.0.0", text: "returned to the sender by the postmaster", fromServer: false)
             plan.fail(message.unfinished.map(\.rcptid), reply: reply, remoteMTA: nil)
         } else {
-            let due = message.due(at: now)
-            guard !due.isEmpty else { return nil }
-            // Domain filtering chooses each recipient's sender; the rest go through the default.
-            let senders = MailSenders(settings.value(.senders))
-            let bySender = Dictionary(grouping: due) { senders.choose(sender: $0.envelopeSender, recipient: $0.address).name }
-            for name in bySender.keys.sorted() {
-                guard let sender = senders.named(name) else { continue }
+            guard !shares.isEmpty else { return nil }
+            for share in shares {
+                let sender = share.sender, recipients = share.recipients
                 let policy = policy.for(sender)
-                var recipients = bySender[name]!
-                if let limit = sender.rateLimit {
+                if let frees = share.windowFrees {
                     // X per Y minutes: the recipients over the allowance wait, visibly, for the window.
-                    let (granted, next) = await takeFromWindow(sender, wanted: recipients.count, limit: limit, now: now)
-                    if granted < recipients.count {
-                        plan.wait(recipients[granted...].map(\.rcptid), until: min(next ?? now.addingTimeInterval(60), plan.expiry),
-                                  for: "sending limit")
-                        recipients = Array(recipients[..<granted])
-                    }
+                    plan.wait(share.waiting.map(\.rcptid), until: min(frees, plan.expiry), for: "sending limit")
                 }
                 guard !recipients.isEmpty else { continue }
                 switch sender.method {

@@ -97,12 +97,14 @@ struct RelaySenderTests {
         }
     }
 
-    func send(_ server: MailServerHarness, from: String = "alice@example.com", to recipients: [String], subject: String) async throws {
+    /// Sends through the MX listener; `lines` lines of filler make the message bigger.
+    func send(_ server: MailServerHarness, from: String = "alice@example.com", to recipients: [String], subject: String,
+              lines: Int = 0) async throws {
         let list = recipients.map { "'\($0)'" }.joined(separator: ", ")
         _ = try await server.python("""
             import smtplib
             s = smtplib.SMTP('127.0.0.1', PORTS['smtp'])
-            body = 'From: \(from)\\r\\nTo: someone\\r\\nSubject: \(subject)\\r\\n\\r\\nbody of \(subject)\\r\\n'
+            body = 'From: \(from)\\r\\nTo: someone\\r\\nSubject: \(subject)\\r\\n\\r\\nbody of \(subject)\\r\\n' + ('x' * 76 + '\\r\\n') * \(lines)
             s.sendmail('\(from)', [\(list)], body)
             s.quit()
             print(json.dumps({}))
@@ -299,6 +301,29 @@ struct RelaySenderTests {
             }
             #expect(second.values.filter { $0.0 == "delivered" }.count == 4)
             #expect(second.values.filter { $0.0 == "waiting for sending limit" }.count == 1)
+        }
+    }
+
+    @Test("smallest first: under a sending limit of one, the smallest queued message goes first")
+    func smallestFirst() async throws {
+        try await withSetup { setup in
+            try await setup.server.cli(["settings", "set", "outqueue.paused", "true"])
+            try await setup.server.cli(["sender", "set", "slow", "--method", "relay", "--relay", "127.0.0.5:\(setup.sinkPort)",
+                                        "--encryption", "none", "--rate-limit", "1/60", "--smallest-first", "true", "--default"])
+            for (subject, lines) in [("big", 300), ("small", 1), ("middling", 30)] {
+                try await send(setup.server, to: ["\(subject)@far.example"], subject: subject, lines: lines)
+            }
+            _ = try await eventually(within: .seconds(30), "three queued messages") { () -> Bool? in
+                try await setup.server.query("SELECT count(*)::text FROM outqueue.outmessages").first?.first == "3" ? true : nil
+            }
+            try await setup.server.cli(["settings", "set", "outqueue.paused", "false"])
+            let states = try await eventually(within: .seconds(60), pollingEvery: .milliseconds(100), "one sent, two waiting") {
+                () -> [String: String]? in
+                let rows = try await setup.server.query("SELECT address, status FROM outqueue.outrecipients")
+                let table = Dictionary(uniqueKeysWithValues: rows.map { ($0[0], $0[1]) })
+                return table.values.filter { $0 == "waiting for sending limit" }.count == 2 ? table : nil
+            }
+            #expect(states["small@far.example"] == "delivered", "\(states)")
         }
     }
 

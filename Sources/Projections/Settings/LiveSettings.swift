@@ -94,6 +94,8 @@ public final class LiveSettings: Service, Sendable {
                 return Array(state.watchers.values)
             }
             for change in changes {
+                // Says that a running server now works with the change (the value is in the log).
+                logger.info("setting applied", metadata: ["setting": "\(change.key)"])
                 for watcher in watchers { watcher.yield(change) }
             }
             if events.count < 500 { return }

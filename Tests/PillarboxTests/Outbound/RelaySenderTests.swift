@@ -77,6 +77,19 @@ struct RelaySenderTests {
         }
     }
 
+    /// Runs a `pillarbox` command that changes `setting` and waits until the running server
+    /// has applied the change (it logs each one).
+    @discardableResult
+    func change(_ server: MailServerHarness, _ setting: String, _ arguments: [String], input: String? = nil) async throws -> String {
+        let marker = "setting=\(setting) "
+        let before = server.log.components(separatedBy: marker).count
+        let output = try await server.cli(arguments, input: input)
+        _ = try await eventually(within: .seconds(30), "the server applying \(setting)") { () -> Bool? in
+            server.log.components(separatedBy: marker).count > before ? true : nil
+        }
+        return output
+    }
+
     /// A private CA (`ca.crt` in the relay's data directory) and, signed by it, the relay's
     /// certificate for mx.test.example, put where the relay looks for its own.
     static func issueCertificate(in relay: MailServerHarness) async throws {
@@ -146,7 +159,7 @@ struct RelaySenderTests {
     func starttlsAndAuth() async throws {
         try await withSetup { setup in
             let submission = try #require(setup.relay.ports["submission"])
-            let output = try await setup.server.cli([
+            let output = try await change(setup.server, "outqueue.senders", [
                 "sender", "set", "isp", "--method", "relay", "--relay", "127.0.0.1:\(submission)", "--encryption", "starttls",
                 "--verify-certificate", "false", "--user", "smarthost", "--password-stdin", "--ehlo-name", "client.test.example",
                 "--default",
@@ -187,7 +200,7 @@ struct RelaySenderTests {
             let smtps = try #require(setup.relay.ports["smtps"])
             let certificate = setup.relay.dataDirectory + "/ca.crt"
             // Verification is on by default: the relay's self-signed certificate is not trusted.
-            try await setup.server.cli([
+            try await change(setup.server, "outqueue.senders", [
                 "sender", "set", "secure", "--method", "relay", "--relay", "mx.test.example:\(smtps)", "--encryption", "ssl",
                 "--user", "smarthost", "--password-stdin", "--default",
             ], input: Self.relayPassword + "\n")
@@ -196,7 +209,7 @@ struct RelaySenderTests {
             #expect(refused["one@far.example"]?.1.contains("4.7.5") == true, "\(refused)")
             #expect(try await relayed(setup.relay, subject: "untrusted").isEmpty)
 
-            try await setup.server.cli(["sender", "set", "secure", "--trusted-certificates", certificate])
+            try await change(setup.server, "outqueue.senders", ["sender", "set", "secure", "--trusted-certificates", certificate])
             try await send(setup.server, to: ["two@far.example"], subject: "trusted")
             _ = try await reach(setup.server, subject: "trusted", ["two@far.example": "delivered"])
             #expect(try await relayed(setup.relay, subject: "trusted").map { $0[0] } == ["two@far.example"])
@@ -206,7 +219,7 @@ struct RelaySenderTests {
     @Test("starttls required: a relay that does not offer it gets nothing")
     func starttlsRefused() async throws {
         try await withSetup { setup in
-            try await setup.server.cli(["sender", "set", "strict", "--method", "relay", "--relay", "127.0.0.5:\(setup.sinkPort)",
+            try await change(setup.server, "outqueue.senders", ["sender", "set", "strict", "--method", "relay", "--relay", "127.0.0.5:\(setup.sinkPort)",
                                         "--encryption", "starttls", "--default"])
             try await send(setup.server, to: ["one@far.example"], subject: "no starttls")
             let rows = try await reach(setup.server, subject: "no starttls", ["one@far.example": "deferred"])
@@ -218,7 +231,7 @@ struct RelaySenderTests {
     @Test("relay failover: an unreachable first server passes to the next")
     func failover() async throws {
         try await withSetup { setup in
-            try await setup.server.cli(["sender", "set", "pair", "--method", "relay", "--relay", "127.0.0.9:9",
+            try await change(setup.server, "outqueue.senders", ["sender", "set", "pair", "--method", "relay", "--relay", "127.0.0.9:9",
                                         "--relay", "127.0.0.5:\(setup.sinkPort)", "--encryption", "none", "--default"])
             try await send(setup.server, to: ["one@far.example"], subject: "failover")
             _ = try await reach(setup.server, subject: "failover", ["one@far.example": "delivered"])
@@ -233,7 +246,7 @@ struct RelaySenderTests {
     func authFailure() async throws {
         try await withSetup { setup in
             let submission = try #require(setup.relay.ports["submission"])
-            try await setup.server.cli([
+            try await change(setup.server, "outqueue.senders", [
                 "sender", "set", "isp", "--method", "relay", "--relay", "127.0.0.1:\(submission)",
                 "--relay", "127.0.0.5:\(setup.sinkPort)", "--encryption", "starttls", "--verify-certificate", "false",
                 "--user", "smarthost", "--password-stdin", "--default",
@@ -250,11 +263,11 @@ struct RelaySenderTests {
     func domainFiltering() async throws {
         try await withSetup { setup in
             let submission = try #require(setup.relay.ports["submission"])
-            try await setup.server.cli([
+            try await change(setup.server, "outqueue.senders", [
                 "sender", "set", "isp", "--method", "relay", "--relay", "127.0.0.1:\(submission)", "--encryption", "starttls",
                 "--verify-certificate", "false", "--user", "smarthost", "--password-stdin", "--default",
             ], input: Self.relayPassword + "\n")
-            try await setup.server.cli(["sender", "set", "sales", "--method", "relay", "--relay", "127.0.0.5:\(setup.sinkPort)",
+            try await change(setup.server, "outqueue.senders", ["sender", "set", "sales", "--method", "relay", "--relay", "127.0.0.5:\(setup.sinkPort)",
                                         "--encryption", "none", "--filter", "From: bob@*", "--filter", "!*.internal.example"])
             try await send(setup.server, from: "bob@example.com", to: ["one@far.example", "two@lab.internal.example"],
                            subject: "from bob")
@@ -274,7 +287,7 @@ struct RelaySenderTests {
     @Test("X per Y minutes: two recipients go, the rest wait visibly for the window, then the next two go")
     func sendingLimit() async throws {
         try await withSetup { setup in
-            try await setup.server.cli(["sender", "set", "slow", "--method", "relay", "--relay", "127.0.0.5:\(setup.sinkPort)",
+            try await change(setup.server, "outqueue.senders", ["sender", "set", "slow", "--method", "relay", "--relay", "127.0.0.5:\(setup.sinkPort)",
                                         "--encryption", "none", "--rate-limit", "2/1", "--default"])
             let recipients = (1...5).map { "r\($0)@far.example" }
             try await send(setup.server, to: recipients, subject: "throttled")
@@ -307,8 +320,8 @@ struct RelaySenderTests {
     @Test("smallest first: under a sending limit of one, the smallest queued message goes first")
     func smallestFirst() async throws {
         try await withSetup { setup in
-            try await setup.server.cli(["settings", "set", "outqueue.paused", "true"])
-            try await setup.server.cli(["sender", "set", "slow", "--method", "relay", "--relay", "127.0.0.5:\(setup.sinkPort)",
+            try await change(setup.server, "outqueue.paused", ["settings", "set", "outqueue.paused", "true"])
+            try await change(setup.server, "outqueue.senders", ["sender", "set", "slow", "--method", "relay", "--relay", "127.0.0.5:\(setup.sinkPort)",
                                         "--encryption", "none", "--rate-limit", "1/60", "--smallest-first", "true", "--default"])
             for (subject, lines) in [("big", 300), ("small", 1), ("middling", 30)] {
                 try await send(setup.server, to: ["\(subject)@far.example"], subject: subject, lines: lines)
@@ -316,7 +329,7 @@ struct RelaySenderTests {
             _ = try await eventually(within: .seconds(30), "three queued messages") { () -> Bool? in
                 try await setup.server.query("SELECT count(*)::text FROM outqueue.outmessages").first?.first == "3" ? true : nil
             }
-            try await setup.server.cli(["settings", "set", "outqueue.paused", "false"])
+            try await change(setup.server, "outqueue.paused", ["settings", "set", "outqueue.paused", "false"])
             let states = try await eventually(within: .seconds(60), pollingEvery: .milliseconds(100), "one sent, two waiting") {
                 () -> [String: String]? in
                 let rows = try await setup.server.query("SELECT address, status FROM outqueue.outrecipients")

@@ -38,23 +38,13 @@ extension DeliveryScheduler {
                                       fromServer: false)
         for server in sender.relayServers {
             let addresses: [IPAddress]
-            if let literal = IPAddress(server.host) {
-                addresses = [literal]
-            } else {
-                do {
-                    switch try await resolver(policy).addresses(server.host) {
-                    case .records(let found, _): addresses = found
-                    case .noRecords, .nonexistentDomain:
-                        skipped.append("\(server): no address")
-                        lastFailure = RemoteReply(code: 451, enhanced: "4.4.3", text: "the relay \(server.host) has no address",
-                                                  fromServer: false)
-                        continue
-                    }
-                } catch {
-                    skipped.append("\(server): DNS: \(error)")
-                    lastFailure = RemoteReply(code: 451, enhanced: "4.4.3", text: "DNS: \(error)", fromServer: false)
-                    continue
-                }
+            switch await self.addresses(of: server.host, policy: policy) {
+            case .success(let found): addresses = found
+            case .failure(let failure):
+                skipped.append("\(server): \(failure)")
+                lastFailure = failure.reply
+                lastFailure.text = "relay \(server.host): " + lastFailure.text
+                continue
             }
             for address in addresses {
                 // Sessions are kept per sender: each logs in as its own account.

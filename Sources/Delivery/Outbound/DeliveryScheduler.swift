@@ -430,21 +430,12 @@ public final class DeliveryScheduler: Service, Sendable {
         var lastFailure = RemoteReply(code: 451, enhanced: "4.4.4", text: "no server could be reached for \(domain)", fromServer: false)
         for host in hosts {
             let addresses: [IPAddress]
-            if let literal = IPAddress(host) {
-                addresses = [literal]
-            } else {
-                do {
-                    switch try await resolver(policy).addresses(host) {
-                    case .records(let found, _): addresses = found
-                    case .noRecords, .nonexistentDomain:
-                        skipped.append("\(host): no address")
-                        continue
-                    }
-                } catch {
-                    skipped.append("\(host): DNS: \(error)")
-                    lastFailure = RemoteReply(code: 451, enhanced: "4.4.3", text: "DNS: \(error)", fromServer: false)
-                    continue
-                }
+            switch await self.addresses(of: host, policy: policy) {
+            case .success(let found): addresses = found
+            case .failure(let failure):
+                skipped.append("\(host): \(failure)")
+                if case .dns = failure { lastFailure = failure.reply }
+                continue
             }
             for address in addresses {
                 let key = "\(address):\(policy.port)"
@@ -489,6 +480,33 @@ public final class DeliveryScheduler: Service, Sendable {
             }
         }
         return everyone(lastFailure, host: hosts.last)
+    }
+
+    enum AddressFailure: Error, CustomStringConvertible {
+        case noAddress
+        case dns(String)
+
+        var description: String {
+            switch self {
+            case .noAddress: "no address"
+            case .dns(let detail): "DNS: \(detail)"
+            }
+        }
+
+        var reply: RemoteReply { RemoteReply(code: 451, enhanced: "4.4.3", text: description, fromServer: false) }
+    }
+
+    /// A host's addresses: itself when it is an IP address, else its A and AAAA records.
+    func addresses(of host: String, policy: Policy) async -> Result<[IPAddress], AddressFailure> {
+        if let literal = IPAddress(host) { return .success([literal]) }
+        do {
+            switch try await resolver(policy).addresses(host) {
+            case .records(let found, _): return .success(found)
+            case .noRecords, .nonexistentDomain: return .failure(.noAddress)
+            }
+        } catch {
+            return .failure(.dns("\(error)"))
+        }
     }
 
     func envelope(_ message: OutboundMessage, _ recipients: [OutboundMessage.Recipient]) -> OutboundEnvelope {

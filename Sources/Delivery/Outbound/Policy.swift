@@ -1,0 +1,63 @@
+import Facts
+import Foundation
+import Projections
+
+/// The settings one delivery runs with, read once at its start.
+struct Policy {
+    var retryMinutes: [Int]
+    var maxQueueDays: Int
+    var delayWarningHours: Int
+    var maxPerDestination: Int
+    var maxRecipientsPerMessage: Int
+    var maxMessagesPerSession: Int
+    var connectTimeout: Duration
+    var timeoutScale: Double
+    var port: Int
+    var outboundHostname: String
+    var dnsServers: [String]
+    var dnsTimeout: Int
+    var overrides: [String: [String]]
+    /// The sender this delivery goes through (its name is the attempts' `route`).
+    var senderName = MailSender.implicitDirect.name
+    var maxRecipientsPerSession: Int?
+
+    init(settings: LiveSettings) {
+        retryMinutes = settings.value(.outqueueRetryMinutes)
+        maxQueueDays = settings.value(.outqueueMaxQueueDays)
+        delayWarningHours = settings.value(.outqueueDelayWarningHours)
+        maxPerDestination = settings.value(.outqueueMaxPerDestination)
+        maxRecipientsPerMessage = settings.value(.outqueueMaxRecipientsPerMessage)
+        maxMessagesPerSession = settings.value(.outqueueMaxMessagesPerSession)
+        connectTimeout = .seconds(settings.value(.outqueueConnectTimeout))
+        timeoutScale = Double(settings.value(.outqueueReplyTimeoutPercent)) / 100
+        port = settings.value(.outqueueRemotePort)
+        outboundHostname = settings.value(.smtpOutboundHostname)
+        dnsServers = settings.value(.dnsServers)
+        dnsTimeout = settings.value(.dnsTimeoutSeconds)
+        overrides = Dictionary(settings.value(.dnsOverrides).map { ($0.key.lowercased(), $0.value) }) { first, _ in first }
+    }
+
+    /// This policy with a sender's own limits and EHLO name in place of the global ones.
+    func `for`(_ sender: MailSender) -> Policy {
+        var policy = self
+        policy.senderName = sender.name
+        if let value = sender.maxRecipientsPerMessage { policy.maxRecipientsPerMessage = value }
+        if let value = sender.maxMessagesPerSession { policy.maxMessagesPerSession = value }
+        policy.maxRecipientsPerSession = sender.maxRecipientsPerSession
+        if let maximum = sender.maxRecipientsPerSession { policy.maxRecipientsPerMessage = min(policy.maxRecipientsPerMessage, maximum) }
+        if let name = sender.ehloName { policy.outboundHostname = name }
+        return policy
+    }
+
+    func ehloName(_ hostname: String) -> String {
+        outboundHostname.isEmpty ? hostname : outboundHostname
+    }
+
+    /// RFC 5321 §4.5.4.1: the wait before attempt `attempts + 1`, from `outqueue.retry_minutes`
+    /// (its last entry repeating).
+    func retryDelay(afterAttempts attempts: Int) -> TimeInterval {
+        let index = min(max(attempts - 1, 0), retryMinutes.count - 1)
+        return TimeInterval(retryMinutes[index] * 60)
+    }
+}
+

@@ -1,3 +1,5 @@
+import Facts
+
 /// Where a recipient goes, as the directory and the relay rules decide.
 public enum RecipientRoute: Sendable, Equatable {
     case local(user: String)
@@ -6,6 +8,9 @@ public enum RecipientRoute: Sendable, Equatable {
     /// Accepted and thrown away (an alias to `No-one`).
     case discard
     case remote
+    /// LAN forwarding (a rule, or a list member's inline `SMTP:` target): to `target`'s
+    /// server, addressed to `address` (the recipient after the rule's rewriting).
+    case lan(LANTarget, address: String)
     /// A local domain with no such user, alias or list.
     case unknownLocal
     /// A remote address from a client that may not relay.

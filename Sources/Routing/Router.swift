@@ -13,6 +13,8 @@ public struct Router: Sendable {
     public var mainAdministrator = "postmaster"
     /// `mail.unknown_local_recipients_outgoing`.
     public var unknownLocalAsOutgoing = false
+    /// `lan.forwarding` and `lan.bare_user_names`.
+    public var lanForwarding = LANForwarding([])
 
     public init(snapshot: DirectorySnapshot) {
         self.snapshot = snapshot
@@ -27,7 +29,16 @@ public struct Router: Sendable {
             let administrator = mainAdministrator.lowercased()
             return snapshot.users[administrator] != nil ? .local(user: administrator) : .unknownLocal
         }
+        // LAN forwarding's explicit addresses come before the directory; its `~@domain`
+        // fallbacks after it.
+        if !lanForwarding.isEmpty,
+           let rule = lanForwarding.explicit(localPart: localPart, domain: domain, isLocalDomain: isLocal(domain: domain)) {
+            return .lan(rule.target, address: rule.rewritten("\(localPart)@\(domain)"))
+        }
         if let local = local(localPart: localPart, plainLocalPart: plainLocalPart, domain: domain) {
+            if local == .unknownLocal, let rule = lanForwarding.fallback(domain: domain.lowercased()) {
+                return .lan(rule.target, address: rule.rewritten("\(localPart)@\(domain)"))
+            }
             // VPOP3's rule: a list that is not public is no address at all for senders who
             // neither authenticated nor may relay (else its remote members make it a relay).
             if case .list(let name) = local, snapshot.lists[name]?.isPublic != true, sender.user == nil, !sender.inRelayNetworks {
@@ -38,6 +49,9 @@ public struct Router: Sendable {
             if local == .unknownLocal, unknownLocalAsOutgoing, sender.mayRelay { return .remote }
             return local
         }
+        if let rule = lanForwarding.fallback(domain: domain.lowercased()) {
+            return .lan(rule.target, address: rule.rewritten("\(localPart)@\(domain)"))
+        }
         // Not a local domain: relaying.
         if let user = sender.user { return user.maySendInternetMail ? .remote : .internetMailNotAllowed }
         return sender.inRelayNetworks ? .remote : .relayDenied
@@ -47,9 +61,7 @@ public struct Router: Sendable {
     /// then the bare name), then VPOP3's implied `<user>@<each local domain>` mappings.
     public func local(localPart: String, plainLocalPart: Bool = true, domain: String) -> RecipientRoute? {
         let domain = domain.lowercased()
-        guard !domain.hasPrefix("["), snapshot.domains.contains(where: { DirectoryRules.matches(pattern: $0, domain: domain) }) else {
-            return nil
-        }
+        guard isLocal(domain: domain) else { return nil }
         let local = localPart.lowercased()
         let address = "\(local)@\(domain)"
         var target = snapshot.aliases[address]
@@ -74,12 +86,30 @@ public struct Router: Sendable {
         return .unknownLocal
     }
 
-    /// A full address (`local@domain`) or a bare user name, as list members are written.
-    func route(member: String) -> RecipientRoute {
+    public func isLocal(domain: String) -> Bool {
+        let domain = domain.lowercased()
+        return !domain.hasPrefix("[") && snapshot.domains.contains { DirectoryRules.matches(pattern: $0, domain: domain) }
+    }
+
+    /// A full address (`local@domain`), a bare user name or an inline `SMTP:` target, as the
+    /// members of `list` are written.
+    func route(member: String, of list: String) -> RecipientRoute {
+        if InlineSMTPTarget.isInline(member) {
+            guard case .success(let inline) = InlineSMTPTarget.parse(member) else { return .unknownLocal }
+            return .lan(inline.target(passwordSubject: InlineSMTPTarget.passwordSubject(list: list)), address: inline.address)
+        }
         guard let at = member.lastIndex(of: "@") else {
             return snapshot.users[member.lowercased()] != nil ? .local(user: member.lowercased()) : .unknownLocal
         }
-        return local(localPart: String(member[..<at]), domain: String(member[member.index(after: at)...])) ?? .remote
+        let localPart = String(member[..<at]), domain = String(member[member.index(after: at)...])
+        if let rule = lanForwarding.explicit(localPart: localPart, domain: domain, isLocalDomain: isLocal(domain: domain)) {
+            return .lan(rule.target, address: rule.rewritten(member))
+        }
+        let found = local(localPart: localPart, domain: domain)
+        if found == nil || found == .unknownLocal, let rule = lanForwarding.fallback(domain: domain.lowercased()) {
+            return .lan(rule.target, address: rule.rewritten(member))
+        }
+        return found ?? .remote
     }
 
     /// A list's members as recipients of a message sent to `address`: local users (also through
@@ -96,7 +126,7 @@ public struct Router: Sendable {
         var pending = [name]
         while let current = pending.popLast() {
             for member in snapshot.listMembers[current] ?? [] {
-                switch route(member: member) {
+                switch route(member: member, of: current) {
                 case .local(let user) where seenUsers.insert(user).inserted:
                     recipients.append(.init(address: address, route: .local, user: user, notify: notify,
                                             originalRecipient: originalRecipient))
@@ -107,6 +137,10 @@ public struct Router: Sendable {
                                             envelopeSender: address))
                 case .remote:
                     withheld.append(member)
+                case .lan(let target, let to):
+                    // The organisation's own servers: no relaying, whoever posted.
+                    recipients.append(.init(address: to, route: .lan, notify: notify, originalRecipient: "rfc822;" + address,
+                                            envelopeSender: address, lan: target))
                 default:
                     break
                 }

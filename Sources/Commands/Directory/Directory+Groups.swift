@@ -99,7 +99,7 @@ extension Directory {
     /// Removes a list and the aliases that point at it.
     public func removeList(_ name: String) async throws {
         let id = name.lowercased()
-        try await change { _, directory in
+        try await change { transaction, directory in
             guard directory.lists[id] != nil else { throw DirectoryError.notFound("list", name) }
             var events: [any Event] = []
             for (address, target) in directory.aliases.sorted(by: { $0.key < $1.key })
@@ -107,20 +107,49 @@ extension Directory {
                 events.append(AliasRemoved(address: address))
             }
             events.append(ListRemoved(name: id))
+            // The sealed passwords of its inline targets.
+            if let vault = self.vault {
+                try await vault.delete(subject: InlineSMTPTarget.passwordSubject(list: id), on: transaction.connection)
+            }
             return (events, ())
         }
     }
 
-    /// Adds a member: a local user name or a full address. A forwarding list has exactly one.
+    /// Adds a member: a local user name, a full address, or an inline LAN forwarding target
+    /// (`SMTP:<address>@[<user>:<password>@]<server>[:<port>]`, parsed strictly, its password
+    /// sealed into the vault in the same transaction). A forwarding list has exactly one.
     public func addListMember(_ list: String, address: String) async throws {
         let id = list.lowercased()
-        try await change { _, directory in
+        var inline: InlineSMTPTarget?
+        if InlineSMTPTarget.isInline(address) {
+            switch InlineSMTPTarget.parse(address) {
+            case .failure(let problem): throw DirectoryError.invalid("inline SMTP target", problem.description)
+            case .success(let target): inline = target
+            }
+            if case .sealed = inline?.password {
+                throw DirectoryError.invalid("inline SMTP target", "give the password itself, not a sealed reference")
+            }
+            if inline?.password != nil, vault == nil { throw DirectoryError.noKeyDirectory }
+        }
+        let vault = self.vault, parsed = inline
+        try await change { transaction, directory in
             guard let record = directory.lists[id] else { throw DirectoryError.notFound("list", list) }
-            let member = address.lowercased()
-            if !member.contains("@") && directory.users[member] == nil { throw DirectoryError.notFound("user", address) }
-            if member.contains("@") && !DirectoryRules.isAliasAddress(member) { throw DirectoryError.invalid("address", address) }
             let members = directory.listMembers[id] ?? []
-            if members.contains(member) { return ([], ()) }
+            var member = address.lowercased()
+            if var target = parsed {
+                // The target's address keeps its case: it is sent as written.
+                if members.contains(where: { Self.sameTarget($0, target) }) { return ([], ()) }
+                if case .clear(let password) = target.password, let vault {
+                    target.password = .sealed(try await vault.store(Array(password.utf8), purpose: InlineSMTPTarget.passwordPurpose,
+                                                                    subject: InlineSMTPTarget.passwordSubject(list: id),
+                                                                    on: transaction.connection))
+                }
+                member = target.stored
+            } else {
+                if !member.contains("@") && directory.users[member] == nil { throw DirectoryError.notFound("user", address) }
+                if member.contains("@") && !DirectoryRules.isAliasAddress(member) { throw DirectoryError.invalid("address", address) }
+                if members.contains(member) { return ([], ()) }
+            }
             if record.kind == .forwarding && !members.isEmpty {
                 throw DirectoryError.inUse("a forwarding list has exactly one member")
             }
@@ -128,13 +157,28 @@ extension Directory {
         }
     }
 
+    /// Removes a member; an inline target is named by its address and server (with or without
+    /// its login), and its sealed password goes with it.
     public func removeListMember(_ list: String, address: String) async throws {
-        let id = list.lowercased(), member = address.lowercased()
-        try await change { _, directory in
-            guard directory.listMembers[id]?.contains(member) == true else {
-                throw DirectoryError.notFound("member of \(list)", address)
+        let id = list.lowercased()
+        let inline = InlineSMTPTarget.isInline(address) ? try? InlineSMTPTarget.parse(address).get() : nil
+        let vault = self.vault
+        try await change { transaction, directory in
+            let members = directory.listMembers[id] ?? []
+            let member = inline.flatMap { target in members.first { Self.sameTarget($0, target) } }
+                ?? members.first { $0 == address.lowercased() || $0 == address }
+            guard let member else { throw DirectoryError.notFound("member of \(list)", address) }
+            if let vault, case .success(let target) = InlineSMTPTarget.parse(member), case .sealed(let secret) = target.password {
+                try await vault.delete([secret], on: transaction.connection)
             }
             return ([ListMemberRemoved(list: id, address: member)], ())
         }
+    }
+
+    /// Whether a stored member is the inline target `target` (same address, server and user).
+    static func sameTarget(_ member: String, _ target: InlineSMTPTarget) -> Bool {
+        guard InlineSMTPTarget.isInline(member), case .success(let stored) = InlineSMTPTarget.parse(member) else { return false }
+        return stored.address.lowercased() == target.address.lowercased() && stored.server == target.server
+            && (target.user == nil || stored.user == target.user)
     }
 }

@@ -9,8 +9,8 @@ extension DeliveryScheduler {
     /// One transaction through a relay sender: its servers in order until one answers. A
     /// server that cannot be reached (or whose TLS fails) passes to the next; one that answers
     /// with an SMTP refusal (greeting, login) ends the attempt with its words, as VPOP3 does.
-    func relayAttempt(_ message: OutboundMessage, _ recipients: [OutboundMessage.Recipient], sender: MailSender, number: Int,
-                      policy: Policy, body: [UInt8]?) async -> DeliveryAttempted {
+    func relayAttempt(_ message: OutboundMessage, _ recipients: [OutboundMessage.Recipient], sender: MailSender,
+                      password: SealedPassword, number: Int, policy: Policy, body: [UInt8]?) async -> DeliveryAttempted {
         let started = Date()
         let clock = ContinuousClock.now
         let domains = Set(recipients.map { Self.domain(of: $0.address) }).sorted().joined(separator: ",")
@@ -29,7 +29,7 @@ extension DeliveryScheduler {
 
         let options: OutboundSession.Options
         do {
-            options = try await sessionOptions(sender)
+            options = try await sessionOptions(sender, password: password)
         } catch {
             return everyone(RemoteReply(code: 451, enhanced: "4.7.0", text: "sender \(sender.name): \(error)", fromServer: false))
         }
@@ -93,7 +93,7 @@ extension DeliveryScheduler {
 
     /// The encryption, verification and login of a relay sender's sessions; the password is
     /// opened from the vault for each new session and kept nowhere else.
-    func sessionOptions(_ sender: MailSender) async throws -> OutboundSession.Options {
+    func sessionOptions(_ sender: MailSender, password sealed: SealedPassword) async throws -> OutboundSession.Options {
         var options = OutboundSession.Options()
         switch sender.encryption {
         case .none: options.encryption = .none
@@ -106,8 +106,7 @@ extension DeliveryScheduler {
         if let user = sender.user {
             guard let secret = sender.passwordSecret else { throw RelayLoginProblem("a user but no password is set") }
             guard let vault else { throw RelayLoginProblem("the key directory that opens the password is not available") }
-            guard let password = try await vault.open(secret, purpose: MailSender.passwordPurpose,
-                                                      subject: MailSender.passwordSubject(sender.name), client: store.client)
+            guard let password = try await vault.open(secret, purpose: sealed.purpose, subject: sealed.subject, client: store.client)
             else { throw RelayLoginProblem("the sealed password is missing from the vault") }
             options.authentication = .init(user: user, password: String(decoding: password, as: UTF8.self),
                                            nonce: Self.newNonce(),
@@ -142,6 +141,28 @@ extension DeliveryScheduler {
             await windows.seed(sender.name, entries)
         }
         return await windows.take(sender.name, wanted: wanted, limit: limit, now: now)
+    }
+}
+
+/// Where a relay's password is sealed: the vault's purpose and subject for it.
+struct SealedPassword: Sendable {
+    var purpose: String
+    var subject: String
+}
+
+extension DeliveryScheduler {
+    /// A LAN target as a relay sender of its own: its rule as it stands now when the rule is
+    /// still there, else the target as the message recorded it.
+    static func lanShare(_ target: LANTarget, rules: LANForwarding, recipients: [OutboundMessage.Recipient]) -> SenderShare {
+        var target = target
+        if let name = target.rule, let rule = rules.named(name) { target = rule.target }
+        let server = MailSender.RelayServer(host: target.server, port: target.port)
+        // A LAN server's certificate is usually its own: not checked.
+        let sender = MailSender(name: target.label, method: .relay, relays: [server.description], encryption: target.encryption,
+                                verifyCertificate: false, user: target.user, passwordSecret: target.passwordSecret)
+        let purpose = target.rule == nil ? InlineSMTPTarget.passwordPurpose : LANForwardRule.passwordPurpose
+        return SenderShare(sender: sender, recipients: recipients,
+                           password: SealedPassword(purpose: purpose, subject: target.passwordSubject ?? ""))
     }
 }
 

@@ -110,11 +110,12 @@ public final class DeliveryScheduler: Service, Sendable {
                 let ended = unclaimed.withLock { ended in defer { ended = [] }; return ended }
                 if !ended.isEmpty { try await release(ended, on: claims) }
                 var free = maximum - inFlight.withLock { $0.count }
-                if free > 0, !settings.value(.outqueuePaused) {
+                if free > 0 {
                     if candidates.isEmpty {
                         let now = Date()
                         let (due, next) = try await dueMessages(excluding: inFlight.withLock { $0 }, recorded: recorded(at: now),
-                                                                limit: max(Self.batch, maximum), at: now, on: claims)
+                                                                limit: max(Self.batch, maximum), lanOnly: !outqueueOpen(),
+                                                                at: now, on: claims)
                         candidates = due[...]
                         nextDue = next
                     }
@@ -174,9 +175,14 @@ public final class DeliveryScheduler: Service, Sendable {
         }
     }
 
+    /// Whether the outqueue sends now (the LAN queue always does): not paused.
+    func outqueueOpen() -> Bool {
+        !settings.value(.outqueuePaused)
+    }
+
     /// Messages with recipients due at `now`, first by priority then by age; and when the
-    /// next recipient not yet due will be.
-    private func dueMessages(excluding busy: Set<String>, recorded: [String: Int], limit: Int, at now: Date,
+    /// next recipient not yet due will be. `lanOnly`: only the LAN queue's recipients count.
+    private func dueMessages(excluding busy: Set<String>, recorded: [String: Int], limit: Int, lanOnly: Bool, at now: Date,
                              on connection: PostgresConnection) async throws -> ([String], Date?) {
         let busy = Array(busy)
         let recordedIDs = Array(recorded.keys)
@@ -187,7 +193,7 @@ public final class DeliveryScheduler: Service, Sendable {
             WHERE m.finishedtime IS NULL AND NOT m.held AND NOT (m.msgid = ANY(\(busy)))
               AND (r.attempts IS NULL OR m.attempts >= r.attempts)
               AND EXISTS (SELECT 1 FROM outqueue.outrecipients r WHERE r.msgid = m.msgid AND r.finished IS NULL
-                          AND (r.nexttry IS NULL OR r.nexttry <= \(now)))
+                          AND (r.nexttry IS NULL OR r.nexttry <= \(now)) AND (NOT \(lanOnly) OR r.queue <> 'outqueue'))
             ORDER BY \(unescaped: Self.order(MailSenders(settings.value(.senders)).defaultSender)) LIMIT \(limit)
             """, logger: logger)
         var due: [String] = []
@@ -195,7 +201,7 @@ public final class DeliveryScheduler: Service, Sendable {
         guard due.count < limit else { return (due, nil) }
         let next = try await connection.query("""
             SELECT min(r.nexttry) FROM outqueue.outrecipients r JOIN outqueue.outmessages m USING (msgid)
-            WHERE r.finished IS NULL AND NOT m.held AND r.nexttry > \(now)
+            WHERE r.finished IS NULL AND NOT m.held AND r.nexttry > \(now) AND (NOT \(lanOnly) OR r.queue <> 'outqueue')
             """, logger: logger)
         var nextDue: Date?
         for try await value in next.decode(Date?.self) { nextDue = value }
@@ -260,10 +266,12 @@ public final class DeliveryScheduler: Service, Sendable {
         // (the queue's order), so a sending limit's allowance goes to the first in that order.
         let now = Date()
         let senders = MailSenders(settings.value(.senders))
+        let lan = LANForwarding(settings.value(.lanForwarding))
+        let open = outqueueOpen()
         var shares: [String: [SenderShare]] = [:]
         for id in ids {
             guard let message = loaded[id]?.message, !message.bounceRequested else { continue }
-            shares[id] = await self.shares(of: message, senders: senders, at: now)
+            shares[id] = await self.shares(of: message, senders: senders, lan: lan, outqueueOpen: open, at: now)
         }
         let decided = shares
         await withDiscardingTaskGroup { group in
@@ -303,12 +311,27 @@ public final class DeliveryScheduler: Service, Sendable {
         var recipients: [OutboundMessage.Recipient]
         var waiting: [OutboundMessage.Recipient] = []
         var windowFrees: Date?
+        /// Where the sender's password is sealed.
+        var password: SealedPassword
+
+        init(sender: MailSender, recipients: [OutboundMessage.Recipient], password: SealedPassword? = nil) {
+            self.sender = sender
+            self.recipients = recipients
+            self.password = password ?? SealedPassword(purpose: MailSender.passwordPurpose, subject: MailSender.passwordSubject(sender.name))
+        }
     }
 
-    func shares(of message: OutboundMessage, senders: MailSenders, at now: Date) async -> [SenderShare] {
-        let due = message.due(at: now)
+    func shares(of message: OutboundMessage, senders: MailSenders, lan: LANForwarding, outqueueOpen: Bool,
+                at now: Date) async -> [SenderShare] {
+        let allDue = message.due(at: now)
+        // The LAN queue: each target a relay of its own, never scheduled, never limited.
+        let byTarget = Dictionary(grouping: allDue.filter { $0.lan != nil }) { $0.lan! }
+        var shares = byTarget.keys.sorted { $0.label < $1.label }.map { target in
+            Self.lanShare(target, rules: lan, recipients: byTarget[target]!)
+        }
+        guard outqueueOpen else { return shares }
+        let due = allDue.filter { $0.lan == nil }
         let bySender = Dictionary(grouping: due) { senders.choose(sender: $0.envelopeSender, recipient: $0.address).name }
-        var shares: [SenderShare] = []
         for name in bySender.keys.sorted() {
             guard let sender = senders.named(name) else { continue }
             var share = SenderShare(sender: sender, recipients: bySender[name]!)
@@ -360,8 +383,8 @@ public final class DeliveryScheduler: Service, Sendable {
                 case .relay:
                     // A relay takes every domain in one transaction, up to the per-message limit.
                     for group in Self.groups(of: recipients, size: policy.maxRecipientsPerMessage) {
-                        let attempt = await relayAttempt(message, group, sender: sender, number: plan.nextAttemptNumber,
-                                                         policy: policy, body: body)
+                        let attempt = await relayAttempt(message, group, sender: sender, password: share.password,
+                                                         number: plan.nextAttemptNumber, policy: policy, body: body)
                         plan.record(attempt)
                     }
                 }
@@ -572,7 +595,8 @@ public final class DeliveryScheduler: Service, Sendable {
         var original = body ?? []
         if body == nil { _ = try await store.forEachPiece(of: message.accepted.blob) { original += $0 } }
         original = Array(original.dropFirst(message.accepted.returnPathLength))
-        let router = Router(snapshot: directory.snapshot)
+        var router = Router(snapshot: directory.snapshot)
+        router.lanForwarding = LANForwarding(settings.value(.lanForwarding), bareUserNames: settings.value(.lanBareUserNames))
         var appends: [StreamAppend] = []
         for report in plan.reports {
             let domain = Self.domain(of: report.to)
@@ -581,6 +605,7 @@ public final class DeliveryScheduler: Service, Sendable {
             switch router.route(localPart: localPart, domain: domain, from: RouteSender(user: nil, inRelayNetworks: true)) {
             case .local(let user): route = .init(address: report.to, route: .local, user: user)
             case .remote: route = .init(address: report.to, route: .remote, notify: ["NEVER"])
+            case .lan(let target, let to): route = .init(address: to, route: .lan, notify: ["NEVER"], lan: target)
             default:
                 logger.warning("a delivery status notification has nowhere to go", metadata: ["to": "\(report.to)"])
                 continue

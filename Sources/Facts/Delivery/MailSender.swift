@@ -139,6 +139,11 @@ public struct MailSender: Codable, Sendable, Equatable {
         public var port: Int
 
         public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+
+        public init(host: String, port: Int) {
+            self.host = host
+            self.port = port
+        }
     }
 
     /// `host`, `host:port`, `[v6]` or `[v6]:port`; port 25 unless given. Nil with the fault.
@@ -168,11 +173,16 @@ public struct MailSender: Codable, Sendable, Equatable {
         relays.compactMap { try? Self.parseRelay($0).get() }
     }
 
+    /// 1 to 64 letters, digits, `-`, `_` or `.`: a sender's or a LAN forwarding rule's name.
+    public static func isName(_ name: String) -> Bool {
+        !name.isEmpty && name.utf8.count <= 64
+            && name.unicodeScalars.allSatisfy { ("a"..."z").contains($0) || ("A"..."Z").contains($0) || ("0"..."9").contains($0) || "-_.".unicodeScalars.contains($0) }
+    }
+
     /// Why this sender cannot be used as it stands; nil when it can.
     public var problem: String? {
         let who = "sender \(name)"
-        if name.isEmpty || name.utf8.count > 64
-            || !name.unicodeScalars.allSatisfy({ ("a"..."z").contains($0) || ("A"..."Z").contains($0) || ("0"..."9").contains($0) || "-_.".unicodeScalars.contains($0) }) {
+        if !Self.isName(name) {
             return "\(who): the name must be 1 to 64 letters, digits, -, _ or ."
         }
         switch method {

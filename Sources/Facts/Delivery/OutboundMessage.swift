@@ -20,6 +20,8 @@ public struct OutboundMessage: Sendable {
         public let originalRecipient: String?
         /// The reverse-path this recipient's copy leaves with.
         public let envelopeSender: String
+        /// Set for a recipient of the LAN queue: where it goes.
+        public let lan: LANTarget?
         public var state: State = .queued
         /// When it may be tried again; nil for at once.
         public var nextAttempt: Date?
@@ -41,16 +43,17 @@ public struct OutboundMessage: Sendable {
     /// The stream's version after the last event folded in.
     public private(set) var version: Int64 = -1
 
-    /// Nil when `accepted` has no remote recipient.
+    /// Nil when `accepted` has no remote or LAN recipient.
     public init?(accepted: MessageAccepted, arrivedAt: Date) {
-        let remote = accepted.recipients.filter { $0.route == .remote }
+        let remote = accepted.recipients.filter(\.isQueued)
         guard !remote.isEmpty else { return nil }
         self.accepted = accepted
         self.arrivedAt = arrivedAt
         recipients = remote.enumerated().map { index, recipient in
             Recipient(rcptid: index + 1, address: recipient.address, notify: recipient.notify,
                       originalRecipient: recipient.originalRecipient,
-                      envelopeSender: recipient.envelopeSender ?? accepted.reversePath)
+                      envelopeSender: recipient.envelopeSender ?? accepted.reversePath,
+                      lan: recipient.route == .lan ? recipient.lan : nil)
         }
     }
 
@@ -130,4 +133,9 @@ public struct OutboundMessage: Sendable {
         let finishing = Set(ids)
         return unfinished.allSatisfy { finishing.contains($0.rcptid) }
     }
+}
+
+extension MessageAccepted.Recipient {
+    /// For the queue: another server (`remote`) or the LAN queue (`lan`, with its target).
+    public var isQueued: Bool { route == .remote || (route == .lan && lan != nil) }
 }

@@ -20,6 +20,8 @@ public struct MessageAccepted: Event {
             case remote
             /// Accepted and thrown away (an alias to `No-one`).
             case discarded
+            /// LAN forwarding: to the server in `lan`, through the always-on LAN queue.
+            case lan
         }
         /// As the client gave it in RCPT TO.
         public var address: String
@@ -34,9 +36,13 @@ public struct MessageAccepted: Event {
         /// list's remote members get the list's address, so their bounces go to the list and
         /// never to whoever posted.
         public var envelopeSender: String?
+        /// Where a `lan` recipient goes (`address` is then the address it leaves with, after
+        /// the rule's rewriting).
+        public var lan: LANTarget?
 
         public init(address: String, route: Route, user: String? = nil, notify: [String] = [], originalRecipient: String? = nil,
-                    envelopeSender: String? = nil) {
+                    envelopeSender: String? = nil, lan: LANTarget? = nil) {
+            self.lan = lan
             self.address = address
             self.route = route
             self.user = user

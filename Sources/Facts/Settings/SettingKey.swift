@@ -351,6 +351,12 @@ extension SettingKey where Value == Bool {
     public static var outqueuePaused: SettingKey<Bool> {
         SettingKey("outqueue.paused", default: false, "Send nothing to other servers for now (mail is still accepted and queued)")
     }
+
+    /// VPOP3's "Allow LAN forwarding addresses without a specific domain".
+    public static var lanBareUserNames: SettingKey<Bool> {
+        SettingKey("lan.bare_user_names", default: false,
+                   "LAN forwarding patterns without @ match that user name on every local domain")
+    }
 }
 
 extension SettingKey where Value == String {
@@ -393,6 +399,16 @@ extension SettingKey where Value == [MailSender] {
     }
 }
 
+extension SettingKey where Value == [LANForwardRule] {
+    /// VPOP3's LAN forwarding rules, in order. `pillarbox lan` edits it (and seals passwords).
+    public static var lanForwarding: SettingKey<[LANForwardRule]> {
+        SettingKey("lan.forwarding", default: [],
+                   "LAN forwarding rules in order: addresses to another SMTP server; see `pillarbox lan`") { rules in
+            LANForwarding.problem(rules)
+        }
+    }
+}
+
 public enum SettingKeys {
     /// Every known setting.
     public static let all: [AnySettingKey] = [
@@ -430,6 +446,7 @@ public enum SettingKeys {
         SettingKey<Int>.dnsTimeoutSeconds.erased, SettingKey<String>.smtpOutboundHostname.erased,
         SettingKey<[String]>.dnsServers.erased, SettingKey<[String: [String]]>.dnsOverrides.erased,
         SettingKey<Bool>.outqueuePaused.erased, SettingKey<[MailSender]>.senders.erased,
+        SettingKey<[LANForwardRule]>.lanForwarding.erased, SettingKey<Bool>.lanBareUserNames.erased,
     ]
 
     public static func named(_ name: String) -> AnySettingKey? { all.first { $0.name == name } }

@@ -78,6 +78,9 @@ final class SMTPAcceptance: Sendable {
             case .remote:
                 recipients.append(.init(address: address, route: .remote, notify: notify,
                                         originalRecipient: recipient.parameters.originalRecipient))
+            case .lan(let target, let to):
+                let original = recipient.parameters.originalRecipient ?? (to == address ? nil : "rfc822;" + address)
+                recipients.append(.init(address: to, route: .lan, notify: notify, originalRecipient: original, lan: target))
             case .discard:
                 recipients.append(.init(address: address, route: .discarded, notify: notify,
                                         originalRecipient: recipient.parameters.originalRecipient))

@@ -94,6 +94,8 @@ public final class SMTPIntake: SMTPBackend {
         router.defaultMappings = !settings.value(SettingKey<Bool>.disableDefaultMappings)
         router.mainAdministrator = settings.value(SettingKey<String>.mainAdministrator)
         router.unknownLocalAsOutgoing = settings.value(SettingKey<Bool>.unknownLocalAsOutgoing)
+        router.lanForwarding = LANForwarding(settings.value(SettingKey<[LANForwardRule]>.lanForwarding),
+                                             bareUserNames: settings.value(SettingKey<Bool>.lanBareUserNames))
         return router
     }
 

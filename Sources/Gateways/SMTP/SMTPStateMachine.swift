@@ -374,7 +374,7 @@ struct SMTPStateMachine {
                                             _ decision: SMTPRecipientDecision) {
         guard var current = transaction else { return then(.proceed) }
         switch decision {
-        case .local, .list, .discard, .remote:
+        case .local, .list, .discard, .remote, .lan:
             if case .local = decision {
                 addNote(SMTPIDSNote(kind: .goodLocalRecipient, details: "<\(path)>"))
             } else if case .list = decision {

@@ -101,13 +101,14 @@ public struct LogDBProjection: Projection {
         }
         for recipient in accepted {
             if let messageRefused {
-                add(recipient.address, recipient.route == .remote ? .remote : .normal, "not delivered: \(messageRefused)")
+                add(recipient.address, recipient.route == .remote ? .remote : recipient.route == .lan ? .forwarded : .normal, "not delivered: \(messageRefused)")
                 continue
             }
             switch recipient.route {
             case .local: add(recipient.address, .normal, "accepted for \(recipient.user ?? recipient.address)")
             case .remote: add(recipient.address, .remote, "queued")
             case .discarded: add(recipient.address, .normal, "discarded")
+            case .lan: add(recipient.address, .forwarded, "queued for \(recipient.lan?.label ?? "lan")")
             }
         }
         for recipient in refused {

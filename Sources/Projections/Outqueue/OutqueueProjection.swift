@@ -5,12 +5,14 @@ import Foundation
 /// The outgoing queue as VPOP3 names it: `outqueue.outmessages` (one row per accepted message
 /// with remote recipients), `outqueue.outrecipients` (one per remote recipient: its state,
 /// attempts, last reply and next try) and `outqueue.sendattempts` (one per delivery attempt).
+/// LAN forwarding's queue lives beside it in the same tables: its recipients' `queue` is
+/// `lan:<rule>` (or `lan:<server>:<port>` for an inline target) where the others' is `outqueue`.
 /// Follows the log; every time it shows (next try, finish) comes from an event.
 public struct OutqueueProjection: Projection {
     public let name = "outqueue"
     public let schema = "outqueue"
     public let mode = ProjectionMode.async
-    public let version = 5
+    public let version = 6
     public let categories = [MessageAccepted.category]
 
     public init() {}
@@ -27,7 +29,7 @@ public struct OutqueueProjection: Projection {
         .init("msgid", .text), .init("rcptid", .integer), .init("address", .text), .init("notify", .textArray),
         .init("orcpt", .text), .init("status", .text), .init("returnpath", .text), .init("attempts", .bigint),
         .init("lasttry", .timestamptz), .init("nexttry", .timestamptz), .init("lastreply", .text), .init("remotemta", .text),
-        .init("finished", .timestamptz),
+        .init("finished", .timestamptz), .init("queue", .text),
     ], primaryKey: 2, indexes: [["finished", "nexttry"]])
 
     public static let attempts = ProjectionTable("sendattempts", columns: [
@@ -92,7 +94,7 @@ public struct OutqueueProjection: Projection {
     }
 
     private func accepted(_ event: MessageAccepted, context: EventContext, _ rows: RowWriter) {
-        let remote = event.recipients.filter { $0.route == .remote }
+        let remote = event.recipients.filter(\.isQueued)
         guard !remote.isEmpty else { return }
         let id = ProjectionValue.text(event.messageID)
         rows.insert(into: Self.messages, [
@@ -105,7 +107,7 @@ public struct OutqueueProjection: Projection {
             rows.insert(into: Self.recipients, [
                 id, .int(index + 1), .text(recipient.address), .texts(recipient.notify),
                 .optional(recipient.originalRecipient), .text("queued"), .text(recipient.envelopeSender ?? event.reversePath),
-                .int(0), .null, .null, .null, .null, .null,
+                .int(0), .null, .null, .null, .null, .null, .text(recipient.lan.map(\.label) ?? "outqueue"),
             ])
         }
     }

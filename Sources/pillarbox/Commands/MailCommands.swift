@@ -65,7 +65,8 @@ struct MailCommand: AsyncParsableCommand {
     }
 
     struct QueueList: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "list", abstract: "List messages waiting for remote delivery.")
+        static let configuration = CommandConfiguration(
+            commandName: "list", abstract: "List messages waiting for remote delivery: the outqueue and, beside it, the LAN queue.")
         @OptionGroup var options: DirectoryOptions
         @Flag(help: "Include delivered, failed and deleted recipients.") var all = false
 
@@ -75,19 +76,19 @@ struct MailCommand: AsyncParsableCommand {
             let rows = try await withProjectionEngine(configuration, logger: logger) { engine in
                 var rows: [[String]] = []
                 let query = try await engine.store.client.query("""
-                    SELECT m.msgid, r.rcptid, CASE WHEN m.held AND r.finished IS NULL THEN 'held' ELSE r.status END,
+                    SELECT m.msgid, r.rcptid, r.queue, CASE WHEN m.held AND r.finished IS NULL THEN 'held' ELSE r.status END,
                            r.returnpath, r.address, m.size, m.created, r.attempts, r.nexttry, coalesce(r.lastreply, '')
                     FROM outqueue.outmessages m JOIN outqueue.outrecipients r USING (msgid)
                     WHERE \(everything) OR r.finished IS NULL ORDER BY m.priority, m.created, m.msgid, r.rcptid
                     """, logger: logger)
-                for try await (id, rcptid, state, from, to, size, created, attempts, next, reply)
-                    in query.decode((String, Int32, String, String, String, Int64, Date, Int64, Date?, String).self) {
-                    rows.append([id, String(rcptid), state, from, to, String(size), created.formatted(.iso8601),
+                for try await (id, rcptid, queue, state, from, to, size, created, attempts, next, reply)
+                    in query.decode((String, Int32, String, String, String, String, Int64, Date, Int64, Date?, String).self) {
+                    rows.append([id, String(rcptid), queue, state, from, to, String(size), created.formatted(.iso8601),
                                  String(attempts), next?.formatted(.iso8601) ?? "", reply])
                 }
                 return rows
             }
-            options.output.print(columns: ["msgid", "rcpt", "state", "from", "to", "size", "created", "attempts", "next_try",
+            options.output.print(columns: ["msgid", "rcpt", "queue", "state", "from", "to", "size", "created", "attempts", "next_try",
                                            "last_reply"], rows: rows)
         }
     }

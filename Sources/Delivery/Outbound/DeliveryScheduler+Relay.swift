@@ -47,8 +47,9 @@ extension DeliveryScheduler {
                 continue
             }
             for address in addresses {
-                // Sessions are kept per sender: each logs in as its own account.
-                let key = "relay \(sender.name.lowercased()) \(address):\(server.port)"
+                // Sessions are kept per sender and login: each logs in as its own account
+                // (two inline LAN targets on one server may log in differently, or not at all).
+                let key = "relay \(sender.name.lowercased()) \(sender.user.map { "as \($0)" } ?? "-") \(address):\(server.port)"
                 let session: OutboundSession
                 if let cached = sessions.take(key, maxTransactions: policy.maxMessagesPerSession, recipients: recipients.count,
                                               maxRecipients: policy.maxRecipientsPerSession) {

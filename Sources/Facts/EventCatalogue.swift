@@ -55,5 +55,9 @@ public enum EventCatalogue {
         RetryRequested.self,
         BounceRequested.self,
         PriorityChanged.self,
+        ConnectionRequested.self,
+        ConnectionStarted.self,
+        ConnectionEnded.self,
+        ConnectionScheduled.self,
     ]
 }

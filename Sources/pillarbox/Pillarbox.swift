@@ -11,7 +11,8 @@ struct Pillarbox: AsyncParsableCommand {
         subcommands: [Serve.self, DomainCommand.self, UserCommand.self, AliasCommand.self, GroupCommand.self, ListCommand.self,
                       SettingsCommand.self, MailCommand.self, LogDBCommand.self, IDSCommand.self, BlocksCommand.self,
                       ReputationCommand.self, RebuildCommand.self, VerifyCommand.self, ReplayCommand.self, LogCommand.self,
-                      DatabaseCommand.self, ConfigCommand.self, SenderCommand.self, LANCommand.self]
+                      DatabaseCommand.self, ConfigCommand.self, SenderCommand.self, LANCommand.self,
+                      ConnectionCommand.self, ScheduleCommand.self, ConnectCommand.self]
     )
 
     /// As ArgumentParser's, except that a database error is reported with PostgreSQL's own

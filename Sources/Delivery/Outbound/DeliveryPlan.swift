@@ -76,10 +76,17 @@ struct DeliveryPlan {
         }
     }
 
-    /// Recipients not tried this round: they wait for `what` (their sender's sending limit)
-    /// until `until`. Not an attempt: nothing counts towards the retry schedule.
-    mutating func wait(_ ids: [Int], until: Date, for what: String) {
+    /// Recipients not tried this round: they wait for `what` (their sender's sending limit,
+    /// their connection) until `until`. Not an attempt: nothing counts towards the retry
+    /// schedule. Once the queue lifetime is spent, they fail instead.
+    mutating func wait(_ ids: [Int], until: Date, for what: String, now: Date) {
         guard !ids.isEmpty else { return }
+        guard now < expiry else {
+            let reply = RemoteReply(code: 451, enhanced: "4.4.7",
+                                    text: "not sent: still waiting for \(what) after \(policy.maxQueueDays) days in the queue",
+                                    fromServer: false)
+            return fail(ids, reply: reply, remoteMTA: nil)
+        }
         deferred.append((ids, until, "waiting for \(what)", what))
     }
 

@@ -37,9 +37,11 @@ public final class DeliveryScheduler: Service, Sendable {
     /// Opens relay passwords; nil where no key directory is available (relays then log in with nothing).
     let vault: SecretVault?
     let windows = SendingWindows()
+    let connector: Connector
 
+    /// `dataDirectory` is where `CONNECT.NOW` is looked for.
     public init(engine: ProjectionEngine, settings: LiveSettings, directory: LiveDirectory, hostname: String,
-                resolver: (any DNS.Resolver)? = nil, vault: SecretVault? = nil, logger: Logger) {
+                resolver: (any DNS.Resolver)? = nil, vault: SecretVault? = nil, dataDirectory: String? = nil, logger: Logger) {
         self.vault = vault
         self.engine = engine
         self.settings = settings
@@ -50,6 +52,7 @@ public final class DeliveryScheduler: Service, Sendable {
         var logger = logger
         logger[metadataKey: "service"] = "\(Self.consumerName)"
         self.logger = logger
+        self.connector = Connector(store: engine.store, settings: settings, dataDirectory: dataDirectory, logger: logger)
     }
 
     var store: EventStore { engine.store }
@@ -66,10 +69,28 @@ public final class DeliveryScheduler: Service, Sendable {
                         self.wakeup.signal()
                     }
                 }
-                // A changed `outqueue.*` setting (a pause lifted, a limit raised) wakes it too.
+                // So do administrators' connection requests.
                 group.addTask {
-                    for await change in self.settings.changes() where change.key.hasPrefix("outqueue.") {
+                    while !Task.isCancelled {
+                        let generation = self.store.appendGeneration(for: [ConnectionFacts.category])
+                        await self.store.waitForAppend(after: generation, categories: [ConnectionFacts.category],
+                                                       timeout: .seconds(60))
                         self.wakeup.signal()
+                    }
+                }
+                // A changed `outqueue.*`, `connections.*` or `lan.*` setting (a pause lifted, a
+                // limit raised, a schedule edited) wakes it too.
+                group.addTask {
+                    for await change in self.settings.changes()
+                    where ["outqueue.", "connections.", "lan."].contains(where: { change.key.hasPrefix($0) }) {
+                        self.wakeup.signal()
+                    }
+                }
+                // `CONNECT.NOW` in the data directory: looked for every two seconds.
+                group.addTask {
+                    while !Task.isCancelled {
+                        if self.connector.connectNowWaiting { self.wakeup.signal() }
+                        try? await Task.sleep(for: .seconds(2))
                     }
                 }
                 group.addTask { await self.schedule() }
@@ -105,6 +126,9 @@ public final class DeliveryScheduler: Service, Sendable {
             var candidates: ArraySlice<String> = []
             var nextDue: Date?
             while !Task.isCancelled {
+                // The connector schedule: runs due, asked for or ended.
+                let nextPoll = try await connector.tick(now: Date())
+                var foundNothing = false
                 let maximum = settings.value(.outqueueMaxConcurrentDeliveries)
                 // Claims of deliveries that ended are released together.
                 let ended = unclaimed.withLock { ended in defer { ended = [] }; return ended }
@@ -115,9 +139,10 @@ public final class DeliveryScheduler: Service, Sendable {
                         let now = Date()
                         let (due, next) = try await dueMessages(excluding: inFlight.withLock { $0 }, recorded: recorded(at: now),
                                                                 limit: max(Self.batch, maximum), lanOnly: !outqueueOpen(),
-                                                                at: now, on: claims)
+                                                                online: connector.online, at: now, on: claims)
                         candidates = due[...]
                         nextDue = next
+                        foundNothing = due.isEmpty
                     }
                     while free > 0, !candidates.isEmpty {
                         let running = inFlight.withLock { $0 }
@@ -133,11 +158,13 @@ public final class DeliveryScheduler: Service, Sendable {
                         group.addTask { await self.deliver(claimed) }
                     }
                 }
+                // A run ends once nothing waiting for it is left to send.
+                if foundNothing, connector.hasRuns, inFlight.withLock({ $0.isEmpty }) { try await connector.endRuns(now: Date()) }
                 // The queue's projection follows the log a moment behind an append: for a few
                 // seconds after one, look again shortly even when nothing else wakes the loop.
-                var wait: Duration = ContinuousClock.now - lastSignal < .seconds(3) ? .milliseconds(250) : .seconds(30)
-                if let nextDue {
-                    let until = nextDue.timeIntervalSinceNow
+                var wait: Duration = ContinuousClock.now - lastSignal < .seconds(3) || connector.hasRuns ? .milliseconds(250) : .seconds(30)
+                for time in [nextDue, nextPoll].compactMap({ $0 }) {
+                    let until = time.timeIntervalSinceNow
                     wait = min(wait, .milliseconds(max(0, Int64(until * 1000)) + 5))
                 }
                 if !candidates.isEmpty, free == 0 {
@@ -175,15 +202,18 @@ public final class DeliveryScheduler: Service, Sendable {
         }
     }
 
-    /// Whether the outqueue sends now (the LAN queue always does): not paused.
+    /// Whether the outqueue sends at all now (the LAN queue always does): not paused. Which
+    /// senders send is the connector's to say.
     func outqueueOpen() -> Bool {
         !settings.value(.outqueuePaused)
     }
 
     /// Messages with recipients due at `now`, first by priority then by age; and when the
     /// next recipient not yet due will be. `lanOnly`: only the LAN queue's recipients count.
-    private func dueMessages(excluding busy: Set<String>, recorded: [String: Int], limit: Int, lanOnly: Bool, at now: Date,
-                             on connection: PostgresConnection) async throws -> ([String], Date?) {
+    /// Recipients waiting for a connection in `online` are due whatever their next try says.
+    private func dueMessages(excluding busy: Set<String>, recorded: [String: Int], limit: Int, lanOnly: Bool, online: [String],
+                             at now: Date, on connection: PostgresConnection) async throws -> ([String], Date?) {
+        let waiting = online.map { "waiting for connection \($0)" }
         let busy = Array(busy)
         let recordedIDs = Array(recorded.keys)
         let recordedAttempts = recordedIDs.map { recorded[$0]! }
@@ -193,7 +223,8 @@ public final class DeliveryScheduler: Service, Sendable {
             WHERE m.finishedtime IS NULL AND NOT m.held AND NOT (m.msgid = ANY(\(busy)))
               AND (r.attempts IS NULL OR m.attempts >= r.attempts)
               AND EXISTS (SELECT 1 FROM outqueue.outrecipients r WHERE r.msgid = m.msgid AND r.finished IS NULL
-                          AND (r.nexttry IS NULL OR r.nexttry <= \(now)) AND (NOT \(lanOnly) OR r.queue <> 'outqueue'))
+                          AND (r.nexttry IS NULL OR r.nexttry <= \(now) OR r.status = ANY(\(waiting)))
+                          AND (NOT \(lanOnly) OR r.queue <> 'outqueue'))
             ORDER BY \(unescaped: Self.order(MailSenders(settings.value(.senders)).defaultSender)) LIMIT \(limit)
             """, logger: logger)
         var due: [String] = []
@@ -309,8 +340,10 @@ public final class DeliveryScheduler: Service, Sendable {
     struct SenderShare: Sendable {
         var sender: MailSender
         var recipients: [OutboundMessage.Recipient]
+        /// Recipients not tried now, what they wait for and until when.
         var waiting: [OutboundMessage.Recipient] = []
         var windowFrees: Date?
+        var waitingFor = "sending limit"
         /// Where the sender's password is sealed.
         var password: SealedPassword
 
@@ -321,6 +354,9 @@ public final class DeliveryScheduler: Service, Sendable {
         }
     }
 
+    /// A message's due recipients by the way they leave: each LAN target (always), and each
+    /// sender (when the outqueue is not paused), with those whose connection is not online, or
+    /// over their sender's sending limit, held back.
     func shares(of message: OutboundMessage, senders: MailSenders, lan: LANForwarding, outqueueOpen: Bool,
                 at now: Date) async -> [SenderShare] {
         let allDue = message.due(at: now)
@@ -332,9 +368,21 @@ public final class DeliveryScheduler: Service, Sendable {
         guard outqueueOpen else { return shares }
         let due = allDue.filter { $0.lan == nil }
         let bySender = Dictionary(grouping: due) { senders.choose(sender: $0.envelopeSender, recipient: $0.address).name }
+        let connections = connector.connections
         for name in bySender.keys.sorted() {
             guard let sender = senders.named(name) else { continue }
             var share = SenderShare(sender: sender, recipients: bySender[name]!)
+            let connection = connections.connection(for: sender, senders: senders)
+            if !connector.sends(connection, senders: senders) {
+                // Waiting, visibly, for the connection's next run.
+                share.waiting = share.recipients
+                share.recipients = []
+                share.windowFrees = connector.nextPoll(connection.name) ?? .distantFuture
+                share.waitingFor = "connection \(connection.name)"
+                shares.append(share)
+                continue
+            }
+            if !connections.sendsImmediately(connection, senders: senders) { connector.counted(connection.name) }
             if let limit = sender.rateLimit {
                 let (granted, next) = await takeFromWindow(sender, wanted: share.recipients.count, limit: limit, now: now)
                 if granted < share.recipients.count {
@@ -363,7 +411,7 @@ public final class DeliveryScheduler: Service, Sendable {
                 let policy = policy.for(sender)
                 if let frees = share.windowFrees {
                     // X per Y minutes: the recipients over the allowance wait, visibly, for the window.
-                    plan.wait(share.waiting.map(\.rcptid), until: min(frees, plan.expiry), for: "sending limit")
+                    plan.wait(share.waiting.map(\.rcptid), until: min(frees, plan.expiry), for: share.waitingFor, now: now)
                 }
                 guard !recipients.isEmpty else { continue }
                 switch sender.method {

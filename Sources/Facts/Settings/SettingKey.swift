@@ -219,6 +219,14 @@ extension SettingKey where Value == Bool {
 }
 
 extension SettingKey where Value == String {
+    /// The time zone of the schedule's times of day.
+    public static var connectionsTimeZone: SettingKey<String> {
+        SettingKey("connections.time_zone", default: "",
+                   "Time zone of the connector schedule's times (an IANA name); empty for the server's") { name in
+            name.isEmpty || TimeZone(identifier: name) != nil ? nil : "not a time zone name"
+        }
+    }
+
     public static var mainAdministrator: SettingKey<String> {
         SettingKey("admin.main_administrator", default: "postmaster",
                    "User who receives error reports, daily reports and unroutable mail")
@@ -352,6 +360,12 @@ extension SettingKey where Value == Bool {
         SettingKey("outqueue.paused", default: false, "Send nothing to other servers for now (mail is still accepted and queued)")
     }
 
+    /// VPOP3's "pause scheduling" for the connector schedule: no scheduled connections
+    /// (manual ones still run; incoming mail and LAN forwarding go on).
+    public static var connectionsPaused: SettingKey<Bool> {
+        SettingKey("connections.paused", default: false, "The connector schedule starts no connections for now")
+    }
+
     /// VPOP3's "Allow LAN forwarding addresses without a specific domain".
     public static var lanBareUserNames: SettingKey<Bool> {
         SettingKey("lan.bare_user_names", default: false,
@@ -409,6 +423,25 @@ extension SettingKey where Value == [LANForwardRule] {
     }
 }
 
+extension SettingKey where Value == [MailConnection] {
+    /// VPOP3's Connections (up to 10). Empty: one network connection for the default sender,
+    /// sending immediately. `pillarbox connection` edits it.
+    public static var connections: SettingKey<[MailConnection]> {
+        SettingKey("connections.list", default: [],
+                   "Connections, each linking a mail sender; see `pillarbox connection`") { MailConnections.problem($0) }
+    }
+}
+
+extension SettingKey where Value == [ScheduleItem] {
+    /// VPOP3's Connector Schedule. `pillarbox schedule` edits it.
+    public static var schedule: SettingKey<[ScheduleItem]> {
+        SettingKey("connections.schedule", default: [],
+                   "Connector schedule items: connect every X minutes between times, once at a time, or deny; see `pillarbox schedule`") {
+            ConnectorSchedule.problem($0)
+        }
+    }
+}
+
 public enum SettingKeys {
     /// Every known setting.
     public static let all: [AnySettingKey] = [
@@ -447,6 +480,8 @@ public enum SettingKeys {
         SettingKey<[String]>.dnsServers.erased, SettingKey<[String: [String]]>.dnsOverrides.erased,
         SettingKey<Bool>.outqueuePaused.erased, SettingKey<[MailSender]>.senders.erased,
         SettingKey<[LANForwardRule]>.lanForwarding.erased, SettingKey<Bool>.lanBareUserNames.erased,
+        SettingKey<[MailConnection]>.connections.erased, SettingKey<[ScheduleItem]>.schedule.erased,
+        SettingKey<Bool>.connectionsPaused.erased, SettingKey<String>.connectionsTimeZone.erased,
     ]
 
     public static func named(_ name: String) -> AnySettingKey? { all.first { $0.name == name } }

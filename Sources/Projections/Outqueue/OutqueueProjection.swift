@@ -13,7 +13,7 @@ public struct OutqueueProjection: Projection {
     public let schema = "outqueue"
     public let mode = ProjectionMode.async
     public let version = 6
-    public let categories = [MessageAccepted.category]
+    public let categories = [MessageAccepted.category, ConnectionFacts.category]
 
     public init() {}
 
@@ -38,8 +38,15 @@ public struct OutqueueProjection: Projection {
         .init("result", .text), .init("recipients", .integer),
     ], primaryKey: 2, indexes: [["route", "started"]])
 
-    public var tables: [ProjectionTable] { [Self.messages, Self.recipients, Self.attempts] }
-    public var eventTypes: [any Event.Type] { DeliveryFacts.types }
+    /// Each connection as its events tell it: online or not, its last run and its next poll.
+    public static let connections = ProjectionTable("connections", columns: [
+        .init("name", .text), .init("online", .boolean), .init("laststart", .timestamptz), .init("lasttrigger", .text),
+        .init("lastend", .timestamptz), .init("lastresult", .text), .init("lastmessages", .bigint),
+        .init("nextpoll", .timestamptz), .init("paused", .boolean),
+    ], primaryKey: 1)
+
+    public var tables: [ProjectionTable] { [Self.messages, Self.recipients, Self.attempts, Self.connections] }
+    public var eventTypes: [any Event.Type] { DeliveryFacts.types + ConnectionFacts.types }
 
     public func apply(_ event: any Event, context: EventContext, to rows: RowWriter) throws {
         switch event {
@@ -88,6 +95,20 @@ public struct OutqueueProjection: Projection {
                            set: [("nexttry", .timestamp(context.recordedAt))])
         case let event as PriorityChanged:
             rows.update(Self.messages, key: [.text(event.messageID)], ["priority": .set(.int(event.priority))])
+        case let event as ConnectionStarted:
+            rows.tally(Self.connections, key: [.text(event.connection)], [
+                "online": .set(.bool(true)), "laststart": .set(.timestamp(event.startedAt)), "lasttrigger": .set(.text(event.trigger)),
+            ])
+        case let event as ConnectionEnded:
+            rows.tally(Self.connections, key: [.text(event.connection)], [
+                "online": .set(.bool(false)), "lastend": .set(.timestamp(event.endedAt)),
+                "lastresult": .set(.text([event.result, event.detail].compactMap { $0 }.joined(separator: ": "))),
+                "lastmessages": .set(.int(Int64(event.messages))), "nextpoll": .set(event.nextPoll.map(ProjectionValue.timestamp) ?? .null),
+            ])
+        case let event as ConnectionScheduled:
+            rows.tally(Self.connections, key: [.text(event.connection)], [
+                "nextpoll": .set(event.nextPoll.map(ProjectionValue.timestamp) ?? .null), "paused": .set(.bool(event.paused)),
+            ])
         default:
             break
         }

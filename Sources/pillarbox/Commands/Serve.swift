@@ -2,6 +2,7 @@ import ArgumentParser
 import Commands
 import Delivery
 import EventLog
+import Facts
 import Foundation
 import Gateways
 import Logging
@@ -72,6 +73,11 @@ struct Serve: AsyncParsableCommand {
             let directory = LiveDirectory(engine: engine, logger: logger)
             try await directory.load()
             Self.noteUnusedFeatures(configuration, directory: directory.snapshot, logger: logger)
+            // VPOP3's CONNECT.PAUSE: the connector schedule starts paused (resumed by an administrator).
+            if FileManager.default.fileExists(atPath: configuration.dataDirectory + "/CONNECT.PAUSE") {
+                try await SettingWriter(engine: engine).set(SettingKey<Bool>.connectionsPaused.name, to: "true", actor: "file CONNECT.PAUSE")
+                logger.notice("CONNECT.PAUSE is in the data directory: the connector schedule is paused until resumed")
+            }
             let prevention = IntrusionPrevention()
             let blockList = BlockListFollower(engine: engine, prevention: prevention, logger: logger)
             try await blockList.load()
@@ -102,7 +108,7 @@ struct Serve: AsyncParsableCommand {
                     + [.init(service: DeliveryScheduler(engine: engine, settings: settings, directory: directory,
                                                         hostname: configuration.hostname.value,
                                                         vault: SecretVault(keys: configuration.keys, logger: logger),
-                                                        logger: logger))] + (smtp.map { [.init(service: $0)] } ?? []) + (pop3.map { [.init(service: $0)] } ?? [])
+                                                        dataDirectory: configuration.dataDirectory, logger: logger))] + (smtp.map { [.init(service: $0)] } ?? []) + (pop3.map { [.init(service: $0)] } ?? [])
                     + (imap.map { [.init(service: $0)] } ?? []) + [.init(service: lifecycle)],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger

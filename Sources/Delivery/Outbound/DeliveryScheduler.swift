@@ -359,7 +359,7 @@ public final class DeliveryScheduler: Service, Sendable {
     /// over their sender's sending limit, held back.
     func shares(of message: OutboundMessage, senders: MailSenders, lan: LANForwarding, outqueueOpen: Bool,
                 at now: Date) async -> [SenderShare] {
-        let allDue = message.due(at: now)
+        let allDue = message.due(at: now, online: outqueueOpen ? Set(connector.online) : [])
         // The LAN queue: each target a relay of its own, never scheduled, never limited.
         let byTarget = Dictionary(grouping: allDue.filter { $0.lan != nil }) { $0.lan! }
         var shares = byTarget.keys.sorted { $0.label < $1.label }.map { target in

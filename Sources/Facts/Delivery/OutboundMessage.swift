@@ -25,6 +25,8 @@ public struct OutboundMessage: Sendable {
         public var state: State = .queued
         /// When it may be tried again; nil for at once.
         public var nextAttempt: Date?
+        /// What it waits for when it was held back untried (`sending limit`, `connection <name>`).
+        public var waitingFor: String?
         public var attempts = 0
         public var lastReply: RemoteReply?
         public var lastRemoteMTA: String?
@@ -77,6 +79,7 @@ public struct OutboundMessage: Sendable {
             for outcome in attempted.outcomes {
                 update(outcome.rcptid) {
                     $0.attempts += 1
+                    $0.waitingFor = nil
                     $0.lastReply = outcome.reply
                     $0.lastRemoteMTA = attempted.mxHost
                 }
@@ -89,6 +92,7 @@ public struct OutboundMessage: Sendable {
                     guard !$0.state.isFinished else { return }
                     $0.state = .deferred
                     $0.nextAttempt = deferred.nextAttempt
+                    $0.waitingFor = deferred.waitingFor
                 }
             }
         case let failed as DeliveryFailed:
@@ -122,10 +126,15 @@ public struct OutboundMessage: Sendable {
     public var unfinished: [Recipient] { recipients.filter { !$0.state.isFinished } }
     public var isFinished: Bool { unfinished.isEmpty }
 
-    /// The recipients to try at `now`: unfinished, not held, and due.
-    public func due(at now: Date) -> [Recipient] {
+    /// The recipients to try at `now`: unfinished, not held, and due, or waiting for one of
+    /// the `online` connections.
+    public func due(at now: Date, online: Set<String> = []) -> [Recipient] {
         guard !held else { return [] }
-        return unfinished.filter { ($0.nextAttempt ?? .distantPast) <= now }
+        return unfinished.filter { recipient in
+            if (recipient.nextAttempt ?? .distantPast) <= now { return true }
+            guard let waiting = recipient.waitingFor, waiting.hasPrefix("connection ") else { return false }
+            return online.contains(String(waiting.dropFirst("connection ".count)))
+        }
     }
 
     /// Whether finishing `ids` would leave nothing unfinished.

@@ -139,7 +139,9 @@ final class Connector: Sendable {
         state.withLock { state in
             for connection in connections.all where state.runs[connection.name] == nil {
                 let wanted = (next: next[connection.name], paused: paused)
-                if let recorded = state.announced[connection.name], recorded.next == wanted.next, recorded.paused == wanted.paused { continue }
+                // Nothing recorded reads as no next poll, not paused: a server with no schedule records nothing.
+                let recorded = state.announced[connection.name] ?? (next: nil, paused: false)
+                if recorded.next == wanted.next && recorded.paused == wanted.paused { continue }
                 state.announced[connection.name] = wanted
                 events.append(ConnectionScheduled(connection: connection.name, nextPoll: wanted.next, paused: paused))
             }

@@ -92,6 +92,17 @@ public enum UserCSV {
         if let value = try bool("Use Forwarding") { user.useForwarding = value }
         if let value = row.fields["Comments"] { user.comments = value }
         if let value = try bool("In 'Everyone' List") { user.inEveryone = value }
+        // Pillarbox's own column, read when a header names it.
+        if let value = row.fields["Send Priority"] {
+            if value.isEmpty {
+                user.sendPriority = nil
+            } else {
+                guard let priority = Int(value), (-1_000...1_000).contains(priority) else {
+                    throw ImportError(row: row.number, reason: "Send Priority must be a number from -1000 to 1000, not \(value)")
+                }
+                user.sendPriority = priority == 0 ? nil : priority
+            }
+        }
         var password: String?
         if let value = row.fields["Password"], !value.isEmpty {
             if value.hasPrefix(hashedPrefix) {

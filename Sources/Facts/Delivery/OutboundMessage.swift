@@ -51,6 +51,7 @@ public struct OutboundMessage: Sendable {
         guard !remote.isEmpty else { return nil }
         self.accepted = accepted
         self.arrivedAt = arrivedAt
+        priority = accepted.priority ?? 0
         recipients = remote.enumerated().map { index, recipient in
             Recipient(rcptid: index + 1, address: recipient.address, notify: recipient.notify,
                       originalRecipient: recipient.originalRecipient,

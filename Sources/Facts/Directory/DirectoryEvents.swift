@@ -73,6 +73,9 @@ public struct UserRecord: Codable, Sendable, Hashable {
     public var credentials: Credentials?
     /// Stored optional so records written before APOP existed still decode.
     var apop: Bool?
+    /// VPOP3's per-user send priority: the user's outgoing mail takes this place in the queue
+    /// (smaller goes first; nil is 0, as every other message).
+    public var sendPriority: Int?
 
     /// POP3 APOP allowed (keeps a sealed copy of the password: see `Credentials.apopSecret`).
     public var apopEnabled: Bool {

@@ -80,11 +80,14 @@ public struct MessageAccepted: Event {
     public var refused: [RefusedRecipient]?
     /// Seconds from the start of the body to the durable accept.
     public var processingTime: Double?
+    /// The queue place of its remote recipients (the sending user's send priority); nil is 0.
+    public var priority: Int?
 
     public init(messageID: String, sessionID: String, service: String, clientIP: String, helo: String, tls: String?,
                 authUser: String?, reversePath: String, recipients: [Recipient], body: String?, smtpUTF8: Bool,
                 ret: String?, envelopeID: String?, mailAuth: String?, size: Int64, blob: BlobID, returnPathLength: Int,
-                subject: String?, refused: [RefusedRecipient] = [], processingTime: Double? = nil) {
+                subject: String?, refused: [RefusedRecipient] = [], processingTime: Double? = nil, priority: Int? = nil) {
+        self.priority = priority
         self.messageID = messageID
         self.sessionID = sessionID
         self.service = service

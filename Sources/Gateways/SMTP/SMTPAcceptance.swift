@@ -95,7 +95,8 @@ final class SMTPAcceptance: Sendable {
             body: message.parameters.body?.rawValue, smtpUTF8: message.parameters.smtpUTF8, ret: message.parameters.ret?.rawValue,
             envelopeID: message.parameters.envelopeID, mailAuth: message.parameters.auth, size: Int64(message.size),
             blob: message.blob, returnPathLength: message.returnPathLength, subject: Self.subject(of: message.head),
-            refused: message.refused, processingTime: max(0, clock().timeIntervalSince(message.bodyStarted)))
+            refused: message.refused, processingTime: max(0, clock().timeIntervalSince(message.bodyStarted)),
+            priority: session.authenticatedUser?.sendPriority)
         let stream = try StreamName(category: MessageAccepted.category, id: message.messageID)
         switch message.body {
         case .memory(let bytes):

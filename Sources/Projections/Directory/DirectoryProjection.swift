@@ -7,7 +7,7 @@ public struct DirectoryProjection: Projection {
     public let name = "directory"
     public let schema = "directory"
     public let mode = ProjectionMode.inline
-    public let version = 3
+    public let version = 4
     public let categories = [DirectoryStream.category]
 
     public init() {}
@@ -23,6 +23,7 @@ public struct DirectoryProjection: Projection {
         .init("reply_to", .text), .init("comments", .text), .init("locked_out", .boolean), .init("in_everyone", .boolean),
         .init("cram_md5_enabled", .boolean), .init("scrypt", .text), .init("scram_sha256", .text),
         .init("cram_md5_secret_id", .text), .init("apop_enabled", .boolean), .init("apop_secret_id", .text),
+        .init("send_priority", .bigint),
     ], primaryKey: 1)
     public static let aliases = ProjectionTable("aliases", columns: [
         .init("address", .text), .init("target_kind", .text), .init("target", .text),
@@ -107,6 +108,7 @@ public struct DirectoryProjection: Projection {
             .bool(user.lockedOut), .bool(user.inEveryone), .bool(user.cramMD5Enabled),
             .optional(user.credentials?.scrypt), .optional(user.credentials?.scram), .optional(user.credentials?.cramMD5Secret?.uuidString.lowercased()),
             .bool(user.apopEnabled), .optional(user.credentials?.apopSecret?.uuidString.lowercased()),
+            user.sendPriority.map { .int(Int64($0)) } ?? .null,
         ])
     }
 }

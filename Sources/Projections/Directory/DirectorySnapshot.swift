@@ -37,7 +37,7 @@ public struct DirectorySnapshot: Sendable {
         let users = try await connection.query("""
             SELECT name, admin, protocols, max_outgoing_size, may_send_internet_mail, forward_to, use_forwarding,
                    assistants, send_only_to_assistant, reply_to, comments, locked_out, in_everyone, cram_md5_enabled,
-                   scrypt, scram_sha256, cram_md5_secret_id, apop_enabled, apop_secret_id
+                   scrypt, scram_sha256, cram_md5_secret_id, apop_enabled, apop_secret_id, send_priority
             FROM directory.users
             """, logger: logger)
         for try await row in users {
@@ -57,6 +57,7 @@ public struct DirectorySnapshot: Sendable {
             user.inEveryone = try columns[12].decode(Bool.self)
             user.cramMD5Enabled = try columns[13].decode(Bool.self)
             user.apopEnabled = try columns[17].decode(Bool.self)
+            user.sendPriority = try columns[19].decode(Int64?.self).map { Int($0) }
             if let scrypt = try columns[14].decode(String?.self), let scram = try columns[15].decode(String?.self) {
                 user.credentials = Credentials(scrypt: scrypt, scram: scram,
                                                cramMD5Secret: try columns[16].decode(String?.self).flatMap(UUID.init(uuidString:)),

@@ -122,7 +122,7 @@ public struct OutqueueProjection: Projection {
             id, .text(event.clientIP), .optional(event.authUser), .text(event.reversePath), .optional(event.subject),
             .timestamp(context.recordedAt), .null, .int(event.size), .bytes(event.blob.bytes),
             .int(event.returnPathLength), .optional(event.envelopeID), .optional(event.ret), .bool(event.smtpUTF8),
-            .text(event.sessionID), .bool(false), .int(0), .int(0),
+            .text(event.sessionID), .bool(false), .int(Int64(event.priority ?? 0)), .int(0),
         ])
         for (index, recipient) in remote.enumerated() {
             rows.insert(into: Self.recipients, [

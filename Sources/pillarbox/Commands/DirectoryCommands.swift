@@ -91,6 +91,8 @@ struct UserCommand: AsyncParsableCommand {
         @Flag(help: "Allow POP3 APOP for this user (keeps the password, sealed with the key directory's key).") var apop = false
         @Flag(help: "The user may send only to local recipients (VPOP3's \"may send internet mail\" off).") var localOnly = false
         @Option(help: "Largest message the user may send, in bytes; 0 for no limit.") var maxOutgoingSize: Int64 = 0
+        @Option(help: "The user's outgoing mail's place in the queue, -1000 to 1000 (smaller goes first; others are 0).")
+        var sendPriority = 0
 
         func run() async throws {
             let password = passwordStdin ? try readPasswordFromStandardInput() : nil
@@ -105,6 +107,8 @@ struct UserCommand: AsyncParsableCommand {
                 user.maySendInternetMail = !localOnly
                 user.apopEnabled = apop
                 user.maxOutgoingSize = max(0, maxOutgoingSize)
+                guard (-1_000...1_000).contains(sendPriority) else { throw ValidationError("--send-priority must be -1000...1000") }
+                user.sendPriority = sendPriority == 0 ? nil : sendPriority
                 try await directory.createUser(user, password: password)
             }
             options.output.done(password == nil ? "added user \(name) (no password yet: set one with user passwd)" : "added user \(name)")
@@ -145,6 +149,7 @@ struct UserCommand: AsyncParsableCommand {
                 ("send_only_to_assistant", "\(user.sendOnlyToAssistant)"), ("reply_to", user.replyTo),
                 ("comments", user.comments), ("locked_out", "\(user.lockedOut)"), ("in_everyone", "\(user.inEveryone)"),
                 ("cram_md5", "\(user.cramMD5Enabled)"), ("password_set", "\(user.credentials != nil)"),
+                ("send_priority", "\(user.sendPriority ?? 0)"),
                 ("messages", "\(account?.messages ?? 0)"), ("bytes_used", "\(account?.bytes ?? 0)"),
             ])
         }

@@ -60,7 +60,7 @@ struct MailCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "The outgoing queue: list it, or hold, release, delete, retry or bounce a message.",
             subcommands: [QueueList.self, QueueAction<Hold>.self, QueueAction<Release>.self, QueueAction<Delete>.self,
-                          QueueAction<Retry>.self, QueueAction<Bounce>.self],
+                          QueueAction<Retry>.self, QueueAction<Bounce>.self, QueuePriority.self],
             defaultSubcommand: QueueList.self)
     }
 
@@ -150,28 +150,52 @@ struct MailCommand: AsyncParsableCommand {
         @Argument(help: "The message's id (msgid in the queue list).") var messageID: String
 
         func run() async throws {
-            let (configuration, logger) = try options.global.load()
-            let id = messageID
-            try await withEventStore(configuration, logger: logger) { store in
-                let stream = try DeliveryFacts.stream(id)
-                // An action checked against the stream as read, appended only if nothing was
-                // appended since (the scheduler may be recording an attempt at this moment).
-                for _ in 0..<5 {
-                    guard let (message, _) = try await OutboundMessage.load(id, from: store, logger: logger) else {
-                        throw CommandFailure("no queued message \(id)")
-                    }
-                    guard !message.isFinished else { throw CommandFailure("\(id) has no recipient left to send to") }
-                    let event = try Verb.event(for: message, by: "cli")
-                    do {
-                        try await store.append([event], to: stream, expectedVersion: .exactly(message.version))
-                        return
-                    } catch is WrongExpectedVersion {
-                        continue
-                    }
-                }
-                throw CommandFailure("\(id) kept changing; try again")
+            try await Queue.act(on: messageID, options: options) { try Verb.event(for: $0, by: "cli") }
+            print("\(Verb.name): \(messageID)")
+        }
+    }
+
+    struct QueuePriority: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "priority", abstract: "Change a message's place in the queue (smaller goes first; mail is 0 unless its user's send priority says otherwise).")
+        @OptionGroup var options: DirectoryOptions
+        @Argument(help: "The message's id (msgid in the queue list).") var messageID: String
+        @Option(help: "The priority, -1000 to 1000 (a negative one as --priority=-10).") var priority: Int
+
+        func run() async throws {
+            guard (-1_000...1_000).contains(priority) else { throw ValidationError("the priority must be -1000...1000") }
+            let priority = self.priority
+            try await Queue.act(on: messageID, options: options) { message in
+                try EventData(PriorityChanged(messageID: message.accepted.messageID, priority: priority, by: "cli"))
             }
-            print("\(Verb.name): \(id)")
+            print("priority \(priority): \(messageID)")
+        }
+    }
+}
+
+extension MailCommand.Queue {
+    /// Appends what `event` makes of the message, checked against its stream as read.
+    static func act(on id: String, options: DirectoryOptions,
+                    _ event: @escaping @Sendable (OutboundMessage) throws -> EventData) async throws {
+        let (configuration, logger) = try options.global.load()
+        try await withEventStore(configuration, logger: logger) { store in
+            let stream = try DeliveryFacts.stream(id)
+            // An action checked against the stream as read, appended only if nothing was
+            // appended since (the scheduler may be recording an attempt at this moment).
+            for _ in 0..<5 {
+                guard let (message, _) = try await OutboundMessage.load(id, from: store, logger: logger) else {
+                    throw CommandFailure("no queued message \(id)")
+                }
+                guard !message.isFinished else { throw CommandFailure("\(id) has no recipient left to send to") }
+                let appended = try event(message)
+                do {
+                    try await store.append([appended], to: stream, expectedVersion: .exactly(message.version))
+                    return
+                } catch is WrongExpectedVersion {
+                    continue
+                }
+            }
+            throw CommandFailure("\(id) kept changing; try again")
         }
     }
 }

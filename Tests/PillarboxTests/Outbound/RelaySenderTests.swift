@@ -349,6 +349,55 @@ struct RelaySenderTests {
         }
     }
 
+    @Test("priorities: the administrator's priority, then a user's send priority, go before the queue's age")
+    func priorities() async throws {
+        try await withSetup { setup in
+            let server = setup.server
+            try await server.cli(["user", "add", "boss", "--send-priority=-5", "--password-stdin"], input: "boss-pass\n")
+            try await change(server, "outqueue.paused", ["settings", "set", "outqueue.paused", "true"])
+            try await change(server, "outqueue.senders", ["sender", "set", "slow", "--method", "relay", "--relay", "127.0.0.5:\(setup.sinkPort)",
+                                                           "--encryption", "none", "--rate-limit", "1/60", "--default"])
+            try await send(server, to: ["early@far.example"], subject: "early")
+            _ = try await server.python("""
+                import smtplib, ssl
+                ctx = ssl.create_default_context()
+                ctx.check_hostname = False
+                ctx.verify_mode = ssl.CERT_NONE
+                s = smtplib.SMTP('127.0.0.1', PORTS['submission'])
+                s.starttls(context=ctx)
+                s.login('boss', 'boss-pass')
+                s.sendmail('boss@example.com', ['vip@far.example'], 'From: boss@example.com\\r\\nSubject: vip\\r\\n\\r\\nbody of vip\\r\\n')
+                s.quit()
+                print(json.dumps({}))
+                """)
+            try await send(server, to: ["bumped@far.example"], subject: "bumped")
+            let ids = try await eventually(within: .seconds(30), "three queued messages") { () -> [String: String]? in
+                let rows = try await server.query("SELECT subject, msgid, priority::text FROM outqueue.outmessages")
+                return rows.count == 3 ? Dictionary(uniqueKeysWithValues: rows.map { ($0[0], $0[1] + " " + $0[2]) }) : nil
+            }
+            #expect(ids["vip"]?.hasSuffix(" -5") == true, "\(ids)")
+            let bumped = try #require(ids["bumped"]?.split(separator: " ").first.map(String.init))
+            try await server.cli(["mail", "queue", "priority", bumped, "--priority=-10"])
+            _ = try await eventually(within: .seconds(30), "the new priority") { () -> Bool? in
+                try await server.query("SELECT priority::text FROM outqueue.outmessages WHERE msgid = '\(bumped)'").first?.first == "-10"
+                    ? true : nil
+            }
+            try await change(server, "outqueue.paused", ["settings", "set", "outqueue.paused", "false"])
+            // One a minute: the bumped message goes; the user's comes next, before the older one.
+            let states = try await eventually(within: .seconds(60), pollingEvery: .milliseconds(100), "one sent, two waiting") {
+                () -> [String: String]? in
+                let rows = try await server.query("SELECT address, status, coalesce(nexttry::text, '') FROM outqueue.outrecipients")
+                let table = Dictionary(uniqueKeysWithValues: rows.map { ($0[0], $0[1]) })
+                return table.values.filter { $0 == "waiting for sending limit" }.count == 2 ? table : nil
+            }
+            #expect(states["bumped@far.example"] == "delivered", "\(states)")
+            let order = try await server.query("""
+                SELECT m.subject FROM outqueue.outmessages m WHERE m.finishedtime IS NULL ORDER BY m.priority, m.created
+                """).map { $0[0] }
+            #expect(order == ["vip", "early"])
+        }
+    }
+
     @Test("sender settings are checked when set, naming what is wrong")
     func refusedSettings() async throws {
         try await withSetup { setup in

@@ -22,16 +22,8 @@ public struct LANRuleWriter: Sendable {
             let index = rules.firstIndex { $0.name.lowercased() == name.lowercased() }
             var rule = index.map { rules[$0] } ?? LANForwardRule(name: name)
             edit(&rule)
-            let old = rule.passwordSecret
-            switch password {
-            case .keep: break
-            case .clear: rule.passwordSecret = nil
-            case .set(let text):
-                guard let vault else { throw SettingProblem("passwords are sealed with the key in the key directory, which is not available here") }
-                rule.passwordSecret = try await vault.store(Array(text.utf8), purpose: LANForwardRule.passwordPurpose,
+            rule.passwordSecret = try await password.sealed(replacing: rule.passwordSecret, vault: vault, purpose: LANForwardRule.passwordPurpose,
                                                             subject: LANForwardRule.passwordSubject(name), on: connection)
-            }
-            if let old, old != rule.passwordSecret, let vault { try await vault.delete([old], on: connection) }
             if let index { rules.remove(at: index) }
             let at = position.map { min(max($0 - 1, 0), rules.count) } ?? index ?? rules.count
             rules.insert(rule, at: at)

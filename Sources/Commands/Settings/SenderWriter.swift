@@ -1,5 +1,7 @@
 import EventLog
 import Facts
+import Foundation
+import PostgresNIO
 import Projections
 
 /// Adds, changes and removes mail senders (`outqueue.senders`), sealing relay passwords into
@@ -9,6 +11,22 @@ public struct SenderWriter: Sendable {
         case keep
         case clear
         case set(String)
+
+        /// The vault id the setting keeps after this change to the password it held (`old`):
+        /// a new one is sealed and the old one deleted, in the transaction on `connection`.
+        func sealed(replacing old: UUID?, vault: SecretVault?, purpose: String, subject: String,
+                    on connection: PostgresConnection) async throws -> UUID? {
+            var secret = old
+            switch self {
+            case .keep: return old
+            case .clear: secret = nil
+            case .set(let text):
+                guard let vault else { throw SettingProblem("passwords are sealed with the key in the key directory, which is not available here") }
+                secret = try await vault.store(Array(text.utf8), purpose: purpose, subject: subject, on: connection)
+            }
+            if let old, let vault { try await vault.delete([old], on: connection) }
+            return secret
+        }
     }
 
     public let settings: SettingWriter
@@ -28,16 +46,8 @@ public struct SenderWriter: Sendable {
             let index = senders.firstIndex { $0.name.lowercased() == name.lowercased() }
             var sender = index.map { senders[$0] } ?? MailSender(name: name, method: .direct)
             edit(&sender)
-            let old = sender.passwordSecret
-            switch password {
-            case .keep: break
-            case .clear: sender.passwordSecret = nil
-            case .set(let text):
-                guard let vault else { throw SettingProblem("relay passwords are sealed with the key in the key directory, which is not available here") }
-                sender.passwordSecret = try await vault.store(Array(text.utf8), purpose: MailSender.passwordPurpose,
+            sender.passwordSecret = try await password.sealed(replacing: sender.passwordSecret, vault: vault, purpose: MailSender.passwordPurpose,
                                                               subject: MailSender.passwordSubject(name), on: connection)
-            }
-            if let old, old != sender.passwordSecret, let vault { try await vault.delete([old], on: connection) }
             if sender.isDefault {
                 for other in senders.indices where other != index { senders[other].isDefault = false }
             }

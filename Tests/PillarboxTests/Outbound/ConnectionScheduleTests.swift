@@ -51,13 +51,8 @@ struct ConnectionScheduleTests {
             try await server.createStandardDirectory()
             let log = server.dataDirectory + "/plain-relay.jsonl"
             _ = FileManager.default.createFile(atPath: log, contents: nil)
-            let sink = try server.startPython(plainRelay, [log])
+            let (sink, port) = try await server.startPeer(plainRelay, [log])
             defer { sink.signal(SIGKILL) }
-            let port = try await eventually(within: .seconds(30), "the relay") { () -> Int? in
-                guard let line = sink.output.split(separator: "\n").first,
-                      let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else { return nil }
-                return object["port"] as? Int
-            }
             try await server.cli(["settings", "set", "smtp.relay_networks", #"["127.0.0.1"]"#])
             try await server.cli(["settings", "set", "connections.time_zone", "UTC"])
             try await server.cli(["sender", "set", "isp", "--method", "relay", "--relay", "127.0.0.5:\(port)", "--encryption", "none",

@@ -45,13 +45,8 @@ struct LANQueueTests {
             try await server.createStandardDirectory()
             let log = server.dataDirectory + "/lan-server.jsonl"
             _ = FileManager.default.createFile(atPath: log, contents: nil)
-            let lan = try server.startPython(lanServer, [log, "fred", Self.rulePassword])
+            let (lan, port) = try await server.startPeer(lanServer, [log, "fred", Self.rulePassword])
             defer { lan.signal(SIGKILL) }
-            let port = try await eventually(within: .seconds(30), "the LAN server") { () -> Int? in
-                guard let line = lan.output.split(separator: "\n").first,
-                      let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else { return nil }
-                return object["port"] as? Int
-            }
             try await server.cli(["settings", "set", "smtp.relay_networks", #"["127.0.0.1"]"#])
             // The outqueue is paused: only the LAN queue sends.
             try await server.cli(["settings", "set", "outqueue.paused", "true"])

@@ -59,13 +59,8 @@ struct RelaySenderTests {
                 try await server.createStandardDirectory()
                 let log = server.dataDirectory + "/plain-relay.jsonl"
                 _ = FileManager.default.createFile(atPath: log, contents: nil)
-                let sink = try server.startPython(plainRelay, [log])
+                let (sink, port) = try await server.startPeer(plainRelay, [log])
                 defer { sink.signal(SIGKILL) }
-                let port = try await eventually(within: .seconds(30), "the plain relay") { () -> Int? in
-                    guard let line = sink.output.split(separator: "\n").first,
-                          let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else { return nil }
-                    return object["port"] as? Int
-                }
                 try await server.cli(["settings", "set", "smtp.relay_networks", #"["127.0.0.1"]"#])
                 try await server.cli(["settings", "set", "dns.servers", #"["127.0.0.1:\#(try Self.dns.get().port)"]"#])
                 try await server.cli(["settings", "set", "outqueue.reply_timeout_percent", "2"])

@@ -170,6 +170,23 @@ final class MailServerHarness: @unchecked Sendable {
         return try RunningProcess(executable: python, arguments: [path] + arguments)
     }
 
+    /// Starts a Python peer that prints `{"port": N}` as its first line once listening, and
+    /// waits for that port.
+    func startPeer(_ script: String, _ arguments: [String] = []) async throws -> (process: RunningProcess, port: Int) {
+        let peer = try startPython(script, arguments)
+        do {
+            let port = try await eventually(within: .seconds(30), "the peer listening") { () -> Int? in
+                guard let line = peer.output.split(separator: "\n").first,
+                      let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else { return nil }
+                return object["port"] as? Int
+            }
+            return (peer, port)
+        } catch {
+            peer.signal(SIGKILL)
+            throw error
+        }
+    }
+
     /// Runs a command-line tool (swaks, curl) to completion.
     func tool(_ executable: String, _ arguments: [String], input: String? = nil) async throws -> ProcessResult {
         var inputPath: String?

@@ -12,6 +12,7 @@ let package = Package(
         .library(name: "IMAPWire", targets: ["IMAPWire", "WireCore"]),
         .library(name: "POP3Wire", targets: ["POP3Wire", "WireCore"]),
         .library(name: "SMTPClient", targets: ["SMTPClient", "SMTPWire", "WireCore"]),
+        .library(name: "MailAuth", targets: ["MailAuth"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -45,6 +46,16 @@ let package = Package(
         .target(
             name: "DNS",
             dependencies: ["MailCore", "CUnbound", .product(name: "NIOPosix", package: "swift-nio")]
+        ),
+
+        // Mail authentication: DKIM (and SPF, DMARC, ARC to come), pure over the Resolver protocol.
+        .target(
+            name: "MailAuth",
+            dependencies: [
+                "DNS", "MailCore",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+            ]
         ),
 
         // The SMTP client: its session as a pure state machine over SMTPWire's reply reader.
@@ -195,6 +206,9 @@ let package = Package(
         .testTarget(name: "SMTPClientTests", dependencies: ["SMTPClient", "SMTPWire", "WireCore"]),
         .testTarget(name: "RoutingTests", dependencies: ["Routing", "Facts", "Projections"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CLua", "CZstd"]),
+        .testTarget(name: "MailAuthTests", dependencies: [
+            "MailAuth", "DNS", .product(name: "Crypto", package: "swift-crypto"), .product(name: "_CryptoExtras", package: "swift-crypto"),
+        ]),
         .testTarget(
             name: "PillarboxTests",
             dependencies: [

@@ -140,7 +140,7 @@ let package = Package(
         .target(
             name: "Delivery",
             dependencies: [
-                "EventLog", "Facts", "Projections", "Commands", "Routing", "MailCore", "DNS", "SMTPClient", "SMTPWire",
+                "EventLog", "Facts", "Projections", "Commands", "Routing", "MailCore", "DNS", "SMTPClient", "SMTPWire", "MailAuth",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -153,7 +153,7 @@ let package = Package(
         .executableTarget(
             name: "pillarbox",
             dependencies: [
-                "EventLog", "Facts", "Projections", "Commands", "Gateways", "Delivery", "MailCore",
+                "EventLog", "Facts", "Projections", "Commands", "Gateways", "Delivery", "MailCore", "MailAuth",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),

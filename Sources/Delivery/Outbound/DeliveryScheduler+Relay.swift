@@ -10,7 +10,7 @@ extension DeliveryScheduler {
     /// server that cannot be reached (or whose TLS fails) passes to the next; one that answers
     /// with an SMTP refusal (greeting, login) ends the attempt with its words, as VPOP3 does.
     func relayAttempt(_ message: OutboundMessage, _ recipients: [OutboundMessage.Recipient], sender: MailSender,
-                      password: SealedPassword, number: Int, policy: Policy, body: [UInt8]?) async -> DeliveryAttempted {
+                      password: SealedPassword, number: Int, policy: Policy, content: OutgoingContent) async -> DeliveryAttempted {
         let started = Date()
         let clock = ContinuousClock.now
         let domains = Set(recipients.map { Self.domain(of: $0.address) }).sorted().joined(separator: ",")
@@ -33,7 +33,7 @@ extension DeliveryScheduler {
         } catch {
             return everyone(RemoteReply(code: 451, enhanced: "4.7.0", text: "sender \(sender.name): \(error)", fromServer: false))
         }
-        let envelope = envelope(message, recipients)
+        let envelope = envelope(message, recipients, adding: content.signature.count)
         var lastFailure = RemoteReply(code: 451, enhanced: "4.4.1", text: "no relay server of sender \(sender.name) could be reached",
                                       fromServer: false)
         for server in sender.relayServers {
@@ -72,7 +72,7 @@ extension DeliveryScheduler {
                     }
                 }
                 do {
-                    let result = try await session.send(envelope, body: bodyWriter(message, body: body))
+                    let result = try await session.send(envelope, body: bodyWriter(message, content: content))
                     let tls = session.tlsVersion
                     await sessions.put(key, session, maxTransactions: policy.maxMessagesPerSession,
                                        maxRecipients: policy.maxRecipientsPerSession)

@@ -38,6 +38,7 @@ public final class DeliveryScheduler: Service, Sendable {
     let vault: SecretVault?
     let windows = SendingWindows()
     let connector: Connector
+    let dkimKeys = DKIMKeyCache()
 
     /// `dataDirectory` is where `CONNECT.NOW` is looked for.
     public init(engine: ProjectionEngine, settings: LiveSettings, directory: LiveDirectory, hostname: String,
@@ -401,11 +402,14 @@ public final class DeliveryScheduler: Service, Sendable {
         let messageID = message.accepted.messageID
         let policy = Policy(settings: settings)
         var plan = DeliveryPlan(message: message, policy: policy, hostname: hostname)
+        var content = OutgoingContent(body: body)
         if message.bounceRequested {
             let reply = RemoteReply(code: 550, enhanced: "5.0.0", text: "returned to the sender by the postmaster", fromServer: false)
             plan.fail(message.unfinished.map(\.rcptid), reply: reply, remoteMTA: nil)
         } else {
             guard !shares.isEmpty else { return nil }
+            // Signed once for every attempt of this round (RFC 6376), when its From domain has keys.
+            if shares.contains(where: { !$0.recipients.isEmpty }) { content.signature = await dkimSignature(message, body: body) }
             for share in shares {
                 let sender = share.sender, recipients = share.recipients
                 let policy = policy.for(sender)
@@ -423,7 +427,7 @@ public final class DeliveryScheduler: Service, Sendable {
                         for group in Self.groups(of: recipients, size: policy.maxRecipientsPerMessage) {
                             await limiter.acquire(domain, limit: policy.maxPerDestination)
                             let attempt = await attempt(message, group, domain: domain, number: plan.nextAttemptNumber,
-                                                        policy: policy, body: body)
+                                                        policy: policy, content: content)
                             await limiter.release(domain)
                             plan.record(attempt)
                         }
@@ -432,7 +436,7 @@ public final class DeliveryScheduler: Service, Sendable {
                     // A relay takes every domain in one transaction, up to the per-message limit.
                     for group in Self.groups(of: recipients, size: policy.maxRecipientsPerMessage) {
                         let attempt = await relayAttempt(message, group, sender: sender, password: share.password,
-                                                         number: plan.nextAttemptNumber, policy: policy, body: body)
+                                                         number: plan.nextAttemptNumber, policy: policy, content: content)
                         plan.record(attempt)
                     }
                 }
@@ -461,7 +465,7 @@ public final class DeliveryScheduler: Service, Sendable {
     /// Tries the destination's hosts and addresses in order until one takes the transaction
     /// (whatever it answers) or none is left.
     private func attempt(_ message: OutboundMessage, _ recipients: [OutboundMessage.Recipient], domain: String, number: Int,
-                         policy: Policy, body: [UInt8]?) async -> DeliveryAttempted {
+                         policy: Policy, content: OutgoingContent) async -> DeliveryAttempted {
         let started = Date()
         let clock = ContinuousClock.now
         var skipped: [String] = []
@@ -497,7 +501,7 @@ public final class DeliveryScheduler: Service, Sendable {
         case .hosts(let list):
             hosts = list
         }
-        let envelope = envelope(message, recipients)
+        let envelope = envelope(message, recipients, adding: content.signature.count)
         var lastFailure = RemoteReply(code: 451, enhanced: "4.4.4", text: "no server could be reached for \(domain)", fromServer: false)
         for host in hosts {
             let addresses: [IPAddress]
@@ -534,7 +538,7 @@ public final class DeliveryScheduler: Service, Sendable {
                                   host: host, ip: address.description, tls: nil)
                 }
                 do {
-                    let result = try await session.send(envelope, body: bodyWriter(message, body: body))
+                    let result = try await session.send(envelope, body: bodyWriter(message, content: content))
                     let tls = session.tlsVersion
                     await sessions.put(key, session, maxTransactions: policy.maxMessagesPerSession,
                                        maxRecipients: policy.maxRecipientsPerSession)
@@ -580,32 +584,37 @@ public final class DeliveryScheduler: Service, Sendable {
         }
     }
 
-    func envelope(_ message: OutboundMessage, _ recipients: [OutboundMessage.Recipient]) -> OutboundEnvelope {
+    /// `adding`: bytes put before the stored message (its DKIM signatures).
+    func envelope(_ message: OutboundMessage, _ recipients: [OutboundMessage.Recipient], adding: Int = 0) -> OutboundEnvelope {
         let accepted = message.accepted
         let body = accepted.body?.uppercased()
         return OutboundEnvelope(
             sender: recipients.first?.envelopeSender ?? accepted.reversePath,
             recipients: recipients.map { .init(address: $0.address, notify: $0.notify.isEmpty ? nil : $0.notify,
                                                originalRecipient: $0.originalRecipient) },
-            size: Int(accepted.size) - accepted.returnPathLength, eightBit: body == "8BITMIME" || body == "BINARYMIME",
+            size: Int(accepted.size) - accepted.returnPathLength + adding, eightBit: body == "8BITMIME" || body == "BINARYMIME",
             needsSMTPUTF8: accepted.smtpUTF8, returnContent: accepted.ret, envelopeID: accepted.envelopeID)
     }
 
-    /// Streams the stored message, without its `Return-Path:` line, dot-stuffed.
-    func bodyWriter(_ message: OutboundMessage, body: [UInt8]?) -> BodyWriter {
+    /// Streams the stored message, without its `Return-Path:` line, after its DKIM signatures,
+    /// dot-stuffed.
+    func bodyWriter(_ message: OutboundMessage, content: OutgoingContent) -> BodyWriter {
         let store = self.store
         let blob = message.accepted.blob
         let skip = message.accepted.returnPathLength
-        if let body {
+        let signature = content.signature
+        if let body = content.body {
             // Read with the message and already checked against its digest.
             return { connection in
                 var stuffer = DotStuffer()
+                if !signature.isEmpty { try await connection.write(stuffer.stuff(signature[...])) }
                 try await connection.write(stuffer.stuff(body.dropFirst(skip)))
                 try await connection.write(stuffer.finish())
             }
         }
         return { connection in
             var stuffer = DotStuffer()
+            if !signature.isEmpty { try await connection.write(stuffer.stuff(signature[...])) }
             var toSkip = skip
             let found = try await store.forEachPiece(of: blob) { piece in
                 var slice = piece[...]

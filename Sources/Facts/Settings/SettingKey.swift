@@ -442,6 +442,13 @@ extension SettingKey where Value == [ScheduleItem] {
     }
 }
 
+extension SettingKey where Value == [DKIMKeyEntry] {
+    /// DKIM signing keys; `pillarbox dkim` makes and retires them (the private keys sealed).
+    public static var dkimKeys: SettingKey<[DKIMKeyEntry]> {
+        SettingKey("dkim.keys", default: [], "DKIM signing keys by domain and selector; see `pillarbox dkim`") { DKIMKeyEntry.problem($0) }
+    }
+}
+
 public enum SettingKeys {
     /// Every known setting.
     public static let all: [AnySettingKey] = [
@@ -482,6 +489,7 @@ public enum SettingKeys {
         SettingKey<[LANForwardRule]>.lanForwarding.erased, SettingKey<Bool>.lanBareUserNames.erased,
         SettingKey<[MailConnection]>.connections.erased, SettingKey<[ScheduleItem]>.schedule.erased,
         SettingKey<Bool>.connectionsPaused.erased, SettingKey<String>.connectionsTimeZone.erased,
+        SettingKey<[DKIMKeyEntry]>.dkimKeys.erased,
     ]
 
     public static func named(_ name: String) -> AnySettingKey? { all.first { $0.name == name } }

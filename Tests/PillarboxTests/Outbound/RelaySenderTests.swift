@@ -393,6 +393,48 @@ struct RelaySenderTests {
         }
     }
 
+    @Test("DKIM: mail leaving is signed with its From domain's RSA and Ed25519 keys, which dkimpy verifies; a retired key signs nothing")
+    func dkimSigned() async throws {
+        try await withSetup { setup in
+            let server = setup.server
+            try await change(server, "outqueue.senders", ["sender", "set", "isp", "--method", "relay", "--relay", "127.0.0.5:\(setup.sinkPort)",
+                                                           "--encryption", "none", "--default"])
+            try await change(server, "dkim.keys", ["dkim", "keygen", "example.com", "rsa2026"])
+            try await change(server, "dkim.keys", ["dkim", "keygen", "example.com", "ed2026", "--ed25519"])
+            let keys = try #require(try JSONSerialization.jsonObject(with: Data(try await server.cli(["settings", "get", "dkim.keys"]).utf8))
+                as? [[String: Any]])
+            let records = keys.map { "'\($0["selector"]!)._domainkey.example.com.': b'\($0["record"]!)'" }.joined(separator: ", ")
+            try await send(server, to: ["someone@far.example"], subject: "signed")
+            _ = try await eventually(within: .seconds(60), "the signed message at the relay") { () -> Bool? in
+                sinkMessages(setup, containing: "body of signed").isEmpty ? nil : true
+            }
+            let verify = """
+                import dkim
+                records = {\(records)}
+                def dns(name, timeout=5):
+                    return records.get(name.decode())
+                with open('\(setup.sinkLog)') as log:
+                    entries = [json.loads(line) for line in log]
+                data = [e['data'] for e in entries if 'body of signed' in e['data']][0].encode()
+                d = dkim.DKIM(data)
+                count = data.count(b'DKIM-Signature:')
+                print(json.dumps({'count': count, 'results': [bool(d.verify(idx=i, dnsfunc=dns)) for i in range(count)]}))
+                """
+            let result = try await server.python(verify).json
+            #expect(result["count"] as? Int == 2)
+            #expect(result["results"] as? [Bool] == [true, true], "\(result)")
+
+            try await change(server, "dkim.keys", ["dkim", "retire", "example.com", "rsa2026"])
+            try await change(server, "dkim.keys", ["dkim", "retire", "example.com", "ed2026"])
+            try await send(server, to: ["someone@far.example"], subject: "unsigned")
+            let unsigned = try await eventually(within: .seconds(60), "the unsigned message at the relay") { () -> String? in
+                sinkMessages(setup, containing: "body of unsigned").first?["data"] as? String
+            }
+            #expect(!unsigned.contains("DKIM-Signature"))
+            #expect(try await server.query("SELECT count(*)::text FROM vault.secrets WHERE purpose = 'dkim-key'").first?.first == "0")
+        }
+    }
+
     @Test("sender settings are checked when set, naming what is wrong")
     func refusedSettings() async throws {
         try await withSetup { setup in

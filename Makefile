@@ -9,7 +9,7 @@ SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 # find them, and PostgreSQL's server programs for the embedded cluster.
 PACKAGES := pkg-config libzstd-dev liblua5.4-dev libunbound-dev postgresql ca-certificates
 # What the end-to-end tests drive Pillarbox with.
-TEST_PACKAGES := python3 python3-aiosmtpd python3-dkim curl swaks libnet-ssleay-perl fetchmail isync unbound openssl
+TEST_PACKAGES := python3 python3-aiosmtpd python3-dkim python3-spf python3-yaml curl swaks libnet-ssleay-perl fetchmail isync unbound openssl
 
 .PHONY: run test build release deps test-deps clean bench-append bench-compression bench-rebuild bench-smtp bench-pop3 bench-imap bench-lag bench-outbound fuzz
 
@@ -90,7 +90,7 @@ bench-imap: deps
 # libFuzzer targets for the parsers of untrusted bytes, each run for FUZZ_SECONDS from the seed
 # corpus in Fuzz/Corpus (new inputs it finds go to Fuzz/corpus-*, not committed).
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS = FuzzMIME:mime FuzzDomainName:domain FuzzDNSRecordData:dns FuzzSMTP:smtp FuzzSMTPReplies:smtp-replies FuzzSMTPClient:smtp-client FuzzDKIM:dkim FuzzPOP3:pop3 FuzzIMAP:imap
+FUZZ_TARGETS = FuzzMIME:mime FuzzDomainName:domain FuzzDNSRecordData:dns FuzzSMTP:smtp FuzzSMTPReplies:smtp-replies FuzzSMTPClient:smtp-client FuzzMailAuth:mailauth FuzzPOP3:pop3 FuzzIMAP:imap
 fuzz: deps
 	$(SWIFT) build --package-path Fuzz -c debug -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library
 	for entry in $(FUZZ_TARGETS); do \

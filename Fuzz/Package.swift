@@ -16,7 +16,7 @@ let package = Package(
         .executableTarget(name: "FuzzSMTP", dependencies: [.product(name: "SMTPWire", package: "Pillarbox"), "FuzzDriver"]),
         .executableTarget(name: "FuzzSMTPReplies", dependencies: [.product(name: "SMTPWire", package: "Pillarbox"), "FuzzDriver"]),
         .executableTarget(name: "FuzzSMTPClient", dependencies: [.product(name: "SMTPClient", package: "Pillarbox"), "FuzzDriver"]),
-        .executableTarget(name: "FuzzDKIM", dependencies: [.product(name: "MailAuth", package: "Pillarbox"), "FuzzDriver"]),
+        .executableTarget(name: "FuzzMailAuth", dependencies: [.product(name: "MailAuth", package: "Pillarbox"), "FuzzDriver"]),
         .executableTarget(name: "FuzzPOP3", dependencies: [.product(name: "POP3Wire", package: "Pillarbox"), "FuzzDriver"]),
         .executableTarget(name: "FuzzIMAP", dependencies: [.product(name: "IMAPWire", package: "Pillarbox"), "FuzzDriver"]),
     ],

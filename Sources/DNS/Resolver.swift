@@ -75,4 +75,8 @@ public protocol Resolver: Sendable {
     func addresses(_ host: String) async throws(DNSFailure) -> DNSAnswer<[IPAddress]>
     /// The TXT records of `name`, each as its character strings.
     func txt(_ name: String) async throws(DNSFailure) -> DNSAnswer<[[[UInt8]]]>
+    /// The PTR records of `name` (an `in-addr.arpa` or `ip6.arpa` name): host names.
+    func ptr(_ name: String) async throws(DNSFailure) -> DNSAnswer<[String]>
+    /// The addresses of one family: A (IPv4) or AAAA (IPv6) records only, as SPF asks.
+    func addresses(_ host: String, ipv6: Bool) async throws(DNSFailure) -> DNSAnswer<[IPAddress]>
 }

@@ -6,12 +6,13 @@ public struct StaticResolver: Resolver {
     public var mxRecords: [String: [DNSRecordData.MX]] = [:]
     public var addressRecords: [String: [IPAddress]] = [:]
     public var txtRecords: [String: [[[UInt8]]]] = [:]
+    public var ptrRecords: [String: [String]] = [:]
     public var failing: Set<String> = []
 
     public init() {}
 
     private func exists(_ name: String) -> Bool {
-        mxRecords[name] != nil || addressRecords[name] != nil || txtRecords[name] != nil
+        mxRecords[name] != nil || addressRecords[name] != nil || txtRecords[name] != nil || ptrRecords[name] != nil
     }
 
     private func answer<Records>(_ name: String, _ table: [String: [Records]]) throws(DNSFailure) -> DNSAnswer<[Records]> {
@@ -31,5 +32,19 @@ public struct StaticResolver: Resolver {
 
     public func txt(_ name: String) async throws(DNSFailure) -> DNSAnswer<[[[UInt8]]]> {
         try answer(name, txtRecords)
+    }
+
+    public func ptr(_ name: String) async throws(DNSFailure) -> DNSAnswer<[String]> {
+        try answer(name, ptrRecords)
+    }
+
+    public func addresses(_ host: String, ipv6: Bool) async throws(DNSFailure) -> DNSAnswer<[IPAddress]> {
+        switch try answer(host, addressRecords) {
+        case .records(let all, let secure):
+            let family = all.filter { $0.isIPv6 == ipv6 }
+            return family.isEmpty ? .noRecords : .records(family, secure: secure)
+        case .noRecords: return .noRecords
+        case .nonexistentDomain: return .nonexistentDomain
+        }
     }
 }

@@ -89,7 +89,7 @@ public final class UnboundResolver: Resolver, Sendable {
     }
 
     // RFC 1035 §3.2.2 and RFC 3596: the record types asked for.
-    static let typeA: Int32 = 1, typeMX: Int32 = 15, typeTXT: Int32 = 16, typeAAAA: Int32 = 28
+    static let typeA: Int32 = 1, typePTR: Int32 = 12, typeMX: Int32 = 15, typeTXT: Int32 = 16, typeAAAA: Int32 = 28
     static let classIN: Int32 = 1
 
     public func mx(_ domain: String) async throws(DNSFailure) -> DNSAnswer<[DNSRecordData.MX]> {
@@ -119,6 +119,15 @@ public final class UnboundResolver: Resolver, Sendable {
 
     public func txt(_ name: String) async throws(DNSFailure) -> DNSAnswer<[[[UInt8]]]> {
         try await lookup(name, type: Self.typeTXT) { try DNSRecordData.txt($0) }
+    }
+
+    public func ptr(_ name: String) async throws(DNSFailure) -> DNSAnswer<[String]> {
+        try await lookup(name, type: Self.typePTR) { try DNSRecordData.ptr($0) }
+    }
+
+    public func addresses(_ host: String, ipv6: Bool) async throws(DNSFailure) -> DNSAnswer<[IPAddress]> {
+        if ipv6 { return try await lookup(host, type: Self.typeAAAA) { IPAddress(bytes: try DNSRecordData.ipv6($0))! } }
+        return try await lookup(host, type: Self.typeA) { IPAddress(bytes: try DNSRecordData.ipv4($0))! }
     }
 
     /// One query, its record data decoded by `decode`; a record that does not decode fails

@@ -41,6 +41,14 @@ public enum DNSRecordData {
         return Array(bytes)
     }
 
+    /// RFC 1035 §3.3.12: a PTR record's domain name.
+    public static func ptr(_ bytes: some Collection<UInt8>) throws(Malformed) -> String {
+        let bytes = Array(bytes)
+        let (name, end) = try name(bytes, from: 0)
+        guard end == bytes.count else { throw Malformed(reason: "bytes after the PTR name") }
+        return name
+    }
+
     /// RFC 1035 §3.3.14: one or more character strings, each a length byte and that many
     /// bytes. Returned as they are; SPF and DMARC join them (RFC 7208 §3.3).
     public static func txt(_ bytes: some Collection<UInt8>) throws(Malformed) -> [[UInt8]] {

@@ -1,11 +1,13 @@
 import FuzzDriver
 import MailAuth
 
-/// Any bytes as a DKIM-Signature value, a key record and a message: the tag list, signature and
-/// key parsers, the header splitter and both canonicalizations end without a crash.
+/// Any bytes as a DKIM-Signature value, a key record, a message and an SPF record: the tag
+/// list, signature and key parsers, the header splitter, both canonicalizations, and the SPF
+/// record and macro parsers end without a crash.
 @_cdecl("LLVMFuzzerTestOneInput")
-public func fuzzDKIM(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
+public func fuzzMailAuth(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let bytes = Array(UnsafeBufferPointer(start: data, count: size))
+    if SPFRecord.isSPF(bytes) { _ = try? SPFRecord(parsing: String(decoding: bytes, as: UTF8.self)) }
     _ = try? DKIMTagList(parsing: bytes)
     _ = try? DKIMSignature(value: bytes)
     _ = try? DKIMKeyRecord(parsing: bytes)
@@ -24,7 +26,7 @@ public func fuzzDKIM(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
 }
 
 /// SwiftPM links an executable's entry point under this name.
-@_cdecl("FuzzDKIM_main")
+@_cdecl("FuzzMailAuth_main")
 public func fuzzerMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
-    runFuzzer(argc, argv, fuzzDKIM)
+    runFuzzer(argc, argv, fuzzMailAuth)
 }

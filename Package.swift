@@ -122,6 +122,7 @@ let package = Package(
             name: "Gateways",
             dependencies: [
                 "EventLog", "Facts", "Projections", "Commands", "Routing", "MailQuery", "MailCore", "WireCore", "SMTPWire", "IMAPWire", "POP3Wire",
+                "DNS", "MailAuth",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),

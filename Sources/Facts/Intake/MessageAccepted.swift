@@ -82,11 +82,15 @@ public struct MessageAccepted: Event {
     public var processingTime: Double?
     /// The queue place of its remote recipients (the sending user's send priority); nil is 0.
     public var priority: Int?
+    /// The SPF result for MAIL FROM (RFC 7208 §2.6 names), when it was checked.
+    public var spf: String?
 
     public init(messageID: String, sessionID: String, service: String, clientIP: String, helo: String, tls: String?,
                 authUser: String?, reversePath: String, recipients: [Recipient], body: String?, smtpUTF8: Bool,
                 ret: String?, envelopeID: String?, mailAuth: String?, size: Int64, blob: BlobID, returnPathLength: Int,
-                subject: String?, refused: [RefusedRecipient] = [], processingTime: Double? = nil, priority: Int? = nil) {
+                subject: String?, refused: [RefusedRecipient] = [], processingTime: Double? = nil, priority: Int? = nil,
+                spf: String? = nil) {
+        self.spf = spf
         self.priority = priority
         self.messageID = messageID
         self.sessionID = sessionID

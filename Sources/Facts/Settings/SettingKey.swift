@@ -219,6 +219,14 @@ extension SettingKey where Value == Bool {
 }
 
 extension SettingKey where Value == String {
+    /// VPOP3's incoming SPF checking: `off`, `tag` (check and record) or `reject-fail`.
+    public static var smtpSPFPolicy: SettingKey<String> {
+        SettingKey("smtp.spf_policy", default: "tag",
+                   "SPF check of mail from outside: off, tag (record the result) or reject-fail (550 5.7.23)") { value in
+            ["off", "tag", "reject-fail"].contains(value) ? nil : "must be off, tag or reject-fail"
+        }
+    }
+
     /// The time zone of the schedule's times of day.
     public static var connectionsTimeZone: SettingKey<String> {
         SettingKey("connections.time_zone", default: "",
@@ -489,7 +497,7 @@ public enum SettingKeys {
         SettingKey<[LANForwardRule]>.lanForwarding.erased, SettingKey<Bool>.lanBareUserNames.erased,
         SettingKey<[MailConnection]>.connections.erased, SettingKey<[ScheduleItem]>.schedule.erased,
         SettingKey<Bool>.connectionsPaused.erased, SettingKey<String>.connectionsTimeZone.erased,
-        SettingKey<[DKIMKeyEntry]>.dkimKeys.erased,
+        SettingKey<[DKIMKeyEntry]>.dkimKeys.erased, SettingKey<String>.smtpSPFPolicy.erased,
     ]
 
     public static func named(_ name: String) -> AnySettingKey? { all.first { $0.name == name } }

@@ -56,6 +56,22 @@ public struct SMTPMessage: Sendable {
     public let refused: [RefusedRecipient]
     /// When the body began to arrive.
     public let bodyStarted: Date
+    /// The SPF check of MAIL FROM (or HELO), when one was made.
+    public var spf: SMTPSPFResult? = nil
+}
+
+/// An SPF check's outcome as the SMTP gateway keeps it (RFC 7208 §2.6 result names).
+public struct SMTPSPFResult: Sendable, Equatable {
+    public var result: String
+    /// The identity checked: the reverse-path, or `postmaster@<helo>` for `<>`.
+    public var identity: String
+    public var explanation: String?
+
+    public init(result: String, identity: String, explanation: String? = nil) {
+        self.result = result
+        self.identity = identity
+        self.explanation = explanation
+    }
 }
 
 /// Everything a session needs from the rest of the server: settings, the directory, the IPS
@@ -91,6 +107,8 @@ public protocol SMTPBackend: Sendable {
     func storage(for user: String, adding size: Int) async -> StorageCheck
     /// Members of a list for EXPN, nil when `name` is not a list.
     func expand(_ name: String) async -> [String]?
+    /// RFC 7208 check_host() for a client's MAIL FROM (or HELO, for `<>`).
+    func checkSPF(client: String, sender: String, helo: String) async -> SMTPSPFResult
     /// Whether an authenticated `user` may send as `address` (MAIL FROM, and each From: address):
     /// one of their own addresses, or any address when `smtp.allow_any_sender` names them.
     func mayUse(sender address: String, user: UserRecord) async -> Bool

@@ -26,6 +26,7 @@ public final class SMTPIntake: SMTPBackend {
     let clock: @Sendable () -> Date
     let scoring: SMTPIntrusionScoring
     let acceptance: SMTPAcceptance
+    let spfResolvers = SPFResolverCache()
 
     public init(hostname: String, spoolDirectory: String?, engine: ProjectionEngine, settings: LiveSettings,
                 directory: LiveDirectory, prevention: IntrusionPrevention, logins: LoginProtection? = nil,
@@ -78,6 +79,7 @@ public final class SMTPIntake: SMTPBackend {
         policy.dsn = settings.value(SettingKey<Bool>.smtpDSN)
         policy.authWithoutTLS = settings.value(SettingKey<Bool>.smtpAuthWithoutTLS)
         policy.cramMD5 = settings.value(SettingKey<Bool>.cramMD5Allowed)
+        policy.spfPolicy = settings.value(SettingKey<String>.smtpSPFPolicy)
         return policy
     }
 

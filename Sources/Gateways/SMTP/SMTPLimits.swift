@@ -39,6 +39,8 @@ public struct SMTPPolicy: Sendable {
     public var vrfyNetworks = IPAccessListValue(lines: [])
     public var refuseHelo: [String] = []
     public var dsn = true
+    /// `smtp.spf_policy`: `off`, `tag` or `reject-fail`.
+    public var spfPolicy = "tag"
     public var authWithoutTLS = false
     public var cramMD5 = false
     public var maxSessions = 200

@@ -87,6 +87,8 @@ public final class SMTPSession {
             try? FileManager.default.removeItem(atPath: path)
         case .recordIDS(let kind, let details, let append, let session):
             return .idsRecorded(score: await backend.record(kind, details: details, session: session, append: append))
+        case .checkSPF(let client, let sender, let helo):
+            return .spfChecked(await backend.checkSPF(client: client, sender: sender, helo: helo))
         case .checkSender(let address, let user):
             return .senderChecked(await backend.mayUse(sender: address, user: user))
         case .resolve(let path, let session, let policy):

@@ -36,8 +36,13 @@ extension SMTPStateMachine {
     mutating func openBody(_ transaction: inout Transaction) {
         let messageID = environment.makeID()
         let returnPath = "Return-Path: <\(transaction.reversePath?.description ?? "")>\r\n"
-        let received = receivedHeader(messageID: messageID, recipients: transaction.recipients,
+        var received = receivedHeader(messageID: messageID, recipients: transaction.recipients,
                                        smtpUTF8: transaction.parameters.smtpUTF8)
+        // RFC 8601: the results of checks made here, above the trace line they belong to.
+        if let spf = transaction.spf {
+            let identity = spf.identity.filter { $0.isASCII && !$0.isNewline && $0 != ";" && $0 != "(" && $0 != ")" }
+            received = "Authentication-Results: \(hostname);\r\n\tspf=\(spf.result) smtp.mailfrom=\(identity)\r\n" + received
+        }
         transaction.bodyOpen = true
         transaction.messageID = messageID
         transaction.returnPathLength = returnPath.utf8.count
@@ -224,7 +229,7 @@ extension SMTPStateMachine {
         let message = SMTPMessage(messageID: current.messageID, reversePath: current.reversePath, parameters: current.parameters,
                                   recipients: current.recipients, body: finished.body, blob: finished.blob, size: finished.size,
                                   returnPathLength: finished.returnPathLength, head: finished.head, refused: current.refused,
-                                  bodyStarted: current.bodyStarted ?? environment.now())
+                                  bodyStarted: current.bodyStarted ?? environment.now(), spf: current.spf)
         ask(.accept(message), .accept(message, notes: notes, session: context))
     }
 

@@ -36,6 +36,7 @@ extension SMTPStateMachine {
         /// Answers to the calls the machine asked for.
         case idsRecorded(score: Int)
         case senderChecked(Bool)
+        case spfChecked(SMTPSPFResult)
         case resolved(SMTPRecipientDecision)
         case storageChecked(StorageCheck)
         case expanded([String]?)
@@ -92,6 +93,8 @@ extension SMTPStateMachine {
         case recordIDS(IntrusionEventRecorded.Kind, details: String, append: Bool, session: SMTPSessionContext)
         /// Answer with `.senderChecked`.
         case checkSender(String, user: UserRecord)
+        /// Answer with `.spfChecked`.
+        case checkSPF(client: String, sender: String, helo: String)
         /// Answer with `.resolved`.
         case resolve(SMTPPath, session: SMTPSessionContext, policy: SMTPPolicy)
         /// Answer with `.storageChecked`.
@@ -131,6 +134,8 @@ extension SMTPStateMachine {
         var bodyOpen = false
         var messageID = ""
         var returnPathLength = 0
+        /// The SPF check of the reverse-path, when one was made.
+        var spf: SMTPSPFResult?
         /// Set once a chunk failed: later chunks are read and dropped.
         var failed = false
         /// Recipients refused so far (the first `SMTPSessionLog.refusedKept`).
@@ -147,6 +152,7 @@ extension SMTPStateMachine {
         /// After an IDS event: fold the repeat into the notes, then carry on.
         case ids(IntrusionEventRecorded.Kind, details: String, first: Bool, then: Next)
         case mailSender(SMTPPath?, SMTPMailParameters)
+        case spf(SMTPPath?, SMTPMailParameters)
         case recipientResolved(SMTPPath, SMTPRecipientParameters)
         case recipientStorage(SMTPPath, SMTPRecipientParameters, SMTPRecipientDecision)
         case verifyResolved(SMTPPath)

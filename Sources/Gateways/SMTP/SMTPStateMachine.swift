@@ -337,6 +337,12 @@ struct SMTPStateMachine {
         if let user = context.authenticatedUser, let path {
             return ask(.mailSender(path, parameters), .checkSender(path.description, user: user))
         }
+        // RFC 7208: mail from outside (not logged in, not from the relay networks) is checked
+        // against its domain's SPF record.
+        if policy.spfPolicy != "off", context.service == .smtp, !policy.relayNetworks.allows(context.clientIP) {
+            return ask(.spf(path, parameters), .checkSPF(client: context.clientIP, sender: path?.description ?? "",
+                                                         helo: context.helo ?? ""))
+        }
         openTransaction(path, parameters)
     }
 
@@ -544,6 +550,18 @@ struct SMTPStateMachine {
                 return then(.proceed)
             }
             openTransaction(path, parameters)
+        case (.spf(let path, let parameters), .spfChecked(let spf)):
+            // VPOP3's "incoming SPF checking with rejection": a fail is refused (RFC 7208 §8.4).
+            if spf.result == "fail", policy.spfPolicy == "reject-fail" {
+                let text = "SPF check failed for \(spf.identity)" + (spf.explanation.map { ": \($0)" } ?? "")
+                // The explanation comes from DNS: printable ASCII only, and not much of it.
+                let refusal = SMTPReply(550, "5.7.23", String(text.filter { $0.isASCII && ($0.asciiValue ?? 0) >= 0x20 && $0 != "\u{7F}" }.prefix(300)))
+                reply(refusal)
+                sessionLog.refusedAtMail(path, size: 0, reply: refusal, session: context, messageID: environment.makeID())
+                return recordIDS(.spfFailure, details: "<\(spf.identity)> from \(context.clientIP)", then: .proceed)
+            }
+            openTransaction(path, parameters)
+            transaction?.spf = spf
         case (.recipientResolved(let path, let parameters), .resolved(let decision)):
             guard case .local(let user) = decision else { return recipientResolved(path, parameters, decision) }
             ask(.recipientStorage(path, parameters, decision),

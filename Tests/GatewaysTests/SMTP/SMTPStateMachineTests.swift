@@ -35,6 +35,9 @@ struct SMTPStateMachineTests {
         var bodyReads: [SMTPStateMachine.BodyRead] = []
         var head = Array("From: alice@example.com\r\nSubject: hi\r\n\r\n".utf8)
         var acceptSucceeds = true
+        /// What an SPF check of MAIL FROM comes to.
+        var spf = "none"
+        var traces: [String] = []
         var calls: [String] = []
         var accepted: [SMTPMessage] = []
         var ended: SessionEnded?
@@ -62,7 +65,9 @@ struct SMTPStateMachineTests {
                 case .startTLS(let reply):
                     sent += reply
                     calls.append("starttls")
-                case .openBody(let messageID, _, _): calls.append("open \(messageID)")
+                case .openBody(let messageID, let trace, _):
+                    calls.append("open \(messageID)")
+                    traces.append(String(decoding: trace, as: UTF8.self))
                 case .readBody(let request):
                     calls.append("read \(request)")
                     answer = .bodyRead(bodyReads.isEmpty ? .read(error: nil, produced: 100, spoolFailed: false, buffered: 0)
@@ -77,6 +82,9 @@ struct SMTPStateMachineTests {
                     answer = .idsRecorded(score: 1)
                 case .checkSender(let address, let user):
                     answer = .senderChecked(address.hasPrefix(user.name + "@"))
+                case .checkSPF(_, let sender, let helo):
+                    let identity = sender.isEmpty ? "postmaster@\(helo)" : sender
+                    answer = .spfChecked(.init(result: spf, identity: identity, explanation: spf == "fail" ? "not our server" : nil))
                 case .resolve(let path, let session, _):
                     answer = .resolved(route(path, authenticated: session.authenticatedUser != nil))
                 case .checkStorage:
@@ -162,6 +170,43 @@ struct SMTPStateMachineTests {
         #expect(session.machine.isClosed, "a bare LF in DATA ends the session")
         #expect(session.accepted.count == 1)
         #expect(session.calls.filter { $0 == "discard body" }.count == 2)
+    }
+
+    @Test("SPF: a fail is refused with 550 5.7.23 under reject-fail, tagged otherwise; checked results head the trace")
+    func spf() {
+        var policy = SMTPPolicy()
+        policy.spfPolicy = "reject-fail"
+        var session = Dialogue(policy: policy)
+        session.spf = "fail"
+        _ = session.feed(.connected)
+        _ = session.client("EHLO bar.example")
+        let refused = session.client("MAIL FROM:<forged@bank.example>")
+        #expect(refused.hasPrefix("550 5.7.23 SPF check failed for forged@bank.example: not our server"), "\(refused)")
+        #expect(session.calls.contains("ids spfFailure"))
+        #expect(Dialogue.codes(session.client("RCPT TO:<alice@example.com>")) == [503])
+
+        // Tagged: the transaction goes on, and the result is recorded.
+        policy.spfPolicy = "tag"
+        var tagged = Dialogue(policy: policy)
+        tagged.spf = "fail"
+        _ = tagged.feed(.connected)
+        _ = tagged.client("EHLO bar.example")
+        #expect(Dialogue.codes(tagged.client("MAIL FROM:<>")) == [250])
+        _ = tagged.client("RCPT TO:<alice@example.com>")
+        #expect(Dialogue.codes(tagged.client("DATA")) == [354, 250])
+        #expect(tagged.traces.first?.contains("Authentication-Results: mx.example.com;\r\n\tspf=fail smtp.mailfrom=postmaster@bar.example\r\nReceived:") == true,
+                "\(tagged.traces)")
+        #expect(tagged.accepted.first?.spf?.result == "fail")
+
+        // Off, or from the relay networks: not checked.
+        policy.spfPolicy = "off"
+        var off = Dialogue(policy: policy)
+        _ = off.feed(.connected)
+        _ = off.client("EHLO bar.example")
+        _ = off.client("MAIL FROM:<a@bar.example>")
+        _ = off.client("RCPT TO:<alice@example.com>")
+        _ = off.client("DATA")
+        #expect(off.traces.first?.contains("Authentication-Results") == false)
     }
 
     @Test("RFC 2920: pipelined MAIL and RCPTs are answered in order; input behind a group-ending command ends the session")

@@ -65,7 +65,7 @@ struct LANForwardingTests {
         #expect(inline.address == "Bob.Smith@example.com")
         #expect(inline.envelopeSender == "news@example.com")
         #expect(inline.lan == LANTarget(rule: nil, server: "192.168.1.1", port: 587, user: "fred", passwordSecret: secret,
-                                        passwordSubject: "list:news"))
+                                        vaultSubject: "list:news"))
         #expect(inline.lan?.label == "lan:192.168.1.1:587")
         #expect(expanded.recipients.last?.address == "sales@corp.example")
     }

@@ -24,6 +24,9 @@ final class Connector: Sendable {
         var announced: [String: (next: Date?, paused: Bool)] = [:]
         /// The `connection-main` version read up to (requests after it are new).
         var seen: Int64 = -1
+        /// The store's append generation for connection streams when they were last read:
+        /// the stream is read again only when it may have grown, not on every look.
+        var requestsGeneration: UInt64?
         var loaded = false
     }
 
@@ -94,10 +97,11 @@ final class Connector: Sendable {
                 logger.warning("could not remove CONNECT.NOW; it is not acted on", metadata: ["error": "\(error)"])
             }
         }
-        // Administrators' requests.
-        let seen = state.withLock { $0.seen }
+        // Administrators' requests, when an append may have brought one.
+        let generation = store.appendGeneration(for: [ConnectionFacts.category])
+        let (seen, unchanged) = state.withLock { ($0.seen, $0.requestsGeneration == generation) }
         let stream = try ConnectionFacts.stream
-        for recorded in try await store.read(stream: stream, from: seen + 1) {
+        for recorded in unchanged ? [] : try await store.read(stream: stream, from: seen + 1) {
             state.withLock { $0.seen = max($0.seen, recorded.streamVersion) }
             guard let request = try Self.registry.decode(recorded, logger: logger) as? ConnectionRequested else { continue }
             if let name = request.connection {
@@ -110,6 +114,7 @@ final class Connector: Sendable {
                 starts += connections.defaults.map { ($0.name, "requested by \(request.actor)", recorded.streamVersion) }
             }
         }
+        state.withLock { $0.requestsGeneration = generation }
         // The schedule, from the last look to now (times missed while stopped are not made up).
         let paused = settings.value(.connectionsPaused)
         let schedule = schedule(connections)

@@ -163,7 +163,7 @@ extension DeliveryScheduler {
                                 verifyCertificate: false, user: target.user, passwordSecret: target.passwordSecret)
         let purpose = target.rule == nil ? InlineSMTPTarget.passwordPurpose : LANForwardRule.passwordPurpose
         return SenderShare(sender: sender, recipients: recipients,
-                           password: SealedPassword(purpose: purpose, subject: target.passwordSubject ?? ""))
+                           password: SealedPassword(purpose: purpose, subject: target.vaultSubject ?? ""))
     }
 }
 

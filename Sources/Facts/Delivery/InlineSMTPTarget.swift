@@ -79,7 +79,7 @@ public struct InlineSMTPTarget: Sendable, Equatable {
         var secret: UUID?
         if case .sealed(let id) = password { secret = id }
         return LANTarget(rule: nil, server: server.host, port: server.port, user: secret == nil ? nil : user,
-                         passwordSecret: secret, passwordSubject: secret == nil ? nil : subject)
+                         passwordSecret: secret, vaultSubject: secret == nil ? nil : subject)
     }
 
     /// The vault subject of a list member's sealed password.

@@ -143,23 +143,24 @@ public struct LANTarget: Codable, Sendable, Hashable {
     public var user: String?
     /// The password in the vault: a rule's (`lan:<rule>`), or an inline target's (its list's).
     public var passwordSecret: UUID?
-    /// The vault subject of `passwordSecret`.
-    public var passwordSubject: String?
+    /// The vault subject `passwordSecret` is filed under (a label such as `lan:<rule>` or
+    /// `list:<name>`, never the password).
+    public var vaultSubject: String?
 
     public init(rule: String?, server: String, port: Int, encryption: MailSender.Encryption = .starttlsIfAvailable,
-                user: String? = nil, passwordSecret: UUID? = nil, passwordSubject: String? = nil) {
+                user: String? = nil, passwordSecret: UUID? = nil, vaultSubject: String? = nil) {
         self.rule = rule
         self.server = server
         self.port = port
         self.encryption = encryption
         self.user = user
         self.passwordSecret = passwordSecret
-        self.passwordSubject = passwordSubject ?? rule.map(LANForwardRule.passwordSubject)
+        self.vaultSubject = vaultSubject ?? rule.map(LANForwardRule.passwordSubject)
     }
 
     enum CodingKeys: String, CodingKey {
         case rule, server, port, encryption, user
-        case passwordSecret = "password_secret", passwordSubject = "password_subject"
+        case passwordSecret = "password_secret", vaultSubject = "vault_subject"
     }
 
     /// `lan:<rule>`, or `lan:<server>:<port>` for an inline target: the queue's name for it

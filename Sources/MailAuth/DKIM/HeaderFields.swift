@@ -6,10 +6,13 @@ public struct HeaderFields: Sendable {
         public let name: String
         /// The whole field, `Name: value` with its folded lines and the final CRLF.
         public let raw: [UInt8]
+        /// Where the field starts in the message.
+        public let offset: Int
 
-        public init(name: String, raw: [UInt8]) {
+        public init(name: String, raw: [UInt8], offset: Int = 0) {
             self.name = name
             self.raw = raw
+            self.offset = offset
         }
 
         /// The value as written: after the colon, without the final CRLF.
@@ -37,7 +40,7 @@ public struct HeaderFields: Sendable {
         var index = 0
         var current: (start: Int, name: String)?
         func close(at end: Int) {
-            if let open = current { fields.append(Field(name: open.name, raw: Array(bytes[open.start..<end]))) }
+            if let open = current { fields.append(Field(name: open.name, raw: Array(bytes[open.start..<end]), offset: open.start)) }
             current = nil
         }
         while index < bytes.count {

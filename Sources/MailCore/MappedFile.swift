@@ -38,6 +38,12 @@ public final class MappedFile {
         if let base { munmap(base, count) }
     }
 
+    /// The file's bytes, valid while this object lives (keep it with `withExtendedLifetime`
+    /// across an await).
+    public var unsafeBytes: UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(start: base.map { UnsafeRawPointer($0) }, count: count)
+    }
+
     /// The file's bytes, valid only inside `body`.
     public func withBytes<T>(_ body: (UnsafeRawBufferPointer) throws -> T) rethrows -> T {
         try body(UnsafeRawBufferPointer(start: base.map { UnsafeRawPointer($0) }, count: count))

@@ -120,8 +120,11 @@ public struct MailStore: Sendable {
         public let summary: MessageSummary
         public let users: [String]
         public let internalDate: Date
+        /// The folder it goes to; INBOX when the user has no such folder.
+        public let mailbox: String
 
-        public init(blob: BlobID, size: Int64, summary: MessageSummary, users: [String], internalDate: Date) {
+        public init(blob: BlobID, size: Int64, summary: MessageSummary, users: [String], internalDate: Date, mailbox: String = "INBOX") {
+            self.mailbox = mailbox
             self.blob = blob
             self.size = size
             self.summary = summary
@@ -130,8 +133,9 @@ public struct MailStore: Sendable {
         }
     }
 
-    /// The appends that deliver a batch of already stored bodies to INBOXes: one append per
-    /// user, UIDs in batch order. Users without an account are skipped (and returned).
+    /// The appends that deliver a batch of already stored bodies to their folders (INBOX,
+    /// Junk): one append per user, UIDs in batch order. Users without an account are skipped
+    /// (and returned).
     public func deliveries(_ batch: [Delivery], in transaction: ProjectionTransaction) async throws
         -> (appends: [PendingAppend], skipped: [String]) {
         var perUser: [String: [Delivery]] = [:]
@@ -147,15 +151,24 @@ public struct MailStore: Sendable {
                 skipped.append(user)
                 continue
             }
-            var uid = inbox.uidNext, modSeq = inbox.highestModSeq + 1
+            // Each folder's next UID and MODSEQ, as this batch moves them.
+            var folders: [String: (id: Int64, uid: Int64, modSeq: Int64)] = ["INBOX": (inbox.id, Int64(inbox.uidNext), Int64(inbox.highestModSeq + 1))]
             var events: [PendingEvent] = []
             for delivery in perUser[user] ?? [] {
-                let message = StoredMessage(mailboxID: inbox.id, uid: uid, modSeq: modSeq, flags: [],
+                if folders[delivery.mailbox] == nil {
+                    let found = try await reader.mailbox(user, named: delivery.mailbox, on: transaction.connection)
+                    folders[delivery.mailbox] = found.flatMap { $0.selectable ? ($0.id, Int64($0.uidNext), Int64($0.highestModSeq + 1)) : nil }
+                        ?? folders["INBOX"]
+                }
+                guard let folder = folders[delivery.mailbox] else { continue }
+                let message = StoredMessage(mailboxID: folder.id, uid: .init(folder.uid), modSeq: .init(folder.modSeq), flags: [],
                                             internalDate: Self.wholeSeconds(delivery.internalDate), size: delivery.size,
                                             blob: delivery.blob)
                 events.append(PendingEvent(MessageDelivered(message: message, summary: delivery.summary).stamped()))
-                uid += 1
-                modSeq += 1
+                // Folders that fell back to INBOX share its counters.
+                for (name, value) in folders where value.id == folder.id {
+                    folders[name] = (value.id, value.uid + 1, value.modSeq + 1)
+                }
             }
             appends.append(PendingAppend(stream: stream, expectedVersion: expected, events: events))
         }

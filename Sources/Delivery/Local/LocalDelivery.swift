@@ -83,7 +83,8 @@ struct Filing: Sendable {
             }
             let users = message.recipients.compactMap { $0.route == .local ? $0.user : nil }
             deliveries.append(MailStore.Delivery(blob: message.blob, size: Int64(body.count), summary: MIMEParser.summarise(body),
-                                                 users: users, internalDate: recordedAt))
+                                                 users: users, internalDate: recordedAt,
+                                                 mailbox: message.junk == true ? "Junk" : "INBOX"))
         }
         guard !deliveries.isEmpty else { return }
         let transaction = try await engine.transaction(joining: connection)

@@ -84,13 +84,22 @@ public struct MessageAccepted: Event {
     public var priority: Int?
     /// The SPF result for MAIL FROM (RFC 7208 §2.6 names), when it was checked.
     public var spf: String?
+    /// Every DKIM signature's result, when signatures were checked (RFC 6376 §6).
+    public var dkim: [DKIMCheck]?
+    /// The DMARC evaluation, when DMARC was checked.
+    public var dmarc: DMARCCheck?
+    /// Local copies go to the recipient's Junk folder (a DMARC quarantine).
+    public var junk: Bool?
 
     public init(messageID: String, sessionID: String, service: String, clientIP: String, helo: String, tls: String?,
                 authUser: String?, reversePath: String, recipients: [Recipient], body: String?, smtpUTF8: Bool,
                 ret: String?, envelopeID: String?, mailAuth: String?, size: Int64, blob: BlobID, returnPathLength: Int,
                 subject: String?, refused: [RefusedRecipient] = [], processingTime: Double? = nil, priority: Int? = nil,
-                spf: String? = nil) {
+                spf: String? = nil, dkim: [DKIMCheck]? = nil, dmarc: DMARCCheck? = nil, junk: Bool? = nil) {
         self.spf = spf
+        self.dkim = dkim
+        self.dmarc = dmarc
+        self.junk = junk
         self.priority = priority
         self.messageID = messageID
         self.sessionID = sessionID

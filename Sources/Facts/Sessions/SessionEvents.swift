@@ -145,10 +145,17 @@ public struct MessageRejected: Event {
     public var errorCode: String
     /// Seconds from the start of the body to the refusal; zero without a body.
     public var processingTime: Double
+    /// The authentication checks made before the refusal (a DMARC reject among them).
+    public var spf: String?
+    public var dkim: [DKIMCheck]?
+    public var dmarc: DMARCCheck?
 
     public init(messageID: String, sessionID: String, service: String, clientIP: String, authUser: String?,
                 reversePath: String, recipients: [MessageAccepted.Recipient], refused: [RefusedRecipient], size: Int64,
-                errorCode: String, processingTime: Double) {
+                errorCode: String, processingTime: Double, spf: String? = nil, dkim: [DKIMCheck]? = nil, dmarc: DMARCCheck? = nil) {
+        self.spf = spf
+        self.dkim = dkim
+        self.dmarc = dmarc
         self.messageID = messageID
         self.sessionID = sessionID
         self.service = service

@@ -212,6 +212,11 @@ extension SettingKey where Value == Bool {
         SettingKey("mail.disable_default_user_mappings", default: false,
                    "Only explicit aliases route local mail (no implied user@local-domain)")
     }
+    /// DKIM verification of mail from outside.
+    public static var smtpDKIMVerify: SettingKey<Bool> {
+        SettingKey("smtp.dkim_verify", default: true, "Verify DKIM signatures of mail from outside and record the results")
+    }
+
     public static var unknownLocalAsOutgoing: SettingKey<Bool> {
         SettingKey("mail.unknown_local_recipients_outgoing", default: false,
                    "Treat locally sent mail for unknown local recipients as outgoing")
@@ -224,6 +229,22 @@ extension SettingKey where Value == String {
         SettingKey("smtp.spf_policy", default: "tag",
                    "SPF check of mail from outside: off, tag (record the result) or reject-fail (550 5.7.23)") { value in
             ["off", "tag", "reject-fail"].contains(value) ? nil : "must be off, tag or reject-fail"
+        }
+    }
+
+    /// DMARC on mail from outside: `off`, `tag` (check and record) or `enforce`.
+    public static var smtpDMARCPolicy: SettingKey<String> {
+        SettingKey("smtp.dmarc_policy", default: "tag",
+                   "DMARC check of mail from outside: off, tag (record the result) or enforce (reject: 550 5.7.1, quarantine: to Junk)") { value in
+            ["off", "tag", "enforce"].contains(value) ? nil : "must be off, tag or enforce"
+        }
+    }
+
+    /// The Public Suffix List DMARC finds organizational domains with.
+    public static var dmarcPublicSuffixList: SettingKey<String> {
+        SettingKey("dmarc.public_suffix_list", default: "/usr/share/publicsuffix/public_suffix_list.dat",
+                   "Path of the Public Suffix List (publicsuffix.org text form) for DMARC's organizational domains") { path in
+            FileManager.default.isReadableFile(atPath: path) ? nil : "cannot read \(path)"
         }
     }
 
@@ -498,6 +519,8 @@ public enum SettingKeys {
         SettingKey<[MailConnection]>.connections.erased, SettingKey<[ScheduleItem]>.schedule.erased,
         SettingKey<Bool>.connectionsPaused.erased, SettingKey<String>.connectionsTimeZone.erased,
         SettingKey<[DKIMKeyEntry]>.dkimKeys.erased, SettingKey<String>.smtpSPFPolicy.erased,
+        SettingKey<String>.smtpDMARCPolicy.erased, SettingKey<String>.dmarcPublicSuffixList.erased,
+        SettingKey<Bool>.smtpDKIMVerify.erased,
     ]
 
     public static func named(_ name: String) -> AnySettingKey? { all.first { $0.name == name } }

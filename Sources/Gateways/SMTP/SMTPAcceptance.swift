@@ -96,7 +96,8 @@ final class SMTPAcceptance: Sendable {
             envelopeID: message.parameters.envelopeID, mailAuth: message.parameters.auth, size: Int64(message.size),
             blob: message.blob, returnPathLength: message.returnPathLength, subject: Self.subject(of: message.head),
             refused: message.refused, processingTime: max(0, clock().timeIntervalSince(message.bodyStarted)),
-            priority: session.authenticatedUser?.sendPriority, spf: message.spf?.result)
+            priority: session.authenticatedUser?.sendPriority, spf: message.spf?.result,
+            dkim: message.dkim, dmarc: message.dmarc, junk: message.junk ? true : nil)
         let stream = try StreamName(category: MessageAccepted.category, id: message.messageID)
         switch message.body {
         case .memory(let bytes):

@@ -58,6 +58,30 @@ public struct SMTPMessage: Sendable {
     public let bodyStarted: Date
     /// The SPF check of MAIL FROM (or HELO), when one was made.
     public var spf: SMTPSPFResult? = nil
+    /// The checks made once the message was in.
+    public var dkim: [DKIMCheck]? = nil
+    public var dmarc: DMARCCheck? = nil
+    /// Local copies go to Junk (a DMARC quarantine the server enforces).
+    public var junk = false
+}
+
+/// What the checks made once a message from outside is in found (DKIM, DMARC), and how the
+/// stored message changes for them.
+public struct SMTPAuthentication: Sendable {
+    /// The `Authentication-Results:` field to put above the trace line (empty when no check was made).
+    public var field: String
+    /// Byte ranges of the client's message holding results that claim to be this server's
+    /// (RFC 8601 §5): they are removed.
+    public var forged: [Range<Int>]
+    public var dkim: [DKIMCheck]?
+    public var dmarc: DMARCCheck?
+
+    public init(field: String = "", forged: [Range<Int>] = [], dkim: [DKIMCheck]? = nil, dmarc: DMARCCheck? = nil) {
+        self.field = field
+        self.forged = forged
+        self.dkim = dkim
+        self.dmarc = dmarc
+    }
 }
 
 /// An SPF check's outcome as the SMTP gateway keeps it (RFC 7208 §2.6 result names).
@@ -107,6 +131,9 @@ public protocol SMTPBackend: Sendable {
     func storage(for user: String, adding size: Int) async -> StorageCheck
     /// Members of a list for EXPN, nil when `name` is not a list.
     func expand(_ name: String) async -> [String]?
+    /// The checks on a message from outside once it is in: `body` holds the client's bytes
+    /// from `clientStart` on (after the trace lines).
+    func authenticate(_ body: SMTPMessageBody, clientStart: Int, spf: SMTPSPFResult?, policy: SMTPPolicy) async -> SMTPAuthentication
     /// RFC 7208 check_host() for a client's MAIL FROM (or HELO, for `<>`).
     func checkSPF(client: String, sender: String, helo: String) async -> SMTPSPFResult
     /// Whether an authenticated `user` may send as `address` (MAIL FROM, and each From: address):

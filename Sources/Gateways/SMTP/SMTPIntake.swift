@@ -26,7 +26,8 @@ public final class SMTPIntake: SMTPBackend {
     let clock: @Sendable () -> Date
     let scoring: SMTPIntrusionScoring
     let acceptance: SMTPAcceptance
-    let spfResolvers = SPFResolverCache()
+    let resolvers = IntakeResolverCache()
+    let suffixLists = PublicSuffixListCache()
 
     public init(hostname: String, spoolDirectory: String?, engine: ProjectionEngine, settings: LiveSettings,
                 directory: LiveDirectory, prevention: IntrusionPrevention, logins: LoginProtection? = nil,
@@ -80,6 +81,8 @@ public final class SMTPIntake: SMTPBackend {
         policy.authWithoutTLS = settings.value(SettingKey<Bool>.smtpAuthWithoutTLS)
         policy.cramMD5 = settings.value(SettingKey<Bool>.cramMD5Allowed)
         policy.spfPolicy = settings.value(SettingKey<String>.smtpSPFPolicy)
+        policy.dkimVerify = settings.value(SettingKey<Bool>.smtpDKIMVerify)
+        policy.dmarcPolicy = settings.value(SettingKey<String>.smtpDMARCPolicy)
         return policy
     }
 

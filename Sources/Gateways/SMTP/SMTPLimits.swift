@@ -41,6 +41,10 @@ public struct SMTPPolicy: Sendable {
     public var dsn = true
     /// `smtp.spf_policy`: `off`, `tag` or `reject-fail`.
     public var spfPolicy = "tag"
+    /// `smtp.dkim_verify`.
+    public var dkimVerify = true
+    /// `smtp.dmarc_policy`: `off`, `tag` or `enforce`.
+    public var dmarcPolicy = "tag"
     public var authWithoutTLS = false
     public var cramMD5 = false
     public var maxSessions = 200

@@ -87,6 +87,16 @@ public final class SMTPSession {
             try? FileManager.default.removeItem(atPath: path)
         case .recordIDS(let kind, let details, let append, let session):
             return .idsRecorded(score: await backend.record(kind, details: details, session: session, append: append))
+        case .authenticate(let finished, let spf, let policy):
+            let result = await backend.authenticate(finished.body, clientStart: finished.traceLength, spf: spf, policy: policy)
+            guard !result.field.isEmpty || !result.forged.isEmpty else { return .authenticated(result, finished) }
+            do {
+                return .authenticated(result, try SMTPBodySink.rewrite(finished, inserting: Array(result.field.utf8),
+                                                                       removing: result.forged, spoolDirectory: backend.spoolDirectory))
+            } catch {
+                logger.error("writing the checks' results into a message failed", metadata: ["error": "\(error)"])
+                return .authenticated(result, nil)
+            }
         case .checkSPF(let client, let sender, let helo):
             return .spfChecked(await backend.checkSPF(client: client, sender: sender, helo: helo))
         case .checkSender(let address, let user):
@@ -239,7 +249,8 @@ public final class SMTPSession {
         do {
             let body = try sink.finish()
             return SMTPStateMachine.FinishedBody(body: body, blob: sink.blob, size: sink.size, containsNUL: sink.containsNUL,
-                                                 head: sink.head, returnPathLength: sink.returnPathLength)
+                                                 head: sink.head, returnPathLength: sink.returnPathLength,
+                                                 traceLength: sink.traceLength)
         } catch {
             sink.discard()
             logger.error("finishing a spooled message failed", metadata: ["error": "\(error)"])

@@ -68,7 +68,8 @@ struct SMTPSessionLog {
             messageID: messageID, sessionID: session.id, service: session.service.rawValue, clientIP: session.clientIP,
             authUser: session.authenticatedUser?.name, reversePath: transaction.reversePath?.description ?? "",
             recipients: transaction.recipients.compactMap(Self.recipient), refused: transaction.refused,
-            size: transaction.bodyBytes, errorCode: transaction.failure ?? "abandoned", processingTime: processing))
+            size: transaction.bodyBytes, errorCode: transaction.failure ?? "abandoned", processingTime: processing,
+            spf: transaction.spf?.result, dkim: transaction.dkim, dmarc: transaction.dmarc))
     }
 
     /// A MAIL FROM refused for its declared size.

@@ -36,13 +36,9 @@ extension SMTPStateMachine {
     mutating func openBody(_ transaction: inout Transaction) {
         let messageID = environment.makeID()
         let returnPath = "Return-Path: <\(transaction.reversePath?.description ?? "")>\r\n"
-        var received = receivedHeader(messageID: messageID, recipients: transaction.recipients,
-                                       smtpUTF8: transaction.parameters.smtpUTF8)
-        // RFC 8601: the results of checks made here, above the trace line they belong to.
-        if let spf = transaction.spf {
-            let identity = spf.identity.filter { $0.isASCII && !$0.isNewline && $0 != ";" && $0 != "(" && $0 != ")" }
-            received = "Authentication-Results: \(hostname);\r\n\tspf=\(spf.result) smtp.mailfrom=\(identity)\r\n" + received
-        }
+        // Results of the checks on mail from outside go above this line once the message is in.
+        let received = receivedHeader(messageID: messageID, recipients: transaction.recipients,
+                                      smtpUTF8: transaction.parameters.smtpUTF8)
         transaction.bodyOpen = true
         transaction.messageID = messageID
         transaction.returnPathLength = returnPath.utf8.count
@@ -189,7 +185,7 @@ extension SMTPStateMachine {
 
     /// RFC 6409 §8.1: the From: addresses of authenticated mail are the user's own too.
     mutating func checkFromAddresses() {
-        guard let user = context.authenticatedUser, let finished else { return store() }
+        guard let user = context.authenticatedUser, let finished else { return authenticate() }
         let addresses = MIMEParser.summarise(finished.head).envelope.from.compactMap { address -> String? in
             guard let mailbox = address.mailbox, let host = address.host else { return nil }
             return "\(mailbox)@\(host)"
@@ -198,8 +194,42 @@ extension SMTPStateMachine {
     }
 
     mutating func completeSender(pending: [String], user: UserRecord) {
-        guard let next = pending.first else { return store() }
+        guard let next = pending.first else { return authenticate() }
         ask(.completeSender(pending: pending, user: user), .checkSender(next, user: user))
+    }
+
+    /// Mail from outside: DKIM and DMARC over the whole message, the results (SPF's too) in
+    /// an `Authentication-Results:` field above the trace line (RFC 8601), any that claim to
+    /// be ours removed, and the DMARC policy applied when `smtp.dmarc_policy` is `enforce`.
+    mutating func authenticate() {
+        guard isFromOutside, let finished else { return store() }
+        ask(.authenticate, .authenticate(finished, spf: transaction?.spf, policy: policy))
+    }
+
+    mutating func authenticated(_ result: SMTPAuthentication, _ body: FinishedBody?) {
+        guard let body else {
+            if case .spooled(let path) = finished?.body { actions.append(.removeSpool(path)) }
+            finished = nil
+            failTransaction(.c451LocalError(context.id))
+            reply(.c451LocalError(context.id))
+            return then(.proceed)
+        }
+        finished = body
+        var dmarc = result.dmarc
+        if policy.dmarcPolicy == "enforce", let disposition = dmarc?.disposition { dmarc?.applied = disposition }
+        transaction?.dkim = result.dkim
+        transaction?.dmarc = dmarc
+        if let dmarc {
+            actions.append(.log(.info, "DMARC checked", [
+                "message": "\(transaction?.messageID ?? "")", "from": "\(dmarc.fromDomain)", "result": "\(dmarc.result)",
+                "applied": "\(dmarc.applied)",
+            ]))
+        }
+        if dmarc?.applied == "reject", let domain = dmarc?.fromDomain {
+            // RFC 7489 §6.7 / §10.3: refuse at the end of DATA, naming the policy.
+            return refuseFinished(SMTPReply(550, "5.7.1", "Message refused by the DMARC policy of \(domain)"))
+        }
+        store()
     }
 
     /// Refuses the finished message: its body is dropped.
@@ -229,7 +259,8 @@ extension SMTPStateMachine {
         let message = SMTPMessage(messageID: current.messageID, reversePath: current.reversePath, parameters: current.parameters,
                                   recipients: current.recipients, body: finished.body, blob: finished.blob, size: finished.size,
                                   returnPathLength: finished.returnPathLength, head: finished.head, refused: current.refused,
-                                  bodyStarted: current.bodyStarted ?? environment.now(), spf: current.spf)
+                                  bodyStarted: current.bodyStarted ?? environment.now(), spf: current.spf,
+                                  dkim: current.dkim, dmarc: current.dmarc, junk: current.dmarc?.applied == "quarantine")
         ask(.accept(message), .accept(message, notes: notes, session: context))
     }
 

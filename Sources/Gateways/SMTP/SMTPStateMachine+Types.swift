@@ -37,6 +37,9 @@ extension SMTPStateMachine {
         case idsRecorded(score: Int)
         case senderChecked(Bool)
         case spfChecked(SMTPSPFResult)
+        /// The checks on the finished message, and the body with its results written in (nil
+        /// when rewriting it failed).
+        case authenticated(SMTPAuthentication, FinishedBody?)
         case resolved(SMTPRecipientDecision)
         case storageChecked(StorageCheck)
         case expanded([String]?)
@@ -63,6 +66,8 @@ extension SMTPStateMachine {
         var containsNUL: Bool
         var head: [UInt8]
         var returnPathLength: Int
+        /// Bytes of our trace lines at the start (the client's message follows).
+        var traceLength: Int
     }
 
     enum BodyRequest: Equatable {
@@ -93,6 +98,9 @@ extension SMTPStateMachine {
         case recordIDS(IntrusionEventRecorded.Kind, details: String, append: Bool, session: SMTPSessionContext)
         /// Answer with `.senderChecked`.
         case checkSender(String, user: UserRecord)
+        /// Check the finished message (DKIM, DMARC), put the results into it and take out any
+        /// claiming to be ours; answer with `.authenticated`.
+        case authenticate(FinishedBody, spf: SMTPSPFResult?, policy: SMTPPolicy)
         /// Answer with `.spfChecked`.
         case checkSPF(client: String, sender: String, helo: String)
         /// Answer with `.resolved`.
@@ -136,6 +144,9 @@ extension SMTPStateMachine {
         var returnPathLength = 0
         /// The SPF check of the reverse-path, when one was made.
         var spf: SMTPSPFResult?
+        /// The checks made once the message was in.
+        var dkim: [DKIMCheck]?
+        var dmarc: DMARCCheck?
         /// Set once a chunk failed: later chunks are read and dropped.
         var failed = false
         /// Recipients refused so far (the first `SMTPSessionLog.refusedKept`).
@@ -165,6 +176,7 @@ extension SMTPStateMachine {
         case completeStorage(pending: [String], checks: [StorageCheck], size: Int)
         case completeSender(pending: [String], user: UserRecord)
         case finish
+        case authenticate
         case accept(SMTPMessage)
     }
 

@@ -339,7 +339,7 @@ struct SMTPStateMachine {
         }
         // RFC 7208: mail from outside (not logged in, not from the relay networks) is checked
         // against its domain's SPF record.
-        if policy.spfPolicy != "off", context.service == .smtp, !policy.relayNetworks.allows(context.clientIP) {
+        if policy.spfPolicy != "off", isFromOutside {
             return ask(.spf(path, parameters), .checkSPF(client: context.clientIP, sender: path?.description ?? "",
                                                          helo: context.helo ?? ""))
         }
@@ -351,6 +351,12 @@ struct SMTPStateMachine {
         transaction = Transaction(number: transactionCount, reversePath: path, parameters: parameters)
         reply(.c250SenderOK)
         then(.proceed)
+    }
+
+    /// Mail from outside: on the MX service, not logged in, not from the relay networks. SPF,
+    /// DKIM and DMARC are checked for it.
+    var isFromOutside: Bool {
+        context.service == .smtp && context.authenticatedUser == nil && !policy.relayNetworks.allows(context.clientIP)
     }
 
     /// The service limit, or the authenticated user's lower "max outgoing message size".
@@ -626,6 +632,8 @@ struct SMTPStateMachine {
             completeSender(pending: Array(pending.dropFirst()), user: user)
         case (.finish, .bodyFinished(let finished)):
             bodyFinished(finished)
+        case (.authenticate, .authenticated(let result, let body)):
+            authenticated(result, body)
         case (.accept(let message), .accepted(let committed)):
             accepted(message, committed: committed)
         default:

@@ -442,15 +442,27 @@ struct SettingsCommand: AsyncParsableCommand {
     }
 
     struct Change: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "set", abstract: "Change a setting (JSON value; strings may be bare).")
+        static let configuration = CommandConfiguration(
+            commandName: "set", abstract: "Change settings: KEY VALUE, and more pairs (JSON values; strings may be bare).")
         @OptionGroup var options: DirectoryOptions
         @Argument var key: String
         @Argument var value: String
+        @Argument(help: "More KEY VALUE pairs.") var more: [String] = []
+
+        func validate() throws {
+            guard more.count % 2 == 0 else { throw ValidationError("every key needs a value") }
+        }
+
         func run() async throws {
-            let stored = try await options.withDirectory {
-                try await SettingWriter(engine: $0.engine).set(key, to: value, actor: commandLineActor)
+            let pairs = [(key, value)] + stride(from: 0, to: more.count, by: 2).map { (more[$0], more[$0 + 1]) }
+            let stored = try await options.withDirectory { directory in
+                var stored: [String] = []
+                for (key, value) in pairs {
+                    stored.append(try await SettingWriter(engine: directory.engine).set(key, to: value, actor: commandLineActor))
+                }
+                return stored
             }
-            print("\(key) = \(stored)")
+            for ((key, _), value) in zip(pairs, stored) { print("\(key) = \(value)") }
         }
     }
 

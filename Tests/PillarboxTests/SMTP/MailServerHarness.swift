@@ -65,9 +65,10 @@ final class MailServerHarness: @unchecked Sendable {
         try await TestDatabase.withDatabase { endpoint in
             let harness = try MailServerHarness(endpoint: endpoint)
             do {
-                // Tests reach only loopback: SPF checks (which ask the system's DNS) are on only
-                // where a test turns them on with its own DNS server.
-                try await harness.cli(["settings", "set", "smtp.spf_policy", "off"])
+                // Tests reach only loopback: SPF, DKIM and DMARC checks (which ask the system's
+                // DNS) are on only where a test turns them on with its own DNS server.
+                try await harness.cli(["settings", "set", "smtp.spf_policy", "off", "smtp.dkim_verify", "false",
+                                       "smtp.dmarc_policy", "off"])
                 try await body(harness)
                 await harness.stop()
             } catch {

@@ -52,7 +52,8 @@ struct SPFIntakeTests {
                 let text = try? await server.cli(["mail", "show", "alice", "1"])
                 return text?.contains("genuine") == true ? text : nil
             }
-            #expect(stored.contains("Authentication-Results: mx.test.example;\r\n\tspf=pass smtp.mailfrom=news@good.example"), "\(stored)")
+            #expect(stored.contains("Authentication-Results: mx.test.example;\r\n\tspf=pass\r\n\t\tsmtp.mailfrom=news@good.example\r\nReceived:"),
+                    "\(stored)")
             #expect(try await server.cli(["log", "dump"]).contains(#""spf":"pass""#))
         }
     }

@@ -52,8 +52,8 @@ struct DatabaseOutageTests {
     func outage() async throws {
         try await MailServerHarness.withEmbedded { server in
             try await server.createStandardDirectory()
-            // Loopback only: no SPF lookups in the system's DNS.
-            try await server.cli(["settings", "set", "smtp.spf_policy", "off"])
+            // Loopback only: no SPF, DKIM or DMARC lookups in the system's DNS.
+            try await server.cli(["settings", "set", "smtp.spf_policy", "off", "smtp.dkim_verify", "false", "smtp.dmarc_policy", "off"])
             try await server.start(pop3: true, imap: true)
             let traffic = try server.startPython(Self.traffic, ["170"])
             // Traffic flows before the outage.

@@ -43,6 +43,7 @@ public enum EventCatalogue {
         ServerStopped.self,
         SessionEnded.self,
         MessageRejected.self,
+        DMARCReportSent.self,
         SettingChanged.self,
         DeliveryAttempted.self,
         Delivered.self,

@@ -2,6 +2,6 @@
 public enum PillarboxProjections {
     public static var all: [any Projection] {
         [DirectoryProjection(), SettingsProjection(), MailboxProjection(), OutqueueProjection(), BlocksProjection(),
-         LogDBProjection(), SMTPStatsProjection(), MessageAuditProjection()]
+         LogDBProjection(), SMTPStatsProjection(), MessageAuditProjection(), DMARCProjection()]
     }
 }

@@ -248,6 +248,15 @@ extension SettingKey where Value == String {
         }
     }
 
+    /// The address DMARC aggregate reports come from.
+    public static var dmarcReportAddress: SettingKey<String> {
+        SettingKey("dmarc.report_address", default: "",
+                   "From: and envelope sender of DMARC aggregate reports; empty for postmaster at the server's host name") { value in
+            value.isEmpty || (value.contains("@") && !value.contains(where: { $0.isWhitespace || $0 == "<" || $0 == ">" }))
+                ? nil : "not an address"
+        }
+    }
+
     /// The time zone of the schedule's times of day.
     public static var connectionsTimeZone: SettingKey<String> {
         SettingKey("connections.time_zone", default: "",
@@ -377,6 +386,11 @@ extension SettingKey where Value == Int {
     public static var outqueueRemotePort: SettingKey<Int> {
         .count("outqueue.remote_port", default: 25, "TCP port of the receiving servers", range: 1...65_535)
     }
+    /// When the DMARC aggregate reports of the days before go out.
+    public static var dmarcReportHour: SettingKey<Int> {
+        .count("dmarc.report_hour", default: 1, "Hour of the day (UTC) DMARC aggregate reports of earlier days are sent", range: 0...23)
+    }
+
     public static var dnsTimeoutSeconds: SettingKey<Int> {
         .count("dns.timeout_seconds", default: 30, "Seconds to wait for a DNS answer", range: 1...300)
     }
@@ -520,7 +534,8 @@ public enum SettingKeys {
         SettingKey<Bool>.connectionsPaused.erased, SettingKey<String>.connectionsTimeZone.erased,
         SettingKey<[DKIMKeyEntry]>.dkimKeys.erased, SettingKey<String>.smtpSPFPolicy.erased,
         SettingKey<String>.smtpDMARCPolicy.erased, SettingKey<String>.dmarcPublicSuffixList.erased,
-        SettingKey<Bool>.smtpDKIMVerify.erased,
+        SettingKey<Bool>.smtpDKIMVerify.erased, SettingKey<Int>.dmarcReportHour.erased,
+        SettingKey<String>.dmarcReportAddress.erased,
     ]
 
     public static func named(_ name: String) -> AnySettingKey? { all.first { $0.name == name } }

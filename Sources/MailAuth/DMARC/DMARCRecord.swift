@@ -22,6 +22,32 @@ public struct DMARCRecord: Sendable, Equatable {
         /// Bytes; nil for no limit.
         public var maximumSize: Int?
 
+        public init(uri: String, maximumSize: Int? = nil) {
+            self.uri = uri
+            self.maximumSize = maximumSize
+        }
+
+        /// One item of `rua`/`ruf`: a URI, then `!` and a size with an optional unit (§6.2:
+        /// k, m, g, t). Nil for an empty item.
+        public init?(parsing item: String) {
+            let trimmed = item.trimmingCharacters(in: .whitespaces)
+            guard !trimmed.isEmpty else { return nil }
+            guard let bang = trimmed.lastIndex(of: "!") else {
+                self.init(uri: trimmed)
+                return
+            }
+            let size = trimmed[trimmed.index(after: bang)...].lowercased()
+            let units: [Character: Int] = ["k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40]
+            var digits = Substring(size)
+            var unit = 1
+            if let last = size.last, let multiplier = units[last] {
+                unit = multiplier
+                digits = digits.dropLast()
+            }
+            let limit = Int(digits).map { $0.multipliedReportingOverflow(by: unit) }
+            self.init(uri: String(trimmed[..<bang]), maximumSize: limit.flatMap { $0.overflow ? nil : $0.partialValue })
+        }
+
         /// The address of a `mailto:` URI, nil for other schemes.
         public var mailbox: String? {
             guard uri.lowercased().hasPrefix("mailto:") else { return nil }
@@ -80,22 +106,7 @@ public struct DMARCRecord: Sendable, Equatable {
         func policy(_ tag: String) -> Policy? { tags[tag].flatMap { Policy(rawValue: $0.lowercased()) } }
         func reports(_ tag: String) -> [ReportURI] {
             guard let value = tags[tag] else { return [] }
-            return value.split(separator: ",").prefix(10).compactMap { item in
-                let trimmed = item.trimmingCharacters(in: .whitespaces)
-                guard !trimmed.isEmpty else { return nil }
-                // `!` then a size with an optional unit (§6.2): k, m, g, t.
-                guard let bang = trimmed.lastIndex(of: "!") else { return ReportURI(uri: trimmed) }
-                let size = trimmed[trimmed.index(after: bang)...].lowercased()
-                let units: [Character: Int] = ["k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40]
-                var digits = Substring(size)
-                var unit = 1
-                if let last = size.last, let multiplier = units[last] {
-                    unit = multiplier
-                    digits = digits.dropLast()
-                }
-                let limit = Int(digits).map { $0.multipliedReportingOverflow(by: unit) }
-                return ReportURI(uri: String(trimmed[..<bang]), maximumSize: limit.flatMap { $0.overflow ? nil : $0.partialValue })
-            }
+            return value.split(separator: ",").prefix(10).compactMap { ReportURI(parsing: String($0)) }
         }
         let aggregate = reports("rua")
         guard let published = policy("p") ?? (aggregate.isEmpty ? nil : Policy.none) else {

@@ -108,7 +108,9 @@ struct Serve: AsyncParsableCommand {
                     + [.init(service: DeliveryScheduler(engine: engine, settings: settings, directory: directory,
                                                         hostname: configuration.hostname.value,
                                                         vault: SecretVault(keys: configuration.keys, logger: logger),
-                                                        dataDirectory: configuration.dataDirectory, logger: logger))] + (smtp.map { [.init(service: $0)] } ?? []) + (pop3.map { [.init(service: $0)] } ?? [])
+                                                        dataDirectory: configuration.dataDirectory, logger: logger))]
+                    + [.init(service: DMARCReportService(store: store, settings: settings, directory: directory,
+                                                         hostname: configuration.hostname.value, logger: logger))] + (smtp.map { [.init(service: $0)] } ?? []) + (pop3.map { [.init(service: $0)] } ?? [])
                     + (imap.map { [.init(service: $0)] } ?? []) + [.init(service: lifecycle)],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger

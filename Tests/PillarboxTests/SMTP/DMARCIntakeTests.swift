@@ -72,9 +72,11 @@ struct DMARCIntakeTests {
 
     func stored(_ server: MailServerHarness, _ subject: String, mailbox: String = "INBOX") async throws -> String {
         try await eventually(within: .seconds(30), "\(subject) in alice's \(mailbox)") { () -> String? in
-            for uid in 1...6 {
-                let text = try? await server.cli(["mail", "show", "alice", "\(uid)", "--mailbox", mailbox])
-                if let text, text.contains("Subject: \(subject)") { return text }
+            let uids = try await server.cli(["mail", "list", "alice", "--mailbox", mailbox]).split(separator: "\n")
+                .compactMap { line in line.split(separator: " ").first.flatMap { UInt32($0) } }
+            for uid in uids {
+                let text = try await server.cli(["mail", "show", "alice", "\(uid)", "--mailbox", mailbox])
+                if text.contains("Subject: \(subject)") { return text }
             }
             return nil
         }

@@ -49,8 +49,9 @@ struct SPFIntakeTests {
             let good = try await send(server, from: "news@good.example", subject: "genuine")
             #expect(good["data"] as? Int == 250, "\(good)")
             let stored = try await eventually(within: .seconds(30), "alice's copy") { () -> String? in
-                let text = try? await server.cli(["mail", "show", "alice", "1"])
-                return text?.contains("genuine") == true ? text : nil
+                guard try await server.cli(["mail", "list", "alice"]).contains("\n1 ") else { return nil }
+                let text = try await server.cli(["mail", "show", "alice", "1"])
+                return text.contains("genuine") ? text : nil
             }
             #expect(stored.contains("Authentication-Results: mx.test.example;\r\n\tspf=pass\r\n\t\tsmtp.mailfrom=news@good.example\r\nReceived:"),
                     "\(stored)")

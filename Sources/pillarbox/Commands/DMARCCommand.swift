@@ -1,0 +1,179 @@
+import ArgumentParser
+import Commands
+import DNS
+import Delivery
+import EventLog
+import Facts
+import Foundation
+import MailAuth
+import MailCore
+import Projections
+
+/// `pillarbox dmarc`: the aggregate data kept for DMARC reports, the reports sent, sending
+/// them now, and the reports other receivers sent here.
+struct DMARCCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "dmarc", abstract: "DMARC aggregate reports: the data kept, the reports sent, sending now, reports received.",
+        subcommands: [Records.self, Reports.self, Send.self, Received.self])
+
+    struct Records: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "The evaluations kept for reports, per policy domain, day and outcome.")
+        @OptionGroup var options: DirectoryOptions
+        @Option(help: "Only this UTC day (YYYY-MM-DD).") var day: String?
+        @Option(help: "Only this policy domain.") var domain: String?
+
+        func run() async throws {
+            let day = self.day ?? "", domain = (self.domain ?? "").lowercased()
+            let rows = try await options.withDirectory { directory in
+                let result = try await directory.engine.store.client.query("""
+                    SELECT domain, day, sourceip, headerfrom, envelopefrom, spfresult, replace(dkim, E'\n', '; '), disposition,
+                           dkimaligned::text, spfaligned::text, count::text
+                    FROM dmarc.records WHERE (\(day) = '' OR day = \(day)) AND (\(domain) = '' OR domain = \(domain))
+                    ORDER BY day, domain, sourceip
+                    """, logger: directory.engine.logger)
+                var rows: [[String]] = []
+                for try await row in result.decode((String, String, String, String, String, String, String, String, String, String, String).self) {
+                    rows.append([row.0, row.1, row.2, row.3, row.4, row.5, row.6, row.7, row.8, row.9, row.10])
+                }
+                return rows
+            }
+            options.output.print(columns: ["domain", "day", "source_ip", "header_from", "envelope_from", "spf", "dkim", "disposition",
+                                           "dkim_aligned", "spf_aligned", "count"], rows: rows)
+        }
+    }
+
+    struct Reports: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "The aggregate reports sent, newest first.")
+        @OptionGroup var options: DirectoryOptions
+        @Option(help: "At most this many.") var limit = 100
+
+        func run() async throws {
+            let limit = self.limit
+            let rows = try await options.withDirectory { directory in
+                let result = try await directory.engine.store.client.query("""
+                    SELECT reportid, domain, day, array_to_string(sentto, ', '), skipped::text, coalesce(messageid, ''),
+                           records::text, messages::text, size::text, sentat
+                    FROM dmarc.reports ORDER BY sentat DESC, reportid LIMIT \(limit)
+                    """, logger: directory.engine.logger)
+                var rows: [[String]] = []
+                for try await row in result.decode((String, String, String, String, String, String, String, String, String, Date).self) {
+                    rows.append([row.0, row.1, row.2, row.3, row.4 == "{}" ? "" : row.4, row.5, row.6, row.7, row.8,
+                                 row.9.formatted(.iso8601)])
+                }
+                return rows
+            }
+            options.output.print(columns: ["report_id", "domain", "day", "sent_to", "skipped", "message", "records", "messages",
+                                           "bytes", "sent_at"], rows: rows)
+        }
+    }
+
+    struct Send: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Send the reports not sent yet: of one UTC day (today's so far included), or of every earlier day of the last week.")
+        @OptionGroup var options: DirectoryOptions
+        @Option(help: "The UTC day (YYYY-MM-DD).") var day: String?
+
+        func run() async throws {
+            let (configuration, logger) = try options.global.load()
+            let hostname = configuration.hostname.value
+            let day = self.day
+            let sent = try await options.withDirectory { directory in
+                let settings = Settings(engine: directory.engine)
+                let resolver = try UnboundResolver(servers: try await settings.value(SettingKey<[String]>.dnsServers),
+                                                   timeout: .seconds(try await settings.value(SettingKey<Int>.dnsTimeoutSeconds)))
+                let suffixes = try PublicSuffixList(contentsOfFile: try await settings.value(SettingKey<String>.dmarcPublicSuffixList))
+                let address = try await settings.value(SettingKey<String>.dmarcReportAddress)
+                let reporter = DMARCReporter(
+                    store: directory.engine.store, resolver: resolver, suffixes: suffixes,
+                    identity: .init(organization: hostname, hostname: hostname, address: address.isEmpty ? "postmaster@\(hostname)" : address),
+                    logger: logger)
+                let snapshot = try await directory.snapshot()
+                var days: [String]
+                if let day { days = [day] } else { days = try await reporter.pendingDays(before: DMARCProjection.day(Date())) }
+                var sent: [DMARCReportSent] = []
+                for day in days { sent += try await reporter.send(day: day, snapshot: snapshot, now: Date()) }
+                return sent
+            }
+            options.output.print(columns: ["report_id", "domain", "day", "sent_to", "skipped", "records", "messages"], rows: sent.map {
+                [$0.reportID, $0.domain, $0.day, $0.sentTo.joined(separator: ", "),
+                 $0.skipped.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: "; "),
+                 "\($0.records)", "\($0.messages)"]
+            })
+        }
+    }
+
+    struct Received: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "The aggregate reports other receivers sent to a mailbox, read from its messages (gzip or plain XML).")
+        @OptionGroup var options: DirectoryOptions
+        @Option(help: "The user whose mailbox holds the reports.") var user = "postmaster"
+        @Option(help: "The folder.") var mailbox = "INBOX"
+
+        func run() async throws {
+            let user = self.user, mailbox = self.mailbox
+            let rows = try await options.withDirectory { directory in
+                let mail = directory.mail
+                guard let folder = try await mail.reader.mailbox(user, named: mailbox) else {
+                    throw CommandFailure("\(user) has no folder \(mailbox)")
+                }
+                var rows: [[String]] = []
+                for message in try await mail.reader.messages(user, mailboxID: folder.id, uids: nil) {
+                    guard let bytes = try await mail.engine.store.blob(message.blob) else { continue }
+                    for attachment in AggregateReportAttachments.find(in: bytes) {
+                        do {
+                            let report = try AggregateReportAttachments.report(from: attachment)
+                            for record in report.records {
+                                rows.append(["\(message.uid)", report.organization, report.reportID, report.published.domain,
+                                             "\(report.published.p)", record.sourceIP, "\(record.count)", record.disposition,
+                                             record.dkimAligned ? "pass" : "fail", record.spfAligned ? "pass" : "fail", record.headerFrom])
+                            }
+                        } catch {
+                            rows.append(["\(message.uid)", "", "", "", "", "", "", "unreadable: \(error)", "", "", ""])
+                        }
+                    }
+                }
+                return rows
+            }
+            options.output.print(columns: ["uid", "reporter", "report_id", "domain", "p", "source_ip", "count", "disposition", "dkim",
+                                           "spf", "header_from"], rows: rows)
+        }
+    }
+}
+
+/// The report files in a message: parts of type gzip or XML, decoded.
+enum AggregateReportAttachments {
+    struct Attachment {
+        var gzipped: Bool
+        var bytes: [UInt8]
+    }
+
+    static func find(in message: [UInt8]) -> [Attachment] {
+        let summary = MIMEParser.summarise(message)
+        var found: [Attachment] = []
+        func walk(_ part: BodyPart) {
+            if part.isMultipart {
+                part.parts.forEach(walk)
+                return
+            }
+            let type = "\(part.type)/\(part.subtype)".lowercased()
+            let gzip = ["application/gzip", "application/x-gzip"].contains(type)
+            guard gzip || ["application/xml", "text/xml"].contains(type) else { return }
+            let end = min(message.count, part.bodyOffset + part.bodySize)
+            guard part.bodyOffset < end else { return }
+            var bytes = Array(message[part.bodyOffset..<end])
+            if part.encoding.lowercased() == "base64" {
+                let text = String(decoding: bytes.filter { $0 > 0x20 }, as: UTF8.self)
+                guard let data = Data(base64Encoded: text) else { return }
+                bytes = Array(data)
+            }
+            found.append(Attachment(gzipped: gzip, bytes: bytes))
+        }
+        walk(summary.body)
+        return found
+    }
+
+    static func report(from attachment: Attachment) throws -> DMARCAggregateReport {
+        let xml = attachment.gzipped ? try Gzip.decompress(attachment.bytes, limit: DMARCAggregateReport.maximumXML) : attachment.bytes
+        return try DMARCAggregateReport(xml: xml)
+    }
+}

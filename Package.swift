@@ -210,7 +210,7 @@ let package = Package(
         .testTarget(name: "RoutingTests", dependencies: ["Routing", "Facts", "Projections"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CLua", "CZstd"]),
         .testTarget(name: "MailAuthTests", dependencies: [
-            "MailAuth", "DNS", .product(name: "Crypto", package: "swift-crypto"), .product(name: "_CryptoExtras", package: "swift-crypto"),
+            "MailAuth", "DNS", "TestSupport", .product(name: "Crypto", package: "swift-crypto"), .product(name: "_CryptoExtras", package: "swift-crypto"),
         ]),
         .testTarget(
             name: "PillarboxTests",

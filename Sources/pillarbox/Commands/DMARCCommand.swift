@@ -74,10 +74,17 @@ struct DMARCCommand: AsyncParsableCommand {
         @Option(help: "The UTC day (YYYY-MM-DD).") var day: String?
 
         func run() async throws {
-            let (configuration, logger) = try options.global.load()
-            let hostname = configuration.hostname.value
+            // The host name only: `withDirectory` loads the configuration and sets up logging.
+            let configured = try ConfigurationLoader().load(file: options.global.configFile, flags: options.global.flags).hostname.value
             let day = self.day
             let sent = try await options.withDirectory { directory in
+                // Reports name the server that checked the mail: the one that started last.
+                let started = try await directory.engine.store.client.query("""
+                    SELECT s.stream_key FROM eventlog.streams s JOIN eventlog.events e ON e.stream_id = s.stream_id
+                    WHERE s.category = 'server' ORDER BY e.global_position DESC LIMIT 1
+                    """, logger: directory.engine.logger)
+                var hostname = configured
+                for try await key in started.decode(String.self) { hostname = String(key.dropFirst("server-".count)) }
                 let settings = Settings(engine: directory.engine)
                 let resolver = try UnboundResolver(servers: try await settings.value(SettingKey<[String]>.dnsServers),
                                                    timeout: .seconds(try await settings.value(SettingKey<Int>.dnsTimeoutSeconds)))
@@ -86,7 +93,7 @@ struct DMARCCommand: AsyncParsableCommand {
                 let reporter = DMARCReporter(
                     store: directory.engine.store, resolver: resolver, suffixes: suffixes,
                     identity: .init(organization: hostname, hostname: hostname, address: address.isEmpty ? "postmaster@\(hostname)" : address),
-                    logger: logger)
+                    logger: directory.engine.logger)
                 let snapshot = try await directory.snapshot()
                 var days: [String]
                 if let day { days = [day] } else { days = try await reporter.pendingDays(before: DMARCProjection.day(Date())) }

@@ -30,12 +30,14 @@ struct DMARCIntakeTests {
     }
 
     static let dns = Result {
-        try TestDNSServer(zones: ["example."], localData: [
+        try TestDNSServer(zones: ["example.", "example.com."], localData: [
             #"good.example. IN TXT "v=spf1 ip4:127.0.0.0/8 -all""#,
-            #"_dmarc.good.example. IN TXT "v=DMARC1; p=reject; rua=mailto:dmarc@good.example""#,
+            #"_dmarc.good.example. IN TXT "v=DMARC1; p=reject; rua=mailto:postmaster@example.com""#,
+            // example.com takes good.example's reports (RFC 7489 §7.1), not bank.example's.
+            #"good.example._report._dmarc.example.com. IN TXT "v=DMARC1""#,
             #"sel._domainkey.good.example. IN TXT "v=DKIM1; k=rsa; p=\#(try key.get().publicKey)""#,
             #"bank.example. IN TXT "v=spf1 ip4:192.0.2.0/24 -all""#,
-            #"_dmarc.bank.example. IN TXT "v=DMARC1; p=reject""#,
+            #"_dmarc.bank.example. IN TXT "v=DMARC1; p=reject; rua=mailto:postmaster@example.com""#,
             #"quarantine.example. IN TXT "v=spf1 -all""#,
             #"_dmarc.quarantine.example. IN TXT "v=DMARC1; p=quarantine; sp=reject""#,
         ])
@@ -128,6 +130,43 @@ struct DMARCIntakeTests {
             #expect(log.contains(#""applied":"quarantine""#))
             #expect(log.contains(#""dkimAligned":true"#))
             #expect(log.contains(#""applied":"reject""#), "the refused message's message_rejected carries its DMARC check")
+
+            // The day's aggregate reports: good.example's goes to postmaster@example.com, which
+            // agreed to take it; bank.example's is not sent there.
+            let today = try await server.cli(["log", "dump", "--category", "message"]).split(separator: "\n").compactMap { line in
+                line.range(of: #""recorded_at":""#).map { String(line[$0.upperBound...].prefix(10)) }
+            }.first ?? ""
+            _ = try await eventually(within: .seconds(30), "the evaluations in the dmarc projection") { () -> String? in
+                let rows = try await server.cli(["dmarc", "records", "--day", today])
+                return rows.contains("bank.example") && rows.contains("good.example") ? rows : nil
+            }
+            let sent = try await server.cli(["dmarc", "send", "--day", today])
+            #expect(sent.contains("postmaster@example.com"), "\(sent)")
+            #expect(sent.contains("does not take reports for bank.example"), "\(sent)")
+            #expect(try await server.cli(["dmarc", "send", "--day", today]).split(separator: "\n").count == 1, "sent once only")
+
+            let report = try await eventually(within: .seconds(30), "the report in postmaster's INBOX") { () -> String? in
+                guard try await server.cli(["mail", "list", "postmaster"]).contains("\n1 ") else { return nil }
+                return try await server.cli(["mail", "show", "postmaster", "1"])
+            }
+            #expect(report.contains("Subject: Report Domain: good.example Submitter: mx.test.example"), "\(report)")
+            let path = server.dataDirectory + "/report.eml"
+            try report.write(toFile: path, atomically: true, encoding: .utf8)
+            let xml = try await server.python("""
+                import email, email.policy, gzip
+                message = email.message_from_binary_file(open('\(path)', 'rb'), policy=email.policy.default)
+                part = next(p for p in message.walk() if p.get_content_type() == 'application/gzip')
+                print(gzip.decompress(part.get_payload(decode=True)).decode(), end='')
+                """).output
+            let validation = try DMARCSchema.validate(xml)
+            #expect(validation.status == 0, "\(validation.output)\n\(xml)")
+            #expect(xml.contains("<header_from>good.example</header_from>"))
+            #expect(xml.contains("<source_ip>127.0.0.1</source_ip>"))
+
+            // Read back as a received report.
+            let received = try await server.cli(["dmarc", "received", "--user", "postmaster"])
+            #expect(received.contains("good.example:\(today)@mx.test.example"), "\(received)")
+            #expect(try await server.cli(["dmarc", "reports"]).contains("postmaster@example.com"))
         }
     }
 }

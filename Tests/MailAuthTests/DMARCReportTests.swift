@@ -50,6 +50,20 @@ struct DMARCReportTests {
         #expect(throws: DMARCAggregateReport.ParseFailure.declarations) { try DMARCAggregateReport(xml: Array(bomb.utf8)) }
         let external = #"<?xml version="1.0"?><!DOCTYPE f [<!ENTITY x SYSTEM "file:///etc/passwd">]><feedback>&x;</feedback>"#
         #expect(throws: DMARCAggregateReport.ParseFailure.declarations) { try DMARCAggregateReport(xml: Array(external.utf8)) }
+        // Bytes that are not UTF-8 in a tag name; tags that do not match; two roots; a bare &.
+        var broken = Array(Self.report.xml.utf8)
+        if let at = broken.firstIndex(of: UInt8(ascii: "<")).map({ $0 + 40 }) { broken.insert(contentsOf: [0x3C, 0xCD, 0xCD, 0x3E], at: at) }
+        #expect(throws: DMARCAggregateReport.ParseFailure.self) { try DMARCAggregateReport(xml: broken) }
+        for text in ["<feedback><a></b></feedback>", "<feedback/><feedback/>", "<feedback>a & b</feedback>", "<feedback>"] {
+            #expect(throws: DMARCAggregateReport.ParseFailure.self, "\(text)") { try DMARCAggregateReport(xml: Array(text.utf8)) }
+        }
+        // CDATA, comments, references and namespace prefixes are read.
+        let styled = Self.report.xml
+            .replacingOccurrences(of: "<feedback>", with: "<!-- a comment --><rua:feedback xmlns:rua=\"urn:x\">")
+            .replacingOccurrences(of: "</feedback>", with: "</rua:feedback>")
+            .replacingOccurrences(of: "<email>postmaster@mx.example.org</email>", with: "<email><![CDATA[postmaster@mx.example.org]]></email>")
+            .replacingOccurrences(of: "<fo>0</fo>", with: "<fo>&#48;</fo>")
+        #expect(try DMARCAggregateReport(xml: Array(styled.utf8)) == Self.report)
         #expect(throws: DMARCAggregateReport.ParseFailure.missing("policy_published")) {
             try DMARCAggregateReport(xml: Array("<feedback><report_metadata><report_id>1</report_id></report_metadata></feedback>".utf8))
         }

@@ -1,9 +1,11 @@
 import FuzzDriver
 import MailAuth
 
-/// Any bytes as a DKIM-Signature value, a key record, a message and an SPF record: the tag
-/// list, signature and key parsers, the header splitter, both canonicalizations, and the SPF
-/// record and macro parsers end without a crash.
+/// Any bytes as a DKIM-Signature value, a key record, a message, an SPF record, a DMARC
+/// record, an Authentication-Results value, a DMARC aggregate report (plain and gzipped) and a
+/// domain for the Public Suffix List: every parser ends without a crash.
+let suffixes = PublicSuffixList(text: "com\nco.uk\n*.ck\n!www.ck\n公司.cn\n// comment\n")
+
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzMailAuth(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let bytes = Array(UnsafeBufferPointer(start: data, count: size))
@@ -11,6 +13,12 @@ public func fuzzMailAuth(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     _ = try? DKIMTagList(parsing: bytes)
     _ = try? DKIMSignature(value: bytes)
     _ = try? DKIMKeyRecord(parsing: bytes)
+    let text = String(decoding: bytes, as: UTF8.self)
+    _ = try? DMARCRecord(parsing: text)
+    _ = AuthenticationResults.authservID(ofValue: bytes)
+    _ = try? DMARCAggregateReport(xml: bytes)
+    if let xml = try? Gzip.decompress(bytes, limit: 1 << 20) { _ = try? DMARCAggregateReport(xml: xml) }
+    _ = suffixes.organizationalDomain(of: text)
     if let header = HeaderFields(bytes) {
         for field in header.fields.prefix(50) {
             _ = DKIMCanonicalization.relaxed.header(field.raw)

@@ -1,7 +1,4 @@
 import Foundation
-#if canImport(FoundationXML)
-import FoundationXML
-#endif
 
 /// A DMARC aggregate report (RFC 7489 §7.2 and appendix C): written for the domains whose
 /// mail this server checked, and read from the reports other receivers send.
@@ -187,13 +184,8 @@ public struct DMARCAggregateReport: Sendable, Equatable {
         // No DTDs at all: no entity can expand, nothing external is fetched.
         if Self.contains(data, "<!DOCTYPE") || Self.contains(data, "<!ENTITY") { throw .declarations }
         let reader = ReportReader()
-        let parser = XMLParser(data: Data(data))
-        parser.shouldResolveExternalEntities = false
-        parser.delegate = reader
-        guard parser.parse(), reader.failure == nil else {
-            if let failure = reader.failure { throw failure }
-            throw .notXML(parser.parserError.map { "\($0.localizedDescription)" } ?? "unknown error")
-        }
+        var xml = XMLReader(data)
+        try xml.read(reader)
         guard let published = reader.published else { throw .missing("policy_published") }
         guard let id = reader.reportID else { throw .missing("report_id") }
         self.init(organization: reader.organization ?? "", email: reader.email ?? "", reportID: id, begin: reader.begin ?? 0,
@@ -214,7 +206,7 @@ public struct DMARCAggregateReport: Sendable, Equatable {
 }
 
 /// Collects a report's elements by path as the parser meets them.
-private final class ReportReader: NSObject, XMLParserDelegate {
+private final class ReportReader: XMLReader.Handler {
     var path: [String] = []
     var text = ""
     var organization: String?
@@ -226,25 +218,15 @@ private final class ReportReader: NSObject, XMLParserDelegate {
     var records: [DMARCAggregateReport.Record] = []
     var record: DMARCAggregateReport.Record?
     var signature: DMARCAggregateReport.Signature?
-    var failure: DMARCAggregateReport.ParseFailure?
 
-    func parser(_ parser: XMLParser, didStartElement name: String, namespaceURI: String?, qualifiedName: String?,
-                attributes: [String: String] = [:]) {
+    func start(_ name: String) throws(DMARCAggregateReport.ParseFailure) {
         path.append(name)
         text = ""
-        guard path.count <= 8 else {
-            failure = .notXML("nested too deeply")
-            parser.abortParsing()
-            return
-        }
+        guard path.count <= 8 else { throw .notXML("nested too deeply") }
         switch path.suffix(2).joined(separator: "/") {
         case "feedback/policy_published": published = .init(domain: "")
         case "feedback/record":
-            guard records.count < DMARCAggregateReport.maximumRecords else {
-                failure = .tooLarge
-                parser.abortParsing()
-                return
-            }
+            guard records.count < DMARCAggregateReport.maximumRecords else { throw .tooLarge }
             record = .init(sourceIP: "", count: 0, disposition: "none", dkimAligned: false, spfAligned: false, reason: nil,
                            headerFrom: "", envelopeFrom: "", dkim: [], spfDomain: "", spfResult: "none")
         case "auth_results/dkim": signature = .init(domain: "", selector: nil, result: "none")
@@ -252,11 +234,11 @@ private final class ReportReader: NSObject, XMLParserDelegate {
         }
     }
 
-    func parser(_ parser: XMLParser, foundCharacters string: String) {
+    func characters(_ string: String) {
         if text.utf8.count < 4_096 { text += string }
     }
 
-    func parser(_ parser: XMLParser, didEndElement name: String, namespaceURI: String?, qualifiedName: String?) {
+    func end(_ name: String) {
         let value = text.trimmingCharacters(in: .whitespacesAndNewlines)
         let where_ = path.joined(separator: "/")
         switch where_ {
@@ -295,5 +277,182 @@ private final class ReportReader: NSObject, XMLParserDelegate {
         }
         path.removeLast()
         text = ""
+    }
+}
+
+/// A strict reader for the XML of reports: elements, attributes (skipped), text with the five
+/// predefined entities and character references, CDATA, comments and processing instructions.
+/// No document type declarations (so no entities to expand and nothing external), names in
+/// ASCII, one root element, end tags that match.
+struct XMLReader {
+    protocol Handler: AnyObject {
+        func start(_ name: String) throws(DMARCAggregateReport.ParseFailure)
+        func characters(_ text: String)
+        func end(_ name: String)
+    }
+
+    let bytes: [UInt8]
+    var index = 0
+
+    init(_ bytes: [UInt8]) {
+        // A UTF-8 byte order mark is allowed at the start.
+        self.bytes = bytes.starts(with: [0xEF, 0xBB, 0xBF]) ? Array(bytes.dropFirst(3)) : bytes
+    }
+
+    static func failure(_ detail: String) -> DMARCAggregateReport.ParseFailure { .notXML(detail) }
+
+    mutating func read(_ handler: some Handler) throws(DMARCAggregateReport.ParseFailure) {
+        var open: [String] = []
+        var rootSeen = false
+        var text: [UInt8] = []
+        func flush() throws(DMARCAggregateReport.ParseFailure) {
+            guard !text.isEmpty else { return }
+            if open.isEmpty {
+                guard text.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0A || $0 == 0x0D }) else {
+                    throw Self.failure("text outside the root element")
+                }
+            } else {
+                handler.characters(try Self.decode(text))
+            }
+            text = []
+        }
+        while index < bytes.count {
+            let byte = bytes[index]
+            guard byte == UInt8(ascii: "<") else {
+                text.append(byte)
+                index += 1
+                continue
+            }
+            if starts(with: "<!--") {
+                try flush()
+                try skip(past: "-->")
+            } else if starts(with: "<![CDATA[") {
+                guard !open.isEmpty else { throw Self.failure("CDATA outside the root element") }
+                try flush()
+                index += 9
+                let start = index
+                try skip(past: "]]>")
+                // CDATA is literal: no references in it.
+                handler.characters(String(decoding: bytes[start..<(index - 3)], as: UTF8.self))
+            } else if starts(with: "<?") {
+                try flush()
+                try skip(past: "?>")
+            } else if starts(with: "<!") {
+                throw DMARCAggregateReport.ParseFailure.declarations
+            } else if starts(with: "</") {
+                try flush()
+                index += 2
+                let name = try readName()
+                skipSpace()
+                guard index < bytes.count, bytes[index] == UInt8(ascii: ">") else { throw Self.failure("a broken end tag") }
+                index += 1
+                guard open.last == name else { throw Self.failure("</\(name)> does not close <\(open.last ?? "")>") }
+                open.removeLast()
+                handler.end(name)
+            } else {
+                try flush()
+                index += 1
+                let name = try readName()
+                guard !open.isEmpty || !rootSeen else { throw Self.failure("a second root element") }
+                rootSeen = true
+                // Attributes are read past, not kept.
+                var quote: UInt8?
+                var selfClosing = false
+                while true {
+                    guard index < bytes.count else { throw Self.failure("a start tag that does not end") }
+                    let next = bytes[index]
+                    index += 1
+                    if let open = quote {
+                        if next == open { quote = nil }
+                        if next == UInt8(ascii: "<") { throw Self.failure("< in an attribute value") }
+                        continue
+                    }
+                    if next == UInt8(ascii: "\"") || next == UInt8(ascii: "'") { quote = next; continue }
+                    if next == UInt8(ascii: ">") { break }
+                    if next == UInt8(ascii: "/"), index < bytes.count, bytes[index] == UInt8(ascii: ">") {
+                        index += 1
+                        selfClosing = true
+                        break
+                    }
+                    if next == UInt8(ascii: "<") { throw Self.failure("< in a start tag") }
+                }
+                try handler.start(name)
+                if selfClosing { handler.end(name) } else { open.append(name) }
+            }
+        }
+        try flush()
+        guard rootSeen else { throw Self.failure("no root element") }
+        guard open.isEmpty else { throw Self.failure("<\(open.last ?? "")> is not closed") }
+    }
+
+    func starts(with prefix: String) -> Bool {
+        let needle = Array(prefix.utf8)
+        return bytes.count - index >= needle.count && bytes[index..<(index + needle.count)].elementsEqual(needle)
+    }
+
+    mutating func skip(past end: String) throws(DMARCAggregateReport.ParseFailure) {
+        while index < bytes.count {
+            if starts(with: end) {
+                index += end.utf8.count
+                return
+            }
+            index += 1
+        }
+        throw Self.failure("\(end) missing")
+    }
+
+    mutating func skipSpace() {
+        while index < bytes.count, [0x20, 0x09, 0x0A, 0x0D].contains(bytes[index]) { index += 1 }
+    }
+
+    /// A name in ASCII: letters, digits, `_`, `-`, `.` and `:` (a prefix is dropped).
+    mutating func readName() throws(DMARCAggregateReport.ParseFailure) -> String {
+        let start = index
+        while index < bytes.count, index - start < 256 {
+            let byte = bytes[index]
+            let allowed = (0x41...0x5A).contains(byte) || (0x61...0x7A).contains(byte) || (0x30...0x39).contains(byte)
+                || byte == UInt8(ascii: "_") || byte == UInt8(ascii: "-") || byte == UInt8(ascii: ".") || byte == UInt8(ascii: ":")
+            guard allowed else { break }
+            index += 1
+        }
+        guard index > start, !(0x30...0x39).contains(bytes[start]) else { throw Self.failure("a tag without a usable name") }
+        let name = String(decoding: bytes[start..<index], as: UTF8.self)
+        return name.split(separator: ":").last.map(String.init) ?? name
+    }
+
+    /// Text with its references replaced.
+    static func decode(_ text: [UInt8]) throws(DMARCAggregateReport.ParseFailure) -> String {
+        guard text.contains(UInt8(ascii: "&")) else { return String(decoding: text, as: UTF8.self) }
+        var out: [UInt8] = []
+        var index = 0
+        while index < text.count {
+            guard text[index] == UInt8(ascii: "&") else {
+                out.append(text[index])
+                index += 1
+                continue
+            }
+            guard let semicolon = text[index...].prefix(12).firstIndex(of: UInt8(ascii: ";")) else {
+                throw failure("a bare & in text")
+            }
+            let name = String(decoding: text[(index + 1)..<semicolon], as: UTF8.self)
+            switch name {
+            case "lt": out.append(UInt8(ascii: "<"))
+            case "gt": out.append(UInt8(ascii: ">"))
+            case "amp": out.append(UInt8(ascii: "&"))
+            case "quot": out.append(UInt8(ascii: "\""))
+            case "apos": out.append(UInt8(ascii: "'"))
+            default:
+                let value: UInt32?
+                if name.hasPrefix("#x") { value = UInt32(name.dropFirst(2), radix: 16) } else if name.hasPrefix("#") {
+                    value = UInt32(name.dropFirst())
+                } else {
+                    value = nil
+                }
+                guard let value, let scalar = Unicode.Scalar(value), value != 0 else { throw failure("an unknown reference &\(name);") }
+                out += Array(String(Character(scalar)).utf8)
+            }
+            index = semicolon + 1
+        }
+        return String(decoding: out, as: UTF8.self)
     }
 }

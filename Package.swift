@@ -174,7 +174,7 @@ let package = Package(
         .executableTarget(
             name: "pillarbox-bench",
             dependencies: [
-                "EventLog", "Facts", "Projections", "MailCore",
+                "EventLog", "Facts", "Projections", "MailCore", "MailAuth",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),

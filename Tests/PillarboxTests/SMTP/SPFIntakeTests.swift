@@ -41,8 +41,8 @@ struct SPFIntakeTests {
             #expect(forged["mail"] as? Int == 550, "\(forged)")
             #expect((forged["text"] as? String)?.hasPrefix("5.7.23 SPF check failed for ceo@bank.example") == true, "\(forged)")
             let ids = try await eventually(within: .seconds(30), "the IDS event") { () -> String? in
-                let tail = try await server.cli(["ids", "tail", "-n", "5"])
-                return tail.contains("SPF") ? tail : nil
+                let events = try await server.cli(["ids", "list"])
+                return events.contains("ceo@bank.example") ? events : nil
             }
             #expect(ids.contains("ceo@bank.example"))
 

@@ -11,7 +11,7 @@ PACKAGES := pkg-config libzstd-dev liblua5.4-dev libunbound-dev zlib1g-dev postg
 # What the end-to-end tests drive Pillarbox with.
 TEST_PACKAGES := python3 python3-aiosmtpd python3-dkim python3-spf python3-yaml python3-authres libxml2-utils curl swaks libnet-ssleay-perl fetchmail isync unbound openssl
 
-.PHONY: run test build release deps test-deps clean bench-append bench-compression bench-rebuild bench-smtp bench-pop3 bench-imap bench-lag bench-outbound fuzz
+.PHONY: run test build release deps test-deps clean bench-append bench-compression bench-rebuild bench-smtp bench-pop3 bench-imap bench-lag bench-outbound bench-auth fuzz
 
 ## Installs the Debian packages that are missing (apt-get only runs when one is).
 deps:
@@ -81,6 +81,9 @@ bench-pop3: deps
 
 bench-outbound: deps
 	bench/outbound/run
+
+bench-auth: deps
+	bench/auth/run
 
 ## imaptest is not packaged: build it yourself (bench/RESULTS.md says how) and pass IMAPTEST=PATH.
 bench-imap: deps

@@ -5,6 +5,8 @@ import MailCore
 /// What the checks on a received message found, and the header field that says so.
 public struct MessageAuthentication: Sendable {
     public var dkim: [DKIMResult] = []
+    /// The ARC chain's validation, when DKIM was checked.
+    public var arc: ARCResult?
     public var dmarc: DMARCOutcome?
     /// The `Authentication-Results:` field to put at the top of the message.
     public var results: AuthenticationResults
@@ -69,6 +71,15 @@ public struct MessageAuthenticator: Sendable {
                 if let algorithm = result.algorithm { properties.append(("header.a", algorithm)) }
                 if let prefix = result.signaturePrefix { properties.append(("header.b", prefix)) }
                 entries.append(.init(method: "dkim", result: result.outcome.rawValue, reason: result.detail, properties: properties))
+            }
+            // RFC 8617 §5.2: the chain of the hops before, recorded for later filters.
+            let arc = await ARCVerifier(resolver: resolver).verify(message, at: now)
+            outcome.arc = arc
+            if arc.outcome != .none {
+                var properties: [(String, String)] = []
+                if let domain = arc.domain { properties.append(("header.d", domain)) }
+                properties.append(("header.i", "\(arc.instances)"))
+                entries.append(.init(method: "arc", result: arc.outcome.rawValue, reason: arc.detail, properties: properties))
             }
         }
         if let suffixes {

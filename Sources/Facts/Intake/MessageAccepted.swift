@@ -86,6 +86,8 @@ public struct MessageAccepted: Event {
     public var spf: String?
     /// Every DKIM signature's result, when signatures were checked (RFC 6376 §6).
     public var dkim: [DKIMCheck]?
+    /// The ARC chain's validation (`none`, `pass`, `fail`; RFC 8617), when DKIM was checked.
+    public var arc: String?
     /// The DMARC evaluation, when DMARC was checked.
     public var dmarc: DMARCCheck?
     /// Local copies go to the recipient's Junk folder (a DMARC quarantine).
@@ -95,7 +97,8 @@ public struct MessageAccepted: Event {
                 authUser: String?, reversePath: String, recipients: [Recipient], body: String?, smtpUTF8: Bool,
                 ret: String?, envelopeID: String?, mailAuth: String?, size: Int64, blob: BlobID, returnPathLength: Int,
                 subject: String?, refused: [RefusedRecipient] = [], processingTime: Double? = nil, priority: Int? = nil,
-                spf: String? = nil, dkim: [DKIMCheck]? = nil, dmarc: DMARCCheck? = nil, junk: Bool? = nil) {
+                spf: String? = nil, dkim: [DKIMCheck]? = nil, dmarc: DMARCCheck? = nil, junk: Bool? = nil, arc: String? = nil) {
+        self.arc = arc
         self.spf = spf
         self.dkim = dkim
         self.dmarc = dmarc

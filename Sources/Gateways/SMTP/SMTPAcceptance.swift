@@ -97,7 +97,7 @@ final class SMTPAcceptance: Sendable {
             blob: message.blob, returnPathLength: message.returnPathLength, subject: Self.subject(of: message.head),
             refused: message.refused, processingTime: max(0, clock().timeIntervalSince(message.bodyStarted)),
             priority: session.authenticatedUser?.sendPriority, spf: message.spf?.result,
-            dkim: message.dkim, dmarc: message.dmarc, junk: message.junk ? true : nil)
+            dkim: message.dkim, dmarc: message.dmarc, junk: message.junk ? true : nil, arc: message.arc)
         let stream = try StreamName(category: MessageAccepted.category, id: message.messageID)
         switch message.body {
         case .memory(let bytes):

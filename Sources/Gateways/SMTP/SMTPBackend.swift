@@ -63,6 +63,8 @@ public struct SMTPMessage: Sendable {
     public var dmarc: DMARCCheck? = nil
     /// Local copies go to Junk (a DMARC quarantine the server enforces).
     public var junk = false
+    /// The ARC chain's validation.
+    public var arc: String? = nil
 }
 
 /// What the checks made once a message from outside is in found (DKIM, DMARC), and how the
@@ -75,8 +77,12 @@ public struct SMTPAuthentication: Sendable {
     public var forged: [Range<Int>]
     public var dkim: [DKIMCheck]?
     public var dmarc: DMARCCheck?
+    /// The ARC chain's validation: `none`, `pass` or `fail`.
+    public var arc: String?
 
-    public init(field: String = "", forged: [Range<Int>] = [], dkim: [DKIMCheck]? = nil, dmarc: DMARCCheck? = nil) {
+    public init(field: String = "", forged: [Range<Int>] = [], dkim: [DKIMCheck]? = nil, dmarc: DMARCCheck? = nil,
+                arc: String? = nil) {
+        self.arc = arc
         self.field = field
         self.forged = forged
         self.dkim = dkim

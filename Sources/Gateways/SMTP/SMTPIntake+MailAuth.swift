@@ -120,6 +120,6 @@ extension SMTPIntake {
         }
         let field = outcome.results.entries.isEmpty ? "" : outcome.results.field
         return SMTPAuthentication(field: field, forged: outcome.forged, dkim: dkimChecked ? dkim : nil,
-                                  dmarc: dmarc)
+                                  dmarc: dmarc, arc: outcome.arc?.outcome.rawValue)
     }
 }

@@ -218,6 +218,7 @@ extension SMTPStateMachine {
         var dmarc = result.dmarc
         if policy.dmarcPolicy == "enforce", let disposition = dmarc?.disposition { dmarc?.applied = disposition }
         transaction?.dkim = result.dkim
+        transaction?.arc = result.arc
         transaction?.dmarc = dmarc
         if let dmarc {
             actions.append(.log(.info, "DMARC checked", [
@@ -260,7 +261,7 @@ extension SMTPStateMachine {
                                   recipients: current.recipients, body: finished.body, blob: finished.blob, size: finished.size,
                                   returnPathLength: finished.returnPathLength, head: finished.head, refused: current.refused,
                                   bodyStarted: current.bodyStarted ?? environment.now(), spf: current.spf,
-                                  dkim: current.dkim, dmarc: current.dmarc, junk: current.dmarc?.applied == "quarantine")
+                                  dkim: current.dkim, dmarc: current.dmarc, junk: current.dmarc?.applied == "quarantine", arc: current.arc)
         ask(.accept(message), .accept(message, notes: notes, session: context))
     }
 

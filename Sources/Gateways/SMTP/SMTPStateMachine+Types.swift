@@ -147,6 +147,7 @@ extension SMTPStateMachine {
         /// The checks made once the message was in.
         var dkim: [DKIMCheck]?
         var dmarc: DMARCCheck?
+        var arc: String?
         /// Set once a chunk failed: later chunks are read and dropped.
         var failed = false
         /// Recipients refused so far (the first `SMTPSessionLog.refusedKept`).

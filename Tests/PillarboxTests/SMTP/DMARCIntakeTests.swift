@@ -45,15 +45,19 @@ struct DMARCIntakeTests {
 
     /// Sends one message from 127.0.0.1; `sign` has dkimpy sign it as good.example first,
     /// `tamper` changes its body after, `forge` puts a result claiming to be the server's on
-    /// top. Returns the replies to MAIL FROM and to DATA.
+    /// top, `seal` adds an ARC set from a relay of good.example's. Returns the replies to MAIL FROM and to DATA.
     func send(_ server: MailServerHarness, mailFrom: String, from: String, subject: String, sign: Bool = false,
-              tamper: Bool = false, forge: Bool = false) async throws -> [String: Any] {
+              tamper: Bool = false, forge: Bool = false, seal: Bool = false) async throws -> [String: Any] {
         try await server.python("""
             import smtplib, dkim
             message = b'From: \(from)\\r\\nTo: alice@example.com\\r\\nSubject: \(subject)\\r\\nMessage-ID: <\(subject)@test>\\r\\n\\r\\nthe body\\r\\n'
             if \(sign ? "True" : "False"):
                 key = open('\(try Self.key.get().pem)', 'rb').read()
                 message = dkim.sign(message, b'sel', b'good.example', key, include_headers=[b'from', b'to', b'subject', b'message-id']) + message
+            if \(seal ? "True" : "False"):
+                message = b'Authentication-Results: relay.good.example; spf=pass smtp.mailfrom=good.example\\r\\n' + message
+                message = b''.join(dkim.arc_sign(message, b'sel', b'good.example', key, b'relay.good.example',
+                                                 include_headers=[b'from', b'to', b'subject'])) + message
             if \(tamper ? "True" : "False"):
                 message = message.replace(b'the body', b'the altered body')
             if \(forge ? "True" : "False"):
@@ -96,12 +100,13 @@ struct DMARCIntakeTests {
             // Signed by good.example, sent with a reverse-path SPF knows nothing of: DKIM
             // aligns, DMARC passes. The forged result on top is gone.
             let signed = try await send(server, mailFrom: "bounces@other.example", from: "news@good.example", subject: "signed",
-                                        sign: true, forge: true)
+                                        sign: true, forge: true, seal: true)
             #expect(signed["data"] as? Int == 250, "\(signed)")
             let signedCopy = try await stored(server, "signed")
             #expect(signedCopy.contains("\tdkim=pass\r\n\t\theader.d=good.example\r\n\t\theader.s=sel"), "\(signedCopy)")
             #expect(signedCopy.contains("\tdmarc=pass (p=reject dis=none)\r\n\t\theader.from=good.example"), "\(signedCopy)")
             #expect(signedCopy.components(separatedBy: "Authentication-Results: mx.test.example").count == 2, "one of ours")
+            #expect(signedCopy.contains("\tarc=pass\r\n\t\theader.d=good.example\r\n\t\theader.i=1"), "the relay's ARC seal")
             #expect(!signedCopy.contains("header.d=bank.example"))
             #expect(signedCopy.hasPrefix("Return-Path: <bounces@other.example>\r\nAuthentication-Results: mx.test.example;"))
 

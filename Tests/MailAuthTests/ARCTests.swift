@@ -87,3 +87,56 @@ struct ARCTests {
         #expect(await ARCVerifier(resolver: missing).verify(Array(sealed.utf8), at: Date()).outcome == .fail)
     }
 }
+
+/// Pillarbox's seals, checked by dkimpy and by Pillarbox, alone and in a chain with dkimpy's.
+@Suite("ARC sealing")
+struct ARCSealingTests {
+    static let key = try! DKIMKey.generate(domain: "mx.example.com", selector: "arc", ed25519: false)
+
+    static var resolver: StaticResolver {
+        var resolver = ARCTests.resolver
+        resolver.txtRecords[key.recordName] = [[Array(key.record.utf8)]]
+        return resolver
+    }
+
+    /// dkimpy's arc_verify over `message` with the three keys: its cv.
+    static func dkimpyVerdict(_ message: [UInt8]) throws -> String {
+        let records = Self.resolver.txtRecords.map { name, strings in
+            "'\(name).': b'\(String(decoding: strings[0].joined(), as: UTF8.self))'"
+        }.joined(separator: ", ")
+        let script = """
+            import sys, dkim
+            records = {\(records)}
+            def dns(name, timeout=5):
+                return records.get(name.decode() if isinstance(name, bytes) else name)
+            cv, results, comment = dkim.arc_verify(sys.stdin.buffer.read(), dnsfunc=dns)
+            print(cv.decode(), comment)
+            """
+        return String(decoding: try DKIMInteropTests.python(script, input: message), as: UTF8.self)
+            .split(separator: " ").first.map(String.init) ?? ""
+    }
+
+    @Test("a first seal, and a seal over dkimpy's chain, pass in dkimpy and in Pillarbox; a later change breaks them")
+    func seals() async throws {
+        let verifier = ARCVerifier(resolver: Self.resolver)
+        let fresh = DKIMTests.message
+        let first = try ARCSealer.seal(fresh, key: Self.key, authservID: "mx.example.com", results: "spf=pass smtp.mailfrom=example.com",
+                                       chain: await verifier.verify(fresh, at: Date()), at: Date()) + fresh
+        #expect(try Self.dkimpyVerdict(first) == "pass")
+        #expect(await verifier.verify(first, at: Date()).outcome == .pass)
+
+        let relayed = try ARCTests.sealed(hops: 2)
+        let chain = await verifier.verify(relayed, at: Date())
+        #expect(chain.outcome == .pass)
+        let third = try ARCSealer.seal(relayed, key: Self.key, authservID: "mx.example.com", results: "arc=pass", chain: chain,
+                                       at: Date()) + relayed
+        #expect(String(decoding: third.prefix(30), as: UTF8.self).hasPrefix("ARC-Seal: i=3;"))
+        #expect(try Self.dkimpyVerdict(third) == "pass")
+        let verdict = await verifier.verify(third, at: Date())
+        #expect(verdict.outcome == .pass && verdict.instances == 3, "\(verdict)")
+
+        let changed = Array(String(decoding: third, as: UTF8.self).replacingOccurrences(of: "figures are", with: "figures were").utf8)
+        #expect(await verifier.verify(changed, at: Date()).outcome == .fail)
+        #expect(try Self.dkimpyVerdict(changed) == "fail")
+    }
+}

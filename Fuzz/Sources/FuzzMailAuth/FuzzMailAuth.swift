@@ -19,6 +19,8 @@ public func fuzzMailAuth(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     _ = try? DMARCAggregateReport(xml: bytes)
     if let xml = try? Gzip.decompress(bytes, limit: 1 << 20) { _ = try? DMARCAggregateReport(xml: xml) }
     _ = suffixes.organizationalDomain(of: text)
+    _ = MTASTSRecord(parsing: text)
+    if let policy = try? MTASTSPolicy(parsing: bytes) { _ = policy.allows(mx: "mx.example.net") }
     if let header = HeaderFields(bytes) {
         for field in header.fields.prefix(50) {
             _ = DKIMCanonicalization.relaxed.header(field.raw)

@@ -59,16 +59,8 @@ public struct DMARCReporter: Sendable {
     }
 
     static func day(_ day: String, adding days: Int64) -> String {
-        let parts = day.split(separator: "-").compactMap { Int($0) }
-        guard parts.count == 3 else { return day }
-        var components = DateComponents()
-        components.year = parts[0]
-        components.month = parts[1]
-        components.day = parts[2]
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = TimeZone(identifier: "UTC")!
-        guard let date = calendar.date(from: components) else { return day }
-        return DMARCProjection.day(date.addingTimeInterval(TimeInterval(days * 86_400)))
+        guard let date = CivilDate(text: day) else { return day }
+        return CivilDate(days: date.days + days).text
     }
 
     /// Sends the reports of `day` not sent yet; returns the facts recorded.
@@ -213,16 +205,7 @@ public struct DMARCReporter: Sendable {
     }
 
     static func start(of day: String) -> Date {
-        let parts = day.split(separator: "-").compactMap { Int($0) }
-        var components = DateComponents()
-        if parts.count == 3 {
-            components.year = parts[0]
-            components.month = parts[1]
-            components.day = parts[2]
-        }
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = TimeZone(identifier: "UTC")!
-        return calendar.date(from: components) ?? Date(timeIntervalSince1970: 0)
+        Date(timeIntervalSince1970: TimeInterval((CivilDate(text: day)?.days ?? 0) * 86_400))
     }
 
     func subject(_ report: DMARCAggregateReport) -> String {

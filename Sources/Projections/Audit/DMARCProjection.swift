@@ -1,6 +1,7 @@
 import EventLog
 import Facts
 import Foundation
+import MailCore
 
 /// What DMARC aggregate reports (RFC 7489 §7.2, appendix C) are made of, followed from the log.
 ///
@@ -40,23 +41,7 @@ public struct DMARCProjection: Projection {
 
     /// The UTC day of a moment, `YYYY-MM-DD`: the period a report covers.
     public static func day(_ date: Date) -> String {
-        let days = Int64((date.timeIntervalSince1970 / 86_400).rounded(.down))
-        return day(number: days)
-    }
-
-    /// Day number `days` since 1970-01-01 as `YYYY-MM-DD`.
-    public static func day(number days: Int64) -> String {
-        let z = days + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let dayOfEra = z - era * 146_097
-        let yearOfEra = (dayOfEra - dayOfEra / 1_460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
-        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
-        let monthIndex = (5 * dayOfYear + 2) / 153
-        let day = dayOfYear - (153 * monthIndex + 2) / 5 + 1
-        let month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9
-        let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
-        func two(_ value: Int64) -> String { value < 10 ? "0\(value)" : "\(value)" }
-        return "\(year)-\(two(month))-\(two(day))"
+        CivilDate(days: Int64((date.timeIntervalSince1970 / 86_400).rounded(.down))).text
     }
 
     /// The DKIM results as a report row keeps them: `domain selector result` per signature.

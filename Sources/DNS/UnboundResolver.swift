@@ -287,3 +287,19 @@ final class AnswerCache: Sendable {
         }
     }
 }
+
+/// The resolver for the DNS settings as they stand (`dns.servers`, `dns.timeout_seconds`):
+/// made once and kept until the settings change, so its cache lasts.
+public final class UnboundResolverCache: Sendable {
+    private let cache = Mutex<(key: String, resolver: UnboundResolver)?>(nil)
+
+    public init() {}
+
+    public func resolver(servers: [String], timeoutSeconds: Int) throws(UnboundResolver.ConfigurationError) -> UnboundResolver {
+        let key = servers.joined(separator: ",") + "|\(timeoutSeconds)"
+        if let cached = cache.withLock({ $0 }), cached.key == key { return cached.resolver }
+        let resolver = try UnboundResolver(servers: servers, timeout: .seconds(timeoutSeconds))
+        cache.withLock { $0 = (key, resolver) }
+        return resolver
+    }
+}

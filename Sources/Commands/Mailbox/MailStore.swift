@@ -151,24 +151,28 @@ public struct MailStore: Sendable {
                 skipped.append(user)
                 continue
             }
-            // Each folder's next UID and MODSEQ, as this batch moves them.
-            var folders: [String: (id: Int64, uid: Int64, modSeq: Int64)] = ["INBOX": (inbox.id, Int64(inbox.uidNext), Int64(inbox.highestModSeq + 1))]
+            // Each folder by name (one that is missing or not selectable is INBOX), and the next
+            // UID and MODSEQ of each folder as this batch moves them.
+            var folderIDs = ["INBOX": inbox.id]
+            var next = [inbox.id: (uid: inbox.uidNext, modSeq: inbox.highestModSeq + 1)]
             var events: [PendingEvent] = []
             for delivery in perUser[user] ?? [] {
-                if folders[delivery.mailbox] == nil {
+                if folderIDs[delivery.mailbox] == nil {
                     let found = try await reader.mailbox(user, named: delivery.mailbox, on: transaction.connection)
-                    folders[delivery.mailbox] = found.flatMap { $0.selectable ? ($0.id, Int64($0.uidNext), Int64($0.highestModSeq + 1)) : nil }
-                        ?? folders["INBOX"]
+                    if let found, found.selectable {
+                        folderIDs[delivery.mailbox] = found.id
+                        next[found.id] = (found.uidNext, found.highestModSeq + 1)
+                    } else {
+                        folderIDs[delivery.mailbox] = inbox.id
+                    }
                 }
-                guard let folder = folders[delivery.mailbox] else { continue }
-                let message = StoredMessage(mailboxID: folder.id, uid: .init(folder.uid), modSeq: .init(folder.modSeq), flags: [],
+                let id = folderIDs[delivery.mailbox] ?? inbox.id
+                guard let (uid, modSeq) = next[id] else { continue }
+                let message = StoredMessage(mailboxID: id, uid: uid, modSeq: modSeq, flags: [],
                                             internalDate: Self.wholeSeconds(delivery.internalDate), size: delivery.size,
                                             blob: delivery.blob)
                 events.append(PendingEvent(MessageDelivered(message: message, summary: delivery.summary).stamped()))
-                // Folders that fell back to INBOX share its counters.
-                for (name, value) in folders where value.id == folder.id {
-                    folders[name] = (value.id, value.uid + 1, value.modSeq + 1)
-                }
+                next[id] = (uid + 1, modSeq + 1)
             }
             appends.append(PendingAppend(stream: stream, expectedVersion: expected, events: events))
         }

@@ -31,7 +31,7 @@ public final class DeliveryScheduler: Service, Sendable {
     let limiter = DestinationLimiter()
     private let inFlight = Mutex<Set<String>>([])
     private let wakeup = Wakeup()
-    private let resolverCache = Mutex<(key: String, resolver: any DNS.Resolver)?>(nil)
+    private let resolvers = UnboundResolverCache()
     /// A resolver to use instead of one built from `dns.*` (tests).
     let fixedResolver: (any DNS.Resolver)?
     /// Opens relay passwords; nil where no key directory is available (relays then log in with nothing).
@@ -633,13 +633,7 @@ public final class DeliveryScheduler: Service, Sendable {
 
     func resolver(_ policy: Policy) throws -> any DNS.Resolver {
         if let fixedResolver { return fixedResolver }
-        let key = policy.dnsServers.joined(separator: ",") + "|\(policy.dnsTimeout)"
-        return try resolverCache.withLock { cache in
-            if let cache, cache.key == key { return cache.resolver }
-            let resolver = try UnboundResolver(servers: policy.dnsServers, timeout: .seconds(policy.dnsTimeout))
-            cache = (key, resolver)
-            return resolver
-        }
+        return try resolvers.resolver(servers: policy.dnsServers, timeoutSeconds: policy.dnsTimeout)
     }
 
     // MARK: Notifications

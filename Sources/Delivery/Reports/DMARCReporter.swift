@@ -45,6 +45,16 @@ public struct DMARCReporter: Sendable {
         self.logger = logger
     }
 
+    /// A reporter for the settings as they stand: `address` empty is postmaster at `hostname`;
+    /// the resolver of `dns.servers` and the Public Suffix List at `suffixList`.
+    public init(store: EventStore, hostname: String, address: String, dnsServers: [String], dnsTimeoutSeconds: Int,
+                suffixList: String, logger: Logger) throws {
+        self.init(store: store, resolver: try UnboundResolver(servers: dnsServers, timeout: .seconds(dnsTimeoutSeconds)),
+                  suffixes: try PublicSuffixList(contentsOfFile: suffixList),
+                  identity: Identity(organization: hostname, hostname: hostname, address: address.isEmpty ? "postmaster@\(hostname)" : address),
+                  logger: logger)
+    }
+
     /// The days before `today` with evaluations whose report is not sent yet (the last week).
     public func pendingDays(before today: String) async throws -> [String] {
         let rows = try await store.client.query("""
@@ -246,14 +256,14 @@ public struct DMARCReportService: Service {
     let store: EventStore
     let settings: LiveSettings
     let directory: LiveDirectory
-    let identity: DMARCReporter.Identity
+    let hostname: String
     let logger: Logger
 
     public init(store: EventStore, settings: LiveSettings, directory: LiveDirectory, hostname: String, logger: Logger) {
         self.store = store
         self.settings = settings
         self.directory = directory
-        identity = DMARCReporter.Identity(organization: hostname, hostname: hostname, address: "postmaster@\(hostname)")
+        self.hostname = hostname
         self.logger = logger
     }
 
@@ -289,12 +299,9 @@ public struct DMARCReportService: Service {
     }
 
     func makeReporter() throws -> DMARCReporter {
-        let resolver = try UnboundResolver(servers: settings.value(SettingKey<[String]>.dnsServers),
-                                           timeout: .seconds(settings.value(SettingKey<Int>.dnsTimeoutSeconds)))
-        let suffixes = try PublicSuffixList(contentsOfFile: settings.value(SettingKey<String>.dmarcPublicSuffixList))
-        var identity = identity
-        let address = settings.value(SettingKey<String>.dmarcReportAddress)
-        if !address.isEmpty { identity.address = address }
-        return DMARCReporter(store: store, resolver: resolver, suffixes: suffixes, identity: identity, logger: logger)
+        try DMARCReporter(store: store, hostname: hostname, address: settings.value(SettingKey<String>.dmarcReportAddress),
+                          dnsServers: settings.value(SettingKey<[String]>.dnsServers),
+                          dnsTimeoutSeconds: settings.value(SettingKey<Int>.dnsTimeoutSeconds),
+                          suffixList: settings.value(SettingKey<String>.dmarcPublicSuffixList), logger: logger)
     }
 }

@@ -108,8 +108,8 @@ extension SMTPBodySink {
     /// line) and the `removing` ranges of the client's message (offsets from its start) taken
     /// out; its SHA-256, size and head made again. A spooled body is written to a new spool
     /// file and the old one removed.
-    static func rewrite(_ finished: SMTPStateMachine.FinishedBody, inserting field: [UInt8], removing: [Range<Int>],
-                        spoolDirectory: String?) throws -> SMTPStateMachine.FinishedBody {
+    static func rewrite(_ finished: SMTPStateMachine.FinishedBody, inserting field: [UInt8],
+                        removing: [Range<Int>]) throws -> SMTPStateMachine.FinishedBody {
         var result = finished
         var hasher = SHA256()
         var size = 0

@@ -7,22 +7,6 @@ import MailCore
 import Projections
 import Synchronization
 
-/// The resolver the intake's checks (SPF, DKIM, DMARC) ask, built from `dns.servers` and
-/// `dns.timeout_seconds` and made again when they change.
-final class IntakeResolverCache: Sendable {
-    private let cache = Mutex<(key: String, resolver: any DNS.Resolver)?>(nil)
-
-    func resolver(servers: [String], timeout: Int) throws -> any DNS.Resolver {
-        let key = servers.joined(separator: ",") + "|\(timeout)"
-        return try cache.withLock { cache in
-            if let cache, cache.key == key { return cache.resolver }
-            let resolver = try UnboundResolver(servers: servers, timeout: .seconds(timeout))
-            cache = (key, resolver)
-            return resolver
-        }
-    }
-}
-
 /// The Public Suffix List of `dmarc.public_suffix_list`, read once per path.
 final class PublicSuffixListCache: Sendable {
     private let cache = Mutex<(path: String, list: PublicSuffixList)?>(nil)
@@ -38,7 +22,7 @@ final class PublicSuffixListCache: Sendable {
 extension SMTPIntake {
     func intakeResolver() throws -> any DNS.Resolver {
         try resolvers.resolver(servers: settings.value(SettingKey<[String]>.dnsServers),
-                               timeout: settings.value(SettingKey<Int>.dnsTimeoutSeconds))
+                               timeoutSeconds: settings.value(SettingKey<Int>.dnsTimeoutSeconds))
     }
 
     public func checkSPF(client: String, sender: String, helo: String) async -> SMTPSPFResult {

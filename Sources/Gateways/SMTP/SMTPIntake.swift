@@ -1,4 +1,5 @@
 import Commands
+import DNS
 import EventLog
 import Facts
 import Foundation
@@ -26,7 +27,7 @@ public final class SMTPIntake: SMTPBackend {
     let clock: @Sendable () -> Date
     let scoring: SMTPIntrusionScoring
     let acceptance: SMTPAcceptance
-    let resolvers = IntakeResolverCache()
+    let resolvers = UnboundResolverCache()
     let suffixLists = PublicSuffixListCache()
 
     public init(hostname: String, spoolDirectory: String?, engine: ProjectionEngine, settings: LiveSettings,

@@ -92,7 +92,7 @@ public final class SMTPSession {
             guard !result.field.isEmpty || !result.forged.isEmpty else { return .authenticated(result, finished) }
             do {
                 return .authenticated(result, try SMTPBodySink.rewrite(finished, inserting: Array(result.field.utf8),
-                                                                       removing: result.forged, spoolDirectory: backend.spoolDirectory))
+                                                                       removing: result.forged))
             } catch {
                 logger.error("writing the checks' results into a message failed", metadata: ["error": "\(error)"])
                 return .authenticated(result, nil)

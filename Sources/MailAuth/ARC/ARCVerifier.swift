@@ -144,15 +144,18 @@ public struct ARCVerifier: Sendable {
         var hasher = DKIMCanonicalization.BodyHasher(signature.bodyCanonicalization, limit: signature.bodyLength)
         hasher.update(message.dropFirst(header.bodyStart))
         guard hasher.finish() == signature.bodyHash else { return "body hash did not verify" }
-        let verifier = DKIMVerifier(resolver: resolver)
-        let record: DKIMKeyRecord
-        switch await verifier.keyRecord(signature) {
-        case .success(let found): record = found
-        case .failure(let problem): return problem.detail
-        }
         let data = DKIMHashInput.headers(header, names: signature.signedHeaders, canonicalization: signature.headerCanonicalization)
             + DKIMHashInput.signatureField(field.raw, signature.headerCanonicalization)
-        return verifier.check(signature, record: record, data: data)?.detail
+        return await check(signature, data: data)
+    }
+
+    /// The key `signature` names, then its signature over `data`; why it failed, or nil.
+    func check(_ signature: DKIMSignature, data: [UInt8]) async -> String? {
+        let verifier = DKIMVerifier(resolver: resolver)
+        switch await verifier.keyRecord(signature) {
+        case .success(let record): return verifier.check(signature, record: record, data: data)?.detail
+        case .failure(let problem): return problem.detail
+        }
     }
 
     /// An ARC-Seal over `data`, with the key its `d=` and `s=` name.
@@ -167,12 +170,6 @@ public struct ARCVerifier: Sendable {
         } catch {
             return error.description
         }
-        let verifier = DKIMVerifier(resolver: resolver)
-        let record: DKIMKeyRecord
-        switch await verifier.keyRecord(signature) {
-        case .success(let found): record = found
-        case .failure(let problem): return problem.detail
-        }
-        return verifier.check(signature, record: record, data: data)?.detail
+        return await check(signature, data: data)
     }
 }

@@ -86,14 +86,12 @@ struct DMARCCommand: AsyncParsableCommand {
                 var hostname = configured
                 for try await key in started.decode(String.self) { hostname = String(key.dropFirst("server-".count)) }
                 let settings = Settings(engine: directory.engine)
-                let resolver = try UnboundResolver(servers: try await settings.value(SettingKey<[String]>.dnsServers),
-                                                   timeout: .seconds(try await settings.value(SettingKey<Int>.dnsTimeoutSeconds)))
-                let suffixes = try PublicSuffixList(contentsOfFile: try await settings.value(SettingKey<String>.dmarcPublicSuffixList))
-                let address = try await settings.value(SettingKey<String>.dmarcReportAddress)
-                let reporter = DMARCReporter(
-                    store: directory.engine.store, resolver: resolver, suffixes: suffixes,
-                    identity: .init(organization: hostname, hostname: hostname, address: address.isEmpty ? "postmaster@\(hostname)" : address),
-                    logger: directory.engine.logger)
+                let reporter = try DMARCReporter(
+                    store: directory.engine.store, hostname: hostname,
+                    address: try await settings.value(SettingKey<String>.dmarcReportAddress),
+                    dnsServers: try await settings.value(SettingKey<[String]>.dnsServers),
+                    dnsTimeoutSeconds: try await settings.value(SettingKey<Int>.dnsTimeoutSeconds),
+                    suffixList: try await settings.value(SettingKey<String>.dmarcPublicSuffixList), logger: directory.engine.logger)
                 let snapshot = try await directory.snapshot()
                 var days: [String]
                 if let day { days = [day] } else { days = try await reporter.pendingDays(before: DMARCProjection.day(Date())) }

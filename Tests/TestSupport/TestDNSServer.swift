@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// A real unbound server on loopback serving static test zones.
 /// The zone is under `example.`: libunbound answers names under `test.` itself (one of its
@@ -18,7 +19,11 @@ public final class TestDNSServer: Sendable {
         }
         directory = NSTemporaryDirectory() + "pillarbox-dns-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        port = try Self.freeUDPPort()
+        // A port no other server of this process was given, and that nothing holds now: the
+        // readiness check below looks only at whether the port is bound.
+        var port = try Self.freeUDPPort()
+        while !Self.claim(port) || Self.isBound(port) { port = try Self.freeUDPPort() }
+        self.port = port
         var config = """
             server:
               interface: 127.0.0.1
@@ -87,6 +92,13 @@ public final class TestDNSServer: Sendable {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(socket, $0, &length) }
         }
         return UInt16(bigEndian: address.sin_port)
+    }
+
+    private static let claimed = Mutex<Set<UInt16>>([])
+
+    /// Whether `port` was not handed to a server of this process before (it is now).
+    static func claim(_ port: UInt16) -> Bool {
+        claimed.withLock { $0.insert(port).inserted }
     }
 
     static func isBound(_ port: UInt16) -> Bool {

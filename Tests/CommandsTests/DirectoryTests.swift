@@ -163,4 +163,33 @@ struct DirectoryTests {
             }
         }
     }
+
+    @Test("a server started after a change keeps it while an open transaction holds the log's visible end before it")
+    func settingsLoadedAheadOfTheFollower() async throws {
+        try await withDirectory { _, engine in
+            let writer = SettingWriter(engine: engine)
+            try await writer.set("password.min_length", to: "8", actor: "admin")
+            try await engine.client.withConnection { holder in
+                // A transaction with an id, open across the next change: readers of the log
+                // see nothing from that change on until it ends.
+                try await holder.query("BEGIN", logger: TestDatabase.logger)
+                try await holder.query("SELECT pg_current_xact_id()", logger: TestDatabase.logger)
+                try await writer.set("password.min_length", to: "9", actor: "admin")
+                let live = LiveSettings(store: engine.store, logger: TestDatabase.logger)
+                try await live.load(from: Settings(engine: engine))
+                #expect(live.value(SettingKey.passwordMinimumLength) == 9)
+                try await live.catchUp()
+                #expect(live.value(SettingKey.passwordMinimumLength) == 9, "the change to 8 is older than the one loaded")
+                try await holder.query("ROLLBACK", logger: TestDatabase.logger)
+                try await live.catchUp()
+                #expect(live.value(SettingKey.passwordMinimumLength) == 9)
+                try await writer.set("password.min_length", to: "10", actor: "admin")
+                // Other tests' transactions on the cluster may hold the visible end back a moment.
+                try await eventually(within: .seconds(30), "the newer change taken in") { () -> Bool? in
+                    try await live.catchUp()
+                    return live.value(SettingKey.passwordMinimumLength) == 10 ? true : nil
+                }
+            }
+        }
+    }
 }

@@ -16,6 +16,11 @@ public final class LiveSettings: Service, Sendable {
     let store: EventStore
     let logger: Logger
     private let state = Mutex<(values: [String: String], watchers: [UUID: AsyncStream<Change>.Continuation], generation: Int, cursor: LogCursor)>(([:], [:], 0, .start))
+    /// For each setting `load` took, the log position of the change it holds. The follower
+    /// starts at the beginning of the log, and may read it while a transaction of another
+    /// database of the cluster holds the visible end back: a change at or before that position
+    /// is older than the value already held and must not replace it.
+    private let loadedPositions = Mutex<[String: Int64]>([:])
     /// Values already decoded from `values`, dropped when a setting changes: components read
     /// settings on every message.
     private let decoded = Mutex<(generation: Int, values: [String: any Sendable])>((0, [:]))
@@ -31,10 +36,13 @@ public final class LiveSettings: Service, Sendable {
     /// Takes the values the settings table holds now, so components started next see them
     /// before the follower has caught up.
     public func load(from settings: Settings) async throws {
-        let values = try await settings.list().filter { !$0.isDefault }
+        let stored = try await settings.stored()
         state.withLock { state in
-            for value in values { state.values[value.key.name] = value.json }
+            for setting in stored { state.values[setting.name] = setting.json }
             state.generation += 1
+        }
+        loadedPositions.withLock { positions in
+            for setting in stored { positions[setting.name] = setting.position }
         }
     }
 
@@ -70,8 +78,9 @@ public final class LiveSettings: Service, Sendable {
         }
     }
 
-    private func catchUp() async throws {
+    func catchUp() async throws {
         let decoder = EventCoding.decoder()
+        let loaded = loadedPositions.withLock { $0 }
         while true {
             let cursor = state.withLock { $0.cursor }
             let events = try await store.read(after: cursor, category: SettingsStream.category, limit: 500)
@@ -80,6 +89,7 @@ public final class LiveSettings: Service, Sendable {
             for recorded in events where recorded.type == SettingChanged.eventType {
                 do {
                     let change = try decoder.decode(SettingChanged.self, from: Data(recorded.json))
+                    if let position = loaded[change.key], recorded.position <= position { continue }
                     changes.append(Change(key: change.key, json: change.new))
                 } catch {
                     logger.error("skipping a setting change that does not decode", metadata: [

@@ -27,13 +27,20 @@ public struct Settings: Sendable {
         return nil
     }
 
+    /// The settings that were changed: each one's JSON and the log position of its last change.
+    public func stored() async throws -> [(name: String, json: String, position: Int64)] {
+        var stored: [(name: String, json: String, position: Int64)] = []
+        for try await (key, value, position) in try await engine.client.query(
+            "SELECT key, value::text, position FROM settings.settings", logger: engine.logger).decode((String, String, Int64).self) {
+            stored.append((key, value, position))
+        }
+        return stored
+    }
+
     /// Every known setting with its value (the default when never set).
     public func list() async throws -> [(key: AnySettingKey, json: String, isDefault: Bool)] {
         var stored: [String: String] = [:]
-        for try await (key, value) in try await engine.client.query(
-            "SELECT key, value::text FROM settings.settings", logger: engine.logger).decode((String, String).self) {
-            stored[key] = value
-        }
+        for setting in try await self.stored() { stored[setting.name] = setting.json }
         return SettingKeys.all.map { key in (key, stored[key.name] ?? key.defaultJSON, stored[key.name] == nil) }
     }
 }

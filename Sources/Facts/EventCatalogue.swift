@@ -44,6 +44,7 @@ public enum EventCatalogue {
         SessionEnded.self,
         MessageRejected.self,
         DMARCReportSent.self,
+        MTASTSPolicyFetched.self,
         SettingChanged.self,
         DeliveryAttempted.self,
         Delivered.self,

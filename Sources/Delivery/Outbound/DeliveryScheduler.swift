@@ -39,6 +39,7 @@ public final class DeliveryScheduler: Service, Sendable {
     let windows = SendingWindows()
     let connector: Connector
     let dkimKeys = DKIMKeyCache()
+    let mtaSTS: MTASTSPolicies
 
     /// `dataDirectory` is where `CONNECT.NOW` is looked for.
     public init(engine: ProjectionEngine, settings: LiveSettings, directory: LiveDirectory, hostname: String,
@@ -54,6 +55,7 @@ public final class DeliveryScheduler: Service, Sendable {
         logger[metadataKey: "service"] = "\(Self.consumerName)"
         self.logger = logger
         self.connector = Connector(store: engine.store, settings: settings, dataDirectory: dataDirectory, logger: logger)
+        self.mtaSTS = MTASTSPolicies(store: engine.store, logger: logger)
     }
 
     var store: EventStore { engine.store }
@@ -463,26 +465,31 @@ public final class DeliveryScheduler: Service, Sendable {
     // MARK: One attempt
 
     /// Tries the destination's hosts and addresses in order until one takes the transaction
-    /// (whatever it answers) or none is left.
+    /// (whatever it answers) or none is left. A domain's MTA-STS policy (RFC 8461) leaves out
+    /// MX hosts it does not name and asks for TLS with a checked certificate; when enforced,
+    /// a host that fails either is not sent to.
     private func attempt(_ message: OutboundMessage, _ recipients: [OutboundMessage.Recipient], domain: String, number: Int,
                          policy: Policy, content: OutgoingContent) async -> DeliveryAttempted {
         let started = Date()
         let clock = ContinuousClock.now
         var skipped: [String] = []
+        var transport: TransportPolicyCheck?
         func finish(_ replies: [RemoteReply], host: String?, ip: String?, tls: String?, dsn: Bool? = nil) -> DeliveryAttempted {
             let elapsed = (ContinuousClock.now - clock).components
             return DeliveryAttempted(
                 messageID: message.accepted.messageID, attempt: number, route: policy.senderName, domain: domain, mxHost: host, ip: ip,
                 tlsVersion: tls, tlsCipher: nil, serverOffersDSN: dsn,
                 outcomes: zip(recipients, replies).map { .init(rcptid: $0.rcptid, address: $0.address, reply: $1) },
-                skipped: skipped, startedAt: started, duration: Double(elapsed.seconds) + Double(elapsed.attoseconds) / 1e18)
+                skipped: skipped, startedAt: started, duration: Double(elapsed.seconds) + Double(elapsed.attoseconds) / 1e18,
+                transportPolicy: transport)
         }
         func everyone(_ reply: RemoteReply, host: String? = nil) -> DeliveryAttempted {
             finish(Array(repeating: reply, count: recipients.count), host: host, ip: nil, tls: nil)
         }
 
         let destination: MailDestination
-        if domain.hasPrefix("["), domain.hasSuffix("]"), let literal = IPAddress(String(domain.dropFirst().dropLast())) {
+        let literal = domain.hasPrefix("[") && domain.hasSuffix("]") ? IPAddress(String(domain.dropFirst().dropLast())) : nil
+        if let literal {
             destination = .hosts([literal.description])
         } else {
             do {
@@ -501,9 +508,38 @@ public final class DeliveryScheduler: Service, Sendable {
         case .hosts(let list):
             hosts = list
         }
+        // MX hosts from DNS are checked against the domain's policy; routes an administrator
+        // set (`dns.overrides`) and address literals are taken as they are.
+        var sts: MTASTSPolicies.Held?
+        if literal == nil, policy.overrides[domain] == nil, policy.mtaSTS, let resolver = try? resolver(policy) {
+            switch await mtaSTS.policy(for: domain, resolver: resolver, trust: policy.trustedCertificates,
+                                       timeout: policy.connectTimeout) {
+            case .policy(let held) where held.policy.mode != .none:
+                sts = held
+                transport = TransportPolicyCheck(kind: .sts, domain: domain, mode: held.policy.mode.rawValue, policy: held.lines,
+                                                 id: held.id)
+            case .unavailable(let result, let detail):
+                transport = TransportPolicyCheck(kind: .sts, domain: domain, mode: "none", failures: [.init(result: result, detail: detail)])
+            case .none, .policy:
+                break
+            }
+        }
+        let enforced = sts?.policy.mode == .enforce
         let envelope = envelope(message, recipients, adding: content.signature.count)
         var lastFailure = RemoteReply(code: 451, enhanced: "4.4.4", text: "no server could be reached for \(domain)", fromServer: false)
         for host in hosts {
+            var checked = sts != nil
+            if let sts, !sts.policy.allows(mx: host) {
+                let detail = "\(host) is not an MX host the MTA-STS policy of \(domain) names"
+                transport?.failures.append(.init(result: "validation-failure", mxHost: host, detail: detail))
+                checked = false
+                if enforced {
+                    skipped.append("\(host): \(detail)")
+                    lastFailure = RemoteReply(code: 451, enhanced: "4.7.5", text: "no MX host of \(domain) meets its MTA-STS policy",
+                                              fromServer: false)
+                    continue
+                }
+            }
             let addresses: [IPAddress]
             switch await self.addresses(of: host, policy: policy) {
             case .success(let found): addresses = found
@@ -513,22 +549,27 @@ public final class DeliveryScheduler: Service, Sendable {
                 continue
             }
             for address in addresses {
-                let key = "\(address):\(policy.port)"
-                let session: OutboundSession
-                if let cached = sessions.take(key, maxTransactions: policy.maxMessagesPerSession, recipients: recipients.count,
-                                              maxRecipients: policy.maxRecipientsPerSession) {
-                    session = cached
-                } else {
-                    do {
-                        session = try await OutboundSession.open(
-                            host: host, address: address, port: policy.port, ehloName: policy.ehloName(hostname),
-                            connectTimeout: policy.connectTimeout, timeoutScale: policy.timeoutScale)
-                    } catch {
-                        skipped.append("\(host) [\(address)]: \(error)")
-                        lastFailure = error.reply
+                let opened: OutboundSession
+                switch await session(to: host, address: address, policy: policy, checked: checked, recipients: recipients.count) {
+                case .success(let session):
+                    opened = session
+                    if checked { transport?.successes += 1 }
+                case .failure(let failure):
+                    skipped.append("\(host) [\(address)]: \(failure)")
+                    lastFailure = failure.reply
+                    guard checked, let result = Self.tlsReportResult(failure) else { continue }
+                    transport?.failures.append(.init(result: result, mxHost: host, ip: address.description, detail: failure.description))
+                    if enforced { continue }
+                    // `testing`: recorded, then sent as without the policy.
+                    switch await session(to: host, address: address, policy: policy, checked: false, recipients: recipients.count) {
+                    case .success(let session): opened = session
+                    case .failure(let failure):
+                        skipped.append("\(host) [\(address)]: \(failure)")
+                        lastFailure = failure.reply
                         continue
                     }
                 }
+                let session = opened
                 // RFC 5321 §5.1: a server that names itself as this one is this one: a loop.
                 if let name = session.capabilities?.serverName, name == policy.ehloName(hostname).lowercased() {
                     await session.quit()
@@ -540,7 +581,7 @@ public final class DeliveryScheduler: Service, Sendable {
                 do {
                     let result = try await session.send(envelope, body: bodyWriter(message, content: content))
                     let tls = session.tlsVersion
-                    await sessions.put(key, session, maxTransactions: policy.maxMessagesPerSession,
+                    await sessions.put(session.cacheKey, session, maxTransactions: policy.maxMessagesPerSession,
                                        maxRecipients: policy.maxRecipientsPerSession)
                     let replies = result.replies.map {
                         RemoteReply(code: $0.code, enhanced: $0.enhanced, text: $0.lines.joined(separator: " "))
@@ -555,6 +596,42 @@ public final class DeliveryScheduler: Service, Sendable {
             }
         }
         return everyone(lastFailure, host: hosts.last)
+    }
+
+    /// A session with one MX address: one kept from an earlier message, or a new one. A
+    /// `checked` one insists on STARTTLS with a certificate valid for `host` (MTA-STS) and is
+    /// kept apart from unchecked ones.
+    private func session(to host: String, address: IPAddress, policy: Policy, checked: Bool,
+                         recipients: Int) async -> Result<OutboundSession, TransferFailure> {
+        let key = checked ? "\(address):\(policy.port) checked \(host)" : "\(address):\(policy.port)"
+        if let cached = sessions.take(key, maxTransactions: policy.maxMessagesPerSession, recipients: recipients,
+                                      maxRecipients: policy.maxRecipientsPerSession) {
+            return .success(cached)
+        }
+        let options = checked
+            ? OutboundSession.Options(encryption: .required, verification: .full(extraTrust: policy.trustedCertificates))
+            : .opportunistic
+        do {
+            let session = try await OutboundSession.open(
+                host: host, address: address, port: policy.port, ehloName: policy.ehloName(hostname),
+                connectTimeout: policy.connectTimeout, timeoutScale: policy.timeoutScale, options: options)
+            session.cacheKey = key
+            return .success(session)
+        } catch {
+            return .failure(error)
+        }
+    }
+
+    /// TLS-RPT's result type (RFC 8460 §4.3) for a session that failed a policy's TLS demands;
+    /// nil for a failure that has nothing to do with TLS (no connection, a refusal).
+    static func tlsReportResult(_ failure: TransferFailure) -> String? {
+        guard case .tlsFailed(let detail) = failure else { return nil }
+        let text = detail.lowercased()
+        if text.contains("does not offer starttls") { return "starttls-not-supported" }
+        if text.contains("expired") { return "certificate-expired" }
+        if text.contains("hostname") || text.contains("host name") || text.contains("mismatch") { return "certificate-host-mismatch" }
+        if text.contains("certificate") || text.contains("verify") { return "certificate-not-trusted" }
+        return "validation-failure"
     }
 
     enum AddressFailure: Error, CustomStringConvertible {

@@ -81,6 +81,8 @@ final class OutboundSession: @unchecked Sendable {
     private(set) var usable = true
     let openedAt = ContinuousClock.now
     let verification: SMTPConnection.Verification
+    /// Where the session cache keeps it between messages (address, port, how it is secured).
+    var cacheKey = ""
 
     private init(connection: SMTPConnection, host: String, address: IPAddress, configuration: SMTPClientStateMachine.Configuration,
                  timeoutScale: Double, verification: SMTPConnection.Verification) {

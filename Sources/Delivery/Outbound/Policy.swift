@@ -20,6 +20,10 @@ struct Policy {
     /// The sender this delivery goes through (its name is the attempts' `route`).
     var senderName = MailSender.implicitDirect.name
     var maxRecipientsPerSession: Int?
+    var mtaSTS: Bool
+    var dane: Bool
+    /// Extra CA certificates for checked TLS (MTA-STS); nil for the system's only.
+    var trustedCertificates: String?
 
     init(settings: LiveSettings) {
         retryMinutes = settings.value(.outqueueRetryMinutes)
@@ -34,6 +38,10 @@ struct Policy {
         outboundHostname = settings.value(.smtpOutboundHostname)
         dnsServers = settings.value(.dnsServers)
         dnsTimeout = settings.value(.dnsTimeoutSeconds)
+        mtaSTS = settings.value(.outqueueMTASTS)
+        dane = settings.value(.outqueueDANE)
+        let trusted = settings.value(SettingKey<String>.outqueueTrustedCertificates)
+        trustedCertificates = trusted.isEmpty ? nil : trusted
         overrides = Dictionary(settings.value(.dnsOverrides).map { ($0.key.lowercased(), $0.value) }) { first, _ in first }
     }
 

@@ -77,10 +77,14 @@ public struct DeliveryAttempted: Event {
     public var startedAt: Date
     /// Seconds from the start of the attempt (DNS included) to its end.
     public var duration: Double
+    /// The recipient domain's MTA-STS or DANE policy and how the attempt's sessions met it;
+    /// nil for a relay or an address literal.
+    public var transportPolicy: TransportPolicyCheck?
 
     public init(messageID: String, attempt: Int, route: String, domain: String, mxHost: String?, ip: String?,
                 tlsVersion: String?, tlsCipher: String?, serverOffersDSN: Bool?, outcomes: [Outcome], skipped: [String],
-                startedAt: Date, duration: Double) {
+                startedAt: Date, duration: Double, transportPolicy: TransportPolicyCheck? = nil) {
+        self.transportPolicy = transportPolicy
         self.messageID = messageID
         self.attempt = attempt
         self.route = route

@@ -409,6 +409,18 @@ extension SettingKey where Value == Bool {
         SettingKey("connections.paused", default: false, "The connector schedule starts no connections for now")
     }
 
+    /// RFC 8461: recipient domains' MTA-STS policies are fetched and applied.
+    public static var outqueueMTASTS: SettingKey<Bool> {
+        SettingKey("outqueue.mta_sts", default: true,
+                   "Fetch recipient domains' MTA-STS policies and keep mail from MX hosts that fail an enforced one")
+    }
+
+    /// RFC 7672: DANE for MX hosts whose TLSA records validate with DNSSEC.
+    public static var outqueueDANE: SettingKey<Bool> {
+        SettingKey("outqueue.dane", default: true,
+                   "Require TLS, checked against the TLSA records, for MX hosts whose records validate with DNSSEC")
+    }
+
     /// VPOP3's "Allow LAN forwarding addresses without a specific domain".
     public static var lanBareUserNames: SettingKey<Bool> {
         SettingKey("lan.bare_user_names", default: false,
@@ -422,6 +434,22 @@ extension SettingKey where Value == String {
         SettingKey("smtp.outbound_hostname", default: "", "Name given in EHLO when sending (empty: the host name)") { name in
             name.isEmpty || (try? DomainName(name)) != nil ? nil : "must be a domain name"
         }
+    }
+}
+
+extension SettingKey where Value == String {
+    /// Certificates of private CAs (a PEM file) trusted besides the system's when a policy
+    /// demands a checked certificate: MTA-STS fetches and the MX hosts of an enforced policy.
+    public static var outqueueTrustedCertificates: SettingKey<String> {
+        SettingKey("outqueue.trusted_certificates", default: "",
+                   "A PEM file of CA certificates trusted besides the system's for MTA-STS (empty: the system's only)")
+    }
+
+    /// DNSSEC trust anchors for the resolver (a file of DS or DNSKEY records); empty: the
+    /// root's, from Debian's dns-root-data, when it is installed.
+    public static var dnsTrustAnchors: SettingKey<String> {
+        SettingKey("dns.trust_anchors", default: "",
+                   "A file of DNSSEC trust anchors (DS or DNSKEY records); empty: the root zone's when installed")
     }
 }
 
@@ -535,7 +563,9 @@ public enum SettingKeys {
         SettingKey<[DKIMKeyEntry]>.dkimKeys.erased, SettingKey<String>.smtpSPFPolicy.erased,
         SettingKey<String>.smtpDMARCPolicy.erased, SettingKey<String>.dmarcPublicSuffixList.erased,
         SettingKey<Bool>.smtpDKIMVerify.erased, SettingKey<Int>.dmarcReportHour.erased,
-        SettingKey<String>.dmarcReportAddress.erased,
+        SettingKey<String>.dmarcReportAddress.erased, SettingKey<Bool>.outqueueMTASTS.erased,
+        SettingKey<Bool>.outqueueDANE.erased, SettingKey<String>.outqueueTrustedCertificates.erased,
+        SettingKey<String>.dnsTrustAnchors.erased,
     ]
 
     public static func named(_ name: String) -> AnySettingKey? { all.first { $0.name == name } }

@@ -7,13 +7,14 @@ import TestSupport
 /// itself once the database is back.
 @Suite("Database outage", .serialized)
 struct DatabaseOutageTests {
-    /// One round of each protocol every second until `deadline`; a line of JSON per round.
+    /// One round of each protocol every second until the file argv[1] exists (at most 600 s
+    /// and 400 rounds); a line of JSON per round.
     static let traffic = """
-        import smtplib, poplib, imaplib, socket, time, json, ssl, sys
+        import os, smtplib, poplib, imaplib, socket, time, json, ssl, sys
         ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
-        deadline = time.time() + float(sys.argv[1])
+        stop, deadline = sys.argv[1], time.time() + 600
         rounds = 0
-        while time.time() < deadline and rounds < 400:
+        while not os.path.exists(stop) and time.time() < deadline and rounds < 400:
             rounds += 1
             row = {'round': rounds, 'start': time.time()}
             try:
@@ -55,7 +56,8 @@ struct DatabaseOutageTests {
             // Loopback only: no SPF, DKIM or DMARC lookups in the system's DNS.
             try await server.cli(["settings", "set", "smtp.spf_policy", "off", "smtp.dkim_verify", "false", "smtp.dmarc_policy", "off"])
             try await server.start(pop3: true, imap: true)
-            let traffic = try server.startPython(Self.traffic, ["170"])
+            let stopFile = server.dataDirectory + "/traffic.stop"
+            let traffic = try server.startPython(Self.traffic, [stopFile])
             // Traffic flows before the outage.
             _ = try await eventually(within: .seconds(60), "traffic before the outage") {
                 traffic.output.contains("\"smtp\": [250") ? true : nil
@@ -78,7 +80,14 @@ struct DatabaseOutageTests {
             #expect(restarted.status == 0, "\(restarted.errors)")
             let back = Date()
 
-            // A round caught by the outage may wait out its clients' timeouts (150 s each).
+            // Traffic goes on until rounds have run well after the database's return. A round
+            // caught by the outage may wait out its clients' timeouts (150 s each).
+            _ = try await eventually(within: .seconds(500), pollingEvery: .seconds(1), "rounds after the database came back") {
+                traffic.output.split(separator: "\n").compactMap { line -> Double? in
+                    (try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])?["start"] as? Double
+                }.filter { $0 > back.addingTimeInterval(30).timeIntervalSince1970 }.count >= 3 ? true : nil
+            }
+            FileManager.default.createFile(atPath: stopFile, contents: nil)
             _ = try await traffic.wait(timeout: .seconds(500))
             let rows = traffic.output.split(separator: "\n").compactMap {
                 try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]

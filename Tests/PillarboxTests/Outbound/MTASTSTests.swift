@@ -1,0 +1,207 @@
+import Foundation
+import TestSupport
+import Testing
+
+/// An HTTPS server on 127.0.0.9:443 serving MTA-STS policies by the request's host name:
+/// argv[1] is JSON of host → [status, content type, body]; argv[2] and argv[3] its certificate
+/// and key.
+let policyServer = #"""
+import http.server, ssl
+policies = json.loads(sys.argv[1])
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        host = (self.headers.get('Host') or '').split(':')[0].lower()
+        entry = policies.get(host)
+        if entry is None or self.path != '/.well-known/mta-sts.txt':
+            self.send_response(404)
+            self.end_headers()
+            return
+        status, content_type, body = entry
+        data = body.encode()
+        self.send_response(status)
+        self.send_header('Content-Type', content_type)
+        if status in (301, 302):
+            self.send_header('Location', 'https://mta-sts.sts.example/.well-known/mta-sts.txt')
+        self.send_header('Content-Length', str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *arguments):
+        pass
+
+server = http.server.ThreadingHTTPServer(('127.0.0.9', 443), Handler)
+context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+context.load_cert_chain(sys.argv[2], sys.argv[3])
+server.socket = context.wrap_socket(server.socket, server_side=True)
+print(json.dumps({'ready': True}), flush=True)
+server.serve_forever()
+"""#
+
+/// MTA-STS (RFC 8461) on outbound mail: policies served over HTTPS on loopback, MX hosts on
+/// the STARTTLS receiving server of the delivery tests, certificates from a test CA.
+@Suite("MTA-STS on outbound delivery", .serialized)
+struct MTASTSTests {
+    static let dns = Result {
+        var records: [String] = []
+        for domain in ["sts", "wrongmx", "testing", "untrusted", "redirect", "badtype"] {
+            records += [
+                "\(domain).example. IN MX 10 mx.\(domain).example.",
+                "mx.\(domain).example. IN A 127.0.0.6",
+                #"_mta-sts.\#(domain).example. IN TXT "v=STSv1; id=20261205T1;""#,
+                "mta-sts.\(domain).example. IN A 127.0.0.9",
+            ]
+        }
+        return try TestDNSServer(zones: ["example."], localData: records)
+    }
+
+    static func policy(_ mode: String, mx: [String]) -> String {
+        (["version: STSv1", "mode: \(mode)"] + mx.map { "mx: \($0)" } + ["max_age: 86400"]).joined(separator: "\r\n") + "\r\n"
+    }
+
+    /// A CA, a certificate for the MX hosts (not mx.untrusted.example) and one for the policy hosts.
+    func issueCertificates(in server: MailServerHarness) async throws {
+        let directory = server.dataDirectory
+        let mxNames = ["sts", "wrongmx", "testing", "redirect", "badtype"].map { "DNS:mx.\($0).example" }.joined(separator: ",")
+        let policyNames = ["sts", "wrongmx", "testing", "untrusted", "redirect", "badtype"].map { "DNS:mta-sts.\($0).example" }
+            .joined(separator: ",")
+        var steps: [[String]] = [
+            ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=Pillarbox Test CA",
+             "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+             "-keyout", directory + "/ca.key", "-out", directory + "/ca.crt"],
+        ]
+        for (name, names) in [("mx", mxNames), ("policy", policyNames)] {
+            steps += [
+                ["req", "-new", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=\(name).test", "-addext", "subjectAltName=\(names)",
+                 "-keyout", directory + "/\(name).key", "-out", directory + "/\(name).csr"],
+                ["x509", "-req", "-in", directory + "/\(name).csr", "-CA", directory + "/ca.crt", "-CAkey", directory + "/ca.key",
+                 "-CAcreateserial", "-days", "1", "-copy_extensions", "copyall", "-out", directory + "/\(name).crt"],
+            ]
+        }
+        for arguments in steps {
+            let result = try await server.tool("/usr/bin/openssl", arguments)
+            #expect(result.status == 0, "openssl \(arguments.first ?? ""): \(result.errors)")
+        }
+    }
+
+    func send(_ server: MailServerHarness, to recipient: String, subject: String) async throws {
+        _ = try await server.python("""
+            import smtplib
+            s = smtplib.SMTP('127.0.0.1', PORTS['smtp'])
+            s.sendmail('alice@example.com', ['\(recipient)'], 'From: alice@example.com\\r\\nTo: \(recipient)\\r\\nSubject: \(subject)\\r\\n\\r\\nbody of \(subject)\\r\\n')
+            s.quit()
+            print(json.dumps({}))
+            """)
+    }
+
+    /// The recipient's queue state and last reply, once it is `status`.
+    func wait(_ server: MailServerHarness, subject: String, for status: String) async throws -> String {
+        try await eventually(within: .seconds(60), "\(subject) \(status)") { () -> String? in
+            let rows = try await server.query("""
+                SELECT r.status, coalesce(r.lastreply, '') FROM outqueue.outrecipients r
+                JOIN outqueue.outmessages m USING (msgid) WHERE m.subject = '\(subject)'
+                """)
+            guard let row = rows.first, row[0] == status else { return nil }
+            return row[1]
+        }
+    }
+
+    /// The `transportPolicy` of the message's last `delivery_attempted`, as JSON.
+    func transportPolicy(_ server: MailServerHarness, subject: String) async throws -> [String: Any] {
+        let id = try #require(try await server.query("SELECT msgid FROM outqueue.outmessages WHERE subject = '\(subject)'").first?.first)
+        let line = try #require(try await server.cli(["log", "dump"]).split(separator: "\n")
+            .last { $0.contains("\"delivery_attempted\"") && $0.contains(id) })
+        let event = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+        let data = try #require(event["data"] as? [String: Any])
+        return data["transportPolicy"] as? [String: Any] ?? [:]
+    }
+
+    func failures(_ policy: [String: Any]) -> [String] {
+        (policy["failures"] as? [[String: Any]] ?? []).compactMap { $0["result"] as? String }
+    }
+
+    @Test("enforce: a named MX with a valid certificate gets the mail; an MX the policy does not name or whose certificate is for another name does not; testing is recorded only")
+    func policies() async throws {
+        let dns = try Self.dns.get()
+        try await MailServerHarness.with { server in
+            try await server.createStandardDirectory()
+            try await issueCertificates(in: server)
+            let directory = server.dataDirectory
+            let log = directory + "/sink.jsonl"
+            _ = FileManager.default.createFile(atPath: log, contents: nil)
+            let sink = try server.startPython(receivingServers, [log, directory + "/mx.crt", directory + "/mx.key"])
+            defer { sink.signal(SIGKILL) }
+            let policies: [String: [Any]] = [
+                "mta-sts.sts.example": [200, "text/plain", Self.policy("enforce", mx: ["mx.sts.example"])],
+                "mta-sts.wrongmx.example": [200, "text/plain", Self.policy("enforce", mx: ["mx.elsewhere.example", "*.other.example"])],
+                "mta-sts.testing.example": [200, "text/plain; charset=utf-8", Self.policy("testing", mx: ["mx.elsewhere.example"])],
+                "mta-sts.untrusted.example": [200, "text/plain", Self.policy("enforce", mx: ["*.untrusted.example"])],
+                "mta-sts.redirect.example": [302, "text/plain", ""],
+                "mta-sts.badtype.example": [200, "text/html", Self.policy("enforce", mx: ["mx.elsewhere.example"])],
+            ]
+            let table = String(decoding: try JSONSerialization.data(withJSONObject: policies), as: UTF8.self)
+            let https = try server.startPython(policyServer, [table, directory + "/policy.crt", directory + "/policy.key"])
+            defer { https.signal(SIGKILL) }
+            let port = try await eventually(within: .seconds(30), "the receiving servers") { () -> Int? in
+                guard let line = sink.output.split(separator: "\n").first,
+                      let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else { return nil }
+                return object["port"] as? Int
+            }
+            _ = try await eventually(within: .seconds(30), "the policy server") { https.output.contains("ready") ? true : nil }
+            try await server.cli(["settings", "set", "smtp.relay_networks", #"["127.0.0.1"]"#, "dns.servers", #"["127.0.0.1:\#(dns.port)"]"#,
+                                  "outqueue.remote_port", "\(port)", "outqueue.reply_timeout_percent", "1",
+                                  "outqueue.connect_timeout_seconds", "3", "outqueue.trusted_certificates", directory + "/ca.crt"])
+            try await server.start()
+
+            // Enforced and met: over TLS, the certificate checked for mx.sts.example.
+            try await send(server, to: "bob@sts.example", subject: "to-sts")
+            _ = try await wait(server, subject: "to-sts", for: "delivered")
+            let delivered = ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").split(separator: "\n")
+                .compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+                .filter { ($0["data"] as? String)?.contains("body of to-sts") == true }
+            #expect(delivered.count == 1 && delivered.first?["tls"] as? Bool == true)
+            let met = try await transportPolicy(server, subject: "to-sts")
+            #expect(met["kind"] as? String == "sts" && met["mode"] as? String == "enforce" && met["id"] as? String == "20261205T1")
+            #expect(met["successes"] as? Int == 1 && failures(met).isEmpty, "\(met)")
+            #expect((met["policy"] as? [String])?.contains("mx: mx.sts.example") == true)
+
+            // Enforced, the MX not named: not sent, deferred.
+            try await send(server, to: "bob@wrongmx.example", subject: "to-wrongmx")
+            let wrong = try await wait(server, subject: "to-wrongmx", for: "deferred")
+            #expect(wrong.contains("4.7.5") && wrong.contains("MTA-STS"), "\(wrong)")
+            #expect(failures(try await transportPolicy(server, subject: "to-wrongmx")) == ["validation-failure"])
+
+            // Enforced, the certificate names other hosts: not sent, deferred.
+            try await send(server, to: "bob@untrusted.example", subject: "to-untrusted")
+            let untrusted = try await wait(server, subject: "to-untrusted", for: "deferred")
+            #expect(untrusted.contains("4.7.5"), "\(untrusted)")
+            let mismatch = try await transportPolicy(server, subject: "to-untrusted")
+            #expect(failures(mismatch) == ["certificate-host-mismatch"], "\(mismatch)")
+            #expect(mismatch["successes"] as? Int == 0)
+
+            // Testing: the failure is recorded and the mail goes.
+            try await send(server, to: "bob@testing.example", subject: "to-testing")
+            _ = try await wait(server, subject: "to-testing", for: "delivered")
+            let testing = try await transportPolicy(server, subject: "to-testing")
+            #expect(testing["mode"] as? String == "testing" && failures(testing) == ["validation-failure"], "\(testing)")
+
+            // A policy that cannot be had (a redirect, the wrong type): delivered as without one, recorded.
+            try await send(server, to: "bob@redirect.example", subject: "to-redirect")
+            _ = try await wait(server, subject: "to-redirect", for: "delivered")
+            #expect(failures(try await transportPolicy(server, subject: "to-redirect")) == ["sts-policy-fetch-error"])
+            try await send(server, to: "bob@badtype.example", subject: "to-badtype")
+            _ = try await wait(server, subject: "to-badtype", for: "delivered")
+            #expect(failures(try await transportPolicy(server, subject: "to-badtype")) == ["sts-policy-invalid"])
+
+            // The fetched policies are facts; a restarted server holds them without fetching again.
+            let fetched = try await server.cli(["log", "dump"]).split(separator: "\n").filter { $0.contains("\"mta_sts_policy_fetched\"") }
+            #expect(fetched.count == 4, "sts, wrongmx, untrusted, testing")
+            https.signal(SIGKILL)
+            await server.stop()
+            try await server.start()
+            try await send(server, to: "carol@wrongmx.example", subject: "after-restart")
+            let held = try await wait(server, subject: "after-restart", for: "deferred")
+            #expect(held.contains("MTA-STS"), "the held policy still applies with its server gone: \(held)")
+        }
+    }
+}

@@ -79,4 +79,6 @@ public protocol Resolver: Sendable {
     func ptr(_ name: String) async throws(DNSFailure) -> DNSAnswer<[String]>
     /// The addresses of one family: A (IPv4) or AAAA (IPv6) records only, as SPF asks.
     func addresses(_ host: String, ipv6: Bool) async throws(DNSFailure) -> DNSAnswer<[IPAddress]>
+    /// The TLSA records of `name` (`_25._tcp.<host>`, RFC 6698 §3).
+    func tlsa(_ name: String) async throws(DNSFailure) -> DNSAnswer<[DNSRecordData.TLSA]>
 }

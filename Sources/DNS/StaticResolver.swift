@@ -7,12 +7,14 @@ public struct StaticResolver: Resolver {
     public var addressRecords: [String: [IPAddress]] = [:]
     public var txtRecords: [String: [[[UInt8]]]] = [:]
     public var ptrRecords: [String: [String]] = [:]
+    public var tlsaRecords: [String: [DNSRecordData.TLSA]] = [:]
     public var failing: Set<String> = []
 
     public init() {}
 
     private func exists(_ name: String) -> Bool {
         mxRecords[name] != nil || addressRecords[name] != nil || txtRecords[name] != nil || ptrRecords[name] != nil
+            || tlsaRecords[name] != nil
     }
 
     private func answer<Records>(_ name: String, _ table: [String: [Records]]) throws(DNSFailure) -> DNSAnswer<[Records]> {
@@ -24,6 +26,10 @@ public struct StaticResolver: Resolver {
 
     public func mx(_ domain: String) async throws(DNSFailure) -> DNSAnswer<[DNSRecordData.MX]> {
         try answer(domain, mxRecords)
+    }
+
+    public func tlsa(_ name: String) async throws(DNSFailure) -> DNSAnswer<[DNSRecordData.TLSA]> {
+        try answer(name, tlsaRecords)
     }
 
     public func addresses(_ host: String) async throws(DNSFailure) -> DNSAnswer<[IPAddress]> {

@@ -18,8 +18,11 @@ public final class UnboundResolver: Resolver, Sendable {
     }
 
     /// `servers` as `IP` or `IP:PORT` (`[IPv6]:PORT`); empty uses the system's resolvers from
-    /// /etc/resolv.conf.
-    public init(servers: [String] = [], timeout: Duration = .seconds(30), threads: Int = 4) throws(ConfigurationError) {
+    /// /etc/resolv.conf. With `trustAnchors` (a file of DS or DNSKEY records, such as the
+    /// root's in Debian's dns-root-data) answers are validated with DNSSEC: those that fail
+    /// are failures, those that pass are `secure`. The servers must then pass DNSSEC records on.
+    public init(servers: [String] = [], timeout: Duration = .seconds(30), threads: Int = 4,
+                trustAnchors: String? = nil) throws(ConfigurationError) {
         guard let created = ub_ctx_create() else { throw ConfigurationError(description: "libunbound could not make a context") }
         let context = Context(pointer: created)
         self.context = context
@@ -36,6 +39,10 @@ public final class UnboundResolver: Resolver, Sendable {
                 let status = ub_ctx_set_fwd(created, address)
                 if status != 0 { throw Self.problem("using DNS server \(server)", status) }
             }
+        }
+        if let trustAnchors {
+            let status = ub_ctx_add_ta_file(created, trustAnchors)
+            if status != 0 { throw Self.problem("reading the trust anchors in \(trustAnchors)", status) }
         }
         pool.start()
     }
@@ -90,6 +97,7 @@ public final class UnboundResolver: Resolver, Sendable {
 
     // RFC 1035 §3.2.2 and RFC 3596: the record types asked for.
     static let typeA: Int32 = 1, typePTR: Int32 = 12, typeMX: Int32 = 15, typeTXT: Int32 = 16, typeAAAA: Int32 = 28
+    static let typeTLSA: Int32 = 52
     static let classIN: Int32 = 1
 
     public func mx(_ domain: String) async throws(DNSFailure) -> DNSAnswer<[DNSRecordData.MX]> {
@@ -115,6 +123,10 @@ public final class UnboundResolver: Resolver, Sendable {
             }
             return .records((answers.0.records ?? []) + (answers.1.records ?? []), secure: secure)
         }
+    }
+
+    public func tlsa(_ name: String) async throws(DNSFailure) -> DNSAnswer<[DNSRecordData.TLSA]> {
+        try await lookup(name, type: Self.typeTLSA) { try DNSRecordData.tlsa($0) }
     }
 
     public func txt(_ name: String) async throws(DNSFailure) -> DNSAnswer<[[[UInt8]]]> {
@@ -295,10 +307,11 @@ public final class UnboundResolverCache: Sendable {
 
     public init() {}
 
-    public func resolver(servers: [String], timeoutSeconds: Int) throws(UnboundResolver.ConfigurationError) -> UnboundResolver {
-        let key = servers.joined(separator: ",") + "|\(timeoutSeconds)"
+    public func resolver(servers: [String], timeoutSeconds: Int,
+                         trustAnchors: String? = nil) throws(UnboundResolver.ConfigurationError) -> UnboundResolver {
+        let key = servers.joined(separator: ",") + "|\(timeoutSeconds)|\(trustAnchors ?? "")"
         if let cached = cache.withLock({ $0 }), cached.key == key { return cached.resolver }
-        let resolver = try UnboundResolver(servers: servers, timeout: .seconds(timeoutSeconds))
+        let resolver = try UnboundResolver(servers: servers, timeout: .seconds(timeoutSeconds), trustAnchors: trustAnchors)
         cache.withLock { $0 = (key, resolver) }
         return resolver
     }

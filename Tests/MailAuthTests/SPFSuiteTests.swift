@@ -88,6 +88,9 @@ struct ZoneResolver: Resolver {
             return text.hasSuffix(".") ? String(text.dropLast()) : text
         }
     }
+
+    /// SPF's suite has no TLSA records.
+    func tlsa(_ name: String) async throws(DNSFailure) -> DNSAnswer<[DNSRecordData.TLSA]> { .noRecords }
 }
 
 /// RFC 7208's test suite (the openspf.org YAML that Debian's python3-spf ships), every case

@@ -10,9 +10,51 @@ public final class TestDNSServer: Sendable {
     let directory: String
     let lifeline = Pipe()
 
+    /// A file of the DNSSEC trust anchor for a signed zone's key (a DNSKEY record), for the
+    /// resolver under test; nil for unsigned zones.
+    public let trustAnchor: String?
+
     /// `localData`: unbound `local-data` records, e.g. `example. IN MX 10 mx.example.`; every
     /// zone named is served statically (a name without records is NXDOMAIN).
-    public init(zones: [String], localData: [String]) throws {
+    public convenience init(zones: [String], localData: [String]) throws {
+        try self.init { _ in
+            var config = ""
+            for zone in zones { config += "  local-zone: \"\(zone)\" static\n" }
+            for record in localData { config += "  local-data: '\(record)'\n" }
+            return (config, nil)
+        }
+    }
+
+    /// One zone signed with DNSSEC (a new ECDSA P-256 key, by ldns-keygen and ldns-signzone
+    /// from Debian's ldnsutils), served with its signatures; `trustAnchor` holds its key.
+    /// `records` in zone-file form with absolute names.
+    public convenience init(signedZone zone: String, records: [String]) throws {
+        try self.init { directory in
+            let zoneFile = directory + "/zone"
+            try ([
+                "$TTL 300",
+                "\(zone) IN SOA ns.\(zone) hostmaster.\(zone) 1 3600 600 86400 300",
+                "\(zone) IN NS ns.\(zone)",
+                "ns.\(zone) IN A 127.0.0.1",
+            ] + records).joined(separator: "\n").appending("\n").write(toFile: zoneFile, atomically: true, encoding: .utf8)
+            let key = try Self.run("/usr/bin/ldns-keygen", ["-a", "ECDSAP256SHA256", "-k", zone], in: directory)
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+            _ = try Self.run("/usr/bin/ldns-signzone", [zoneFile, key], in: directory)
+            let config = """
+                auth-zone:
+                  name: "\(zone)"
+                  zonefile: "\(zoneFile).signed"
+                  for-downstream: yes
+                  for-upstream: no
+
+                """
+            return (config, directory + "/" + key + ".key")
+        }
+    }
+
+    /// Starts unbound with the server section every test server has, then what `configure`
+    /// adds for the directory it is given.
+    private init(_ configure: (String) throws -> (config: String, trustAnchor: String?)) throws {
         let binary = "/usr/sbin/unbound"
         guard FileManager.default.isExecutableFile(atPath: binary) else {
             throw Missing(description: "\(binary) is missing: install Debian's unbound (make test-deps does)")
@@ -40,8 +82,9 @@ public final class TestDNSServer: Sendable {
               module-config: "iterator"
 
             """
-        for zone in zones { config += "  local-zone: \"\(zone)\" static\n" }
-        for record in localData { config += "  local-data: '\(record)'\n" }
+        let (added, trustAnchor) = try configure(directory)
+        self.trustAnchor = trustAnchor
+        config += added
         config += "remote-control:\n  control-enable: no\n"
         try config.write(toFile: directory + "/unbound.conf", atomically: true, encoding: .utf8)
         // unbound runs under a shell that holds the read end of a pipe whose write end only this
@@ -61,6 +104,25 @@ public final class TestDNSServer: Sendable {
             }
             Thread.sleep(forTimeInterval: 0.02)
         }
+    }
+
+    /// Runs a tool to its end in `directory`; its standard output, or an error naming it.
+    static func run(_ tool: String, _ arguments: [String], in directory: String) throws -> String {
+        guard FileManager.default.isExecutableFile(atPath: tool) else {
+            throw Missing(description: "\(tool) is missing: install Debian's ldnsutils (make test-deps does)")
+        }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: tool)
+        process.arguments = arguments
+        process.currentDirectoryURL = URL(fileURLWithPath: directory)
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else { throw Missing(description: "\(tool) \(arguments) failed") }
+        return String(decoding: data, as: UTF8.self)
     }
 
     /// Stops the server now (the process's exit stops it otherwise).

@@ -473,7 +473,7 @@ public final class DeliveryScheduler: Service, Sendable {
         let started = Date()
         let clock = ContinuousClock.now
         var skipped: [String] = []
-        var transport: TransportPolicyCheck?
+        var security = TransportSecurity()
         func finish(_ replies: [RemoteReply], host: String?, ip: String?, tls: String?, dsn: Bool? = nil) -> DeliveryAttempted {
             let elapsed = (ContinuousClock.now - clock).components
             return DeliveryAttempted(
@@ -481,7 +481,7 @@ public final class DeliveryScheduler: Service, Sendable {
                 tlsVersion: tls, tlsCipher: nil, serverOffersDSN: dsn,
                 outcomes: zip(recipients, replies).map { .init(rcptid: $0.rcptid, address: $0.address, reply: $1) },
                 skipped: skipped, startedAt: started, duration: Double(elapsed.seconds) + Double(elapsed.attoseconds) / 1e18,
-                transportPolicy: transport)
+                transportPolicy: security.check)
         }
         func everyone(_ reply: RemoteReply, host: String? = nil) -> DeliveryAttempted {
             finish(Array(repeating: reply, count: recipients.count), host: host, ip: nil, tls: nil)
@@ -508,37 +508,18 @@ public final class DeliveryScheduler: Service, Sendable {
         case .hosts(let list):
             hosts = list
         }
-        // MX hosts from DNS are checked against the domain's policy; routes an administrator
-        // set (`dns.overrides`) and address literals are taken as they are.
-        var sts: MTASTSPolicies.Held?
-        if literal == nil, policy.overrides[domain] == nil, policy.mtaSTS, let resolver = try? resolver(policy) {
-            switch await mtaSTS.policy(for: domain, resolver: resolver, trust: policy.trustedCertificates,
-                                       timeout: policy.connectTimeout) {
-            case .policy(let held) where held.policy.mode != .none:
-                sts = held
-                transport = TransportPolicyCheck(kind: .sts, domain: domain, mode: held.policy.mode.rawValue, policy: held.lines,
-                                                 id: held.id)
-            case .unavailable(let result, let detail):
-                transport = TransportPolicyCheck(kind: .sts, domain: domain, mode: "none", failures: [.init(result: result, detail: detail)])
-            case .none, .policy:
-                break
-            }
-        }
-        let enforced = sts?.policy.mode == .enforce
+        if literal == nil { security = await transportSecurity(for: domain, hosts: hosts, policy: policy) }
         let envelope = envelope(message, recipients, adding: content.signature.count)
         var lastFailure = RemoteReply(code: 451, enhanced: "4.4.4", text: "no server could be reached for \(domain)", fromServer: false)
         for host in hosts {
-            var checked = sts != nil
-            if let sts, !sts.policy.allows(mx: host) {
-                let detail = "\(host) is not an MX host the MTA-STS policy of \(domain) names"
-                transport?.failures.append(.init(result: "validation-failure", mxHost: host, detail: detail))
-                checked = false
-                if enforced {
-                    skipped.append("\(host): \(detail)")
-                    lastFailure = RemoteReply(code: 451, enhanced: "4.7.5", text: "no MX host of \(domain) meets its MTA-STS policy",
-                                              fromServer: false)
-                    continue
-                }
+            let verification: SMTPConnection.Verification, enforced: Bool
+            switch security.demand(for: host) {
+            case .opportunistic: (verification, enforced) = (.none, false)
+            case .verified(let how, let enforce): (verification, enforced) = (how, enforce)
+            case .refused(let reply, let detail):
+                skipped.append("\(host): \(detail)")
+                lastFailure = reply
+                continue
             }
             let addresses: [IPAddress]
             switch await self.addresses(of: host, policy: policy) {
@@ -550,18 +531,19 @@ public final class DeliveryScheduler: Service, Sendable {
             }
             for address in addresses {
                 let opened: OutboundSession
-                switch await session(to: host, address: address, policy: policy, checked: checked, recipients: recipients.count) {
+                switch await session(to: host, address: address, policy: policy, verification: verification,
+                                     recipients: recipients.count) {
                 case .success(let session):
                     opened = session
-                    if checked { transport?.successes += 1 }
+                    if verification != .none { security.check?.successes += 1 }
                 case .failure(let failure):
                     skipped.append("\(host) [\(address)]: \(failure)")
                     lastFailure = failure.reply
-                    guard checked, let result = Self.tlsReportResult(failure) else { continue }
-                    transport?.failures.append(.init(result: result, mxHost: host, ip: address.description, detail: failure.description))
+                    guard verification != .none,
+                          security.recordFailure(failure, host: host, address: address, verification: verification) else { continue }
                     if enforced { continue }
-                    // `testing`: recorded, then sent as without the policy.
-                    switch await session(to: host, address: address, policy: policy, checked: false, recipients: recipients.count) {
+                    // MTA-STS `testing`: recorded, then sent as without the policy.
+                    switch await session(to: host, address: address, policy: policy, verification: .none, recipients: recipients.count) {
                     case .success(let session): opened = session
                     case .failure(let failure):
                         skipped.append("\(host) [\(address)]: \(failure)")
@@ -598,19 +580,22 @@ public final class DeliveryScheduler: Service, Sendable {
         return everyone(lastFailure, host: hosts.last)
     }
 
-    /// A session with one MX address: one kept from an earlier message, or a new one. A
-    /// `checked` one insists on STARTTLS with a certificate valid for `host` (MTA-STS) and is
-    /// kept apart from unchecked ones.
-    private func session(to host: String, address: IPAddress, policy: Policy, checked: Bool,
+    /// A session with one MX address: one kept from an earlier message, or a new one. One
+    /// with a `verification` insists on STARTTLS checked so (MTA-STS, DANE) and is kept apart
+    /// from unchecked ones.
+    private func session(to host: String, address: IPAddress, policy: Policy, verification: SMTPConnection.Verification,
                          recipients: Int) async -> Result<OutboundSession, TransferFailure> {
-        let key = checked ? "\(address):\(policy.port) checked \(host)" : "\(address):\(policy.port)"
+        let key: String
+        switch verification {
+        case .none: key = "\(address):\(policy.port)"
+        case .full: key = "\(address):\(policy.port) checked \(host)"
+        case .dane: key = "\(address):\(policy.port) dane \(host)"
+        }
         if let cached = sessions.take(key, maxTransactions: policy.maxMessagesPerSession, recipients: recipients,
                                       maxRecipients: policy.maxRecipientsPerSession) {
             return .success(cached)
         }
-        let options = checked
-            ? OutboundSession.Options(encryption: .required, verification: .full(extraTrust: policy.trustedCertificates))
-            : .opportunistic
+        let options = verification == .none ? .opportunistic : OutboundSession.Options(encryption: .required, verification: verification)
         do {
             let session = try await OutboundSession.open(
                 host: host, address: address, port: policy.port, ehloName: policy.ehloName(hostname),
@@ -710,7 +695,7 @@ public final class DeliveryScheduler: Service, Sendable {
 
     func resolver(_ policy: Policy) throws -> any DNS.Resolver {
         if let fixedResolver { return fixedResolver }
-        return try resolvers.resolver(servers: policy.dnsServers, timeoutSeconds: policy.dnsTimeout)
+        return try resolvers.resolver(servers: policy.dnsServers, timeoutSeconds: policy.dnsTimeout, trustAnchors: policy.trustAnchors)
     }
 
     // MARK: Notifications

@@ -24,6 +24,8 @@ struct Policy {
     var dane: Bool
     /// Extra CA certificates for checked TLS (MTA-STS); nil for the system's only.
     var trustedCertificates: String?
+    /// DNSSEC trust anchors; nil: answers are not validated (and DANE does not apply).
+    var trustAnchors: String?
 
     init(settings: LiveSettings) {
         retryMinutes = settings.value(.outqueueRetryMinutes)
@@ -42,6 +44,8 @@ struct Policy {
         dane = settings.value(.outqueueDANE)
         let trusted = settings.value(SettingKey<String>.outqueueTrustedCertificates)
         trustedCertificates = trusted.isEmpty ? nil : trusted
+        let anchors = settings.value(SettingKey<String>.dnsTrustAnchors)
+        trustAnchors = anchors.isEmpty ? nil : anchors
         overrides = Dictionary(settings.value(.dnsOverrides).map { ($0.key.lowercased(), $0.value) }) { first, _ in first }
     }
 

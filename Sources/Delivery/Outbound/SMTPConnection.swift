@@ -105,13 +105,17 @@ final class SMTPConnection: @unchecked Sendable {
     enum Verification: Sendable, Hashable {
         case none
         case full(extraTrust: String?)
+        /// RFC 7672: the chain is checked against the host's TLSA records alone.
+        case dane(DANEPolicy)
     }
 
-    /// One client context per way of verifying: loading the trust roots is not free.
+    /// One client context per way of verifying: loading the trust roots is not free. DANE's
+    /// is shared: its check is made per connection, by the callback.
     private static let contexts = Mutex<[Verification: NIOSSLContext]>([:])
 
     static func context(_ verification: Verification) throws -> NIOSSLContext {
-        if let cached = contexts.withLock({ $0[verification] }) { return cached }
+        let key: Verification = if case .dane = verification { .dane(DANEPolicy.any) } else { verification }
+        if let cached = contexts.withLock({ $0[key] }) { return cached }
         var configuration = TLSConfiguration.makeClientConfiguration()
         switch verification {
         case .none:
@@ -120,9 +124,13 @@ final class SMTPConnection: @unchecked Sendable {
             configuration.certificateVerification = .fullVerification
             configuration.minimumTLSVersion = .tlsv12
             if let extraTrust { configuration.additionalTrustRoots = [.file(extraTrust)] }
+        case .dane:
+            // Verified, so that the callback is asked; it alone decides.
+            configuration.certificateVerification = .noHostnameVerification
+            configuration.minimumTLSVersion = .tlsv12
         }
         let context = try NIOSSLContext(configuration: configuration)
-        contexts.withLock { $0[verification] = context }
+        contexts.withLock { $0[key] = context }
         return context
     }
 
@@ -132,8 +140,30 @@ final class SMTPConnection: @unchecked Sendable {
         let context = try Self.context(verification)
         let name = serverName.flatMap { IPAddress($0) == nil ? $0 : nil }
         let channel = self.channel
+        let feed = self.feed
         try await channel.eventLoop.submit {
-            let handler = try NIOSSLClientHandler(context: context, serverHostname: name)
+            let handler: NIOSSLClientHandler
+            if case .dane(let policy) = verification {
+                handler = try NIOSSLClientHandler(context: context, serverHostname: name) { certificates, promise in
+                    let chain = certificates.compactMap { certificate -> DANEPolicy.Presented? in
+                        guard let der = try? certificate.toDERBytes(), let spki = try? certificate.extractPublicKey().toSPKIBytes() else {
+                            return nil
+                        }
+                        return DANEPolicy.Presented(der: der, spki: spki)
+                    }
+                    Task {
+                        if let failure = await policy.check(chain, now: Date()) {
+                            // Ahead of the handshake's own error, so the reader sees why.
+                            feed.yield(.failed("DANE: \(failure)"))
+                            promise.succeed(.failed)
+                        } else {
+                            promise.succeed(.certificateVerified)
+                        }
+                    }
+                }
+            } else {
+                handler = try NIOSSLClientHandler(context: context, serverHostname: name)
+            }
             try channel.pipeline.syncOperations.addHandler(handler, position: .first)
         }.get()
     }

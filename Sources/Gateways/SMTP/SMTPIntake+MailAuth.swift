@@ -21,8 +21,10 @@ final class PublicSuffixListCache: Sendable {
 
 extension SMTPIntake {
     func intakeResolver() throws -> any DNS.Resolver {
-        try resolvers.resolver(servers: settings.value(SettingKey<[String]>.dnsServers),
-                               timeoutSeconds: settings.value(SettingKey<Int>.dnsTimeoutSeconds))
+        let anchors = settings.value(SettingKey<String>.dnsTrustAnchors)
+        return try resolvers.resolver(servers: settings.value(SettingKey<[String]>.dnsServers),
+                                      timeoutSeconds: settings.value(SettingKey<Int>.dnsTimeoutSeconds),
+                                      trustAnchors: anchors.isEmpty ? nil : anchors)
     }
 
     public func checkSPF(client: String, sender: String, helo: String) async -> SMTPSPFResult {

@@ -29,6 +29,36 @@ public enum DNSRecordData {
         return MX(preference: preference, host: host)
     }
 
+    /// A TLSA record (RFC 6698 §2.1): how a server's certificate is to be matched.
+    public struct TLSA: Hashable, Sendable, CustomStringConvertible {
+        /// 0 PKIX-TA, 1 PKIX-EE, 2 DANE-TA, 3 DANE-EE.
+        public let usage: UInt8
+        /// 0 the whole certificate, 1 its SubjectPublicKeyInfo.
+        public let selector: UInt8
+        /// 0 the data itself, 1 its SHA-256, 2 its SHA-512.
+        public let matchingType: UInt8
+        public let data: [UInt8]
+
+        public init(usage: UInt8, selector: UInt8, matchingType: UInt8, data: [UInt8]) {
+            self.usage = usage
+            self.selector = selector
+            self.matchingType = matchingType
+            self.data = data
+        }
+
+        /// The presentation form: `3 1 1 0a1b…`.
+        public var description: String {
+            "\(usage) \(selector) \(matchingType) " + data.map { String($0, radix: 16).count == 1 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined()
+        }
+    }
+
+    /// RFC 6698 §2.1: three one-byte fields, then the association data (not empty).
+    public static func tlsa(_ bytes: some Collection<UInt8>) throws(Malformed) -> TLSA {
+        let bytes = Array(bytes)
+        guard bytes.count >= 4 else { throw Malformed(reason: "TLSA shorter than 4 bytes") }
+        return TLSA(usage: bytes[0], selector: bytes[1], matchingType: bytes[2], data: Array(bytes[3...]))
+    }
+
     /// RFC 1035 §3.4.1: four bytes.
     public static func ipv4(_ bytes: some Collection<UInt8>) throws(Malformed) -> [UInt8] {
         guard bytes.count == 4 else { throw Malformed(reason: "A record of \(bytes.count) bytes") }

@@ -38,6 +38,30 @@ print(json.dumps({'ready': True}), flush=True)
 server.serve_forever()
 """#
 
+/// A test CA (`ca.crt`, `ca.key` in the server's data directory) and, for each entry,
+/// `<file>.crt` and `<file>.key` issued by it for the names given.
+func issueCertificates(in server: MailServerHarness, _ certificates: [String: [String]]) async throws {
+    let directory = server.dataDirectory
+    var steps: [[String]] = [
+        ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=Pillarbox Test CA",
+         "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+         "-keyout", directory + "/ca.key", "-out", directory + "/ca.crt"],
+    ]
+    for (file, names) in certificates.sorted(by: { $0.key < $1.key }) {
+        steps += [
+            ["req", "-new", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=\(names.first ?? file)",
+             "-addext", "subjectAltName=" + names.map { "DNS:" + $0 }.joined(separator: ","),
+             "-keyout", directory + "/\(file).key", "-out", directory + "/\(file).csr"],
+            ["x509", "-req", "-in", directory + "/\(file).csr", "-CA", directory + "/ca.crt", "-CAkey", directory + "/ca.key",
+             "-CAcreateserial", "-days", "1", "-copy_extensions", "copyall", "-out", directory + "/\(file).crt"],
+        ]
+    }
+    for arguments in steps {
+        let result = try await server.tool("/usr/bin/openssl", arguments)
+        #expect(result.status == 0, "openssl \(arguments.first ?? ""): \(result.errors)")
+    }
+}
+
 /// MTA-STS (RFC 8461) on outbound mail: policies served over HTTPS on loopback, MX hosts on
 /// the STARTTLS receiving server of the delivery tests, certificates from a test CA.
 @Suite("MTA-STS on outbound delivery", .serialized)
@@ -57,31 +81,6 @@ struct MTASTSTests {
 
     static func policy(_ mode: String, mx: [String]) -> String {
         (["version: STSv1", "mode: \(mode)"] + mx.map { "mx: \($0)" } + ["max_age: 86400"]).joined(separator: "\r\n") + "\r\n"
-    }
-
-    /// A CA, a certificate for the MX hosts (not mx.untrusted.example) and one for the policy hosts.
-    func issueCertificates(in server: MailServerHarness) async throws {
-        let directory = server.dataDirectory
-        let mxNames = ["sts", "wrongmx", "testing", "redirect", "badtype"].map { "DNS:mx.\($0).example" }.joined(separator: ",")
-        let policyNames = ["sts", "wrongmx", "testing", "untrusted", "redirect", "badtype"].map { "DNS:mta-sts.\($0).example" }
-            .joined(separator: ",")
-        var steps: [[String]] = [
-            ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=Pillarbox Test CA",
-             "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign",
-             "-keyout", directory + "/ca.key", "-out", directory + "/ca.crt"],
-        ]
-        for (name, names) in [("mx", mxNames), ("policy", policyNames)] {
-            steps += [
-                ["req", "-new", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=\(name).test", "-addext", "subjectAltName=\(names)",
-                 "-keyout", directory + "/\(name).key", "-out", directory + "/\(name).csr"],
-                ["x509", "-req", "-in", directory + "/\(name).csr", "-CA", directory + "/ca.crt", "-CAkey", directory + "/ca.key",
-                 "-CAcreateserial", "-days", "1", "-copy_extensions", "copyall", "-out", directory + "/\(name).crt"],
-            ]
-        }
-        for arguments in steps {
-            let result = try await server.tool("/usr/bin/openssl", arguments)
-            #expect(result.status == 0, "openssl \(arguments.first ?? ""): \(result.errors)")
-        }
     }
 
     func send(_ server: MailServerHarness, to recipient: String, subject: String) async throws {
@@ -125,7 +124,11 @@ struct MTASTSTests {
         let dns = try Self.dns.get()
         try await MailServerHarness.with { server in
             try await server.createStandardDirectory()
-            try await issueCertificates(in: server)
+            // The MX hosts' certificate does not name mx.untrusted.example.
+            try await issueCertificates(in: server, [
+                "mx": ["sts", "wrongmx", "testing", "redirect", "badtype"].map { "mx.\($0).example" },
+                "policy": ["sts", "wrongmx", "testing", "untrusted", "redirect", "badtype"].map { "mta-sts.\($0).example" },
+            ])
             let directory = server.dataDirectory
             let log = directory + "/sink.jsonl"
             _ = FileManager.default.createFile(atPath: log, contents: nil)

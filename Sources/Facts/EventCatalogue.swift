@@ -45,6 +45,7 @@ public enum EventCatalogue {
         MessageRejected.self,
         DMARCReportSent.self,
         MTASTSPolicyFetched.self,
+        TLSReportSent.self,
         SettingChanged.self,
         DeliveryAttempted.self,
         Delivered.self,

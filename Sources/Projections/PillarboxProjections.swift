@@ -2,6 +2,7 @@
 public enum PillarboxProjections {
     public static var all: [any Projection] {
         [DirectoryProjection(), SettingsProjection(), MailboxProjection(), OutqueueProjection(), BlocksProjection(),
-         LogDBProjection(), SMTPStatsProjection(), MessageAuditProjection(), DMARCProjection()]
+         LogDBProjection(), SMTPStatsProjection(), MessageAuditProjection(), DMARCProjection(),
+         TLSReportProjection()]
     }
 }

@@ -12,7 +12,8 @@ struct Pillarbox: AsyncParsableCommand {
                       SettingsCommand.self, MailCommand.self, LogDBCommand.self, IDSCommand.self, BlocksCommand.self,
                       ReputationCommand.self, RebuildCommand.self, VerifyCommand.self, ReplayCommand.self, LogCommand.self,
                       DatabaseCommand.self, ConfigCommand.self, SenderCommand.self, LANCommand.self,
-                      ConnectionCommand.self, ScheduleCommand.self, ConnectCommand.self, DKIMCommand.self, DMARCCommand.self]
+                      ConnectionCommand.self, ScheduleCommand.self, ConnectCommand.self, DKIMCommand.self, DMARCCommand.self,
+                      TLSReportCommand.self]
     )
 
     /// As ArgumentParser's, except that a database error is reported with PostgreSQL's own

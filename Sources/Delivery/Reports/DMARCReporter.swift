@@ -8,7 +8,6 @@ import MailCore
 import PostgresNIO
 import Projections
 import Routing
-import ServiceLifecycle
 
 /// The DMARC aggregate report generator (RFC 7489 §7.2), the one writer of
 /// `dmarc_report_sent`: for each policy domain whose record asks for reports (`rua`) and whose
@@ -17,19 +16,7 @@ import ServiceLifecycle
 /// the external destination check (§7.1) and size limit. The report's fact and its message are
 /// appended together, once per domain and day.
 public struct DMARCReporter: Sendable {
-    public struct Identity: Sendable {
-        /// The reporting organization and the host in report ids and file names.
-        public var organization: String
-        public var hostname: String
-        /// The report's `From:`, envelope sender and `email` element.
-        public var address: String
-
-        public init(organization: String, hostname: String, address: String) {
-            self.organization = organization
-            self.hostname = hostname
-            self.address = address
-        }
-    }
+    public typealias Identity = ReportMail.Identity
 
     let store: EventStore
     let resolver: any DNS.Resolver
@@ -51,7 +38,7 @@ public struct DMARCReporter: Sendable {
                 suffixList: String, logger: Logger) throws {
         self.init(store: store, resolver: try UnboundResolver(servers: dnsServers, timeout: .seconds(dnsTimeoutSeconds)),
                   suffixes: try PublicSuffixList(contentsOfFile: suffixList),
-                  identity: Identity(organization: hostname, hostname: hostname, address: address.isEmpty ? "postmaster@\(hostname)" : address),
+                  identity: Identity(hostname: hostname, address: address),
                   logger: logger)
     }
 
@@ -175,32 +162,12 @@ public struct DMARCReporter: Sendable {
                                    messages: report.messages, size: gzipped.count)
         var appends: [StreamAppend] = []
         if !destinations.isEmpty {
-            let messageID = Self.randomID()
-            fact.messageID = messageID
             let fileName = "\(identity.hostname)!\(published.domain)!\(begin)!\(end).xml.gz"
             let bytes = message(report: report, attachment: gzipped, fileName: fileName, to: destinations, now: now)
-            var router = Router(snapshot: snapshot)
-            router.defaultMappings = true
-            let recipients = destinations.compactMap { address -> MessageAccepted.Recipient? in
-                let domain = String(address.split(separator: "@").last ?? "")
-                let localPart = address.lastIndex(of: "@").map { String(address[..<$0]) } ?? address
-                switch router.route(localPart: localPart, domain: domain, from: RouteSender(user: nil, inRelayNetworks: true)) {
-                case .local(let user): return .init(address: address, route: .local, user: user)
-                case .remote: return .init(address: address, route: .remote, notify: ["FAILURE"])
-                case .lan(let target, let to): return .init(address: to, route: .lan, notify: ["FAILURE"], lan: target)
-                default: return nil
-                }
-            }
-            let returnPath = "Return-Path: <\(identity.address)>\r\n"
-            let stored = Array(returnPath.utf8) + bytes
-            let blob = BlobData(stored)
-            let accepted = MessageAccepted(
-                messageID: messageID, sessionID: "", service: "dmarc-report", clientIP: "", helo: identity.hostname, tls: nil,
-                authUser: nil, reversePath: identity.address, recipients: recipients, body: "7BIT", smtpUTF8: false, ret: "HDRS",
-                envelopeID: nil, mailAuth: nil, size: Int64(stored.count), blob: blob.id, returnPathLength: returnPath.utf8.count,
-                subject: subject(report))
-            appends.append(StreamAppend(stream: try DeliveryFacts.stream(messageID), expectedVersion: .noStream,
-                                        events: [try EventData(accepted, blobs: [blob])]))
+            let (messageID, append) = try ReportMail.accept(bytes, to: destinations, identity: identity, service: "dmarc-report",
+                                                            subject: subject(report), snapshot: snapshot)
+            fact.messageID = messageID
+            appends.append(append)
         }
         appends.insert(StreamAppend(stream: stream, expectedVersion: .noStream, events: [try EventData(fact)]), at: 0)
         try await store.append(appends)
@@ -208,10 +175,6 @@ public struct DMARCReporter: Sendable {
             "domain": "\(published.domain)", "day": "\(day)", "to": "\(destinations)", "skipped": "\(skipped.count)",
         ])
         return fact
-    }
-
-    static func randomID() -> String {
-        UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
     }
 
     static func start(of day: String) -> Date {
@@ -225,12 +188,12 @@ public struct DMARCReporter: Sendable {
 
     /// The report's message: a short text part and the gzipped XML (RFC 7489 §7.2.1.1).
     func message(report: DMARCAggregateReport, attachment: [UInt8], fileName: String, to: [String], now: Date) -> [UInt8] {
-        let boundary = "=_dmarc_" + Self.randomID()
+        let boundary = "=_dmarc_" + ReportMail.randomID()
         var text = "From: \(identity.address)\r\n"
         text += "To: \(to.joined(separator: ", "))\r\n"
         text += "Subject: \(subject(report))\r\n"
         text += "Date: \(DeliveryReport.rfc5322(now))\r\n"
-        text += "Message-ID: <\(Self.randomID())@\(identity.hostname)>\r\n"
+        text += "Message-ID: <\(ReportMail.randomID())@\(identity.hostname)>\r\n"
         text += "MIME-Version: 1.0\r\n"
         text += "Content-Type: multipart/mixed; boundary=\"\(boundary)\"\r\n\r\n"
         text += "--\(boundary)\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\n"
@@ -238,70 +201,8 @@ public struct DMARCReporter: Sendable {
         text += "\(report.messages) messages in \(report.records.count) records.\r\n\r\n"
         text += "--\(boundary)\r\nContent-Type: application/gzip; name=\"\(fileName)\"\r\n"
         text += "Content-Transfer-Encoding: base64\r\nContent-Disposition: attachment; filename=\"\(fileName)\"\r\n\r\n"
-        let encoded = Data(attachment).base64EncodedString()
-        var index = encoded.startIndex
-        while index < encoded.endIndex {
-            let next = encoded.index(index, offsetBy: 76, limitedBy: encoded.endIndex) ?? encoded.endIndex
-            text += encoded[index..<next] + "\r\n"
-            index = next
-        }
+        text += ReportMail.base64Lines(attachment)
         text += "--\(boundary)--\r\n"
         return Array(text.utf8)
-    }
-}
-
-/// Runs the DMARC report generator in `serve`: at `dmarc.report_hour` (UTC) each day it sends
-/// the reports of the days before that are not sent yet.
-public struct DMARCReportService: Service {
-    let store: EventStore
-    let settings: LiveSettings
-    let directory: LiveDirectory
-    let hostname: String
-    let logger: Logger
-
-    public init(store: EventStore, settings: LiveSettings, directory: LiveDirectory, hostname: String, logger: Logger) {
-        self.store = store
-        self.settings = settings
-        self.directory = directory
-        self.hostname = hostname
-        self.logger = logger
-    }
-
-    /// The next time the hour `hour` (UTC) starts after `now`.
-    static func next(hour: Int, after now: Date) -> Date {
-        let seconds = now.timeIntervalSince1970
-        let dayStart = (seconds / 86_400).rounded(.down) * 86_400
-        var next = dayStart + TimeInterval(hour * 3_600)
-        if next <= seconds { next += 86_400 }
-        return Date(timeIntervalSince1970: next)
-    }
-
-    public func run() async throws {
-        await cancelWhenGracefulShutdown {
-            while !Task.isCancelled {
-                let at = Self.next(hour: settings.value(SettingKey<Int>.dmarcReportHour), after: Date())
-                do { try await Task.sleep(for: .seconds(max(1, at.timeIntervalSinceNow))) } catch { return }
-                await sendPending()
-            }
-        }
-    }
-
-    func sendPending() async {
-        do {
-            let reporter = try makeReporter()
-            let today = DMARCProjection.day(Date())
-            for day in try await reporter.pendingDays(before: today) {
-                try await reporter.send(day: day, snapshot: directory.snapshot, now: Date())
-            }
-        } catch {
-            logger.error("sending DMARC aggregate reports failed", metadata: ["error": "\(error)"])
-        }
-    }
-
-    func makeReporter() throws -> DMARCReporter {
-        try DMARCReporter(store: store, hostname: hostname, address: settings.value(SettingKey<String>.dmarcReportAddress),
-                          dnsServers: settings.value(SettingKey<[String]>.dnsServers),
-                          dnsTimeoutSeconds: settings.value(SettingKey<Int>.dnsTimeoutSeconds),
-                          suffixList: settings.value(SettingKey<String>.dmarcPublicSuffixList), logger: logger)
     }
 }

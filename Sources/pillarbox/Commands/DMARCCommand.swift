@@ -16,6 +16,18 @@ struct DMARCCommand: AsyncParsableCommand {
         commandName: "dmarc", abstract: "DMARC aggregate reports: the data kept, the reports sent, sending now, reports received.",
         subcommands: [Records.self, Reports.self, Send.self, Received.self])
 
+    /// Reports name the server that checked or sent the mail: the one that started last, or
+    /// the configured host name before any did.
+    static func reportingHostname(_ directory: Directory, configured: String) async throws -> String {
+        let started = try await directory.engine.store.client.query("""
+            SELECT s.stream_key FROM eventlog.streams s JOIN eventlog.events e ON e.stream_id = s.stream_id
+            WHERE s.category = 'server' ORDER BY e.global_position DESC LIMIT 1
+            """, logger: directory.engine.logger)
+        var hostname = configured
+        for try await key in started.decode(String.self) { hostname = String(key.dropFirst("server-".count)) }
+        return hostname
+    }
+
     struct Records: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "The evaluations kept for reports, per policy domain, day and outcome.")
         @OptionGroup var options: DirectoryOptions
@@ -78,13 +90,7 @@ struct DMARCCommand: AsyncParsableCommand {
             let configured = try ConfigurationLoader().load(file: options.global.configFile, flags: options.global.flags).hostname.value
             let day = self.day
             let sent = try await options.withDirectory { directory in
-                // Reports name the server that checked the mail: the one that started last.
-                let started = try await directory.engine.store.client.query("""
-                    SELECT s.stream_key FROM eventlog.streams s JOIN eventlog.events e ON e.stream_id = s.stream_id
-                    WHERE s.category = 'server' ORDER BY e.global_position DESC LIMIT 1
-                    """, logger: directory.engine.logger)
-                var hostname = configured
-                for try await key in started.decode(String.self) { hostname = String(key.dropFirst("server-".count)) }
+                let hostname = try await DMARCCommand.reportingHostname(directory, configured: configured)
                 let settings = Settings(engine: directory.engine)
                 let reporter = try DMARCReporter(
                     store: directory.engine.store, hostname: hostname,

@@ -109,7 +109,7 @@ struct Serve: AsyncParsableCommand {
                                                         hostname: configuration.hostname.value,
                                                         vault: SecretVault(keys: configuration.keys, logger: logger),
                                                         dataDirectory: configuration.dataDirectory, logger: logger))]
-                    + [.init(service: DMARCReportService(store: store, settings: settings, directory: directory,
+                    + [.init(service: ReportService(store: store, settings: settings, directory: directory,
                                                          hostname: configuration.hostname.value, logger: logger))] + (smtp.map { [.init(service: $0)] } ?? []) + (pop3.map { [.init(service: $0)] } ?? [])
                     + (imap.map { [.init(service: $0)] } ?? []) + [.init(service: lifecycle)],
                 gracefulShutdownSignals: [.sigterm, .sigint],

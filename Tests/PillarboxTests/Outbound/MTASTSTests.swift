@@ -4,12 +4,21 @@ import Testing
 
 /// An HTTPS server on 127.0.0.9:443 serving MTA-STS policies by the request's host name:
 /// argv[1] is JSON of host → [status, content type, body]; argv[2] and argv[3] its certificate
-/// and key.
+/// and key. What is posted to it is a JSON line (path, type, body in base64) in argv[4].
 let policyServer = #"""
-import http.server, ssl
+import base64, http.server, ssl
 policies = json.loads(sys.argv[1])
 
 class Handler(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get('Content-Length') or 0))
+        with open(sys.argv[4], 'a') as log:
+            log.write(json.dumps({'path': self.path, 'type': self.headers.get('Content-Type'),
+                                  'body': base64.b64encode(body).decode()}) + '\n')
+        self.send_response(200)
+        self.send_header('Content-Length', '0')
+        self.end_headers()
+
     def do_GET(self):
         host = (self.headers.get('Host') or '').split(':')[0].lower()
         entry = policies.get(host)
@@ -76,6 +85,11 @@ struct MTASTSTests {
                 "mta-sts.\(domain).example. IN A 127.0.0.9",
             ]
         }
+        // Where TLS reports go: sts.example's by mail, wrongmx.example's posted over HTTPS.
+        records += [
+            #"_smtp._tls.sts.example. IN TXT "v=TLSRPTv1; rua=mailto:postmaster@example.com""#,
+            #"_smtp._tls.wrongmx.example. IN TXT "v=TLSRPTv1;rua=https://mta-sts.sts.example/tlsrpt""#,
+        ]
         return try TestDNSServer(zones: ["example."], localData: records)
     }
 
@@ -143,7 +157,8 @@ struct MTASTSTests {
                 "mta-sts.badtype.example": [200, "text/html", Self.policy("enforce", mx: ["mx.elsewhere.example"])],
             ]
             let table = String(decoding: try JSONSerialization.data(withJSONObject: policies), as: UTF8.self)
-            let https = try server.startPython(policyServer, [table, directory + "/policy.crt", directory + "/policy.key"])
+            let posted = directory + "/posted.jsonl"
+            let https = try server.startPython(policyServer, [table, directory + "/policy.crt", directory + "/policy.key", posted])
             defer { https.signal(SIGKILL) }
             let port = try await eventually(within: .seconds(30), "the receiving servers") { () -> Int? in
                 guard let line = sink.output.split(separator: "\n").first,
@@ -195,6 +210,52 @@ struct MTASTSTests {
             try await send(server, to: "bob@badtype.example", subject: "to-badtype")
             _ = try await wait(server, subject: "to-badtype", for: "delivered")
             #expect(failures(try await transportPolicy(server, subject: "to-badtype")) == ["sts-policy-invalid"])
+
+            // The day's TLS reports (RFC 8460).
+            let today = String(ISO8601DateFormatter().string(from: Date()).prefix(10))
+            _ = try await eventually(within: .seconds(30), "the sessions in the tlsrpt projection") { () -> String? in
+                let rows = try await server.cli(["tlsrpt", "policies", "--day", today])
+                return rows.contains("wrongmx.example") && rows.contains("badtype.example") ? rows : nil
+            }
+            let sent = try await server.cli(["tlsrpt", "send", "--day", today])
+            #expect(sent.contains("mailto:postmaster@example.com") && sent.contains("https://mta-sts.sts.example/tlsrpt"), "\(sent)")
+            #expect(sent.contains("_smtp._tls.testing.example: no TLSRPT record"), "\(sent)")
+            #expect(try await server.cli(["tlsrpt", "send", "--day", today]).split(separator: "\n").count == 1, "made once only")
+            let mailed = try await eventually(within: .seconds(30), "the report in postmaster's INBOX") { () -> String? in
+                guard try await server.cli(["mail", "list", "postmaster"]).contains("\n1 ") else { return nil }
+                return try await server.cli(["mail", "show", "postmaster", "1"])
+            }
+            #expect(mailed.contains("Subject: Report Domain: sts.example Submitter: mx.test.example"), "\(mailed)")
+            #expect(mailed.contains("TLS-Report-Domain: sts.example"))
+            let path = directory + "/tlsrpt.eml"
+            try mailed.write(toFile: path, atomically: true, encoding: .utf8)
+            let mailedJSON = try await server.python("""
+                import email, email.policy, gzip
+                message = email.message_from_binary_file(open('\(path)', 'rb'), policy=email.policy.default)
+                assert message.get_content_type() == 'multipart/report' and message.get_param('report-type') == 'tlsrpt'
+                part = next(p for p in message.walk() if p.get_content_type() == 'application/tlsrpt+gzip')
+                assert part.get_filename().startswith('mx.test.example!sts.example!') and part.get_filename().endswith('.json.gz')
+                print(gzip.decompress(part.get_payload(decode=True)).decode(), end='')
+                """).json
+            let stsPolicy = try #require((mailedJSON["policies"] as? [[String: Any]])?.first)
+            #expect((stsPolicy["policy"] as? [String: Any])?["policy-type"] as? String == "sts")
+            #expect((stsPolicy["policy"] as? [String: Any])?["mx-host"] as? [String] == ["mx.sts.example"])
+            #expect((stsPolicy["summary"] as? [String: Any])?["total-successful-session-count"] as? Int == 1, "\(mailedJSON)")
+            #expect((stsPolicy["summary"] as? [String: Any])?["total-failure-session-count"] as? Int == 0)
+            #expect((mailedJSON["date-range"] as? [String: Any])?["start-datetime"] as? String == "\(today)T00:00:00Z")
+            let postedLine = try #require(try String(contentsOfFile: posted, encoding: .utf8).split(separator: "\n").first)
+            let postedRequest = try #require(try JSONSerialization.jsonObject(with: Data(postedLine.utf8)) as? [String: Any])
+            #expect(postedRequest["path"] as? String == "/tlsrpt" && postedRequest["type"] as? String == "application/tlsrpt+gzip")
+            try Data(base64Encoded: postedRequest["body"] as? String ?? "")?.write(to: URL(fileURLWithPath: directory + "/posted.json.gz"))
+            let postedJSON = try await server.python("""
+                import gzip
+                print(gzip.decompress(open('\(directory)/posted.json.gz', 'rb').read()).decode(), end='')
+                """).json
+            let wrongPolicy = try #require((postedJSON["policies"] as? [[String: Any]])?.first)
+            let detail = try #require((wrongPolicy["failure-details"] as? [[String: Any]])?.first)
+            #expect(detail["result-type"] as? String == "validation-failure" && detail["receiving-mx-hostname"] as? String == "mx.wrongmx.example",
+                    "\(postedJSON)")
+            #expect((wrongPolicy["summary"] as? [String: Any])?["total-successful-session-count"] as? Int == 0)
 
             // The fetched policies are facts; a restarted server holds them without fetching again.
             let fetched = try await server.cli(["log", "dump"]).split(separator: "\n").filter { $0.contains("\"mta_sts_policy_fetched\"") }

@@ -130,62 +130,40 @@ final class MTASTSPolicies: Sendable {
     static func fetch(_ domain: String, resolver: any DNS.Resolver, trust: String?,
                       timeout: Duration) async throws(FetchFailure) -> (MTASTSPolicy, [String]) {
         let host = "mta-sts.\(domain)"
-        let address: IPAddress
         do {
-            guard case .records(let found, _) = try await resolver.addresses(host), let first = found.first else {
-                throw FetchFailure(result: "sts-policy-fetch-error", detail: "\(host) has no address")
+            return try await HTTPS.withClient(for: host, resolver: resolver, trust: trust, timeout: timeout) { client in
+                var request = HTTPClientRequest(url: "https://\(host)/.well-known/mta-sts.txt")
+                request.headers.add(name: "User-Agent", value: "Pillarbox")
+                let response = try await client.execute(request, timeout: .init(timeout))
+                guard response.status == .ok else {
+                    throw FetchFailure(result: "sts-policy-fetch-error", detail: "\(host) answered \(response.status.code)")
+                }
+                let type = response.headers.first(name: "content-type")?.lowercased() ?? ""
+                guard type.split(separator: ";").first?.trimmingCharacters(in: .whitespaces) == "text/plain" else {
+                    throw FetchFailure(result: "sts-policy-invalid",
+                                       detail: "the policy is of type \(type.isEmpty ? "none" : type), not text/plain")
+                }
+                let body: ByteBuffer
+                do {
+                    body = try await response.body.collect(upTo: MTASTSPolicy.maximumSize)
+                } catch is NIOTooManyBytesError {
+                    throw FetchFailure(result: "sts-policy-invalid", detail: MTASTSPolicy.Failure.tooLarge.description)
+                }
+                let bytes = Array(body.readableBytesView)
+                do {
+                    let policy = try MTASTSPolicy(parsing: bytes)
+                    let lines = String(decoding: bytes, as: UTF8.self).split(whereSeparator: \.isNewline)
+                        .map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+                    return (policy, lines)
+                } catch {
+                    throw FetchFailure(result: "sts-policy-invalid", detail: "\(error)")
+                }
             }
-            address = first
         } catch let failure as FetchFailure {
             throw failure
         } catch {
-            throw FetchFailure(result: "sts-policy-fetch-error", detail: "\(error)")
+            throw FetchFailure(result: HTTPS.isTLS(error) ? "sts-webpki-invalid" : "sts-policy-fetch-error",
+                               detail: "\(host): \(error)")
         }
-        var tls = TLSConfiguration.makeClientConfiguration()
-        tls.minimumTLSVersion = .tlsv12
-        if let trust { tls.additionalTrustRoots = [.file(trust)] }
-        var configuration = HTTPClient.Configuration(tlsConfiguration: tls, redirectConfiguration: .disallow,
-                                                     timeout: .init(connect: .init(timeout), read: .init(timeout)))
-        configuration.dnsOverride = [host: address.description]
-        configuration.httpVersion = .http1Only
-        let client = HTTPClient(eventLoopGroup: MultiThreadedEventLoopGroup.singleton, configuration: configuration)
-        let outcome: Result<(MTASTSPolicy, [String]), FetchFailure>
-        do {
-            var request = HTTPClientRequest(url: "https://\(host)/.well-known/mta-sts.txt")
-            request.headers.add(name: "User-Agent", value: "Pillarbox")
-            let response = try await client.execute(request, timeout: .init(timeout))
-            guard response.status == .ok else {
-                throw FetchFailure(result: "sts-policy-fetch-error", detail: "\(host) answered \(response.status.code)")
-            }
-            let type = response.headers.first(name: "content-type")?.lowercased() ?? ""
-            guard type.split(separator: ";").first?.trimmingCharacters(in: .whitespaces) == "text/plain" else {
-                throw FetchFailure(result: "sts-policy-invalid", detail: "the policy is of type \(type.isEmpty ? "none" : type), not text/plain")
-            }
-            let body: ByteBuffer
-            do {
-                body = try await response.body.collect(upTo: MTASTSPolicy.maximumSize)
-            } catch is NIOTooManyBytesError {
-                throw FetchFailure(result: "sts-policy-invalid", detail: MTASTSPolicy.Failure.tooLarge.description)
-            }
-            let bytes = Array(body.readableBytesView)
-            do {
-                let policy = try MTASTSPolicy(parsing: bytes)
-                let lines = String(decoding: bytes, as: UTF8.self).split(whereSeparator: \.isNewline)
-                    .map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-                outcome = .success((policy, lines))
-            } catch {
-                throw FetchFailure(result: "sts-policy-invalid", detail: "\(error)")
-            }
-        } catch let failure as FetchFailure {
-            outcome = .failure(failure)
-        } catch let error as NIOSSLError {
-            outcome = .failure(FetchFailure(result: "sts-webpki-invalid", detail: "\(host): TLS: \(error)"))
-        } catch let error as BoringSSLError {
-            outcome = .failure(FetchFailure(result: "sts-webpki-invalid", detail: "\(host): TLS: \(error)"))
-        } catch {
-            outcome = .failure(FetchFailure(result: "sts-policy-fetch-error", detail: "\(host): \(error)"))
-        }
-        try? await client.shutdown()
-        return try outcome.get()
     }
 }

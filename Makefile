@@ -7,7 +7,7 @@ SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
 # What building and running need: the system libraries behind CZstd and CLua, pkg-config to
 # find them, and PostgreSQL's server programs for the embedded cluster.
-PACKAGES := pkg-config libzstd-dev liblua5.4-dev libunbound-dev zlib1g-dev postgresql ca-certificates publicsuffix
+PACKAGES := pkg-config libzstd-dev liblua5.4-dev libunbound-dev zlib1g-dev postgresql ca-certificates publicsuffix dns-root-data
 # What the end-to-end tests drive Pillarbox with.
 TEST_PACKAGES := python3 python3-aiosmtpd ldnsutils python3-dkim python3-spf python3-dnspython python3-yaml python3-authres libxml2-utils curl swaks libnet-ssleay-perl fetchmail isync unbound openssl
 

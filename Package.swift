@@ -211,6 +211,10 @@ let package = Package(
         .testTarget(name: "ProjectionsTests", dependencies: ["Projections", "Commands", "Facts", "EventLog", "MailCore", "TestSupport"]),
         .testTarget(name: "CommandsTests", dependencies: ["Commands", "Projections", "Facts", "EventLog", "MailCore", "TestSupport"]),
         .testTarget(name: "DNSTests", dependencies: ["DNS", "MailCore", "TestSupport"]),
+        .testTarget(name: "DeliveryTests", dependencies: [
+            "Delivery", "MailCore", .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "X509", package: "swift-certificates"), .product(name: "SwiftASN1", package: "swift-asn1"),
+        ]),
         .testTarget(name: "SMTPClientTests", dependencies: ["SMTPClient", "SMTPWire", "WireCore"]),
         .testTarget(name: "RoutingTests", dependencies: ["Routing", "Facts", "Projections"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CLua", "CZstd"]),

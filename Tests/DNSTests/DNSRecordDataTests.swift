@@ -49,4 +49,12 @@ struct DNSRecordDataTests {
         #expect(throws: DNSRecordData.Malformed.self) { try DNSRecordData.txt([5, 0x61]) }
         #expect(throws: DNSRecordData.Malformed.self) { try DNSRecordData.txt([]) }
     }
+
+    @Test("TLSA: usage, selector, matching type and data; shown as in a zone file")
+    func tlsa() throws {
+        let record = try DNSRecordData.tlsa([3, 1, 1, 0x0a, 0xff])
+        #expect(record == DNSRecordData.TLSA(usage: 3, selector: 1, matchingType: 1, data: [0x0a, 0xff]))
+        #expect(record.description == "3 1 1 0aff")
+        #expect(throws: DNSRecordData.Malformed.self) { try DNSRecordData.tlsa([3, 1, 1]) }
+    }
 }

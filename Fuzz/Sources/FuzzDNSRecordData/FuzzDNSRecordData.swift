@@ -1,7 +1,7 @@
 import FuzzDriver
 import MailCore
 
-/// Any bytes as the record data of an MX, A, AAAA or TXT answer: decoded or refused, never a
+/// Any bytes as the record data of an MX, A, AAAA, TXT or TLSA answer: decoded or refused, never a
 /// crash; a decoded MX exchange is a name of at most 253 printable characters.
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzDNSRecordData(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
@@ -9,6 +9,7 @@ public func fuzzDNSRecordData(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt
     if let mx = try? DNSRecordData.mx(bytes) {
         precondition(mx.host.utf8.count <= 254 && mx.host.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7f })
     }
+    if let tlsa = try? DNSRecordData.tlsa(bytes) { precondition(tlsa.data.count == bytes.count - 3) }
     _ = try? DNSRecordData.ipv4(bytes)
     _ = try? DNSRecordData.ipv6(bytes)
     if let strings = try? DNSRecordData.txt(bytes) {

@@ -2,8 +2,9 @@ import FuzzDriver
 import MailAuth
 
 /// Any bytes as a DKIM-Signature value, a key record, a message, an SPF record, a DMARC
-/// record, an Authentication-Results value, a DMARC aggregate report (plain and gzipped) and a
-/// domain for the Public Suffix List: every parser ends without a crash.
+/// record, an Authentication-Results value, a DMARC aggregate report (plain and gzipped), an
+/// MTA-STS record and policy, a TLS-RPT record and report, and a domain for the Public
+/// Suffix List: every parser ends without a crash.
 let suffixes = PublicSuffixList(text: "com\nco.uk\n*.ck\n!www.ck\n公司.cn\n// comment\n")
 
 @_cdecl("LLVMFuzzerTestOneInput")
@@ -20,6 +21,8 @@ public func fuzzMailAuth(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     if let xml = try? Gzip.decompress(bytes, limit: 1 << 20) { _ = try? DMARCAggregateReport(xml: xml) }
     _ = suffixes.organizationalDomain(of: text)
     _ = MTASTSRecord(parsing: text)
+    _ = TLSRPTRecord(parsing: text)
+    _ = try? TLSReport(json: bytes)
     if let policy = try? MTASTSPolicy(parsing: bytes) { _ = policy.allows(mx: "mx.example.net") }
     if let header = HeaderFields(bytes) {
         for field in header.fields.prefix(50) {

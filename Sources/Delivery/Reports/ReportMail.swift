@@ -72,3 +72,24 @@ public enum ReportMail {
                                         events: [try EventData(accepted, blobs: [blob])]))
     }
 }
+
+/// A daily report generator (DMARC aggregate reports, TLS reports): the earlier days with
+/// reports still to make, and making a day's.
+public protocol DailyReporter: Sendable {
+    associatedtype Fact: Sendable
+    func pendingDays(before today: String) async throws -> [String]
+    func send(day: String, snapshot: DirectorySnapshot, now: Date) async throws -> [Fact]
+}
+
+extension DailyReporter {
+    /// Makes the reports of `day`, or of every earlier day of the last week still to make.
+    public func send(day: String?, snapshot: DirectorySnapshot, now: Date = Date()) async throws -> [Fact] {
+        let days = if let day { [day] } else { try await pendingDays(before: DMARCProjection.day(now)) }
+        var sent: [Fact] = []
+        for day in days { sent += try await send(day: day, snapshot: snapshot, now: now) }
+        return sent
+    }
+}
+
+extension DMARCReporter: DailyReporter {}
+extension TLSReporter: DailyReporter {}

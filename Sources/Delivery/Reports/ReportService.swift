@@ -42,27 +42,21 @@ public struct ReportService: Service {
     }
 
     func sendPending() async {
-        let today = DMARCProjection.day(Date())
-        do {
-            let reporter = try makeReporter()
-            for day in try await reporter.pendingDays(before: today) {
-                try await reporter.send(day: day, snapshot: directory.snapshot, now: Date())
-            }
-        } catch {
-            logger.error("sending DMARC aggregate reports failed", metadata: ["error": "\(error)"])
+        await sendPending("DMARC aggregate reports") { try makeReporter() }
+        await sendPending("TLS reports") {
+            try TLSReporter(store: store, hostname: hostname, address: settings.value(SettingKey<String>.dmarcReportAddress),
+                            dnsServers: settings.value(SettingKey<[String]>.dnsServers),
+                            dnsTimeoutSeconds: settings.value(SettingKey<Int>.dnsTimeoutSeconds),
+                            trustAnchors: settings.value(SettingKey<String>.dnsTrustAnchors),
+                            trustedCertificates: settings.value(SettingKey<String>.outqueueTrustedCertificates), logger: logger)
         }
+    }
+
+    func sendPending<Reporter: DailyReporter>(_ what: String, _ make: () throws -> Reporter) async {
         do {
-            let reporter = try TLSReporter(store: store, hostname: hostname, address: settings.value(SettingKey<String>.dmarcReportAddress),
-                                           dnsServers: settings.value(SettingKey<[String]>.dnsServers),
-                                           dnsTimeoutSeconds: settings.value(SettingKey<Int>.dnsTimeoutSeconds),
-                                           trustAnchors: settings.value(SettingKey<String>.dnsTrustAnchors),
-                                           trustedCertificates: settings.value(SettingKey<String>.outqueueTrustedCertificates),
-                                           logger: logger)
-            for day in try await reporter.pendingDays(before: today) {
-                try await reporter.send(day: day, snapshot: directory.snapshot, now: Date())
-            }
+            _ = try await make().send(day: nil, snapshot: directory.snapshot)
         } catch {
-            logger.error("sending TLS reports failed", metadata: ["error": "\(error)"])
+            logger.error("sending \(what) failed", metadata: ["error": "\(error)"])
         }
     }
 

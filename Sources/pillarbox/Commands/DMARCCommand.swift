@@ -28,6 +28,21 @@ struct DMARCCommand: AsyncParsableCommand {
         return hostname
     }
 
+    /// Runs a report generator made by `make` for `day` (or the pending days) against the
+    /// database, reporting as the server that started last.
+    static func sendReports<Reporter: DailyReporter>(
+        _ options: DirectoryOptions, day: String?,
+        _ make: @escaping @Sendable (Directory, String, Settings) async throws -> Reporter
+    ) async throws -> [Reporter.Fact] {
+        // The host name only: `withDirectory` loads the configuration and sets up logging.
+        let configured = try ConfigurationLoader().load(file: options.global.configFile, flags: options.global.flags).hostname.value
+        return try await options.withDirectory { directory in
+            let hostname = try await reportingHostname(directory, configured: configured)
+            let reporter = try await make(directory, hostname, Settings(engine: directory.engine))
+            return try await reporter.send(day: day, snapshot: try await directory.snapshot())
+        }
+    }
+
     struct Records: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "The evaluations kept for reports, per policy domain, day and outcome.")
         @OptionGroup var options: DirectoryOptions
@@ -86,24 +101,14 @@ struct DMARCCommand: AsyncParsableCommand {
         @Option(help: "The UTC day (YYYY-MM-DD).") var day: String?
 
         func run() async throws {
-            // The host name only: `withDirectory` loads the configuration and sets up logging.
-            let configured = try ConfigurationLoader().load(file: options.global.configFile, flags: options.global.flags).hostname.value
             let day = self.day
-            let sent = try await options.withDirectory { directory in
-                let hostname = try await DMARCCommand.reportingHostname(directory, configured: configured)
-                let settings = Settings(engine: directory.engine)
-                let reporter = try DMARCReporter(
+            let sent = try await DMARCCommand.sendReports(options, day: day) { directory, hostname, settings in
+                try DMARCReporter(
                     store: directory.engine.store, hostname: hostname,
                     address: try await settings.value(SettingKey<String>.dmarcReportAddress),
                     dnsServers: try await settings.value(SettingKey<[String]>.dnsServers),
                     dnsTimeoutSeconds: try await settings.value(SettingKey<Int>.dnsTimeoutSeconds),
                     suffixList: try await settings.value(SettingKey<String>.dmarcPublicSuffixList), logger: directory.engine.logger)
-                let snapshot = try await directory.snapshot()
-                var days: [String]
-                if let day { days = [day] } else { days = try await reporter.pendingDays(before: DMARCProjection.day(Date())) }
-                var sent: [DMARCReportSent] = []
-                for day in days { sent += try await reporter.send(day: day, snapshot: snapshot, now: Date()) }
-                return sent
             }
             options.output.print(columns: ["report_id", "domain", "day", "sent_to", "skipped", "records", "messages"], rows: sent.map {
                 [$0.reportID, $0.domain, $0.day, $0.sentTo.joined(separator: ", "),

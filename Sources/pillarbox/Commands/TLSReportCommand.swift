@@ -69,12 +69,9 @@ struct TLSReportCommand: AsyncParsableCommand {
         @Option(help: "The UTC day (YYYY-MM-DD).") var day: String?
 
         func run() async throws {
-            let configured = try ConfigurationLoader().load(file: options.global.configFile, flags: options.global.flags).hostname.value
             let day = self.day
-            let sent = try await options.withDirectory { directory in
-                let hostname = try await DMARCCommand.reportingHostname(directory, configured: configured)
-                let settings = Settings(engine: directory.engine)
-                let reporter = try TLSReporter(
+            let sent = try await DMARCCommand.sendReports(options, day: day) { directory, hostname, settings in
+                try TLSReporter(
                     store: directory.engine.store, hostname: hostname,
                     address: try await settings.value(SettingKey<String>.dmarcReportAddress),
                     dnsServers: try await settings.value(SettingKey<[String]>.dnsServers),
@@ -82,11 +79,6 @@ struct TLSReportCommand: AsyncParsableCommand {
                     trustAnchors: try await settings.value(SettingKey<String>.dnsTrustAnchors),
                     trustedCertificates: try await settings.value(SettingKey<String>.outqueueTrustedCertificates),
                     logger: directory.engine.logger)
-                let snapshot = try await directory.snapshot()
-                let days = if let day { [day] } else { try await reporter.pendingDays(before: DMARCProjection.day(Date())) }
-                var sent: [TLSReportSent] = []
-                for day in days { sent += try await reporter.send(day: day, snapshot: snapshot, now: Date()) }
-                return sent
             }
             options.output.print(columns: ["report_id", "domain", "day", "sent_to", "skipped", "successes", "failures"], rows: sent.map {
                 [$0.reportID, $0.domain, $0.day, $0.sentTo.joined(separator: ", "),

@@ -15,35 +15,6 @@ struct DANETests {
         return String(result.output.split(separator: " ").first ?? "")
     }
 
-    func send(_ server: MailServerHarness, to recipient: String, subject: String) async throws {
-        _ = try await server.python("""
-            import smtplib
-            s = smtplib.SMTP('127.0.0.1', PORTS['smtp'])
-            s.sendmail('alice@example.com', ['\(recipient)'], 'From: alice@example.com\\r\\nTo: \(recipient)\\r\\nSubject: \(subject)\\r\\n\\r\\nbody of \(subject)\\r\\n')
-            s.quit()
-            print(json.dumps({}))
-            """)
-    }
-
-    func wait(_ server: MailServerHarness, subject: String, for status: String) async throws -> String {
-        try await eventually(within: .seconds(60), "\(subject) \(status)") { () -> String? in
-            let rows = try await server.query("""
-                SELECT r.status, coalesce(r.lastreply, '') FROM outqueue.outrecipients r
-                JOIN outqueue.outmessages m USING (msgid) WHERE m.subject = '\(subject)'
-                """)
-            guard let row = rows.first, row[0] == status else { return nil }
-            return row[1]
-        }
-    }
-
-    func transportPolicy(_ server: MailServerHarness, subject: String) async throws -> [String: Any] {
-        let id = try #require(try await server.query("SELECT msgid FROM outqueue.outmessages WHERE subject = '\(subject)'").first?.first)
-        let line = try #require(try await server.cli(["log", "dump"]).split(separator: "\n")
-            .last { $0.contains("\"delivery_attempted\"") && $0.contains(id) })
-        let event = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
-        return (event["data"] as? [String: Any])?["transportPolicy"] as? [String: Any] ?? [:]
-    }
-
     @Test("DANE-EE and DANE-TA records met: delivered over TLS; a TLSA record the certificate does not match: deferred; unsigned: opportunistic")
     func dane() async throws {
         try await MailServerHarness.with { server in
@@ -57,13 +28,8 @@ struct DANETests {
             let chain = try String(contentsOfFile: directory + "/mx.crt", encoding: .utf8)
                 + String(contentsOfFile: directory + "/ca.crt", encoding: .utf8)
             try chain.write(toFile: directory + "/mx-chain.crt", atomically: true, encoding: .utf8)
-            let sink = try server.startPython(receivingServers, [log, directory + "/mx-chain.crt", directory + "/mx.key"])
+            let (sink, port) = try await server.startPeer(receivingServers, [log, directory + "/mx-chain.crt", directory + "/mx.key"])
             defer { sink.signal(SIGKILL) }
-            let port = try await eventually(within: .seconds(30), "the receiving servers") { () -> Int? in
-                guard let line = sink.output.split(separator: "\n").first,
-                      let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else { return nil }
-                return object["port"] as? Int
-            }
             let leaf = try await spkiHash(server, directory + "/mx.crt")
             let authority = try await spkiHash(server, directory + "/ca.crt")
             #expect(leaf.count == 64 && authority.count == 64)
@@ -87,33 +53,33 @@ struct DANETests {
             }
 
             // DANE-EE: the server's own key named.
-            try await send(server, to: "bob@ee.example", subject: "to-ee")
-            _ = try await wait(server, subject: "to-ee", for: "delivered")
+            try await server.sendFromAlice(to: "bob@ee.example", subject: "to-ee")
+            _ = try await server.recipientStatus(subject: "to-ee", reaching: "delivered")
             #expect(received("to-ee").first?["tls"] as? Bool == true)
-            let ee = try await transportPolicy(server, subject: "to-ee")
+            let ee = try await server.transportPolicy(subject: "to-ee")
             #expect(ee["kind"] as? String == "tlsa" && ee["successes"] as? Int == 1, "\(ee)")
             #expect((ee["policy"] as? [String])?.first?.hasPrefix("3 1 1 ") == true, "\(ee)")
 
             // DANE-TA: the CA named, the certificate valid for the MX host's name under it.
-            try await send(server, to: "bob@ta.example", subject: "to-ta")
-            _ = try await wait(server, subject: "to-ta", for: "delivered")
+            try await server.sendFromAlice(to: "bob@ta.example", subject: "to-ta")
+            _ = try await server.recipientStatus(subject: "to-ta", reaching: "delivered")
             #expect(received("to-ta").first?["tls"] as? Bool == true)
 
             // A TLSA record nothing matches, and a CA-named chain for another name: not sent.
-            try await send(server, to: "bob@bad.example", subject: "to-bad")
-            let bad = try await wait(server, subject: "to-bad", for: "deferred")
+            try await server.sendFromAlice(to: "bob@bad.example", subject: "to-bad")
+            let bad = try await server.recipientStatus(subject: "to-bad", reaching: "deferred")
             #expect(bad.contains("4.7.5") && bad.contains("DANE"), "\(bad)")
-            let failed = try await transportPolicy(server, subject: "to-bad")
+            let failed = try await server.transportPolicy(subject: "to-bad")
             #expect((failed["failures"] as? [[String: Any]])?.compactMap { $0["result"] as? String } == ["validation-failure"], "\(failed)")
-            try await send(server, to: "bob@tawrongname.example", subject: "to-tawrongname")
-            let wrongName = try await wait(server, subject: "to-tawrongname", for: "deferred")
+            try await server.sendFromAlice(to: "bob@tawrongname.example", subject: "to-tawrongname")
+            let wrongName = try await server.recipientStatus(subject: "to-tawrongname", reaching: "deferred")
             #expect(wrongName.contains("not valid for mx.tawrongname.example"), "\(wrongName)")
             #expect(received("to-bad").isEmpty && received("to-tawrongname").isEmpty)
 
             // Signed, without TLSA records: opportunistic TLS, no policy.
-            try await send(server, to: "bob@plain.example", subject: "to-plain")
-            _ = try await wait(server, subject: "to-plain", for: "delivered")
-            #expect(try await transportPolicy(server, subject: "to-plain").isEmpty)
+            try await server.sendFromAlice(to: "bob@plain.example", subject: "to-plain")
+            _ = try await server.recipientStatus(subject: "to-plain", reaching: "delivered")
+            #expect(try await server.transportPolicy(subject: "to-plain").isEmpty)
         }
     }
 }

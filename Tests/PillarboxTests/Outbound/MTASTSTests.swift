@@ -71,6 +71,41 @@ func issueCertificates(in server: MailServerHarness, _ certificates: [String: [S
     }
 }
 
+/// What the transport security tests do with the sending server.
+extension MailServerHarness {
+    /// Sends one message from alice through the MX listener (the tests let 127.0.0.1 relay).
+    func sendFromAlice(to recipient: String, subject: String) async throws {
+        _ = try await python("""
+            import smtplib
+            s = smtplib.SMTP('127.0.0.1', PORTS['smtp'])
+            s.sendmail('alice@example.com', ['\(recipient)'], 'From: alice@example.com\\r\\nTo: \(recipient)\\r\\nSubject: \(subject)\\r\\n\\r\\nbody of \(subject)\\r\\n')
+            s.quit()
+            print(json.dumps({}))
+            """)
+    }
+
+    /// The recipient's queue state and last reply, once it is `status`.
+    func recipientStatus(subject: String, reaching status: String) async throws -> String {
+        try await eventually(within: .seconds(60), "\(subject) \(status)") { () -> String? in
+            let rows = try await query("""
+                SELECT r.status, coalesce(r.lastreply, '') FROM outqueue.outrecipients r
+                JOIN outqueue.outmessages m USING (msgid) WHERE m.subject = '\(subject)'
+                """)
+            guard let row = rows.first, row[0] == status else { return nil }
+            return row[1]
+        }
+    }
+
+    /// The `transportPolicy` of the message's last `delivery_attempted`, as JSON.
+    func transportPolicy(subject: String) async throws -> [String: Any] {
+        let id = try #require(try await query("SELECT msgid FROM outqueue.outmessages WHERE subject = '\(subject)'").first?.first)
+        let line = try #require(try await cli(["log", "dump"]).split(separator: "\n")
+            .last { $0.contains("\"delivery_attempted\"") && $0.contains(id) })
+        let event = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+        return (event["data"] as? [String: Any])?["transportPolicy"] as? [String: Any] ?? [:]
+    }
+}
+
 /// MTA-STS (RFC 8461) on outbound mail: policies served over HTTPS on loopback, MX hosts on
 /// the STARTTLS receiving server of the delivery tests, certificates from a test CA.
 @Suite("MTA-STS on outbound delivery", .serialized)
@@ -97,38 +132,6 @@ struct MTASTSTests {
         (["version: STSv1", "mode: \(mode)"] + mx.map { "mx: \($0)" } + ["max_age: 86400"]).joined(separator: "\r\n") + "\r\n"
     }
 
-    func send(_ server: MailServerHarness, to recipient: String, subject: String) async throws {
-        _ = try await server.python("""
-            import smtplib
-            s = smtplib.SMTP('127.0.0.1', PORTS['smtp'])
-            s.sendmail('alice@example.com', ['\(recipient)'], 'From: alice@example.com\\r\\nTo: \(recipient)\\r\\nSubject: \(subject)\\r\\n\\r\\nbody of \(subject)\\r\\n')
-            s.quit()
-            print(json.dumps({}))
-            """)
-    }
-
-    /// The recipient's queue state and last reply, once it is `status`.
-    func wait(_ server: MailServerHarness, subject: String, for status: String) async throws -> String {
-        try await eventually(within: .seconds(60), "\(subject) \(status)") { () -> String? in
-            let rows = try await server.query("""
-                SELECT r.status, coalesce(r.lastreply, '') FROM outqueue.outrecipients r
-                JOIN outqueue.outmessages m USING (msgid) WHERE m.subject = '\(subject)'
-                """)
-            guard let row = rows.first, row[0] == status else { return nil }
-            return row[1]
-        }
-    }
-
-    /// The `transportPolicy` of the message's last `delivery_attempted`, as JSON.
-    func transportPolicy(_ server: MailServerHarness, subject: String) async throws -> [String: Any] {
-        let id = try #require(try await server.query("SELECT msgid FROM outqueue.outmessages WHERE subject = '\(subject)'").first?.first)
-        let line = try #require(try await server.cli(["log", "dump"]).split(separator: "\n")
-            .last { $0.contains("\"delivery_attempted\"") && $0.contains(id) })
-        let event = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
-        let data = try #require(event["data"] as? [String: Any])
-        return data["transportPolicy"] as? [String: Any] ?? [:]
-    }
-
     func failures(_ policy: [String: Any]) -> [String] {
         (policy["failures"] as? [[String: Any]] ?? []).compactMap { $0["result"] as? String }
     }
@@ -146,7 +149,7 @@ struct MTASTSTests {
             let directory = server.dataDirectory
             let log = directory + "/sink.jsonl"
             _ = FileManager.default.createFile(atPath: log, contents: nil)
-            let sink = try server.startPython(receivingServers, [log, directory + "/mx.crt", directory + "/mx.key"])
+            let (sink, port) = try await server.startPeer(receivingServers, [log, directory + "/mx.crt", directory + "/mx.key"])
             defer { sink.signal(SIGKILL) }
             let policies: [String: [Any]] = [
                 "mta-sts.sts.example": [200, "text/plain", Self.policy("enforce", mx: ["mx.sts.example"])],
@@ -160,11 +163,6 @@ struct MTASTSTests {
             let posted = directory + "/posted.jsonl"
             let https = try server.startPython(policyServer, [table, directory + "/policy.crt", directory + "/policy.key", posted])
             defer { https.signal(SIGKILL) }
-            let port = try await eventually(within: .seconds(30), "the receiving servers") { () -> Int? in
-                guard let line = sink.output.split(separator: "\n").first,
-                      let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else { return nil }
-                return object["port"] as? Int
-            }
             _ = try await eventually(within: .seconds(30), "the policy server") { https.output.contains("ready") ? true : nil }
             try await server.cli(["settings", "set", "smtp.relay_networks", #"["127.0.0.1"]"#, "dns.servers", #"["127.0.0.1:\#(dns.port)"]"#,
                                   "outqueue.remote_port", "\(port)", "outqueue.reply_timeout_percent", "1",
@@ -172,44 +170,44 @@ struct MTASTSTests {
             try await server.start()
 
             // Enforced and met: over TLS, the certificate checked for mx.sts.example.
-            try await send(server, to: "bob@sts.example", subject: "to-sts")
-            _ = try await wait(server, subject: "to-sts", for: "delivered")
+            try await server.sendFromAlice(to: "bob@sts.example", subject: "to-sts")
+            _ = try await server.recipientStatus(subject: "to-sts", reaching: "delivered")
             let delivered = ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").split(separator: "\n")
                 .compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
                 .filter { ($0["data"] as? String)?.contains("body of to-sts") == true }
             #expect(delivered.count == 1 && delivered.first?["tls"] as? Bool == true)
-            let met = try await transportPolicy(server, subject: "to-sts")
+            let met = try await server.transportPolicy(subject: "to-sts")
             #expect(met["kind"] as? String == "sts" && met["mode"] as? String == "enforce" && met["id"] as? String == "20261205T1")
             #expect(met["successes"] as? Int == 1 && failures(met).isEmpty, "\(met)")
             #expect((met["policy"] as? [String])?.contains("mx: mx.sts.example") == true)
 
             // Enforced, the MX not named: not sent, deferred.
-            try await send(server, to: "bob@wrongmx.example", subject: "to-wrongmx")
-            let wrong = try await wait(server, subject: "to-wrongmx", for: "deferred")
+            try await server.sendFromAlice(to: "bob@wrongmx.example", subject: "to-wrongmx")
+            let wrong = try await server.recipientStatus(subject: "to-wrongmx", reaching: "deferred")
             #expect(wrong.contains("4.7.5") && wrong.contains("MTA-STS"), "\(wrong)")
-            #expect(failures(try await transportPolicy(server, subject: "to-wrongmx")) == ["validation-failure"])
+            #expect(failures(try await server.transportPolicy(subject: "to-wrongmx")) == ["validation-failure"])
 
             // Enforced, the certificate names other hosts: not sent, deferred.
-            try await send(server, to: "bob@untrusted.example", subject: "to-untrusted")
-            let untrusted = try await wait(server, subject: "to-untrusted", for: "deferred")
+            try await server.sendFromAlice(to: "bob@untrusted.example", subject: "to-untrusted")
+            let untrusted = try await server.recipientStatus(subject: "to-untrusted", reaching: "deferred")
             #expect(untrusted.contains("4.7.5"), "\(untrusted)")
-            let mismatch = try await transportPolicy(server, subject: "to-untrusted")
+            let mismatch = try await server.transportPolicy(subject: "to-untrusted")
             #expect(failures(mismatch) == ["certificate-host-mismatch"], "\(mismatch)")
             #expect(mismatch["successes"] as? Int == 0)
 
             // Testing: the failure is recorded and the mail goes.
-            try await send(server, to: "bob@testing.example", subject: "to-testing")
-            _ = try await wait(server, subject: "to-testing", for: "delivered")
-            let testing = try await transportPolicy(server, subject: "to-testing")
+            try await server.sendFromAlice(to: "bob@testing.example", subject: "to-testing")
+            _ = try await server.recipientStatus(subject: "to-testing", reaching: "delivered")
+            let testing = try await server.transportPolicy(subject: "to-testing")
             #expect(testing["mode"] as? String == "testing" && failures(testing) == ["validation-failure"], "\(testing)")
 
             // A policy that cannot be had (a redirect, the wrong type): delivered as without one, recorded.
-            try await send(server, to: "bob@redirect.example", subject: "to-redirect")
-            _ = try await wait(server, subject: "to-redirect", for: "delivered")
-            #expect(failures(try await transportPolicy(server, subject: "to-redirect")) == ["sts-policy-fetch-error"])
-            try await send(server, to: "bob@badtype.example", subject: "to-badtype")
-            _ = try await wait(server, subject: "to-badtype", for: "delivered")
-            #expect(failures(try await transportPolicy(server, subject: "to-badtype")) == ["sts-policy-invalid"])
+            try await server.sendFromAlice(to: "bob@redirect.example", subject: "to-redirect")
+            _ = try await server.recipientStatus(subject: "to-redirect", reaching: "delivered")
+            #expect(failures(try await server.transportPolicy(subject: "to-redirect")) == ["sts-policy-fetch-error"])
+            try await server.sendFromAlice(to: "bob@badtype.example", subject: "to-badtype")
+            _ = try await server.recipientStatus(subject: "to-badtype", reaching: "delivered")
+            #expect(failures(try await server.transportPolicy(subject: "to-badtype")) == ["sts-policy-invalid"])
 
             // The day's TLS reports (RFC 8460).
             let today = String(ISO8601DateFormatter().string(from: Date()).prefix(10))
@@ -263,8 +261,8 @@ struct MTASTSTests {
             https.signal(SIGKILL)
             await server.stop()
             try await server.start()
-            try await send(server, to: "carol@wrongmx.example", subject: "after-restart")
-            let held = try await wait(server, subject: "after-restart", for: "deferred")
+            try await server.sendFromAlice(to: "carol@wrongmx.example", subject: "after-restart")
+            let held = try await server.recipientStatus(subject: "after-restart", reaching: "deferred")
             #expect(held.contains("MTA-STS"), "the held policy still applies with its server gone: \(held)")
         }
     }

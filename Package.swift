@@ -26,6 +26,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.4"),
         // MTA-STS policies are fetched over HTTPS (RFC 8461 §3.3).
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        // The web admin and its JSON API.
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
     ],
     targets: [
         // System libraries, found through pkg-config.
@@ -158,11 +160,26 @@ let package = Package(
                 .product(name: "X509", package: "swift-certificates"),
             ]
         ),
+        // The web admin: the JSON API, health checks and pages on `listeners.admin`.
+        .target(
+            name: "Admin",
+            dependencies: [
+                "EventLog", "Facts", "Projections", "Commands", "Gateways",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ]
+        ),
         .executableTarget(
             name: "pillarbox",
             dependencies: [
-                "EventLog", "Facts", "Projections", "Commands", "Gateways", "Delivery", "MailCore", "MailAuth",
+                "EventLog", "Facts", "Projections", "Commands", "Gateways", "Delivery", "MailCore", "MailAuth", "Admin",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),

@@ -46,6 +46,8 @@ public enum EventCatalogue {
         DMARCReportSent.self,
         MTASTSPolicyFetched.self,
         TLSReportSent.self,
+        AdminTokenCreated.self,
+        AdminTokenRevoked.self,
         SettingChanged.self,
         DeliveryAttempted.self,
         Delivered.self,

@@ -1,3 +1,4 @@
+import Admin
 import ArgumentParser
 import Commands
 import Delivery
@@ -95,6 +96,9 @@ struct Serve: AsyncParsableCommand {
                                       authenticator: authenticator, tls: tls, logger: logger)
             let pop3 = makePOP3Server(configuration, engine: engine, settings: settings, directory: directory, logins: logins,
                                       authenticator: authenticator, tls: tls, logger: logger)
+            let admin = try makeAdminServer(configuration, environment: AdminEnvironment(
+                engine: engine, settings: settings, directory: directory, authenticator: authenticator, logins: logins, logger: logger),
+                logger: logger)
             let sealer = LedgerSealer(store: store, signing: .init(key: signingKey, interval: .seconds(configuration.ledgerSignIntervalSeconds)),
                                       logger: logger)
             let lifecycle = ServerLifecycle(store: store, configuration: configuration,
@@ -111,7 +115,8 @@ struct Serve: AsyncParsableCommand {
                                                         dataDirectory: configuration.dataDirectory, logger: logger))]
                     + [.init(service: ReportService(store: store, settings: settings, directory: directory,
                                                          hostname: configuration.hostname.value, logger: logger))] + (smtp.map { [.init(service: $0)] } ?? []) + (pop3.map { [.init(service: $0)] } ?? [])
-                    + (imap.map { [.init(service: $0)] } ?? []) + [.init(service: lifecycle)],
+                    + (imap.map { [.init(service: $0)] } ?? []) + (admin.map { [.init(service: $0)] } ?? [])
+                    + [.init(service: lifecycle)],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger
             ))
@@ -136,9 +141,6 @@ struct Serve: AsyncParsableCommand {
     /// Says at start which configured things this version does not act on yet, so an
     /// administrator is never left believing a setting works when it does not.
     static func noteUnusedFeatures(_ configuration: BootstrapConfiguration, directory: DirectorySnapshot, logger: Logger) {
-        if let admin = configuration.listeners[.admin] {
-            logger.notice("listeners.admin is set (\(admin)), but the web admin is not served yet: nothing listens there")
-        }
         let users = directory.users.values
         let forwarding = users.filter { $0.useForwarding && !$0.forwardTo.isEmpty }.map(\.name).sorted()
         if !forwarding.isEmpty {
@@ -166,6 +168,23 @@ struct Serve: AsyncParsableCommand {
                                        dataDirectory: configuration.dataDirectory, hostname: configuration.hostname.value,
                                        logger: logger)
         return try TLSSetup.context(files)
+    }
+
+    /// The web admin on `listeners.admin`, nil when it is not set: HTTPS with the server's
+    /// certificate, or plain HTTP on a loopback address.
+    private func makeAdminServer(_ configuration: BootstrapConfiguration, environment: AdminEnvironment,
+                                 logger: Logger) throws -> AdminServer? {
+        guard let listener = configuration.listeners[.admin] else { return nil }
+        var tls: TLSConfiguration?
+        if !AdminServer.isLoopback(listener.host) {
+            let files = try TLSSetup.files(certificate: configuration.tls.certificate, key: configuration.tls.key,
+                                           dataDirectory: configuration.dataDirectory, hostname: configuration.hostname.value,
+                                           logger: logger)
+            tls = TLSConfiguration.makeServerConfiguration(
+                certificateChain: try NIOSSLCertificate.fromPEMFile(files.certificate).map { .certificate($0) },
+                privateKey: .privateKey(try NIOSSLPrivateKey(file: files.key, format: .pem)))
+        }
+        return try AdminServer(environment: environment, host: listener.host, port: listener.port, tls: tls)
     }
 
     /// The SMTP listeners that are configured; nil when no SMTP listener is enabled.

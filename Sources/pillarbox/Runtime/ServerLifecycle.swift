@@ -16,8 +16,8 @@ struct ServerLifecycle: Service {
     func run() async throws {
         let stream = try StreamName(category: "server", id: configuration.hostname.value)
         var listeners: [String: String] = [:]
-        // The listeners this server binds (the web admin's is not served yet).
-        for kind in ListenerConfiguration.Kind.allCases where kind != .admin {
+        // The listeners this server binds.
+        for kind in ListenerConfiguration.Kind.allCases {
             if let address = configuration.listeners[kind] { listeners[kind.rawValue] = address.description }
         }
         let processID = ProcessInfo.processInfo.processIdentifier

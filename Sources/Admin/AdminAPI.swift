@@ -1,0 +1,204 @@
+import Commands
+import EventLog
+import Facts
+import Foundation
+import Gateways
+import HTTPTypes
+import Hummingbird
+import Logging
+import Projections
+
+/// What the admin's handlers work with.
+public struct AdminEnvironment: Sendable {
+    public let engine: ProjectionEngine
+    public let settings: LiveSettings
+    public let directory: LiveDirectory
+    public let authenticator: Authenticator
+    public let logins: LoginProtection
+    public let sessions: AdminSessions
+    public let logger: Logger
+
+    public init(engine: ProjectionEngine, settings: LiveSettings, directory: LiveDirectory, authenticator: Authenticator,
+                logins: LoginProtection, sessions: AdminSessions = AdminSessions(), logger: Logger) {
+        self.engine = engine
+        self.settings = settings
+        self.directory = directory
+        self.authenticator = authenticator
+        self.logins = logins
+        self.sessions = sessions
+        self.logger = logger
+    }
+}
+
+/// The JSON API, `/api/v1`, and the health checks.
+struct AdminAPI {
+    let environment: AdminEnvironment
+
+    struct Login: Decodable {
+        let user: String
+        let password: String
+    }
+
+    struct SessionInfo: ResponseEncodable {
+        let user: String
+        let admin: Bool
+        /// To send back in `X-CSRF-Token` with every change.
+        let csrf: String?
+    }
+
+    struct SettingInfo: ResponseEncodable {
+        let key: String
+        let type: String
+        let summary: String
+        let defaultValue: String
+        let value: String
+        let isDefault: Bool
+
+        enum CodingKeys: String, CodingKey {
+            case key, type, summary, defaultValue = "default", value, isDefault = "is_default"
+        }
+    }
+
+    struct SettingChange: Decodable {
+        /// The new value as JSON (strings may be bare).
+        let value: String
+    }
+
+    struct UserInfo: ResponseEncodable {
+        let name: String
+        let admin: Bool
+        let protocols: [String]
+        let maySendInternetMail: Bool
+        let lockedOut: Bool
+        let forwardTo: String
+        let useForwarding: Bool
+        let replyTo: String
+        let comments: String
+
+        init(_ user: UserRecord) {
+            name = user.name
+            admin = user.admin
+            protocols = user.protocols.map(\.rawValue)
+            maySendInternetMail = user.maySendInternetMail
+            lockedOut = user.lockedOut
+            forwardTo = user.forwardTo
+            useForwarding = user.useForwarding
+            replyTo = user.replyTo
+            comments = user.comments
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case name, admin, protocols, maySendInternetMail = "may_send_internet_mail", lockedOut = "locked_out"
+            case forwardTo = "forward_to", useForwarding = "use_forwarding", replyTo = "reply_to", comments
+        }
+    }
+
+    struct Page<Item: Encodable & Sendable>: ResponseEncodable {
+        let items: [Item]
+        let total: Int
+        let offset: Int
+        let limit: Int
+    }
+
+    func add(to router: Router<AdminRequestContext>) {
+        router.get("/healthz") { _, _ in "ok\n" }
+        router.get("/readyz") { _, _ -> Response in
+            do {
+                _ = try await environment.engine.store.client.query("SELECT 1", logger: environment.logger).collect()
+                return Response(status: .ok, body: .init(byteBuffer: ByteBuffer(string: "ready\n")))
+            } catch {
+                throw Problem(.serviceUnavailable, "the database does not answer")
+            }
+        }
+        let api = router.group("api/v1")
+        api.post("session", use: login)
+        api.delete("session") { _, context -> Response in
+            if let session = context.session { environment.sessions.end(session.id) }
+            var response = Response(status: .noContent)
+            response.setCookie(.init(name: AdminSessions.cookieName, value: "", maxAge: 0, path: "/", httpOnly: true, sameSite: .strict))
+            return response
+        }
+        let users = api.group().add(middleware: RequireUser(adminOnly: false))
+        users.get("me") { _, context -> UserInfo in UserInfo(context.user!) }
+        let admins = api.group().add(middleware: RequireUser(adminOnly: true))
+        admins.get("settings") { _, _ in try await listSettings() }
+        admins.put("settings/:key", use: changeSetting)
+        admins.get("users", use: listUsers)
+        admins.get("users/:name") { _, context -> UserInfo in
+            let name = try context.parameters.require("name")
+            guard let user = environment.directory.snapshot.users[name.lowercased()] else { throw Problem(.notFound, "no user \(name)") }
+            return UserInfo(user)
+        }
+    }
+
+    /// POST /api/v1/session: the directory's credentials give a session cookie. A failure
+    /// says nothing about why and counts for the login IPS like any other service's.
+    @Sendable func login(_ request: Request, context: AdminRequestContext) async throws -> Response {
+        if environment.logins.isBlocked(context.clientIP) { throw Problem(.forbidden, "this address is blocked") }
+        let login: Login
+        do {
+            login = try await request.decode(as: Login.self, context: context)
+        } catch let error as HTTPResponseError where error.status == .contentTooLarge {
+            throw Problem(.contentTooLarge, "the body is larger than \(context.maxUploadSize) bytes")
+        } catch {
+            throw Problem(.badRequest, "a JSON object with user and password is expected", field: "user")
+        }
+        guard login.user.count <= 256, login.password.count <= 1_024,
+              let user = await environment.authenticator.checkPassword(user: login.user, password: login.password),
+              !user.lockedOut else {
+            await environment.logins.failed(user: String(login.user.prefix(256)), reason: "wrong credentials", service: "admin",
+                                            sessionID: "", clientIP: context.clientIP)
+            throw Problem(.unauthorized, "the user name or password is wrong")
+        }
+        let session = environment.sessions.start(user: user.name)
+        var response = try SessionInfo(user: user.name, admin: user.admin, csrf: session.csrf).response(from: request, context: context)
+        response.setCookie(.init(name: AdminSessions.cookieName, value: session.id, path: "/", secure: false, httpOnly: true,
+                                 sameSite: .strict))
+        return response
+    }
+
+    func listSettings() async throws -> [SettingInfo] {
+        try await Settings(engine: environment.engine).list().map { key, json, isDefault in
+            SettingInfo(key: key.name, type: key.typeName, summary: key.summary, defaultValue: key.defaultJSON, value: json,
+                        isDefault: isDefault)
+        }
+    }
+
+    /// PUT /api/v1/settings/{key}: the value checked by its key's rule and recorded as the
+    /// CLI records it, with the acting administrator and their address as the actor.
+    @Sendable func changeSetting(_ request: Request, context: AdminRequestContext) async throws -> SettingInfo {
+        let name = try context.parameters.require("key")
+        guard let key = SettingKeys.named(name) else { throw Problem(.notFound, "no setting named \(name)", field: "key") }
+        let change: SettingChange
+        do {
+            change = try await request.decode(as: SettingChange.self, context: context)
+        } catch let error as HTTPResponseError where error.status == .contentTooLarge {
+            throw Problem(.contentTooLarge, "the body is larger than \(context.maxUploadSize) bytes")
+        } catch {
+            throw Problem(.badRequest, "a JSON object with value is expected", field: "value")
+        }
+        do {
+            _ = try await SettingWriter(engine: environment.engine).set(name, to: change.value, actor: context.actor)
+        } catch let problem as SettingProblem {
+            throw Problem(.unprocessableContent, problem.description, field: "value")
+        }
+        let stored = try await Settings(engine: environment.engine).json(name)
+        return SettingInfo(key: key.name, type: key.typeName, summary: key.summary, defaultValue: key.defaultJSON,
+                           value: stored ?? key.defaultJSON, isDefault: stored == nil)
+    }
+
+    /// GET /api/v1/users?q=&offset=&limit=: by name, filtered by a part of it.
+    @Sendable func listUsers(_ request: Request, context: AdminRequestContext) async throws -> Page<UserInfo> {
+        let query = request.uri.queryParameters
+        let search = query["q"].map { String($0).lowercased() } ?? ""
+        guard let offset = Int(query["offset"].map(String.init) ?? "0"), offset >= 0 else {
+            throw Problem(.badRequest, "offset must be a whole number from 0", field: "offset")
+        }
+        guard let limit = Int(query["limit"].map(String.init) ?? "100"), (1...1_000).contains(limit) else {
+            throw Problem(.badRequest, "limit must be 1 to 1000", field: "limit")
+        }
+        let all = environment.directory.snapshot.users.values.filter { search.isEmpty || $0.name.lowercased().contains(search) }
+            .sorted { $0.name.lowercased() < $1.name.lowercased() }
+        return Page(items: all.dropFirst(offset).prefix(limit).map(UserInfo.init), total: all.count, offset: offset, limit: limit)
+    }
+}

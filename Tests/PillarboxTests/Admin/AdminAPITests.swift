@@ -1,0 +1,128 @@
+import Foundation
+import TestSupport
+import Testing
+
+/// The web admin's JSON API over HTTP on loopback, driven by Python's urllib: logging in,
+/// CSRF, administrators only, API tokens, problem details for bad input.
+@Suite("Web admin: the JSON API")
+struct AdminAPITests {
+    /// Requests in order from argv[1] (JSON: method, path, body, headers, `csrf` to send the
+    /// session's token, `cookie` false to leave the session out); prints each status, type
+    /// and body. The session cookie and CSRF token of a login are kept for the requests after.
+    static let client = #"""
+import urllib.request, urllib.error, http.cookiejar
+base = 'http://127.0.0.1:%d' % PORTS['admin']
+jar = http.cookiejar.CookieJar()
+with_cookies = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+without = urllib.request.build_opener()
+csrf = None
+results = []
+for step in json.loads(sys.argv[1]):
+    body = step.get('body')
+    data = None if body is None else (body.encode() if isinstance(body, str) else json.dumps(body).encode())
+    if 'size' in step:
+        data = b'{"value": "' + b'x' * step['size'] + b'"}'
+    request = urllib.request.Request(base + step['path'], data=data, method=step.get('method', 'GET'))
+    if data is not None:
+        request.add_header('Content-Type', 'application/json')
+    for name, value in step.get('headers', {}).items():
+        request.add_header(name, value)
+    if step.get('csrf') and csrf:
+        request.add_header('X-CSRF-Token', csrf)
+    opener = with_cookies if step.get('cookie', True) else without
+    try:
+        response = opener.open(request, timeout=30)
+        status, kind, text = response.status, response.headers.get('Content-Type', ''), response.read().decode()
+    except urllib.error.HTTPError as error:
+        status, kind, text = error.code, error.headers.get('Content-Type', ''), error.read().decode()
+    if step['path'] == '/api/v1/session' and status == 200:
+        csrf = json.loads(text).get('csrf')
+    results.append({'status': status, 'type': kind, 'body': text})
+print(json.dumps(results))
+"""#
+
+    func run(_ server: MailServerHarness, _ steps: [[String: Any]]) async throws -> [(status: Int, type: String, body: String)] {
+        let script = String(decoding: try JSONSerialization.data(withJSONObject: steps), as: UTF8.self)
+        let result = try await server.python(Self.client, [script])
+        let line = try #require(result.output.split(separator: "\n").last, "\(result.errors)")
+        let rows = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [[String: Any]])
+        return rows.map { ($0["status"] as? Int ?? 0, $0["type"] as? String ?? "", $0["body"] as? String ?? "") }
+    }
+
+    static func login(_ user: String, _ password: String) -> [String: Any] {
+        ["method": "POST", "path": "/api/v1/session", "body": ["user": user, "password": password]]
+    }
+
+    @Test("health checks; logging in; CSRF on changes; a setting changed with the admin as its actor; tokens; non-admins refused")
+    func api() async throws {
+        try await MailServerHarness.with { server in
+            try await server.createStandardDirectory()
+            try await server.start(admin: true)
+
+            let open = try await run(server, [
+                ["path": "/healthz"], ["path": "/readyz"], ["path": "/api/v1/settings"],
+                Self.login("postmaster", "wrong"),
+            ])
+            #expect(open[0].status == 200 && open[1].status == 200)
+            #expect(open[2].status == 401 && open[2].type == "application/problem+json", "\(open[2])")
+            #expect(open[3].status == 401 && open[3].body.contains("the user name or password is wrong"), "\(open[3])")
+            let failures = try await server.cli(["log", "dump", "--category", "logins"])
+            #expect(failures.contains(#""service":"admin""#), "a failed admin login counts for the IPS: \(failures)")
+
+            let admin = try await run(server, [
+                Self.login("postmaster", "postmaster-pass"),
+                ["path": "/api/v1/settings"],
+                ["method": "PUT", "path": "/api/v1/settings/smtp.max_recipients", "body": ["value": "250"]],
+                ["method": "PUT", "path": "/api/v1/settings/smtp.max_recipients", "body": ["value": "250"], "csrf": true],
+                ["method": "PUT", "path": "/api/v1/settings/smtp.max_recipients", "body": ["value": "zero"], "csrf": true],
+                ["method": "PUT", "path": "/api/v1/settings/no.such", "body": ["value": "1"], "csrf": true],
+                ["method": "PUT", "path": "/api/v1/settings/smtp.max_recipients", "body": "not json", "csrf": true],
+                ["path": "/api/v1/users?q=AL&limit=10"],
+                ["path": "/api/v1/users?limit=abc"],
+                ["path": "/api/v1/users/<script>"],
+                ["path": "/api/v1/settings", "cookie": false],
+                ["method": "PUT", "path": "/api/v1/settings/smtp.max_recipients", "size": 17 * 1024 * 1024, "csrf": true],
+            ])
+            #expect(admin[0].status == 200 && admin[0].body.contains(#""admin":true"#), "\(admin[0])")
+            #expect(admin[1].status == 200 && admin[1].body.contains(#""key":"smtp.max_recipients""#))
+            #expect(admin[2].status == 403 && admin[2].body.contains("CSRF"), "no CSRF token: \(admin[2])")
+            #expect(admin[3].status == 200 && admin[3].body.contains(#""value":"250""#), "\(admin[3])")
+            #expect(admin[4].status == 422 && admin[4].body.contains(#""field":"value""#), "\(admin[4])")
+            #expect(admin[5].status == 404, "\(admin[5])")
+            #expect(admin[6].status == 400, "\(admin[6])")
+            #expect(admin[7].status == 200 && admin[7].body.contains(#""name":"alice""#) && admin[7].body.contains(#""total":1"#),
+                    "\(admin[7])")
+            #expect(admin[8].status == 400 && admin[8].body.contains(#""field":"limit""#), "\(admin[8])")
+            #expect(admin[9].status == 404 && admin[9].type == "application/problem+json", "names are returned as JSON, never as HTML: \(admin[9])")
+            #expect(admin[10].status == 401)
+            #expect(admin[11].status == 413 && admin[11].type == "application/problem+json", "\(admin[11].status)")
+            let changes = try await server.cli(["log", "dump", "--category", "settings"])
+            #expect(changes.contains("admin:postmaster from 127.0.0.1"), "the change names the admin and address")
+            #expect(try await server.cli(["settings", "get", "smtp.max_recipients"]).contains("250"))
+
+            // A user who is not an administrator sees only their own record.
+            let user = try await run(server, [
+                Self.login("alice", "alice-pass"), ["path": "/api/v1/me"], ["path": "/api/v1/settings"], ["path": "/api/v1/users"],
+                ["method": "PUT", "path": "/api/v1/settings/smtp.max_recipients", "body": ["value": "5"], "csrf": true],
+            ])
+            #expect(user[0].status == 200 && user[1].body.contains(#""name":"alice""#))
+            #expect(user[2].status == 403 && user[3].status == 403 && user[4].status == 403, "\(user)")
+
+            // API tokens: made by the CLI, shown once, withdrawn.
+            let token = try await server.cli(["admin", "token", "create", "--name", "script"]).trimmingCharacters(in: .whitespacesAndNewlines)
+            #expect(token.count == 64)
+            let bearer = ["Authorization": "Bearer \(token)"]
+            let scripted = try await run(server, [
+                ["path": "/api/v1/users", "headers": bearer, "cookie": false],
+                ["method": "PUT", "path": "/api/v1/settings/smtp.max_recipients", "body": ["value": "300"], "headers": bearer, "cookie": false],
+                ["path": "/api/v1/users", "headers": ["Authorization": "Bearer nope"], "cookie": false],
+            ])
+            #expect(scripted[0].status == 200 && scripted[0].body.contains(#""total":4"#), "\(scripted[0])")
+            #expect(scripted[1].status == 200, "a bearer token needs no CSRF token: \(scripted[1])")
+            #expect(scripted[2].status == 401)
+            #expect(try await server.cli(["admin", "token", "list"]).contains("script"))
+            try await server.cli(["admin", "token", "revoke", "script"])
+            #expect(try await run(server, [["path": "/api/v1/users", "headers": bearer, "cookie": false]])[0].status == 401)
+        }
+    }
+}

@@ -7,6 +7,7 @@ import HTTPTypes
 import Hummingbird
 import Logging
 import Projections
+import Prometheus
 
 /// What the admin's handlers work with.
 public struct AdminEnvironment: Sendable {
@@ -16,10 +17,14 @@ public struct AdminEnvironment: Sendable {
     public let authenticator: Authenticator
     public let logins: LoginProtection
     public let sessions: AdminSessions
+    /// Where the process's metrics are kept; nil serves no `/metrics`.
+    public let metrics: PrometheusCollectorRegistry?
     public let logger: Logger
 
     public init(engine: ProjectionEngine, settings: LiveSettings, directory: LiveDirectory, authenticator: Authenticator,
-                logins: LoginProtection, sessions: AdminSessions = AdminSessions(), logger: Logger) {
+                logins: LoginProtection, sessions: AdminSessions = AdminSessions(), metrics: PrometheusCollectorRegistry? = nil,
+                logger: Logger) {
+        self.metrics = metrics
         self.engine = engine
         self.settings = settings
         self.directory = directory
@@ -110,6 +115,13 @@ struct AdminAPI {
                 throw Problem(.serviceUnavailable, "the database does not answer")
             }
         }
+        if let registry = environment.metrics {
+            router.get("/metrics") { _, _ -> Response in
+                await measureNow(registry)
+                return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                                body: .init(byteBuffer: ByteBuffer(bytes: registry.emitToBuffer())))
+            }
+        }
         let api = router.group("api/v1")
         api.post("session", use: login)
         api.delete("session") { _, context -> Response in
@@ -128,6 +140,29 @@ struct AdminAPI {
             let name = try context.parameters.require("name")
             guard let user = environment.directory.snapshot.users[name.lowercased()] else { throw Problem(.notFound, "no user \(name)") }
             return UserInfo(user)
+        }
+    }
+
+    /// The gauges read from the database when scraped: recipients in the queue by state, and
+    /// how far each follower of the log is behind its end.
+    func measureNow(_ registry: PrometheusCollectorRegistry) async {
+        let client = environment.engine.store.client, logger = environment.logger
+        do {
+            let queue = try await client.query("""
+                SELECT status, count(*) FROM outqueue.outrecipients WHERE finished IS NULL GROUP BY status
+                """, logger: logger)
+            for try await (status, count) in queue.decode((String, Int64).self) {
+                registry.makeGauge(name: "pillarbox_queue_recipients", labels: [("status", status)]).set(count)
+            }
+            let lag = try await client.query("""
+                SELECT c.consumer, greatest(0, (SELECT coalesce(max(global_position), 0) FROM eventlog.events) - c.global_position)
+                FROM eventlog.consumer_checkpoints c
+                """, logger: logger)
+            for try await (consumer, behind) in lag.decode((String, Int64).self) {
+                registry.makeGauge(name: "pillarbox_follower_lag_events", labels: [("consumer", consumer)]).set(behind)
+            }
+        } catch {
+            logger.warning("reading the queue and followers for /metrics failed", metadata: ["error": "\(error)"])
         }
     }
 

@@ -2,6 +2,7 @@ import DNS
 import EventLog
 import Facts
 import Foundation
+import Metrics
 import Logging
 import MailCore
 import PostgresNIO
@@ -448,6 +449,12 @@ public final class DeliveryScheduler: Service, Sendable {
         var appends = [StreamAppend(stream: try DeliveryFacts.stream(messageID), events: try plan.events())]
         appends += try await reports(for: plan, message: message, body: body, causation: acceptedEventID)
         try await store.append(appends)
+        for attempt in plan.attempts {
+            for outcome in attempt.outcomes {
+                let result = outcome.reply.code < 400 ? "delivered" : outcome.reply.code < 500 ? "deferred" : "failed"
+                Counter(label: "pillarbox_delivery_recipients_total", dimensions: [("route", attempt.route), ("result", result)]).increment()
+            }
+        }
         for line in plan.logLines { logger.info("\(line)", metadata: ["message": "\(messageID)"]) }
         return plan.attempts.isEmpty ? nil : plan.message.attempts
     }

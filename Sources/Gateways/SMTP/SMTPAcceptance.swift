@@ -1,6 +1,7 @@
 import EventLog
 import Facts
 import Foundation
+import Metrics
 import Logging
 import MailCore
 import Projections
@@ -115,5 +116,6 @@ final class SMTPAcceptance: Sendable {
             if !notes.isEmpty { appends.append(try scoring.append(notes, session: session)) }
             try await store.append(appends, storingBlob: message.blob, size: Int64(message.size), fromFile: path)
         }
+        Counter(label: "pillarbox_messages_accepted_total", dimensions: [("service", session.service.rawValue)]).increment()
     }
 }

@@ -1,5 +1,6 @@
 import Facts
 import Foundation
+import Metrics
 import Projections
 import Routing
 import SMTPWire
@@ -81,6 +82,7 @@ struct SMTPSessionLog {
     }
 
     private mutating func add(_ message: MessageRejected) {
+        Counter(label: "pillarbox_messages_rejected_total", dimensions: [("service", message.service)]).increment()
         if rejected.count < Self.rejectedKept { rejected.append(message) }
     }
 

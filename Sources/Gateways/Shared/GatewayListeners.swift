@@ -1,4 +1,5 @@
 import Foundation
+import Metrics
 import Logging
 import NIOCore
 import NIOPosix
@@ -141,7 +142,13 @@ public final class GatewayListeners: Sendable {
         let channel = connection.channel
         let key = ObjectIdentifier(channel)
         open.withLock { $0[key] = channel }
-        defer { _ = open.withLock { $0.removeValue(forKey: key) } }
+        Counter(label: "pillarbox_sessions_total", dimensions: [("listener", endpoint.name)]).increment()
+        let openSessions = Meter(label: "pillarbox_sessions_open", dimensions: [("listener", endpoint.name)])
+        openSessions.increment()
+        defer {
+            _ = open.withLock { $0.removeValue(forKey: key) }
+            openSessions.decrement()
+        }
         if stopping.withLock({ $0 }) { channel.close(promise: nil) }
         do {
             try await connection.executeThenClose { inbound, _ in

@@ -7,8 +7,10 @@ import Facts
 import Foundation
 import Gateways
 import Logging
+import Metrics
 import NIOSSL
 import Projections
+import Prometheus
 import ServiceLifecycle
 import UnixSignals
 
@@ -56,7 +58,16 @@ struct Serve: AsyncParsableCommand {
         if let failure { throw failure }
     }
 
+    /// The process's metrics: swift-metrics' counters and meters kept for `/metrics`, set up
+    /// once, before anything counts.
+    static let metrics: PrometheusCollectorRegistry = {
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        return registry
+    }()
+
     private func serve(_ configuration: BootstrapConfiguration, database: Database, logger: Logger) async throws {
+        _ = Self.metrics
         try await database.prepare(logger: logger, warn: true)
         let signingKey = try configuration.keys.ledgerSigningKey()
         let client = database.makeClient(configuration, logger: logger)
@@ -97,8 +108,8 @@ struct Serve: AsyncParsableCommand {
             let pop3 = makePOP3Server(configuration, engine: engine, settings: settings, directory: directory, logins: logins,
                                       authenticator: authenticator, tls: tls, logger: logger)
             let admin = try makeAdminServer(configuration, environment: AdminEnvironment(
-                engine: engine, settings: settings, directory: directory, authenticator: authenticator, logins: logins, logger: logger),
-                logger: logger)
+                engine: engine, settings: settings, directory: directory, authenticator: authenticator, logins: logins,
+                metrics: Self.metrics, logger: logger), logger: logger)
             let sealer = LedgerSealer(store: store, signing: .init(key: signingKey, interval: .seconds(configuration.ledgerSignIntervalSeconds)),
                                       logger: logger)
             let lifecycle = ServerLifecycle(store: store, configuration: configuration,

@@ -125,4 +125,42 @@ print(json.dumps(results))
             #expect(try await run(server, [["path": "/api/v1/users", "headers": bearer, "cookie": false]])[0].status == 401)
         }
     }
+
+    /// The metrics as Prometheus's own parser reads them: name and labels → value.
+    func metrics(_ server: MailServerHarness) async throws -> [String: Double] {
+        let result = try await server.python("""
+            import urllib.request
+            from prometheus_client.parser import text_string_to_metric_families
+            text = urllib.request.urlopen('http://127.0.0.1:%d/metrics' % PORTS['admin'], timeout=30).read().decode()
+            values = {}
+            for family in text_string_to_metric_families(text):
+                for sample in family.samples:
+                    labels = ','.join('%s=%s' % item for item in sorted(sample.labels.items()))
+                    values[sample.name + '{' + labels + '}'] = sample.value
+            print(json.dumps(values))
+            """)
+        return try result.json.compactMapValues { $0 as? Double ?? ($0 as? Int).map(Double.init) }
+    }
+
+    @Test("/metrics parses with prometheus_client, and its counters move with SMTP traffic")
+    func metricsMove() async throws {
+        try await MailServerHarness.with { server in
+            try await server.createStandardDirectory()
+            try await server.start(admin: true)
+            let before = try await metrics(server)
+            _ = try await server.python("""
+                import smtplib
+                for n in range(3):
+                    s = smtplib.SMTP('127.0.0.1', PORTS['smtp'])
+                    s.sendmail('someone@remote.example', ['alice@example.com'], 'Subject: %d\\r\\n\\r\\nbody\\r\\n' % n)
+                    s.quit()
+                print(json.dumps({}))
+                """)
+            let after = try await metrics(server)
+            let accepted = "pillarbox_messages_accepted_total{service=smtp}"
+            #expect((after[accepted] ?? 0) - (before[accepted] ?? 0) == 3, "\(after)")
+            #expect((after["pillarbox_sessions_total{listener=smtp}"] ?? 0) >= 3, "\(after)")
+            #expect(after.keys.contains { $0.hasPrefix("pillarbox_follower_lag_events{consumer=") }, "\(after.keys.sorted())")
+        }
+    }
 }

@@ -169,7 +169,7 @@ let package = Package(
         .target(
             name: "Admin",
             dependencies: [
-                "EventLog", "Facts", "Projections", "Commands", "Gateways",
+                "EventLog", "Facts", "Projections", "Commands", "Gateways", "Delivery", "MailCore",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "Crypto", package: "swift-crypto"),

@@ -19,12 +19,15 @@ public struct AdminEnvironment: Sendable {
     public let sessions: AdminSessions
     /// Where the process's metrics are kept; nil serves no `/metrics`.
     public let metrics: PrometheusCollectorRegistry?
+    /// Where users' CRAM-MD5 and APOP secrets are sealed.
+    public let vault: SecretVault?
     public let logger: Logger
 
     public init(engine: ProjectionEngine, settings: LiveSettings, directory: LiveDirectory, authenticator: Authenticator,
                 logins: LoginProtection, sessions: AdminSessions = AdminSessions(), metrics: PrometheusCollectorRegistry? = nil,
-                logger: Logger) {
+                vault: SecretVault? = nil, logger: Logger) {
         self.metrics = metrics
+        self.vault = vault
         self.engine = engine
         self.settings = settings
         self.directory = directory
@@ -136,6 +139,7 @@ struct AdminAPI {
         admins.get("settings") { _, _ in try await listSettings() }
         admins.put("settings/:key", use: changeSetting)
         admins.get("users", use: listUsers)
+        addResources(to: admins)
         admins.get("users/:name") { _, context -> UserInfo in
             let name = try context.parameters.require("name")
             guard let user = environment.directory.snapshot.users[name.lowercased()] else { throw Problem(.notFound, "no user \(name)") }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Commands
 import EventLog
 import Facts
 import Foundation
@@ -238,18 +239,16 @@ struct BlocksCommand: AsyncParsableCommand {
         @Option(help: "Why, for the block list.") var reason = "blocked by an administrator"
 
         func run() async throws {
-            guard IPNetwork(address) != nil else { throw CommandFailure("\(address) is not an IP address or network") }
-            guard (1...999_999_999).contains(minutes) else { throw CommandFailure("--minutes must be in 1...999999999") }
             let (configuration, logger) = try global.load()
-            let blocked = ClientBlocked(address: address, until: Date().addingTimeInterval(Double(minutes) * 60), reason: reason,
-                                        actor: commandLineActor)
-            try await withProjectionEngine(configuration, logger: logger) { engine in
-                _ = try await engine.transaction { transaction in
-                    _ = try await transaction.append([PendingEvent(blocked)], to: try StreamName(category: ClientBlocked.category, id: "main"),
-                                                     expectedVersion: .any)
+            let (address, minutes, reason) = (self.address, self.minutes, self.reason)
+            let until = try await withProjectionEngine(configuration, logger: logger) { engine in
+                do {
+                    return try await BlockList(engine: engine).block(address, minutes: minutes, reason: reason, actor: commandLineActor)
+                } catch let problem as BlockList.Problem {
+                    throw CommandFailure(problem.description)
                 }
             }
-            print("\(address) blocked until \(blocked.until.formatted(.iso8601))")
+            print("\(address) blocked until \(until.formatted(.iso8601))")
         }
     }
 
@@ -260,16 +259,12 @@ struct BlocksCommand: AsyncParsableCommand {
 
         func run() async throws {
             let (configuration, logger) = try global.load()
+            let address = self.address
             try await withProjectionEngine(configuration, logger: logger) { engine in
-                let rows = try await engine.store.client.query("SELECT count(*) FROM security.blocks WHERE address = \(address)",
-                                                               logger: logger)
-                var count = 0
-                for try await value in rows.decode(Int.self) { count = value }
-                guard count > 0 else { throw CommandFailure("\(address) is not on the block list") }
-                _ = try await engine.transaction { transaction in
-                    _ = try await transaction.append([PendingEvent(ClientUnblocked(address: address, actor: commandLineActor))],
-                                                     to: try StreamName(category: ClientBlocked.category, id: "main"),
-                                                     expectedVersion: .any)
+                do {
+                    try await BlockList(engine: engine).unblock(address, actor: commandLineActor)
+                } catch let problem as BlockList.Problem {
+                    throw CommandFailure(problem.description)
                 }
             }
             print("\(address) unblocked")

@@ -93,53 +93,36 @@ struct MailCommand: AsyncParsableCommand {
         }
     }
 
-    /// What an action on a queued message appends, given the message as its stream tells it.
+    /// A queue action as a command.
     protocol QueueVerb {
         static var name: String { get }
         static var abstract: String { get }
-        static func event(for message: OutboundMessage, by: String) throws -> EventData
+        static var action: Delivery.QueueAction { get }
     }
 
     enum Hold: QueueVerb {
-        static let name = "hold"
-        static let abstract = "Stop a message from being sent until it is released."
-        static func event(for message: OutboundMessage, by: String) throws -> EventData {
-            guard !message.held else { throw CommandFailure("\(message.accepted.messageID) is already held") }
-            return try EventData(QueueHeld(messageID: message.accepted.messageID, by: by))
-        }
+        static let name = "hold", abstract = "Stop a message from being sent until it is released."
+        static let action = Delivery.QueueAction.hold
     }
 
     enum Release: QueueVerb {
-        static let name = "release"
-        static let abstract = "Let a held message be sent again."
-        static func event(for message: OutboundMessage, by: String) throws -> EventData {
-            guard message.held else { throw CommandFailure("\(message.accepted.messageID) is not held") }
-            return try EventData(QueueReleased(messageID: message.accepted.messageID, by: by))
-        }
+        static let name = "release", abstract = "Let a held message be sent again."
+        static let action = Delivery.QueueAction.release
     }
 
     enum Delete: QueueVerb {
-        static let name = "delete"
-        static let abstract = "Remove a message's unsent recipients from the queue, telling no one."
-        static func event(for message: OutboundMessage, by: String) throws -> EventData {
-            try EventData(QueueDeleted(messageID: message.accepted.messageID, recipients: message.unfinished.map(\.rcptid), by: by))
-        }
+        static let name = "delete", abstract = "Remove a message's unsent recipients from the queue, telling no one."
+        static let action = Delivery.QueueAction.delete
     }
 
     enum Retry: QueueVerb {
-        static let name = "retry"
-        static let abstract = "Try a message's waiting recipients now."
-        static func event(for message: OutboundMessage, by: String) throws -> EventData {
-            try EventData(RetryRequested(messageID: message.accepted.messageID, by: by))
-        }
+        static let name = "retry", abstract = "Try a message's waiting recipients now."
+        static let action = Delivery.QueueAction.retry
     }
 
     enum Bounce: QueueVerb {
-        static let name = "bounce"
-        static let abstract = "Fail a message's unsent recipients now and return it to its sender."
-        static func event(for message: OutboundMessage, by: String) throws -> EventData {
-            try EventData(BounceRequested(messageID: message.accepted.messageID, by: by))
-        }
+        static let name = "bounce", abstract = "Fail a message's unsent recipients now and return it to its sender."
+        static let action = Delivery.QueueAction.bounce
     }
 
     struct QueueAction<Verb: QueueVerb>: AsyncParsableCommand {
@@ -150,7 +133,7 @@ struct MailCommand: AsyncParsableCommand {
         @Argument(help: "The message's id (msgid in the queue list).") var messageID: String
 
         func run() async throws {
-            try await Queue.act(on: messageID, options: options) { try Verb.event(for: $0, by: "cli") }
+            try await Queue.act(Verb.action, on: messageID, options: options)
             print("\(Verb.name): \(messageID)")
         }
     }
@@ -164,38 +147,21 @@ struct MailCommand: AsyncParsableCommand {
 
         func run() async throws {
             guard (-1_000...1_000).contains(priority) else { throw ValidationError("the priority must be -1000...1000") }
-            let priority = self.priority
-            try await Queue.act(on: messageID, options: options) { message in
-                try EventData(PriorityChanged(messageID: message.accepted.messageID, priority: priority, by: "cli"))
-            }
+            try await Queue.act(.priority(priority), on: messageID, options: options)
             print("priority \(priority): \(messageID)")
         }
     }
 }
 
 extension MailCommand.Queue {
-    /// Appends what `event` makes of the message, checked against its stream as read.
-    static func act(on id: String, options: DirectoryOptions,
-                    _ event: @escaping @Sendable (OutboundMessage) throws -> EventData) async throws {
+    static func act(_ action: Delivery.QueueAction, on id: String, options: DirectoryOptions) async throws {
         let (configuration, logger) = try options.global.load()
         try await withEventStore(configuration, logger: logger) { store in
-            let stream = try DeliveryFacts.stream(id)
-            // An action checked against the stream as read, appended only if nothing was
-            // appended since (the scheduler may be recording an attempt at this moment).
-            for _ in 0..<5 {
-                guard let (message, _) = try await OutboundMessage.load(id, from: store, logger: logger) else {
-                    throw CommandFailure("no queued message \(id)")
-                }
-                guard !message.isFinished else { throw CommandFailure("\(id) has no recipient left to send to") }
-                let appended = try event(message)
-                do {
-                    try await store.append([appended], to: stream, expectedVersion: .exactly(message.version))
-                    return
-                } catch is WrongExpectedVersion {
-                    continue
-                }
+            do {
+                try await action.apply(to: id, by: "cli", store: store, logger: logger)
+            } catch let refused as Delivery.QueueAction.Refused {
+                throw CommandFailure(refused.description)
             }
-            throw CommandFailure("\(id) kept changing; try again")
         }
     }
 }

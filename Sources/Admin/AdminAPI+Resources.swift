@@ -1,0 +1,236 @@
+import Commands
+import Delivery
+import EventLog
+import Facts
+import Foundation
+import HTTPTypes
+import Hummingbird
+import PostgresNIO
+import Projections
+
+/// The API's directory, queue and block-list resources: the same commands the CLI runs, with
+/// the acting administrator as the actor where a fact names one.
+extension AdminAPI {
+    struct NewUser: Decodable {
+        let name: String
+        let password: String?
+        let admin: Bool?
+        let comments: String?
+    }
+
+    /// A user's fields an administrator may change; those left out stay as they are.
+    struct UserChange: Decodable {
+        let password: String?
+        let admin: Bool?
+        let lockedOut: Bool?
+        let maySendInternetMail: Bool?
+        let forwardTo: String?
+        let useForwarding: Bool?
+        let replyTo: String?
+        let comments: String?
+
+        enum CodingKeys: String, CodingKey {
+            case password, admin, lockedOut = "locked_out", maySendInternetMail = "may_send_internet_mail", forwardTo = "forward_to"
+            case useForwarding = "use_forwarding", replyTo = "reply_to", comments
+        }
+    }
+
+    struct DomainInfo: ResponseEncodable, Decodable {
+        let pattern: String
+    }
+
+    struct AliasInfo: ResponseEncodable, Decodable {
+        let address: String
+        let target: String
+    }
+
+    struct QueuedRecipient: ResponseEncodable {
+        let messageID: String
+        let rcptid: Int
+        let state: String
+        let from: String
+        let to: String
+        let size: Int64
+        let created: Date
+        let attempts: Int64
+        let lastReply: String
+
+        enum CodingKeys: String, CodingKey {
+            case messageID = "msgid", rcptid, state, from, to, size, created, attempts, lastReply = "last_reply"
+        }
+    }
+
+    struct BlockInfo: ResponseEncodable, Decodable {
+        let address: String
+        let minutes: Int?
+        let reason: String?
+        let until: Date?
+    }
+
+    struct PriorityChange: Decodable {
+        let priority: Int
+    }
+
+    /// The directory commands with the password cost and vault `serve` has.
+    var directory: Commands.Directory {
+        Commands.Directory(engine: environment.engine, passwordCost: .init(scryptLogN: environment.settings.value(SettingKey.scryptCost)),
+                           vault: environment.vault)
+    }
+
+    /// Decodes a JSON body, refusing one that does not parse as 400 and a huge one as 413.
+    static func body<T: Decodable>(_ type: T.Type, _ request: Request, _ context: AdminRequestContext, field: String) async throws -> T {
+        do {
+            return try await request.decode(as: type, context: context)
+        } catch let error as HTTPResponseError where error.status == .contentTooLarge {
+            throw Problem(.contentTooLarge, "the body is larger than \(context.maxUploadSize) bytes")
+        } catch {
+            throw Problem(.badRequest, "the body is not the JSON object expected", field: field)
+        }
+    }
+
+    /// A directory refusal as problem details.
+    static func problem(_ error: DirectoryError, field: String) -> Problem {
+        switch error {
+        case .notFound: Problem(.notFound, error.description, field: field)
+        case .exists, .inUse: Problem(.conflict, error.description, field: field)
+        default: Problem(.unprocessableContent, error.description, field: field)
+        }
+    }
+
+    func addResources(to admins: RouterGroup<AdminRequestContext>) {
+        admins.post("users") { request, context -> EditedResponse<UserInfo> in
+            let new = try await Self.body(NewUser.self, request, context, field: "name")
+            var record = UserRecord(name: new.name)
+            record.admin = new.admin ?? false
+            record.comments = new.comments ?? ""
+            do {
+                try await directory.createUser(record, password: new.password)
+            } catch let error as DirectoryError {
+                throw Self.problem(error, field: "name")
+            }
+            let created = try await directory.snapshot().users[new.name.lowercased()] ?? record
+            return EditedResponse(status: .created, response: UserInfo(created))
+        }
+        admins.patch("users/:name") { request, context -> UserInfo in
+            let name = try context.parameters.require("name")
+            let change = try await Self.body(UserChange.self, request, context, field: "name")
+            do {
+                if let password = change.password { try await directory.setPassword(name, password: password) }
+                try await directory.updateUser(name) { user in
+                    if let value = change.admin { user.admin = value }
+                    if let value = change.lockedOut { user.lockedOut = value }
+                    if let value = change.maySendInternetMail { user.maySendInternetMail = value }
+                    if let value = change.forwardTo { user.forwardTo = value }
+                    if let value = change.useForwarding { user.useForwarding = value }
+                    if let value = change.replyTo { user.replyTo = value }
+                    if let value = change.comments { user.comments = value }
+                }
+            } catch let error as DirectoryError {
+                throw Self.problem(error, field: change.password != nil ? "password" : "name")
+            }
+            guard let user = try await directory.snapshot().users[name.lowercased()] else { throw Problem(.notFound, "no user \(name)") }
+            return UserInfo(user)
+        }
+        admins.delete("users/:name") { _, context -> HTTPResponse.Status in
+            let name = try context.parameters.require("name")
+            do { try await directory.removeUser(name) } catch let error as DirectoryError { throw Self.problem(error, field: "name") }
+            return .noContent
+        }
+        admins.get("domains") { _, _ -> [DomainInfo] in
+            try await directory.snapshot().domains.sorted().map(DomainInfo.init)
+        }
+        admins.post("domains") { request, context -> EditedResponse<DomainInfo> in
+            let domain = try await Self.body(DomainInfo.self, request, context, field: "pattern")
+            do { try await directory.addDomain(domain.pattern) } catch let error as DirectoryError { throw Self.problem(error, field: "pattern") }
+            return EditedResponse(status: .created, response: domain)
+        }
+        admins.delete("domains/:pattern") { _, context -> HTTPResponse.Status in
+            let pattern = try context.parameters.require("pattern")
+            do { try await directory.removeDomain(pattern) } catch let error as DirectoryError { throw Self.problem(error, field: "pattern") }
+            return .noContent
+        }
+        admins.get("aliases") { _, _ -> [AliasInfo] in
+            try await directory.snapshot().aliases.map { AliasInfo(address: $0.key, target: $0.value.description) }
+                .sorted { $0.address < $1.address }
+        }
+        admins.post("aliases") { request, context -> EditedResponse<AliasInfo> in
+            let alias = try await Self.body(AliasInfo.self, request, context, field: "address")
+            do { try await directory.addAlias(alias.address, target: alias.target) } catch let error as DirectoryError {
+                throw Self.problem(error, field: "address")
+            }
+            return EditedResponse(status: .created, response: alias)
+        }
+        admins.delete("aliases/:address") { _, context -> HTTPResponse.Status in
+            let address = try context.parameters.require("address")
+            do { try await directory.removeAlias(address) } catch let error as DirectoryError { throw Self.problem(error, field: "address") }
+            return .noContent
+        }
+        admins.get("queue") { request, _ -> [QueuedRecipient] in
+            let everything = request.uri.queryParameters["all"] == "true"
+            let rows = try await environment.engine.store.client.query("""
+                SELECT m.msgid, r.rcptid, CASE WHEN m.held AND r.finished IS NULL THEN 'held' ELSE r.status END,
+                       r.returnpath, r.address, m.size, m.created, r.attempts, coalesce(r.lastreply, '')
+                FROM outqueue.outmessages m JOIN outqueue.outrecipients r USING (msgid)
+                WHERE \(everything) OR r.finished IS NULL ORDER BY m.priority, m.created, m.msgid, r.rcptid LIMIT 10000
+                """, logger: environment.logger)
+            var recipients: [QueuedRecipient] = []
+            for try await (id, rcptid, state, from, to, size, created, attempts, reply)
+                in rows.decode((String, Int32, String, String, String, Int64, Date, Int64, String).self) {
+                recipients.append(.init(messageID: id, rcptid: Int(rcptid), state: state, from: from, to: to, size: size, created: created,
+                                        attempts: attempts, lastReply: reply))
+            }
+            return recipients
+        }
+        admins.post("queue/:id/:action") { _, context -> HTTPResponse.Status in
+            let id = try context.parameters.require("id"), name = try context.parameters.require("action")
+            let actions: [String: QueueAction] = ["hold": .hold, "release": .release, "delete": .delete, "retry": .retry, "bounce": .bounce]
+            guard let action = actions[name] else { throw Problem(.notFound, "no queue action \(name)", field: "action") }
+            try await apply(action, to: id, context: context)
+            return .noContent
+        }
+        admins.put("queue/:id/priority") { request, context -> HTTPResponse.Status in
+            let id = try context.parameters.require("id")
+            let change = try await Self.body(PriorityChange.self, request, context, field: "priority")
+            try await apply(.priority(change.priority), to: id, context: context)
+            return .noContent
+        }
+        admins.get("blocks") { _, _ -> [BlockInfo] in
+            let rows = try await environment.engine.store.client.query("""
+                SELECT address, reason, until FROM security.blocks WHERE until > now() ORDER BY blocked_at DESC
+                """, logger: environment.logger)
+            var blocks: [BlockInfo] = []
+            for try await (address, reason, until) in rows.decode((String, String, Date).self) {
+                blocks.append(.init(address: address, minutes: nil, reason: reason, until: until))
+            }
+            return blocks
+        }
+        admins.post("blocks") { request, context -> EditedResponse<BlockInfo> in
+            let block = try await Self.body(BlockInfo.self, request, context, field: "address")
+            do {
+                let until = try await BlockList(engine: environment.engine).block(
+                    block.address, minutes: block.minutes ?? 30, reason: block.reason ?? "blocked by an administrator", actor: context.actor)
+                return EditedResponse(status: .created, response: BlockInfo(address: block.address, minutes: block.minutes,
+                                                                            reason: block.reason, until: until))
+            } catch let problem as BlockList.Problem {
+                throw Problem(.unprocessableContent, problem.description, field: "address")
+            }
+        }
+        admins.delete("blocks/:address") { _, context -> HTTPResponse.Status in
+            let address = try context.parameters.require("address")
+            do {
+                try await BlockList(engine: environment.engine).unblock(address, actor: context.actor)
+            } catch let problem as BlockList.Problem {
+                throw Problem(problem.notFound ? .notFound : .unprocessableContent, problem.description, field: "address")
+            }
+            return .noContent
+        }
+    }
+
+    func apply(_ action: QueueAction, to id: String, context: AdminRequestContext) async throws {
+        do {
+            try await action.apply(to: id, by: context.actor, store: environment.engine.store, logger: environment.logger)
+        } catch let refused as QueueAction.Refused {
+            throw Problem(refused.notFound ? .notFound : .conflict, refused.description, field: "id")
+        }
+    }
+}

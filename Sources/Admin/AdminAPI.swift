@@ -41,6 +41,8 @@ public struct AdminEnvironment: Sendable {
 /// The JSON API, `/api/v1`, and the health checks.
 struct AdminAPI {
     let environment: AdminEnvironment
+    /// Whether the listener is HTTPS: the session cookie is then `Secure`.
+    var secure = false
 
     struct Login: Decodable {
         let user: String
@@ -191,7 +193,7 @@ struct AdminAPI {
         }
         let session = environment.sessions.start(user: user.name)
         var response = try SessionInfo(user: user.name, admin: user.admin, csrf: session.csrf).response(from: request, context: context)
-        response.setCookie(.init(name: AdminSessions.cookieName, value: session.id, path: "/", secure: false, httpOnly: true,
+        response.setCookie(.init(name: AdminSessions.cookieName, value: session.id, path: "/", secure: secure, httpOnly: true,
                                  sameSite: .strict))
         return response
     }

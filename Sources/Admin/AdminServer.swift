@@ -33,7 +33,7 @@ public struct AdminServer: Service {
         let router = Router(context: AdminRequestContext.self)
         router.add(middleware: AdminAuthentication(sessions: environment.sessions, engine: environment.engine,
                                                    directory: environment.directory))
-        AdminAPI(environment: environment).add(to: router)
+        AdminAPI(environment: environment, secure: tls != nil).add(to: router)
         let logger = environment.logger
         let onRunning: @Sendable (any Channel) async -> Void = { channel in
             let address = channel.localAddress

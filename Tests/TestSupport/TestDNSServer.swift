@@ -61,49 +61,60 @@ public final class TestDNSServer: Sendable {
         }
         directory = NSTemporaryDirectory() + "pillarbox-dns-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        // A port no other server of this process was given, and that nothing holds now: the
-        // readiness check below looks only at whether the port is bound.
-        var port = try Self.freeUDPPort()
-        while !Self.claim(port) || Self.isBound(port) { port = try Self.freeUDPPort() }
-        self.port = port
-        var config = """
-            server:
-              interface: 127.0.0.1
-              port: \(port)
-              do-daemonize: no
-              chroot: ""
-              username: ""
-              directory: "\(directory)"
-              pidfile: ""
-              use-syslog: no
-              logfile: ""
-              do-ip6: no
-              access-control: 127.0.0.0/8 allow
-              module-config: "iterator"
-
-            """
         let (added, trustAnchor) = try configure(directory)
         self.trustAnchor = trustAnchor
-        config += added
-        config += "remote-control:\n  control-enable: no\n"
-        try config.write(toFile: directory + "/unbound.conf", atomically: true, encoding: .utf8)
-        // unbound runs under a shell that holds the read end of a pipe whose write end only this
-        // process holds: when the test process exits, however it exits, the shell stops unbound.
-        process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/sh")
-        process.arguments = ["-c", "\"$0\" -d -c \"$1\" & server=$!; read ignored; kill $server", binary, directory + "/unbound.conf"]
-        process.standardInput = lifeline
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        // Ready once the socket is bound: unbound lists it in /proc/net/udp.
-        let deadline = ContinuousClock.now + .seconds(20)
-        while !Self.isBound(port) {
-            guard process.isRunning, ContinuousClock.now < deadline else {
-                throw Missing(description: "unbound did not start on 127.0.0.1:\(port)")
+        // A port no other server of this process was given, and that nothing holds now. A
+        // socket may still take it before unbound does: then unbound exits, and another port
+        // is tried.
+        var started: (port: UInt16, process: Process)?
+        for _ in 0..<5 {
+            var port = try Self.freeUDPPort()
+            while !Self.claim(port) || Self.isBound(port, anyAddress: true) { port = try Self.freeUDPPort() }
+            let config = """
+                server:
+                  interface: 127.0.0.1
+                  port: \(port)
+                  do-daemonize: no
+                  chroot: ""
+                  username: ""
+                  directory: "\(directory)"
+                  pidfile: ""
+                  use-syslog: no
+                  logfile: ""
+                  do-ip6: no
+                  access-control: 127.0.0.0/8 allow
+                  module-config: "iterator"
+
+                """ + added + "remote-control:\n  control-enable: no\n"
+            try config.write(toFile: directory + "/unbound.conf", atomically: true, encoding: .utf8)
+            // unbound runs under a shell that holds the read end of a pipe whose write end only
+            // this process holds: when the test process exits, however it exits, the shell stops
+            // unbound; and the shell ends when unbound does.
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/bin/bash")
+            process.arguments = ["-c", """
+                "$0" -d -c "$1" & server=$!
+                while kill -0 $server 2>/dev/null; do read -t 1 ignored; [ $? -gt 128 ] || break; done
+                kill $server 2>/dev/null
+                """, binary, directory + "/unbound.conf"]
+            process.standardInput = lifeline
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            // Ready once the socket is bound: unbound lists it in /proc/net/udp.
+            let deadline = ContinuousClock.now + .seconds(20)
+            while !Self.isBound(port) && process.isRunning && ContinuousClock.now < deadline {
+                Thread.sleep(forTimeInterval: 0.02)
             }
-            Thread.sleep(forTimeInterval: 0.02)
+            if Self.isBound(port) && process.isRunning {
+                started = (port, process)
+                break
+            }
+            process.terminate()
         }
+        guard let started else { throw Missing(description: "unbound did not start on 127.0.0.1") }
+        self.port = started.port
+        self.process = started.process
     }
 
     /// Runs a tool to its end in `directory`; its standard output, or an error naming it.
@@ -163,10 +174,21 @@ public final class TestDNSServer: Sendable {
         claimed.withLock { $0.insert(port).inserted }
     }
 
-    static func isBound(_ port: UInt16) -> Bool {
-        let table = (try? String(contentsOfFile: "/proc/net/udp", encoding: .utf8)) ?? ""
+    /// Whether a UDP socket is bound to `port` on 127.0.0.1 or, with `anyAddress`, on any
+    /// address (a resolver's query socket on 0.0.0.0 keeps unbound from binding the port too).
+    static func isBound(_ port: UInt16, anyAddress: Bool = false) -> Bool {
         let hex = String(port, radix: 16, uppercase: true)
-        return table.contains("0100007F:" + String(repeating: "0", count: 4 - hex.count) + hex)
+        let suffix = ":" + String(repeating: "0", count: 4 - hex.count) + hex
+        for file in ["/proc/net/udp", "/proc/net/udp6"] {
+            let table = (try? String(contentsOfFile: file, encoding: .utf8)) ?? ""
+            for line in table.split(separator: "\n").dropFirst() {
+                let fields = line.split(separator: " ")
+                guard fields.count > 1 else { continue }
+                let local = fields[1]
+                if anyAddress ? local.hasSuffix(suffix) : local == "0100007F" + suffix { return true }
+            }
+        }
+        return false
     }
 }
 

@@ -107,6 +107,23 @@ print(json.dumps(results))
             ])
             #expect(user[0].status == 200 && user[1].body.contains(#""name":"alice""#))
             #expect(user[2].status == 403 && user[3].status == 403 && user[4].status == 403, "\(user)")
+            // Every administrators' route, tried by her: 403 each, and nothing changed.
+            let adminRoutes: [(String, String)] = [
+                ("GET", "/api/v1/settings"), ("PUT", "/api/v1/settings/smtp.max_recipients"), ("GET", "/api/v1/users"),
+                ("GET", "/api/v1/users/bob"), ("POST", "/api/v1/users"), ("PATCH", "/api/v1/users/bob"), ("DELETE", "/api/v1/users/bob"),
+                ("GET", "/api/v1/domains"), ("POST", "/api/v1/domains"), ("DELETE", "/api/v1/domains/example.com"),
+                ("GET", "/api/v1/aliases"), ("POST", "/api/v1/aliases"), ("DELETE", "/api/v1/aliases/sales@example.com"),
+                ("GET", "/api/v1/queue"), ("POST", "/api/v1/queue/x/hold"), ("PUT", "/api/v1/queue/x/priority"),
+                ("GET", "/api/v1/blocks"), ("POST", "/api/v1/blocks"), ("DELETE", "/api/v1/blocks/192.0.2.1"),
+            ]
+            let swept = try await run(server, [Self.login("alice", "alice-pass")] + adminRoutes.map { method, path in
+                ["method": method, "path": path, "csrf": true, "body": method == "GET" || method == "DELETE" ? nil : ["value": "1"]]
+                    .compactMapValues { $0 } as [String: Any]
+            })
+            for ((method, path), answer) in zip(adminRoutes, swept.dropFirst()) {
+                #expect(answer.status == 403, "\(method) \(path) as alice: \(answer)")
+            }
+            #expect(try await server.cli(["user", "list"]).contains("bob"))
 
             // API tokens: made by the CLI, shown once, withdrawn.
             let token = try await server.cli(["admin", "token", "create", "--name", "script"]).trimmingCharacters(in: .whitespacesAndNewlines)

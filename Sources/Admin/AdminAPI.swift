@@ -172,29 +172,34 @@ struct AdminAPI {
         }
     }
 
+    /// A session for `user` when `password` is theirs (and they are not locked out); a failure
+    /// counts for the login IPS like any other service's.
+    func startSession(user name: String, password: String, clientIP: String) async -> AdminSessions.Session? {
+        guard name.count <= 256, password.count <= 1_024,
+              let user = await environment.authenticator.checkPassword(user: name, password: password), !user.lockedOut else {
+            await environment.logins.failed(user: String(name.prefix(256)), reason: "wrong credentials", service: "admin",
+                                            sessionID: "", clientIP: clientIP)
+            return nil
+        }
+        return environment.sessions.start(user: user.name)
+    }
+
+    /// The session cookie: `HttpOnly`, `SameSite=Strict`, `Secure` over HTTPS.
+    func cookie(for session: AdminSessions.Session) -> Cookie {
+        .init(name: AdminSessions.cookieName, value: session.id, path: "/", secure: secure, httpOnly: true, sameSite: .strict)
+    }
+
     /// POST /api/v1/session: the directory's credentials give a session cookie. A failure
-    /// says nothing about why and counts for the login IPS like any other service's.
+    /// says nothing about why.
     @Sendable func login(_ request: Request, context: AdminRequestContext) async throws -> Response {
         if environment.logins.isBlocked(context.clientIP) { throw Problem(.forbidden, "this address is blocked") }
-        let login: Login
-        do {
-            login = try await request.decode(as: Login.self, context: context)
-        } catch let error as HTTPResponseError where error.status == .contentTooLarge {
-            throw Problem(.contentTooLarge, "the body is larger than \(context.maxUploadSize) bytes")
-        } catch {
-            throw Problem(.badRequest, "a JSON object with user and password is expected", field: "user")
-        }
-        guard login.user.count <= 256, login.password.count <= 1_024,
-              let user = await environment.authenticator.checkPassword(user: login.user, password: login.password),
-              !user.lockedOut else {
-            await environment.logins.failed(user: String(login.user.prefix(256)), reason: "wrong credentials", service: "admin",
-                                            sessionID: "", clientIP: context.clientIP)
+        let login = try await Self.body(Login.self, request, context, field: "user")
+        guard let session = await startSession(user: login.user, password: login.password, clientIP: context.clientIP),
+              let user = environment.directory.snapshot.users[session.user.lowercased()] else {
             throw Problem(.unauthorized, "the user name or password is wrong")
         }
-        let session = environment.sessions.start(user: user.name)
         var response = try SessionInfo(user: user.name, admin: user.admin, csrf: session.csrf).response(from: request, context: context)
-        response.setCookie(.init(name: AdminSessions.cookieName, value: session.id, path: "/", secure: secure, httpOnly: true,
-                                 sameSite: .strict))
+        response.setCookie(cookie(for: session))
         return response
     }
 
@@ -210,14 +215,7 @@ struct AdminAPI {
     @Sendable func changeSetting(_ request: Request, context: AdminRequestContext) async throws -> SettingInfo {
         let name = try context.parameters.require("key")
         guard let key = SettingKeys.named(name) else { throw Problem(.notFound, "no setting named \(name)", field: "key") }
-        let change: SettingChange
-        do {
-            change = try await request.decode(as: SettingChange.self, context: context)
-        } catch let error as HTTPResponseError where error.status == .contentTooLarge {
-            throw Problem(.contentTooLarge, "the body is larger than \(context.maxUploadSize) bytes")
-        } catch {
-            throw Problem(.badRequest, "a JSON object with value is expected", field: "value")
-        }
+        let change = try await Self.body(SettingChange.self, request, context, field: "value")
         do {
             _ = try await SettingWriter(engine: environment.engine).set(name, to: change.value, actor: context.actor)
         } catch let problem as SettingProblem {

@@ -33,7 +33,8 @@ struct AdminAuthentication: RouterMiddleware {
             context.user = user
         } else if let id = request.cookies[AdminSessions.cookieName]?.value, let session = sessions.session(id),
                   let user = directory.snapshot.users[session.user.lowercased()], !user.lockedOut {
-            if ![.get, .head, .options].contains(request.method) {
+            // The login form is the one change made before a session exists.
+            if ![.get, .head, .options].contains(request.method) && request.uri.path != "/login" {
                 guard request.headers[Self.csrfHeader] == session.csrf else {
                     throw Problem(.forbidden, "the request has no valid CSRF token", field: "X-CSRF-Token")
                 }

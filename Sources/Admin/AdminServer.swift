@@ -33,7 +33,9 @@ public struct AdminServer: Service {
         let router = Router(context: AdminRequestContext.self)
         router.add(middleware: AdminAuthentication(sessions: environment.sessions, engine: environment.engine,
                                                    directory: environment.directory))
-        AdminAPI(environment: environment, secure: tls != nil).add(to: router)
+        let api = AdminAPI(environment: environment, secure: tls != nil)
+        api.add(to: router)
+        AdminPages(api: api).add(to: router)
         let logger = environment.logger
         let onRunning: @Sendable (any Channel) async -> Void = { channel in
             let address = channel.localAddress

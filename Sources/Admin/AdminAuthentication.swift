@@ -1,4 +1,3 @@
-import Crypto
 import Facts
 import Foundation
 import Gateways
@@ -17,16 +16,12 @@ struct AdminAuthentication: RouterMiddleware {
 
     static let csrfHeader = HTTPField.Name("X-CSRF-Token")!
 
-    static func hash(token: String) -> String {
-        SHA256.hash(data: Data(token.utf8)).map { String(format: "%02x", $0) }.joined()
-    }
-
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var context = context
         if let header = request.headers[.authorization], header.lowercased().hasPrefix("bearer ") {
             let token = String(header.dropFirst("bearer ".count)).trimmingCharacters(in: .whitespaces)
             guard !token.isEmpty, token.count <= 256,
-                  let name = try await AdminTokensProjection.user(forHash: Self.hash(token: token), engine: engine),
+                  let name = try await AdminTokensProjection.user(forHash: AdminTokenCreated.hash(of: token), engine: engine),
                   let user = directory.snapshot.users[name.lowercased()], !user.lockedOut else {
                 throw Problem.unauthorized
             }

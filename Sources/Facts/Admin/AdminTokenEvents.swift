@@ -1,3 +1,4 @@
+import Crypto
 import EventLog
 import Foundation
 
@@ -23,6 +24,11 @@ public struct AdminTokenCreated: Event {
 
     public static func stream(name: String) throws -> StreamName {
         try StreamName(category: category, id: name.lowercased())
+    }
+
+    /// What is kept of a token: its SHA-256, hex.
+    public static func hash(of token: String) -> String {
+        SHA256.hash(data: Data(token.utf8)).map { String(format: "%02x", $0) }.joined()
     }
 }
 

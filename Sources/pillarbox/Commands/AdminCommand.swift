@@ -1,5 +1,4 @@
 import ArgumentParser
-import Crypto
 import EventLog
 import Facts
 import Foundation
@@ -28,7 +27,7 @@ struct AdminCommand: AsyncParsableCommand {
             }
             let name = self.name, wanted = user
             let token = (0..<32).map { _ in String(format: "%02x", UInt8.random(in: .min ... .max)) }.joined()
-            let hash = SHA256.hash(data: Data(token.utf8)).map { String(format: "%02x", $0) }.joined()
+            let hash = AdminTokenCreated.hash(of: token)
             try await options.withDirectory { directory in
                 let engine = directory.engine
                 let snapshot = try await directory.snapshot()

@@ -128,6 +128,10 @@ struct AdminAPI {
             }
         }
         let api = router.group("api/v1")
+        api.get("openapi.json") { _, _ -> Response in
+            Response(status: .ok, headers: [.contentType: "application/json"],
+                     body: .init(byteBuffer: ByteBuffer(string: OpenAPIDocument.json)))
+        }
         api.post("session", use: login)
         api.delete("session") { _, context -> Response in
             if let session = context.session { environment.sessions.end(session.id) }

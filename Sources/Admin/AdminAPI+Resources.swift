@@ -71,10 +71,11 @@ extension AdminAPI {
         let priority: Int
     }
 
-    /// The directory commands with the password cost and vault `serve` has.
-    var directory: Commands.Directory {
+    /// The directory commands with the password cost and vault `serve` has, acting for the
+    /// request's administrator.
+    func directory(_ context: AdminRequestContext) -> Commands.Directory {
         Commands.Directory(engine: environment.engine, passwordCost: .init(scryptLogN: environment.settings.value(SettingKey.scryptCost)),
-                           vault: environment.vault)
+                           vault: environment.vault, actor: context.actor)
     }
 
     /// Decodes a JSON body, refusing one that does not parse as 400 and a huge one as 413.
@@ -104,19 +105,19 @@ extension AdminAPI {
             record.admin = new.admin ?? false
             record.comments = new.comments ?? ""
             do {
-                try await directory.createUser(record, password: new.password)
+                try await directory(context).createUser(record, password: new.password)
             } catch let error as DirectoryError {
                 throw Self.problem(error, field: "name")
             }
-            let created = try await directory.snapshot().users[new.name.lowercased()] ?? record
+            let created = try await directory(context).snapshot().users[new.name.lowercased()] ?? record
             return EditedResponse(status: .created, response: UserInfo(created))
         }
         admins.patch("users/:name") { request, context -> UserInfo in
             let name = try context.parameters.require("name")
             let change = try await Self.body(UserChange.self, request, context, field: "name")
             do {
-                if let password = change.password { try await directory.setPassword(name, password: password) }
-                try await directory.updateUser(name) { user in
+                if let password = change.password { try await directory(context).setPassword(name, password: password) }
+                try await directory(context).updateUser(name) { user in
                     if let value = change.admin { user.admin = value }
                     if let value = change.lockedOut { user.lockedOut = value }
                     if let value = change.maySendInternetMail { user.maySendInternetMail = value }
@@ -128,41 +129,41 @@ extension AdminAPI {
             } catch let error as DirectoryError {
                 throw Self.problem(error, field: change.password != nil ? "password" : "name")
             }
-            guard let user = try await directory.snapshot().users[name.lowercased()] else { throw Problem(.notFound, "no user \(name)") }
+            guard let user = try await directory(context).snapshot().users[name.lowercased()] else { throw Problem(.notFound, "no user \(name)") }
             return UserInfo(user)
         }
         admins.delete("users/:name") { _, context -> HTTPResponse.Status in
             let name = try context.parameters.require("name")
-            do { try await directory.removeUser(name) } catch let error as DirectoryError { throw Self.problem(error, field: "name") }
+            do { try await directory(context).removeUser(name) } catch let error as DirectoryError { throw Self.problem(error, field: "name") }
             return .noContent
         }
-        admins.get("domains") { _, _ -> [DomainInfo] in
-            try await directory.snapshot().domains.sorted().map(DomainInfo.init)
+        admins.get("domains") { _, context -> [DomainInfo] in
+            try await directory(context).snapshot().domains.sorted().map(DomainInfo.init)
         }
         admins.post("domains") { request, context -> EditedResponse<DomainInfo> in
             let domain = try await Self.body(DomainInfo.self, request, context, field: "pattern")
-            do { try await directory.addDomain(domain.pattern) } catch let error as DirectoryError { throw Self.problem(error, field: "pattern") }
+            do { try await directory(context).addDomain(domain.pattern) } catch let error as DirectoryError { throw Self.problem(error, field: "pattern") }
             return EditedResponse(status: .created, response: domain)
         }
         admins.delete("domains/:pattern") { _, context -> HTTPResponse.Status in
             let pattern = try context.parameters.require("pattern")
-            do { try await directory.removeDomain(pattern) } catch let error as DirectoryError { throw Self.problem(error, field: "pattern") }
+            do { try await directory(context).removeDomain(pattern) } catch let error as DirectoryError { throw Self.problem(error, field: "pattern") }
             return .noContent
         }
-        admins.get("aliases") { _, _ -> [AliasInfo] in
-            try await directory.snapshot().aliases.map { AliasInfo(address: $0.key, target: $0.value.description) }
+        admins.get("aliases") { _, context -> [AliasInfo] in
+            try await directory(context).snapshot().aliases.map { AliasInfo(address: $0.key, target: $0.value.description) }
                 .sorted { $0.address < $1.address }
         }
         admins.post("aliases") { request, context -> EditedResponse<AliasInfo> in
             let alias = try await Self.body(AliasInfo.self, request, context, field: "address")
-            do { try await directory.addAlias(alias.address, target: alias.target) } catch let error as DirectoryError {
+            do { try await directory(context).addAlias(alias.address, target: alias.target) } catch let error as DirectoryError {
                 throw Self.problem(error, field: "address")
             }
             return EditedResponse(status: .created, response: alias)
         }
         admins.delete("aliases/:address") { _, context -> HTTPResponse.Status in
             let address = try context.parameters.require("address")
-            do { try await directory.removeAlias(address) } catch let error as DirectoryError { throw Self.problem(error, field: "address") }
+            do { try await directory(context).removeAlias(address) } catch let error as DirectoryError { throw Self.problem(error, field: "address") }
             return .noContent
         }
         admins.get("queue") { request, _ -> [QueuedRecipient] in

@@ -8,7 +8,7 @@ public final class TestDNSServer: Sendable {
     public let port: UInt16
     let process: Process
     let directory: String
-    let lifeline = Pipe()
+    let lifeline: Pipe
 
     /// A file of the DNSSEC trust anchor for a signed zone's key (a DNSKEY record), for the
     /// resolver under test; nil for unsigned zones.
@@ -66,7 +66,7 @@ public final class TestDNSServer: Sendable {
         // A port no other server of this process was given, and that nothing holds now. A
         // socket may still take it before unbound does: then unbound exits, and another port
         // is tried.
-        var started: (port: UInt16, process: Process)?
+        var started: (port: UInt16, process: Process, lifeline: Pipe)?
         for _ in 0..<5 {
             var port = try Self.freeUDPPort()
             while !Self.claim(port) || Self.isBound(port, anyAddress: true) { port = try Self.freeUDPPort() }
@@ -90,6 +90,8 @@ public final class TestDNSServer: Sendable {
             // unbound runs under a shell that holds the read end of a pipe whose write end only
             // this process holds: when the test process exits, however it exits, the shell stops
             // unbound; and the shell ends when unbound does.
+            // A pipe per attempt: starting a process closes the parent's copy of its read end.
+            let lifeline = Pipe()
             let process = Process()
             process.executableURL = URL(fileURLWithPath: "/bin/bash")
             process.arguments = ["-c", """
@@ -107,14 +109,16 @@ public final class TestDNSServer: Sendable {
                 Thread.sleep(forTimeInterval: 0.02)
             }
             if Self.isBound(port) && process.isRunning {
-                started = (port, process)
+                started = (port, process, lifeline)
                 break
             }
+            try? lifeline.fileHandleForWriting.close()
             process.terminate()
         }
         guard let started else { throw Missing(description: "unbound did not start on 127.0.0.1") }
         self.port = started.port
         self.process = started.process
+        self.lifeline = started.lifeline
     }
 
     /// Runs a tool to its end in `directory`; its standard output, or an error naming it.

@@ -17,8 +17,11 @@ public struct Directory: Sendable {
     /// Where CRAM-MD5 and APOP secrets are sealed; nil when no key directory is at hand (then
     /// users cannot be enabled for either).
     public let vault: SecretVault?
+    /// Who is making the changes, written into each fact: `cli:<user>`, `admin:<user> from <address>`.
+    public let actor: String?
 
-    public init(engine: ProjectionEngine, passwordCost: Credentials.Cost = .init(), vault: SecretVault? = nil) {
+    public init(engine: ProjectionEngine, passwordCost: Credentials.Cost = .init(), vault: SecretVault? = nil, actor: String? = nil) {
+        self.actor = actor
         self.engine = engine
         self.mail = MailStore(engine: engine)
         self.settings = Settings(engine: engine)
@@ -36,7 +39,12 @@ public struct Directory: Sendable {
             let snapshot = try await DirectorySnapshot.load(on: transaction.connection, logger: logger)
             let (events, result) = try await body(transaction, snapshot)
             if !events.isEmpty {
-                try await transaction.append(events.map { PendingEvent($0) }, to: DirectoryStream.main, expectedVersion: expected)
+                let attributed = events.map { event -> any Event in
+                    guard var fact = event as? any DirectoryFact else { return event }
+                    fact.actor = actor
+                    return fact
+                }
+                try await transaction.append(attributed.map { PendingEvent($0) }, to: DirectoryStream.main, expectedVersion: expected)
             }
             return result
         }

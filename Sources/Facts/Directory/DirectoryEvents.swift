@@ -4,6 +4,11 @@ import EventLog
 // is checked against all earlier ones (unique names, one custom group per user). Their single
 // writer is `Directory`, used by the CLI and the web admin.
 
+/// A directory fact, naming who made it.
+public protocol DirectoryFact: Event {
+    var actor: String? { get set }
+}
+
 /// The directory's single stream, `directory-main`.
 public enum DirectoryStream {
     public static let category = "directory"
@@ -14,8 +19,10 @@ public enum DirectoryStream {
 ///
 /// Owner: `Directory` (Commands/Directory), for the CLI and the web admin, on stream
 /// `directory-main`.
-public struct DomainAdded: Event {
+public struct DomainAdded: DirectoryFact {
     public static let eventType = "domain_added"
+    /// Who made the change: `cli:<user>`, `admin:<user> from <address>`; nil in older facts.
+    public var actor: String?
     public var pattern: String
 
     public init(pattern: String) {
@@ -25,8 +32,10 @@ public struct DomainAdded: Event {
 
 /// Owner: `Directory` (Commands/Directory), for the CLI and the web admin, on stream
 /// `directory-main`.
-public struct DomainRemoved: Event {
+public struct DomainRemoved: DirectoryFact {
     public static let eventType = "domain_removed"
+    /// Who made the change: `cli:<user>`, `admin:<user> from <address>`; nil in older facts.
+    public var actor: String?
     public var pattern: String
 
     public init(pattern: String) {
@@ -38,8 +47,10 @@ public struct DomainRemoved: Event {
 ///
 /// Owner: `Directory` (Commands/Directory), for the CLI and the web admin, on stream
 /// `directory-main`.
-public struct DefaultDomainSet: Event {
+public struct DefaultDomainSet: DirectoryFact {
     public static let eventType = "default_domain_set"
+    /// Who made the change: `cli:<user>`, `admin:<user> from <address>`; nil in older facts.
+    public var actor: String?
     public var domain: String
 
     public init(domain: String) {
@@ -92,8 +103,10 @@ public struct UserRecord: Codable, Sendable, Hashable {
 
 /// Owner: `Directory` (Commands/Directory), for the CLI and the web admin, on stream
 /// `directory-main`.
-public struct UserCreated: Event {
+public struct UserCreated: DirectoryFact {
     public static let eventType = "user_created"
+    /// Who made the change: `cli:<user>`, `admin:<user> from <address>`; nil in older facts.
+    public var actor: String?
     public var user: UserRecord
 
     public init(user: UserRecord) {
@@ -105,8 +118,10 @@ public struct UserCreated: Event {
 ///
 /// Owner: `Directory` (Commands/Directory), for the CLI and the web admin, on stream
 /// `directory-main`.
-public struct UserChanged: Event {
+public struct UserChanged: DirectoryFact {
     public static let eventType = "user_changed"
+    /// Who made the change: `cli:<user>`, `admin:<user> from <address>`; nil in older facts.
+    public var actor: String?
     public var user: UserRecord
 
     public init(user: UserRecord) {
@@ -116,8 +131,10 @@ public struct UserChanged: Event {
 
 /// Owner: `Directory` (Commands/Directory), for the CLI and the web admin, on stream
 /// `directory-main`.
-public struct UserRemoved: Event {
+public struct UserRemoved: DirectoryFact {
     public static let eventType = "user_removed"
+    /// Who made the change: `cli:<user>`, `admin:<user> from <address>`; nil in older facts.
+    public var actor: String?
     public var userID: String
 
     public init(userID: String) {
@@ -153,8 +170,10 @@ public struct AliasTarget: Codable, Sendable, Hashable, CustomStringConvertible 
 
 /// Owner: `Directory` (Commands/Directory), for the CLI and the web admin, on stream
 /// `directory-main`.
-public struct AliasAdded: Event {
+public struct AliasAdded: DirectoryFact {
     public static let eventType = "alias_added"
+    /// Who made the change: `cli:<user>`, `admin:<user> from <address>`; nil in older facts.
+    public var actor: String?
     public var address: String
     public var target: AliasTarget
 
@@ -166,8 +185,10 @@ public struct AliasAdded: Event {
 
 /// Owner: `Directory` (Commands/Directory), for the CLI and the web admin, on stream
 /// `directory-main`.
-public struct AliasRemoved: Event {
+public struct AliasRemoved: DirectoryFact {
     public static let eventType = "alias_removed"
+    /// Who made the change: `cli:<user>`, `admin:<user> from <address>`; nil in older facts.
+    public var actor: String?
     public var address: String
 
     public init(address: String) {
@@ -177,8 +198,10 @@ public struct AliasRemoved: Event {
 
 /// Owner: `Directory` (Commands/Directory), for the CLI and the web admin, on stream
 /// `directory-main`.
-public struct GroupCreated: Event {
+public struct GroupCreated: DirectoryFact {
     public static let eventType = "group_created"
+    /// Who made the change: `cli:<user>`, `admin:<user> from <address>`; nil in older facts.
+    public var actor: String?
     public var name: String
     public var enabled: Bool
 
@@ -190,8 +213,10 @@ public struct GroupCreated: Event {
 
 /// Owner: `Directory` (Commands/Directory), for the CLI and the web admin, on stream
 /// `directory-main`.
-public struct GroupChanged: Event {
+public struct GroupChanged: DirectoryFact {
     public static let eventType = "group_changed"
+    /// Who made the change: `cli:<user>`, `admin:<user> from <address>`; nil in older facts.
+    public var actor: String?
     public var name: String
     public var enabled: Bool
 
@@ -203,8 +228,10 @@ public struct GroupChanged: Event {
 
 /// Owner: `Directory` (Commands/Directory), for the CLI and the web admin, on stream
 /// `directory-main`.
-public struct GroupRemoved: Event {
+public struct GroupRemoved: DirectoryFact {
     public static let eventType = "group_removed"
+    /// Who made the change: `cli:<user>`, `admin:<user> from <address>`; nil in older facts.
+    public var actor: String?
     public var name: String
 
     public init(name: String) {
@@ -214,8 +241,10 @@ public struct GroupRemoved: Event {
 
 /// Owner: `Directory` (Commands/Directory), for the CLI and the web admin, on stream
 /// `directory-main`.
-public struct GroupMemberAdded: Event {
+public struct GroupMemberAdded: DirectoryFact {
     public static let eventType = "group_member_added"
+    /// Who made the change: `cli:<user>`, `admin:<user> from <address>`; nil in older facts.
+    public var actor: String?
     public var group: String
     public var userID: String
 
@@ -227,8 +256,10 @@ public struct GroupMemberAdded: Event {
 
 /// Owner: `Directory` (Commands/Directory), for the CLI and the web admin, on stream
 /// `directory-main`.
-public struct GroupMemberRemoved: Event {
+public struct GroupMemberRemoved: DirectoryFact {
     public static let eventType = "group_member_removed"
+    /// Who made the change: `cli:<user>`, `admin:<user> from <address>`; nil in older facts.
+    public var actor: String?
     public var group: String
     public var userID: String
 
@@ -258,8 +289,10 @@ public struct ListRecord: Codable, Sendable, Hashable {
 
 /// Owner: `Directory` (Commands/Directory), for the CLI and the web admin, on stream
 /// `directory-main`.
-public struct ListCreated: Event {
+public struct ListCreated: DirectoryFact {
     public static let eventType = "list_created"
+    /// Who made the change: `cli:<user>`, `admin:<user> from <address>`; nil in older facts.
+    public var actor: String?
     public var list: ListRecord
 
     public init(list: ListRecord) {
@@ -269,8 +302,10 @@ public struct ListCreated: Event {
 
 /// Owner: `Directory` (Commands/Directory), for the CLI and the web admin, on stream
 /// `directory-main`.
-public struct ListRemoved: Event {
+public struct ListRemoved: DirectoryFact {
     public static let eventType = "list_removed"
+    /// Who made the change: `cli:<user>`, `admin:<user> from <address>`; nil in older facts.
+    public var actor: String?
     public var name: String
 
     public init(name: String) {
@@ -280,8 +315,10 @@ public struct ListRemoved: Event {
 
 /// Owner: `Directory` (Commands/Directory), for the CLI and the web admin, on stream
 /// `directory-main`.
-public struct ListMemberAdded: Event {
+public struct ListMemberAdded: DirectoryFact {
     public static let eventType = "list_member_added"
+    /// Who made the change: `cli:<user>`, `admin:<user> from <address>`; nil in older facts.
+    public var actor: String?
     public var list: String
     public var address: String
 
@@ -293,8 +330,10 @@ public struct ListMemberAdded: Event {
 
 /// Owner: `Directory` (Commands/Directory), for the CLI and the web admin, on stream
 /// `directory-main`.
-public struct ListMemberRemoved: Event {
+public struct ListMemberRemoved: DirectoryFact {
     public static let eventType = "list_member_removed"
+    /// Who made the change: `cli:<user>`, `admin:<user> from <address>`; nil in older facts.
+    public var actor: String?
     public var list: String
     public var address: String
 

@@ -17,7 +17,7 @@ struct DirectoryOptions: ParsableArguments {
         return try await withProjectionEngine(configuration, logger: logger) { engine in
             let cost = try await Settings(engine: engine).value(SettingKey.scryptCost)
             let vault = SecretVault(keys: configuration.keys, logger: logger)
-            return try await body(Directory(engine: engine, passwordCost: .init(scryptLogN: cost), vault: vault))
+            return try await body(Directory(engine: engine, passwordCost: .init(scryptLogN: cost), vault: vault, actor: commandLineActor))
         }
     }
 }

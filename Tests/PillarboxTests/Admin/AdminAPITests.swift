@@ -259,6 +259,12 @@ print(json.dumps(results))
             #expect(done[16].status == 204 && done[17].status == 204, "\(done[16...17])")
             let log = try await server.cli(["log", "dump"])
             #expect(log.contains(#""queue_held""#) && log.contains("admin:postmaster from 127.0.0.1"), "the queue action names the admin")
+            let created = try #require(try await server.cli(["log", "dump", "--category", "directory"]).split(separator: "\n")
+                .first { $0.contains(#""user_created""#) && $0.contains(#""dave""#) })
+            #expect(created.contains(#""actor":"admin:postmaster from 127.0.0.1""#), "the directory fact names the admin: \(created)")
+            let byCLI = try #require(try await server.cli(["log", "dump", "--category", "directory"]).split(separator: "\n")
+                .first { $0.contains(#""user_created""#) && $0.contains(#""bob""#) })
+            #expect(byCLI.contains(#""actor":"cli"#), "and the CLI's: \(byCLI)")
             #expect(try await server.cli(["blocks", "list"]).contains("192.0.2.7") == false)
         }
     }

@@ -1,5 +1,6 @@
 import Facts
 import Foundation
+import Gateways
 import Hummingbird
 import NIOCore
 import Synchronization
@@ -75,11 +76,8 @@ public final class AdminSessions: Sendable {
         _ = sessions.withLock { $0.removeValue(forKey: id) }
     }
 
-    /// 32 random bytes, URL-safe base64.
+    /// 256 random bits.
     static func random() -> String {
-        var generator = SystemRandomNumberGenerator()
-        let bytes = (0..<32).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
-        return Data(bytes).base64EncodedString().replacingOccurrences(of: "+", with: "-")
-            .replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+        RandomText.hex(64)
     }
 }

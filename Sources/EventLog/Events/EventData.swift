@@ -100,7 +100,8 @@ public struct BlobData: Sendable {
 }
 
 extension Sequence where Element == UInt8 {
-    var hexString: String {
+    /// The bytes as lower-case hex.
+    public var hexString: String {
         let digits = Array("0123456789abcdef".utf8)
         var text: [UInt8] = []
         for byte in self {

@@ -28,7 +28,7 @@ public struct AdminTokenCreated: Event {
 
     /// What is kept of a token: its SHA-256, hex.
     public static func hash(of token: String) -> String {
-        SHA256.hash(data: Data(token.utf8)).map { String(format: "%02x", $0) }.joined()
+        Array(SHA256.hash(data: Data(token.utf8))).hexString
     }
 }
 

@@ -2,6 +2,7 @@ import ArgumentParser
 import EventLog
 import Facts
 import Foundation
+import Gateways
 import Projections
 
 /// `pillarbox admin token`: API tokens for the web admin's JSON API.
@@ -26,7 +27,7 @@ struct AdminCommand: AsyncParsableCommand {
                 throw CommandFailure("--name must be 1 to 64 letters, digits, dots, dashes or underscores")
             }
             let name = self.name, wanted = user
-            let token = (0..<32).map { _ in String(format: "%02x", UInt8.random(in: .min ... .max)) }.joined()
+            let token = RandomText.hex(64)
             let hash = AdminTokenCreated.hash(of: token)
             try await options.withDirectory { directory in
                 let engine = directory.engine

@@ -35,6 +35,29 @@ extension AdminAPI {
         }
     }
 
+    /// What a user may change of their own account.
+    struct OwnChange: Decodable {
+        let password: String?
+        let forwardTo: String?
+        let useForwarding: Bool?
+        let replyTo: String?
+
+        enum CodingKeys: String, CodingKey {
+            case password, forwardTo = "forward_to", useForwarding = "use_forwarding", replyTo = "reply_to"
+        }
+    }
+
+    struct ImportReport: ResponseEncodable {
+        let created: [String]
+        let updated: [String]
+        let unchanged: [String]
+        let dryRun: Bool
+
+        enum CodingKeys: String, CodingKey {
+            case created, updated, unchanged, dryRun = "dry_run"
+        }
+    }
+
     struct DomainInfo: ResponseEncodable, Decodable {
         let pattern: String
     }
@@ -42,22 +65,6 @@ extension AdminAPI {
     struct AliasInfo: ResponseEncodable, Decodable {
         let address: String
         let target: String
-    }
-
-    struct QueuedRecipient: ResponseEncodable {
-        let messageID: String
-        let rcptid: Int
-        let state: String
-        let from: String
-        let to: String
-        let size: Int64
-        let created: Date
-        let attempts: Int64
-        let lastReply: String
-
-        enum CodingKeys: String, CodingKey {
-            case messageID = "msgid", rcptid, state, from, to, size, created, attempts, lastReply = "last_reply"
-        }
     }
 
     struct BlockInfo: ResponseEncodable, Decodable {
@@ -98,7 +105,56 @@ extension AdminAPI {
         }
     }
 
+    /// PATCH /api/v1/me: any user's own password, forwarding and reply address.
+    func addSelfService(to users: RouterGroup<AdminRequestContext>) {
+        users.patch("me") { request, context -> UserInfo in
+            guard let name = context.user?.name else { throw Problem.unauthorized }
+            let change = try await Self.body(OwnChange.self, request, context, field: "password")
+            do {
+                if let password = change.password { try await directory(context).setPassword(name, password: password) }
+                if change.forwardTo != nil || change.useForwarding != nil || change.replyTo != nil {
+                    try await directory(context).updateUser(name) { user in
+                        if let value = change.forwardTo { user.forwardTo = value }
+                        if let value = change.useForwarding { user.useForwarding = value }
+                        if let value = change.replyTo { user.replyTo = value }
+                    }
+                }
+            } catch let error as DirectoryError {
+                throw Self.problem(error, field: change.password != nil ? "password" : "forward_to")
+            }
+            guard let user = try await directory(context).snapshot().users[name.lowercased()] else { throw Problem(.notFound, "no user \(name)") }
+            return UserInfo(user)
+        }
+    }
+
     func addResources(to admins: RouterGroup<AdminRequestContext>) {
+        admins.get("users/export") { _, context -> Response in
+            let users = try await directory(context).snapshot().users.values.sorted { $0.name.lowercased() < $1.name.lowercased() }
+            return Response(status: .ok, headers: [.contentType: "text/csv; charset=utf-8",
+                                                   .contentDisposition: "attachment; filename=\"users.csv\""],
+                            body: .init(byteBuffer: ByteBuffer(string: UserCSV.export(users))))
+        }
+        // The CSV is the body; an upload's file name never reaches the server.
+        admins.post("users/import") { request, context -> ImportReport in
+            let dryRun = request.uri.queryParameters["dry_run"] == "true"
+            let body: ByteBuffer
+            do {
+                body = try await request.body.collect(upTo: context.maxUploadSize)
+            } catch {
+                throw Problem(.contentTooLarge, "the CSV is larger than \(context.maxUploadSize) bytes")
+            }
+            guard let text = String(validating: body.readableBytesView, as: UTF8.self) else {
+                throw Problem(.unprocessableContent, "the CSV is not UTF-8 text", field: "csv")
+            }
+            do {
+                let report = try await directory(context).importUsers(csv: text, dryRun: dryRun)
+                return ImportReport(created: report.created, updated: report.updated, unchanged: report.unchanged, dryRun: dryRun)
+            } catch let error as UserCSV.ImportError {
+                throw Problem(.unprocessableContent, error.description, field: "row \(error.row)")
+            } catch let error as DirectoryError {
+                throw Problem(.unprocessableContent, error.description, field: "csv")
+            }
+        }
         admins.post("users") { request, context -> EditedResponse<UserInfo> in
             let new = try await Self.body(NewUser.self, request, context, field: "name")
             var record = UserRecord(name: new.name)
@@ -165,22 +221,6 @@ extension AdminAPI {
             let address = try context.parameters.require("address")
             do { try await directory(context).removeAlias(address) } catch let error as DirectoryError { throw Self.problem(error, field: "address") }
             return .noContent
-        }
-        admins.get("queue") { request, _ -> [QueuedRecipient] in
-            let everything = request.uri.queryParameters["all"] == "true"
-            let rows = try await environment.engine.store.client.query("""
-                SELECT m.msgid, r.rcptid, CASE WHEN m.held AND r.finished IS NULL THEN 'held' ELSE r.status END,
-                       r.returnpath, r.address, m.size, m.created, r.attempts, coalesce(r.lastreply, '')
-                FROM outqueue.outmessages m JOIN outqueue.outrecipients r USING (msgid)
-                WHERE \(everything) OR r.finished IS NULL ORDER BY m.priority, m.created, m.msgid, r.rcptid LIMIT 10000
-                """, logger: environment.logger)
-            var recipients: [QueuedRecipient] = []
-            for try await (id, rcptid, state, from, to, size, created, attempts, reply)
-                in rows.decode((String, Int32, String, String, String, Int64, Date, Int64, String).self) {
-                recipients.append(.init(messageID: id, rcptid: Int(rcptid), state: state, from: from, to: to, size: size, created: created,
-                                        attempts: attempts, lastReply: reply))
-            }
-            return recipients
         }
         admins.post("queue/:id/:action") { _, context -> HTTPResponse.Status in
             let id = try context.parameters.require("id"), name = try context.parameters.require("action")

@@ -21,12 +21,18 @@ public struct AdminEnvironment: Sendable {
     public let metrics: PrometheusCollectorRegistry?
     /// Where users' CRAM-MD5 and APOP secrets are sealed.
     public let vault: SecretVault?
+    /// The long checks started from the admin.
+    public let jobs: AdminJobs
+    /// The public key the ledger's heads are signed with, for verifying the log.
+    public let ledgerKey: [UInt8]?
     public let logger: Logger
 
     public init(engine: ProjectionEngine, settings: LiveSettings, directory: LiveDirectory, authenticator: Authenticator,
                 logins: LoginProtection, sessions: AdminSessions = AdminSessions(), metrics: PrometheusCollectorRegistry? = nil,
-                vault: SecretVault? = nil, logger: Logger) {
+                vault: SecretVault? = nil, jobs: AdminJobs = AdminJobs(), ledgerKey: [UInt8]? = nil, logger: Logger) {
         self.metrics = metrics
+        self.jobs = jobs
+        self.ledgerKey = ledgerKey
         self.vault = vault
         self.engine = engine
         self.settings = settings
@@ -141,11 +147,16 @@ struct AdminAPI {
         }
         let users = api.group().add(middleware: RequireUser(adminOnly: false))
         users.get("me") { _, context -> UserInfo in UserInfo(context.user!) }
+        addSelfService(to: users)
         let admins = api.group().add(middleware: RequireUser(adminOnly: true))
         admins.get("settings") { _, _ in try await listSettings() }
         admins.put("settings/:key", use: changeSetting)
         admins.get("users", use: listUsers)
         addResources(to: admins)
+        addGroupsAndLists(to: admins)
+        addRecords(to: admins)
+        addLog(to: admins)
+        addMailRoutes(to: admins)
         admins.get("users/:name") { _, context -> UserInfo in
             let name = try context.parameters.require("name")
             guard let user = environment.directory.snapshot.users[name.lowercased()] else { throw Problem(.notFound, "no user \(name)") }

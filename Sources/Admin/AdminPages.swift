@@ -1,3 +1,4 @@
+import Facts
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -5,81 +6,17 @@ import Mustache
 import NIOCore
 import PostgresNIO
 
-/// The admin's pages, rendered on the server from Mustache templates (values HTML-escaped):
-/// the login form and the status page. Plain HTML and CSS; the only script sends the logout.
+/// The admin's pages, rendered on the server from `AdminTemplates` (values HTML-escaped).
+/// Reading is done here; every change a page offers is a call to the JSON API from the
+/// page's script, with the session's CSRF token, so pages and scripts change things one way.
 struct AdminPages {
     let api: AdminAPI
     var environment: AdminEnvironment { api.environment }
 
-    static let library: MustacheLibrary = {
-        var library = MustacheLibrary()
-        // The frame every page shares.
-        try! library.register(MustacheTemplate(string: """
-            <!DOCTYPE html>
-            <html lang="en"><head><meta charset="utf-8"><title>{{title}} · Pillarbox</title>
-            <style>
-            body { font: 15px/1.4 system-ui, sans-serif; margin: 0; color: #1d2433; background: #f6f7f9; }
-            header { background: #243b55; color: #fff; padding: .6em 1.2em; display: flex; gap: 1em; align-items: center; }
-            header h1 { font-size: 1.1em; margin: 0; flex: 1; }
-            main { padding: 1.2em; max-width: 72em; }
-            table { border-collapse: collapse; width: 100%; background: #fff; margin-bottom: 1.5em; }
-            th, td { text-align: left; padding: .35em .6em; border-bottom: 1px solid #e3e6ea; }
-            th { background: #eef1f5; }
-            .cards { display: flex; gap: 1em; margin-bottom: 1.5em; }
-            .card { background: #fff; padding: .8em 1.2em; border-radius: 6px; min-width: 9em; }
-            .card b { display: block; font-size: 1.6em; }
-            .error { color: #a4161a; }
-            form.login { background: #fff; padding: 1.5em; max-width: 20em; border-radius: 6px; }
-            form.login input { display: block; width: 100%; margin: .3em 0 1em; padding: .4em; box-sizing: border-box; }
-            </style></head>
-            <body><header><h1>Pillarbox · {{title}}</h1>{{#user}}<span>{{user}}</span>
-            <button id="logout" data-csrf="{{csrf}}">Log out</button>{{/user}}</header>
-            <main>{{$body}}{{/body}}</main>
-            <script>
-            const logout = document.getElementById('logout');
-            if (logout) logout.onclick = () => fetch('/api/v1/session', {method: 'DELETE', headers: {'X-CSRF-Token': logout.dataset.csrf}})
-                .then(() => { location = '/login'; });
-            </script></body></html>
-            """), named: "frame")
-        try! library.register(MustacheTemplate(string: """
-            {{<frame}}{{$body}}
-            <form class="login" method="post" action="/login">
-            {{#failed}}<p class="error">The user name or password is wrong.</p>{{/failed}}
-            <label>User name <input name="user" autocomplete="username" required></label>
-            <label>Password <input name="password" type="password" autocomplete="current-password" required></label>
-            <button type="submit">Log in</button>
-            </form>
-            {{/body}}{{/frame}}
-            """), named: "login")
-        try! library.register(MustacheTemplate(string: """
-            {{<frame}}{{$body}}
-            <div class="cards">
-            <div class="card">Queued<b id="queued">{{queued}}</b></div>
-            <div class="card">Held<b id="held">{{held}}</b></div>
-            <div class="card">Users<b id="users">{{users}}</b></div>
-            <div class="card">Domains<b id="domains">{{domains}}</b></div>
-            <div class="card">Blocked<b id="blocked">{{blocked}}</b></div>
-            </div>
-            <h2>Outgoing queue</h2>
-            <table id="queue"><tr><th>State</th><th>To</th><th>From</th><th>Subject</th><th>Size</th><th>Attempts</th></tr>
-            {{#queue}}<tr><td>{{state}}</td><td>{{to}}</td><td>{{from}}</td><td>{{subject}}</td><td>{{size}}</td><td>{{attempts}}</td></tr>
-            {{/queue}}</table>
-            <h2>Latest events</h2>
-            <table id="events"><tr><th>Position</th><th>Recorded</th><th>Stream</th><th>Event</th></tr>
-            {{#events}}<tr><td>{{position}}</td><td>{{recorded}}</td><td>{{stream}}</td><td>{{type}}</td></tr>
-            {{/events}}</table>
-            {{/body}}{{/frame}}
-            """), named: "status")
-        try! library.register(MustacheTemplate(string: """
-            {{<frame}}{{$body}}
-            <p>You are logged in as {{user}}. The administration pages are for administrators.</p>
-            {{/body}}{{/frame}}
-            """), named: "account")
-        return library
-    }()
-
     static func html(_ text: String, status: HTTPResponse.Status = .ok) -> Response {
-        Response(status: status, headers: [.contentType: "text/html; charset=utf-8", .cacheControl: "no-store"],
+        Response(status: status, headers: [.contentType: "text/html; charset=utf-8", .cacheControl: "no-store",
+                                           .init("Content-Security-Policy")!: "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'",
+                                           .init("X-Content-Type-Options")!: "nosniff"],
                  body: .init(byteBuffer: ByteBuffer(string: text)))
     }
 
@@ -87,15 +24,53 @@ struct AdminPages {
         Response(status: .seeOther, headers: [.location: location])
     }
 
+    static func render(_ template: String, _ values: [String: Any], status: HTTPResponse.Status = .ok) -> Response {
+        html(AdminTemplates.library.render(values, withTemplate: template) ?? "", status: status)
+    }
+
     struct LoginForm: Decodable {
         let user: String
         let password: String
     }
 
+    /// What every page's frame needs: who is logged in, their CSRF token, the section shown.
+    static func frame(_ context: AdminRequestContext, title: String, here: String? = nil) -> [String: Any] {
+        var values: [String: Any] = ["title": title]
+        if let user = context.user {
+            values["user"] = user.name
+            values["admin"] = user.admin
+        }
+        if let session = context.session { values["csrf"] = session.csrf }
+        if let here { values["here_" + here] = true }
+        return values
+    }
+
+    /// Adds an administrator's page: the login form without a session, 403 for anyone else.
+    func page(_ router: Router<AdminRequestContext>, _ path: RouterPath, title: String, here: String, template: String,
+              _ load: @escaping @Sendable (Request, AdminRequestContext) async throws -> [String: Any]) {
+        router.get(path) { request, context -> Response in
+            guard let user = context.user, context.session != nil else { return Self.redirect("/login") }
+            guard user.admin else {
+                var values = Self.frame(context, title: "Not for you")
+                values["user"] = user.name
+                return Self.render("account", values, status: .forbidden)
+            }
+            var values = Self.frame(context, title: title, here: here)
+            do {
+                for (key, value) in try await load(request, context) { values[key] = value }
+            } catch let problem as Problem {
+                values["problem"] = problem.detail ?? problem.title
+                return Self.render(template, values, status: problem.status)
+            }
+            return Self.render(template, values)
+        }
+    }
+
     func add(to router: Router<AdminRequestContext>) {
-        router.get("/login") { request, _ -> Response in
-            let failed = request.uri.queryParameters["failed"] != nil
-            return Self.html(Self.library.render(["title": "Log in", "failed": failed], withTemplate: "login") ?? "")
+        router.get("/login") { request, context -> Response in
+            var values = Self.frame(context, title: "Log in")
+            values["failed"] = request.uri.queryParameters["failed"] != nil
+            return Self.render("login", values)
         }
         router.post("/login") { request, context -> Response in
             let body = try await request.body.collect(upTo: 64 * 1024)
@@ -109,56 +84,129 @@ struct AdminPages {
             response.setCookie(api.cookie(for: session))
             return response
         }
-        router.get("/") { _, context -> Response in
-            guard let user = context.user, let session = context.session else { return Self.redirect("/login") }
+        router.get("/") { request, context -> Response in
+            guard let user = context.user, context.session != nil else { return Self.redirect("/login") }
             guard user.admin else {
-                return Self.html(Self.library.render(["title": "Your account", "user": user.name, "csrf": session.csrf],
-                                                     withTemplate: "account") ?? "")
+                var values = Self.frame(context, title: "Your account")
+                values["forward_to"] = user.forwardTo
+                values["use_forwarding"] = user.useForwarding
+                values["reply_to"] = user.replyTo
+                return Self.render("account", values)
             }
-            var page = try await status()
-            page["title"] = "Status"
-            page["user"] = user.name
-            page["csrf"] = session.csrf
-            return Self.html(Self.library.render(page, withTemplate: "status") ?? "")
+            var values = Self.frame(context, title: "Status", here: "status")
+            for (key, value) in try await status() { values[key] = value }
+            return Self.render("status", values)
+        }
+        router.get("/feed") { _, context -> Response in
+            guard context.user?.admin == true, context.session != nil else { throw Problem.forbidden }
+            return try await feed()
+        }
+        page(router, "/queue", title: "Outgoing queue", here: "queue", template: "queue") { request, _ in
+            try await queue(request, attemptsOf: nil)
+        }
+        page(router, "/queue/:id", title: "Outgoing queue", here: "queue", template: "queue") { request, context in
+            try await queue(request, attemptsOf: try context.parameters.require("id"))
+        }
+        page(router, "/users", title: "Users", here: "users", template: "users") { request, _ in
+            let query = Self.query(request)
+            let search = query["q"]?.lowercased() ?? ""
+            let users = environment.directory.snapshot.users.values
+                .filter { search.isEmpty || $0.name.lowercased().contains(search) || $0.comments.lowercased().contains(search) }
+                .sorted { $0.name.lowercased() < $1.name.lowercased() }
+            let rows: [[String: Any]] = users.prefix(500).map { user in
+                ["name": user.name, "admin": user.admin, "protocols": user.protocols.map(\.rawValue).joined(separator: " "),
+                 "may_send_internet_mail": user.maySendInternetMail, "locked_out": user.lockedOut, "forward_to": user.forwardTo,
+                 "use_forwarding": user.useForwarding, "comments": user.comments]
+            }
+            return ["rows": rows, "total": users.count, "q": query["q"] ?? ""]
+        }
+        page(router, "/directory", title: "Domains, aliases, groups and lists", here: "directory", template: "directory") { _, _ in
+            let snapshot = environment.directory.snapshot
+            let groups: [[String: Any]] = snapshot.groups.map { id, group in
+                ["name": group.name, "enabled": group.enabled, "members": (snapshot.groupMembers[id] ?? []).sorted()]
+            }.sorted { ($0["name"] as? String ?? "") < ($1["name"] as? String ?? "") }
+            let lists: [[String: Any]] = snapshot.lists.map { id, list in
+                ["name": list.name, "kind": list.kind.rawValue, "public": list.isPublic, "description": list.description,
+                 "members": snapshot.listMembers[id] ?? []]
+            }.sorted { ($0["name"] as? String ?? "") < ($1["name"] as? String ?? "") }
+            return ["domains": snapshot.domains.sorted().map { ["pattern": $0] },
+                    "aliases": snapshot.aliases.map { ["address": $0.key, "target": $0.value.description] }
+                        .sorted { ($0["address"] ?? "") < ($1["address"] ?? "") },
+                    "groups": groups, "lists": lists]
+        }
+        page(router, "/settings", title: "Settings", here: "settings", template: "settings") { request, _ in
+            try await settings(Self.query(request)["q"] ?? "")
+        }
+        page(router, "/logs", title: "Logs", here: "logs", template: "logs") { request, _ in
+            try await logs(Self.query(request))
+        }
+        page(router, "/security", title: "Security", here: "security", template: "security") { request, _ in
+            try await security(Self.query(request))
+        }
+        page(router, "/log", title: "The log", here: "log", template: "log") { request, context in
+            try await log(request, context: context)
         }
     }
 
-    /// What the status page shows: totals, the first of the queue, the latest events.
-    func status() async throws -> [String: Any] {
-        let client = environment.engine.store.client, logger = environment.logger
-        var page: [String: Any] = [:]
-        let totals = try await client.query("""
-            SELECT count(*) FILTER (WHERE NOT m.held), count(*) FILTER (WHERE m.held)
-            FROM outqueue.outrecipients r JOIN outqueue.outmessages m USING (msgid) WHERE r.finished IS NULL
-            """, logger: logger)
-        for try await (queued, held) in totals.decode((Int64, Int64).self) {
-            page["queued"] = queued
-            page["held"] = held
+    static func query(_ request: Request) -> [String: String] {
+        var query: [String: String] = [:]
+        for (name, value) in request.uri.queryParameters { query[String(name)] = String(value) }
+        return query
+    }
+
+    /// A listing's rows as values for a template (JSON nulls as empty text).
+    func rows(_ listing: AdminListing, _ query: [String: String]) async throws -> (rows: [[String: Any]], total: Int64) {
+        let result = try await listing.fetch(query, client: environment.engine.store.client, logger: environment.logger)
+        let items = try JSONDecoder().decode([[String: TemplateValue]].self, from: Data(result.items.utf8))
+        return (items.map { $0.mapValues(\.value) }, result.total)
+    }
+
+    /// One page of a listing's rows, with links to the pages before and after it.
+    func paged(_ listing: AdminListing, _ query: [String: String], path: String) async throws -> [String: Any] {
+        var query = query
+        let limit = Int(query["limit"] ?? "") ?? 50
+        query["limit"] = String(limit)
+        let (rows, total) = try await rows(listing, query)
+        let offset = Int(query["offset"] ?? "") ?? 0
+        func link(_ newOffset: Int) -> String {
+            var parts = query
+            parts["offset"] = String(newOffset)
+            return path + "?" + parts.sorted { $0.key < $1.key }.map { "\($0.key)=\(Self.percentEncoded($0.value))" }.joined(separator: "&")
         }
-        let snapshot = environment.directory.snapshot
-        page["users"] = snapshot.users.count
-        page["domains"] = snapshot.domains.count
-        let blocks = try await client.query("SELECT count(*) FROM security.blocks WHERE until > now()", logger: logger)
-        for try await count in blocks.decode(Int64.self) { page["blocked"] = count }
-        var queue: [[String: Any]] = []
-        let rows = try await client.query("""
-            SELECT CASE WHEN m.held THEN 'held' ELSE r.status END, r.address, r.returnpath, coalesce(m.subject, ''), m.size, r.attempts
-            FROM outqueue.outrecipients r JOIN outqueue.outmessages m USING (msgid) WHERE r.finished IS NULL
-            ORDER BY m.priority, m.created LIMIT 50
-            """, logger: logger)
-        for try await (state, to, from, subject, size, attempts) in rows.decode((String, String, String, String, Int64, Int64).self) {
-            queue.append(["state": state, "to": to, "from": from, "subject": subject, "size": size, "attempts": attempts])
+        var values: [String: Any] = ["rows": rows, "total": total]
+        if offset > 0 { values["previous"] = link(max(0, offset - limit)) }
+        if offset + limit < total { values["next"] = link(offset + limit) }
+        return values
+    }
+
+    static func percentEncoded(_ text: String) -> String {
+        text.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""
+    }
+}
+
+/// A JSON value as a template sees it: text, a number, a flag, a list or a table; null is "".
+enum TemplateValue: Decodable {
+    case text(String), integer(Int64), number(Double), flag(Bool), list([TemplateValue]), table([String: TemplateValue])
+
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if container.decodeNil() { self = .text("") }
+        else if let flag = try? container.decode(Bool.self) { self = .flag(flag) }
+        else if let integer = try? container.decode(Int64.self) { self = .integer(integer) }
+        else if let number = try? container.decode(Double.self) { self = .number(number) }
+        else if let text = try? container.decode(String.self) { self = .text(text) }
+        else if let list = try? container.decode([TemplateValue].self) { self = .list(list) }
+        else { self = .table(try container.decode([String: TemplateValue].self)) }
+    }
+
+    var value: Any {
+        switch self {
+        case .text(let text): text
+        case .integer(let integer): integer
+        case .number(let number): number
+        case .flag(let flag): flag
+        case .list(let list): list.map(\.value)
+        case .table(let table): table.mapValues(\.value)
         }
-        page["queue"] = queue
-        var events: [[String: Any]] = []
-        let latest = try await client.query("""
-            SELECT e.global_position, e.recorded_at, s.stream_key, e.type
-            FROM eventlog.events e JOIN eventlog.streams s USING (stream_id) ORDER BY e.global_position DESC LIMIT 20
-            """, logger: logger)
-        for try await (position, recorded, stream, type) in latest.decode((Int64, Date, String, String).self) {
-            events.append(["position": position, "recorded": recorded.formatted(.iso8601), "stream": stream, "type": type])
-        }
-        page["events"] = events
-        return page
     }
 }

@@ -44,13 +44,20 @@ public struct AdminServer: Service {
             ])
         }
         let configuration = ApplicationConfiguration(address: .hostname(host, port: port), serverName: "Pillarbox")
-        if let tls {
-            let application = Application(router: router, server: try .tls(tlsConfiguration: tls), configuration: configuration,
-                                          onServerRunning: onRunning, logger: logger)
-            try await application.run()
-        } else {
-            let application = Application(router: router, configuration: configuration, onServerRunning: onRunning, logger: logger)
-            try await application.run()
+        let environment = environment
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                await environment.jobs.run(engine: environment.engine, ledgerKey: environment.ledgerKey, logger: logger)
+            }
+            if let tls {
+                let application = Application(router: router, server: try .tls(tlsConfiguration: tls), configuration: configuration,
+                                              onServerRunning: onRunning, logger: logger)
+                try await application.run()
+            } else {
+                let application = Application(router: router, configuration: configuration, onServerRunning: onRunning, logger: logger)
+                try await application.run()
+            }
+            group.cancelAll()
         }
     }
 }

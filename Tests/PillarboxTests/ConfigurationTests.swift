@@ -1,4 +1,5 @@
 import Commands
+import EventLog
 import Foundation
 import Gateways
 import Testing

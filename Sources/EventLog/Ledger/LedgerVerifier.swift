@@ -30,6 +30,8 @@ public struct LedgerVerifier: Sendable {
         public var head: LedgerHead?
         /// Re-hash every stored message body.
         public var checkBlobs = true
+        /// Told, after each batch of events checked, the position the check has reached.
+        public var progress: (@Sendable (Int64) -> Void)?
 
         public init(trustedKey: [UInt8]? = nil, head: LedgerHead? = nil, checkBlobs: Bool = true) {
             self.trustedKey = trustedKey
@@ -145,6 +147,7 @@ public struct LedgerVerifier: Sendable {
                 }
                 report.sealed += 1
             }
+            options.progress?(lastCursor.position)
             if count < batchSize { break }
         }
         if let beyond = heads.keys.filter({ $0 > sequence }).min(), let head = heads[beyond] {
@@ -190,6 +193,7 @@ public struct LedgerVerifier: Sendable {
                 }
                 report.unsealed += 1
             }
+            options.progress?(cursor.position)
             if count < batchSize { break }
         }
 

@@ -173,7 +173,7 @@ public final class ProjectionEngine: Sendable {
     /// Builds `projection` into `target` from the start of the log up to the read fence (or
     /// `until`), flushing and checkpointing as it goes; returns where it stopped.
     func build(_ projection: any Projection, into target: ProjectionTarget,
-               until limit: EventStore.ReadLimit = .none) async throws -> LogCursor {
+               until limit: EventStore.ReadLimit = .none, progress: Progress? = nil) async throws -> LogCursor {
         try await client.transaction(logger: logger) { connection in
             try await self.createTables(projection, in: target, on: connection)
         }
@@ -185,6 +185,7 @@ public final class ProjectionEngine: Sendable {
                                            fenced: true, limit: readBatch, on: nil)
             for recorded in pending { try apply(recorded, to: projection, writer: writer) }
             cursor = pending.last?.cursor ?? cursor
+            progress?(cursor.position)
             if writer.pendingCount >= flushThreshold || pending.count < readBatch {
                 let checkpoint = cursor
                 try await client.transaction(logger: logger) { connection in
@@ -223,17 +224,27 @@ public final class ProjectionEngine: Sendable {
             "SELECT pg_advisory_xact_lock(hashtextextended(\(projection.lockName), 0))", logger: logger)
     }
 
+    /// Where a projection's live tables stand in the log; nil before they exist.
+    public func position(of projection: any Projection) async throws -> LogCursor? {
+        try await client.withConnection { connection in
+            try await self.loadState(projection, target: projection.liveTarget(), on: connection)?.cursor
+        }
+    }
+
     // MARK: Rebuild
 
     /// Rebuilds a projection into a scratch schema while the live tables keep serving, then
     /// swaps the scratch schema in atomically.
+    /// Told, while a projection is built from the log, the position the build has reached.
+    public typealias Progress = @Sendable (Int64) -> Void
+
     @discardableResult
-    public func rebuild(_ projection: any Projection) async throws -> LogCursor {
+    public func rebuild(_ projection: any Projection, progress: Progress? = nil) async throws -> LogCursor {
         let live = try projection.liveTarget()
         let scratch = try ProjectionTarget(schema: projection.schema + "_rebuild")
         let old = projection.schema + "_old"
         _ = try await client.query(PostgresQuery(unsafeSQL: "DROP SCHEMA IF EXISTS \(scratch.schema) CASCADE"), logger: logger)
-        let built = try await build(projection, into: scratch)
+        let built = try await build(projection, into: scratch, progress: progress)
         // Fresh statistics, so the swapped-in tables are planned like tables that grew slowly
         // (inline writes rely on it: they do not guard the planner).
         for table in projection.tables {
@@ -302,13 +313,13 @@ public final class ProjectionEngine: Sendable {
     }
 
     /// Rebuilds into a scratch schema and compares it with the live tables at one point in the log.
-    public func verify(_ projection: any Projection) async throws -> Verification {
+    public func verify(_ projection: any Projection, progress: Progress? = nil) async throws -> Verification {
         let live = try projection.liveTarget()
         let scratch = try ProjectionTarget(schema: projection.schema + "_verify")
         _ = try await client.query(PostgresQuery(unsafeSQL: "DROP SCHEMA IF EXISTS \(scratch.schema) CASCADE"), logger: logger)
         let dropScratch = PostgresQuery(unsafeSQL: "DROP SCHEMA IF EXISTS \(scratch.schema) CASCADE")
         do {
-            let built = try await build(projection, into: scratch)
+            let built = try await build(projection, into: scratch, progress: progress)
             let verification = try await compare(projection, live: live, scratch: scratch, built: built)
             _ = try await client.query(dropScratch, logger: logger)
             return verification

@@ -109,7 +109,8 @@ struct Serve: AsyncParsableCommand {
                                       authenticator: authenticator, tls: tls, logger: logger)
             let admin = try makeAdminServer(configuration, environment: AdminEnvironment(
                 engine: engine, settings: settings, directory: directory, authenticator: authenticator, logins: logins,
-                metrics: Self.metrics, vault: SecretVault(keys: configuration.keys, logger: logger), logger: logger), logger: logger)
+                metrics: Self.metrics, vault: SecretVault(keys: configuration.keys, logger: logger),
+                ledgerKey: Array(signingKey.publicKey.rawRepresentation), logger: logger), logger: logger)
             let sealer = LedgerSealer(store: store, signing: .init(key: signingKey, interval: .seconds(configuration.ledgerSignIntervalSeconds)),
                                       logger: logger)
             let lifecycle = ServerLifecycle(store: store, configuration: configuration,

@@ -6,7 +6,10 @@ import Testing
 /// what mail brings in.
 @Suite("Web admin: the pages")
 struct AdminPagesTests {
-    @Test("log in through the form; the status page shows the queue with hostile subjects escaped; non-admins see their account only")
+    static let pages = ["/", "/queue", "/users", "/directory", "/settings", "/logs", "/logs?table=messages", "/logs?table=recipients",
+                        "/security", "/log"]
+
+    @Test("log in through the form; every page renders, the queue with hostile subjects escaped; non-admins get 403 on every admin page")
     func pages() async throws {
         try await MailServerHarness.with { server in
             try await server.createStandardDirectory()
@@ -27,6 +30,7 @@ struct AdminPagesTests {
             let result = try await server.python("""
                 import urllib.request, urllib.parse, urllib.error, http.cookiejar
                 base = 'http://127.0.0.1:%d' % PORTS['admin']
+                PAGES = \(String(decoding: try JSONSerialization.data(withJSONObject: Self.pages, options: .withoutEscapingSlashes), as: UTF8.self))
                 class NoRedirect(urllib.request.HTTPRedirectHandler):
                     def redirect_request(self, *arguments):
                         return None
@@ -55,9 +59,12 @@ struct AdminPagesTests {
                 status, _, page = get(admin, '/')
                 out['status'] = status
                 out['page'] = page
+                out['queue_page'] = get(admin, '/queue')[2]
+                out['pages'] = {path: get(admin, path)[0] for path in PAGES}
                 _, user = session()
                 post(user, '/login', {'user': 'alice', 'password': 'alice-pass'})
                 out['user_page'] = get(user, '/')[2]
+                out['user_pages'] = {path: get(user, path)[0] for path in PAGES if path != '/'}
                 print(json.dumps(out))
                 """).json
             #expect((result["anonymous"] as? [Any])?.first as? Int == 303)
@@ -68,10 +75,16 @@ struct AdminPagesTests {
             #expect((result["cookie"] as? [[String: Any]])?.first?["httponly"] as? Bool == true, "\(result["cookie"] ?? "")")
             let page = result["page"] as? String ?? ""
             #expect(result["status"] as? Int == 200)
-            #expect(page.contains("someone@remote.example") && page.contains(#"<b id="queued">1</b>"#), "\(page)")
-            #expect(page.contains("&lt;script&gt;alert(1)&lt;/script&gt; &amp; &quot;quotes&quot;"), "the subject escaped: \(page)")
-            #expect(!page.contains("<script>alert"), "no markup from mail reaches the page")
+            #expect(page.contains(#"<b id="queued">1</b>"#), "\(page)")
             #expect(page.contains("message_accepted"), "the latest events")
+            let queue = result["queue_page"] as? String ?? ""
+            #expect(queue.contains("someone@remote.example"), "\(queue)")
+            #expect(queue.contains("&lt;script&gt;alert(1)&lt;/script&gt; &amp; &quot;quotes&quot;"), "the subject escaped: \(queue)")
+            #expect(!queue.contains("<script>alert"), "no markup from mail reaches the page")
+            let statuses = result["pages"] as? [String: Int] ?? [:]
+            #expect(statuses.count == Self.pages.count && statuses.values.allSatisfy { $0 == 200 }, "\(statuses)")
+            let refused = result["user_pages"] as? [String: Int] ?? [:]
+            #expect(refused.count == Self.pages.count - 1 && refused.values.allSatisfy { $0 == 403 }, "\(refused)")
             #expect((result["user_page"] as? String)?.contains("for administrators") == true)
             #expect((result["user_page"] as? String)?.contains("someone@remote.example") == false)
         }

@@ -9,7 +9,8 @@ SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 # find them, and PostgreSQL's server programs for the embedded cluster.
 PACKAGES := pkg-config libzstd-dev liblua5.4-dev libunbound-dev zlib1g-dev postgresql ca-certificates publicsuffix dns-root-data
 # What the end-to-end tests drive Pillarbox with.
-TEST_PACKAGES := python3 python3-aiosmtpd python3-prometheus-client ldnsutils python3-dkim python3-spf python3-dnspython python3-yaml python3-authres libxml2-utils curl swaks libnet-ssleay-perl fetchmail isync unbound openssl
+TEST_PACKAGES := python3 python3-aiosmtpd python3-prometheus-client ldnsutils python3-dkim python3-spf python3-dnspython python3-yaml python3-authres libxml2-utils curl swaks libnet-ssleay-perl fetchmail isync unbound openssl \
+	chromium chromium-driver python3-selenium python3-venv wrk
 
 .PHONY: run test build release deps test-deps clean bench-append bench-compression bench-rebuild bench-smtp bench-pop3 bench-imap bench-lag bench-outbound bench-auth fuzz
 
@@ -19,6 +20,15 @@ deps:
 
 test-deps: deps
 	@$(call install,$(TEST_PACKAGES))
+	@$(MAKE) --no-print-directory $(SCHEMATHESIS)
+
+## schemathesis, from PyPI, checks the admin API against its OpenAPI document; it lives in a
+## virtual environment under .build so the system's Python stays as Debian ships it.
+SCHEMATHESIS := .build/python/bin/schemathesis
+SCHEMATHESIS_VERSION := 4.32.5
+$(SCHEMATHESIS):
+	/usr/bin/python3 -m venv .build/python
+	.build/python/bin/pip install --quiet --disable-pip-version-check schemathesis==$(SCHEMATHESIS_VERSION)
 
 define install
 missing=""; \
@@ -52,6 +62,7 @@ test: test-deps build
 	.build/debug/pillarbox db start --data-dir "$$cluster"; \
 	export PILLARBOX_TEST_DATABASE_URL="$$(.build/debug/pillarbox db url --data-dir "$$cluster")"; \
 	export PILLARBOX_BINARY="$(CURDIR)/.build/debug/pillarbox"; \
+	export PILLARBOX_SCHEMATHESIS="$(CURDIR)/$(SCHEMATHESIS)"; \
 	status=0; $(SWIFT) test 2>&1 | tee "$$cluster/test.log" || status=$$?; \
 	if [ $$status -ne 0 ]; then \
 		echo "==== make test failed ($$status); the issues recorded, then the database's complaints:"; \

@@ -90,10 +90,13 @@ extension AdminAPI {
         }
         var stream: StreamName?
         if let key = query["stream"], !key.isEmpty {
+            guard !AdminListing.hasControlCharacters(key) else { throw Problem(.badRequest, "\(key) is not a stream name", field: "stream") }
             do { stream = try StreamName(key: key) } catch { throw Problem(.badRequest, "\(key) is not a stream name", field: "stream") }
         }
         let category = query["category"].flatMap { $0.isEmpty ? nil : $0 }
-        if let category, category.utf8.count > 100 { throw Problem(.badRequest, "category is too long", field: "category") }
+        if let category, category.utf8.count > 100 || AdminListing.hasControlCharacters(category) {
+            throw Problem(.badRequest, "category is a stream category's name", field: "category")
+        }
         let store = environment.engine.store
         var after: Int64
         if let text = query["after"], !text.isEmpty {
@@ -116,6 +119,19 @@ extension AdminAPI {
         let engine = environment.engine
         var answer: [ProjectionInfo] = []
         for projection in engine.projections {
+            // An inline projection is written in the transaction of each append it follows: it
+            // stands at the last of its events, and nothing waits for it.
+            guard projection.mode == .async else {
+                let rows = try await engine.store.client.query("""
+                    SELECT max(e.global_position) FROM eventlog.events e JOIN eventlog.streams s USING (stream_id)
+                    WHERE s.category = ANY(\(projection.categories))
+                    """, logger: environment.logger)
+                var last: Int64?
+                for try await position in rows.decode(Int64?.self) { last = position }
+                answer.append(ProjectionInfo(name: projection.name, mode: projection.mode.rawValue, schema: projection.schema,
+                                             position: last ?? 0, behind: 0))
+                continue
+            }
             let position = try await engine.position(of: projection)
             var behind: Int64 = 0
             let rows = try await engine.store.client.query("""

@@ -171,6 +171,11 @@ extension AdminAPI {
         admins.patch("users/:name") { request, context -> UserInfo in
             let name = try context.parameters.require("name")
             let change = try await Self.body(UserChange.self, request, context, field: "name")
+            // An administrator cannot take away their own way in.
+            if name.lowercased() == context.user?.name.lowercased() {
+                if change.admin == false { throw Problem(.conflict, "you cannot take away your own administrator rights", field: "admin") }
+                if change.lockedOut == true { throw Problem(.conflict, "you cannot lock yourself out", field: "locked_out") }
+            }
             do {
                 if let password = change.password { try await directory(context).setPassword(name, password: password) }
                 try await directory(context).updateUser(name) { user in
@@ -190,6 +195,9 @@ extension AdminAPI {
         }
         admins.delete("users/:name") { _, context -> HTTPResponse.Status in
             let name = try context.parameters.require("name")
+            if name.lowercased() == context.user?.name.lowercased() {
+                throw Problem(.conflict, "you cannot remove yourself", field: "name")
+            }
             do { try await directory(context).removeUser(name) } catch let error as DirectoryError { throw Self.problem(error, field: "name") }
             return .noContent
         }

@@ -66,6 +66,9 @@ struct AdminListing: Sendable {
         for filter in filters {
             guard let text = query[filter.parameter], !text.isEmpty else { continue }
             guard text.utf8.count <= 512 else { throw Problem(.badRequest, "\(filter.parameter) is too long", field: filter.parameter) }
+            guard !Self.hasControlCharacters(text) else {
+                throw Problem(.badRequest, "\(filter.parameter) holds control characters", field: filter.parameter)
+            }
             switch filter.match {
             case .equals:
                 bindings.append(text)
@@ -111,6 +114,12 @@ struct AdminListing: Sendable {
             total = count
         }
         return (items, total, offset, limit)
+    }
+
+    /// Whether `text` holds a character below U+0020 or DEL (PostgreSQL text cannot hold NUL,
+    /// and no column searched here holds the others).
+    static func hasControlCharacters(_ text: String) -> Bool {
+        text.unicodeScalars.contains { $0.value < 0x20 || $0.value == 0x7f }
     }
 
     /// An ISO 8601 time, or a date (its start, UTC).

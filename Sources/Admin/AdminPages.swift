@@ -107,10 +107,12 @@ struct AdminPages {
         page(router, "/queue/:id", title: "Outgoing queue", here: "queue", template: "queue") { request, context in
             try await queue(request, attemptsOf: try context.parameters.require("id"))
         }
-        page(router, "/users", title: "Users", here: "users", template: "users") { request, _ in
+        // The directory as its tables hold it now (the live copy the gateways use follows a
+        // moment behind), so a page reloaded after a change shows it.
+        page(router, "/users", title: "Users", here: "users", template: "users") { request, context in
             let query = Self.query(request)
             let search = query["q"]?.lowercased() ?? ""
-            let users = environment.directory.snapshot.users.values
+            let users = try await api.directory(context).snapshot().users.values
                 .filter { search.isEmpty || $0.name.lowercased().contains(search) || $0.comments.lowercased().contains(search) }
                 .sorted { $0.name.lowercased() < $1.name.lowercased() }
             let rows: [[String: Any]] = users.prefix(500).map { user in
@@ -120,8 +122,8 @@ struct AdminPages {
             }
             return ["rows": rows, "total": users.count, "q": query["q"] ?? ""]
         }
-        page(router, "/directory", title: "Domains, aliases, groups and lists", here: "directory", template: "directory") { _, _ in
-            let snapshot = environment.directory.snapshot
+        page(router, "/directory", title: "Domains, aliases, groups and lists", here: "directory", template: "directory") { _, context in
+            let snapshot = try await api.directory(context).snapshot()
             let groups: [[String: Any]] = snapshot.groups.map { id, group in
                 ["name": group.name, "enabled": group.enabled, "members": (snapshot.groupMembers[id] ?? []).sorted()]
             }.sorted { ($0["name"] as? String ?? "") < ($1["name"] as? String ?? "") }

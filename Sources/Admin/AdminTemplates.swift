@@ -24,7 +24,7 @@ enum AdminTemplates {
     static let frame = """
         <!DOCTYPE html>
         <html lang="en"><head><meta charset="utf-8"><title>{{title}} · Pillarbox</title>
-        <meta name="viewport" content="width=device-width, initial-scale=1">
+        <meta name="viewport" content="width=device-width, initial-scale=1"><link rel="icon" href="data:,">
         {{#csrf}}<meta name="csrf" content="{{csrf}}">{{/csrf}}
         <style>
         body { font: 14px/1.4 system-ui, sans-serif; margin: 0; color: #1d2433; background: #f6f7f9; }
@@ -192,9 +192,9 @@ enum AdminTemplates {
             cell.textContent = value;
             row.appendChild(cell);
           }
-          const table = document.getElementById('events');
-          table.insertBefore(row, table.rows[1] || null);
-          while (table.rows.length > 41) table.deleteRow(table.rows.length - 1);
+          const rows = document.getElementById('events').tBodies[0];
+          rows.insertBefore(row, rows.rows[1] || null);
+          while (rows.rows.length > 41) rows.deleteRow(rows.rows.length - 1);
         };
         </script>
         {{/script}}{{/frame}}
@@ -400,8 +400,10 @@ enum AdminTemplates {
     static let log = """
         {{<frame}}{{$body}}
         <h2>Projections</h2>
-        <table id="projections"><tr><th>Projection</th><th>Mode</th><th class="number">Position</th><th class="number">Events waiting</th><th></th></tr>
+        <table id="projections"><tr><th>Projection</th><th>Mode</th><th class="number">Position</th><th class="number">Events waiting</th>
+        <th>Digest</th><th></th></tr>
         {{#projections}}<tr><td>{{name}}</td><td>{{mode}}</td><td class="number">{{position}}</td><td class="number">{{behind}}</td>
+        <td><pre class="digest" id="digest-{{name}}"></pre><button class="digest" data-projection="{{name}}">Digest</button></td>
         <td><button class="job" data-kind="verify" data-projection="{{name}}">Verify</button>
         <button class="job" data-kind="rebuild" data-projection="{{name}}">Rebuild</button></td></tr>{{/projections}}</table>
         <p><button class="job" data-kind="log-verify" id="verify-log">Verify the log's ledger</button>
@@ -429,6 +431,13 @@ enum AdminTemplates {
           }
           document.getElementById('job-result').textContent = job.result;
         }
+        document.querySelectorAll('button.digest').forEach(button => button.addEventListener('click', async () => {
+          try {
+            const tables = await api('GET', '/projections/' + encodeURIComponent(button.dataset.projection) + '/digest');
+            document.getElementById('digest-' + button.dataset.projection).textContent =
+              tables.map(table => table.table + ': ' + table.rows + ' rows, ' + table.hash).join('\\n');
+          } catch (error) { notice(error.message, true); }
+        }));
         document.querySelectorAll('button.job').forEach(button => button.addEventListener('click', async () => {
           try {
             const body = {kind: button.dataset.kind};

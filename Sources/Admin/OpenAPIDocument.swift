@@ -690,6 +690,9 @@ enum OpenAPIDocument {
      },
      "401": {
       "$ref": "#/components/responses/Problem"
+     },
+     "403": {
+      "$ref": "#/components/responses/Problem"
      }
     }
    },
@@ -740,6 +743,12 @@ enum OpenAPIDocument {
       "$ref": "#/components/responses/Problem"
      },
      "422": {
+      "$ref": "#/components/responses/Problem"
+     },
+     "403": {
+      "$ref": "#/components/responses/Problem"
+     },
+     "413": {
       "$ref": "#/components/responses/Problem"
      }
     }
@@ -923,6 +932,9 @@ enum OpenAPIDocument {
      },
      "422": {
       "$ref": "#/components/responses/Problem"
+     },
+     "413": {
+      "$ref": "#/components/responses/Problem"
      }
     }
    }
@@ -940,6 +952,12 @@ enum OpenAPIDocument {
         }
        }
       }
+     },
+     "401": {
+      "$ref": "#/components/responses/Problem"
+     },
+     "403": {
+      "$ref": "#/components/responses/Problem"
      }
     }
    }
@@ -1015,6 +1033,15 @@ enum OpenAPIDocument {
      },
      "422": {
       "$ref": "#/components/responses/Problem"
+     },
+     "401": {
+      "$ref": "#/components/responses/Problem"
+     },
+     "403": {
+      "$ref": "#/components/responses/Problem"
+     },
+     "400": {
+      "$ref": "#/components/responses/Problem"
      }
     }
    }
@@ -1044,6 +1071,12 @@ enum OpenAPIDocument {
       }
      },
      "404": {
+      "$ref": "#/components/responses/Problem"
+     },
+     "401": {
+      "$ref": "#/components/responses/Problem"
+     },
+     "403": {
       "$ref": "#/components/responses/Problem"
      }
     }
@@ -1079,6 +1112,18 @@ enum OpenAPIDocument {
      },
      "422": {
       "$ref": "#/components/responses/Problem"
+     },
+     "401": {
+      "$ref": "#/components/responses/Problem"
+     },
+     "403": {
+      "$ref": "#/components/responses/Problem"
+     },
+     "413": {
+      "$ref": "#/components/responses/Problem"
+     },
+     "409": {
+      "$ref": "#/components/responses/Problem"
      }
     }
    },
@@ -1089,6 +1134,15 @@ enum OpenAPIDocument {
       "description": "Removed"
      },
      "404": {
+      "$ref": "#/components/responses/Problem"
+     },
+     "401": {
+      "$ref": "#/components/responses/Problem"
+     },
+     "403": {
+      "$ref": "#/components/responses/Problem"
+     },
+     "409": {
       "$ref": "#/components/responses/Problem"
      }
     }
@@ -1110,6 +1164,12 @@ enum OpenAPIDocument {
         }
        }
       }
+     },
+     "401": {
+      "$ref": "#/components/responses/Problem"
+     },
+     "403": {
+      "$ref": "#/components/responses/Problem"
      }
     }
    },
@@ -1144,6 +1204,15 @@ enum OpenAPIDocument {
      },
      "422": {
       "$ref": "#/components/responses/Problem"
+     },
+     "401": {
+      "$ref": "#/components/responses/Problem"
+     },
+     "403": {
+      "$ref": "#/components/responses/Problem"
+     },
+     "413": {
+      "$ref": "#/components/responses/Problem"
      }
     }
    }
@@ -1170,6 +1239,12 @@ enum OpenAPIDocument {
      },
      "409": {
       "$ref": "#/components/responses/Problem"
+     },
+     "401": {
+      "$ref": "#/components/responses/Problem"
+     },
+     "403": {
+      "$ref": "#/components/responses/Problem"
      }
     }
    }
@@ -1190,6 +1265,12 @@ enum OpenAPIDocument {
         }
        }
       }
+     },
+     "401": {
+      "$ref": "#/components/responses/Problem"
+     },
+     "403": {
+      "$ref": "#/components/responses/Problem"
      }
     }
    },
@@ -1227,6 +1308,15 @@ enum OpenAPIDocument {
      },
      "422": {
       "$ref": "#/components/responses/Problem"
+     },
+     "401": {
+      "$ref": "#/components/responses/Problem"
+     },
+     "403": {
+      "$ref": "#/components/responses/Problem"
+     },
+     "413": {
+      "$ref": "#/components/responses/Problem"
      }
     }
    }
@@ -1249,6 +1339,12 @@ enum OpenAPIDocument {
       "description": "Removed"
      },
      "404": {
+      "$ref": "#/components/responses/Problem"
+     },
+     "401": {
+      "$ref": "#/components/responses/Problem"
+     },
+     "403": {
       "$ref": "#/components/responses/Problem"
      }
     }
@@ -1385,6 +1481,12 @@ enum OpenAPIDocument {
      },
      "400": {
       "$ref": "#/components/responses/Problem"
+     },
+     "401": {
+      "$ref": "#/components/responses/Problem"
+     },
+     "403": {
+      "$ref": "#/components/responses/Problem"
      }
     }
    }
@@ -1425,6 +1527,18 @@ enum OpenAPIDocument {
       "$ref": "#/components/responses/Problem"
      },
      "409": {
+      "$ref": "#/components/responses/Problem"
+     },
+     "401": {
+      "$ref": "#/components/responses/Problem"
+     },
+     "403": {
+      "$ref": "#/components/responses/Problem"
+     },
+     "400": {
+      "$ref": "#/components/responses/Problem"
+     },
+     "413": {
       "$ref": "#/components/responses/Problem"
      }
     }
@@ -1475,6 +1589,15 @@ enum OpenAPIDocument {
      },
      "409": {
       "$ref": "#/components/responses/Problem"
+     },
+     "401": {
+      "$ref": "#/components/responses/Problem"
+     },
+     "403": {
+      "$ref": "#/components/responses/Problem"
+     },
+     "413": {
+      "$ref": "#/components/responses/Problem"
      }
     }
    }
@@ -1495,6 +1618,12 @@ enum OpenAPIDocument {
         }
        }
       }
+     },
+     "401": {
+      "$ref": "#/components/responses/Problem"
+     },
+     "403": {
+      "$ref": "#/components/responses/Problem"
      }
     }
    },
@@ -1526,6 +1655,15 @@ enum OpenAPIDocument {
      },
      "422": {
       "$ref": "#/components/responses/Problem"
+     },
+     "401": {
+      "$ref": "#/components/responses/Problem"
+     },
+     "403": {
+      "$ref": "#/components/responses/Problem"
+     },
+     "413": {
+      "$ref": "#/components/responses/Problem"
      }
     }
    }
@@ -1548,6 +1686,12 @@ enum OpenAPIDocument {
       "description": "Lifted"
      },
      "404": {
+      "$ref": "#/components/responses/Problem"
+     },
+     "401": {
+      "$ref": "#/components/responses/Problem"
+     },
+     "403": {
       "$ref": "#/components/responses/Problem"
      }
     }
@@ -1643,6 +1787,12 @@ enum OpenAPIDocument {
       }
      },
      "400": {
+      "$ref": "#/components/responses/Problem"
+     },
+     "401": {
+      "$ref": "#/components/responses/Problem"
+     },
+     "403": {
       "$ref": "#/components/responses/Problem"
      }
     }
@@ -1747,6 +1897,12 @@ enum OpenAPIDocument {
      },
      "400": {
       "$ref": "#/components/responses/Problem"
+     },
+     "401": {
+      "$ref": "#/components/responses/Problem"
+     },
+     "403": {
+      "$ref": "#/components/responses/Problem"
      }
     }
    }
@@ -1834,6 +1990,12 @@ enum OpenAPIDocument {
      },
      "400": {
       "$ref": "#/components/responses/Problem"
+     },
+     "401": {
+      "$ref": "#/components/responses/Problem"
+     },
+     "403": {
+      "$ref": "#/components/responses/Problem"
      }
     }
    }
@@ -1913,6 +2075,12 @@ enum OpenAPIDocument {
      },
      "400": {
       "$ref": "#/components/responses/Problem"
+     },
+     "401": {
+      "$ref": "#/components/responses/Problem"
+     },
+     "403": {
+      "$ref": "#/components/responses/Problem"
      }
     }
    }
@@ -1975,6 +2143,12 @@ enum OpenAPIDocument {
       }
      },
      "400": {
+      "$ref": "#/components/responses/Problem"
+     },
+     "401": {
+      "$ref": "#/components/responses/Problem"
+     },
+     "403": {
       "$ref": "#/components/responses/Problem"
      }
     }
@@ -2041,6 +2215,12 @@ enum OpenAPIDocument {
      },
      "400": {
       "$ref": "#/components/responses/Problem"
+     },
+     "401": {
+      "$ref": "#/components/responses/Problem"
+     },
+     "403": {
+      "$ref": "#/components/responses/Problem"
      }
     }
    }
@@ -2103,6 +2283,12 @@ enum OpenAPIDocument {
       }
      },
      "400": {
+      "$ref": "#/components/responses/Problem"
+     },
+     "401": {
+      "$ref": "#/components/responses/Problem"
+     },
+     "403": {
       "$ref": "#/components/responses/Problem"
      }
     }
@@ -2191,6 +2377,12 @@ enum OpenAPIDocument {
      },
      "400": {
       "$ref": "#/components/responses/Problem"
+     },
+     "401": {
+      "$ref": "#/components/responses/Problem"
+     },
+     "403": {
+      "$ref": "#/components/responses/Problem"
      }
     }
    }
@@ -2246,6 +2438,12 @@ enum OpenAPIDocument {
      },
      "400": {
       "$ref": "#/components/responses/Problem"
+     },
+     "401": {
+      "$ref": "#/components/responses/Problem"
+     },
+     "403": {
+      "$ref": "#/components/responses/Problem"
      }
     }
    }
@@ -2293,6 +2491,12 @@ enum OpenAPIDocument {
      },
      "400": {
       "$ref": "#/components/responses/Problem"
+     },
+     "401": {
+      "$ref": "#/components/responses/Problem"
+     },
+     "403": {
+      "$ref": "#/components/responses/Problem"
      }
     }
    }
@@ -2313,6 +2517,12 @@ enum OpenAPIDocument {
         }
        }
       }
+     },
+     "401": {
+      "$ref": "#/components/responses/Problem"
+     },
+     "403": {
+      "$ref": "#/components/responses/Problem"
      }
     }
    },
@@ -2346,6 +2556,15 @@ enum OpenAPIDocument {
       "$ref": "#/components/responses/Problem"
      },
      "422": {
+      "$ref": "#/components/responses/Problem"
+     },
+     "401": {
+      "$ref": "#/components/responses/Problem"
+     },
+     "403": {
+      "$ref": "#/components/responses/Problem"
+     },
+     "413": {
       "$ref": "#/components/responses/Problem"
      }
     }
@@ -2394,6 +2613,15 @@ enum OpenAPIDocument {
      },
      "422": {
       "$ref": "#/components/responses/Problem"
+     },
+     "401": {
+      "$ref": "#/components/responses/Problem"
+     },
+     "403": {
+      "$ref": "#/components/responses/Problem"
+     },
+     "413": {
+      "$ref": "#/components/responses/Problem"
      }
     }
    },
@@ -2410,6 +2638,12 @@ enum OpenAPIDocument {
       "$ref": "#/components/responses/Problem"
      },
      "422": {
+      "$ref": "#/components/responses/Problem"
+     },
+     "401": {
+      "$ref": "#/components/responses/Problem"
+     },
+     "403": {
       "$ref": "#/components/responses/Problem"
      }
     }
@@ -2448,6 +2682,18 @@ enum OpenAPIDocument {
      },
      "422": {
       "$ref": "#/components/responses/Problem"
+     },
+     "401": {
+      "$ref": "#/components/responses/Problem"
+     },
+     "403": {
+      "$ref": "#/components/responses/Problem"
+     },
+     "400": {
+      "$ref": "#/components/responses/Problem"
+     },
+     "413": {
+      "$ref": "#/components/responses/Problem"
      }
     }
    },
@@ -2461,6 +2707,12 @@ enum OpenAPIDocument {
       "$ref": "#/components/responses/Problem"
      },
      "422": {
+      "$ref": "#/components/responses/Problem"
+     },
+     "401": {
+      "$ref": "#/components/responses/Problem"
+     },
+     "403": {
       "$ref": "#/components/responses/Problem"
      }
     }
@@ -2482,6 +2734,12 @@ enum OpenAPIDocument {
         }
        }
       }
+     },
+     "401": {
+      "$ref": "#/components/responses/Problem"
+     },
+     "403": {
+      "$ref": "#/components/responses/Problem"
      }
     }
    },
@@ -2516,6 +2774,15 @@ enum OpenAPIDocument {
      },
      "422": {
       "$ref": "#/components/responses/Problem"
+     },
+     "401": {
+      "$ref": "#/components/responses/Problem"
+     },
+     "403": {
+      "$ref": "#/components/responses/Problem"
+     },
+     "413": {
+      "$ref": "#/components/responses/Problem"
      }
     }
    }
@@ -2544,6 +2811,12 @@ enum OpenAPIDocument {
       "$ref": "#/components/responses/Problem"
      },
      "422": {
+      "$ref": "#/components/responses/Problem"
+     },
+     "401": {
+      "$ref": "#/components/responses/Problem"
+     },
+     "403": {
       "$ref": "#/components/responses/Problem"
      }
     }
@@ -2595,6 +2868,15 @@ enum OpenAPIDocument {
      },
      "422": {
       "$ref": "#/components/responses/Problem"
+     },
+     "401": {
+      "$ref": "#/components/responses/Problem"
+     },
+     "403": {
+      "$ref": "#/components/responses/Problem"
+     },
+     "413": {
+      "$ref": "#/components/responses/Problem"
      }
     }
    }
@@ -2628,6 +2910,12 @@ enum OpenAPIDocument {
       "$ref": "#/components/responses/Problem"
      },
      "422": {
+      "$ref": "#/components/responses/Problem"
+     },
+     "401": {
+      "$ref": "#/components/responses/Problem"
+     },
+     "403": {
       "$ref": "#/components/responses/Problem"
      }
     }
@@ -2705,6 +2993,12 @@ enum OpenAPIDocument {
      },
      "400": {
       "$ref": "#/components/responses/Problem"
+     },
+     "401": {
+      "$ref": "#/components/responses/Problem"
+     },
+     "403": {
+      "$ref": "#/components/responses/Problem"
      }
     }
    }
@@ -2725,6 +3019,12 @@ enum OpenAPIDocument {
         }
        }
       }
+     },
+     "401": {
+      "$ref": "#/components/responses/Problem"
+     },
+     "403": {
+      "$ref": "#/components/responses/Problem"
      }
     }
    }
@@ -2774,6 +3074,12 @@ enum OpenAPIDocument {
      },
      "404": {
       "$ref": "#/components/responses/Problem"
+     },
+     "401": {
+      "$ref": "#/components/responses/Problem"
+     },
+     "403": {
+      "$ref": "#/components/responses/Problem"
      }
     }
    }
@@ -2794,6 +3100,12 @@ enum OpenAPIDocument {
         }
        }
       }
+     },
+     "401": {
+      "$ref": "#/components/responses/Problem"
+     },
+     "403": {
+      "$ref": "#/components/responses/Problem"
      }
     }
    },
@@ -2841,6 +3153,15 @@ enum OpenAPIDocument {
      },
      "422": {
       "$ref": "#/components/responses/Problem"
+     },
+     "401": {
+      "$ref": "#/components/responses/Problem"
+     },
+     "403": {
+      "$ref": "#/components/responses/Problem"
+     },
+     "413": {
+      "$ref": "#/components/responses/Problem"
      }
     }
    }
@@ -2871,6 +3192,12 @@ enum OpenAPIDocument {
      },
      "404": {
       "$ref": "#/components/responses/Problem"
+     },
+     "401": {
+      "$ref": "#/components/responses/Problem"
+     },
+     "403": {
+      "$ref": "#/components/responses/Problem"
      }
     }
    }
@@ -2891,6 +3218,12 @@ enum OpenAPIDocument {
         }
        }
       }
+     },
+     "401": {
+      "$ref": "#/components/responses/Problem"
+     },
+     "403": {
+      "$ref": "#/components/responses/Problem"
      }
     }
    }
@@ -2911,6 +3244,12 @@ enum OpenAPIDocument {
         }
        }
       }
+     },
+     "401": {
+      "$ref": "#/components/responses/Problem"
+     },
+     "403": {
+      "$ref": "#/components/responses/Problem"
      }
     }
    }
@@ -2931,6 +3270,12 @@ enum OpenAPIDocument {
         }
        }
       }
+     },
+     "401": {
+      "$ref": "#/components/responses/Problem"
+     },
+     "403": {
+      "$ref": "#/components/responses/Problem"
      }
     }
    }
@@ -2953,6 +3298,18 @@ enum OpenAPIDocument {
       "description": "Asked for"
      },
      "404": {
+      "$ref": "#/components/responses/Problem"
+     },
+     "401": {
+      "$ref": "#/components/responses/Problem"
+     },
+     "403": {
+      "$ref": "#/components/responses/Problem"
+     },
+     "400": {
+      "$ref": "#/components/responses/Problem"
+     },
+     "413": {
       "$ref": "#/components/responses/Problem"
      }
     }

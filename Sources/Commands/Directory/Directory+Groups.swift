@@ -90,6 +90,7 @@ extension Directory {
 
     public func createList(_ list: ListRecord) async throws {
         guard DirectoryRules.isUserName(list.name) else { throw DirectoryError.invalid("list name", list.name) }
+        try DirectoryRules.checkText(list.description, field: "list description")
         try await change { _, directory in
             try directory.checkNameFree(list.name)
             return ([ListCreated(list: list)], ())

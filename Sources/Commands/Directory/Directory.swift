@@ -99,6 +99,7 @@ public struct Directory: Sendable {
     /// until one is set.
     public func createUser(_ record: UserRecord, password: String?) async throws {
         guard DirectoryRules.isUserName(record.name) else { throw DirectoryError.invalid("user name", record.name) }
+        try record.checkText()
         var hashes: Credentials?
         if let password {
             try await checkPassword(password)
@@ -127,6 +128,7 @@ public struct Directory: Sendable {
             let original = user
             try body(&user)
             guard user.id == original.id else { throw DirectoryError.invalid("user rename", user.name) }
+            try user.checkText()
             try directory.checkAssistants(user.assistants)
             // A CRAM-MD5 or APOP secret can only be made from the password itself.
             if user.cramMD5Enabled && user.credentials?.cramMD5Secret == nil { throw DirectoryError.needsPassword(name) }

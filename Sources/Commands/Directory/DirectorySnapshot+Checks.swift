@@ -20,3 +20,25 @@ extension DirectorySnapshot {
         }
     }
 }
+
+extension UserRecord {
+    /// The user's free text (comments, forwarding and reply addresses, assistants) holds no
+    /// control characters and stays within a bound: it is shown on pages, written into
+    /// headers and stored as text.
+    func checkText() throws {
+        for (field, value) in [("comments", comments), ("forwarding address", forwardTo), ("reply address", replyTo)]
+            + assistants.map({ ("assistant", $0) }) {
+            try DirectoryRules.checkText(value, field: field)
+        }
+    }
+}
+
+extension DirectoryRules {
+    /// At most `limit` characters and no control characters (a tab is allowed in free text).
+    static func checkText(_ value: String, field: String, limit: Int = 1_024) throws {
+        guard value.count <= limit, !value.unicodeScalars.contains(where: { ($0.value < 0x20 && $0 != "\t") || $0.value == 0x7f }) else {
+            throw DirectoryError.invalid(field, String(value.prefix(64)))
+        }
+    }
+}
+

@@ -51,7 +51,8 @@ public enum QueueAction: Sendable {
 
     /// Applies the action to message `id`.
     public func apply(to id: String, by actor: String, store: EventStore, logger: Logger) async throws {
-        let stream = try DeliveryFacts.stream(id)
+        // A message id names its stream; one that cannot is no queued message.
+        guard let stream = try? DeliveryFacts.stream(id) else { throw Refused(description: "no queued message \(id)", notFound: true) }
         // The scheduler may be recording an attempt at this moment: read, decide, append
         // only if the stream did not move, a few times.
         for _ in 0..<5 {

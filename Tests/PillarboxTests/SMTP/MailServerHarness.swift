@@ -192,14 +192,15 @@ final class MailServerHarness: @unchecked Sendable {
     }
 
     /// Runs a command-line tool (swaks, curl) to completion.
-    func tool(_ executable: String, _ arguments: [String], input: String? = nil) async throws -> ProcessResult {
+    func tool(_ executable: String, _ arguments: [String], input: String? = nil,
+              timeout: Duration = .seconds(60)) async throws -> ProcessResult {
         var inputPath: String?
         if let input {
             inputPath = dataDirectory + "/input-\(UUID().uuidString.prefix(8))"
             try input.write(toFile: inputPath!, atomically: true, encoding: .utf8)
         }
         let process = try RunningProcess(executable: executable, arguments: arguments, inputPath: inputPath)
-        let status = try await process.wait(timeout: .seconds(60))
+        let status = try await process.wait(timeout: timeout)
         return ProcessResult(status: status, output: process.output, errors: process.errors)
     }
 

@@ -244,6 +244,7 @@ let package = Package(
         ]),
         .testTarget(name: "SMTPClientTests", dependencies: ["SMTPClient", "SMTPWire", "WireCore"]),
         .testTarget(name: "RoutingTests", dependencies: ["Routing", "Facts", "Projections"]),
+        .testTarget(name: "AdminTests", dependencies: ["Admin"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CLua", "CZstd"]),
         .testTarget(name: "MailAuthTests", dependencies: [
             "MailAuth", "DNS", "TestSupport", .product(name: "Crypto", package: "swift-crypto"), .product(name: "_CryptoExtras", package: "swift-crypto"),

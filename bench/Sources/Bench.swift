@@ -7,7 +7,7 @@ struct Bench: AsyncParsableCommand {
         commandName: "pillarbox-bench",
         abstract: "Pillarbox's benchmarks; each measures a peer in the same run and prints the ratio.",
         subcommands: [AppendBenchmark.self, CompressionBenchmark.self, RebuildBenchmark.self, LagBenchmark.self, DKIMSignBenchmark.self,
-                      DKIMMessageBenchmark.self]
+                      DKIMMessageBenchmark.self, AdminPeerServer.self]
     )
 }
 

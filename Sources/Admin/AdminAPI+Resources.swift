@@ -28,10 +28,35 @@ extension AdminAPI {
         let useForwarding: Bool?
         let replyTo: String?
         let comments: String?
+        let protocols: [String]?
+        let assistants: [String]?
+        let sendOnlyToAssistant: Bool?
+        let sendPriority: Int?
+        let maxOutgoingSize: Int64?
+        let inEveryone: Bool?
+        let cramMD5: Bool?
+        let apop: Bool?
 
         enum CodingKeys: String, CodingKey {
             case password, admin, lockedOut = "locked_out", maySendInternetMail = "may_send_internet_mail", forwardTo = "forward_to"
-            case useForwarding = "use_forwarding", replyTo = "reply_to", comments
+            case useForwarding = "use_forwarding", replyTo = "reply_to", comments, protocols, assistants
+            case sendOnlyToAssistant = "send_only_to_assistant", sendPriority = "send_priority", maxOutgoingSize = "max_outgoing_size"
+            case inEveryone = "in_everyone", cramMD5 = "cram_md5", apop
+        }
+
+        /// The values no directory rule checks, checked here: names of protocols, ranges.
+        func check() throws {
+            if let protocols, let unknown = protocols.first(where: { UserRecord.ServiceProtocol(rawValue: $0) == nil }) {
+                throw Problem(.unprocessableContent, "\(unknown) is not one of "
+                              + UserRecord.ServiceProtocol.allCases.map(\.rawValue).joined(separator: ", "), field: "protocols")
+            }
+            if let sendPriority, !(-1_000...1_000).contains(sendPriority) {
+                throw Problem(.unprocessableContent, "send_priority is -1000 to 1000", field: "send_priority")
+            }
+            if let maxOutgoingSize, maxOutgoingSize < 0 {
+                throw Problem(.unprocessableContent, "max_outgoing_size is 0 (no limit) or more bytes", field: "max_outgoing_size")
+            }
+            if let assistants, assistants.count > 100 { throw Problem(.unprocessableContent, "at most 100 assistants", field: "assistants") }
         }
     }
 
@@ -129,7 +154,7 @@ extension AdminAPI {
 
     func addResources(to admins: RouterGroup<AdminRequestContext>) {
         admins.get("users/export") { _, context -> Response in
-            let users = try await directory(context).snapshot().users.values.sorted { $0.name.lowercased() < $1.name.lowercased() }
+            let users = try await directory(context).snapshot().users.values.sorted { $0.id < $1.id }
             return Response(status: .ok, headers: [.contentType: "text/csv; charset=utf-8",
                                                    .contentDisposition: "attachment; filename=\"users.csv\""],
                             body: .init(byteBuffer: ByteBuffer(string: UserCSV.export(users))))
@@ -171,6 +196,7 @@ extension AdminAPI {
         admins.patch("users/:name") { request, context -> UserInfo in
             let name = try context.parameters.require("name")
             let change = try await Self.body(UserChange.self, request, context, field: "name")
+            try change.check()
             // An administrator cannot take away their own way in.
             if name.lowercased() == context.user?.name.lowercased() {
                 if change.admin == false { throw Problem(.conflict, "you cannot take away your own administrator rights", field: "admin") }
@@ -186,6 +212,14 @@ extension AdminAPI {
                     if let value = change.useForwarding { user.useForwarding = value }
                     if let value = change.replyTo { user.replyTo = value }
                     if let value = change.comments { user.comments = value }
+                    if let value = change.protocols { user.protocols = value.compactMap(UserRecord.ServiceProtocol.init(rawValue:)) }
+                    if let value = change.assistants { user.assistants = value }
+                    if let value = change.sendOnlyToAssistant { user.sendOnlyToAssistant = value }
+                    if let value = change.sendPriority { user.sendPriority = value == 0 ? nil : value }
+                    if let value = change.maxOutgoingSize { user.maxOutgoingSize = value }
+                    if let value = change.inEveryone { user.inEveryone = value }
+                    if let value = change.cramMD5 { user.cramMD5Enabled = value }
+                    if let value = change.apop { user.apopEnabled = value }
                 }
             } catch let error as DirectoryError {
                 throw Self.problem(error, field: change.password != nil ? "password" : "name")

@@ -90,6 +90,13 @@ struct AdminAPI {
         let useForwarding: Bool
         let replyTo: String
         let comments: String
+        let assistants: [String]
+        let sendOnlyToAssistant: Bool
+        let sendPriority: Int
+        let maxOutgoingSize: Int64
+        let inEveryone: Bool
+        let cramMD5: Bool
+        let apop: Bool
 
         init(_ user: UserRecord) {
             name = user.name
@@ -101,11 +108,20 @@ struct AdminAPI {
             useForwarding = user.useForwarding
             replyTo = user.replyTo
             comments = user.comments
+            assistants = user.assistants
+            sendOnlyToAssistant = user.sendOnlyToAssistant
+            sendPriority = user.sendPriority ?? 0
+            maxOutgoingSize = user.maxOutgoingSize
+            inEveryone = user.inEveryone
+            cramMD5 = user.cramMD5Enabled
+            apop = user.apopEnabled
         }
 
         enum CodingKeys: String, CodingKey {
             case name, admin, protocols, maySendInternetMail = "may_send_internet_mail", lockedOut = "locked_out"
-            case forwardTo = "forward_to", useForwarding = "use_forwarding", replyTo = "reply_to", comments
+            case forwardTo = "forward_to", useForwarding = "use_forwarding", replyTo = "reply_to", comments, assistants
+            case sendOnlyToAssistant = "send_only_to_assistant", sendPriority = "send_priority", maxOutgoingSize = "max_outgoing_size"
+            case inEveryone = "in_everyone", cramMD5 = "cram_md5", apop
         }
     }
 
@@ -252,7 +268,7 @@ struct AdminAPI {
             throw Problem(.badRequest, "limit must be 1 to 1000", field: "limit")
         }
         let all = environment.directory.snapshot.users.values.filter { search.isEmpty || $0.name.lowercased().contains(search) }
-            .sorted { $0.name.lowercased() < $1.name.lowercased() }
+            .sorted { $0.id < $1.id }
         return Page(items: all.dropFirst(offset).prefix(limit).map(UserInfo.init), total: all.count, offset: offset, limit: limit)
     }
 }

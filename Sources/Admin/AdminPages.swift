@@ -114,7 +114,7 @@ struct AdminPages {
             let search = query["q"]?.lowercased() ?? ""
             let users = try await api.directory(context).snapshot().users.values
                 .filter { search.isEmpty || $0.name.lowercased().contains(search) || $0.comments.lowercased().contains(search) }
-                .sorted { $0.name.lowercased() < $1.name.lowercased() }
+                .sorted { $0.id < $1.id }
             let rows: [[String: Any]] = users.prefix(500).map { user in
                 ["name": user.name, "admin": user.admin, "protocols": user.protocols.map(\.rawValue).joined(separator: " "),
                  "may_send_internet_mail": user.maySendInternetMail, "locked_out": user.lockedOut, "forward_to": user.forwardTo,

@@ -70,7 +70,7 @@ enum AdminTemplates {
         <a href="/log"{{#here_log}} class="here"{{/here_log}}>The log</a>
         </nav>{{/admin}}
         {{#user}}<span>{{user}}</span> <button id="logout">Log out</button>{{/user}}</header>
-        <main><h2>{{title}}</h2><p id="notice" class="notice"></p>{{$body}}{{/body}}</main>
+        <main><h2>{{title}}</h2><p id="notice" class="notice"></p>{{#problem}}<p class="error" id="problem">{{problem}}</p>{{/problem}}{{$body}}{{/body}}</main>
         <script>
         const csrf = (document.querySelector('meta[name=csrf]') || {}).content;
         async function api(method, path, body, type) {

@@ -5,6 +5,7 @@ import Hummingbird
 import Logging
 import NIOCore
 import PostgresNIO
+import ServiceLifecycle
 
 /// The peer of `bench/admin`: the least a web handler can do to serve the admin API's user
 /// listing — one Hummingbird route that reads a page of the same `directory.users` table with
@@ -63,9 +64,7 @@ struct AdminPeerServer: AsyncParsableCommand {
             return Page(items: users, total: total, offset: 0, limit: limit)
         }
         let application = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: port)), logger: logger)
-        try await withThrowingDiscardingTaskGroup { group in
-            group.addTask { await client.run() }
-            try await application.runService()
-        }
+        // Both run until SIGTERM or SIGINT, which end them gracefully.
+        try await ServiceGroup(services: [client, application], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger).run()
     }
 }

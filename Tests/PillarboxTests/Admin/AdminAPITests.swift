@@ -244,8 +244,13 @@ print(json.dumps(results))
                 ["path": "/api/v1/blocks"],
                 ["method": "DELETE", "path": "/api/v1/blocks/192.0.2.7", "csrf": true],
                 ["method": "DELETE", "path": "/api/v1/users/dave", "csrf": true],
+                ["method": "PATCH", "path": "/api/v1/users/bob", "csrf": true,
+                 "body": ["protocols": ["imap", "smtp"], "send_priority": 5, "assistants": ["alice"], "max_outgoing_size": 1000]]
             ]
             let done = try await run(server, steps)
+            let every = try #require(done.last)
+            #expect(every.status == 200 && every.body.contains(#""protocols":["imap","smtp"]"#) && every.body.contains(#""send_priority":5"#)
+                    && every.body.contains(#""assistants":["alice"]"#) && every.body.contains(#""max_outgoing_size":1000"#), "\(every)")
             #expect(done[1].status == 204, "hold: \(done[1])")
             // The queue's table follows the log a moment behind; the message's stream, which the
             // actions read, says at once that it is held.

@@ -61,6 +61,8 @@ struct AdminPagesTests {
                 out['page'] = page
                 out['queue_page'] = get(admin, '/queue')[2]
                 out['pages'] = {path: get(admin, path)[0] for path in PAGES}
+                status, _, page = get(admin, '/logs?since=yesterday')
+                out['bad_filter'] = [status, 'is a time such as' in page]
                 _, user = session()
                 post(user, '/login', {'user': 'alice', 'password': 'alice-pass'})
                 out['user_page'] = get(user, '/')[2]
@@ -83,6 +85,8 @@ struct AdminPagesTests {
             #expect(!queue.contains("<script>alert"), "no markup from mail reaches the page")
             let statuses = result["pages"] as? [String: Int] ?? [:]
             #expect(statuses.count == Self.pages.count && statuses.values.allSatisfy { $0 == 200 }, "\(statuses)")
+            #expect((result["bad_filter"] as? [Any])?.first as? Int == 400 && (result["bad_filter"] as? [Any])?.last as? Bool == true,
+                    "a bad filter is said on the page: \(result["bad_filter"] ?? "")")
             let refused = result["user_pages"] as? [String: Int] ?? [:]
             #expect(refused.count == Self.pages.count - 1 && refused.values.allSatisfy { $0 == 403 }, "\(refused)")
             #expect((result["user_page"] as? String)?.contains("for administrators") == true)

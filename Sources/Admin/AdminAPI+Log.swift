@@ -103,10 +103,7 @@ extension AdminAPI {
             guard let value = Int64(text), value >= 0 else { throw Problem(.badRequest, "after is a position from 0", field: "after") }
             after = value
         } else if stream == nil && category == nil {
-            var end: Int64 = 0
-            let rows = try await store.client.query("SELECT coalesce(max(global_position), 0) FROM eventlog.events", logger: environment.logger)
-            for try await last in rows.decode(Int64.self) { end = last }
-            after = max(0, end - Int64(limit))
+            after = max(0, try await store.lastPosition() - Int64(limit))
         } else {
             after = 0
         }

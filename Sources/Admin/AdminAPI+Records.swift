@@ -100,13 +100,15 @@ extension AdminAPI {
             }
         }
         admins.get("queue/:id/attempts") { request, context -> Response in
-            let id = try context.parameters.require("id")
-            return try await AdminListing(
-                table: "outqueue.sendattempts",
-                columns: ["msgid", "attempt", AdminAPI.iso("started"), "duration", "route", "domain", "mxhost", "ip", "tls", "result", "recipients"],
-                filters: [.init(parameter: "msgid", column: "msgid", match: .equals)],
-                order: "attempt DESC"
-            ).page(request, fixed: ["msgid": id], client: environment.engine.store.client, logger: environment.logger)
+            try await Self.attempts.page(request, fixed: ["msgid": try context.parameters.require("id")],
+                                         client: environment.engine.store.client, logger: environment.logger)
         }
     }
+
+    /// A queued message's delivery attempts, newest first.
+    static let attempts = AdminListing(
+        table: "outqueue.sendattempts",
+        columns: ["msgid", "attempt", iso("started"), "duration", "route", "domain", "mxhost", "ip", "tls", "result", "recipients"],
+        filters: [.init(parameter: "msgid", column: "msgid", match: .equals)],
+        order: "attempt DESC")
 }

@@ -105,8 +105,7 @@ public final class AdminJobs: Sendable {
         // Progress is the share of the log's positions, as they were when the job began, covered.
         var last: Int64 = 1
         do {
-            let rows = try await engine.store.client.query("SELECT coalesce(max(global_position), 0) FROM eventlog.events", logger: logger)
-            for try await position in rows.decode(Int64.self) { last = max(position, 1) }
+            last = max(try await engine.store.lastPosition(), 1)
         } catch {
             logger.debug("the log's end could not be read for a job's progress", metadata: ["error": "\(error)"])
         }

@@ -95,9 +95,7 @@ extension AdminPages {
     /// minutes, and ends when the server shuts down; the browser reconnects by itself.
     func feed() async throws -> Response {
         let store = environment.engine.store, logger = environment.logger
-        let rows = try await store.client.query("SELECT coalesce(max(global_position), 0) FROM eventlog.events", logger: logger)
-        var end: Int64 = 0
-        for try await last in rows.decode(Int64.self) { end = last }
+        let end = try await store.lastPosition()
         let start = end > 0 ? try await store.read(positions: end...end).last?.cursor ?? .start : .start
         let body = ResponseBody { writer in
             try await writer.write(ByteBuffer(string: "retry: 2000\n\n"))
@@ -135,12 +133,8 @@ extension AdminPages {
         let (rows, total) = try await rows(listing, query)
         var values: [String: Any] = ["rows": rows, "total": total, "filter": query, "finished": query["finished"] == "true"]
         if let id {
-            let attempts = AdminListing(
-                table: "outqueue.sendattempts",
-                columns: ["attempt", AdminAPI.iso("started"), "route", "domain", "mxhost", "ip", "tls", "result"],
-                filters: [.init(parameter: "msgid", column: "msgid", match: .equals)], order: "attempt DESC")
             values["attempts_for"] = id
-            values["attempts"] = try await self.rows(attempts, ["msgid": id]).rows
+            values["attempts"] = try await self.rows(AdminAPI.attempts, ["msgid": id]).rows
         }
         return values
     }

@@ -228,6 +228,13 @@ public final class EventStore: Service, Sendable {
         }
     }
 
+    /// The position of the newest event, 0 for an empty log.
+    public func lastPosition() async throws -> Int64 {
+        let rows = try await client.query("SELECT coalesce(max(global_position), 0) FROM eventlog.events", logger: logger)
+        for try await position in rows.decode(Int64.self) { return position }
+        return 0
+    }
+
     /// Events by global position, for auditors: `from...to`, optionally one stream or category.
     public func read(positions range: ClosedRange<Int64>, stream: StreamName? = nil, category: String? = nil,
                      limit: Int = 1_000) async throws -> [RecordedEvent] {

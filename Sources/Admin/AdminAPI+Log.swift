@@ -17,6 +17,14 @@ extension AdminAPI {
         let position: Int64?
         /// Events of its categories after its position (counted up to 100 000).
         let behind: Int64
+        /// When the oldest of those was recorded.
+        var waitingSince: Date?
+        /// How long ago that was, by the database's clock.
+        var waitingSeconds: Double?
+
+        enum CodingKeys: String, CodingKey {
+            case name, mode, schema, position, behind, waitingSince = "waiting_since", waitingSeconds = "waiting_seconds"
+        }
     }
 
     struct NewJob: Decodable {
@@ -131,14 +139,22 @@ extension AdminAPI {
             }
             let position = try await engine.position(of: projection)
             var behind: Int64 = 0
+            var since: Date?
+            var seconds: Double?
             let rows = try await engine.store.client.query("""
-                SELECT count(*) FROM (SELECT 1 FROM eventlog.events e JOIN eventlog.streams s USING (stream_id)
-                                      WHERE e.global_position > \(position?.position ?? 0) AND s.category = ANY(\(projection.categories))
-                                      LIMIT 100000) waiting
+                SELECT count(*), min(recorded_at), extract(epoch FROM now() - min(recorded_at))::float8 FROM (
+                    SELECT e.recorded_at FROM eventlog.events e JOIN eventlog.streams s USING (stream_id)
+                    WHERE e.global_position > \(position?.position ?? 0) AND s.category = ANY(\(projection.categories))
+                    ORDER BY e.global_position LIMIT 100000) waiting
                 """, logger: environment.logger)
-            for try await count in rows.decode(Int64.self) { behind = count }
+            for try await (count, oldest, age) in rows.decode((Int64, Date?, Double?).self) {
+                behind = count
+                since = oldest
+                seconds = age.map { max(0, $0) }
+            }
             answer.append(ProjectionInfo(name: projection.name, mode: projection.mode.rawValue, schema: projection.schema,
-                                         position: position?.position, behind: behind))
+                                         position: position?.position, behind: behind, waitingSince: since,
+                                         waitingSeconds: seconds))
         }
         return answer
     }

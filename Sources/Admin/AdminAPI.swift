@@ -25,11 +25,15 @@ public struct AdminEnvironment: Sendable {
     public let jobs: AdminJobs
     /// The public key the ledger's heads are signed with, for verifying the log.
     public let ledgerKey: [UInt8]?
+    /// The gateways' open connections and bound listeners.
+    public let liveSessions: LiveSessions
     public let logger: Logger
 
     public init(engine: ProjectionEngine, settings: LiveSettings, directory: LiveDirectory, authenticator: Authenticator,
                 logins: LoginProtection, sessions: AdminSessions = AdminSessions(), metrics: PrometheusCollectorRegistry? = nil,
-                vault: SecretVault? = nil, jobs: AdminJobs = AdminJobs(), ledgerKey: [UInt8]? = nil, logger: Logger) {
+                vault: SecretVault? = nil, jobs: AdminJobs = AdminJobs(), ledgerKey: [UInt8]? = nil,
+                liveSessions: LiveSessions = LiveSessions(), logger: Logger) {
+        self.liveSessions = liveSessions
         self.metrics = metrics
         self.jobs = jobs
         self.ledgerKey = ledgerKey
@@ -134,13 +138,20 @@ struct AdminAPI {
 
     func add(to router: Router<AdminRequestContext>) {
         router.get("/healthz") { _, _ in "ok\n" }
+        // Ready: the database answers and no async projection has left an event unapplied for
+        // longer than `admin.ready_projection_lag_seconds` (its tables would show old data).
         router.get("/readyz") { _, _ -> Response in
-            do {
-                _ = try await environment.engine.store.client.query("SELECT 1", logger: environment.logger).collect()
-                return Response(status: .ok, body: .init(byteBuffer: ByteBuffer(string: "ready\n")))
-            } catch {
+            let projections: [ProjectionInfo]
+            do { projections = try await projectionPositions() } catch {
                 throw Problem(.serviceUnavailable, "the database does not answer")
             }
+            let bound = Double(environment.settings.value(SettingKey<Int>.readyProjectionLag))
+            let late = projections.filter { ($0.waitingSeconds ?? 0) > bound }
+            guard late.isEmpty else {
+                throw Problem(.serviceUnavailable, "behind the log by more than \(Int(bound)) s: "
+                              + late.map { "\($0.name) (\(Int($0.waitingSeconds ?? 0)) s, \($0.behind) events)" }.joined(separator: ", "))
+            }
+            return Response(status: .ok, body: .init(byteBuffer: ByteBuffer(string: "ready\n")))
         }
         if let registry = environment.metrics {
             router.get("/metrics") { _, _ -> Response in
@@ -173,6 +184,7 @@ struct AdminAPI {
         addRecords(to: admins)
         addLog(to: admins)
         addMailRoutes(to: admins)
+        addSessions(to: admins)
         admins.get("users/:name") { _, context -> UserInfo in
             let name = try context.parameters.require("name")
             guard let user = environment.directory.snapshot.users[name.lowercased()] else { throw Problem(.notFound, "no user \(name)") }
@@ -197,6 +209,22 @@ struct AdminAPI {
                 """, logger: logger)
             for try await (consumer, behind) in lag.decode((String, Int64).self) {
                 registry.makeGauge(name: "pillarbox_follower_lag_events", labels: [("consumer", consumer)]).set(behind)
+            }
+            for projection in try await projectionPositions() where projection.mode == "async" {
+                registry.makeGauge(name: "pillarbox_projection_lag_events", labels: [("projection", projection.name)]).set(projection.behind)
+                registry.makeGauge(name: "pillarbox_projection_lag_seconds", labels: [("projection", projection.name)])
+                    .set(projection.waitingSeconds ?? 0)
+            }
+            // The pool's connections as PostgreSQL sees them: this process's pool shares the
+            // application name of the connection asking.
+            var states: [String: Int64] = ["active": 0, "idle": 0, "idle in transaction": 0]
+            let pool = try await client.query("""
+                SELECT coalesce(state, ''), count(*) FROM pg_stat_activity
+                WHERE application_name = current_setting('application_name') AND datname = current_database() GROUP BY 1
+                """, logger: logger)
+            for try await (state, count) in pool.decode((String, Int64).self) where !state.isEmpty { states[state] = count }
+            for (state, count) in states {
+                registry.makeGauge(name: "pillarbox_database_connections", labels: [("state", state)]).set(count)
             }
         } catch {
             logger.warning("reading the queue and followers for /metrics failed", metadata: ["error": "\(error)"])

@@ -70,6 +70,9 @@ extension AdminPages {
                          "last_result": result, "colour": colour, "next_poll": paused ? "paused" : next.map(Self.time) ?? ""])
         }
         page["connections"] = rows
+        page["listeners"] = api.liveSessions().listeners.map { listener -> [String: Any] in
+            ["name": listener.name, "address": listener.address, "port": listener.port, "sessions": listener.sessions]
+        }
         page["jobs"] = environment.jobs.all().prefix(5).map { job -> [String: Any] in
             ["kind": job.kind.rawValue, "projection": job.projection ?? "", "state": job.state.rawValue, "progress": job.progress,
              "result": job.result]
@@ -84,6 +87,26 @@ extension AdminPages {
         }
         page["events"] = events
         return page
+    }
+
+    /// The open sessions, with their time active as people read it.
+    func sessions() -> [String: Any] {
+        let live = api.liveSessions()
+        let rows: [[String: Any]] = live.sessions.map { session in
+            ["number": session.number, "listener": session.listener, "user": session.user, "client_ip": session.clientIP,
+             "started": Self.time(session.started), "active": Self.duration(session.activeSeconds), "tls": session.tls,
+             "detail": session.detail, "session_id": session.sessionID]
+        }
+        let counts = live.listeners.filter { $0.sessions > 0 }.map { "\($0.name) \($0.sessions)" }.joined(separator: ", ")
+        return ["rows": rows, "counts": counts]
+    }
+
+    /// `3h 04m`, `4m 05s`, `12s`.
+    static func duration(_ seconds: Int) -> String {
+        let hours = seconds / 3_600, minutes = seconds / 60 % 60, rest = seconds % 60
+        if hours > 0 { return "\(hours)h " + String(format: "%02dm", minutes) }
+        if minutes > 0 { return "\(minutes)m " + String(format: "%02ds", rest) }
+        return "\(rest)s"
     }
 
     static func time(_ date: Date) -> String {

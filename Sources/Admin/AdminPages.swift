@@ -101,6 +101,9 @@ struct AdminPages {
             guard context.user?.admin == true, context.session != nil else { throw Problem.forbidden }
             return try await feed()
         }
+        page(router, "/sessions", title: "Sessions", here: "sessions", template: "sessions") { _, _ in
+            sessions()
+        }
         page(router, "/queue", title: "Outgoing queue", here: "queue", template: "queue") { request, _ in
             try await queue(request, attemptsOf: nil)
         }
@@ -121,6 +124,19 @@ struct AdminPages {
                  "use_forwarding": user.useForwarding, "comments": user.comments]
             }
             return ["rows": rows, "total": users.count, "q": query["q"] ?? ""]
+        }
+        page(router, "/users/:name", title: "User", here: "users", template: "user") { _, context in
+            let name = try context.parameters.require("name")
+            guard let user = try await api.directory(context).snapshot().users[name.lowercased()] else {
+                throw Problem(.notFound, "no user \(name)")
+            }
+            return ["title": "User \(user.name)", "name": user.name, "admin": user.admin, "locked_out": user.lockedOut,
+                    "may_send_internet_mail": user.maySendInternetMail, "protocols": user.protocols.map(\.rawValue).joined(separator: " "),
+                    "all_protocols": UserRecord.ServiceProtocol.allCases.map(\.rawValue).joined(separator: " "),
+                    "forward_to": user.forwardTo, "use_forwarding": user.useForwarding, "reply_to": user.replyTo,
+                    "assistants": user.assistants.joined(separator: " "), "send_only_to_assistant": user.sendOnlyToAssistant,
+                    "send_priority": user.sendPriority ?? 0, "max_outgoing_size": user.maxOutgoingSize, "in_everyone": user.inEveryone,
+                    "cram_md5": user.cramMD5Enabled, "apop": user.apopEnabled, "comments": user.comments]
         }
         page(router, "/directory", title: "Domains, aliases, groups and lists", here: "directory", template: "directory") { _, context in
             let snapshot = try await api.directory(context).snapshot()

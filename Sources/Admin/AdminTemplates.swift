@@ -17,7 +17,8 @@ enum AdminTemplates {
 
     static let templates: [(String, String)] = [("frame", frame), ("login", login), ("account", account), ("status", status),
                                                 ("queue", queue), ("users", users), ("directory", directory), ("settings", settings),
-                                                ("logs", logs), ("security", security), ("log", log)]
+                                                ("logs", logs), ("security", security), ("log", log),
+                                                ("sessions", sessions), ("user", user)]
 
     /// The frame every page shares: the header with the sections, a notice line, and the script
     /// that sends forms and buttons to the JSON API with the session's CSRF token.
@@ -61,6 +62,7 @@ enum AdminTemplates {
         <body><header><h1>Pillarbox</h1>
         {{#admin}}<nav>
         <a href="/"{{#here_status}} class="here"{{/here_status}}>Status</a>
+        <a href="/sessions"{{#here_sessions}} class="here"{{/here_sessions}}>Sessions</a>
         <a href="/queue"{{#here_queue}} class="here"{{/here_queue}}>Queue</a>
         <a href="/users"{{#here_users}} class="here"{{/here_users}}>Users</a>
         <a href="/directory"{{#here_directory}} class="here"{{/here_directory}}>Domains and lists</a>
@@ -111,6 +113,7 @@ enum AdminTemplates {
             if (value === '' && 'optional' in input.dataset) continue;
             if (input.type === 'number') value = Number(value);
             if (input.dataset.kind === 'boolean') { if (value === '') continue; value = value === 'true'; }
+            if (input.dataset.kind === 'list') value = value.split(/[\\s,]+/).filter(word => word !== '');
             body[input.name] = value;
           }
           act(method, path, method === 'DELETE' || method === 'PUT' && Object.keys(body).length === 0 ? undefined : body);
@@ -163,6 +166,10 @@ enum AdminTemplates {
         <div class="card">Domains<b id="domains">{{domains}}</b></div>
         <div class="card">Blocked<b id="blocked">{{blocked}}</b></div>
         </div>
+        <h2>Listeners</h2>
+        <table id="listeners"><tr><th>Listener</th><th>Address</th><th class="number">Sessions now</th></tr>
+        {{#listeners}}<tr><td>{{name}}</td><td>{{address}}:{{port}}</td><td class="number"><a href="/sessions">{{sessions}}</a></td></tr>
+        {{/listeners}}{{^listeners}}<tr><td colspan="3">No mail listener is bound in this process.</td></tr>{{/listeners}}</table>
         <h2>Messages in and out per hour, the last 24 hours</h2>
         {{{traffic}}}
         <h2>Queue size per hour</h2>
@@ -198,6 +205,17 @@ enum AdminTemplates {
         };
         </script>
         {{/script}}{{/frame}}
+        """
+
+    static let sessions = """
+        {{<frame}}{{$body}}
+        <p>The connections open now to this server's mail listeners{{#counts}}: {{counts}}{{/counts}}.</p>
+        <table id="sessions"><tr><th>Session</th><th>User</th><th>IP address</th><th>Active</th><th>TLS</th><th>Doing</th><th>Log id</th><th></th></tr>
+        {{#rows}}<tr data-number="{{number}}"><td>{{listener}} {{number}}</td><td class="user">{{user}}</td><td>{{client_ip}}</td>
+        <td title="{{started}}">{{active}}</td><td>{{tls}}</td><td class="detail">{{detail}}</td><td>{{session_id}}</td>
+        <td><button data-act="DELETE /sessions/{id}" data-id="{{number}}" data-confirm="End {{listener}} session {{number}}?">End session</button></td></tr>
+        {{/rows}}{{^rows}}<tr><td colspan="8">No sessions are open.</td></tr>{{/rows}}</table>
+        {{/body}}{{/frame}}
         """
 
     static let queue = """
@@ -247,7 +265,7 @@ enum AdminTemplates {
         <a href="/api/v1/users/export">Export CSV</a></form>
         <table id="users"><tr><th>User</th><th>Admin</th><th>Protocols</th><th>Internet mail</th><th>Locked out</th><th>Forwarding</th>
         <th>Comments</th><th></th></tr>
-        {{#rows}}<tr data-user="{{name}}"><td>{{name}}</td><td>{{#admin}}yes{{/admin}}</td><td>{{protocols}}</td>
+        {{#rows}}<tr data-user="{{name}}"><td><a href="/users/{{name}}">{{name}}</a></td><td>{{#admin}}yes{{/admin}}</td><td>{{protocols}}</td>
         <td>{{#may_send_internet_mail}}yes{{/may_send_internet_mail}}{{^may_send_internet_mail}}no{{/may_send_internet_mail}}</td>
         <td>{{#locked_out}}<span class="bad">locked</span>{{/locked_out}}</td><td>{{#use_forwarding}}{{forward_to}}{{/use_forwarding}}</td>
         <td>{{comments}}</td>
@@ -263,16 +281,6 @@ enum AdminTemplates {
         <label>Comments <input name="comments" data-optional></label>
         <label>Administrator <input name="admin" type="checkbox"></label>
         <button type="submit">Add</button></form>
-        <h2>Change a user</h2>
-        <form class="inline" id="edit-user" data-api="PATCH /users/{name}">
-        <label>User name <input name="name" required></label>
-        <label>New password <input name="password" type="password" autocomplete="new-password" data-optional></label>
-        <label>Forward to <input name="forward_to" data-optional></label>
-        <label>Forwarding <select name="use_forwarding" data-kind="boolean"><option value=""></option><option>true</option><option>false</option></select></label>
-        <label>Administrator <select name="admin" data-kind="boolean"><option value=""></option><option>true</option><option>false</option></select></label>
-        <label>Internet mail <select name="may_send_internet_mail" data-kind="boolean"><option value=""></option><option>true</option><option>false</option></select></label>
-        <label>Comments <input name="comments" data-optional></label>
-        <button type="submit">Save</button></form>
         <h2>Import users from CSV</h2>
         <form class="inline" id="import"><label>CSV file <input type="file" id="csv" accept=".csv,text/csv"></label>
         <button type="button" id="preview">Preview</button> <button type="button" id="apply" disabled>Import</button></form>
@@ -305,6 +313,33 @@ enum AdminTemplates {
         };
         </script>
         {{/script}}{{/frame}}
+        """
+
+    /// One user's every field, to change them together.
+    static let user = """
+        {{<frame}}{{$body}}
+        <form class="inline" id="edit-user" data-api="PATCH /users/{name}">
+        <input type="hidden" name="name" value="{{name}}">
+        <label>New password <input name="password" type="password" autocomplete="new-password" data-optional></label>
+        <label>Administrator <input name="admin" type="checkbox"{{#admin}} checked{{/admin}}></label>
+        <label>Locked out <input name="locked_out" type="checkbox"{{#locked_out}} checked{{/locked_out}}></label>
+        <label>May send internet mail <input name="may_send_internet_mail" type="checkbox"{{#may_send_internet_mail}} checked{{/may_send_internet_mail}}></label>
+        <label>Protocols (of {{all_protocols}}) <input name="protocols" value="{{protocols}}" data-kind="list"></label>
+        <label>Forward to <input name="forward_to" value="{{forward_to}}"></label>
+        <label>Forwarding on <input name="use_forwarding" type="checkbox"{{#use_forwarding}} checked{{/use_forwarding}}></label>
+        <label>Reply address <input name="reply_to" value="{{reply_to}}"></label>
+        <label>Assistants <input name="assistants" value="{{assistants}}" data-kind="list"></label>
+        <label>Send only to assistant <input name="send_only_to_assistant" type="checkbox"{{#send_only_to_assistant}} checked{{/send_only_to_assistant}}></label>
+        <label>Send priority (−1000…1000) <input name="send_priority" type="number" min="-1000" max="1000" value="{{send_priority}}"></label>
+        <label>Max outgoing size (bytes, 0 = none) <input name="max_outgoing_size" type="number" min="0" value="{{max_outgoing_size}}"></label>
+        <label>In Everyone <input name="in_everyone" type="checkbox"{{#in_everyone}} checked{{/in_everyone}}></label>
+        <label>CRAM-MD5 <input name="cram_md5" type="checkbox"{{#cram_md5}} checked{{/cram_md5}}></label>
+        <label>APOP <input name="apop" type="checkbox"{{#apop}} checked{{/apop}}></label>
+        <label>Comments <input name="comments" value="{{comments}}"></label>
+        <button type="submit">Save</button></form>
+        <p>Turning CRAM-MD5 or APOP on needs the password in the same change.</p>
+        <p><a href="/users">All users</a></p>
+        {{/body}}{{/frame}}
         """
 
     static let directory = """

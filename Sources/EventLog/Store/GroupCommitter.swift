@@ -1,4 +1,5 @@
 import Logging
+import Metrics
 import PostgresNIO
 import Synchronization
 
@@ -42,6 +43,11 @@ final class GroupCommitter: Sendable {
     private let maxBytes: Int
     private let client: PostgresClient
     private let logger: Logger
+    /// For `/metrics`: groups per committed batch, how long an append waits for its commit,
+    /// and how long a batch's transaction takes.
+    private let batchSizes = Recorder(label: "pillarbox_append_batch_groups", aggregate: true)
+    private let appendLatency = Metrics.Timer(label: "pillarbox_append_seconds")
+    private let commitLatency = Metrics.Timer(label: "pillarbox_append_commit_seconds")
 
     init(client: PostgresClient, maxWait: Duration, maxEvents: Int, maxBytes: Int, logger: Logger) {
         self.client = client
@@ -53,6 +59,8 @@ final class GroupCommitter: Sendable {
 
     /// Appends a group and returns its results once committed.
     func submit(_ group: PreparedGroup) async throws -> [AppendResult] {
+        let started = ContinuousClock.now
+        defer { appendLatency.record(duration: ContinuousClock.now - started) }
         // Leading or queueing is decided under one lock: a writer never queues behind a leader
         // that has just finished.
         let turn = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Turn, any Error>) in
@@ -170,6 +178,9 @@ final class GroupCommitter: Sendable {
     /// Runs a batch and reports each group's result; a batch PostgreSQL refused as a whole is
     /// retried group by group.
     private func commit(_ groups: [PreparedGroup], report: (Int, Result<[AppendResult], any Error>) -> Void) async {
+        batchSizes.record(groups.count)
+        let started = ContinuousClock.now
+        defer { commitLatency.record(duration: ContinuousClock.now - started) }
         do {
             let results = try await client.withConnection { connection in
                 try await AppendBatchStatement.run(groups, on: connection, logger: logger)

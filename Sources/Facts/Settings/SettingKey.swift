@@ -277,6 +277,13 @@ extension SettingKey where Value == Int {
     public static var logRetentionDays: SettingKey<Int> {
         .count("logdb.retention_days", default: 90, "Days of history kept in the LogDB, SMTP stats and audit tables", range: 1...36_500)
     }
+
+    /// How old the oldest event an async projection has not applied yet may be before
+    /// `/readyz` says the server is not ready (its tables would show old data).
+    public static var readyProjectionLag: SettingKey<Int> {
+        .count("admin.ready_projection_lag_seconds", default: 60,
+               "Seconds a projection may be behind the log before /readyz answers 503", range: 1...86_400)
+    }
 }
 
 extension SettingKey where Value == String {
@@ -526,7 +533,7 @@ public enum SettingKeys {
         SettingKey<Int>.passwordMinimumLength.erased, SettingKey<Int>.passwordMaximumLength.erased,
         SettingKey<Int>.scryptCost.erased, SettingKey<Bool>.cramMD5Allowed.erased,
         SettingKey<Bool>.disableDefaultMappings.erased, SettingKey<Bool>.unknownLocalAsOutgoing.erased,
-        SettingKey<String>.mainAdministrator.erased, SettingKey<Int>.maxMessageSize.erased,
+        SettingKey<String>.mainAdministrator.erased, SettingKey<Int>.readyProjectionLag.erased, SettingKey<Int>.maxMessageSize.erased,
         SettingKey<Int>.smtpMaxSessions.erased, SettingKey<Int>.smtpMaxSessionsPerIP.erased,
         SettingKey<Int>.smtpMaxRecipients.erased, SettingKey<Int>.smtpIdleTimeout.erased,
         SettingKey<Int>.smtpMaxAuthFailures.erased, SettingKey<Int>.smtpMaxHops.erased,

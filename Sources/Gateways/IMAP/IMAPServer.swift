@@ -9,12 +9,14 @@ import ServiceLifecycle
 public final class IMAPServer: Service, Sendable {
     private let listeners: GatewayListeners
 
-    public init(endpoints: [GatewayEndpoint], accounts: IMAPAccounts, tls: NIOSSLContext?, logger: Logger) {
+    public init(endpoints: [GatewayEndpoint], accounts: IMAPAccounts, tls: NIOSSLContext?, sessions: LiveSessions = LiveSessions(),
+                logger: Logger) {
         let settings = accounts.settings
         let limits = SessionLimits()
+        let metrics = Dictionary(endpoints.map { ($0.name, ProtocolMetrics.imap($0.name)) }) { first, _ in first }
         listeners = GatewayListeners(endpoints: endpoints, tls: tls,
                                      idleTimeout: { settings.value(SettingKey<Int>.imapIdleTimeout) },
-                                     logger: logger) { connection in
+                                     sessions: sessions, logger: logger) { connection in
             guard let ticket = await limits.admit(connection, blocked: accounts.logins.isBlocked(connection.clientAddress),
                                                   bounds: accounts.sessionBounds, reply: { turnaway in
                 let status: IMAPStatus = switch turnaway {
@@ -34,6 +36,9 @@ public final class IMAPServer: Service, Sendable {
                                       service: ServiceKind(rawValue: connection.endpoint.name) ?? .imap, clientIP: connection.clientAddress, tls: tlsVersion,
                                       logger: logger)
             session.ticket = ticket
+            session.live = connection.live
+            session.metrics = metrics[connection.endpoint.name]
+            connection.live.identify(sessionID: session.id)
             await session.run()
         }
     }

@@ -68,6 +68,10 @@ public final class IMAPSession {
     var appendSpool: IMAPAppendSpool?
     /// Where the log stood when IDLE last looked.
     var idleGeneration: UInt64 = 0
+    /// The connection's entry on the admin's Sessions page.
+    var live = LiveSession()
+    /// The listener's command and reply counters.
+    var metrics: ProtocolMetrics?
 
     init(transport: ClientTransport, accounts: IMAPAccounts, id: String, service: ServiceKind, clientIP: String, tls: String?,
          logger: Logger) {
@@ -104,12 +108,15 @@ public final class IMAPSession {
     func perform(_ action: IMAPStateMachine.Action) async -> IMAPStateMachine.Input? {
         switch action {
         case .send(let bytes):
+            metrics?.imapReply(bytes)
             output += bytes
         case .startTLS(let reply):
             await flush()
             do { try await transport.startTLS(reply: reply) } catch { return .tlsFailed }
             switch await transport.read() {
-            case .tlsStarted(let version): return .tlsStarted(version: version)
+            case .tlsStarted(let version):
+                live.secured(version ?? "TLS")
+                return .tlsStarted(version: version)
             default: return .tlsFailed
             }
         case .checkPassword(let user, let password):
@@ -127,6 +134,7 @@ public final class IMAPSession {
             return .saslCredentials(await accounts.authenticator.credentials(user: user, mechanism: mechanism))
         case .loggedIn(let user):
             state = .authenticated(user)
+            live.loggedIn(user.name)
             logger.info("logged in", metadata: ["user": "\(user.name)"])
         case .beginSpool(let size, let binary):
             discardAppendSpool()
@@ -138,9 +146,13 @@ public final class IMAPSession {
         case .dropSpool:
             discardAppendSpool()
         case .execute(let command, let user):
+            metrics?.command(command.kind.name)
+            live.doing(command.kind.name)
             await ChangeOrigin.$current.withValue(ChangeOrigin(component: "I", actor: user.name, clientIP: clientIP)) {
                 await execute(command, user: user)
             }
+            // Said again once done: with the mailbox it left selected (an IDLE says so while it waits).
+            if let current = selected { live.doing("\(command.kind.name) in \(current.mailbox.name)") }
             return .executed
         case .refresh:
             // Read before the refresh: a wake-up that comes during it must still count.
@@ -171,7 +183,11 @@ public final class IMAPSession {
     // MARK: Input and output
 
     func untagged(_ text: String) { output += Array("* \(text)\r\n".utf8) }
-    func tagged(_ tag: String, _ text: String) { output += Array("\(tag) \(text)\r\n".utf8) }
+    func tagged(_ tag: String, _ text: String) {
+        let line = Array("\(tag) \(text)\r\n".utf8)
+        metrics?.imapReply(line)
+        output += line
+    }
     func untagged(_ status: IMAPStatus) { untagged(status.description) }
     func tagged(_ tag: String, _ status: IMAPStatus) { tagged(tag, status.description) }
 

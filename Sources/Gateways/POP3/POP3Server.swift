@@ -9,13 +9,15 @@ import ServiceLifecycle
 public final class POP3Server: Service, Sendable {
     private let listeners: GatewayListeners
 
-    public init(endpoints: [GatewayEndpoint], backend: POP3Maildrops, tls: NIOSSLContext?, logger: Logger) {
+    public init(endpoints: [GatewayEndpoint], backend: POP3Maildrops, tls: NIOSSLContext?, sessions: LiveSessions = LiveSessions(),
+                logger: Logger) {
         let settings = backend.settings
         let limits = SessionLimits()
+        let metrics = Dictionary(endpoints.map { ($0.name, ProtocolMetrics.pop3($0.name)) }) { first, _ in first }
         listeners = GatewayListeners(endpoints: endpoints, tls: tls,
                                      idleTimeout: { settings.value(SettingKey<Int>.pop3IdleTimeout) },
-                                     logger: logger) { connection in
-            await Self.session(connection, backend: backend, limits: limits, logger: logger)
+                                     sessions: sessions, logger: logger) { connection in
+            await Self.session(connection, backend: backend, limits: limits, metrics: metrics[connection.endpoint.name], logger: logger)
         }
     }
 
@@ -23,7 +25,8 @@ public final class POP3Server: Service, Sendable {
         try await listeners.run()
     }
 
-    static func session(_ connection: GatewayConnection, backend: POP3Maildrops, limits: SessionLimits, logger: Logger) async {
+    static func session(_ connection: GatewayConnection, backend: POP3Maildrops, limits: SessionLimits, metrics: ProtocolMetrics?,
+                        logger: Logger) async {
         guard let ticket = await limits.admit(connection, blocked: backend.logins.isBlocked(connection.clientAddress),
                                               bounds: backend.sessionBounds, reply: { turnaway in
             switch turnaway {
@@ -41,6 +44,9 @@ public final class POP3Server: Service, Sendable {
         }
         let session = POP3Session(transport: connection.client, backend: backend, context: context, logger: logger)
         session.ticket = ticket
+        session.live = connection.live
+        session.metrics = metrics
+        connection.live.identify(sessionID: context.id)
         session.userSessionBound = backend.sessionBounds.perUserAndAddress
         await session.run()
     }

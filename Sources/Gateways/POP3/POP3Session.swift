@@ -21,6 +21,10 @@ public final class POP3Session {
     /// have from one address.
     var ticket: SessionLimits.Ticket?
     var userSessionBound = Int.max
+    /// The connection's entry on the admin's Sessions page.
+    var live = LiveSession()
+    /// The listener's command and reply counters.
+    var metrics: ProtocolMetrics?
     /// Bodies read ahead: clients usually fetch message after message.
     var readAhead: [BlobID: [UInt8]] = [:]
     static let readAheadCount = 32
@@ -49,13 +53,16 @@ public final class POP3Session {
     func perform(_ action: POP3StateMachine.Action) async -> POP3StateMachine.Input? {
         switch action {
         case .send(let bytes):
+            metrics?.pop3Reply(bytes)
             output += bytes
         case .startTLS(let reply):
             input.discardAll()
             await flush()
             do { try await transport.startTLS(reply: reply) } catch { return .closed }
             switch await transport.read() {
-            case .tlsStarted(let version): return .tlsStarted(version: version)
+            case .tlsStarted(let version):
+                live.secured(version ?? "TLS")
+                return .tlsStarted(version: version)
             case .bytes, .timedOut, .closed: return .closed
             }
         case .checkPassword(let user, let password):
@@ -75,11 +82,13 @@ public final class POP3Session {
         case .openMaildrop(let user):
             return .maildropOpened(await openMaildrop(user))
         case .readMessage(let number, let maildrop):
+            live.doing("sending message \(number) of \(maildrop.messages.count)")
             do { return .messageRead(try await body(of: number, in: maildrop)) } catch {
                 logger.error("reading a message failed", metadata: ["error": "\(String(reflecting: error))"])
                 return .messageRead(nil)
             }
         case .commitDeletions(let messages, let maildrop, let user, let hold):
+            live.doing("deleting \(messages.count) messages")
             do {
                 try await ChangeOrigin.$current.withValue(ChangeOrigin(component: "P", actor: user.name, clientIP: context.clientIP)) {
                     try await backend.delete(messages, from: maildrop, user: user.id, hold: hold)
@@ -92,6 +101,8 @@ public final class POP3Session {
         case .releaseMaildrop(let user):
             backend.unlockMaildrop(user)
         case .loggedIn(let user, let messages):
+            live.loggedIn(user)
+            live.doing("maildrop open, \(messages) messages")
             logger.info("logged in", metadata: ["user": "\(user)", "messages": "\(messages)"])
         case .close(let tally, let closedByServer, let tls):
             ticket?.release()
@@ -147,7 +158,10 @@ public final class POP3Session {
     func nextInput() async -> POP3StateMachine.Input {
         while true {
             do {
-                if let line = try input.nextLine(limit: machine.lineLimit) { return .line(line, buffered: input.count) }
+                if let line = try input.nextLine(limit: machine.lineLimit) {
+                    metrics?.command(LiveSession.verb(line))
+                    return .line(line, buffered: input.count)
+                }
             } catch {
                 return .inputError(error)
             }

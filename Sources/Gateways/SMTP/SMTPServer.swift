@@ -26,17 +26,19 @@ public final class SMTPServer: Service, Sendable {
     let logger: Logger
     private let listeners: GatewayListeners
 
-    public init(listeners: [Listener], intake: SMTPIntake, settings: LiveSettings, tls: NIOSSLContext?, logger: Logger) {
+    public init(listeners: [Listener], intake: SMTPIntake, settings: LiveSettings, tls: NIOSSLContext?,
+                sessions: LiveSessions = LiveSessions(), logger: Logger) {
         self.intake = intake
         self.logger = logger
         let endpoints = listeners.map {
             GatewayEndpoint(name: $0.service.rawValue, host: $0.host, port: $0.port, implicitTLS: $0.service == .smtps)
         }
         let limiter = ConnectionLimiter()
+        let metrics = Dictionary(endpoints.map { ($0.name, ProtocolMetrics.smtp($0.name)) }) { first, _ in first }
         self.listeners = GatewayListeners(endpoints: endpoints, tls: tls,
                                           idleTimeout: { settings.value(SettingKey<Int>.smtpIdleTimeout) },
-                                          logger: logger) { connection in
-            await Self.session(connection, intake: intake, limiter: limiter, logger: logger)
+                                          sessions: sessions, logger: logger) { connection in
+            await Self.session(connection, intake: intake, limiter: limiter, metrics: metrics[connection.endpoint.name], logger: logger)
         }
     }
 
@@ -44,11 +46,13 @@ public final class SMTPServer: Service, Sendable {
         try await listeners.run()
     }
 
-    static func session(_ connection: GatewayConnection, intake: SMTPIntake, limiter: ConnectionLimiter, logger: Logger) async {
+    static func session(_ connection: GatewayConnection, intake: SMTPIntake, limiter: ConnectionLimiter, metrics: ProtocolMetrics?,
+                        logger: Logger) async {
         let address = connection.clientAddress
         let sessionID = String(intake.makeNonce().prefix(12))
         var logger = logger
         logger[metadataKey: "session"] = "\(sessionID)"
+        connection.live.identify(sessionID: sessionID)
         let service = SMTPSessionContext.Service(rawValue: connection.endpoint.name) ?? .smtp
         if intake.isBlocked(address) {
             logger.info("refused a blocked client", metadata: ["client": "\(address)"])
@@ -78,6 +82,8 @@ public final class SMTPServer: Service, Sendable {
         }
         let session = SMTPSession(transport: connection.client, backend: intake, context: context, logger: logger)
         session.onClose = { slot.release() }
+        session.live = connection.live
+        session.metrics = metrics
         await session.run()
     }
 }

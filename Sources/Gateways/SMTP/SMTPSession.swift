@@ -24,6 +24,10 @@ public final class SMTPSession {
     /// Called once when the session's connection is over, before its record is written: frees
     /// the client's connection slot at once.
     var onClose: @Sendable () -> Void = {}
+    /// The connection's entry on the admin's Sessions page.
+    var live = LiveSession()
+    /// The listener's command and reply counters.
+    var metrics: ProtocolMetrics?
 
     public init(transport: ClientTransport, backend: SMTPBackend, context: SMTPSessionContext, logger: Logger) {
         self.transport = transport
@@ -40,10 +44,22 @@ public final class SMTPSession {
     /// Runs the conversation to its end; never throws (failures become replies and a close).
     public func run() async {
         var next: SMTPStateMachine.Input? = .connected
+        var shownUser: String?
         while let input = next {
             await MachineDriver.feed(input, receive: { machine.receive($0) }, perform: { await perform($0) })
+            if let user = machine.context.authenticatedUser?.name, user != shownUser {
+                shownUser = user
+                live.loggedIn(user)
+            }
             switch machine.wait {
-            case .commandLine(let limit), .authLine(let limit): next = await nextLine(limit: limit)
+            case .commandLine(let limit):
+                next = await nextLine(limit: limit)
+                if case .line(let line, _)? = next {
+                    let verb = LiveSession.verb(line)
+                    live.doing(verb)
+                    metrics?.command(verb)
+                }
+            case .authLine(let limit): next = await nextLine(limit: limit)
             case .closed: next = nil
             case .action: next = .closed // waiting for an answer no action asked for: end the session
             }
@@ -55,6 +71,7 @@ public final class SMTPSession {
     func perform(_ action: SMTPStateMachine.Action) async -> SMTPStateMachine.Input? {
         switch action {
         case .send(let bytes):
+            metrics?.smtpReply(bytes)
             output += bytes
         case .discardInput:
             input.discardAll()
@@ -65,6 +82,7 @@ public final class SMTPSession {
             case .bytes: return .plainTextAfterSTARTTLS
             case .tlsStarted(let version):
                 input.discardAll()
+                live.secured(version ?? "TLS")
                 return .tlsStarted(version: version)
             case .timedOut, .closed: return .closed
             }

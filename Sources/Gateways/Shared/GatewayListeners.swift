@@ -32,12 +32,15 @@ public final class GatewayConnection: Sendable {
     let channel: any Channel
     let gate: InputGate
     let transport: ChannelTransport
+    /// The connection's entry on the admin's Sessions page.
+    public let live: LiveSession
 
-    init(endpoint: GatewayEndpoint, channel: any Channel, gate: InputGate, transport: ChannelTransport) {
+    init(endpoint: GatewayEndpoint, channel: any Channel, gate: InputGate, transport: ChannelTransport, live: LiveSession) {
         self.endpoint = endpoint
         self.channel = channel
         self.gate = gate
         self.transport = transport
+        self.live = live
         clientAddress = channel.remoteAddress?.ipAddress ?? "unknown"
     }
 
@@ -56,8 +59,9 @@ public final class GatewayConnection: Sendable {
 
     /// With implicit TLS: waits for the handshake; the TLS version, or nil when it failed.
     public func awaitHandshake() async -> String? {
-        if case .tlsStarted(let version) = await transport.read() { return version ?? "TLS" }
-        return nil
+        guard case .tlsStarted(let version) = await transport.read() else { return nil }
+        live.secured(version ?? "TLS")
+        return version ?? "TLS"
     }
 }
 
@@ -71,12 +75,15 @@ public final class GatewayListeners: Sendable {
     let idleTimeout: @Sendable () -> Int
     let logger: Logger
     let handler: Handler
+    let sessions: LiveSessions
     private let open = Mutex<[ObjectIdentifier: any Channel]>([:])
     private let stopping = Mutex(false)
 
-    /// `idleTimeout` is read for each new connection, in seconds.
+    /// `idleTimeout` is read for each new connection, in seconds; every connection is listed in
+    /// `sessions` while it is open.
     public init(endpoints: [GatewayEndpoint], tls: NIOSSLContext?, idleTimeout: @escaping @Sendable () -> Int,
-                logger: Logger, handler: @escaping Handler) {
+                sessions: LiveSessions, logger: Logger, handler: @escaping Handler) {
+        self.sessions = sessions
         self.endpoints = endpoints
         self.tls = tls
         self.idleTimeout = idleTimeout
@@ -116,6 +123,7 @@ public final class GatewayListeners: Sendable {
                 }
             }
         let address = server.channel.localAddress
+        sessions.bound(.init(name: endpoint.name, address: address?.ipAddress ?? endpoint.host, port: address?.port ?? endpoint.port))
         logger.notice("listening", metadata: [
             "listener": "\(endpoint.name)", "address": "\(address?.ipAddress ?? endpoint.host):\(address?.port ?? 0)",
         ])
@@ -145,16 +153,20 @@ public final class GatewayListeners: Sendable {
         Counter(label: "pillarbox_sessions_total", dimensions: [("listener", endpoint.name)]).increment()
         let openSessions = Meter(label: "pillarbox_sessions_open", dimensions: [("listener", endpoint.name)])
         openSessions.increment()
+        let live = sessions.open(listener: endpoint.name, clientAddress: channel.remoteAddress?.ipAddress ?? "unknown") {
+            channel.close(promise: nil)
+        }
         defer {
             _ = open.withLock { $0.removeValue(forKey: key) }
             openSessions.decrement()
+            live.closed()
         }
         if stopping.withLock({ $0 }) { channel.close(promise: nil) }
         do {
             try await connection.executeThenClose { inbound, _ in
                 let transport = ChannelTransport(channel: channel, inbound: inbound.makeAsyncIterator(),
                                                  tls: endpoint.implicitTLS ? nil : tls)
-                await handler(GatewayConnection(endpoint: endpoint, channel: channel, gate: gate, transport: transport))
+                await handler(GatewayConnection(endpoint: endpoint, channel: channel, gate: gate, transport: transport, live: live))
             }
         } catch {
             logger.debug("connection ended with an error", metadata: ["error": "\(error)"])

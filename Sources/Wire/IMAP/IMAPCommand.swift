@@ -120,6 +120,47 @@ public enum IMAPCommandKind: Equatable, Sendable {
     case getQuota(String), getQuotaRoot(String)
     case sort(uid: Bool, criteria: [String], key: IMAPSearchKey)
     case thread(uid: Bool, algorithm: String, key: IMAPSearchKey)
+
+    /// The command's name as a client sends it (`UID FETCH`), without its arguments.
+    public var name: String {
+        switch self {
+        case .capability: "CAPABILITY"
+        case .noop: "NOOP"
+        case .logout: "LOGOUT"
+        case .startTLS: "STARTTLS"
+        case .check: "CHECK"
+        case .authenticate: "AUTHENTICATE"
+        case .login: "LOGIN"
+        case .enable: "ENABLE"
+        case .select: "SELECT"
+        case .examine: "EXAMINE"
+        case .create: "CREATE"
+        case .delete: "DELETE"
+        case .subscribe: "SUBSCRIBE"
+        case .unsubscribe: "UNSUBSCRIBE"
+        case .rename: "RENAME"
+        case .list: "LIST"
+        case .lsub: "LSUB"
+        case .namespace: "NAMESPACE"
+        case .status: "STATUS"
+        case .append: "APPEND"
+        case .idle: "IDLE"
+        case .close: "CLOSE"
+        case .unselect: "UNSELECT"
+        case .expunge: "EXPUNGE"
+        case .uidExpunge: "UID EXPUNGE"
+        case .search(let uid, _, _): uid ? "UID SEARCH" : "SEARCH"
+        case .fetch(let uid, _, _, _, _): uid ? "UID FETCH" : "FETCH"
+        case .store(let uid, _, _, _, _, _): uid ? "UID STORE" : "STORE"
+        case .copy(let uid, _, _): uid ? "UID COPY" : "COPY"
+        case .move(let uid, _, _): uid ? "UID MOVE" : "MOVE"
+        case .id: "ID"
+        case .getQuota: "GETQUOTA"
+        case .getQuotaRoot: "GETQUOTAROOT"
+        case .sort(let uid, _, _): uid ? "UID SORT" : "SORT"
+        case .thread(let uid, _, _): uid ? "UID THREAD" : "THREAD"
+        }
+    }
 }
 
 /// RFC 7162 §3.2.5 QRESYNC parameters of SELECT/EXAMINE.

@@ -58,6 +58,8 @@ struct ServerOptions: ParsableArguments {
     var tlsCertificate: String?
     @Option(name: .customLong("tls-key"), help: "PEM private key (or PILLARBOX_TLS_KEY).")
     var tlsKey: String?
+    @Option(name: .customLong("tls-admin"), help: "auto (HTTPS for the admin except on loopback) or always (or PILLARBOX_TLS_ADMIN).")
+    var tlsAdmin: String?
     @Option(help: "HOST:PORT for incoming SMTP (MX); empty disables. Default 0.0.0.0:25.")
     var smtp: String?
     @Option(help: "HOST:PORT for SMTP submission; empty disables. Default 0.0.0.0:587.")
@@ -80,6 +82,7 @@ struct ServerOptions: ParsableArguments {
         flags["hostname"] = hostname
         flags["tls.certificate"] = tlsCertificate
         flags["tls.key"] = tlsKey
+        flags["tls.admin"] = tlsAdmin
         flags["listeners.smtp"] = smtp
         flags["listeners.submission"] = submission
         flags["listeners.smtps"] = smtps

@@ -70,7 +70,9 @@ struct Serve: AsyncParsableCommand {
         _ = Self.metrics
         try await database.prepare(logger: logger, warn: true)
         let signingKey = try configuration.keys.ledgerSigningKey()
-        let client = database.makeClient(configuration, logger: logger)
+        // Named per process, so `/metrics` counts this process's pool in pg_stat_activity.
+        let client = database.makeClient(configuration, applicationName: "pillarbox serve \(ProcessInfo.processInfo.processIdentifier)",
+                                         logger: logger)
         try await client.whileRunning {
 
             let store = EventStore(client: client, configuration: configuration.eventLog, logger: logger)
@@ -98,19 +100,20 @@ struct Serve: AsyncParsableCommand {
             let secrets = UserSecrets(vault: SecretVault(keys: configuration.keys, logger: logger), engine: engine)
             let authenticator = Authenticator(directory: directory, settings: settings, secrets: secrets, logger: logger)
             let tls = try makeTLS(configuration, logger: logger)
+            let liveSessions = LiveSessions()
             // Spool files left by a crash belong to messages that were never acknowledged.
             try? FileManager.default.removeItem(atPath: configuration.dataDirectory + "/spool")
             let smtp = try await makeSMTPServer(configuration, engine: engine, settings: settings, directory: directory,
                                                 prevention: prevention, logins: logins, authenticator: authenticator, tls: tls,
-                                                logger: logger)
+                                                sessions: liveSessions, logger: logger)
             let imap = makeIMAPServer(configuration, engine: engine, settings: settings, directory: directory, logins: logins,
-                                      authenticator: authenticator, tls: tls, logger: logger)
+                                      authenticator: authenticator, tls: tls, sessions: liveSessions, logger: logger)
             let pop3 = makePOP3Server(configuration, engine: engine, settings: settings, directory: directory, logins: logins,
-                                      authenticator: authenticator, tls: tls, logger: logger)
+                                      authenticator: authenticator, tls: tls, sessions: liveSessions, logger: logger)
             let admin = try makeAdminServer(configuration, environment: AdminEnvironment(
                 engine: engine, settings: settings, directory: directory, authenticator: authenticator, logins: logins,
                 metrics: Self.metrics, vault: SecretVault(keys: configuration.keys, logger: logger),
-                ledgerKey: Array(signingKey.publicKey.rawRepresentation), logger: logger), logger: logger)
+                ledgerKey: Array(signingKey.publicKey.rawRepresentation), liveSessions: liveSessions, logger: logger), logger: logger)
             let sealer = LedgerSealer(store: store, signing: .init(key: signingKey, interval: .seconds(configuration.ledgerSignIntervalSeconds)),
                                       logger: logger)
             let lifecycle = ServerLifecycle(store: store, configuration: configuration,
@@ -188,7 +191,7 @@ struct Serve: AsyncParsableCommand {
                                  logger: Logger) throws -> AdminServer? {
         guard let listener = configuration.listeners[.admin] else { return nil }
         var tls: TLSConfiguration?
-        if !AdminServer.isLoopback(listener.host) {
+        if configuration.tls.adminOnLoopback || !AdminServer.isLoopback(listener.host) {
             let files = try TLSSetup.files(certificate: configuration.tls.certificate, key: configuration.tls.key,
                                            dataDirectory: configuration.dataDirectory, hostname: configuration.hostname.value,
                                            logger: logger)
@@ -202,7 +205,8 @@ struct Serve: AsyncParsableCommand {
     /// The SMTP listeners that are configured; nil when no SMTP listener is enabled.
     private func makeSMTPServer(_ configuration: BootstrapConfiguration, engine: ProjectionEngine, settings: LiveSettings,
                                 directory: LiveDirectory, prevention: IntrusionPrevention, logins: LoginProtection,
-                                authenticator: Authenticator, tls: NIOSSLContext?, logger: Logger) async throws -> SMTPServer? {
+                                authenticator: Authenticator, tls: NIOSSLContext?, sessions: LiveSessions,
+                                logger: Logger) async throws -> SMTPServer? {
         let kinds: [(ListenerConfiguration.Kind, SMTPSessionContext.Service)] = [(.smtp, .smtp), (.submission, .submission),
                                                                                  (.smtps, .smtps)]
         let listeners = kinds.compactMap { kind, service in
@@ -212,30 +216,30 @@ struct Serve: AsyncParsableCommand {
         let intake = SMTPIntake(hostname: configuration.hostname.value, spoolDirectory: configuration.dataDirectory + "/spool", engine: engine,
                                 settings: settings, directory: directory, prevention: prevention, logins: logins,
                                 authenticator: authenticator, logger: logger)
-        return SMTPServer(listeners: listeners, intake: intake, settings: settings, tls: tls, logger: logger)
+        return SMTPServer(listeners: listeners, intake: intake, settings: settings, tls: tls, sessions: sessions, logger: logger)
     }
 
     /// The POP3 listeners that are configured; nil when none is.
     private func makePOP3Server(_ configuration: BootstrapConfiguration, engine: ProjectionEngine, settings: LiveSettings,
                                 directory: LiveDirectory, logins: LoginProtection, authenticator: Authenticator,
-                                tls: NIOSSLContext?, logger: Logger) -> POP3Server? {
+                                tls: NIOSSLContext?, sessions: LiveSessions, logger: Logger) -> POP3Server? {
         let endpoints = Self.endpoints(configuration, [(.pop3, false), (.pop3s, true)])
         guard !endpoints.isEmpty else { return nil }
         let backend = POP3Maildrops(hostname: configuration.hostname.value, engine: engine, settings: settings,
                                     directory: directory, logins: logins, authenticator: authenticator, logger: logger)
-        return POP3Server(endpoints: endpoints, backend: backend, tls: tls, logger: logger)
+        return POP3Server(endpoints: endpoints, backend: backend, tls: tls, sessions: sessions, logger: logger)
     }
 
     /// The IMAP listeners that are configured; nil when none is.
     private func makeIMAPServer(_ configuration: BootstrapConfiguration, engine: ProjectionEngine, settings: LiveSettings,
                                 directory: LiveDirectory, logins: LoginProtection, authenticator: Authenticator,
-                                tls: NIOSSLContext?, logger: Logger) -> IMAPServer? {
+                                tls: NIOSSLContext?, sessions: LiveSessions, logger: Logger) -> IMAPServer? {
         let endpoints = Self.endpoints(configuration, [(.imap, false), (.imaps, true)])
         guard !endpoints.isEmpty else { return nil }
         let accounts = IMAPAccounts(hostname: configuration.hostname.value, spoolDirectory: configuration.dataDirectory + "/spool",
                                     engine: engine, settings: settings,
                                     directory: directory, logins: logins, authenticator: authenticator, logger: logger)
-        return IMAPServer(endpoints: endpoints, accounts: accounts, tls: tls, logger: logger)
+        return IMAPServer(endpoints: endpoints, accounts: accounts, tls: tls, sessions: sessions, logger: logger)
     }
 
     /// The configured listeners among `kinds`, each with whether it is implicit TLS.

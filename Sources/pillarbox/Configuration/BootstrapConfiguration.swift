@@ -16,6 +16,9 @@ struct BootstrapConfiguration: Sendable, Equatable {
         var certificate: String?
         /// PEM private key for `certificate`. Default: none.
         var key: String?
+        /// The admin listener serves HTTPS on a loopback address too (elsewhere it always
+        /// does). Default false.
+        var adminOnLoopback = false
     }
 
     struct Database: Sendable, Equatable {

@@ -71,6 +71,15 @@ struct ConfigurationKey: Sendable {
         optionalText("tls.key", "PILLARBOX_TLS_KEY", flag: "tls-key",
                      "PEM private key for tls.certificate.",
                      set: { $0.tls.key = $1 }, get: { $0.tls.key }),
+        text("tls.admin", "PILLARBOX_TLS_ADMIN", flag: "tls-admin",
+             "auto: the admin listener serves HTTPS except on a loopback address; always: HTTPS there too.",
+             set: { configuration, value throws(ConfigurationFailure) in
+                 switch value.lowercased() {
+                 case "auto": configuration.tls.adminOnLoopback = false
+                 case "always": configuration.tls.adminOnLoopback = true
+                 default: throw ConfigurationFailure(message: "\"\(value)\" is not auto or always")
+                 }
+             }, get: { $0.tls.adminOnLoopback ? "always" : "auto" }),
     ] + ListenerConfiguration.Kind.allCases.map(listener) + [
         integer("eventLog.groupCommitMaxWaitMicroseconds", "PILLARBOX_GROUP_COMMIT_MAX_WAIT_US", range: 0...100_000,
                 "Longest wait for more appends before a batch commits, in microseconds.",

@@ -57,8 +57,10 @@ struct Database {
         }
     }
 
-    func makeClient(_ configuration: BootstrapConfiguration, logger: Logger) -> PostgresClient {
-        PostgresClient(configuration: endpoint.clientConfiguration(maximumConnections: configuration.database.maximumConnections),
+    /// `applicationName` tells this pool's connections apart in `pg_stat_activity`.
+    func makeClient(_ configuration: BootstrapConfiguration, applicationName: String = "pillarbox", logger: Logger) -> PostgresClient {
+        PostgresClient(configuration: endpoint.clientConfiguration(maximumConnections: configuration.database.maximumConnections,
+                                                                   applicationName: applicationName),
                        backgroundLogger: logger)
     }
 

@@ -321,7 +321,7 @@ def check(value, schema, where):
     return problems
 fill = {'key': ['smtp.max_recipients', 'no.such'], 'name': ['bob', 'nobody'], 'pattern': ['example.net', 'example.com'],
         'address': ['192.0.2.9', 'nobody@example.com'], 'msgid': ['nosuchmessage'], 'action': ['hold', 'retry'],
-        'id': ['1', '999'], 'user': ['bob', 'nobody']}
+        'id': ['1', '999'], 'user': ['bob', 'nobody'], 'number': ['999', 'x']}
 bodies = {'/settings/{key}': {'value': '600'}, '/users': {'name': 'erin', 'password': 'erin-secret-1'},
           '/users/{name}': {'comments': 'checked'}, '/domains': {'pattern': 'example.net'},
           '/aliases': {'address': 'team@example.com', 'target': 'bob'}, '/blocks': {'address': '192.0.2.9', 'minutes': 5, 'reason': 'check'},

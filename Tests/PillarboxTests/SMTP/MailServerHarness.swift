@@ -82,7 +82,8 @@ final class MailServerHarness: @unchecked Sendable {
 
     /// Starts the server and waits until every listener reports its port: the SMTP ones, and
     /// POP3's when `pop3`, IMAP's when `imap`, the web admin's (plain HTTP) when `admin`.
-    func start(pop3: Bool = false, imap: Bool = false, admin: Bool = false) async throws {
+    /// `arguments` go to `serve` as well.
+    func start(pop3: Bool = false, imap: Bool = false, admin: Bool = false, arguments: [String] = []) async throws {
         let pop3Address = pop3 ? "127.0.0.1:0" : ""
         let imapAddress = imap ? "127.0.0.1:0" : ""
         let expected = 3 + (pop3 ? 2 : 0) + (imap ? 2 : 0) + (admin ? 1 : 0)
@@ -90,7 +91,7 @@ final class MailServerHarness: @unchecked Sendable {
             "serve", "--log-level", "info", "--hostname", "mx.test.example",
             "--smtp", "127.0.0.1:0", "--submission", "127.0.0.1:0", "--smtps", "127.0.0.1:0",
             "--pop3", pop3Address, "--pop3s", pop3Address, "--imap", imapAddress, "--imaps", imapAddress, "--admin", admin ? "127.0.0.1:0" : "",
-        ] + databaseArguments)
+        ] + arguments + databaseArguments)
         self.process = process
         try await process.waitForLog("pillarbox is ready")
         ports = try await eventually(within: .seconds(30), "the SMTP listeners' ports") {

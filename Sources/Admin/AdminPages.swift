@@ -130,13 +130,14 @@ struct AdminPages {
             guard let user = try await api.directory(context).snapshot().users[name.lowercased()] else {
                 throw Problem(.notFound, "no user \(name)")
             }
-            return ["title": "User \(user.name)", "name": user.name, "admin": user.admin, "locked_out": user.lockedOut,
+            // Under their own key: the frame's `user` and `admin` are who is logged in.
+            return ["title": "User \(user.name)", "subject": ["name": user.name, "admin": user.admin, "locked_out": user.lockedOut,
                     "may_send_internet_mail": user.maySendInternetMail, "protocols": user.protocols.map(\.rawValue).joined(separator: " "),
                     "all_protocols": UserRecord.ServiceProtocol.allCases.map(\.rawValue).joined(separator: " "),
                     "forward_to": user.forwardTo, "use_forwarding": user.useForwarding, "reply_to": user.replyTo,
                     "assistants": user.assistants.joined(separator: " "), "send_only_to_assistant": user.sendOnlyToAssistant,
                     "send_priority": user.sendPriority ?? 0, "max_outgoing_size": user.maxOutgoingSize, "in_everyone": user.inEveryone,
-                    "cram_md5": user.cramMD5Enabled, "apop": user.apopEnabled, "comments": user.comments]
+                    "cram_md5": user.cramMD5Enabled, "apop": user.apopEnabled, "comments": user.comments] as [String: Any]]
         }
         page(router, "/directory", title: "Domains, aliases, groups and lists", here: "directory", template: "directory") { _, context in
             let snapshot = try await api.directory(context).snapshot()

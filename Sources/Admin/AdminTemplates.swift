@@ -317,7 +317,7 @@ enum AdminTemplates {
 
     /// One user's every field, to change them together.
     static let user = """
-        {{<frame}}{{$body}}
+        {{<frame}}{{$body}}{{#subject}}
         <form class="inline" id="edit-user" data-api="PATCH /users/{name}">
         <input type="hidden" name="name" value="{{name}}">
         <label>New password <input name="password" type="password" autocomplete="new-password" data-optional></label>
@@ -339,7 +339,7 @@ enum AdminTemplates {
         <button type="submit">Save</button></form>
         <p>Turning CRAM-MD5 or APOP on needs the password in the same change.</p>
         <p><a href="/users">All users</a></p>
-        {{/body}}{{/frame}}
+        {{/subject}}{{/body}}{{/frame}}
         """
 
     static let directory = """

@@ -71,3 +71,13 @@ struct AdminUnitTests {
         #expect(sessions.session(other.id, now: start) == nil)
     }
 }
+
+@Suite("Admin: how long a session has been active")
+struct AdminDurationTests {
+    @Test("seconds, minutes and seconds, hours and minutes", arguments: [
+        (0, "0s"), (59, "59s"), (60, "1m 00s"), (65, "1m 05s"), (3_599, "59m 59s"), (3_600, "1h 00m"), (3_725, "1h 02m"), (90_061, "25h 01m"),
+    ])
+    func duration(seconds: Int, text: String) {
+        #expect(AdminPages.duration(seconds) == text)
+    }
+}

@@ -91,6 +91,18 @@ try:
     out['frank'] = text('tr[data-user="frank"]')
     shot('users')
 
+    # Change several of the user's fields on their own page.
+    driver.find_element(By.CSS_SELECTOR, 'tr[data-user="frank"] a').click()
+    wait(lambda d: d.find_elements(By.CSS_SELECTOR, '#edit-user'))
+    fill('#edit-user', {'protocols': 'smtp imap', 'send_priority': '5', 'assistants': 'bob', 'reply_to': 'frank@example.com'})
+    driver.find_element(By.CSS_SELECTOR, '#edit-user [name="may_send_internet_mail"]').click()
+    reloaded(lambda: driver.find_element(By.CSS_SELECTOR, '#edit-user button').click())
+    out['frank_fields'] = {name: driver.find_element(By.CSS_SELECTOR, '#edit-user [name="%s"]' % name).get_attribute('value')
+                           for name in ('protocols', 'send_priority', 'assistants', 'reply_to')}
+    out['frank_internet'] = driver.find_element(By.CSS_SELECTOR, '#edit-user [name="may_send_internet_mail"]').is_selected()
+    out['user_nav'] = len(driver.find_elements(By.CSS_SELECTOR, 'header nav a'))
+    shot('user')
+
     # A setting changed on the page reaches the SMTP session that is open.
     smtp.ehlo()
     out['size_before'] = smtp.esmtp_features['size']
@@ -110,7 +122,20 @@ try:
     wait(lambda d: 'error' in d.find_element(By.ID, 'notice').get_attribute('class'))
     out['bad_value'] = text('#notice')
     shot('settings')
-    smtp.quit()
+
+    # The SMTP session is on the Sessions page; ending it there drops the client.
+    driver.get(base + '/sessions')
+    out['sessions'] = text('#sessions')
+    shot('sessions')
+    accept_alerts()
+    reloaded(lambda: driver.find_element(By.CSS_SELECTOR, '#sessions button').click())
+    try:
+        smtp.noop()
+        out['dropped'] = False
+    except (smtplib.SMTPServerDisconnected, ConnectionError):
+        out['dropped'] = True
+    wait(lambda d: 'No sessions are open' in text('#sessions') or d.refresh())
+    out['sessions_after'] = text('#sessions')
 
     # Hold and release the queued message from the grid.
     driver.get(base + '/queue')
@@ -176,6 +201,15 @@ print(json.dumps(out))
             #expect(result["size_before"] as? String == "52428800" && result["size_after"] as? String == "2048000", "\(result)")
             #expect((result["changed_by"] as? String)?.contains("admin:postmaster from 127.0.0.1") == true, "\(result["changed_by"] ?? "")")
             #expect((result["bad_value"] as? String)?.isEmpty == false, "\(result)")
+            let fields = result["frank_fields"] as? [String: String]
+            #expect(fields == ["protocols": "smtp imap", "send_priority": "5", "assistants": "bob", "reply_to": "frank@example.com"],
+                    "\(result)")
+            #expect(result["frank_internet"] as? Bool == false)
+            #expect(result["user_nav"] as? Int == 9, "the sections are shown above a user's page")
+            #expect((result["sessions"] as? String)?.contains("smtp 1") == true && (result["sessions"] as? String)?.contains("EHLO") == true,
+                    "\(result["sessions"] ?? "")")
+            #expect(result["dropped"] as? Bool == true, "\(result)")
+            #expect((result["sessions_after"] as? String)?.contains("No sessions are open") == true, "\(result["sessions_after"] ?? "")")
             #expect((result["held"] as? [String])?.contains("held") == true, "\(result)")
             #expect((result["released"] as? [String])?.contains("held") == false, "\(result)")
             #expect(result["subject"] as? String == "<b>queued</b>", "\(result)")
@@ -188,7 +222,8 @@ print(json.dumps(out))
             #expect((result["digest"] as? String)?.contains("outmessages: 1 rows") == true, "\(result["digest"] ?? "")")
             #expect((result["errors"] as? [String])?.isEmpty == true, "\(result["errors"] ?? "")")
             let shots = try FileManager.default.contentsOfDirectory(atPath: Self.screenshots)
-            #expect(shots.contains("status.png") && shots.contains("queue.png") && shots.contains("log-verified.png"), "\(shots)")
+            #expect(shots.contains("status.png") && shots.contains("queue.png") && shots.contains("log-verified.png")
+                    && shots.contains("sessions.png") && shots.contains("user.png"), "\(shots)")
         }
     }
 }

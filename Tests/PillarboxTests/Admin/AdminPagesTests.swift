@@ -7,7 +7,7 @@ import Testing
 @Suite("Web admin: the pages")
 struct AdminPagesTests {
     static let pages = ["/", "/queue", "/users", "/directory", "/settings", "/logs", "/logs?table=messages", "/logs?table=recipients",
-                        "/security", "/log"]
+                        "/security", "/log", "/sessions", "/users/alice"]
 
     @Test("log in through the form; every page renders, the queue with hostile subjects escaped; non-admins get 403 on every admin page")
     func pages() async throws {

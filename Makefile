@@ -107,7 +107,7 @@ bench-imap: deps
 # libFuzzer targets for the parsers of untrusted bytes, each run for FUZZ_SECONDS from the seed
 # corpus in Fuzz/Corpus (new inputs it finds go to Fuzz/corpus-*, not committed).
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS = FuzzMIME:mime FuzzDomainName:domain FuzzDNSRecordData:dns FuzzSMTP:smtp FuzzSMTPReplies:smtp-replies FuzzSMTPClient:smtp-client FuzzMailAuth:mailauth FuzzPOP3:pop3 FuzzIMAP:imap
+FUZZ_TARGETS = FuzzMIME:mime FuzzDomainName:domain FuzzDNSRecordData:dns FuzzSMTP:smtp FuzzSMTPReplies:smtp-replies FuzzSMTPClient:smtp-client FuzzMailAuth:mailauth FuzzPOP3:pop3 FuzzIMAP:imap FuzzCSV:csv
 fuzz: deps
 	$(SWIFT) build --package-path Fuzz -c debug -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library
 	for entry in $(FUZZ_TARGETS); do \

@@ -19,6 +19,7 @@ let package = Package(
         .executableTarget(name: "FuzzMailAuth", dependencies: [.product(name: "MailAuth", package: "Pillarbox"), "FuzzDriver"]),
         .executableTarget(name: "FuzzPOP3", dependencies: [.product(name: "POP3Wire", package: "Pillarbox"), "FuzzDriver"]),
         .executableTarget(name: "FuzzIMAP", dependencies: [.product(name: "IMAPWire", package: "Pillarbox"), "FuzzDriver"]),
+        .executableTarget(name: "FuzzCSV", dependencies: [.product(name: "MailCore", package: "Pillarbox"), "FuzzDriver"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,5 +1,6 @@
 import Facts
 import Foundation
+import MailCore
 import Projections
 
 /// VPOP3's user list as CSV: `User Id, Password, Admin, Reply To, Assistant, Send Only To
@@ -42,7 +43,8 @@ public enum UserCSV {
 
     /// Reads the rows, taking the first as a header when its first field is `User Id`.
     public static func parse(_ text: String) throws -> [Row] {
-        let records = try CSV.records(text)
+        let records: [[String]]
+        do { records = try CSV.records(text) } catch { throw ImportError(row: error.record, reason: "unterminated quoted field") }
         guard let first = records.first else { return [] }
         var header = columns
         var start = 0
@@ -185,58 +187,5 @@ extension Directory {
             }
         }
         return report
-    }
-}
-
-/// RFC 4180 CSV, tolerant of bare LF line ends.
-enum CSV {
-    static func quote(_ field: String) -> String {
-        guard field.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" })
-        else { return field }
-        return "\"" + field.replacingOccurrences(of: "\"", with: "\"\"") + "\""
-    }
-
-    static func records(_ text: String) throws -> [[String]] {
-        var records: [[String]] = []
-        var record: [String] = []
-        var field = ""
-        var quoted = false
-        var wasQuoted = false
-        var characters = Array(text.unicodeScalars)[...]
-        while let character = characters.popFirst() {
-            if quoted {
-                if character == "\"" {
-                    if characters.first == "\"" { characters.removeFirst(); field.unicodeScalars.append("\"") } else { quoted = false }
-                } else {
-                    field.unicodeScalars.append(character)
-                }
-                continue
-            }
-            switch character {
-            case "\"" where field.isEmpty && !wasQuoted:
-                quoted = true
-                wasQuoted = true
-            case ",":
-                record.append(field)
-                field = ""
-                wasQuoted = false
-            case "\r":
-                continue
-            case "\n":
-                record.append(field)
-                records.append(record)
-                record = []
-                field = ""
-                wasQuoted = false
-            default:
-                field.unicodeScalars.append(character)
-            }
-        }
-        if quoted { throw UserCSV.ImportError(row: records.count + 1, reason: "unterminated quoted field") }
-        if !field.isEmpty || !record.isEmpty {
-            record.append(field)
-            records.append(record)
-        }
-        return records
     }
 }

@@ -64,5 +64,11 @@ public enum EventCatalogue {
         ConnectionStarted.self,
         ConnectionEnded.self,
         ConnectionScheduled.self,
+        MessageCollected.self,
+        MessageLeftOnServer.self,
+        CollectedMessagesDeleted.self,
+        CollectorUIDLsForgotten.self,
+        CollectorRunEnded.self,
+        CollectionRequested.self,
     ]
 }

@@ -53,7 +53,7 @@ extension DeliveryScheduler {
         let envelope = envelope(message, recipients, adding: content.signature.count)
         var lastFailure = RemoteReply(code: 451, enhanced: "4.4.4", text: "no server could be reached for \(domain)", fromServer: false)
         for host in hosts {
-            let verification: SMTPConnection.Verification, enforced: Bool
+            let verification: RemoteConnection.Verification, enforced: Bool
             switch security.demand(for: host) {
             case .opportunistic: (verification, enforced) = (.none, false)
             case .verified(let how, let enforce): (verification, enforced) = (how, enforce)
@@ -124,7 +124,7 @@ extension DeliveryScheduler {
     /// A session with one MX address: one kept from an earlier message, or a new one. One
     /// with a `verification` insists on STARTTLS checked so (MTA-STS, DANE) and is kept apart
     /// from unchecked ones.
-    private func session(to host: String, address: IPAddress, policy: Policy, verification: SMTPConnection.Verification,
+    private func session(to host: String, address: IPAddress, policy: Policy, verification: RemoteConnection.Verification,
                          recipients: Int) async -> Result<OutboundSession, TransferFailure> {
         let key: String
         switch verification {

@@ -20,7 +20,7 @@ struct TransportSecurity {
         /// STARTTLS when offered, unchecked.
         case opportunistic
         /// STARTTLS checked so; when `enforced`, no session without it.
-        case verified(SMTPConnection.Verification, enforced: Bool)
+        case verified(RemoteConnection.Verification, enforced: Bool)
         /// The host is not sent to.
         case refused(RemoteReply, detail: String)
     }
@@ -57,7 +57,7 @@ struct TransportSecurity {
     /// Records a session that failed the demand's TLS check; false when the failure had
     /// nothing to do with TLS (no connection, a refusal).
     mutating func recordFailure(_ failure: TransferFailure, host: String, address: IPAddress,
-                                verification: SMTPConnection.Verification) -> Bool {
+                                verification: RemoteConnection.Verification) -> Bool {
         guard var result = DeliveryScheduler.tlsReportResult(failure) else { return false }
         if case .dane = verification, result != "starttls-not-supported" { result = "validation-failure" }
         check?.failures.append(.init(result: result, mxHost: host, ip: address.description, detail: failure.description))

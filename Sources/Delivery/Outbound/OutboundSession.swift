@@ -60,13 +60,13 @@ enum TransferFailure: Error, Sendable, CustomStringConvertible {
 }
 
 /// Writes a message body to the connection, dot-stuffed and ended, piece by piece.
-typealias BodyWriter = @Sendable (SMTPConnection) async throws -> Void
+typealias BodyWriter = @Sendable (RemoteConnection) async throws -> Void
 
 /// One SMTP session with one receiving server, driving `SMTPClientStateMachine` over an
-/// `SMTPConnection`: open (greeting, EHLO, STARTTLS), then any number of transactions, then QUIT.
+/// `RemoteConnection`: open (greeting, EHLO, STARTTLS), then any number of transactions, then QUIT.
 /// Used by one task at a time.
 final class OutboundSession: @unchecked Sendable {
-    let connection: SMTPConnection
+    let connection: RemoteConnection
     let host: String
     let address: IPAddress
     private var machine: SMTPClientStateMachine
@@ -80,12 +80,12 @@ final class OutboundSession: @unchecked Sendable {
     private(set) var recipientsSent = 0
     private(set) var usable = true
     let openedAt = ContinuousClock.now
-    let verification: SMTPConnection.Verification
+    let verification: RemoteConnection.Verification
     /// Where the session cache keeps it between messages (address, port, how it is secured).
     var cacheKey = ""
 
-    private init(connection: SMTPConnection, host: String, address: IPAddress, configuration: SMTPClientStateMachine.Configuration,
-                 timeoutScale: Double, verification: SMTPConnection.Verification) {
+    private init(connection: RemoteConnection, host: String, address: IPAddress, configuration: SMTPClientStateMachine.Configuration,
+                 timeoutScale: Double, verification: RemoteConnection.Verification) {
         self.verification = verification
         self.connection = connection
         self.host = host
@@ -110,7 +110,7 @@ final class OutboundSession: @unchecked Sendable {
         }
 
         var encryption: Encryption = .opportunistic
-        var verification: SMTPConnection.Verification = .none
+        var verification: RemoteConnection.Verification = .none
         var authentication: SMTPClientStateMachine.Authentication?
 
         static let opportunistic = Options()
@@ -126,11 +126,11 @@ final class OutboundSession: @unchecked Sendable {
         let implicit = options.encryption == .implicit
         let mayFallBack = !requireTLS && options.verification == .none
         while true {
-            let connection: SMTPConnection
+            let connection: RemoteConnection
             do {
-                connection = try await SMTPConnection.connect(to: address, port: port, timeout: connectTimeout)
+                connection = try await RemoteConnection.connect(to: address, port: port, timeout: connectTimeout)
             } catch {
-                throw .connect((error as? SMTPConnection.ConnectFailed)?.description ?? "connection failed: \(error)")
+                throw .connect((error as? RemoteConnection.ConnectFailed)?.description ?? "connection failed: \(error)")
             }
             let session = OutboundSession(
                 connection: connection, host: host, address: address,

@@ -480,6 +480,17 @@ extension SettingKey where Value == [String: [String]] {
     }
 }
 
+extension SettingKey where Value == [MailCollector] {
+    /// VPOP3's Mail Collectors: ISP mailboxes downloaded into local ones. `pillarbox collector`
+    /// edits it (and seals the passwords).
+    public static var collectors: SettingKey<[MailCollector]> {
+        SettingKey("collection.collectors", default: [],
+                   "Mail collectors (ISP mailboxes downloaded into local ones); see `pillarbox collector`") { collectors in
+            MailCollector.problem(collectors)
+        }
+    }
+}
+
 extension SettingKey where Value == [MailSender] {
     /// VPOP3's Mail Senders: each `direct` or through relays, chosen by domain filtering.
     /// Empty: one `direct` sender. `pillarbox sender` edits it (and seals relay passwords).
@@ -563,7 +574,7 @@ public enum SettingKeys {
         SettingKey<Int>.outqueueReplyTimeoutPercent.erased, SettingKey<Int>.outqueueRemotePort.erased,
         SettingKey<Int>.dnsTimeoutSeconds.erased, SettingKey<String>.smtpOutboundHostname.erased,
         SettingKey<[String]>.dnsServers.erased, SettingKey<[String: [String]]>.dnsOverrides.erased,
-        SettingKey<Bool>.outqueuePaused.erased, SettingKey<[MailSender]>.senders.erased,
+        SettingKey<Bool>.outqueuePaused.erased, SettingKey<[MailSender]>.senders.erased, SettingKey<[MailCollector]>.collectors.erased,
         SettingKey<[LANForwardRule]>.lanForwarding.erased, SettingKey<Bool>.lanBareUserNames.erased,
         SettingKey<[MailConnection]>.connections.erased, SettingKey<[ScheduleItem]>.schedule.erased,
         SettingKey<Bool>.connectionsPaused.erased, SettingKey<String>.connectionsTimeZone.erased,

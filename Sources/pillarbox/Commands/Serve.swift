@@ -128,6 +128,9 @@ struct Serve: AsyncParsableCommand {
                                                         hostname: configuration.hostname.value,
                                                         vault: SecretVault(keys: configuration.keys, logger: logger),
                                                         dataDirectory: configuration.dataDirectory, logger: logger))]
+                    + [.init(service: CollectionService(engine: engine, settings: settings, directory: directory,
+                                                        hostname: configuration.hostname.value,
+                                                        vault: SecretVault(keys: configuration.keys, logger: logger), logger: logger))]
                     + [.init(service: ReportService(store: store, settings: settings, directory: directory,
                                                          hostname: configuration.hostname.value, logger: logger))] + (smtp.map { [.init(service: $0)] } ?? []) + (pop3.map { [.init(service: $0)] } ?? [])
                     + (imap.map { [.init(service: $0)] } ?? []) + (admin.map { [.init(service: $0)] } ?? [])

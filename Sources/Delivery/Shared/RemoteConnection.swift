@@ -8,7 +8,7 @@ import SMTPClient
 import SMTPWire
 import Synchronization
 
-/// What a connection to a receiving server hands its reader.
+/// What a connection to another server hands its reader.
 enum ConnectionInput: Sendable {
     case bytes(ByteBuffer)
     case tlsEstablished
@@ -18,10 +18,11 @@ enum ConnectionInput: Sendable {
     case timedOut(UInt64)
 }
 
-/// A TCP connection to a receiving server, read as replies with a deadline per read. The
-/// SwiftNIO side of `SMTPClientStateMachine`: it only moves bytes and installs TLS.
+/// A TCP connection to another server (an MX host, a relay, an ISP's POP3 server), read with a
+/// deadline per read. The SwiftNIO side of `SMTPClientStateMachine` and of the POP3
+/// collector: it only moves bytes and installs TLS.
 /// `@unchecked`: the iterator is used by the one delivery task that owns the connection.
-final class SMTPConnection: @unchecked Sendable {
+final class RemoteConnection: @unchecked Sendable {
     let channel: any Channel
     let peer: String
     private let inbound: AsyncStream<ConnectionInput>
@@ -44,7 +45,7 @@ final class SMTPConnection: @unchecked Sendable {
 
     /// Connects to `address` on `port` within `timeout`.
     static func connect(to address: IPAddress, port: Int, timeout: Duration,
-                        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> SMTPConnection {
+                        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> RemoteConnection {
         let (stream, feed) = AsyncStream.makeStream(of: ConnectionInput.self, bufferingPolicy: .unbounded)
         let (seconds, attoseconds) = timeout.components
         let channel: any Channel
@@ -62,7 +63,31 @@ final class SMTPConnection: @unchecked Sendable {
             feed.finish()
             throw ConnectFailed(description: Self.describe(error))
         }
-        return SMTPConnection(channel: channel, peer: address.description, inbound: stream, feed: feed)
+        return RemoteConnection(channel: channel, peer: address.description, inbound: stream, feed: feed)
+    }
+
+    /// Connects to `host` (a name the system resolves, or an address) on `port` within `timeout`.
+    static func connect(host: String, port: Int, timeout: Duration,
+                        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> RemoteConnection {
+        if let address = IPAddress(host) { return try await connect(to: address, port: port, timeout: timeout, group: group) }
+        let (stream, feed) = AsyncStream.makeStream(of: ConnectionInput.self, bufferingPolicy: .unbounded)
+        let (seconds, attoseconds) = timeout.components
+        let channel: any Channel
+        do {
+            channel = try await ClientBootstrap(group: group)
+                .connectTimeout(.nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000))
+                .channelOption(.socketOption(.tcp_nodelay), value: 1)
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(Forwarder(feed: feed))
+                    }
+                }
+                .connect(host: host, port: port).get()
+        } catch {
+            feed.finish()
+            throw ConnectFailed(description: Self.describe(error))
+        }
+        return RemoteConnection(channel: channel, peer: host, inbound: stream, feed: feed)
     }
 
     static func describe(_ error: any Error) -> String {

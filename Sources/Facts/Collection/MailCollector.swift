@@ -1,0 +1,264 @@
+import Foundation
+
+/// A mail collector (VPOP3's "Mail Collectors", POP3 download): an ISP mailbox whose mail is
+/// downloaded into local mailboxes. Kept in the setting `collection.collectors`; the password
+/// is never here: `passwordSecret` names it in the secret vault, sealed with the key outside
+/// the database.
+public struct MailCollector: Codable, Sendable, Equatable {
+    /// VPOP3's "Session Encryption".
+    public enum Encryption: String, Codable, Sendable, CaseIterable {
+        case none
+        /// TLS from the first byte, usually port 995 (RFC 8314).
+        case ssl
+        /// STLS (RFC 2595), required: a server without it gets no password.
+        case stls
+        case stlsIfAvailable = "stls-if-available"
+    }
+
+    /// VPOP3's "POP3 Authentication Method". MSN SPA and CompuServe RPA are not offered:
+    /// both are proprietary and obsolete.
+    public enum Authentication: String, Codable, Sendable, CaseIterable {
+        /// USER and PASS (RFC 1939 §7).
+        case plain
+        /// APOP (RFC 1939 §7): an MD5 digest of the greeting's timestamp and the password.
+        case apop
+        /// AUTH CRAM-MD5 (RFC 5034, RFC 2195).
+        case cramMD5 = "cram-md5"
+        /// AUTH PLAIN (RFC 5034, RFC 4616).
+        case saslPlain = "sasl-plain"
+    }
+
+    /// Where collected mail goes (VPOP3's routing tab). JSON `{"all_to": "alice"}` or
+    /// `{"headers": {"accepted_domains": [...], ...}}`.
+    public enum Routing: Codable, Sendable, Equatable {
+        /// Every message to one local user or list (a mailbox for one address).
+        case allTo(String)
+        /// A catch-all mailbox: recipients found in the message's header fields.
+        case parseHeaders(HeaderRouting)
+
+        enum CodingKeys: String, CodingKey {
+            case allTo = "all_to", headers
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            if let target = try container.decodeIfPresent(String.self, forKey: .allTo) {
+                self = .allTo(target)
+            } else {
+                self = .parseHeaders(try container.decode(HeaderRouting.self, forKey: .headers))
+            }
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            switch self {
+            case .allTo(let target): try container.encode(target, forKey: .allTo)
+            case .parseHeaders(let headers): try container.encode(headers, forKey: .headers)
+            }
+        }
+    }
+
+    /// Route by parsing message headers.
+    public struct HeaderRouting: Codable, Sendable, Equatable {
+        /// Domains (`example.com`) and addresses (`user@isp.example`) the mailbox holds mail for;
+        /// addresses found elsewhere are not ours and are passed over.
+        public var acceptedDomains: [String]
+        /// Header fields holding the envelope recipient (`X-RCPTTO`); `*` in a pattern marks the
+        /// address's place (`X-Recipient: account-5123 * delivered`), `~` trailing text.
+        public var specialHeaders: [String]
+        /// Look only for local users' own names, without the user → address mappings.
+        public var disableMappings: Bool
+        /// When no recipient is recognised.
+        public var onError: RoutingError
+        /// Also bounce to the sender when no recipient is recognised (off by default: the
+        /// sender of spam at an ISP is usually forged, and a bounce would be backscatter).
+        public var bounceToSender: Bool
+
+        public init(acceptedDomains: [String], specialHeaders: [String] = [], disableMappings: Bool = false,
+                    onError: RoutingError = .messageToAdministrator, bounceToSender: Bool = false) {
+            self.acceptedDomains = acceptedDomains
+            self.specialHeaders = specialHeaders
+            self.disableMappings = disableMappings
+            self.onError = onError
+            self.bounceToSender = bounceToSender
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            self.init(acceptedDomains: try container.decode([String].self, forKey: .acceptedDomains),
+                      specialHeaders: try container.decodeIfPresent([String].self, forKey: .specialHeaders) ?? [],
+                      disableMappings: try container.decodeIfPresent(Bool.self, forKey: .disableMappings) ?? false,
+                      onError: try container.decodeIfPresent(RoutingError.self, forKey: .onError) ?? .messageToAdministrator,
+                      bounceToSender: try container.decodeIfPresent(Bool.self, forKey: .bounceToSender) ?? false)
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case acceptedDomains = "accepted_domains", specialHeaders = "special_headers", disableMappings = "disable_mappings"
+            case onError = "on_error", bounceToSender = "bounce_to_sender"
+        }
+    }
+
+    /// VPOP3's routing-error actions. JSON `"error-to-administrator"`,
+    /// `"message-to-administrator"`, `"error-to:USER"`, `"message-to:USER"` or `"bounce"`.
+    public enum RoutingError: Codable, Sendable, Equatable, CustomStringConvertible {
+        case errorToAdministrator
+        case messageToAdministrator
+        case errorToUser(String)
+        case messageToUser(String)
+        /// Bounce to the sender and keep no local copy.
+        case bounce
+
+        public init?(_ text: String) {
+            switch text {
+            case "error-to-administrator": self = .errorToAdministrator
+            case "message-to-administrator": self = .messageToAdministrator
+            case "bounce": self = .bounce
+            default:
+                if text.hasPrefix("error-to:"), text.count > 9 { self = .errorToUser(String(text.dropFirst(9))) }
+                else if text.hasPrefix("message-to:"), text.count > 11 { self = .messageToUser(String(text.dropFirst(11))) }
+                else { return nil }
+            }
+        }
+
+        public var description: String {
+            switch self {
+            case .errorToAdministrator: "error-to-administrator"
+            case .messageToAdministrator: "message-to-administrator"
+            case .errorToUser(let user): "error-to:\(user)"
+            case .messageToUser(let user): "message-to:\(user)"
+            case .bounce: "bounce"
+            }
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let text = try decoder.singleValueContainer().decode(String.self)
+            guard let value = Self(text) else {
+                throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "\(text) is not a routing-error action"))
+            }
+            self = value
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var container = encoder.singleValueContainer()
+            try container.encode(description)
+        }
+    }
+
+    /// Letters, digits, `-`, `_` and `.`.
+    public var name: String
+    /// `host` or `host:port`; the port defaults to 995 with `ssl`, 110 otherwise.
+    public var server: String
+    public var user: String
+    /// The vault id of the password (purpose `collector-password`, subject `collector:<name>`).
+    public var passwordSecret: UUID?
+    public var encryption: Encryption
+    /// Check the server's certificate and name (on unless turned off).
+    public var verifyCertificate: Bool
+    /// A PEM file of certificates trusted besides the system's.
+    public var trustedCertificates: String?
+    public var authentication: Authentication
+    /// Days a collected message stays on the server; 0 deletes it once its copy is committed.
+    public var leaveOnServerDays: Int
+    /// Messages larger than this many KiB are left on the server (0: no limit).
+    public var maxSizeKiB: Int
+    /// Days a UIDL no longer on the server is remembered (VPOP3's "Hold obsolete UIDLs").
+    public var holdObsoleteUIDLDays: Int
+    public var routing: Routing
+    /// The connections whose runs collect this mailbox; none: every run of any connection.
+    public var connections: [String]
+    /// Minutes between collections besides the connections' runs; 0 only when asked or run.
+    public var pollMinutes: Int
+    public var enabled: Bool
+
+    public init(name: String, server: String, user: String, passwordSecret: UUID? = nil, encryption: Encryption = .stls,
+                verifyCertificate: Bool = true, trustedCertificates: String? = nil, authentication: Authentication = .plain,
+                leaveOnServerDays: Int = 0, maxSizeKiB: Int = 0, holdObsoleteUIDLDays: Int = 30, routing: Routing,
+                connections: [String] = [], pollMinutes: Int = 15, enabled: Bool = true) {
+        self.name = name
+        self.server = server
+        self.user = user
+        self.passwordSecret = passwordSecret
+        self.encryption = encryption
+        self.verifyCertificate = verifyCertificate
+        self.trustedCertificates = trustedCertificates
+        self.authentication = authentication
+        self.leaveOnServerDays = leaveOnServerDays
+        self.maxSizeKiB = maxSizeKiB
+        self.holdObsoleteUIDLDays = holdObsoleteUIDLDays
+        self.routing = routing
+        self.connections = connections
+        self.pollMinutes = pollMinutes
+        self.enabled = enabled
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case name, server, user, encryption, authentication, routing, connections, enabled
+        case passwordSecret = "password_secret", verifyCertificate = "verify_certificate"
+        case trustedCertificates = "trusted_certificates", leaveOnServerDays = "leave_on_server_days"
+        case maxSizeKiB = "max_size_kib", holdObsoleteUIDLDays = "hold_obsolete_uidl_days", pollMinutes = "poll_minutes"
+    }
+
+    /// Everything but the name, server, user and routing may be left out of the JSON.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(name: try container.decode(String.self, forKey: .name), server: try container.decode(String.self, forKey: .server),
+                  user: try container.decode(String.self, forKey: .user), routing: try container.decode(Routing.self, forKey: .routing))
+        passwordSecret = try container.decodeIfPresent(UUID.self, forKey: .passwordSecret)
+        encryption = try container.decodeIfPresent(Encryption.self, forKey: .encryption) ?? .stls
+        verifyCertificate = try container.decodeIfPresent(Bool.self, forKey: .verifyCertificate) ?? true
+        trustedCertificates = try container.decodeIfPresent(String.self, forKey: .trustedCertificates)
+        authentication = try container.decodeIfPresent(Authentication.self, forKey: .authentication) ?? .plain
+        leaveOnServerDays = try container.decodeIfPresent(Int.self, forKey: .leaveOnServerDays) ?? 0
+        maxSizeKiB = try container.decodeIfPresent(Int.self, forKey: .maxSizeKiB) ?? 0
+        holdObsoleteUIDLDays = try container.decodeIfPresent(Int.self, forKey: .holdObsoleteUIDLDays) ?? 30
+        connections = try container.decodeIfPresent([String].self, forKey: .connections) ?? []
+        pollMinutes = try container.decodeIfPresent(Int.self, forKey: .pollMinutes) ?? 15
+        enabled = try container.decodeIfPresent(Bool.self, forKey: .enabled) ?? true
+    }
+
+    /// The secret's purpose and subject in the vault.
+    public static let passwordPurpose = "collector-password"
+    public static func passwordSubject(_ name: String) -> String { "collector:\(name.lowercased())" }
+
+    /// The server and port to connect to.
+    public var endpoint: MailSender.RelayServer? {
+        guard case .success(var server) = MailSender.parseRelay(self.server) else { return nil }
+        let explicitPort = self.server.hasPrefix("[") ? self.server.contains("]:") : self.server.contains(":")
+        if !explicitPort { server.port = encryption == .ssl ? 995 : 110 }
+        return server
+    }
+
+    /// Why this collector cannot be used as it stands; nil when it can.
+    public var problem: String? {
+        let who = "collector \(name)"
+        if !MailSender.isName(name) { return "\(who): the name must be 1 to 64 letters, digits, -, _ or ." }
+        if case .failure(let problem) = MailSender.parseRelay(server) { return "\(who): \(problem)" }
+        if user.isEmpty || user.utf8.count > 255 || user.unicodeScalars.contains(where: { $0.value < 0x21 }) {
+            return "\(who): the user must be 1 to 255 characters without spaces or control characters"
+        }
+        if !(0...3_650).contains(leaveOnServerDays) { return "\(who): leave_on_server_days must be 0...3650" }
+        if !(0...(1 << 22)).contains(maxSizeKiB) { return "\(who): max_size_kib must be 0...4194304" }
+        if !(0...3_650).contains(holdObsoleteUIDLDays) { return "\(who): hold_obsolete_uidl_days must be 0...3650" }
+        if !(0...10_080).contains(pollMinutes) { return "\(who): poll_minutes must be 0...10080" }
+        switch routing {
+        case .allTo(let target):
+            if target.isEmpty { return "\(who): all_to needs a user or list" }
+        case .parseHeaders(let headers):
+            if headers.acceptedDomains.isEmpty { return "\(who): routing by headers needs accepted domains" }
+            if let star = headers.acceptedDomains.first(where: { $0.contains("*") }) {
+                return "\(who): accepted domains are domains or addresses without *: \(star)"
+            }
+        }
+        return nil
+    }
+
+    /// The collectors' names must differ; each must be usable.
+    public static func problem(_ collectors: [MailCollector]) -> String? {
+        var seen = Set<String>()
+        for collector in collectors {
+            if let problem = collector.problem { return problem }
+            if !seen.insert(collector.name.lowercased()).inserted { return "two collectors are named \(collector.name)" }
+        }
+        return nil
+    }
+}

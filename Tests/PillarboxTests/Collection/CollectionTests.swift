@@ -222,3 +222,120 @@ struct CollectionCrashTests {
         }
     }
 }
+
+/// ISPs that misbehave, played by a small Python POP3 server whose trouble is chosen by the
+/// user name the collector logs in with.
+@Suite("Collection: misbehaving ISPs")
+struct CollectionHostileTests {
+    static let isp = #"""
+import socket, threading, sys
+messages = {1: ('u-one', b'Subject: one\r\n\r\nfirst\r\n'), 2: ('u-two', b'Subject: two\r\n\r\nsecond\r\n' + b'x' * 3000 + b'\r\n'),
+            3: ('u-three', b'Subject: three\r\n\r\nthird\r\n')}
+deleted = set()
+listener = socket.socket()
+listener.bind(('127.0.0.1', 0))
+listener.listen(16)
+print(json.dumps({'port': listener.getsockname()[1]}), flush=True)
+def serve(connection):
+    reader = connection.makefile('rb')
+    send = lambda text: connection.sendall(text if isinstance(text, bytes) else text.encode())
+    mode = 'normal'
+    if True:
+        send('+OK fake ISP ready\r\n')
+    marked = set()
+    while True:
+        line = reader.readline()
+        if not line:
+            return
+        words = line.decode(errors='replace').strip().split(' ')
+        command = words[0].upper()
+        if command == 'USER':
+            mode = words[1]
+            send('+OK\r\n')
+        elif command == 'PASS':
+            send('+OK logged in\r\n')
+        elif command == 'UIDL':
+            send('+OK\r\n')
+            if mode == 'malformed':
+                send('1 u-one\r\nnot a listing line\r\n.\r\n')
+                continue
+            for number, (uid, body) in messages.items():
+                if number in deleted: continue
+                send('%d %s\r\n' % (number, 'u-same' if mode == 'dupes' and number < 3 else uid))
+            send('.\r\n')
+        elif command == 'LIST':
+            send('+OK\r\n')
+            for number, (uid, body) in messages.items():
+                if number not in deleted: send('%d %d\r\n' % (number, len(body)))
+            send('.\r\n')
+        elif command == 'RETR':
+            number = int(words[1])
+            body = messages[number][1]
+            if mode == 'drop' and number == 2:
+                send('+OK\r\n' + body[:20].decode())
+                connection.close()
+                return
+            if mode == 'endless' and number == 2:
+                send('+OK\r\n')
+                try:
+                    for _ in range(64):
+                        send(b'y' * 65536)
+                except OSError:
+                    pass
+                connection.close()
+                return
+            send(b'+OK\r\n' + body + b'.\r\n')
+        elif command == 'DELE':
+            marked.add(int(words[1]))
+            send('+OK\r\n')
+        elif command == 'QUIT':
+            deleted.update(marked)
+            send('+OK bye\r\n')
+            connection.close()
+            return
+        else:
+            send('-ERR unknown\r\n')
+while True:
+    connection, _ = listener.accept()
+    threading.Thread(target=serve, args=(connection,), daemon=True).start()
+"""#
+
+    @Test("a connection dropped mid-RETR, a malformed listing, an endless line, duplicate UIDLs: a clear result, nothing lost or doubled")
+    func misbehaving() async throws {
+        try await MailServerHarness.with { server in
+            try await server.createStandardDirectory()
+            let (peer, port) = try await server.startPeer(Self.isp)
+            defer { peer.signal(SIGKILL) }
+            try await server.cli(["collector", "set", "isp", "--server", "127.0.0.1:\(port)", "--user", "drop", "--password-stdin",
+                                  "--encryption", "none", "--all-to", "alice", "--poll-minutes", "0"], input: "isp-pass\n")
+            try await server.start()
+            var runs = 0
+            func collect(as user: String) async throws -> String {
+                try await server.cli(["collector", "set", "isp", "--user", user])
+                try await server.cli(["collect", "now", "isp"])
+                defer { runs += 1 }
+                return try await CollectionTests.run(server, "isp", after: runs)
+            }
+            // Dropped in the middle of message 2: message 1 is kept, nothing is deleted (no QUIT).
+            let dropped = try await collect(as: "drop")
+            #expect(dropped.contains("closed the connection"), "\(dropped)")
+            let malformed = try await collect(as: "malformed")
+            #expect(malformed.contains("listing is malformed"), "\(malformed)")
+            let endless = try await collect(as: "endless")
+            #expect(endless.contains("longer than allowed") || endless.contains("larger than allowed"), "\(endless)")
+            // Two messages under one UIDL are left alone; the third is taken and deleted.
+            let dupes = try await collect(as: "dupes")
+            #expect(dupes == "ok: 1 collected, 1 deleted", "\(dupes)")
+            // A well-behaved run takes what is left (message 2), deletes it and message 1,
+            // whose copy the dropped run committed.
+            let normal = try await collect(as: "normal")
+            #expect(normal == "ok: 1 collected, 2 deleted", "\(normal)")
+            let inbox = try await eventually(within: .seconds(30), "three messages in alice's INBOX") { () -> [[UInt8]]? in
+                let messages = try await server.inbox("alice")
+                return messages.count >= 3 ? messages : nil
+            }
+            #expect(CollectionTests.subjects(inbox) == ["one", "three", "two"], "\(CollectionTests.subjects(inbox))")
+            #expect(server.log.contains("the server lists a UIDL for more than one message"))
+        }
+    }
+}

@@ -137,7 +137,7 @@ public struct CollectedMailRouting: Sendable {
                 return mailbox + "@" + host
             }
         }
-        return addresses.map { $0.trimmingCharacters(in: CharacterSet(charactersIn: "<> \t")) }.filter { !$0.isEmpty }
+        return addresses.map { $0.trimmingCharacters(in: CharacterSet(charactersIn: "<> \t\r")) }.filter { !$0.isEmpty }
     }
 
     /// A special header field: `X-RCPTTO`, or with a pattern, `X-Recipient: account-5123 * delivered`

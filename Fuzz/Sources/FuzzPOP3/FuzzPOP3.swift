@@ -1,13 +1,25 @@
 import FuzzDriver
 import POP3Wire
 
-/// Any bytes as POP3 command lines, and as a stored message written out for RETR and TOP: no
-/// crash, and the multi-line output always ends with the terminating line.
+/// Any bytes as POP3 command lines, as a stored message written out for RETR and TOP, and as a
+/// server's answers read by the collector: no crash, bounded output, and the multi-line output
+/// always ends with the terminating line.
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzPOP3(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let bytes = Array(UnsafeBufferPointer(start: data, count: size))
     for line in bytes.split(separator: 0x0A, omittingEmptySubsequences: false).prefix(1_000) {
         _ = POP3CommandParser.parse(line.last == 0x0D ? line.dropLast() : line)
+    }
+    // The same bytes as a server's answers to the collector: statuses, multi-line bodies,
+    // UIDL and LIST listings, each bounded.
+    var reader = POP3ClientReader(lineLimit: 4_096)
+    reader.append(bytes)
+    for _ in 0..<1_000 {
+        guard let status = try? reader.status() else { break }
+        guard status.isOK, let body = try? reader.multiline(limit: 1 << 20) else { continue }
+        precondition(body.count <= 1 << 20)
+        _ = try? POP3ClientReader.uniqueIDs(body)
+        _ = try? POP3ClientReader.sizes(body)
     }
     for lines in [nil, 0, 3] as [Int?] {
         let output = POP3MessageWriter.multiline(bytes, bodyLines: lines)

@@ -12,7 +12,7 @@ PACKAGES := pkg-config libzstd-dev liblua5.4-dev libunbound-dev zlib1g-dev postg
 TEST_PACKAGES := python3 dovecot-pop3d python3-aiosmtpd python3-prometheus-client ldnsutils python3-dkim python3-spf python3-dnspython python3-yaml python3-authres libxml2-utils curl swaks libnet-ssleay-perl fetchmail isync unbound openssl \
 	chromium chromium-driver python3-selenium python3-venv wrk
 
-.PHONY: run test build release deps test-deps clean bench-append bench-compression bench-rebuild bench-smtp bench-pop3 bench-imap bench-lag bench-outbound bench-auth bench-admin fuzz
+.PHONY: run test build release deps test-deps clean bench-append bench-compression bench-rebuild bench-smtp bench-pop3 bench-imap bench-lag bench-outbound bench-auth bench-admin bench-collect fuzz
 
 ## Installs the Debian packages that are missing (apt-get only runs when one is).
 deps:
@@ -98,6 +98,9 @@ bench-auth: deps
 
 bench-admin: deps
 	bench/admin/run
+
+bench-collect: deps
+	bench/collect/run
 
 ## imaptest is not packaged: build it yourself (bench/RESULTS.md says how) and pass IMAPTEST=PATH.
 bench-imap: deps

@@ -56,40 +56,40 @@ public final class CollectionService: Service, Sendable {
         while !Task.isCancelled {
             let generation = store.appendGeneration(for: [CollectionRequested.category, ConnectionFacts.category])
             var due: [String: String] = [:]
-            let collectors = settings.value(SettingKey.collectors).filter(\.enabled)
-            if !collectors.isEmpty {
-                do {
-                    for recorded in try await store.read(stream: CollectionRequested.stream, from: requestsSeen + 1) {
-                        requestsSeen = max(requestsSeen, recorded.streamVersion)
-                        guard let request = try Self.registry.decode(recorded, logger: logger) as? CollectionRequested else { continue }
-                        for collector in collectors where request.collector == nil || request.collector?.lowercased() == collector.name.lowercased() {
-                            due[collector.name] = "requested by \(request.actor)"
-                        }
+            do {
+                // From the settings table, not the live copy that follows the log a moment
+                // behind: a collector changed just before `collect now` runs as changed.
+                let collectors = try await Settings(engine: engine).value(SettingKey.collectors).filter(\.enabled)
+                for recorded in try await store.read(stream: CollectionRequested.stream, from: requestsSeen + 1) {
+                    requestsSeen = max(requestsSeen, recorded.streamVersion)
+                    guard let request = try Self.registry.decode(recorded, logger: logger) as? CollectionRequested else { continue }
+                    for collector in collectors where request.collector == nil || request.collector?.lowercased() == collector.name.lowercased() {
+                        due[collector.name] = "requested by \(request.actor)"
                     }
-                    for recorded in try await store.read(stream: ConnectionFacts.stream, from: connectionsSeen + 1) {
-                        connectionsSeen = max(connectionsSeen, recorded.streamVersion)
-                        guard let started = try Self.registry.decode(recorded, logger: logger) as? ConnectionStarted else { continue }
-                        for collector in collectors where collector.connections.isEmpty
-                            || collector.connections.contains(where: { $0.lowercased() == started.connection.lowercased() }) {
-                            due[collector.name] = due[collector.name] ?? "connection \(started.connection)"
-                        }
-                    }
-                    let last = try await lastStarts()
-                    for collector in collectors where collector.pollMinutes > 0 && due[collector.name] == nil {
-                        let previous = last[collector.name.lowercased()]
-                        if previous.map({ Date().timeIntervalSince($0) >= Double(collector.pollMinutes) * 60 }) ?? true {
-                            due[collector.name] = "every \(collector.pollMinutes) minutes"
-                        }
-                    }
-                    for collector in collectors {
-                        guard let trigger = due[collector.name] else { continue }
-                        try await runLocked(collector, trigger: trigger)
-                    }
-                } catch is CancellationError {
-                    throw CancellationError()
-                } catch {
-                    logger.warning("looking for collections to run failed", metadata: ["error": "\(error)"])
                 }
+                for recorded in try await store.read(stream: ConnectionFacts.stream, from: connectionsSeen + 1) {
+                    connectionsSeen = max(connectionsSeen, recorded.streamVersion)
+                    guard let started = try Self.registry.decode(recorded, logger: logger) as? ConnectionStarted else { continue }
+                    for collector in collectors where collector.connections.isEmpty
+                        || collector.connections.contains(where: { $0.lowercased() == started.connection.lowercased() }) {
+                        due[collector.name] = due[collector.name] ?? "connection \(started.connection)"
+                    }
+                }
+                let last = try await lastStarts()
+                for collector in collectors where collector.pollMinutes > 0 && due[collector.name] == nil {
+                    let previous = last[collector.name.lowercased()]
+                    if previous.map({ Date().timeIntervalSince($0) >= Double(collector.pollMinutes) * 60 }) ?? true {
+                        due[collector.name] = "every \(collector.pollMinutes) minutes"
+                    }
+                }
+                for collector in collectors {
+                    guard let trigger = due[collector.name] else { continue }
+                    try await runLocked(collector, trigger: trigger)
+                }
+            } catch is CancellationError {
+                throw CancellationError()
+            } catch {
+                logger.warning("looking for collections to run failed", metadata: ["error": "\(error)"])
             }
             await store.waitForAppend(after: generation, categories: [CollectionRequested.category, ConnectionFacts.category],
                                       timeout: tick)

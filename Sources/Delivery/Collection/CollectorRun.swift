@@ -73,7 +73,16 @@ struct CollectorRun {
             throw CollectionFailure("\(endpoint): \(error)")
         }
         let pop3 = POP3Exchange(connection: connection, timeout: policy.timeout)
-        defer { Task { await pop3.close() } }
+        do {
+            try await collect(over: pop3, endpoint: endpoint, &outcome)
+        } catch {
+            await pop3.close()
+            throw error
+        }
+        await pop3.close()
+    }
+
+    private func collect(over pop3: POP3Exchange, endpoint: MailSender.RelayServer, _ outcome: inout Outcome) async throws {
         let verification: RemoteConnection.Verification = collector.verifyCertificate
             ? .full(extraTrust: collector.trustedCertificates ?? policy.trustedCertificates) : .none
 
@@ -164,11 +173,11 @@ struct CollectorRun {
             try await appendBookkeeping(CollectedMessagesDeleted(collector: collector.name, uidls: deleting), stream: stream, version: &version)
             outcome.deleted = deleting.count
         }
-        // UIDLs the server no longer lists are remembered `hold_obsolete_uidl_days`, then forgotten.
+        // A UIDL the server no longer lists is forgotten once `hold_obsolete_uidl_days` have
+        // passed since it was collected (when it went from the server is not recorded).
         let present = Set(listed.map(\.uid))
         let holdUntil = now().addingTimeInterval(-Double(collector.holdObsoleteUIDLDays) * 86_400)
-        let obsolete = remembered.collected.filter { !present.contains($0.key) && ($0.value.deleted || $0.value.collected <= holdUntil) }
-            .filter { $0.value.collected <= holdUntil }.map(\.key).sorted()
+        let obsolete = remembered.collected.filter { !present.contains($0.key) && $0.value.collected <= holdUntil }.map(\.key).sorted()
         let leftGone = remembered.left.filter { !present.contains($0.key) }.map(\.key)
         if !obsolete.isEmpty || !leftGone.isEmpty {
             try await appendBookkeeping(CollectorUIDLsForgotten(collector: collector.name, uidls: obsolete + leftGone.sorted(),

@@ -46,30 +46,12 @@ final class RemoteConnection: @unchecked Sendable {
     /// Connects to `address` on `port` within `timeout`.
     static func connect(to address: IPAddress, port: Int, timeout: Duration,
                         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> RemoteConnection {
-        let (stream, feed) = AsyncStream.makeStream(of: ConnectionInput.self, bufferingPolicy: .unbounded)
-        let (seconds, attoseconds) = timeout.components
-        let channel: any Channel
-        do {
-            channel = try await ClientBootstrap(group: group)
-                .connectTimeout(.nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000))
-                .channelOption(.socketOption(.tcp_nodelay), value: 1)
-                .channelInitializer { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addHandler(Forwarder(feed: feed))
-                    }
-                }
-                .connect(host: address.description, port: port).get()
-        } catch {
-            feed.finish()
-            throw ConnectFailed(description: Self.describe(error))
-        }
-        return RemoteConnection(channel: channel, peer: address.description, inbound: stream, feed: feed)
+        try await connect(host: address.description, port: port, timeout: timeout, group: group)
     }
 
     /// Connects to `host` (a name the system resolves, or an address) on `port` within `timeout`.
     static func connect(host: String, port: Int, timeout: Duration,
                         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> RemoteConnection {
-        if let address = IPAddress(host) { return try await connect(to: address, port: port, timeout: timeout, group: group) }
         let (stream, feed) = AsyncStream.makeStream(of: ConnectionInput.self, bufferingPolicy: .unbounded)
         let (seconds, attoseconds) = timeout.components
         let channel: any Channel

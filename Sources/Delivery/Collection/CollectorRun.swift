@@ -133,7 +133,17 @@ struct CollectorRun {
                 continue
             }
             // The body may run a little past LIST's size (line ends); the bound leaves room.
-            let (answer, message) = try await pop3.multiline("RETR \(number)", limit: max(size, 1) * 2 + 65_536)
+            let answer: POP3ServerStatus, message: [UInt8]
+            do {
+                (answer, message) = try await pop3.multiline("RETR \(number)", limit: max(size, 1) * 2 + 65_536)
+            } catch let failure as CollectionFailure where failure.tooLarge {
+                // Far larger than LIST said: left on the server (recorded, so the next run does
+                // not stop at it again); this run ends, its connection being mid-response.
+                try await record(left: MessageLeftOnServer(collector: collector.name, uidl: uid, size: Int64(size),
+                                                           reason: "larger than the size the server listed"),
+                                 stream: stream, version: &version)
+                throw failure
+            }
             guard answer.isOK else { throw CollectionFailure("RETR \(number): \(answer.text)") }
             if let reason = refusal(message) {
                 try await record(left: MessageLeftOnServer(collector: collector.name, uidl: uid, size: Int64(message.count),

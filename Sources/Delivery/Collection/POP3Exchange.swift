@@ -7,7 +7,12 @@ import SMTPClient
 /// Why a collection ended early, as its run's result says it.
 struct CollectionFailure: Error, CustomStringConvertible {
     let description: String
-    init(_ description: String) { self.description = description }
+    /// A response larger than its bound (a message larger than the server said).
+    var tooLarge = false
+    init(_ description: String, tooLarge: Bool = false) {
+        self.description = description
+        self.tooLarge = tooLarge
+    }
 }
 
 /// One POP3 conversation with an ISP's server, command by command over a `RemoteConnection`
@@ -31,7 +36,7 @@ final class POP3Exchange: @unchecked Sendable {
             do {
                 if let value = try parse(&reader) { return value }
             } catch {
-                throw CollectionFailure(Self.describe(error))
+                throw CollectionFailure(Self.describe(error), tooLarge: error == .responseTooLarge)
             }
             switch await connection.read(timeout: timeout) {
             case .bytes(var buffer): reader.append(buffer.readBytes(length: buffer.readableBytes) ?? [])

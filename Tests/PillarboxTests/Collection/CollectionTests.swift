@@ -230,7 +230,8 @@ struct CollectionHostileTests {
     static let isp = #"""
 import socket, threading, sys
 messages = {1: ('u-one', b'Subject: one\r\n\r\nfirst\r\n'), 2: ('u-two', b'Subject: two\r\n\r\nsecond\r\n' + b'x' * 3000 + b'\r\n'),
-            3: ('u-three', b'Subject: three\r\n\r\nthird\r\n')}
+            3: ('u-three', b'Subject: three\r\n\r\nthird\r\n'),
+            4: ('u-four', b'Subject: four\r\n\r\n' + (b'z' * 70 + b'\r\n') * 1500)}
 deleted = set()
 listener = socket.socket()
 listener.bind(('127.0.0.1', 0))
@@ -260,13 +261,14 @@ def serve(connection):
                 send('1 u-one\r\nnot a listing line\r\n.\r\n')
                 continue
             for number, (uid, body) in messages.items():
-                if number in deleted: continue
+                if number in deleted or (number == 4 and mode != 'liar'): continue
                 send('%d %s\r\n' % (number, 'u-same' if mode == 'dupes' and number < 3 else uid))
             send('.\r\n')
         elif command == 'LIST':
             send('+OK\r\n')
             for number, (uid, body) in messages.items():
-                if number not in deleted: send('%d %d\r\n' % (number, len(body)))
+                if number in deleted or (number == 4 and mode != 'liar'): continue
+                send('%d %d\r\n' % (number, 10 if number == 4 else len(body)))
             send('.\r\n')
         elif command == 'RETR':
             number = int(words[1])
@@ -336,6 +338,14 @@ while True:
             }
             #expect(CollectionTests.subjects(inbox) == ["one", "three", "two"], "\(CollectionTests.subjects(inbox))")
             #expect(server.log.contains("the server lists a UIDL for more than one message"))
+            // A message far larger than LIST said: the run ends, the message is left and
+            // recorded, and the next run goes past it.
+            let liar = try await collect(as: "liar")
+            #expect(liar.contains("larger than allowed"), "\(liar)")
+            let after = try await collect(as: "liar")
+            #expect(after == "ok: 0 collected, 0 deleted", "\(after)")
+            #expect(try await server.query("SELECT uidl, reason FROM collection.left WHERE collector = 'isp'")
+                    == [["u-four", "larger than the size the server listed"]])
         }
     }
 }

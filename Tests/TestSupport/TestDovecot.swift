@@ -19,7 +19,7 @@ public final class TestDovecot: @unchecked Sendable {
     }
 
     /// `users`: name → password.
-    public init(users: [String: String]) throws {
+    public init(users: [String: String]) async throws {
         let binary = "/usr/sbin/dovecot"
         guard FileManager.default.isExecutableFile(atPath: binary) else {
             throw Missing(description: "\(binary) is missing: install Debian's dovecot-pop3d (make test-deps does)")
@@ -97,11 +97,12 @@ public final class TestDovecot: @unchecked Sendable {
             process.standardOutput = FileHandle.nullDevice
             process.standardError = FileHandle.nullDevice
             try process.run()
-            let deadline = ContinuousClock.now + .seconds(20)
-            while !(Self.accepts(port) && Self.accepts(sslPort)) && process.isRunning && ContinuousClock.now < deadline {
-                Thread.sleep(forTimeInterval: 0.02)
+            // Ready once both listeners take connections; a Dovecot that did not start (a port
+            // taken meanwhile) is stopped and another pair of ports tried.
+            let listening = try? await eventually(within: .seconds(20), "dovecot listening on \(port) and \(sslPort)") {
+                Self.accepts(port) && Self.accepts(sslPort) ? true : nil
             }
-            if Self.accepts(port) && Self.accepts(sslPort) {
+            if listening == true {
                 started = (port, sslPort, process, lifeline)
                 break
             }

@@ -145,28 +145,27 @@ struct CollectorRun {
                 throw failure
             }
             guard answer.isOK else { throw CollectionFailure("RETR \(number): \(answer.text)") }
-            if let reason = refusal(message) {
+            let header = MessageHeader.parse(message)
+            if let reason = refusal(header) {
                 try await record(left: MessageLeftOnServer(collector: collector.name, uidl: uid, size: Int64(message.count),
                                                            reason: reason), stream: stream, version: &version)
                 remembered.left[uid] = now()
                 continue
             }
-            switch try await accept(message, uid: uid, stream: stream, version: version) {
-            case .recorded(let newVersion):
-                version = newVersion
-                remembered.collected[uid] = (now(), false)
-                outcome.collected += 1
-            case .raced:
+            var recorded = try await accept(message, header: header, uid: uid, stream: stream, version: version)
+            if case .raced = recorded {
                 // Another process recorded something for this collector: read again, and take
                 // this message only if it is still not there.
                 version = try await store.version(of: stream)
                 remembered = try await CollectionProjection.remembered(collector.name, engine: engine)
-                if remembered.collected[uid] == nil, case .recorded(let newVersion) = try await accept(message, uid: uid, stream: stream,
-                                                                                                        version: version) {
-                    version = newVersion
-                    remembered.collected[uid] = (now(), false)
-                    outcome.collected += 1
+                if remembered.collected[uid] == nil {
+                    recorded = try await accept(message, header: header, uid: uid, stream: stream, version: version)
                 }
+            }
+            if case .recorded(let newVersion) = recorded {
+                version = newVersion
+                remembered.collected[uid] = (now(), false)
+                outcome.collected += 1
             }
         }
 
@@ -196,8 +195,7 @@ struct CollectorRun {
     }
 
     /// Why a downloaded message is not taken: more `Received:` fields than allowed (a loop).
-    private func refusal(_ message: [UInt8]) -> String? {
-        let header = MessageHeader.parse(message)
+    private func refusal(_ header: MessageHeader) -> String? {
         let hops = header.all("Received").count
         // RFC 5321 §6.3: a loop shows as too many Received: fields.
         if hops > policy.maxHops { return "\(hops) Received: fields (a mail loop)" }
@@ -211,8 +209,9 @@ struct CollectorRun {
 
     /// Routes the message and appends its acceptance with its collection, expecting the
     /// collector stream at `version`.
-    private func accept(_ message: [UInt8], uid: String, stream: StreamName, version: Int64?) async throws -> Recorded {
-        let header = Array(message.prefix(MessageHeader.parse(message).size))
+    private func accept(_ message: [UInt8], header parsed: MessageHeader, uid: String, stream: StreamName,
+                        version: Int64?) async throws -> Recorded {
+        let header = Array(message.prefix(parsed.size))
         var router = Router(snapshot: snapshot)
         router.defaultMappings = policy.defaultMappings
         router.mainAdministrator = policy.mainAdministrator
@@ -251,7 +250,7 @@ struct CollectorRun {
         let stored = Array(trace.utf8) + message
         let blob = BlobData(stored)
         let messageID = ReportMail.randomID()
-        let returnPath = MessageHeader.parse(message).first("Return-Path")
+        let returnPath = parsed.first("Return-Path")
             .map { $0.trimmingCharacters(in: CharacterSet(charactersIn: "<> \t")) } ?? ""
         let accepted = MessageAccepted(
             messageID: messageID, sessionID: "", service: "pop3-collector", clientIP: collector.endpoint?.host ?? collector.server,

@@ -30,7 +30,7 @@ struct CollectionTests {
 
     @Test("STLS with USER/PASS: every message once into the user's mailbox, deleted from the server after the commit; the next run takes nothing")
     func stlsDeleteAfterDownload() async throws {
-        let isp = try TestDovecot(users: ["office": "isp-pass"])
+        let isp = try await TestDovecot(users: ["office": "isp-pass"])
         for n in 1...3 { try isp.deliver(Self.message(n), to: "office") }
         try await MailServerHarness.with { server in
             try await server.createStandardDirectory()
@@ -64,7 +64,7 @@ struct CollectionTests {
 
     @Test("POP3S with APOP, CRAM-MD5 and SASL PLAIN; left on the server, the UIDLs remembered across a restart; redownload fetches again")
     func leaveOnServer() async throws {
-        let isp = try TestDovecot(users: ["office": "isp-pass"])
+        let isp = try await TestDovecot(users: ["office": "isp-pass"])
         for n in 1...2 { try isp.deliver(Self.message(n), to: "office") }
         try await MailServerHarness.with { server in
             try await server.createStandardDirectory()
@@ -109,7 +109,7 @@ struct CollectionTests {
 
     @Test("routing by header fields: accepted domains, a special field with its pattern, user mappings; nobody recognised goes to the administrator")
     func headerRouting() async throws {
-        let isp = try TestDovecot(users: ["catchall": "isp-pass"])
+        let isp = try await TestDovecot(users: ["catchall": "isp-pass"])
         try isp.deliver(Self.message(1, to: "alice@isp.example"), to: "catchall")
         try isp.deliver(Self.message(2, to: "someone@elsewhere.example", extra: "X-Envelope: for bob@isp.example via isp\r\n"), to: "catchall")
         try isp.deliver(Self.message(3, to: "Team <alice@isp.example>, carol@isp.example"), to: "catchall")
@@ -140,7 +140,7 @@ struct CollectionTests {
 
     @Test("a server without STLS gets no password when STLS is required; a wrong password is the run's result; oversize left on the server")
     func refusals() async throws {
-        let isp = try TestDovecot(users: ["office": "isp-pass"])
+        let isp = try await TestDovecot(users: ["office": "isp-pass"])
         try isp.deliver(Self.message(1), to: "office")
         try isp.deliver(Self.message(2, extra: "X-Padding: " + String(repeating: "x", count: 4_000) + "\r\n"), to: "office")
         try await MailServerHarness.with { server in
@@ -182,7 +182,7 @@ struct CollectionCrashTests {
     /// mailbox holds what it should: nothing with `leave` 0, everything with days to keep.
     @Test("SIGKILL five times during a collection of 300 messages: each arrives once", arguments: [0, 7])
     func killed(leaveDays: Int) async throws {
-        let isp = try TestDovecot(users: ["office": "isp-pass"])
+        let isp = try await TestDovecot(users: ["office": "isp-pass"])
         for n in 1...300 { try isp.deliver(CollectionTests.message(n) + String(repeating: "line \(n)\r\n", count: n % 40), to: "office") }
         try await MailServerHarness.with { server in
             try await server.createStandardDirectory()

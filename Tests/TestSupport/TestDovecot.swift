@@ -116,7 +116,7 @@ public final class TestDovecot: @unchecked Sendable {
         (port, sslPort, process, lifeline) = started
     }
 
-    /// Puts a message in `user`'s mailbox, as a maildir file; its name (the UIDL with
+    /// Puts a message in `user`'s mailbox, as a maildir file; the file's name is returned.
     @discardableResult
     public func deliver(_ message: String, to user: String) throws -> String {
         delivered += 1

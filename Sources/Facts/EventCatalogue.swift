@@ -66,6 +66,7 @@ public enum EventCatalogue {
         ConnectionScheduled.self,
         MessageCollected.self,
         MessageLeftOnServer.self,
+        CollectedMessageFetchRequested.self,
         CollectedMessagesDeleted.self,
         CollectorUIDLsForgotten.self,
         CollectorRunEnded.self,

@@ -63,6 +63,9 @@ public struct Router: Sendable {
         let domain = domain.lowercased()
         guard isLocal(domain: domain) else { return nil }
         let local = localPart.lowercased()
+        // A reply to a collector's notice of a message left on the server: taken and
+        // discarded here, read by the collector service from the accepted message.
+        if local.hasPrefix(MessageLeftOnServer.replyPrefix) { return .discard }
         let address = "\(local)@\(domain)"
         var target = snapshot.aliases[address]
         if target == nil {

@@ -115,13 +115,16 @@ public final class CollectionService: Service, Sendable {
                 logger.info("another process is running this collector", metadata: ["collector": "\(collector.name)"])
                 return
             }
-            let ended = await run(collector, trigger: trigger)
+            let (ended, session) = await run(collector, trigger: trigger)
             var failure: (any Error)?
             do {
                 let stream = try MessageCollected.stream(collector: collector.name)
-                try await engine.transaction { transaction in
-                    try await transaction.append([PendingAppend(stream: stream, expectedVersion: .any, events: [PendingEvent(ended)])])
+                var appends = [PendingAppend(stream: stream, expectedVersion: .any, events: [PendingEvent(ended)])]
+                if let session {
+                    appends.append(PendingAppend(stream: try StreamName(category: SessionEnded.category, id: session.sessionID),
+                                                 expectedVersion: .noStream, events: [PendingEvent(session)]))
                 }
+                try await engine.transaction { transaction in try await transaction.append(appends) }
             } catch {
                 failure = error
             }
@@ -132,13 +135,13 @@ public final class CollectionService: Service, Sendable {
     }
 
     /// One run: the password opened from the vault, then the collection.
-    func run(_ collector: MailCollector, trigger: String) async -> CollectorRunEnded {
+    func run(_ collector: MailCollector, trigger: String) async -> (CollectorRunEnded, SessionEnded?) {
         let started = Date()
         var password = ""
         if let secret = collector.passwordSecret {
             guard let vault else {
-                return CollectorRunEnded(collector: collector.name, started: started, trigger: trigger,
-                                         result: "the password cannot be opened: no key directory", collected: 0, deleted: 0, failed: true)
+                return (CollectorRunEnded(collector: collector.name, started: started, trigger: trigger,
+                                          result: "the password cannot be opened: no key directory", collected: 0, deleted: 0, failed: true), nil)
             }
             do {
                 guard let bytes = try await vault.open(secret, purpose: MailCollector.passwordPurpose,
@@ -147,8 +150,8 @@ public final class CollectionService: Service, Sendable {
                 }
                 password = String(decoding: bytes, as: UTF8.self)
             } catch {
-                return CollectorRunEnded(collector: collector.name, started: started, trigger: trigger,
-                                         result: "the password cannot be opened: \(error)", collected: 0, deleted: 0, failed: true)
+                return (CollectorRunEnded(collector: collector.name, started: started, trigger: trigger,
+                                          result: "the password cannot be opened: \(error)", collected: 0, deleted: 0, failed: true), nil)
             }
         }
         let policy = CollectorRun.Policy(hostname: hostname, maxMessageSize: settings.value(SettingKey<Int>.maxMessageSize),
@@ -157,9 +160,16 @@ public final class CollectionService: Service, Sendable {
                                          defaultMappings: !settings.value(SettingKey<Bool>.disableDefaultMappings),
                                          trustedCertificates: nil)
         let run = CollectorRun(collector: collector, password: password, engine: engine, snapshot: directory.snapshot, policy: policy,
-                               logger: logger, now: { Date() })
-        let ended = await run.run(trigger: trigger)
+                               logger: logger, now: { Date() }, sessionID: Self.newSessionID())
+        let (ended, session) = await run.run(trigger: trigger)
         logger.info("collection ended", metadata: ["collector": "\(collector.name)", "trigger": "\(trigger)", "result": "\(ended.result)"])
-        return ended
+        return (ended, session)
+    }
+
+    /// Twelve hex digits, as the gateways' session ids.
+    static func newSessionID() -> String {
+        var generator = SystemRandomNumberGenerator()
+        let digits = Array("0123456789abcdef".utf8)
+        return String(decoding: (0..<12).map { _ in digits[Int(generator.next() % 16)] }, as: UTF8.self)
     }
 }

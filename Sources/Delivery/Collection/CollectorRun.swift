@@ -30,6 +30,15 @@ struct CollectorRun {
     let policy: Policy
     let logger: Logger
     let now: @Sendable () -> Date
+    /// The run's session (LogDB type P): its collected messages point at it.
+    let sessionID: String
+    /// The TLS version once the session has it.
+    private let tlsState = TLSState()
+    var tls: String? { tlsState.version }
+
+    final class TLSState: @unchecked Sendable {
+        var version: String?
+    }
 
     /// What the run takes from the settings.
     struct Policy: Sendable {
@@ -44,13 +53,17 @@ struct CollectorRun {
 
     struct Outcome: Sendable {
         var collected = 0
+        var bytes: Int64 = 0
         var deleted = 0
+        var deletedByRule = 0
         var failure: String?
+        var connected = false
     }
 
     var store: EventStore { engine.store }
 
-    func run(trigger: String) async -> CollectorRunEnded {
+    /// The run's record, and its session's when it reached the server.
+    func run(trigger: String) async -> (ended: CollectorRunEnded, session: SessionEnded?) {
         let started = now()
         var outcome = Outcome()
         do {
@@ -59,9 +72,16 @@ struct CollectorRun {
             outcome.failure = "\(error)"
             logger.warning("collection failed", metadata: ["collector": "\(collector.name)", "error": "\(error)"])
         }
-        let result = outcome.failure ?? "ok: \(outcome.collected) collected, \(outcome.deleted) deleted"
-        return CollectorRunEnded(collector: collector.name, started: started, trigger: trigger, result: result,
-                                 collected: outcome.collected, deleted: outcome.deleted, failed: outcome.failure != nil)
+        var result = outcome.failure ?? "ok: \(outcome.collected) collected, \(outcome.deleted) deleted"
+        if outcome.deletedByRule > 0 { result += ", \(outcome.deletedByRule) deleted by rule" }
+        let session = outcome.connected ? SessionEnded(
+            sessionID: sessionID, kind: .pop3Collector, service: "pop3-collector", clientIP: collector.endpoint?.host ?? collector.server,
+            startedAt: started, duration: now().timeIntervalSince(started), user: collector.user, tls: tls,
+            errorCode: outcome.failure.map { String($0.prefix(200)) } ?? "", messages: outcome.collected, bytes: outcome.bytes) : nil
+        let ended = CollectorRunEnded(collector: collector.name, started: started, trigger: trigger, result: result,
+                                      collected: outcome.collected, deleted: outcome.deleted, failed: outcome.failure != nil,
+                                      sessionID: session?.sessionID)
+        return (ended, session)
     }
 
     private func collect(_ outcome: inout Outcome) async throws {
@@ -72,6 +92,7 @@ struct CollectorRun {
         } catch {
             throw CollectionFailure("\(endpoint): \(error)")
         }
+        outcome.connected = true
         let pop3 = POP3Exchange(connection: connection, timeout: policy.timeout)
         do {
             try await collect(over: pop3, endpoint: endpoint, &outcome)
@@ -98,6 +119,7 @@ struct CollectorRun {
                 throw CollectionFailure("the server does not offer STLS (\(answer.text)); the password was not sent")
             }
         }
+        tlsState.version = pop3.tls
         try await pop3.logIn(user: collector.user, password: password, method: collector.authentication, greeting: greetingText)
 
         let (uidlAnswer, uidlListing) = try await pop3.multiline("UIDL", limit: 16 << 20)
@@ -123,13 +145,48 @@ struct CollectorRun {
         var remembered = try await CollectionProjection.remembered(collector.name, engine: engine)
         let limit = min(collector.maxSizeKiB > 0 ? collector.maxSizeKiB * 1024 : Int.max, policy.maxMessageSize)
 
+        var deletedByRule: [(uid: String, rule: String)] = []
         for (number, uid) in listed where !duplicated.contains(uid) {
-            if remembered.collected[uid] != nil || remembered.left[uid] != nil { continue }
+            if remembered.collected[uid] != nil { continue }
+            // A message left on the server stays there, unless a reply to its notice asked for
+            // it within the fetch window.
+            var fetchAsked = false
+            if let left = remembered.left[uid] {
+                guard left.fetchRequested, now().timeIntervalSince(left.firstSeen) <= MessageLeftOnServer.fetchWindow else { continue }
+                fetchAsked = true
+            }
             let size = sizes[number] ?? 0
-            if size > limit {
+            var header: [UInt8]?
+            if !fetchAsked, !collector.downloadRules.isEmpty {
+                if collector.downloadRules.contains(where: \.readsHeader) { header = try await pop3.header(of: number) }
+                let fields = MessageHeader.parse(header ?? [])
+                if let rule = collector.downloadRules.first(where: { $0.matches(size: size, values: { fields.all($0) }) }) {
+                    switch rule.action {
+                    case .keep:
+                        break
+                    case .skip:
+                        try await record(left: MessageLeftOnServer(collector: collector.name, uidl: uid, size: Int64(size),
+                                                                   reason: "download rule: \(rule)"), stream: stream, version: &version)
+                        continue
+                    case .delete:
+                        if try await pop3.command("DELE \(number)").isOK { deletedByRule.append((uid, rule.description)) }
+                        continue
+                    }
+                }
+            }
+            let bound = fetchAsked ? policy.maxMessageSize : limit
+            if size > bound {
+                var notice: Notice?
+                if size <= policy.maxMessageSize {
+                    let fields: [UInt8]
+                    if let header { fields = header } else { fields = try await pop3.header(of: number) }
+                    notice = try await oversizeNotice(header: fields, size: size, limit: bound)
+                }
                 try await record(left: MessageLeftOnServer(collector: collector.name, uidl: uid, size: Int64(size),
-                                                           reason: "larger than \(limit) bytes"), stream: stream, version: &version)
-                remembered.left[uid] = now()
+                                                           reason: "larger than \(bound) bytes", token: notice?.token,
+                                                           noticeID: notice?.messageID, notified: notice?.users),
+                                 also: notice?.appends ?? [], stream: stream, version: &version)
+                remembered.left[uid] = (now(), false)
                 continue
             }
             // The body may run a little past LIST's size (line ends); the bound leaves room.
@@ -145,27 +202,34 @@ struct CollectorRun {
                 throw failure
             }
             guard answer.isOK else { throw CollectionFailure("RETR \(number): \(answer.text)") }
-            let header = MessageHeader.parse(message)
-            if let reason = refusal(header) {
+            let parsed = MessageHeader.parse(message)
+            if let reason = refusal(parsed) {
                 try await record(left: MessageLeftOnServer(collector: collector.name, uidl: uid, size: Int64(message.count),
                                                            reason: reason), stream: stream, version: &version)
-                remembered.left[uid] = now()
+                remembered.left[uid] = (now(), false)
                 continue
             }
-            var recorded = try await accept(message, header: header, uid: uid, stream: stream, version: version)
+            var recorded = try await accept(message, header: parsed, uid: uid, stream: stream, version: version)
             if case .raced = recorded {
                 // Another process recorded something for this collector: read again, and take
                 // this message only if it is still not there.
                 version = try await store.version(of: stream)
                 remembered = try await CollectionProjection.remembered(collector.name, engine: engine)
                 if remembered.collected[uid] == nil {
-                    recorded = try await accept(message, header: header, uid: uid, stream: stream, version: version)
+                    recorded = try await accept(message, header: parsed, uid: uid, stream: stream, version: version)
                 }
             }
-            if case .recorded(let newVersion) = recorded {
+            switch recorded {
+            case .recorded(let newVersion):
                 version = newVersion
                 remembered.collected[uid] = (now(), false)
                 outcome.collected += 1
+                outcome.bytes += Int64(message.count)
+            case .left(let newVersion):
+                version = newVersion
+                remembered.left[uid] = (now(), false)
+            case .raced:
+                break
             }
         }
 
@@ -178,6 +242,11 @@ struct CollectorRun {
             if answer.isOK { deleting.append(uid) }
         }
         try await pop3.expectOK("QUIT")
+        for (rule, uids) in Dictionary(grouping: deletedByRule, by: \.rule).sorted(by: { $0.key < $1.key }) {
+            try await appendBookkeeping(CollectedMessagesDeleted(collector: collector.name, uidls: uids.map(\.uid), rule: rule),
+                                        stream: stream, version: &version)
+            outcome.deletedByRule += uids.count
+        }
         if !deleting.isEmpty {
             try await appendBookkeeping(CollectedMessagesDeleted(collector: collector.name, uidls: deleting), stream: stream, version: &version)
             outcome.deleted = deleting.count
@@ -204,35 +273,102 @@ struct CollectorRun {
 
     enum Recorded {
         case recorded(Int64)
+        /// Left on the server after all (nowhere to route it); the stream's version after.
+        case left(Int64?)
         case raced
     }
 
     /// Routes the message and appends its acceptance with its collection, expecting the
-    /// collector stream at `version`.
+    /// collector stream at `version`. A message whose header names no recipient the routing
+    /// recognises meets the collector's routing-error action: kept for a user (or the main
+    /// administrator), replaced by an error message with the original attached, or bounced;
+    /// whatever it causes commits with its `message_collected`.
     private func accept(_ message: [UInt8], header parsed: MessageHeader, uid: String, stream: StreamName,
                         version: Int64?) async throws -> Recorded {
         let header = Array(message.prefix(parsed.size))
-        var router = Router(snapshot: snapshot)
-        router.defaultMappings = policy.defaultMappings
-        router.mainAdministrator = policy.mainAdministrator
-        let routing = CollectedMailRouting(router: router, routing: collector.routing)
-        var found = routing.recipients(header: header)
+        let router = makeRouter()
+        var found = CollectedMailRouting(router: router, routing: collector.routing).recipients(header: header)
         var how = "all-to"
+        var keep = true
+        var errorTo: String?
+        var bounce = false
         if case .parseHeaders(let rules) = collector.routing {
             how = "headers"
             if found.isEmpty {
-                // VPOP3's routing errors; the error notices and bounces are not sent yet: each
-                // keeps the message with the user named (or the main administrator).
                 how = "routing error: \(rules.onError)"
-                let fallback: String = switch rules.onError {
-                case .errorToUser(let user), .messageToUser(let user): user
-                case .errorToAdministrator, .messageToAdministrator, .bounce: policy.mainAdministrator
+                bounce = rules.bounceToSender
+                let target: String?
+                switch rules.onError {
+                case .messageToUser(let user): target = user
+                case .messageToAdministrator: target = policy.mainAdministrator
+                case .errorToUser(let user): target = user; errorTo = user; keep = false
+                case .errorToAdministrator: target = policy.mainAdministrator; errorTo = target; keep = false
+                case .bounce: target = nil; keep = false; bounce = true
                 }
-                if let route = CollectedMailRouting.target(fallback, router: router) {
-                    found = [.init(address: fallback, route: route)]
+                if let target, let route = CollectedMailRouting.target(target, router: router) {
+                    found = [.init(address: target, route: route)]
                 }
             }
         }
+        let recipients = localRecipients(found, router: router)
+        let returnPath = Self.address(parsed.first("Return-Path") ?? "")
+        // Never a bounce to a bounce or to automatic mail (RFC 3834 §2): they are dropped.
+        if bounce, returnPath.isEmpty || Self.isAutomatic(parsed) { bounce = false; how += ", no bounce (no sender or automatic mail)" }
+        if !keep && errorTo != nil && recipients.isEmpty || keep && recipients.isEmpty && !bounce {
+            // Nowhere to put it: left on the server, for an administrator to route and fetch again.
+            var current = version
+            try await record(left: MessageLeftOnServer(collector: collector.name, uidl: uid, size: Int64(message.count),
+                                                       reason: "no recipient found, and \(how) has no user to go to"),
+                             stream: stream, version: &current)
+            return .left(current)
+        }
+
+        let trace = "Received: from \(collector.endpoint?.host ?? collector.server) by \(policy.hostname) with POP3"
+            + " id \(uid.filter { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "." }.prefix(70));\r\n\t\(Self.date(now()))\r\n"
+        let stored = Array(trace.utf8) + message
+        var appends: [PendingAppend] = []
+        var messageID = ""
+        if keep || errorTo != nil {
+            let bytes = keep ? stored : errorMessage(original: stored, to: found.map(\.address), uid: uid)
+            let blob = BlobData(bytes)
+            messageID = ReportMail.randomID()
+            let accepted = MessageAccepted(
+                messageID: messageID, sessionID: sessionID, service: "pop3-collector",
+                clientIP: collector.endpoint?.host ?? collector.server, helo: "", tls: tls, authUser: nil,
+                reversePath: keep ? returnPath : "", recipients: recipients, body: nil, smtpUTF8: false, ret: nil, envelopeID: nil,
+                mailAuth: nil, size: Int64(bytes.count), blob: blob.id, returnPathLength: 0,
+                subject: keep ? MIMEParser.summarise(header).subjectText : Self.errorSubject)
+            appends.append(PendingAppend(stream: try DeliveryFacts.stream(messageID), expectedVersion: .noStream,
+                                         events: [PendingEvent(accepted, blobs: [blob])]))
+        }
+        if bounce, let append = try bounceMessage(original: stored, to: returnPath, router: router) {
+            appends.append(append)
+            how += ", bounced to \(returnPath)"
+        }
+        let collected = MessageCollected(collector: collector.name, uidl: uid, size: Int64(message.count),
+                                         server: collector.server, account: collector.user, messageID: messageID,
+                                         recipients: recipients.map(\.address), routing: how)
+        appends.append(PendingAppend(stream: stream, expectedVersion: version.map { .exactly($0) } ?? .noStream,
+                                     events: [PendingEvent(collected)]))
+        do {
+            // With the inline `collection.uidls` in the same transaction.
+            _ = try await engine.transaction { transaction in try await transaction.append(appends) }
+        } catch is WrongExpectedVersion {
+            return .raced
+        }
+        return .recorded((version ?? -1) + 1)
+    }
+
+    func makeRouter() -> Router {
+        var router = Router(snapshot: snapshot)
+        router.defaultMappings = policy.defaultMappings
+        router.mainAdministrator = policy.mainAdministrator
+        return router
+    }
+
+    /// Local recipients for what the routing found: users, and lists expanded to their local
+    /// members (collected mail goes to no remote address).
+    func localRecipients(_ found: [CollectedMailRouting.Recipient], router: Router) -> [MessageAccepted.Recipient] {
         var recipients: [MessageAccepted.Recipient] = []
         for recipient in found {
             switch recipient.route {
@@ -245,40 +381,156 @@ struct CollectorRun {
                 break
             }
         }
-        let trace = "Received: from \(collector.endpoint?.host ?? collector.server) by \(policy.hostname) with POP3"
-            + " id \(uid.filter { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "." }.prefix(70));\r\n\t\(Self.date(now()))\r\n"
-        let stored = Array(trace.utf8) + message
-        let blob = BlobData(stored)
-        let messageID = ReportMail.randomID()
-        let returnPath = parsed.first("Return-Path")
-            .map { $0.trimmingCharacters(in: CharacterSet(charactersIn: "<> \t")) } ?? ""
-        let accepted = MessageAccepted(
-            messageID: messageID, sessionID: "", service: "pop3-collector", clientIP: collector.endpoint?.host ?? collector.server,
-            helo: "", tls: nil, authUser: nil, reversePath: returnPath, recipients: recipients, body: nil, smtpUTF8: false,
-            ret: nil, envelopeID: nil, mailAuth: nil, size: Int64(stored.count), blob: blob.id, returnPathLength: 0,
-            subject: MIMEParser.summarise(header).subjectText)
-        let collected = MessageCollected(collector: collector.name, uidl: uid, size: Int64(message.count),
-                                         server: collector.server, account: collector.user, messageID: messageID,
-                                         recipients: recipients.map(\.address), routing: how)
-        do {
-            // With the inline `collection.uidls` in the same transaction.
-            let messageStream = try DeliveryFacts.stream(messageID)
-            try await engine.transaction { transaction in
-                try await transaction.append([
-                    PendingAppend(stream: messageStream, expectedVersion: .noStream, events: [PendingEvent(accepted, blobs: [blob])]),
-                    PendingAppend(stream: stream, expectedVersion: version.map { .exactly($0) } ?? .noStream,
-                                  events: [PendingEvent(collected)]),
-                ])
-            }
-        } catch is WrongExpectedVersion {
-            return .raced
-        }
-        return .recorded((version ?? -1) + 1)
+        return recipients
     }
 
-    /// A left message's record, once per UIDL.
-    private func record(left: MessageLeftOnServer, stream: StreamName, version: inout Int64?) async throws {
-        try await appendBookkeeping(left, stream: stream, version: &version)
+    static let errorSubject = "Collected message with no recognised recipient"
+
+    /// VPOP3's routing-error message: what happened, with the original attached.
+    func errorMessage(original: [UInt8], to: [String], uid: String) -> [UInt8] {
+        let boundary = "collect-" + ReportMail.randomID()
+        var rules = ""
+        if case .parseHeaders(let headers) = collector.routing { rules = headers.acceptedDomains.joined(separator: ";") }
+        var text = ""
+        func line(_ value: String = "") { text += value + "\r\n" }
+        line("From: Mail collector \(collector.name) <postmaster@\(policy.hostname)>")
+        line("To: \(to.map { "<\($0)>" }.joined(separator: ", "))")
+        line("Subject: \(Self.errorSubject)")
+        line("Date: \(Self.date(now()))")
+        line("Message-ID: <\(ReportMail.randomID())@\(policy.hostname)>")
+        line("Auto-Submitted: auto-generated")
+        line("MIME-Version: 1.0")
+        line("Content-Type: multipart/mixed; boundary=\"\(boundary)\"")
+        line()
+        line("--\(boundary)")
+        line("Content-Type: text/plain; charset=utf-8")
+        line("Content-Transfer-Encoding: 8bit")
+        line()
+        line("The collector \(collector.name) downloaded a message from the mailbox \(collector.user) at \(collector.server)")
+        line("(UIDL \(DeliveryReport.oneLine(uid))), but none of its header fields names a recipient in")
+        line("the accepted domains (\(rules)). It is attached.")
+        line()
+        line("--\(boundary)")
+        line("Content-Type: message/rfc822")
+        line()
+        var bytes = Array(text.utf8) + original
+        if original.suffix(2) != [0x0D, 0x0A] { bytes += [0x0D, 0x0A] }
+        return bytes + Array("--\(boundary)--\r\n".utf8)
+    }
+
+    /// A delivery status notification to the original's sender, from `<>`: no recipient was
+    /// recognised. Nil when the sender's address routes nowhere.
+    func bounceMessage(original: [UInt8], to sender: String, router: Router) throws -> PendingAppend? {
+        let id = DeliveryPlan.newMessageID()
+        let account = collector.user.contains("@") ? collector.user : "\(collector.user)@\(collector.endpoint?.host ?? collector.server)"
+        let report = DeliveryReport(
+            reportingMTA: policy.hostname, to: sender, originalMessageID: id, originalSubject: nil, envelopeID: nil, arrivalDate: now(),
+            recipients: [.init(finalRecipient: account, action: .failed, status: "5.1.1",
+                               diagnostic: RemoteReply(code: 550, enhanced: "5.1.1",
+                                                       text: "no recipient of this message is known here", fromServer: false))],
+            original: original, returnFull: false, date: now(), messageID: id, boundary: "dsn-" + id)
+        let domain = String(sender.split(separator: "@").last ?? "")
+        let localPart = sender.lastIndex(of: "@").map { String(sender[..<$0]) } ?? sender
+        let route: MessageAccepted.Recipient
+        switch router.route(localPart: localPart, domain: domain, from: RouteSender(user: nil, inRelayNetworks: true)) {
+        case .local(let user): route = .init(address: sender, route: .local, user: user)
+        case .remote: route = .init(address: sender, route: .remote, notify: ["NEVER"])
+        default: return nil
+        }
+        let returnPath = "Return-Path: <>\r\n"
+        let bytes = Array(returnPath.utf8) + report.render()
+        let blob = BlobData(bytes)
+        let accepted = MessageAccepted(
+            messageID: id, sessionID: sessionID, service: "dsn", clientIP: "", helo: policy.hostname, tls: nil, authUser: nil,
+            reversePath: "", recipients: [route], body: "8BITMIME", smtpUTF8: false, ret: nil, envelopeID: nil, mailAuth: nil,
+            size: Int64(bytes.count), blob: blob.id, returnPathLength: returnPath.utf8.count, subject: report.subjectLine)
+        return PendingAppend(stream: try DeliveryFacts.stream(id), expectedVersion: .noStream, events: [PendingEvent(accepted, blobs: [blob])])
+    }
+
+    /// What a notice of a message left for its size causes: the notice to each local user the
+    /// message is for (the routing-error target, or the main administrator, when its header
+    /// names none), with a reply address carrying a fresh token.
+    struct Notice {
+        var token: String
+        var messageID: String
+        var users: [String]
+        var appends: [PendingAppend]
+    }
+
+    func oversizeNotice(header: [UInt8], size: Int, limit: Int) async throws -> Notice? {
+        let router = makeRouter()
+        var found = CollectedMailRouting(router: router, routing: collector.routing).recipients(header: header)
+        if found.isEmpty {
+            var target = policy.mainAdministrator
+            if case .parseHeaders(let rules) = collector.routing {
+                switch rules.onError {
+                case .errorToUser(let user), .messageToUser(let user): target = user
+                default: break
+                }
+            }
+            if let route = CollectedMailRouting.target(target, router: router) { found = [.init(address: target, route: route)] }
+        }
+        let recipients = localRecipients(found, router: router)
+        guard !recipients.isEmpty else { return nil }
+        let fields = MessageHeader.parse(header)
+        let token = ReportMail.randomID()
+        let domain = snapshot.defaultDomain ?? snapshot.domains.first { !$0.contains("*") && !$0.contains("?") } ?? policy.hostname
+        let reply = "\(MessageLeftOnServer.replyPrefix)\(token)@\(domain)"
+        let summary = MIMEParser.summarise(header)
+        var text = ""
+        func line(_ value: String = "") { text += value + "\r\n" }
+        line("From: Mail collector \(collector.name) <\(reply)>")
+        line("To: \(Set(recipients.map(\.address)).sorted().map { "<\($0)>" }.joined(separator: ", "))")
+        line("Subject: Large message waiting: \(DeliveryReport.oneLine(summary.subjectText ?? "(no subject)"))")
+        line("Date: \(Self.date(now()))")
+        line("Message-ID: <\(token)@\(policy.hostname)>")
+        line("Auto-Submitted: auto-generated")
+        line("MIME-Version: 1.0")
+        line("Content-Type: text/plain; charset=utf-8")
+        line("Content-Transfer-Encoding: 8bit")
+        line()
+        line("A message for you was not downloaded from the mailbox \(collector.user) at \(collector.server),")
+        line("because it is larger than the collector \(collector.name) takes (\(limit / 1024) KiB).")
+        line()
+        line("  From:    \(DeliveryReport.oneLine(fields.first("From") ?? ""))")
+        line("  Subject: \(DeliveryReport.oneLine(summary.subjectText ?? ""))")
+        line("  Date:    \(DeliveryReport.oneLine(fields.first("Date") ?? ""))")
+        line("  Size:    \((size + 1023) / 1024) KiB")
+        line()
+        line("To have it downloaded, reply to this message within 14 days; it is fetched")
+        line("at the next collection. Otherwise it stays on the server.")
+        let bytes = Array(text.utf8)
+        let blob = BlobData(bytes)
+        let messageID = ReportMail.randomID()
+        let accepted = MessageAccepted(
+            messageID: messageID, sessionID: sessionID, service: "pop3-collector", clientIP: "", helo: policy.hostname, tls: nil,
+            authUser: nil, reversePath: "", recipients: recipients, body: "8BITMIME", smtpUTF8: false, ret: nil, envelopeID: nil,
+            mailAuth: nil, size: Int64(bytes.count), blob: blob.id, returnPathLength: 0, subject: "Large message waiting")
+        return Notice(token: token, messageID: messageID, users: Array(Set(recipients.compactMap(\.user))).sorted(),
+                      appends: [PendingAppend(stream: try DeliveryFacts.stream(messageID), expectedVersion: .noStream,
+                                              events: [PendingEvent(accepted, blobs: [blob])])])
+    }
+
+    /// The address in a `Return-Path:` value (`<a@b>` → `a@b`; `<>` → empty).
+    static func address(_ value: String) -> String {
+        value.trimmingCharacters(in: CharacterSet(charactersIn: "<> \t"))
+    }
+
+    /// Mail that must not be answered automatically (RFC 3834 §2): `Auto-Submitted:` other
+    /// than `no`, or `Precedence:` bulk, junk or list.
+    static func isAutomatic(_ header: MessageHeader) -> Bool {
+        if let auto = header.first("Auto-Submitted")?.trimmingCharacters(in: .whitespaces).lowercased(), !auto.hasPrefix("no") { return true }
+        if let precedence = header.first("Precedence")?.trimmingCharacters(in: .whitespaces).lowercased(),
+           ["bulk", "junk", "list"].contains(precedence) { return true }
+        return false
+    }
+
+    /// A left message's record, once per UIDL, with what it causes (its notice).
+    private func record(left: MessageLeftOnServer, also: [PendingAppend] = [], stream: StreamName, version: inout Int64?) async throws {
+        try await engine.transaction { transaction in
+            try await transaction.append(also + [PendingAppend(stream: stream, expectedVersion: .any, events: [PendingEvent(left)])])
+        }
+        version = try await store.version(of: stream)
         logger.info("message left on the server", metadata: ["collector": "\(collector.name)", "uidl": "\(left.uidl)",
                                                              "reason": "\(left.reason)"])
     }

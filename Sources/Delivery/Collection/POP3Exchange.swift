@@ -75,6 +75,13 @@ final class POP3Exchange: @unchecked Sendable {
         return (answer, body)
     }
 
+    /// A message's header section (`TOP n 0`, RFC 1939 §7), at most 256 KiB; empty when the
+    /// server refuses TOP.
+    func header(of number: Int) async throws -> [UInt8] {
+        let (answer, header) = try await multiline("TOP \(number) 0", limit: 256 << 10)
+        return answer.isOK ? header : []
+    }
+
     /// `OK` or the failure, naming what was asked.
     @discardableResult
     func expectOK(_ line: String, shown: String? = nil) async throws -> String {

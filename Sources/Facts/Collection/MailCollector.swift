@@ -144,6 +144,120 @@ public struct MailCollector: Codable, Sendable, Equatable {
         }
     }
 
+    /// A download rule (VPOP3's "Edit Download Rules"): the first rule that matches a message
+    /// on the server decides what happens to it; a message no rule matches is downloaded.
+    /// JSON `{"action": "delete", "header": "Subject", "pattern": "*lottery*"}` or
+    /// `{"action": "skip", "larger_than_kib": 5000}`.
+    public struct DownloadRule: Codable, Sendable, Equatable, CustomStringConvertible {
+        public enum Action: String, Codable, Sendable, CaseIterable {
+            /// Download it (and delete it from the server as the collector does).
+            case keep
+            /// Delete it from the server without downloading it.
+            case delete
+            /// Leave it on the server, not downloaded.
+            case skip
+        }
+
+        public var action: Action
+        /// A header field whose value `pattern` must match (case-insensitive, `*` and `?`
+        /// wildcards; a field present several times matches when any occurrence does).
+        public var header: String?
+        public var pattern: String?
+        /// Size bounds in KiB (as the server lists the message).
+        public var largerThanKiB: Int?
+        public var smallerThanKiB: Int?
+
+        public init(action: Action, header: String? = nil, pattern: String? = nil, largerThanKiB: Int? = nil, smallerThanKiB: Int? = nil) {
+            self.action = action
+            self.header = header
+            self.pattern = pattern
+            self.largerThanKiB = largerThanKiB
+            self.smallerThanKiB = smallerThanKiB
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case action, header, pattern
+            case largerThanKiB = "larger_than_kib", smallerThanKiB = "smaller_than_kib"
+        }
+
+        /// The command line's form: the action, then `>N` (larger than N KiB) and `<N` (smaller
+        /// than N KiB) in any order, then `Field:pattern` to the end (`delete >20 Subject:*win*`).
+        public init(parsing text: String) throws(RuleSyntaxError) {
+            var rest = Substring(text.trimmingCharacters(in: .whitespaces))
+            let word = rest.prefix { $0 != " " }
+            guard let action = Action(rawValue: word.lowercased()) else {
+                throw RuleSyntaxError(description: "a rule starts with keep, delete or skip, not \(word)")
+            }
+            self.init(action: action)
+            rest = rest.dropFirst(word.count).drop { $0 == " " }
+            while let first = rest.first, first == ">" || first == "<" {
+                let token = rest.prefix { $0 != " " }
+                guard let value = Int(token.dropFirst()), value >= 0 else {
+                    throw RuleSyntaxError(description: "\(token) is not a size in KiB (>N or <N)")
+                }
+                if first == ">" { largerThanKiB = value } else { smallerThanKiB = value }
+                rest = rest.dropFirst(token.count).drop { $0 == " " }
+            }
+            if !rest.isEmpty {
+                guard let colon = rest.firstIndex(of: ":") else {
+                    throw RuleSyntaxError(description: "\(rest) is not Field:pattern")
+                }
+                header = String(rest[..<colon]).trimmingCharacters(in: .whitespaces)
+                pattern = String(rest[rest.index(after: colon)...]).trimmingCharacters(in: .whitespaces)
+            }
+            if let problem { throw RuleSyntaxError(description: problem) }
+        }
+
+        /// The command line's form of the rule.
+        public var text: String {
+            var parts = [action.rawValue]
+            if let largerThanKiB { parts.append(">\(largerThanKiB)") }
+            if let smallerThanKiB { parts.append("<\(smallerThanKiB)") }
+            if let header { parts.append("\(header):\(pattern ?? "*")") }
+            return parts.joined(separator: " ")
+        }
+
+        /// Whether it needs the message's header fields (`TOP n 0`) to decide.
+        public var readsHeader: Bool { header != nil }
+
+        /// Whether the rule matches a message of `size` bytes whose header fields named
+        /// `header` have `values` (only asked for when `readsHeader`).
+        public func matches(size: Int, values: (String) -> [String]) -> Bool {
+            if let largerThanKiB, size <= largerThanKiB * 1024 { return false }
+            if let smallerThanKiB, size >= smallerThanKiB * 1024 { return false }
+            if let header {
+                let pattern = pattern ?? "*"
+                return values(header).contains { DirectoryRules.matches(pattern: pattern, domain: $0) }
+            }
+            return true
+        }
+
+        public var description: String {
+            var parts: [String] = []
+            if let header { parts.append("\(header) matches \(pattern ?? "*")") }
+            if let largerThanKiB { parts.append("larger than \(largerThanKiB) KiB") }
+            if let smallerThanKiB { parts.append("smaller than \(smallerThanKiB) KiB") }
+            return "\(action.rawValue)" + (parts.isEmpty ? "" : " if " + parts.joined(separator: " and "))
+        }
+
+        var problem: String? {
+            if header == nil && pattern != nil { return "a pattern needs a header field" }
+            if let header, header.isEmpty || !header.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7f && $0 != UInt8(ascii: ":") }) {
+                return "\(header) is not a header field name"
+            }
+            if let pattern, pattern.utf8.count > 998 { return "the pattern is longer than a header line" }
+            for bound in [largerThanKiB, smallerThanKiB].compactMap({ $0 }) where !(0...(1 << 22)).contains(bound) {
+                return "sizes are 0...4194304 KiB"
+            }
+            return nil
+        }
+    }
+
+    /// Why a download rule's text was not understood.
+    public struct RuleSyntaxError: Error, CustomStringConvertible {
+        public let description: String
+    }
+
     /// Letters, digits, `-`, `_` and `.`.
     public var name: String
     /// `host` or `host:port`; the port defaults to 995 with `ssl`, 110 otherwise.
@@ -168,12 +282,14 @@ public struct MailCollector: Codable, Sendable, Equatable {
     public var connections: [String]
     /// Minutes between collections besides the connections' runs; 0 only when asked or run.
     public var pollMinutes: Int
+    /// In order; the first that matches decides.
+    public var downloadRules: [DownloadRule]
     public var enabled: Bool
 
     public init(name: String, server: String, user: String, passwordSecret: UUID? = nil, encryption: Encryption = .stls,
                 verifyCertificate: Bool = true, trustedCertificates: String? = nil, authentication: Authentication = .plain,
                 leaveOnServerDays: Int = 0, maxSizeKiB: Int = 0, holdObsoleteUIDLDays: Int = 30, routing: Routing,
-                connections: [String] = [], pollMinutes: Int = 15, enabled: Bool = true) {
+                connections: [String] = [], pollMinutes: Int = 15, downloadRules: [DownloadRule] = [], enabled: Bool = true) {
         self.name = name
         self.server = server
         self.user = user
@@ -188,6 +304,7 @@ public struct MailCollector: Codable, Sendable, Equatable {
         self.routing = routing
         self.connections = connections
         self.pollMinutes = pollMinutes
+        self.downloadRules = downloadRules
         self.enabled = enabled
     }
 
@@ -196,6 +313,7 @@ public struct MailCollector: Codable, Sendable, Equatable {
         case passwordSecret = "password_secret", verifyCertificate = "verify_certificate"
         case trustedCertificates = "trusted_certificates", leaveOnServerDays = "leave_on_server_days"
         case maxSizeKiB = "max_size_kib", holdObsoleteUIDLDays = "hold_obsolete_uidl_days", pollMinutes = "poll_minutes"
+        case downloadRules = "download_rules"
     }
 
     /// Everything but the name, server, user and routing may be left out of the JSON.
@@ -213,6 +331,7 @@ public struct MailCollector: Codable, Sendable, Equatable {
         holdObsoleteUIDLDays = try container.decodeIfPresent(Int.self, forKey: .holdObsoleteUIDLDays) ?? 30
         connections = try container.decodeIfPresent([String].self, forKey: .connections) ?? []
         pollMinutes = try container.decodeIfPresent(Int.self, forKey: .pollMinutes) ?? 15
+        downloadRules = try container.decodeIfPresent([DownloadRule].self, forKey: .downloadRules) ?? []
         enabled = try container.decodeIfPresent(Bool.self, forKey: .enabled) ?? true
     }
 
@@ -240,6 +359,9 @@ public struct MailCollector: Codable, Sendable, Equatable {
         if !(0...(1 << 22)).contains(maxSizeKiB) { return "\(who): max_size_kib must be 0...4194304" }
         if !(0...3_650).contains(holdObsoleteUIDLDays) { return "\(who): hold_obsolete_uidl_days must be 0...3650" }
         if !(0...10_080).contains(pollMinutes) { return "\(who): poll_minutes must be 0...10080" }
+        for (index, rule) in downloadRules.enumerated() {
+            if let problem = rule.problem { return "\(who): download rule \(index + 1): \(problem)" }
+        }
         switch routing {
         case .allTo(let target):
             if target.isEmpty { return "\(who): all_to needs a user or list" }

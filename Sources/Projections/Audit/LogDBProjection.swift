@@ -12,7 +12,7 @@ public struct LogDBProjection: Projection {
     public let name = "logdb"
     public let schema = "logdb"
     public let mode = ProjectionMode.async
-    public let version = 1
+    public let version = 2
     public let categories = [SessionEnded.category, MessageAccepted.category, SettingsStream.category]
 
     public init() {}
@@ -65,13 +65,14 @@ public struct LogDBProjection: Projection {
             message(context, session: event.sessionID, subject: event.subject, from: event.reversePath,
                     authUser: event.authUser, size: event.size, errorCode: "", processing: event.processingTime ?? 0,
                     key: event.messageID, clientIP: event.clientIP, rows)
-            recipients(context, event.recipients, refused: event.refused ?? [], messageRefused: nil, rows)
+            recipients(context, event.recipients, refused: event.refused ?? [], messageRefused: nil,
+                       collected: event.service == "pop3-collector", rows)
         case let event as MessageRejected:
             retention.retain(context, rows)
             message(context, session: event.sessionID, subject: nil, from: event.reversePath, authUser: event.authUser,
                     size: event.size, errorCode: event.errorCode, processing: event.processingTime, key: event.messageID,
                     clientIP: event.clientIP, rows)
-            recipients(context, event.recipients, refused: event.refused, messageRefused: event.errorCode, rows)
+            recipients(context, event.recipients, refused: event.refused, messageRefused: event.errorCode, collected: false, rows)
         default:
             break
         }
@@ -87,9 +88,10 @@ public struct LogDBProjection: Projection {
     }
 
     /// `messageRefused`: the error that refused the whole message, which every accepted
-    /// recipient then shares.
+    /// recipient then shares. `collected`: mail downloaded by a collector, whose recipients
+    /// are VPOP3's type F.
     private func recipients(_ context: EventContext, _ accepted: [MessageAccepted.Recipient], refused: [RefusedRecipient],
-                            messageRefused: String?, _ rows: RowWriter) {
+                            messageRefused: String?, collected: Bool, _ rows: RowWriter) {
         var number: Int64 = 0
         func add(_ name: String, _ type: RecipientType, _ result: String) {
             number += 1
@@ -105,7 +107,7 @@ public struct LogDBProjection: Projection {
                 continue
             }
             switch recipient.route {
-            case .local: add(recipient.address, .normal, "accepted for \(recipient.user ?? recipient.address)")
+            case .local: add(recipient.address, collected ? .forwarded : .normal, "accepted for \(recipient.user ?? recipient.address)")
             case .remote: add(recipient.address, .remote, "queued")
             case .discarded: add(recipient.address, .normal, "discarded")
             case .lan: add(recipient.address, .forwarded, "queued for \(recipient.lan?.label ?? "lan")")

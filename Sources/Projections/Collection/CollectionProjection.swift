@@ -1,6 +1,7 @@
 import EventLog
 import Facts
 import Foundation
+import Logging
 import PostgresNIO
 
 /// `collection.*`: what each collector has taken from its ISP mailbox. `uidls` is the set a
@@ -11,7 +12,7 @@ public struct CollectionProjection: Projection {
     public let name = "collection"
     public let schema = "collection"
     public let mode = ProjectionMode.inline
-    public let version = 1
+    public let version = 2
     public let categories = [MessageCollected.category]
 
     public init() {}
@@ -23,8 +24,8 @@ public struct CollectionProjection: Projection {
 
     public static let left = ProjectionTable("left", columns: [
         .init("collector", .text), .init("uidl", .text), .init("size", .bigint), .init("reason", .text),
-        .init("first_seen", .timestamptz),
-    ], primaryKey: 2)
+        .init("first_seen", .timestamptz), .init("token", .text), .init("fetch_requested", .boolean),
+    ], primaryKey: 2, indexes: [["token"]])
 
     public static let runs = ProjectionTable("runs", columns: [
         .init("collector", .text), .init("laststart", .timestamptz), .init("lastend", .timestamptz), .init("trigger", .text),
@@ -33,7 +34,7 @@ public struct CollectionProjection: Projection {
 
     public var tables: [ProjectionTable] { [Self.uidls, Self.left, Self.runs] }
     public var eventTypes: [any Event.Type] {
-        [MessageCollected.self, MessageLeftOnServer.self, CollectedMessagesDeleted.self, CollectorUIDLsForgotten.self,
+        [MessageCollected.self, MessageLeftOnServer.self, CollectedMessageFetchRequested.self, CollectedMessagesDeleted.self, CollectorUIDLsForgotten.self,
          CollectorRunEnded.self]
     }
 
@@ -46,7 +47,9 @@ public struct CollectionProjection: Projection {
             rows.delete(from: Self.left, key: key)
         case let event as MessageLeftOnServer:
             rows.insert(into: Self.left, [.text(event.collector.lowercased()), .text(event.uidl), .int(event.size), .text(event.reason),
-                                          .timestamp(context.recordedAt)])
+                                          .timestamp(context.recordedAt), .optional(event.token), .bool(false)])
+        case let event as CollectedMessageFetchRequested:
+            rows.update(Self.left, key: [.text(event.collector.lowercased()), .text(event.uidl)], ["fetch_requested": .set(.bool(true))])
         case let event as CollectedMessagesDeleted:
             for uidl in event.uidls {
                 rows.update(Self.uidls, key: [.text(event.collector.lowercased()), .text(uidl)], ["deleted": .set(.bool(true))])
@@ -77,8 +80,17 @@ public struct CollectionProjection: Projection {
     /// and when it was collected), and those it left on the server.
     public struct Remembered: Sendable {
         public var collected: [String: (collected: Date, deleted: Bool)] = [:]
-        public var left: [String: Date] = [:]
+        public var left: [String: (firstSeen: Date, fetchRequested: Bool)] = [:]
         public init() {}
+    }
+
+    /// The message a notice's token stands for, and whether its fetch was asked for already.
+    public static func left(token: String, on connection: PostgresConnection, logger: Logger) async throws
+        -> (collector: String, uidl: String, firstSeen: Date, fetchRequested: Bool)? {
+        let rows = try await connection.query(
+            "SELECT collector, uidl, first_seen, fetch_requested FROM collection.left WHERE token = \(token)", logger: logger)
+        for try await row in rows.decode((String, String, Date, Bool).self) { return row }
+        return nil
     }
 
     public static func remembered(_ collector: String, engine: ProjectionEngine) async throws -> Remembered {
@@ -90,8 +102,8 @@ public struct CollectionProjection: Projection {
             remembered.collected[uidl] = (collected, deleted)
         }
         let left = try await engine.client.query(
-            "SELECT uidl, first_seen FROM collection.left WHERE collector = \(name)", logger: engine.logger)
-        for try await (uidl, seen) in left.decode((String, Date).self) { remembered.left[uidl] = seen }
+            "SELECT uidl, first_seen, fetch_requested FROM collection.left WHERE collector = \(name)", logger: engine.logger)
+        for try await (uidl, seen, requested) in left.decode((String, Date, Bool).self) { remembered.left[uidl] = (seen, requested) }
         return remembered
     }
 }

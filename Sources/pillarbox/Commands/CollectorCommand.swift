@@ -39,6 +39,13 @@ struct CollectorCommand: AsyncParsableCommand {
         var disableMappings: Bool?
         @Option(help: "When no recipient is recognised: error-to-administrator, message-to-administrator, error-to:USER, message-to:USER or bounce.")
         var onError: String?
+        @Option(help: "With header routing: also bounce to the sender when no recipient is recognised (true or false). Default false.")
+        var bounceToSender: Bool?
+        @Option(name: .customLong("rule"), help: ArgumentHelp(
+            "A download rule, tried in order; repeat for more (replaces the rules).",
+            discussion: "keep, delete or skip, then >N or <N (KiB), then Field:pattern with * and ?: 'delete Subject:*lottery*', 'skip >5000'."))
+        var rules: [String] = []
+        @Flag(help: "Remove every download rule.") var clearRules = false
         @Option(name: .customLong("connection"), help: "A connection whose runs collect this mailbox; repeat for more.")
         var connections: [String] = []
         @Flag(help: "Collect with every connection's run (forget the linked connections).") var clearConnections = false
@@ -48,6 +55,10 @@ struct CollectorCommand: AsyncParsableCommand {
         func run() async throws {
             if passwordStdin && clearPassword { throw ValidationError("--password-stdin and --clear-password together") }
             if allTo != nil && !acceptedDomains.isEmpty { throw ValidationError("--all-to and --accepted-domain together") }
+            if clearRules && !rules.isEmpty { throw ValidationError("--rule and --clear-rules together") }
+            let downloadRules = try rules.map { text in
+                do { return try MailCollector.DownloadRule(parsing: text) } catch { throw ValidationError("--rule \(text): \(error)") }
+            }
             var onErrorAction: MailCollector.RoutingError?
             if let onError {
                 guard let action = MailCollector.RoutingError(onError) else { throw ValidationError("--on-error: \(onError) is not an action") }
@@ -58,7 +69,7 @@ struct CollectorCommand: AsyncParsableCommand {
             let collector = try await options.withDirectory { directory in
                 try await CollectorWriter(engine: directory.engine, vault: directory.vault).set(name, password: password, actor: commandLineActor,
                                                                                                make: { try command.make() }) { collector in
-                    command.apply(to: &collector, onError: action)
+                    command.apply(to: &collector, onError: action, rules: downloadRules)
                 }
             }
             options.output.print(record: CollectorCommand.record(collector))
@@ -70,7 +81,7 @@ struct CollectorCommand: AsyncParsableCommand {
             return MailCollector(name: name, server: server, user: user, routing: .allTo(allTo ?? ""))
         }
 
-        func apply(to collector: inout MailCollector, onError: MailCollector.RoutingError?) {
+        func apply(to collector: inout MailCollector, onError: MailCollector.RoutingError?, rules: [MailCollector.DownloadRule]) {
             if let server { collector.server = server }
             if let user { collector.user = user }
             if let encryption { collector.encryption = encryption }
@@ -89,6 +100,9 @@ struct CollectorCommand: AsyncParsableCommand {
             if !specialHeaders.isEmpty { headers?.specialHeaders = specialHeaders }
             if let disableMappings { headers?.disableMappings = disableMappings }
             if let onError { headers?.onError = onError }
+            if let bounceToSender { headers?.bounceToSender = bounceToSender }
+            if clearRules { collector.downloadRules = [] }
+            if !rules.isEmpty { collector.downloadRules = rules }
             if let headers { collector.routing = .parseHeaders(headers) }
             if clearConnections { collector.connections = [] }
             if !connections.isEmpty { collector.connections = connections }
@@ -141,6 +155,7 @@ struct CollectorCommand: AsyncParsableCommand {
             "headers for \(rules.acceptedDomains.joined(separator: ";"))"
                 + (rules.specialHeaders.isEmpty ? "" : ", fields \(rules.specialHeaders.joined(separator: ", "))")
                 + (rules.disableMappings ? ", no mappings" : "") + ", on error \(rules.onError)"
+                + (rules.bounceToSender ? ", bounce to sender" : "")
         }
         return [
             ("name", collector.name), ("server", collector.server), ("user", collector.user),
@@ -149,7 +164,8 @@ struct CollectorCommand: AsyncParsableCommand {
             ("auth", collector.authentication.rawValue), ("leave_on_server_days", "\(collector.leaveOnServerDays)"),
             ("max_size_kib", "\(collector.maxSizeKiB)"), ("hold_obsolete_uidl_days", "\(collector.holdObsoleteUIDLDays)"),
             ("routing", routing), ("connections", collector.connections.joined(separator: " ")),
-            ("poll_minutes", "\(collector.pollMinutes)"), ("enabled", collector.enabled ? "yes" : "no"),
+            ("poll_minutes", "\(collector.pollMinutes)"),
+            ("download_rules", collector.downloadRules.map(\.text).joined(separator: "; ")), ("enabled", collector.enabled ? "yes" : "no"),
         ]
     }
 }

@@ -76,3 +76,35 @@ struct CollectedMailRoutingTests {
                                        MailCollector(name: "A", server: "y", user: "v", routing: .allTo("bob"))])?.contains("two") == true)
     }
 }
+
+/// Download rules: their command-line form, and which messages they match.
+@Suite("Collector download rules")
+struct DownloadRuleTests {
+    @Test("the command-line form: action, sizes, Field:pattern; round trip; clear errors")
+    func parsing() throws {
+        let rule = try MailCollector.DownloadRule(parsing: "delete >20 <100 Subject: *win  big*")
+        #expect(rule == MailCollector.DownloadRule(action: .delete, header: "Subject", pattern: "*win  big*", largerThanKiB: 20, smallerThanKiB: 100))
+        #expect(try MailCollector.DownloadRule(parsing: rule.text) == rule)
+        #expect(try MailCollector.DownloadRule(parsing: "SKIP >5000") == MailCollector.DownloadRule(action: .skip, largerThanKiB: 5000))
+        #expect(try MailCollector.DownloadRule(parsing: "keep") == MailCollector.DownloadRule(action: .keep))
+        for bad in ["", "drop Subject:x", "skip >x", "skip >-1", "delete Subject", "delete :x", "delete Sub ject:x", "skip >99999999"] {
+            #expect(throws: MailCollector.RuleSyntaxError.self, "\(bad)") { try MailCollector.DownloadRule(parsing: bad) }
+        }
+    }
+
+    @Test("matching: size bounds in KiB, wildcards over any occurrence of the field, case-insensitive")
+    func matching() {
+        let large = MailCollector.DownloadRule(action: .skip, largerThanKiB: 2)
+        #expect(!large.matches(size: 2048, values: { _ in [] }))
+        #expect(large.matches(size: 2049, values: { _ in [] }))
+        let small = MailCollector.DownloadRule(action: .keep, smallerThanKiB: 1)
+        #expect(small.matches(size: 1023, values: { _ in [] }) && !small.matches(size: 1024, values: { _ in [] }))
+        let spam = MailCollector.DownloadRule(action: .delete, header: "X-Spam", pattern: "*LOTTERY*")
+        #expect(spam.matches(size: 10, values: { $0 == "X-Spam" ? ["no", "win the lottery"] : [] }))
+        #expect(!spam.matches(size: 10, values: { _ in ["lotter y"] }))
+        #expect(!spam.matches(size: 10, values: { _ in [] }))
+        let both = MailCollector.DownloadRule(action: .delete, header: "From", pattern: "*@spam.example", largerThanKiB: 1)
+        #expect(!both.matches(size: 100, values: { _ in ["a@spam.example"] }))
+        #expect(both.matches(size: 5000, values: { _ in ["a@spam.example"] }))
+    }
+}

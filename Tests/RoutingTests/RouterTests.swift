@@ -96,3 +96,13 @@ struct RouterTests {
         #expect(router.may(alice, sendAs: "root@vm", anySender: ["*"]))
     }
 }
+
+extension RouterTests {
+    @Test("a reply to a collector's notice, collector-fetch+TOKEN at a local domain, is taken and discarded; elsewhere it is relaying")
+    func collectorFetchReplies() {
+        let router = Router(snapshot: Self.snapshot)
+        #expect(router.route(localPart: "Collector-Fetch+0123abcd", domain: "example.com", from: Self.outsider) == .discard)
+        #expect(router.route(localPart: "collector-fetch+x", domain: "far.example", from: Self.outsider) == .relayDenied)
+        #expect(router.route(localPart: "collector-fetch", domain: "example.com", from: Self.outsider) == .unknownLocal)
+    }
+}

@@ -394,7 +394,8 @@ struct CollectorRun {
         var text = ""
         func line(_ value: String = "") { text += value + "\r\n" }
         line("From: Mail collector \(collector.name) <postmaster@\(policy.hostname)>")
-        line("To: \(to.map { "<\($0)>" }.joined(separator: ", "))")
+        let domain = snapshot.defaultDomain ?? policy.hostname
+        line("To: \(to.map { $0.contains("@") ? "<\($0)>" : "<\($0)@\(domain)>" }.joined(separator: ", "))")
         line("Subject: \(Self.errorSubject)")
         line("Date: \(Self.date(now()))")
         line("Message-ID: <\(ReportMail.randomID())@\(policy.hostname)>")
@@ -480,7 +481,8 @@ struct CollectorRun {
         var text = ""
         func line(_ value: String = "") { text += value + "\r\n" }
         line("From: Mail collector \(collector.name) <\(reply)>")
-        line("To: \(Set(recipients.map(\.address)).sorted().map { "<\($0)>" }.joined(separator: ", "))")
+        let shown = Set(recipients.map { $0.address.contains("@") ? $0.address : "\($0.address)@\(domain)" }).sorted()
+        line("To: \(shown.map { "<\($0)>" }.joined(separator: ", "))")
         line("Subject: Large message waiting: \(DeliveryReport.oneLine(summary.subjectText ?? "(no subject)"))")
         line("Date: \(Self.date(now()))")
         line("Message-ID: <\(token)@\(policy.hostname)>")

@@ -172,6 +172,118 @@ struct CollectionTests {
             #expect(isp.count("office") == 0)
         }
     }
+
+    @Test("routing errors: the error message with the original attached, a bounce to the sender but never to automatic mail; download rules delete and skip")
+    func routingErrorsAndRules() async throws {
+        let isp = try await TestDovecot(users: ["catchall": "isp-pass"])
+        try isp.deliver("Return-Path: <bob@example.com>\r\n" + Self.message(1, to: "nobody@isp.example"), to: "catchall")
+        try isp.deliver("Return-Path: <bob@example.com>\r\n" + Self.message(2, to: "nobody@isp.example", extra: "Auto-Submitted: auto-replied\r\n"),
+                        to: "catchall")
+        try isp.deliver(Self.message(3, to: "alice@isp.example", extra: "X-Spam: win the LOTTERY now\r\n"), to: "catchall")
+        try isp.deliver(Self.message(4, to: "alice@isp.example", extra: "X-Padding: " + String(repeating: "x", count: 4_000) + "\r\n"),
+                        to: "catchall")
+        try isp.deliver(Self.message(5, to: "carol@isp.example"), to: "catchall")
+        try await MailServerHarness.with { server in
+            try await server.createStandardDirectory()
+            try await server.cli(["collector", "set", "catch", "--server", "127.0.0.1:\(isp.port)", "--user", "catchall", "--password-stdin",
+                                  "--encryption", "none", "--accepted-domain", "isp.example", "--on-error", "error-to-administrator",
+                                  "--bounce-to-sender", "true", "--rule", "delete X-Spam:*lottery*", "--rule", "skip >3",
+                                  "--poll-minutes", "0"], input: "isp-pass\n")
+            let listed = try await server.cli(["collector", "list", "--json"])
+            #expect(listed.contains("bounce to sender"), "\(listed)")
+            try await server.start()
+            try await server.cli(["collect", "now"])
+            let result = try await Self.run(server, "catch", after: 0)
+            #expect(result == "ok: 3 collected, 3 deleted, 1 deleted by rule", "\(result)")
+            // The skipped one stays; the one deleted by rule is gone without being taken.
+            #expect(isp.count("catchall") == 1)
+            #expect(try await server.query("SELECT reason FROM collection.left WHERE collector = 'catch'") == [["download rule: skip if larger than 3 KiB"]])
+            #expect(Self.subjects(try await server.inbox("carol")) == ["collected 5"])
+            #expect(try await server.inbox("alice").isEmpty)
+            // Two error messages for the administrator, each with its original attached.
+            let errors = try await eventually(within: .seconds(30), "the administrator's error messages") { () -> [String]? in
+                let messages = try await server.inbox("postmaster").map { String(decoding: $0, as: UTF8.self) }
+                return messages.count == 2 ? messages : nil
+            }
+            for n in [1, 2] {
+                #expect(errors.contains { $0.contains("Subject: Collected message with no recognised recipient")
+                    && $0.contains("Content-Type: message/rfc822") && $0.contains("Subject: collected \(n)") }, "\(errors)")
+            }
+            // One bounce to the sender, for the message that was not automatic.
+            let bounce = try await eventually(within: .seconds(30), "the bounce in bob's INBOX") { () -> String? in
+                let messages = try await server.inbox("bob").map { String(decoding: $0, as: UTF8.self) }
+                return messages.count == 1 ? messages[0] : nil
+            }
+            #expect(bounce.contains("MAILER-DAEMON") && bounce.contains("Status: 5.1.1") && bounce.contains("Subject: collected 1"), "\(bounce)")
+            #expect(!bounce.contains("Subject: collected 2"))
+            // The run is a LogDB session of type P, its messages' recipients of type F.
+            _ = try await eventually(within: .seconds(30), "the run in LogDB") {
+                try await server.query("""
+                    SELECT count(*)::text FROM logdb.sessions s JOIN logdb.messages m USING (sessid)
+                    JOIN logdb.recipients r USING (msgid) WHERE s.sesstype = 'P' AND r.rcpttype = 'F' AND r.name = 'carol@isp.example'
+                    """) == [["1"]] ? true : nil
+            }
+            try await server.cli(["verify"])
+        }
+    }
+
+    @Test("a message over the size limit: its recipient gets a notice, a reply to it fetches the message at the next run")
+    func oversizeNoticeAndFetchOnReply() async throws {
+        let isp = try await TestDovecot(users: ["office": "isp-pass"])
+        try isp.deliver(Self.message(1, extra: "X-Padding: " + String(repeating: "y", count: 6_000) + "\r\n"), to: "office")
+        try isp.deliver(Self.message(2), to: "office")
+        try await MailServerHarness.with { server in
+            try await server.createStandardDirectory()
+            // Loopback only: no SPF, DKIM or DMARC lookups in the system's DNS.
+            try await server.cli(["settings", "set", "smtp.spf_policy", "off", "smtp.dkim_verify", "false", "smtp.dmarc_policy", "off"])
+            try await server.cli(["collector", "set", "isp", "--server", "127.0.0.1:\(isp.port)", "--user", "office", "--password-stdin",
+                                  "--encryption", "none", "--all-to", "alice", "--max-size-kib", "3", "--poll-minutes", "0"],
+                                 input: "isp-pass\n")
+            try await server.start()
+            try await server.cli(["collect", "now"])
+            let result = try await Self.run(server, "isp", after: 0)
+            #expect(result == "ok: 1 collected, 1 deleted", "\(result)")
+            #expect(isp.count("office") == 1)
+            let notice = try await eventually(within: .seconds(30), "the notice in alice's INBOX") { () -> String? in
+                try await server.inbox("alice").map { String(decoding: $0, as: UTF8.self) }.first { $0.contains("Large message waiting") }
+            }
+            #expect(notice.contains("Subject: Large message waiting: collected 1") && notice.contains("sender1@remote.example"), "\(notice)")
+            let from = try #require(notice.split(separator: "\r\n").first { $0.hasPrefix("From: ") })
+            let reply = try #require(from.split(separator: "<").last?.split(separator: ">").first.map(String.init))
+            #expect(reply.hasPrefix("collector-fetch+") && reply.hasSuffix("@example.com"), "\(reply)")
+            // A second run leaves it alone: no second notice.
+            try await server.cli(["collect", "now"])
+            #expect(try await Self.run(server, "isp", after: 1) == "ok: 0 collected, 0 deleted")
+
+            // alice replies, from her mail client.
+            _ = try await server.python("""
+                import smtplib, ssl
+                ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
+                s = smtplib.SMTP('127.0.0.1', PORTS['submission'], timeout=30)
+                s.starttls(context=ctx)
+                s.login('alice', 'alice-pass')
+                s.sendmail('alice@example.com', [sys.argv[1]], b'From: alice@example.com\\r\\nSubject: Re: Large message waiting\\r\\n\\r\\nyes please\\r\\n')
+                s.quit()
+                """, [reply])
+            _ = try await eventually(within: .seconds(30), "the fetch request") {
+                try await server.query("SELECT fetch_requested::text FROM collection.left WHERE collector = 'isp'") == [["true"]] ? true : nil
+            }
+            try await server.cli(["collect", "now"])
+            #expect(try await Self.run(server, "isp", after: 2) == "ok: 1 collected, 1 deleted")
+            _ = try await eventually(within: .seconds(30), "the large message in alice's INBOX") {
+                Self.subjects(try await server.inbox("alice")).contains("collected 1") ? true : nil
+            }
+            #expect(isp.count("office") == 0)
+            // A reply with a token nobody was given is taken and dropped.
+            _ = try await server.python("""
+                import smtplib
+                s = smtplib.SMTP('127.0.0.1', PORTS['smtp'], timeout=30)
+                s.sendmail('x@remote.example', ['collector-fetch+00000000000000000000000000000000@example.com'], b'Subject: x\\r\\n\\r\\nx\\r\\n')
+                s.quit()
+                """)
+            try await server.cli(["verify"])
+        }
+    }
 }
 
 /// The exactly-once guarantee under crashes.

@@ -9,7 +9,7 @@ SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 # find them, and PostgreSQL's server programs for the embedded cluster.
 PACKAGES := pkg-config libzstd-dev liblua5.4-dev libunbound-dev zlib1g-dev postgresql ca-certificates publicsuffix dns-root-data
 # What the end-to-end tests drive Pillarbox with.
-TEST_PACKAGES := python3 dovecot-pop3d python3-aiosmtpd python3-prometheus-client ldnsutils python3-dkim python3-spf python3-dnspython python3-yaml python3-authres libxml2-utils curl swaks libnet-ssleay-perl fetchmail isync unbound openssl \
+TEST_PACKAGES := python3 dovecot-pop3d dovecot-imapd python3-aiosmtpd python3-prometheus-client ldnsutils python3-dkim python3-spf python3-dnspython python3-yaml python3-authres libxml2-utils curl swaks libnet-ssleay-perl fetchmail isync unbound openssl \
 	chromium chromium-driver python3-selenium python3-venv wrk
 
 .PHONY: run test build release deps test-deps clean bench-append bench-compression bench-rebuild bench-smtp bench-pop3 bench-imap bench-lag bench-outbound bench-auth bench-admin bench-collect fuzz

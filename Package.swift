@@ -149,11 +149,12 @@ let package = Package(
             // imports, none of its members is visible here either.
             swiftSettings: [.enableUpcomingFeature("MemberImportVisibility")]
         ),
-        // Delivery agents: local delivery now; remote senders and collectors later.
+        // Delivery agents: local delivery, the outbound scheduler, the mail collectors, reports.
         .target(
             name: "Delivery",
             dependencies: [
-                "EventLog", "Facts", "Projections", "Commands", "Routing", "MailCore", "DNS", "SMTPClient", "SMTPWire", "MailAuth",
+                "EventLog", "Facts", "Projections", "Commands", "Routing", "MailCore", "DNS", "SMTPClient", "SMTPWire", "MailAuth", "IMAPWire",
+                "POP3Wire",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -1,13 +1,16 @@
 import Foundation
 
 /// A private Dovecot POP3 server playing an ISP for the collector tests: plain POP3 with STLS
-/// and POP3S on loopback ports, users from a passwd-file with plain-text passwords (so USER/PASS,
+/// and POP3S on loopback ports (and IMAP with STARTTLS and IMAPS when asked for), users from a passwd-file with plain-text passwords (so USER/PASS,
 /// APOP, CRAM-MD5 and SASL PLAIN all work), maildirs under a temporary directory that a test
 /// fills and reads. Stopped when the value goes (or the test process ends).
 public final class TestDovecot: @unchecked Sendable {
     public let directory: String
     public let port: Int
     public let sslPort: Int
+    /// IMAP (STARTTLS) and IMAPS, when started with `imap`.
+    public private(set) var imapPort = 0
+    public private(set) var imapsPort = 0
     /// The self-signed certificate the server presents (for `trusted_certificates`).
     public let certificate: String
     private let process: Process
@@ -19,7 +22,7 @@ public final class TestDovecot: @unchecked Sendable {
     }
 
     /// `users`: name → password.
-    public init(users: [String: String]) async throws {
+    public init(users: [String: String], imap: Bool = false) async throws {
         let binary = "/usr/sbin/dovecot"
         guard FileManager.default.isExecutableFile(atPath: binary) else {
             throw Missing(description: "\(binary) is missing: install Debian's dovecot-pop3d (make test-deps does)")
@@ -43,13 +46,29 @@ public final class TestDovecot: @unchecked Sendable {
         let root = getuid() == 0
         let owner = root ? "dovecot" : String(cString: getpwuid(getuid())!.pointee.pw_name)
         let uid = root ? "dovecot" : "\(getuid())", gid = root ? "dovecot" : "\(getgid())"
+        if imap && !FileManager.default.fileExists(atPath: "/usr/lib/dovecot/imap") {
+            throw Missing(description: "Dovecot's IMAP server is missing: install Debian's dovecot-imapd (make test-deps does)")
+        }
         var started: (Int, Int, Process, Pipe)?
         for _ in 0..<5 {
             let port = try Self.freeTCPPort(), sslPort = try Self.freeTCPPort()
+            let imapPorts = imap ? (try Self.freeTCPPort(), try Self.freeTCPPort()) : (0, 0)
+            let imapService = imap ? """
+                service imap-login {
+                  chroot =
+                  inet_listener imap {
+                    port = \(imapPorts.0)
+                  }
+                  inet_listener imaps {
+                    port = \(imapPorts.1)
+                    ssl = yes
+                  }
+                }
+                """ : ""
             let config = """
                 base_dir = \(directory)/run
                 log_path = \(directory)/log
-                protocols = pop3
+                protocols = pop3\(imap ? " imap" : "")
                 listen = 127.0.0.1
                 ssl = yes
                 ssl_cert = <\(directory)/cert.pem
@@ -81,6 +100,7 @@ public final class TestDovecot: @unchecked Sendable {
                 service anvil {
                   chroot =
                 }
+                \(imapService)
 
                 """
             try config.write(toFile: directory + "/dovecot.conf", atomically: true, encoding: .utf8)
@@ -100,10 +120,11 @@ public final class TestDovecot: @unchecked Sendable {
             // Ready once both listeners take connections; a Dovecot that did not start (a port
             // taken meanwhile) is stopped and another pair of ports tried.
             let listening = try? await eventually(within: .seconds(20), "dovecot listening on \(port) and \(sslPort)") {
-                Self.accepts(port) && Self.accepts(sslPort) ? true : nil
+                Self.accepts(port) && Self.accepts(sslPort) && (!imap || Self.accepts(imapPorts.0) && Self.accepts(imapPorts.1)) ? true : nil
             }
             if listening == true {
                 started = (port, sslPort, process, lifeline)
+                (imapPort, imapsPort) = imapPorts
                 break
             }
             try? lifeline.fileHandleForWriting.close()

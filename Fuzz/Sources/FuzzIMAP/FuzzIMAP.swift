@@ -4,7 +4,9 @@ import WireCore
 
 /// Any bytes as IMAP input: cut into commands by the reader (literals included) and parsed.
 /// Nothing may crash or run away, and a reader that asked for a literal gets exactly its bytes;
-/// a streamed APPEND literal comes out in pieces adding up to its announced size.
+/// a streamed APPEND literal comes out in pieces adding up to its announced size. The same bytes
+/// are also a server's responses as the collector reads them: each response bounded, FETCH
+/// attributes taken apart.
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzIMAP(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let bytes = Array(UnsafeBufferPointer(start: data, count: size))
@@ -35,6 +37,14 @@ public func fuzzIMAP(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     // Also the whole input as one command, whatever the reader thought of it.
     _ = IMAPParser.parse(bytes, maxDepth: 16, maxRanges: 1_000)
     _ = ModifiedUTF7.decode(String(decoding: bytes, as: UTF8.self))
+    var responses = IMAPClientReader(lineLimit: 4_096, responseLimit: 1 << 16)
+    responses.append(bytes)
+    for _ in 0..<1_000 {
+        let before = responses.buffered
+        guard let response = try? responses.next() else { break }
+        precondition(before - responses.buffered <= 1 << 16)
+        _ = response.fetch
+    }
     return 0
 }
 

@@ -33,7 +33,7 @@ struct CollectorRun {
     /// The run's session (LogDB type P): its collected messages point at it.
     let sessionID: String
     /// The TLS version once the session has it.
-    private let tlsState = TLSState()
+    let tlsState = TLSState()
     var tls: String? { tlsState.version }
 
     final class TLSState: @unchecked Sendable {
@@ -93,6 +93,17 @@ struct CollectorRun {
             throw CollectionFailure("\(endpoint): \(error)")
         }
         outcome.connected = true
+        if collector.mailboxProtocol == .imap {
+            let imap = IMAPExchange(connection: connection, timeout: policy.timeout)
+            do {
+                try await collect(over: imap, endpoint: endpoint, &outcome)
+            } catch {
+                await imap.close()
+                throw error
+            }
+            await imap.close()
+            return
+        }
         let pop3 = POP3Exchange(connection: connection, timeout: policy.timeout)
         do {
             try await collect(over: pop3, endpoint: endpoint, &outcome)
@@ -103,7 +114,7 @@ struct CollectorRun {
         await pop3.close()
     }
 
-    private func collect(over pop3: POP3Exchange, endpoint: MailSender.RelayServer, _ outcome: inout Outcome) async throws {
+    func collect(over pop3: POP3Exchange, endpoint: MailSender.RelayServer, _ outcome: inout Outcome) async throws {
         let verification: RemoteConnection.Verification = collector.verifyCertificate
             ? .full(extraTrust: collector.trustedCertificates ?? policy.trustedCertificates) : .none
 
@@ -140,25 +151,68 @@ struct CollectorRun {
         let sizes: [Int: Int]
         do { sizes = try POP3ClientReader.sizes(sizeListing) } catch { throw CollectionFailure(POP3Exchange.describe(error)) }
 
-        let stream = try MessageCollected.stream(collector: collector.name)
-        var version = try await store.version(of: stream)
-        var remembered = try await CollectionProjection.remembered(collector.name, engine: engine)
-        let limit = min(collector.maxSizeKiB > 0 ? collector.maxSizeKiB * 1024 : Int.max, policy.maxMessageSize)
+        let entries = listed.filter { !duplicated.contains($0.uid) }.map { Listed(key: $0.number, uid: $0.uid, size: sizes[$0.number] ?? 0) }
+        var state = try await MailboxState(collector: collector.name, engine: engine)
+        let deletedByRule = try await take(entries, from: pop3, state: &state, outcome: &outcome)
 
+        // Deletions, only of messages whose record has committed; they take effect at QUIT.
+        var deleting: [String] = []
+        for entry in entries where isDue(entry.uid, state) {
+            if try await pop3.command("DELE \(entry.key)").isOK { deleting.append(entry.uid) }
+        }
+        try await pop3.expectOK("QUIT")
+        try await recordDeletions(deleting, byRule: deletedByRule, state: &state, outcome: &outcome)
+        try await forgetObsolete(present: Set(listed.map(\.uid)), state: &state)
+    }
+
+    /// A message on the server as its listing gives it: the protocol's handle for it (POP3's
+    /// message number, IMAP's UID), its identity (UIDL, or UIDVALIDITY.UID) and its size.
+    struct Listed {
+        var key: Int
+        var uid: String
+        var size: Int
+    }
+
+    /// What a run knows of the collector's records while it goes.
+    struct MailboxState {
+        let stream: StreamName
+        var version: Int64?
+        var remembered: CollectionProjection.Remembered
+
+        init(collector: String, engine: ProjectionEngine) async throws {
+            stream = try MessageCollected.stream(collector: collector)
+            version = try await engine.store.version(of: stream)
+            remembered = try await CollectionProjection.remembered(collector, engine: engine)
+        }
+    }
+
+    /// Whether a collected message's time on the server is up.
+    func isDue(_ uid: String, _ state: MailboxState) -> Bool {
+        guard let record = state.remembered.collected[uid] else { return false }
+        let cutoff = now().addingTimeInterval(-Double(collector.leaveOnServerDays) * 86_400)
+        return collector.leaveOnServerDays == 0 || record.collected <= cutoff
+    }
+
+    /// Takes each listed message not taken before, by the rules, the size limit and the
+    /// routing; returns the messages download rules marked for deletion, with their rule.
+    func take(_ entries: [Listed], from mailbox: some CollectedMailbox, state: inout MailboxState,
+              outcome: inout Outcome) async throws -> [(uid: String, rule: String)] {
+        let stream = state.stream
+        let limit = min(collector.maxSizeKiB > 0 ? collector.maxSizeKiB * 1024 : Int.max, policy.maxMessageSize)
         var deletedByRule: [(uid: String, rule: String)] = []
-        for (number, uid) in listed where !duplicated.contains(uid) {
-            if remembered.collected[uid] != nil { continue }
+        for entry in entries {
+            let uid = entry.uid, size = entry.size
+            if state.remembered.collected[uid] != nil { continue }
             // A message left on the server stays there, unless a reply to its notice asked for
             // it within the fetch window.
             var fetchAsked = false
-            if let left = remembered.left[uid] {
+            if let left = state.remembered.left[uid] {
                 guard left.fetchRequested, now().timeIntervalSince(left.firstSeen) <= MessageLeftOnServer.fetchWindow else { continue }
                 fetchAsked = true
             }
-            let size = sizes[number] ?? 0
             var header: [UInt8]?
             if !fetchAsked, !collector.downloadRules.isEmpty {
-                if collector.downloadRules.contains(where: \.readsHeader) { header = try await pop3.header(of: number) }
+                if collector.downloadRules.contains(where: \.readsHeader) { header = try await mailbox.header(of: entry.key) }
                 let fields = MessageHeader.parse(header ?? [])
                 if let rule = collector.downloadRules.first(where: { $0.matches(size: size, values: { fields.all($0) }) }) {
                     switch rule.action {
@@ -166,10 +220,10 @@ struct CollectorRun {
                         break
                     case .skip:
                         try await record(left: MessageLeftOnServer(collector: collector.name, uidl: uid, size: Int64(size),
-                                                                   reason: "download rule: \(rule)"), stream: stream, version: &version)
+                                                                   reason: "download rule: \(rule)"), stream: stream, version: &state.version)
                         continue
                     case .delete:
-                        if try await pop3.command("DELE \(number)").isOK { deletedByRule.append((uid, rule.description)) }
+                        if try await mailbox.delete(entry.key) { deletedByRule.append((uid, rule.description)) }
                         continue
                     }
                 }
@@ -179,92 +233,91 @@ struct CollectorRun {
                 var notice: Notice?
                 if size <= policy.maxMessageSize {
                     let fields: [UInt8]
-                    if let header { fields = header } else { fields = try await pop3.header(of: number) }
+                    if let header { fields = header } else { fields = try await mailbox.header(of: entry.key) }
                     notice = try await oversizeNotice(header: fields, size: size, limit: bound)
                 }
                 try await record(left: MessageLeftOnServer(collector: collector.name, uidl: uid, size: Int64(size),
                                                            reason: "larger than \(bound) bytes", token: notice?.token,
                                                            noticeID: notice?.messageID, notified: notice?.users),
-                                 also: notice?.appends ?? [], stream: stream, version: &version)
-                remembered.left[uid] = (now(), false)
+                                 also: notice?.appends ?? [], stream: stream, version: &state.version)
+                state.remembered.left[uid] = (now(), false)
                 continue
             }
-            // The body may run a little past LIST's size (line ends); the bound leaves room.
-            let answer: POP3ServerStatus, message: [UInt8]
+            // The body may run a little past the listed size (line ends); the bound leaves room.
+            let message: [UInt8]
             do {
-                (answer, message) = try await pop3.multiline("RETR \(number)", limit: max(size, 1) * 2 + 65_536)
+                message = try await mailbox.message(entry.key, limit: max(size, 1) * 2 + 65_536)
             } catch let failure as CollectionFailure where failure.tooLarge {
-                // Far larger than LIST said: left on the server (recorded, so the next run does
-                // not stop at it again); this run ends, its connection being mid-response.
+                // Far larger than the server said: left on the server (recorded, so the next run
+                // does not stop at it again); this run ends, its connection being mid-response.
                 try await record(left: MessageLeftOnServer(collector: collector.name, uidl: uid, size: Int64(size),
                                                            reason: "larger than the size the server listed"),
-                                 stream: stream, version: &version)
+                                 stream: stream, version: &state.version)
                 throw failure
             }
-            guard answer.isOK else { throw CollectionFailure("RETR \(number): \(answer.text)") }
             let parsed = MessageHeader.parse(message)
             if let reason = refusal(parsed) {
                 try await record(left: MessageLeftOnServer(collector: collector.name, uidl: uid, size: Int64(message.count),
-                                                           reason: reason), stream: stream, version: &version)
-                remembered.left[uid] = (now(), false)
+                                                           reason: reason), stream: stream, version: &state.version)
+                state.remembered.left[uid] = (now(), false)
                 continue
             }
-            var recorded = try await accept(message, header: parsed, uid: uid, stream: stream, version: version)
+            var recorded = try await accept(message, header: parsed, uid: uid, stream: stream, version: state.version)
             if case .raced = recorded {
                 // Another process recorded something for this collector: read again, and take
                 // this message only if it is still not there.
-                version = try await store.version(of: stream)
-                remembered = try await CollectionProjection.remembered(collector.name, engine: engine)
-                if remembered.collected[uid] == nil {
-                    recorded = try await accept(message, header: parsed, uid: uid, stream: stream, version: version)
+                state.version = try await store.version(of: stream)
+                state.remembered = try await CollectionProjection.remembered(collector.name, engine: engine)
+                if state.remembered.collected[uid] == nil {
+                    recorded = try await accept(message, header: parsed, uid: uid, stream: stream, version: state.version)
                 }
             }
             switch recorded {
             case .recorded(let newVersion):
-                version = newVersion
-                remembered.collected[uid] = (now(), false)
+                state.version = newVersion
+                state.remembered.collected[uid] = (now(), false)
                 outcome.collected += 1
                 outcome.bytes += Int64(message.count)
             case .left(let newVersion):
-                version = newVersion
-                remembered.left[uid] = (now(), false)
+                state.version = newVersion
+                state.remembered.left[uid] = (now(), false)
             case .raced:
                 break
             }
         }
+        return deletedByRule
+    }
 
-        // Deletions, only of messages whose record has committed.
-        let cutoff = now().addingTimeInterval(-Double(collector.leaveOnServerDays) * 86_400)
-        var deleting: [String] = []
-        for (number, uid) in listed where !duplicated.contains(uid) {
-            guard let record = remembered.collected[uid], collector.leaveOnServerDays == 0 || record.collected <= cutoff else { continue }
-            let answer = try await pop3.command("DELE \(number)")
-            if answer.isOK { deleting.append(uid) }
-        }
-        try await pop3.expectOK("QUIT")
-        for (rule, uids) in Dictionary(grouping: deletedByRule, by: \.rule).sorted(by: { $0.key < $1.key }) {
+    /// Records deletions the server has carried out.
+    func recordDeletions(_ deleted: [String], byRule: [(uid: String, rule: String)], state: inout MailboxState,
+                         outcome: inout Outcome) async throws {
+        for (rule, uids) in Dictionary(grouping: byRule, by: \.rule).sorted(by: { $0.key < $1.key }) {
             try await appendBookkeeping(CollectedMessagesDeleted(collector: collector.name, uidls: uids.map(\.uid), rule: rule),
-                                        stream: stream, version: &version)
+                                        stream: state.stream, version: &state.version)
             outcome.deletedByRule += uids.count
         }
-        if !deleting.isEmpty {
-            try await appendBookkeeping(CollectedMessagesDeleted(collector: collector.name, uidls: deleting), stream: stream, version: &version)
-            outcome.deleted = deleting.count
+        if !deleted.isEmpty {
+            try await appendBookkeeping(CollectedMessagesDeleted(collector: collector.name, uidls: deleted), stream: state.stream,
+                                        version: &state.version)
+            outcome.deleted = deleted.count
         }
-        // A UIDL the server no longer lists is forgotten once `hold_obsolete_uidl_days` have
-        // passed since it was collected (when it went from the server is not recorded).
-        let present = Set(listed.map(\.uid))
+    }
+
+    /// A UIDL the server no longer lists is forgotten once `hold_obsolete_uidl_days` have
+    /// passed since it was collected (when it went from the server is not recorded); a left
+    /// message's record, as soon as it is gone.
+    func forgetObsolete(present: Set<String>, state: inout MailboxState) async throws {
         let holdUntil = now().addingTimeInterval(-Double(collector.holdObsoleteUIDLDays) * 86_400)
-        let obsolete = remembered.collected.filter { !present.contains($0.key) && $0.value.collected <= holdUntil }.map(\.key).sorted()
-        let leftGone = remembered.left.filter { !present.contains($0.key) }.map(\.key)
+        let obsolete = state.remembered.collected.filter { !present.contains($0.key) && $0.value.collected <= holdUntil }.map(\.key).sorted()
+        let leftGone = state.remembered.left.filter { !present.contains($0.key) }.map(\.key)
         if !obsolete.isEmpty || !leftGone.isEmpty {
             try await appendBookkeeping(CollectorUIDLsForgotten(collector: collector.name, uidls: obsolete + leftGone.sorted(),
-                                                                actor: "collector \(collector.name)"), stream: stream, version: &version)
+                                                                actor: "collector \(collector.name)"), stream: state.stream, version: &state.version)
         }
     }
 
     /// Why a downloaded message is not taken: more `Received:` fields than allowed (a loop).
-    private func refusal(_ header: MessageHeader) -> String? {
+    func refusal(_ header: MessageHeader) -> String? {
         let hops = header.all("Received").count
         // RFC 5321 §6.3: a loop shows as too many Received: fields.
         if hops > policy.maxHops { return "\(hops) Received: fields (a mail loop)" }
@@ -283,7 +336,7 @@ struct CollectorRun {
     /// recognises meets the collector's routing-error action: kept for a user (or the main
     /// administrator), replaced by an error message with the original attached, or bounced;
     /// whatever it causes commits with its `message_collected`.
-    private func accept(_ message: [UInt8], header parsed: MessageHeader, uid: String, stream: StreamName,
+    func accept(_ message: [UInt8], header parsed: MessageHeader, uid: String, stream: StreamName,
                         version: Int64?) async throws -> Recorded {
         let header = Array(message.prefix(parsed.size))
         let router = makeRouter()
@@ -528,7 +581,7 @@ struct CollectorRun {
     }
 
     /// A left message's record, once per UIDL, with what it causes (its notice).
-    private func record(left: MessageLeftOnServer, also: [PendingAppend] = [], stream: StreamName, version: inout Int64?) async throws {
+    func record(left: MessageLeftOnServer, also: [PendingAppend] = [], stream: StreamName, version: inout Int64?) async throws {
         try await engine.transaction { transaction in
             try await transaction.append(also + [PendingAppend(stream: stream, expectedVersion: .any, events: [PendingEvent(left)])])
         }
@@ -538,7 +591,7 @@ struct CollectorRun {
     }
 
     /// Appends one of the collector's own records, keeping `version` current.
-    private func appendBookkeeping(_ event: some Event, stream: StreamName, version: inout Int64?) async throws {
+    func appendBookkeeping(_ event: some Event, stream: StreamName, version: inout Int64?) async throws {
         try await engine.transaction { transaction in
             try await transaction.append([PendingAppend(stream: stream, expectedVersion: .any, events: [PendingEvent(event)])])
         }

@@ -4,6 +4,17 @@ import Foundation
 import POP3Wire
 import SMTPClient
 
+/// A mailbox at an ISP as the collection loop uses it, whatever its protocol: `key` is
+/// POP3's message number or IMAP's UID.
+protocol CollectedMailbox: AnyObject {
+    /// The message's header section; empty when the server gives none.
+    func header(of key: Int) async throws -> [UInt8]
+    /// The whole message, at most `limit` bytes (a `tooLarge` failure beyond).
+    func message(_ key: Int, limit: Int) async throws -> [UInt8]
+    /// Marks the message for deletion, carried out when the session ends; false when refused.
+    func delete(_ key: Int) async throws -> Bool
+}
+
 /// Why a collection ended early, as its run's result says it.
 struct CollectionFailure: Error, CustomStringConvertible {
     let description: String
@@ -18,7 +29,7 @@ struct CollectionFailure: Error, CustomStringConvertible {
 /// One POP3 conversation with an ISP's server, command by command over a `RemoteConnection`
 /// with `POP3ClientReader` doing the framing. Every read has a deadline; every response a bound.
 /// `@unchecked`: used by the one task that runs the collection.
-final class POP3Exchange: @unchecked Sendable {
+final class POP3Exchange: CollectedMailbox, @unchecked Sendable {
     let connection: RemoteConnection
     let timeout: Duration
     var reader = POP3ClientReader()
@@ -77,9 +88,19 @@ final class POP3Exchange: @unchecked Sendable {
 
     /// A message's header section (`TOP n 0`, RFC 1939 §7), at most 256 KiB; empty when the
     /// server refuses TOP.
-    func header(of number: Int) async throws -> [UInt8] {
-        let (answer, header) = try await multiline("TOP \(number) 0", limit: 256 << 10)
+    func header(of key: Int) async throws -> [UInt8] {
+        let (answer, header) = try await multiline("TOP \(key) 0", limit: 256 << 10)
         return answer.isOK ? header : []
+    }
+
+    func message(_ key: Int, limit: Int) async throws -> [UInt8] {
+        let (answer, message) = try await multiline("RETR \(key)", limit: limit)
+        guard answer.isOK else { throw CollectionFailure("RETR \(key): \(answer.text)") }
+        return message
+    }
+
+    func delete(_ key: Int) async throws -> Bool {
+        try await command("DELE \(key)").isOK
     }
 
     /// `OK` or the failure, naming what was asked.

@@ -258,8 +258,27 @@ public struct MailCollector: Codable, Sendable, Equatable {
         public let description: String
     }
 
+    /// The ISP mailbox's protocol.
+    public enum MailboxProtocol: String, Codable, Sendable, CaseIterable {
+        case pop3
+        /// IMAP4 (RFC 9051, RFC 3501): one folder, each message known by UIDVALIDITY and UID.
+        case imap
+    }
+
+    /// What an IMAP collector does to a message on the server once its copy is stored.
+    public enum IMAPAfterDownload: String, Codable, Sendable, CaseIterable {
+        /// Flag it `\Seen` and leave it.
+        case seen
+        /// Delete it (after `leave_on_server_days`), flagging it `\Deleted` and expunging.
+        case delete
+    }
+
     /// Letters, digits, `-`, `_` and `.`.
     public var name: String
+    public var mailboxProtocol: MailboxProtocol
+    /// IMAP: the folder collected (default INBOX).
+    public var folder: String
+    public var afterDownload: IMAPAfterDownload
     /// `host` or `host:port`; the port defaults to 995 with `ssl`, 110 otherwise.
     public var server: String
     public var user: String
@@ -291,6 +310,9 @@ public struct MailCollector: Codable, Sendable, Equatable {
                 leaveOnServerDays: Int = 0, maxSizeKiB: Int = 0, holdObsoleteUIDLDays: Int = 30, routing: Routing,
                 connections: [String] = [], pollMinutes: Int = 15, downloadRules: [DownloadRule] = [], enabled: Bool = true) {
         self.name = name
+        self.mailboxProtocol = .pop3
+        self.folder = "INBOX"
+        self.afterDownload = .delete
         self.server = server
         self.user = user
         self.passwordSecret = passwordSecret
@@ -314,6 +336,7 @@ public struct MailCollector: Codable, Sendable, Equatable {
         case trustedCertificates = "trusted_certificates", leaveOnServerDays = "leave_on_server_days"
         case maxSizeKiB = "max_size_kib", holdObsoleteUIDLDays = "hold_obsolete_uidl_days", pollMinutes = "poll_minutes"
         case downloadRules = "download_rules"
+        case mailboxProtocol = "protocol", folder, afterDownload = "after_download"
     }
 
     /// Everything but the name, server, user and routing may be left out of the JSON.
@@ -332,6 +355,9 @@ public struct MailCollector: Codable, Sendable, Equatable {
         connections = try container.decodeIfPresent([String].self, forKey: .connections) ?? []
         pollMinutes = try container.decodeIfPresent(Int.self, forKey: .pollMinutes) ?? 15
         downloadRules = try container.decodeIfPresent([DownloadRule].self, forKey: .downloadRules) ?? []
+        mailboxProtocol = try container.decodeIfPresent(MailboxProtocol.self, forKey: .mailboxProtocol) ?? .pop3
+        folder = try container.decodeIfPresent(String.self, forKey: .folder) ?? "INBOX"
+        afterDownload = try container.decodeIfPresent(IMAPAfterDownload.self, forKey: .afterDownload) ?? .delete
         enabled = try container.decodeIfPresent(Bool.self, forKey: .enabled) ?? true
     }
 
@@ -343,7 +369,14 @@ public struct MailCollector: Codable, Sendable, Equatable {
     public var endpoint: MailSender.RelayServer? {
         guard case .success(var server) = MailSender.parseRelay(self.server) else { return nil }
         let explicitPort = self.server.hasPrefix("[") ? self.server.contains("]:") : self.server.contains(":")
-        if !explicitPort { server.port = encryption == .ssl ? 995 : 110 }
+        if !explicitPort {
+            server.port = switch (mailboxProtocol, encryption == .ssl) {
+            case (.pop3, true): 995
+            case (.pop3, false): 110
+            case (.imap, true): 993
+            case (.imap, false): 143
+            }
+        }
         return server
     }
 
@@ -359,6 +392,12 @@ public struct MailCollector: Codable, Sendable, Equatable {
         if !(0...(1 << 22)).contains(maxSizeKiB) { return "\(who): max_size_kib must be 0...4194304" }
         if !(0...3_650).contains(holdObsoleteUIDLDays) { return "\(who): hold_obsolete_uidl_days must be 0...3650" }
         if !(0...10_080).contains(pollMinutes) { return "\(who): poll_minutes must be 0...10080" }
+        if mailboxProtocol == .imap {
+            if authentication == .apop { return "\(who): APOP is POP3's; an IMAP collector logs in with plain, cram-md5 or sasl-plain" }
+            if folder.isEmpty || folder.utf8.count > 255 || folder.unicodeScalars.contains(where: { $0.value < 0x20 || $0 == "\"" || $0 == "\\" }) {
+                return "\(who): the folder must be 1 to 255 characters without control characters, quotes or backslashes"
+            }
+        }
         for (index, rule) in downloadRules.enumerated() {
             if let problem = rule.problem { return "\(who): download rule \(index + 1): \(problem)" }
         }

@@ -17,7 +17,11 @@ struct CollectorCommand: AsyncParsableCommand {
             abstract: "Add a collector or change one; options not given keep their values.")
         @OptionGroup var options: DirectoryOptions
         @Argument(help: "The collector's name (letters, digits, -, _ and .).") var name: String
-        @Option(help: "The POP3 server, host or host:port (default 110, or 995 with ssl).") var server: String?
+        @Option(name: .customLong("protocol"), help: "pop3 or imap. Default pop3.") var mailboxProtocol: MailCollector.MailboxProtocol?
+        @Option(help: "The server, host or host:port (default 110 or 995 with ssl for POP3, 143 or 993 for IMAP).") var server: String?
+        @Option(help: "IMAP: the folder to collect. Default INBOX.") var folder: String?
+        @Option(help: "IMAP: what happens to a message once stored: delete (after --leave-days; the default) or seen (flag it \\Seen and leave it).")
+        var afterDownload: MailCollector.IMAPAfterDownload?
         @Option(help: "The ISP account's user name.") var user: String?
         @Flag(help: "Read the password from the first line of standard input.") var passwordStdin = false
         @Flag(help: "Forget the password.") var clearPassword = false
@@ -25,7 +29,7 @@ struct CollectorCommand: AsyncParsableCommand {
         var encryption: MailCollector.Encryption?
         @Option(help: "Check the server's certificate and name (true or false). Default true.") var verifyCertificate: Bool?
         @Option(help: "A PEM file of certificates to trust besides the system's; empty to remove.") var trustedCertificates: String?
-        @Option(name: .customLong("auth"), help: "plain (USER/PASS), apop, cram-md5 or sasl-plain. Default plain.")
+        @Option(name: .customLong("auth"), help: "plain (POP3 USER/PASS, IMAP LOGIN), apop (POP3), cram-md5 or sasl-plain. Default plain.")
         var authentication: MailCollector.Authentication?
         @Option(help: "Days collected messages stay on the server; 0 deletes them once stored. Default 0.") var leaveDays: Int?
         @Option(help: "Leave messages larger than this many KiB on the server; 0 for no limit.") var maxSizeKib: Int?
@@ -78,11 +82,17 @@ struct CollectorCommand: AsyncParsableCommand {
         func make() throws -> MailCollector {
             guard let server, let user else { throw SettingProblem("a new collector needs --server and --user") }
             guard allTo != nil || !acceptedDomains.isEmpty else { throw SettingProblem("a new collector needs --all-to or --accepted-domain") }
-            return MailCollector(name: name, server: server, user: user, routing: .allTo(allTo ?? ""))
+            var collector = MailCollector(name: name, server: server, user: user, routing: .allTo(allTo ?? ""))
+            // The protocol first: the default port depends on it.
+            if let mailboxProtocol { collector.mailboxProtocol = mailboxProtocol }
+            return collector
         }
 
         func apply(to collector: inout MailCollector, onError: MailCollector.RoutingError?, rules: [MailCollector.DownloadRule]) {
+            if let mailboxProtocol { collector.mailboxProtocol = mailboxProtocol }
             if let server { collector.server = server }
+            if let folder { collector.folder = folder }
+            if let afterDownload { collector.afterDownload = afterDownload }
             if let user { collector.user = user }
             if let encryption { collector.encryption = encryption }
             if let verifyCertificate { collector.verifyCertificate = verifyCertificate }
@@ -158,7 +168,9 @@ struct CollectorCommand: AsyncParsableCommand {
                 + (rules.bounceToSender ? ", bounce to sender" : "")
         }
         return [
-            ("name", collector.name), ("server", collector.server), ("user", collector.user),
+            ("name", collector.name), ("protocol", collector.mailboxProtocol.rawValue), ("server", collector.server),
+            ("folder", collector.mailboxProtocol == .imap ? collector.folder : ""),
+            ("after_download", collector.mailboxProtocol == .imap ? collector.afterDownload.rawValue : ""), ("user", collector.user),
             ("password", collector.passwordSecret == nil ? "" : "(sealed)"), ("encryption", collector.encryption.rawValue),
             ("verify_certificate", collector.verifyCertificate ? "yes" : "no"), ("trusted_certificates", collector.trustedCertificates ?? ""),
             ("auth", collector.authentication.rawValue), ("leave_on_server_days", "\(collector.leaveOnServerDays)"),
@@ -226,3 +238,5 @@ enum CivilDateParsing {
 
 extension MailCollector.Encryption: ExpressibleByArgument {}
 extension MailCollector.Authentication: ExpressibleByArgument {}
+extension MailCollector.MailboxProtocol: ExpressibleByArgument {}
+extension MailCollector.IMAPAfterDownload: ExpressibleByArgument {}

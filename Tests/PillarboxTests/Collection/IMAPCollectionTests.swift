@@ -1,0 +1,76 @@
+import Foundation
+import TestSupport
+import Testing
+
+/// IMAP collectors, with a private Dovecot playing the ISP.
+@Suite("Collection from ISP IMAP folders")
+struct IMAPCollectionTests {
+    /// Maildir files of `user` flagged seen (Dovecot moves them to cur/ with `S` in their info).
+    static func seen(_ isp: TestDovecot, _ user: String) -> Int {
+        ((try? FileManager.default.contentsOfDirectory(atPath: "\(isp.directory)/home/\(user)/Maildir/cur")) ?? [])
+            .filter { name in name.split(separator: ":2,").last.map { $0.contains("S") } ?? false }.count
+    }
+
+    @Test("STARTTLS with LOGIN, flagged seen: each message once, left on the server flagged \\Seen; a new one taken next run; rules apply")
+    func startTLSMarkSeen() async throws {
+        let isp = try await TestDovecot(users: ["office": "isp \"pass\\"], imap: true)
+        for n in 1...3 { try isp.deliver(CollectionTests.message(n), to: "office") }
+        try isp.deliver(CollectionTests.message(4, extra: "X-Spam-Flag: YES\r\n"), to: "office")
+        try await MailServerHarness.with { server in
+            try await server.createStandardDirectory()
+            try await server.cli(["collector", "set", "imap", "--protocol", "imap", "--server", "127.0.0.1:\(isp.imapPort)",
+                                  "--user", "office", "--password-stdin", "--encryption", "stls", "--trusted-certificates", isp.certificate,
+                                  "--after-download", "seen", "--rule", "delete X-Spam-Flag:yes", "--all-to", "alice", "--poll-minutes", "0"],
+                                 input: "isp \"pass\\\n")
+            try await server.start()
+            try await server.cli(["collect", "now", "imap"])
+            let first = try await CollectionTests.run(server, "imap", after: 0)
+            #expect(first == "ok: 3 collected, 0 deleted, 1 deleted by rule", "\(first)")
+            let inbox = try await server.awaitInbox("alice", count: 3)
+            #expect(CollectionTests.subjects(inbox) == ["collected 1", "collected 2", "collected 3"])
+            #expect(isp.count("office") == 3)
+            #expect(Self.seen(isp, "office") == 3)
+            // Identities are UIDVALIDITY.UID.
+            let uids = try await server.query("SELECT uidl FROM collection.uidls WHERE collector = 'imap' ORDER BY uidl").map { $0[0] }
+            #expect(uids.count == 3 && uids.allSatisfy { $0.split(separator: ".").count == 2 }, "\(uids)")
+            #expect(try await server.query("SELECT tls FROM logdb.sessions WHERE sesstype = 'P'").first?.first?.hasPrefix("TLS") == true)
+
+            try isp.deliver(CollectionTests.message(5), to: "office")
+            try await server.cli(["collect", "now", "imap"])
+            let second = try await CollectionTests.run(server, "imap", after: 1)
+            #expect(second == "ok: 1 collected, 0 deleted", "\(second)")
+            _ = try await server.awaitInbox("alice", count: 4)
+            try await server.cli(["verify"])
+        }
+    }
+
+    @Test("IMAPS with AUTHENTICATE PLAIN and CRAM-MD5, deleted after download; a folder other than INBOX; a missing folder is the run's result")
+    func imapsDelete() async throws {
+        let isp = try await TestDovecot(users: ["office": "isp-pass"], imap: true)
+        for n in 1...2 { try isp.deliver(CollectionTests.message(n), to: "office") }
+        try await MailServerHarness.with { server in
+            try await server.createStandardDirectory()
+            try await server.cli(["collector", "set", "imaps", "--protocol", "imap", "--server", "127.0.0.1:\(isp.imapsPort)",
+                                  "--user", "office", "--password-stdin", "--encryption", "ssl", "--trusted-certificates", isp.certificate,
+                                  "--auth", "sasl-plain", "--all-to", "bob", "--poll-minutes", "0"], input: "isp-pass\n")
+            try await server.start()
+            try await server.cli(["collect", "now", "imaps"])
+            let first = try await CollectionTests.run(server, "imaps", after: 0)
+            #expect(first == "ok: 2 collected, 2 deleted", "\(first)")
+            _ = try await server.awaitInbox("bob", count: 2)
+            #expect(isp.count("office") == 0)
+
+            try await server.cli(["collector", "set", "imaps", "--auth", "cram-md5"])
+            try isp.deliver(CollectionTests.message(3), to: "office")
+            try await server.cli(["collect", "now", "imaps"])
+            let second = try await CollectionTests.run(server, "imaps", after: 1)
+            #expect(second == "ok: 1 collected, 1 deleted", "\(second)")
+            _ = try await server.awaitInbox("bob", count: 3)
+
+            try await server.cli(["collector", "set", "imaps", "--folder", "Archive"])
+            try await server.cli(["collect", "now", "imaps"])
+            let missing = try await CollectionTests.run(server, "imaps", after: 2)
+            #expect(missing.hasPrefix("SELECT Archive: NO"), "\(missing)")
+        }
+    }
+}

@@ -53,6 +53,8 @@ public final class CollectionService: Service, Sendable {
         // answered by the process that was running then.
         var requestsSeen = try await store.version(of: CollectionRequested.stream) ?? -1
         var connectionsSeen = try await store.version(of: ConnectionFacts.stream) ?? -1
+        var watchers: [String: (collector: MailCollector, task: Task<Void, Never>)] = [:]
+        defer { for watcher in watchers.values { watcher.task.cancel() } }
         while !Task.isCancelled {
             let generation = store.appendGeneration(for: [CollectionRequested.category, ConnectionFacts.category])
             var due: [String: String] = [:]
@@ -60,6 +62,21 @@ public final class CollectionService: Service, Sendable {
                 // From the settings table, not the live copy that follows the log a moment
                 // behind: a collector changed just before `collect now` runs as changed.
                 let collectors = try await Settings(engine: engine).value(SettingKey.collectors).filter(\.enabled)
+                let connections = try await Settings(engine: engine).value(SettingKey.connections)
+                // An IDLE session per IMAP collector that asks for one and whose connections are
+                // always online; one whose collector changed is started again.
+                let idling = collectors.filter { collector in
+                    collector.idle && collector.mailboxProtocol == .imap && collector.connections.allSatisfy { name in
+                        connections.first { $0.name.lowercased() == name.lowercased() }?.method ?? .network == .network
+                    }
+                }
+                for (name, watcher) in watchers where !idling.contains(watcher.collector) {
+                    watcher.task.cancel()
+                    watchers[name] = nil
+                }
+                for collector in idling where watchers[collector.name] == nil {
+                    watchers[collector.name] = (collector, Task { await self.watch(collector) })
+                }
                 for recorded in try await store.read(stream: CollectionRequested.stream, from: requestsSeen + 1) {
                     requestsSeen = max(requestsSeen, recorded.streamVersion)
                     guard let request = try Self.registry.decode(recorded, logger: logger) as? CollectionRequested else { continue }
@@ -134,25 +151,71 @@ public final class CollectionService: Service, Sendable {
         }
     }
 
+    /// Waits in IDLE on the collector's folder and asks for a run when new mail comes; on
+    /// trouble, tries again after a pause growing from 5 s to 5 minutes. Ends when cancelled.
+    func watch(_ collector: MailCollector) async {
+        var failures = 0
+        while !Task.isCancelled {
+            var imap: IMAPExchange?
+            do {
+                guard let endpoint = collector.endpoint else { return }
+                let password = try await password(for: collector)
+                let connection = try await RemoteConnection.connect(host: endpoint.host, port: endpoint.port, timeout: .seconds(60))
+                let session = IMAPExchange(connection: connection, timeout: .seconds(60))
+                imap = session
+                try await CollectorRun.open(session, collector: collector, password: password, endpoint: endpoint, trust: nil)
+                if !session.capabilities.contains("IDLE") { try await session.expectOK("CAPABILITY") }
+                guard session.capabilities.contains("IDLE") else {
+                    logger.warning("the server does not offer IDLE; the collector runs on its schedule", metadata: ["collector": "\(collector.name)"])
+                    await session.close()
+                    return
+                }
+                if failures > 0 { logger.notice("waiting for new mail again", metadata: ["collector": "\(collector.name)"]) }
+                failures = 0
+                logger.info("waiting for new mail in IDLE", metadata: ["collector": "\(collector.name)", "folder": "\(collector.folder)"])
+                while !Task.isCancelled {
+                    // RFC 2177: IDLE is renewed well within the servers' 30-minute limit.
+                    if try await session.idle(period: .seconds(25 * 60)) {
+                        try await engine.transaction { transaction in
+                            try await transaction.append([PendingAppend(stream: try CollectionRequested.stream, expectedVersion: .any,
+                                                                        events: [PendingEvent(CollectionRequested(collector: collector.name,
+                                                                                                                  actor: "idle: new mail"))])])
+                        }
+                    }
+                }
+            } catch {
+                if Task.isCancelled { break }
+                failures += 1
+                let level: Logger.Level = failures == 1 ? .warning : .debug
+                logger.log(level: level, "waiting for new mail failed; trying again", metadata: ["collector": "\(collector.name)", "error": "\(error)"])
+            }
+            await imap?.close()
+            guard failures > 0 else { continue }
+            try? await Task.sleep(for: .seconds(min(5 * (1 << min(failures - 1, 6)), 300)))
+        }
+    }
+
+    /// The collector's password, opened from the vault ("" when it has none).
+    func password(for collector: MailCollector) async throws -> String {
+        guard let secret = collector.passwordSecret else { return "" }
+        guard let vault else { throw CollectionFailure("the password cannot be opened: no key directory") }
+        guard let bytes = try await vault.open(secret, purpose: MailCollector.passwordPurpose,
+                                               subject: MailCollector.passwordSubject(collector.name), client: engine.store.client) else {
+            throw CollectionFailure("the sealed password is missing")
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
     /// One run: the password opened from the vault, then the collection.
     func run(_ collector: MailCollector, trigger: String) async -> (CollectorRunEnded, SessionEnded?) {
         let started = Date()
-        var password = ""
-        if let secret = collector.passwordSecret {
-            guard let vault else {
-                return (CollectorRunEnded(collector: collector.name, started: started, trigger: trigger,
-                                          result: "the password cannot be opened: no key directory", collected: 0, deleted: 0, failed: true), nil)
-            }
-            do {
-                guard let bytes = try await vault.open(secret, purpose: MailCollector.passwordPurpose,
-                                                       subject: MailCollector.passwordSubject(collector.name), client: engine.store.client) else {
-                    throw CollectionFailure("the sealed password is missing")
-                }
-                password = String(decoding: bytes, as: UTF8.self)
-            } catch {
-                return (CollectorRunEnded(collector: collector.name, started: started, trigger: trigger,
-                                          result: "the password cannot be opened: \(error)", collected: 0, deleted: 0, failed: true), nil)
-            }
+        let password: String
+        do {
+            password = try await self.password(for: collector)
+        } catch {
+            return (CollectorRunEnded(collector: collector.name, started: started, trigger: trigger,
+                                      result: "\(error)".hasPrefix("the password") ? "\(error)" : "the password cannot be opened: \(error)",
+                                      collected: 0, deleted: 0, failed: true), nil)
         }
         let policy = CollectorRun.Policy(hostname: hostname, maxMessageSize: settings.value(SettingKey<Int>.maxMessageSize),
                                          maxHops: settings.value(SettingKey<Int>.smtpMaxHops),

@@ -36,22 +36,66 @@ final class IMAPExchange: CollectedMailbox, @unchecked Sendable {
         self.timeout = timeout
     }
 
-    /// The next response, at most `limit` bytes.
-    func next(limit: Int? = nil) async throws -> IMAPServerResponse {
+    /// The next response, at most `limit` bytes, waiting at most `wait` (the exchange's timeout
+    /// when nil) for each piece.
+    func next(limit: Int? = nil, wait: Duration? = nil) async throws -> IMAPServerResponse {
+        let wait = wait ?? timeout
         while true {
             do {
                 if let response = try reader.next(limit: limit) { return response }
             } catch {
                 throw CollectionFailure(Self.describe(error), tooLarge: error == .responseTooLarge)
             }
-            switch await connection.read(timeout: timeout) {
+            switch await connection.read(timeout: wait) {
             case .bytes(var buffer): reader.append(buffer.readBytes(length: buffer.readableBytes) ?? [])
             case .tlsEstablished: continue
             case .failed(let why): throw CollectionFailure("connection failed: \(why)")
             case .closed: throw CollectionFailure("the server closed the connection")
-            case .timedOut: throw CollectionFailure("no answer within \(timeout.components.seconds) s")
+            case .timedOut: throw CollectionFailure("no answer within \(wait.components.seconds) s", timedOut: true)
             }
         }
+    }
+
+    /// RFC 2177 IDLE: waits until the server announces more messages than `exists`, or
+    /// `period` passes (RFC 2177 asks clients to end IDLE within 29 minutes), then ends it with
+    /// DONE. True when new messages came.
+    func idle(period: Duration) async throws -> Bool {
+        tagNumber += 1
+        let tag = "C\(tagNumber)"
+        try await connection.write(Array("\(tag) IDLE\r\n".utf8))
+        let started = try await next(limit: 64 << 10)
+        guard case .continuation = started else {
+            throw CollectionFailure("IDLE: \(Self.summary(started))")
+        }
+        let deadline = ContinuousClock.now + period
+        var count = exists
+        waiting: while ContinuousClock.now < deadline {
+            do {
+                let response = try await next(limit: 64 << 10, wait: deadline - ContinuousClock.now)
+                switch response {
+                case .data(let values) where values.count == 2 && values[1].keyword == "EXISTS":
+                    count = values[0].number ?? count
+                    if count > exists { break waiting }
+                case .data(let values) where values.count == 2 && values[1].keyword == "EXPUNGE":
+                    count -= 1
+                case .status(nil, .bye, _, let text):
+                    throw CollectionFailure("the server closed the session: \(text)")
+                default:
+                    continue
+                }
+            } catch let failure as CollectionFailure where failure.timedOut {
+                break waiting
+            }
+        }
+        try await connection.write(Array("DONE\r\n".utf8))
+        let done = try await answer(to: tag)
+        guard done.isOK else { throw CollectionFailure("IDLE: \(done.status.rawValue) \(done.text)") }
+        for case .data(let values) in done.data where values.count == 2 && values[1].keyword == "EXISTS" {
+            count = values[0].number ?? count
+        }
+        let grew = count > exists
+        exists = count
+        return grew
     }
 
     static func describe(_ error: IMAPClientReadError) -> String {

@@ -20,9 +20,12 @@ struct CollectionFailure: Error, CustomStringConvertible {
     let description: String
     /// A response larger than its bound (a message larger than the server said).
     var tooLarge = false
-    init(_ description: String, tooLarge: Bool = false) {
+    /// Nothing came within the time allowed.
+    var timedOut = false
+    init(_ description: String, tooLarge: Bool = false, timedOut: Bool = false) {
         self.description = description
         self.tooLarge = tooLarge
+        self.timedOut = timedOut
     }
 }
 

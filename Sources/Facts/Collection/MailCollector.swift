@@ -279,6 +279,9 @@ public struct MailCollector: Codable, Sendable, Equatable {
     /// IMAP: the folder collected (default INBOX).
     public var folder: String
     public var afterDownload: IMAPAfterDownload
+    /// IMAP: keep a session waiting in IDLE (RFC 2177) and collect as soon as new mail comes,
+    /// while the collector's connections are online (network connections always are).
+    public var idle: Bool
     /// `host` or `host:port`; the port defaults to 995 with `ssl`, 110 otherwise.
     public var server: String
     public var user: String
@@ -313,6 +316,7 @@ public struct MailCollector: Codable, Sendable, Equatable {
         self.mailboxProtocol = .pop3
         self.folder = "INBOX"
         self.afterDownload = .delete
+        self.idle = false
         self.server = server
         self.user = user
         self.passwordSecret = passwordSecret
@@ -336,7 +340,7 @@ public struct MailCollector: Codable, Sendable, Equatable {
         case trustedCertificates = "trusted_certificates", leaveOnServerDays = "leave_on_server_days"
         case maxSizeKiB = "max_size_kib", holdObsoleteUIDLDays = "hold_obsolete_uidl_days", pollMinutes = "poll_minutes"
         case downloadRules = "download_rules"
-        case mailboxProtocol = "protocol", folder, afterDownload = "after_download"
+        case mailboxProtocol = "protocol", folder, afterDownload = "after_download", idle
     }
 
     /// Everything but the name, server, user and routing may be left out of the JSON.
@@ -358,6 +362,7 @@ public struct MailCollector: Codable, Sendable, Equatable {
         mailboxProtocol = try container.decodeIfPresent(MailboxProtocol.self, forKey: .mailboxProtocol) ?? .pop3
         folder = try container.decodeIfPresent(String.self, forKey: .folder) ?? "INBOX"
         afterDownload = try container.decodeIfPresent(IMAPAfterDownload.self, forKey: .afterDownload) ?? .delete
+        idle = try container.decodeIfPresent(Bool.self, forKey: .idle) ?? false
         enabled = try container.decodeIfPresent(Bool.self, forKey: .enabled) ?? true
     }
 
@@ -392,6 +397,7 @@ public struct MailCollector: Codable, Sendable, Equatable {
         if !(0...(1 << 22)).contains(maxSizeKiB) { return "\(who): max_size_kib must be 0...4194304" }
         if !(0...3_650).contains(holdObsoleteUIDLDays) { return "\(who): hold_obsolete_uidl_days must be 0...3650" }
         if !(0...10_080).contains(pollMinutes) { return "\(who): poll_minutes must be 0...10080" }
+        if idle && mailboxProtocol != .imap { return "\(who): idle is for IMAP collectors" }
         if mailboxProtocol == .imap {
             if authentication == .apop { return "\(who): APOP is POP3's; an IMAP collector logs in with plain, cram-md5 or sasl-plain" }
             if folder.isEmpty || folder.utf8.count > 255 || folder.unicodeScalars.contains(where: { $0.value < 0x20 || $0 == "\"" || $0 == "\\" }) {

@@ -22,6 +22,8 @@ struct CollectorCommand: AsyncParsableCommand {
         @Option(help: "IMAP: the folder to collect. Default INBOX.") var folder: String?
         @Option(help: "IMAP: what happens to a message once stored: delete (after --leave-days; the default) or seen (flag it \\Seen and leave it).")
         var afterDownload: MailCollector.IMAPAfterDownload?
+        @Option(help: "IMAP: wait for new mail in IDLE and collect it at once, while the connections are online (true or false). Default false.")
+        var idle: Bool?
         @Option(help: "The ISP account's user name.") var user: String?
         @Flag(help: "Read the password from the first line of standard input.") var passwordStdin = false
         @Flag(help: "Forget the password.") var clearPassword = false
@@ -93,6 +95,7 @@ struct CollectorCommand: AsyncParsableCommand {
             if let server { collector.server = server }
             if let folder { collector.folder = folder }
             if let afterDownload { collector.afterDownload = afterDownload }
+            if let idle { collector.idle = idle }
             if let user { collector.user = user }
             if let encryption { collector.encryption = encryption }
             if let verifyCertificate { collector.verifyCertificate = verifyCertificate }
@@ -170,7 +173,8 @@ struct CollectorCommand: AsyncParsableCommand {
         return [
             ("name", collector.name), ("protocol", collector.mailboxProtocol.rawValue), ("server", collector.server),
             ("folder", collector.mailboxProtocol == .imap ? collector.folder : ""),
-            ("after_download", collector.mailboxProtocol == .imap ? collector.afterDownload.rawValue : ""), ("user", collector.user),
+            ("after_download", collector.mailboxProtocol == .imap ? collector.afterDownload.rawValue : ""),
+            ("idle", collector.idle ? "yes" : "no"), ("user", collector.user),
             ("password", collector.passwordSecret == nil ? "" : "(sealed)"), ("encryption", collector.encryption.rawValue),
             ("verify_certificate", collector.verifyCertificate ? "yes" : "no"), ("trusted_certificates", collector.trustedCertificates ?? ""),
             ("auth", collector.authentication.rawValue), ("leave_on_server_days", "\(collector.leaveOnServerDays)"),

@@ -33,7 +33,10 @@ struct IMAPCollectionTests {
             // Identities are UIDVALIDITY.UID.
             let uids = try await server.query("SELECT uidl FROM collection.uidls WHERE collector = 'imap' ORDER BY uidl").map { $0[0] }
             #expect(uids.count == 3 && uids.allSatisfy { $0.split(separator: ".").count == 2 }, "\(uids)")
-            #expect(try await server.query("SELECT tls FROM logdb.sessions WHERE sesstype = 'P'").first?.first?.hasPrefix("TLS") == true)
+            let tls = try await eventually(within: .seconds(30), "the run's session in LogDB") { () -> String? in
+                try await server.query("SELECT tls FROM logdb.sessions WHERE sesstype = 'P'").first?.first
+            }
+            #expect(tls.hasPrefix("TLS"), "\(tls)")
 
             try isp.deliver(CollectionTests.message(5), to: "office")
             try await server.cli(["collect", "now", "imap"])
@@ -71,6 +74,26 @@ struct IMAPCollectionTests {
             try await server.cli(["collect", "now", "imaps"])
             let missing = try await CollectionTests.run(server, "imaps", after: 2)
             #expect(missing.hasPrefix("SELECT Archive: NO"), "\(missing)")
+        }
+    }
+
+    @Test("IDLE: with the connection always online, new mail on the server is collected without being asked for")
+    func idle() async throws {
+        let isp = try await TestDovecot(users: ["office": "isp-pass"], imap: true)
+        try await MailServerHarness.with { server in
+            try await server.createStandardDirectory()
+            try await server.cli(["collector", "set", "push", "--protocol", "imap", "--server", "127.0.0.1:\(isp.imapsPort)",
+                                  "--user", "office", "--password-stdin", "--encryption", "ssl", "--trusted-certificates", isp.certificate,
+                                  "--idle", "true", "--all-to", "carol", "--poll-minutes", "0"], input: "isp-pass\n")
+            try await server.start()
+            let process = try #require(server.process)
+            try await process.waitForLog("waiting for new mail in IDLE")
+            try isp.deliver(CollectionTests.message(1), to: "office")
+            let inbox = try await server.awaitInbox("carol", count: 1, within: .seconds(90))
+            #expect(CollectionTests.subjects(inbox) == ["collected 1"])
+            let trigger = try await server.query("SELECT trigger FROM collection.runs WHERE collector = 'push'")
+            #expect(trigger == [["requested by idle: new mail"]], "\(trigger)")
+            _ = try await eventually(within: .seconds(30), "the message deleted from the server") { isp.count("office") == 0 ? true : nil }
         }
     }
 }

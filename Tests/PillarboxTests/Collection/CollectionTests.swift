@@ -51,6 +51,8 @@ struct CollectionTests {
             let listed = try await server.cli(["collector", "list"])
             #expect(listed.contains("(sealed)") && !listed.contains("isp-pass"))
 
+            // STLS if available: Dovecot offers it, so the session is encrypted.
+            try await server.cli(["collector", "set", "isp", "--encryption", "stls-if-available"])
             try isp.deliver(Self.message(4), to: "office")
             try await server.cli(["collect", "now"])
             let result2 = try await Self.run(server, "isp", after: 1)
@@ -458,6 +460,14 @@ while True:
             #expect(after == "ok: 0 collected, 0 deleted", "\(after)")
             #expect(try await server.query("SELECT uidl, reason FROM collection.left WHERE collector = 'isp'")
                     == [["u-four", "larger than the size the server listed"]])
+            // A server without STLS: required, the password is not sent; if available, the
+            // session goes on in the clear.
+            try await server.cli(["collector", "set", "isp", "--encryption", "stls"])
+            let required = try await collect(as: "normal")
+            #expect(required.contains("does not offer STLS") && required.contains("the password was not sent"), "\(required)")
+            try await server.cli(["collector", "set", "isp", "--encryption", "stls-if-available"])
+            let available = try await collect(as: "normal")
+            #expect(available == "ok: 0 collected, 0 deleted", "\(available)")
         }
     }
 }

@@ -96,4 +96,107 @@ struct IMAPCollectionTests {
             _ = try await eventually(within: .seconds(30), "the message deleted from the server") { isp.count("office") == 0 ? true : nil }
         }
     }
+
+    /// An IMAP server misbehaving by the login name: `drop` closes in the middle of a message's
+    /// literal, `huge` announces a literal far larger than the size it listed, `garbage`
+    /// answers FETCH with a response that does not parse, `novalidity` gives no UIDVALIDITY;
+    /// `normal` behaves.
+    static let isp = #"""
+import socket, threading, sys
+messages = {1: b'Subject: one\r\n\r\nfirst\r\n', 2: b'Subject: two\r\n\r\nsecond\r\n'}
+listener = socket.socket()
+listener.bind(('127.0.0.1', 0))
+listener.listen(16)
+print(json.dumps({'port': listener.getsockname()[1]}), flush=True)
+def serve(connection):
+    reader = connection.makefile('rb')
+    send = lambda text: connection.sendall(text if isinstance(text, bytes) else text.encode())
+    send('* OK [CAPABILITY IMAP4rev1 UIDPLUS] fake ISP\r\n')
+    mode = 'normal'
+    while True:
+        line = reader.readline()
+        if not line:
+            return
+        words = line.decode(errors='replace').strip().split(' ')
+        tag, command = words[0], ' '.join(words[1:3]).upper()
+        if command.startswith('LOGIN'):
+            mode = words[2].strip('"')
+            send(tag + ' OK logged in\r\n')
+        elif command.startswith('SELECT'):
+            send('* %d EXISTS\r\n' % len(messages))
+            if mode != 'novalidity':
+                send('* OK [UIDVALIDITY 42] ok\r\n')
+            send(tag + ' OK [READ-WRITE] selected\r\n')
+        elif command == 'UID FETCH' and '1:*' in words[3]:
+            for uid, body in messages.items():
+                send('* %d FETCH (UID %d RFC822.SIZE %d FLAGS ())\r\n' % (uid, uid, len(body)))
+            send(tag + ' OK done\r\n')
+        elif command == 'UID FETCH':
+            uid = int(words[3])
+            body = messages[uid]
+            if mode == 'drop' and uid == 2:
+                send(b'* 2 FETCH (UID 2 BODY[] {%d}\r\n' % len(body) + body[:10])
+                connection.close()
+                return
+            if mode == 'huge' and uid == 2:
+                send(b'* 2 FETCH (UID 2 BODY[] {900000000}\r\n')
+                try:
+                    for _ in range(64):
+                        send(b'y' * 65536)
+                except OSError:
+                    pass
+                connection.close()
+                return
+            if mode == 'garbage' and uid == 2:
+                send(b'* 2 FETCH (UID 2 BODY[] "unterminated\r\n')
+                send(tag + ' OK done\r\n')
+                continue
+            send(b'* %d FETCH (UID %d BODY[] {%d}\r\n' % (uid, uid, len(body)) + body + b')\r\n')
+            send(tag + ' OK done\r\n')
+        elif command.startswith('UID STORE') or command.startswith('UID EXPUNGE') or command.startswith('LOGOUT'):
+            send(tag + ' OK done\r\n')
+            if command.startswith('LOGOUT'):
+                connection.close()
+                return
+        else:
+            send(tag + ' BAD unknown\r\n')
+while True:
+    connection, _ = listener.accept()
+    threading.Thread(target=serve, args=(connection,), daemon=True).start()
+"""#
+
+    @Test("an IMAP server that drops mid-literal, announces a huge literal, sends garbage or no UIDVALIDITY: a clear result, nothing lost or doubled")
+    func misbehaving() async throws {
+        try await MailServerHarness.with { server in
+            try await server.createStandardDirectory()
+            let (peer, port) = try await server.startPeer(Self.isp)
+            defer { peer.signal(SIGKILL) }
+            try await server.cli(["collector", "set", "isp", "--protocol", "imap", "--server", "127.0.0.1:\(port)", "--user", "drop",
+                                  "--password-stdin", "--encryption", "none", "--after-download", "seen", "--all-to", "alice",
+                                  "--poll-minutes", "0"], input: "isp-pass\n")
+            try await server.start()
+            var runs = 0
+            func collect(as user: String) async throws -> String {
+                try await server.cli(["collector", "set", "isp", "--user", user])
+                try await server.cli(["collect", "now", "isp"])
+                defer { runs += 1 }
+                return try await CollectionTests.run(server, "isp", after: runs)
+            }
+            let dropped = try await collect(as: "drop")
+            #expect(dropped.contains("closed the connection"), "\(dropped)")
+            let garbage = try await collect(as: "garbage")
+            #expect(garbage.contains("does not parse"), "\(garbage)")
+            let huge = try await collect(as: "huge")
+            #expect(huge.contains("larger than allowed"), "\(huge)")
+            let novalidity = try await collect(as: "novalidity")
+            #expect(novalidity.contains("UIDVALIDITY"), "\(novalidity)")
+            // The huge one was recorded as left; message 1 was taken once by the first run.
+            let normal = try await collect(as: "normal")
+            #expect(normal == "ok: 0 collected, 0 deleted", "\(normal)")
+            #expect(try await server.query("SELECT uidl, reason FROM collection.left WHERE collector = 'isp'")
+                    == [["42.2", "larger than the size the server listed"]])
+            let inbox = try await server.awaitInbox("alice", count: 1)
+            #expect(CollectionTests.subjects(inbox) == ["one"])
+        }
+    }
 }

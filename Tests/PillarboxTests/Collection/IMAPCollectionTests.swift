@@ -199,4 +199,61 @@ while True:
             #expect(CollectionTests.subjects(inbox) == ["one"])
         }
     }
+
+    @Test("a second Pillarbox as the ISP: collected over POP3 with STLS and over IMAPS with AUTHENTICATE PLAIN, each message once, the ISP's mailbox as it should be")
+    func pillarboxAsISP() async throws {
+        try await MailServerHarness.with { isp in
+            try await isp.createStandardDirectory()
+            try await isp.cli(["settings", "set", "smtp.spf_policy", "off", "smtp.dkim_verify", "false", "smtp.dmarc_policy", "off"])
+            try await isp.start(pop3: true, imap: true)
+            @Sendable func send(_ n: Int) async throws {
+                _ = try await isp.python("""
+                    import smtplib
+                    s = smtplib.SMTP('127.0.0.1', PORTS['smtp'], timeout=30)
+                    s.sendmail('sender@remote.example', ['alice@example.com'], sys.argv[1].encode())
+                    s.quit()
+                    """, [CollectionTests.message(n, to: "alice@example.com")])
+            }
+            for n in 1...3 { try await send(n) }
+            _ = try await isp.awaitInbox("alice", count: 3)
+            try await MailServerHarness.with { server in
+                try await server.createStandardDirectory()
+                try await server.cli(["collector", "set", "pop", "--server", "127.0.0.1:\(isp.ports["pop3"]!)", "--user", "alice",
+                                      "--password-stdin", "--encryption", "stls", "--verify-certificate", "false", "--all-to", "bob",
+                                      "--poll-minutes", "0"], input: "alice-pass\n")
+                try await server.start()
+                try await server.cli(["collect", "now", "pop"])
+                let pop = try await CollectionTests.run(server, "pop", after: 0)
+                #expect(pop == "ok: 3 collected, 3 deleted", "\(pop)")
+                let bob = try await server.awaitInbox("bob", count: 3)
+                #expect(CollectionTests.subjects(bob) == ["collected 1", "collected 2", "collected 3"])
+                _ = try await eventually(within: .seconds(30), "alice's mailbox at the ISP emptied") {
+                    try await isp.inbox("alice").isEmpty ? true : nil
+                }
+
+                for n in 4...5 { try await send(n) }
+                _ = try await isp.awaitInbox("alice", count: 2)
+                try await server.cli(["collector", "set", "imap", "--protocol", "imap", "--server", "127.0.0.1:\(isp.ports["imaps"]!)",
+                                      "--user", "alice", "--password-stdin", "--encryption", "ssl", "--verify-certificate", "false",
+                                      "--auth", "sasl-plain", "--after-download", "seen", "--all-to", "carol", "--poll-minutes", "0"],
+                                     input: "alice-pass\n")
+                try await server.cli(["collect", "now", "imap"])
+                let imap = try await CollectionTests.run(server, "imap", after: 0)
+                #expect(imap == "ok: 2 collected, 0 deleted", "\(imap)")
+                let carol = try await server.awaitInbox("carol", count: 2)
+                #expect(CollectionTests.subjects(carol) == ["collected 4", "collected 5"])
+                // Left at the ISP, flagged seen there.
+                _ = try await eventually(within: .seconds(30), "both seen at the ISP") {
+                    try await isp.query("""
+                        SELECT count(*)::text FROM mail.messages m JOIN mail.mailboxes b USING (user_id, mailbox_id)
+                        WHERE m.user_id = 'alice' AND b.name = 'INBOX' AND '\\Seen' = ANY (m.flags)
+                        """) == [["2"]] ? true : nil
+                }
+                try await server.cli(["collect", "now", "imap"])
+                #expect(try await CollectionTests.run(server, "imap", after: 1) == "ok: 0 collected, 0 deleted")
+                try await server.cli(["verify"])
+            }
+            try await isp.cli(["verify"])
+        }
+    }
 }

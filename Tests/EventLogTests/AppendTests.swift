@@ -1,5 +1,6 @@
 import EventLog
 import Foundation
+import Synchronization
 import PostgresNIO
 import Testing
 import TestSupport
@@ -167,4 +168,44 @@ func transactionIDs(_ store: EventStore, positions: [Int64]) async throws -> Set
     var transactions = Set<String>()
     for try await id in rows.decode(String.self) { transactions.insert(id) }
     return transactions
+}
+
+@Suite("Group commit without a database")
+struct GroupCommitDeadlineTests {
+    final class Outcomes: Sendable {
+        let list = Mutex<[String]>([])
+    }
+
+    @Test("appends that get no connection fail after the deadline, leader and followers alike, and the next ones lead again")
+    func connectionDeadline() async throws {
+        // Nothing listens on port 1: the pool keeps trying to connect and never has a connection.
+        let configuration = PostgresClient.Configuration(host: "127.0.0.1", port: 1, username: "nobody", password: nil,
+                                                         database: "nothing", tls: .disable)
+        let client = PostgresClient(configuration: configuration, backgroundLogger: TestDatabase.logger)
+        var log = EventLogConfiguration()
+        log.groupCommitConnectionDeadline = .seconds(1)
+        let store = EventStore(client: client, configuration: log, logger: TestDatabase.logger)
+        try await client.whileRunning {
+            for round in 0..<2 {
+                let outcomes = Outcomes()
+                let writers = (0..<3).map { writer in
+                    Task {
+                        let outcome: String
+                        do {
+                            try await store.append([note("x")], to: try stream("deadline-\(round)-\(writer)"))
+                            outcome = "appended"
+                        } catch {
+                            outcome = "\(error)"
+                        }
+                        outcomes.list.withLock { $0.append(outcome) }
+                    }
+                }
+                let ended = try await eventually(within: .seconds(120), pollingEvery: .milliseconds(100), "round \(round)'s appends to end") {
+                    outcomes.list.withLock { $0.count == 3 ? $0 : nil }
+                }
+                for writer in writers { await writer.value }
+                #expect(ended.allSatisfy { $0.contains("no database connection within 1 s") }, "\(ended)")
+            }
+        }
+    }
 }

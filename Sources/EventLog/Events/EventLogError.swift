@@ -28,6 +28,8 @@ public enum EventLogError: Error, CustomStringConvertible {
     case unknownDictionary(Int32)
     case shuttingDown
     case unexpectedReply(String)
+    /// No database connection came within the time an append may wait for one.
+    case noConnection(waited: Duration)
 
     public var description: String {
         switch self {
@@ -39,6 +41,7 @@ public enum EventLogError: Error, CustomStringConvertible {
         case .unknownDictionary(let id): "zstd dictionary \(id) is not in eventlog.zstd_dicts"
         case .shuttingDown: "the event log is shutting down"
         case .unexpectedReply(let detail): "unexpected reply from PostgreSQL: \(detail)"
+        case .noConnection(let waited): "no database connection within \(waited.components.seconds) s"
         }
     }
 }

@@ -6,6 +6,9 @@ public struct EventLogConfiguration: Sendable, Equatable {
     public var groupCommitMaxEvents: Int = 2_000
     /// Most stored bytes (payloads and blobs) in one batch. Default 32 MiB.
     public var groupCommitMaxBytes: Int = 32 << 20
+    /// Longest time a batch of appends waits for a database connection before its writers get
+    /// an error (nothing of it was sent). Default 30 s.
+    public var groupCommitConnectionDeadline: Duration = .seconds(30)
     /// zstd level for event payloads. Default 3.
     public var compressionLevel: Int32 = 3
     /// zstd level for blobs (message bodies). Default 3.

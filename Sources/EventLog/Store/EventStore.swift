@@ -29,7 +29,8 @@ public final class EventStore: Service, Sendable {
                                   decodedLimit: configuration.maxDecodedBytes)
         self.committer = GroupCommitter(client: client, maxWait: configuration.groupCommitMaxWait,
                                         maxEvents: configuration.groupCommitMaxEvents,
-                                        maxBytes: configuration.groupCommitMaxBytes, logger: logger)
+                                        maxBytes: configuration.groupCommitMaxBytes,
+                                        connectionDeadline: configuration.groupCommitConnectionDeadline, logger: logger)
     }
 
     public func run() async throws {

@@ -43,14 +43,19 @@ final class GroupCommitter: Sendable {
     private let maxBytes: Int
     private let client: PostgresClient
     private let logger: Logger
+    /// How long a batch waits for a connection before it fails (its writers get a transient
+    /// error and the lead passes on), and after how long a running batch is reported as slow.
+    private let connectionDeadline: Duration
     /// For `/metrics`: groups per committed batch, how long an append waits for its commit,
     /// and how long a batch's transaction takes.
     private let batchSizes = Recorder(label: "pillarbox_append_batch_groups", aggregate: true)
     private let appendLatency = Metrics.Timer(label: "pillarbox_append_seconds")
     private let commitLatency = Metrics.Timer(label: "pillarbox_append_commit_seconds")
 
-    init(client: PostgresClient, maxWait: Duration, maxEvents: Int, maxBytes: Int, logger: Logger) {
+    init(client: PostgresClient, maxWait: Duration, maxEvents: Int, maxBytes: Int, connectionDeadline: Duration = .seconds(30),
+         logger: Logger) {
         self.client = client
+        self.connectionDeadline = connectionDeadline
         self.maxWait = maxWait
         self.maxEvents = maxEvents
         self.maxBytes = maxBytes
@@ -175,6 +180,45 @@ final class GroupCommitter: Sendable {
         }
     }
 
+    /// Shares whether a batch's connection has been leased between its two tasks.
+    private final class Lease: Sendable {
+        let taken = Mutex(false)
+    }
+
+    /// The batch on a connection of the pool. Waiting for the connection is bounded: a batch
+    /// without one after `connectionDeadline` fails (nothing was sent, so nothing can have
+    /// committed), so that a pool that does not recover never holds the lead, and every writer
+    /// queued behind it, for ever. A batch whose statement is running is never cut short (it
+    /// may commit); one running longer than the deadline is logged.
+    private func runWithDeadline(_ groups: [PreparedGroup]) async throws -> [Result<[AppendResult], any Error>] {
+        let lease = Lease()
+        return try await withThrowingTaskGroup(of: [Result<[AppendResult], any Error>]?.self) { group in
+            group.addTask {
+                try await self.client.withConnection { connection in
+                    lease.taken.withLock { $0 = true }
+                    return try await AppendBatchStatement.run(groups, on: connection, logger: self.logger)
+                }
+            }
+            group.addTask {
+                try await Task.sleep(for: self.connectionDeadline)
+                guard lease.taken.withLock({ $0 }) else {
+                    self.logger.error("no database connection for a group commit; failing its batch",
+                                      metadata: ["waited": "\(self.connectionDeadline)", "groups": "\(groups.count)"])
+                    throw EventLogError.noConnection(waited: self.connectionDeadline)
+                }
+                self.logger.warning("a group commit's statement is still running", metadata: ["after": "\(self.connectionDeadline)",
+                                                                                            "groups": "\(groups.count)"])
+                return nil
+            }
+            while let finished = try await group.next() {
+                guard let results = finished else { continue }
+                group.cancelAll()
+                return results
+            }
+            throw EventLogError.shuttingDown
+        }
+    }
+
     /// Runs a batch and reports each group's result; a batch PostgreSQL refused as a whole is
     /// retried group by group.
     private func commit(_ groups: [PreparedGroup], report: (Int, Result<[AppendResult], any Error>) -> Void) async {
@@ -182,9 +226,7 @@ final class GroupCommitter: Sendable {
         let started = ContinuousClock.now
         defer { commitLatency.record(duration: ContinuousClock.now - started) }
         do {
-            let results = try await client.withConnection { connection in
-                try await AppendBatchStatement.run(groups, on: connection, logger: logger)
-            }
+            let results = try await runWithDeadline(groups)
             for (index, result) in results.enumerated() { report(index, result) }
         } catch {
             // A batch fails as a whole only for reasons outside the appends' own checks (a lost

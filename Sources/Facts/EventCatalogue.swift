@@ -71,5 +71,8 @@ public enum EventCatalogue {
         CollectorUIDLsForgotten.self,
         CollectorRunEnded.self,
         CollectionRequested.self,
+        AutoresponderReplied.self,
+        AutoresponderPassedOver.self,
+        AutoresponderLogCleared.self,
     ]
 }

@@ -3,6 +3,6 @@ public enum PillarboxProjections {
     public static var all: [any Projection] {
         [DirectoryProjection(), SettingsProjection(), MailboxProjection(), OutqueueProjection(), BlocksProjection(),
          LogDBProjection(), SMTPStatsProjection(), MessageAuditProjection(), DMARCProjection(),
-         TLSReportProjection(), AdminTokensProjection(), CollectionProjection()]
+         TLSReportProjection(), AdminTokensProjection(), CollectionProjection(), AutoresponderProjection()]
     }
 }

@@ -13,7 +13,8 @@ struct Pillarbox: AsyncParsableCommand {
                       ReputationCommand.self, RebuildCommand.self, VerifyCommand.self, ReplayCommand.self, LogCommand.self,
                       DatabaseCommand.self, ConfigCommand.self, SenderCommand.self, LANCommand.self,
                       ConnectionCommand.self, ScheduleCommand.self, ConnectCommand.self, DKIMCommand.self, DMARCCommand.self,
-                      TLSReportCommand.self, AdminCommand.self, CollectorCommand.self, CollectCommand.self]
+                      TLSReportCommand.self, AdminCommand.self, CollectorCommand.self, CollectCommand.self,
+                      AutoresponderCommand.self]
     )
 
     /// As ArgumentParser's, except that a database error is reported with PostgreSQL's own

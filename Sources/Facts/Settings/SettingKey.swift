@@ -491,6 +491,16 @@ extension SettingKey where Value == [MailCollector] {
     }
 }
 
+extension SettingKey where Value == [Autoresponder] {
+    /// The users' autoresponders; `pillarbox autoresponder` edits it.
+    public static var autoresponders: SettingKey<[Autoresponder]> {
+        SettingKey("mail.autoresponders", default: [],
+                   "Autoresponders: replies to mail landing in a user's mailbox; see `pillarbox autoresponder`") { responders in
+            Autoresponder.problem(responders)
+        }
+    }
+}
+
 extension SettingKey where Value == [MailSender] {
     /// VPOP3's Mail Senders: each `direct` or through relays, chosen by domain filtering.
     /// Empty: one `direct` sender. `pillarbox sender` edits it (and seals relay passwords).
@@ -575,6 +585,7 @@ public enum SettingKeys {
         SettingKey<Int>.dnsTimeoutSeconds.erased, SettingKey<String>.smtpOutboundHostname.erased,
         SettingKey<[String]>.dnsServers.erased, SettingKey<[String: [String]]>.dnsOverrides.erased,
         SettingKey<Bool>.outqueuePaused.erased, SettingKey<[MailSender]>.senders.erased, SettingKey<[MailCollector]>.collectors.erased,
+        SettingKey<[Autoresponder]>.autoresponders.erased,
         SettingKey<[LANForwardRule]>.lanForwarding.erased, SettingKey<Bool>.lanBareUserNames.erased,
         SettingKey<[MailConnection]>.connections.erased, SettingKey<[ScheduleItem]>.schedule.erased,
         SettingKey<Bool>.connectionsPaused.erased, SettingKey<String>.connectionsTimeZone.erased,

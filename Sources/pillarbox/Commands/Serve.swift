@@ -132,6 +132,7 @@ struct Serve: AsyncParsableCommand {
                                                         hostname: configuration.hostname.value,
                                                         vault: SecretVault(keys: configuration.keys, logger: logger), logger: logger))]
                     + [.init(service: CollectionReplies(engine: engine, logger: logger))]
+                    + [.init(service: AutoresponderAgent(engine: engine, settings: settings, directory: directory, logger: logger))]
                     + [.init(service: ReportService(store: store, settings: settings, directory: directory,
                                                          hostname: configuration.hostname.value, logger: logger))] + (smtp.map { [.init(service: $0)] } ?? []) + (pop3.map { [.init(service: $0)] } ?? [])
                     + (imap.map { [.init(service: $0)] } ?? []) + (admin.map { [.init(service: $0)] } ?? [])

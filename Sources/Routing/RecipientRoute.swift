@@ -11,6 +11,9 @@ public enum RecipientRoute: Sendable, Equatable {
     /// LAN forwarding (a rule, or a list member's inline `SMTP:` target): to `target`'s
     /// server, addressed to `address` (the recipient after the rule's rewriting).
     case lan(LANTarget, address: String)
+    /// An address this server made with SRS when it forwarded a message (a bounce or reply to
+    /// it): on to the original sender, `address`.
+    case senderReturn(address: String)
     /// A local domain with no such user, alias or list.
     case unknownLocal
     /// A remote address from a client that may not relay.

@@ -15,6 +15,10 @@ public struct Router: Sendable {
     public var unknownLocalAsOutgoing = false
     /// `lan.forwarding` and `lan.bare_user_names`.
     public var lanForwarding = LANForwarding([])
+    /// SRS for forwarded mail; nil when the server has no key to make it with.
+    public var senderRewriting: SenderRewriting?
+    /// The day SRS addresses are checked against.
+    public var today = Date()
 
     public init(snapshot: DirectorySnapshot) {
         self.snapshot = snapshot
@@ -34,6 +38,11 @@ public struct Router: Sendable {
         if !lanForwarding.isEmpty,
            let rule = lanForwarding.explicit(localPart: localPart, domain: domain, isLocalDomain: isLocal(domain: domain)) {
             return .lan(rule.target, address: rule.rewritten("\(localPart)@\(domain)"))
+        }
+        // SRS: an address we gave a forwarded message as its sender.
+        if let senderRewriting, localPart.count > 5, localPart.prefix(5).uppercased() == "SRS0=", isLocal(domain: domain) {
+            guard let original = senderRewriting.reverse(localPart, day: SenderRewriting.day(today)) else { return .unknownLocal }
+            return .senderReturn(address: original)
         }
         if let local = local(localPart: localPart, plainLocalPart: plainLocalPart, domain: domain) {
             if local == .unknownLocal, let rule = lanForwarding.fallback(domain: domain.lowercased()) {

@@ -36,6 +36,12 @@ public struct KeyDirectory: Sendable {
         SecretsKey(SymmetricKey(data: try bytes(at: secretsKeyPath, create: true)))
     }
 
+    /// A key for one purpose (`pillarbox srs`), derived from the secrets key with HKDF: the
+    /// same for every process sharing the key directory, never stored.
+    public func derivedKey(_ purpose: String) throws -> SymmetricKey {
+        HKDF<SHA256>.deriveKey(inputKeyMaterial: try secretsKey().key, info: Array(purpose.utf8), outputByteCount: 32)
+    }
+
     /// The ledger's signing key, made on first use.
     public func ledgerSigningKey() throws -> Curve25519.Signing.PrivateKey {
         do {

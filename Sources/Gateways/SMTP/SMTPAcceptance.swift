@@ -53,6 +53,42 @@ final class SMTPAcceptance: Sendable {
         }
     }
 
+    /// A user's forwarding (VPOP3's `Forward To` with `Use Forwarding`): the message goes to
+    /// the address instead of the mailbox, once (a forward to a user who forwards too is not
+    /// followed), keeping the message as it is; a remote address gets an SRS envelope sender,
+    /// so SPF at the destination checks our domain. Nil when the user does not forward.
+    func forwarding(of user: String, address: String, reversePath: String, router: Router, notify: [String],
+                    originalRecipient: String?) -> MessageAccepted.Recipient? {
+        guard let record = router.snapshot.users[user], record.useForwarding else { return nil }
+        let target = record.forwardTo.trimmingCharacters(in: .whitespaces)
+        guard !target.isEmpty else { return nil }
+        let original = originalRecipient ?? "rfc822;" + address
+        guard let at = target.lastIndex(of: "@") else {
+            // A bare name is a local user.
+            guard router.snapshot.users[target.lowercased()] != nil else {
+                logger.warning("a user's forwarding names no user; the message stays in their mailbox",
+                               metadata: ["user": "\(user)", "forward_to": "\(target)"])
+                return nil
+            }
+            return .init(address: target, route: .local, user: target.lowercased(), notify: notify, originalRecipient: original)
+        }
+        let domain = String(target[target.index(after: at)...]), localPart = String(target[..<at])
+        switch router.route(localPart: localPart, domain: domain, from: RouteSender(user: nil, inRelayNetworks: true)) {
+        case .local(let other):
+            return .init(address: target, route: .local, user: other, notify: notify, originalRecipient: original)
+        case .remote:
+            let sender = router.senderRewriting.map { $0.forward(reversePath, day: SenderRewriting.day(clock())) } ?? reversePath
+            return .init(address: target, route: .remote, notify: notify, originalRecipient: original,
+                         envelopeSender: sender == reversePath ? nil : sender)
+        case .lan(let lan, let to):
+            return .init(address: to, route: .lan, notify: notify, originalRecipient: original, lan: lan)
+        default:
+            logger.warning("a user's forwarding address goes nowhere; the message stays in their mailbox",
+                           metadata: ["user": "\(user)", "forward_to": "\(target)"])
+            return nil
+        }
+    }
+
     /// Makes the message durable: `MessageAccepted` with every recipient's route (lists
     /// expanded; a members-only list's remote members withheld unless the sender may relay),
     /// its body, and the session's collected IDS events, committed together.
@@ -74,8 +110,17 @@ final class SMTPAcceptance: Sendable {
                     ])
                 }
             case .local(let user):
-                recipients.append(.init(address: address, route: .local, user: user, notify: notify,
-                                        originalRecipient: recipient.parameters.originalRecipient))
+                let original = recipient.parameters.originalRecipient
+                if let forward = forwarding(of: user, address: address, reversePath: message.reversePath?.description ?? "",
+                                            router: router, notify: notify, originalRecipient: original) {
+                    recipients.append(forward)
+                } else {
+                    recipients.append(.init(address: address, route: .local, user: user, notify: notify, originalRecipient: original))
+                }
+            case .senderReturn(let to):
+                // Back to the sender of a message we forwarded: nothing of ours is added.
+                recipients.append(.init(address: to, route: .remote, notify: notify,
+                                        originalRecipient: recipient.parameters.originalRecipient ?? "rfc822;" + address))
             case .remote:
                 recipients.append(.init(address: address, route: .remote, notify: notify,
                                         originalRecipient: recipient.parameters.originalRecipient))

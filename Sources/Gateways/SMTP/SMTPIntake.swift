@@ -1,4 +1,5 @@
 import Commands
+import Crypto
 import DNS
 import EventLog
 import Facts
@@ -28,12 +29,17 @@ public final class SMTPIntake: SMTPBackend {
     let scoring: SMTPIntrusionScoring
     let acceptance: SMTPAcceptance
     let resolvers = UnboundResolverCache()
+    /// The key SRS addresses are made with (from the key directory); nil: forwarded mail keeps
+    /// its sender.
+    let senderRewritingKey: SymmetricKey?
     let suffixLists = PublicSuffixListCache()
 
     public init(hostname: String, spoolDirectory: String?, engine: ProjectionEngine, settings: LiveSettings,
                 directory: LiveDirectory, prevention: IntrusionPrevention, logins: LoginProtection? = nil,
-                authenticator: Authenticator, logger: Logger, clock: @escaping @Sendable () -> Date = Date.init) {
+                authenticator: Authenticator, senderRewritingKey: SymmetricKey? = nil, logger: Logger,
+                clock: @escaping @Sendable () -> Date = Date.init) {
         self.authenticator = authenticator
+        self.senderRewritingKey = senderRewritingKey
         self.hostname = hostname
         self.spoolDirectory = spoolDirectory
         self.engine = engine
@@ -102,6 +108,12 @@ public final class SMTPIntake: SMTPBackend {
         router.unknownLocalAsOutgoing = settings.value(SettingKey<Bool>.unknownLocalAsOutgoing)
         router.lanForwarding = LANForwarding(settings.value(SettingKey<[LANForwardRule]>.lanForwarding),
                                              bareUserNames: settings.value(SettingKey<Bool>.lanBareUserNames))
+        let snapshot = router.snapshot
+        if let senderRewritingKey,
+           let domain = snapshot.defaultDomain ?? snapshot.domains.first(where: { !$0.contains("*") && !$0.contains("?") }) {
+            router.senderRewriting = SenderRewriting(key: senderRewritingKey, domain: domain)
+        }
+        router.today = clock()
         return router
     }
 

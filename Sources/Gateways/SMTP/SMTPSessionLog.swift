@@ -91,7 +91,7 @@ struct SMTPSessionLog {
         switch accepted.decision {
         case .local(let user): return .init(address: address, route: .local, user: user)
         case .list: return .init(address: address, route: .local)
-        case .remote: return .init(address: address, route: .remote)
+        case .remote, .senderReturn: return .init(address: address, route: .remote)
         case .lan(let target, _): return .init(address: address, route: .lan, lan: target)
         case .discard: return .init(address: address, route: .discarded)
         case .unknownLocal, .relayDenied, .internetMailNotAllowed: return nil

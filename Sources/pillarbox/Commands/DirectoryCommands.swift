@@ -75,7 +75,7 @@ struct DomainCommand: AsyncParsableCommand {
 struct UserCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "user", abstract: "Users: accounts, passwords and their settings.",
-        subcommands: [Add.self, List.self, Show.self, Passwd.self, Remove.self, Export.self, Import.self])
+        subcommands: [Add.self, List.self, Show.self, Passwd.self, Forward.self, Remove.self, Export.self, Import.self])
 
     struct Add: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -164,6 +164,31 @@ struct UserCommand: AsyncParsableCommand {
             let password = try readPasswordFromStandardInput()
             try await options.withDirectory { try await $0.setPassword(name, password: password) }
             options.output.done("changed the password of \(name)")
+        }
+    }
+
+    struct Forward: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Forward a user's incoming mail to an address instead of their mailbox (VPOP3's Forward To and Use Forwarding).")
+        @OptionGroup var options: DirectoryOptions
+        @Argument var name: String
+        @Argument(help: "The address (or local user) to forward to; left out with --off or --on.") var address: String?
+        @Flag(help: "Stop forwarding (the address is kept).") var off = false
+        @Flag(help: "Forward again to the address kept.") var on = false
+        func run() async throws {
+            guard [address != nil, off, on].filter({ $0 }).count == 1 else { throw ValidationError("give an address, --off or --on") }
+            if let address, address.isEmpty || address.contains(where: { $0 == " " || $0 == "<" || $0 == ">" || $0 == "," }) {
+                throw ValidationError("\(address) is not an address")
+            }
+            let (address, off) = (self.address, self.off)
+            try await options.withDirectory { directory in
+                try await directory.updateUser(name) { user in
+                    if let address { user.forwardTo = address }
+                    guard off || !user.forwardTo.isEmpty else { throw DirectoryError.invalid("forward_to", "no forwarding address is kept") }
+                    user.useForwarding = !off
+                }
+            }
+            options.output.done(off ? "\(name)'s mail stays in their mailbox" : "\(name)'s mail is forwarded")
         }
     }
 

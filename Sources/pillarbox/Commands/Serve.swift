@@ -162,11 +162,6 @@ struct Serve: AsyncParsableCommand {
     /// administrator is never left believing a setting works when it does not.
     static func noteUnusedFeatures(_ configuration: BootstrapConfiguration, directory: DirectorySnapshot, logger: Logger) {
         let users = directory.users.values
-        let forwarding = users.filter { $0.useForwarding && !$0.forwardTo.isEmpty }.map(\.name).sorted()
-        if !forwarding.isEmpty {
-            logger.notice("users' forwarding is stored but not acted on yet: their mail stays in their own mailbox",
-                          metadata: ["users": "\(forwarding.joined(separator: ","))"])
-        }
         let assistants = users.filter { !$0.assistants.isEmpty }.map(\.name).sorted()
         if !assistants.isEmpty {
             logger.notice("users' assistants are stored but not acted on yet", metadata: ["users": "\(assistants.joined(separator: ","))"])
@@ -220,7 +215,8 @@ struct Serve: AsyncParsableCommand {
         guard !listeners.isEmpty else { return nil }
         let intake = SMTPIntake(hostname: configuration.hostname.value, spoolDirectory: configuration.dataDirectory + "/spool", engine: engine,
                                 settings: settings, directory: directory, prevention: prevention, logins: logins,
-                                authenticator: authenticator, logger: logger)
+                                authenticator: authenticator, senderRewritingKey: try? configuration.keys.derivedKey("pillarbox srs"),
+                                logger: logger)
         return SMTPServer(listeners: listeners, intake: intake, settings: settings, tls: tls, sessions: sessions, logger: logger)
     }
 

@@ -1,0 +1,104 @@
+import Foundation
+import TestSupport
+import Testing
+
+/// Users' forwarding, with an aiosmtpd sink on 127.0.0.5 as the smarthost to the outside.
+@Suite("Forwarding", .serialized)
+struct ForwardingTests {
+    /// Signs a message with DKIM (dkimpy, a fresh RSA key) and sends it over SMTP; prints the
+    /// public key record so the receiving side can check the signature.
+    static let signAndSend = #"""
+import smtplib, subprocess, base64, dkim
+key = subprocess.run(['openssl', 'genrsa', '2048'], capture_output=True, check=True).stdout
+public = subprocess.run(['openssl', 'rsa', '-pubout', '-outform', 'DER'], input=key, capture_output=True, check=True).stdout
+message = (b'From: Sender <sender@remote.example>\r\nTo: bob@example.com\r\nSubject: signed and forwarded\r\n'
+           b'Message-ID: <fw1@remote.example>\r\n\r\nThe body, signed.\r\n')
+signature = dkim.sign(message, b'sel', b'remote.example', key, include_headers=[b'from', b'to', b'subject', b'message-id'])
+s = smtplib.SMTP('127.0.0.1', PORTS['smtp'], timeout=30)
+s.sendmail('sender@remote.example', ['bob@example.com'], signature + message)
+s.quit()
+print(json.dumps({'record': 'v=DKIM1; k=rsa; p=' + base64.b64encode(public).decode()}))
+"""#
+
+    /// Checks the DKIM signature of the message in argv[1] with the key record in argv[2].
+    static let verify = #"""
+import dkim
+message = open(sys.argv[1], 'rb').read()
+record = sys.argv[2].encode()
+print(json.dumps({'ok': bool(dkim.verify(message, dnsfunc=lambda name, timeout=5: record))}))
+"""#
+
+    static func relayed(_ log: String) -> [[String: Any]] {
+        ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").split(separator: "\n").compactMap { line in
+            try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+        }
+    }
+
+    @Test("forwarded outside with an SRS sender and the DKIM signature intact; a bounce to the SRS address reaches the sender; forged SRS refused; to a local user; off again")
+    func forwarding() async throws {
+        try await MailServerHarness.with { server in
+            try await server.createStandardDirectory()
+            let log = server.dataDirectory + "/sink.jsonl"
+            _ = FileManager.default.createFile(atPath: log, contents: nil)
+            let (sink, port) = try await server.startPeer(plainRelay, [log])
+            defer { sink.signal(SIGKILL) }
+            try await server.cli(["settings", "set", "smtp.spf_policy", "off", "smtp.dkim_verify", "false", "smtp.dmarc_policy", "off"])
+            try await server.cli(["sender", "set", "isp", "--method", "relay", "--relay", "127.0.0.5:\(port)", "--encryption", "none", "--default"])
+            try await server.cli(["user", "forward", "bob", "friend@far.example"])
+            try await server.cli(["user", "forward", "carol", "alice"])
+            try await server.start()
+
+            let sent = try await server.python(Self.signAndSend)
+            let record = try #require(try sent.json["record"] as? String)
+            let forwarded = try await eventually(within: .seconds(60), "the forward at the sink") { () -> [String]? in
+                Self.relayed(log).first { ($0["to"] as? [String]) == ["friend@far.example"] }
+                    .map { [$0["from"] as? String ?? "", $0["data"] as? String ?? ""] }
+            }
+            let sender = forwarded[0]
+            #expect(sender.hasPrefix("SRS0=") && sender.hasSuffix("=remote.example=sender@example.com"), "\(sender)")
+            let data = forwarded[1]
+            #expect(data.contains("The body, signed.") && data.contains("DKIM-Signature:"))
+            let file = server.dataDirectory + "/forwarded.eml"
+            try data.write(toFile: file, atomically: true, encoding: .utf8)
+            #expect(try await server.python(Self.verify, [file, record]).json["ok"] as? Bool == true, "the signature still verifies")
+            #expect(try await server.inbox("bob").isEmpty)
+
+            // A bounce to the SRS address goes on to the original sender; a forged one is refused.
+            let bounce = try await server.python("""
+                import smtplib
+                s = smtplib.SMTP('127.0.0.1', PORTS['smtp'], timeout=30)
+                s.ehlo()
+                s.mail('<>')
+                good = s.rcpt(sys.argv[1])[0]
+                forged = s.rcpt('SRS0=AAAA=' + sys.argv[1].split('=')[2] + '=remote.example=sender@example.com')[0]
+                s.data(b'From: MAILER-DAEMON@far.example\\r\\nSubject: Undelivered\\r\\n\\r\\nbounced\\r\\n')
+                s.quit()
+                print(json.dumps({'good': good, 'forged': forged}))
+                """, [sender])
+            #expect(try bounce.json["good"] as? Int == 250 && bounce.json["forged"] as? Int == 550, "\(bounce.output)")
+            let returned = try await eventually(within: .seconds(60), "the bounce at the sink") { () -> String? in
+                Self.relayed(log).first { ($0["to"] as? [String]) == ["sender@remote.example"] }.map { $0["from"] as? String ?? "?" }
+            }
+            #expect(returned == "<>" || returned.isEmpty, "\(returned)")
+
+            // To a local user; then off.
+            _ = try await server.python("""
+                import smtplib
+                s = smtplib.SMTP('127.0.0.1', PORTS['smtp'], timeout=30)
+                s.sendmail('someone@remote.example', ['carol@example.com'], b'Subject: for carol\\r\\n\\r\\nx\\r\\n')
+                s.quit()
+                """)
+            let alice = try await server.awaitInbox("alice", count: 1)
+            #expect(String(decoding: alice[0], as: UTF8.self).contains("Subject: for carol"))
+            try await server.cli(["user", "forward", "bob", "--off"])
+            _ = try await server.python("""
+                import smtplib
+                s = smtplib.SMTP('127.0.0.1', PORTS['smtp'], timeout=30)
+                s.sendmail('someone@remote.example', ['bob@example.com'], b'Subject: kept\\r\\n\\r\\nx\\r\\n')
+                s.quit()
+                """)
+            _ = try await server.awaitInbox("bob", count: 1)
+            try await server.cli(["verify"])
+        }
+    }
+}

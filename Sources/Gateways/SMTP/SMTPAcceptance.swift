@@ -89,6 +89,58 @@ final class SMTPAcceptance: Sendable {
         }
     }
 
+    /// A user's assistants (VPOP3's `Assistant`, `;`-separated, and `Send Only To Assistant`):
+    /// each gets a copy, or, redirected, only they do. Mail from one of the user's assistants
+    /// (logged in as them, or sent from their address) goes to the user alone; an assistant's
+    /// own assistants and forwarding are not followed. An assistant is a local user's name or
+    /// an address (another domain's gets an SRS sender, as a forward). Nil when the user has
+    /// no assistant that goes anywhere.
+    func assistants(of user: String, address: String, reversePath: String, authUser: String?, router: Router, notify: [String],
+                    originalRecipient: String?) -> [MessageAccepted.Recipient]? {
+        guard let record = router.snapshot.users[user], !record.assistants.isEmpty else { return nil }
+        var sender = authUser?.lowercased()
+        if sender == nil, let at = reversePath.lastIndex(of: "@"),
+           case .local(let local)? = router.local(localPart: String(reversePath[..<at]), domain: String(reversePath[reversePath.index(after: at)...])) {
+            sender = local
+        }
+        let names = record.assistants.flatMap { $0.split(separator: ";") }.map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        let assistantUsers = Set(names.compactMap { name -> String? in
+            guard let at = name.lastIndex(of: "@") else { return name.lowercased() }
+            if case .local(let local)? = router.local(localPart: String(name[..<at]), domain: String(name[name.index(after: at)...])) {
+                return local
+            }
+            return nil
+        })
+        if let sender, assistantUsers.contains(sender) { return nil }
+        let original = originalRecipient ?? "rfc822;" + address
+        var copies: [MessageAccepted.Recipient] = []
+        var seen: Set<String> = [user]
+        for name in names {
+            guard let at = name.lastIndex(of: "@") else {
+                let assistant = name.lowercased()
+                guard router.snapshot.users[assistant] != nil, seen.insert(assistant).inserted else { continue }
+                copies.append(.init(address: name, route: .local, user: assistant, notify: notify, originalRecipient: original))
+                continue
+            }
+            switch router.route(localPart: String(name[..<at]), domain: String(name[name.index(after: at)...]),
+                                from: RouteSender(user: nil, inRelayNetworks: true)) {
+            case .local(let assistant) where seen.insert(assistant).inserted:
+                copies.append(.init(address: name, route: .local, user: assistant, notify: notify, originalRecipient: original))
+            case .remote where seen.insert(name.lowercased()).inserted:
+                let rewritten = router.senderRewriting.map { $0.forward(reversePath, day: SenderRewriting.day(clock())) } ?? reversePath
+                copies.append(.init(address: name, route: .remote, notify: notify, originalRecipient: original,
+                                    envelopeSender: rewritten == reversePath ? nil : rewritten))
+            case .lan(let lan, let to) where seen.insert(to.lowercased()).inserted:
+                copies.append(.init(address: to, route: .lan, notify: notify, originalRecipient: original, lan: lan))
+            default:
+                continue
+            }
+        }
+        guard !copies.isEmpty else { return nil }
+        if record.sendOnlyToAssistant { return copies }
+        return [.init(address: address, route: .local, user: user, notify: notify, originalRecipient: originalRecipient)] + copies
+    }
+
     /// Makes the message durable: `MessageAccepted` with every recipient's route (lists
     /// expanded; a members-only list's remote members withheld unless the sender may relay),
     /// its body, and the session's collected IDS events, committed together.
@@ -111,9 +163,14 @@ final class SMTPAcceptance: Sendable {
                 }
             case .local(let user):
                 let original = recipient.parameters.originalRecipient
-                if let forward = forwarding(of: user, address: address, reversePath: message.reversePath?.description ?? "",
+                let reversePath = message.reversePath?.description ?? ""
+                if let forward = forwarding(of: user, address: address, reversePath: reversePath,
                                             router: router, notify: notify, originalRecipient: original) {
                     recipients.append(forward)
+                } else if let assisted = assistants(of: user, address: address, reversePath: reversePath,
+                                                    authUser: session.authenticatedUser?.name, router: router, notify: notify,
+                                                    originalRecipient: original) {
+                    recipients += assisted
                 } else {
                     recipients.append(.init(address: address, route: .local, user: user, notify: notify, originalRecipient: original))
                 }

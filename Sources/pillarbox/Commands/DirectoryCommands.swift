@@ -75,7 +75,7 @@ struct DomainCommand: AsyncParsableCommand {
 struct UserCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "user", abstract: "Users: accounts, passwords and their settings.",
-        subcommands: [Add.self, List.self, Show.self, Passwd.self, Forward.self, Remove.self, Export.self, Import.self])
+        subcommands: [Add.self, List.self, Show.self, Passwd.self, Forward.self, Assistant.self, Remove.self, Export.self, Import.self])
 
     struct Add: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -189,6 +189,30 @@ struct UserCommand: AsyncParsableCommand {
                 }
             }
             options.output.done(off ? "\(name)'s mail stays in their mailbox" : "\(name)'s mail is forwarded")
+        }
+    }
+
+    struct Assistant: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "A user's assistants: each gets a copy of the user's incoming mail, or with --redirect only they do.")
+        @OptionGroup var options: DirectoryOptions
+        @Argument var name: String
+        @Argument(help: "Local users' names or addresses, separated by ; (replaces the assistants).") var assistants: String?
+        @Option(help: "Send only to the assistants (true) or copy to them (false).") var redirect: Bool?
+        @Flag(help: "Remove every assistant.") var clear = false
+        func run() async throws {
+            guard assistants != nil || redirect != nil || clear else { throw ValidationError("give assistants, --redirect or --clear") }
+            if clear && assistants != nil { throw ValidationError("assistants and --clear together") }
+            let list = assistants.map { $0.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } }
+            let (redirect, clear) = (self.redirect, self.clear)
+            try await options.withDirectory { directory in
+                try await directory.updateUser(name) { user in
+                    if let list { user.assistants = list }
+                    if clear { user.assistants = [] }
+                    if let redirect { user.sendOnlyToAssistant = redirect }
+                }
+            }
+            options.output.done("changed the assistants of \(name)")
         }
     }
 

@@ -162,10 +162,6 @@ struct Serve: AsyncParsableCommand {
     /// administrator is never left believing a setting works when it does not.
     static func noteUnusedFeatures(_ configuration: BootstrapConfiguration, directory: DirectorySnapshot, logger: Logger) {
         let users = directory.users.values
-        let assistants = users.filter { !$0.assistants.isEmpty }.map(\.name).sorted()
-        if !assistants.isEmpty {
-            logger.notice("users' assistants are stored but not acted on yet", metadata: ["users": "\(assistants.joined(separator: ","))"])
-        }
         let replyTo = users.filter { !$0.replyTo.isEmpty }.map(\.name).sorted()
         if !replyTo.isEmpty {
             logger.notice("users' reply-to addresses are stored but not applied to outgoing mail yet",

@@ -249,10 +249,10 @@ struct SMTPAttackTests {
     func inertSettings() async throws {
         try await MailServerHarness.with { server in
             try await server.createStandardDirectory()
-            try await server.cli(["user", "import", "-"], input: "User Id,Assistant\r\nbob,alice\r\n")
+            try await server.cli(["user", "import", "-"], input: "User Id,Reply To\r\nbob,bob@elsewhere.test\r\n")
             try await server.cli(["settings", "set", "smtp.relay_networks", "[\"127.0.0.1\"]"])
             try await server.start()
-            #expect(server.log.contains("users' assistants are stored but not acted on yet"), "\(server.log)")
+            #expect(server.log.contains("users' reply-to addresses are stored but not applied to outgoing mail yet"), "\(server.log)")
             let send = Self.client + """
                 try:
                     s = smtplib.SMTP('127.0.0.1', PORTS['smtp'])

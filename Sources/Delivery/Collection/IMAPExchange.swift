@@ -174,24 +174,9 @@ final class IMAPExchange: CollectedMailbox, @unchecked Sendable {
 
     /// Installs TLS and waits for the handshake.
     func startTLS(serverName: String, verification: RemoteConnection.Verification) async throws {
-        do {
-            try await connection.startTLS(serverName: serverName, verification: verification)
-        } catch {
-            throw CollectionFailure("TLS could not start: \(error)")
-        }
-        while true {
-            switch await connection.read(timeout: timeout) {
-            case .tlsEstablished:
-                tls = await connection.tlsVersion() ?? "TLS"
-                // RFC 9051 §6.2.1: capabilities learnt before TLS are forgotten.
-                capabilities = []
-                return
-            case .bytes: throw CollectionFailure("the server sent data in the clear during the TLS handshake")
-            case .failed(let why): throw CollectionFailure("TLS failed: \(why)")
-            case .closed: throw CollectionFailure("the server closed the connection during the TLS handshake")
-            case .timedOut: throw CollectionFailure("the TLS handshake did not finish within \(timeout.components.seconds) s")
-            }
-        }
+        tls = try await connection.collectorTLS(serverName: serverName, verification: verification, timeout: timeout)
+        // RFC 9051 §6.2.1: capabilities learnt before TLS are forgotten.
+        capabilities = []
     }
 
     /// RFC 9051 §4.3 quoted string; nil for text a quoted string cannot carry.

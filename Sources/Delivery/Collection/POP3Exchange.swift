@@ -15,6 +15,27 @@ protocol CollectedMailbox: AnyObject {
     func delete(_ key: Int) async throws -> Bool
 }
 
+extension RemoteConnection {
+    /// A collector's TLS: installed, then the handshake awaited; its version, or the failure
+    /// as a run's result says it.
+    func collectorTLS(serverName: String, verification: Verification, timeout: Duration) async throws -> String {
+        do {
+            try await startTLS(serverName: serverName, verification: verification)
+        } catch {
+            throw CollectionFailure("TLS could not start: \(error)")
+        }
+        while true {
+            switch await read(timeout: timeout) {
+            case .tlsEstablished: return await tlsVersion() ?? "TLS"
+            case .bytes: throw CollectionFailure("the server sent data in the clear during the TLS handshake")
+            case .failed(let why): throw CollectionFailure("TLS failed: \(why)")
+            case .closed: throw CollectionFailure("the server closed the connection during the TLS handshake")
+            case .timedOut: throw CollectionFailure("the TLS handshake did not finish within \(timeout.components.seconds) s")
+            }
+        }
+    }
+}
+
 /// Why a collection ended early, as its run's result says it.
 struct CollectionFailure: Error, CustomStringConvertible {
     let description: String
@@ -116,22 +137,7 @@ final class POP3Exchange: CollectedMailbox, @unchecked Sendable {
 
     /// Installs TLS and waits for the handshake.
     func startTLS(serverName: String, verification: RemoteConnection.Verification) async throws {
-        do {
-            try await connection.startTLS(serverName: serverName, verification: verification)
-        } catch {
-            throw CollectionFailure("TLS could not start: \(error)")
-        }
-        while true {
-            switch await connection.read(timeout: timeout) {
-            case .tlsEstablished:
-                tls = await connection.tlsVersion() ?? "TLS"
-                return
-            case .bytes: throw CollectionFailure("the server sent data in the clear during the TLS handshake")
-            case .failed(let why): throw CollectionFailure("TLS failed: \(why)")
-            case .closed: throw CollectionFailure("the server closed the connection during the TLS handshake")
-            case .timedOut: throw CollectionFailure("the TLS handshake did not finish within \(timeout.components.seconds) s")
-            }
-        }
+        tls = try await connection.collectorTLS(serverName: serverName, verification: verification, timeout: timeout)
     }
 
     /// Logs in as `user` by `method`; `greeting` is the server's greeting (APOP's timestamp).

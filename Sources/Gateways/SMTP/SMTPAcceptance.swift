@@ -72,19 +72,29 @@ final class SMTPAcceptance: Sendable {
             }
             return .init(address: target, route: .local, user: target.lowercased(), notify: notify, originalRecipient: original)
         }
-        let domain = String(target[target.index(after: at)...]), localPart = String(target[..<at])
-        switch router.route(localPart: localPart, domain: domain, from: RouteSender(user: nil, inRelayNetworks: true)) {
-        case .local(let other):
-            return .init(address: target, route: .local, user: other, notify: notify, originalRecipient: original)
-        case .remote:
-            let sender = router.senderRewriting.map { $0.forward(reversePath, day: SenderRewriting.day(clock())) } ?? reversePath
-            return .init(address: target, route: .remote, notify: notify, originalRecipient: original,
-                         envelopeSender: sender == reversePath ? nil : sender)
-        case .lan(let lan, let to):
-            return .init(address: to, route: .lan, notify: notify, originalRecipient: original, lan: lan)
-        default:
+        guard let recipient = onward(target, at: at, reversePath: reversePath, router: router, notify: notify, originalRecipient: original) else {
             logger.warning("a user's forwarding address goes nowhere; the message stays in their mailbox",
                            metadata: ["user": "\(user)", "forward_to": "\(target)"])
+            return nil
+        }
+        return recipient
+    }
+
+    /// Where an address a message is passed on to goes: a local user's mailbox, the queue
+    /// (with an SRS envelope sender) or a LAN server; nil when nowhere.
+    func onward(_ target: String, at: String.Index, reversePath: String, router: Router, notify: [String],
+                originalRecipient: String) -> MessageAccepted.Recipient? {
+        switch router.route(localPart: String(target[..<at]), domain: String(target[target.index(after: at)...]),
+                            from: RouteSender(user: nil, inRelayNetworks: true)) {
+        case .local(let other):
+            return .init(address: target, route: .local, user: other, notify: notify, originalRecipient: originalRecipient)
+        case .remote:
+            let sender = router.senderRewriting.map { $0.forward(reversePath, day: SenderRewriting.day(clock())) } ?? reversePath
+            return .init(address: target, route: .remote, notify: notify, originalRecipient: originalRecipient,
+                         envelopeSender: sender == reversePath ? nil : sender)
+        case .lan(let lan, let to):
+            return .init(address: to, route: .lan, notify: notify, originalRecipient: originalRecipient, lan: lan)
+        default:
             return nil
         }
     }
@@ -122,19 +132,9 @@ final class SMTPAcceptance: Sendable {
                 copies.append(.init(address: name, route: .local, user: assistant, notify: notify, originalRecipient: original))
                 continue
             }
-            switch router.route(localPart: String(name[..<at]), domain: String(name[name.index(after: at)...]),
-                                from: RouteSender(user: nil, inRelayNetworks: true)) {
-            case .local(let assistant) where seen.insert(assistant).inserted:
-                copies.append(.init(address: name, route: .local, user: assistant, notify: notify, originalRecipient: original))
-            case .remote where seen.insert(name.lowercased()).inserted:
-                let rewritten = router.senderRewriting.map { $0.forward(reversePath, day: SenderRewriting.day(clock())) } ?? reversePath
-                copies.append(.init(address: name, route: .remote, notify: notify, originalRecipient: original,
-                                    envelopeSender: rewritten == reversePath ? nil : rewritten))
-            case .lan(let lan, let to) where seen.insert(to.lowercased()).inserted:
-                copies.append(.init(address: to, route: .lan, notify: notify, originalRecipient: original, lan: lan))
-            default:
-                continue
-            }
+            guard let copy = onward(name, at: at, reversePath: reversePath, router: router, notify: notify, originalRecipient: original),
+                  seen.insert(copy.user ?? copy.address.lowercased()).inserted else { continue }
+            copies.append(copy)
         }
         guard !copies.isEmpty else { return nil }
         if record.sendOnlyToAssistant { return copies }

@@ -22,7 +22,7 @@ struct SMTPAttackTests {
 
         """
 
-    @Test("relay battery: members-only lists, public lists, aliases to *REMOTE and forwarding relay nothing for outsiders")
+    @Test("relay battery: members-only lists, public lists, aliases to *REMOTE and forwarding lists relay nothing for outsiders; a user's forwarding goes only where the user chose")
     func listsAndForwarding() async throws {
         try await MailServerHarness.with { server in
             try await server.createStandardDirectory()
@@ -70,17 +70,22 @@ struct SMTPAttackTests {
                     SELECT r.address, r.returnpath FROM outqueue.outrecipients r WHERE r.returnpath <> ''
                     ORDER BY r.address, r.returnpath
                     """)
-                return rows.count >= 3 ? rows : nil
+                return rows.count >= 4 ? rows : nil
             }
-            #expect(queued == [
+            // bob's own forwarding takes his mail to the one address he chose (not one the sender
+            // names), with an SRS sender of ours: that is forwarding, not relaying.
+            let forwarded = queued.filter { $0.first == "victim3@elsewhere.test" }
+            #expect(forwarded.count == 1 && forwarded[0].last?.hasPrefix("SRS0=") == true
+                    && forwarded[0].last?.hasSuffix("=elsewhere.test=spammer@example.com") == true, "\(queued)")
+            #expect(queued.filter { $0.first != "victim3@elsewhere.test" } == [
                 ["elsewhere@example.com", "spammer@elsewhere.test"],
                 ["friend@elsewhere.test", "announce@example.com"],
                 ["victim@elsewhere.test", "team@example.com"],
             ], "\(queued)")
-            // The outsider's address never leaves with a list member's copy, and forwarding relays nothing.
+            // The outsider's address never leaves with a list member's copy, and a members-only
+            // forwarding list relays nothing.
             let log = try await server.cli(["log", "dump", "--category", "message"])
             #expect(!log.contains("victim2@elsewhere.test"))
-            #expect(!log.contains("victim3@elsewhere.test"))
             // carol (local only) reached the list's local member, not its remote one.
             let alice = try await server.awaitInbox("alice", count: 2).map { String(decoding: $0, as: UTF8.self) }
             #expect(alice.contains { $0.contains("Subject: carol") })

@@ -1,4 +1,5 @@
 import Commands
+import Crypto
 import EventLog
 import Facts
 import Foundation
@@ -27,12 +28,15 @@ public struct AdminEnvironment: Sendable {
     public let ledgerKey: [UInt8]?
     /// The gateways' open connections and bound listeners.
     public let liveSessions: LiveSessions
+    /// Signs and checks the mailing lists' one-click unsubscribe links; nil answers none.
+    public let listUnsubscribeKey: SymmetricKey?
     public let logger: Logger
 
     public init(engine: ProjectionEngine, settings: LiveSettings, directory: LiveDirectory, authenticator: Authenticator,
                 logins: LoginProtection, sessions: AdminSessions = AdminSessions(), metrics: PrometheusCollectorRegistry? = nil,
                 vault: SecretVault? = nil, jobs: AdminJobs = AdminJobs(), ledgerKey: [UInt8]? = nil,
-                liveSessions: LiveSessions = LiveSessions(), logger: Logger) {
+                liveSessions: LiveSessions = LiveSessions(), listUnsubscribeKey: SymmetricKey? = nil, logger: Logger) {
+        self.listUnsubscribeKey = listUnsubscribeKey
         self.liveSessions = liveSessions
         self.metrics = metrics
         self.jobs = jobs
@@ -160,6 +164,7 @@ struct AdminAPI {
                                 body: .init(byteBuffer: ByteBuffer(bytes: registry.emitToBuffer())))
             }
         }
+        addListUnsubscribe(to: router)
         let api = router.group("api/v1")
         api.get("openapi.json") { _, _ -> Response in
             Response(status: .ok, headers: [.contentType: "application/json"],

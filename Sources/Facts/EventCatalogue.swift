@@ -19,6 +19,7 @@ public enum EventCatalogue {
         GroupMemberAdded.self,
         GroupMemberRemoved.self,
         ListCreated.self,
+        ListChanged.self,
         ListRemoved.self,
         ListMemberAdded.self,
         ListMemberRemoved.self,
@@ -74,5 +75,12 @@ public enum EventCatalogue {
         AutoresponderReplied.self,
         AutoresponderPassedOver.self,
         AutoresponderLogCleared.self,
+        ListPostDistributed.self,
+        ListPostRefused.self,
+        ListPostHeld.self,
+        ListPostModerated.self,
+        ListSubscriptionRequested.self,
+        ListSubscriptionConfirmed.self,
+        ListServerAnswered.self,
     ]
 }

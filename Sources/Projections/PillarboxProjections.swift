@@ -3,6 +3,7 @@ public enum PillarboxProjections {
     public static var all: [any Projection] {
         [DirectoryProjection(), SettingsProjection(), MailboxProjection(), OutqueueProjection(), BlocksProjection(),
          LogDBProjection(), SMTPStatsProjection(), MessageAuditProjection(), DMARCProjection(),
-         TLSReportProjection(), AdminTokensProjection(), CollectionProjection(), AutoresponderProjection()]
+         TLSReportProjection(), AdminTokensProjection(), CollectionProjection(), AutoresponderProjection(),
+         ListsProjection()]
     }
 }

@@ -5,6 +5,8 @@ public enum RecipientRoute: Sendable, Equatable {
     case local(user: String)
     /// A list of the directory (by lower-case name): its members get the message.
     case list(String)
+    /// The ListServer (`lists.listserver_name`): commands for the list agent.
+    case listServer
     /// Accepted and thrown away (an alias to `No-one`).
     case discard
     case remote

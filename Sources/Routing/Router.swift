@@ -17,6 +17,8 @@ public struct Router: Sendable {
     public var lanForwarding = LANForwarding([])
     /// SRS for forwarded mail; nil when the server has no key to make it with.
     public var senderRewriting: SenderRewriting?
+    /// The ListServer's local part (`lists.listserver_name`); empty for none.
+    public var listServerName = "listserver"
     /// The day SRS addresses are checked against.
     public var today = Date()
 
@@ -91,6 +93,10 @@ public struct Router: Sendable {
             case .remote: return .remote
             case .noOne: return .discard
             }
+        }
+        if plainLocalPart, !listServerName.isEmpty, local == listServerName.lowercased(),
+           snapshot.users[local] == nil, snapshot.lists[local] == nil {
+            return .listServer
         }
         guard defaultMappings, plainLocalPart else { return .unknownLocal }
         if snapshot.users[local] != nil { return .local(user: local) }

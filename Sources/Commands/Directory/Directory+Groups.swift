@@ -1,5 +1,6 @@
 import EventLog
 import Facts
+import Projections
 
 extension Directory {
     // MARK: Aliases
@@ -97,6 +98,26 @@ extension Directory {
         }
     }
 
+    /// Changes a list: its visibility, description and (for a mailing list) its options;
+    /// `change` gets the record as it is and returns it as it should be.
+    public func changeList(_ name: String, _ change: @escaping @Sendable (inout ListRecord) throws -> Void) async throws -> ListRecord {
+        let id = name.lowercased()
+        return try await self.change { _, directory in
+            guard var list = directory.lists[id] else { throw DirectoryError.notFound("list", name) }
+            let before = list
+            try change(&list)
+            try DirectoryRules.checkText(list.description, field: "list description")
+            if list.kind != .mailing, list.mailing != nil {
+                throw DirectoryError.invalid("list options", "only a mailing list has posting and subscription options")
+            }
+            if let problem = list.mailing?.problem { throw DirectoryError.invalid("list options", problem) }
+            if list.kind == .forwarding, (directory.listMembers[id]?.count ?? 0) > 1 {
+                throw DirectoryError.inUse("a forwarding list has exactly one member")
+            }
+            return (list == before ? [] : [ListChanged(list: list)], list)
+        }
+    }
+
     /// Removes a list and the aliases that point at it.
     public func removeList(_ name: String) async throws {
         let id = name.lowercased()
@@ -119,7 +140,7 @@ extension Directory {
     /// Adds a member: a local user name, a full address, or an inline LAN forwarding target
     /// (`SMTP:<address>@[<user>:<password>@]<server>[:<port>]`, parsed strictly, its password
     /// sealed into the vault in the same transaction). A forwarding list has exactly one.
-    public func addListMember(_ list: String, address: String) async throws {
+    public func addListMember(_ list: String, address: String, in joined: ProjectionTransaction? = nil) async throws {
         let id = list.lowercased()
         var inline: InlineSMTPTarget?
         if InlineSMTPTarget.isInline(address) {
@@ -133,7 +154,7 @@ extension Directory {
             if inline?.password != nil, vault == nil { throw DirectoryError.noKeyDirectory }
         }
         let vault = self.vault, parsed = inline
-        try await change { transaction, directory in
+        try await change(in: joined) { transaction, directory in
             guard let record = directory.lists[id] else { throw DirectoryError.notFound("list", list) }
             let members = directory.listMembers[id] ?? []
             var member = address.lowercased()
@@ -150,6 +171,9 @@ extension Directory {
                 if !member.contains("@") && directory.users[member] == nil { throw DirectoryError.notFound("user", address) }
                 if member.contains("@") && !DirectoryRules.isAliasAddress(member) { throw DirectoryError.invalid("address", address) }
                 if members.contains(member) { return ([], ()) }
+                if let nested = Self.listNamed(by: member, in: directory), Self.reaches(nested, id, in: directory) {
+                    throw DirectoryError.invalid("list member", "\(address) would make list \(list) contain itself")
+                }
             }
             if record.kind == .forwarding && !members.isEmpty {
                 throw DirectoryError.inUse("a forwarding list has exactly one member")
@@ -160,11 +184,11 @@ extension Directory {
 
     /// Removes a member; an inline target is named by its address and server (with or without
     /// its login), and its sealed password goes with it.
-    public func removeListMember(_ list: String, address: String) async throws {
+    public func removeListMember(_ list: String, address: String, in joined: ProjectionTransaction? = nil) async throws {
         let id = list.lowercased()
         let inline = InlineSMTPTarget.isInline(address) ? try? InlineSMTPTarget.parse(address).get() : nil
         let vault = self.vault
-        try await change { transaction, directory in
+        try await change(in: joined) { transaction, directory in
             let members = directory.listMembers[id] ?? []
             let member = inline.flatMap { target in members.first { Self.sameTarget($0, target) } }
                 ?? members.first { $0 == address.lowercased() || $0 == address }
@@ -176,10 +200,55 @@ extension Directory {
         }
     }
 
+    /// The list a member address stands for (`name@<local domain>`, or an alias to a list).
+    static func listNamed(by member: String, in directory: DirectorySnapshot) -> String? {
+        guard let at = member.lastIndex(of: "@") else { return nil }
+        let local = String(member[..<at]), domain = String(member[member.index(after: at)...])
+        guard directory.domains.contains(where: { DirectoryRules.matches(pattern: $0, domain: domain) }) else { return nil }
+        if let alias = directory.aliases[member] ?? directory.aliases[local] {
+            return alias.kind == .list ? alias.name.lowercased() : nil
+        }
+        return directory.lists[local] != nil ? local : nil
+    }
+
+    /// Whether list `from` is `target` or has it among its members, however deep.
+    static func reaches(_ from: String, _ target: String, in directory: DirectorySnapshot) -> Bool {
+        var seen: Set<String> = []
+        var pending = [from]
+        while let current = pending.popLast() {
+            if current == target { return true }
+            guard seen.insert(current).inserted else { continue }
+            pending += (directory.listMembers[current] ?? []).compactMap { listNamed(by: $0, in: directory) }
+        }
+        return false
+    }
+
     /// Whether a stored member is the inline target `target` (same address, server and user).
     static func sameTarget(_ member: String, _ target: InlineSMTPTarget) -> Bool {
         guard InlineSMTPTarget.isInline(member), case .success(let stored) = InlineSMTPTarget.parse(member) else { return false }
         return stored.address.lowercased() == target.address.lowercased() && stored.server == target.server
             && (target.user == nil || stored.user == target.user)
+    }
+}
+
+extension Directory {
+    /// A moderator's decision on a post held for `token`, for the list agent to carry out.
+    /// Throws when no post waits on the token.
+    public func moderate(token: String, approved: Bool, reason: String?) async throws -> ListsProjection.Pending {
+        try await engine.transaction { transaction in
+            guard let pending = try await ListsProjection.pending(token: token.lowercased(), on: transaction.connection, logger: logger),
+                  pending.kind == "post" else {
+                throw DirectoryError.notFound("held post", token)
+            }
+            try await transaction.append([PendingEvent(ListPostModerated(list: pending.list, token: pending.token, approved: approved,
+                                                                         actor: actor ?? "cli", reason: reason))],
+                                         to: try ListPostDistributed.stream(list: pending.list), expectedVersion: .any)
+            return pending
+        }
+    }
+
+    /// What waits on a token: held posts and unconfirmed subscription changes, of one list or all.
+    public func pending(list: String?) async throws -> [ListsProjection.Pending] {
+        try await engine.transaction { try await ListsProjection.pending(list: list, on: $0.connection, logger: logger) }
     }
 }

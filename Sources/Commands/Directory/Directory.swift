@@ -33,21 +33,26 @@ public struct Directory: Sendable {
 
     /// Runs `body` with the directory stream's expected version, appending what it returns.
     @discardableResult
-    func change<T: Sendable>(_ body: @Sendable (ProjectionTransaction, DirectorySnapshot) async throws -> ([any Event], T)) async throws -> T {
-        try await engine.transaction { transaction in
-            let expected = try await transaction.expectedVersion(of: DirectoryStream.main)
-            let snapshot = try await DirectorySnapshot.load(on: transaction.connection, logger: logger)
-            let (events, result) = try await body(transaction, snapshot)
-            if !events.isEmpty {
-                let attributed = events.map { event -> any Event in
-                    guard var fact = event as? any DirectoryFact else { return event }
-                    fact.actor = actor
-                    return fact
-                }
-                try await transaction.append(attributed.map { PendingEvent($0) }, to: DirectoryStream.main, expectedVersion: expected)
+    func change<T: Sendable>(in joined: ProjectionTransaction? = nil,
+                             _ body: @Sendable (ProjectionTransaction, DirectorySnapshot) async throws -> ([any Event], T)) async throws -> T {
+        if let joined { return try await change(joined, body) }
+        return try await engine.transaction { try await change($0, body) }
+    }
+
+    private func change<T: Sendable>(_ transaction: ProjectionTransaction,
+                                     _ body: @Sendable (ProjectionTransaction, DirectorySnapshot) async throws -> ([any Event], T)) async throws -> T {
+        let expected = try await transaction.expectedVersion(of: DirectoryStream.main)
+        let snapshot = try await DirectorySnapshot.load(on: transaction.connection, logger: logger)
+        let (events, result) = try await body(transaction, snapshot)
+        if !events.isEmpty {
+            let attributed = events.map { event -> any Event in
+                guard var fact = event as? any DirectoryFact else { return event }
+                fact.actor = actor
+                return fact
             }
-            return result
+            try await transaction.append(attributed.map { PendingEvent($0) }, to: DirectoryStream.main, expectedVersion: expected)
         }
+        return result
     }
 
     public func snapshot() async throws -> DirectorySnapshot {

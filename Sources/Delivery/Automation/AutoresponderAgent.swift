@@ -173,12 +173,12 @@ struct Answering: Sendable {
 
     /// A message this server sends, as its acceptance.
     static func accepted(_ bytes: [UInt8], id: String, from: String, to: [MessageAccepted.Recipient], helo: String,
-                         subject: String) throws -> PendingAppend {
+                         subject: String, service: String = "autoresponder") throws -> PendingAppend {
         let returnPath = "Return-Path: <\(from)>\r\n"
         let stored = Array(returnPath.utf8) + bytes
         let blob = BlobData(stored)
         let accepted = MessageAccepted(
-            messageID: id, sessionID: "", service: "autoresponder", clientIP: "", helo: helo, tls: nil, authUser: nil,
+            messageID: id, sessionID: "", service: service, clientIP: "", helo: helo, tls: nil, authUser: nil,
             reversePath: from, recipients: to, body: "8BITMIME", smtpUTF8: false, ret: nil, envelopeID: nil, mailAuth: nil,
             size: Int64(stored.count), blob: blob.id, returnPathLength: returnPath.utf8.count, subject: subject)
         return PendingAppend(stream: try DeliveryFacts.stream(id), expectedVersion: .noStream,

@@ -278,19 +278,40 @@ public struct ListRecord: Codable, Sendable, Hashable {
     /// `Allow incoming mail to be sent to the list`.
     public var isPublic: Bool
     public var description: String
+    /// A mailing list's posting, subscription and header options; nil for the other kinds
+    /// (and for a mailing list that keeps the defaults).
+    public var mailing: MailingListOptions?
 
-    public init(name: String, kind: Kind, isPublic: Bool, description: String) {
+    public init(name: String, kind: Kind, isPublic: Bool, description: String, mailing: MailingListOptions? = nil) {
         self.name = name
         self.kind = kind
         self.isPublic = isPublic
         self.description = description
+        self.mailing = mailing
     }
+
+    /// A mailing list's options, the defaults when none were set.
+    public var mailingOptions: MailingListOptions { mailing ?? MailingListOptions() }
 }
 
 /// Owner: `Directory` (Commands/Directory), for the CLI and the web admin, on stream
 /// `directory-main`.
 public struct ListCreated: DirectoryFact {
     public static let eventType = "list_created"
+    /// Who made the change: `cli:<user>`, `admin:<user> from <address>`; nil in older facts.
+    public var actor: String?
+    public var list: ListRecord
+
+    public init(list: ListRecord) {
+        self.list = list
+    }
+}
+
+/// Owner: `Directory` (Commands/Directory), for the CLI and the web admin, on stream
+/// `directory-main`: a list's kind, visibility, description or mailing options changed (the
+/// record as it now is).
+public struct ListChanged: DirectoryFact {
+    public static let eventType = "list_changed"
     /// Who made the change: `cli:<user>`, `admin:<user> from <address>`; nil in older facts.
     public var actor: String?
     public var list: ListRecord

@@ -22,6 +22,11 @@ public struct MessageAccepted: Event {
             case discarded
             /// LAN forwarding: to the server in `lan`, through the always-on LAN queue.
             case lan
+            /// A post to the mailing list `list`: the list agent distributes it (or holds or
+            /// refuses it) from the log.
+            case list
+            /// Commands for the ListServer: the list agent reads and answers them.
+            case listServer = "listserver"
         }
         /// As the client gave it in RCPT TO.
         public var address: String
@@ -39,10 +44,13 @@ public struct MessageAccepted: Event {
         /// Where a `lan` recipient goes (`address` is then the address it leaves with, after
         /// the rule's rewriting).
         public var lan: LANTarget?
+        /// The mailing list (lower-case name), for `list`.
+        public var list: String?
 
         public init(address: String, route: Route, user: String? = nil, notify: [String] = [], originalRecipient: String? = nil,
-                    envelopeSender: String? = nil, lan: LANTarget? = nil) {
+                    envelopeSender: String? = nil, lan: LANTarget? = nil, list: String? = nil) {
             self.lan = lan
+            self.list = list
             self.address = address
             self.route = route
             self.user = user

@@ -548,6 +548,43 @@ extension SettingKey where Value == [DKIMKeyEntry] {
     }
 }
 
+extension SettingKey where Value == String {
+    /// The ListServer's local part: `<name>@<any local domain>` takes list commands by mail.
+    public static var listServerName: SettingKey<String> {
+        SettingKey("lists.listserver_name", default: "listserver",
+                   "Local part of the ListServer address (subscribe/unsubscribe by mail); empty for none") { name in
+            name.isEmpty || DirectoryRules.isUserName(name) ? nil : "not a valid name"
+        }
+    }
+    /// Where answers from the ListServer say replies go; empty for the ListServer itself.
+    public static var listServerReplyTo: SettingKey<String> {
+        SettingKey("lists.listserver_reply_to", default: "", "Reply-To of the ListServer's answers; empty for none") { value in
+            value.isEmpty || (value.contains("@") && !value.contains(where: { $0.isWhitespace || $0 == "<" || $0 == ">" }))
+                ? nil : "not an address"
+        }
+    }
+    /// The admin listener's public base URL (`https://host:port`), for RFC 8058 one-click
+    /// unsubscribe links in mailing list posts; empty for mailto links only.
+    public static var listUnsubscribeURL: SettingKey<String> {
+        SettingKey("lists.unsubscribe_url", default: "",
+                   "Public https:// base URL of the admin listener for one-click unsubscribe (RFC 8058); empty for none") { value in
+            value.isEmpty || (value.hasPrefix("https://") && !value.contains(where: { $0.isWhitespace || $0 == "<" || $0 == ">" || $0 == "?" }))
+                ? nil : "not an https:// URL without a query"
+        }
+    }
+}
+
+extension SettingKey where Value == Bool {
+    public static var listServerIgnoreWithoutCommands: SettingKey<Bool> {
+        SettingKey("lists.listserver_ignore_without_commands", default: true,
+                   "Send no answer to ListServer messages without a valid command (silent on spam)")
+    }
+    public static var listServerReportBad: SettingKey<Bool> {
+        SettingKey("lists.listserver_report_bad", default: false,
+                   "Send ListServer messages without a valid command to the main administrator")
+    }
+}
+
 public enum SettingKeys {
     /// Every known setting.
     public static let all: [AnySettingKey] = [
@@ -594,7 +631,9 @@ public enum SettingKeys {
         SettingKey<Bool>.smtpDKIMVerify.erased, SettingKey<Int>.dmarcReportHour.erased,
         SettingKey<String>.dmarcReportAddress.erased, SettingKey<Bool>.outqueueMTASTS.erased,
         SettingKey<Bool>.outqueueDANE.erased, SettingKey<String>.outqueueTrustedCertificates.erased,
-        SettingKey<String>.dnsTrustAnchors.erased,
+        SettingKey<String>.dnsTrustAnchors.erased, SettingKey<String>.listServerName.erased,
+        SettingKey<String>.listServerReplyTo.erased, SettingKey<String>.listUnsubscribeURL.erased,
+        SettingKey<Bool>.listServerIgnoreWithoutCommands.erased, SettingKey<Bool>.listServerReportBad.erased,
     ]
 
     public static func named(_ name: String) -> AnySettingKey? { all.first { $0.name == name } }

@@ -151,6 +151,13 @@ final class SMTPAcceptance: Sendable {
             let notify = recipient.parameters.notify.map(\.rawValue)
             let address = recipient.path.description
             switch recipient.decision {
+            case .list(let name) where router.snapshot.lists[name]?.kind == .mailing:
+                // The list agent distributes it from the log, with the list's headers.
+                recipients.append(.init(address: address, route: .list, notify: notify,
+                                        originalRecipient: recipient.parameters.originalRecipient, list: name))
+            case .listServer:
+                recipients.append(.init(address: address, route: .listServer, notify: notify,
+                                        originalRecipient: recipient.parameters.originalRecipient))
             case .list(let name):
                 let expanded = router.expand(list: name, address: address, notify: notify,
                                              originalRecipient: recipient.parameters.originalRecipient,

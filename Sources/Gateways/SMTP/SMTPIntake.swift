@@ -106,6 +106,7 @@ public final class SMTPIntake: SMTPBackend {
         router.defaultMappings = !settings.value(SettingKey<Bool>.disableDefaultMappings)
         router.mainAdministrator = settings.value(SettingKey<String>.mainAdministrator)
         router.unknownLocalAsOutgoing = settings.value(SettingKey<Bool>.unknownLocalAsOutgoing)
+        router.listServerName = settings.value(SettingKey<String>.listServerName)
         router.lanForwarding = LANForwarding(settings.value(SettingKey<[LANForwardRule]>.lanForwarding),
                                              bareUserNames: settings.value(SettingKey<Bool>.lanBareUserNames))
         let snapshot = router.snapshot

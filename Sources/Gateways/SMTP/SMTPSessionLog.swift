@@ -90,7 +90,8 @@ struct SMTPSessionLog {
         let address = accepted.path.description
         switch accepted.decision {
         case .local(let user): return .init(address: address, route: .local, user: user)
-        case .list: return .init(address: address, route: .local)
+        case .list(let name): return .init(address: address, route: .list, list: name)
+        case .listServer: return .init(address: address, route: .listServer)
         case .remote, .senderReturn: return .init(address: address, route: .remote)
         case .lan(let target, _): return .init(address: address, route: .lan, lan: target)
         case .discard: return .init(address: address, route: .discarded)

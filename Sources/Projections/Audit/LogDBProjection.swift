@@ -111,6 +111,8 @@ public struct LogDBProjection: Projection {
             case .remote: add(recipient.address, .remote, "queued")
             case .discarded: add(recipient.address, .normal, "discarded")
             case .lan: add(recipient.address, .forwarded, "queued for \(recipient.lan?.label ?? "lan")")
+            case .list: add(recipient.address, .normal, "to the mailing list \(recipient.list ?? recipient.address)")
+            case .listServer: add(recipient.address, .normal, "to the ListServer")
             }
         }
         for recipient in refused {

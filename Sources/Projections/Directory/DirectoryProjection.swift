@@ -1,5 +1,6 @@
 import EventLog
 import Facts
+import Foundation
 
 /// The `directory.*` tables: domains, the default domain, users, aliases, custom groups and
 /// their members, lists and their members.
@@ -7,7 +8,7 @@ public struct DirectoryProjection: Projection {
     public let name = "directory"
     public let schema = "directory"
     public let mode = ProjectionMode.inline
-    public let version = 4
+    public let version = 5
     public let categories = [DirectoryStream.category]
 
     public init() {}
@@ -36,7 +37,7 @@ public struct DirectoryProjection: Projection {
     ], primaryKey: 2, indexes: [["user_id"]])
     public static let lists = ProjectionTable("lists", columns: [
         .init("list_id", .text), .init("name", .text), .init("kind", .text), .init("public", .boolean),
-        .init("description", .text),
+        .init("description", .text), .init("options", .jsonb),
     ], primaryKey: 1)
     public static let listMembers = ProjectionTable("list_members", columns: [
         .init("list_id", .text), .init("address", .text),
@@ -50,7 +51,7 @@ public struct DirectoryProjection: Projection {
     public var eventTypes: [any Event.Type] {
         [DomainAdded.self, DomainRemoved.self, DefaultDomainSet.self, UserCreated.self, UserChanged.self,
          UserRemoved.self, AliasAdded.self, AliasRemoved.self, GroupCreated.self, GroupChanged.self, GroupRemoved.self,
-         GroupMemberAdded.self, GroupMemberRemoved.self, ListCreated.self, ListRemoved.self, ListMemberAdded.self,
+         GroupMemberAdded.self, GroupMemberRemoved.self, ListCreated.self, ListChanged.self, ListRemoved.self, ListMemberAdded.self,
          ListMemberRemoved.self]
     }
 
@@ -85,9 +86,9 @@ public struct DirectoryProjection: Projection {
         case let event as GroupMemberRemoved:
             rows.delete(from: Self.groupMembers, key: [.text(event.group.lowercased()), .text(event.userID)])
         case let event as ListCreated:
-            let list = event.list
-            rows.insert(into: Self.lists, [.text(list.name.lowercased()), .text(list.name), .text(list.kind.rawValue),
-                                           .bool(list.isPublic), .text(list.description)])
+            try insert(event.list, rows: rows)
+        case let event as ListChanged:
+            try insert(event.list, rows: rows)
         case let event as ListRemoved:
             rows.delete(from: Self.lists, key: [.text(event.name.lowercased())])
             rows.deleteAll(from: Self.listMembers, where: [.text(event.name.lowercased())])
@@ -98,6 +99,12 @@ public struct DirectoryProjection: Projection {
         default:
             break
         }
+    }
+
+    private func insert(_ list: ListRecord, rows: RowWriter) throws {
+        let options = try list.mailing.map { String(decoding: try JSONEncoder().encode($0), as: UTF8.self) }
+        rows.insert(into: Self.lists, [.text(list.name.lowercased()), .text(list.name), .text(list.kind.rawValue),
+                                       .bool(list.isPublic), .text(list.description), options.map { .json($0) } ?? .null])
     }
 
     private func insert(_ user: UserRecord, rows: RowWriter) {

@@ -77,10 +77,12 @@ public struct DirectorySnapshot: Sendable {
             "SELECT group_id, user_id FROM directory.group_members", logger: logger).decode((String, String).self) {
             snapshot.groupMembers[group, default: []].insert(user)
         }
-        for try await (name, kind, isPublic, description) in try await connection.query(
-            "SELECT name, kind, public, description FROM directory.lists", logger: logger).decode((String, String, Bool, String).self) {
+        for try await (name, kind, isPublic, description, options) in try await connection.query(
+            "SELECT name, kind, public, description, options::text FROM directory.lists", logger: logger)
+            .decode((String, String, Bool, String, String?).self) {
+            let mailing = options.flatMap { try? JSONDecoder().decode(MailingListOptions.self, from: Data($0.utf8)) }
             snapshot.lists[name.lowercased()] = ListRecord(name: name, kind: ListRecord.Kind(rawValue: kind) ?? .distribution,
-                                                           isPublic: isPublic, description: description)
+                                                           isPublic: isPublic, description: description, mailing: mailing)
         }
         for try await (list, address) in try await connection.query(
             "SELECT list_id, address FROM directory.list_members ORDER BY list_id, address", logger: logger)

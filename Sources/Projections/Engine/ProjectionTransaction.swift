@@ -33,7 +33,7 @@ public struct PendingAppend: Sendable {
 /// together: when it returns, the writer's change is in the log and in the live tables.
 public final class ProjectionTransaction {
     public let connection: PostgresConnection
-    let engine: ProjectionEngine
+    public let engine: ProjectionEngine
     var transactionStart: Date?
 
     init(connection: PostgresConnection, engine: ProjectionEngine) {

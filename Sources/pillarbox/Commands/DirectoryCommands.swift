@@ -398,7 +398,7 @@ struct GroupCommand: AsyncParsableCommand {
 struct ListCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "list", abstract: "Distribution, mailing and forwarding lists.",
-        subcommands: [Add.self, Remove.self, Show.self, Member.self])
+        subcommands: [Add.self, Change.self, Remove.self, Show.self, Member.self, Pending.self, Approve.self, Reject.self])
 
     struct Add: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create a list.")
@@ -413,6 +413,117 @@ struct ListCommand: AsyncParsableCommand {
                 try await $0.createList(ListRecord(name: name, kind: kind, isPublic: `public`, description: description))
             }
             options.output.done("added \(`public` ? "public" : "members-only") \(kind.rawValue) list \(name)")
+        }
+    }
+
+    struct Change: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "set", abstract: "Change a list: visibility, description, and a mailing list's posting, subscription and header options.")
+        @OptionGroup var options: DirectoryOptions
+        @Argument var name: String
+        @Option(help: "Allow incoming mail to be sent to the list (true/false).") var `public`: Bool?
+        @Option(help: "Description (also the List-Id phrase).") var description: String?
+        @Option(help: "Who may post: anyone, members, moderated-non-members, moderated.") var posting: String?
+        @Option(help: "How addresses join through the ListServer: closed, open, confirm.") var subscription: String?
+        @Option(help: "Put before each post's subject, e.g. [team]; empty for none.") var subjectPrefix: String?
+        @Option(help: "Replace Reply-To with the list's address (true/false).") var replyToList: Bool?
+        @Option(help: "Moderators: user names, addresses or a distribution list, ';'-separated; empty: the main administrator.")
+        var moderators: String?
+        @Option(help: "Envelope sender of the copies, where bounces go; empty: the main administrator.") var returnAddress: String?
+        @Option(help: "One copy per member with the member in To: (true/false).") var slowPosting: Bool?
+        @Option(help: "Members may ask the ListServer for the members (true/false).") var membersMayList: Bool?
+        @Option(help: "Ban an address or pattern (* and ?) from posting and joining; repeatable.") var ban: [String] = []
+        @Option(help: "Lift a ban; repeatable.") var unban: [String] = []
+        @Option(help: "Hours a confirmation request or a held post waits.") var confirmHours: Int?
+
+        func run() async throws {
+            let posting = try posting.map { value in
+                guard let parsed = MailingListOptions.Posting(rawValue: value) else { throw ValidationError("unknown posting \(value)") }
+                return parsed
+            }
+            let subscription = try subscription.map { value in
+                guard let parsed = MailingListOptions.Subscription(rawValue: value) else {
+                    throw ValidationError("unknown subscription \(value)")
+                }
+                return parsed
+            }
+            let mailingChange = posting != nil || subscription != nil || subjectPrefix != nil || replyToList != nil || moderators != nil
+                || returnAddress != nil || slowPosting != nil || membersMayList != nil || !ban.isEmpty || !unban.isEmpty || confirmHours != nil
+            let command = self
+            let list = try await options.withDirectory { directory in
+                try await directory.changeList(command.name) { list in
+                    if let isPublic = command.public { list.isPublic = isPublic }
+                    if let description = command.description { list.description = description }
+                    guard mailingChange else { return }
+                    guard list.kind == .mailing else {
+                        throw CommandFailure("\(list.name) is a \(list.kind.rawValue) list: only a mailing list has these options")
+                    }
+                    var mailing = list.mailingOptions
+                    if let posting { mailing.posting = posting }
+                    if let subscription { mailing.subscription = subscription }
+                    if let prefix = command.subjectPrefix { mailing.subjectPrefix = prefix }
+                    if let value = command.replyToList { mailing.replyToList = value }
+                    if let value = command.moderators {
+                        mailing.moderators = value.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+                    }
+                    if let value = command.returnAddress { mailing.returnAddress = value }
+                    if let value = command.slowPosting { mailing.slowPosting = value }
+                    if let value = command.membersMayList { mailing.membersMayList = value }
+                    for pattern in command.ban where !mailing.bans.contains(pattern.lowercased()) { mailing.bans.append(pattern.lowercased()) }
+                    mailing.bans.removeAll { banned in command.unban.contains { $0.lowercased() == banned } }
+                    if let hours = command.confirmHours { mailing.confirmHours = hours }
+                    list.mailing = mailing
+                }
+            }
+            options.output.done("list \(list.name): \(Self.summary(list))")
+        }
+
+        static func summary(_ list: ListRecord) -> String {
+            var parts = [list.kind.rawValue, list.isPublic ? "public" : "members-only"]
+            if list.kind == .mailing {
+                let mailing = list.mailingOptions
+                parts += ["posting \(mailing.posting.rawValue)", "subscription \(mailing.subscription.rawValue)"]
+                if !mailing.subjectPrefix.isEmpty { parts.append("prefix \(mailing.subjectPrefix)") }
+                if mailing.replyToList { parts.append("reply to list") }
+                if mailing.slowPosting { parts.append("slow posting") }
+                if !mailing.moderators.isEmpty { parts.append("moderators \(mailing.moderators.joined(separator: ";"))") }
+                if !mailing.bans.isEmpty { parts.append("\(mailing.bans.count) bans") }
+            }
+            return parts.joined(separator: ", ")
+        }
+    }
+
+    struct Pending: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Posts held for a moderator and subscription changes waiting to be confirmed, of one list or all.")
+        @OptionGroup var options: DirectoryOptions
+        @Argument var name: String?
+        func run() async throws {
+            let pending = try await options.withDirectory { try await $0.pending(list: name) }
+            options.output.print(columns: ["token", "list", "kind", "address", "subject", "reason", "expires"], rows: pending.map {
+                [$0.token, $0.list, $0.kind, $0.address, $0.subject ?? "", $0.reason, $0.expiresAt.formatted(.iso8601)]
+            })
+        }
+    }
+
+    struct Approve: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Send a held post on to its list.")
+        @OptionGroup var options: DirectoryOptions
+        @Argument var token: String
+        func run() async throws {
+            let post = try await options.withDirectory { try await $0.moderate(token: token, approved: true, reason: nil) }
+            options.output.done("approved the post \"\(post.subject ?? "")\" from \(post.address) to \(post.list)")
+        }
+    }
+
+    struct Reject: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Reject a held post; its sender is told.")
+        @OptionGroup var options: DirectoryOptions
+        @Argument var token: String
+        @Option(help: "Why, for the sender.") var reason: String?
+        func run() async throws {
+            let post = try await options.withDirectory { try await $0.moderate(token: token, approved: false, reason: reason) }
+            options.output.done("rejected the post \"\(post.subject ?? "")\" from \(post.address) to \(post.list)")
         }
     }
 

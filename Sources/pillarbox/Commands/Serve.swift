@@ -113,7 +113,8 @@ struct Serve: AsyncParsableCommand {
             let admin = try makeAdminServer(configuration, environment: AdminEnvironment(
                 engine: engine, settings: settings, directory: directory, authenticator: authenticator, logins: logins,
                 metrics: Self.metrics, vault: SecretVault(keys: configuration.keys, logger: logger),
-                ledgerKey: Array(signingKey.publicKey.rawRepresentation), liveSessions: liveSessions, logger: logger), logger: logger)
+                ledgerKey: Array(signingKey.publicKey.rawRepresentation), liveSessions: liveSessions,
+                listUnsubscribeKey: try? configuration.keys.derivedKey("pillarbox list unsubscribe"), logger: logger), logger: logger)
             let sealer = LedgerSealer(store: store, signing: .init(key: signingKey, interval: .seconds(configuration.ledgerSignIntervalSeconds)),
                                       logger: logger)
             let lifecycle = ServerLifecycle(store: store, configuration: configuration,
@@ -133,6 +134,9 @@ struct Serve: AsyncParsableCommand {
                                                         vault: SecretVault(keys: configuration.keys, logger: logger), logger: logger))]
                     + [.init(service: CollectionReplies(engine: engine, logger: logger))]
                     + [.init(service: AutoresponderAgent(engine: engine, settings: settings, directory: directory, logger: logger))]
+                    + [.init(service: ListAgent(engine: engine, settings: settings, directory: directory,
+                                                unsubscribeKey: try? configuration.keys.derivedKey("pillarbox list unsubscribe"),
+                                                logger: logger))]
                     + [.init(service: ReportService(store: store, settings: settings, directory: directory,
                                                          hostname: configuration.hostname.value, logger: logger))] + (smtp.map { [.init(service: $0)] } ?? []) + (pop3.map { [.init(service: $0)] } ?? [])
                     + (imap.map { [.init(service: $0)] } ?? []) + (admin.map { [.init(service: $0)] } ?? [])

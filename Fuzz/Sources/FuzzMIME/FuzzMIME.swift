@@ -18,6 +18,14 @@ public func fuzzMIME(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     _ = MessageAddress.parseList(String(decoding: message, as: UTF8.self))
     _ = EncodedWord.decode(String(decoding: message, as: UTF8.self))
     _ = MessageDate.parse(String(decoding: message, as: UTF8.self))
+    // A mailing list's rewriting keeps the body and ends the header once.
+    let rewritten = ListPost.rewrite(message, subjectPrefix: "[list]", replaced: ["reply-to"], added: [("List-Id", "<list.example>")])
+    precondition(rewritten.count >= message.count - ListPost.fields(of: message).bodyStart + 2)
+    _ = ListPost.withoutReturnPath(message)
+    // The ListServer reads at most its limit of lines.
+    let text = String(decoding: message, as: UTF8.self)
+    let reading = ListServerCommand.read(subject: String(text.prefix(200)), body: text)
+    precondition(reading.commands.count + reading.unknown.count <= ListServerCommand.lineLimit)
     return 0
 }
 

@@ -1,0 +1,58 @@
+import MailCore
+import Testing
+
+@Suite("Mailing list posts and ListServer commands")
+struct ListPostTests {
+    static let post = Array((
+        "Return-Path: <alice@example.com>\r\n" + "From: Alice <alice@example.com>\r\n" + "Subject: hello\r\n"
+        + "Reply-To: <other@example.com>\r\n" + "X-Folded: one\r\n two\r\n" + "List-Id: <old.example.org>\r\n"
+        + "Precedence: bulk\r\n" + "\r\n" + "Body line\r\n"
+    ).utf8)
+
+    @Test("rewriting drops the list's own fields, keeps folded ones, prefixes the subject once and keeps the body")
+    func rewrite() {
+        let rewritten = String(decoding: ListPost.rewrite(Self.post, subjectPrefix: "[news]", replaced: ["reply-to"],
+                                                          added: [("List-Id", "<news.example.com>"), ("Reply-To", "<news@example.com>")]),
+                               as: UTF8.self)
+        #expect(rewritten == "From: Alice <alice@example.com>\r\nSubject: [news] hello\r\nX-Folded: one\r\n two\r\n"
+                + "List-Id: <news.example.com>\r\nReply-To: <news@example.com>\r\n\r\nBody line\r\n")
+        let twice = String(decoding: ListPost.rewrite(Array(rewritten.utf8), subjectPrefix: "[news]", replaced: [], added: []), as: UTF8.self)
+        #expect(twice.contains("Subject: [news] hello\r\n") && !twice.contains("[news] [news]"))
+    }
+
+    @Test("a message without a header end or a subject still gets one, and nothing is lost")
+    func oddMessages() {
+        let bare = String(decoding: ListPost.rewrite(Array("From: a@b.example\r\n".utf8), subjectPrefix: "[x]", replaced: [], added: []),
+                          as: UTF8.self)
+        #expect(bare == "From: a@b.example\r\nSubject: [x]\r\n\r\n")
+        #expect(ListPost.withoutReturnPath(Array("Return-Path: <a@b>\r\nX: 1\r\n".utf8)) == Array("X: 1\r\n".utf8))
+        #expect(ListPost.withoutReturnPath(Array("X: 1\r\n".utf8)) == Array("X: 1\r\n".utf8))
+        #expect(ListPost.address(in: "\"Bob, B\" <Bob@Example.com>") == "bob@example.com")
+        #expect(ListPost.address(in: "undisclosed") == nil)
+    }
+
+    @Test("a command in the subject wins over the body; reply prefixes are passed over")
+    func subject() {
+        let reading = ListServerCommand.read(subject: "Re: AW: confirm 0123456789abcdef0123456789abcdef", body: "subscribe other")
+        #expect(reading.fromSubject && reading.commands.map(\.verb) == [.confirm])
+        #expect(ListServerCommand.read(subject: "sub news", body: "").commands == [.init(verb: .subscribe, arguments: ["news"], text: "sub news")])
+    }
+
+    @Test("body lines until end or a signature, quotes passed over, unknown lines kept, at most the limit read")
+    func body() {
+        let reading = ListServerCommand.read(subject: "hello", body: "uns *\n> subscribe quoted\n\nwhat\nusers news\nend\nlists")
+        #expect(reading.commands.map(\.verb) == [.unsubscribe, .users])
+        #expect(reading.unknown == ["what"] && !reading.truncated)
+        let signature = ListServerCommand.read(subject: "", body: "lists\r\n-- \r\nhelp")
+        #expect(signature.commands.map(\.verb) == [.lists])
+        let many = ListServerCommand.read(subject: "", body: String(repeating: "subscribe a\n", count: 10_000))
+        #expect(many.commands.count == ListServerCommand.lineLimit && many.truncated)
+    }
+
+    @Test("malformed commands are none", arguments: [
+        "subscribe", "subscribe a b c", "confirm short", "approve 0123456789ABCDEF0123456789ABCDEF", "lists all", "subscribe <x>",
+    ])
+    func malformed(line: String) {
+        #expect(ListServerCommand.parse(line: line) == nil)
+    }
+}

@@ -62,8 +62,9 @@ struct Answering: Sendable {
         }
     }
 
-    /// Why mail must get no automatic answer (RFC 3834 §2), or nil.
-    static func refusal(_ header: MessageHeader, sender: String) -> String? {
+    /// Why mail is a bounce or automatic (RFC 3834 §2: the sender, `Auto-Submitted`,
+    /// `Precedence`), or nil.
+    static func automatic(_ header: MessageHeader, sender: String) -> String? {
         if sender.isEmpty { return "no sender to answer (a bounce)" }
         if let auto = header.first("Auto-Submitted")?.trimmingCharacters(in: .whitespaces).lowercased(), !auto.hasPrefix("no") {
             return "automatic mail (Auto-Submitted: \(auto))"
@@ -72,6 +73,12 @@ struct Answering: Sendable {
            ["bulk", "list", "junk"].contains(precedence) {
             return "Precedence: \(precedence)"
         }
+        return nil
+    }
+
+    /// Why mail must get no automatic answer (RFC 3834 §2), or nil.
+    static func refusal(_ header: MessageHeader, sender: String) -> String? {
+        if let automatic = automatic(header, sender: sender) { return automatic }
         for field in ["List-Id", "List-Unsubscribe", "List-Post", "Mailing-List", "X-Autoreply", "X-Autorespond"] where header.first(field) != nil {
             return "list or automatic mail (\(field))"
         }

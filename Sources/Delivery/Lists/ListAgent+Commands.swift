@@ -78,16 +78,8 @@ extension ListContext {
     /// automatic mail (RFC 3834). Unlike an autoresponder, the ListServer does take commands
     /// from a postmaster's or a list owner's address.
     static func automatic(_ header: MessageHeader, sender: String) -> String? {
-        if sender.isEmpty { return "no sender to answer (a bounce)" }
-        if let auto = header.first("Auto-Submitted")?.trimmingCharacters(in: .whitespaces).lowercased(), !auto.hasPrefix("no") {
-            return "automatic mail (Auto-Submitted: \(auto))"
-        }
-        if let precedence = header.first("Precedence")?.trimmingCharacters(in: .whitespaces).lowercased(),
-           ["bulk", "list", "junk"].contains(precedence) {
-            return "Precedence: \(precedence)"
-        }
-        if header.first("List-Id") != nil { return "list mail (List-Id)" }
-        return nil
+        if let automatic = Answering.automatic(header, sender: sender) { return automatic }
+        return header.first("List-Id") != nil ? "list mail (List-Id)" : nil
     }
 
     func record(_ accepted: MessageAccepted, sender: String, results: [ListServerAnswered.Command], replyID: String?,

@@ -23,10 +23,10 @@ extension AdminAPI {
         }
         router.get(RouterPath(ListUnsubscribeLink.path)) { request, _ -> Response in
             let (list, address) = try link(request)
-            let action = Self.html(request.uri.description)
+            let action = AdminCharts.escape(request.uri.description)
             let page = """
                 <!doctype html><html><head><meta charset="utf-8"><title>Unsubscribe</title></head><body>
-                <p>Take <strong>\(Self.html(address))</strong> off the list <strong>\(Self.html(list))</strong>?</p>
+                <p>Take <strong>\(AdminCharts.escape(address))</strong> off the list <strong>\(AdminCharts.escape(list))</strong>?</p>
                 <form method="post" action="\(action)"><input type="hidden" name="List-Unsubscribe" value="One-Click">
                 <button type="submit">Unsubscribe</button></form></body></html>
                 """
@@ -50,10 +50,5 @@ extension AdminAPI {
             return Response(status: .ok, headers: [.contentType: "text/plain; charset=utf-8"],
                             body: .init(byteBuffer: ByteBuffer(string: result + "\n")))
         }
-    }
-
-    static func html(_ text: String) -> String {
-        text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
-            .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
     }
 }

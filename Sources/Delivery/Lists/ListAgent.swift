@@ -54,12 +54,20 @@ struct ListWork: Sendable {
     let logger: Logger
 
     func handle(_ batch: ConsumerBatch, on connection: PostgresConnection) async throws {
-        var transaction: ProjectionTransaction?
-        func joined() async throws -> ProjectionTransaction {
-            if let transaction { return transaction }
-            let opened = try await engine.transaction(joining: connection)
-            transaction = opened
-            return opened
+        // One transaction and one reading of the directory for the batch, opened when there is
+        // something to do; each event is handled at the time it was recorded.
+        var opened: ListContext?
+        func context(at time: Date) async throws -> ListContext {
+            let context: ListContext
+            if let opened {
+                context = opened
+            } else {
+                context = try await ListContext(transaction: try await engine.transaction(joining: connection), settings: settings,
+                                                unsubscribeKey: unsubscribeKey, logger: logger)
+                opened = context
+            }
+            context.now = time
+            return context
         }
         for item in batch.items {
             switch item.event {
@@ -71,16 +79,13 @@ struct ListWork: Sendable {
                     logger.error("a list post's body is missing", metadata: ["message": "\(accepted.messageID)"])
                     continue
                 }
-                let context = try await ListContext(transaction: try await joined(), settings: settings,
-                                                    unsubscribeKey: unsubscribeKey, at: item.recorded.recordedAt, logger: logger)
+                let context = try await context(at: item.recorded.recordedAt)
                 for list in lists.sorted() {
                     try await context.post(stored, accepted: accepted, to: list)
                 }
                 if commands { try await context.commands(stored, accepted: accepted) }
             case let decision as ListPostModerated:
-                let context = try await ListContext(transaction: try await joined(), settings: settings,
-                                                    unsubscribeKey: unsubscribeKey, at: item.recorded.recordedAt, logger: logger)
-                try await context.carryOut(decision)
+                try await context(at: item.recorded.recordedAt).carryOut(decision)
             default:
                 continue
             }
@@ -102,19 +107,19 @@ final class ListContext {
     let ignoreWithoutCommands: Bool
     let unsubscribeURL: String
     let unsubscribeKey: SymmetricKey?
-    let now: Date
+    /// When the event being handled was recorded: every expiry is measured against it.
+    var now = Date.distantPast
     let logger: Logger
 
-    init(transaction: ProjectionTransaction, settings: LiveSettings, unsubscribeKey: SymmetricKey?, at now: Date,
-         logger: Logger) async throws {
+    init(transaction: ProjectionTransaction, settings: LiveSettings, unsubscribeKey: SymmetricKey?, logger: Logger) async throws {
         self.transaction = transaction
         snapshot = try await DirectorySnapshot.load(on: transaction.connection, logger: logger)
         var router = Router(snapshot: snapshot)
         router.defaultMappings = !settings.value(SettingKey<Bool>.disableDefaultMappings)
-        router.listServerName = settings.value(SettingKey<String>.listServerName)
+        let name = settings.value(SettingKey<String>.listServerName)
+        router.listServerName = name
         self.router = router
         domain = snapshot.defaultDomain ?? snapshot.domains.first { !$0.contains("*") && !$0.contains("?") } ?? "localhost"
-        let name = settings.value(SettingKey<String>.listServerName)
         listServer = "\(name.isEmpty ? "listserver" : name)@\(domain)"
         listServerReplyTo = settings.value(SettingKey<String>.listServerReplyTo)
         let administrator = settings.value(SettingKey<String>.mainAdministrator)
@@ -123,7 +128,6 @@ final class ListContext {
         ignoreWithoutCommands = settings.value(SettingKey<Bool>.listServerIgnoreWithoutCommands)
         unsubscribeURL = settings.value(SettingKey<String>.listUnsubscribeURL)
         self.unsubscribeKey = unsubscribeKey
-        self.now = now
         self.logger = logger
     }
 

@@ -110,11 +110,13 @@ struct Serve: AsyncParsableCommand {
                                       authenticator: authenticator, tls: tls, sessions: liveSessions, logger: logger)
             let pop3 = makePOP3Server(configuration, engine: engine, settings: settings, directory: directory, logins: logins,
                                       authenticator: authenticator, tls: tls, sessions: liveSessions, logger: logger)
+            // Signs the mailing lists' one-click unsubscribe links, which the admin listener checks.
+            let listUnsubscribeKey = try? configuration.keys.derivedKey("pillarbox list unsubscribe")
             let admin = try makeAdminServer(configuration, environment: AdminEnvironment(
                 engine: engine, settings: settings, directory: directory, authenticator: authenticator, logins: logins,
                 metrics: Self.metrics, vault: SecretVault(keys: configuration.keys, logger: logger),
                 ledgerKey: Array(signingKey.publicKey.rawRepresentation), liveSessions: liveSessions,
-                listUnsubscribeKey: try? configuration.keys.derivedKey("pillarbox list unsubscribe"), logger: logger), logger: logger)
+                listUnsubscribeKey: listUnsubscribeKey, logger: logger), logger: logger)
             let sealer = LedgerSealer(store: store, signing: .init(key: signingKey, interval: .seconds(configuration.ledgerSignIntervalSeconds)),
                                       logger: logger)
             let lifecycle = ServerLifecycle(store: store, configuration: configuration,
@@ -135,7 +137,7 @@ struct Serve: AsyncParsableCommand {
                     + [.init(service: CollectionReplies(engine: engine, logger: logger))]
                     + [.init(service: AutoresponderAgent(engine: engine, settings: settings, directory: directory, logger: logger))]
                     + [.init(service: ListAgent(engine: engine, settings: settings, directory: directory,
-                                                unsubscribeKey: try? configuration.keys.derivedKey("pillarbox list unsubscribe"),
+                                                unsubscribeKey: listUnsubscribeKey,
                                                 logger: logger))]
                     + [.init(service: ReportService(store: store, settings: settings, directory: directory,
                                                          hostname: configuration.hostname.value, logger: logger))] + (smtp.map { [.init(service: $0)] } ?? []) + (pop3.map { [.init(service: $0)] } ?? [])

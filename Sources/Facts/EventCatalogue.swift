@@ -82,5 +82,6 @@ public enum EventCatalogue {
         ListSubscriptionRequested.self,
         ListSubscriptionConfirmed.self,
         ListServerAnswered.self,
+        MessageMonitored.self,
     ]
 }

@@ -56,3 +56,16 @@ struct ListPostTests {
         #expect(ListServerCommand.parse(line: line) == nil)
     }
 }
+
+@Suite("Header editing")
+struct HeaderEditingTests {
+    @Test("named fields dropped with their folded lines, others kept as written, fields added, the body untouched")
+    func edit() {
+        let message = Array("From: a@b\r\nDisposition-Notification-To: a@b,\r\n c@d\r\nSubject: hi\r\n\r\nbody\r\nDisposition-Notification-To: x\r\n".utf8)
+        let edited = HeaderEditing.edit(message, removed: HeaderEditing.receiptRequests, added: [("X-Note", "copy")])
+        #expect(String(decoding: edited, as: UTF8.self)
+            == "From: a@b\r\nSubject: hi\r\nX-Note: copy\r\n\r\nbody\r\nDisposition-Notification-To: x\r\n")
+        // No header end: all header, and an empty line is added before nothing.
+        #expect(String(decoding: HeaderEditing.edit(Array("Return-Receipt-To: x".utf8), removed: HeaderEditing.receiptRequests), as: UTF8.self) == "\r\n")
+    }
+}

@@ -585,6 +585,64 @@ extension SettingKey where Value == Bool {
     }
 }
 
+extension SettingKey where Value == String {
+    /// Message monitoring: which incoming, outgoing and internal mail is copied to the target.
+    public static var monitoringIncoming: SettingKey<String> { monitoringMode("incoming", "mail from outside to local users") }
+    public static var monitoringOutgoing: SettingKey<String> { monitoringMode("outgoing", "mail from local users to outside") }
+    public static var monitoringInternal: SettingKey<String> { monitoringMode("internal", "mail between local users") }
+
+    static func monitoringMode(_ kind: String, _ what: String) -> SettingKey<String> {
+        SettingKey("monitoring.\(kind)", default: "none",
+                   "Copy \(what) to monitoring.target: all, selected (the users in monitoring.users) or none") { value in
+            MonitoringMode(rawValue: value) == nil ? "must be all, selected or none" : nil
+        }
+    }
+
+    /// Where monitored copies go: a user, a list or an address.
+    public static var monitoringTarget: SettingKey<String> {
+        SettingKey("monitoring.target", default: "",
+                   "The user, list or address that receives monitored copies; empty for none") { value in
+            value.isEmpty || DirectoryRules.isUserName(value) || Self.isAddress(value) ? nil : "not a user, list or address"
+        }
+    }
+
+    /// Who receives the random sample (`monitoring.random_percent`).
+    public static var monitoringRandomTarget: SettingKey<String> {
+        SettingKey("monitoring.random_target", default: "",
+                   "The user, list or address that receives a random share of monitored mail; empty for none") { value in
+            value.isEmpty || DirectoryRules.isUserName(value) || Self.isAddress(value) ? nil : "not a user, list or address"
+        }
+    }
+
+    static func isAddress(_ value: String) -> Bool {
+        guard let at = value.lastIndex(of: "@"), at != value.startIndex, value.index(after: at) != value.endIndex else { return false }
+        return !value.contains(where: { $0.isWhitespace || $0 == "<" || $0 == ">" || $0 == "," })
+    }
+}
+
+extension SettingKey where Value == [String] {
+    /// VPOP3's per-user `Monitor` tick: whose mail `selected` monitoring copies.
+    public static var monitoringUsers: SettingKey<[String]> {
+        SettingKey("monitoring.users", default: [], "Users whose mail is monitored where a kind is set to selected") { users in
+            users.first { !DirectoryRules.isUserName($0) }.map { "not a user name: \($0)" }
+        }
+    }
+}
+
+extension SettingKey where Value == Int {
+    public static var monitoringMinimumKiB: SettingKey<Int> {
+        SettingKey("monitoring.min_size_kib", default: 0, "Monitor only messages of at least this many KiB; 0 for all") { value in
+            value >= 0 ? nil : "must not be negative"
+        }
+    }
+    public static var monitoringRandomPercent: SettingKey<Int> {
+        SettingKey("monitoring.random_percent", default: 0,
+                   "Send this share (0-100) of monitored messages, drawn at random, to monitoring.random_target too") { value in
+            (0...100).contains(value) ? nil : "must be 0 to 100"
+        }
+    }
+}
+
 public enum SettingKeys {
     /// Every known setting.
     public static let all: [AnySettingKey] = [
@@ -634,6 +692,10 @@ public enum SettingKeys {
         SettingKey<String>.dnsTrustAnchors.erased, SettingKey<String>.listServerName.erased,
         SettingKey<String>.listServerReplyTo.erased, SettingKey<String>.listUnsubscribeURL.erased,
         SettingKey<Bool>.listServerIgnoreWithoutCommands.erased, SettingKey<Bool>.listServerReportBad.erased,
+        SettingKey<String>.monitoringIncoming.erased, SettingKey<String>.monitoringOutgoing.erased,
+        SettingKey<String>.monitoringInternal.erased, SettingKey<String>.monitoringTarget.erased,
+        SettingKey<String>.monitoringRandomTarget.erased, SettingKey<[String]>.monitoringUsers.erased,
+        SettingKey<Int>.monitoringMinimumKiB.erased, SettingKey<Int>.monitoringRandomPercent.erased,
     ]
 
     public static func named(_ name: String) -> AnySettingKey? { all.first { $0.name == name } }

@@ -136,6 +136,7 @@ struct Serve: AsyncParsableCommand {
                                                         vault: SecretVault(keys: configuration.keys, logger: logger), logger: logger))]
                     + [.init(service: CollectionReplies(engine: engine, logger: logger))]
                     + [.init(service: AutoresponderAgent(engine: engine, settings: settings, directory: directory, logger: logger))]
+                    + [.init(service: MonitoringAgent(engine: engine, settings: settings, directory: directory, logger: logger))]
                     + [.init(service: ListAgent(engine: engine, settings: settings, directory: directory,
                                                 unsubscribeKey: listUnsubscribeKey,
                                                 logger: logger))]

@@ -83,5 +83,6 @@ public enum EventCatalogue {
         ListSubscriptionConfirmed.self,
         ListServerAnswered.self,
         MessageMonitored.self,
+        MailCommandAnswered.self,
     ]
 }

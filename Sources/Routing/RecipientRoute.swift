@@ -7,6 +7,8 @@ public enum RecipientRoute: Sendable, Equatable {
     case list(String)
     /// The ListServer (`lists.listserver_name`): commands for the list agent.
     case listServer
+    /// `mailer_daemon@`: mail commands (Set Forwarding, …) for the mail command agent.
+    case mailCommands
     /// Accepted and thrown away (an alias to `No-one`).
     case discard
     case remote

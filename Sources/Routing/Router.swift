@@ -19,6 +19,8 @@ public struct Router: Sendable {
     public var senderRewriting: SenderRewriting?
     /// The ListServer's local part (`lists.listserver_name`); empty for none.
     public var listServerName = "listserver"
+    /// Whether `mailer_daemon@<local domain>` takes mail commands (`mail.commands`).
+    public var mailCommands = true
     /// The day SRS addresses are checked against.
     public var today = Date()
 
@@ -97,6 +99,9 @@ public struct Router: Sendable {
         if plainLocalPart, !listServerName.isEmpty, local == listServerName.lowercased(),
            snapshot.users[local] == nil, snapshot.lists[local] == nil {
             return .listServer
+        }
+        if plainLocalPart, mailCommands, local == MailCommandAddress.localPart, snapshot.users[local] == nil, snapshot.lists[local] == nil {
+            return .mailCommands
         }
         guard defaultMappings, plainLocalPart else { return .unknownLocal }
         if snapshot.users[local] != nil { return .local(user: local) }

@@ -69,3 +69,37 @@ struct HeaderEditingTests {
         #expect(String(decoding: HeaderEditing.edit(Array("Return-Receipt-To: x".utf8), removed: HeaderEditing.receiptRequests), as: UTF8.self) == "\r\n")
     }
 }
+
+@Suite("Mail commands to mailer_daemon")
+struct MailCommandRequestTests {
+    @Test("Set Forwarding with USERNAME and PASSWORD; quoted lines and what follows END passed over")
+    func setForwarding() {
+        let request = MailCommandRequest.read(subject: "Re:  set   forwarding",
+                                              body: "> old quote\r\nUSERNAME alice\r\nPASSWORD two words\r\nforward to <a@b.example>\r\nEND\r\nrubbish")
+        #expect(request.problems.isEmpty)
+        #expect(request.command == .setForwarding && request.username == "alice" && request.password == "two words")
+        #expect(request.forwarding == .to("a@b.example"))
+    }
+
+    @Test("unknown subjects, unknown lines, repeated and misplaced lines, missing lines: problems, in order")
+    func problems() {
+        #expect(MailCommandRequest.read(subject: "Hello", body: "").problems.first?.hasPrefix("the subject names no command") == true)
+        let bad = MailCommandRequest.read(subject: "Set Forwarding", body: "FORWARD SIDEWAYS\nhello there\nNEW PASSWORD x\nUSERNAME a\nUSERNAME b")
+        #expect(bad.problems == [
+            "line 1: FORWARD takes TO <address>, ON or OFF", "line 2: not understood: \"hello there\"", "line 5: USERNAME given twice",
+            "Set Forwarding needs a FORWARD TO <address>, FORWARD ON or FORWARD OFF line", "NEW PASSWORD is not part of Set Forwarding",
+        ])
+        let password = MailCommandRequest.read(subject: "Password", body: "NEW PASSWORD")
+        #expect(password.problems == ["line 1: NEW PASSWORD takes the new password", "Password needs a NEW PASSWORD line"])
+        let assistant = MailCommandRequest.read(subject: "Set Assistant", body: "ASSISTANT off\nREDIRECT maybe")
+        #expect(assistant.assistants == [] && assistant.problems == ["line 2: REDIRECT takes ON or OFF"])
+    }
+
+    @Test("10 000 lines: refused after the limit, with the lines before it read")
+    func long() {
+        let body = Array(repeating: "QUERY", count: 10_000).joined(separator: "\n")
+        let request = MailCommandRequest.read(subject: "Query Forwarding", body: body)
+        #expect(request.problems.count == MailCommandRequest.lineLimit + 1)
+        #expect(request.problems.last == "more than \(MailCommandRequest.lineLimit) lines; put END after the commands")
+    }
+}

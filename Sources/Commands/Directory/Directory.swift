@@ -127,8 +127,9 @@ public struct Directory: Sendable {
 
     /// Changes a user's settings; `body` may not rename the user. Secrets the change stops
     /// using (CRAM-MD5 or APOP switched off) are deleted with it.
-    public func updateUser(_ name: String, _ body: @escaping @Sendable (inout UserRecord) throws -> Void) async throws {
-        try await change { transaction, directory in
+    public func updateUser(_ name: String, in joined: ProjectionTransaction? = nil,
+                           _ body: @escaping @Sendable (inout UserRecord) throws -> Void) async throws {
+        try await change(in: joined) { transaction, directory in
             guard var user = directory.users[name.lowercased()] else { throw DirectoryError.notFound("user", name) }
             let original = user
             try body(&user)
@@ -148,10 +149,10 @@ public struct Directory: Sendable {
         }
     }
 
-    public func setPassword(_ name: String, password: String) async throws {
+    public func setPassword(_ name: String, password: String, in joined: ProjectionTransaction? = nil) async throws {
         try await checkPassword(password)
         let hashes = try Credentials.make(password: password, cost: passwordCost)
-        try await change { transaction, directory in
+        try await change(in: joined) { transaction, directory in
             guard var user = directory.users[name.lowercased()] else { throw DirectoryError.notFound("user", name) }
             let old = [user.credentials?.cramMD5Secret, user.credentials?.apopSecret].compactMap { $0 }
             user.credentials = try await sealSecrets(hashes, password: password, for: user, on: transaction.connection)

@@ -441,35 +441,17 @@ struct CollectorRun {
 
     /// VPOP3's routing-error message: what happened, with the original attached.
     func errorMessage(original: [UInt8], to: [String], uid: String) -> [UInt8] {
-        let boundary = "collect-" + ReportMail.randomID()
         var rules = ""
         if case .parseHeaders(let headers) = collector.routing { rules = headers.acceptedDomains.joined(separator: ";") }
-        var text = ""
-        func line(_ value: String = "") { text += value + "\r\n" }
-        line("From: Mail collector \(collector.name) <postmaster@\(policy.hostname)>")
         let domain = snapshot.defaultDomain ?? policy.hostname
-        line("To: \(to.map { $0.contains("@") ? "<\($0)>" : "<\($0)@\(domain)>" }.joined(separator: ", "))")
-        line("Subject: \(Self.errorSubject)")
-        line("Date: \(Self.date(now()))")
-        line("Message-ID: <\(ReportMail.randomID())@\(policy.hostname)>")
-        line("Auto-Submitted: auto-generated")
-        line("MIME-Version: 1.0")
-        line("Content-Type: multipart/mixed; boundary=\"\(boundary)\"")
-        line()
-        line("--\(boundary)")
-        line("Content-Type: text/plain; charset=utf-8")
-        line("Content-Transfer-Encoding: 8bit")
-        line()
-        line("The collector \(collector.name) downloaded a message from the mailbox \(collector.user) at \(collector.server)")
-        line("(UIDL \(DeliveryReport.oneLine(uid))), but none of its header fields names a recipient in")
-        line("the accepted domains (\(rules)). It is attached.")
-        line()
-        line("--\(boundary)")
-        line("Content-Type: message/rfc822")
-        line()
-        var bytes = Array(text.utf8) + original
-        if original.suffix(2) != [0x0D, 0x0A] { bytes += [0x0D, 0x0A] }
-        return bytes + Array("--\(boundary)--\r\n".utf8)
+        let notice = NoticeMail(
+            from: "Mail collector \(collector.name) <postmaster@\(policy.hostname)>",
+            to: to.map { $0.contains("@") ? $0 : "\($0)@\(domain)" }, subject: Self.errorSubject, date: now(),
+            messageID: "\(ReportMail.randomID())@\(policy.hostname)", autoSubmitted: "auto-generated",
+            text: "The collector \(collector.name) downloaded a message from the mailbox \(collector.user) at \(collector.server)\n"
+                + "(UIDL \(DeliveryReport.oneLine(uid))), but none of its header fields names a recipient in\n"
+                + "the accepted domains (\(rules)). It is attached.\n")
+        return notice.bytes(attaching: original)
     }
 
     /// A delivery status notification to the original's sender, from `<>`: no recipient was

@@ -373,40 +373,9 @@ final class ListContext {
     func mail(to recipients: [String], from envelope: String, subject: String, text: String, attaching original: [UInt8]? = nil,
               replyTo: String? = nil) throws -> (id: String, appends: [PendingAppend]) {
         let id = ReportMail.randomID()
-        var message = ""
-        func line(_ value: String = "") { message += value + "\r\n" }
-        line("From: <\(listServer)>")
-        line("To: " + recipients.map { "<\($0)>" }.joined(separator: ", "))
-        line("Subject: \(Answering.encodedWord(DeliveryReport.oneLine(subject)))")
-        line("Date: \(CollectorRun.date(now))")
-        line("Message-ID: <\(id)@\(domain)>")
-        if let replyTo = replyTo ?? (listServerReplyTo.isEmpty ? nil : listServerReplyTo) { line("Reply-To: <\(replyTo)>") }
-        line("Auto-Submitted: auto-replied")
-        line("MIME-Version: 1.0")
-        let body = text.replacingOccurrences(of: "\r\n", with: "\n").split(separator: "\n", omittingEmptySubsequences: false)
-            .map { String($0) }.joined(separator: "\r\n")
-        if let original {
-            let boundary = "=_list_\(id)"
-            line("Content-Type: multipart/mixed; boundary=\"\(boundary)\"")
-            line()
-            line("--\(boundary)")
-            line("Content-Type: text/plain; charset=utf-8")
-            line("Content-Transfer-Encoding: 8bit")
-            line()
-            line(body)
-            line("--\(boundary)")
-            line("Content-Type: message/rfc822")
-            line()
-            var bytes = Array(message.utf8) + original
-            if bytes.last != 0x0A { bytes += [0x0D, 0x0A] }
-            bytes += Array("--\(boundary)--\r\n".utf8)
-            return (id, [try accepted(bytes, id: id, from: envelope, to: recipients, subject: subject)])
-        }
-        line("Content-Type: text/plain; charset=utf-8")
-        line("Content-Transfer-Encoding: 8bit")
-        line()
-        line(body)
-        return (id, [try accepted(Array(message.utf8), id: id, from: envelope, to: recipients, subject: subject)])
+        let notice = NoticeMail(from: "<\(listServer)>", to: recipients, subject: subject, date: now, messageID: "\(id)@\(domain)",
+                                replyTo: replyTo ?? (listServerReplyTo.isEmpty ? nil : listServerReplyTo), text: text)
+        return (id, [try accepted(notice.bytes(attaching: original), id: id, from: envelope, to: recipients, subject: subject)])
     }
 
     func accepted(_ bytes: [UInt8], id: String, from envelope: String, to recipients: [String], subject: String) throws -> PendingAppend {

@@ -27,6 +27,8 @@ public struct MessageAccepted: Event {
             case list
             /// Commands for the ListServer: the list agent reads and answers them.
             case listServer = "listserver"
+            /// Mail commands to `mailer_daemon@`: the mail command agent carries them out.
+            case mailCommands = "mailcommands"
         }
         /// As the client gave it in RCPT TO.
         public var address: String

@@ -575,6 +575,12 @@ extension SettingKey where Value == String {
 }
 
 extension SettingKey where Value == Bool {
+    /// `mailer_daemon@<local domain>` takes mail commands (Set/Query Forwarding, Set/Query
+    /// Assistant, Password).
+    public static var mailCommands: SettingKey<Bool> {
+        SettingKey("mail.commands", default: true,
+                   "Users may change their forwarding, assistants and password by mail to mailer_daemon@<domain>")
+    }
     public static var listServerIgnoreWithoutCommands: SettingKey<Bool> {
         SettingKey("lists.listserver_ignore_without_commands", default: true,
                    "Send no answer to ListServer messages without a valid command (silent on spam)")
@@ -696,6 +702,7 @@ public enum SettingKeys {
         SettingKey<String>.monitoringInternal.erased, SettingKey<String>.monitoringTarget.erased,
         SettingKey<String>.monitoringRandomTarget.erased, SettingKey<[String]>.monitoringUsers.erased,
         SettingKey<Int>.monitoringMinimumKiB.erased, SettingKey<Int>.monitoringRandomPercent.erased,
+        SettingKey<Bool>.mailCommands.erased,
     ]
 
     public static func named(_ name: String) -> AnySettingKey? { all.first { $0.name == name } }

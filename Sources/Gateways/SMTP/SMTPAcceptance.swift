@@ -158,6 +158,9 @@ final class SMTPAcceptance: Sendable {
             case .listServer:
                 recipients.append(.init(address: address, route: .listServer, notify: notify,
                                         originalRecipient: recipient.parameters.originalRecipient))
+            case .mailCommands:
+                recipients.append(.init(address: address, route: .mailCommands, notify: notify,
+                                        originalRecipient: recipient.parameters.originalRecipient))
             case .list(let name):
                 let expanded = router.expand(list: name, address: address, notify: notify,
                                              originalRecipient: recipient.parameters.originalRecipient,

@@ -107,6 +107,7 @@ public final class SMTPIntake: SMTPBackend {
         router.mainAdministrator = settings.value(SettingKey<String>.mainAdministrator)
         router.unknownLocalAsOutgoing = settings.value(SettingKey<Bool>.unknownLocalAsOutgoing)
         router.listServerName = settings.value(SettingKey<String>.listServerName)
+        router.mailCommands = settings.value(SettingKey<Bool>.mailCommands)
         router.lanForwarding = LANForwarding(settings.value(SettingKey<[LANForwardRule]>.lanForwarding),
                                              bareUserNames: settings.value(SettingKey<Bool>.lanBareUserNames))
         let snapshot = router.snapshot

@@ -92,6 +92,7 @@ struct SMTPSessionLog {
         case .local(let user): return .init(address: address, route: .local, user: user)
         case .list(let name): return .init(address: address, route: .list, list: name)
         case .listServer: return .init(address: address, route: .listServer)
+        case .mailCommands: return .init(address: address, route: .mailCommands)
         case .remote, .senderReturn: return .init(address: address, route: .remote)
         case .lan(let target, _): return .init(address: address, route: .lan, lan: target)
         case .discard: return .init(address: address, route: .discarded)

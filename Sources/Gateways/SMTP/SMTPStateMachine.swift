@@ -386,7 +386,7 @@ struct SMTPStateMachine {
                                             _ decision: SMTPRecipientDecision) {
         guard var current = transaction else { return then(.proceed) }
         switch decision {
-        case .local, .list, .listServer, .discard, .remote, .lan, .senderReturn:
+        case .local, .list, .listServer, .mailCommands, .discard, .remote, .lan, .senderReturn:
             if case .local = decision {
                 addNote(SMTPIDSNote(kind: .goodLocalRecipient, details: "<\(path)>"))
             } else if case .list = decision {

@@ -113,6 +113,7 @@ public struct LogDBProjection: Projection {
             case .lan: add(recipient.address, .forwarded, "queued for \(recipient.lan?.label ?? "lan")")
             case .list: add(recipient.address, .normal, "to the mailing list \(recipient.list ?? recipient.address)")
             case .listServer: add(recipient.address, .normal, "to the ListServer")
+            case .mailCommands: add(recipient.address, .normal, "mail commands")
             }
         }
         for recipient in refused {

@@ -84,5 +84,6 @@ public enum EventCatalogue {
         ListServerAnswered.self,
         MessageMonitored.self,
         MailCommandAnswered.self,
+        TransmissionReceiptSent.self,
     ]
 }

@@ -22,14 +22,15 @@ public func fuzzMIME(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let rewritten = ListPost.rewrite(message, subjectPrefix: "[list]", replaced: ["reply-to"], added: [("List-Id", "<list.example>")])
     precondition(rewritten.count >= message.count - ListPost.fields(of: message).bodyStart + 2)
     _ = ListPost.withoutReturnPath(message)
-    let text = String(decoding: message, as: UTF8.self)
-    _ = MailCommandRequest.read(subject: String(text.prefix(80)), body: text)
     let edited = HeaderEditing.edit(message, removed: HeaderEditing.receiptRequests, added: [("X-Added", "1")])
     precondition(edited.count >= message.count - ListPost.fields(of: message).bodyStart + 2)
     // The ListServer reads at most its limit of lines.
     let text = String(decoding: message, as: UTF8.self)
     let reading = ListServerCommand.read(subject: String(text.prefix(200)), body: text)
     precondition(reading.commands.count + reading.unknown.count <= ListServerCommand.lineLimit)
+    // A mail command's problems are bounded by its line limit.
+    let request = MailCommandRequest.read(subject: String(text.prefix(80)), body: text)
+    precondition(request.problems.count <= MailCommandRequest.lineLimit + 8)
     return 0
 }
 

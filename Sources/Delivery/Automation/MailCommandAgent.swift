@@ -240,10 +240,15 @@ struct MailCommands: Sendable {
 
     /// Whether `sender` is one of `user`'s own addresses.
     static func isOwn(_ sender: String, user: String, router: Router) -> Bool {
-        guard let at = sender.lastIndex(of: "@") else { return false }
-        if case .local(let owner)? = router.local(localPart: String(sender[..<at]), domain: String(sender[sender.index(after: at)...])) {
-            return owner == user
+        localUser(sender, router: router) == user
+    }
+
+    /// The local user whose address `address` is, or nil.
+    static func localUser(_ address: String, router: Router) -> String? {
+        guard let at = address.lastIndex(of: "@") else { return nil }
+        if case .local(let owner)? = router.local(localPart: String(address[..<at]), domain: String(address[address.index(after: at)...])) {
+            return owner
         }
-        return false
+        return nil
     }
 }

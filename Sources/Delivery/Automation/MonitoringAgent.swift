@@ -107,11 +107,7 @@ struct Monitoring: Sendable {
     /// in `From:`.
     static func sender(of accepted: MessageAccepted, header: MessageHeader, router: Router) -> String? {
         if let user = accepted.authUser, !user.isEmpty { return user.lowercased() }
-        guard let from = header.first("From").flatMap(ListPost.address(in:)), let at = from.lastIndex(of: "@") else { return nil }
-        if case .local(let user)? = router.local(localPart: String(from[..<at]), domain: String(from[from.index(after: at)...])) {
-            return user
-        }
-        return nil
+        return header.first("From").flatMap(ListPost.address(in:)).flatMap { MailCommands.localUser($0, router: router) }
     }
 
     /// The kinds the message is, among those the rules monitor, and the users it is attributed

@@ -48,3 +48,32 @@ public struct MessageMonitored: Event {
         case messageID = "message_id", copyID = "copy_id"
     }
 }
+
+// Owner: the receipt agent in `serve` (`Delivery/Automation`).
+
+/// A transmission receipt (VPOP3's, for outgoing mail carrying a receipt request) went to the
+/// sender of message `messageID`: message `receiptID`, accepted in the same transaction, says
+/// that `recipients` were handed to the receiving server.
+public struct TransmissionReceiptSent: Event {
+    public static let eventType = "transmission_receipt_sent"
+    public static let category = "receipts"
+
+    public var messageID: String
+    public var recipients: [String]
+    public var receiptID: String
+
+    public init(messageID: String, recipients: [String], receiptID: String) {
+        self.messageID = messageID
+        self.recipients = recipients
+        self.receiptID = receiptID
+    }
+
+    public static func stream(messageID: String) throws -> StreamName {
+        try StreamName(category: category, id: messageID)
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case recipients
+        case messageID = "message_id", receiptID = "receipt_id"
+    }
+}

@@ -627,6 +627,16 @@ extension SettingKey where Value == String {
 }
 
 extension SettingKey where Value == [String] {
+    /// VPOP3's `Transmission Receipt Header fields`: outgoing mail from a local user carrying
+    /// one of them gets its sender a receipt when it leaves. Empty: never.
+    public static var receiptHeaderFields: SettingKey<[String]> {
+        SettingKey("receipts.header_fields", default: ["Disposition-Notification-To", "Return-Receipt-To"],
+                   "Header fields asking for a transmission receipt when outgoing mail leaves; empty for never") { fields in
+            fields.first { $0.isEmpty || !$0.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7F && $0 != UInt8(ascii: ":") } }
+                .map { "not a header field name: \($0)" }
+        }
+    }
+
     /// VPOP3's per-user `Monitor` tick: whose mail `selected` monitoring copies.
     public static var monitoringUsers: SettingKey<[String]> {
         SettingKey("monitoring.users", default: [], "Users whose mail is monitored where a kind is set to selected") { users in
@@ -702,7 +712,7 @@ public enum SettingKeys {
         SettingKey<String>.monitoringInternal.erased, SettingKey<String>.monitoringTarget.erased,
         SettingKey<String>.monitoringRandomTarget.erased, SettingKey<[String]>.monitoringUsers.erased,
         SettingKey<Int>.monitoringMinimumKiB.erased, SettingKey<Int>.monitoringRandomPercent.erased,
-        SettingKey<Bool>.mailCommands.erased,
+        SettingKey<Bool>.mailCommands.erased, SettingKey<[String]>.receiptHeaderFields.erased,
     ]
 
     public static func named(_ name: String) -> AnySettingKey? { all.first { $0.name == name } }

@@ -137,6 +137,7 @@ struct Serve: AsyncParsableCommand {
                     + [.init(service: CollectionReplies(engine: engine, logger: logger))]
                     + [.init(service: AutoresponderAgent(engine: engine, settings: settings, directory: directory, logger: logger))]
                     + [.init(service: MonitoringAgent(engine: engine, settings: settings, directory: directory, logger: logger))]
+                    + [.init(service: ReceiptAgent(engine: engine, settings: settings, directory: directory, logger: logger))]
                     + [.init(service: MailCommandAgent(
                         engine: engine, settings: settings, vault: SecretVault(keys: configuration.keys, logger: logger),
                         logins: LoginChecks(isBlocked: { logins.isBlocked($0) }, failed: { user, reason, session, client in

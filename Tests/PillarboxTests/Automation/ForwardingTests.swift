@@ -2,9 +2,34 @@ import Foundation
 import TestSupport
 import Testing
 
-/// Users' forwarding, with an aiosmtpd sink on 127.0.0.5 as the smarthost to the outside.
+/// Users' forwarding, sent straight to the outside: a test DNS names an aiosmtpd sink on
+/// 127.0.0.5 as the MX of the outside domains and publishes SPF records for ours and the
+/// original sender's.
 @Suite("Forwarding", .serialized)
 struct ForwardingTests {
+    static let dns = Result {
+        try TestDNSServer(zones: ["example.", "example.com."], localData: [
+            "far.example. IN MX 10 mx.far.example.",
+            "remote.example. IN MX 10 mx.far.example.",
+            "mx.far.example. IN A 127.0.0.5",
+            #"example.com. IN TXT "v=spf1 ip4:127.0.0.0/8 -all""#,
+            #"remote.example. IN TXT "v=spf1 ip4:192.0.2.0/24 -all""#,
+        ])
+    }
+
+    /// SPF as the sink would check it (pyspf, asking the test DNS): for the envelope sender the
+    /// forward arrived with, and for the original sender had the message kept it.
+    static let checkSPF = #"""
+import spf, dns.resolver
+resolver = dns.resolver.Resolver(configure=False)
+resolver.nameservers = ['127.0.0.1']
+resolver.port = int(sys.argv[1])
+dns.resolver.default_resolver = resolver
+peer, sender, helo = sys.argv[2], sys.argv[3], sys.argv[4]
+print(json.dumps({'forwarded': spf.check2(i=peer, s=sender, h=helo)[0],
+                  'original': spf.check2(i=peer, s='sender@remote.example', h=helo)[0]}))
+"""#
+
     /// Signs a message with DKIM (dkimpy, a fresh RSA key) and sends it over SMTP; prints the
     /// public key record so the receiving side can check the signature.
     static let signAndSend = #"""
@@ -34,7 +59,7 @@ print(json.dumps({'ok': bool(dkim.verify(message, dnsfunc=lambda name, timeout=5
         }
     }
 
-    @Test("forwarded outside with an SRS sender and the DKIM signature intact; a bounce to the SRS address reaches the sender; forged SRS refused; to a local user; off again")
+    @Test("forwarded outside with an SRS sender that passes SPF at the destination and the DKIM signature intact; a bounce to the SRS address reaches the sender; forged SRS refused; to a local user; off again")
     func forwarding() async throws {
         try await MailServerHarness.with { server in
             try await server.createStandardDirectory()
@@ -43,7 +68,8 @@ print(json.dumps({'ok': bool(dkim.verify(message, dnsfunc=lambda name, timeout=5
             let (sink, port) = try await server.startPeer(plainRelay, [log])
             defer { sink.signal(SIGKILL) }
             try await server.cli(["settings", "set", "smtp.spf_policy", "off", "smtp.dkim_verify", "false", "smtp.dmarc_policy", "off"])
-            try await server.cli(["sender", "set", "isp", "--method", "relay", "--relay", "127.0.0.5:\(port)", "--encryption", "none", "--default"])
+            let dns = try Self.dns.get()
+            try await server.cli(["settings", "set", "dns.servers", #"["127.0.0.1:\#(dns.port)"]"#, "outqueue.remote_port", "\(port)"])
             try await server.cli(["user", "forward", "bob", "friend@far.example"])
             try await server.cli(["user", "forward", "carol", "alice"])
             try await server.start()
@@ -52,10 +78,13 @@ print(json.dumps({'ok': bool(dkim.verify(message, dnsfunc=lambda name, timeout=5
             let record = try #require(try sent.json["record"] as? String)
             let forwarded = try await eventually(within: .seconds(60), "the forward at the sink") { () -> [String]? in
                 Self.relayed(log).first { ($0["to"] as? [String]) == ["friend@far.example"] }
-                    .map { [$0["from"] as? String ?? "", $0["data"] as? String ?? ""] }
+                    .map { [$0["from"] as? String ?? "", $0["data"] as? String ?? "", $0["peer"] as? String ?? "", $0["helo"] as? String ?? ""] }
             }
             let sender = forwarded[0]
             #expect(sender.hasPrefix("SRS0=") && sender.hasSuffix("=remote.example=sender@example.com"), "\(sender)")
+            let spf = try await server.python(Self.checkSPF, ["\(dns.port)", forwarded[2], sender, forwarded[3]]).json
+            #expect(spf["forwarded"] as? String == "pass" && spf["original"] as? String == "fail",
+                    "SPF passes at the destination for the SRS sender, where the original sender's fails: \(spf)")
             let data = forwarded[1]
             #expect(data.contains("The body, signed.") && data.contains("DKIM-Signature:"))
             let file = server.dataDirectory + "/forwarded.eml"

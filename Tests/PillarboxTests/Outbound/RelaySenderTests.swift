@@ -15,7 +15,7 @@ class Sink:
     async def handle_DATA(self, server, session, envelope):
         with lock, open(log_path, 'a') as log:
             log.write(json.dumps({'from': envelope.mail_from, 'to': envelope.rcpt_tos, 'helo': session.host_name,
-                                  'data': envelope.original_content.decode('utf-8', 'replace')}) + '\n')
+                                  'peer': session.peer[0], 'data': envelope.original_content.decode('utf-8', 'replace')}) + '\n')
         return '250 2.0.0 relayed'
 
 probe = socket.socket()

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Commands
+import Delivery
 import EventLog
 import Facts
 import Foundation
@@ -200,19 +201,31 @@ struct UserCommand: AsyncParsableCommand {
         @Argument(help: "Local users' names or addresses, separated by ; (replaces the assistants).") var assistants: String?
         @Option(help: "Send only to the assistants (true) or copy to them (false).") var redirect: Bool?
         @Flag(help: "Remove every assistant.") var clear = false
+        @Flag(help: "Send every message in the user's INBOX now to each assistant, once (after any change given with it).")
+        var copyInbox = false
         func run() async throws {
-            guard assistants != nil || redirect != nil || clear else { throw ValidationError("give assistants, --redirect or --clear") }
-            if clear && assistants != nil { throw ValidationError("assistants and --clear together") }
-            let list = assistants.map { $0.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } }
-            let (redirect, clear) = (self.redirect, self.clear)
-            try await options.withDirectory { directory in
-                try await directory.updateUser(name) { user in
-                    if let list { user.assistants = list }
-                    if clear { user.assistants = [] }
-                    if let redirect { user.sendOnlyToAssistant = redirect }
-                }
+            guard assistants != nil || redirect != nil || clear || copyInbox else {
+                throw ValidationError("give assistants, --redirect, --clear or --copy-inbox")
             }
-            options.output.done("changed the assistants of \(name)")
+            if clear && (assistants != nil || copyInbox) { throw ValidationError("--clear with assistants or --copy-inbox") }
+            let list = assistants.map { $0.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } }
+            let (redirect, clear, name) = (self.redirect, self.clear, self.name)
+            let changes = assistants != nil || redirect != nil || clear
+            let copied = try await options.withDirectory { directory -> AssistantCopy.Result? in
+                if changes {
+                    try await directory.updateUser(name) { user in
+                        if let list { user.assistants = list }
+                        if clear { user.assistants = [] }
+                        if let redirect { user.sendOnlyToAssistant = redirect }
+                    }
+                }
+                guard copyInbox else { return nil }
+                return try await AssistantCopy.copyInbox(of: name, engine: directory.engine, logger: directory.engine.logger)
+            }
+            if changes { options.output.done("changed the assistants of \(name)") }
+            if let copied {
+                options.output.done("sent \(copied.messages) messages from the INBOX of \(name) to \(copied.assistants.joined(separator: ", "))")
+            }
         }
     }
 

@@ -36,6 +36,16 @@ struct AssistantTests {
             let alice = try await server.awaitInbox("alice", count: 1)
             #expect(CollectionTests.subjects(alice) == ["to bob"])
             #expect(try await server.inbox("carol").isEmpty, "redirected, and no chaining from alice")
+
+            // The one-shot copy of what is already in bob's INBOX: his two messages, once more,
+            // to alice, with bob's address as the sender.
+            let output = try await server.cli(["user", "assistant", "bob", "--copy-inbox"])
+            #expect(output.contains("sent 2 messages from the INBOX of bob"), "\(output)")
+            let copied = try await server.awaitInbox("alice", count: 3)
+            #expect(CollectionTests.subjects(copied) == ["from the assistant", "to bob", "to bob"])
+            #expect(try await server.inbox("bob").count == 2, "bob keeps his, and gets nothing back")
+            let none = try await PillarboxBinary.run(["user", "assistant", "dave", "--copy-inbox"] + server.databaseArguments)
+            #expect(none.status != 0 && none.errors.contains("no assistant"), "\(none.errors)")
             try await server.cli(["verify"])
         }
     }

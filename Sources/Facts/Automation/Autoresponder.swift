@@ -94,14 +94,14 @@ public struct Autoresponder: Codable, Sendable, Equatable {
     public static let replacements = ["sender", "subject", "date", "user", "address"]
 
     /// `{word}` in `text` that are not replacements.
-    public static func unknownReplacements(in text: String) -> [String] {
+    public static func unknownReplacements(in text: String, known: [String] = replacements) -> [String] {
         var unknown: [String] = []
         var rest = Substring(text)
         while let open = rest.firstIndex(of: "{") {
             let after = rest[rest.index(after: open)...]
             guard let close = after.firstIndex(of: "}") else { break }
             let word = String(after[..<close])
-            if !word.isEmpty, word.count <= 40, !word.contains("{"), !replacements.contains(word.lowercased()), !unknown.contains(word) {
+            if !word.isEmpty, word.count <= 40, !word.contains("{"), !known.contains(word.lowercased()), !unknown.contains(word) {
                 unknown.append(word)
             }
             rest = after[close...].dropFirst()

@@ -76,7 +76,8 @@ struct DomainCommand: AsyncParsableCommand {
 struct UserCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "user", abstract: "Users: accounts, passwords and their settings.",
-        subcommands: [Add.self, List.self, Show.self, Passwd.self, Forward.self, Assistant.self, Remove.self, Export.self, Import.self])
+        subcommands: [Add.self, List.self, Show.self, Passwd.self, Forward.self, Assistant.self, Message.self, Remove.self, Export.self,
+                      Import.self])
 
     struct Add: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -226,6 +227,29 @@ struct UserCommand: AsyncParsableCommand {
             if let copied {
                 options.output.done("sent \(copied.messages) messages from the INBOX of \(name) to \(copied.assistants.joined(separator: ", "))")
             }
+        }
+    }
+
+    struct Message: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Send an admin message to every member of a group or list, or to everyone, with keywords filled in for each.",
+            discussion: "Keywords: " + AdminMessage.keywords.map { "{\($0)}" }.joined(separator: ", ") + ".")
+        @OptionGroup var options: DirectoryOptions
+        @Argument(help: "A group, a list, or everyone.") var target: String
+        @Option(help: "The subject.") var subject: String
+        @Option(help: "The text.") var text: String?
+        @Option(help: "A file holding the text.") var textFile: String?
+        @Option(help: "The sender's address (default postmaster@<default domain>).") var from: String?
+        func run() async throws {
+            guard (text == nil) != (textFile == nil) else { throw ValidationError("give --text or --text-file") }
+            let body = try text ?? String(contentsOfFile: textFile!, encoding: .utf8)
+            let (target, subject, from) = (self.target, self.subject, self.from)
+            let sent = try await options.withDirectory { directory in
+                let quota = try await Settings(engine: directory.engine).value(SettingKey<Int>.mailQuotaKiB)
+                return try await AdminMessage.send(to: target, subject: subject, text: body, from: from, quotaKiB: quota,
+                                                   engine: directory.engine, logger: directory.engine.logger)
+            }
+            options.output.done("sent the message to \(sent.count) members of \(target): \(sent.joined(separator: ", "))")
         }
     }
 

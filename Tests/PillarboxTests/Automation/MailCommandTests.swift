@@ -96,3 +96,39 @@ print(json.dumps({'sent': len(sys.argv) - 1}))
         }
     }
 }
+
+/// Admin messages to a group or everyone, with keywords filled in for each member.
+@Suite("Admin messages")
+struct AdminMessageTests {
+    @Test("one copy per member of a group, keywords filled in for each; everyone; unknown keywords and unknown targets refused")
+    func adminMessage() async throws {
+        try await MailServerHarness.with { server in
+            try await server.createStandardDirectory()
+            try await server.cli(["group", "add", "staff"])
+            try await server.cli(["group", "member", "add", "staff", "alice"])
+            try await server.cli(["group", "member", "add", "staff", "bob"])
+            try await server.cli(["settings", "set", "mail.quota_kib", "2048"])
+            let bad = try await PillarboxBinary.run(["user", "message", "staff", "--subject", "Hi {username}", "--text", "{nonsense}"]
+                                                    + server.databaseArguments)
+            #expect(bad.status != 0 && bad.errors.contains("unknown keywords {nonsense}"), "\(bad.errors)")
+            let missing = try await PillarboxBinary.run(["user", "message", "nobody-here", "--subject", "x", "--text", "x"]
+                                                        + server.databaseArguments)
+            #expect(missing.status != 0 && missing.errors.contains("no group or list named nobody-here"), "\(missing.errors)")
+            try await server.start()
+
+            let output = try await server.cli(["user", "message", "staff", "--subject", "Hello {username}",
+                                               "--text", "Dear {username} <{address}>, your mailbox holds {mailboxsize} of {quota}."])
+            #expect(output.contains("sent the message to 2 members of staff"), "\(output)")
+            let alice = try await server.awaitInbox("alice", count: 1).map { String(decoding: $0, as: UTF8.self) }
+            #expect(alice[0].contains("Subject: Hello alice") && alice[0].contains("Dear alice <alice@example.com>")
+                    && alice[0].contains("of 2048 KiB"), "\(alice[0])")
+            let bob = try await server.awaitInbox("bob", count: 1).map { String(decoding: $0, as: UTF8.self) }
+            #expect(bob[0].contains("Subject: Hello bob") && !bob[0].contains("alice"))
+            #expect(try await server.inbox("carol").isEmpty)
+            _ = try await server.cli(["user", "message", "everyone", "--subject", "Maintenance", "--text", "Tonight, {username}."])
+            let carol = try await server.awaitInbox("carol", count: 1).map { String(decoding: $0, as: UTF8.self) }
+            #expect(carol[0].contains("Tonight, carol."))
+            try await server.cli(["verify"])
+        }
+    }
+}

@@ -85,5 +85,7 @@ public enum EventCatalogue {
         MessageMonitored.self,
         MailCommandAnswered.self,
         TransmissionReceiptSent.self,
+        ComponentErrorNoted.self,
+        ComponentRecovered.self,
     ]
 }

@@ -637,6 +637,14 @@ extension SettingKey where Value == [String] {
         }
     }
 
+    /// Rules holding back error reports to the main administrator (`ErrorSuppressionRule`).
+    public static var errorSuppression: SettingKey<[String]> {
+        SettingKey("admin.error_suppression", default: [],
+                   "Rules object~first~second~subsequent~code holding back repeated error reports to the main administrator") {
+            ErrorSuppressionRule.problem($0)
+        }
+    }
+
     /// VPOP3's per-user `Monitor` tick: whose mail `selected` monitoring copies.
     public static var monitoringUsers: SettingKey<[String]> {
         SettingKey("monitoring.users", default: [], "Users whose mail is monitored where a kind is set to selected") { users in
@@ -713,6 +721,7 @@ public enum SettingKeys {
         SettingKey<String>.monitoringRandomTarget.erased, SettingKey<[String]>.monitoringUsers.erased,
         SettingKey<Int>.monitoringMinimumKiB.erased, SettingKey<Int>.monitoringRandomPercent.erased,
         SettingKey<Bool>.mailCommands.erased, SettingKey<[String]>.receiptHeaderFields.erased,
+        SettingKey<[String]>.errorSuppression.erased,
     ]
 
     public static func named(_ name: String) -> AnySettingKey? { all.first { $0.name == name } }

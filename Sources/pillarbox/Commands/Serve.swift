@@ -138,6 +138,7 @@ struct Serve: AsyncParsableCommand {
                     + [.init(service: AutoresponderAgent(engine: engine, settings: settings, directory: directory, logger: logger))]
                     + [.init(service: MonitoringAgent(engine: engine, settings: settings, directory: directory, logger: logger))]
                     + [.init(service: ReceiptAgent(engine: engine, settings: settings, directory: directory, logger: logger))]
+                    + [.init(service: ErrorReporter(engine: engine, settings: settings, directory: directory, logger: logger))]
                     + [.init(service: MailCommandAgent(
                         engine: engine, settings: settings, vault: SecretVault(keys: configuration.keys, logger: logger),
                         logins: LoginChecks(isBlocked: { logins.isBlocked($0) }, failed: { user, reason, session, client in
@@ -180,7 +181,7 @@ struct Serve: AsyncParsableCommand {
             logger.notice("users' reply-to addresses are stored but not applied to outgoing mail yet",
                           metadata: ["users": "\(replyTo.joined(separator: ","))"])
         }
-        logger.info("admin.main_administrator receives mail for <postmaster>; error and daily reports are not sent yet")
+        logger.info("admin.main_administrator receives mail for <postmaster> and error reports; daily summaries are not sent yet")
     }
 
     /// TLS from the configured files, or a self-signed certificate made on first start; nil when

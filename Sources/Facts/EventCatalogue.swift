@@ -87,5 +87,6 @@ public enum EventCatalogue {
         TransmissionReceiptSent.self,
         ComponentErrorNoted.self,
         ComponentRecovered.self,
+        DailySummarySent.self,
     ]
 }

@@ -6,16 +6,20 @@ import Projections
 import ServiceLifecycle
 
 /// Runs the report generators in `serve`: at `dmarc.report_hour` (UTC) each day the DMARC
-/// aggregate reports and the SMTP TLS reports of the days before that are not sent yet go out.
+/// aggregate reports and the SMTP TLS reports of the days before that are not sent yet go out;
+/// at `admin.daily_summary_hour`, when `admin.daily_summary` is on, the usage summary of the
+/// day before.
 public struct ReportService: Service {
-    let store: EventStore
+    let engine: ProjectionEngine
     let settings: LiveSettings
     let directory: LiveDirectory
     let hostname: String
     let logger: Logger
 
-    public init(store: EventStore, settings: LiveSettings, directory: LiveDirectory, hostname: String, logger: Logger) {
-        self.store = store
+    var store: EventStore { engine.store }
+
+    public init(engine: ProjectionEngine, settings: LiveSettings, directory: LiveDirectory, hostname: String, logger: Logger) {
+        self.engine = engine
         self.settings = settings
         self.directory = directory
         self.hostname = hostname
@@ -34,9 +38,12 @@ public struct ReportService: Service {
     public func run() async throws {
         await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
-                let at = Self.next(hour: settings.value(SettingKey<Int>.dmarcReportHour), after: Date())
-                do { try await Task.sleep(for: .seconds(max(1, at.timeIntervalSinceNow))) } catch { return }
-                await sendPending()
+                let now = Date()
+                let reports = Self.next(hour: settings.value(SettingKey<Int>.dmarcReportHour), after: now)
+                let summary = Self.next(hour: settings.value(SettingKey<Int>.dailySummaryHour), after: now)
+                do { try await Task.sleep(for: .seconds(max(1, min(reports, summary).timeIntervalSinceNow))) } catch { return }
+                if Date() >= reports { await sendPending() }
+                if Date() >= summary, settings.value(SettingKey<Bool>.dailySummary) { await sendSummary() }
             }
         }
     }
@@ -49,6 +56,19 @@ public struct ReportService: Service {
                             dnsTimeoutSeconds: settings.value(SettingKey<Int>.dnsTimeoutSeconds),
                             trustAnchors: settings.value(SettingKey<String>.dnsTrustAnchors),
                             trustedCertificates: settings.value(SettingKey<String>.outqueueTrustedCertificates), logger: logger)
+        }
+    }
+
+    /// The usage summary of yesterday (UTC), to the main administrator.
+    func sendSummary() async {
+        let options = DailySummary.Options(to: settings.value(SettingKey<String>.mainAdministrator),
+                                           idleAccounts: settings.value(SettingKey<Bool>.dailySummaryIdleAccounts),
+                                           html: settings.value(SettingKey<Bool>.dailySummaryHTML))
+        do {
+            let yesterday = DMARCReporter.day(DMARCProjection.day(Date()), adding: -1)
+            _ = try await DailySummary(engine: engine, logger: logger).send(day: yesterday, options: options, snapshot: directory.snapshot)
+        } catch {
+            logger.error("sending the daily summary failed", metadata: ["error": "\(error)"])
         }
     }
 

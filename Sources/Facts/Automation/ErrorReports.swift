@@ -102,3 +102,30 @@ public struct ComponentRecovered: Event {
         self.object = object
     }
 }
+
+/// The daily usage summary of `day` (UTC, `YYYY-MM-DD`) went to `to` as message `messageID`.
+/// Owner: the report service in `serve` and `pillarbox summary send`, on `summary-<day>`
+/// (one per day).
+public struct DailySummarySent: Event {
+    public static let eventType = "daily_summary_sent"
+    public static let category = "summary"
+
+    public var day: String
+    public var to: String
+    public var messageID: String
+
+    public init(day: String, to: String, messageID: String) {
+        self.day = day
+        self.to = to
+        self.messageID = messageID
+    }
+
+    public static func stream(day: String) throws -> StreamName {
+        try StreamName(category: category, id: day)
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case day, to
+        case messageID = "message_id"
+    }
+}

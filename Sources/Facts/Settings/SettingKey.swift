@@ -577,6 +577,16 @@ extension SettingKey where Value == String {
 extension SettingKey where Value == Bool {
     /// `mailer_daemon@<local domain>` takes mail commands (Set/Query Forwarding, Set/Query
     /// Assistant, Password).
+    public static var dailySummary: SettingKey<Bool> {
+        SettingKey("admin.daily_summary", default: false,
+                   "Send the main administrator a usage summary of each day at admin.daily_summary_hour")
+    }
+    public static var dailySummaryIdleAccounts: SettingKey<Bool> {
+        SettingKey("admin.daily_summary_idle_accounts", default: false, "List the users with no logins and no mail in the daily summary")
+    }
+    public static var dailySummaryHTML: SettingKey<Bool> {
+        SettingKey("admin.daily_summary_html", default: false, "Send the daily summary as HTML (with a plain-text part)")
+    }
     public static var mailCommands: SettingKey<Bool> {
         SettingKey("mail.commands", default: true,
                    "Users may change their forwarding, assistants and password by mail to mailer_daemon@<domain>")
@@ -654,6 +664,11 @@ extension SettingKey where Value == [String] {
 }
 
 extension SettingKey where Value == Int {
+    public static var dailySummaryHour: SettingKey<Int> {
+        SettingKey("admin.daily_summary_hour", default: 0, "Hour of the day (UTC) the daily summary of the day before is sent") { value in
+            (0...23).contains(value) ? nil : "must be 0 to 23"
+        }
+    }
     public static var monitoringMinimumKiB: SettingKey<Int> {
         SettingKey("monitoring.min_size_kib", default: 0, "Monitor only messages of at least this many KiB; 0 for all") { value in
             value >= 0 ? nil : "must not be negative"
@@ -721,7 +736,9 @@ public enum SettingKeys {
         SettingKey<String>.monitoringRandomTarget.erased, SettingKey<[String]>.monitoringUsers.erased,
         SettingKey<Int>.monitoringMinimumKiB.erased, SettingKey<Int>.monitoringRandomPercent.erased,
         SettingKey<Bool>.mailCommands.erased, SettingKey<[String]>.receiptHeaderFields.erased,
-        SettingKey<[String]>.errorSuppression.erased,
+        SettingKey<[String]>.errorSuppression.erased, SettingKey<Bool>.dailySummary.erased,
+        SettingKey<Bool>.dailySummaryIdleAccounts.erased, SettingKey<Bool>.dailySummaryHTML.erased,
+        SettingKey<Int>.dailySummaryHour.erased,
     ]
 
     public static func named(_ name: String) -> AnySettingKey? { all.first { $0.name == name } }

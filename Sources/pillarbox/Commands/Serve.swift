@@ -147,7 +147,7 @@ struct Serve: AsyncParsableCommand {
                     + [.init(service: ListAgent(engine: engine, settings: settings, directory: directory,
                                                 unsubscribeKey: listUnsubscribeKey,
                                                 logger: logger))]
-                    + [.init(service: ReportService(store: store, settings: settings, directory: directory,
+                    + [.init(service: ReportService(engine: engine, settings: settings, directory: directory,
                                                          hostname: configuration.hostname.value, logger: logger))] + (smtp.map { [.init(service: $0)] } ?? []) + (pop3.map { [.init(service: $0)] } ?? [])
                     + (imap.map { [.init(service: $0)] } ?? []) + (admin.map { [.init(service: $0)] } ?? [])
                     + [.init(service: lifecycle)],
@@ -181,7 +181,6 @@ struct Serve: AsyncParsableCommand {
             logger.notice("users' reply-to addresses are stored but not applied to outgoing mail yet",
                           metadata: ["users": "\(replyTo.joined(separator: ","))"])
         }
-        logger.info("admin.main_administrator receives mail for <postmaster> and error reports; daily summaries are not sent yet")
     }
 
     /// TLS from the configured files, or a self-signed certificate made on first start; nil when

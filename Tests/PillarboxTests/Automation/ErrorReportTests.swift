@@ -46,3 +46,52 @@ struct ErrorReportTests {
         }
     }
 }
+
+/// The daily usage summary from the LogDB tables.
+@Suite("Daily usage summary")
+struct DailySummaryTests {
+    @Test("a day's messages, recipients, sessions and per-user activity; idle accounts; sent once, as HTML with a text part")
+    func summary() async throws {
+        try await MailServerHarness.with { server in
+            try await server.createStandardDirectory()
+            try await server.cli(["settings", "set", "smtp.spf_policy", "off", "smtp.dkim_verify", "false", "smtp.dmarc_policy", "off",
+                                  "admin.daily_summary_html", "true", "admin.daily_summary_idle_accounts", "true"])
+            try await server.start()
+            _ = try await server.python("""
+                import smtplib, ssl
+                ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
+                s = smtplib.SMTP('127.0.0.1', PORTS['smtp'], timeout=30)
+                s.sendmail('friend@remote.example', ['alice@example.com'], b'Subject: in\\r\\n\\r\\nx\\r\\n')
+                s.quit()
+                s = smtplib.SMTP('127.0.0.1', PORTS['submission'], timeout=30)
+                s.starttls(context=ctx)
+                s.ehlo()
+                s.login('alice', 'alice-pass')
+                s.sendmail('alice@example.com', ['bob@example.com'], b'From: alice@example.com\\r\\nSubject: internal\\r\\n\\r\\nx\\r\\n')
+                s.quit()
+                """)
+            let day = String(ISO8601DateFormatter().string(from: Date()).prefix(10))
+            let shown = try await eventually(within: .seconds(60), "the day in the LogDB tables") { () -> String? in
+                let text = try await server.cli(["summary", "show", "--day", day, "--idle-accounts"])
+                return text.contains("Messages accepted: 2") && text.contains("bob ") ? text : nil
+            }
+            let lines = shown.split(separator: "\n").map(String.init)
+            let alice = try #require(lines.first { $0.hasPrefix("alice ") }, "\(shown)")
+            #expect(alice.split(separator: " ", omittingEmptySubsequences: true).prefix(3) == ["alice", "1", "1"], "\(alice)")
+            #expect(alice.contains("submission 1"), "\(alice)")
+            #expect(lines.first { $0.hasPrefix("bob ") }?.split(separator: " ").prefix(3) == ["bob", "1", "0"], "\(shown)")
+            #expect(shown.contains("Idle accounts (no logins, no mail): carol, postmaster"), "\(shown)")
+
+            let sent = try await server.cli(["summary", "send", "--day", day])
+            #expect(sent.contains("sent the summary of \(day) to postmaster@example.com"), "\(sent)")
+            let again = try await server.cli(["summary", "send", "--day", day])
+            #expect(again.contains("was sent already"), "\(again)")
+            let mail = try await server.awaitInbox("postmaster", count: 1).map { String(decoding: $0, as: UTF8.self) }
+            #expect(mail[0].contains("Subject: Pillarbox Daily usage Summary for \(day)") && mail[0].contains("multipart/alternative")
+                    && mail[0].contains("<td>alice</td><td>1</td><td>1</td>"), "\(mail[0])")
+            let bad = try await PillarboxBinary.run(["summary", "show", "--day", "2026-13-45"] + server.databaseArguments)
+            #expect(bad.status != 0)
+            try await server.cli(["verify"])
+        }
+    }
+}

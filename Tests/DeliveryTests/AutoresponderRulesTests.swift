@@ -1,3 +1,4 @@
+import Foundation
 import Facts
 import MailCore
 import Testing
@@ -46,5 +47,22 @@ struct AutoresponderRulesTests {
         #expect(Answering.encodedWord("Away: plain") == "Away: plain")
         let encoded = Answering.encodedWord("Abwesend: Grüße aus dem Urlaub, bis zum Ende des Monats äöü")
         #expect(encoded.hasPrefix("=?utf-8?B?") && encoded.split(separator: "\r\n").allSatisfy { $0.count < 76 })
+    }
+
+    @Test("hours wrap past midnight, weekdays count from Monday, both in the responder's time zone")
+    func hoursAndWeekdays() {
+        var responder = Autoresponder(user: "bob", name: "night", text: "x")
+        responder.hours = "18:00-08:00"
+        responder.timeZone = "Europe/Berlin"
+        // 2026-12-07 is a Monday; 06:30 UTC is 07:30 in Berlin.
+        let morning = Date(timeIntervalSince1970: 1_796_625_000)
+        #expect(responder.isActive(at: morning))
+        #expect(!responder.isActive(at: morning.addingTimeInterval(3 * 3_600)))
+        responder.weekdays = [6, 7]
+        #expect(!responder.isActive(at: morning))
+        responder.weekdays = [1]
+        #expect(responder.isActive(at: morning))
+        responder.hours = "08:00-08:00"
+        #expect(responder.problem?.contains("HH:MM-HH:MM") == true)
     }
 }

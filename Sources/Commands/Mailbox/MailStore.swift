@@ -288,20 +288,27 @@ public struct MailStore: Sendable {
     /// Removes messages: those flagged \Deleted (IMAP EXPUNGE, optionally only among `uids`),
     /// or exactly `uids` when `onlyDeleted` is false (POP3 DELE then QUIT). Returns the UIDs removed.
     @discardableResult
-    public func expunge(user: String, mailboxID: Int64, uids: [UInt32]? = nil, onlyDeleted: Bool = true) async throws -> [UInt32] {
+    public func expunge(user: String, mailboxID: Int64, uids: [UInt32]? = nil, onlyDeleted: Bool = true,
+                        in joined: ProjectionTransaction? = nil) async throws -> [UInt32] {
         let user = user.lowercased()
+        if let joined { return try await expunge(user: user, mailboxID: mailboxID, uids: uids, onlyDeleted: onlyDeleted, transaction: joined) }
         return try await engine.transaction { transaction in
-            let stream = try MailboxStream.name(for: user)
-            let expected = try await transaction.expectedVersion(of: stream)
-            let mailbox = try await reader.mailbox(user, id: mailboxID, on: transaction.connection)
-            let messages = try await reader.messages(user, mailboxID: mailboxID, uids: uids, on: transaction.connection)
-                .filter { !onlyDeleted || $0.flags.contains(Flags.deleted) }
-            guard !messages.isEmpty else { return [] }
-            try await transaction.append([PendingEvent(MessagesExpunged(
-                mailboxID: mailboxID, modSeq: mailbox.highestModSeq + 1, uids: messages.map(\.uid),
-                bytes: messages.reduce(0) { $0 + $1.size }).stamped())], to: stream, expectedVersion: expected)
-            return messages.map(\.uid)
+            try await expunge(user: user, mailboxID: mailboxID, uids: uids, onlyDeleted: onlyDeleted, transaction: transaction)
         }
+    }
+
+    private func expunge(user: String, mailboxID: Int64, uids: [UInt32]?, onlyDeleted: Bool,
+                         transaction: ProjectionTransaction) async throws -> [UInt32] {
+        let stream = try MailboxStream.name(for: user)
+        let expected = try await transaction.expectedVersion(of: stream)
+        let mailbox = try await reader.mailbox(user, id: mailboxID, on: transaction.connection)
+        let messages = try await reader.messages(user, mailboxID: mailboxID, uids: uids, on: transaction.connection)
+            .filter { !onlyDeleted || $0.flags.contains(Flags.deleted) }
+        guard !messages.isEmpty else { return [] }
+        try await transaction.append([PendingEvent(MessagesExpunged(
+            mailboxID: mailboxID, modSeq: mailbox.highestModSeq + 1, uids: messages.map(\.uid),
+            bytes: messages.reduce(0) { $0 + $1.size }).stamped())], to: stream, expectedVersion: expected)
+        return messages.map(\.uid)
     }
 
     public struct CopyResult: Sendable, Equatable {

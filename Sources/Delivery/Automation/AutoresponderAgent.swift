@@ -1,3 +1,4 @@
+import Commands
 import EventLog
 import Facts
 import Foundation
@@ -57,7 +58,7 @@ struct Answering: Sendable {
             guard !own.isEmpty else { continue }
             guard let body = try await engine.store.blobs([delivered.message.blob], on: connection)[delivered.message.blob] else { continue }
             if transaction == nil { transaction = try await engine.transaction(joining: connection) }
-            try await answer(body, to: user, with: own, recordedAt: item.recorded.recordedAt,
+            try await answer(body, to: user, with: own, recordedAt: item.recorded.recordedAt, delivered: delivered,
                              transaction: transaction!, connection: connection)
         }
     }
@@ -90,7 +91,7 @@ struct Answering: Sendable {
         return nil
     }
 
-    func answer(_ body: [UInt8], to user: String, with responders: [Autoresponder], recordedAt: Date,
+    func answer(_ body: [UInt8], to user: String, with responders: [Autoresponder], recordedAt: Date, delivered: MessageDelivered? = nil,
                 transaction: ProjectionTransaction, connection: PostgresConnection) async throws {
         let header = MessageHeader.parse(body)
         let sender = (header.first("Return-Path") ?? "").trimmingCharacters(in: CharacterSet(charactersIn: "<> \t"))
@@ -108,10 +109,9 @@ struct Answering: Sendable {
         if case .local(let owner)? = router.local(localPart: senderLocal, domain: senderDomain), owner == user {
             return try await passOver("the user's own address")
         }
-        let day = Self.day(recordedAt)
         let values: (String) -> [String] = { header.all($0) }
         guard let responder = responders.first(where: { responder in
-            responder.isActive(on: day) && !responder.filters.contains { $0.matches(values) }
+            responder.isActive(at: recordedAt) && !responder.filters.contains { $0.matches(values) }
                 && (responder.triggers.isEmpty || responder.triggers.contains { $0.matches(values) })
         }) else {
             return try await passOver("no autoresponder applies")
@@ -164,6 +164,11 @@ struct Answering: Sendable {
             AutoresponderReplied(user: user, responder: responder.name, sender: sender, subject: summary.subjectText,
                                  replyID: replyID, copyID: copyID))]))
         try await transaction.append(appends)
+        if !responder.keepOriginal, let delivered {
+            // VPOP3's "Keep Original Message" off: answered, the message leaves the mailbox.
+            try await MailStore(engine: engine).expunge(user: user, mailboxID: delivered.message.mailboxID, uids: [delivered.message.uid],
+                                                        onlyDeleted: false, in: transaction)
+        }
         logger.info("autoresponder answered", metadata: ["user": "\(user)", "responder": "\(responder.name)", "sender": "\(sender)"])
     }
 

@@ -49,7 +49,8 @@ struct Receipts: Sendable {
         var transaction: ProjectionTransaction?
         for item in batch.items {
             guard let delivered = item.event as? Delivered,
-                  let (message, _) = try await OutboundMessage.load(delivered.messageID, from: engine.store, logger: logger)
+                  let (message, _) = try await OutboundMessage.load(delivered.messageID, from: engine.store, logger: logger),
+                  message.accepted.receiptRequested == true
             else { continue }
             let accepted = message.accepted
             let sender = accepted.reversePath
@@ -58,7 +59,6 @@ struct Receipts: Sendable {
                   let route = Answering.recipient(sender, router: router),
                   let stored = try await engine.store.blobs([accepted.blob], on: connection)[accepted.blob] else { continue }
             let header = MessageHeader.parse(ListPost.withoutReturnPath(stored))
-            guard fields.contains(where: { header.first($0) != nil }) else { continue }
             let addresses = message.recipients.filter { delivered.recipients.contains($0.rcptid) }.map(\.address)
             guard !addresses.isEmpty else { continue }
 

@@ -54,6 +54,15 @@ public struct Autoresponder: Codable, Sendable, Equatable {
     public var periodHours: Int
     /// An address the answered message is also sent to (VPOP3's "Copy original message to").
     public var copyTo: String?
+    /// The hours of the day it answers in, `HH:MM-HH:MM` in `timeZone` (a window past
+    /// midnight, `18:00-08:00`, wraps); nil: all day.
+    public var hours: String?
+    /// The days of the week it answers on (1 Monday … 7 Sunday, in `timeZone`); nil: every day.
+    public var weekdays: [Int]?
+    /// The IANA time zone of `hours`, `weekdays` and the dates; nil: UTC.
+    public var timeZone: String?
+    /// VPOP3's "Keep Original Message": false removes the answered message from the mailbox.
+    public var keepOriginal = true
 
     public init(user: String, name: String, enabled: Bool = true, subject: String = "Auto: {subject}", text: String,
                 filters: [HeaderMatch] = [], triggers: [HeaderMatch] = [], from: String? = nil, until: String? = nil,
@@ -74,6 +83,27 @@ public struct Autoresponder: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey {
         case user, name, enabled, subject, text, filters, triggers, from, until
         case periodHours = "period_hours", copyTo = "copy_to"
+        case hours, weekdays, timeZone = "time_zone", keepOriginal = "keep_original"
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(user, forKey: .user)
+        try container.encode(name, forKey: .name)
+        try container.encode(enabled, forKey: .enabled)
+        try container.encode(subject, forKey: .subject)
+        try container.encode(text, forKey: .text)
+        try container.encode(filters, forKey: .filters)
+        try container.encode(triggers, forKey: .triggers)
+        try container.encodeIfPresent(from, forKey: .from)
+        try container.encodeIfPresent(until, forKey: .until)
+        try container.encode(periodHours, forKey: .periodHours)
+        try container.encodeIfPresent(copyTo, forKey: .copyTo)
+        try container.encodeIfPresent(hours, forKey: .hours)
+        try container.encodeIfPresent(weekdays, forKey: .weekdays)
+        try container.encodeIfPresent(timeZone, forKey: .timeZone)
+        // Written only when off, so settings written before it existed read back the same.
+        if !keepOriginal { try container.encode(false, forKey: .keepOriginal) }
     }
 
     public init(from decoder: any Decoder) throws {
@@ -88,6 +118,10 @@ public struct Autoresponder: Codable, Sendable, Equatable {
         until = try container.decodeIfPresent(String.self, forKey: .until)
         periodHours = try container.decodeIfPresent(Int.self, forKey: .periodHours) ?? 24
         copyTo = try container.decodeIfPresent(String.self, forKey: .copyTo)
+        hours = try container.decodeIfPresent(String.self, forKey: .hours)
+        weekdays = try container.decodeIfPresent([Int].self, forKey: .weekdays)
+        timeZone = try container.decodeIfPresent(String.self, forKey: .timeZone)
+        keepOriginal = try container.decodeIfPresent(Bool.self, forKey: .keepOriginal) ?? true
     }
 
     /// The replacements a subject or text may use.
@@ -134,6 +168,36 @@ public struct Autoresponder: Codable, Sendable, Equatable {
         return true
     }
 
+    /// Whether it answers at `date`: within its dates, on one of its weekdays and in its hours,
+    /// all in its time zone.
+    public func isActive(at date: Date) -> Bool {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = timeZone.flatMap(TimeZone.init(identifier:)) ?? TimeZone(identifier: "UTC")!
+        let parts = calendar.dateComponents([.year, .month, .day, .hour, .minute, .weekday], from: date)
+        let day = String(format: "%04d-%02d-%02d", parts.year ?? 0, parts.month ?? 0, parts.day ?? 0)
+        guard isActive(on: day) else { return false }
+        if let weekdays, let weekday = parts.weekday, !weekdays.contains(weekday == 1 ? 7 : weekday - 1) { return false }
+        if let hours, let (start, end) = Self.window(hours) {
+            let minute = (parts.hour ?? 0) * 60 + (parts.minute ?? 0)
+            return start <= end ? (start <= minute && minute < end) : (minute >= start || minute < end)
+        }
+        return true
+    }
+
+    /// `HH:MM-HH:MM` as minutes of the day; nil when malformed.
+    static func window(_ text: String) -> (Int, Int)? {
+        let ends = text.split(separator: "-").map { $0.trimmingCharacters(in: .whitespaces) }
+        guard ends.count == 2 else { return nil }
+        let minutes = ends.compactMap { end -> Int? in
+            let parts = end.split(separator: ":")
+            guard parts.count == 2, parts[0].count <= 2, parts[1].count == 2, let hour = Int(parts[0]), let minute = Int(parts[1]),
+                  (0...24).contains(hour), (0...59).contains(minute), hour * 60 + minute <= 1_440 else { return nil }
+            return hour * 60 + minute
+        }
+        guard minutes.count == 2, minutes[0] != minutes[1] else { return nil }
+        return (minutes[0], minutes[1])
+    }
+
     public var problem: String? {
         let who = "autoresponder \(name) of \(user)"
         if name.isEmpty || name.count > 64 || !name.allSatisfy({ $0.isLetter || $0.isNumber || "-_. ".contains($0) }) {
@@ -155,6 +219,11 @@ public struct Autoresponder: Codable, Sendable, Equatable {
             return "\(who): copy_to must be an address"
         }
         if filters.count + triggers.count > 100 { return "\(who): at most 100 filters and triggers" }
+        if let hours, Self.window(hours) == nil { return "\(who): hours must be HH:MM-HH:MM (two different times)" }
+        if let weekdays, weekdays.isEmpty || !weekdays.allSatisfy({ (1...7).contains($0) }) {
+            return "\(who): weekdays are 1 (Monday) to 7 (Sunday)"
+        }
+        if let timeZone, TimeZone(identifier: timeZone) == nil { return "\(who): \(timeZone) is not a time zone" }
         return nil
     }
 

@@ -102,6 +102,9 @@ public struct MessageAccepted: Event {
     public var dmarc: DMARCCheck?
     /// Local copies go to the recipient's Junk folder (a DMARC quarantine).
     public var junk: Bool?
+    /// The header carries one of `receipts.header_fields` as they stood at acceptance: its
+    /// sender, when local, gets a transmission receipt as it leaves.
+    public var receiptRequested: Bool?
 
     public init(messageID: String, sessionID: String, service: String, clientIP: String, helo: String, tls: String?,
                 authUser: String?, reversePath: String, recipients: [Recipient], body: String?, smtpUTF8: Bool,

@@ -145,7 +145,7 @@ final class SMTPAcceptance: Sendable {
     /// expanded; a members-only list's remote members withheld unless the sender may relay),
     /// its body, and the session's collected IDS events, committed together.
     func accept(_ message: SMTPMessage, router: Router, mayRelay: Bool, notes: [SMTPIDSNote],
-                session: SMTPSessionContext) async throws {
+                session: SMTPSessionContext, receiptFields: [String] = []) async throws {
         var recipients: [MessageAccepted.Recipient] = []
         for recipient in message.recipients {
             let notify = recipient.parameters.notify.map(\.rawValue)
@@ -201,7 +201,7 @@ final class SMTPAcceptance: Sendable {
                 continue
             }
         }
-        let accepted = MessageAccepted(
+        var accepted = MessageAccepted(
             messageID: message.messageID, sessionID: session.id, service: session.service.rawValue,
             clientIP: session.clientIP, helo: session.helo ?? "", tls: session.tls, authUser: session.authenticatedUser?.name,
             reversePath: message.reversePath?.description ?? "", recipients: recipients,
@@ -211,6 +211,10 @@ final class SMTPAcceptance: Sendable {
             refused: message.refused, processingTime: max(0, clock().timeIntervalSince(message.bodyStarted)),
             priority: session.authenticatedUser?.sendPriority, spf: message.spf?.result,
             dkim: message.dkim, dmarc: message.dmarc, junk: message.junk ? true : nil, arc: message.arc)
+        if !receiptFields.isEmpty, recipients.contains(where: { $0.route == .remote || $0.route == .lan }) {
+            let header = MessageHeader.parse(Array(message.head.prefix(64 * 1_024)))
+            if receiptFields.contains(where: { header.first($0) != nil }) { accepted.receiptRequested = true }
+        }
         let stream = try StreamName(category: MessageAccepted.category, id: message.messageID)
         switch message.body {
         case .memory(let bytes):

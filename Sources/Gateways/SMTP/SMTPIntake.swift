@@ -183,6 +183,6 @@ public final class SMTPIntake: SMTPBackend {
 
     public func accept(_ message: SMTPMessage, notes: [SMTPIDSNote], session: SMTPSessionContext) async throws {
         try await acceptance.accept(message, router: router(), mayRelay: sender(session, policy: policy()).mayRelay, notes: notes,
-                                    session: session)
+                                    session: session, receiptFields: settings.value(SettingKey<[String]>.receiptHeaderFields))
     }
 }

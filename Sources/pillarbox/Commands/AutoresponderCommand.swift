@@ -29,6 +29,26 @@ struct AutoresponderCommand: AsyncParsableCommand {
         @Option(help: "Answer each sender at most once in this many hours; 0 for every message. Default 24.") var periodHours: Int?
         @Option(help: "Also send the answered message to this address; empty for none.") var copyTo: String?
         @Option(help: "Answer at all (true or false).") var enabled: Bool?
+        @Option(help: "The hours it answers in, HH:MM-HH:MM (18:00-08:00 wraps past midnight); empty for all day.") var hours: String?
+        @Option(help: "The weekdays it answers on: mon,tue,… or ranges such as mon-fri; empty for every day.") var weekdays: String?
+        @Option(help: "The IANA time zone of --hours, --weekdays, --from and --until (default UTC); empty for UTC.") var timeZone: String?
+        @Option(help: "Keep the answered message in the mailbox (true, the default) or remove it once answered (false).")
+        var keepOriginal: Bool?
+
+        static let dayNames = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+
+        /// `mon,wed-fri` as 1…7.
+        static func weekdays(_ text: String) throws -> [Int] {
+            var days: [Int] = []
+            for piece in text.lowercased().split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) {
+                let ends = piece.split(separator: "-").map { dayNames.firstIndex(of: String($0.prefix(3))).map { $0 + 1 } }
+                guard !ends.isEmpty, ends.count <= 2, let first = ends.first ?? nil, let last = ends.last ?? nil, first <= last else {
+                    throw ValidationError("--weekdays takes mon,tue,… or ranges such as mon-fri")
+                }
+                days += Array(first...last).filter { !days.contains($0) }
+            }
+            return days.sorted()
+        }
 
         func run() async throws {
             if text != nil && textFile != nil { throw ValidationError("--text and --text-file together") }
@@ -41,6 +61,7 @@ struct AutoresponderCommand: AsyncParsableCommand {
                 guard let match = Autoresponder.HeaderMatch(text) else { throw ValidationError("--trigger \(text) is not Field:pattern") }
                 return match
             }
+            let days = try weekdays.map { $0.isEmpty ? [] : try Self.weekdays($0) }
             let command = self
             let responder = try await options.withDirectory { directory in
                 try await AutoresponderWriter(engine: directory.engine).set(user: user, name: name, actor: commandLineActor, make: {
@@ -57,6 +78,10 @@ struct AutoresponderCommand: AsyncParsableCommand {
                     if let periodHours = command.periodHours { responder.periodHours = periodHours }
                     if let copyTo = command.copyTo { responder.copyTo = copyTo.isEmpty ? nil : copyTo }
                     if let enabled = command.enabled { responder.enabled = enabled }
+                    if let hours = command.hours { responder.hours = hours.isEmpty ? nil : hours }
+                    if let days { responder.weekdays = days.isEmpty ? nil : days }
+                    if let timeZone = command.timeZone { responder.timeZone = timeZone.isEmpty ? nil : timeZone }
+                    if let keepOriginal = command.keepOriginal { responder.keepOriginal = keepOriginal }
                 }
             }
             options.output.print(record: AutoresponderCommand.record(responder))
@@ -127,6 +152,8 @@ struct AutoresponderCommand: AsyncParsableCommand {
          ("subject", responder.subject), ("text", responder.text), ("period_hours", "\(responder.periodHours)"),
          ("from", responder.from ?? ""), ("until", responder.until ?? ""),
          ("filters", responder.filters.map(\.description).joined(separator: "; ")),
-         ("triggers", responder.triggers.map(\.description).joined(separator: "; ")), ("copy_to", responder.copyTo ?? "")]
+         ("triggers", responder.triggers.map(\.description).joined(separator: "; ")), ("copy_to", responder.copyTo ?? ""),
+         ("hours", responder.hours ?? ""), ("weekdays", responder.weekdays.map { $0.map { Set.dayNames[$0 - 1] }.joined(separator: ",") } ?? ""),
+         ("time_zone", responder.timeZone ?? ""), ("keep_original", responder.keepOriginal ? "yes" : "no")]
     }
 }

@@ -197,11 +197,13 @@ print(json.dumps({}))
                     s.quit()
                     print(json.dumps({}))
                     """)
-                let late = try await eventually(within: .seconds(60), "/readyz to answer 503") { () -> String? in
+                // Under load another projection may lag past the bound for a moment too; the one
+                // held back by the lock must come to be named.
+                let late = try await eventually(within: .seconds(60), "/readyz to answer 503 naming logdb") { () -> String? in
                     let answer = try await api.run(server, [["path": "/readyz"]])[0]
-                    return answer.status == 503 ? answer.body : nil
+                    return answer.status == 503 && answer.body.contains("logdb") ? answer.body : nil
                 }
-                #expect(late.contains("logdb"), "\(late)")
+                #expect(late.contains("behind the log"), "\(late)")
                 _ = try await connection.query("ROLLBACK", logger: TestDatabase.logger)
                 try await connection.close()
             } catch {

@@ -100,4 +100,41 @@ struct AutoresponderTests {
             #expect(try await server.cli(["autoresponder", "list"]).split(separator: "\n").count <= 1)
         }
     }
+
+    @Test("outside its hours and weekdays an autoresponder stays silent; with Keep Original off the answered message leaves the mailbox")
+    func hoursAndKeepOriginal() async throws {
+        try await MailServerHarness.with { server in
+            try await server.createStandardDirectory()
+            try await server.cli(["settings", "set", "smtp.spf_policy", "off", "smtp.dkim_verify", "false", "smtp.dmarc_policy", "off"])
+            // A window two hours from now, which the test's messages miss.
+            let hour = Calendar(identifier: .gregorian).dateComponents(in: TimeZone(identifier: "Asia/Tokyo")!, from: Date()).hour ?? 0
+            let window = String(format: "%02d:00-%02d:00", (hour + 2) % 24, (hour + 3) % 24)
+            try await server.cli(["autoresponder", "set", "bob", "evenings", "--text", "Closed.", "--hours", window,
+                                  "--time-zone", "Asia/Tokyo"])
+            try await server.cli(["autoresponder", "set", "alice", "forward-only", "--text", "Answered and removed.",
+                                  "--keep-original", "false", "--weekdays", "mon-sun"])
+            let bad = try await PillarboxBinary.run(["autoresponder", "set", "alice", "x", "--text", "t", "--hours", "25:00-26:00"]
+                                                    + server.databaseArguments)
+            #expect(bad.status != 0 && bad.errors.contains("HH:MM-HH:MM"), "\(bad.errors)")
+            let zone = try await PillarboxBinary.run(["autoresponder", "set", "alice", "x", "--text", "t", "--time-zone", "Mars/Olympus"]
+                                                     + server.databaseArguments)
+            #expect(zone.status != 0 && zone.errors.contains("not a time zone"), "\(zone.errors)")
+            let shown = try await server.cli(["autoresponder", "list"])
+            #expect(shown.contains("evenings") && shown.contains("forward-only"), "\(shown)")
+            try await server.start()
+
+            try await Self.send(server, [("carol@example.com", "bob@example.com", ""), ("carol@example.com", "alice@example.com", "")],
+                                tag: "h")
+            // alice's answer reaches carol; by then bob's message has been considered too.
+            let carol = try await server.awaitInbox("carol", count: 1).map { String(decoding: $0, as: UTF8.self) }
+            #expect(carol.count == 1 && carol[0].contains("Answered and removed."), "\(carol)")
+            _ = try await eventually(within: .seconds(30), "alice's message to leave her INBOX") { () -> Bool? in
+                try await server.inbox("alice").isEmpty ? true : nil
+            }
+            #expect(try await server.inbox("bob").count == 1, "bob keeps his; his autoresponder is outside its hours")
+            let passed = try await server.query("SELECT count(*)::text FROM eventlog.events WHERE type = 'autoresponder_passed_over'")
+            #expect(passed.first?.first == "1")
+            try await server.cli(["verify"])
+        }
+    }
 }

@@ -68,7 +68,7 @@ struct OutboundCrashTests {
                                'Subject: crash-%d\\r\\n\\r\\n%s' % (n, ('x' * 70 + '\\r\\n') * 30))
                 s.quit()
                 print('{}')
-                """, [String(total)])
+                """, [String(total)], timeout: .seconds(300))
 
             @Sendable func arrived() -> [String] {
                 ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)

@@ -126,7 +126,7 @@ final class MailServerHarness: @unchecked Sendable {
     @discardableResult
     func cli(_ arguments: [String], input: String? = nil) async throws -> String {
         let result = try await PillarboxBinary.run(arguments + databaseArguments, input: input)
-        #expect(result.status == 0, "pillarbox \(arguments.joined(separator: " ")): \(result.errors)")
+        #expect(result.status == 0, "pillarbox \(arguments.joined(separator: " ")): \(result.errors)\(result.output.suffix(4_000))")
         return result.output
     }
 

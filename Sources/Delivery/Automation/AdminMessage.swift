@@ -37,7 +37,7 @@ public enum AdminMessage {
         let snapshot = try await DirectorySnapshot.load(from: engine)
         var router = Router(snapshot: snapshot)
         router.defaultMappings = true
-        let domain = snapshot.defaultDomain ?? snapshot.domains.first { !$0.contains("*") && !$0.contains("?") } ?? "localhost"
+        let domain = snapshot.mailDomain ?? "localhost"
         let key = target.lowercased()
         let members: [String]
         if key == "everyone" || key == "*", snapshot.groups[key] == nil, snapshot.lists[key] == nil {

@@ -22,7 +22,7 @@ public enum AssistantCopy {
         guard let record = snapshot.users[user] else { throw DirectoryError.notFound("user", name) }
         var router = Router(snapshot: snapshot)
         router.defaultMappings = true
-        let domain = snapshot.defaultDomain ?? snapshot.domains.first { !$0.contains("*") && !$0.contains("?") } ?? "localhost"
+        let domain = snapshot.mailDomain ?? "localhost"
         let names = record.assistants.flatMap { $0.split(separator: ";") }.map { $0.trimmingCharacters(in: .whitespaces) }
             .filter { !$0.isEmpty }
         var recipients: [MessageAccepted.Recipient] = []

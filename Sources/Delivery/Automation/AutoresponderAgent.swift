@@ -122,7 +122,7 @@ struct Answering: Sendable {
             return try await passOver("answered at \(last.formatted(.iso8601)), within \(responder.periodHours) hours")
         }
 
-        let domain = snapshot.defaultDomain ?? snapshot.domains.first { !$0.contains("*") && !$0.contains("?") } ?? "localhost"
+        let domain = snapshot.mailDomain ?? "localhost"
         let address = "\(user)@\(domain)"
         let summary = MIMEParser.summarise(Array(body.prefix(header.size)))
         let subject = summary.subjectText ?? ""

@@ -168,7 +168,7 @@ final class ErrorReporting: Sendable {
         let snapshot = directory.snapshot
         var router = Router(snapshot: snapshot)
         router.defaultMappings = true
-        let domain = snapshot.defaultDomain ?? snapshot.domains.first { !$0.contains("*") && !$0.contains("?") } ?? "localhost"
+        let domain = snapshot.mailDomain ?? "localhost"
         let administrator = settings.value(SettingKey<String>.mainAdministrator)
         let address = administrator.contains("@") ? administrator : "\(administrator)@\(domain)"
         let id = ReportMail.randomID()

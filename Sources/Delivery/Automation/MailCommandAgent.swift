@@ -99,7 +99,7 @@ struct MailCommands: Sendable {
             return
         }
         let snapshot = try await DirectorySnapshot.load(on: transaction.connection, logger: logger)
-        let domain = snapshot.defaultDomain ?? snapshot.domains.first { !$0.contains("*") && !$0.contains("?") } ?? "localhost"
+        let domain = snapshot.mailDomain ?? "localhost"
         var router = Router(snapshot: snapshot)
         router.defaultMappings = !settings.value(SettingKey<Bool>.disableDefaultMappings)
 

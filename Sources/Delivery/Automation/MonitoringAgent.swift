@@ -156,7 +156,7 @@ struct Monitoring: Sendable {
     func copy(_ stored: [UInt8], of accepted: MessageAccepted, kinds: [MonitoredKind], users: [String], rules: Rules,
               router: Router, transaction: ProjectionTransaction) async throws {
         let snapshot = router.snapshot
-        let domain = snapshot.defaultDomain ?? snapshot.domains.first { !$0.contains("*") && !$0.contains("?") } ?? "localhost"
+        let domain = snapshot.mailDomain ?? "localhost"
         var recipients: [MessageAccepted.Recipient] = []
         if let target = Self.recipient(rules.target, router: router, domain: domain) {
             recipients.append(target)

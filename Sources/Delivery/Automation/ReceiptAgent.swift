@@ -63,7 +63,7 @@ struct Receipts: Sendable {
             guard !addresses.isEmpty else { continue }
 
             let snapshot = router.snapshot
-            let domain = snapshot.defaultDomain ?? snapshot.domains.first { !$0.contains("*") && !$0.contains("?") } ?? "localhost"
+            let domain = snapshot.mailDomain ?? "localhost"
             let id = ReportMail.randomID()
             let subject = accepted.subject ?? ""
             var text = "Your message\n\n  Subject: \(DeliveryReport.oneLine(subject))\n"

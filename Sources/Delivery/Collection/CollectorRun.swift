@@ -510,7 +510,7 @@ struct CollectorRun {
         guard !recipients.isEmpty else { return nil }
         let fields = MessageHeader.parse(header)
         let token = ReportMail.randomID()
-        let domain = snapshot.defaultDomain ?? snapshot.domains.first { !$0.contains("*") && !$0.contains("?") } ?? policy.hostname
+        let domain = snapshot.mailDomain ?? policy.hostname
         let reply = "\(MessageLeftOnServer.replyPrefix)\(token)@\(domain)"
         let summary = MIMEParser.summarise(header)
         var text = ""

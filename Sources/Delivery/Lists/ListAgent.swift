@@ -119,7 +119,7 @@ final class ListContext {
         let name = settings.value(SettingKey<String>.listServerName)
         router.listServerName = name
         self.router = router
-        domain = snapshot.defaultDomain ?? snapshot.domains.first { !$0.contains("*") && !$0.contains("?") } ?? "localhost"
+        domain = snapshot.mailDomain ?? "localhost"
         listServer = "\(name.isEmpty ? "listserver" : name)@\(domain)"
         listServerReplyTo = settings.value(SettingKey<String>.listServerReplyTo)
         let administrator = settings.value(SettingKey<String>.mainAdministrator)

@@ -146,7 +146,7 @@ public struct DailySummary: Sendable {
         let stream = try DailySummarySent.stream(day: day)
         guard try await store.read(stream: stream, limit: 1).isEmpty else { return nil }
         let figures = try await figures(day: day, snapshot: snapshot)
-        let domain = snapshot.defaultDomain ?? snapshot.domains.first { !$0.contains("*") && !$0.contains("?") } ?? "localhost"
+        let domain = snapshot.mailDomain ?? "localhost"
         let to = options.to.contains("@") ? options.to : "\(options.to)@\(domain)"
         let subject = "Pillarbox Daily usage Summary for \(day)"
         let id = ReportMail.randomID()

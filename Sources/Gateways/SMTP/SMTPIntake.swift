@@ -112,7 +112,7 @@ public final class SMTPIntake: SMTPBackend {
                                              bareUserNames: settings.value(SettingKey<Bool>.lanBareUserNames))
         let snapshot = router.snapshot
         if let senderRewritingKey,
-           let domain = snapshot.defaultDomain ?? snapshot.domains.first(where: { !$0.contains("*") && !$0.contains("?") }) {
+           let domain = snapshot.mailDomain {
             router.senderRewriting = SenderRewriting(key: senderRewritingKey, domain: domain)
         }
         router.today = clock()

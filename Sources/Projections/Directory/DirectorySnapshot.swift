@@ -8,6 +8,12 @@ import PostgresNIO
 public struct DirectorySnapshot: Sendable {
     public var domains: [String] = []
     public var defaultDomain: String?
+
+    /// The domain the server's own mail is written from: the default domain, else the first
+    /// local domain that is no pattern; nil when there is none.
+    public var mailDomain: String? {
+        defaultDomain ?? domains.first { !$0.contains("*") && !$0.contains("?") }
+    }
     /// By lower-case id.
     public var users: [String: UserRecord] = [:]
     public var aliases: [String: AliasTarget] = [:]

@@ -13,7 +13,7 @@ struct Pillarbox: AsyncParsableCommand {
                       ReputationCommand.self, RebuildCommand.self, VerifyCommand.self, ReplayCommand.self, LogCommand.self,
                       DatabaseCommand.self, ConfigCommand.self, SenderCommand.self, LANCommand.self,
                       ConnectionCommand.self, ScheduleCommand.self, ConnectCommand.self, DKIMCommand.self, DMARCCommand.self,
-                      TLSReportCommand.self, SummaryCommand.self, AdminCommand.self, CollectorCommand.self, CollectCommand.self,
+                      TLSReportCommand.self, SummaryCommand.self, ErrorsCommand.self, AdminCommand.self, CollectorCommand.self, CollectCommand.self,
                       AutoresponderCommand.self]
     )
 

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Delivery
+import EventLog
 import Facts
 import Foundation
 import MailCore
@@ -59,6 +60,47 @@ struct SummaryCommand: AsyncParsableCommand {
             } else {
                 options.output.done("the summary of \(day) was sent already (or its recipient goes nowhere)")
             }
+        }
+    }
+}
+
+/// The errors noted for the main administrator, newest last, with how many were held back.
+struct ErrorsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "errors",
+        abstract: "Component errors noted for the main administrator (reported or held back by admin.error_suppression).")
+    @OptionGroup var options: DirectoryOptions
+    @Option(help: "How many hours back (default 24).") var hours = 24
+
+    func run() async throws {
+        let since = Date().addingTimeInterval(-Double(max(1, hours)) * 3_600)
+        let rows = try await options.withDirectory { directory -> [[String]] in
+            let store = directory.engine.store
+            let registry = EventTypeRegistry([ComponentErrorNoted.self, ComponentRecovered.self], passingOver: EventCatalogue.all)
+            var rows: [[String]] = []
+            var version: Int64 = 0
+            while true {
+                let events = try await store.read(stream: ComponentErrorNoted.stream, from: version, limit: 1_000)
+                guard !events.isEmpty else { break }
+                for recorded in events {
+                    version = recorded.streamVersion + 1
+                    guard recorded.recordedAt >= since else { continue }
+                    let time = recorded.recordedAt.formatted(.iso8601)
+                    switch try registry.decode(recorded, logger: directory.engine.logger) {
+                    case let noted as ComponentErrorNoted:
+                        rows.append([time, noted.component, noted.object, noted.code, noted.reported ? "reported" : "held back", noted.error])
+                    case let recovered as ComponentRecovered:
+                        rows.append([time, recovered.component, recovered.object, "", "recovered", ""])
+                    default:
+                        break
+                    }
+                }
+            }
+            return rows
+        }
+        options.output.print(columns: ["time", "component", "object", "code", "outcome", "error"], rows: rows)
+        if !options.json {
+            print("held back in the last \(hours) hours: \(rows.filter { $0[4] == "held back" }.count)")
         }
     }
 }

@@ -42,6 +42,8 @@ struct ErrorReportTests {
             #expect(other.contains { $0.contains("This is its first error since it last worked.") })
             #expect(other.contains { $0.contains("It has been failing since") && $0.contains("0 errors were held back") })
             #expect(reports.allSatisfy { $0.contains("127.0.0.1:1") }, "\(reports)")
+            let listed = try await server.cli(["errors"])
+            #expect(listed.contains("held back in the last 24 hours: 2"), "\(listed)")
             try await server.cli(["verify"])
         }
     }

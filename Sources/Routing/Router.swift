@@ -72,6 +72,15 @@ public struct Router: Sendable {
 
     /// Nil when the domain is not local. Aliases first (exact address, then domain patterns,
     /// then the bare name), then VPOP3's implied `<user>@<each local domain>` mappings.
+    /// The local user whose address `address` is (`local@domain`, aliases and default mappings
+    /// followed); nil for a list, an outside address or no address at all.
+    public func localUser(_ address: String) -> String? {
+        guard let at = address.lastIndex(of: "@"),
+              case .local(let user)? = local(localPart: String(address[..<at]), domain: String(address[address.index(after: at)...]))
+        else { return nil }
+        return user
+    }
+
     public func local(localPart: String, plainLocalPart: Bool = true, domain: String) -> RecipientRoute? {
         let domain = domain.lowercased()
         guard isLocal(domain: domain) else { return nil }

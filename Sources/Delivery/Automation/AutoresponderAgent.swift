@@ -104,9 +104,7 @@ struct Answering: Sendable {
         let snapshot = directory.snapshot
         var router = Router(snapshot: snapshot)
         router.defaultMappings = true
-        let senderDomain = String(sender.split(separator: "@").last ?? "")
-        let senderLocal = sender.lastIndex(of: "@").map { String(sender[..<$0]) } ?? sender
-        if case .local(let owner)? = router.local(localPart: senderLocal, domain: senderDomain), owner == user {
+        if router.localUser(sender) == user {
             return try await passOver("the user's own address")
         }
         let values: (String) -> [String] = { header.all($0) }

@@ -135,7 +135,7 @@ struct MailCommands: Sendable {
                                                   subject: "mail command", service: "mailcommands"))
         }
         var noticeID: String?
-        if let user = outcome.user, let changed = outcome.changed, !Self.isOwn(sender, user: user, router: router) {
+        if let user = outcome.user, let changed = outcome.changed, router.localUser(sender) != user {
             let id = ReportMail.randomID()
             noticeID = id
             let notice = NoticeMail(from: "<\(administrator)>", to: ["\(user)@\(domain)"], subject: "Your account was changed by mail",
@@ -236,19 +236,5 @@ struct MailCommands: Sendable {
             outcome.changed = "The password was changed."
         }
         outcome.done = true
-    }
-
-    /// Whether `sender` is one of `user`'s own addresses.
-    static func isOwn(_ sender: String, user: String, router: Router) -> Bool {
-        localUser(sender, router: router) == user
-    }
-
-    /// The local user whose address `address` is, or nil.
-    static func localUser(_ address: String, router: Router) -> String? {
-        guard let at = address.lastIndex(of: "@") else { return nil }
-        if case .local(let owner)? = router.local(localPart: String(address[..<at]), domain: String(address[address.index(after: at)...])) {
-            return owner
-        }
-        return nil
     }
 }

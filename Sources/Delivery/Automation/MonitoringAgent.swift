@@ -107,7 +107,7 @@ struct Monitoring: Sendable {
     /// in `From:`.
     static func sender(of accepted: MessageAccepted, header: MessageHeader, router: Router) -> String? {
         if let user = accepted.authUser, !user.isEmpty { return user.lowercased() }
-        return header.first("From").flatMap(ListPost.address(in:)).flatMap { MailCommands.localUser($0, router: router) }
+        return header.first("From").flatMap(ListPost.address(in:)).flatMap(router.localUser)
     }
 
     /// The kinds the message is, among those the rules monitor, and the users it is attributed

@@ -55,7 +55,7 @@ struct Receipts: Sendable {
             let accepted = message.accepted
             let sender = accepted.reversePath
             // Only a local user's mail: a receipt to anyone else would be backscatter.
-            guard !sender.isEmpty, accepted.authUser != nil || MailCommands.localUser(sender, router: router) != nil,
+            guard !sender.isEmpty, accepted.authUser != nil || router.localUser(sender) != nil,
                   let route = Answering.recipient(sender, router: router),
                   let stored = try await engine.store.blobs([accepted.blob], on: connection)[accepted.blob] else { continue }
             let header = MessageHeader.parse(ListPost.withoutReturnPath(stored))

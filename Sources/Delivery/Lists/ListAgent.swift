@@ -62,7 +62,8 @@ struct ListWork: Sendable {
             if let opened {
                 context = opened
             } else {
-                context = try await ListContext(transaction: try await engine.transaction(joining: connection), settings: settings,
+                context = try await ListContext(transaction: try await engine.transaction(joining: connection),
+                                                settings: Settings(engine: engine),
                                                 unsubscribeKey: unsubscribeKey, logger: logger)
                 opened = context
             }
@@ -111,22 +112,24 @@ final class ListContext {
     var now = Date.distantPast
     let logger: Logger
 
-    init(transaction: ProjectionTransaction, settings: LiveSettings, unsubscribeKey: SymmetricKey?, logger: Logger) async throws {
+    /// `settings` is the settings table, not the live copy: a post accepted right after a change
+    /// is handled with it, as the log orders them.
+    init(transaction: ProjectionTransaction, settings: Settings, unsubscribeKey: SymmetricKey?, logger: Logger) async throws {
         self.transaction = transaction
         snapshot = try await DirectorySnapshot.load(on: transaction.connection, logger: logger)
         var router = Router(snapshot: snapshot)
-        router.defaultMappings = !settings.value(SettingKey<Bool>.disableDefaultMappings)
-        let name = settings.value(SettingKey<String>.listServerName)
+        router.defaultMappings = try await !settings.value(SettingKey<Bool>.disableDefaultMappings)
+        let name = try await settings.value(SettingKey<String>.listServerName)
         router.listServerName = name
         self.router = router
         domain = snapshot.mailDomain ?? "localhost"
         listServer = "\(name.isEmpty ? "listserver" : name)@\(domain)"
-        listServerReplyTo = settings.value(SettingKey<String>.listServerReplyTo)
-        let administrator = settings.value(SettingKey<String>.mainAdministrator)
+        listServerReplyTo = try await settings.value(SettingKey<String>.listServerReplyTo)
+        let administrator = try await settings.value(SettingKey<String>.mainAdministrator)
         mainAdministrator = administrator.contains("@") ? administrator : "\(administrator)@\(domain)"
-        reportBad = settings.value(SettingKey<Bool>.listServerReportBad)
-        ignoreWithoutCommands = settings.value(SettingKey<Bool>.listServerIgnoreWithoutCommands)
-        unsubscribeURL = settings.value(SettingKey<String>.listUnsubscribeURL)
+        reportBad = try await settings.value(SettingKey<Bool>.listServerReportBad)
+        ignoreWithoutCommands = try await settings.value(SettingKey<Bool>.listServerIgnoreWithoutCommands)
+        unsubscribeURL = try await settings.value(SettingKey<String>.listUnsubscribeURL)
         self.unsubscribeKey = unsubscribeKey
         self.logger = logger
     }

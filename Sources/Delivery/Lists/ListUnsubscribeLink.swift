@@ -41,13 +41,10 @@ public enum ListMembership {
     /// address.
     public static func identity(_ address: String, router: Router) -> String {
         let address = address.lowercased()
-        guard let at = address.lastIndex(of: "@") else {
+        guard address.contains("@") else {
             return router.snapshot.users[address] != nil ? "user:\(address)" : address
         }
-        if case .local(let user)? = router.local(localPart: String(address[..<at]), domain: String(address[address.index(after: at)...])) {
-            return "user:\(user)"
-        }
-        return address
+        return router.localUser(address).map { "user:\($0)" } ?? address
     }
 
     /// The member of `list` as stored that is `address`; nil when it is none.

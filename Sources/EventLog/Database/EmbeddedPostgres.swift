@@ -175,7 +175,9 @@ public struct EmbeddedPostgres: Sendable {
             synchronous_commit = on
             fsync = on
             idle_in_transaction_session_timeout = '60s'
-            max_connections = 200
+            # Each serve process pools up to database.maximumConnections (20); room for many
+            # processes on one cluster (servers side by side, CLI commands, test suites).
+            max_connections = 400
             logging_collector = off
 
             """

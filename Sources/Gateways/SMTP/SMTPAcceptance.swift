@@ -108,19 +108,9 @@ final class SMTPAcceptance: Sendable {
     func assistants(of user: String, address: String, reversePath: String, authUser: String?, router: Router, notify: [String],
                     originalRecipient: String?) -> [MessageAccepted.Recipient]? {
         guard let record = router.snapshot.users[user], !record.assistants.isEmpty else { return nil }
-        var sender = authUser?.lowercased()
-        if sender == nil, let at = reversePath.lastIndex(of: "@"),
-           case .local(let local)? = router.local(localPart: String(reversePath[..<at]), domain: String(reversePath[reversePath.index(after: at)...])) {
-            sender = local
-        }
+        let sender = authUser?.lowercased() ?? router.localUser(reversePath)
         let names = record.assistants.flatMap { $0.split(separator: ";") }.map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-        let assistantUsers = Set(names.compactMap { name -> String? in
-            guard let at = name.lastIndex(of: "@") else { return name.lowercased() }
-            if case .local(let local)? = router.local(localPart: String(name[..<at]), domain: String(name[name.index(after: at)...])) {
-                return local
-            }
-            return nil
-        })
+        let assistantUsers = Set(names.compactMap { $0.contains("@") ? router.localUser($0) : $0.lowercased() })
         if let sender, assistantUsers.contains(sender) { return nil }
         let original = originalRecipient ?? "rfc822;" + address
         var copies: [MessageAccepted.Recipient] = []

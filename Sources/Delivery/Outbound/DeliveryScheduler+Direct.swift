@@ -50,7 +50,7 @@ extension DeliveryScheduler {
             hosts = list
         }
         if literal == nil { security = await transportSecurity(for: domain, hosts: hosts, policy: policy) }
-        let envelope = envelope(message, recipients, adding: content.signature.count)
+        let envelope = envelope(message, recipients, content: content)
         var lastFailure = RemoteReply(code: 451, enhanced: "4.4.4", text: "no server could be reached for \(domain)", fromServer: false)
         for host in hosts {
             let verification: RemoteConnection.Verification, enforced: Bool

@@ -33,7 +33,7 @@ extension DeliveryScheduler {
         } catch {
             return everyone(RemoteReply(code: 451, enhanced: "4.7.0", text: "sender \(sender.name): \(error)", fromServer: false))
         }
-        let envelope = envelope(message, recipients, adding: content.signature.count)
+        let envelope = envelope(message, recipients, content: content)
         var lastFailure = RemoteReply(code: 451, enhanced: "4.4.1", text: "no relay server of sender \(sender.name) could be reached",
                                       fromServer: false)
         for server in sender.relayServers {

@@ -405,14 +405,14 @@ public final class DeliveryScheduler: Service, Sendable {
         let messageID = message.accepted.messageID
         let policy = Policy(settings: settings)
         var plan = DeliveryPlan(message: message, policy: policy, hostname: hostname)
-        var content = OutgoingContent(body: body)
+        var content = OutgoingContent(body: body, skip: message.accepted.returnPathLength)
         if message.bounceRequested {
             let reply = RemoteReply(code: 550, enhanced: "5.0.0", text: "returned to the sender by the postmaster", fromServer: false)
             plan.fail(message.unfinished.map(\.rcptid), reply: reply, remoteMTA: nil)
         } else {
             guard !shares.isEmpty else { return nil }
-            // Signed once for every attempt of this round (RFC 6376), when its From domain has keys.
-            if shares.contains(where: { !$0.recipients.isEmpty }) { content.signature = await dkimSignature(message, body: body) }
+            // Rewritten and signed once for every attempt of this round (RFC 6376).
+            if shares.contains(where: { !$0.recipients.isEmpty }) { content = await outgoingContent(message, body: body, policy: policy) }
             for share in shares {
                 let sender = share.sender, recipients = share.recipients
                 let policy = policy.for(sender)
@@ -469,37 +469,38 @@ public final class DeliveryScheduler: Service, Sendable {
         return address[address.index(after: at)...].lowercased()
     }
 
-    /// `adding`: bytes put before the stored message (its DKIM signatures).
-    func envelope(_ message: OutboundMessage, _ recipients: [OutboundMessage.Recipient], adding: Int = 0) -> OutboundEnvelope {
+    /// `content`: what is sent in place of the stored message's start (DKIM signatures, a
+    /// rewritten header); nil for the stored message without its `Return-Path:` line.
+    func envelope(_ message: OutboundMessage, _ recipients: [OutboundMessage.Recipient], content: OutgoingContent? = nil) -> OutboundEnvelope {
         let accepted = message.accepted
         let body = accepted.body?.uppercased()
         return OutboundEnvelope(
             sender: recipients.first?.envelopeSender ?? accepted.reversePath,
             recipients: recipients.map { .init(address: $0.address, notify: $0.notify.isEmpty ? nil : $0.notify,
                                                originalRecipient: $0.originalRecipient) },
-            size: Int(accepted.size) - accepted.returnPathLength + adding, eightBit: body == "8BITMIME" || body == "BINARYMIME",
+            size: Int(accepted.size) - (content?.skip ?? accepted.returnPathLength) + (content?.added ?? 0), eightBit: body == "8BITMIME" || body == "BINARYMIME",
             needsSMTPUTF8: accepted.smtpUTF8, returnContent: accepted.ret, envelopeID: accepted.envelopeID)
     }
 
-    /// Streams the stored message, without its `Return-Path:` line, after its DKIM signatures,
-    /// dot-stuffed.
+    /// Streams the content: its DKIM signatures and rewritten header, then the stored message
+    /// from `content.skip` on, dot-stuffed.
     func bodyWriter(_ message: OutboundMessage, content: OutgoingContent) -> BodyWriter {
         let store = self.store
         let blob = message.accepted.blob
-        let skip = message.accepted.returnPathLength
-        let signature = content.signature
+        let skip = content.skip
+        let start = content.signature + content.header
         if let body = content.body {
             // Read with the message and already checked against its digest.
             return { connection in
                 var stuffer = DotStuffer()
-                if !signature.isEmpty { try await connection.write(stuffer.stuff(signature[...])) }
+                if !start.isEmpty { try await connection.write(stuffer.stuff(start[...])) }
                 try await connection.write(stuffer.stuff(body.dropFirst(skip)))
                 try await connection.write(stuffer.finish())
             }
         }
         return { connection in
             var stuffer = DotStuffer()
-            if !signature.isEmpty { try await connection.write(stuffer.stuff(signature[...])) }
+            if !start.isEmpty { try await connection.write(stuffer.stuff(start[...])) }
             var toSkip = skip
             let found = try await store.forEachPiece(of: blob) { piece in
                 var slice = piece[...]

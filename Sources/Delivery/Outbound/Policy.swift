@@ -1,5 +1,6 @@
 import Facts
 import Foundation
+import MailCore
 import Projections
 
 /// The settings one delivery runs with, read once at its start.
@@ -26,6 +27,10 @@ struct Policy {
     var trustedCertificates: String?
     /// DNSSEC trust anchors; nil: answers are not validated (and DANE does not apply).
     var trustAnchors: String?
+    /// `outqueue.header_modifiers`, for mail from local senders.
+    var headerModifiers: [HeaderModifier]
+    /// `smtp.relay_networks`: unauthenticated MX clients there are local senders.
+    var relayNetworks: IPAccessList
 
     init(settings: LiveSettings) {
         retryMinutes = settings.value(.outqueueRetryMinutes)
@@ -46,6 +51,10 @@ struct Policy {
         trustedCertificates = trusted.isEmpty ? nil : trusted
         let anchors = settings.value(SettingKey<String>.dnsTrustAnchors)
         trustAnchors = anchors.isEmpty ? nil : anchors
+        headerModifiers = HeaderModifier.parse(lines: settings.value(.outqueueHeaderModifiers))
+        relayNetworks = headerModifiers.isEmpty
+            ? IPAccessList(entries: [])
+            : (try? IPAccessList.parse(settings.value(SettingKey<[String]>.smtpRelayNetworks)).get()) ?? IPAccessList(entries: [])
         overrides = Dictionary(settings.value(.dnsOverrides).map { ($0.key.lowercased(), $0.value) }) { first, _ in first }
     }
 
@@ -59,6 +68,17 @@ struct Policy {
         if let maximum = sender.maxRecipientsPerSession { policy.maxRecipientsPerMessage = min(policy.maxRecipientsPerMessage, maximum) }
         if let name = sender.ehloName { policy.outboundHostname = name }
         return policy
+    }
+
+    /// Whether `accepted` came from a local sender or the server itself (the header modifiers
+    /// apply) rather than from outside (passed on as it came: forwards, collected mail).
+    func fromLocalSender(_ accepted: MessageAccepted) -> Bool {
+        if accepted.authUser != nil { return true }
+        switch accepted.service {
+        case "smtp": return relayNetworks.allows(accepted.clientIP)
+        case "smtps", "submission", "pop3-collector", "imap-collector": return false
+        default: return true  // written by the server: notices, reports, list posts, DSNs
+        }
     }
 
     func ehloName(_ hostname: String) -> String {

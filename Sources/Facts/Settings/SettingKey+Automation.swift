@@ -1,4 +1,5 @@
 import Foundation
+import MailCore
 
 // The settings of the agents that act on mail for users and administrators: mailing lists and
 // the ListServer, mail commands, message monitoring, transmission receipts, error reports and
@@ -31,8 +32,6 @@ extension SettingKey where Value == String {
 }
 
 extension SettingKey where Value == Bool {
-    /// `mailer_daemon@<local domain>` takes mail commands (Set/Query Forwarding, Set/Query
-    /// Assistant, Password).
     public static var dailySummary: SettingKey<Bool> {
         SettingKey("admin.daily_summary", default: false,
                    "Send the main administrator a usage summary of each day at admin.daily_summary_hour")
@@ -43,6 +42,8 @@ extension SettingKey where Value == Bool {
     public static var dailySummaryHTML: SettingKey<Bool> {
         SettingKey("admin.daily_summary_html", default: false, "Send the daily summary as HTML (with a plain-text part)")
     }
+    /// `mailer_daemon@<local domain>` takes mail commands (Set/Query Forwarding, Set/Query
+    /// Assistant, Password).
     public static var mailCommands: SettingKey<Bool> {
         SettingKey("mail.commands", default: true,
                    "Users may change their forwarding, assistants and password by mail to mailer_daemon@<domain>")
@@ -100,6 +101,16 @@ extension SettingKey where Value == [String] {
                    "Header fields asking for a transmission receipt when outgoing mail leaves; empty for never") { fields in
             fields.first { $0.isEmpty || !$0.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7F && $0 != UInt8(ascii: ":") } }
                 .map { "not a header field name: \($0)" }
+        }
+    }
+
+    /// VPOP3's `Global Header Modifiers`: fields added, removed or replaced in mail from local
+    /// users and the server itself as it leaves (`HeaderModifier`); mail passed on for outside
+    /// senders (forwards) goes as it came, so its DKIM signatures still verify.
+    public static var outqueueHeaderModifiers: SettingKey<[String]> {
+        SettingKey("outqueue.header_modifiers", default: [],
+                   "Header changes to outgoing mail from local senders, in order: add Name: value, remove Name (Name* for a prefix), replace Name: value") {
+            HeaderModifier.problem($0)
         }
     }
 

@@ -602,6 +602,7 @@ public enum SettingKeys {
         SettingKey<String>.monitoringRandomTarget.erased, SettingKey<[String]>.monitoringUsers.erased,
         SettingKey<Int>.monitoringMinimumKiB.erased, SettingKey<Int>.monitoringRandomPercent.erased,
         SettingKey<Bool>.mailCommands.erased, SettingKey<[String]>.receiptHeaderFields.erased,
+        SettingKey<[String]>.outqueueHeaderModifiers.erased,
         SettingKey<[String]>.errorSuppression.erased, SettingKey<Bool>.dailySummary.erased,
         SettingKey<Bool>.dailySummaryIdleAccounts.erased, SettingKey<Bool>.dailySummaryHTML.erased,
         SettingKey<Int>.dailySummaryHour.erased,

@@ -70,8 +70,6 @@ public struct Router: Sendable {
         return sender.inRelayNetworks ? .remote : .relayDenied
     }
 
-    /// Nil when the domain is not local. Aliases first (exact address, then domain patterns,
-    /// then the bare name), then VPOP3's implied `<user>@<each local domain>` mappings.
     /// The local user whose address `address` is (`local@domain`, aliases and default mappings
     /// followed); nil for a list, an outside address or no address at all.
     public func localUser(_ address: String) -> String? {
@@ -81,6 +79,25 @@ public struct Router: Sendable {
         return user
     }
 
+    /// Whether a message with these `X-Loop:` values has already been through distribution
+    /// list `name` (a value is one of the list's addresses, `<>` and comments allowed).
+    public func hasLooped(list name: String, xLoop values: [String]) -> Bool {
+        values.contains { value in
+            var address = value.trimmingCharacters(in: .whitespaces)
+            if let open = address.firstIndex(of: "<"), let close = address[open...].firstIndex(of: ">") {
+                address = String(address[address.index(after: open)..<close])
+            } else if let space = address.firstIndex(where: \.isWhitespace) {
+                address = String(address[..<space])
+            }
+            guard let at = address.lastIndex(of: "@"),
+                  case .list(let list)? = local(localPart: String(address[..<at]), domain: String(address[address.index(after: at)...]))
+            else { return false }
+            return list == name
+        }
+    }
+
+    /// Nil when the domain is not local. Aliases first (exact address, then domain patterns,
+    /// then the bare name), then VPOP3's implied `<user>@<each local domain>` mappings.
     public func local(localPart: String, plainLocalPart: Bool = true, domain: String) -> RecipientRoute? {
         let domain = domain.lowercased()
         guard isLocal(domain: domain) else { return nil }
@@ -166,13 +183,13 @@ public struct Router: Sendable {
                     pending.append(nested)
                 case .remote where remoteAllowed:
                     recipients.append(.init(address: member, route: .remote, notify: notify, originalRecipient: "rfc822;" + address,
-                                            envelopeSender: address))
+                                            envelopeSender: address, distributedBy: address))
                 case .remote:
                     withheld.append(member)
                 case .lan(let target, let to):
                     // The organisation's own servers: no relaying, whoever posted.
                     recipients.append(.init(address: to, route: .lan, notify: notify, originalRecipient: "rfc822;" + address,
-                                            envelopeSender: address, lan: target))
+                                            envelopeSender: address, lan: target, distributedBy: address))
                 default:
                     break
                 }

@@ -5,18 +5,33 @@ import MailAuth
 import MailCore
 import Synchronization
 
-/// What goes to the receiving server: `signature` (its DKIM-Signature fields), then `header`
-/// when the header modifiers rewrote it, then the stored message (`body` when it was read with
-/// the message, else streamed from the store) from byte `skip` on: past its `Return-Path:`
-/// line, and past its own header when `header` replaces it.
+/// What goes to the receiving server: `loop` (`X-Loop:` fields of distribution lists), then
+/// `signature` (its DKIM-Signature fields), then `header` when the header modifiers rewrote
+/// it, then the stored message (`body` when it was read with the message, else streamed from
+/// the store) from byte `skip` on: past its `Return-Path:` line, and past its own header when
+/// `header` replaces it.
 struct OutgoingContent: Sendable {
     var body: [UInt8]?
+    var loop: [UInt8] = []
     var signature: [UInt8] = []
     var header: [UInt8] = []
     var skip: Int
 
     /// The bytes sent in place of the stored message's first `skip`.
-    var added: Int { signature.count + header.count }
+    var added: Int { loop.count + signature.count + header.count }
+    var start: [UInt8] { loop + signature + header }
+
+    /// This content as it goes to `recipients`: with an `X-Loop:` field for each distribution
+    /// list they were reached through (outside the DKIM signature, which does not cover it), so
+    /// a member passing it back to the list is recognised.
+    func reaching(_ recipients: [OutboundMessage.Recipient]) -> OutgoingContent {
+        var content = self
+        var seen = Set<String>()
+        for list in recipients.compactMap(\.distributedBy) where seen.insert(list.lowercased()).inserted {
+            content.loop += Array("X-Loop: \(list)\r\n".utf8)
+        }
+        return content
+    }
 }
 
 /// Opened DKIM keys by vault id: a key is opened from the vault once per process.

@@ -430,7 +430,7 @@ public final class DeliveryScheduler: Service, Sendable {
                         for group in Self.groups(of: recipients, size: policy.maxRecipientsPerMessage) {
                             await limiter.acquire(domain, limit: policy.maxPerDestination)
                             let attempt = await attempt(message, group, domain: domain, number: plan.nextAttemptNumber,
-                                                        policy: policy, content: content)
+                                                        policy: policy, content: content.reaching(group))
                             await limiter.release(domain)
                             plan.record(attempt)
                         }
@@ -439,7 +439,7 @@ public final class DeliveryScheduler: Service, Sendable {
                     // A relay takes every domain in one transaction, up to the per-message limit.
                     for group in Self.groups(of: recipients, size: policy.maxRecipientsPerMessage) {
                         let attempt = await relayAttempt(message, group, sender: sender, password: share.password,
-                                                         number: plan.nextAttemptNumber, policy: policy, content: content)
+                                                         number: plan.nextAttemptNumber, policy: policy, content: content.reaching(group))
                         plan.record(attempt)
                     }
                 }
@@ -488,7 +488,7 @@ public final class DeliveryScheduler: Service, Sendable {
         let store = self.store
         let blob = message.accepted.blob
         let skip = content.skip
-        let start = content.signature + content.header
+        let start = content.start
         if let body = content.body {
             // Read with the message and already checked against its digest.
             return { connection in

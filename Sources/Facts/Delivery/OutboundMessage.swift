@@ -22,6 +22,8 @@ public struct OutboundMessage: Sendable {
         public let envelopeSender: String
         /// Set for a recipient of the LAN queue: where it goes.
         public let lan: LANTarget?
+        /// The distribution list address this member was reached through.
+        public let distributedBy: String?
         public var state: State = .queued
         /// When it may be tried again; nil for at once.
         public var nextAttempt: Date?
@@ -56,7 +58,7 @@ public struct OutboundMessage: Sendable {
             Recipient(rcptid: index + 1, address: recipient.address, notify: recipient.notify,
                       originalRecipient: recipient.originalRecipient,
                       envelopeSender: recipient.envelopeSender ?? accepted.reversePath,
-                      lan: recipient.route == .lan ? recipient.lan : nil)
+                      lan: recipient.route == .lan ? recipient.lan : nil, distributedBy: recipient.distributedBy)
         }
     }
 

@@ -48,11 +48,16 @@ public struct MessageAccepted: Event {
         public var lan: LANTarget?
         /// The mailing list (lower-case name), for `list`.
         public var list: String?
+        /// For a remote or LAN member of a distribution list: the list address the message was
+        /// sent to. The copy leaves with `X-Loop: <that address>`, and a message coming back
+        /// to the list with it is not expanded again.
+        public var distributedBy: String?
 
         public init(address: String, route: Route, user: String? = nil, notify: [String] = [], originalRecipient: String? = nil,
-                    envelopeSender: String? = nil, lan: LANTarget? = nil, list: String? = nil) {
+                    envelopeSender: String? = nil, lan: LANTarget? = nil, list: String? = nil, distributedBy: String? = nil) {
             self.lan = lan
             self.list = list
+            self.distributedBy = distributedBy
             self.address = address
             self.route = route
             self.user = user

@@ -109,6 +109,9 @@ public struct RefusedRecipient: Codable, Sendable, Equatable {
         case notAllowed = "policy"
         /// Over the storage quota.
         case mailboxFull = "quota"
+        /// A distribution list's message coming back to the list (its `X-Loop:` names it): not
+        /// expanded again.
+        case loop
     }
     public var address: String
     public var reason: Reason

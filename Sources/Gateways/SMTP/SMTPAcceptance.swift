@@ -137,6 +137,14 @@ final class SMTPAcceptance: Sendable {
     func accept(_ message: SMTPMessage, router: Router, mayRelay: Bool, notes: [SMTPIDSNote],
                 session: SMTPSessionContext, receiptFields: [String] = []) async throws {
         var recipients: [MessageAccepted.Recipient] = []
+        var loops: [RefusedRecipient] = []
+        var parsed: MessageHeader?
+        func header() -> MessageHeader {
+            if let parsed { return parsed }
+            let header = MessageHeader.parse(Array(message.head.prefix(64 * 1_024)))
+            parsed = header
+            return header
+        }
         for recipient in message.recipients {
             let notify = recipient.parameters.notify.map(\.rawValue)
             let address = recipient.path.description
@@ -152,6 +160,14 @@ final class SMTPAcceptance: Sendable {
                 recipients.append(.init(address: address, route: .mailCommands, notify: notify,
                                         originalRecipient: recipient.parameters.originalRecipient))
             case .list(let name):
+                if router.hasLooped(list: name, xLoop: header().all("x-loop")) {
+                    // Sent to a member that passed it back: expanding it again would go round for ever.
+                    loops.append(RefusedRecipient(address: address, reason: .loop, reply: "554 5.4.6"))
+                    logger.warning("a distribution list's message came back to the list; not expanded again", metadata: [
+                        "list": "\(name)", "message": "\(message.messageID)",
+                    ])
+                    continue
+                }
                 let expanded = router.expand(list: name, address: address, notify: notify,
                                              originalRecipient: recipient.parameters.originalRecipient,
                                              remoteAllowed: router.snapshot.lists[name]?.isPublic == true || mayRelay)
@@ -198,12 +214,11 @@ final class SMTPAcceptance: Sendable {
             body: message.parameters.body?.rawValue, smtpUTF8: message.parameters.smtpUTF8, ret: message.parameters.ret?.rawValue,
             envelopeID: message.parameters.envelopeID, mailAuth: message.parameters.auth, size: Int64(message.size),
             blob: message.blob, returnPathLength: message.returnPathLength, subject: Self.subject(of: message.head),
-            refused: message.refused, processingTime: max(0, clock().timeIntervalSince(message.bodyStarted)),
+            refused: loops.isEmpty ? message.refused : (message.refused ?? []) + loops, processingTime: max(0, clock().timeIntervalSince(message.bodyStarted)),
             priority: session.authenticatedUser?.sendPriority, spf: message.spf?.result,
             dkim: message.dkim, dmarc: message.dmarc, junk: message.junk ? true : nil, arc: message.arc)
         if !receiptFields.isEmpty, recipients.contains(where: { $0.route == .remote || $0.route == .lan }) {
-            let header = MessageHeader.parse(Array(message.head.prefix(64 * 1_024)))
-            if receiptFields.contains(where: { header.first($0) != nil }) { accepted.receiptRequested = true }
+            if receiptFields.contains(where: { header().first($0) != nil }) { accepted.receiptRequested = true }
         }
         let stream = try StreamName(category: MessageAccepted.category, id: message.messageID)
         switch message.body {

@@ -122,6 +122,7 @@ public struct LogDBProjection: Projection {
             case .unknownLocal: "unknown user"
             case .notAllowed: "not allowed"
             case .mailboxFull: "mailbox full"
+            case .loop: "mail loop"
             }
             add(recipient.address, .invalid, "\(recipient.reply) \(reason)")
         }

@@ -24,6 +24,16 @@ public func fuzzMIME(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     _ = ListPost.withoutReturnPath(message)
     let edited = HeaderEditing.edit(message, removed: HeaderEditing.receiptRequests, added: [("X-Added", "1")])
     precondition(edited.count >= message.count - ListPost.fields(of: message).bodyStart + 2)
+    // The plain text of a message stays within its limit; decoding undoes what encoding did.
+    precondition(MessageText.plain(message, limit: 4_096).utf8.count <= 4_096 * 3)
+    let header = Array(message.prefix(ListPost.fields(of: message).bodyStart))
+    if let modified = HeaderModifier.apply([HeaderModifier(action: .remove, name: "X-", prefix: true),
+                                            HeaderModifier(action: .replace, name: "Subject", value: "s"),
+                                            HeaderModifier(action: .add, name: "X-Added", value: "1")], to: header) {
+        precondition(modified.count <= header.count + 64 && modified.suffix(2) == [0x0D, 0x0A])
+    }
+    _ = TransferEncoding.decode(message, encoding: "quoted-printable")
+    _ = TransferEncoding.decode(message, encoding: "base64")
     // The ListServer reads at most its limit of lines.
     let text = String(decoding: message, as: UTF8.self)
     let reading = ListServerCommand.read(subject: String(text.prefix(200)), body: text)

@@ -86,8 +86,8 @@ struct MailCommands: Sendable {
         let header = MessageHeader.parse(message)
         let sender = accepted.reversePath
         let subject = MIMEParser.summarise(Array(message.prefix(header.size))).subjectText ?? ""
-        let body = message[min(header.size, message.count)..<min(message.count, header.size + 16 * 1024)]
-        let request = MailCommandRequest.read(subject: subject, body: String(decoding: body, as: UTF8.self))
+        // The commands as written: a MIME message's first plain-text part, decoded.
+        let request = MailCommandRequest.read(subject: subject, body: MessageText.plain(message, limit: 16 * 1024))
         let command = request.command?.rawValue ?? "(none)"
         let stream = try MailCommandAnswered.stream(messageID: accepted.messageID)
 

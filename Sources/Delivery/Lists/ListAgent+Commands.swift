@@ -26,8 +26,8 @@ extension ListContext {
         let header = MessageHeader.parse(message)
         let sender = accepted.reversePath
         let subject = MIMEParser.summarise(Array(message.prefix(header.size))).subjectText ?? ""
-        let body = message[min(header.size, message.count)..<min(message.count, header.size + 64 * 1024)]
-        let reading = ListServerCommand.read(subject: subject, body: String(decoding: body, as: UTF8.self))
+        // The commands as written: a MIME message's first plain-text part, decoded.
+        let reading = ListServerCommand.read(subject: subject, body: MessageText.plain(message, limit: 64 * 1024))
         var results: [ListServerAnswered.Command] = []
         var appends: [PendingAppend] = []
         if let refusal = Self.automatic(header, sender: sender) {

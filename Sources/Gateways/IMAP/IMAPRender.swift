@@ -142,48 +142,6 @@ enum IMAPRender {
 
     /// Content-Transfer-Encoding removed (RFC 3516 BINARY); nil for an encoding it cannot undo.
     static func decoded(_ bytes: [UInt8], encoding: String) -> [UInt8]? {
-        switch encoding.lowercased() {
-        case "7bit", "8bit", "binary", "": return bytes
-        case "base64":
-            let clean = bytes.filter { Base64.isAlphabet($0) || $0 == UInt8(ascii: "=") }
-            var padded = clean
-            while padded.count % 4 != 0 { padded.append(UInt8(ascii: "=")) }
-            return Base64.decode(padded)
-        case "quoted-printable":
-            // RFC 2045 §6.7: per line, trailing whitespace is dropped, a final "=" is a soft
-            // line break, "=XX" is an octet; anything else stays as written.
-            var out: [UInt8] = []
-            var lineStart = 0
-            while lineStart < bytes.count {
-                var lineEnd = lineStart
-                while lineEnd < bytes.count && bytes[lineEnd] != 0x0A { lineEnd += 1 }
-                let hasBreak = lineEnd < bytes.count
-                var contentEnd = lineEnd
-                if contentEnd > lineStart && bytes[contentEnd - 1] == 0x0D { contentEnd -= 1 }
-                while contentEnd > lineStart && (bytes[contentEnd - 1] == 0x20 || bytes[contentEnd - 1] == 0x09) { contentEnd -= 1 }
-                var soft = false
-                if contentEnd > lineStart && bytes[contentEnd - 1] == UInt8(ascii: "=") {
-                    soft = true
-                    contentEnd -= 1
-                }
-                var index = lineStart
-                while index < contentEnd {
-                    let byte = bytes[index]
-                    if byte == UInt8(ascii: "="), index + 3 <= contentEnd,
-                       let value = UInt8(String(decoding: bytes[(index + 1)..<(index + 3)], as: UTF8.self), radix: 16) {
-                        out.append(value)
-                        index += 3
-                    } else {
-                        out.append(byte)
-                        index += 1
-                    }
-                }
-                if hasBreak && !soft { out += [0x0D, 0x0A] }
-                lineStart = lineEnd + 1
-            }
-            return out
-        default:
-            return nil
-        }
+        TransferEncoding.decode(bytes, encoding: encoding)
     }
 }

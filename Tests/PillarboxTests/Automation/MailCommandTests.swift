@@ -95,6 +95,34 @@ print(json.dumps({'sent': len(sys.argv) - 1}))
             try await server.cli(["verify"])
         }
     }
+
+    @Test("a command as mail clients write it: multipart/alternative, HTML first, the text part in base64")
+    func mimeBody() async throws {
+        try await MailServerHarness.with { server in
+            try await server.createStandardDirectory()
+            try await server.cli(["settings", "set", "smtp.spf_policy", "off", "smtp.dkim_verify", "false", "smtp.dmarc_policy", "off"])
+            try await server.start()
+            _ = try await server.python("""
+                import smtplib, email.policy
+                from email.mime.multipart import MIMEMultipart
+                from email.mime.text import MIMEText
+                message = MIMEMultipart('alternative')
+                message['From'] = 'bob@example.com'
+                message['To'] = 'mailer_daemon@example.com'
+                message['Subject'] = 'Set Forwarding'
+                message.attach(MIMEText('<p>USERNAME nobody</p>', 'html', 'utf-8'))
+                message.attach(MIMEText('USERNAME carol\\r\\nPASSWORD carol-pass\\r\\nFORWARD TO alice\\r\\n', 'plain', 'utf-8'))
+                assert 'base64' in message.as_string()
+                s = smtplib.SMTP('127.0.0.1', PORTS['smtp'], timeout=30)
+                s.sendmail('bob@example.com', ['mailer_daemon@example.com'], message.as_bytes(policy=email.policy.SMTP))
+                s.quit()
+                print(json.dumps({}))
+                """)
+            let answer = try await server.awaitInbox("bob", count: 1).map(Self.text)
+            #expect(answer[0].contains("Subject: Set Forwarding: done") && answer[0].contains("Forwarding is on, to alice."), "\(answer[0])")
+            #expect(try await server.cli(["user", "show", "carol"]).contains("alice"))
+        }
+    }
 }
 
 /// Admin messages to a group or everyone, with keywords filled in for each member.

@@ -1,0 +1,114 @@
+import Foundation
+
+/// Content-Transfer-Encoding undone (RFC 2045 §6), for the parts of a message that are read
+/// rather than passed on: IMAP's BINARY fetches and the text of mail sent to the server's own
+/// addresses (mail commands, the ListServer).
+public enum TransferEncoding {
+    /// `bytes` decoded; nil for an encoding that cannot be undone (an unknown one, or base64
+    /// that does not decode).
+    public static func decode(_ bytes: [UInt8], encoding: String) -> [UInt8]? {
+        switch encoding.lowercased() {
+        case "7bit", "8bit", "binary", "": return bytes
+        case "base64": return base64(bytes)
+        case "quoted-printable": return quotedPrintable(bytes)
+        default: return nil
+        }
+    }
+
+    /// Characters outside the alphabet (line breaks) passed over, missing padding added.
+    static func base64(_ bytes: [UInt8]) -> [UInt8]? {
+        var clean = bytes.filter { byte in
+            switch byte {
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+                 UInt8(ascii: "+"), UInt8(ascii: "/"), UInt8(ascii: "="): true
+            default: false
+            }
+        }
+        while clean.count % 4 != 0 { clean.append(UInt8(ascii: "=")) }
+        return Data(base64Encoded: Data(clean)).map { Array($0) }
+    }
+
+    /// RFC 2045 §6.7: per line, trailing white space is dropped, a final "=" is a soft line
+    /// break, "=XX" is an octet; anything else stays as written.
+    static func quotedPrintable(_ bytes: [UInt8]) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(bytes.count)
+        var lineStart = 0
+        while lineStart < bytes.count {
+            var lineEnd = lineStart
+            while lineEnd < bytes.count && bytes[lineEnd] != 0x0A { lineEnd += 1 }
+            let hasBreak = lineEnd < bytes.count
+            var contentEnd = lineEnd
+            if contentEnd > lineStart && bytes[contentEnd - 1] == 0x0D { contentEnd -= 1 }
+            while contentEnd > lineStart && (bytes[contentEnd - 1] == 0x20 || bytes[contentEnd - 1] == 0x09) { contentEnd -= 1 }
+            var soft = false
+            if contentEnd > lineStart && bytes[contentEnd - 1] == UInt8(ascii: "=") {
+                soft = true
+                contentEnd -= 1
+            }
+            var index = lineStart
+            while index < contentEnd {
+                let byte = bytes[index]
+                if byte == UInt8(ascii: "="), index + 3 <= contentEnd,
+                   let high = hexValue(bytes[index + 1]), let low = hexValue(bytes[index + 2]) {
+                    out.append(high << 4 | low)
+                    index += 3
+                } else {
+                    out.append(byte)
+                    index += 1
+                }
+            }
+            if hasBreak && !soft { out += [0x0D, 0x0A] }
+            lineStart = lineEnd + 1
+        }
+        return out
+    }
+
+    static func hexValue(_ byte: UInt8) -> UInt8? {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
+        default: nil
+        }
+    }
+}
+
+/// The text a person wrote in a message: its first `text/plain` part that is not an
+/// attachment (the whole body when it has no MIME structure), transfer encoding undone and
+/// read in its charset.
+public enum MessageText {
+    public static func plain(_ message: [UInt8], limit: Int = 64 * 1_024) -> String {
+        let summary = MIMEParser.summarise(message)
+        guard let part = firstPlain(summary.body), part.bodyOffset <= message.count else {
+            return String(decoding: message.dropFirst(summary.headerSize).prefix(limit), as: UTF8.self)
+        }
+        // Encoded text is longer than what it says: read up to twice the limit before decoding.
+        let end = min(message.count, part.bodyOffset + part.bodySize, part.bodyOffset + 2 * limit)
+        let raw = Array(message[part.bodyOffset..<end])
+        let decoded = TransferEncoding.decode(raw, encoding: part.encoding) ?? raw
+        return string(Array(decoded.prefix(limit)), charset: part.parameter("charset"))
+    }
+
+    static func firstPlain(_ part: BodyPart) -> BodyPart? {
+        if part.isMultipart {
+            for child in part.parts {
+                if let found = firstPlain(child) { return found }
+            }
+            return nil
+        }
+        guard part.type == "text", part.subtype == "plain", part.disposition?.lowercased() != "attachment" else { return nil }
+        return part
+    }
+
+    static func string(_ bytes: [UInt8], charset: String?) -> String {
+        switch charset?.lowercased() {
+        case "iso-8859-1", "latin1", "iso_8859-1":
+            return String(data: Data(bytes), encoding: .isoLatin1) ?? String(decoding: bytes, as: UTF8.self)
+        case "windows-1252", "cp1252":
+            return String(data: Data(bytes), encoding: .windowsCP1252) ?? String(decoding: bytes, as: UTF8.self)
+        default:
+            return String(decoding: bytes, as: UTF8.self)
+        }
+    }
+}

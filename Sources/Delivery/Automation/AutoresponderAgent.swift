@@ -16,25 +16,19 @@ import ServiceLifecycle
 /// across crashes too. Replies follow RFC 3834: sent from `<>` with `Auto-Submitted:
 /// auto-replied`, `In-Reply-To` and `References`, never to a bounce, automatic or list mail, a
 /// list or mail-system address, or the user's own address; at most once per sender per period.
-public struct AutoresponderAgent: Service {
+public struct AutoresponderAgent: ConsumerAgent {
     public static let consumerName = "autoresponder"
 
-    let consumer: LogConsumer
+    public let consumer: LogConsumer
 
-    public init(engine: ProjectionEngine, settings: LiveSettings, directory: LiveDirectory, logger: Logger) {
+    public init(engine: ProjectionEngine, directory: LiveDirectory, logger: Logger) {
         var logger = logger
         logger[metadataKey: "consumer"] = "\(Self.consumerName)"
-        let answering = Answering(engine: engine, settings: settings, directory: directory, logger: logger)
+        let answering = Answering(engine: engine, directory: directory, logger: logger)
         consumer = LogConsumer(name: Self.consumerName, categories: [MailboxStream.category], store: engine.store,
                                registry: EventTypeRegistry([MessageDelivered.self], passingOver: EventCatalogue.all),
                                logger: logger) { batch, connection in
             try await answering.handle(batch, on: connection)
-        }
-    }
-
-    public func run() async throws {
-        await cancelWhenGracefulShutdown {
-            try? await consumer.run()
         }
     }
 }
@@ -42,7 +36,6 @@ public struct AutoresponderAgent: Service {
 /// What the agent does with a batch.
 struct Answering: Sendable {
     let engine: ProjectionEngine
-    let settings: LiveSettings
     let directory: LiveDirectory
     let logger: Logger
 
@@ -53,7 +46,7 @@ struct Answering: Sendable {
         for item in batch.items {
             guard let delivered = item.event as? MessageDelivered else { continue }
             let user = String(item.recorded.stream.dropFirst(MailboxStream.category.count + 1))
-            if responders == nil { responders = try await Settings(engine: engine).value(SettingKey.autoresponders) }
+            if responders == nil { responders = try await Settings(engine: engine).snapshot(on: connection).value(SettingKey.autoresponders) }
             let own = responders?.filter { $0.user == user && $0.enabled } ?? []
             guard !own.isEmpty else { continue }
             guard let body = try await engine.store.blobs([delivered.message.blob], on: connection)[delivered.message.blob] else { continue }

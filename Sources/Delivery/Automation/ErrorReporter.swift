@@ -15,26 +15,20 @@ import Synchronization
 /// `component_recovered` and ends the run of errors. Each report says how many errors were
 /// held back since the last one. The runs of errors are folded from the agent's own stream when
 /// it starts, so they survive restarts.
-public struct ErrorReporter: Service {
+public struct ErrorReporter: ConsumerAgent {
     public static let consumerName = "error-reports"
 
-    let consumer: LogConsumer
+    public let consumer: LogConsumer
 
-    public init(engine: ProjectionEngine, settings: LiveSettings, directory: LiveDirectory, logger: Logger) {
+    public init(engine: ProjectionEngine, directory: LiveDirectory, logger: Logger) {
         var logger = logger
         logger[metadataKey: "consumer"] = "\(Self.consumerName)"
-        let reporting = ErrorReporting(engine: engine, settings: settings, directory: directory, logger: logger)
+        let reporting = ErrorReporting(engine: engine, directory: directory, logger: logger)
         consumer = LogConsumer(name: Self.consumerName, categories: [CollectorRunEnded.category, MessageAccepted.category],
                                store: engine.store,
                                registry: EventTypeRegistry([CollectorRunEnded.self, DeliveryAttempted.self], passingOver: EventCatalogue.all),
                                logger: logger) { batch, connection in
             try await reporting.handle(batch, on: connection)
-        }
-    }
-
-    public func run() async throws {
-        await cancelWhenGracefulShutdown {
-            try? await consumer.run()
         }
     }
 }
@@ -55,15 +49,13 @@ final class ErrorReporting: Sendable {
     }
 
     let engine: ProjectionEngine
-    let settings: LiveSettings
     let directory: LiveDirectory
     let logger: Logger
     /// By `component:object`; nil until folded from the stream.
     private let runs = Mutex<[String: Run]?>(nil)
 
-    init(engine: ProjectionEngine, settings: LiveSettings, directory: LiveDirectory, logger: Logger) {
+    init(engine: ProjectionEngine, directory: LiveDirectory, logger: Logger) {
         self.engine = engine
-        self.settings = settings
         self.directory = directory
         self.logger = logger
     }
@@ -101,7 +93,7 @@ final class ErrorReporting: Sendable {
         return folded
     }
 
-    func findings(_ event: any Event) -> [Finding] {
+    func findings(_ event: any Event, settings: SettingsSnapshot) -> [Finding] {
         switch event {
         case let run as CollectorRunEnded:
             return [run.failed ? .failed(component: "collector", object: run.collector, code: "failed", error: run.result)
@@ -122,11 +114,13 @@ final class ErrorReporting: Sendable {
     }
 
     func handle(_ batch: ConsumerBatch, on connection: PostgresConnection) async throws {
+        guard batch.items.contains(where: { $0.event is CollectorRunEnded || $0.event is DeliveryAttempted }) else { return }
         var state = try await fold()
+        let settings = try await Settings(engine: engine).snapshot(on: connection)
         let rules = settings.value(SettingKey<[String]>.errorSuppression).compactMap(ErrorSuppressionRule.init)
         var appends: [PendingAppend] = []
         for item in batch.items {
-            for finding in findings(item.event) {
+            for finding in findings(item.event, settings: settings) {
                 let now = item.recorded.recordedAt
                 switch finding {
                 case .worked(let component, let object):
@@ -140,7 +134,8 @@ final class ErrorReporting: Sendable {
                     let report = rule?.reports(at: now, start: run.started, reports: run.reports, lastReport: run.lastReport) ?? true
                     var noticeID: String?
                     if report {
-                        let (id, append) = try notice(component: component, object: object, error: error, run: run, at: now)
+                        let (id, append) = try notice(component: component, object: object, error: error, run: run, at: now,
+                                                      administrator: settings.value(SettingKey<String>.mainAdministrator))
                         noticeID = id
                         if let append { appends.append(append) }
                         run.reports += 1
@@ -164,12 +159,12 @@ final class ErrorReporting: Sendable {
     }
 
     /// The report to the main administrator; no append when the setting names nobody mail can reach.
-    func notice(component: String, object: String, error: String, run: Run, at now: Date) throws -> (String, PendingAppend?) {
+    func notice(component: String, object: String, error: String, run: Run, at now: Date,
+                administrator: String) throws -> (String, PendingAppend?) {
         let snapshot = directory.snapshot
         var router = Router(snapshot: snapshot)
         router.defaultMappings = true
         let domain = snapshot.mailDomain ?? "localhost"
-        let administrator = settings.value(SettingKey<String>.mainAdministrator)
         let address = administrator.contains("@") ? administrator : "\(administrator)@\(domain)"
         let id = ReportMail.randomID()
         guard let recipient = Answering.recipient(address, router: router) else {

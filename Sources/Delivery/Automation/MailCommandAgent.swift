@@ -28,32 +28,25 @@ public struct LoginChecks: Sendable {
 /// the message with SMTP AUTH; a wrong password counts in the login IPS. The change (the
 /// directory's own facts), the answer to the sender, the notice to the user when the sender is
 /// someone else, `mail_command_answered` and the consumer's checkpoint commit together.
-public struct MailCommandAgent: Service {
+public struct MailCommandAgent: ConsumerAgent {
     public static let consumerName = "mail-commands"
 
-    let consumer: LogConsumer
+    public let consumer: LogConsumer
 
-    public init(engine: ProjectionEngine, settings: LiveSettings, vault: SecretVault, logins: LoginChecks, logger: Logger) {
+    public init(engine: ProjectionEngine, vault: SecretVault, logins: LoginChecks, logger: Logger) {
         var logger = logger
         logger[metadataKey: "consumer"] = "\(Self.consumerName)"
-        let commands = MailCommands(engine: engine, settings: settings, vault: vault, logins: logins, logger: logger)
+        let commands = MailCommands(engine: engine, vault: vault, logins: logins, logger: logger)
         consumer = LogConsumer(name: Self.consumerName, categories: [MessageAccepted.category], store: engine.store,
                                registry: EventTypeRegistry([MessageAccepted.self], passingOver: EventCatalogue.all),
                                logger: logger) { batch, connection in
             try await commands.handle(batch, on: connection)
         }
     }
-
-    public func run() async throws {
-        await cancelWhenGracefulShutdown {
-            try? await consumer.run()
-        }
-    }
 }
 
 struct MailCommands: Sendable {
     let engine: ProjectionEngine
-    let settings: LiveSettings
     let vault: SecretVault
     let logins: LoginChecks
     let logger: Logger
@@ -99,6 +92,7 @@ struct MailCommands: Sendable {
             return
         }
         let snapshot = try await DirectorySnapshot.load(on: transaction.connection, logger: logger)
+        let settings = try await Settings(engine: engine).snapshot(on: transaction.connection)
         let domain = snapshot.mailDomain ?? "localhost"
         var router = Router(snapshot: snapshot)
         router.defaultMappings = !settings.value(SettingKey<Bool>.disableDefaultMappings)
@@ -110,7 +104,8 @@ struct MailCommands: Sendable {
             outcome.lines = ["Nothing was changed: \(refusal)"]
         } else if let user = outcome.user {
             do {
-                try await carryOut(request, for: user, snapshot: snapshot, transaction: transaction, outcome: &outcome)
+                try await carryOut(request, for: user, snapshot: snapshot, settings: settings, transaction: transaction,
+                                   outcome: &outcome)
             } catch let error as DirectoryError {
                 outcome.done = false
                 outcome.changed = nil
@@ -179,8 +174,8 @@ struct MailCommands: Sendable {
         return nil
     }
 
-    func carryOut(_ request: MailCommandRequest, for name: String, snapshot: DirectorySnapshot, transaction: ProjectionTransaction,
-                  outcome: inout Outcome) async throws {
+    func carryOut(_ request: MailCommandRequest, for name: String, snapshot: DirectorySnapshot, settings: SettingsSnapshot,
+                  transaction: ProjectionTransaction, outcome: inout Outcome) async throws {
         guard let command = request.command, let user = snapshot.users[name] else { return }
         let directory = Directory(engine: engine, passwordCost: .init(scryptLogN: settings.value(SettingKey<Int>.scryptCost)), vault: vault,
                                   actor: "mailcommand:\(name)")

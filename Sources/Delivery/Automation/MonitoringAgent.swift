@@ -14,27 +14,21 @@ import ServiceLifecycle
 /// `monitoring.random_target`. A copy is a new message from `<>` (nothing bounces back to the
 /// sender) without the original's receipt requests; the copy, its `message_monitored` record
 /// and the consumer's checkpoint commit together, so each message is considered once.
-public struct MonitoringAgent: Service {
+public struct MonitoringAgent: ConsumerAgent {
     public static let consumerName = "monitoring"
     /// The service name of the copies, which are never monitored themselves.
     static let service = "monitor"
 
-    let consumer: LogConsumer
+    public let consumer: LogConsumer
 
-    public init(engine: ProjectionEngine, settings: LiveSettings, directory: LiveDirectory, logger: Logger) {
+    public init(engine: ProjectionEngine, directory: LiveDirectory, logger: Logger) {
         var logger = logger
         logger[metadataKey: "consumer"] = "\(Self.consumerName)"
-        let monitoring = Monitoring(engine: engine, settings: settings, directory: directory, logger: logger)
+        let monitoring = Monitoring(engine: engine, directory: directory, logger: logger)
         consumer = LogConsumer(name: Self.consumerName, categories: [MessageAccepted.category], store: engine.store,
                                registry: EventTypeRegistry([MessageAccepted.self], passingOver: EventCatalogue.all),
                                logger: logger) { batch, connection in
             try await monitoring.handle(batch, on: connection)
-        }
-    }
-
-    public func run() async throws {
-        await cancelWhenGracefulShutdown {
-            try? await consumer.run()
         }
     }
 }
@@ -42,7 +36,6 @@ public struct MonitoringAgent: Service {
 /// The monitoring rules as the settings stand, and what the agent does with a batch.
 struct Monitoring: Sendable {
     let engine: ProjectionEngine
-    let settings: LiveSettings
     let directory: LiveDirectory
     let logger: Logger
 
@@ -58,7 +51,7 @@ struct Monitoring: Sendable {
         var isOff: Bool { target.isEmpty || modes.values.allSatisfy { $0 == .none } }
     }
 
-    func rules() -> Rules {
+    static func rules(_ settings: SettingsSnapshot) -> Rules {
         var rules = Rules()
         rules.modes[.incoming] = MonitoringMode(rawValue: settings.value(SettingKey<String>.monitoringIncoming)) ?? MonitoringMode.none
         rules.modes[.outgoing] = MonitoringMode(rawValue: settings.value(SettingKey<String>.monitoringOutgoing)) ?? MonitoringMode.none
@@ -72,7 +65,11 @@ struct Monitoring: Sendable {
     }
 
     func handle(_ batch: ConsumerBatch, on connection: PostgresConnection) async throws {
-        let rules = rules()
+        guard batch.items.contains(where: { $0.event is MessageAccepted }) else { return }
+        // The settings table, not the live copy: a message accepted right after a change is
+        // handled with it.
+        let settings = try await Settings(engine: engine).snapshot(on: connection)
+        let rules = Self.rules(settings)
         guard !rules.isOff else { return }
         var router = Router(snapshot: directory.snapshot)
         router.defaultMappings = !settings.value(SettingKey<Bool>.disableDefaultMappings)

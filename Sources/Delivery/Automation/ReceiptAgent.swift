@@ -12,36 +12,31 @@ import ServiceLifecycle
 /// message has left, when it carries one of `receipts.header_fields`. One receipt per delivery
 /// (each `delivered` names the recipients one receiving server took); the receipt, its
 /// `transmission_receipt_sent` and the consumer's checkpoint commit together.
-public struct ReceiptAgent: Service {
+public struct ReceiptAgent: ConsumerAgent {
     public static let consumerName = "receipts"
 
-    let consumer: LogConsumer
+    public let consumer: LogConsumer
 
-    public init(engine: ProjectionEngine, settings: LiveSettings, directory: LiveDirectory, logger: Logger) {
+    public init(engine: ProjectionEngine, directory: LiveDirectory, logger: Logger) {
         var logger = logger
         logger[metadataKey: "consumer"] = "\(Self.consumerName)"
-        let receipts = Receipts(engine: engine, settings: settings, directory: directory, logger: logger)
+        let receipts = Receipts(engine: engine, directory: directory, logger: logger)
         consumer = LogConsumer(name: Self.consumerName, categories: [MessageAccepted.category], store: engine.store,
                                registry: EventTypeRegistry([Delivered.self], passingOver: EventCatalogue.all),
                                logger: logger) { batch, connection in
             try await receipts.handle(batch, on: connection)
         }
     }
-
-    public func run() async throws {
-        await cancelWhenGracefulShutdown {
-            try? await consumer.run()
-        }
-    }
 }
 
 struct Receipts: Sendable {
     let engine: ProjectionEngine
-    let settings: LiveSettings
     let directory: LiveDirectory
     let logger: Logger
 
     func handle(_ batch: ConsumerBatch, on connection: PostgresConnection) async throws {
+        guard batch.items.contains(where: { $0.event is Delivered }) else { return }
+        let settings = try await Settings(engine: engine).snapshot(on: connection)
         let fields = settings.value(SettingKey<[String]>.receiptHeaderFields)
         guard !fields.isEmpty else { return }
         var router = Router(snapshot: directory.snapshot)

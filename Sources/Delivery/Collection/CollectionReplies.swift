@@ -12,10 +12,10 @@ import ServiceLifecycle
 /// `collection.left`, and appends `collected_message_fetch_requested` in its batch's
 /// transaction (so the request is recorded exactly once), after which the collector's next run
 /// downloads the message, if it was first left at most 14 days ago.
-public struct CollectionReplies: Service {
+public struct CollectionReplies: ConsumerAgent {
     public static let consumerName = "collection-replies"
 
-    let consumer: LogConsumer
+    public let consumer: LogConsumer
 
     public init(engine: ProjectionEngine, logger: Logger) {
         var logger = logger
@@ -27,17 +27,6 @@ public struct CollectionReplies: Service {
         }
     }
 
-    public func run() async throws {
-        await cancelWhenGracefulShutdown {
-            try? await consumer.run()
-        }
-    }
-
-    /// Handles everything accepted so far; returns how many messages it read.
-    @discardableResult
-    public func catchUp() async throws -> Int {
-        try await consumer.catchUp()
-    }
 
     /// The token in a reply address, when it is one.
     static func token(in address: String) -> String? {

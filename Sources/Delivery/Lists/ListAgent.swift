@@ -13,17 +13,17 @@ import ServiceLifecycle
 /// ListServer) and of `list_post_moderated` (a moderator's decision). Everything it does with a
 /// message — the copies it sends, the notices, the facts saying what it did, a membership
 /// change — commits with its checkpoint, so each post and each command is handled once.
-public struct ListAgent: Service {
+public struct ListAgent: ConsumerAgent {
     public static let consumerName = "list-agent"
 
-    let consumer: LogConsumer
+    public let consumer: LogConsumer
 
     /// `unsubscribeKey` signs one-click unsubscribe links (nil: mailto links only).
-    public init(engine: ProjectionEngine, settings: LiveSettings, directory: LiveDirectory, unsubscribeKey: SymmetricKey?,
+    public init(engine: ProjectionEngine, directory: LiveDirectory, unsubscribeKey: SymmetricKey?,
                 logger: Logger) {
         var logger = logger
         logger[metadataKey: "consumer"] = "\(Self.consumerName)"
-        let work = ListWork(engine: engine, settings: settings, unsubscribeKey: unsubscribeKey, logger: logger)
+        let work = ListWork(engine: engine, unsubscribeKey: unsubscribeKey, logger: logger)
         consumer = LogConsumer(name: Self.consumerName, categories: [MessageAccepted.category, ListPostDistributed.category],
                                store: engine.store,
                                registry: EventTypeRegistry([MessageAccepted.self, ListPostModerated.self], passingOver: EventCatalogue.all),
@@ -32,24 +32,12 @@ public struct ListAgent: Service {
         }
     }
 
-    public func run() async throws {
-        await cancelWhenGracefulShutdown {
-            try? await consumer.run()
-        }
-    }
-
-    /// Handles everything so far; returns how many events it read.
-    @discardableResult
-    public func catchUp() async throws -> Int {
-        try await consumer.catchUp()
-    }
 }
 
 /// What the agent does with a batch: one transaction joined to the batch's, opened when there
 /// is something to do.
 struct ListWork: Sendable {
     let engine: ProjectionEngine
-    let settings: LiveSettings
     let unsubscribeKey: SymmetricKey?
     let logger: Logger
 
@@ -63,7 +51,7 @@ struct ListWork: Sendable {
                 context = opened
             } else {
                 context = try await ListContext(transaction: try await engine.transaction(joining: connection),
-                                                settings: Settings(engine: engine),
+                                                settings: Settings(engine: engine).snapshot(on: connection),
                                                 unsubscribeKey: unsubscribeKey, logger: logger)
                 opened = context
             }
@@ -114,22 +102,22 @@ final class ListContext {
 
     /// `settings` is the settings table, not the live copy: a post accepted right after a change
     /// is handled with it, as the log orders them.
-    init(transaction: ProjectionTransaction, settings: Settings, unsubscribeKey: SymmetricKey?, logger: Logger) async throws {
+    init(transaction: ProjectionTransaction, settings: SettingsSnapshot, unsubscribeKey: SymmetricKey?, logger: Logger) async throws {
         self.transaction = transaction
         snapshot = try await DirectorySnapshot.load(on: transaction.connection, logger: logger)
         var router = Router(snapshot: snapshot)
-        router.defaultMappings = try await !settings.value(SettingKey<Bool>.disableDefaultMappings)
-        let name = try await settings.value(SettingKey<String>.listServerName)
+        router.defaultMappings = !settings.value(SettingKey<Bool>.disableDefaultMappings)
+        let name = settings.value(SettingKey<String>.listServerName)
         router.listServerName = name
         self.router = router
         domain = snapshot.mailDomain ?? "localhost"
         listServer = "\(name.isEmpty ? "listserver" : name)@\(domain)"
-        listServerReplyTo = try await settings.value(SettingKey<String>.listServerReplyTo)
-        let administrator = try await settings.value(SettingKey<String>.mainAdministrator)
+        listServerReplyTo = settings.value(SettingKey<String>.listServerReplyTo)
+        let administrator = settings.value(SettingKey<String>.mainAdministrator)
         mainAdministrator = administrator.contains("@") ? administrator : "\(administrator)@\(domain)"
-        reportBad = try await settings.value(SettingKey<Bool>.listServerReportBad)
-        ignoreWithoutCommands = try await settings.value(SettingKey<Bool>.listServerIgnoreWithoutCommands)
-        unsubscribeURL = try await settings.value(SettingKey<String>.listUnsubscribeURL)
+        reportBad = settings.value(SettingKey<Bool>.listServerReportBad)
+        ignoreWithoutCommands = settings.value(SettingKey<Bool>.listServerIgnoreWithoutCommands)
+        unsubscribeURL = settings.value(SettingKey<String>.listUnsubscribeURL)
         self.unsubscribeKey = unsubscribeKey
         self.logger = logger
     }

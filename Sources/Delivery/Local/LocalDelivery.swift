@@ -13,10 +13,10 @@ import ServiceLifecycle
 /// one transaction, so every accepted message is delivered exactly once, also across crashes.
 /// The SMTP gateway's `250` already waited for `MessageAccepted` to be durable; this agent
 /// only moves it into mailboxes, usually within milliseconds.
-public struct LocalDelivery: Service {
+public struct LocalDelivery: ConsumerAgent {
     public static let consumerName = "local-delivery"
 
-    let consumer: LogConsumer
+    public let consumer: LogConsumer
 
     public init(engine: ProjectionEngine, batchSize: Int = 200, logger: Logger) {
         var logger = logger
@@ -29,17 +29,6 @@ public struct LocalDelivery: Service {
         }
     }
 
-    public func run() async throws {
-        await cancelWhenGracefulShutdown {
-            try? await consumer.run()
-        }
-    }
-
-    /// Delivers everything accepted so far; returns how many messages it read.
-    @discardableResult
-    public func catchUp() async throws -> Int {
-        try await consumer.catchUp()
-    }
 
 }
 

@@ -27,6 +27,18 @@ public struct Settings: Sendable {
         return nil
     }
 
+    /// Every changed setting as `connection` sees it, read at once: a consumer of the log
+    /// reads this per batch, so a message accepted after a change is handled with it (the
+    /// settings table is written in the transaction of the change).
+    package func snapshot(on connection: PostgresConnection) async throws -> SettingsSnapshot {
+        var values: [String: String] = [:]
+        for try await (key, value) in try await connection.query("SELECT key, value::text FROM settings.settings",
+                                                                logger: engine.logger).decode((String, String).self) {
+            values[key] = value
+        }
+        return SettingsSnapshot(values: values)
+    }
+
     /// The settings that were changed: each one's JSON and the log position of its last change.
     public func stored() async throws -> [(name: String, json: String, position: Int64)] {
         var stored: [(name: String, json: String, position: Int64)] = []
@@ -42,5 +54,18 @@ public struct Settings: Sendable {
         var stored: [String: String] = [:]
         for setting in try await self.stored() { stored[setting.name] = setting.json }
         return SettingKeys.all.map { key in (key, stored[key.name] ?? key.defaultJSON, stored[key.name] == nil) }
+    }
+}
+
+/// The settings as they stood at one moment, read synchronously.
+public struct SettingsSnapshot: Sendable {
+    let values: [String: String]
+
+    public init(values: [String: String]) { self.values = values }
+
+    /// The value, or the default when never set (or no longer decoding).
+    public func value<Value>(_ key: SettingKey<Value>) -> Value {
+        guard let json = values[key.name], let value = SettingJSON.decode(Value.self, from: json) else { return key.defaultValue }
+        return value
     }
 }

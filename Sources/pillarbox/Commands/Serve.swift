@@ -135,16 +135,16 @@ struct Serve: AsyncParsableCommand {
                                                         hostname: configuration.hostname.value,
                                                         vault: SecretVault(keys: configuration.keys, logger: logger), logger: logger))]
                     + [.init(service: CollectionReplies(engine: engine, logger: logger))]
-                    + [.init(service: AutoresponderAgent(engine: engine, settings: settings, directory: directory, logger: logger))]
-                    + [.init(service: MonitoringAgent(engine: engine, settings: settings, directory: directory, logger: logger))]
-                    + [.init(service: ReceiptAgent(engine: engine, settings: settings, directory: directory, logger: logger))]
-                    + [.init(service: ErrorReporter(engine: engine, settings: settings, directory: directory, logger: logger))]
+                    + [.init(service: AutoresponderAgent(engine: engine, directory: directory, logger: logger))]
+                    + [.init(service: MonitoringAgent(engine: engine, directory: directory, logger: logger))]
+                    + [.init(service: ReceiptAgent(engine: engine, directory: directory, logger: logger))]
+                    + [.init(service: ErrorReporter(engine: engine, directory: directory, logger: logger))]
                     + [.init(service: MailCommandAgent(
-                        engine: engine, settings: settings, vault: SecretVault(keys: configuration.keys, logger: logger),
+                        engine: engine, vault: SecretVault(keys: configuration.keys, logger: logger),
                         logins: LoginChecks(isBlocked: { logins.isBlocked($0) }, failed: { user, reason, session, client in
                             await logins.failed(user: user, reason: reason, service: "mailcommands", sessionID: session, clientIP: client)
                         }), logger: logger))]
-                    + [.init(service: ListAgent(engine: engine, settings: settings, directory: directory,
+                    + [.init(service: ListAgent(engine: engine, directory: directory,
                                                 unsubscribeKey: listUnsubscribeKey,
                                                 logger: logger))]
                     + [.init(service: ReportService(engine: engine, settings: settings, directory: directory,

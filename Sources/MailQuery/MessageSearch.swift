@@ -13,6 +13,8 @@ public struct MessageSearch {
     public let recent: Bool
     public let summary: MessageSummary?
     public let body: [UInt8]?
+    /// WITHIN's OLDER and YOUNGER count back from here.
+    public var now = Date()
 
     /// The message numbered `number` of `count`, the mailbox's largest UID being `largestUID`;
     /// `body` is needed only for keys `needs(_:text: true)` says need it.
@@ -75,6 +77,10 @@ public struct MessageSearch {
         case .or(let a, let b): return matches(a) || matches(b)
         case .and(let keys): return keys.allSatisfy(matches)
         case .modSeq(let value): return message.modSeq >= value
+        case .emailID(let id): return id == Self.emailID(message)
+        case .threadID: return false // no thread ids are kept (THREADID is NIL)
+        case .older(let seconds): return message.internalDate <= now.addingTimeInterval(-TimeInterval(seconds))
+        case .younger(let seconds): return message.internalDate > now.addingTimeInterval(-TimeInterval(seconds))
         }
     }
 
@@ -96,6 +102,12 @@ public struct MessageSearch {
             return Int64((date.timeIntervalSince1970 / 86_400).rounded(.down))
         }
         return nil
+    }
+
+    /// RFC 8474 EMAILID: the content's SHA-256 (the blob id), so copies and moves keep it and
+    /// only identical messages share it; the same after `pillarbox rebuild`.
+    public static func emailID(_ message: MessageInfo) -> String {
+        "M" + message.blob.bytes.prefix(12).map { String(format: "%02x", $0) }.joined()
     }
 
     func day(_ date: Date) -> Int64 { Int64((date.timeIntervalSince1970 / 86_400).rounded(.down)) }

@@ -29,6 +29,8 @@ public struct SortableMessage {
         case "FROM": return order(firstMailbox(a.summary?.envelope.from), firstMailbox(b.summary?.envelope.from))
         case "TO": return order(firstMailbox(a.summary?.envelope.to), firstMailbox(b.summary?.envelope.to))
         case "CC": return order(firstMailbox(a.summary?.envelope.cc), firstMailbox(b.summary?.envelope.cc))
+        case "DISPLAYFROM": return order(display(a.summary?.envelope.from), display(b.summary?.envelope.from))
+        case "DISPLAYTO": return order(display(a.summary?.envelope.to), display(b.summary?.envelope.to))
         default: return .orderedSame
         }
     }
@@ -36,6 +38,16 @@ public struct SortableMessage {
     /// RFC 5256 §2.2: the Date header, or the internal date when there is none.
     public var sentDate: Date {
         summary?.sentDate.map { Date(timeIntervalSince1970: TimeInterval($0)) } ?? message.internalDate
+    }
+
+    /// RFC 5957 §2: the first address's display name, decoded, or else its addr-spec; in
+    /// title case for i;unicode-casemap.
+    static func display(_ addresses: [MessageAddress]?) -> String {
+        guard let first = addresses?.first(where: { $0.mailbox != nil }) else { return "" }
+        if let name = first.name.map(EncodedWord.decode)?.trimmingCharacters(in: .whitespaces), !name.isEmpty {
+            return name.uppercased()
+        }
+        return ((first.mailbox ?? "") + (first.host.map { "@" + $0 } ?? "")).uppercased()
     }
 
     static func firstMailbox(_ addresses: [MessageAddress]?) -> String {

@@ -54,6 +54,8 @@ struct IMAPStateMachineTests {
                     answer = .saslCredentials(nil)
                 case .loggedIn(let user):
                     calls.append("logged in \(user.name)")
+                case .loggedOut:
+                    calls.append("logged out")
                 case .beginSpool(let size, _):
                     calls.append("spool \(size)")
                 case .spool(let bytes):
@@ -133,6 +135,20 @@ struct IMAPStateMachineTests {
         #expect(session.client(String(repeating: "y", count: 100_000) + "\r\n") == "c OK done\r\n")
         #expect(session.spooled == 300_000)
         #expect(session.client("d SEARCH TEXT {300000}\r\n").hasPrefix("d NO [TOOBIG]"), "only APPEND may be large")
+    }
+
+    @Test("UNAUTHENTICATE: not logged in again, literals back to their limit before login, another login on the same connection")
+    func unauthenticate() {
+        var session = Dialogue(authWithoutTLS: true)
+        _ = session.feed(.connected)
+        #expect(session.client("a UNAUTHENTICATE\r\n") == "a BAD Log in first\r\n")
+        _ = session.client("b LOGIN alice secret\r\n")
+        #expect(session.client("c UNAUTHENTICATE\r\n") == "c OK UNAUTHENTICATE completed\r\n")
+        #expect(session.calls.last == "logged out")
+        #expect(session.client("d SELECT INBOX\r\n") == "d BAD Log in first\r\n")
+        #expect(session.client("e APPEND INBOX {300000}\r\n").hasPrefix("e NO [TOOBIG]"))
+        #expect(session.client("f LOGIN alice secret\r\n").hasPrefix("f OK [CAPABILITY "))
+        #expect(session.calls.last == "logged in alice")
     }
 
     @Test("AUTHENTICATE PLAIN with a continuation; * cancels; three failures end the session")

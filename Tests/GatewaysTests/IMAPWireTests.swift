@@ -54,6 +54,35 @@ struct IMAPWireTests {
         #expect(date == IMAPDate.parseDateTime("01-Feb-2026 09:00:00 +0000"))
     }
 
+    @Test("the extensions' syntax: ESORT's RETURN, CANCELUPDATE, UNAUTHENTICATE, WITHIN, OBJECTID, PREVIEW (LAZY) beside FETCH modifiers")
+    func extensions() {
+        guard case .sort(true, ["PARTIAL", "1:10", "UPDATE"], ["REVERSE", "DISPLAYFROM"], .older(3600))? =
+                kind("a UID SORT RETURN (PARTIAL 1:10 UPDATE) (REVERSE DISPLAYFROM) UTF-8 OLDER 3600") else {
+            Issue.record("ESORT did not parse")
+            return
+        }
+        #expect(kind("a CANCELUPDATE \"b1\" \"b2\"") == .cancelUpdate(["b1", "b2"]))
+        #expect(kind("a UNAUTHENTICATE") == .unauthenticate)
+        #expect(kind("a SEARCH YOUNGER 60 EMAILID M0a1b") == .search(uid: false, returns: nil,
+                                                                      key: .and([.younger(60), .emailID("M0a1b")])))
+        guard case .fetch(_, _, let lazy, nil, false)? = kind("a FETCH 1 (UID PREVIEW (LAZY) EMAILID THREADID)") else {
+            Issue.record("PREVIEW (LAZY) did not parse")
+            return
+        }
+        #expect(lazy == [.uid, .preview(lazy: true), .emailID, .threadID])
+        guard case .fetch(_, _, let items, 5, false)? = kind("a FETCH 1:* PREVIEW (CHANGEDSINCE 5)") else {
+            Issue.record("PREVIEW followed by CHANGEDSINCE did not parse")
+            return
+        }
+        #expect(items == [.preview(lazy: false)])
+        for bad in ["a CANCELUPDATE", "a FETCH 1 (PREVIEW (FAST))", "a SORT RETURN (PARTIAL 1:*) (ARRIVAL) UTF-8 ALL", "a SEARCH OLDER x"] {
+            guard case .failure(.bad) = parse(bad) else {
+                Issue.record("accepted \(bad)")
+                continue
+            }
+        }
+    }
+
     @Test("malformed commands get a tagged BAD (or an untagged one without a tag)", arguments: [
         "a FROB", "a LOGIN alice", "a SELECT", "a FETCH 1 (NOSUCH)", "a FETCH 0 FLAGS", "a STORE 1 FLAGS", "a SEARCH NOSUCH",
         "a SEARCH " + String(repeating: "(", count: 40) + "ALL" + String(repeating: ")", count: 40), "a APPEND INBOX {10}\r\nshort",

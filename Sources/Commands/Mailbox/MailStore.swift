@@ -77,7 +77,7 @@ public struct MailStore: Sendable {
     public func deliver(_ message: [UInt8], to users: [String], mailbox: String = "INBOX", flags: [String] = [],
                         internalDate: Date? = nil) async throws -> [Stored] {
         let blob = BlobData(message)
-        let summary = MIMEParser.summarise(message, limits: mimeLimits)
+        let summary = MIMEParser.summariseForStorage(message, limits: mimeLimits)
         let date = internalDate ?? clock()
         return try await engine.transaction { transaction in
             let (appends, stored) = try await self.deliveries(of: blob, summary: summary, to: users, mailbox: mailbox,
@@ -183,7 +183,7 @@ public struct MailStore: Sendable {
     public func append(_ message: [UInt8], user: String, mailbox name: String, flags: [String] = [],
                        internalDate: Date? = nil) async throws -> Stored {
         let blob = BlobData(message)
-        return try await append(blob: blob.id, size: Int64(message.count), summary: MIMEParser.summarise(message, limits: mimeLimits),
+        return try await append(blob: blob.id, size: Int64(message.count), summary: MIMEParser.summariseForStorage(message, limits: mimeLimits),
                                 user: user, mailbox: name, flags: flags, internalDate: internalDate) { _ in [blob] }
     }
 
@@ -192,7 +192,7 @@ public struct MailStore: Sendable {
     /// it is never held whole in memory.
     public func append(spooledAt path: String, blob: BlobID, size: Int64, user: String, mailbox name: String,
                        flags: [String] = [], internalDate: Date? = nil) async throws -> Stored {
-        let summary = try MappedFile(path: path).withBytes { MIMEParser.summarise($0, limits: mimeLimits) }
+        let summary = try MappedFile(path: path).withBytes { MIMEParser.summariseForStorage($0, limits: mimeLimits) }
         return try await append(blob: blob, size: size, summary: summary, user: user, mailbox: name, flags: flags,
                                 internalDate: internalDate) { transaction in
             try await transaction.storeBlob(blob, size: size, fromFile: path)

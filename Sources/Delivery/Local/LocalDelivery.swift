@@ -71,7 +71,7 @@ struct Filing: Sendable {
                 continue
             }
             let users = message.recipients.compactMap { $0.route == .local ? $0.user : nil }
-            deliveries.append(MailStore.Delivery(blob: message.blob, size: Int64(body.count), summary: MIMEParser.summarise(body),
+            deliveries.append(MailStore.Delivery(blob: message.blob, size: Int64(body.count), summary: MIMEParser.summariseForStorage(body),
                                                  users: users, internalDate: recordedAt,
                                                  mailbox: message.junk == true ? "Junk" : "INBOX"))
         }

@@ -13,6 +13,7 @@ extension IMAPSession {
 
     func select(_ tag: String, _ name: String, readOnly: Bool, condStore: Bool, qresync: IMAPQResync?,
                 user: UserRecord) async throws {
+        searchContexts = []
         if selected != nil {
             state = .authenticated(user)
             if enabled.contains("QRESYNC") || enabled.contains("IMAP4REV2") { untagged(.previousMailboxClosed) }
@@ -42,6 +43,7 @@ extension IMAPSession {
         untagged("OK [UIDVALIDITY \(mailbox.uidValidity)] UIDs valid")
         untagged("OK [UIDNEXT \(mailbox.uidNext)] Predicted next UID")
         untagged("OK [HIGHESTMODSEQ \(mailbox.highestModSeq)] Highest")
+        untagged("OK [MAILBOXID (\(Self.mailboxObjectID(user: user.id, mailbox)))] Ok")
         if let firstUnseen = messages.firstIndex(where: { !$0.flags.contains("\\Seen") }) {
             untagged("OK [UNSEEN \(firstUnseen + 1)] First unseen")
         }
@@ -103,11 +105,14 @@ extension IMAPSession {
         }
         switch command.kind {
         case .create(let text):
-            _ = try await mail.createMailbox(user: user.id, name: try name(text))
-            tagged(tag, .completed("CREATE"))
+            let created = try await mail.createMailbox(user: user.id, name: try name(text))
+            tagged(tag, "OK [MAILBOXID (\(Self.mailboxObjectID(user: user.id, created)))] CREATE completed")
         case .delete(let text):
             let stored = try name(text)
-            if selected?.mailbox.name == stored { state = .authenticated(user) }
+            if selected?.mailbox.name == stored {
+                state = .authenticated(user)
+                searchContexts = []
+            }
             try await mail.deleteMailbox(user: user.id, name: stored)
             tagged(tag, .completed("DELETE"))
         case .rename(let from, let to):
@@ -223,6 +228,7 @@ extension IMAPSession {
             case "DELETED": parts.append("DELETED \(messages.filter { $0.flags.contains("\\Deleted") }.count)")
             case "SIZE": parts.append("SIZE \(mailbox.bytes)")
             case "HIGHESTMODSEQ": parts.append("HIGHESTMODSEQ \(mailbox.highestModSeq)")
+            case "MAILBOXID": parts.append("MAILBOXID (\(Self.mailboxObjectID(user: user.id, mailbox)))")
             case "RECENT": parts.append("RECENT \(accounts.recent.unclaimed(messages.map(\.uid), in: mailbox).count)")
             default: throw MailStoreError.invalidName("STATUS item \(item)")
             }
@@ -302,7 +308,8 @@ extension IMAPSession {
     /// RFC 5258 §3: LIST's RETURN options, STATUS followed by its items (flattened by the parser).
     static func validReturnOptions(_ returns: [String]) -> Bool {
         let options: Set<String> = ["SUBSCRIBED", "CHILDREN", "SPECIAL-USE", "STATUS"]
-        let statusItems: Set<String> = ["MESSAGES", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "DELETED", "SIZE", "HIGHESTMODSEQ", "RECENT"]
+        let statusItems: Set<String> = ["MESSAGES", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "DELETED", "SIZE", "HIGHESTMODSEQ", "RECENT",
+                                        "MAILBOXID"]
         var inStatus = false
         for word in returns {
             if word == "STATUS" { inStatus = true; continue }
@@ -316,7 +323,8 @@ extension IMAPSession {
     static func statusItems(_ returns: [String]) -> [String] {
         // The parser flattens `STATUS (MESSAGES UNSEEN)` to its words; the items follow STATUS.
         guard let index = returns.firstIndex(of: "STATUS") else { return [] }
-        return returns[(index + 1)...].filter { ["MESSAGES", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "DELETED", "SIZE", "HIGHESTMODSEQ", "RECENT"].contains($0) }
+        return returns[(index + 1)...].filter { ["MESSAGES", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "DELETED", "SIZE", "HIGHESTMODSEQ", "RECENT", "MAILBOXID"]
+            .contains($0) }
     }
 
     /// LIST wildcards: `*` matches anything, `%` anything but the delimiter. Dynamic

@@ -21,6 +21,7 @@ extension IMAPSession {
                 _ = try await accounts.mail.expunge(user: user.id, mailboxID: current.mailbox.id)
             }
             state = .authenticated(user)
+            searchContexts = []
             tagged(tag, "OK \(command.kind == .close ? "CLOSE" : "UNSELECT") completed")
         case .expunge, .uidExpunge:
             guard !current.readOnly else {
@@ -49,7 +50,15 @@ extension IMAPSession {
             await refresh(allowExpunge: uid)
             tagged(tag, modified.isEmpty ? "OK STORE completed" : "OK [MODIFIED \(Self.compress(modified))] Conditional STORE failed")
         case .search(let uid, let returns, let key):
-            try await search(tag: tag, uid: uid, returns: returns, key: key, user: user)
+            var options: SearchReturn?
+            if let returns {
+                guard let parsed = SearchReturn(returns) else {
+                    tagged(tag, "BAD Unknown or malformed RETURN options")
+                    return
+                }
+                options = parsed
+            }
+            try await search(tag: tag, uid: uid, options: options, key: key, user: user)
             await refresh(allowExpunge: uid)
             tagged(tag, .completed("SEARCH"))
         case .copy(let uid, let set, let name), .move(let uid, let set, let name):
@@ -125,6 +134,7 @@ extension IMAPSession {
     func reportExpunged(_ uids: [UInt32]) {
         guard case .selected(let user, var current) = state else { return }
         let gone = uids.filter { current.sequenceNumber(of: $0) != nil }
+        dropFromSearchContexts(gone, in: current)
         if enabled.contains("QRESYNC") {
             if !gone.isEmpty { untagged("VANISHED \(Self.compress(gone))") }
             for uid in gone { remove(uid, from: &current) }
@@ -153,6 +163,8 @@ extension IMAPSession {
         let generation = accounts.changeMark
         if generation == refreshedAt {
             if allowExpunge && !current.pendingExpunges.isEmpty { reportExpunged(Array(current.pendingExpunges)) }
+            // This command's own changes may be noted only once it is done.
+            await updateSearchContexts()
             return
         }
         refreshedAt = generation
@@ -204,6 +216,7 @@ extension IMAPSession {
             untagged("\(now.uids.count) EXISTS")
             if showsRecent { untagged("\(now.recent.count) RECENT") }
         }
+        await updateSearchContexts()
     }
 
     // MARK: FETCH
@@ -225,10 +238,11 @@ extension IMAPSession {
         if changedSince != nil && !items.contains(.modSeq) { items.append(.modSeq) } // RFC 7162 §3.1.4.1
         let needsSummary = items.contains { item in
             switch item {
-            case .envelope, .bodyStructure, .body, .section, .binarySize, .rfc822Header, .rfc822Text: true
+            case .envelope, .bodyStructure, .body, .section, .binarySize, .rfc822Header, .rfc822Text, .preview: true
             default: false
             }
         }
+        let previewNow = items.contains(.preview(lazy: false))
         let needsBody = items.contains { item in
             switch item {
             case .rfc822, .rfc822Header, .rfc822Text, .section, .binarySize: true
@@ -248,7 +262,9 @@ extension IMAPSession {
                                                                                            uids: batch.map(\.uid)).map { ($0.uid, $0) })
             let blobs = Array(Set(infos.values.map(\.blob)))
             let summaries = needsSummary ? try await accounts.mail.reader.summaries(blobs) : [:]
-            let bodies = needsBody ? try await accounts.bodies(blobs) : [:]
+            // A preview not kept with its summary is worked out from the body (PREVIEW without LAZY).
+            let previewless = previewNow ? blobs.filter { summaries[$0]?.preview == nil } : []
+            let bodies = needsBody ? try await accounts.bodies(blobs) : previewless.isEmpty ? [:] : try await accounts.bodies(previewless)
             var seenFlags: [UInt32: [String]] = [:]
             if setsSeen {
                 let unseen = infos.values.filter { !$0.flags.contains("\\Seen") }.map(\.uid)
@@ -327,6 +343,18 @@ extension IMAPSession {
             }
             let value = binary && bytes.contains(0) ? Array("~{\(bytes.count)}\r\n".utf8) + bytes : IMAPText.literal(bytes)
             return Array("\(label) ".utf8) + value
+        case .emailID:
+            return Array("EMAILID (\(MessageSearch.emailID(info)))".utf8)
+        case .threadID:
+            return Array("THREADID NIL".utf8)
+        case .preview(let lazy):
+            if let preview = summary?.preview { return Array("PREVIEW ".utf8) + IMAPText.string(preview) }
+            guard !lazy, let summary, !message.isEmpty else { return Array("PREVIEW NIL".utf8) }
+            // Stored before previews were kept: worked out now.
+            let text = MessageText.preview(summary) { range in
+                Array(message[min(range.lowerBound, message.count)..<min(range.upperBound, message.count)])
+            }
+            return Array("PREVIEW ".utf8) + IMAPText.string(text)
         case .binarySize(let path):
             guard let summary, let bytes = IMAPRender.section(IMAPSection(part: path, text: .all), of: message, summary: summary)
             else { return Array("BINARY.SIZE[\(path.map(String.init).joined(separator: "."))] NIL".utf8) }
@@ -375,7 +403,7 @@ extension IMAPSession {
 
     // MARK: SEARCH
 
-    func search(tag: String, uid: Bool, returns: [String]?, key: IMAPSearchKey, user: UserRecord) async throws {
+    func search(tag: String, uid: Bool, options: SearchReturn?, key: IMAPSearchKey, user: UserRecord) async throws {
         guard let current = selected else { return }
         let messages = try await accounts.mail.reader.messages(user.id, mailboxID: current.mailbox.id)
         let needsText = MessageSearch.needs(key, text: true)
@@ -397,24 +425,24 @@ extension IMAPSession {
         }
         let values = matches.map { uid ? $0.uid : UInt32($0.number) }
         var modSeq = MessageSearch.usesModSeq(key) ? matches.map(\.modSeq).max() : nil
-        if let returns {
-            // RFC 4731 ESEARCH.
-            let options = returns.isEmpty ? ["ALL"] : returns
+        if let options {
+            // RFC 4731 ESEARCH, RFC 5267 PARTIAL and UPDATE.
             // RFC 7162 §3.1.5: with only MIN and/or MAX, the MODSEQ of the messages reported.
-            if modSeq != nil, !options.contains("ALL"), !options.contains("COUNT"), let first = matches.first, let last = matches.last {
+            if modSeq != nil, !options.all, !options.count, let first = matches.first, let last = matches.last {
                 var reported: [Int64] = []
-                if options.contains("MIN") { reported.append(first.modSeq) }
-                if options.contains("MAX") { reported.append(last.modSeq) }
+                if options.min { reported.append(first.modSeq) }
+                if options.max { reported.append(last.modSeq) }
                 if let highest = reported.max() { modSeq = highest }
             }
             var parts = ["(TAG \"\(tag)\")"]
             if uid { parts.append("UID") }
-            if options.contains("MIN"), let min = values.min() { parts.append("MIN \(min)") }
-            if options.contains("MAX"), let max = values.max() { parts.append("MAX \(max)") }
-            if options.contains("COUNT") { parts.append("COUNT \(values.count)") }
-            if options.contains("ALL"), !values.isEmpty { parts.append("ALL \(Self.compress(values))") }
+            parts += options.data(values, sorted: false)
             if let modSeq { parts.append("MODSEQ \(modSeq)") }
             untagged("ESEARCH " + parts.joined(separator: " "))
+            if options.update {
+                searchContexts.removeAll { $0.tag == tag }
+                searchContexts.append(SearchContext(tag: tag, uid: uid, key: key, order: matches.map(\.uid).sorted()))
+            }
         } else {
             var line = "SEARCH" + values.map { " \($0)" }.joined()
             if let modSeq, !values.isEmpty { line += " (MODSEQ \(modSeq))" }

@@ -26,32 +26,57 @@ extension IMAPSession {
         }
     }
 
-    func sort(tag: String, uid: Bool, criteria: [String], key: IMAPSearchKey, user: UserRecord) async throws {
-        var keys: [(String, Bool)] = []
+    /// SORT (RFC 5256), SORT=DISPLAY's criteria (RFC 5957), and with RETURN, ESORT and
+    /// CONTEXT=SORT (RFC 5267): the result in an ESEARCH response, in sort order, with PARTIAL
+    /// and UPDATE.
+    func sort(tag: String, uid: Bool, returns: [String]?, criteria: [String], key: IMAPSearchKey, user: UserRecord) async throws {
+        var options: SearchReturn?
+        if let returns {
+            guard let parsed = SearchReturn(returns) else {
+                tagged(tag, "BAD Unknown or malformed RETURN options")
+                return
+            }
+            options = parsed
+        }
+        var keys: [SortKey] = []
         var reverse = false
         for criterion in criteria {
             if criterion == "REVERSE" { reverse = true; continue }
-            guard ["ARRIVAL", "CC", "DATE", "FROM", "SIZE", "SUBJECT", "TO"].contains(criterion) else {
+            guard ["ARRIVAL", "CC", "DATE", "FROM", "SIZE", "SUBJECT", "TO", "DISPLAYFROM", "DISPLAYTO"].contains(criterion) else {
                 tagged(tag, "BAD Unknown sort criterion \(criterion)")
                 return
             }
-            keys.append((criterion, reverse))
+            keys.append(SortKey(criterion: criterion, reversed: reverse))
             reverse = false
         }
         guard !keys.isEmpty else {
             tagged(tag, .sortNeedsCriteria)
             return
         }
-        let items = try await matching(key, user: user)
-        let sorted = items.sorted { a, b in
-            for (criterion, reversed) in keys {
-                let order = SortableMessage.compare(a, b, criterion)
-                if order != .orderedSame { return reversed ? order == .orderedDescending : order == .orderedAscending }
+        let sorted = Self.sorted(try await matching(key, user: user), by: keys)
+        let values = sorted.map { uid ? $0.message.uid : UInt32($0.number) }
+        if let options {
+            untagged((["ESEARCH (TAG \"\(tag)\")"] + (uid ? ["UID"] : []) + options.data(values, sorted: true)).joined(separator: " "))
+            if options.update {
+                searchContexts.removeAll { $0.tag == tag }
+                searchContexts.append(SearchContext(tag: tag, uid: uid, key: key, sort: keys, order: sorted.map(\.message.uid)))
             }
-            return a.number < b.number // RFC 5256 §3: ties by sequence number
+        } else {
+            untagged("SORT" + values.map { " \($0)" }.joined())
         }
-        untagged("SORT" + sorted.map { " \(uid ? Int($0.message.uid) : $0.number)" }.joined())
         tagged(tag, .completed("SORT"))
+    }
+
+    /// `items` in the order of `keys`; ties by message number (RFC 5256 §3), which is UID
+    /// order, so the order of what stays never changes.
+    static func sorted(_ items: [SortableMessage], by keys: [SortKey]) -> [SortableMessage] {
+        items.sorted { a, b in
+            for key in keys {
+                let order = SortableMessage.compare(a, b, key.criterion)
+                if order != .orderedSame { return key.reversed ? order == .orderedDescending : order == .orderedAscending }
+            }
+            return a.number < b.number
+        }
     }
 
     func thread(tag: String, uid: Bool, algorithm: String, key: IMAPSearchKey, user: UserRecord) async throws {

@@ -59,6 +59,8 @@ public final class IMAPSession {
     var output: [UInt8] = []
     var state = State.notAuthenticated
     var enabled: Set<String> = []
+    /// Searches kept up to date (RFC 5267 RETURN (UPDATE)) in the selected mailbox.
+    var searchContexts: [SearchContext] = []
     /// Where the log's wake-ups and this process's changes stood when the selected mailbox was
     /// last read: while both stand still, nothing can have changed and `refresh` skips the query.
     var refreshedAt: ChangeMark?
@@ -136,6 +138,14 @@ public final class IMAPSession {
             state = .authenticated(user)
             live.loggedIn(user.name)
             logger.info("logged in", metadata: ["user": "\(user.name)"])
+        case .loggedOut:
+            logger.info("logged out, the connection kept")
+            state = .notAuthenticated
+            enabled = []
+            searchContexts = []
+            refreshedAt = nil
+            ticket?.logOut()
+            live.loggedOut()
         case .beginSpool(let size, let binary):
             discardAppendSpool()
             appendSpool = IMAPAppendSpool(directory: accounts.spoolDirectory, name: "append-\(id)-\(accounts.makeNonce())",
@@ -299,9 +309,12 @@ public final class IMAPSession {
                 try await quota(tag: tag, root: root, mailbox: nil, user: user)
             case .getQuotaRoot(let mailbox):
                 try await quota(tag: tag, root: nil, mailbox: mailbox, user: user)
-            case .sort(let uid, let criteria, let key):
+            case .sort(let uid, let returns, let criteria, let key):
                 guard selected != nil else { tagged(tag, .selectFirst); return }
-                try await sort(tag: tag, uid: uid, criteria: criteria, key: key, user: user)
+                try await sort(tag: tag, uid: uid, returns: returns, criteria: criteria, key: key, user: user)
+            case .cancelUpdate(let tags):
+                searchContexts.removeAll { tags.contains($0.tag) }
+                tagged(tag, .completed("CANCELUPDATE"))
             case .thread(let uid, let algorithm, let key):
                 guard selected != nil else { tagged(tag, .selectFirst); return }
                 try await thread(tag: tag, uid: uid, algorithm: algorithm, key: key, user: user)
@@ -313,7 +326,7 @@ public final class IMAPSession {
                 defer { if command.kind.changesMessages { accounts.noteChange() } }
                 if command.kind.enablesCondStore { enableCondStore() }
                 try await messageCommand(command, user: user)
-            case .capability, .noop, .check, .logout, .id, .startTLS, .login, .authenticate, .idle:
+            case .capability, .noop, .check, .logout, .id, .startTLS, .login, .authenticate, .idle, .unauthenticate:
                 break // the state machine's (NOOP and CHECK: `execute`)
             }
         } catch let error as MailStoreError {

@@ -59,6 +59,8 @@ struct IMAPStateMachine {
         case saslLookUpCredentials(user: String, mechanism: SASLMechanism)
         /// A user logged in: the backend's session starts for them.
         case loggedIn(UserRecord)
+        /// RFC 8437 UNAUTHENTICATE: the backend's session for the user ends, the connection stays.
+        case loggedOut
         /// A large APPEND literal: spool `size` octets as they come (`.spool`), for the command
         /// that follows; `.dropSpool` drops what no command took.
         case beginSpool(size: Int, binary: Bool)
@@ -281,6 +283,15 @@ struct IMAPStateMachine {
             login(tag, name: name, password: password)
         case .authenticate(let mechanism, let initial):
             authenticate(tag, mechanism: mechanism, initial: initial)
+        case .unauthenticate:
+            guard user != nil else { return logInFirst(tag) }
+            // RFC 8437 §2: as after the greeting, TLS kept; literals back to their limit before login.
+            user = nil
+            reader.literalLimit = limits.literalSizeBeforeLogin
+            reader.streamedLiteralLimit = 0
+            reader.commandLimit = limits.literalSizeBeforeLogin + 4 * limits.lineLength
+            actions.append(.loggedOut)
+            tagged(tag, .completed("UNAUTHENTICATE"))
         case .idle:
             guard user != nil else { return logInFirst(tag) }
             actions.append(.send(Array("+ idling\r\n".utf8)))
@@ -305,7 +316,7 @@ struct IMAPStateMachine {
         var words = ["IMAP4rev1", "IMAP4rev2", "LITERAL+", "SASL-IR", "ENABLE", "IDLE", "NAMESPACE", "ID", "UIDPLUS", "MOVE",
                      "UNSELECT", "CHILDREN", "LIST-EXTENDED", "LIST-STATUS", "SPECIAL-USE", "CONDSTORE", "QRESYNC", "ESEARCH",
                      "BINARY", "UTF8=ACCEPT", "STATUS=SIZE", "SORT", "THREAD=ORDEREDSUBJECT", "THREAD=REFERENCES", "QUOTA",
-                     "QUOTA=RES-STORAGE"]
+                     "QUOTA=RES-STORAGE", "UNAUTHENTICATE", "WITHIN", "ESORT", "SORT=DISPLAY", "CONTEXT=SEARCH", "CONTEXT=SORT", "OBJECTID", "PREVIEW"]
         if user == nil {
             if tls == nil && tlsAvailable { words.append("STARTTLS") }
             if !plainTextAllowed { words.append("LOGINDISABLED") }

@@ -123,6 +123,10 @@ public final class LiveSession: Sendable {
         registry?.update(number) { $0.user = user }
     }
 
+    func loggedOut() {
+        registry?.update(number) { $0.user = "" }
+    }
+
     func doing(_ detail: String) {
         registry?.update(number) { $0.detail = detail }
     }

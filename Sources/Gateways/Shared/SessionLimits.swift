@@ -62,6 +62,15 @@ public final class SessionLimits: Sendable {
         }
     }
 
+    /// Counts a connection's logout (RFC 8437 UNAUTHENTICATE): back to its address's
+    /// connections not logged in.
+    fileprivate func logOut(_ ticket: Ticket, user: String) {
+        state.withLock { state in
+            Self.decrement(&state.authenticated, UserAddress(user: user, address: ticket.address))
+            state.unauthenticated[ticket.address, default: 0] += 1
+        }
+    }
+
     fileprivate func release(_ ticket: Ticket, user: String?) {
         state.withLock { state in
             state.total -= 1
@@ -96,6 +105,16 @@ public final class SessionLimits: Sendable {
             guard limits.logIn(self, user: user, bound: bound) else { return false }
             state.withLock { $0.user = user }
             return true
+        }
+
+        /// Back to not logged in, the connection still open.
+        public func logOut() {
+            let user = state.withLock { state -> String? in
+                guard !state.released, let user = state.user else { return nil }
+                state.user = nil
+                return user
+            }
+            if let user { limits.logOut(self, user: user) }
         }
 
         public func release() {

@@ -14,6 +14,20 @@ public struct MIMEParser {
         message.withUnsafeBytes { summarise($0, limits: limits) }
     }
 
+    /// The summary kept with a stored message: with its preview.
+    public static func summariseForStorage(_ message: [UInt8], limits: MIMELimits = .init()) -> MessageSummary {
+        message.withUnsafeBytes { summariseForStorage($0, limits: limits) }
+    }
+
+    public static func summariseForStorage(_ message: UnsafeRawBufferPointer, limits: MIMELimits = .init()) -> MessageSummary {
+        var summary = summarise(message, limits: limits)
+        summary.preview = MessageText.preview(summary) { range in
+            let clamped = min(range.lowerBound, message.count)..<min(range.upperBound, message.count)
+            return Array(message[clamped])
+        }
+        return summary
+    }
+
     /// The same over bytes anywhere in memory: a mapped spool file, so a large message is read
     /// through the page cache instead of being copied whole onto the heap.
     public static func summarise(_ message: UnsafeRawBufferPointer, limits: MIMELimits = .init()) -> MessageSummary {

@@ -95,6 +95,9 @@ public struct MessageSummary: Codable, Hashable, Sendable {
     public var sentDate: Int64?
     /// True when a limit stopped the parser before the end of the structure.
     public var truncated: Bool
+    /// RFC 8970 PREVIEW text, worked out once when the message is stored (`withPreview`); nil
+    /// for summaries stored before it was kept.
+    public var preview: String?
 
     public init(envelope: Envelope, body: BodyPart, headerSize: Int, size: Int, subjectText: String?, sentDate: Int64?,
                 truncated: Bool) {

@@ -90,15 +90,69 @@ public enum MessageText {
         return string(Array(decoded.prefix(limit)), charset: part.parameter("charset"))
     }
 
-    static func firstPlain(_ part: BodyPart) -> BodyPart? {
+    static func firstPlain(_ part: BodyPart) -> BodyPart? { firstText(part, subtype: "plain") }
+
+    static func firstText(_ part: BodyPart, subtype: String) -> BodyPart? {
         if part.isMultipart {
             for child in part.parts {
-                if let found = firstPlain(child) { return found }
+                if let found = firstText(child, subtype: subtype) { return found }
             }
             return nil
         }
-        guard part.type == "text", part.subtype == "plain", part.disposition?.lowercased() != "attachment" else { return nil }
+        guard part.type == "text", part.subtype == subtype, part.disposition?.lowercased() != "attachment" else { return nil }
         return part
+    }
+
+    /// RFC 8970's preview: the start of what the message says, from its first plain-text part
+    /// (else its first HTML part without the markup), quoted lines and the signature left out,
+    /// white space run together; at most `length` characters, empty when there is no text.
+    /// `bytes` gives the stored message's bytes in a range of the summary's offsets.
+    public static func preview(_ summary: MessageSummary, length: Int = 200, bytes: (Range<Int>) -> [UInt8]) -> String {
+        guard let part = firstText(summary.body, subtype: "plain") ?? firstText(summary.body, subtype: "html"),
+              part.bodySize > 0 else { return "" }
+        let raw = bytes(part.bodyOffset..<(part.bodyOffset + min(part.bodySize, 16 * 1_024)))
+        var text = string(TransferEncoding.decode(raw, encoding: part.encoding) ?? raw, charset: part.parameter("charset"))
+        if part.subtype == "html" { text = withoutMarkup(text) }
+        var words: [Substring] = []
+        var characters = 0
+        lines: for line in text.split(whereSeparator: \.isNewline) {
+            let trimmed = line.trimmingCharacters(in: .whitespaces)
+            if trimmed == "--" { break } // the signature
+            if trimmed.hasPrefix(">") { continue }
+            for word in line.split(whereSeparator: { $0.isWhitespace || $0.isNewline }) {
+                words.append(word)
+                characters += word.count + 1
+                if characters > length { break lines }
+            }
+        }
+        let joined = words.joined(separator: " ")
+        return joined.count > length ? String(joined.prefix(length)) : joined
+    }
+
+    /// HTML as text: tags, comments, scripts and styles dropped, common entities read.
+    static func withoutMarkup(_ html: String) -> String {
+        var out = ""
+        var rest = Substring(html)
+        while let open = rest.firstIndex(of: "<") {
+            out += rest[..<open]
+            let tail = rest[open...]
+            let lower = tail.prefix(8).lowercased()
+            var closer = ">"
+            if lower.hasPrefix("<!--") { closer = "-->" } else if lower.hasPrefix("<script") { closer = "</script>" } else if lower.hasPrefix("<style") { closer = "</style>" }
+            guard let end = tail.range(of: closer, options: .caseInsensitive) else { rest = ""; break }
+            let tag = tail[..<end.lowerBound].lowercased()
+            if tag.hasPrefix("<br") || tag.hasPrefix("<p") || tag.hasPrefix("<div") || tag.hasPrefix("</p") || tag.hasPrefix("</div") {
+                out += "\n"
+            } else {
+                out += " "
+            }
+            rest = tail[end.upperBound...]
+        }
+        out += rest
+        for (entity, character) in [("&nbsp;", " "), ("&lt;", "<"), ("&gt;", ">"), ("&quot;", "\""), ("&#39;", "'"), ("&amp;", "&")] {
+            out = out.replacingOccurrences(of: entity, with: character)
+        }
+        return out
     }
 
     static func string(_ bytes: [UInt8], charset: String?) -> String {

@@ -37,6 +37,10 @@ public enum IMAPFetchItem: Equatable, Sendable {
     /// BODY[section]<partial> or BODY.PEEK[...]; BINARY[...] and BINARY.SIZE[...] when `binary`.
     case section(IMAPSection, partial: ClosedRange<Int>?, peek: Bool, binary: Bool)
     case binarySize([Int])
+    /// RFC 8474 OBJECTID.
+    case emailID, threadID
+    /// RFC 8970 PREVIEW; `lazy`: NIL rather than work it out now.
+    case preview(lazy: Bool)
 }
 
 /// A body section (RFC 9051 §6.4.5): a part path and what of it.
@@ -86,6 +90,11 @@ public indirect enum IMAPSearchKey: Equatable, Sendable {
     case and([IMAPSearchKey])
     case modSeq(Int64)
     case new, old, recent
+    /// RFC 5032 WITHIN: an internal date more (`older`) or less (`younger`) than this many
+    /// seconds before now.
+    case older(Int64), younger(Int64)
+    /// RFC 8474 §6.
+    case emailID(String), threadID(String)
 }
 
 public enum IMAPStoreMode: Equatable, Sendable {
@@ -118,7 +127,12 @@ public enum IMAPCommandKind: Equatable, Sendable {
     case move(uid: Bool, IMAPSequenceSet, String)
     case id([String: String]?)
     case getQuota(String), getQuotaRoot(String)
-    case sort(uid: Bool, criteria: [String], key: IMAPSearchKey)
+    /// `returns`: RFC 5267 ESORT's RETURN options; nil for a plain SORT answer.
+    case sort(uid: Bool, returns: [String]?, criteria: [String], key: IMAPSearchKey)
+    /// RFC 5267 §4.2: stop the updates of the searches started with these tags.
+    case cancelUpdate([String])
+    /// RFC 8437: back to the not-authenticated state.
+    case unauthenticate
     case thread(uid: Bool, algorithm: String, key: IMAPSearchKey)
 
     /// The command's name as a client sends it (`UID FETCH`), without its arguments.
@@ -157,7 +171,9 @@ public enum IMAPCommandKind: Equatable, Sendable {
         case .id: "ID"
         case .getQuota: "GETQUOTA"
         case .getQuotaRoot: "GETQUOTAROOT"
-        case .sort(let uid, _, _): uid ? "UID SORT" : "SORT"
+        case .sort(let uid, _, _, _): uid ? "UID SORT" : "SORT"
+        case .cancelUpdate: "CANCELUPDATE"
+        case .unauthenticate: "UNAUTHENTICATE"
         case .thread(let uid, _, _): uid ? "UID THREAD" : "THREAD"
         }
     }

@@ -59,6 +59,16 @@ public struct IMAPParser {
         case "IDLE": return .idle
         case "CLOSE": return .close
         case "UNSELECT": return .unselect
+        case "UNAUTHENTICATE": return .unauthenticate
+        case "CANCELUPDATE":
+            var tags: [String] = []
+            while try optionalSpace() {
+                let tag = try quoted()
+                guard !tag.isEmpty, tag.utf8.count <= 64 else { throw Failure(text: "CANCELUPDATE takes the tags of searches") }
+                tags.append(tag)
+            }
+            guard !tags.isEmpty else { throw Failure(text: "CANCELUPDATE needs a tag") }
+            return .cancelUpdate(tags)
         case "EXPUNGE": return .expunge
         case "AUTHENTICATE":
             try space()
@@ -306,11 +316,17 @@ public struct IMAPParser {
             }
             return .search(uid: uid, returns: returns, key: try searchKeys())
         case "SORT":
+            var returns: [String]?
+            if matchKeyword("RETURN") {
+                try space()
+                returns = try returnOptions()
+                try space()
+            }
             let criteria = try parenthesised().map { $0.uppercased() }
             try space()
             _ = try astring() // charset
             try space()
-            return .sort(uid: uid, criteria: criteria, key: try searchKeys())
+            return .sort(uid: uid, returns: returns, criteria: criteria, key: try searchKeys())
         default: // THREAD
             let algorithm = try atom().uppercased()
             try space()
@@ -347,6 +363,21 @@ public struct IMAPParser {
         case "ENVELOPE": return [.envelope]
         case "BODYSTRUCTURE": return [.bodyStructure]
         case "MODSEQ": return [.modSeq]
+        case "EMAILID": return [.emailID]
+        case "THREADID": return [.threadID]
+        case "PREVIEW":
+            // RFC 8970 §3: an optional list of modifiers, of which LAZY is the one defined.
+            // (A FETCH's own modifiers, CHANGEDSINCE and VANISHED, may follow a bare PREVIEW.)
+            var lazy = false
+            if index + 6 <= bytes.count, peek == UInt8(ascii: " "), bytes[index + 1] == UInt8(ascii: "("),
+               String(decoding: bytes[(index + 2)..<(index + 6)], as: UTF8.self).uppercased() == "LAZY" {
+                try space()
+                for modifier in try parenthesised() {
+                    guard modifier.uppercased() == "LAZY" else { throw Failure(text: "unknown PREVIEW modifier \(modifier)") }
+                    lazy = true
+                }
+            }
+            return [.preview(lazy: lazy)]
         case "RFC822": return [.rfc822]
         case "RFC822.HEADER": return [.rfc822Header]
         case "RFC822.TEXT": return [.rfc822Text]
@@ -465,6 +496,10 @@ public struct IMAPParser {
         case "SENTSINCE": return .sentSince(try date())
         case "LARGER": try space(); return .larger(try number())
         case "SMALLER": try space(); return .smaller(try number())
+        case "OLDER": try space(); return .older(try number())
+        case "EMAILID": return .emailID(try argument())
+        case "THREADID": return .threadID(try argument())
+        case "YOUNGER": try space(); return .younger(try number())
         case "UID": try space(); return .uid(try sequenceSet())
         case "NOT": try space(); return .not(try searchKey(depth: depth + 1))
         case "OR":

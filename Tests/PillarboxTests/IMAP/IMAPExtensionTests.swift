@@ -1,0 +1,227 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// IMAP extensions driven with raw commands over imaplib, checked against their RFCs'
+/// examples: ESORT, SORT=DISPLAY, CONTEXT=SEARCH (PARTIAL, UPDATE), WITHIN, OBJECTID,
+/// PREVIEW, UNAUTHENTICATE.
+@Suite("IMAP extensions")
+struct IMAPExtensionTests {
+    /// `raw(m, command)`: the untagged lines and the tagged line of one command.
+    static let context = """
+        import imaplib, time
+        def raw(m, command):
+            tag = m._new_tag()
+            m.send(tag + b' ' + command.encode() + b'\\r\\n')
+            lines = []
+            while True:
+                line = m.readline().decode(errors='replace').rstrip('\\r\\n')
+                if line.startswith(tag.decode() + ' '):
+                    return lines, line[len(tag) + 1:], tag.decode()
+                lines.append(line)
+        def login(user='alice', password='alice-pass'):
+            m = imaplib.IMAP4('127.0.0.1', PORTS['imap'])
+            m.login(user, password)
+            return m
+        def message(sender, subject, body='hello'):
+            return ('From: %s\\r\\nTo: alice@example.com\\r\\nSubject: %s\\r\\n'
+                    'Date: Sun, 22 Nov 2026 10:00:00 +0000\\r\\n\\r\\n%s\\r\\n' % (sender, subject, body)).encode()
+
+        """
+
+    static func start(_ server: MailServerHarness) async throws {
+        try await server.createStandardDirectory()
+        try await server.cli(["settings", "set", "imap.auth_without_tls", "true"])
+        try await server.start(imap: true)
+    }
+
+    @Test("ESORT and SORT=DISPLAY (RFC 5267, 5957), PARTIAL in SEARCH and SORT, WITHIN (RFC 5032)")
+    func sortAndPartial() async throws {
+        try await MailServerHarness.with { server in
+            try await Self.start(server)
+            let result = try await server.python(Self.context + """
+                m = login()
+                old = imaplib.Time2Internaldate(time.time() - 10 * 86400)
+                for index, sender in enumerate(['foo bar <a@b.c>', 'b@c.d', 'd@e.f', '=?iso-8859-1?q?foo_aar?= <e@f.g>',
+                                                '=?iso-8859-1?q?foo_car?= <f@g.h>']):
+                    m.append('INBOX', None, old if index < 3 else None, message(sender, 'm%d' % (index + 1)))
+                m.select('INBOX')
+                out = {}
+                for name, command in [
+                    ('display', 'SORT (DISPLAYFROM) UTF-8 ALL'),
+                    ('display_reverse', 'SORT (REVERSE DISPLAYFROM) UTF-8 ALL'),
+                    ('esort', 'SORT RETURN (MIN MAX COUNT ALL) (DISPLAYFROM) UTF-8 ALL'),
+                    ('esort_empty', 'SORT RETURN () (ARRIVAL) UTF-8 SUBJECT nothing-like-this'),
+                    ('sort_partial', 'SORT RETURN (PARTIAL 2:4) (REVERSE DISPLAYFROM) UTF-8 ALL'),
+                    ('uid_sort_partial', 'UID SORT RETURN (PARTIAL 1:1) (DISPLAYFROM) UTF-8 ALL'),
+                    ('search_partial', 'SEARCH RETURN (PARTIAL 4:2) ALL'),
+                    ('search_partial_none', 'SEARCH RETURN (PARTIAL 6:6) ALL'),
+                    ('search_partial_gap', 'SEARCH RETURN (PARTIAL 2:3) 1:2,4:5'),
+                    ('older', 'SEARCH OLDER 86400'),
+                    ('younger', 'SEARCH YOUNGER 86400'),
+                    ('bad_partial', 'SEARCH RETURN (PARTIAL 1:*) ALL'),
+                    ('bad_partial_one', 'SEARCH RETURN (PARTIAL 1) ALL'),
+                ]:
+                    lines, status, tag = raw(m, command)
+                    out[name] = [line.replace(tag, 'TAG') for line in lines] + [status.split(' ')[0]]
+                out['caps'] = raw(m, 'CAPABILITY')[0]
+                print(json.dumps(out))
+                """).json
+            func lines(_ name: String) -> [String] { result[name] as? [String] ?? [] }
+            #expect(lines("display") == ["* SORT 2 3 4 1 5", "OK"])
+            #expect(lines("display_reverse") == ["* SORT 5 1 4 3 2", "OK"])
+            #expect(lines("esort") == ["* ESEARCH (TAG \"TAG\") MIN 2 MAX 5 COUNT 5 ALL 2:4,1,5", "OK"])
+            #expect(lines("esort_empty") == ["* ESEARCH (TAG \"TAG\")", "OK"])
+            #expect(lines("sort_partial") == ["* ESEARCH (TAG \"TAG\") PARTIAL (2:4 1,4,3)", "OK"])
+            let uidPartial = lines("uid_sort_partial")
+            #expect(uidPartial.first?.hasPrefix("* ESEARCH (TAG \"TAG\") UID PARTIAL (1:1 ") == true, "\(uidPartial)")
+            #expect(lines("search_partial") == ["* ESEARCH (TAG \"TAG\") PARTIAL (2:4 2:4)", "OK"])
+            #expect(lines("search_partial_none") == ["* ESEARCH (TAG \"TAG\") PARTIAL (6:6 NIL)", "OK"])
+            #expect(lines("search_partial_gap") == ["* ESEARCH (TAG \"TAG\") PARTIAL (2:3 2,4)", "OK"])
+            #expect(lines("older") == ["* SEARCH 1 2 3", "OK"])
+            #expect(lines("younger") == ["* SEARCH 4 5", "OK"])
+            for name in ["bad_partial", "bad_partial_one"] { #expect(lines(name).last == "BAD", "\(name): \(lines(name))") }
+            let caps = lines("caps").joined()
+            for capability in ["ESORT", "SORT=DISPLAY", "CONTEXT=SEARCH", "CONTEXT=SORT", "WITHIN", "OBJECTID", "PREVIEW", "UNAUTHENTICATE"] {
+                #expect(caps.contains(" \(capability)"), "\(capability) advertised")
+            }
+        }
+    }
+
+    @Test("CONTEXT=SEARCH and CONTEXT=SORT: searches kept up to date with ADDTO and REMOVEFROM as this and another session change flags and expunge; CANCELUPDATE stops it")
+    func searchUpdates() async throws {
+        try await MailServerHarness.with { server in
+            try await Self.start(server)
+            let result = try await server.python(Self.context + """
+                a = login()
+                for index in range(5):
+                    a.append('INBOX', None, None, message('b@c.d', 'm%d' % (index + 1)))
+                b = login()
+                a.select('INBOX')
+                b.select('INBOX')
+                out = {}
+                def step(name, session, command):
+                    lines, status, tag = raw(session, command)
+                    out[name] = [line.replace(context_tag, 'CTX') for line in lines] + [status.split(' ')[0]]
+                context_tag = ''
+                lines, status, context_tag = raw(a, 'SEARCH RETURN (UPDATE ALL) SEEN')
+                out['start'] = [line.replace(context_tag, 'CTX') for line in lines] + [status.split(' ')[0]]
+                step('own_store', a, 'STORE 1,2,4 +FLAGS.SILENT (\\\\Seen)')
+                raw(b, 'STORE 3 +FLAGS.SILENT (\\\\Seen)')
+                step('other_store', a, 'NOOP')
+                raw(b, 'STORE 1 +FLAGS.SILENT (\\\\Deleted)')
+                raw(b, 'EXPUNGE')
+                step('other_expunge', a, 'NOOP')
+                step('own_unseen', a, 'STORE 1 -FLAGS.SILENT (\\\\Seen)')
+                step('cancel', a, 'CANCELUPDATE "%s"' % context_tag)
+                raw(b, 'STORE 4 +FLAGS.SILENT (\\\\Seen)')
+                step('after_cancel', a, 'NOOP')
+                # A sorted one: each change with its position in the sort order.
+                lines, status, context_tag = raw(a, 'SORT RETURN (UPDATE ALL) (REVERSE SUBJECT) UTF-8 SEEN')
+                out['sort_start'] = [line.replace(context_tag, 'CTX') for line in lines] + [status.split(' ')[0]]
+                raw(b, 'STORE 1 +FLAGS.SILENT (\\Seen)')
+                step('sort_added', a, 'NOOP')
+                raw(b, 'STORE 3 -FLAGS.SILENT (\\Seen)')
+                step('sort_removed', a, 'NOOP')
+                print(json.dumps(out))
+                """).json
+            func lines(_ name: String) -> [String] { result[name] as? [String] ?? [] }
+            #expect(lines("start") == ["* ESEARCH (TAG \"CTX\") ALL", "OK"] || lines("start") == ["* ESEARCH (TAG \"CTX\")", "OK"],
+                    "\(lines("start"))")
+            #expect(lines("own_store").contains("* ESEARCH (TAG \"CTX\") ADDTO (0 1:2,4)"), "\(lines("own_store"))")
+            #expect(lines("other_store").contains("* ESEARCH (TAG \"CTX\") ADDTO (0 3)"), "\(lines("other_store"))")
+            // Removed with the number it had, before the EXPUNGE renumbers.
+            let expunge = lines("other_expunge")
+            let removed = expunge.firstIndex(of: "* ESEARCH (TAG \"CTX\") REMOVEFROM (0 1)")
+            let expunged = expunge.firstIndex(of: "* 1 EXPUNGE")
+            #expect(removed != nil && expunged != nil && removed! < expunged!, "\(expunge)")
+            #expect(lines("own_unseen").contains("* ESEARCH (TAG \"CTX\") REMOVEFROM (0 1)"), "\(lines("own_unseen"))")
+            #expect(lines("cancel") == ["OK"])
+            #expect(!lines("after_cancel").contains { $0.contains("ESEARCH") }, "\(lines("after_cancel"))")
+            // Seen now: messages 2, 3 and 4 (subjects m3, m4, m5), newest subject first.
+            #expect(lines("sort_start") == ["* ESEARCH (TAG \"CTX\") ALL 4,3,2", "OK"], "\(lines("sort_start"))")
+            #expect(lines("sort_added").contains("* ESEARCH (TAG \"CTX\") ADDTO (4 1)"), "\(lines("sort_added"))")
+            #expect(lines("sort_removed").contains("* ESEARCH (TAG \"CTX\") REMOVEFROM (2 3)"), "\(lines("sort_removed"))")
+        }
+    }
+
+    @Test("OBJECTID: MAILBOXID kept across RENAME and a rebuild, EMAILID shared by copies; PREVIEW from the text part, LAZY")
+    func objectIDsAndPreview() async throws {
+        try await MailServerHarness.with { server in
+            try await Self.start(server)
+            let script = Self.context + """
+                import sys
+                from email.mime.multipart import MIMEMultipart
+                from email.mime.text import MIMEText
+                import email.policy
+                m = login()
+                out = {}
+                first = sys.argv[1] == 'first'
+                if first:
+                    out['create'] = raw(m, 'CREATE Projects')[1]
+                    out['rename'] = raw(m, 'RENAME Projects Archive2026')[1]
+                    mail = MIMEMultipart('alternative')
+                    mail['From'] = 'bob@remote.test'
+                    mail['Subject'] = 'Agenda'
+                    mail.attach(MIMEText('<p>Do not show this HTML</p>', 'html'))
+                    mail.attach(MIMEText('> quoted line\\nThe meeting   moves to\\nThursday at ten.\\n-- \\nBob', 'plain'))
+                    m.append('Archive2026', None, None, mail.as_bytes(policy=email.policy.SMTP))
+                out['status'] = raw(m, 'STATUS Archive2026 (MAILBOXID MESSAGES)')[0]
+                out['select'] = raw(m, 'SELECT Archive2026')[0]
+                out['fetch'] = raw(m, 'FETCH 1 (EMAILID THREADID PREVIEW)')[0]
+                out['lazy'] = raw(m, 'FETCH 1 (PREVIEW (LAZY))')[0]
+                if first:
+                    raw(m, 'COPY 1 INBOX')
+                raw(m, 'SELECT INBOX')
+                out['inbox_fetch'] = raw(m, 'FETCH 1 (EMAILID)')[0]
+                emailid = out['fetch'][0].split('EMAILID (')[1].split(')')[0]
+                out['search'] = raw(m, 'SEARCH EMAILID ' + emailid)[0]
+                print(json.dumps(out))
+                """
+            let first = try await server.python(script, ["first"]).json
+            #expect((first["create"] as? String)?.hasPrefix("OK [MAILBOXID (F") == true, "\(first)")
+            let created = try #require((first["create"] as? String)?.split(separator: "(")[1].split(separator: ")")[0])
+            let status = (first["status"] as? [String])?.joined() ?? ""
+            #expect(status.contains("MAILBOXID (\(created))") && status.contains("MESSAGES 1"), "the id kept across RENAME: \(status)")
+            #expect((first["select"] as? [String])?.contains("* OK [MAILBOXID (\(created))] Ok") == true)
+            let fetched = (first["fetch"] as? [String])?.joined() ?? ""
+            #expect(fetched.contains("THREADID NIL") && fetched.contains("PREVIEW \"The meeting moves to Thursday at ten.\""), "\(fetched)")
+            #expect(((first["lazy"] as? [String])?.joined() ?? "").contains("PREVIEW \"The meeting moves to Thursday at ten.\""))
+            let emailID = try #require(fetched.split(separator: "EMAILID (").dropFirst().first?.split(separator: ")").first)
+            #expect(((first["inbox_fetch"] as? [String])?.joined() ?? "").contains("EMAILID (\(emailID))"), "a copy keeps the EMAILID")
+            #expect((first["search"] as? [String])?.first == "* SEARCH 1")
+
+            // The same identifiers after the mailboxes are rebuilt from the log.
+            try await server.cli(["rebuild", "mailbox"])
+            let again = try await server.python(script, ["again"]).json
+            #expect(((again["status"] as? [String])?.joined() ?? "").contains("MAILBOXID (\(created))"), "\(again)")
+            #expect(((again["fetch"] as? [String])?.joined() ?? "").contains("EMAILID (\(emailID))"), "\(again)")
+            try await server.cli(["verify"])
+        }
+    }
+
+    @Test("UNAUTHENTICATE: back to not logged in on the same connection, which another user can then log in on")
+    func unauthenticate() async throws {
+        try await MailServerHarness.with { server in
+            try await Self.start(server)
+            let result = try await server.python(Self.context + """
+                m = login()
+                out = {}
+                raw(m, 'SELECT INBOX')
+                out['unauth'] = raw(m, 'UNAUTHENTICATE')[1]
+                out['select'] = raw(m, 'SELECT INBOX')[1]
+                out['caps'] = ' '.join(raw(m, 'CAPABILITY')[0])
+                out['again'] = raw(m, 'UNAUTHENTICATE')[1]
+                out['login'] = raw(m, 'LOGIN bob bob-pass')[1]
+                out['bob'] = raw(m, 'SELECT INBOX')[1]
+                print(json.dumps(out))
+                """).json
+            #expect((result["unauth"] as? String)?.hasPrefix("OK") == true, "\(result)")
+            #expect((result["select"] as? String)?.hasPrefix("BAD") == true)
+            #expect((result["caps"] as? String)?.contains("AUTH=PLAIN") == true)
+            #expect((result["again"] as? String)?.hasPrefix("BAD") == true)
+            #expect((result["login"] as? String)?.hasPrefix("OK") == true)
+            #expect((result["bob"] as? String)?.hasPrefix("OK") == true)
+        }
+    }
+}

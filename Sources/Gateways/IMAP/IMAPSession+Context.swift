@@ -8,6 +8,8 @@ import Projections
 /// CONTEXT=SEARCH): MIN, MAX, COUNT, ALL, PARTIAL low:high, UPDATE.
 struct SearchReturn: Equatable {
     var min = false, max = false, count = false, all = false, update = false
+    /// RFC 5182 SEARCHRES: keep the result for `$`.
+    var save = false
     var partial: ClosedRange<Int>?
 
     /// The options as the client gave them; nil for an unknown option or a bad PARTIAL range.
@@ -25,6 +27,7 @@ struct SearchReturn: Equatable {
             case "COUNT": count = true
             case "ALL": all = true
             case "UPDATE": update = true
+            case "SAVE": save = true
             case "PARTIAL":
                 // RFC 5267 §4.4: two positions from 1, in either order; no "*".
                 guard partial == nil, index + 1 < options.count else { return nil }
@@ -38,6 +41,15 @@ struct SearchReturn: Equatable {
             }
             index += 1
         }
+    }
+
+    /// RFC 5182 §2.4: SAVE alone answers nothing; with only MIN and/or MAX it saves those.
+    var answers: Bool { min || max || count || all || partial != nil || update }
+
+    /// What SAVE keeps of a result in its order.
+    func saved(_ uids: [UInt32]) -> [UInt32] {
+        guard !all, !count, partial == nil, !update, min || max else { return uids }
+        return (min ? uids.min().map { [$0] } ?? [] : []) + (max ? uids.max().map { [$0] } ?? [] : [])
     }
 
     /// The return data after `(TAG "t") [UID]` for a result in its order (`values`: message
@@ -127,6 +139,19 @@ struct SearchContext {
 }
 
 extension IMAPSession {
+    /// `key` with `$` (RFC 5182) replaced by the UIDs the last SEARCH saved.
+    func substitutingSaved(_ key: IMAPSearchKey) -> IMAPSearchKey {
+        switch key {
+        case .sequence(let set) where set.saved:
+            let ranges = savedResult.sorted().map { IMAPSequenceSet.Range(from: .number($0), to: .number($0)) }
+            return .uid(IMAPSequenceSet(ranges: ranges))
+        case .not(let inner): return .not(substitutingSaved(inner))
+        case .or(let a, let b): return .or(substitutingSaved(a), substitutingSaved(b))
+        case .and(let keys): return .and(keys.map(substitutingSaved))
+        default: return key
+        }
+    }
+
     /// RFC 5267 §4.3: what changed in each live search since it was last told, as ADDTO and
     /// REMOVEFROM: position 0 and one set for a SEARCH, whose results are unordered; each
     /// message with its position for a SORT.

@@ -14,6 +14,7 @@ extension IMAPSession {
     func select(_ tag: String, _ name: String, readOnly: Bool, condStore: Bool, qresync: IMAPQResync?,
                 user: UserRecord) async throws {
         searchContexts = []
+        savedResult = []
         if selected != nil {
             state = .authenticated(user)
             if enabled.contains("QRESYNC") || enabled.contains("IMAP4REV2") { untagged(.previousMailboxClosed) }

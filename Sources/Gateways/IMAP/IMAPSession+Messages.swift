@@ -22,6 +22,7 @@ extension IMAPSession {
             }
             state = .authenticated(user)
             searchContexts = []
+            savedResult = []
             tagged(tag, "OK \(command.kind == .close ? "CLOSE" : "UNSELECT") completed")
         case .expunge, .uidExpunge:
             guard !current.readOnly else {
@@ -53,6 +54,7 @@ extension IMAPSession {
             var options: SearchReturn?
             if let returns {
                 guard let parsed = SearchReturn(returns) else {
+                    if returns.contains("SAVE") { savedResult = [] } // RFC 5182 §2.1: a failed SAVE empties `$`
                     tagged(tag, "BAD Unknown or malformed RETURN options")
                     return
                 }
@@ -116,7 +118,10 @@ extension IMAPSession {
     /// The messages of `set` that exist, as (message number, UID).
     func resolve(_ set: IMAPSequenceSet, uid: Bool, in current: Selected) -> [(number: Int, uid: UInt32)] {
         var result: [(Int, UInt32)] = []
-        if uid {
+        if set.saved {
+            // RFC 5182 `$`: the saved messages still here, whether the command is UID or not.
+            for (index, value) in current.uids.enumerated() where savedResult.contains(value) { result.append((index + 1, value)) }
+        } else if uid {
             let largest = current.uids.last ?? 0
             for (index, value) in current.uids.enumerated() where set.contains(value, largest: largest) {
                 result.append((index + 1, value))
@@ -405,6 +410,7 @@ extension IMAPSession {
 
     func search(tag: String, uid: Bool, options: SearchReturn?, key: IMAPSearchKey, user: UserRecord) async throws {
         guard let current = selected else { return }
+        let key = substitutingSaved(key)
         let messages = try await accounts.mail.reader.messages(user.id, mailboxID: current.mailbox.id)
         let needsText = MessageSearch.needs(key, text: true)
         let needsSummary = needsText || MessageSearch.needs(key, text: false)
@@ -425,7 +431,10 @@ extension IMAPSession {
         }
         let values = matches.map { uid ? $0.uid : UInt32($0.number) }
         var modSeq = MessageSearch.usesModSeq(key) ? matches.map(\.modSeq).max() : nil
-        if let options {
+        if let options, options.save { savedResult = Set(options.saved(matches.map(\.uid))) }
+        if let options, !options.answers {
+            // SAVE alone: nothing to say.
+        } else if let options {
             // RFC 4731 ESEARCH, RFC 5267 PARTIAL and UPDATE.
             // RFC 7162 §3.1.5: with only MIN and/or MAX, the MODSEQ of the messages reported.
             if modSeq != nil, !options.all, !options.count, let first = matches.first, let last = matches.last {

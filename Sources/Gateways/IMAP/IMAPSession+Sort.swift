@@ -13,6 +13,7 @@ extension IMAPSession {
     /// The selected messages matching `key`, with their summaries.
     func matching(_ key: IMAPSearchKey, user: UserRecord) async throws -> [SortableMessage] {
         guard let current = selected else { return [] }
+        let key = substitutingSaved(key)
         let messages = try await accounts.mail.reader.messages(user.id, mailboxID: current.mailbox.id)
         let summaries = try await accounts.mail.reader.summaries(Array(Set(messages.map(\.blob))))
         let needsText = MessageSearch.needs(key, text: true)
@@ -56,10 +57,14 @@ extension IMAPSession {
         let sorted = Self.sorted(try await matching(key, user: user), by: keys)
         let values = sorted.map { uid ? $0.message.uid : UInt32($0.number) }
         if let options {
-            untagged((["ESEARCH (TAG \"\(tag)\")"] + (uid ? ["UID"] : []) + options.data(values, sorted: true)).joined(separator: " "))
+            if options.save { savedResult = Set(options.saved(sorted.map(\.message.uid))) }
+            if options.answers {
+                untagged((["ESEARCH (TAG \"\(tag)\")"] + (uid ? ["UID"] : []) + options.data(values, sorted: true)).joined(separator: " "))
+            }
             if options.update {
                 searchContexts.removeAll { $0.tag == tag }
-                searchContexts.append(SearchContext(tag: tag, uid: uid, key: key, sort: keys, order: sorted.map(\.message.uid)))
+                searchContexts.append(SearchContext(tag: tag, uid: uid, key: substitutingSaved(key), sort: keys,
+                                                    order: sorted.map(\.message.uid)))
             }
         } else {
             untagged("SORT" + values.map { " \($0)" }.joined())

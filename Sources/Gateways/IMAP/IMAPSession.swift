@@ -61,6 +61,8 @@ public final class IMAPSession {
     var enabled: Set<String> = []
     /// Searches kept up to date (RFC 5267 RETURN (UPDATE)) in the selected mailbox.
     var searchContexts: [SearchContext] = []
+    /// RFC 5182: the UIDs the last SEARCH RETURN (SAVE) kept, for `$`; empty on a new mailbox.
+    var savedResult: Set<UInt32> = []
     /// Where the log's wake-ups and this process's changes stood when the selected mailbox was
     /// last read: while both stand still, nothing can have changed and `refresh` skips the query.
     var refreshedAt: ChangeMark?
@@ -143,6 +145,7 @@ public final class IMAPSession {
             state = .notAuthenticated
             enabled = []
             searchContexts = []
+            savedResult = []
             refreshedAt = nil
             ticket?.logOut()
             live.loggedOut()

@@ -11,8 +11,24 @@ public struct IMAPSequenceSet: Equatable, Sendable {
     public struct Range: Equatable, Sendable {
         public let from: Bound
         public let to: Bound
+
+        public init(from: Bound, to: Bound) {
+            self.from = from
+            self.to = to
+        }
     }
     public var ranges: [Range]
+    /// RFC 5182 `$`: the result the last SEARCH saved, which the session substitutes; as a
+    /// set it contains nothing.
+    public var saved = false
+
+    public init(ranges: [Range], saved: Bool = false) {
+        self.ranges = ranges
+        self.saved = saved
+    }
+
+    /// `$`, the last saved search result.
+    public static let savedResult = IMAPSequenceSet(ranges: [], saved: true)
 
     /// The members among `1...largest` (message numbers) or among `existing` (UIDs).
     public func contains(_ value: UInt32, largest: UInt32) -> Bool {

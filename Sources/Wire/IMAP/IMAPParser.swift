@@ -453,7 +453,8 @@ public struct IMAPParser {
             try expect(")")
             return keys.count == 1 ? keys[0] : .and(keys)
         }
-        if let byte = peek, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) || byte == UInt8(ascii: "*") {
+        if let byte = peek, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) || byte == UInt8(ascii: "*")
+            || byte == UInt8(ascii: "$") {
             return .sequence(try sequenceSet())
         }
         let name = try atom().uppercased()
@@ -528,6 +529,7 @@ public struct IMAPParser {
     // MARK: Sequence sets
 
     public mutating func sequenceSet() throws -> IMAPSequenceSet {
+        if consume(UInt8(ascii: "$")) { return .savedResult } // RFC 5182
         var ranges: [IMAPSequenceSet.Range] = []
         repeat {
             let from = try sequenceNumber()

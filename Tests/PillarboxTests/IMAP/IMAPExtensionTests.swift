@@ -35,7 +35,7 @@ struct IMAPExtensionTests {
         try await server.start(imap: true)
     }
 
-    @Test("ESORT and SORT=DISPLAY (RFC 5267, 5957), PARTIAL in SEARCH and SORT, WITHIN (RFC 5032)")
+    @Test("ESORT and SORT=DISPLAY (RFC 5267, 5957), PARTIAL in SEARCH and SORT, WITHIN (RFC 5032), SEARCHRES (RFC 5182)")
     func sortAndPartial() async throws {
         try await MailServerHarness.with { server in
             try await Self.start(server)
@@ -61,6 +61,14 @@ struct IMAPExtensionTests {
                     ('younger', 'SEARCH YOUNGER 86400'),
                     ('bad_partial', 'SEARCH RETURN (PARTIAL 1:*) ALL'),
                     ('bad_partial_one', 'SEARCH RETURN (PARTIAL 1) ALL'),
+                    ('save', 'SEARCH RETURN (SAVE) SUBJECT m2'),
+                    ('fetch_saved', 'FETCH $ (FLAGS)'),
+                    ('save_min_max', 'SEARCH RETURN (SAVE MIN MAX) ALL'),
+                    ('store_saved', 'STORE $ +FLAGS.SILENT (\\Flagged)'),
+                    ('flagged', 'SEARCH FLAGGED'),
+                    ('uid_saved', 'UID SEARCH $ NOT 1'),
+                    ('failed_save', 'SEARCH RETURN (SAVE BOGUS) ALL'),
+                    ('empty_saved', 'SEARCH $'),
                 ]:
                     lines, status, tag = raw(m, command)
                     out[name] = [line.replace(tag, 'TAG') for line in lines] + [status.split(' ')[0]]
@@ -80,9 +88,19 @@ struct IMAPExtensionTests {
             #expect(lines("search_partial_gap") == ["* ESEARCH (TAG \"TAG\") PARTIAL (2:3 2,4)", "OK"])
             #expect(lines("older") == ["* SEARCH 1 2 3", "OK"])
             #expect(lines("younger") == ["* SEARCH 4 5", "OK"])
+            // SEARCHRES (RFC 5182): SAVE alone answers nothing; with MIN and MAX it keeps those two.
+            #expect(lines("save") == ["OK"])
+            #expect(lines("fetch_saved").first?.hasPrefix("* 2 FETCH (FLAGS (") == true && lines("fetch_saved").count == 2,
+                    "\(lines("fetch_saved"))")
+            #expect(lines("save_min_max") == ["* ESEARCH (TAG \"TAG\") MIN 1 MAX 5", "OK"])
+            #expect(lines("flagged") == ["* SEARCH 1 5", "OK"])
+            #expect(lines("uid_saved").count == 2 && lines("uid_saved")[0].hasPrefix("* SEARCH ") && lines("uid_saved")[0].split(separator: " ").count == 3,
+                    "\(lines("uid_saved"))")
+            #expect(lines("failed_save").last == "BAD")
+            #expect(lines("empty_saved") == ["* SEARCH", "OK"], "a failed SAVE empties $: \(lines("empty_saved"))")
             for name in ["bad_partial", "bad_partial_one"] { #expect(lines(name).last == "BAD", "\(name): \(lines(name))") }
             let caps = lines("caps").joined()
-            for capability in ["ESORT", "SORT=DISPLAY", "CONTEXT=SEARCH", "CONTEXT=SORT", "WITHIN", "OBJECTID", "PREVIEW", "UNAUTHENTICATE"] {
+            for capability in ["ESORT", "SORT=DISPLAY", "CONTEXT=SEARCH", "CONTEXT=SORT", "SEARCHRES", "WITHIN", "OBJECTID", "PREVIEW", "UNAUTHENTICATE"] {
                 #expect(caps.contains(" \(capability)"), "\(capability) advertised")
             }
         }

@@ -46,12 +46,14 @@ struct IMAPWireTests {
             Issue.record("unexpected search keys \(key)")
             return
         }
-        guard case .append("Work", ["\\Seen"], let date?, let message, false)? = kind("a APPEND Work (\\Seen) \"01-Feb-2026 10:00:00 +0100\" {5+}\r\nhello") else {
+        guard case .append("Work", let messages)? = kind("a APPEND Work (\\Seen) \"01-Feb-2026 10:00:00 +0100\" {5+}\r\nhello ~{3+}\r\nb\0c"),
+              messages.count == 2 else {
             Issue.record("APPEND did not parse")
             return
         }
-        #expect(message == Array("hello".utf8))
-        #expect(date == IMAPDate.parseDateTime("01-Feb-2026 09:00:00 +0000"))
+        #expect(messages[0] == IMAPAppendMessage(flags: ["\\Seen"], date: IMAPDate.parseDateTime("01-Feb-2026 09:00:00 +0000"),
+                                                 message: Array("hello".utf8), binary: false))
+        #expect(messages[1] == IMAPAppendMessage(flags: [], date: nil, message: Array("b\0c".utf8), binary: true))
     }
 
     @Test("the extensions' syntax: ESORT's RETURN, CANCELUPDATE, UNAUTHENTICATE, WITHIN, OBJECTID, PREVIEW (LAZY) beside FETCH modifiers")
@@ -141,10 +143,21 @@ struct IMAPWireTests {
         #expect(small.next(from: &more) == .refusedLiteral(tag: "e", size: 101))
         #expect(small.largestLiteral == 100)
         let parsed = IMAPParser.parse(Array("a APPEND INBOX (\\Seen) ~{0}\r\n".utf8), maxDepth: 8, maxRanges: 10)
-        guard case .success(let command) = parsed, case .append("INBOX", ["\\Seen"], nil, [], true) = command.kind else {
+        guard case .success(let command) = parsed,
+              command.kind == .append("INBOX", [IMAPAppendMessage(flags: ["\\Seen"], date: nil, message: [], binary: true)]) else {
             Issue.record("the placeholder command must parse as an empty binary APPEND: \(parsed)")
             return
         }
+        // MULTIAPPEND: each large message streamed in turn, each leaving its placeholder.
+        var multi = IMAPCommandReader(lineLimit: 1_000, literalLimit: 10, streamedLiteralLimit: 100, commandLimit: 2_000)
+        var both = LineBuffer()
+        both.append(Array("f APPEND INBOX {20+}\r\n".utf8) + Array(repeating: UInt8(ascii: "x"), count: 20)
+                    + Array(" (\\Seen) {30+}\r\n".utf8) + Array(repeating: UInt8(ascii: "y"), count: 30) + Array("\r\n".utf8))
+        #expect(multi.next(from: &both) == .literalStarts(size: 20, binary: false, synchronizing: false))
+        #expect(multi.next(from: &both) == .literalData(ArraySlice(Array(repeating: UInt8(ascii: "x"), count: 20))))
+        #expect(multi.next(from: &both) == .literalStarts(size: 30, binary: false, synchronizing: false))
+        #expect(multi.next(from: &both) == .literalData(ArraySlice(Array(repeating: UInt8(ascii: "y"), count: 30))))
+        #expect(multi.next(from: &both) == .command(Array("f APPEND INBOX {0}\r\n (\\Seen) {0}\r\n".utf8)))
     }
 
     @Test("modified UTF-7 round trips (RFC 3501 §5.1.3)")

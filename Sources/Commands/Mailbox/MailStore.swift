@@ -200,23 +200,78 @@ public struct MailStore: Sendable {
         }
     }
 
-    /// `store` writes the body in the transaction, or returns it to go with the event.
-    private func append(blob: BlobID, size: Int64, summary: MessageSummary, user: String, mailbox name: String,
-                        flags: [String], internalDate: Date?,
-                        store: (ProjectionTransaction) async throws -> [BlobData]) async throws -> Stored {
+    /// One message of an APPEND of several (IMAP MULTIAPPEND).
+    public struct AppendItem: Sendable {
+        public enum Content: Sendable {
+            case bytes([UInt8])
+            /// Spooled to `path`, whose SHA-256 is `blob`.
+            case spooled(path: String, blob: BlobID, size: Int64)
+        }
+
+        public var content: Content
+        public var flags: [String]
+        public var internalDate: Date?
+
+        public init(_ content: Content, flags: [String] = [], internalDate: Date? = nil) {
+            self.content = content
+            self.flags = flags
+            self.internalDate = internalDate
+        }
+    }
+
+    /// A message ready to append: `store` writes its body in the transaction, or returns it
+    /// to go with the event.
+    typealias PreparedAppend = (blob: BlobID, size: Int64, summary: MessageSummary, flags: [String], date: Date?,
+                                store: @Sendable (ProjectionTransaction) async throws -> [BlobData])
+
+    /// RFC 3502 MULTIAPPEND: stores the messages in the named folder in one transaction, so
+    /// all of them are added or none; consecutive UIDs, in order.
+    public func append(_ items: [AppendItem], user: String, mailbox name: String) async throws -> [Stored] {
+        var prepared: [PreparedAppend] = []
+        for item in items {
+            switch item.content {
+            case .bytes(let message):
+                let blob = BlobData(message)
+                prepared.append((blob.id, Int64(message.count), MIMEParser.summariseForStorage(message, limits: mimeLimits),
+                                 item.flags, item.internalDate, { _ in [blob] }))
+            case .spooled(let path, let blob, let size):
+                let summary = try MappedFile(path: path).withBytes { MIMEParser.summariseForStorage($0, limits: mimeLimits) }
+                prepared.append((blob, size, summary, item.flags, item.internalDate, { transaction in
+                    try await transaction.storeBlob(blob, size: size, fromFile: path)
+                    return []
+                }))
+            }
+        }
+        return try await append(prepared, user: user, mailbox: name)
+    }
+
+    private func append(_ prepared: [PreparedAppend], user: String, mailbox name: String) async throws -> [Stored] {
         let user = user.lowercased()
-        let date = Self.wholeSeconds(internalDate ?? clock())
         return try await engine.transaction { transaction in
             let stream = try MailboxStream.name(for: user)
             let expected = try await transaction.expectedVersion(of: stream)
             let target = try await reader.selectableMailbox(user, named: name, on: transaction.connection)
-            let message = StoredMessage(mailboxID: target.id, uid: target.uidNext, modSeq: target.highestModSeq + 1,
-                                        flags: Flags.normalise(flags), internalDate: date, size: size, blob: blob)
-            let blobs = try await store(transaction)
-            try await transaction.append([PendingEvent(MessageAppended(message: message, summary: summary).stamped(), blobs: blobs)],
-                                         to: stream, expectedVersion: expected)
-            return Stored(user: user, mailboxID: target.id, uidValidity: target.uidValidity, uid: target.uidNext)
+            var events: [PendingEvent] = []
+            var stored: [Stored] = []
+            for (offset, item) in prepared.enumerated() {
+                let uid = target.uidNext + UInt32(offset)
+                let message = StoredMessage(mailboxID: target.id, uid: uid, modSeq: target.highestModSeq + 1 + Int64(offset),
+                                            flags: Flags.normalise(item.flags), internalDate: Self.wholeSeconds(item.date ?? clock()),
+                                            size: item.size, blob: item.blob)
+                events.append(PendingEvent(MessageAppended(message: message, summary: item.summary).stamped(),
+                                           blobs: try await item.store(transaction)))
+                stored.append(Stored(user: user, mailboxID: target.id, uidValidity: target.uidValidity, uid: uid))
+            }
+            try await transaction.append(events, to: stream, expectedVersion: expected)
+            return stored
         }
+    }
+
+    /// `store` writes the body in the transaction, or returns it to go with the event.
+    private func append(blob: BlobID, size: Int64, summary: MessageSummary, user: String, mailbox name: String,
+                        flags: [String], internalDate: Date?,
+                        store: @escaping @Sendable (ProjectionTransaction) async throws -> [BlobData]) async throws -> Stored {
+        try await append([(blob, size, summary, flags, internalDate, store)], user: user, mailbox: name)[0]
     }
 
     // MARK: Flags

@@ -150,44 +150,47 @@ extension IMAPSession {
             }
             untagged("STATUS \(String(decoding: wireName(mailbox.name), as: UTF8.self)) (\(try await status(mailbox, items: items, user: user)))")
             tagged(tag, .completed("STATUS"))
-        case .append(let text, let flags, let date, let message, let binary):
+        case .append(let text, let messages):
             guard let mailbox = try await mail.reader.mailbox(user.id, named: try name(text)), mailbox.selectable else {
                 tagged(tag, .tryCreate)
                 return
             }
-            let flags = flags.filter { $0 != "\\Recent" }
-            let stored: MailStore.Stored
-            if let spool = appendSpool {
-                // A large message, spooled while it arrived (already CRLF unless a literal8).
-                appendSpool = nil
-                let spooled = try spool.finish()
-                defer { try? FileManager.default.removeItem(atPath: spooled.path) }
-                if spooled.containsNUL {
-                    let content = BinaryContent.storable(Array(try Data(contentsOf: URL(fileURLWithPath: spooled.path))))
-                    if try await accounts.overQuota(user.id, adding: Int64(content.count)) {
-                        tagged(tag, .messageOverQuota)
-                        return
+            // Each message as stored: a spooled one from its file (already CRLF unless a
+            // literal8), one holding NUL octets as `BinaryContent` makes it storable.
+            var items: [MailStore.AppendItem] = []
+            var bytes: Int64 = 0
+            var spoolFiles: [String] = []
+            defer { for path in spoolFiles { try? FileManager.default.removeItem(atPath: path) } }
+            for message in messages {
+                let flags = message.flags.filter { $0 != "\\Recent" }
+                if message.message.isEmpty, !appendSpools.isEmpty {
+                    let spooled = try appendSpools.removeFirst().finish()
+                    spoolFiles.append(spooled.path)
+                    if spooled.containsNUL {
+                        let content = BinaryContent.storable(Array(try Data(contentsOf: URL(fileURLWithPath: spooled.path))))
+                        bytes += Int64(content.count)
+                        items.append(.init(.bytes(content), flags: flags, internalDate: message.date))
+                    } else {
+                        bytes += spooled.size
+                        items.append(.init(.spooled(path: spooled.path, blob: spooled.blob, size: spooled.size), flags: flags,
+                                           internalDate: message.date))
                     }
-                    stored = try await mail.append(content, user: user.id, mailbox: mailbox.name, flags: flags, internalDate: date)
                 } else {
-                    if try await accounts.overQuota(user.id, adding: spooled.size) {
-                        tagged(tag, .messageOverQuota)
-                        return
-                    }
-                    stored = try await mail.append(spooledAt: spooled.path, blob: spooled.blob, size: spooled.size, user: user.id,
-                                                   mailbox: mailbox.name, flags: flags, internalDate: date)
+                    let content = BinaryContent.storable(message.binary ? message.message : Self.normalisedLineEndings(message.message))
+                    bytes += Int64(content.count)
+                    items.append(.init(.bytes(content), flags: flags, internalDate: message.date))
                 }
-            } else {
-                let content = BinaryContent.storable(binary ? message : Self.normalisedLineEndings(message))
-                if try await accounts.overQuota(user.id, adding: Int64(content.count)) {
-                    tagged(tag, .messageOverQuota)
-                    return
-                }
-                stored = try await mail.append(content, user: user.id, mailbox: mailbox.name, flags: flags, internalDate: date)
             }
+            if try await accounts.overQuota(user.id, adding: bytes) {
+                tagged(tag, .messageOverQuota)
+                return
+            }
+            // RFC 3502: all of them in one transaction, or none.
+            let stored = try await mail.append(items, user: user.id, mailbox: mailbox.name)
             refreshedAt = nil // this session's own change: read it even before the log's wake-up arrives
             await refresh(allowExpunge: true) // EXISTS for the selected mailbox before the tagged OK
-            tagged(tag, "OK [APPENDUID \(stored.uidValidity) \(stored.uid)] APPEND completed")
+            let uids = Self.compress(stored.map(\.uid))
+            tagged(tag, "OK [APPENDUID \(stored.first?.uidValidity ?? mailbox.uidValidity) \(uids)] APPEND completed")
         default:
             break
         }

@@ -68,8 +68,8 @@ public final class IMAPSession {
     var refreshedAt: ChangeMark?
     /// The connection's place in the IMAP session limits.
     var ticket: SessionLimits.Ticket?
-    /// The message literal of the APPEND being read, when it is large enough to spool.
-    var appendSpool: IMAPAppendSpool?
+    /// The message literals of the APPEND being read that are large enough to spool, in order.
+    var appendSpools: [IMAPAppendSpool] = []
     /// Where the log stood when IDLE last looked.
     var idleGeneration: UInt64 = 0
     /// The connection's entry on the admin's Sessions page.
@@ -150,12 +150,11 @@ public final class IMAPSession {
             ticket?.logOut()
             live.loggedOut()
         case .beginSpool(let size, let binary):
-            discardAppendSpool()
-            appendSpool = IMAPAppendSpool(directory: accounts.spoolDirectory, name: "append-\(id)-\(accounts.makeNonce())",
-                                          binary: binary)
+            appendSpools.append(IMAPAppendSpool(directory: accounts.spoolDirectory, name: "append-\(id)-\(accounts.makeNonce())",
+                                                binary: binary))
             logger.debug("spooling an APPEND literal", metadata: ["octets": "\(size)"])
         case .spool(let bytes):
-            appendSpool?.append(bytes)
+            appendSpools.last?.append(bytes)
         case .dropSpool:
             discardAppendSpool()
         case .execute(let command, let user):
@@ -164,6 +163,7 @@ public final class IMAPSession {
             await ChangeOrigin.$current.withValue(ChangeOrigin(component: "I", actor: user.name, clientIP: clientIP)) {
                 await execute(command, user: user)
             }
+            discardAppendSpool() // what the command did not take (it failed before reading them)
             // Said again once done: with the mailbox it left selected (an IDLE says so while it waits).
             if let current = selected { live.doing("\(command.kind.name) in \(current.mailbox.name)") }
             return .executed
@@ -224,10 +224,10 @@ public final class IMAPSession {
         }
     }
 
-    /// Drops a spooled APPEND literal its command did not take.
+    /// Drops the spooled APPEND literals their command did not take.
     func discardAppendSpool() {
-        appendSpool?.discard()
-        appendSpool = nil
+        for spool in appendSpools { spool.discard() }
+        appendSpools = []
     }
 
     /// RFC 7162 §3.1: a CONDSTORE-enabling command switches CONDSTORE on; with a mailbox

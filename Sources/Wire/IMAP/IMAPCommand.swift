@@ -132,7 +132,8 @@ public enum IMAPCommandKind: Equatable, Sendable {
     case namespace
     case status(String, [String])
     /// `binary`: the message came as an RFC 3516 literal8 (`~{n}`).
-    case append(String, flags: [String], date: Date?, message: [UInt8], binary: Bool)
+    /// One message, or several (RFC 3502 MULTIAPPEND, all or none).
+    case append(String, [IMAPAppendMessage])
     case idle
     case close, unselect, expunge
     case uidExpunge(IMAPSequenceSet)
@@ -193,6 +194,25 @@ public enum IMAPCommandKind: Equatable, Sendable {
         case .thread(let uid, _, _): uid ? "UID THREAD" : "THREAD"
         }
     }
+}
+
+/// One message of an APPEND. `binary`: it came as an RFC 3516 literal8 (`~{n}`). A message
+/// streamed to the session's spool is an empty literal here.
+public struct IMAPAppendMessage: Equatable, Sendable {
+    public var flags: [String]
+    public var date: Date?
+    public var message: [UInt8]
+    public var binary: Bool
+
+    public init(flags: [String], date: Date?, message: [UInt8], binary: Bool) {
+        self.flags = flags
+        self.date = date
+        self.message = message
+        self.binary = binary
+    }
+
+    /// Messages one APPEND may carry.
+    public static let maximumCount = 1_000
 }
 
 /// RFC 7162 §3.2.5 QRESYNC parameters of SELECT/EXAMINE.

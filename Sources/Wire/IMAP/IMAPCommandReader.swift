@@ -9,7 +9,8 @@ import WireCore
 /// An APPEND's message literal larger than `literalLimit` (up to `streamedLiteralLimit`) is not
 /// collected: the reader hands it out piece by piece (`.literalStarts`, then `.literalData`) for
 /// the session to spool, and leaves an empty literal in its place in the command, so the
-/// command itself stays small. No other literal may be large.
+/// command itself stays small; a MULTIAPPEND may stream several, in order. No other literal
+/// may be large.
 public struct IMAPCommandReader: Sendable {
     public enum Step: Equatable, Sendable {
         /// A complete command: its bytes from the tag to the final CRLF (excluded).
@@ -41,7 +42,6 @@ public struct IMAPCommandReader: Sendable {
     private var pending: [UInt8] = []
     private var literalRemaining = 0
     private var streamRemaining = 0
-    private var streamedInCommand = false
 
     public init(lineLimit: Int, literalLimit: Int, streamedLiteralLimit: Int = 0, commandLimit: Int) {
         self.lineLimit = lineLimit
@@ -80,26 +80,21 @@ public struct IMAPCommandReader: Sendable {
             pending.append(contentsOf: line)
             guard pending.count <= commandLimit else { return .fatal("command too long") }
             guard let (size, synchronizing) = Self.literalAnnouncement(line) else {
-                defer {
-                    pending = []
-                    streamedInCommand = false
-                }
+                defer { pending = [] }
                 return .command(pending)
             }
-            if size > literalLimit, size <= streamedLiteralLimit, !streamedInCommand, Self.isAppend(pending),
+            if size > literalLimit, size <= streamedLiteralLimit, Self.isAppend(pending),
                let open = pending.lastIndex(of: UInt8(ascii: "{")) {
                 // The message goes to the session in pieces; the command keeps `{0}` for it.
                 let binary = open > pending.startIndex && pending[open - 1] == UInt8(ascii: "~")
                 pending.removeSubrange(open...)
                 pending.append(contentsOf: Array("{0}\r\n".utf8))
-                streamedInCommand = true
                 streamRemaining = size
                 return .literalStarts(size: size, binary: binary, synchronizing: synchronizing)
             }
             guard size <= literalLimit else {
                 let tag = String(decoding: pending.prefix { $0 != UInt8(ascii: " ") }.prefix(64), as: UTF8.self)
                 pending = []
-                streamedInCommand = false
                 if synchronizing { return .refusedLiteral(tag: tag, size: size) }
                 return .fatal("literal of \(size) octets is too large")
             }

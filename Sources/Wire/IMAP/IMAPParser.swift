@@ -194,21 +194,27 @@ public struct IMAPParser {
         case "APPEND":
             try space()
             let mailbox = try astring()
-            try space()
-            var flags: [String] = []
-            var date: Date?
-            if peek == UInt8(ascii: "(") {
-                flags = try flagList()
+            // RFC 3502 MULTIAPPEND: one or more messages, each with its own flags and date.
+            var messages: [IMAPAppendMessage] = []
+            repeat {
                 try space()
-            }
-            if peek == UInt8(ascii: "\"") {
-                guard let parsed = IMAPDate.parseDateTime(try quoted()) else { throw Failure(text: "bad date-time") }
-                date = parsed
-                try space()
-            }
-            let binary = consume(UInt8(ascii: "~")) // RFC 3516 binary literal
-            guard peek == UInt8(ascii: "{") else { throw Failure(text: "APPEND needs the message as a literal") }
-            return .append(mailbox, flags: flags, date: date, message: try literal(), binary: binary)
+                var flags: [String] = []
+                var date: Date?
+                if peek == UInt8(ascii: "(") {
+                    flags = try flagList()
+                    try space()
+                }
+                if peek == UInt8(ascii: "\"") {
+                    guard let parsed = IMAPDate.parseDateTime(try quoted()) else { throw Failure(text: "bad date-time") }
+                    date = parsed
+                    try space()
+                }
+                let binary = consume(UInt8(ascii: "~")) // RFC 3516 binary literal
+                guard peek == UInt8(ascii: "{") else { throw Failure(text: "APPEND needs the message as a literal") }
+                messages.append(IMAPAppendMessage(flags: flags, date: date, message: try literal(), binary: binary))
+                guard messages.count <= IMAPAppendMessage.maximumCount else { throw Failure(text: "too many messages in one APPEND") }
+            } while peek == UInt8(ascii: " ")
+            return .append(mailbox, messages)
         case "UID":
             try space()
             let sub = try atom().uppercased()

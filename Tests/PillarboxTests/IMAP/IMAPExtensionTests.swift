@@ -218,6 +218,54 @@ struct IMAPExtensionTests {
         }
     }
 
+    @Test("MULTIAPPEND: several messages in one APPEND, a large one streamed between small ones, consecutive UIDs; over the quota together, none is added")
+    func multiAppend() async throws {
+        try await MailServerHarness.with { server in
+            try await server.createStandardDirectory()
+            try await server.cli(["settings", "set", "imap.auth_without_tls", "true", "mail.quota_kib", "600"])
+            try await server.start(imap: true)
+            let result = try await server.python(Self.context + """
+                import hashlib
+                m = login()
+                big = message('b@c.d', 'big', ('z' * 998 + '\\r\\n') * 400)
+                def multi(parts):
+                    tag = m._new_tag()
+                    command = tag + b' APPEND INBOX'
+                    for flags, body in parts:
+                        command += b' ' + flags + b'{%d+}\\r\\n' % len(body) + body
+                    m.send(command + b'\\r\\n')
+                    lines = []
+                    while True:
+                        line = m.readline().decode(errors='replace').rstrip('\\r\\n')
+                        if line.startswith(tag.decode() + ' '):
+                            return lines, line[len(tag) + 1:]
+                        lines.append(line)
+                out = {}
+                out['append'] = multi([(b'', message('b@c.d', 'one')), (b'(\\\\Seen) ', big),
+                                       (b'(\\\\Flagged) "01-Jan-2026 10:00:00 +0000" ', message('b@c.d', 'three'))])[1]
+                m.select('INBOX')
+                out['fetch'] = raw(m, 'FETCH 1:* (UID FLAGS INTERNALDATE BODY.PEEK[HEADER.FIELDS (SUBJECT)])')[0]
+                typ, data = m.fetch('2', '(BODY.PEEK[])')
+                out['big_same'] = hashlib.sha256(data[0][1]).hexdigest() == hashlib.sha256(big).hexdigest()
+                # About 392 KiB in now, of 600: one of 146 KiB fits, two do not.
+                half = message('b@c.d', 'half', ('h' * 998 + '\\r\\n') * 150)
+                out['over'] = multi([(b'', half), (b'', half)])[1]
+                out['count'] = raw(m, 'STATUS INBOX (MESSAGES)')[0]
+                print(json.dumps(out))
+                """).json
+            let append = try #require(result["append"] as? String)
+            #expect(append.hasPrefix("OK [APPENDUID ") && append.contains(" 1:3] "), "\(append)")
+            let fetched = (result["fetch"] as? [String])?.joined(separator: "\n") ?? ""
+            #expect(fetched.contains("* 2 FETCH (UID 2 FLAGS (\\Seen") && fetched.contains("\\Flagged") && fetched.contains("01-Jan-2026"),
+                    "\(fetched)")
+            #expect(fetched.range(of: "Subject: one")!.lowerBound < fetched.range(of: "Subject: big")!.lowerBound)
+            #expect(result["big_same"] as? Bool == true)
+            #expect((result["over"] as? String)?.hasPrefix("NO [OVERQUOTA]") == true, "\(result)")
+            #expect((result["count"] as? [String])?.first?.contains("MESSAGES 3") == true, "none of the two was added")
+            try await server.cli(["verify"])
+        }
+    }
+
     @Test("UNAUTHENTICATE: back to not logged in on the same connection, which another user can then log in on")
     func unauthenticate() async throws {
         try await MailServerHarness.with { server in

@@ -10,7 +10,7 @@ public struct MailboxProjection: Projection {
     public let name = "mailbox"
     public let schema = "mail"
     public let mode = ProjectionMode.inline
-    public let version = 1
+    public let version = 2
     public let categories = [MailboxStream.category]
 
     public init() {}
@@ -38,7 +38,7 @@ public struct MailboxProjection: Projection {
     public static let messageData = ProjectionTable("message_data", columns: [
         .init("blob", .bytea), .init("size", .bigint), .init("header_size", .bigint), .init("subject", .text),
         .init("sent_at", .timestamptz), .init("envelope", .jsonb), .init("body_structure", .jsonb),
-        .init("truncated", .boolean),
+        .init("truncated", .boolean), .init("preview", .text),
     ], primaryKey: 1)
 
     public static let expunged = ProjectionTable("expunged", columns: [
@@ -139,7 +139,7 @@ public struct MailboxProjection: Projection {
         rows.insert(into: Self.messageData, [
             .bytes(message.blob.bytes), .int(Int64(summary.size)), .int(Int64(summary.headerSize)),
             .optional(summary.subjectText), summary.sentDate.map { .timestamp($0 * 1_000_000) } ?? .null,
-            .json(envelope), .json(body), .bool(summary.truncated),
+            .json(envelope), .json(body), .bool(summary.truncated), .optional(summary.preview),
         ])
     }
 

@@ -30,6 +30,7 @@ public enum EventCatalogue {
         MailboxRenamed.self,
         MailboxDeleted.self,
         MailboxSubscriptionChanged.self,
+        MailboxRightsChanged.self,
         MessageDelivered.self,
         MessageAppended.self,
         MessageFlagsChanged.self,

@@ -109,3 +109,27 @@ extension MailStore {
         }
     }
 }
+
+extension MailStore {
+    /// RFC 4314 SETACL/DELETEACL (and `pillarbox folder share`): `identifier` (a user or
+    /// `anyone`) gets `rights` on `owner`'s folder; empty rights remove the entry. The owner's
+    /// own rights are all of them and cannot be changed.
+    public func setRights(owner: String, mailbox name: String, identifier: String, rights: String) async throws {
+        let owner = owner.lowercased(), identifier = identifier.lowercased()
+        guard MailboxRights.isIdentifier(identifier) else { throw MailStoreError.invalidName("identifier \(identifier)") }
+        guard identifier != owner else { throw MailStoreError.invalidName("the owner's own rights cannot change") }
+        guard let rights = MailboxRights.normalised(rights) else { throw MailStoreError.invalidName("rights \(rights)") }
+        try await engine.transaction { transaction in
+            let stream = try MailboxStream.name(for: owner)
+            let expected = try await transaction.expectedVersion(of: stream)
+            guard let mailbox = try await reader.mailbox(owner, named: name, on: transaction.connection) else {
+                throw MailStoreError.noSuchMailbox(name)
+            }
+            let current = try await reader.rights(owner, mailboxID: mailbox.id, on: transaction.connection)[identifier] ?? ""
+            guard current != rights else { return }
+            try await transaction.append([PendingEvent(MailboxRightsChanged(mailboxID: mailbox.id, identifier: identifier,
+                                                                            rights: rights).stamped())],
+                                         to: stream, expectedVersion: expected)
+        }
+    }
+}

@@ -314,3 +314,52 @@ public struct MessagesMoved: OriginStamped {
         self.bytes = bytes
     }
 }
+
+/// RFC 4314 rights on a folder for one identifier (a user's name, or `anyone`), as the folder's
+/// owner (over IMAP) or an administrator (the CLI) set them. Empty `rights`: the entry removed.
+/// Rights are letters of `MailboxRights.all`, kept sorted.
+///
+/// Owner: `MailStore`, on the folder owner's `mailbox-<user>` stream; `origin` says who.
+public struct MailboxRightsChanged: OriginStamped {
+    public static let eventType = "mailbox_rights_changed"
+    public var origin: ChangeOrigin?
+    public var mailboxID: Int64
+    public var identifier: String
+    public var rights: String
+
+    public init(mailboxID: Int64, identifier: String, rights: String) {
+        self.mailboxID = mailboxID
+        self.identifier = identifier
+        self.rights = rights
+    }
+}
+
+/// RFC 4314 §2.1's rights, and what a rights string may hold.
+public enum MailboxRights {
+    /// lookup, read, seen, write, insert, post, create, delete mailbox, delete messages,
+    /// expunge, administer.
+    public static let all = "lrswipkxtea"
+    /// Always granted together (RFC 4314 §2.1.1 and §5.1.1: LISTRIGHTS says so).
+    public static let owner = all
+
+    /// The rights in `text` in canonical order; nil when it holds anything else. The obsolete
+    /// `c` and `d` of RFC 2086 stand for `k` and `xte` (RFC 4314 §2.1.1).
+    public static func normalised(_ text: String) -> String? {
+        var letters = Set<Character>()
+        for character in text {
+            switch character {
+            case "c": letters.insert("k")
+            case "d": letters.formUnion(["x", "t", "e"])
+            default:
+                guard all.contains(character) else { return nil }
+                letters.insert(character)
+            }
+        }
+        return String(all.filter(letters.contains))
+    }
+
+    /// A user name or `anyone`; not a negative (`-name`) identifier, which is not kept.
+    public static func isIdentifier(_ text: String) -> Bool {
+        text == "anyone" || DirectoryRules.isUserName(text)
+    }
+}

@@ -41,18 +41,23 @@ public struct MailboxProjection: Projection {
         .init("truncated", .boolean), .init("preview", .text),
     ], primaryKey: 1)
 
+    /// RFC 4314 rights granted on a folder to others (the owner's own are implied).
+    public static let rights = ProjectionTable("rights", columns: [
+        .init("user_id", .text), .init("mailbox_id", .bigint), .init("identifier", .text), .init("rights", .text),
+    ], primaryKey: 3, indexes: [["identifier"]])
+
     public static let expunged = ProjectionTable("expunged", columns: [
         .init("user_id", .text), .init("mailbox_id", .bigint), .init("uid", .bigint), .init("modseq", .bigint),
     ], primaryKey: 3)
 
     public var tables: [ProjectionTable] {
-        [Self.accounts, Self.mailboxes, Self.subscriptions, Self.messages, Self.messageData, Self.expunged]
+        [Self.accounts, Self.mailboxes, Self.subscriptions, Self.messages, Self.messageData, Self.expunged, Self.rights]
     }
 
     public var eventTypes: [any Event.Type] {
         [MailAccountOpened.self, MailAccountClosed.self, MailboxCreated.self, MailboxRenamed.self, MailboxDeleted.self,
          MailboxSubscriptionChanged.self, MessageDelivered.self, MessageAppended.self, MessageFlagsChanged.self,
-         MessagesExpunged.self, MessagesCopied.self, MessagesMoved.self]
+         MessagesExpunged.self, MessagesCopied.self, MessagesMoved.self, MailboxRightsChanged.self]
     }
 
     public func apply(_ event: any Event, context: EventContext, to rows: RowWriter) throws {
@@ -87,6 +92,7 @@ public struct MailboxProjection: Projection {
             let key: [ProjectionValue] = [user, .int(event.mailboxID)]
             rows.deleteAll(from: Self.messages, where: key)
             rows.deleteAll(from: Self.expunged, where: key)
+            rows.deleteAll(from: Self.rights, where: key)
             if event.keptAsNoSelect {
                 rows.update(Self.mailboxes, key: key, ["selectable": .set(.bool(false)), "messages": .set(.int(0)),
                                                        "bytes": .set(.int(0))])
@@ -94,6 +100,10 @@ public struct MailboxProjection: Projection {
                 rows.delete(from: Self.mailboxes, key: key)
             }
             rows.update(Self.accounts, key: [user], ["messages": .add(-event.messages), "bytes": .add(-event.bytes)])
+        case let event as MailboxRightsChanged:
+            let key: [ProjectionValue] = [user, .int(event.mailboxID), .text(event.identifier)]
+            rows.delete(from: Self.rights, key: key)
+            if !event.rights.isEmpty { rows.insert(into: Self.rights, key + [.text(event.rights)]) }
         case let event as MailboxSubscriptionChanged:
             if event.subscribed {
                 rows.insert(into: Self.subscriptions, [user, .text(event.name)])

@@ -1,0 +1,59 @@
+import EventLog
+import Facts
+import Foundation
+import PostgresNIO
+
+/// A folder of another user that a user may see (RFC 4314 `l`), with what they may do in it.
+public struct SharedMailbox: Sendable, Equatable {
+    public let owner: String
+    public let mailbox: MailboxInfo
+    public let rights: String
+}
+
+extension MailReader {
+    /// The RFC 4314 entries on a folder other than its owner's: identifier → rights.
+    public func rights(_ owner: String, mailboxID: Int64) async throws -> [String: String] {
+        try await engine.client.withConnection { try await rights(owner.lowercased(), mailboxID: mailboxID, on: $0) }
+    }
+
+    package func rights(_ owner: String, mailboxID: Int64, on connection: PostgresConnection) async throws -> [String: String] {
+        let rows = try await connection.query("""
+            SELECT identifier, rights FROM mail.rights WHERE user_id = \(owner) AND mailbox_id = \(mailboxID)
+            """, logger: logger)
+        var result: [String: String] = [:]
+        for try await (identifier, rights) in rows.decode((String, String).self) { result[identifier] = rights }
+        return result
+    }
+
+    /// What `user` may do in `owner`'s folder: everything when it is theirs, else the rights
+    /// granted to them and to `anyone` together.
+    public func myRights(_ user: String, owner: String, mailboxID: Int64) async throws -> String {
+        let user = user.lowercased(), owner = owner.lowercased()
+        guard user != owner else { return MailboxRights.owner }
+        let entries = try await rights(owner, mailboxID: mailboxID)
+        return MailboxRights.normalised((entries[user] ?? "") + (entries["anyone"] ?? "")) ?? ""
+    }
+
+    /// Other users' folders `user` may look up (`l`, granted to them or to `anyone`), by owner
+    /// and name.
+    public func sharedWith(_ user: String) async throws -> [SharedMailbox] {
+        let user = user.lowercased()
+        return try await engine.client.withConnection { connection in
+            let rows = try await connection.query("""
+                SELECT r.user_id, r.mailbox_id, string_agg(r.rights, '') FROM mail.rights r
+                WHERE (r.identifier = \(user) OR r.identifier = 'anyone') AND r.user_id <> \(user)
+                GROUP BY r.user_id, r.mailbox_id
+                """, logger: logger)
+            var granted: [(String, Int64, String)] = []
+            for try await (owner, mailboxID, rights) in rows.decode((String, Int64, String).self) {
+                if let rights = MailboxRights.normalised(rights), rights.contains("l") { granted.append((owner, mailboxID, rights)) }
+            }
+            var shared: [SharedMailbox] = []
+            for (owner, mailboxID, rights) in granted {
+                guard let mailbox = try? await mailbox(owner, id: mailboxID, on: connection) else { continue }
+                shared.append(SharedMailbox(owner: owner, mailbox: mailbox, rights: rights))
+            }
+            return shared.sorted { ($0.owner, $0.mailbox.name) < ($1.owner, $1.mailbox.name) }
+        }
+    }
+}

@@ -49,6 +49,10 @@ struct MessageTextTests {
         #expect(MessageText.plain(base64) == "END")
         // Without MIME: the body as it is, up to the limit.
         #expect(MessageText.plain(Array("Subject: x\r\n\r\nhelp\r\nend\r\n".utf8), limit: 6) == "help\r\n")
+        // A preview is text: control characters (a NUL) are white space, quoted lines and the signature left out.
+        let withNUL = Array("Content-Type: text/plain\r\n\r\n> quoted\r\nzero\0byte here\r\n-- \r\nsig\r\n".utf8)
+        let summary = MIMEParser.summarise(withNUL)
+        #expect(MessageText.preview(summary) { Array(withNUL[$0.clamped(to: 0..<withNUL.count)]) } == "zero byte here")
         // Only HTML: the raw body rather than nothing.
         #expect(MessageText.plain(Array("Content-Type: text/html\r\n\r\n<b>help</b>".utf8)) == "<b>help</b>")
     }

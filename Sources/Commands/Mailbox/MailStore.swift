@@ -383,6 +383,44 @@ public struct MailStore: Sendable {
         try await transfer(user: user, from: source, uids: uids, to: target, move: true)
     }
 
+    /// COPY or MOVE between two users' folders (a folder shared with one of them, RFC 4314):
+    /// the copies are appended to the target's owner (with their stored summaries, the bodies
+    /// shared), and a move expunges the originals from the source's owner in the same
+    /// transaction.
+    public func transfer(from sourceOwner: String, mailbox source: Int64, uids: [UInt32], to targetOwner: String,
+                         mailbox target: Int64, move: Bool) async throws -> CopyResult {
+        let sourceOwner = sourceOwner.lowercased(), targetOwner = targetOwner.lowercased()
+        guard sourceOwner != targetOwner else { return try await transfer(user: sourceOwner, from: source, uids: uids, to: target, move: move) }
+        let messages = try await reader.messages(sourceOwner, mailboxID: source, uids: uids)
+        let summaries = try await reader.summaries(Array(Set(messages.map(\.blob))))
+        return try await engine.transaction { transaction in
+            let stream = try MailboxStream.name(for: targetOwner)
+            let expected = try await transaction.expectedVersion(of: stream)
+            let targetMailbox = try await reader.mailbox(targetOwner, id: target, on: transaction.connection)
+            guard targetMailbox.selectable else { throw MailStoreError.notSelectable(targetMailbox.name) }
+            // Only what is still there when the transaction runs.
+            let present = Set(try await reader.messages(sourceOwner, mailboxID: source, uids: messages.map(\.uid),
+                                                        on: transaction.connection).map(\.uid))
+            var events: [PendingEvent] = []
+            var pairs: [(UInt32, UInt32)] = []
+            for message in messages where present.contains(message.uid) {
+                guard let summary = summaries[message.blob] else { continue }
+                let offset = UInt32(pairs.count)
+                let copy = StoredMessage(mailboxID: target, uid: targetMailbox.uidNext + offset,
+                                         modSeq: targetMailbox.highestModSeq + 1 + Int64(offset), flags: message.flags,
+                                         internalDate: message.internalDate, size: message.size, blob: message.blob)
+                events.append(PendingEvent(MessageAppended(message: copy, summary: summary).stamped()))
+                pairs.append((message.uid, copy.uid))
+            }
+            guard !events.isEmpty else { return CopyResult(uidValidity: targetMailbox.uidValidity, uids: []) }
+            try await transaction.append(events, to: stream, expectedVersion: expected)
+            if move {
+                _ = try await expunge(user: sourceOwner, mailboxID: source, uids: pairs.map(\.0), onlyDeleted: false, in: transaction)
+            }
+            return CopyResult(uidValidity: targetMailbox.uidValidity, uids: pairs)
+        }
+    }
+
     private func transfer(user: String, from source: Int64, uids: [UInt32], to target: Int64,
                           move: Bool) async throws -> CopyResult {
         let user = user.lowercased()

@@ -128,6 +128,7 @@ struct ChangeMark: Equatable {
 /// recent.
 final class RecentMessages: Sendable {
     struct Key: Hashable {
+        let owner: String
         let mailbox: Int64
         let uidValidity: UInt32
     }
@@ -135,8 +136,8 @@ final class RecentMessages: Sendable {
     private let claimed = Mutex<[Key: UInt32]>([:])
 
     /// The UIDs of `uids` that become recent for the caller, which claims them for good.
-    func claim(_ uids: some Sequence<UInt32>, in mailbox: MailboxInfo) -> Set<UInt32> {
-        let key = Key(mailbox: mailbox.id, uidValidity: mailbox.uidValidity)
+    func claim(_ uids: some Sequence<UInt32>, in mailbox: MailboxInfo, of owner: String) -> Set<UInt32> {
+        let key = Key(owner: owner, mailbox: mailbox.id, uidValidity: mailbox.uidValidity)
         return claimed.withLock { table in
             let boundary = table[key] ?? 0
             let mine = Set(uids.filter { $0 > boundary })
@@ -146,8 +147,8 @@ final class RecentMessages: Sendable {
     }
 
     /// The UIDs of `uids` no session has claimed yet (EXAMINE and STATUS look without taking).
-    func unclaimed(_ uids: some Sequence<UInt32>, in mailbox: MailboxInfo) -> Set<UInt32> {
-        let boundary = claimed.withLock { $0[Key(mailbox: mailbox.id, uidValidity: mailbox.uidValidity)] ?? 0 }
+    func unclaimed(_ uids: some Sequence<UInt32>, in mailbox: MailboxInfo, of owner: String) -> Set<UInt32> {
+        let boundary = claimed.withLock { $0[Key(owner: owner, mailbox: mailbox.id, uidValidity: mailbox.uidValidity)] ?? 0 }
         return Set(uids.filter { $0 > boundary })
     }
 }

@@ -20,7 +20,7 @@ extension IMAPSession {
             if enabled.contains("QRESYNC") || enabled.contains("IMAP4REV2") { untagged(.previousMailboxClosed) }
         }
         if condStore { enabled.insert("CONDSTORE") }
-        guard let stored = storedName(name), let mailbox = try await accounts.mail.reader.mailbox(user.id, named: stored) else {
+        guard let (location, mailbox, rights) = try await folder(name, user: user) else {
             tagged(tag, .noSuchMailbox)
             return
         }
@@ -28,30 +28,37 @@ extension IMAPSession {
             tagged(tag, .cannotSelect)
             return
         }
-        let messages = try await accounts.mail.reader.messages(user.id, mailboxID: mailbox.id)
-        var current = Selected(mailbox: mailbox, readOnly: readOnly, uids: messages.map(\.uid), flags: [:], modSeqs: [:],
-                               known: mailbox.highestModSeq)
+        guard rights.contains("r") else {
+            tagged(tag, "NO [NOPERM] You may not read this mailbox")
+            return
+        }
+        // RFC 4314 §4: read-write only with a right that changes something.
+        let readOnly = readOnly || !rights.contains(where: { "swte".contains($0) })
+        let owner = location.owner
+        let messages = try await accounts.mail.reader.messages(owner, mailboxID: mailbox.id)
+        var current = Selected(mailbox: mailbox, owner: owner, rights: rights, readOnly: readOnly, uids: messages.map(\.uid),
+                               flags: [:], modSeqs: [:], known: mailbox.highestModSeq)
         for message in messages {
             current.flags[message.uid] = message.flags
             current.modSeqs[message.uid] = message.modSeq
         }
         current.keywords = Set(messages.flatMap(\.flags).filter { !$0.hasPrefix("\\") })
-        current.recent = readOnly ? accounts.recent.unclaimed(current.uids, in: mailbox)
-                                  : accounts.recent.claim(current.uids, in: mailbox)
+        current.recent = readOnly ? accounts.recent.unclaimed(current.uids, in: mailbox, of: owner)
+                                  : accounts.recent.claim(current.uids, in: mailbox, of: owner)
         announceFlags(current.keywords, readOnly: readOnly)
         untagged("\(messages.count) EXISTS")
         if showsRecent { untagged("\(current.recent.count) RECENT") }
         untagged("OK [UIDVALIDITY \(mailbox.uidValidity)] UIDs valid")
         untagged("OK [UIDNEXT \(mailbox.uidNext)] Predicted next UID")
         untagged("OK [HIGHESTMODSEQ \(mailbox.highestModSeq)] Highest")
-        untagged("OK [MAILBOXID (\(Self.mailboxObjectID(user: user.id, mailbox)))] Ok")
+        untagged("OK [MAILBOXID (\(Self.mailboxObjectID(user: owner, mailbox)))] Ok")
         if let firstUnseen = messages.firstIndex(where: { !$0.flags.contains("\\Seen") }) {
             untagged("OK [UNSEEN \(firstUnseen + 1)] First unseen")
         }
-        untagged("LIST () \"/\" " + String(decoding: wireName(mailbox.name), as: UTF8.self))
+        untagged("LIST () \"/\" " + String(decoding: wireName(visibleName(owner: owner, mailbox.name, user: user)), as: UTF8.self))
         // RFC 7162 §3.2.5: what changed since the client's last visit.
         if let qresync, enabled.contains("QRESYNC"), qresync.uidValidity == mailbox.uidValidity {
-            let changes = try await accounts.mail.reader.changes(user.id, mailboxID: mailbox.id, since: qresync.modSeq)
+            let changes = try await accounts.mail.reader.changes(owner, mailboxID: mailbox.id, since: qresync.modSeq)
             let vanished = changes.expunged.map(\.uid).filter { uid in
                 qresync.knownUIDs?.contains(uid, largest: mailbox.uidNext) ?? true
             }
@@ -106,18 +113,41 @@ extension IMAPSession {
         }
         switch command.kind {
         case .create(let text):
-            let created = try await mail.createMailbox(user: user.id, name: try name(text))
-            tagged(tag, "OK [MAILBOXID (\(Self.mailboxObjectID(user: user.id, created)))] CREATE completed")
+            guard let location = locate(try name(text), user: user) else { throw MailStoreError.invalidName(text) }
+            // In another user's folders: `k` on the parent (RFC 4314 §4).
+            guard try await mayChange(location, right: "k", onParent: true, user: user) else {
+                tagged(tag, "NO [NOPERM] You may not create folders there")
+                return
+            }
+            let created = try await mail.createMailbox(user: location.owner, name: location.name)
+            tagged(tag, "OK [MAILBOXID (\(Self.mailboxObjectID(user: location.owner, created)))] CREATE completed")
         case .delete(let text):
-            let stored = try name(text)
-            if selected?.mailbox.name == stored {
+            guard let location = locate(try name(text), user: user) else { throw MailStoreError.invalidName(text) }
+            guard try await mayChange(location, right: "x", onParent: false, user: user) else {
+                tagged(tag, "NO [NOPERM] You may not delete this mailbox")
+                return
+            }
+            if let current = selected, current.owner == location.owner,
+               MailboxNames.canonical(current.mailbox.name) == MailboxNames.canonical(location.name) {
                 state = .authenticated(user)
                 searchContexts = []
             }
-            try await mail.deleteMailbox(user: user.id, name: stored)
+            try await mail.deleteMailbox(user: location.owner, name: location.name)
             tagged(tag, .completed("DELETE"))
         case .rename(let from, let to):
-            try await mail.renameMailbox(user: user.id, from: try name(from), to: try name(to))
+            guard let source = locate(try name(from), user: user), let target = locate(try name(to), user: user) else {
+                throw MailStoreError.invalidName(from)
+            }
+            guard source.owner == target.owner else {
+                tagged(tag, "NO [CANNOT] A folder cannot move to another user")
+                return
+            }
+            guard try await mayChange(source, right: "x", onParent: false, user: user),
+                  try await mayChange(target, right: "k", onParent: true, user: user) else {
+                tagged(tag, "NO [NOPERM] You may not rename this mailbox")
+                return
+            }
+            try await mail.renameMailbox(user: source.owner, from: source.name, to: target.name)
             tagged(tag, .completed("RENAME"))
         case .subscribe(let text):
             try await mail.setSubscribed(user: user.id, name: try name(text), true)
@@ -144,17 +174,27 @@ extension IMAPSession {
             try await list(reference: reference, patterns: [pattern], selection: ["SUBSCRIBED"], returns: [], user: user, lsub: true)
             tagged(tag, .completed("LSUB"))
         case .status(let text, let items):
-            guard let mailbox = try await mail.reader.mailbox(user.id, named: try name(text)), mailbox.selectable else {
+            guard let (location, mailbox, rights) = try await folder(text, user: user), mailbox.selectable else {
                 tagged(tag, .noSuchMailbox)
                 return
             }
-            untagged("STATUS \(String(decoding: wireName(mailbox.name), as: UTF8.self)) (\(try await status(mailbox, items: items, user: user)))")
+            guard rights.contains("r") else {
+                tagged(tag, "NO [NOPERM] You may not read this mailbox")
+                return
+            }
+            let shown = String(decoding: wireName(visibleName(owner: location.owner, mailbox.name, user: user)), as: UTF8.self)
+            untagged("STATUS \(shown) (\(try await status(mailbox, owner: location.owner, items: items, user: user)))")
             tagged(tag, .completed("STATUS"))
         case .append(let text, let messages):
-            guard let mailbox = try await mail.reader.mailbox(user.id, named: try name(text)), mailbox.selectable else {
+            guard let (location, mailbox, rights) = try await folder(text, user: user), mailbox.selectable else {
                 tagged(tag, .tryCreate)
                 return
             }
+            guard rights.contains("i") else {
+                tagged(tag, "NO [NOPERM] You may not add messages to this mailbox")
+                return
+            }
+            let owner = location.owner
             // Each message as stored: a spooled one from its file (already CRLF unless a
             // literal8), one holding NUL octets as `BinaryContent` makes it storable.
             var items: [MailStore.AppendItem] = []
@@ -181,12 +221,13 @@ extension IMAPSession {
                     items.append(.init(.bytes(content), flags: flags, internalDate: message.date))
                 }
             }
-            if try await accounts.overQuota(user.id, adding: bytes) {
+            // The owner's quota: what goes into a shared folder is theirs.
+            if try await accounts.overQuota(owner, adding: bytes) {
                 tagged(tag, .messageOverQuota)
                 return
             }
             // RFC 3502: all of them in one transaction, or none.
-            let stored = try await mail.append(items, user: user.id, mailbox: mailbox.name)
+            let stored = try await mail.append(items, user: owner, mailbox: mailbox.name)
             refreshedAt = nil // this session's own change: read it even before the log's wake-up arrives
             await refresh(allowExpunge: true) // EXISTS for the selected mailbox before the tagged OK
             let uids = Self.compress(stored.map(\.uid))
@@ -218,10 +259,10 @@ extension IMAPSession {
         return output
     }
 
-    func status(_ mailbox: MailboxInfo, items: [String], user: UserRecord) async throws -> String {
+    func status(_ mailbox: MailboxInfo, owner: String, items: [String], user: UserRecord) async throws -> String {
         var needsMessages = false
         for item in items where item == "UNSEEN" || item == "DELETED" || item == "RECENT" { needsMessages = true }
-        let messages = needsMessages ? try await accounts.mail.reader.messages(user.id, mailboxID: mailbox.id) : []
+        let messages = needsMessages ? try await accounts.mail.reader.messages(owner, mailboxID: mailbox.id) : []
         var parts: [String] = []
         for item in items {
             switch item {
@@ -232,8 +273,8 @@ extension IMAPSession {
             case "DELETED": parts.append("DELETED \(messages.filter { $0.flags.contains("\\Deleted") }.count)")
             case "SIZE": parts.append("SIZE \(mailbox.bytes)")
             case "HIGHESTMODSEQ": parts.append("HIGHESTMODSEQ \(mailbox.highestModSeq)")
-            case "MAILBOXID": parts.append("MAILBOXID (\(Self.mailboxObjectID(user: user.id, mailbox)))")
-            case "RECENT": parts.append("RECENT \(accounts.recent.unclaimed(messages.map(\.uid), in: mailbox).count)")
+            case "MAILBOXID": parts.append("MAILBOXID (\(Self.mailboxObjectID(user: owner, mailbox)))")
+            case "RECENT": parts.append("RECENT \(accounts.recent.unclaimed(messages.map(\.uid), in: mailbox, of: owner).count)")
             default: throw MailStoreError.invalidName("STATUS item \(item)")
             }
         }
@@ -248,13 +289,27 @@ extension IMAPSession {
             untagged("\(lsub ? "LSUB" : "LIST") (\\Noselect) \"/\" \"\"")
             return
         }
-        let mailboxes = try await mail.reader.mailboxes(user.id)
+        // The user's folders, then those others share with them under `Other Users/<owner>/`,
+        // with the levels above them as \Noselect names.
+        var listed: [String: (mailbox: MailboxInfo, owner: String, rights: String)] = [:]
+        for mailbox in try await mail.reader.mailboxes(user.id) { listed[mailbox.name] = (mailbox, user.id, MailboxRights.owner) }
+        var levels = Set<String>()
+        for shared in try await mail.reader.sharedWith(user.id) {
+            let name = visibleName(owner: shared.owner, shared.mailbox.name, user: user)
+            listed[name] = (shared.mailbox, shared.owner, shared.rights)
+            var parent = name
+            while let slash = parent.lastIndex(of: "/") {
+                parent = String(parent[..<slash])
+                if listed[parent] == nil { levels.insert(parent) }
+            }
+        }
+        levels.subtract(listed.keys)
         let subscribed = Set(try await mail.reader.subscriptions(user.id))
         let wantSubscribed = selection.contains("SUBSCRIBED")
         let wantSpecial = selection.contains("SPECIAL-USE")
         let returnStatus = returns.contains("STATUS") ? Self.statusItems(returns) : nil
-        let names = Set(mailboxes.map(\.name))
-        var candidates = Set(mailboxes.map(\.name))
+        let names = Set(listed.keys).union(levels)
+        var candidates = names
         // Subscribed names may outlive their folders (RFC 9051 §6.3.9: \NonExistent), and
         // their parents may be listed for them (RECURSIVEMATCH, LSUB with %).
         if wantSubscribed || lsub {
@@ -280,23 +335,32 @@ extension IMAPSession {
                 guard descendant, recursive || lsub else { continue }
                 childInfo = true
             }
-            let mailbox = mailboxes.first { $0.name == name }
+            let entry = listed[name]
+            let mailbox = entry?.mailbox
+            let level = levels.contains(name)
             if wantSpecial && mailbox?.specialUse == nil { continue }
             var attributes: [String] = []
             if lsub {
-                if childInfo || mailbox?.selectable == false { attributes.append("\\Noselect") }
+                if childInfo || level || mailbox?.selectable == false { attributes.append("\\Noselect") }
             } else {
-                if mailbox == nil && !childInfo { attributes.append("\\NonExistent") }
-                if mailbox?.selectable == false { attributes.append("\\Noselect") }
+                if mailbox == nil && !childInfo && !level { attributes.append("\\NonExistent") }
+                if mailbox?.selectable == false || level { attributes.append("\\Noselect") }
                 let hasChildren = names.contains { $0.hasPrefix(name + "/") }
-                if mailbox != nil || returns.contains("CHILDREN") { attributes.append(hasChildren ? "\\HasChildren" : "\\HasNoChildren") }
+                if mailbox != nil || level || returns.contains("CHILDREN") {
+                    attributes.append(hasChildren ? "\\HasChildren" : "\\HasNoChildren")
+                }
                 if let special = mailbox?.specialUse { attributes.append("\\" + special) }
                 if (wantSubscribed || returns.contains("SUBSCRIBED")) && subscribed.contains(name) { attributes.append("\\Subscribed") }
             }
             untagged("\(lsub ? "LSUB" : "LIST") (\(attributes.joined(separator: " "))) \"/\" "
                      + String(decoding: wireName(name), as: UTF8.self) + (childInfo && !lsub ? " (\"CHILDINFO\" (\"SUBSCRIBED\"))" : ""))
-            if let returnStatus, let mailbox, mailbox.selectable {
-                untagged("STATUS \(String(decoding: wireName(name), as: UTF8.self)) (\(try await status(mailbox, items: returnStatus, user: user)))")
+            if let returnStatus, let entry, entry.mailbox.selectable, entry.rights.contains("r") {
+                let items = try await status(entry.mailbox, owner: entry.owner, items: returnStatus, user: user)
+                untagged("STATUS \(String(decoding: wireName(name), as: UTF8.self)) (\(items))")
+            }
+            // RFC 8440 LIST-MYRIGHTS.
+            if !lsub, returns.contains("MYRIGHTS"), let entry {
+                untagged("MYRIGHTS \(String(decoding: wireName(name), as: UTF8.self)) \(entry.rights)")
             }
         }
     }
@@ -311,7 +375,7 @@ extension IMAPSession {
 
     /// RFC 5258 §3: LIST's RETURN options, STATUS followed by its items (flattened by the parser).
     static func validReturnOptions(_ returns: [String]) -> Bool {
-        let options: Set<String> = ["SUBSCRIBED", "CHILDREN", "SPECIAL-USE", "STATUS"]
+        let options: Set<String> = ["SUBSCRIBED", "CHILDREN", "SPECIAL-USE", "STATUS", "MYRIGHTS"]
         let statusItems: Set<String> = ["MESSAGES", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "DELETED", "SIZE", "HIGHESTMODSEQ", "RECENT",
                                         "MAILBOXID"]
         var inStatus = false

@@ -17,8 +17,9 @@ extension IMAPSession {
         guard let current = selected else { return }
         switch command.kind {
         case .close, .unselect:
-            if case .close = command.kind, !current.readOnly {
-                _ = try await accounts.mail.expunge(user: user.id, mailboxID: current.mailbox.id)
+            // RFC 4314 §4: CLOSE expunges only with `e`.
+            if case .close = command.kind, !current.readOnly, current.rights.contains("e") {
+                _ = try await accounts.mail.expunge(user: current.owner, mailboxID: current.mailbox.id)
             }
             state = .authenticated(user)
             searchContexts = []
@@ -29,9 +30,13 @@ extension IMAPSession {
                 tagged(tag, .readOnly)
                 return
             }
+            guard current.rights.contains("e") else {
+                tagged(tag, "NO [NOPERM] You may not expunge this mailbox")
+                return
+            }
             var uids: [UInt32]?
             if case .uidExpunge(let set) = command.kind { uids = resolve(set, uid: true, in: current).map(\.uid) }
-            let removed = try await accounts.mail.expunge(user: user.id, mailboxID: current.mailbox.id, uids: uids)
+            let removed = try await accounts.mail.expunge(user: current.owner, mailboxID: current.mailbox.id, uids: uids)
             reportExpunged(removed)
             await refresh(allowExpunge: true)
             tagged(tag, .completed("EXPUNGE"))
@@ -42,6 +47,18 @@ extension IMAPSession {
         case .store(let uid, let set, let mode, let silent, let flags, let unchangedSince):
             guard !current.readOnly else {
                 tagged(tag, .readOnly)
+                return
+            }
+            // RFC 4314 §4: \Seen needs `s`, \Deleted `t`, other flags `w`; replacing them all, each.
+            let needed = mode == .replace ? "stw" : String(Set(flags.map { flag -> Character in
+                switch flag.lowercased() {
+                case "\\seen": "s"
+                case "\\deleted": "t"
+                default: "w"
+                }
+            }))
+            guard needed.allSatisfy(current.rights.contains) else {
+                tagged(tag, "NO [NOPERM] You may not change these flags")
                 return
             }
             var modified = try await store(set, uid: uid, mode: mode, silent: silent, flags: flags,
@@ -70,36 +87,45 @@ extension IMAPSession {
                 tagged(tag, .readOnly)
                 return
             }
-            guard let stored = storedName(name), let target = try await accounts.mail.reader.mailbox(user.id, named: stored),
-                  target.selectable else {
+            guard let (location, target, targetRights) = try await folder(name, user: user), target.selectable else {
                 tagged(tag, .tryCreate)
                 return
             }
+            // RFC 4314 §4: `i` on the target; a move also takes `t` and `e` on the source.
+            guard targetRights.contains("i"), !isMove || (current.rights.contains("t") && current.rights.contains("e")) else {
+                tagged(tag, "NO [NOPERM] You may not \(isMove ? "move" : "copy") messages there")
+                return
+            }
+            let sameFolder = location.owner == current.owner && target.id == current.mailbox.id
             let uids = resolve(set, uid: uid, in: current).map(\.uid)
             guard !uids.isEmpty else {
                 tagged(tag, "OK Nothing to \(isMove ? "move" : "copy")")
                 return
             }
-            if !isMove {
+            if !isMove || location.owner != current.owner {
                 let wanted = Set(uids)
-                let bytes = try await accounts.mail.reader.messages(user.id, mailboxID: current.mailbox.id)
+                let bytes = try await accounts.mail.reader.messages(current.owner, mailboxID: current.mailbox.id)
                     .filter { wanted.contains($0.uid) }.reduce(Int64(0)) { $0 + $1.size }
-                if try await accounts.overQuota(user.id, adding: bytes) {
+                if try await accounts.overQuota(location.owner, adding: bytes) {
                     tagged(tag, .copiesOverQuota)
                     return
                 }
             }
             let result: MailStore.CopyResult
-            if isMove && target.id == current.mailbox.id {
+            if location.owner != current.owner {
+                // Between two users' folders (one of them shared): appended to the target's owner.
+                result = try await accounts.mail.transfer(from: current.owner, mailbox: current.mailbox.id, uids: uids,
+                                                          to: location.owner, mailbox: target.id, move: isMove)
+            } else if isMove && sameFolder {
                 // A move within one mailbox: new UIDs for the same messages (copy, then remove the old).
-                result = try await accounts.mail.copy(user: user.id, from: current.mailbox.id, uids: uids, to: target.id)
-                _ = try await accounts.mail.expunge(user: user.id, mailboxID: current.mailbox.id, uids: uids, onlyDeleted: false)
+                result = try await accounts.mail.copy(user: current.owner, from: current.mailbox.id, uids: uids, to: target.id)
+                _ = try await accounts.mail.expunge(user: current.owner, mailboxID: current.mailbox.id, uids: uids, onlyDeleted: false)
             } else if isMove {
-                result = try await accounts.mail.move(user: user.id, from: current.mailbox.id, uids: uids, to: target.id)
+                result = try await accounts.mail.move(user: current.owner, from: current.mailbox.id, uids: uids, to: target.id)
             } else {
-                result = try await accounts.mail.copy(user: user.id, from: current.mailbox.id, uids: uids, to: target.id)
+                result = try await accounts.mail.copy(user: current.owner, from: current.mailbox.id, uids: uids, to: target.id)
             }
-            if target.id == current.mailbox.id { refreshedAt = nil } // our own new messages: EXISTS now
+            if sameFolder { refreshedAt = nil } // our own new messages: EXISTS now
             let code = "COPYUID \(result.uidValidity) \(Self.compress(result.uids.map(\.0))) \(Self.compress(result.uids.map(\.1)))"
             if isMove {
                 untagged("OK [\(code)] Moved")
@@ -175,7 +201,7 @@ extension IMAPSession {
         refreshedAt = generation
         let changes: MailReader.Changes
         do {
-            changes = try await accounts.mail.reader.changes(user.id, mailboxID: current.mailbox.id, since: current.known)
+            changes = try await accounts.mail.reader.changes(current.owner, mailboxID: current.mailbox.id, since: current.known)
         } catch {
             logger.warning("reading mailbox changes failed", metadata: ["error": "\(error)"])
             return
@@ -210,8 +236,8 @@ extension IMAPSession {
         for message in changes.messages where current.sequenceNumber(of: message.uid) != nil { seenFlags += message.flags }
         // New messages are recent in the first session that learns of them (RFC 3501 §2.3.2).
         if !added.isEmpty {
-            current.recent.formUnion(current.readOnly ? accounts.recent.unclaimed(added, in: current.mailbox)
-                                                      : accounts.recent.claim(added, in: current.mailbox))
+            current.recent.formUnion(current.readOnly ? accounts.recent.unclaimed(added, in: current.mailbox, of: current.owner)
+                                                      : accounts.recent.claim(added, in: current.mailbox, of: current.owner))
         }
         state = .selected(user, current)
         announceKeywords(in: seenFlags)
@@ -232,7 +258,7 @@ extension IMAPSession {
         var targets = resolve(set, uid: uid, in: current)
         if let changedSince { targets = targets.filter { (current.modSeqs[$0.uid] ?? 0) > changedSince } }
         if vanished, uid, let changedSince, enabled.contains("QRESYNC") {
-            let changes = try await accounts.mail.reader.changes(user.id, mailboxID: current.mailbox.id, since: changedSince)
+            let changes = try await accounts.mail.reader.changes(current.owner, mailboxID: current.mailbox.id, since: changedSince)
             let largest = current.mailbox.uidNext
             let gone = changes.expunged.map(\.uid).filter { set.contains($0, largest: largest) }
             if !gone.isEmpty { untagged("VANISHED (EARLIER) \(Self.compress(gone))") }
@@ -254,7 +280,7 @@ extension IMAPSession {
             default: false
             }
         }
-        let setsSeen = !current.readOnly && items.contains { item in
+        let setsSeen = !current.readOnly && current.rights.contains("s") && items.contains { item in
             switch item {
             case .section(_, _, let peek, _): !peek
             case .rfc822, .rfc822Text: true
@@ -263,7 +289,7 @@ extension IMAPSession {
         }
         // Read in batches so a FETCH 1:* of a big mailbox does not hold every body at once.
         for batch in stride(from: 0, to: targets.count, by: 200).map({ Array(targets[$0..<min($0 + 200, targets.count)]) }) {
-            let infos = Dictionary(uniqueKeysWithValues: try await accounts.mail.reader.messages(user.id, mailboxID: current.mailbox.id,
+            let infos = Dictionary(uniqueKeysWithValues: try await accounts.mail.reader.messages(current.owner, mailboxID: current.mailbox.id,
                                                                                            uids: batch.map(\.uid)).map { ($0.uid, $0) })
             let blobs = Array(Set(infos.values.map(\.blob)))
             let summaries = needsSummary ? try await accounts.mail.reader.summaries(blobs) : [:]
@@ -274,7 +300,7 @@ extension IMAPSession {
             if setsSeen {
                 let unseen = infos.values.filter { !$0.flags.contains("\\Seen") }.map(\.uid)
                 if !unseen.isEmpty {
-                    let result = try await accounts.mail.setFlags(user: user.id, mailboxID: current.mailbox.id, uids: unseen, .add,
+                    let result = try await accounts.mail.setFlags(user: current.owner, mailboxID: current.mailbox.id, uids: unseen, .add,
                                                                   ["\\Seen"])
                     seenFlags = result.flags
                     accounts.noteChange()
@@ -382,7 +408,7 @@ extension IMAPSession {
         case .remove: .remove
         case .replace: .replace
         }
-        let result = try await accounts.mail.setFlags(user: user.id, mailboxID: current.mailbox.id, uids: targets.map(\.uid),
+        let result = try await accounts.mail.setFlags(user: current.owner, mailboxID: current.mailbox.id, uids: targets.map(\.uid),
                                                       operation, flags.filter { $0 != "\\Recent" }, unchangedSince: unchangedSince)
         setSelected { selected in
             for (uid, flags) in result.flags { selected.flags[uid] = flags }
@@ -411,7 +437,7 @@ extension IMAPSession {
     func search(tag: String, uid: Bool, options: SearchReturn?, key: IMAPSearchKey, user: UserRecord) async throws {
         guard let current = selected else { return }
         let key = substitutingSaved(key)
-        let messages = try await accounts.mail.reader.messages(user.id, mailboxID: current.mailbox.id)
+        let messages = try await accounts.mail.reader.messages(current.owner, mailboxID: current.mailbox.id)
         let needsText = MessageSearch.needs(key, text: true)
         let needsSummary = needsText || MessageSearch.needs(key, text: false)
         var matches: [(number: Int, uid: UInt32, modSeq: Int64)] = []

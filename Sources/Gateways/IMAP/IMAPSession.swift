@@ -18,6 +18,10 @@ import WireCore
 public final class IMAPSession {
     struct Selected {
         var mailbox: MailboxInfo
+        /// Whose folder it is: the user's own, or one shared with them (RFC 4314).
+        var owner: String
+        /// What the user may do in it (`MailboxRights.owner` in their own).
+        var rights: String
         var readOnly: Bool
         /// UIDs in message-number order.
         var uids: [UInt32]
@@ -297,7 +301,8 @@ public final class IMAPSession {
                 untagged("ENABLED" + newly.map { " " + $0 }.joined())
                 tagged(tag, .completed("ENABLE"))
             case .namespace:
-                untagged("NAMESPACE ((\"\" \"/\")) NIL NIL")
+                // RFC 2342: the user's own folders; other users' shared ones (RFC 4314).
+                untagged("NAMESPACE ((\"\" \"/\")) ((\"\(Self.otherUsers)/\" \"/\")) NIL")
                 tagged(tag, .completed("NAMESPACE"))
             case .select(let name, let condStore, let qresync):
                 try await select(tag, name, readOnly: false, condStore: condStore, qresync: qresync, user: user)
@@ -314,7 +319,10 @@ public final class IMAPSession {
                 try await quota(tag: tag, root: nil, mailbox: mailbox, user: user)
             case .sort(let uid, let returns, let criteria, let key):
                 guard selected != nil else { tagged(tag, .selectFirst); return }
+                guard try await rightsStillHold(tag, user: user) else { return }
                 try await sort(tag: tag, uid: uid, returns: returns, criteria: criteria, key: key, user: user)
+            case .setACL, .deleteACL, .getACL, .listRights, .myRights:
+                try await aclCommand(command, user: user)
             case .cancelUpdate(let tags):
                 searchContexts.removeAll { tags.contains($0.tag) }
                 tagged(tag, .completed("CANCELUPDATE"))
@@ -326,6 +334,7 @@ public final class IMAPSession {
                     tagged(tag, .selectFirst)
                     return
                 }
+                guard try await rightsStillHold(tag, user: user) else { return }
                 defer { if command.kind.changesMessages { accounts.noteChange() } }
                 if command.kind.enablesCondStore { enableCondStore() }
                 try await messageCommand(command, user: user)

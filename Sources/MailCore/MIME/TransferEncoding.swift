@@ -113,6 +113,10 @@ public enum MessageText {
         let raw = bytes(part.bodyOffset..<(part.bodyOffset + min(part.bodySize, 16 * 1_024)))
         var text = string(TransferEncoding.decode(raw, encoding: part.encoding) ?? raw, charset: part.parameter("charset"))
         if part.subtype == "html" { text = withoutMarkup(text) }
+        // Control characters (a NUL among them) are white space here: the preview is text.
+        text = String(String.UnicodeScalarView(text.unicodeScalars.map { scalar in
+            scalar.value < 0x20 && scalar != "\n" || (0x7F...0x9F).contains(scalar.value) ? " " : scalar
+        }))
         var words: [Substring] = []
         var characters = 0
         lines: for line in text.split(whereSeparator: \.isNewline) {

@@ -144,6 +144,12 @@ public enum IMAPCommandKind: Equatable, Sendable {
     case move(uid: Bool, IMAPSequenceSet, String)
     case id([String: String]?)
     case getQuota(String), getQuotaRoot(String)
+    /// RFC 4314 ACL: `rights` may start with + or - (add to or take from the present ones).
+    case setACL(String, identifier: String, rights: String)
+    case deleteACL(String, identifier: String)
+    case getACL(String)
+    case listRights(String, identifier: String)
+    case myRights(String)
     /// `returns`: RFC 5267 ESORT's RETURN options; nil for a plain SORT answer.
     case sort(uid: Bool, returns: [String]?, criteria: [String], key: IMAPSearchKey)
     /// RFC 5267 §4.2: stop the updates of the searches started with these tags.
@@ -190,6 +196,11 @@ public enum IMAPCommandKind: Equatable, Sendable {
         case .getQuotaRoot: "GETQUOTAROOT"
         case .sort(let uid, _, _, _): uid ? "UID SORT" : "SORT"
         case .cancelUpdate: "CANCELUPDATE"
+        case .setACL: "SETACL"
+        case .deleteACL: "DELETEACL"
+        case .getACL: "GETACL"
+        case .listRights: "LISTRIGHTS"
+        case .myRights: "MYRIGHTS"
         case .unauthenticate: "UNAUTHENTICATE"
         case .thread(let uid, _, _): uid ? "UID THREAD" : "THREAD"
         }

@@ -60,6 +60,23 @@ public struct IMAPParser {
         case "CLOSE": return .close
         case "UNSELECT": return .unselect
         case "UNAUTHENTICATE": return .unauthenticate
+        case "SETACL":
+            try space()
+            let mailbox = try astring()
+            try space()
+            let identifier = try astring()
+            try space()
+            return .setACL(mailbox, identifier: identifier, rights: try astring())
+        case "DELETEACL", "LISTRIGHTS":
+            try space()
+            let mailbox = try astring()
+            try space()
+            let identifier = try astring()
+            return name == "DELETEACL" ? .deleteACL(mailbox, identifier: identifier) : .listRights(mailbox, identifier: identifier)
+        case "GETACL", "MYRIGHTS":
+            try space()
+            let mailbox = try astring()
+            return name == "GETACL" ? .getACL(mailbox) : .myRights(mailbox)
         case "CANCELUPDATE":
             var tags: [String] = []
             while try optionalSpace() {

@@ -1,0 +1,145 @@
+import Commands
+import Facts
+import Foundation
+import IMAPWire
+import Projections
+
+/// Folders shared between users (RFC 4314 ACL, RFC 2342 NAMESPACE): another user's folder is
+/// `Other Users/<owner>/<folder>`, visible to whoever has `l` on it, usable as its rights say.
+extension IMAPSession {
+    static let otherUsers = "Other Users"
+
+    /// Whose folder a name is, and its name in that account.
+    struct Location: Equatable {
+        let owner: String
+        let name: String
+    }
+
+    /// Where a stored (decoded) name points: the user's own folder, or under `Other Users/`
+    /// another's; nil for the namespace's own levels (`Other Users`, `Other Users/bob`).
+    func locate(_ stored: String, user: UserRecord) -> Location? {
+        let prefix = Self.otherUsers + "/"
+        guard stored.hasPrefix(prefix) || stored == Self.otherUsers else { return Location(owner: user.id, name: stored) }
+        let rest = stored.dropFirst(prefix.count)
+        guard let slash = rest.firstIndex(of: "/") else { return nil }
+        let owner = rest[..<slash].lowercased(), name = String(rest[rest.index(after: slash)...])
+        guard !owner.isEmpty, !name.isEmpty else { return nil }
+        return Location(owner: owner, name: name)
+    }
+
+    /// The name a client sees for `owner`'s folder `name`.
+    func visibleName(owner: String, _ name: String, user: UserRecord) -> String {
+        owner == user.id ? name : "\(Self.otherUsers)/\(owner)/\(name)"
+    }
+
+    /// The folder a client named, with the user's rights on it; nil when it does not exist or
+    /// the user may not know of it (no `l` and no `r`, RFC 4314 §6: answered as NONEXISTENT).
+    func folder(_ wireName: String, user: UserRecord) async throws -> (location: Location, mailbox: MailboxInfo, rights: String)? {
+        guard let stored = storedName(wireName), let location = locate(stored, user: user),
+              let mailbox = try await accounts.mail.reader.mailbox(location.owner, named: location.name) else { return nil }
+        let rights = try await accounts.mail.reader.myRights(user.id, owner: location.owner, mailboxID: mailbox.id)
+        guard rights.contains("l") || rights.contains("r") else { return nil }
+        return (location, mailbox, rights)
+    }
+
+    /// Whether the user may create (`k`, on the parent) or delete (`x`) at `location`: always
+    /// in their own folders.
+    func mayChange(_ location: Location, right: Character, onParent: Bool, user: UserRecord) async throws -> Bool {
+        guard location.owner != user.id else { return true }
+        var name = location.name
+        if onParent {
+            guard let slash = name.lastIndex(of: "/") else { return false }
+            name = String(name[..<slash])
+        }
+        guard let mailbox = try await accounts.mail.reader.mailbox(location.owner, named: name) else { return false }
+        return try await accounts.mail.reader.myRights(user.id, owner: location.owner, mailboxID: mailbox.id).contains(right)
+    }
+
+    /// Before a command on the selected folder of another user: its rights read again. When
+    /// `r` was taken away the folder is closed (`* OK [CLOSED]`) and the command refused.
+    func rightsStillHold(_ tag: String, user: UserRecord) async throws -> Bool {
+        guard case .selected(let user, var current) = state, current.owner != user.id else { return true }
+        current.rights = try await accounts.mail.reader.myRights(user.id, owner: current.owner, mailboxID: current.mailbox.id)
+        guard current.rights.contains("r") else {
+            state = .authenticated(user)
+            searchContexts = []
+            savedResult = []
+            untagged("OK [CLOSED] Access to the mailbox was taken away")
+            tagged(tag, "NO [NOPERM] You may no longer read this mailbox")
+            return false
+        }
+        state = .selected(user, current)
+        return true
+    }
+
+    static func text(_ value: String) -> String { String(decoding: IMAPText.string(value), as: UTF8.self) }
+
+    /// RFC 4314 §3: SETACL, DELETEACL, GETACL, LISTRIGHTS, MYRIGHTS.
+    func aclCommand(_ command: IMAPCommand, user: UserRecord) async throws {
+        let tag = command.tag
+        let name: String
+        switch command.kind {
+        case .setACL(let mailbox, _, _), .deleteACL(let mailbox, _), .getACL(let mailbox), .listRights(let mailbox, _),
+             .myRights(let mailbox):
+            name = mailbox
+        default:
+            return
+        }
+        guard let (location, mailbox, rights) = try await folder(name, user: user) else {
+            tagged(tag, .noSuchMailbox)
+            return
+        }
+        let shown = String(decoding: wireName(visibleName(owner: location.owner, location.name, user: user)), as: UTF8.self)
+        if case .myRights = command.kind {
+            untagged("MYRIGHTS \(shown) \(rights)")
+            tagged(tag, .completed("MYRIGHTS"))
+            return
+        }
+        guard rights.contains("a") else {
+            tagged(tag, "NO [NOPERM] You may not administer this mailbox")
+            return
+        }
+        switch command.kind {
+        case .setACL(_, let identifier, let change):
+            let identifier = identifier.lowercased()
+            guard MailboxRights.isIdentifier(identifier), identifier != location.owner else {
+                tagged(tag, identifier == location.owner ? "NO [CANNOT] The owner's rights cannot change" : "BAD Unknown identifier")
+                return
+            }
+            let current = try await accounts.mail.reader.rights(location.owner, mailboxID: mailbox.id)[identifier] ?? ""
+            var letters = change
+            let mode = letters.first
+            if mode == "+" || mode == "-" { letters.removeFirst() }
+            guard let asked = MailboxRights.normalised(letters) else {
+                tagged(tag, "BAD Rights are letters of \(MailboxRights.all)")
+                return
+            }
+            let updated = mode == "+" ? MailboxRights.normalised(current + asked) ?? current
+                : mode == "-" ? String(current.filter { !asked.contains($0) }) : asked
+            try await accounts.mail.setRights(owner: location.owner, mailbox: mailbox.name, identifier: identifier, rights: updated)
+            accounts.noteChange()
+            tagged(tag, .completed("SETACL"))
+        case .deleteACL(_, let identifier):
+            guard identifier.lowercased() != location.owner else {
+                tagged(tag, "NO [CANNOT] The owner's rights cannot change")
+                return
+            }
+            try await accounts.mail.setRights(owner: location.owner, mailbox: mailbox.name, identifier: identifier, rights: "")
+            accounts.noteChange()
+            tagged(tag, .completed("DELETEACL"))
+        case .getACL:
+            let entries = try await accounts.mail.reader.rights(location.owner, mailboxID: mailbox.id)
+            let listed = [(location.owner, MailboxRights.owner)] + entries.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+            untagged("ACL \(shown)" + listed.map { " \(Self.text($0.0)) \($0.1)" }.joined())
+            tagged(tag, .completed("GETACL"))
+        case .listRights(_, let identifier):
+            // Nothing is granted without asking; each right can be granted on its own.
+            let required = identifier.lowercased() == location.owner ? MailboxRights.owner : "\"\""
+            let optional = identifier.lowercased() == location.owner ? "" : " " + MailboxRights.all.map(String.init).joined(separator: " ")
+            untagged("LISTRIGHTS \(shown) \(Self.text(identifier)) \(required)\(optional)")
+            tagged(tag, .completed("LISTRIGHTS"))
+        default:
+            break
+        }
+    }
+}

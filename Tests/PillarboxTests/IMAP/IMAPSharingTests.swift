@@ -1,0 +1,94 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// Shared folders (RFC 4314 ACL, RFC 2342 NAMESPACE, RFC 8440 LIST-MYRIGHTS) with two users in
+/// two sessions, through imaplib's raw commands, and the `pillarbox folder` commands.
+@Suite("IMAP shared folders")
+struct IMAPSharingTests {
+    @Test("alice shares a folder with bob: rights granted, used and taken away while he has it selected; GETACL, LISTRIGHTS, MYRIGHTS; the CLI; a rebuild keeps the rights")
+    func sharing() async throws {
+        try await MailServerHarness.with { server in
+            try await server.createStandardDirectory()
+            try await server.cli(["settings", "set", "imap.auth_without_tls", "true"])
+            try await server.start(imap: true)
+            let result = try await server.python(IMAPExtensionTests.context + """
+                alice = login('alice', 'alice-pass')
+                bob = login('bob', 'bob-pass')
+                out = {}
+                def run(name, session, command):
+                    lines, status, tag = raw(session, command)
+                    out[name] = lines + [status]
+                run('create', alice, 'CREATE Support')
+                for subject in ['ticket one', 'ticket two']:
+                    alice.append('Support', None, None, message('customer@remote.test', subject))
+                run('bob_select_before', bob, 'SELECT "Other Users/alice/Support"')
+                run('setacl', alice, 'SETACL Support bob lr')
+                run('getacl', alice, 'GETACL Support')
+                run('listrights', alice, 'LISTRIGHTS Support bob')
+                run('namespace', bob, 'NAMESPACE')
+                run('bob_list', bob, 'LIST "" "*" RETURN (MYRIGHTS)')
+                run('bob_myrights', bob, 'MYRIGHTS "Other Users/alice/Support"')
+                run('bob_select_read', bob, 'SELECT "Other Users/alice/Support"')
+                run('bob_fetch', bob, 'FETCH 1:* (BODY.PEEK[HEADER.FIELDS (SUBJECT)])')
+                run('bob_store_read', bob, 'STORE 1 +FLAGS (\\\\Flagged)')
+                run('bob_setacl', bob, 'SETACL "Other Users/alice/Support" bob lrswite')
+                run('grant_more', alice, 'SETACL Support bob +swite')
+                run('bob_select_write', bob, 'SELECT "Other Users/alice/Support"')
+                run('alice_select', alice, 'SELECT Support')
+                run('bob_store', bob, 'STORE 1 +FLAGS (\\\\Flagged)')
+                run('alice_sees', alice, 'NOOP')
+                run('bob_append', bob, 'APPEND "Other Users/alice/Support" {%d+}\\r\\n%s' % (
+                    len(message('bob@example.com', 'answer')), message('bob@example.com', 'answer').decode()))
+                run('bob_copy', bob, 'COPY 1 INBOX')
+                run('bob_create', bob, 'CREATE "Other Users/alice/Support/Sub"')
+                run('revoke', alice, 'DELETEACL Support bob')
+                run('bob_after_revoke', bob, 'FETCH 1 (FLAGS)')
+                run('bob_select_after', bob, 'SELECT "Other Users/alice/Support"')
+                run('alice_count', alice, 'STATUS Support (MESSAGES)')
+                bob.select('INBOX')
+                run('bob_inbox', bob, 'FETCH 1:* (BODY.PEEK[HEADER.FIELDS (SUBJECT)])')
+                print(json.dumps(out))
+                """).json
+            func lines(_ name: String) -> [String] { result[name] as? [String] ?? [] }
+            func text(_ name: String) -> String { lines(name).joined(separator: "\n") }
+            #expect(lines("bob_select_before").last?.hasPrefix("NO [NONEXISTENT]") == true, "nothing shared yet: \(text("bob_select_before"))")
+            #expect(lines("setacl").last?.hasPrefix("OK") == true)
+            #expect(lines("getacl").first == "* ACL Support \"alice\" lrswipkxtea \"bob\" lr", "\(text("getacl"))")
+            #expect(lines("listrights").first == "* LISTRIGHTS Support \"bob\" \"\" l r s w i p k x t e a", "\(text("listrights"))")
+            #expect(lines("namespace").first == "* NAMESPACE ((\"\" \"/\")) ((\"Other Users/\" \"/\")) NIL")
+            #expect(text("bob_list").contains("\"Other Users/alice/Support\"") && text("bob_list").contains("MYRIGHTS \"Other Users/alice/Support\" lr"),
+                    "\(text("bob_list"))")
+            #expect(text("bob_list").contains("(\\Noselect \\HasChildren) \"/\" \"Other Users\""), "\(text("bob_list"))")
+            #expect(lines("bob_myrights").first == "* MYRIGHTS \"Other Users/alice/Support\" lr", "\(text("bob_myrights"))")
+            #expect(lines("bob_select_read").last?.hasPrefix("OK [READ-ONLY]") == true, "\(text("bob_select_read"))")
+            #expect(text("bob_fetch").contains("ticket one") && text("bob_fetch").contains("ticket two"))
+            #expect(lines("bob_store_read").last?.hasPrefix("NO") == true)
+            #expect(lines("bob_setacl").last?.hasPrefix("NO [NOPERM]") == true, "bob may not administer: \(text("bob_setacl"))")
+            #expect(lines("bob_select_write").last?.hasPrefix("OK [READ-WRITE]") == true, "\(text("bob_select_write"))")
+            #expect(lines("bob_store").last?.hasPrefix("OK") == true, "\(text("bob_store"))")
+            #expect(text("alice_sees").contains("FETCH (FLAGS (\\Flagged"), "alice's session sees bob's change: \(text("alice_sees"))")
+            #expect(lines("bob_append").last?.hasPrefix("OK [APPENDUID") == true, "\(text("bob_append"))")
+            #expect(lines("bob_copy").last?.contains("COPY completed") == true, "\(text("bob_copy"))")
+            #expect(lines("bob_create").last?.hasPrefix("NO [NOPERM]") == true, "no k: \(text("bob_create"))")
+            #expect(text("bob_after_revoke").contains("* OK [CLOSED]") && lines("bob_after_revoke").last?.hasPrefix("NO [NOPERM]") == true,
+                    "\(text("bob_after_revoke"))")
+            #expect(lines("bob_select_after").last?.hasPrefix("NO [NONEXISTENT]") == true)
+            #expect(lines("alice_count").first?.contains("MESSAGES 3") == true, "\(text("alice_count"))")
+            #expect(text("bob_inbox").contains("ticket one"), "bob's copy is his: \(text("bob_inbox"))")
+
+            // The CLI: the same rights as events; listed for the user they are shared with.
+            try await server.cli(["folder", "share", "alice", "Support", "with", "carol", "lrs"])
+            let acl = try await server.cli(["folder", "acl", "alice", "Support"])
+            #expect(acl.contains("carol") && acl.contains("lrs") && !acl.contains("bob"), "\(acl)")
+            #expect(try await server.cli(["folder", "list", "carol"]).contains("Other Users/alice/Support"))
+            let refused = try await PillarboxBinary.run(["folder", "share", "alice", "Support", "with", "carol", "lrz"] + server.databaseArguments)
+            #expect(refused.status != 0)
+            try await server.cli(["rebuild", "mailbox"])
+            #expect(try await server.cli(["folder", "acl", "alice", "Support"]).contains("carol"))
+            let log = try await server.cli(["log", "dump"])
+            #expect(log.split(separator: "\n").filter { $0.contains("\"type\":\"mailbox_rights_changed\"") }.count == 4)
+            try await server.cli(["verify"])
+        }
+    }
+}

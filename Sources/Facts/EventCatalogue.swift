@@ -31,6 +31,7 @@ public enum EventCatalogue {
         MailboxDeleted.self,
         MailboxSubscriptionChanged.self,
         MailboxRightsChanged.self,
+        SharedSeenChanged.self,
         MessageDelivered.self,
         MessageAppended.self,
         MessageFlagsChanged.self,

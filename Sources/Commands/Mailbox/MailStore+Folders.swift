@@ -133,3 +133,24 @@ extension MailStore {
         }
     }
 }
+
+extension MailStore {
+    /// A reader's own \Seen in another user's folder (`seen` true to set, false to clear) on
+    /// the messages of `uids` still there; returns those whose \Seen changed.
+    @discardableResult
+    public func setSeen(reader: String, owner: String, mailboxID: Int64, uids: [UInt32], seen: Bool) async throws -> [UInt32] {
+        let reader = reader.lowercased(), owner = owner.lowercased()
+        return try await engine.transaction { transaction in
+            let stream = try MailboxStream.name(for: reader)
+            let expected = try await transaction.expectedVersion(of: stream)
+            let present = try await self.reader.messages(owner, mailboxID: mailboxID, uids: uids, on: transaction.connection).map(\.uid)
+            let already = try await self.reader.seenBy(reader, owner: owner, mailboxID: mailboxID, on: transaction.connection)
+            let changed = present.filter { already.contains($0) != seen }
+            guard !changed.isEmpty else { return [] }
+            try await transaction.append([PendingEvent(SharedSeenChanged(owner: owner, mailboxID: mailboxID,
+                                                                         seen: seen ? changed : [], unseen: seen ? [] : changed).stamped())],
+                                         to: stream, expectedVersion: expected)
+            return changed
+        }
+    }
+}

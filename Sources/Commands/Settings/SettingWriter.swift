@@ -22,6 +22,7 @@ public struct SettingWriter: Sendable {
         case .success(let value): json = value
         case .failure(let problem): throw SettingProblem("\(name) \(problem.description)")
         }
+        try Self.refuseNUL(json, name: name)
         return try await engine.transaction { transaction in
             let expected = try await transaction.expectedVersion(of: SettingsStream.main)
             let old = try await Settings(engine: engine).json(name, on: transaction.connection)
@@ -34,6 +35,11 @@ public struct SettingWriter: Sendable {
 }
 
 extension SettingWriter {
+    /// No text setting holds a NUL: it is never meant, and PostgreSQL's jsonb cannot keep it.
+    static func refuseNUL(_ json: String, name: String) throws {
+        if json.contains("\\u0000") { throw SettingProblem("\(name) must not hold a NUL character") }
+    }
+
     /// Changes a setting's value in place, inside one transaction with whatever `change` does on
     /// its connection (a secret sealed into the vault with it); the new value is checked by the
     /// key's rule before it is recorded.
@@ -47,6 +53,7 @@ extension SettingWriter {
             try await change(&value, transaction.connection)
             if let problem = key.check(value) { throw SettingProblem("\(key.name): \(problem)") }
             let json = SettingJSON.encode(value)
+            try Self.refuseNUL(json, name: key.name)
             if old == json { return value }
             try await transaction.append([PendingEvent(SettingChanged(key: key.name, old: old, new: json, actor: actor))],
                                          to: SettingsStream.main, expectedVersion: expected)

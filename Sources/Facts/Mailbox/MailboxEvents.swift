@@ -363,3 +363,25 @@ public enum MailboxRights {
         text == "anyone" || DirectoryRules.isUserName(text)
     }
 }
+
+/// A reader's own \Seen on messages of another user's folder shared with them: the folder's
+/// other flags are everyone's, \Seen is each reader's (RFC 4314 §4). The owner's own \Seen is
+/// the message's flag.
+///
+/// Owner: `MailStore`, on the reader's `mailbox-<user>` stream; `origin` says which gateway.
+public struct SharedSeenChanged: OriginStamped {
+    public static let eventType = "shared_seen_changed"
+    public var origin: ChangeOrigin?
+    /// The folder's owner and its id in their account.
+    public var owner: String
+    public var mailboxID: Int64
+    public var seen: [UInt32]
+    public var unseen: [UInt32]
+
+    public init(owner: String, mailboxID: Int64, seen: [UInt32], unseen: [UInt32]) {
+        self.owner = owner
+        self.mailboxID = mailboxID
+        self.seen = seen
+        self.unseen = unseen
+    }
+}

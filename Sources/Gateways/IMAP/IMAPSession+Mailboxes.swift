@@ -35,9 +35,12 @@ extension IMAPSession {
         // RFC 4314 §4: read-write only with a right that changes something.
         let readOnly = readOnly || !rights.contains(where: { "swte".contains($0) })
         let owner = location.owner
-        let messages = try await accounts.mail.reader.messages(owner, mailboxID: mailbox.id)
-        var current = Selected(mailbox: mailbox, owner: owner, rights: rights, readOnly: readOnly, uids: messages.map(\.uid),
+        var current = Selected(mailbox: mailbox, owner: owner, rights: rights, readOnly: readOnly, uids: [],
                                flags: [:], modSeqs: [:], known: mailbox.highestModSeq)
+        // In another user's folder, \Seen is the reader's own.
+        if owner != user.id { current.seenByMe = try await accounts.mail.reader.seenBy(user.id, owner: owner, mailboxID: mailbox.id) }
+        let messages = Self.viewed(try await accounts.mail.reader.messages(owner, mailboxID: mailbox.id), in: current)
+        current.uids = messages.map(\.uid)
         for message in messages {
             current.flags[message.uid] = message.flags
             current.modSeqs[message.uid] = message.modSeq
@@ -262,7 +265,14 @@ extension IMAPSession {
     func status(_ mailbox: MailboxInfo, owner: String, items: [String], user: UserRecord) async throws -> String {
         var needsMessages = false
         for item in items where item == "UNSEEN" || item == "DELETED" || item == "RECENT" { needsMessages = true }
-        let messages = needsMessages ? try await accounts.mail.reader.messages(owner, mailboxID: mailbox.id) : []
+        var messages = needsMessages ? try await accounts.mail.reader.messages(owner, mailboxID: mailbox.id) : []
+        if needsMessages, owner != user.id {
+            // \Seen in another user's folder is the reader's own.
+            let seen = try await accounts.mail.reader.seenBy(user.id, owner: owner, mailboxID: mailbox.id)
+            messages = messages.map { message in
+                message.with(flags: message.flags.filter { $0 != "\\Seen" } + (seen.contains(message.uid) ? ["\\Seen"] : []))
+            }
+        }
         var parts: [String] = []
         for item in items {
             switch item {

@@ -213,7 +213,7 @@ extension IMAPSession {
             current.known = max(current.known, modSeq)
             if current.sequenceNumber(of: uid) != nil { current.pendingExpunges.insert(uid) }
         }
-        for message in changes.messages {
+        for message in Self.viewed(changes.messages, in: current) {
             current.known = max(current.known, message.modSeq)
             if current.flags[message.uid] == nil {
                 guard message.uid > (current.uids.last ?? 0) else { continue }
@@ -289,8 +289,8 @@ extension IMAPSession {
         }
         // Read in batches so a FETCH 1:* of a big mailbox does not hold every body at once.
         for batch in stride(from: 0, to: targets.count, by: 200).map({ Array(targets[$0..<min($0 + 200, targets.count)]) }) {
-            let infos = Dictionary(uniqueKeysWithValues: try await accounts.mail.reader.messages(current.owner, mailboxID: current.mailbox.id,
-                                                                                           uids: batch.map(\.uid)).map { ($0.uid, $0) })
+            let infos = Dictionary(uniqueKeysWithValues: Self.viewed(try await accounts.mail.reader.messages(
+                current.owner, mailboxID: current.mailbox.id, uids: batch.map(\.uid)), in: selected ?? current).map { ($0.uid, $0) })
             let blobs = Array(Set(infos.values.map(\.blob)))
             let summaries = needsSummary ? try await accounts.mail.reader.summaries(blobs) : [:]
             // A preview not kept with its summary is worked out from the body (PREVIEW without LAZY).
@@ -299,7 +299,19 @@ extension IMAPSession {
             var seenFlags: [UInt32: [String]] = [:]
             if setsSeen {
                 let unseen = infos.values.filter { !$0.flags.contains("\\Seen") }.map(\.uid)
-                if !unseen.isEmpty {
+                if !unseen.isEmpty, current.seenByMe != nil {
+                    // In another user's folder the reader's own \Seen.
+                    let flipped = try await accounts.mail.setSeen(reader: user.id, owner: current.owner, mailboxID: current.mailbox.id,
+                                                                  uids: unseen, seen: true)
+                    setSelected { selected in
+                        selected.seenByMe?.formUnion(flipped)
+                        for uid in flipped {
+                            let flags = (selected.flags[uid] ?? infos[uid]?.flags ?? []) + ["\\Seen"]
+                            selected.flags[uid] = flags
+                            seenFlags[uid] = flags
+                        }
+                    }
+                } else if !unseen.isEmpty {
                     let result = try await accounts.mail.setFlags(user: current.owner, mailboxID: current.mailbox.id, uids: unseen, .add,
                                                                   ["\\Seen"])
                     seenFlags = result.flags
@@ -408,12 +420,18 @@ extension IMAPSession {
         case .remove: .remove
         case .replace: .replace
         }
-        let result = try await accounts.mail.setFlags(user: current.owner, mailboxID: current.mailbox.id, uids: targets.map(\.uid),
-                                                      operation, flags.filter { $0 != "\\Recent" }, unchangedSince: unchangedSince)
+        let result: (flags: [UInt32: [String]], changed: Set<UInt32>, modified: [UInt32], modSeq: Int64?)
+        if current.seenByMe != nil {
+            result = try await sharedStore(targets.map(\.uid), mode: mode, flags: flags, unchangedSince: unchangedSince, user: user)
+        } else {
+            let stored = try await accounts.mail.setFlags(user: current.owner, mailboxID: current.mailbox.id, uids: targets.map(\.uid),
+                                                          operation, flags.filter { $0 != "\\Recent" }, unchangedSince: unchangedSince)
+            result = (stored.flags, Set(stored.changed), stored.modified, stored.modSeq)
+        }
         setSelected { selected in
             for (uid, flags) in result.flags { selected.flags[uid] = flags }
             if let modSeq = result.modSeq {
-                for uid in result.changed { selected.modSeqs[uid] = modSeq }
+                for uid in result.changed where selected.modSeqs[uid] != nil { selected.modSeqs[uid] = max(selected.modSeqs[uid] ?? 0, modSeq) }
             }
         }
         let condStore = enabled.contains("CONDSTORE") || unchangedSince != nil
@@ -437,7 +455,7 @@ extension IMAPSession {
     func search(tag: String, uid: Bool, options: SearchReturn?, key: IMAPSearchKey, user: UserRecord) async throws {
         guard let current = selected else { return }
         let key = substitutingSaved(key)
-        let messages = try await accounts.mail.reader.messages(current.owner, mailboxID: current.mailbox.id)
+        let messages = Self.viewed(try await accounts.mail.reader.messages(current.owner, mailboxID: current.mailbox.id), in: current)
         let needsText = MessageSearch.needs(key, text: true)
         let needsSummary = needsText || MessageSearch.needs(key, text: false)
         var matches: [(number: Int, uid: UInt32, modSeq: Int64)] = []

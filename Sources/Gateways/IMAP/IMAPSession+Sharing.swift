@@ -42,6 +42,65 @@ extension IMAPSession {
         return (location, mailbox, rights)
     }
 
+    /// `flags` as this user sees them: in a shared folder, \Seen is their own.
+    static func viewed(_ flags: [String], uid: UInt32, in current: Selected) -> [String] {
+        guard let seen = current.seenByMe else { return flags }
+        let others = flags.filter { $0.caseInsensitiveCompare("\\Seen") != .orderedSame }
+        return seen.contains(uid) ? others + ["\\Seen"] : others
+    }
+
+    static func viewed(_ messages: [MessageInfo], in current: Selected) -> [MessageInfo] {
+        guard current.seenByMe != nil else { return messages }
+        return messages.map { $0.with(flags: viewed($0.flags, uid: $0.uid, in: current)) }
+    }
+
+    /// STORE in another user's folder: \Seen is the reader's own (`SharedSeenChanged`), the
+    /// other flags the folder's. Returns each target's flags as this user sees them now, the
+    /// UIDs whose flags changed, and the UNCHANGEDSINCE failures.
+    func sharedStore(_ targets: [UInt32], mode: IMAPStoreMode, flags: [String], unchangedSince: Int64?,
+                     user: UserRecord) async throws -> (flags: [UInt32: [String]], changed: Set<UInt32>, modified: [UInt32], modSeq: Int64?) {
+        guard let current = selected, var seen = current.seenByMe else { return ([:], [], [], nil) }
+        let isSeen = { (flag: String) in flag.caseInsensitiveCompare("\\Seen") == .orderedSame }
+        let wantsSeen = flags.contains(where: isSeen)
+        let others = flags.filter { !isSeen($0) && $0 != "\\Recent" }
+        var changed = Set<UInt32>()
+        var modified: [UInt32] = []
+        var modSeq: Int64?
+        let mail = accounts.mail
+        func ownerFlags(_ operation: MailStore.FlagOperation, _ uids: [UInt32], _ flags: [String]) async throws {
+            guard !uids.isEmpty else { return }
+            let result = try await mail.setFlags(user: current.owner, mailboxID: current.mailbox.id, uids: uids, operation, flags,
+                                                 unchangedSince: unchangedSince)
+            changed.formUnion(result.changed)
+            modified += result.modified
+            if let value = result.modSeq { modSeq = max(modSeq ?? value, value) }
+        }
+        switch mode {
+        case .add, .remove:
+            try await ownerFlags(mode == .add ? .add : .remove, others.isEmpty ? [] : targets, others)
+        case .replace:
+            // The folder's flags but \Seen become `others`; the owner keeps their own \Seen.
+            let owned = try await mail.reader.messages(current.owner, mailboxID: current.mailbox.id, uids: targets)
+            let ownerSeen = owned.filter { $0.flags.contains(where: isSeen) }.map(\.uid)
+            try await ownerFlags(.replace, ownerSeen, others + ["\\Seen"])
+            try await ownerFlags(.replace, owned.map(\.uid).filter { !ownerSeen.contains($0) }, others)
+        }
+        if wantsSeen || mode == .replace {
+            let setting = mode == .remove ? false : wantsSeen
+            let flipped = try await mail.setSeen(reader: user.id, owner: current.owner, mailboxID: current.mailbox.id,
+                                                 uids: targets.filter { !modified.contains($0) }, seen: setting)
+            for uid in flipped { if setting { seen.insert(uid) } else { seen.remove(uid) } }
+            changed.formUnion(flipped)
+        }
+        setSelected { $0.seenByMe = seen }
+        var shown: [UInt32: [String]] = [:]
+        guard let now = selected else { return ([:], changed, modified, modSeq) }
+        for message in try await mail.reader.messages(current.owner, mailboxID: current.mailbox.id, uids: targets) {
+            shown[message.uid] = Self.viewed(message.flags, uid: message.uid, in: now)
+        }
+        return (shown, changed, modified, modSeq)
+    }
+
     /// Whether the user may create (`k`, on the parent) or delete (`x`) at `location`: always
     /// in their own folders.
     func mayChange(_ location: Location, right: Character, onParent: Bool, user: UserRecord) async throws -> Bool {

@@ -14,7 +14,7 @@ extension IMAPSession {
     func matching(_ key: IMAPSearchKey, user: UserRecord) async throws -> [SortableMessage] {
         guard let current = selected else { return [] }
         let key = substitutingSaved(key)
-        let messages = try await accounts.mail.reader.messages(current.owner, mailboxID: current.mailbox.id)
+        let messages = Self.viewed(try await accounts.mail.reader.messages(current.owner, mailboxID: current.mailbox.id), in: current)
         let summaries = try await accounts.mail.reader.summaries(Array(Set(messages.map(\.blob))))
         let needsText = MessageSearch.needs(key, text: true)
         let bodies = needsText ? try await accounts.bodies(Array(Set(messages.map(\.blob)))) : [:]

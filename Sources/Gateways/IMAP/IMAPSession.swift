@@ -22,6 +22,9 @@ public final class IMAPSession {
         var owner: String
         /// What the user may do in it (`MailboxRights.owner` in their own).
         var rights: String
+        /// In another user's folder: the UIDs this user has seen (their own \Seen); nil in
+        /// their own folders, where \Seen is the message's flag.
+        var seenByMe: Set<UInt32>?
         var readOnly: Bool
         /// UIDs in message-number order.
         var uids: [UInt32]

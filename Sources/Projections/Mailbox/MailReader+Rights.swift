@@ -34,6 +34,20 @@ extension MailReader {
         return MailboxRights.normalised((entries[user] ?? "") + (entries["anyone"] ?? "")) ?? ""
     }
 
+    /// The UIDs `reader` has seen in `owner`'s folder shared with them.
+    public func seenBy(_ reader: String, owner: String, mailboxID: Int64) async throws -> Set<UInt32> {
+        try await engine.client.withConnection { try await seenBy(reader.lowercased(), owner: owner.lowercased(), mailboxID: mailboxID, on: $0) }
+    }
+
+    package func seenBy(_ reader: String, owner: String, mailboxID: Int64, on connection: PostgresConnection) async throws -> Set<UInt32> {
+        let rows = try await connection.query("""
+            SELECT uid FROM mail.seen_by WHERE reader = \(reader) AND user_id = \(owner) AND mailbox_id = \(mailboxID)
+            """, logger: logger)
+        var seen = Set<UInt32>()
+        for try await uid in rows.decode(Int64.self) { seen.insert(UInt32(clamping: uid)) }
+        return seen
+    }
+
     /// Other users' folders `user` may look up (`l`, granted to them or to `anyone`), by owner
     /// and name.
     public func sharedWith(_ user: String) async throws -> [SharedMailbox] {

@@ -34,6 +34,11 @@ public struct MessageInfo: Sendable, Equatable {
     public let internalDate: Date
     public let size: Int64
     public let blob: BlobID
+
+    /// The same message as a reader sees it, with these flags (their own \Seen in a shared folder).
+    public func with(flags: [String]) -> MessageInfo {
+        MessageInfo(uid: uid, modSeq: modSeq, flags: flags, internalDate: internalDate, size: size, blob: blob)
+    }
 }
 
 /// Reads the live `mail.*` projection for the gateways and the mail commands. The `on:` forms

@@ -10,7 +10,7 @@ public struct MailboxProjection: Projection {
     public let name = "mailbox"
     public let schema = "mail"
     public let mode = ProjectionMode.inline
-    public let version = 2
+    public let version = 3
     public let categories = [MailboxStream.category]
 
     public init() {}
@@ -46,18 +46,25 @@ public struct MailboxProjection: Projection {
         .init("user_id", .text), .init("mailbox_id", .bigint), .init("identifier", .text), .init("rights", .text),
     ], primaryKey: 3, indexes: [["identifier"]])
 
+    /// Readers' own \Seen in folders shared with them: (owner, folder, UID, reader).
+    public static let seenBy = ProjectionTable("seen_by", columns: [
+        .init("user_id", .text), .init("mailbox_id", .bigint), .init("uid", .bigint), .init("reader", .text),
+    ], primaryKey: 4, indexes: [["reader", "user_id", "mailbox_id"]])
+
     public static let expunged = ProjectionTable("expunged", columns: [
         .init("user_id", .text), .init("mailbox_id", .bigint), .init("uid", .bigint), .init("modseq", .bigint),
     ], primaryKey: 3)
 
     public var tables: [ProjectionTable] {
-        [Self.accounts, Self.mailboxes, Self.subscriptions, Self.messages, Self.messageData, Self.expunged, Self.rights]
+        [Self.accounts, Self.mailboxes, Self.subscriptions, Self.messages, Self.messageData, Self.expunged, Self.rights,
+         Self.seenBy]
     }
 
     public var eventTypes: [any Event.Type] {
         [MailAccountOpened.self, MailAccountClosed.self, MailboxCreated.self, MailboxRenamed.self, MailboxDeleted.self,
          MailboxSubscriptionChanged.self, MessageDelivered.self, MessageAppended.self, MessageFlagsChanged.self,
-         MessagesExpunged.self, MessagesCopied.self, MessagesMoved.self, MailboxRightsChanged.self]
+         MessagesExpunged.self, MessagesCopied.self, MessagesMoved.self, MailboxRightsChanged.self,
+         SharedSeenChanged.self]
     }
 
     public func apply(_ event: any Event, context: EventContext, to rows: RowWriter) throws {
@@ -93,6 +100,7 @@ public struct MailboxProjection: Projection {
             rows.deleteAll(from: Self.messages, where: key)
             rows.deleteAll(from: Self.expunged, where: key)
             rows.deleteAll(from: Self.rights, where: key)
+            rows.deleteAll(from: Self.seenBy, where: key)
             if event.keptAsNoSelect {
                 rows.update(Self.mailboxes, key: key, ["selectable": .set(.bool(false)), "messages": .set(.int(0)),
                                                        "bytes": .set(.int(0))])
@@ -104,6 +112,11 @@ public struct MailboxProjection: Projection {
             let key: [ProjectionValue] = [user, .int(event.mailboxID), .text(event.identifier)]
             rows.delete(from: Self.rights, key: key)
             if !event.rights.isEmpty { rows.insert(into: Self.rights, key + [.text(event.rights)]) }
+        case let event as SharedSeenChanged:
+            // `user` is the reader here: the event is on their stream.
+            let folder: [ProjectionValue] = [.text(event.owner), .int(event.mailboxID)]
+            for uid in event.seen + event.unseen { rows.delete(from: Self.seenBy, key: folder + [.int(uid), user]) }
+            for uid in event.seen { rows.insert(into: Self.seenBy, folder + [.int(uid), user]) }
         case let event as MailboxSubscriptionChanged:
             if event.subscribed {
                 rows.insert(into: Self.subscriptions, [user, .text(event.name)])
@@ -169,6 +182,7 @@ public struct MailboxProjection: Projection {
                          rows: RowWriter) {
         for uid in uids {
             rows.delete(from: Self.messages, key: [user, .int(mailboxID), .int(uid)])
+            rows.deleteAll(from: Self.seenBy, where: [user, .int(mailboxID), .int(uid)])
             rows.insert(into: Self.expunged, [user, .int(mailboxID), .int(uid), .int(modSeq)])
         }
         let count = Int64(uids.count)

@@ -91,4 +91,66 @@ struct IMAPSharingTests {
             try await server.cli(["verify"])
         }
     }
+
+    @Test("\\Seen in a shared folder is each reader's own: reading or storing it changes no one else's; the other flags are everyone's")
+    func seenPerUser() async throws {
+        try await MailServerHarness.with { server in
+            try await server.createStandardDirectory()
+            try await server.cli(["settings", "set", "imap.auth_without_tls", "true"])
+            try await server.start(imap: true)
+            _ = try await server.python(IMAPExtensionTests.context + """
+                alice = login('alice', 'alice-pass')
+                raw(alice, 'CREATE Team')
+                for subject in ['first', 'second']:
+                    alice.append('Team', None, None, message('customer@remote.test', subject))
+                raw(alice, 'SETACL Team bob lrsw')
+                raw(alice, 'SETACL Team carol lrs')
+                print(json.dumps({}))
+                """)
+            let result = try await server.python(IMAPExtensionTests.context + """
+                alice = login('alice', 'alice-pass')
+                bob = login('bob', 'bob-pass')
+                carol = login('carol', 'carol-pass')
+                out = {}
+                def run(name, session, command):
+                    lines, status, tag = raw(session, command)
+                    out[name] = lines + [status]
+                raw(alice, 'SELECT Team')
+                raw(alice, 'STORE 1 +FLAGS.SILENT (\\\\Seen)')
+                raw(bob, 'SELECT "Other Users/alice/Team"')
+                run('bob_flags', bob, 'FETCH 1:2 (FLAGS)')
+                raw(bob, 'FETCH 2 (BODY[])')
+                run('bob_store', bob, 'STORE 1 +FLAGS (\\\\Flagged \\\\Seen)')
+                raw(alice, 'NOOP')
+                run('alice_flags', alice, 'FETCH 1:2 (FLAGS)')
+                raw(carol, 'SELECT "Other Users/alice/Team"')
+                run('carol_flags', carol, 'FETCH 1:2 (FLAGS)')
+                run('bob_unseen', bob, 'SEARCH UNSEEN')
+                run('bob_status', bob, 'STATUS "Other Users/alice/Team" (UNSEEN)')
+                run('alice_status', alice, 'STATUS Team (UNSEEN)')
+                raw(bob, 'STORE 2 -FLAGS.SILENT (\\\\Seen)')
+                run('bob_seen', bob, 'SEARCH SEEN')
+                raw(alice, 'STORE 1 +FLAGS.SILENT (\\\\Deleted)')
+                raw(alice, 'EXPUNGE')
+                run('bob_after_expunge', bob, 'NOOP')
+                print(json.dumps(out))
+                """).json
+            func text(_ name: String) -> String { (result[name] as? [String] ?? []).joined(separator: "\n") }
+            #expect(text("bob_flags").contains("* 1 FETCH (FLAGS ())") && text("bob_flags").contains("* 2 FETCH (FLAGS ())"),
+                    "alice's \\Seen is hers: \(text("bob_flags"))")
+            #expect(text("bob_store").contains("* 1 FETCH (FLAGS (\\Flagged \\Seen))"), "\(text("bob_store"))")
+            let aliceLines = (result["alice_flags"] as? [String]) ?? []
+            let first = aliceLines.first { $0.hasPrefix("* 1 FETCH") } ?? "", second = aliceLines.first { $0.hasPrefix("* 2 FETCH") } ?? ""
+            #expect(first.contains("\\Flagged") && first.contains("\\Seen"), "bob's \\Flagged is the folder's, her \\Seen hers: \(aliceLines)")
+            #expect(!second.isEmpty && !second.contains("\\Seen"), "bob reading message 2 is not alice reading it: \(aliceLines)")
+            #expect(text("carol_flags").contains("* 1 FETCH (FLAGS (\\Flagged))") && text("carol_flags").contains("* 2 FETCH (FLAGS ())"),
+                    "\(text("carol_flags"))")
+            #expect(text("bob_unseen").hasPrefix("* SEARCH\n") || text("bob_unseen").hasPrefix("* SEARCH\nOK"), "\(text("bob_unseen"))")
+            #expect(text("bob_status").contains("UNSEEN 0"), "\(text("bob_status"))")
+            #expect(text("alice_status").contains("UNSEEN 1"), "\(text("alice_status"))")
+            #expect(text("bob_seen").hasPrefix("* SEARCH 1\n"), "\(text("bob_seen"))")
+            #expect(text("bob_after_expunge").contains("* 1 EXPUNGE"), "\(text("bob_after_expunge"))")
+            try await server.cli(["verify"])
+        }
+    }
 }

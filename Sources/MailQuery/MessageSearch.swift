@@ -79,6 +79,11 @@ public struct MessageSearch {
         case .modSeq(let value): return message.modSeq >= value
         case .emailID(let id): return id == Self.emailID(message)
         case .threadID: return false // no thread ids are kept (THREADID is NIL)
+        // RFC 8514 §4: a message without a save date matches as if saved at its internal date.
+        case .savedBefore(let date): return day(message.savedAt ?? message.internalDate) < day(date)
+        case .savedOn(let date): return day(message.savedAt ?? message.internalDate) == day(date)
+        case .savedSince(let date): return day(message.savedAt ?? message.internalDate) >= day(date)
+        case .saveDateSupported: return true
         case .older(let seconds): return message.internalDate <= now.addingTimeInterval(-TimeInterval(seconds))
         case .younger(let seconds): return message.internalDate > now.addingTimeInterval(-TimeInterval(seconds))
         }

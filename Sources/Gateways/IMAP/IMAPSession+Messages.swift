@@ -390,6 +390,8 @@ extension IMAPSession {
             return Array("EMAILID (\(MessageSearch.emailID(info)))".utf8)
         case .threadID:
             return Array("THREADID NIL".utf8)
+        case .saveDate:
+            return Array("SAVEDATE ".utf8) + (info.savedAt.map { Array("\"\(IMAPDate.format($0))\"".utf8) } ?? Array("NIL".utf8))
         case .preview(let lazy):
             if let preview = summary?.preview { return Array("PREVIEW ".utf8) + IMAPText.string(preview) }
             guard !lazy, let summary, !message.isEmpty else { return Array("PREVIEW NIL".utf8) }

@@ -34,10 +34,12 @@ public struct MessageInfo: Sendable, Equatable {
     public let internalDate: Date
     public let size: Int64
     public let blob: BlobID
+    /// When it came into its folder (RFC 8514 SAVEDATE).
+    public var savedAt: Date?
 
     /// The same message as a reader sees it, with these flags (their own \Seen in a shared folder).
     public func with(flags: [String]) -> MessageInfo {
-        MessageInfo(uid: uid, modSeq: modSeq, flags: flags, internalDate: internalDate, size: size, blob: blob)
+        MessageInfo(uid: uid, modSeq: modSeq, flags: flags, internalDate: internalDate, size: size, blob: blob, savedAt: savedAt)
     }
 }
 
@@ -138,15 +140,15 @@ public struct MailReader: Sendable {
     package func messages(_ user: String, mailboxID: Int64, uids: [UInt32]?, on connection: PostgresConnection) async throws -> [MessageInfo] {
         let wanted = uids.map { $0.map(Int64.init) }
         let rows = try await connection.query("""
-            SELECT uid, modseq, flags, internal_date, size, blob FROM mail.messages
+            SELECT uid, modseq, flags, internal_date, size, blob, saved_at FROM mail.messages
             WHERE user_id = \(user) AND mailbox_id = \(mailboxID)
               AND (\(wanted)::bigint[] IS NULL OR uid = ANY(\(wanted)::bigint[]))
             ORDER BY uid
             """, logger: logger)
         var result: [MessageInfo] = []
-        for try await (uid, modSeq, flags, date, size, blob) in rows.decode((Int64, Int64, [String], Date, Int64, ByteBuffer).self) {
+        for try await (uid, modSeq, flags, date, size, blob, saved) in rows.decode((Int64, Int64, [String], Date, Int64, ByteBuffer, Date?).self) {
             result.append(MessageInfo(uid: UInt32(clamping: uid), modSeq: modSeq, flags: flags, internalDate: date, size: size,
-                                      blob: BlobID(digest: Array(buffer: blob))))
+                                      blob: BlobID(digest: Array(buffer: blob)), savedAt: saved))
         }
         return result
     }

@@ -10,7 +10,7 @@ public struct MailboxProjection: Projection {
     public let name = "mailbox"
     public let schema = "mail"
     public let mode = ProjectionMode.inline
-    public let version = 3
+    public let version = 4
     public let categories = [MailboxStream.category]
 
     public init() {}
@@ -33,6 +33,7 @@ public struct MailboxProjection: Projection {
     public static let messages = ProjectionTable("messages", columns: [
         .init("user_id", .text), .init("mailbox_id", .bigint), .init("uid", .bigint), .init("modseq", .bigint),
         .init("flags", .textArray), .init("internal_date", .timestamptz), .init("size", .bigint), .init("blob", .bytea),
+        .init("saved_at", .timestamptz),
     ], primaryKey: 3, indexes: [["user_id", "mailbox_id", "modseq"]])
 
     public static let messageData = ProjectionTable("message_data", columns: [
@@ -124,9 +125,9 @@ public struct MailboxProjection: Projection {
                 rows.delete(from: Self.subscriptions, key: [user, .text(event.name)])
             }
         case let event as MessageDelivered:
-            try store(event.message, summary: event.summary, user: user, rows: rows)
+            try store(event.message, summary: event.summary, user: user, savedAt: context.recordedAt, rows: rows)
         case let event as MessageAppended:
-            try store(event.message, summary: event.summary, user: user, rows: rows)
+            try store(event.message, summary: event.summary, user: user, savedAt: context.recordedAt, rows: rows)
         case let event as MessageFlagsChanged:
             for change in event.changes {
                 rows.update(Self.messages, key: [user, .int(event.mailboxID), .int(change.uid)], [
@@ -137,9 +138,9 @@ public struct MailboxProjection: Projection {
         case let event as MessagesExpunged:
             expunge(event.uids, from: event.mailboxID, modSeq: event.modSeq, bytes: event.bytes, user: user, rows: rows)
         case let event as MessagesCopied:
-            for copy in event.copies { insertMessage(copy.message, user: user, rows: rows) }
+            for copy in event.copies { insertMessage(copy.message, user: user, savedAt: context.recordedAt, rows: rows) }
         case let event as MessagesMoved:
-            for copy in event.copies { insertMessage(copy.message, user: user, rows: rows) }
+            for copy in event.copies { insertMessage(copy.message, user: user, savedAt: context.recordedAt, rows: rows) }
             expunge(event.copies.map(\.sourceUID), from: event.sourceMailboxID, modSeq: event.sourceModSeq,
                     bytes: event.bytes, user: user, rows: rows)
         default:
@@ -154,8 +155,9 @@ public struct MailboxProjection: Projection {
         ])
     }
 
-    private func store(_ message: StoredMessage, summary: MessageSummary, user: ProjectionValue, rows: RowWriter) throws {
-        insertMessage(message, user: user, rows: rows)
+    private func store(_ message: StoredMessage, summary: MessageSummary, user: ProjectionValue, savedAt: Date,
+                       rows: RowWriter) throws {
+        insertMessage(message, user: user, savedAt: savedAt, rows: rows)
         let encoder = EventCoding.encoder()
         let envelope = String(decoding: try encoder.encode(summary.envelope), as: UTF8.self)
         let body = String(decoding: try encoder.encode(summary.body), as: UTF8.self)
@@ -166,10 +168,11 @@ public struct MailboxProjection: Projection {
         ])
     }
 
-    private func insertMessage(_ message: StoredMessage, user: ProjectionValue, rows: RowWriter) {
+    /// `savedAt`: when the message came into this folder (RFC 8514 SAVEDATE), the time of its event.
+    private func insertMessage(_ message: StoredMessage, user: ProjectionValue, savedAt: Date, rows: RowWriter) {
         rows.insert(into: Self.messages, [
             user, .int(message.mailboxID), .int(message.uid), .int(message.modSeq), .texts(message.flags),
-            .timestamp(message.internalDate), .int(message.size), .bytes(message.blob.bytes),
+            .timestamp(message.internalDate), .int(message.size), .bytes(message.blob.bytes), .timestamp(savedAt),
         ])
         rows.update(Self.mailboxes, key: [user, .int(message.mailboxID)], [
             "uidnext": .atLeast(Int64(message.uid) + 1), "highestmodseq": .atLeast(message.modSeq),

@@ -55,6 +55,8 @@ public enum IMAPFetchItem: Equatable, Sendable {
     case binarySize([Int])
     /// RFC 8474 OBJECTID.
     case emailID, threadID
+    /// RFC 8514.
+    case saveDate
     /// RFC 8970 PREVIEW; `lazy`: NIL rather than work it out now.
     case preview(lazy: Bool)
 }
@@ -111,6 +113,8 @@ public indirect enum IMAPSearchKey: Equatable, Sendable {
     case older(Int64), younger(Int64)
     /// RFC 8474 §6.
     case emailID(String), threadID(String)
+    /// RFC 8514: when the message came into its mailbox, by day; and whether that is known.
+    case savedBefore(Date), savedOn(Date), savedSince(Date), saveDateSupported
 }
 
 public enum IMAPStoreMode: Equatable, Sendable {

@@ -388,6 +388,7 @@ public struct IMAPParser {
         case "MODSEQ": return [.modSeq]
         case "EMAILID": return [.emailID]
         case "THREADID": return [.threadID]
+        case "SAVEDATE": return [.saveDate]
         case "PREVIEW":
             // RFC 8970 §3: an optional list of modifiers, of which LAZY is the one defined.
             // (A FETCH's own modifiers, CHANGEDSINCE and VANISHED, may follow a bare PREVIEW.)
@@ -523,6 +524,10 @@ public struct IMAPParser {
         case "OLDER": try space(); return .older(try number())
         case "EMAILID": return .emailID(try argument())
         case "THREADID": return .threadID(try argument())
+        case "SAVEDBEFORE": return .savedBefore(try date())
+        case "SAVEDON": return .savedOn(try date())
+        case "SAVEDSINCE": return .savedSince(try date())
+        case "SAVEDATESUPPORTED": return .saveDateSupported
         case "YOUNGER": try space(); return .younger(try number())
         case "UID": try space(); return .uid(try sequenceSet())
         case "NOT": try space(); return .not(try searchKey(depth: depth + 1))

@@ -35,7 +35,7 @@ struct IMAPExtensionTests {
         try await server.start(imap: true)
     }
 
-    @Test("ESORT and SORT=DISPLAY (RFC 5267, 5957), PARTIAL in SEARCH and SORT, WITHIN (RFC 5032), SEARCHRES (RFC 5182)")
+    @Test("ESORT and SORT=DISPLAY (RFC 5267, 5957), PARTIAL in SEARCH and SORT, WITHIN (RFC 5032), SEARCHRES (RFC 5182), SAVEDATE (RFC 8514)")
     func sortAndPartial() async throws {
         try await MailServerHarness.with { server in
             try await Self.start(server)
@@ -69,6 +69,10 @@ struct IMAPExtensionTests {
                     ('uid_saved', 'UID SEARCH $ NOT 1'),
                     ('failed_save', 'SEARCH RETURN (SAVE BOGUS) ALL'),
                     ('empty_saved', 'SEARCH $'),
+                    ('savedate', 'FETCH 1 (SAVEDATE INTERNALDATE)'),
+                    ('saved_since', 'SEARCH SAVEDSINCE ' + time.strftime('%d-%b-%Y', time.gmtime())),
+                    ('since', 'SEARCH SINCE ' + time.strftime('%d-%b-%Y', time.gmtime())),
+                    ('savedate_supported', 'SEARCH SAVEDATESUPPORTED'),
                 ]:
                     lines, status, tag = raw(m, command)
                     out[name] = [line.replace(tag, 'TAG') for line in lines] + [status.split(' ')[0]]
@@ -98,9 +102,15 @@ struct IMAPExtensionTests {
                     "\(lines("uid_saved"))")
             #expect(lines("failed_save").last == "BAD")
             #expect(lines("empty_saved") == ["* SEARCH", "OK"], "a failed SAVE empties $: \(lines("empty_saved"))")
+            // SAVEDATE (RFC 8514): saved today, though their internal date is ten days back.
+            let savedate = lines("savedate").first ?? ""
+            #expect(savedate.contains("SAVEDATE \"") && savedate.contains("INTERNALDATE \"") && !savedate.contains("SAVEDATE NIL"), "\(savedate)")
+            #expect(lines("saved_since") == ["* SEARCH 1 2 3 4 5", "OK"], "\(lines("saved_since"))")
+            #expect(lines("since") == ["* SEARCH 4 5", "OK"])
+            #expect(lines("savedate_supported") == ["* SEARCH 1 2 3 4 5", "OK"])
             for name in ["bad_partial", "bad_partial_one"] { #expect(lines(name).last == "BAD", "\(name): \(lines(name))") }
             let caps = lines("caps").joined()
-            for capability in ["ESORT", "SORT=DISPLAY", "CONTEXT=SEARCH", "CONTEXT=SORT", "SEARCHRES", "WITHIN", "OBJECTID", "PREVIEW", "UNAUTHENTICATE"] {
+            for capability in ["ESORT", "SORT=DISPLAY", "CONTEXT=SEARCH", "CONTEXT=SORT", "SEARCHRES", "SAVEDATE", "WITHIN", "OBJECTID", "PREVIEW", "UNAUTHENTICATE"] {
                 #expect(caps.contains(" \(capability)"), "\(capability) advertised")
             }
         }

@@ -32,6 +32,7 @@ public enum EventCatalogue {
         MailboxSubscriptionChanged.self,
         MailboxRightsChanged.self,
         SharedSeenChanged.self,
+        MetadataChanged.self,
         MessageDelivered.self,
         MessageAppended.self,
         MessageFlagsChanged.self,

@@ -77,7 +77,14 @@ struct IMAPWireTests {
             return
         }
         #expect(items == [.preview(lazy: false)])
-        for bad in ["a CANCELUPDATE", "a FETCH 1 (PREVIEW (FAST))", "a SORT RETURN (PARTIAL 1:*) (ARRIVAL) UTF-8 ALL", "a SEARCH OLDER x"] {
+        #expect(kind("a GETMETADATA (MAXSIZE 1024 DEPTH infinity) INBOX (/shared/comment /private)")
+                == .getMetadata("INBOX", entries: ["/shared/comment", "/private"], maxSize: 1_024, depth: -1))
+        #expect(kind("a GETMETADATA \"\" /shared/admin") == .getMetadata("", entries: ["/shared/admin"], maxSize: nil, depth: 0))
+        #expect(kind("a SETMETADATA INBOX (/private/a {3}\r\nabc /shared/b NIL)") == .setMetadata("INBOX", [
+            IMAPMetadataEntry(entry: "/private/a", value: "abc"), IMAPMetadataEntry(entry: "/shared/b", value: nil)]))
+        #expect(kind("a SETACL INBOX bob +lr") == .setACL("INBOX", identifier: "bob", rights: "+lr"))
+        #expect(kind("a LISTRIGHTS INBOX anyone") == .listRights("INBOX", identifier: "anyone"))
+        for bad in ["a GETMETADATA (DEPTH 2) INBOX /private/a", "a SETMETADATA INBOX ()", "a CANCELUPDATE", "a FETCH 1 (PREVIEW (FAST))", "a SORT RETURN (PARTIAL 1:*) (ARRIVAL) UTF-8 ALL", "a SEARCH OLDER x"] {
             guard case .failure(.bad) = parse(bad) else {
                 Issue.record("accepted \(bad)")
                 continue

@@ -154,3 +154,27 @@ extension MailStore {
         }
     }
 }
+
+extension MailStore {
+    public enum MetadataRefusal: Error, Equatable {
+        case tooMany
+    }
+
+    /// RFC 5464 SETMETADATA: `user` sets (or, with nil, removes) entries on `owner`'s folder
+    /// (`mailboxID` nil: the server). Entries are `MetadataEntries.normalised` names, checked
+    /// by the caller, as are the rights. All or none; refused past `maximumEntries`.
+    public func setMetadata(user: String, owner: String, mailboxID: Int64?, _ entries: [(entry: String, value: String?)]) async throws {
+        let user = user.lowercased(), owner = owner.lowercased()
+        try await engine.transaction { transaction in
+            let stream = try MailboxStream.name(for: user)
+            let expected = try await transaction.expectedVersion(of: stream)
+            let added = entries.filter { $0.value != nil }.count
+            if added > 0, try await reader.metadataCount(user, on: transaction.connection) + added > MetadataEntries.maximumEntries {
+                throw MetadataRefusal.tooMany
+            }
+            let events = entries.map { PendingEvent(MetadataChanged(owner: owner, mailboxID: mailboxID, entry: $0.entry, value: $0.value).stamped()) }
+            guard !events.isEmpty else { return }
+            try await transaction.append(events, to: stream, expectedVersion: expected)
+        }
+    }
+}

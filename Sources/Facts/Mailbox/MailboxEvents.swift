@@ -385,3 +385,48 @@ public struct SharedSeenChanged: OriginStamped {
         self.unseen = unseen
     }
 }
+
+/// An RFC 5464 METADATA entry set (`value`) or removed (nil): on a folder of `owner`, or on the
+/// server (`mailboxID` nil, `owner` empty). A `/private/…` entry is the acting user's own (the
+/// user whose stream holds the event); a `/shared/…` one is everyone's who can see the folder.
+///
+/// Owner: `MailStore`, on the acting user's `mailbox-<user>` stream; `origin` says which gateway.
+public struct MetadataChanged: OriginStamped {
+    public static let eventType = "metadata_changed"
+    public var origin: ChangeOrigin?
+    public var owner: String
+    public var mailboxID: Int64?
+    public var entry: String
+    public var value: String?
+
+    public init(owner: String, mailboxID: Int64?, entry: String, value: String?) {
+        self.owner = owner
+        self.mailboxID = mailboxID
+        self.entry = entry
+        self.value = value
+    }
+
+    public var isPrivate: Bool { entry.lowercased().hasPrefix("/private/") }
+}
+
+/// RFC 5464 §3.2's entry names, and the limits kept.
+public enum MetadataEntries {
+    /// Longest value kept, in octets (`[METADATA MAXSIZE]` beyond).
+    public static let maximumValue = 64 * 1_024
+    /// Most entries one user may have set, private and shared together (`[METADATA TOOMANY]`).
+    public static let maximumEntries = 1_000
+
+    /// `/private/…` or `/shared/…` (`/private` and `/shared` themselves too when `levels`: a
+    /// GETMETADATA with DEPTH asks for what is below them), ASCII without `*`, `%` or control
+    /// characters, no empty level, no trailing slash; lower-cased, as names are compared
+    /// without case.
+    public static func normalised(_ name: String, levels: Bool = false) -> String? {
+        let lower = name.lowercased()
+        if levels && (lower == "/private" || lower == "/shared") { return lower }
+        guard lower.hasPrefix("/private/") || lower.hasPrefix("/shared/"), !lower.hasSuffix("/"), !lower.contains("//"),
+              lower.utf8.count <= 1_024,
+              lower.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F && $0 != UInt8(ascii: "*") && $0 != UInt8(ascii: "%") })
+        else { return nil }
+        return lower
+    }
+}

@@ -326,6 +326,8 @@ public final class IMAPSession {
                 try await sort(tag: tag, uid: uid, returns: returns, criteria: criteria, key: key, user: user)
             case .setACL, .deleteACL, .getACL, .listRights, .myRights:
                 try await aclCommand(command, user: user)
+            case .getMetadata, .setMetadata:
+                try await metadataCommand(command, user: user)
             case .cancelUpdate(let tags):
                 searchContexts.removeAll { tags.contains($0.tag) }
                 tagged(tag, .completed("CANCELUPDATE"))

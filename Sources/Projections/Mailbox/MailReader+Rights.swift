@@ -71,3 +71,29 @@ extension MailReader {
         }
     }
 }
+
+extension MailReader {
+    /// RFC 5464 entries `user` can read on `owner`'s folder (`mailboxID` nil: the server's):
+    /// the shared ones and their own private ones, by entry name.
+    public func metadata(_ user: String, owner: String, mailboxID: Int64?) async throws -> [String: String] {
+        try await engine.client.withConnection { connection in
+            let rows = try await connection.query("""
+                SELECT entry, value FROM mail.metadata
+                WHERE user_id = \(owner.lowercased()) AND mailbox_id = \(mailboxID ?? -1)
+                  AND (reader = '' OR reader = \(user.lowercased()))
+                """, logger: logger)
+            var result: [String: String] = [:]
+            for try await (entry, value) in rows.decode((String, String).self) { result[entry] = value }
+            return result
+        }
+    }
+
+    /// How many entries `user` has set (private ones anywhere, shared ones on their folders).
+    package func metadataCount(_ user: String, on connection: PostgresConnection) async throws -> Int {
+        let rows = try await connection.query("""
+            SELECT count(*) FROM mail.metadata WHERE reader = \(user) OR (reader = '' AND user_id = \(user))
+            """, logger: logger)
+        for try await count in rows.decode(Int64.self) { return Int(count) }
+        return 0
+    }
+}

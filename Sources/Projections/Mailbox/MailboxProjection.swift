@@ -10,7 +10,7 @@ public struct MailboxProjection: Projection {
     public let name = "mailbox"
     public let schema = "mail"
     public let mode = ProjectionMode.inline
-    public let version = 4
+    public let version = 5
     public let categories = [MailboxStream.category]
 
     public init() {}
@@ -52,20 +52,26 @@ public struct MailboxProjection: Projection {
         .init("user_id", .text), .init("mailbox_id", .bigint), .init("uid", .bigint), .init("reader", .text),
     ], primaryKey: 4, indexes: [["reader", "user_id", "mailbox_id"]])
 
+    /// RFC 5464 entries: on `user_id`'s folder `mailbox_id` (-1 and "" for the server's), with
+    /// `reader` the user a `/private/` entry belongs to ("" for `/shared/`).
+    public static let metadata = ProjectionTable("metadata", columns: [
+        .init("user_id", .text), .init("mailbox_id", .bigint), .init("entry", .text), .init("reader", .text), .init("value", .text),
+    ], primaryKey: 4, indexes: [["reader"]])
+
     public static let expunged = ProjectionTable("expunged", columns: [
         .init("user_id", .text), .init("mailbox_id", .bigint), .init("uid", .bigint), .init("modseq", .bigint),
     ], primaryKey: 3)
 
     public var tables: [ProjectionTable] {
         [Self.accounts, Self.mailboxes, Self.subscriptions, Self.messages, Self.messageData, Self.expunged, Self.rights,
-         Self.seenBy]
+         Self.seenBy, Self.metadata]
     }
 
     public var eventTypes: [any Event.Type] {
         [MailAccountOpened.self, MailAccountClosed.self, MailboxCreated.self, MailboxRenamed.self, MailboxDeleted.self,
          MailboxSubscriptionChanged.self, MessageDelivered.self, MessageAppended.self, MessageFlagsChanged.self,
          MessagesExpunged.self, MessagesCopied.self, MessagesMoved.self, MailboxRightsChanged.self,
-         SharedSeenChanged.self]
+         SharedSeenChanged.self, MetadataChanged.self]
     }
 
     public func apply(_ event: any Event, context: EventContext, to rows: RowWriter) throws {
@@ -102,6 +108,7 @@ public struct MailboxProjection: Projection {
             rows.deleteAll(from: Self.expunged, where: key)
             rows.deleteAll(from: Self.rights, where: key)
             rows.deleteAll(from: Self.seenBy, where: key)
+            rows.deleteAll(from: Self.metadata, where: key)
             if event.keptAsNoSelect {
                 rows.update(Self.mailboxes, key: key, ["selectable": .set(.bool(false)), "messages": .set(.int(0)),
                                                        "bytes": .set(.int(0))])
@@ -118,6 +125,11 @@ public struct MailboxProjection: Projection {
             let folder: [ProjectionValue] = [.text(event.owner), .int(event.mailboxID)]
             for uid in event.seen + event.unseen { rows.delete(from: Self.seenBy, key: folder + [.int(uid), user]) }
             for uid in event.seen { rows.insert(into: Self.seenBy, folder + [.int(uid), user]) }
+        case let event as MetadataChanged:
+            let key: [ProjectionValue] = [.text(event.owner), .int(event.mailboxID ?? -1), .text(event.entry),
+                                          event.isPrivate ? user : .text("")]
+            rows.delete(from: Self.metadata, key: key)
+            if let value = event.value { rows.insert(into: Self.metadata, key + [.text(value)]) }
         case let event as MailboxSubscriptionChanged:
             if event.subscribed {
                 rows.insert(into: Self.subscriptions, [user, .text(event.name)])

@@ -154,6 +154,9 @@ public enum IMAPCommandKind: Equatable, Sendable {
     case getACL(String)
     case listRights(String, identifier: String)
     case myRights(String)
+    /// RFC 5464: `depth` 0, 1 or -1 for infinity; `maxSize` the longest value wanted.
+    case getMetadata(String, entries: [String], maxSize: Int?, depth: Int)
+    case setMetadata(String, [IMAPMetadataEntry])
     /// `returns`: RFC 5267 ESORT's RETURN options; nil for a plain SORT answer.
     case sort(uid: Bool, returns: [String]?, criteria: [String], key: IMAPSearchKey)
     /// RFC 5267 §4.2: stop the updates of the searches started with these tags.
@@ -205,9 +208,22 @@ public enum IMAPCommandKind: Equatable, Sendable {
         case .getACL: "GETACL"
         case .listRights: "LISTRIGHTS"
         case .myRights: "MYRIGHTS"
+        case .getMetadata: "GETMETADATA"
+        case .setMetadata: "SETMETADATA"
         case .unauthenticate: "UNAUTHENTICATE"
         case .thread(let uid, _, _): uid ? "UID THREAD" : "THREAD"
         }
+    }
+}
+
+/// One entry of SETMETADATA: nil removes it.
+public struct IMAPMetadataEntry: Equatable, Sendable {
+    public var entry: String
+    public var value: String?
+
+    public init(entry: String, value: String?) {
+        self.entry = entry
+        self.value = value
     }
 }
 

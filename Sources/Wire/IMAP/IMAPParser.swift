@@ -73,6 +73,59 @@ public struct IMAPParser {
             try space()
             let identifier = try astring()
             return name == "DELETEACL" ? .deleteACL(mailbox, identifier: identifier) : .listRights(mailbox, identifier: identifier)
+        case "GETMETADATA":
+            try space()
+            var maxSize: Int?
+            var depth = 0
+            if consume(UInt8(ascii: "(")) {
+                repeat {
+                    let option = try atom().uppercased()
+                    try space()
+                    switch option {
+                    case "MAXSIZE":
+                        let value = try number()
+                        guard value <= Int64(Int32.max) else { throw Failure(text: "MAXSIZE too large") }
+                        maxSize = Int(value)
+                    case "DEPTH":
+                        switch try atom().uppercased() {
+                        case "0": depth = 0
+                        case "1": depth = 1
+                        case "INFINITY": depth = -1
+                        default: throw Failure(text: "DEPTH is 0, 1 or infinity")
+                        }
+                    default:
+                        throw Failure(text: "unknown GETMETADATA option \(option)")
+                    }
+                } while try optionalSpace()
+                try expect(")")
+                try space()
+            }
+            let mailbox = try astring()
+            try space()
+            let entries = peek == UInt8(ascii: "(") ? try parenthesised() : [try astring()]
+            guard !entries.isEmpty else { throw Failure(text: "GETMETADATA needs entries") }
+            return .getMetadata(mailbox, entries: entries, maxSize: maxSize, depth: depth)
+        case "SETMETADATA":
+            try space()
+            let mailbox = try astring()
+            try space()
+            try expect("(")
+            var entries: [IMAPMetadataEntry] = []
+            repeat {
+                let entry = try astring()
+                try space()
+                var value: String?
+                if consume(UInt8(ascii: "~")) { // RFC 5464 allows a literal8
+                    guard let text = String(validating: try literal(), as: UTF8.self) else { throw Failure(text: "value is not UTF-8") }
+                    value = text
+                } else {
+                    value = try nstring()
+                }
+                entries.append(IMAPMetadataEntry(entry: entry, value: value))
+                guard entries.count <= 100 else { throw Failure(text: "too many entries") }
+            } while try optionalSpace()
+            try expect(")")
+            return .setMetadata(mailbox, entries)
         case "GETACL", "MYRIGHTS":
             try space()
             let mailbox = try astring()

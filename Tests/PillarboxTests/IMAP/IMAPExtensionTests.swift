@@ -110,7 +110,7 @@ struct IMAPExtensionTests {
             #expect(lines("savedate_supported") == ["* SEARCH 1 2 3 4 5", "OK"])
             for name in ["bad_partial", "bad_partial_one"] { #expect(lines(name).last == "BAD", "\(name): \(lines(name))") }
             let caps = lines("caps").joined()
-            for capability in ["ESORT", "SORT=DISPLAY", "CONTEXT=SEARCH", "CONTEXT=SORT", "SEARCHRES", "SAVEDATE", "WITHIN", "OBJECTID", "PREVIEW", "UNAUTHENTICATE"] {
+            for capability in ["ESORT", "SORT=DISPLAY", "CONTEXT=SEARCH", "CONTEXT=SORT", "SEARCHRES", "SAVEDATE", "METADATA", "WITHIN", "OBJECTID", "PREVIEW", "UNAUTHENTICATE"] {
                 #expect(caps.contains(" \(capability)"), "\(capability) advertised")
             }
         }
@@ -272,6 +272,65 @@ struct IMAPExtensionTests {
             #expect(result["big_same"] as? Bool == true)
             #expect((result["over"] as? String)?.hasPrefix("NO [OVERQUOTA]") == true, "\(result)")
             #expect((result["count"] as? [String])?.first?.contains("MESSAGES 3") == true, "none of the two was added")
+            try await server.cli(["verify"])
+        }
+    }
+
+    @Test("METADATA (RFC 5464): private and shared entries on a folder and on the server, DEPTH, MAXSIZE, NIL removes, rights, kept across a rebuild")
+    func metadata() async throws {
+        try await MailServerHarness.with { server in
+            try await Self.start(server)
+            let script = Self.context + """
+                import sys
+                alice = login()
+                bob = login('bob', 'bob-pass')
+                admin = login('postmaster', 'postmaster-pass')
+                out = {}
+                def run(name, session, command):
+                    lines, status, tag = raw(session, command)
+                    out[name] = lines + [status.split(' ')[0] + (' ' + status.split(' ')[1] if status.startswith('NO [') or status.startswith('OK [') else '')]
+                if sys.argv[1] == 'first':
+                    run('set', alice, 'SETMETADATA INBOX (/private/comment "My own" /shared/comment "Team inbox" /shared/vendor/x/y "deep")')
+                    run('server_private', alice, 'SETMETADATA "" (/private/vendor/client/theme "dark")')
+                    run('server_shared_user', alice, 'SETMETADATA "" (/shared/admin "mailto:alice@example.com")')
+                    run('server_shared_admin', admin, 'SETMETADATA "" (/shared/admin "mailto:postmaster@example.com")')
+                    run('bad_name', alice, 'SETMETADATA INBOX (/other/thing "x")')
+                    run('share', alice, 'SETACL INBOX bob lr')
+                    run('bob_set_shared', bob, 'SETMETADATA "Other Users/alice/INBOX" (/shared/comment "mine now")')
+                run('get', alice, 'GETMETADATA INBOX /private/comment')
+                run('depth1', alice, 'GETMETADATA (DEPTH 1) INBOX /shared')
+                run('depth_inf', alice, 'GETMETADATA (DEPTH infinity) INBOX (/shared /private)')
+                run('maxsize', alice, 'GETMETADATA (MAXSIZE 4) INBOX (/private/comment /shared/comment)')
+                run('server', alice, 'GETMETADATA "" (/shared/admin /private/vendor/client/theme)')
+                run('bob_reads', bob, 'GETMETADATA "Other Users/alice/INBOX" (/private/comment /shared/comment)')
+                if sys.argv[1] == 'first':
+                    run('remove', alice, 'SETMETADATA INBOX (/shared/vendor/x/y NIL)')
+                    run('after_remove', alice, 'GETMETADATA (DEPTH infinity) INBOX /shared/vendor')
+                print(json.dumps(out))
+                """
+            let first = try await server.python(script, ["first"]).json
+            func lines(_ result: [String: Any], _ name: String) -> [String] { result[name] as? [String] ?? [] }
+            #expect(lines(first, "set") == ["OK"])
+            #expect(lines(first, "server_private") == ["OK"])
+            #expect(lines(first, "server_shared_user") == ["NO [NOPERM]"], "\(lines(first, "server_shared_user"))")
+            #expect(lines(first, "server_shared_admin") == ["OK"])
+            #expect(lines(first, "bad_name") == ["BAD"])
+            #expect(lines(first, "bob_set_shared") == ["NO [NOPERM]"], "lr is not w: \(lines(first, "bob_set_shared"))")
+            for result in [first, try await {
+                try await server.cli(["rebuild", "mailbox"])
+                return try await server.python(script, ["again"]).json
+            }()] {
+                #expect(lines(result, "get") == ["* METADATA INBOX (/private/comment \"My own\")", "OK"], "\(lines(result, "get"))")
+                #expect(lines(result, "depth1") == ["* METADATA INBOX (/shared/comment \"Team inbox\")", "OK"], "\(lines(result, "depth1"))")
+                #expect(lines(result, "maxsize") == ["OK [METADATA"], "\(lines(result, "maxsize"))")
+                #expect(lines(result, "server") == ["* METADATA \"\" (/private/vendor/client/theme \"dark\" /shared/admin \"mailto:postmaster@example.com\")", "OK"],
+                        "\(lines(result, "server"))")
+                #expect(lines(result, "bob_reads") == ["* METADATA \"Other Users/alice/INBOX\" (/shared/comment \"Team inbox\")", "OK"],
+                        "bob sees the shared entry only: \(lines(result, "bob_reads"))")
+            }
+            #expect(lines(first, "depth_inf").first == "* METADATA INBOX (/private/comment \"My own\" /shared/comment \"Team inbox\" /shared/vendor/x/y \"deep\")",
+                    "\(lines(first, "depth_inf"))")
+            #expect(lines(first, "after_remove") == ["OK"], "\(lines(first, "after_remove"))")
             try await server.cli(["verify"])
         }
     }

@@ -32,6 +32,11 @@ public func fuzzMIME(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
                                             HeaderModifier(action: .add, name: "X-Added", value: "1")], to: header) {
         precondition(modified.count <= header.count + 64 && modified.suffix(2) == [0x0D, 0x0A])
     }
+    // A preview is text: no control characters, within its length.
+    let preview = MessageText.preview(summary) { range in
+        Array(message[min(range.lowerBound, message.count)..<min(range.upperBound, message.count)])
+    }
+    precondition(preview.count <= 200 && !preview.unicodeScalars.contains { $0.value < 0x20 && $0 != "\n" })
     _ = TransferEncoding.decode(message, encoding: "quoted-printable")
     _ = TransferEncoding.decode(message, encoding: "base64")
     // The ListServer reads at most its limit of lines.

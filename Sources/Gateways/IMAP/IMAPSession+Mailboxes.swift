@@ -68,7 +68,8 @@ extension IMAPSession {
             if !vanished.isEmpty { untagged("VANISHED (EARLIER) \(Self.compress(vanished))") }
             for message in changes.messages {
                 guard let number = current.sequenceNumber(of: message.uid) else { continue }
-                untagged("\(number) FETCH (UID \(message.uid) FLAGS (\(shownFlags(message.uid, message.flags, in: current))) MODSEQ (\(message.modSeq)))")
+                untagged(fetchLine(number, message.uid, ["UID \(message.uid)", "FLAGS (\(shownFlags(message.uid, message.flags, in: current)))",
+                                                         "MODSEQ (\(message.modSeq))"]))
             }
         }
         state = .selected(user, current)

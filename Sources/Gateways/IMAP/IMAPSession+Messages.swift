@@ -161,12 +161,42 @@ extension IMAPSession {
         return result
     }
 
+    /// RFC 9586 §3: with UIDONLY, a command naming messages by number (or searching by number).
+    static func usesMessageNumbers(_ kind: IMAPCommandKind) -> Bool {
+        func numbered(_ key: IMAPSearchKey) -> Bool {
+            switch key {
+            case .sequence(let set): !set.saved
+            case .not(let inner): numbered(inner)
+            case .or(let a, let b): numbered(a) || numbered(b)
+            case .and(let keys): keys.contains(where: numbered)
+            default: false
+            }
+        }
+        switch kind {
+        case .fetch(let uid, _, _, _, _), .store(let uid, _, _, _, _, _), .copy(let uid, _, _), .move(let uid, _, _):
+            return !uid
+        case .search(let uid, _, let key), .sort(let uid, _, _, let key), .thread(let uid, _, let key):
+            return !uid || numbered(key)
+        default:
+            return false
+        }
+    }
+
+    /// RFC 9586 UIDONLY: message numbers are not used; FETCH responses are UIDFETCH.
+    var uidOnly: Bool { enabled.contains("UIDONLY") }
+
+    /// An untagged FETCH; with UIDONLY a UIDFETCH named by the UID, without a UID item.
+    func fetchLine(_ number: Int, _ uid: UInt32, _ items: [String]) -> String {
+        guard uidOnly else { return "\(number) FETCH (\(items.joined(separator: " ")))" }
+        return "\(uid) UIDFETCH (\(items.filter { !$0.hasPrefix("UID ") }.joined(separator: " ")))"
+    }
+
     /// Own expunges: EXPUNGE per message (or VANISHED with QRESYNC), renumbering as it goes.
     func reportExpunged(_ uids: [UInt32]) {
         guard case .selected(let user, var current) = state else { return }
         let gone = uids.filter { current.sequenceNumber(of: $0) != nil }
         dropFromSearchContexts(gone, in: current)
-        if enabled.contains("QRESYNC") {
+        if enabled.contains("QRESYNC") || uidOnly {
             if !gone.isEmpty { untagged("VANISHED \(Self.compress(gone))") }
             for uid in gone { remove(uid, from: &current) }
         } else {
@@ -226,9 +256,9 @@ extension IMAPSession {
                 current.flags[message.uid] = message.flags
                 current.modSeqs[message.uid] = message.modSeq
                 if changedFlags || enabled.contains("CONDSTORE"), let number = current.sequenceNumber(of: message.uid) {
-                    var items = "FLAGS (\(shownFlags(message.uid, message.flags, in: current)))"
-                    if enabled.contains("CONDSTORE") { items = "UID \(message.uid) " + items + " MODSEQ (\(message.modSeq))" }
-                    lines.append("\(number) FETCH (\(items))")
+                    var items = ["FLAGS (\(shownFlags(message.uid, message.flags, in: current)))"]
+                    if enabled.contains("CONDSTORE") { items = ["UID \(message.uid)"] + items + ["MODSEQ (\(message.modSeq))"] }
+                    lines.append(fetchLine(number, message.uid, items))
                     seenFlags += message.flags
                 }
             }
@@ -330,14 +360,15 @@ extension IMAPSession {
                 let flags = seenFlags[uid] ?? selected?.flags[uid] ?? info.flags
                 let modSeq = selected?.modSeqs[uid] ?? info.modSeq
                 var parts: [[UInt8]] = []
-                for item in items {
+                for item in items where !(uidOnly && item == .uid) {
                     parts.append(render(item, info: info, flags: flags, modSeq: modSeq, summary: summaries[info.blob],
                                         body: bodies[info.blob]))
                 }
                 if !seenFlags.isEmpty, seenFlags[uid] != nil, !items.contains(.flags) {
                     parts.append(Array("FLAGS (\(shownFlags(uid, flags)))".utf8))
                 }
-                output += Array("* \(number) FETCH (".utf8) + Array(parts.joined(separator: [0x20])) + Array(")\r\n".utf8)
+                let name = uidOnly ? "* \(uid) UIDFETCH (" : "* \(number) FETCH ("
+                output += Array(name.utf8) + Array(parts.joined(separator: [0x20])) + Array(")\r\n".utf8)
             }
             await flush()
         }
@@ -447,7 +478,7 @@ extension IMAPSession {
             if uid || condStore { items.append("UID \(messageUID)") }
             if !silent { items.append("FLAGS (\(shownFlags(messageUID, flags)))") }
             if condStore { items.append("MODSEQ (\(selected?.modSeqs[messageUID] ?? 0))") }
-            untagged("\(number) FETCH (\(items.joined(separator: " ")))")
+            untagged(fetchLine(number, messageUID, items))
         }
         return result.modified
     }

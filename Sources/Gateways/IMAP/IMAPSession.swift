@@ -293,11 +293,15 @@ public final class IMAPSession {
 
     func authenticatedCommand(_ command: IMAPCommand, user: UserRecord) async {
         let tag = command.tag
+        if uidOnly && Self.usesMessageNumbers(command.kind) {
+            tagged(tag, "BAD [UIDREQUIRED] Message numbers are not in use (UIDONLY)")
+            return
+        }
         do {
             switch command.kind {
             case .enable(let capabilities):
                 var newly: [String] = []
-                for capability in capabilities where ["CONDSTORE", "QRESYNC", "UTF8=ACCEPT", "IMAP4REV2"].contains(capability) {
+                for capability in capabilities where ["CONDSTORE", "QRESYNC", "UTF8=ACCEPT", "IMAP4REV2", "UIDONLY"].contains(capability) {
                     if enabled.insert(capability).inserted { newly.append(capability) }
                     if capability == "QRESYNC" { enabled.insert("CONDSTORE") }
                 }

@@ -316,7 +316,7 @@ struct IMAPStateMachine {
         var words = ["IMAP4rev1", "IMAP4rev2", "LITERAL+", "SASL-IR", "ENABLE", "IDLE", "NAMESPACE", "ID", "UIDPLUS", "MOVE",
                      "UNSELECT", "CHILDREN", "LIST-EXTENDED", "LIST-STATUS", "SPECIAL-USE", "CONDSTORE", "QRESYNC", "ESEARCH",
                      "BINARY", "UTF8=ACCEPT", "STATUS=SIZE", "SORT", "THREAD=ORDEREDSUBJECT", "THREAD=REFERENCES", "QUOTA",
-                     "QUOTA=RES-STORAGE", "UNAUTHENTICATE", "WITHIN", "ESORT", "SORT=DISPLAY", "CONTEXT=SEARCH", "CONTEXT=SORT", "SEARCHRES", "MULTIAPPEND", "ACL", "RIGHTS=texk", "LIST-MYRIGHTS", "SAVEDATE", "METADATA", "OBJECTID", "PREVIEW"]
+                     "QUOTA=RES-STORAGE", "UNAUTHENTICATE", "WITHIN", "ESORT", "SORT=DISPLAY", "CONTEXT=SEARCH", "CONTEXT=SORT", "SEARCHRES", "MULTIAPPEND", "ACL", "RIGHTS=texk", "LIST-MYRIGHTS", "SAVEDATE", "METADATA", "UIDONLY", "OBJECTID", "PREVIEW"]
         if user == nil {
             if tls == nil && tlsAvailable { words.append("STARTTLS") }
             if !plainTextAllowed { words.append("LOGINDISABLED") }

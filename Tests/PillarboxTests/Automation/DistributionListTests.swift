@@ -10,12 +10,8 @@ struct DistributionListTests {
     func distribution() async throws {
         try await MailServerHarness.with { server in
             try await server.createStandardDirectory()
-            let log = server.dataDirectory + "/sink.jsonl"
-            _ = FileManager.default.createFile(atPath: log, contents: nil)
-            let (sink, port) = try await server.startPeer(plainRelay, [log])
+            let (log, sink) = try await server.relayingToSink()
             defer { sink.signal(SIGKILL) }
-            try await server.cli(["settings", "set", "smtp.spf_policy", "off", "smtp.dkim_verify", "false", "smtp.dmarc_policy", "off"])
-            try await server.cli(["sender", "set", "isp", "--method", "relay", "--relay", "127.0.0.5:\(port)", "--encryption", "none", "--default"])
             try await server.cli(["list", "add", "team", "--public"])
             for member in ["alice", "bob", "friend@far.example"] { try await server.cli(["list", "member", "add", "team", member]) }
             try await server.start()

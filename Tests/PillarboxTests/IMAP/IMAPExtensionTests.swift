@@ -110,7 +110,7 @@ struct IMAPExtensionTests {
             #expect(lines("savedate_supported") == ["* SEARCH 1 2 3 4 5", "OK"])
             for name in ["bad_partial", "bad_partial_one"] { #expect(lines(name).last == "BAD", "\(name): \(lines(name))") }
             let caps = lines("caps").joined()
-            for capability in ["ESORT", "SORT=DISPLAY", "CONTEXT=SEARCH", "CONTEXT=SORT", "SEARCHRES", "SAVEDATE", "METADATA", "WITHIN", "OBJECTID", "PREVIEW", "UNAUTHENTICATE"] {
+            for capability in ["ESORT", "SORT=DISPLAY", "CONTEXT=SEARCH", "CONTEXT=SORT", "SEARCHRES", "SAVEDATE", "METADATA", "UIDONLY", "WITHIN", "OBJECTID", "PREVIEW", "UNAUTHENTICATE"] {
                 #expect(caps.contains(" \(capability)"), "\(capability) advertised")
             }
         }
@@ -332,6 +332,44 @@ struct IMAPExtensionTests {
                     "\(lines(first, "depth_inf"))")
             #expect(lines(first, "after_remove") == ["OK"], "\(lines(first, "after_remove"))")
             try await server.cli(["verify"])
+        }
+    }
+
+    @Test("UIDONLY (RFC 9586): message numbers refused with UIDREQUIRED, UIDFETCH responses, VANISHED for expunges")
+    func uidOnly() async throws {
+        try await MailServerHarness.with { server in
+            try await Self.start(server)
+            let result = try await server.python(Self.context + """
+                m = login()
+                for index in range(3):
+                    m.append('INBOX', None, None, message('b@c.d', 'm%d' % (index + 1)))
+                out = {}
+                def run(name, command):
+                    lines, status, tag = raw(m, command)
+                    out[name] = lines + [status.split(' ')[0] + (' ' + status.split(' ')[1] if status.startswith('BAD [') else '')]
+                run('enable', 'ENABLE UIDONLY')
+                run('select', 'SELECT INBOX')
+                run('fetch_numbers', 'FETCH 1 (FLAGS)')
+                run('search_numbers', 'UID SEARCH 1:2')
+                run('search', 'UID SEARCH ALL')
+                uids = out['search'][0].split()[2:]
+                run('fetch', 'UID FETCH %s (UID FLAGS)' % uids[0])
+                run('store', 'UID STORE %s +FLAGS (\\\\Deleted)' % uids[1])
+                run('expunge', 'UID EXPUNGE %s' % uids[1])
+                out['uids'] = uids
+                print(json.dumps(out))
+                """).json
+            func lines(_ name: String) -> [String] { result[name] as? [String] ?? [] }
+            let uids = result["uids"] as? [String] ?? []
+            #expect(lines("enable").first == "* ENABLED UIDONLY")
+            #expect(lines("fetch_numbers") == ["BAD [UIDREQUIRED]"], "\(lines("fetch_numbers"))")
+            #expect(lines("search_numbers") == ["BAD [UIDREQUIRED]"])
+            #expect(uids.count == 3)
+            #expect(lines("fetch") == ["* \(uids.first ?? "") UIDFETCH (FLAGS (\\Recent))", "OK"] || lines("fetch") == ["* \(uids.first ?? "") UIDFETCH (FLAGS ())", "OK"],
+                    "\(lines("fetch"))")
+            #expect(lines("store").first?.hasPrefix("* \(uids.count > 1 ? uids[1] : "") UIDFETCH (FLAGS (\\Deleted") == true, "\(lines("store"))")
+            #expect(lines("expunge").first == "* VANISHED \(uids.count > 1 ? uids[1] : "")", "\(lines("expunge"))")
+            #expect(!lines("expunge").contains { $0.hasSuffix(" EXPUNGE") })
         }
     }
 

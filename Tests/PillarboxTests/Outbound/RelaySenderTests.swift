@@ -27,6 +27,20 @@ print(json.dumps({'port': port}), flush=True)
 threading.Event().wait()
 """#
 
+extension MailServerHarness {
+    /// Outgoing mail through `plainRelay` on 127.0.0.5 as the default sender (each message a
+    /// JSON line in `log`), with SPF, DKIM and DMARC off for mail from the test's clients. The
+    /// caller ends the sink.
+    func relayingToSink() async throws -> (log: String, sink: RunningProcess) {
+        let log = dataDirectory + "/sink.jsonl"
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
+        let (sink, port) = try await startPeer(plainRelay, [log])
+        try await cli(["settings", "set", "smtp.spf_policy", "off", "smtp.dkim_verify", "false", "smtp.dmarc_policy", "off"])
+        try await cli(["sender", "set", "isp", "--method", "relay", "--relay", "127.0.0.5:\(port)", "--encryption", "none", "--default"])
+        return (log, sink)
+    }
+}
+
 /// Mail senders through relays: a second Pillarbox's submission (STARTTLS, SCRAM) and
 /// implicit-TLS ports as the smarthost, aiosmtpd as a relay without STARTTLS.
 @Suite("Relay senders, domain filtering and sending limits", .serialized)

@@ -172,28 +172,37 @@ public final class ProjectionEngine: Sendable {
 
     /// Builds `projection` into `target` from the start of the log up to the read fence (or
     /// `until`), flushing and checkpointing as it goes; returns where it stopped.
+    /// `stop`: no event after this cursor is applied (verify builds an async projection no
+    /// further than its live tables have gone).
     func build(_ projection: any Projection, into target: ProjectionTarget,
-               until limit: EventStore.ReadLimit = .none, progress: Progress? = nil) async throws -> LogCursor {
+               until limit: EventStore.ReadLimit = .none, stop: LogCursor? = nil, progress: Progress? = nil) async throws -> LogCursor {
         try await client.transaction(logger: logger) { connection in
             try await self.createTables(projection, in: target, on: connection)
         }
         var cursor = LogCursor.start
         let writer = RowWriter()
         var pending: [RecordedEvent] = []
+        var reachedStop = false
         repeat {
             pending = try await store.read(after: cursor, categories: projection.categories, until: limit,
                                            fenced: true, limit: readBatch, on: nil)
-            for recorded in pending { try apply(recorded, to: projection, writer: writer) }
-            cursor = pending.last?.cursor ?? cursor
+            for recorded in pending {
+                if let stop, recorded.cursor > stop {
+                    reachedStop = true
+                    break
+                }
+                try apply(recorded, to: projection, writer: writer)
+                cursor = recorded.cursor
+            }
             progress?(cursor.position)
-            if writer.pendingCount >= flushThreshold || pending.count < readBatch {
+            if writer.pendingCount >= flushThreshold || pending.count < readBatch || reachedStop {
                 let checkpoint = cursor
                 try await client.transaction(logger: logger) { connection in
                     try await writer.flush(to: target, on: connection, logger: self.logger)
                     try await self.saveState(projection, target: target, cursor: checkpoint, on: connection)
                 }
             }
-        } while pending.count == readBatch
+        } while pending.count == readBatch && !reachedStop
         return cursor
     }
 
@@ -319,7 +328,10 @@ public final class ProjectionEngine: Sendable {
         _ = try await client.query(PostgresQuery(unsafeSQL: "DROP SCHEMA IF EXISTS \(scratch.schema) CASCADE"), logger: logger)
         let dropScratch = PostgresQuery(unsafeSQL: "DROP SCHEMA IF EXISTS \(scratch.schema) CASCADE")
         do {
-            let built = try await build(projection, into: scratch, progress: progress)
+            // An async projection's live tables may lag the log: the rebuild goes no further than
+            // they have, and catches up with them under the lock.
+            let liveStop = projection.mode == .async ? try await position(of: projection) : nil
+            let built = try await build(projection, into: scratch, stop: liveStop, progress: progress)
             let verification = try await compare(projection, live: live, scratch: scratch, built: built)
             _ = try await client.query(dropScratch, logger: logger)
             return verification

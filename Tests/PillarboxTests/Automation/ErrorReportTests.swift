@@ -75,7 +75,8 @@ struct DailySummaryTests {
             let day = String(ISO8601DateFormatter().string(from: Date()).prefix(10))
             let shown = try await eventually(within: .seconds(60), "the day in the LogDB tables") { () -> String? in
                 let text = try await server.cli(["summary", "show", "--day", day, "--idle-accounts"])
-                return text.contains("Messages accepted: 2") && text.contains("bob ") ? text : nil
+                // The sessions table is projected apart from the messages: await both.
+                return text.contains("Messages accepted: 2") && text.contains("bob ") && text.contains("submission 1") ? text : nil
             }
             let lines = shown.split(separator: "\n").map(String.init)
             let alice = try #require(lines.first { $0.hasPrefix("alice ") }, "\(shown)")

@@ -7,12 +7,12 @@ import TestSupport
 /// itself once the database is back.
 @Suite("Database outage", .serialized)
 struct DatabaseOutageTests {
-    /// One round of each protocol every second until the file argv[1] exists (at most 600 s
+    /// One round of each protocol every second until the file argv[1] exists (at most 900 s
     /// and 400 rounds); a line of JSON per round.
     static let traffic = """
         import os, smtplib, poplib, imaplib, socket, time, json, ssl, sys
         ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
-        stop, deadline = sys.argv[1], time.time() + 600
+        stop, deadline = sys.argv[1], time.time() + 900
         rounds = 0
         while not os.path.exists(stop) and time.time() < deadline and rounds < 400:
             rounds += 1
@@ -81,14 +81,15 @@ struct DatabaseOutageTests {
             let back = Date()
 
             // Traffic goes on until rounds have run well after the database's return. A round
-            // caught by the outage may wait out its clients' timeouts (150 s each).
-            _ = try await eventually(within: .seconds(500), pollingEvery: .seconds(1), "rounds after the database came back") {
+            // caught by the outage may wait out its three clients' timeouts (150 s each) before
+            // the next one starts.
+            _ = try await eventually(within: .seconds(700), pollingEvery: .seconds(1), "rounds after the database came back") {
                 traffic.output.split(separator: "\n").compactMap { line -> Double? in
                     (try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])?["start"] as? Double
                 }.filter { $0 > back.addingTimeInterval(30).timeIntervalSince1970 }.count >= 3 ? true : nil
             }
             FileManager.default.createFile(atPath: stopFile, contents: nil)
-            _ = try await traffic.wait(timeout: .seconds(500))
+            _ = try await traffic.wait(timeout: .seconds(600))
             let rows = traffic.output.split(separator: "\n").compactMap {
                 try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
             }

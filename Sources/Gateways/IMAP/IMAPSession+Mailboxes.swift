@@ -96,16 +96,7 @@ extension IMAPSession {
 
     /// A UID list as a compact sequence set: `1:3,7`.
     static func compress(_ values: [UInt32]) -> String {
-        let sorted = values.sorted()
-        var parts: [String] = []
-        var index = 0
-        while index < sorted.count {
-            var end = index
-            while end + 1 < sorted.count && sorted[end + 1] == sorted[end] + 1 { end += 1 }
-            parts.append(end == index ? "\(sorted[index])" : "\(sorted[index]):\(sorted[end])")
-            index = end + 1
-        }
-        return parts.joined(separator: ",")
+        SearchReturn.inOrder(values.sorted())
     }
 
     func mailboxCommand(_ command: IMAPCommand, user: UserRecord) async throws {

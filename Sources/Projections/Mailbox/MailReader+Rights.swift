@@ -54,20 +54,24 @@ extension MailReader {
         let user = user.lowercased()
         return try await engine.client.withConnection { connection in
             let rows = try await connection.query("""
-                SELECT r.user_id, r.mailbox_id, string_agg(r.rights, '') FROM mail.rights r
+                SELECT m.user_id, m.mailbox_id, m.name, m.uidvalidity, m.uidnext, m.highestmodseq, m.special_use, m.selectable,
+                       m.messages, m.bytes, string_agg(r.rights, '')
+                FROM mail.rights r JOIN mail.mailboxes m ON m.user_id = r.user_id AND m.mailbox_id = r.mailbox_id
                 WHERE (r.identifier = \(user) OR r.identifier = 'anyone') AND r.user_id <> \(user)
-                GROUP BY r.user_id, r.mailbox_id
+                GROUP BY m.user_id, m.mailbox_id
+                ORDER BY m.user_id, m.name
                 """, logger: logger)
-            var granted: [(String, Int64, String)] = []
-            for try await (owner, mailboxID, rights) in rows.decode((String, Int64, String).self) {
-                if let rights = MailboxRights.normalised(rights), rights.contains("l") { granted.append((owner, mailboxID, rights)) }
-            }
             var shared: [SharedMailbox] = []
-            for (owner, mailboxID, rights) in granted {
-                guard let mailbox = try? await mailbox(owner, id: mailboxID, on: connection) else { continue }
+            for try await (owner, id, name, validity, next, modSeq, specialUse, selectable, messages, bytes, rights) in rows.decode(
+                (String, Int64, String, Int64, Int64, Int64, String?, Bool, Int64, Int64, String).self
+            ) {
+                guard let rights = MailboxRights.normalised(rights), rights.contains("l") else { continue }
+                let mailbox = MailboxInfo(id: id, name: name, uidValidity: UInt32(clamping: validity), uidNext: UInt32(clamping: next),
+                                          highestModSeq: modSeq, specialUse: specialUse, selectable: selectable, messages: messages,
+                                          bytes: bytes)
                 shared.append(SharedMailbox(owner: owner, mailbox: mailbox, rights: rights))
             }
-            return shared.sorted { ($0.owner, $0.mailbox.name) < ($1.owner, $1.mailbox.name) }
+            return shared
         }
     }
 }

@@ -126,7 +126,7 @@ struct IMAPWireTests {
         }
     }
 
-    @Test("a large APPEND literal is handed out in pieces and leaves an empty literal in the command")
+    @Test("a large APPEND literal is handed out in pieces and leaves {*} in the command")
     func streamedLiteral() {
         var reader = IMAPCommandReader(lineLimit: 1_000, literalLimit: 10, streamedLiteralLimit: 100, commandLimit: 2_000)
         var input = LineBuffer()
@@ -137,7 +137,7 @@ struct IMAPWireTests {
         #expect(reader.next(from: &input) == .literalData(Array("0123456789".utf8)[...]))
         input.append(Array("abcdefghij\r\nb NOOP\r\n".utf8))
         #expect(reader.next(from: &input) == .literalData(Array("abcdefghij".utf8)[...]))
-        #expect(reader.next(from: &input) == .command(Array("a APPEND INBOX (\\Seen) ~{0}\r\n".utf8)))
+        #expect(reader.next(from: &input) == .command(Array("a APPEND INBOX (\\Seen) ~{*}\r\n".utf8)))
         #expect(reader.next(from: &input) == .command(Array("b NOOP".utf8)))
         // Only APPEND streams; any other literal over the in-memory limit is refused.
         input.append(Array("c SEARCH TEXT {50}\r\nd APPEND INBOX {50+}\r\n".utf8))
@@ -149,10 +149,10 @@ struct IMAPWireTests {
         more.append(Array("e APPEND INBOX {101}\r\n".utf8))
         #expect(small.next(from: &more) == .refusedLiteral(tag: "e", size: 101))
         #expect(small.largestLiteral == 100)
-        let parsed = IMAPParser.parse(Array("a APPEND INBOX (\\Seen) ~{0}\r\n".utf8), maxDepth: 8, maxRanges: 10)
+        let parsed = IMAPParser.parse(Array("a APPEND INBOX (\\Seen) ~{*}\r\n".utf8), maxDepth: 8, maxRanges: 10)
         guard case .success(let command) = parsed,
-              command.kind == .append("INBOX", [IMAPAppendMessage(flags: ["\\Seen"], date: nil, message: [], binary: true)]) else {
-            Issue.record("the placeholder command must parse as an empty binary APPEND: \(parsed)")
+              command.kind == .append("INBOX", [IMAPAppendMessage(flags: ["\\Seen"], date: nil, message: [], binary: true, streamed: true)]) else {
+            Issue.record("the placeholder command must parse as a streamed binary APPEND: \(parsed)")
             return
         }
         // MULTIAPPEND: each large message streamed in turn, each leaving its placeholder.
@@ -164,7 +164,55 @@ struct IMAPWireTests {
         #expect(multi.next(from: &both) == .literalData(ArraySlice(Array(repeating: UInt8(ascii: "x"), count: 20))))
         #expect(multi.next(from: &both) == .literalStarts(size: 30, binary: false, synchronizing: false))
         #expect(multi.next(from: &both) == .literalData(ArraySlice(Array(repeating: UInt8(ascii: "y"), count: 30))))
-        #expect(multi.next(from: &both) == .command(Array("f APPEND INBOX {0}\r\n (\\Seen) {0}\r\n".utf8)))
+        #expect(multi.next(from: &both) == .command(Array("f APPEND INBOX {*}\r\n (\\Seen) {*}\r\n".utf8)))
+    }
+
+    @Test("CATENATE parses into TEXT and URL parts (RFC 4469), alone and in a MULTIAPPEND")
+    func catenateParsing() {
+        let command = "a APPEND Drafts (\\Seen) CATENATE (URL \"/Drafts;UIDVALIDITY=385759045/;UID=20/;section=HEADER\" TEXT {4}\r\n--\r\n"
+            + " URL \"/Drafts;UIDVALIDITY=385759045/;UID=30\") CATENATE (TEXT ~{*}\r\n) {2}\r\nhi"
+        guard case .success(let parsed) = IMAPParser.parse(Array(command.utf8)),
+              case .append(let mailbox, let messages) = parsed.kind else {
+            Issue.record("does not parse: \(IMAPParser.parse(Array(command.utf8)))")
+            return
+        }
+        #expect(mailbox == "Drafts")
+        #expect(messages.count == 3)
+        #expect(messages.first?.flags == ["\\Seen"])
+        #expect(messages.first?.catenate == [.url("/Drafts;UIDVALIDITY=385759045/;UID=20/;section=HEADER"),
+                                             .text(Array("--\r\n".utf8), binary: false, streamed: false),
+                                             .url("/Drafts;UIDVALIDITY=385759045/;UID=30")])
+        #expect(messages.dropFirst().first?.catenate == [.text([], binary: true, streamed: true)])
+        #expect(messages.last?.catenate == nil && messages.last?.message == Array("hi".utf8))
+        for bad in ["a APPEND INBOX CATENATE ()", "a APPEND INBOX CATENATE (BODY {1}\r\nx)", "a APPEND INBOX CATENATE (URL)",
+                    "a APPEND INBOX CATENATE (TEXT \"quoted\")", "a APPEND INBOX CATENAT (TEXT {1}\r\nx)"] {
+            guard case .failure(.bad) = IMAPParser.parse(Array(bad.utf8)) else {
+                Issue.record("\(bad) must be BAD")
+                continue
+            }
+        }
+    }
+
+    @Test("IMAP URLs (RFC 5092): absolute, server-relative and relative forms, sections, PARTIAL; malformed ones refused")
+    func imapURLs() {
+        #expect(IMAPURL.parse("imap://minbari.example.org/gray-council;UIDVALIDITY=385759045/;UID=20/;PARTIAL=0.1024")
+                == IMAPURL(host: "minbari.example.org", mailbox: "gray-council", uidValidity: 385759045, uid: 20,
+                           partialOffset: 0, partialLength: 1024))
+        #expect(IMAPURL.parse("imap://michael@example.org/INBOX/;uid=7/;section=1.2.MIME")
+                == IMAPURL(user: "michael", host: "example.org", mailbox: "INBOX", uid: 7, section: IMAPSection(part: [1, 2], text: .mime)))
+        #expect(IMAPURL.parse("/Other%20Users/bob/Lists/a%2Fb;uidvalidity=3/;UID=1/;SECTION=HEADER.FIELDS%20(TO%20FROM)")
+                == IMAPURL(mailbox: "Other Users/bob/Lists/a/b", uidValidity: 3, uid: 1,
+                           section: IMAPSection(part: [], text: .headerFields(["TO", "FROM"], not: false))))
+        #expect(IMAPURL.parse(";UID=5/;SECTION=TEXT;PARTIAL=10") == IMAPURL(mailbox: nil, uid: 5, section: IMAPSection(part: [], text: .text),
+                                                                           partialOffset: 10))
+        #expect(IMAPURL.parse("/INBOX/;UID=5;EXPIRE=2026-12-31T00:00:00Z;URLAUTH=anonymous:internal:91354a")?.authorized == true)
+        #expect(IMAPURL.parse("/f%C3%BCr/;UID=1")?.mailbox == "für")
+        for bad in ["", "http://example.com/", "/INBOX", "/INBOX/;UID=0", "/INBOX/;UID=x", "/INBOX;UIDVALIDITY=/;UID=1",
+                    "/INBOX/;UID=1/;SECTION=BOGUS", "/INBOX/;UID=1/;PARTIAL=-1", "/IN%ZZ/;UID=1", "/%00/;UID=1",
+                    "/INBOX/;UID=1/;UID=2", "imap:///INBOX/;UID=1", "imap://host;x/INBOX/;UID=1", "/INBOX/;UID=1/;FOO=1",
+                    "/%FF/;UID=1", String(repeating: "a", count: 5_000)] {
+            #expect(IMAPURL.parse(bad) == nil, "\(bad)")
+        }
     }
 
     @Test("modified UTF-7 round trips (RFC 3501 §5.1.3)")

@@ -5,7 +5,7 @@ import WireCore
 /// Any bytes as IMAP input: cut into commands by the reader (literals included) and parsed.
 /// Nothing may crash or run away, and a reader that asked for a literal gets exactly its bytes;
 /// a streamed APPEND literal comes out in pieces adding up to its announced size. The same bytes
-/// are also a server's responses as the collector reads them: each response bounded, FETCH
+/// are also an IMAP URL, and a server's responses as the collector reads them: each response bounded, FETCH
 /// attributes taken apart.
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzIMAP(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
@@ -37,6 +37,10 @@ public func fuzzIMAP(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     // Also the whole input as one command, whatever the reader thought of it.
     _ = IMAPParser.parse(bytes, maxDepth: 16, maxRanges: 1_000)
     _ = ModifiedUTF7.decode(String(decoding: bytes, as: UTF8.self))
+    // The bytes as an IMAP URL (CATENATE's parts): what parses has a UID and a mailbox without NUL.
+    if let url = IMAPURL.parse(String(decoding: bytes.prefix(IMAPURL.maximumLength), as: UTF8.self)) {
+        precondition(url.uid > 0 && url.mailbox?.contains("\0") != true)
+    }
     var responses = IMAPClientReader(lineLimit: 4_096, responseLimit: 1 << 16)
     responses.append(bytes)
     for _ in 0..<1_000 {

@@ -198,7 +198,23 @@ extension IMAPSession {
             defer { for path in spoolFiles { try? FileManager.default.removeItem(atPath: path) } }
             for message in messages {
                 let flags = message.flags.filter { $0 != "\\Recent" }
-                if message.message.isEmpty, !appendSpools.isEmpty {
+                if let parts = message.catenate {
+                    // RFC 4469: the parts joined, each URL read with this user's rights.
+                    let joined: [UInt8]
+                    switch try await catenated(parts, user: user) {
+                    case .success(let bytes): joined = bytes
+                    case .failure(.badURL(let url)):
+                        tagged(tag, "NO [BADURL \(url)] CATENATE could not read that URL")
+                        return
+                    case .failure(.tooBig):
+                        tagged(tag, "NO [TOOBIG] The message would be too large")
+                        return
+                    }
+                    let content = BinaryContent.storable(joined)
+                    bytes += Int64(content.count)
+                    items.append(.init(.bytes(content), flags: flags, internalDate: message.date))
+                } else if message.streamed {
+                    guard !appendSpools.isEmpty else { throw MailStoreError.invalidName("a streamed literal that was not spooled") }
                     let spooled = try appendSpools.removeFirst().finish()
                     spoolFiles.append(spooled.path)
                     if spooled.containsNUL {

@@ -77,6 +77,8 @@ public final class IMAPSession {
     var ticket: SessionLimits.Ticket?
     /// The message literals of the APPEND being read that are large enough to spool, in order.
     var appendSpools: [IMAPAppendSpool] = []
+    /// RFC 5465: what NOTIFY SET asked for; nil without one (or after NOTIFY NONE).
+    var notifyWatch: NotifyWatch?
     /// Where the log stood when IDLE last looked.
     var idleGeneration: UInt64 = 0
     /// The connection's entry on the admin's Sessions page.
@@ -154,6 +156,7 @@ public final class IMAPSession {
             searchContexts = []
             savedResult = []
             refreshedAt = nil
+            notifyWatch = nil
             ticket?.logOut()
             live.loggedOut()
         case .beginSpool(let size, let binary):
@@ -220,6 +223,7 @@ public final class IMAPSession {
 
     /// The client's next bytes, or how the input ended.
     func read() async -> IMAPStateMachine.Input {
+        if notifyWatch != nil, machine.betweenCommands, let user = authenticatedUser { return await notifyingRead(user: user) }
         await flush()
         while true {
             switch await transport.read() {
@@ -332,6 +336,8 @@ public final class IMAPSession {
                 try await aclCommand(command, user: user)
             case .getMetadata, .setMetadata:
                 try await metadataCommand(command, user: user)
+            case .notify(let spec):
+                try await notifyCommand(tag, spec, user: user)
             case .cancelUpdate(let tags):
                 searchContexts.removeAll { tags.contains($0.tag) }
                 tagged(tag, .completed("CANCELUPDATE"))
@@ -396,6 +402,7 @@ public final class IMAPSession {
                 switch event {
                 case .wake:
                     await MachineDriver.feed(.woken, receive: { machine.receive($0) }, perform: { await perform($0) })
+                    if notifyWatch != nil, let user = authenticatedUser { await sendNotifications(user: user) }
                     await flush()
                     group.addTask { [idleGeneration] in await Self.nextWake(store, after: idleGeneration) }
                 case .line(let done, let rest):

@@ -128,6 +128,10 @@ struct IMAPStateMachine {
 
     var isClosed: Bool { wait == .closed }
 
+    /// Logged in and waiting for a command, no part of one read yet: when unsolicited
+    /// responses (RFC 5465 NOTIFY) may go out.
+    var betweenCommands: Bool { user != nil && wait == .input && reader.isIdle && input.isEmpty && saslLine == nil }
+
     // MARK: Input
 
     mutating func receive(_ event: Input) -> [Action] {
@@ -316,7 +320,9 @@ struct IMAPStateMachine {
         var words = ["IMAP4rev1", "IMAP4rev2", "LITERAL+", "SASL-IR", "ENABLE", "IDLE", "NAMESPACE", "ID", "UIDPLUS", "MOVE",
                      "UNSELECT", "CHILDREN", "LIST-EXTENDED", "LIST-STATUS", "SPECIAL-USE", "CONDSTORE", "QRESYNC", "ESEARCH",
                      "BINARY", "UTF8=ACCEPT", "STATUS=SIZE", "SORT", "THREAD=ORDEREDSUBJECT", "THREAD=REFERENCES", "QUOTA",
-                     "QUOTA=RES-STORAGE", "UNAUTHENTICATE", "WITHIN", "ESORT", "SORT=DISPLAY", "CONTEXT=SEARCH", "CONTEXT=SORT", "SEARCHRES", "MULTIAPPEND", "ACL", "RIGHTS=texk", "LIST-MYRIGHTS", "SAVEDATE", "METADATA", "UIDONLY", "OBJECTID", "PREVIEW"]
+                     "QUOTA=RES-STORAGE", "UNAUTHENTICATE", "WITHIN", "ESORT", "SORT=DISPLAY", "CONTEXT=SEARCH", "CONTEXT=SORT",
+                     "SEARCHRES", "MULTIAPPEND", "CATENATE", "NOTIFY", "ACL", "RIGHTS=texk", "LIST-MYRIGHTS", "SAVEDATE", "METADATA", "UIDONLY",
+                     "OBJECTID", "PREVIEW"]
         if user == nil {
             if tls == nil && tlsAvailable { words.append("STARTTLS") }
             if !plainTextAllowed { words.append("LOGINDISABLED") }

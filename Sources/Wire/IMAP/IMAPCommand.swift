@@ -164,6 +164,8 @@ public enum IMAPCommandKind: Equatable, Sendable {
     /// RFC 8437: back to the not-authenticated state.
     case unauthenticate
     case thread(uid: Bool, algorithm: String, key: IMAPSearchKey)
+    /// RFC 5465: nil is NOTIFY NONE.
+    case notify(IMAPNotify?)
 
     /// The command's name as a client sends it (`UID FETCH`), without its arguments.
     public var name: String {
@@ -211,6 +213,7 @@ public enum IMAPCommandKind: Equatable, Sendable {
         case .getMetadata: "GETMETADATA"
         case .setMetadata: "SETMETADATA"
         case .unauthenticate: "UNAUTHENTICATE"
+        case .notify: "NOTIFY"
         case .thread(let uid, _, _): uid ? "UID THREAD" : "THREAD"
         }
     }
@@ -227,23 +230,38 @@ public struct IMAPMetadataEntry: Equatable, Sendable {
     }
 }
 
-/// One message of an APPEND. `binary`: it came as an RFC 3516 literal8 (`~{n}`). A message
-/// streamed to the session's spool is an empty literal here.
+/// One message of an APPEND. `binary`: it came as an RFC 3516 literal8 (`~{n}`). `streamed`: the
+/// literal went to the session's spool in pieces (the command holds `{*}` in its place).
+/// `catenate`: RFC 4469, the message is put together from these parts instead.
 public struct IMAPAppendMessage: Equatable, Sendable {
     public var flags: [String]
     public var date: Date?
     public var message: [UInt8]
     public var binary: Bool
+    public var streamed: Bool
+    public var catenate: [IMAPCatenatePart]?
 
-    public init(flags: [String], date: Date?, message: [UInt8], binary: Bool) {
+    public init(flags: [String], date: Date?, message: [UInt8], binary: Bool, streamed: Bool = false,
+                catenate: [IMAPCatenatePart]? = nil) {
         self.flags = flags
         self.date = date
         self.message = message
         self.binary = binary
+        self.streamed = streamed
+        self.catenate = catenate
     }
 
     /// Messages one APPEND may carry.
     public static let maximumCount = 1_000
+    /// Parts one CATENATE may join.
+    public static let maximumParts = 100
+}
+
+/// A part of an RFC 4469 CATENATE: text sent with the command, or an IMAP URL of a message or
+/// part of one already stored.
+public enum IMAPCatenatePart: Equatable, Sendable {
+    case text([UInt8], binary: Bool, streamed: Bool)
+    case url(String)
 }
 
 /// RFC 7162 §3.2.5 QRESYNC parameters of SELECT/EXAMINE.

@@ -8,7 +8,7 @@ import WireCore
 ///
 /// An APPEND's message literal larger than `literalLimit` (up to `streamedLiteralLimit`) is not
 /// collected: the reader hands it out piece by piece (`.literalStarts`, then `.literalData`) for
-/// the session to spool, and leaves an empty literal in its place in the command, so the
+/// the session to spool, and leaves `{*}` in its place in the command, so the
 /// command itself stays small; a MULTIAPPEND may stream several, in order. No other literal
 /// may be large.
 public struct IMAPCommandReader: Sendable {
@@ -19,7 +19,7 @@ public struct IMAPCommandReader: Sendable {
         case continuation
         /// An APPEND message literal of `size` octets follows as `.literalData` (`binary`: a
         /// literal8, RFC 3516). When `synchronizing`, send `+ ...` first. The command that
-        /// comes after holds an empty literal where this one was.
+        /// comes after holds `{*}` where this one was.
         case literalStarts(size: Int, binary: Bool, synchronizing: Bool)
         /// The next piece of the streamed literal.
         case literalData(ArraySlice<UInt8>)
@@ -85,10 +85,10 @@ public struct IMAPCommandReader: Sendable {
             }
             if size > literalLimit, size <= streamedLiteralLimit, Self.isAppend(pending),
                let open = pending.lastIndex(of: UInt8(ascii: "{")) {
-                // The message goes to the session in pieces; the command keeps `{0}` for it.
+                // The message goes to the session in pieces; the command keeps `{*}` for it.
                 let binary = open > pending.startIndex && pending[open - 1] == UInt8(ascii: "~")
                 pending.removeSubrange(open...)
-                pending.append(contentsOf: Array("{0}\r\n".utf8))
+                pending.append(contentsOf: IMAPParser.streamedPlaceholder)
                 streamRemaining = size
                 return .literalStarts(size: size, binary: binary, synchronizing: synchronizing)
             }

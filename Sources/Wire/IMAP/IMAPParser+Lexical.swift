@@ -123,6 +123,18 @@ extension IMAPParser {
         return Array(bytes[index..<(index + Int(count))])
     }
 
+    /// An APPEND literal, or `{*}`: one the command reader streamed to the session's spool.
+    public mutating func appendLiteral() throws -> (bytes: [UInt8], streamed: Bool) {
+        if bytes[index...].starts(with: Self.streamedPlaceholder) {
+            index += Self.streamedPlaceholder.count
+            return ([], true)
+        }
+        return (try literal(), false)
+    }
+
+    /// What the command reader leaves where a streamed APPEND literal was.
+    public static let streamedPlaceholder = Array("{*}\r\n".utf8)
+
     public mutating func listMailbox() throws -> String {
         if peek == UInt8(ascii: "\"") || peek == UInt8(ascii: "{") { return try string() }
         let found = take { ($0 > 0x20 && $0 < 0x7f && ($0 == UInt8(ascii: "%") || $0 == UInt8(ascii: "*") || $0 == UInt8(ascii: "]")

@@ -130,6 +130,7 @@ public struct IMAPParser {
             try space()
             let mailbox = try astring()
             return name == "GETACL" ? .getACL(mailbox) : .myRights(mailbox)
+        case "NOTIFY": return .notify(try notify())
         case "CANCELUPDATE":
             var tags: [String] = []
             while try optionalSpace() {
@@ -279,9 +280,35 @@ public struct IMAPParser {
                     date = parsed
                     try space()
                 }
-                let binary = consume(UInt8(ascii: "~")) // RFC 3516 binary literal
-                guard peek == UInt8(ascii: "{") else { throw Failure(text: "APPEND needs the message as a literal") }
-                messages.append(IMAPAppendMessage(flags: flags, date: date, message: try literal(), binary: binary))
+                if peek == UInt8(ascii: "C") || peek == UInt8(ascii: "c") {
+                    // RFC 4469: CATENATE (TEXT literal / URL url ...)
+                    guard try atom().uppercased() == "CATENATE" else { throw Failure(text: "APPEND needs the message as a literal") }
+                    try space()
+                    try expect("(")
+                    var parts: [IMAPCatenatePart] = []
+                    repeat {
+                        switch try atom().uppercased() {
+                        case "TEXT":
+                            try space()
+                            let binary = consume(UInt8(ascii: "~"))
+                            let (bytes, streamed) = try appendLiteral()
+                            parts.append(.text(bytes, binary: binary, streamed: streamed))
+                        case "URL":
+                            try space()
+                            parts.append(.url(try astring()))
+                        default:
+                            throw Failure(text: "CATENATE takes TEXT and URL parts")
+                        }
+                        guard parts.count <= IMAPAppendMessage.maximumParts else { throw Failure(text: "too many CATENATE parts") }
+                    } while consume(UInt8(ascii: " "))
+                    try expect(")")
+                    messages.append(IMAPAppendMessage(flags: flags, date: date, message: [], binary: false, catenate: parts))
+                } else {
+                    let binary = consume(UInt8(ascii: "~")) // RFC 3516 binary literal
+                    guard peek == UInt8(ascii: "{") else { throw Failure(text: "APPEND needs the message as a literal") }
+                    let (bytes, streamed) = try appendLiteral()
+                    messages.append(IMAPAppendMessage(flags: flags, date: date, message: bytes, binary: binary, streamed: streamed))
+                }
                 guard messages.count <= IMAPAppendMessage.maximumCount else { throw Failure(text: "too many messages in one APPEND") }
             } while peek == UInt8(ascii: " ")
             return .append(mailbox, messages)

@@ -276,6 +276,188 @@ struct IMAPExtensionTests {
         }
     }
 
+    @Test("CATENATE (RFC 4469): a message from URLs of stored parts and new text, the RFC's forwarding example; relative URLs, PARTIAL, a streamed TEXT, with MULTIAPPEND; BADURL and TRYCREATE")
+    func catenate() async throws {
+        try await MailServerHarness.with { server in
+            try await Self.start(server)
+            let result = try await server.python(Self.context + """
+                m = login()
+                draft = (b'From: alice@example.com\\r\\nSubject: draft\\r\\nMIME-Version: 1.0\\r\\n'
+                         b'Content-Type: multipart/mixed; boundary="XX"\\r\\n\\r\\n'
+                         b'--XX\\r\\nContent-Type: text/plain\\r\\n\\r\\nfirst part\\r\\n'
+                         b'--XX\\r\\nContent-Type: text/plain; name=b.txt\\r\\n\\r\\nattached text\\r\\n--XX--\\r\\n')
+                m.append('Drafts', None, None, draft)
+                m.append('Drafts', None, None, message('b@c.d', 'other', 'forwarded body'))
+                validity = raw(m, 'STATUS Drafts (UIDVALIDITY)')[0][0].split('UIDVALIDITY ')[1].rstrip(')')
+                base = '/Drafts;UIDVALIDITY=%s/;UID=' % validity
+                def send(command_parts):
+                    # command_parts: strings sent as they are, bytes sent as a LITERAL+ literal
+                    tag = m._new_tag()
+                    data = tag + b' '
+                    for part in command_parts:
+                        if isinstance(part, bytes):
+                            data += b'{%d+}\\r\\n' % len(part) + part
+                        else:
+                            data += part.encode()
+                    m.send(data + b'\\r\\n')
+                    while True:
+                        line = m.readline().decode(errors='replace').rstrip('\\r\\n')
+                        if line.startswith(tag.decode() + ' '):
+                            return line[len(tag) + 1:]
+                out = {}
+                separator = b'\\r\\n--YY\\r\\n'
+                out['forward'] = send(['APPEND Sent (\\\\Seen) CATENATE (URL "%s1/;SECTION=HEADER" TEXT ' % base, separator,
+                                       ' URL "%s1/;SECTION=1.MIME" URL "%s1/;SECTION=1" TEXT ' % (base, base), separator,
+                                       ' URL "/Drafts/;UID=2" TEXT ', b'\\r\\n--YY--\\r\\n', ')'])
+                m.select('Sent')
+                out['sent'] = m.fetch('1', '(FLAGS BODY.PEEK[])')[1][0][1].decode()
+                m.select('Drafts')
+                big = b'Subject: big\\r\\n\\r\\n' + (b'y' * 998 + b'\\r\\n') * 300
+                out['relative'] = send(['APPEND Drafts CATENATE (URL ";UID=2/;SECTION=HEADER" TEXT ', b'own text\\r\\n',
+                                        ' URL ";UID=1/;SECTION=TEXT/;PARTIAL=0.7")'])
+                out['streamed'] = send(['APPEND Drafts CATENATE (TEXT ', big, ' URL "imap://alice@127.0.0.1/Drafts/;UID=2/;SECTION=TEXT")'])
+                out['multi'] = send(['APPEND Drafts CATENATE (URL "/Drafts/;UID=2") (\\\\Flagged) CATENATE (TEXT ',
+                                     b'Subject: two\\r\\n\\r\\nsecond\\r\\n', ')'])
+                out['count'] = raw(m, 'NOOP')[0]
+                typ, data = m.fetch('3:*', '(FLAGS BODY.PEEK[])')
+                out['made'] = [item[1].decode(errors='replace') for item in data if isinstance(item, tuple)]
+                out['big_same'] = out['made'][1].startswith(big.decode()) and out['made'][1].endswith('forwarded body\\r\\n')
+                out['wrong_validity'] = send(['APPEND Drafts CATENATE (TEXT ', b'x\\r\\n', ' URL "/Drafts;UIDVALIDITY=1/;UID=1")'])
+                out['no_message'] = send(['APPEND Drafts CATENATE (URL "/Drafts/;UID=99")'])
+                out['no_section'] = send(['APPEND Drafts CATENATE (URL "/Drafts/;UID=2/;SECTION=4")'])
+                out['garbage'] = send(['APPEND Drafts CATENATE (URL "http://example.com/")'])
+                out['other_user'] = send(['APPEND Drafts CATENATE (URL "/Other%20Users/bob/INBOX/;UID=1")'])
+                out['bad_multi'] = send(['APPEND Drafts CATENATE (URL "/Drafts/;UID=1") CATENATE (URL "/Drafts/;UID=77")'])
+                out['trycreate'] = send(['APPEND Nowhere CATENATE (URL "/Drafts/;UID=1")'])
+                out['after'] = raw(m, 'NOOP')[0]
+                out['caps'] = raw(m, 'CAPABILITY')[0]
+                print(json.dumps(out))
+                """).json
+            func text(_ name: String) -> String { result[name] as? String ?? "" }
+            #expect(text("forward").hasPrefix("OK [APPENDUID "), "\(result)")
+            let sent = text("sent")
+            #expect(sent.hasPrefix("From: alice@example.com\r\nSubject: draft\r\n"), "\(sent)")
+            #expect(sent.contains("\r\n\r\n\r\n--YY\r\nContent-Type: text/plain\r\n\r\nfirst part\r\n--YY\r\nFrom: b@c.d\r\n"), "\(sent)")
+            #expect(sent.hasSuffix("forwarded body\r\n\r\n--YY--\r\n"), "\(sent)")
+            #expect(text("relative").hasPrefix("OK "), "\(result)")
+            #expect(text("streamed").hasPrefix("OK "), "\(result)")
+            #expect(text("multi").hasPrefix("OK [APPENDUID ") && text("multi").contains(":6]"), "\(result)")
+            let made = result["made"] as? [String] ?? []
+            #expect(made.count == 4, "\(made)")
+            #expect(made.first?.hasPrefix("From: b@c.d\r\n") == true && made.first?.hasSuffix("\r\n\r\nown text\r\n--XX\r\nC") == true,
+                    "\(made)")
+            #expect(result["big_same"] as? Bool == true)
+            #expect(made.count == 4 && made[2].hasSuffix("forwarded body\r\n") && made[3] == "Subject: two\r\n\r\nsecond\r\n", "\(made)")
+            for name in ["wrong_validity", "no_message", "no_section", "garbage", "other_user", "bad_multi"] {
+                #expect(text(name).hasPrefix("NO [BADURL "), "\(name): \(text(name))")
+            }
+            #expect(text("bad_multi").contains("UID=77"), "\(text("bad_multi"))")
+            #expect(text("trycreate").hasPrefix("NO [TRYCREATE]"), "\(text("trycreate"))")
+            #expect((result["after"] as? [String] ?? []).isEmpty, "nothing was added by the failed ones: \(result["after"] ?? "")")
+            #expect((result["caps"] as? [String])?.first?.contains(" CATENATE ") == true)
+            try await server.cli(["verify"])
+        }
+    }
+
+    @Test("NOTIFY (RFC 5465): the selected mailbox's new messages with their FETCH items, flag changes and expunges pushed without a command; STATUS and LIST for other mailboxes; NONE stops it; bad event sets refused")
+    func notify() async throws {
+        try await MailServerHarness.with { server in
+            try await Self.start(server)
+            let result = try await server.python(Self.context + """
+                import select, socket
+                a = login()
+                a.append('INBOX', None, None, message('b@c.d', 'first'))
+                a.create('Quiet')
+                a.append('Quiet', None, None, message('b@c.d', 'quiet'))
+                a.select('INBOX')
+                out = {}
+                out['status_set'] = raw(a, 'NOTIFY SET STATUS (MAILBOXES Quiet (MessageNew MessageExpunge))')
+                out['status_flags'] = raw(a, 'NOTIFY SET STATUS (MAILBOXES Quiet (MessageNew MessageExpunge FlagChange))')
+                out['silent_set'] = raw(a, 'NOTIFY SET (MAILBOXES Quiet (MessageNew MessageExpunge))')
+                out['set'] = raw(a, 'NOTIFY SET (SELECTED (MessageNew (UID FLAGS) MessageExpunge FlagChange)) '
+                                    '(PERSONAL (MessageNew MessageExpunge FlagChange MailboxName SubscriptionChange))')
+                b = login()
+                def pushed(until, seconds=30):
+                    # Lines the server sends to a, unasked, until one satisfies `until` or the deadline passes.
+                    got = []
+                    deadline = time.time() + seconds
+                    while time.time() < deadline:
+                        a.sock.settimeout(max(0.1, deadline - time.time()))
+                        try:
+                            line = a.readline()
+                        except socket.timeout:
+                            break
+                        if not line:
+                            break
+                        got.append(line.decode(errors='replace').rstrip('\\r\\n'))
+                        if until(got[-1]):
+                            break
+                    a.sock.settimeout(None)
+                    return got
+                b.append('INBOX', None, None, message('b@c.d', 'second'))
+                out['new'] = pushed(lambda line: 'FETCH' in line)
+                b.create('Work')
+                out['created'] = pushed(lambda line: 'LIST' in line)
+                b.append('Work', None, None, message('b@c.d', 'work'))
+                out['work_status'] = pushed(lambda line: 'STATUS' in line)
+                b.select('Work')
+                b.store('1', '+FLAGS', '\\\\Flagged')
+                out['work_flags'] = pushed(lambda line: 'STATUS' in line)
+                b.subscribe('Work')
+                out['subscribed'] = pushed(lambda line: 'LIST' in line)
+                b.close()
+                b.rename('Work', 'Play')
+                out['renamed'] = pushed(lambda line: 'OLDNAME' in line)
+                b.delete('Play')
+                out['deleted'] = pushed(lambda line: 'NonExistent' in line)
+                b.select('INBOX')
+                b.store('1', '+FLAGS', '\\\\Answered')
+                out['flag'] = pushed(lambda line: 'Answered' in line)
+                b.store('1', '+FLAGS', '\\\\Deleted')
+                pushed(lambda line: 'Deleted' in line)
+                b.expunge()
+                out['expunged'] = pushed(lambda line: 'EXPUNGE' in line)
+                out['none'] = raw(a, 'NOTIFY NONE')
+                b.append('INBOX', None, None, message('b@c.d', 'third'))
+                # Nothing may come unasked now: the socket stays quiet for two seconds.
+                out['after_none'] = [] if not select.select([a.sock], [], [], 2)[0] else ['data arrived']
+                out['noop'] = raw(a, 'NOOP')
+                out['bad_pair'] = raw(a, 'NOTIFY SET (SELECTED (MessageNew))')
+                out['bad_flags'] = raw(a, 'NOTIFY SET (INBOXES (FlagChange))')
+                out['bad_fetch'] = raw(a, 'NOTIFY SET (PERSONAL (MessageNew (UID) MessageExpunge))')
+                out['bad_selected'] = raw(a, 'NOTIFY SET (SELECTED (MailboxName))')
+                out['bad_event'] = raw(a, 'NOTIFY SET (PERSONAL (MessageNew MessageExpunge Bogus))')
+                out['caps'] = raw(a, 'CAPABILITY')[0]
+                print(json.dumps(out))
+                """).json
+            func lines(_ name: String) -> [String] {
+                let value = result[name] as? [Any] ?? []
+                if value.count == 3, let untagged = value[0] as? [String], let status = value[1] as? String { return untagged + [status] }
+                return value as? [String] ?? []
+            }
+            #expect(lines("status_set").first?.hasPrefix("* STATUS Quiet (MESSAGES 1 UIDNEXT 2 UIDVALIDITY ") == true, "\(lines("status_set"))")
+            #expect(lines("status_set").first?.contains("HIGHESTMODSEQ") == false)
+            #expect(lines("status_flags").first?.contains(" HIGHESTMODSEQ ") == true, "\(lines("status_flags"))")
+            #expect(lines("silent_set").count == 1 && lines("set").count == 1, "no STATUS without the STATUS option: \(result)")
+            #expect(lines("new").contains("* 2 EXISTS") && lines("new").contains { $0.hasPrefix("* 2 FETCH (UID 2 FLAGS (") }, "\(lines("new"))")
+            #expect(lines("created").last == "* LIST () \"/\" Work", "\(lines("created"))")
+            #expect(lines("work_status").last?.hasPrefix("* STATUS Work (MESSAGES 1 UIDNEXT 2 UIDVALIDITY ") == true, "\(lines("work_status"))")
+            #expect(lines("work_flags").last?.contains("HIGHESTMODSEQ") == true, "\(lines("work_flags"))")
+            #expect(lines("subscribed").last == "* LIST (\\Subscribed) \"/\" Work", "\(lines("subscribed"))")
+            #expect(lines("renamed").last == "* LIST () \"/\" Play (\"OLDNAME\" (Work))", "\(lines("renamed"))")
+            #expect(lines("deleted").last == "* LIST (\\NonExistent) \"/\" Play", "\(lines("deleted"))")
+            #expect(lines("flag").last?.hasPrefix("* 1 FETCH (") == true && lines("flag").last?.contains("\\Answered") == true, "\(lines("flag"))")
+            #expect(lines("expunged").last == "* 1 EXPUNGE", "\(lines("expunged"))")
+            #expect(lines("none").last?.hasPrefix("OK") == true && lines("after_none").isEmpty, "\(lines("after_none"))")
+            #expect(lines("noop").contains("* 2 EXISTS"), "\(lines("noop"))")
+            for name in ["bad_pair", "bad_flags", "bad_fetch", "bad_selected"] {
+                #expect(lines(name).last?.hasPrefix("BAD") == true, "\(name): \(lines(name))")
+            }
+            #expect(lines("bad_event").last?.hasPrefix("NO [BADEVENT (MessageNew MessageExpunge FlagChange ") == true, "\(lines("bad_event"))")
+            #expect((result["caps"] as? [String])?.first?.contains(" NOTIFY ") == true)
+        }
+    }
+
     @Test("METADATA (RFC 5464): private and shared entries on a folder and on the server, DEPTH, MAXSIZE, NIL removes, rights, kept across a rebuild")
     func metadata() async throws {
         try await MailServerHarness.with { server in

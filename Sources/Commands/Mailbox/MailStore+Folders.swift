@@ -135,22 +135,34 @@ extension MailStore {
 }
 
 extension MailStore {
-    /// A reader's own \Seen in another user's folder (`seen` true to set, false to clear) on
-    /// the messages of `uids` still there; returns those whose \Seen changed.
+    /// `reader`'s own \Seen on messages of `owner`'s folder (RFC 4314 §4), set or cleared: a
+    /// `SharedSeenChanged` on the reader's stream, and in the same transaction a
+    /// `MessageFlagsChanged` on the owner's that keeps the folder's flags and gives the messages
+    /// a new MODSEQ, so CONDSTORE and QRESYNC clients (the reader's other sessions among them)
+    /// learn of the change. Returns the UIDs that changed and their MODSEQ.
     @discardableResult
-    public func setSeen(reader: String, owner: String, mailboxID: Int64, uids: [UInt32], seen: Bool) async throws -> [UInt32] {
+    public func setSeen(reader: String, owner: String, mailboxID: Int64, uids: [UInt32], seen: Bool) async throws
+        -> (changed: [UInt32], modSeq: Int64?) {
         let reader = reader.lowercased(), owner = owner.lowercased()
         return try await engine.transaction { transaction in
             let stream = try MailboxStream.name(for: reader)
             let expected = try await transaction.expectedVersion(of: stream)
-            let present = try await self.reader.messages(owner, mailboxID: mailboxID, uids: uids, on: transaction.connection).map(\.uid)
+            let ownerStream = try MailboxStream.name(for: owner)
+            let ownerExpected = try await transaction.expectedVersion(of: ownerStream)
+            let messages = try await self.reader.messages(owner, mailboxID: mailboxID, uids: uids, on: transaction.connection)
             let already = try await self.reader.seenBy(reader, owner: owner, mailboxID: mailboxID, on: transaction.connection)
-            let changed = present.filter { already.contains($0) != seen }
-            guard !changed.isEmpty else { return [] }
+            let changed = messages.filter { already.contains($0.uid) != seen }
+            guard !changed.isEmpty else { return ([], nil) }
+            let mailbox = try await self.reader.mailbox(owner, id: mailboxID, on: transaction.connection)
+            let modSeq = mailbox.highestModSeq + 1
+            let uids = changed.map(\.uid)
             try await transaction.append([PendingEvent(SharedSeenChanged(owner: owner, mailboxID: mailboxID,
-                                                                         seen: seen ? changed : [], unseen: seen ? [] : changed).stamped())],
+                                                                         seen: seen ? uids : [], unseen: seen ? [] : uids).stamped())],
                                          to: stream, expectedVersion: expected)
-            return changed
+            let touch = MessageFlagsChanged(mailboxID: mailboxID, modSeq: modSeq,
+                                            changes: changed.map { .init(uid: $0.uid, flags: $0.flags) }).stamped()
+            try await transaction.append([PendingEvent(touch)], to: ownerStream, expectedVersion: ownerExpected)
+            return (uids, modSeq)
         }
     }
 }

@@ -388,10 +388,17 @@ public struct MailStore: Sendable {
     /// shared), and a move expunges the originals from the source's owner in the same
     /// transaction.
     public func transfer(from sourceOwner: String, mailbox source: Int64, uids: [UInt32], to targetOwner: String,
-                         mailbox target: Int64, move: Bool) async throws -> CopyResult {
+                         mailbox target: Int64, move: Bool, viewer: String? = nil) async throws -> CopyResult {
         let sourceOwner = sourceOwner.lowercased(), targetOwner = targetOwner.lowercased()
         guard sourceOwner != targetOwner else { return try await transfer(user: sourceOwner, from: source, uids: uids, to: target, move: move) }
-        let messages = try await reader.messages(sourceOwner, mailboxID: source, uids: uids)
+        var messages = try await reader.messages(sourceOwner, mailboxID: source, uids: uids)
+        if let viewer = viewer?.lowercased(), viewer != sourceOwner {
+            // Out of another user's folder the copies carry the viewer's own \Seen, not the owner's.
+            let seen = try await reader.seenBy(viewer, owner: sourceOwner, mailboxID: source)
+            messages = messages.map { message in
+                message.with(flags: message.flags.filter { $0 != Flags.seen } + (seen.contains(message.uid) ? [Flags.seen] : []))
+            }
+        }
         let summaries = try await reader.summaries(Array(Set(messages.map(\.blob))))
         return try await engine.transaction { transaction in
             let stream = try MailboxStream.name(for: targetOwner)

@@ -66,7 +66,7 @@ extension IMAPSession {
                 qresync.knownUIDs?.contains(uid, largest: mailbox.uidNext) ?? true
             }
             if !vanished.isEmpty { untagged("VANISHED (EARLIER) \(Self.compress(vanished))") }
-            for message in changes.messages {
+            for message in Self.viewed(changes.messages, in: current) {
                 guard let number = current.sequenceNumber(of: message.uid) else { continue }
                 untagged(fetchLine(number, message.uid, ["UID \(message.uid)", "FLAGS (\(shownFlags(message.uid, message.flags, in: current)))",
                                                          "MODSEQ (\(message.modSeq))"]))

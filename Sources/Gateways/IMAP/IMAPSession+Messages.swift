@@ -115,7 +115,7 @@ extension IMAPSession {
             if location.owner != current.owner {
                 // Between two users' folders (one of them shared): appended to the target's owner.
                 result = try await accounts.mail.transfer(from: current.owner, mailbox: current.mailbox.id, uids: uids,
-                                                          to: location.owner, mailbox: target.id, move: isMove)
+                                                          to: location.owner, mailbox: target.id, move: isMove, viewer: user.id)
             } else if isMove && sameFolder {
                 // A move within one mailbox: new UIDs for the same messages (copy, then remove the old).
                 result = try await accounts.mail.copy(user: current.owner, from: current.mailbox.id, uids: uids, to: target.id)
@@ -236,6 +236,12 @@ extension IMAPSession {
             logger.warning("reading mailbox changes failed", metadata: ["error": "\(error)"])
             return
         }
+        // In another user's folder: this user's own \\Seen as it is now (their other sessions may
+        // have changed it).
+        if current.seenByMe != nil, !changes.messages.isEmpty,
+           let seen = try? await accounts.mail.reader.seenBy(user.id, owner: current.owner, mailboxID: current.mailbox.id) {
+            current.seenByMe = seen
+        }
         var added: [UInt32] = []
         var lines: [String] = []
         var seenFlags: [String] = []
@@ -331,14 +337,16 @@ extension IMAPSession {
                 let unseen = infos.values.filter { !$0.flags.contains("\\Seen") }.map(\.uid)
                 if !unseen.isEmpty, current.seenByMe != nil {
                     // In another user's folder the reader's own \Seen.
-                    let flipped = try await accounts.mail.setSeen(reader: user.id, owner: current.owner, mailboxID: current.mailbox.id,
-                                                                  uids: unseen, seen: true)
+                    let (flipped, modSeq) = try await accounts.mail.setSeen(reader: user.id, owner: current.owner,
+                                                                            mailboxID: current.mailbox.id, uids: unseen, seen: true)
+                    if !flipped.isEmpty { accounts.noteChange() }
                     setSelected { selected in
                         selected.seenByMe?.formUnion(flipped)
                         for uid in flipped {
                             let flags = (selected.flags[uid] ?? infos[uid]?.flags ?? []) + ["\\Seen"]
                             selected.flags[uid] = flags
                             seenFlags[uid] = flags
+                            if let modSeq { selected.modSeqs[uid] = modSeq }
                         }
                     }
                 } else if !unseen.isEmpty {

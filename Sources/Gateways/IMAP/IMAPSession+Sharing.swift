@@ -87,10 +87,11 @@ extension IMAPSession {
         }
         if wantsSeen || mode == .replace {
             let setting = mode == .remove ? false : wantsSeen
-            let flipped = try await mail.setSeen(reader: user.id, owner: current.owner, mailboxID: current.mailbox.id,
-                                                 uids: targets.filter { !modified.contains($0) }, seen: setting)
+            let (flipped, seenModSeq) = try await mail.setSeen(reader: user.id, owner: current.owner, mailboxID: current.mailbox.id,
+                                                               uids: targets.filter { !modified.contains($0) }, seen: setting)
             for uid in flipped { if setting { seen.insert(uid) } else { seen.remove(uid) } }
             changed.formUnion(flipped)
+            if let value = seenModSeq { modSeq = max(modSeq ?? value, value) }
         }
         setSelected { $0.seenByMe = seen }
         var shown: [UInt32: [String]] = [:]

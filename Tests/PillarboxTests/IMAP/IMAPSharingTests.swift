@@ -153,4 +153,130 @@ struct IMAPSharingTests {
             try await server.cli(["verify"])
         }
     }
+
+
+    @Test("a shared folder synchronised as Thunderbird does (CONDSTORE, QRESYNC: the reader's \\Seen from another session, the owner's changes, VANISHED) and with mbsync both ways; COPY out of it carries the reader's \\Seen; verify")
+    func synchronisation() async throws {
+        try await MailServerHarness.with { server in
+            try await server.createStandardDirectory()
+            try await server.cli(["settings", "set", "imap.auth_without_tls", "true"])
+            try await server.start(imap: true)
+            let result = try await server.python(IMAPExtensionTests.context + """
+                alice = login('alice', 'alice-pass')
+                raw(alice, 'CREATE Support')
+                for subject in ['one', 'two', 'three']:
+                    alice.append('Support', None, None, message('customer@remote.test', subject))
+                raw(alice, 'SETACL Support bob lrswite')
+                out = {}
+                def run(name, session, command):
+                    lines, status, tag = raw(session, command)
+                    out[name] = lines + [status]
+                    return lines
+                folder = '"Other Users/alice/Support"'
+                laptop = login('bob', 'bob-pass')
+                raw(laptop, 'ENABLE QRESYNC')
+                selected = run('laptop_select', laptop, 'SELECT ' + folder)
+                validity = [line for line in selected if 'UIDVALIDITY' in line][0].split('UIDVALIDITY ')[1].split(']')[0]
+                modseq = [line for line in selected if 'HIGHESTMODSEQ' in line][0].split('HIGHESTMODSEQ ')[1].split(']')[0]
+                phone = login('bob', 'bob-pass')
+                raw(phone, 'SELECT ' + folder)
+                raw(phone, 'FETCH 1 (BODY[TEXT])')
+                raw(phone, 'STORE 2 +FLAGS.SILENT (\\\\Flagged)')
+                alice.select('Support')
+                alice.append('Support', None, None, message('customer@remote.test', 'four'))
+                raw(alice, 'STORE 3 +FLAGS.SILENT (\\\\Deleted)')
+                raw(alice, 'EXPUNGE')
+                run('laptop_noop', laptop, 'NOOP')
+                raw(laptop, 'LOGOUT')
+                resync = login('bob', 'bob-pass')
+                raw(resync, 'ENABLE QRESYNC')
+                run('resync', resync, 'SELECT %s (QRESYNC (%s %s 1:4))' % (folder, validity, modseq))
+                run('changed_since', resync, 'UID FETCH 1:* (FLAGS) (CHANGEDSINCE %s)' % modseq)
+                run('alice_flags', alice, 'FETCH 1:* (UID FLAGS)')
+                raw(alice, 'CREATE Mine')
+                raw(resync, 'CREATE Copies')
+                run('copy', resync, 'UID COPY 1:2 Copies')
+                raw(resync, 'SELECT Copies')
+                run('copies', resync, 'FETCH 1:* (FLAGS)')
+                print(json.dumps(out))
+                """).json
+            func text(_ name: String) -> String { (result[name] as? [String] ?? []).joined(separator: "\n") }
+            let noop = text("laptop_noop")
+            #expect(noop.contains("FETCH (UID 1 FLAGS (\\Seen \\Recent) MODSEQ ("), "the reader's \\Seen from the phone reaches the laptop: \(noop)")
+            #expect(noop.contains("FETCH (UID 2 FLAGS (\\Flagged \\Recent) MODSEQ ("), "\(noop)")
+            #expect(noop.contains("VANISHED 3") && noop.contains("* 3 EXISTS"), "\(noop)")
+            let resync = text("resync")
+            #expect(resync.contains("VANISHED (EARLIER) 3"), "\(resync)")
+            #expect(resync.contains("UID 1 FLAGS (\\Seen)") && resync.contains("UID 2 FLAGS (\\Flagged)") && resync.contains("UID 4 "),
+                    "\(resync)")
+            #expect(text("changed_since").contains("UID 1 ") && text("changed_since").contains("UID 4 "), "\(text("changed_since"))")
+            let alice = text("alice_flags")
+            #expect(alice.contains("(UID 1 FLAGS ())") && alice.contains("(UID 2 FLAGS (\\Flagged))"), "bob's reading is not alice's: \(alice)")
+            #expect(text("copy").contains("COPYUID"), "\(text("copy"))")
+            #expect(text("copies").contains("* 1 FETCH (FLAGS (\\Seen \\Recent))") && text("copies").contains("* 2 FETCH (FLAGS (\\Flagged \\Recent))"),
+                    "the copies carry bob's \\Seen: \(text("copies"))")
+
+            // mbsync as bob, both ways, twice: the shared folder in a local maildir.
+            let local = server.dataDirectory + "/bob-maildir"
+            try FileManager.default.createDirectory(atPath: local, withIntermediateDirectories: true)
+            let config = server.dataDirectory + "/mbsyncrc"
+            try """
+                IMAPAccount bob
+                Host 127.0.0.1
+                Port \(server.ports["imap"]!)
+                User bob
+                Pass bob-pass
+                SSLType None
+                AuthMechs LOGIN
+
+                IMAPStore remote
+                Account bob
+
+                MaildirStore local
+                Path \(local)/
+                Inbox \(local)/INBOX
+                SubFolders Verbatim
+
+                Channel shared
+                Far :remote:
+                Near :local:
+                Patterns "Other Users/alice/Support"
+                Create Near
+                Expunge Both
+                SyncState *
+
+                """.write(toFile: config, atomically: true, encoding: .utf8)
+            func sync() async throws {
+                let run = try await server.tool("/usr/bin/mbsync", ["-c", config, "-a"])
+                #expect(run.status == 0, "mbsync: \(run.output)\(run.errors)")
+                #expect(!run.errors.lowercased().contains("error"), "mbsync: \(run.errors)")
+            }
+            let folder = "\(local)/Other Users/alice/Support"
+            func localFiles() -> [String] {
+                ["new", "cur"].flatMap { sub in ((try? FileManager.default.contentsOfDirectory(atPath: "\(folder)/\(sub)")) ?? []).map { "\(sub)/\($0)" } }
+            }
+            try await sync()
+            #expect(localFiles().count == 3, "\(localFiles())")
+            // One message deleted locally, one written locally.
+            let doomed = try #require(localFiles().first { file in
+                ((try? String(contentsOfFile: "\(folder)/\(file)", encoding: .utf8)) ?? "").contains("Subject: two")
+            })
+            let base = doomed.split(separator: "/").last.map(String.init) ?? doomed
+            let trashed = "\(folder)/cur/" + (base.contains(":2,") ? base + "T" : base + ":2,T")
+            try FileManager.default.moveItem(atPath: "\(folder)/\(doomed)", toPath: trashed)
+            try "From: bob@example.com\r\nSubject: written by bob\r\n\r\nlocal\r\n"
+                .write(toFile: "\(folder)/new/\(Int(Date().timeIntervalSince1970)).bob.test", atomically: true, encoding: .utf8)
+            try await sync()
+            try await sync()
+            #expect(localFiles().count == 3, "\(localFiles())")
+            let after = try await server.python(IMAPExtensionTests.context + """
+                alice = login('alice', 'alice-pass')
+                alice.select('Support')
+                typ, data = alice.fetch('1:*', '(BODY.PEEK[HEADER.FIELDS (SUBJECT)])')
+                print(json.dumps({'subjects': sorted(item[1].decode().strip() for item in data if isinstance(item, tuple))}))
+                """).json
+            #expect(after["subjects"] as? [String] == ["Subject: four", "Subject: one", "Subject: written by bob"], "\(after)")
+            try await server.cli(["verify"])
+        }
+    }
 }

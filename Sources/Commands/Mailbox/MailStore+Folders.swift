@@ -11,7 +11,13 @@ extension MailStore {
         let name = try MailboxNames.valid(name)
         return try await engine.transaction { transaction in
             let stream = try MailboxStream.name(for: user)
-            let expected = try await transaction.expectedVersion(of: stream)
+            var expected = try await transaction.expectedVersion(of: stream)
+            if user == MailboxNames.publicOwner, try await reader.account(user, on: transaction.connection)?.active != true {
+                // The public folders' account opens with the first of them.
+                try await transaction.append([PendingEvent(MailAccountOpened(user: user, mailboxes: []))], to: stream,
+                                             expectedVersion: expected)
+                expected = try await transaction.expectedVersion(of: stream)
+            }
             guard let account = try await reader.account(user, on: transaction.connection), account.active else {
                 throw MailStoreError.noSuchAccount(user)
             }

@@ -3,6 +3,11 @@ public enum MailboxNames {
     /// The hierarchy delimiter in folder names.
     public static let delimiter: Character = "/"
 
+    /// The owner of the public folders (IMAP's `Shared/…` namespace): no user's, since user
+    /// names cannot hold `#`. Its account opens with its first folder; administrators have
+    /// every right on its folders, everyone else what the folders' ACLs grant them.
+    public static let publicOwner = "#shared"
+
     /// Folders every new account gets, with their RFC 6154 special use.
     public static let defaults: [(name: String, specialUse: String?)] = [
         ("INBOX", nil), ("Sent", "Sent"), ("Drafts", "Drafts"), ("Trash", "Trash"), ("Junk", "Junk"),

@@ -104,7 +104,8 @@ public final class IMAPAccounts: Sendable {
     /// Whether `bytes` more would take `user` over `mail.quota_kib` (RFC 9208 §5.1: OVERQUOTA).
     func overQuota(_ user: String, adding bytes: Int64) async throws -> Bool {
         let quota = Int64(settings.value(SettingKey<Int>.mailQuotaKiB)) * 1_024
-        guard quota > 0, bytes > 0 else { return false }
+        // The public folders are everyone's: the per-user quota is not theirs.
+        guard quota > 0, bytes > 0, user != MailboxNames.publicOwner else { return false }
         let used = try await mail.reader.account(user)?.bytes ?? 0
         return used + bytes > quota
     }

@@ -57,7 +57,7 @@ extension IMAPSession {
             let stored = name.lowercased() == "inbox" ? "INBOX" : name
             guard let location = locate(stored, user: user),
                   let found = try await accounts.mail.reader.mailbox(location.owner, named: location.name) else { return nil }
-            let rights = try await accounts.mail.reader.myRights(user.id, owner: location.owner, mailboxID: found.id)
+            let rights = try await rights(owner: location.owner, mailboxID: found.id, user: user)
             guard rights.contains("r") else { return nil }
             owner = location.owner
             mailbox = found

@@ -321,6 +321,14 @@ extension IMAPSession {
                 if listed[parent] == nil { levels.insert(parent) }
             }
         }
+        if user.admin {
+            // Administrators see every public folder, with every right.
+            for mailbox in try await mail.reader.mailboxes(MailboxNames.publicOwner) {
+                let name = visibleName(owner: MailboxNames.publicOwner, mailbox.name, user: user)
+                listed[name] = (mailbox, MailboxNames.publicOwner, MailboxRights.owner)
+                levels.insert(Self.publicNamespace)
+            }
+        }
         levels.subtract(listed.keys)
         let subscribed = Set(try await mail.reader.subscriptions(user.id))
         let wantSubscribed = selection.contains("SUBSCRIBED")

@@ -107,7 +107,7 @@ extension IMAPSession {
         for text in named {
             guard let stored = storedName(text), let location = locate(stored, user: user), location.owner != user.id,
                   let mailbox = try await reader.mailbox(location.owner, named: location.name), mailbox.selectable,
-                  try await reader.myRights(user.id, owner: location.owner, mailboxID: mailbox.id).contains("r") else { continue }
+                  try await rights(owner: location.owner, mailboxID: mailbox.id, user: user).contains("r") else { continue }
             result[MailboxKey(owner: location.owner, id: mailbox.id)] = WatchedMailbox(mailbox)
         }
         let subscribed = Set(try await reader.subscriptions(user.id).map(MailboxNames.canonical))

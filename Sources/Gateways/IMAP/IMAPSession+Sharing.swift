@@ -5,9 +5,11 @@ import IMAPWire
 import Projections
 
 /// Folders shared between users (RFC 4314 ACL, RFC 2342 NAMESPACE): another user's folder is
-/// `Other Users/<owner>/<folder>`, visible to whoever has `l` on it, usable as its rights say.
+/// `Other Users/<owner>/<folder>`, visible to whoever has `l` on it, usable as its rights say;
+/// the public folders (`MailboxNames.publicOwner`'s) are `Shared/<folder>`.
 extension IMAPSession {
     static let otherUsers = "Other Users"
+    static let publicNamespace = "Shared"
 
     /// Whose folder a name is, and its name in that account.
     struct Location: Equatable {
@@ -15,9 +17,16 @@ extension IMAPSession {
         let name: String
     }
 
-    /// Where a stored (decoded) name points: the user's own folder, or under `Other Users/`
-    /// another's; nil for the namespace's own levels (`Other Users`, `Other Users/bob`).
+    /// Where a stored (decoded) name points: the user's own folder, under `Other Users/`
+    /// another's, under `Shared/` a public one; nil for the namespaces' own levels
+    /// (`Other Users`, `Other Users/bob`, `Shared`).
     func locate(_ stored: String, user: UserRecord) -> Location? {
+        let publicPrefix = Self.publicNamespace + "/"
+        if stored == Self.publicNamespace { return nil }
+        if stored.hasPrefix(publicPrefix) {
+            let name = String(stored.dropFirst(publicPrefix.count))
+            return name.isEmpty ? nil : Location(owner: MailboxNames.publicOwner, name: name)
+        }
         let prefix = Self.otherUsers + "/"
         guard stored.hasPrefix(prefix) || stored == Self.otherUsers else { return Location(owner: user.id, name: stored) }
         let rest = stored.dropFirst(prefix.count)
@@ -29,7 +38,14 @@ extension IMAPSession {
 
     /// The name a client sees for `owner`'s folder `name`.
     func visibleName(owner: String, _ name: String, user: UserRecord) -> String {
-        owner == user.id ? name : "\(Self.otherUsers)/\(owner)/\(name)"
+        owner == user.id ? name : owner == MailboxNames.publicOwner ? "\(Self.publicNamespace)/\(name)" : "\(Self.otherUsers)/\(owner)/\(name)"
+    }
+
+    /// What `user` may do in `owner`'s folder: everything in their own, and in the public
+    /// folders when they are an administrator; else what the folder's ACL grants.
+    func rights(owner: String, mailboxID: Int64, user: UserRecord) async throws -> String {
+        if owner == user.id || (owner == MailboxNames.publicOwner && user.admin) { return MailboxRights.owner }
+        return try await accounts.mail.reader.myRights(user.id, owner: owner, mailboxID: mailboxID)
     }
 
     /// The folder a client named, with the user's rights on it; nil when it does not exist or
@@ -37,7 +53,7 @@ extension IMAPSession {
     func folder(_ wireName: String, user: UserRecord) async throws -> (location: Location, mailbox: MailboxInfo, rights: String)? {
         guard let stored = storedName(wireName), let location = locate(stored, user: user),
               let mailbox = try await accounts.mail.reader.mailbox(location.owner, named: location.name) else { return nil }
-        let rights = try await accounts.mail.reader.myRights(user.id, owner: location.owner, mailboxID: mailbox.id)
+        let rights = try await rights(owner: location.owner, mailboxID: mailbox.id, user: user)
         guard rights.contains("l") || rights.contains("r") else { return nil }
         return (location, mailbox, rights)
     }
@@ -106,20 +122,22 @@ extension IMAPSession {
     /// in their own folders.
     func mayChange(_ location: Location, right: Character, onParent: Bool, user: UserRecord) async throws -> Bool {
         guard location.owner != user.id else { return true }
+        // Administrators may do anything among the public folders, including make new ones at the top.
+        if location.owner == MailboxNames.publicOwner && user.admin { return true }
         var name = location.name
         if onParent {
             guard let slash = name.lastIndex(of: "/") else { return false }
             name = String(name[..<slash])
         }
         guard let mailbox = try await accounts.mail.reader.mailbox(location.owner, named: name) else { return false }
-        return try await accounts.mail.reader.myRights(user.id, owner: location.owner, mailboxID: mailbox.id).contains(right)
+        return try await rights(owner: location.owner, mailboxID: mailbox.id, user: user).contains(right)
     }
 
     /// Before a command on the selected folder of another user: its rights read again. When
     /// `r` was taken away the folder is closed (`* OK [CLOSED]`) and the command refused.
     func rightsStillHold(_ tag: String, user: UserRecord) async throws -> Bool {
         guard case .selected(let user, var current) = state, current.owner != user.id else { return true }
-        current.rights = try await accounts.mail.reader.myRights(user.id, owner: current.owner, mailboxID: current.mailbox.id)
+        current.rights = try await rights(owner: current.owner, mailboxID: current.mailbox.id, user: user)
         guard current.rights.contains("r") else {
             state = .authenticated(user)
             searchContexts = []
@@ -189,7 +207,9 @@ extension IMAPSession {
             tagged(tag, .completed("DELETEACL"))
         case .getACL:
             let entries = try await accounts.mail.reader.rights(location.owner, mailboxID: mailbox.id)
-            let listed = [(location.owner, MailboxRights.owner)] + entries.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+            // The public folders have no owner to list.
+            let owner = location.owner == MailboxNames.publicOwner ? [] : [(location.owner, MailboxRights.owner)]
+            let listed = owner + entries.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
             untagged("ACL \(shown)" + listed.map { " \(Self.text($0.0)) \($0.1)" }.joined())
             tagged(tag, .completed("GETACL"))
         case .listRights(_, let identifier):

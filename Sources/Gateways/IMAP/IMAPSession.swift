@@ -313,7 +313,7 @@ public final class IMAPSession {
                 tagged(tag, .completed("ENABLE"))
             case .namespace:
                 // RFC 2342: the user's own folders; other users' shared ones (RFC 4314).
-                untagged("NAMESPACE ((\"\" \"/\")) ((\"\(Self.otherUsers)/\" \"/\")) NIL")
+                untagged("NAMESPACE ((\"\" \"/\")) ((\"\(Self.otherUsers)/\" \"/\")) ((\"\(Self.publicNamespace)/\" \"/\"))")
                 tagged(tag, .completed("NAMESPACE"))
             case .select(let name, let condStore, let qresync):
                 try await select(tag, name, readOnly: false, condStore: condStore, qresync: qresync, user: user)

@@ -5,11 +5,35 @@ import Foundation
 import Projections
 
 /// `pillarbox folder`: a user's folders and who else may use them (RFC 4314 rights, the same
-/// as IMAP's SETACL and GETACL).
+/// as IMAP's SETACL and GETACL). The owner `#shared` stands for the public folders (IMAP's
+/// `Shared/…`), which no user owns.
 struct FolderCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "folder", abstract: "A user's folders and the rights others have on them.",
-        subcommands: [List.self, Share.self, Unshare.self, ACL.self])
+        subcommands: [List.self, Create.self, Share.self, Unshare.self, ACL.self])
+
+    /// How a folder of `owner` shows to someone else.
+    static func shown(owner: String, _ name: String) -> String {
+        owner == MailboxNames.publicOwner ? "Shared/\(name)" : "Other Users/\(owner)/\(name)"
+    }
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Make a folder for a user, or a public one: pillarbox folder create '#shared' Support.")
+        @OptionGroup var options: DirectoryOptions
+        @Argument(help: "The folder's owner: a user, or #shared for a public folder.") var owner: String
+        @Argument(help: "The folder.") var folder: String
+        func run() async throws {
+            try await options.withDirectory { directory in
+                let snapshot = try await directory.snapshot()
+                guard owner == MailboxNames.publicOwner || snapshot.users[owner.lowercased()] != nil else {
+                    throw ValidationError("no user \(owner)")
+                }
+                _ = try await directory.mail.createMailbox(user: owner, name: folder)
+            }
+            options.output.done("created \(owner == MailboxNames.publicOwner ? "Shared/\(folder)" : "\(owner.lowercased())'s \(folder)")")
+        }
+    }
 
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "A user's folders, and the folders others share with them.")
@@ -21,7 +45,8 @@ struct FolderCommand: AsyncParsableCommand {
             }
             options.output.print(columns: ["folder", "owner", "messages", "bytes", "rights"], rows:
                 own.map { [$0.name, user.lowercased(), "\($0.messages)", "\($0.bytes)", MailboxRights.owner] }
-                + shared.map { ["Other Users/\($0.owner)/\($0.mailbox.name)", $0.owner, "\($0.mailbox.messages)", "\($0.mailbox.bytes)", $0.rights] })
+                + shared.map { [FolderCommand.shown(owner: $0.owner, $0.mailbox.name), $0.owner, "\($0.mailbox.messages)", "\($0.mailbox.bytes)",
+                                $0.rights] })
         }
     }
 
@@ -82,7 +107,7 @@ struct FolderCommand: AsyncParsableCommand {
                 return try await directory.mail.reader.rights(owner, mailboxID: mailbox.id)
             }
             options.output.print(columns: ["identifier", "rights"],
-                                 rows: [[owner.lowercased(), MailboxRights.owner]] + entries.sorted { $0.key < $1.key }.map { [$0.key, $0.value] })
+                                 rows: (owner == MailboxNames.publicOwner ? [] : [[owner.lowercased(), MailboxRights.owner]]) + entries.sorted { $0.key < $1.key }.map { [$0.key, $0.value] })
         }
     }
 }

@@ -56,7 +56,7 @@ struct IMAPSharingTests {
             #expect(lines("setacl").last?.hasPrefix("OK") == true)
             #expect(lines("getacl").first == "* ACL Support \"alice\" lrswipkxtea \"bob\" lr", "\(text("getacl"))")
             #expect(lines("listrights").first == "* LISTRIGHTS Support \"bob\" \"\" l r s w i p k x t e a", "\(text("listrights"))")
-            #expect(lines("namespace").first == "* NAMESPACE ((\"\" \"/\")) ((\"Other Users/\" \"/\")) NIL")
+            #expect(lines("namespace").first == "* NAMESPACE ((\"\" \"/\")) ((\"Other Users/\" \"/\")) ((\"Shared/\" \"/\"))")
             #expect(text("bob_list").contains("\"Other Users/alice/Support\"") && text("bob_list").contains("MYRIGHTS \"Other Users/alice/Support\" lr"),
                     "\(text("bob_list"))")
             #expect(text("bob_list").contains("(\\Noselect \\HasChildren) \"/\" \"Other Users\""), "\(text("bob_list"))")
@@ -286,6 +286,71 @@ struct IMAPSharingTests {
             }
             #expect(audit.contains(["alice", "bob", "P", "Support", "two"]), "\(audit)")
             #expect(audit.contains { $0[0] == "alice" && $0[2] == "A" }, "bob's APPEND into alice's folder: \(audit)")
+            try await server.cli(["verify"])
+        }
+    }
+
+
+    @Test("public folders under Shared/: made by the CLI and by an administrator over IMAP, used as their ACLs say, \\Seen per reader, no quota; NAMESPACE; kept across a rebuild")
+    func publicFolders() async throws {
+        try await MailServerHarness.with { server in
+            try await server.createStandardDirectory()
+            try await server.cli(["settings", "set", "imap.auth_without_tls", "true", "mail.quota_kib", "1"])
+            try await server.cli(["folder", "create", "#shared", "Support"])
+            try await server.cli(["folder", "share", "#shared", "Support", "with", "anyone", "lr"])
+            try await server.cli(["folder", "share", "#shared", "Support", "with", "bob", "lrswite"])
+            let acl = try await server.cli(["folder", "acl", "#shared", "Support"])
+            #expect(acl.contains("anyone") && acl.contains("bob") && !acl.contains("#shared"), "\(acl)")
+            try await server.start(imap: true)
+            let script = IMAPExtensionTests.context + """
+                out = {}
+                def run(name, session, command):
+                    lines, status, tag = raw(session, command)
+                    out[name] = lines + [status]
+                admin = login('postmaster', 'postmaster-pass')
+                alice = login('alice', 'alice-pass')
+                bob = login('bob', 'bob-pass')
+                if FIRST:
+                    run('namespace', alice, 'NAMESPACE')
+                    run('admin_create', admin, 'CREATE Shared/Announcements')
+                    run('admin_setacl', admin, 'SETACL Shared/Announcements anyone lr')
+                    admin.append('Shared/Announcements', None, None, message('boss@example.com', 'party on friday', 'x' * 3000))
+                    run('alice_create', alice, 'CREATE Shared/Mine')
+                    run('alice_append', alice, 'APPEND Shared/Support {12}\\r\\nSubject: x\\r\\n')
+                    bob.append('Shared/Support', None, None, message('bob@example.com', 'ticket', 'y' * 3000))
+                    run('bob_select', bob, 'SELECT Shared/Support')
+                    run('bob_read', bob, 'FETCH 1 (FLAGS BODY[HEADER.FIELDS (SUBJECT)])')
+                    run('admin_getacl', admin, 'GETACL Shared/Support')
+                run('alice_list', alice, 'LIST "" "Shared/*" RETURN (MYRIGHTS)')
+                run('alice_select', alice, 'EXAMINE Shared/Support')
+                run('alice_flags', alice, 'FETCH 1 (FLAGS)')
+                run('admin_list', admin, 'LIST "" "Shared*"')
+                print(json.dumps(out))
+                """
+            let result = try await server.python("FIRST = True\n" + script).json
+            func text(_ name: String, _ from: [String: Any]? = nil) -> String { ((from ?? result)[name] as? [String] ?? []).joined(separator: "\n") }
+            #expect(text("namespace").contains("NAMESPACE ((\"\" \"/\")) ((\"Other Users/\" \"/\")) ((\"Shared/\" \"/\"))"), "\(text("namespace"))")
+            #expect(text("admin_create").hasSuffix("CREATE completed") || text("admin_create").contains("OK [MAILBOXID"), "\(text("admin_create"))")
+            #expect(text("admin_setacl").hasPrefix("OK"), "\(text("admin_setacl"))")
+            #expect(text("alice_create").contains("NO [NOPERM]"), "\(text("alice_create"))")
+            #expect(text("alice_append").contains("NO [NOPERM]"), "\(text("alice_append"))")
+            #expect(text("bob_select").contains("[READ-WRITE]"), "\(text("bob_select"))")
+            #expect(text("bob_read").contains("\\Seen"), "\(text("bob_read"))")
+            #expect(text("admin_getacl").contains("* ACL Shared/Support \"anyone\" lr \"bob\" lrswite\n"), "\(text("admin_getacl"))")
+            func checkReaders(_ result: [String: Any]) {
+                let list = text("alice_list", result)
+                #expect(list.contains("* MYRIGHTS Shared/Announcements lr") && list.contains("* MYRIGHTS Shared/Support lr"), "\(list)")
+                #expect(text("alice_select", result).contains("[READ-ONLY]") && text("alice_select", result).contains("* 1 EXISTS"),
+                        "\(text("alice_select", result))")
+                #expect(text("alice_flags", result).contains("* 1 FETCH (FLAGS ())"), "bob's \\Seen is his: \(text("alice_flags", result))")
+                let adminList = text("admin_list", result)
+                #expect(adminList.split(separator: "\n").contains { $0.hasPrefix("* LIST (\\Noselect") && $0.hasSuffix("\"/\" Shared") }, "\(adminList)")
+                #expect(adminList.contains("Shared/Announcements") && adminList.contains("Shared/Support"), "\(adminList)")
+            }
+            checkReaders(result)
+            try await server.cli(["verify"])
+            try await server.cli(["rebuild", "mailbox"])
+            checkReaders(try await server.python("FIRST = False\n" + script).json)
             try await server.cli(["verify"])
         }
     }

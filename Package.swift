@@ -126,7 +126,7 @@ let package = Package(
             ]
         ),
         // Searching, sorting and threading a mailbox's messages (IMAP SEARCH, SORT, THREAD; the web admin).
-        .target(name: "MailQuery", dependencies: ["MailCore", "IMAPWire", "Projections"]),
+        .target(name: "MailQuery", dependencies: ["MailCore", "IMAPWire", "Projections", .product(name: "Crypto", package: "swift-crypto")]),
         // Recipient resolution: aliases, lists, the relay decision, who may send as whom.
         .target(name: "Routing", dependencies: ["Facts", "Projections", .product(name: "Crypto", package: "swift-crypto")]),
         .target(

@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import IMAPWire
 import MailCore
@@ -33,7 +34,7 @@ public struct MessageSearch {
     public static func needs(_ key: IMAPSearchKey, text: Bool) -> Bool {
         switch key {
         case .body, .text, .header: return true
-        case .sentBefore, .sentOn, .sentSince: return !text
+        case .sentBefore, .sentOn, .sentSince, .threadID: return !text
         case .not(let inner): return needs(inner, text: text)
         case .or(let a, let b): return needs(a, text: text) || needs(b, text: text)
         case .and(let keys): return keys.contains { needs($0, text: text) }
@@ -78,7 +79,7 @@ public struct MessageSearch {
         case .and(let keys): return keys.allSatisfy(matches)
         case .modSeq(let value): return message.modSeq >= value
         case .emailID(let id): return id == Self.emailID(message)
-        case .threadID: return false // no thread ids are kept (THREADID is NIL)
+        case .threadID(let id): return id == Self.threadID(message, summary: summary)
         // RFC 8514 §4: a message without a save date matches as if saved at its internal date.
         case .savedBefore(let date): return day(message.savedAt ?? message.internalDate) < day(date)
         case .savedOn(let date): return day(message.savedAt ?? message.internalDate) == day(date)
@@ -113,6 +114,14 @@ public struct MessageSearch {
     /// only identical messages share it; the same after `pillarbox rebuild`.
     public static func emailID(_ message: MessageInfo) -> String {
         "M" + message.blob.bytes.prefix(12).map { String(format: "%02x", $0) }.joined()
+    }
+
+    /// RFC 8474 THREADID: drawn from the message id at the root of the conversation
+    /// (`MessageSummary.conversationRoot`), so a reply shares its thread's id in every folder
+    /// and after `pillarbox rebuild`; a message with no ids at all is a thread of its own.
+    public static func threadID(_ message: MessageInfo, summary: MessageSummary?) -> String {
+        guard let root = summary?.conversationRoot else { return "T" + emailID(message).dropFirst() }
+        return "T" + SHA256.hash(data: Array(root.utf8)).prefix(12).map { String(format: "%02x", $0) }.joined()
     }
 
     func day(_ date: Date) -> Int64 { Int64((date.timeIntervalSince1970 / 86_400).rounded(.down)) }

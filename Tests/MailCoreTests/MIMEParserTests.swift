@@ -33,6 +33,26 @@ struct MIMEParserTests {
         #expect(summary.body.bodyOffset == summary.headerSize && summary.size == message.count)
     }
 
+    @Test("the conversation's root: References first, then In-Reply-To, then Message-ID; an older summary falls back on its envelope")
+    func threadRoot() {
+        let reply = MIMEParser.summarise(bytes("""
+            Message-ID: <r2@x.test>
+            In-Reply-To: <r1@x.test>
+            References: <root@x.test>
+             <r1@x.test>
+
+            body
+            """))
+        #expect(reply.threadRoot == "root@x.test" && reply.conversationRoot == "root@x.test")
+        #expect(MIMEParser.summarise(bytes("In-Reply-To: Alice's message <r1@x.test>\nMessage-ID: <r2@x.test>\n\nx")).threadRoot == "r1@x.test")
+        #expect(MIMEParser.summarise(bytes("Message-ID: < spaced@x.test >\n\nx")).threadRoot == "spaced@x.test")
+        #expect(MIMEParser.summarise(bytes("References: no brackets\nSubject: x\n\nx")).threadRoot == nil)
+        var older = reply
+        older.threadRoot = nil
+        #expect(older.conversationRoot == "r1@x.test", "without References, In-Reply-To is as near as it gets")
+        #expect(MessageSummary.firstMessageID("<>") == nil && MessageSummary.firstMessageID("<a@b") == nil)
+    }
+
     @Test("nested multipart with a message/rfc822 attachment")
     func nested() {
         let message = bytes("""

@@ -305,7 +305,7 @@ extension IMAPSession {
         if changedSince != nil && !items.contains(.modSeq) { items.append(.modSeq) } // RFC 7162 §3.1.4.1
         let needsSummary = items.contains { item in
             switch item {
-            case .envelope, .bodyStructure, .body, .section, .binarySize, .rfc822Header, .rfc822Text, .preview: true
+            case .envelope, .bodyStructure, .body, .section, .binarySize, .rfc822Header, .rfc822Text, .preview, .threadID: true
             default: false
             }
         }
@@ -428,7 +428,7 @@ extension IMAPSession {
         case .emailID:
             return Array("EMAILID (\(MessageSearch.emailID(info)))".utf8)
         case .threadID:
-            return Array("THREADID NIL".utf8)
+            return Array("THREADID (\(MessageSearch.threadID(info, summary: summary)))".utf8)
         case .saveDate:
             return Array("SAVEDATE ".utf8) + (info.savedAt.map { Array("\"\(IMAPDate.format($0))\"".utf8) } ?? Array("NIL".utf8))
         case .preview(let lazy):

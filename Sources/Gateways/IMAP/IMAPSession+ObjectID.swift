@@ -6,7 +6,7 @@ import Projections
 /// RFC 8474 OBJECTID: identifiers that come out of the log, so `pillarbox rebuild` gives the
 /// same ones. A mailbox's is drawn from its owner, its id within the account (kept across
 /// renames) and its UIDVALIDITY (new when a name is used again); a message's is
-/// `MessageSearch.emailID`. Threads are not kept: THREADID is NIL, as §5.2 allows.
+/// `MessageSearch.emailID`, a thread's `MessageSearch.threadID`.
 extension IMAPSession {
     static func mailboxObjectID(user: String, _ mailbox: MailboxInfo) -> String {
         let digest = SHA256.hash(data: Array("\(user.lowercased())/\(mailbox.id)/\(mailbox.uidValidity)".utf8))

@@ -36,10 +36,13 @@ public struct MIMEParser {
                                          maxFields: limits.maxHeaderFields)
         let body = parser.part(message, start: 0, end: message.count, header: header, depth: 0, defaultType: ("text", "plain"))
         let subject = header.first("Subject")
-        return MessageSummary(
+        var summary = MessageSummary(
             envelope: Envelope(header: header), body: body, headerSize: header.size, size: message.count,
             subjectText: subject.map(EncodedWord.decode), sentDate: header.first("Date").flatMap(MessageDate.parse),
             truncated: parser.truncated || header.truncated)
+        summary.threadRoot = ["References", "In-Reply-To", "Message-ID"].lazy
+            .compactMap { header.first($0).flatMap(MessageSummary.firstMessageID) }.first
+        return summary
     }
 
     private mutating func part(_ bytes: UnsafeRawBufferPointer, start: Int, end: Int, header: MessageHeader, depth: Int,

@@ -98,6 +98,10 @@ public struct MessageSummary: Codable, Hashable, Sendable {
     /// RFC 8970 PREVIEW text, worked out once when the message is stored (`withPreview`); nil
     /// for summaries stored before it was kept.
     public var preview: String?
+    /// The message id at the root of its conversation: the first in References, else
+    /// In-Reply-To's, else its own Message-ID (without `<>`); what RFC 8474 THREADID is drawn
+    /// from. nil when none is there, or for summaries stored before it was kept.
+    public var threadRoot: String?
 
     public init(envelope: Envelope, body: BodyPart, headerSize: Int, size: Int, subjectText: String?, sentDate: Int64?,
                 truncated: Bool) {
@@ -108,5 +112,18 @@ public struct MessageSummary: Codable, Hashable, Sendable {
         self.subjectText = subjectText
         self.sentDate = sentDate
         self.truncated = truncated
+    }
+
+    /// The conversation's root as `threadRoot` has it, or, for a summary stored before that was
+    /// kept, as near as the envelope tells (In-Reply-To, else Message-ID).
+    public var conversationRoot: String? {
+        threadRoot ?? [envelope.inReplyTo, envelope.messageID].lazy.compactMap { $0.flatMap(Self.firstMessageID) }.first
+    }
+
+    /// The first `<id>` in a header value, without its brackets.
+    public static func firstMessageID(_ value: String) -> String? {
+        guard let open = value.firstIndex(of: "<"), let close = value[open...].firstIndex(of: ">") else { return nil }
+        let id = value[value.index(after: open)..<close].filter { !$0.isWhitespace }
+        return id.isEmpty || id.utf8.count > 998 ? nil : String(id)
     }
 }

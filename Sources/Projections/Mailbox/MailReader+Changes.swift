@@ -42,19 +42,20 @@ extension MailReader {
         return try await engine.client.withConnection { connection in
             let rows = try await connection.query("""
                 SELECT blob, size, header_size, subject, extract(epoch FROM sent_at)::bigint, envelope::text, body_structure::text, truncated,
-                       preview
+                       preview, thread_root
                 FROM mail.message_data WHERE blob = ANY(\(keys))
                 """, logger: logger)
             let decoder = EventCoding.decoder()
             var result: [BlobID: MessageSummary] = [:]
-            for try await (blob, size, headerSize, subject, sent, envelope, body, truncated, preview) in rows.decode(
-                (ByteBuffer, Int64, Int64, String?, Int64?, String, String, Bool, String?).self
+            for try await (blob, size, headerSize, subject, sent, envelope, body, truncated, preview, threadRoot) in rows.decode(
+                (ByteBuffer, Int64, Int64, String?, Int64?, String, String, Bool, String?, String?).self
             ) {
                 var summary = MessageSummary(envelope: try decoder.decode(Envelope.self, from: Data(envelope.utf8)),
                                              body: try decoder.decode(BodyPart.self, from: Data(body.utf8)),
                                              headerSize: Int(headerSize), size: Int(size), subjectText: subject,
                                              sentDate: sent, truncated: truncated)
                 summary.preview = preview
+                summary.threadRoot = threadRoot
                 result[BlobID(digest: Array(buffer: blob))] = summary
             }
             return result

@@ -10,7 +10,7 @@ public struct MailboxProjection: Projection {
     public let name = "mailbox"
     public let schema = "mail"
     public let mode = ProjectionMode.inline
-    public let version = 5
+    public let version = 6
     public let categories = [MailboxStream.category]
 
     public init() {}
@@ -39,7 +39,7 @@ public struct MailboxProjection: Projection {
     public static let messageData = ProjectionTable("message_data", columns: [
         .init("blob", .bytea), .init("size", .bigint), .init("header_size", .bigint), .init("subject", .text),
         .init("sent_at", .timestamptz), .init("envelope", .jsonb), .init("body_structure", .jsonb),
-        .init("truncated", .boolean), .init("preview", .text),
+        .init("truncated", .boolean), .init("preview", .text), .init("thread_root", .text),
     ], primaryKey: 1)
 
     /// RFC 4314 rights granted on a folder to others (the owner's own are implied).
@@ -176,7 +176,7 @@ public struct MailboxProjection: Projection {
         rows.insert(into: Self.messageData, [
             .bytes(message.blob.bytes), .int(Int64(summary.size)), .int(Int64(summary.headerSize)),
             .optional(summary.subjectText), summary.sentDate.map { .timestamp($0 * 1_000_000) } ?? .null,
-            .json(envelope), .json(body), .bool(summary.truncated), .optional(summary.preview),
+            .json(envelope), .json(body), .bool(summary.truncated), .optional(summary.preview), .optional(summary.threadRoot),
         ])
     }
 

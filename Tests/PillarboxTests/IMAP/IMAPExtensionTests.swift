@@ -173,7 +173,7 @@ struct IMAPExtensionTests {
         }
     }
 
-    @Test("OBJECTID: MAILBOXID kept across RENAME and a rebuild, EMAILID shared by copies; PREVIEW from the text part, LAZY")
+    @Test("OBJECTID: MAILBOXID kept across RENAME and a rebuild, EMAILID shared by copies, THREADID shared by a conversation; PREVIEW from the text part, LAZY")
     func objectIDsAndPreview() async throws {
         try await MailServerHarness.with { server in
             try await Self.start(server)
@@ -194,10 +194,18 @@ struct IMAPExtensionTests {
                     mail.attach(MIMEText('<p>Do not show this HTML</p>', 'html'))
                     mail.attach(MIMEText('> quoted line\\nThe meeting   moves to\\nThursday at ten.\\n-- \\nBob', 'plain'))
                     m.append('Archive2026', None, None, mail.as_bytes(policy=email.policy.SMTP))
+                    for headers in ['Message-ID: <root@remote.test>\\r\\n',
+                                    'Message-ID: <r1@remote.test>\\r\\nIn-Reply-To: <root@remote.test>\\r\\nReferences: <root@remote.test>\\r\\n',
+                                    'Message-ID: <r2@remote.test>\\r\\nIn-Reply-To: <r1@remote.test>\\r\\n'
+                                    'References: <root@remote.test>\\r\\n <r1@remote.test>\\r\\n',
+                                    'Message-ID: <other@remote.test>\\r\\n']:
+                        m.append('Archive2026', None, None, (headers + 'Subject: thread\\r\\n\\r\\nbody\\r\\n').encode())
                 out['status'] = raw(m, 'STATUS Archive2026 (MAILBOXID MESSAGES)')[0]
                 out['select'] = raw(m, 'SELECT Archive2026')[0]
                 out['fetch'] = raw(m, 'FETCH 1 (EMAILID THREADID PREVIEW)')[0]
                 out['lazy'] = raw(m, 'FETCH 1 (PREVIEW (LAZY))')[0]
+                out['threads'] = [line.split('THREADID (')[1].split(')')[0] for line in raw(m, 'FETCH 2:5 (THREADID)')[0]]
+                out['thread_search'] = raw(m, 'SEARCH THREADID ' + out['threads'][0])[0]
                 if first:
                     raw(m, 'COPY 1 INBOX')
                 raw(m, 'SELECT INBOX')
@@ -210,10 +218,13 @@ struct IMAPExtensionTests {
             #expect((first["create"] as? String)?.hasPrefix("OK [MAILBOXID (F") == true, "\(first)")
             let created = try #require((first["create"] as? String)?.split(separator: "(")[1].split(separator: ")")[0])
             let status = (first["status"] as? [String])?.joined() ?? ""
-            #expect(status.contains("MAILBOXID (\(created))") && status.contains("MESSAGES 1"), "the id kept across RENAME: \(status)")
+            #expect(status.contains("MAILBOXID (\(created))") && status.contains("MESSAGES 5"), "the id kept across RENAME: \(status)")
             #expect((first["select"] as? [String])?.contains("* OK [MAILBOXID (\(created))] Ok") == true)
             let fetched = (first["fetch"] as? [String])?.joined() ?? ""
-            #expect(fetched.contains("THREADID NIL") && fetched.contains("PREVIEW \"The meeting moves to Thursday at ten.\""), "\(fetched)")
+            #expect(fetched.contains("THREADID (T") && fetched.contains("PREVIEW \"The meeting moves to Thursday at ten.\""), "\(fetched)")
+            let threads = first["threads"] as? [String] ?? []
+            #expect(threads.count == 4 && Set(threads.prefix(3)).count == 1 && threads[3] != threads[0], "one conversation, one other: \(threads)")
+            #expect((first["thread_search"] as? [String])?.first == "* SEARCH 2 3 4", "\(first)")
             #expect(((first["lazy"] as? [String])?.joined() ?? "").contains("PREVIEW \"The meeting moves to Thursday at ten.\""))
             let emailID = try #require(fetched.split(separator: "EMAILID (").dropFirst().first?.split(separator: ")").first)
             #expect(((first["inbox_fetch"] as? [String])?.joined() ?? "").contains("EMAILID (\(emailID))"), "a copy keeps the EMAILID")
@@ -224,6 +235,7 @@ struct IMAPExtensionTests {
             let again = try await server.python(script, ["again"]).json
             #expect(((again["status"] as? [String])?.joined() ?? "").contains("MAILBOXID (\(created))"), "\(again)")
             #expect(((again["fetch"] as? [String])?.joined() ?? "").contains("EMAILID (\(emailID))"), "\(again)")
+            #expect(again["threads"] as? [String] == threads, "\(again)")
             try await server.cli(["verify"])
         }
     }

@@ -210,7 +210,7 @@ struct IMAPWireTests {
         for bad in ["", "http://example.com/", "/INBOX", "/INBOX/;UID=0", "/INBOX/;UID=x", "/INBOX;UIDVALIDITY=/;UID=1",
                     "/INBOX/;UID=1/;SECTION=BOGUS", "/INBOX/;UID=1/;PARTIAL=-1", "/IN%ZZ/;UID=1", "/%00/;UID=1",
                     "/INBOX/;UID=1/;UID=2", "imap:///INBOX/;UID=1", "imap://host;x/INBOX/;UID=1", "/INBOX/;UID=1/;FOO=1",
-                    "/%FF/;UID=1", String(repeating: "a", count: 5_000)] {
+                    "/%FF/;UID=1", "/;UID=1", "/;uid=Q'imap://a---Q'd\u{FFFD}", String(repeating: "a", count: 5_000)] {
             #expect(IMAPURL.parse(bad) == nil, "\(bad)")
         }
     }

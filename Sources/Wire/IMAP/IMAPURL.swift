@@ -61,7 +61,8 @@ public struct IMAPURL: Equatable, Sendable {
         var parameters: Substring
         if rest.hasPrefix("/") {
             // `/mailbox[;UIDVALIDITY=n]/;UID=n…`: the mailbox may hold `/`, so it ends at the last `/;UID=`.
-            guard let marker = rest.range(of: "/;uid=", options: [.backwards, .caseInsensitive]) else { return nil }
+            guard let marker = rest.range(of: "/;uid=", options: [.backwards, .caseInsensitive]),
+                  marker.lowerBound > rest.startIndex else { return nil }
             var name = rest[rest.index(after: rest.startIndex)..<marker.lowerBound]
             parameters = rest[rest.index(after: marker.lowerBound)...]
             if let validity = name.range(of: ";uidvalidity=", options: [.backwards, .caseInsensitive]) {

@@ -186,6 +186,7 @@ struct AdminAPI {
         admins.get("users", use: listUsers)
         addResources(to: admins)
         addGroupsAndLists(to: admins)
+        addFolders(to: admins)
         addRecords(to: admins)
         addLog(to: admins)
         addMailRoutes(to: admins)

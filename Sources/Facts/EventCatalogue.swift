@@ -33,6 +33,7 @@ public enum EventCatalogue {
         MailboxRightsChanged.self,
         SharedSeenChanged.self,
         MetadataChanged.self,
+        URLAuthKeyReset.self,
         MessageDelivered.self,
         MessageAppended.self,
         MessageFlagsChanged.self,

@@ -193,6 +193,26 @@ struct IMAPWireTests {
         }
     }
 
+    @Test("URLAUTH's commands parse (RFC 4467, RFC 5524's URLFETCH parameters)")
+    func urlauthParsing() {
+        func kind(_ text: String) -> IMAPCommandKind? {
+            guard case .success(let command) = IMAPParser.parse(Array(text.utf8)) else { return nil }
+            return command.kind
+        }
+        #expect(kind("a GENURLAUTH \"imap://joe@example.com/INBOX/;uid=20;urlauth=anonymous\" INTERNAL \"imap://joe@e/X/;uid=1;urlauth=authuser\" internal")
+                == .genURLAuth([IMAPURLAuthRequest(url: "imap://joe@example.com/INBOX/;uid=20;urlauth=anonymous", mechanism: "INTERNAL"),
+                                IMAPURLAuthRequest(url: "imap://joe@e/X/;uid=1;urlauth=authuser", mechanism: "INTERNAL")]))
+        #expect(kind("a RESETKEY") == .resetKey(nil))
+        #expect(kind("a RESETKEY INBOX INTERNAL") == .resetKey("INBOX"))
+        #expect(kind("a URLFETCH \"imap://a@b/INBOX/;uid=1;urlauth=anonymous:INTERNAL:00\" (\"imap://a@b/X/;uid=2\" BINARY bodypartstructure)")
+                == .urlFetch([IMAPURLFetch(url: "imap://a@b/INBOX/;uid=1;urlauth=anonymous:INTERNAL:00"),
+                              IMAPURLFetch(url: "imap://a@b/X/;uid=2", parameters: [.binary, .bodyPartStructure])]))
+        for bad in ["a GENURLAUTH \"u\"", "a URLFETCH", "a URLFETCH (\"u\" BODY BINARY)", "a URLFETCH (\"u\" BINARY BINARY)",
+                    "a URLFETCH (\"u\" HEADERS)", "a RESETKEY INBOX \"x\""] {
+            #expect(kind(bad) == nil, "\(bad)")
+        }
+    }
+
     @Test("IMAP URLs (RFC 5092): absolute, server-relative and relative forms, sections, PARTIAL; malformed ones refused")
     func imapURLs() {
         #expect(IMAPURL.parse("imap://minbari.example.org/gray-council;UIDVALIDITY=385759045/;UID=20/;PARTIAL=0.1024")
@@ -205,12 +225,21 @@ struct IMAPWireTests {
                            section: IMAPSection(part: [], text: .headerFields(["TO", "FROM"], not: false))))
         #expect(IMAPURL.parse(";UID=5/;SECTION=TEXT;PARTIAL=10") == IMAPURL(mailbox: nil, uid: 5, section: IMAPSection(part: [], text: .text),
                                                                            partialOffset: 10))
-        #expect(IMAPURL.parse("/INBOX/;UID=5;EXPIRE=2026-12-31T00:00:00Z;URLAUTH=anonymous:internal:91354a")?.authorized == true)
+        let token = String(repeating: "9a", count: 16)
+        let full = IMAPURL.parse("imap://joe@example.com/INBOX/;UID=5;EXPIRE=2026-12-31T00:00:00Z;URLAUTH=anonymous:internal:\(token)")
+        #expect(full?.authorization == IMAPURL.Authorization(expire: Date(timeIntervalSince1970: 1_798_675_200), access: "anonymous",
+                                                              mechanism: "INTERNAL", token: token,
+                                                              rump: "imap://joe@example.com/INBOX/;UID=5;EXPIRE=2026-12-31T00:00:00Z;URLAUTH=anonymous"))
+        let rump = IMAPURL.parse("imap://joe@example.com/INBOX/;uid=5/;section=1.1;urlauth=User+Fred")
+        #expect(rump?.authorization == IMAPURL.Authorization(access: "user+Fred", rump: "imap://joe@example.com/INBOX/;uid=5/;section=1.1;urlauth=User+Fred"))
+        #expect(rump?.section == IMAPSection(part: [1, 1], text: .all))
         #expect(IMAPURL.parse("/f%C3%BCr/;UID=1")?.mailbox == "für")
         for bad in ["", "http://example.com/", "/INBOX", "/INBOX/;UID=0", "/INBOX/;UID=x", "/INBOX;UIDVALIDITY=/;UID=1",
                     "/INBOX/;UID=1/;SECTION=BOGUS", "/INBOX/;UID=1/;PARTIAL=-1", "/IN%ZZ/;UID=1", "/%00/;UID=1",
                     "/INBOX/;UID=1/;UID=2", "imap:///INBOX/;UID=1", "imap://host;x/INBOX/;UID=1", "/INBOX/;UID=1/;FOO=1",
-                    "/%FF/;UID=1", "/;UID=1", "/;uid=Q'imap://a---Q'd\u{FFFD}", String(repeating: "a", count: 5_000)] {
+                    "/%FF/;UID=1", "/;UID=1", "/INBOX/;UID=5;URLAUTH=anonymous", "imap://a@b/INBOX/;UID=5;URLAUTH=nobody",
+                    "imap://a@b/INBOX/;UID=5;URLAUTH=authuser:INTERNAL:12", "imap://a@b/INBOX/;UID=5;URLAUTH=authuser;SECTION=1",
+                    "imap://a@b/INBOX/;UID=5;EXPIRE=yesterday;URLAUTH=authuser", "imap://a@b/INBOX/;UID=5;EXPIRE=2026-12-31T00:00:00Z", "/;uid=Q'imap://a---Q'd\u{FFFD}", String(repeating: "a", count: 5_000)] {
             #expect(IMAPURL.parse(bad) == nil, "\(bad)")
         }
     }

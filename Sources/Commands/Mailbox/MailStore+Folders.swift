@@ -196,3 +196,17 @@ extension MailStore {
         }
     }
 }
+
+extension MailStore {
+    /// RFC 4467 RESETKEY: a new URLAUTH access key for `user`'s folder, or (nil) for all of them.
+    public func resetURLAuthKey(user: String, mailboxID: Int64?) async throws {
+        let user = user.lowercased()
+        try await engine.transaction { transaction in
+            let stream = try MailboxStream.name(for: user)
+            let expected = try await transaction.expectedVersion(of: stream)
+            let nonce = (0..<16).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
+            try await transaction.append([PendingEvent(URLAuthKeyReset(mailboxID: mailboxID, nonce: nonce).stamped())], to: stream,
+                                         expectedVersion: expected)
+        }
+    }
+}

@@ -430,3 +430,22 @@ public enum MetadataEntries {
         return lower
     }
 }
+
+/// RFC 4467 RESETKEY: the user's mailbox access key for URLAUTH changes, so every URL
+/// authorized before for that folder (`mailboxID`), or for all of them (nil), stops working.
+/// The key itself is never in the log: it is derived from the key directory's secret, the
+/// folder and the latest `nonce`s.
+///
+/// Owner: `MailStore`, on the user's `mailbox-<user>` stream; `origin` says which gateway.
+public struct URLAuthKeyReset: OriginStamped {
+    public static let eventType = "urlauth_key_reset"
+    public var origin: ChangeOrigin?
+    public var mailboxID: Int64?
+    /// Random, hex: what makes the new key differ from the old.
+    public var nonce: String
+
+    public init(mailboxID: Int64?, nonce: String) {
+        self.mailboxID = mailboxID
+        self.nonce = nonce
+    }
+}

@@ -1,4 +1,5 @@
 import Commands
+import Crypto
 import EventLog
 import Facts
 import Foundation
@@ -43,11 +44,15 @@ public final class IMAPAccounts: Sendable {
     let spoolDirectory: String
     let mail: MailStore
     let settings: LiveSettings
+    /// Users as they stand (URLAUTH reads the owner of a URL).
+    let directory: LiveDirectory
     let authenticator: Authenticator
     let logins: LoginProtection
     let logger: Logger
     let recorder: SessionRecorder
     let recent = RecentMessages()
+    /// RFC 4467 URLAUTH's secret (from the key directory); nil offers no URLAUTH.
+    let urlauthKey: SymmetricKey?
     /// The sessions' clock (session start and end times).
     let clock: @Sendable () -> Date
     /// Counts changes made by this process's sessions. They are committed when the session
@@ -57,12 +62,14 @@ public final class IMAPAccounts: Sendable {
 
     public init(hostname: String, spoolDirectory: String, engine: ProjectionEngine, settings: LiveSettings,
                 directory: LiveDirectory, logins: LoginProtection, authenticator: Authenticator, logger: Logger,
-                clock: @escaping @Sendable () -> Date = Date.init) {
+                urlauthKey: SymmetricKey? = nil, clock: @escaping @Sendable () -> Date = Date.init) {
         self.clock = clock
+        self.urlauthKey = urlauthKey
         self.hostname = hostname
         self.spoolDirectory = spoolDirectory
         self.mail = MailStore(engine: engine)
         self.settings = settings
+        self.directory = directory
         self.authenticator = authenticator
         self.logins = logins
         self.logger = logger

@@ -3,6 +3,7 @@ import EventLog
 import Facts
 import Foundation
 import IMAPWire
+import MailCore
 import Projections
 
 /// RFC 4469 CATENATE: a message put together from text sent with the APPEND and IMAP URLs
@@ -54,11 +55,8 @@ extension IMAPSession {
         else { return nil }
         let owner: String, mailbox: MailboxInfo
         if let name = url.mailbox {
-            let stored = name.lowercased() == "inbox" ? "INBOX" : name
-            guard let location = locate(stored, user: user),
-                  let found = try await accounts.mail.reader.mailbox(location.owner, named: location.name) else { return nil }
-            let rights = try await rights(owner: location.owner, mailboxID: found.id, user: user)
-            guard rights.contains("r") else { return nil }
+            guard let (location, found) = try await urlMailbox(name, user: user),
+                  try await rights(owner: location.owner, mailboxID: found.id, user: user).contains("r") else { return nil }
             owner = location.owner
             mailbox = found
         } else {
@@ -66,20 +64,37 @@ extension IMAPSession {
             owner = current.owner
             mailbox = current.mailbox
         }
+        return try await urlContent(url, owner: owner, mailbox: mailbox)?.bytes
+    }
+
+    /// The folder a URL names (as `user` names folders), without looking at rights.
+    func urlMailbox(_ name: String, user: UserRecord) async throws -> (Location, MailboxInfo)? {
+        let stored = name.lowercased() == "inbox" ? "INBOX" : name
+        guard let location = locate(stored, user: user),
+              let found = try await accounts.mail.reader.mailbox(location.owner, named: location.name) else { return nil }
+        return (location, found)
+    }
+
+    /// What a URL names in `owner`'s folder: its bytes (a section's, then PARTIAL's), and the body
+    /// part when it names a whole part (or message).
+    func urlContent(_ url: IMAPURL, owner: String, mailbox: MailboxInfo) async throws -> (bytes: [UInt8], part: BodyPart?)? {
         if let validity = url.uidValidity, validity != mailbox.uidValidity { return nil }
         guard let message = try await accounts.mail.reader.messages(owner, mailboxID: mailbox.id, uids: [url.uid]).first,
-              let body = try await accounts.bodies([message.blob])[message.blob] else { return nil }
+              let body = try await accounts.bodies([message.blob])[message.blob],
+              let summary = try await accounts.mail.reader.summaries([message.blob])[message.blob] else { return nil }
         var bytes = body
+        var part: BodyPart? = summary.body
         if let section = url.section {
-            guard let summary = try await accounts.mail.reader.summaries([message.blob])[message.blob],
-                  let part = IMAPRender.section(section, of: body, summary: summary) else { return nil }
-            bytes = part
+            guard let sectionBytes = IMAPRender.section(section, of: body, summary: summary) else { return nil }
+            bytes = sectionBytes
+            part = section.text == .all ? IMAPRender.part(section.part, in: summary.body) : nil
         }
         if let offset = url.partialOffset {
             let start = min(offset, bytes.count)
             let end = url.partialLength.map { min(start + $0, bytes.count) } ?? bytes.count
             bytes = Array(bytes[start..<end])
+            part = nil
         }
-        return bytes
+        return (bytes, part)
     }
 }

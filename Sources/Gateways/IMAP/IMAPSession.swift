@@ -95,7 +95,7 @@ public final class IMAPSession {
         self.clientIP = clientIP
         self.logger = logger
         let environment = IMAPStateMachine.Environment(authWithoutTLS: { accounts.authWithoutTLS }, cramMD5: { accounts.cramMD5 },
-                                                       makeNonce: { accounts.makeNonce() })
+                                                       makeNonce: { accounts.makeNonce() }, urlauth: accounts.urlauthKey != nil)
         machine = IMAPStateMachine(limits: accounts.limits(), hostname: accounts.hostname, tls: tls,
                                    tlsAvailable: transport.tlsAvailable, startedAt: accounts.clock(), environment: environment)
         self.logger[metadataKey: "session"] = "\(id)"
@@ -338,6 +338,8 @@ public final class IMAPSession {
                 try await metadataCommand(command, user: user)
             case .notify(let spec):
                 try await notifyCommand(tag, spec, user: user)
+            case .genURLAuth, .resetKey, .urlFetch:
+                try await urlauthCommand(command, user: user)
             case .cancelUpdate(let tags):
                 searchContexts.removeAll { tags.contains($0.tag) }
                 tagged(tag, .completed("CANCELUPDATE"))

@@ -17,6 +17,8 @@ struct IMAPStateMachine {
         var authWithoutTLS: @Sendable () -> Bool
         var cramMD5: @Sendable () -> Bool
         var makeNonce: @Sendable () -> String
+        /// Whether RFC 4467 URLAUTH is offered (the server has a key for it).
+        var urlauth = false
     }
 
     enum Input {
@@ -323,6 +325,7 @@ struct IMAPStateMachine {
                      "QUOTA=RES-STORAGE", "UNAUTHENTICATE", "WITHIN", "ESORT", "SORT=DISPLAY", "CONTEXT=SEARCH", "CONTEXT=SORT",
                      "SEARCHRES", "MULTIAPPEND", "CATENATE", "NOTIFY", "ACL", "RIGHTS=texk", "LIST-MYRIGHTS", "SAVEDATE", "METADATA", "UIDONLY",
                      "OBJECTID", "PREVIEW"]
+        if environment.urlauth { words += ["URLAUTH", "URLAUTH=BINARY"] }
         if user == nil {
             if tls == nil && tlsAvailable { words.append("STARTTLS") }
             if !plainTextAllowed { words.append("LOGINDISABLED") }

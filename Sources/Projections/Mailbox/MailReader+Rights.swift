@@ -92,6 +92,22 @@ extension MailReader {
         }
     }
 
+    /// RFC 4467: the nonces `user`'s URLAUTH key for a folder is drawn from, the account's
+    /// (every folder's) and the folder's own; empty where no RESETKEY was ever given.
+    public func urlauthNonces(_ user: String, mailboxID: Int64) async throws -> (account: String, mailbox: String) {
+        let user = user.lowercased()
+        return try await engine.client.withConnection { connection in
+            let rows = try await connection.query("""
+                SELECT mailbox_id, nonce FROM mail.urlauth_keys WHERE user_id = \(user) AND mailbox_id IN (-1, \(mailboxID))
+                """, logger: logger)
+            var result = (account: "", mailbox: "")
+            for try await (id, nonce) in rows.decode((Int64, String).self) {
+                if id == -1 { result.account = nonce } else { result.mailbox = nonce }
+            }
+            return result
+        }
+    }
+
     /// How many entries `user` has set (private ones anywhere, shared ones on their folders).
     package func metadataCount(_ user: String, on connection: PostgresConnection) async throws -> Int {
         let rows = try await connection.query("""

@@ -10,7 +10,7 @@ public struct MailboxProjection: Projection {
     public let name = "mailbox"
     public let schema = "mail"
     public let mode = ProjectionMode.inline
-    public let version = 6
+    public let version = 7
     public let categories = [MailboxStream.category]
 
     public init() {}
@@ -58,20 +58,25 @@ public struct MailboxProjection: Projection {
         .init("user_id", .text), .init("mailbox_id", .bigint), .init("entry", .text), .init("reader", .text), .init("value", .text),
     ], primaryKey: 4, indexes: [["reader"]])
 
+    /// RFC 4467 key resets: the latest nonce for a user's folder (`mailbox_id` -1: all of them).
+    public static let urlauthKeys = ProjectionTable("urlauth_keys", columns: [
+        .init("user_id", .text), .init("mailbox_id", .bigint), .init("nonce", .text),
+    ], primaryKey: 2)
+
     public static let expunged = ProjectionTable("expunged", columns: [
         .init("user_id", .text), .init("mailbox_id", .bigint), .init("uid", .bigint), .init("modseq", .bigint),
     ], primaryKey: 3)
 
     public var tables: [ProjectionTable] {
         [Self.accounts, Self.mailboxes, Self.subscriptions, Self.messages, Self.messageData, Self.expunged, Self.rights,
-         Self.seenBy, Self.metadata]
+         Self.seenBy, Self.metadata, Self.urlauthKeys]
     }
 
     public var eventTypes: [any Event.Type] {
         [MailAccountOpened.self, MailAccountClosed.self, MailboxCreated.self, MailboxRenamed.self, MailboxDeleted.self,
          MailboxSubscriptionChanged.self, MessageDelivered.self, MessageAppended.self, MessageFlagsChanged.self,
          MessagesExpunged.self, MessagesCopied.self, MessagesMoved.self, MailboxRightsChanged.self,
-         SharedSeenChanged.self, MetadataChanged.self]
+         SharedSeenChanged.self, MetadataChanged.self, URLAuthKeyReset.self]
     }
 
     public func apply(_ event: any Event, context: EventContext, to rows: RowWriter) throws {
@@ -130,6 +135,10 @@ public struct MailboxProjection: Projection {
                                           event.isPrivate ? user : .text("")]
             rows.delete(from: Self.metadata, key: key)
             if let value = event.value { rows.insert(into: Self.metadata, key + [.text(value)]) }
+        case let event as URLAuthKeyReset:
+            let key: [ProjectionValue] = [user, .int(event.mailboxID ?? -1)]
+            rows.delete(from: Self.urlauthKeys, key: key)
+            rows.insert(into: Self.urlauthKeys, key + [.text(event.nonce)])
         case let event as MailboxSubscriptionChanged:
             if event.subscribed {
                 rows.insert(into: Self.subscriptions, [user, .text(event.name)])

@@ -166,6 +166,12 @@ public enum IMAPCommandKind: Equatable, Sendable {
     case thread(uid: Bool, algorithm: String, key: IMAPSearchKey)
     /// RFC 5465: nil is NOTIFY NONE.
     case notify(IMAPNotify?)
+    /// RFC 4467: rump URLs, each with the mechanism to authorize it with.
+    case genURLAuth([IMAPURLAuthRequest])
+    /// RFC 4467: a new access key for one mailbox, or (nil) for all of the user's.
+    case resetKey(String?)
+    /// RFC 4467 URLFETCH, with RFC 5524's fetch parameters per URL.
+    case urlFetch([IMAPURLFetch])
 
     /// The command's name as a client sends it (`UID FETCH`), without its arguments.
     public var name: String {
@@ -214,6 +220,9 @@ public enum IMAPCommandKind: Equatable, Sendable {
         case .setMetadata: "SETMETADATA"
         case .unauthenticate: "UNAUTHENTICATE"
         case .notify: "NOTIFY"
+        case .genURLAuth: "GENURLAUTH"
+        case .resetKey: "RESETKEY"
+        case .urlFetch: "URLFETCH"
         case .thread(let uid, _, _): uid ? "UID THREAD" : "THREAD"
         }
     }
@@ -281,4 +290,31 @@ public enum IMAPParseError: Error, Equatable, Sendable {
     case noTag
     /// A tagged BAD with this text.
     case bad(tag: String, String)
+}
+
+/// One URL of an URLFETCH, with what to send for it (RFC 5524): nil parameters are RFC 4467's
+/// plain form, the content as it is stored.
+public struct IMAPURLFetch: Equatable, Sendable {
+    public enum Parameter: String, Equatable, Sendable {
+        case body = "BODY", binary = "BINARY", bodyPartStructure = "BODYPARTSTRUCTURE"
+    }
+
+    public var url: String
+    public var parameters: [Parameter]?
+
+    public init(url: String, parameters: [Parameter]? = nil) {
+        self.url = url
+        self.parameters = parameters
+    }
+}
+
+/// One rump URL of a GENURLAUTH and the mechanism to authorize it with (RFC 4467).
+public struct IMAPURLAuthRequest: Equatable, Sendable {
+    public var url: String
+    public var mechanism: String
+
+    public init(url: String, mechanism: String) {
+        self.url = url
+        self.mechanism = mechanism
+    }
 }

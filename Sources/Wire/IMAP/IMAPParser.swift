@@ -131,6 +131,42 @@ public struct IMAPParser {
             let mailbox = try astring()
             return name == "GETACL" ? .getACL(mailbox) : .myRights(mailbox)
         case "NOTIFY": return .notify(try notify())
+        case "GENURLAUTH":
+            var pairs: [IMAPURLAuthRequest] = []
+            repeat {
+                try space()
+                let url = try astring()
+                try space()
+                pairs.append(IMAPURLAuthRequest(url: url, mechanism: try atom().uppercased()))
+                guard pairs.count <= 100 else { throw Failure(text: "too many URLs") }
+            } while peek == UInt8(ascii: " ")
+            return .genURLAuth(pairs)
+        case "RESETKEY":
+            guard try optionalSpace() else { return .resetKey(nil) }
+            let mailbox = try astring()
+            while try optionalSpace() { _ = try atom() } // mechanisms: INTERNAL is the only one, and is always reset
+            return .resetKey(mailbox)
+        case "URLFETCH":
+            var fetches: [IMAPURLFetch] = []
+            repeat {
+                try space()
+                if consume(UInt8(ascii: "(")) {
+                    let url = try astring()
+                    var parameters: [IMAPURLFetch.Parameter] = []
+                    while try optionalSpace() {
+                        guard let parameter = IMAPURLFetch.Parameter(rawValue: try atom().uppercased()), !parameters.contains(parameter)
+                        else { throw Failure(text: "URLFETCH parameters are BODY, BINARY and BODYPARTSTRUCTURE, once each") }
+                        parameters.append(parameter)
+                    }
+                    try expect(")")
+                    guard !(parameters.contains(.body) && parameters.contains(.binary)) else { throw Failure(text: "BODY or BINARY, not both") }
+                    fetches.append(IMAPURLFetch(url: url, parameters: parameters))
+                } else {
+                    fetches.append(IMAPURLFetch(url: try astring()))
+                }
+                guard fetches.count <= 100 else { throw Failure(text: "too many URLs") }
+            } while peek == UInt8(ascii: " ")
+            return .urlFetch(fetches)
         case "CANCELUPDATE":
             var tags: [String] = []
             while try optionalSpace() {

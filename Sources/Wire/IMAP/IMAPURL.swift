@@ -16,11 +16,33 @@ public struct IMAPURL: Equatable, Sendable {
     public var section: IMAPSection?
     public var partialOffset: Int?
     public var partialLength: Int?
-    /// `;EXPIRE=` or `;URLAUTH=` was present (RFC 4467); such a URL needs URLAUTH to be read.
-    public var authorized: Bool
+    /// RFC 4467 `;EXPIRE=…;URLAUTH=access[:mechanism:token]`: a URL others may fetch.
+    public var authorization: Authorization?
+
+    /// Whether the URL carries a URLAUTH part (and so is read with URLFETCH, not as the user's own).
+    public var authorized: Bool { authorization != nil }
+
+    public struct Authorization: Equatable, Sendable {
+        public var expire: Date?
+        /// `user+NAME`, `submit+NAME` (the prefix in lower case), `authuser` or `anonymous`.
+        public var access: String
+        /// nil in a rump URL (GENURLAUTH's argument).
+        public var mechanism: String?
+        public var token: String?
+        /// The URL through the access identifier: what the token is computed over.
+        public var rump: String
+
+        public init(expire: Date? = nil, access: String, mechanism: String? = nil, token: String? = nil, rump: String) {
+            self.expire = expire
+            self.access = access
+            self.mechanism = mechanism
+            self.token = token
+            self.rump = rump
+        }
+    }
 
     public init(user: String? = nil, host: String? = nil, mailbox: String?, uidValidity: UInt32? = nil, uid: UInt32,
-                section: IMAPSection? = nil, partialOffset: Int? = nil, partialLength: Int? = nil, authorized: Bool = false) {
+                section: IMAPSection? = nil, partialOffset: Int? = nil, partialLength: Int? = nil, authorization: Authorization? = nil) {
         self.user = user
         self.host = host
         self.mailbox = mailbox
@@ -29,7 +51,7 @@ public struct IMAPURL: Equatable, Sendable {
         self.section = section
         self.partialOffset = partialOffset
         self.partialLength = partialLength
-        self.authorized = authorized
+        self.authorization = authorization
     }
 
     /// The longest URL read.
@@ -80,8 +102,10 @@ public struct IMAPURL: Equatable, Sendable {
         // `;UID=n[/;SECTION=s][/;PARTIAL=o[.l]]`, with optional `/` between them and URLAUTH's tail.
         var url = IMAPURL(user: user, host: host, mailbox: mailbox, uidValidity: uidValidity, uid: 0)
         var seenUID = false
+        var expire: Date?
         for piece in parameters.split(separator: ";", omittingEmptySubsequences: true) {
             var piece = piece
+            guard url.authorization == nil else { return nil } // URLAUTH comes last
             if piece.hasSuffix("/") { piece = piece.dropLast() }
             guard let equals = piece.firstIndex(of: "=") else { return nil }
             let key = piece[..<equals].uppercased()
@@ -104,14 +128,51 @@ public struct IMAPURL: Equatable, Sendable {
                     guard let length = Int(numbers[1]), length > 0 else { return nil }
                     url.partialLength = length
                 }
-            case "EXPIRE", "URLAUTH":
-                url.authorized = true
+            case "EXPIRE":
+                guard seenUID, expire == nil, let date = Self.dateTime(value) else { return nil }
+                expire = date
+            case "URLAUTH":
+                // RFC 4467: only on a full URL naming its user; `access[:mechanism:token]`.
+                guard seenUID, user != nil, host != nil else { return nil }
+                let parts = value.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
+                guard parts.count == 1 || parts.count == 3, let access = Self.access(parts[0]),
+                      let marker = text.range(of: ";urlauth=", options: [.backwards, .caseInsensitive]) else { return nil }
+                var authorization = Authorization(expire: expire, access: access,
+                                                  rump: String(text[..<text.index(marker.upperBound, offsetBy: parts[0].count)]))
+                if parts.count == 3 {
+                    guard !parts[1].isEmpty, parts[1].count <= 64, parts[1].allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == ".") }),
+                          (32...512).contains(parts[2].count), parts[2].allSatisfy(\.isHexDigit) else { return nil }
+                    authorization.mechanism = parts[1].uppercased()
+                    authorization.token = parts[2].lowercased()
+                }
+                url.authorization = authorization
             default:
                 return nil
             }
         }
-        guard seenUID else { return nil }
+        guard seenUID, expire == nil || url.authorization != nil else { return nil }
         return url
+    }
+
+    /// RFC 4467 `access`: `submit+user`, `user+user` (prefix in lower case), `authuser`, `anonymous`.
+    static func access(_ text: Substring) -> String? {
+        let lower = text.lowercased()
+        if lower == "authuser" || lower == "anonymous" { return lower }
+        for prefix in ["submit+", "user+"] where lower.hasPrefix(prefix) {
+            guard let name = percentDecoded(text.dropFirst(prefix.count)), !name.isEmpty, !name.contains(":") else { return nil }
+            return prefix + name
+        }
+        return nil
+    }
+
+    /// An RFC 3339 date-time (`;EXPIRE=`).
+    static func dateTime(_ text: Substring) -> Date? {
+        guard text.count <= 64 else { return nil }
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime]
+        if let date = formatter.date(from: String(text)) { return date }
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return formatter.date(from: String(text))
     }
 
     /// A section of a URL (`HEADER`, `1.2.MIME`, `HEADER.FIELDS (TO FROM)`), read as FETCH reads it.

@@ -248,7 +248,8 @@ struct Serve: AsyncParsableCommand {
         guard !endpoints.isEmpty else { return nil }
         let accounts = IMAPAccounts(hostname: configuration.hostname.value, spoolDirectory: configuration.dataDirectory + "/spool",
                                     engine: engine, settings: settings,
-                                    directory: directory, logins: logins, authenticator: authenticator, logger: logger)
+                                    directory: directory, logins: logins, authenticator: authenticator, logger: logger,
+                                    urlauthKey: try? configuration.keys.derivedKey("pillarbox imap urlauth"))
         return IMAPServer(endpoints: endpoints, accounts: accounts, tls: tls, sessions: sessions, logger: logger)
     }
 

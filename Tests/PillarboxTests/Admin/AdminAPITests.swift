@@ -321,14 +321,15 @@ def check(value, schema, where):
     return problems
 fill = {'key': ['smtp.max_recipients', 'no.such'], 'name': ['bob', 'nobody'], 'pattern': ['example.net', 'example.com'],
         'address': ['192.0.2.9', 'nobody@example.com'], 'msgid': ['nosuchmessage'], 'action': ['hold', 'retry'],
-        'id': ['1', '999'], 'user': ['bob', 'nobody'], 'number': ['999', 'x']}
+        'id': ['1', '999'], 'user': ['bob', 'nobody'], 'number': ['999', 'x'], 'owner': ['bob', 'nobody']}
 bodies = {'/settings/{key}': {'value': '600'}, '/users': {'name': 'erin', 'password': 'erin-secret-1'},
           '/users/{name}': {'comments': 'checked'}, '/domains': {'pattern': 'example.net'},
           '/aliases': {'address': 'team@example.com', 'target': 'bob'}, '/blocks': {'address': '192.0.2.9', 'minutes': 5, 'reason': 'check'},
           '/queue/{msgid}/priority': {'priority': 3}, '/session': {'user': 'postmaster', 'password': 'postmaster-pass'},
           '/groups': {'name': 'staff'}, '/groups/{name}': {'enabled': False}, '/lists': {'name': 'news', 'kind': 'distribution'},
           '/lists/{name}/members': {'address': 'someone@example.com'}, '/jobs': {'kind': 'verify', 'projection': 'settings'},
-          '/me': {'reply_to': 'postmaster@example.com'}}
+          '/me': {'reply_to': 'postmaster@example.com'}, '/folders/{owner}': {'name': 'Projects'},
+          '/folders/{owner}/rights': {'folder': 'INBOX', 'identifier': 'alice', 'rights': 'lr'}}
 order = ['get', 'post', 'put', 'patch', 'delete']
 problems, calls = [], 0
 for path, item in document['paths'].items():
@@ -372,6 +373,48 @@ for path, item in document['paths'].items():
         if status != 403: problems.append('%s %s as a user: %d, not 403' % (method.upper(), concrete, status))
 print(json.dumps({'calls': calls, 'refused': refused, 'problems': problems}))
 """#
+
+    @Test("folders: a public folder made and shared through the API, a user's folders with their ACLs; IMAP sees the rights; bad input refused")
+    func folders() async throws {
+        try await MailServerHarness.with { server in
+            try await server.createStandardDirectory()
+            try await server.cli(["settings", "set", "imap.auth_without_tls", "true"])
+            try await server.start(imap: true, admin: true)
+            let results = try await run(server, [
+                Self.login("postmaster", "postmaster-pass"),
+                ["method": "POST", "path": "/api/v1/folders/%23shared", "body": ["name": "Support"], "csrf": true],
+                ["method": "PUT", "path": "/api/v1/folders/%23shared/rights", "body": ["folder": "Support", "identifier": "anyone", "rights": "lr"],
+                 "csrf": true],
+                ["method": "PUT", "path": "/api/v1/folders/alice/rights", "body": ["folder": "INBOX", "identifier": "Bob", "rights": "lrs"],
+                 "csrf": true],
+                ["path": "/api/v1/folders/%23shared"],
+                ["path": "/api/v1/folders/alice"],
+                ["method": "POST", "path": "/api/v1/folders/%23shared", "body": ["name": "Support"], "csrf": true],
+                ["method": "PUT", "path": "/api/v1/folders/alice/rights", "body": ["folder": "INBOX", "identifier": "bob", "rights": "lrz"],
+                 "csrf": true],
+                ["method": "PUT", "path": "/api/v1/folders/alice/rights", "body": ["folder": "Nowhere", "identifier": "bob", "rights": "lr"],
+                 "csrf": true],
+                ["method": "PUT", "path": "/api/v1/folders/alice/rights", "body": ["folder": "INBOX", "identifier": "nobody", "rights": "lr"],
+                 "csrf": true],
+                ["path": "/api/v1/folders/nobody"],
+                ["method": "POST", "path": "/api/v1/folders/bob", "body": ["name": "a/../b"], "csrf": true],
+            ])
+            #expect(results.map(\.status) == [200, 201, 204, 204, 200, 200, 409, 422, 404, 422, 404, 422], "\(results)")
+            let shared = try #require(try JSONSerialization.jsonObject(with: Data(results[4].body.utf8)) as? [[String: Any]])
+            #expect(shared.first?["name"] as? String == "Support" && (shared.first?["acl"] as? [String: String]) == ["anyone": "lr"], "\(shared)")
+            let alice = try #require(try JSONSerialization.jsonObject(with: Data(results[5].body.utf8)) as? [[String: Any]])
+            #expect(alice.contains { $0["name"] as? String == "INBOX" && ($0["acl"] as? [String: String]) == ["bob": "lrs"] }, "\(alice)")
+            let imap = try await server.python(IMAPExtensionTests.context + """
+                bob = login('bob', 'bob-pass')
+                lines = raw(bob, 'LIST "" "*" RETURN (MYRIGHTS)')[0]
+                print(json.dumps({'lines': lines}))
+                """).json
+            let lines = (imap["lines"] as? [String] ?? []).joined(separator: "\n")
+            #expect(lines.contains("* MYRIGHTS Shared/Support lr") && lines.contains("* MYRIGHTS \"Other Users/alice/INBOX\" lrs"), "\(lines)")
+            let audit = try await server.cli(["log", "dump"])
+            #expect(audit.contains("\"component\":\"W\"") && audit.contains("mailbox_rights_changed"), "the changes are attributed to the web admin")
+        }
+    }
 
     @Test("the API answers as its OpenAPI document says, for every operation in it")
     func conformsToItsDocument() async throws {

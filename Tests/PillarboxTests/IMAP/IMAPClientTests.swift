@@ -135,7 +135,7 @@ struct IMAPClientTests {
             #expect((result["caps_plain"] as? [String])?.contains("STARTTLS") == true)
             #expect(string("login_plain").contains("LOGINDISABLED") || string("login_plain").contains("PRIVACYREQUIRED"))
             #expect(string("login") == "OK")
-            #expect(string("namespace").contains("((\"\" \"/\")) ((\"Other Users/\" \"/\")) NIL"))
+            #expect(string("namespace").contains("((\"\" \"/\")) ((\"Other Users/\" \"/\")) ((\"Shared/\" \"/\"))"))
             #expect(string("list").contains("(\\HasNoChildren \\Sent) \"/\" Sent") && string("list").contains("\"/\" INBOX"))
             #expect(string("list_work").contains("Work/Projects"))
             #expect(string("list_percent").contains("(\\Noselect \\HasChildren) \"/\" Work") || string("list_percent").contains("\\HasChildren) \"/\" Work"))

@@ -470,6 +470,68 @@ struct IMAPExtensionTests {
         }
     }
 
+    @Test("URLAUTH (RFC 4467, 5524): alice authorizes URLs of her messages for bob, anyone logged in or one part; bob fetches them, a forged, expired or reset one is NIL; BINARY and BODYPARTSTRUCTURE")
+    func urlauth() async throws {
+        try await MailServerHarness.with { server in
+            try await Self.start(server)
+            let result = try await server.python(Self.context + """
+                alice = login()
+                alice.append('INBOX', None, None, message('b@c.d', 'plain one', 'first body'))
+                alice.append('INBOX', None, None, (b'Subject: parts\\r\\nMIME-Version: 1.0\\r\\nContent-Type: multipart/mixed; boundary=ZZ\\r\\n\\r\\n'
+                              b'--ZZ\\r\\nContent-Type: text/plain\\r\\nContent-Transfer-Encoding: base64\\r\\n\\r\\naGVsbG8gd29ybGQ=\\r\\n--ZZ--\\r\\n'))
+                alice.select('INBOX')
+                out = {}
+                def gen(url):
+                    lines, status, tag = raw(alice, 'GENURLAUTH "%s" INTERNAL' % url)
+                    return lines[0].split('GENURLAUTH ')[1].strip('"') if status.startswith('OK') else status
+                base = 'imap://alice@127.0.0.1/INBOX/;uid='
+                for_bob = gen(base + '1;urlauth=user+bob')
+                for_all = gen(base + '1;urlauth=authuser')
+                part = gen(base + '2/;section=1;urlauth=anonymous')
+                expired = gen(base + '1;expire=2020-01-01T00:00:00Z;urlauth=authuser')
+                out['generated'] = [for_bob, for_all, part, expired]
+                out['not_mine'] = raw(alice, 'GENURLAUTH "imap://bob@127.0.0.1/INBOX/;uid=1;urlauth=authuser" INTERNAL')[1]
+                out['no_message'] = raw(alice, 'GENURLAUTH "%s" INTERNAL' % (base + '9;urlauth=authuser'))[1]
+                out['other_mechanism'] = raw(alice, 'GENURLAUTH "%s" XSAMPLE' % (base + '1;urlauth=authuser'))[1]
+                bob = login('bob', 'bob-pass')
+                carol = login('carol', 'carol-pass')
+                forged = for_all[:-4] + ('0000' if not for_all.endswith('0000') else '1111')
+                out['bob'] = raw(bob, 'URLFETCH "%s" "%s" "%s" "%s"' % (for_bob, for_all, forged, expired))[0]
+                out['carol'] = raw(carol, 'URLFETCH "%s" "%s"' % (for_bob, for_all))[0]
+                out['binary'] = raw(bob, 'URLFETCH ("%s" BODYPARTSTRUCTURE BINARY) ("%s" BODY)' % (part, part))[0]
+                out['alice_catenate'] = raw(alice, 'APPEND INBOX CATENATE (URL "%s")' % for_all)[1]
+                out['reset'] = raw(alice, 'RESETKEY INBOX')[1]
+                out['after_reset'] = raw(bob, 'URLFETCH "%s" "%s"' % (for_all, part))[0]
+                out['reset_none'] = raw(alice, 'RESETKEY Nowhere')[1]
+                out['caps'] = raw(alice, 'CAPABILITY')[0]
+                print(json.dumps(out))
+                """).json
+            let generated = result["generated"] as? [String] ?? []
+            #expect(generated.count == 4 && generated.allSatisfy { $0.hasPrefix("imap://alice@127.0.0.1/INBOX/;uid=") && $0.contains(":INTERNAL:") },
+                    "\(generated)")
+            for name in ["not_mine", "no_message"] {
+                #expect((result[name] as? String)?.hasPrefix("NO [BADURL ") == true, "\(name): \(result[name] ?? "")")
+            }
+            #expect((result["other_mechanism"] as? String)?.hasPrefix("NO ") == true)
+            let bob = (result["bob"] as? [String] ?? []).joined(separator: "\n")
+            #expect(bob.components(separatedBy: "first body").count == 3, "bob reads both of his: \(bob)")
+            #expect(bob.components(separatedBy: " NIL").count == 3, "the forged and the expired one are NIL: \(bob)")
+            let carol = (result["carol"] as? [String] ?? []).joined(separator: "\n")
+            #expect(carol.hasPrefix("* URLFETCH \"\(generated.first ?? "")\" NIL") && carol.contains("first body"),
+                    "user+bob is bob's only; authuser is anyone's: \(carol)")
+            let binary = (result["binary"] as? [String] ?? []).joined(separator: "\n")
+            #expect(binary.lowercased().contains("(bodypartstructure (\"text\" \"plain\"") && binary.lowercased().contains("\"base64\" 16 ") && binary.contains("(BINARY {11}")
+                    && binary.contains("hello world") && binary.contains("(BODY {") && binary.contains("aGVsbG8gd29ybGQ="), "\(binary)")
+            #expect((result["alice_catenate"] as? String)?.hasPrefix("NO [BADURL") == true, "\(result["alice_catenate"] ?? "")")
+            #expect((result["reset"] as? String)?.hasPrefix("OK") == true)
+            #expect((result["after_reset"] as? [String]) == ["* URLFETCH \"\(generated[1])\" NIL", "* URLFETCH \"\(generated[2])\" NIL"],
+                    "\(result["after_reset"] ?? "")")
+            #expect((result["reset_none"] as? String)?.hasPrefix("NO") == true)
+            #expect((result["caps"] as? [String])?.first?.contains(" URLAUTH URLAUTH=BINARY") == true)
+            try await server.cli(["verify"])
+        }
+    }
+
     @Test("METADATA (RFC 5464): private and shared entries on a folder and on the server, DEPTH, MAXSIZE, NIL removes, rights, kept across a rebuild")
     func metadata() async throws {
         try await MailServerHarness.with { server in

@@ -354,4 +354,48 @@ struct IMAPSharingTests {
             try await server.cli(["verify"])
         }
     }
+
+
+    @Test("a shared INBOX and POP3: what bob expunges in alice's INBOX is gone from her POP3 maildrop, what she deletes over POP3 reaches his IMAP session; the audit names who acted")
+    func sharedInboxAndPOP3() async throws {
+        try await MailServerHarness.with { server in
+            try await server.createStandardDirectory()
+            try await server.cli(["settings", "set", "imap.auth_without_tls", "true", "pop3.auth_without_tls", "true"])
+            try await server.start(pop3: true, imap: true)
+            let result = try await server.python(IMAPExtensionTests.context + """
+                import poplib
+                alice = login('alice', 'alice-pass')
+                for subject in ['one', 'two', 'three']:
+                    alice.append('INBOX', None, None, message('customer@remote.test', subject))
+                raw(alice, 'SETACL INBOX bob lrte')
+                bob = login('bob', 'bob-pass')
+                raw(bob, 'SELECT "Other Users/alice/INBOX"')
+                raw(bob, 'STORE 1 +FLAGS.SILENT (\\\\Deleted)')
+                raw(bob, 'EXPUNGE')
+                out = {}
+                p = poplib.POP3('127.0.0.1', PORTS['pop3'])
+                p.user('alice')
+                p.pass_('alice-pass')
+                out['stat'] = list(p.stat())
+                out['subjects'] = [b'\\n'.join(p.top(n, 0)[1]).decode() for n in (1, 2)]
+                p.dele(1)
+                p.quit()
+                out['bob_noop'] = raw(bob, 'NOOP')[0]
+                print(json.dumps(out))
+                """).json
+            #expect((result["stat"] as? [Int])?.first == 2, "alice's maildrop without what bob expunged: \(result)")
+            let subjects = result["subjects"] as? [String] ?? []
+            #expect(subjects.count == 2 && subjects[0].contains("Subject: two") && subjects[1].contains("Subject: three"), "\(subjects)")
+            #expect((result["bob_noop"] as? [String])?.contains("* 1 EXPUNGE") == true, "\(result["bob_noop"] ?? "")")
+            let audit = try await eventually(within: .seconds(30), pollingEvery: .milliseconds(100), "both expunges in the audit") {
+                let rows = try await server.query("""
+                    SELECT component, owner, coalesce(actionuser, ''), coalesce(subject, '')
+                    FROM msgaudit.msgaudit WHERE cmd = 'P' ORDER BY id
+                    """)
+                return rows.count >= 2 ? rows : nil
+            }
+            #expect(audit == [["I", "alice", "bob", "one"], ["P", "alice", "alice", "two"]], "\(audit)")
+            try await server.cli(["verify"])
+        }
+    }
 }

@@ -65,12 +65,20 @@ extension IMAPSession {
                     continue
                 }
                 var items: [[UInt8]] = []
+                let decoded = parameters.contains(.binary) ? part.flatMap { IMAPRender.decoded(bytes, encoding: $0.encoding) } : nil
                 if parameters.contains(.bodyPartStructure) {
-                    items.append(Array("(BODYPARTSTRUCTURE ".utf8) + (part.map { IMAPRender.bodyStructure($0, extended: true) } ?? Array("NIL".utf8))
+                    // With BINARY, the part as it is sent: decoded, its size the decoded one (lines
+                    // are not counted in decoded content, as Dovecot reports them).
+                    var described = part
+                    if let decoded {
+                        described?.encoding = decoded.allSatisfy { $0 != 0 && $0 < 0x80 } ? "7bit" : "binary"
+                        described?.bodySize = decoded.count
+                        described?.lines = 0
+                    }
+                    items.append(Array("(BODYPARTSTRUCTURE ".utf8) + (described.map { IMAPRender.bodyStructure($0, extended: true) } ?? Array("NIL".utf8))
                                  + [UInt8(ascii: ")")])
                 }
                 if parameters.contains(.binary) {
-                    let decoded = part.flatMap { IMAPRender.decoded(bytes, encoding: $0.encoding) }
                     let value = decoded.map { $0.contains(0) ? Array("~{\($0.count)}\r\n".utf8) + $0 : IMAPText.literal($0) }
                     items.append(Array("(BINARY ".utf8) + (value ?? Array("NIL".utf8)) + [UInt8(ascii: ")")])
                 } else if parameters.contains(.body) {

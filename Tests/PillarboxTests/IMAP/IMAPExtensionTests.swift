@@ -520,7 +520,7 @@ struct IMAPExtensionTests {
             #expect(carol.hasPrefix("* URLFETCH \"\(generated.first ?? "")\" NIL") && carol.contains("first body"),
                     "user+bob is bob's only; authuser is anyone's: \(carol)")
             let binary = (result["binary"] as? [String] ?? []).joined(separator: "\n")
-            #expect(binary.lowercased().contains("(bodypartstructure (\"text\" \"plain\"") && binary.lowercased().contains("\"base64\" 16 ") && binary.contains("(BINARY {11}")
+            #expect(binary.lowercased().contains("(bodypartstructure (\"text\" \"plain\"") && binary.lowercased().contains("\"7bit\" 11 0 ") && binary.contains("(BINARY {11}")
                     && binary.contains("hello world") && binary.contains("(BODY {") && binary.contains("aGVsbG8gd29ybGQ="), "\(binary)")
             #expect((result["alice_catenate"] as? String)?.hasPrefix("NO [BADURL") == true, "\(result["alice_catenate"] ?? "")")
             #expect((result["reset"] as? String)?.hasPrefix("OK") == true)

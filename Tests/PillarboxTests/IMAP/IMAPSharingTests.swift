@@ -154,7 +154,6 @@ struct IMAPSharingTests {
         }
     }
 
-
     @Test("a shared folder synchronised as Thunderbird does (CONDSTORE, QRESYNC: the reader's \\Seen from another session, the owner's changes, VANISHED) and with mbsync both ways; COPY out of it carries the reader's \\Seen; verify")
     func synchronisation() async throws {
         try await MailServerHarness.with { server in
@@ -290,7 +289,6 @@ struct IMAPSharingTests {
         }
     }
 
-
     @Test("public folders under Shared/: made by the CLI and by an administrator over IMAP, used as their ACLs say, \\Seen per reader, no quota; NAMESPACE; kept across a rebuild")
     func publicFolders() async throws {
         try await MailServerHarness.with { server in
@@ -354,7 +352,6 @@ struct IMAPSharingTests {
             try await server.cli(["verify"])
         }
     }
-
 
     @Test("a shared INBOX and POP3: what bob expunges in alice's INBOX is gone from her POP3 maildrop, what she deletes over POP3 reaches his IMAP session; the audit names who acted")
     func sharedInboxAndPOP3() async throws {

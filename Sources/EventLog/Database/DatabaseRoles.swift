@@ -65,6 +65,8 @@ public enum DatabaseRoles {
             "GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA eventlog TO \(quoted)",
             "GRANT SELECT, INSERT, DELETE ON vault.secrets TO \(quoted)",
             "GRANT SELECT ON public.pillarbox_migrations TO \(quoted)",
+            "GRANT USAGE ON SCHEMA runtime TO \(quoted)",
+            "GRANT SELECT, INSERT, UPDATE, DELETE ON runtime.maildrop_leases TO \(quoted)",
         ]
         for statement in statements {
             try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)

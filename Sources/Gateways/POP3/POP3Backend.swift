@@ -80,9 +80,12 @@ public protocol POP3Backend: Sendable {
     /// Records a refused login and counts it for the login IPS; true when the client's address
     /// is blocked now.
     func loginFailed(user: String, reason: String, session: POP3SessionContext) async -> Bool
-    /// Takes the user's maildrop for this session; false when another session holds it.
-    func lockMaildrop(_ user: String) -> Bool
-    func unlockMaildrop(_ user: String)
+    /// Takes the user's maildrop for the session `holder` names, in whichever process; false
+    /// when another session holds it. The lease runs out unless renewed (`renewMaildrop`).
+    func lockMaildrop(_ user: String, holder: String) async throws -> Bool
+    /// Keeps the lease; false when it was lost (it ran out and another session took it).
+    func renewMaildrop(_ user: String, holder: String) async throws -> Bool
+    func unlockMaildrop(_ user: String, holder: String) async
     func maildrop(for user: String) async throws -> POP3Maildrop
     /// Stored bodies, several per query (a session reading through its maildrop asks ahead).
     func messages(_ blobs: [BlobID]) async throws -> [BlobID: [UInt8]]

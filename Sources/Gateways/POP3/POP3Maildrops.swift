@@ -12,7 +12,7 @@ import WireCore
 
 /// The POP3 backend on the mail store: INBOX is the maildrop, deletions are one expunge (or,
 /// holding, one flag change) on the user's stream, and a maildrop is held by one session at a
-/// time in this process.
+/// time across every process on the database (a lease in `runtime.maildrop_leases`).
 public final class POP3Maildrops: POP3Backend {
     public static let heldFlag = "$POP3Deleted"
 
@@ -23,7 +23,6 @@ public final class POP3Maildrops: POP3Backend {
     let logins: LoginProtection
     let logger: Logger
     let recorder: SessionRecorder
-    private let locked = Mutex<Set<String>>([])
 
     public init(hostname: String, engine: ProjectionEngine, settings: LiveSettings, directory: LiveDirectory,
                 logins: LoginProtection, authenticator: Authenticator, logger: Logger) {
@@ -79,12 +78,26 @@ public final class POP3Maildrops: POP3Backend {
         await logins.failed(user: user, reason: reason, service: session.service.rawValue, sessionID: session.id, clientIP: session.clientIP)
     }
 
-    public func lockMaildrop(_ user: String) -> Bool {
-        locked.withLock { $0.insert(user.lowercased()).inserted }
+    /// How long a maildrop lease lasts unrenewed: a session renews it every `leaseRenewal`, so
+    /// it outlives a crashed process by at most this.
+    public static let leaseDuration: Duration = .seconds(180)
+    public static let leaseRenewal: Duration = .seconds(60)
+
+    public func lockMaildrop(_ user: String, holder: String) async throws -> Bool {
+        try await mail.engine.store.takeMaildropLease(user.lowercased(), holder: holder, seconds: Self.leaseDuration.components.seconds)
     }
 
-    public func unlockMaildrop(_ user: String) {
-        _ = locked.withLock { $0.remove(user.lowercased()) }
+    public func renewMaildrop(_ user: String, holder: String) async throws -> Bool {
+        try await mail.engine.store.renewMaildropLease(user.lowercased(), holder: holder, seconds: Self.leaseDuration.components.seconds)
+    }
+
+    public func unlockMaildrop(_ user: String, holder: String) async {
+        do {
+            try await mail.engine.store.releaseMaildropLease(user.lowercased(), holder: holder)
+        } catch {
+            // The lease runs out by itself.
+            logger.warning("giving up a maildrop lease failed", metadata: ["user": "\(user)", "error": "\(error)"])
+        }
     }
 
     public func maildrop(for user: String) async throws -> POP3Maildrop {

@@ -27,6 +27,9 @@ public final class POP3Session {
     var metrics: ProtocolMetrics?
     /// Bodies read ahead: clients usually fetch message after message.
     var readAhead: [BlobID: [UInt8]] = [:]
+    /// The maildrop lease this session holds (its holder name), and the task renewing it.
+    var lease: (user: String, holder: String)?
+    var leaseRenewal: Task<Void, Never>?
     static let readAheadCount = 32
 
     public init(transport: ClientTransport, backend: POP3Backend, context: POP3SessionContext, logger: Logger) {
@@ -98,8 +101,8 @@ public final class POP3Session {
                 logger.error("removing deleted messages failed", metadata: ["error": "\(String(reflecting: error))"])
                 return .deletionsCommitted(false)
             }
-        case .releaseMaildrop(let user):
-            backend.unlockMaildrop(user)
+        case .releaseMaildrop:
+            await releaseLease()
         case .loggedIn(let user, let messages):
             live.loggedIn(user)
             live.doing("maildrop open, \(messages) messages")
@@ -124,11 +127,30 @@ public final class POP3Session {
 
     func openMaildrop(_ user: UserRecord) async -> POP3StateMachine.MaildropOpening {
         if let ticket, !ticket.logIn(user: user.id, bound: userSessionBound) { return .tooManySessions }
-        guard backend.lockMaildrop(user.id) else { return .inUse }
+        let holder = "\(context.id) \(backend.makeNonce())"
+        do {
+            guard try await backend.lockMaildrop(user.id, holder: holder) else { return .inUse }
+        } catch {
+            logger.error("taking the maildrop lease failed", metadata: ["error": "\(String(reflecting: error))"])
+            return .failed
+        }
+        lease = (user.id, holder)
+        let backend = self.backend, logger = self.logger
+        // Renewed while the session lasts; a lease lost meanwhile (the database was out of reach
+        // longer than the lease) is only logged: the expunge at QUIT is one transaction either way.
+        leaseRenewal = Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: POP3Maildrops.leaseRenewal)
+                guard !Task.isCancelled else { return }
+                if (try? await backend.renewMaildrop(user.id, holder: holder)) != true {
+                    logger.warning("the maildrop lease could not be renewed", metadata: ["user": "\(user.id)"])
+                }
+            }
+        }
         do {
             return .opened(try await backend.maildrop(for: user.id))
         } catch {
-            backend.unlockMaildrop(user.id)
+            await releaseLease()
             logger.error("opening a maildrop failed", metadata: ["error": "\(String(reflecting: error))"])
             return .failed
         }
@@ -173,5 +195,14 @@ public final class POP3Session {
             case .closed: return .closed
             }
         }
+    }
+
+    /// Gives the maildrop lease up (at QUIT, or when the connection ends).
+    func releaseLease() async {
+        leaseRenewal?.cancel()
+        leaseRenewal = nil
+        guard let (user, holder) = lease else { return }
+        lease = nil
+        await backend.unlockMaildrop(user, holder: holder)
     }
 }

@@ -31,8 +31,7 @@ extension AdminAPI {
     func folderOwner(_ context: AdminRequestContext) async throws -> String {
         let raw = try context.parameters.require("owner")
         let owner = (raw.removingPercentEncoding ?? raw).lowercased()
-        let users = try await directory(context).snapshot().users
-        guard owner == MailboxNames.publicOwner || users[owner] != nil else {
+        guard owner == MailboxNames.publicOwner || environment.directory.snapshot.users[owner] != nil else {
             throw Problem(.notFound, "no user \(owner)", field: "owner")
         }
         return owner
@@ -76,8 +75,7 @@ extension AdminAPI {
             let owner = try await folderOwner(context)
             let change = try await Self.body(RightsChange.self, request, context, field: "rights")
             let identifier = change.identifier.lowercased()
-            let users = try await directory(context).snapshot().users
-            guard identifier == "anyone" || users[identifier] != nil else {
+            guard identifier == "anyone" || environment.directory.snapshot.users[identifier] != nil else {
                 throw Problem(.unprocessableContent, "no user \(change.identifier)", field: "identifier")
             }
             guard MailboxRights.normalised(change.rights) != nil else {

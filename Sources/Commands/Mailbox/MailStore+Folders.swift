@@ -204,7 +204,7 @@ extension MailStore {
         try await engine.transaction { transaction in
             let stream = try MailboxStream.name(for: user)
             let expected = try await transaction.expectedVersion(of: stream)
-            let nonce = (0..<16).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
+            let nonce = (0..<16).map { _ in UInt8.random(in: 0...255) }.hexString
             try await transaction.append([PendingEvent(URLAuthKeyReset(mailboxID: mailboxID, nonce: nonce).stamped())], to: stream,
                                          expectedVersion: expected)
         }

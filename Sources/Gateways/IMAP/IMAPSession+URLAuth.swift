@@ -1,5 +1,6 @@
 import Commands
 import Crypto
+import EventLog
 import Facts
 import Foundation
 import IMAPWire
@@ -97,7 +98,7 @@ extension IMAPSession {
         let nonces = try await accounts.mail.reader.urlauthNonces(owner, mailboxID: mailbox.id)
         let material = "\(owner)\n\(mailbox.id)\n\(mailbox.uidValidity)\n\(nonces.account)\n\(nonces.mailbox)"
         let accessKey = SymmetricKey(data: Array(HMAC<SHA256>.authenticationCode(for: Array(material.utf8), using: secret)))
-        return HMAC<SHA256>.authenticationCode(for: Array(rump.utf8), using: accessKey).map { String(format: "%02x", $0) }.joined()
+        return HMAC<SHA256>.authenticationCode(for: Array(rump.utf8), using: accessKey).hexString
     }
 
     /// What an authorized URL names, when its token is right, it has not expired, its access

@@ -66,7 +66,7 @@ public enum DatabaseRoles {
             "GRANT SELECT, INSERT, DELETE ON vault.secrets TO \(quoted)",
             "GRANT SELECT ON public.pillarbox_migrations TO \(quoted)",
             "GRANT USAGE ON SCHEMA runtime TO \(quoted)",
-            "GRANT SELECT, INSERT, UPDATE, DELETE ON runtime.maildrop_leases TO \(quoted)",
+            "GRANT SELECT, INSERT, UPDATE, DELETE ON runtime.maildrop_leases, runtime.recent_claims, runtime.ips_scores TO \(quoted)",
         ]
         for statement in statements {
             try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)

@@ -50,7 +50,7 @@ public final class IMAPAccounts: Sendable {
     let logins: LoginProtection
     let logger: Logger
     let recorder: SessionRecorder
-    let recent = RecentMessages()
+    let recent: RecentMessages
     /// RFC 4467 URLAUTH's secret (from the key directory); nil offers no URLAUTH.
     let urlauthKey: SymmetricKey?
     /// The sessions' clock (session start and end times).
@@ -74,6 +74,7 @@ public final class IMAPAccounts: Sendable {
         self.logins = logins
         self.logger = logger
         self.recorder = SessionRecorder(store: engine.store, logger: logger)
+        self.recent = RecentMessages(store: engine.store)
     }
 
     var store: EventStore { mail.engine.store }
@@ -129,34 +130,28 @@ struct ChangeMark: Equatable {
 }
 
 /// IMAP4rev1's \Recent (RFC 3501 §2.3.2): a message is recent in the first session that
-/// selects its mailbox after it arrived, and in no other. Kept per process, per mailbox, as the
-/// highest UID a session has claimed. A mailbox this process has not seen yet starts with
-/// nothing claimed: RFC 3501 says a message whose first session cannot be known should be
-/// considered recent, so after a restart the first session to select it sees its messages as
-/// recent.
+/// selects its mailbox after it arrived, and in no other, whichever `serve` process that
+/// session runs in. Kept in PostgreSQL (`runtime.recent_claims`), per mailbox, as the highest UID
+/// a session has claimed; a claim is one statement that also returns where the caller's share
+/// starts, so two sessions never both see a message as recent.
 final class RecentMessages: Sendable {
-    struct Key: Hashable {
-        let owner: String
-        let mailbox: Int64
-        let uidValidity: UInt32
-    }
+    let store: EventStore
 
-    private let claimed = Mutex<[Key: UInt32]>([:])
+    init(store: EventStore) { self.store = store }
 
     /// The UIDs of `uids` that become recent for the caller, which claims them for good.
-    func claim(_ uids: some Sequence<UInt32>, in mailbox: MailboxInfo, of owner: String) -> Set<UInt32> {
-        let key = Key(owner: owner, mailbox: mailbox.id, uidValidity: mailbox.uidValidity)
-        return claimed.withLock { table in
-            let boundary = table[key] ?? 0
-            let mine = Set(uids.filter { $0 > boundary })
-            if let highest = mine.max() { table[key] = highest }
-            return mine
-        }
+    func claim(_ uids: some Sequence<UInt32>, in mailbox: MailboxInfo, of owner: String) async throws -> Set<UInt32> {
+        let uids = Array(uids)
+        guard let highest = uids.max() else { return [] }
+        let boundary = try await store.claimRecent(owner: owner, mailbox: mailbox.id, uidValidity: mailbox.uidValidity, highest: highest)
+        return Set(uids.filter { $0 > boundary })
     }
 
     /// The UIDs of `uids` no session has claimed yet (EXAMINE and STATUS look without taking).
-    func unclaimed(_ uids: some Sequence<UInt32>, in mailbox: MailboxInfo, of owner: String) -> Set<UInt32> {
-        let boundary = claimed.withLock { $0[Key(owner: owner, mailbox: mailbox.id, uidValidity: mailbox.uidValidity)] ?? 0 }
+    func unclaimed(_ uids: some Sequence<UInt32>, in mailbox: MailboxInfo, of owner: String) async throws -> Set<UInt32> {
+        let uids = Array(uids)
+        guard !uids.isEmpty else { return [] }
+        let boundary = try await store.recentBoundary(owner: owner, mailbox: mailbox.id, uidValidity: mailbox.uidValidity)
         return Set(uids.filter { $0 > boundary })
     }
 }

@@ -46,8 +46,8 @@ extension IMAPSession {
             current.modSeqs[message.uid] = message.modSeq
         }
         current.keywords = Set(messages.flatMap(\.flags).filter { !$0.hasPrefix("\\") })
-        current.recent = readOnly ? accounts.recent.unclaimed(current.uids, in: mailbox, of: owner)
-                                  : accounts.recent.claim(current.uids, in: mailbox, of: owner)
+        current.recent = readOnly ? try await accounts.recent.unclaimed(current.uids, in: mailbox, of: owner)
+                                  : try await accounts.recent.claim(current.uids, in: mailbox, of: owner)
         announceFlags(current.keywords, readOnly: readOnly)
         untagged("\(messages.count) EXISTS")
         if showsRecent { untagged("\(current.recent.count) RECENT") }
@@ -292,7 +292,7 @@ extension IMAPSession {
             case "SIZE": parts.append("SIZE \(mailbox.bytes)")
             case "HIGHESTMODSEQ": parts.append("HIGHESTMODSEQ \(mailbox.highestModSeq)")
             case "MAILBOXID": parts.append("MAILBOXID (\(Self.mailboxObjectID(user: owner, mailbox)))")
-            case "RECENT": parts.append("RECENT \(accounts.recent.unclaimed(messages.map(\.uid), in: mailbox, of: owner).count)")
+            case "RECENT": parts.append("RECENT \(try await accounts.recent.unclaimed(messages.map(\.uid), in: mailbox, of: owner).count)")
             default: throw MailStoreError.invalidName("STATUS item \(item)")
             }
         }

@@ -272,8 +272,12 @@ extension IMAPSession {
         for message in changes.messages where current.sequenceNumber(of: message.uid) != nil { seenFlags += message.flags }
         // New messages are recent in the first session that learns of them (RFC 3501 §2.3.2).
         if !added.isEmpty {
-            current.recent.formUnion(current.readOnly ? accounts.recent.unclaimed(added, in: current.mailbox, of: current.owner)
-                                                      : accounts.recent.claim(added, in: current.mailbox, of: current.owner))
+            do {
+                current.recent.formUnion(current.readOnly ? try await accounts.recent.unclaimed(added, in: current.mailbox, of: current.owner)
+                                                          : try await accounts.recent.claim(added, in: current.mailbox, of: current.owner))
+            } catch {
+                logger.warning("claiming \\Recent failed", metadata: ["error": "\(error)"])
+            }
         }
         state = .selected(user, current)
         announceKeywords(in: seenFlags)

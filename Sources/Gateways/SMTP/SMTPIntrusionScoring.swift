@@ -75,7 +75,8 @@ final class SMTPIntrusionScoring: Sendable {
         }
         let now = clock()
         let configuration = ipsConfiguration
-        if let total = prevention.add(score, for: session.clientIP, at: now, configuration: configuration) {
+        if let total = await prevention.add(score, for: session.clientIP, kind: "ids", at: now, configuration: configuration,
+                                           sharedThrough: engine.store, logger: logger) {
             let until = now.addingTimeInterval(configuration.blockTime)
             let blocked = ClientBlocked(address: session.clientIP, until: until,
                                         reason: "IPS score \(total) within \(Int(configuration.period / 60)) minutes", actor: "ips")

@@ -24,7 +24,9 @@ public struct Authenticator: Sendable {
         self.logger = logger
     }
 
-    /// The user when the password is right; nil otherwise (unknown user included).
+    /// The user when the password is right; nil otherwise (unknown user included). The
+    /// password is checked against the directory as committed now, so a password changed
+    /// through another `serve` process is never accepted in its old form.
     ///
     /// A right password is remembered for `auth.login_cache_seconds`, as a keyed hash tied to
     /// the stored credentials, so a client that logs in every minute does not pay for scrypt
@@ -32,7 +34,7 @@ public struct Authenticator: Sendable {
     /// user (or one without a password) costs a decoy scrypt of the current cost, so the time
     /// an answer takes does not tell which users exist.
     public func checkPassword(user: String, password: String) async -> UserRecord? {
-        guard let record = directory.snapshot.users[user.lowercased()], let credentials = record.credentials else {
+        guard let record = await directory.current().users[user.lowercased()], let credentials = record.credentials else {
             let decoy = Credentials.decoy(logN: settings.value(SettingKey<Int>.scryptCost))
             _ = await Task.detached(priority: .medium) { decoy.verify(password: password) }.value
             return nil
@@ -50,7 +52,7 @@ public struct Authenticator: Sendable {
     /// Stored credentials for a challenge mechanism (CRAM-MD5's with its secret unsealed); nil
     /// when unknown or not enabled for the user.
     public func credentials(user: String, mechanism: SASLMechanism) async -> Credentials? {
-        guard let record = directory.snapshot.users[user.lowercased()], let credentials = record.credentials else { return nil }
+        guard let record = await directory.current().users[user.lowercased()], let credentials = record.credentials else { return nil }
         switch mechanism {
         case .cramMD5:
             guard settings.value(SettingKey<Bool>.cramMD5Allowed), record.cramMD5Enabled, let secrets else { return nil }
@@ -67,7 +69,7 @@ public struct Authenticator: Sendable {
 
     /// The user when `digest` is right for APOP with `timestamp` (RFC 1939 §7); nil otherwise.
     public func checkAPOP(user: String, timestamp: String, digest: String) async -> UserRecord? {
-        guard let record = directory.snapshot.users[user.lowercased()], record.apopEnabled, let secrets else { return nil }
+        guard let record = await directory.current().users[user.lowercased()], record.apopEnabled, let secrets else { return nil }
         do {
             guard let password = try await secrets.apopPassword(record),
                   Credentials.verifyAPOP(timestamp: timestamp, digest: digest, password: password) else { return nil }
@@ -170,7 +172,8 @@ public final class LoginProtection: Sendable {
         configuration.blockTime = TimeInterval(settings.value(SettingKey<Int>.loginBlockMinutes) * 60)
         configuration.neverBlock = neverBlock
         let now = clock()
-        guard let count = failures.add(1, for: clientIP, at: now, configuration: configuration) else { return isBlocked(clientIP) }
+        guard let count = await failures.add(1, for: clientIP, kind: "login", at: now, configuration: configuration,
+                                             sharedThrough: engine.store, logger: logger) else { return isBlocked(clientIP) }
         let until = now.addingTimeInterval(configuration.blockTime)
         prevention.block(clientIP, until: until)
         logger.notice("client blocked after failed logins", metadata: ["client": "\(clientIP)", "failures": "\(count)"])

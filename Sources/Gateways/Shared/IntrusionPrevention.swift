@@ -1,10 +1,14 @@
+import EventLog
 import Foundation
+import Logging
 import MailCore
 import Synchronization
 
 /// VPOP3's score-based IPS, shared by every listener: each IDS event adds its score to the
 /// client address; reaching the threshold within the period blocks the address for the block
-/// time. Blocks are also made events by the caller; this holds the live state.
+/// time. The scores are counted in PostgreSQL, across every `serve` process on the database;
+/// blocks are events the caller appends, and this holds the block list as the log has it (the
+/// block list follower keeps it current), so a block made by one process holds in all.
 public final class IntrusionPrevention: Sendable {
     public struct Configuration: Sendable {
         public var threshold = 1_000
@@ -20,6 +24,8 @@ public final class IntrusionPrevention: Sendable {
     }
 
     private let state = Mutex<(scores: [String: [(Date, Int)]], blocks: [Block])>(([:], []))
+    /// Incidents counted through the database, to prune its old ones now and then.
+    private let sharedIncidents = Atomic<Int>(0)
 
     public init() {}
 
@@ -51,6 +57,37 @@ public final class IntrusionPrevention: Sendable {
             state.blocks.removeAll { $0.until <= now }
             return state.blocks.contains { $0.network.contains(bytes: bytes) }
         }
+    }
+
+    /// Adds `score` for `address` to the count every `serve` process on the database shares
+    /// (`runtime.ips_scores`, one count per `kind`); returns the total within the period when
+    /// this incident made it reach the threshold (the caller then records the block), nil
+    /// otherwise. When the database cannot be reached, this process counts alone.
+    public func add(_ score: Int, for address: String, kind: String, at now: Date, configuration: Configuration,
+                    sharedThrough store: EventStore, logger: Logger) async -> Int? {
+        guard score > 0, !configuration.neverBlock.allows(address) else { return nil }
+        let total: Int
+        do {
+            total = try await store.addIntrusionScore(score, address: address, kind: kind, at: now,
+                                                      since: now.addingTimeInterval(-configuration.period))
+        } catch {
+            logger.warning("the shared IPS count is out of reach; counting in this process", metadata: ["error": "\(error)"])
+            return add(score, for: address, at: now, configuration: configuration)
+        }
+        // Addresses that never come back leave incidents nobody prunes on the way: every few
+        // hundred incidents, drop every one older than a day (or the period, if longer).
+        if sharedIncidents.add(1, ordering: .relaxed).newValue % 256 == 0 {
+            let horizon = now.addingTimeInterval(-max(configuration.period, 86_400))
+            try? await store.pruneIntrusionScores(before: horizon)
+        }
+        guard total >= configuration.threshold else { return nil }
+        do {
+            try await store.clearIntrusionScore(address: address, kind: kind)
+        } catch {
+            logger.warning("clearing an IPS count failed", metadata: ["client": "\(address)", "error": "\(error)"])
+        }
+        block(address, until: now.addingTimeInterval(configuration.blockTime))
+        return total
     }
 
     /// Adds `score` for `address`; returns the score within the period when this event made it

@@ -18,11 +18,24 @@ final class MailServerHarness: @unchecked Sendable {
     let embedded: Bool
     var process: RunningProcess?
     var ports: [String: Int] = [:]
+    /// Where the keys live when not under the data directory.
+    var keyDirectory: String?
 
     init(endpoint: DatabaseEndpoint) throws {
         self.endpoint = endpoint
         dataDirectory = "/tmp/pbx-smtp-\(UUID().uuidString.prefix(8).lowercased())"
         embedded = false
+        try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
+    }
+
+    /// A second `serve` process on `other`'s database, with its own data directory and
+    /// `other`'s keys (as a second machine would have them).
+    init(sharingDatabaseWith other: MailServerHarness) throws {
+        precondition(!other.embedded, "a second process needs a database it can reach")
+        endpoint = other.endpoint
+        dataDirectory = other.dataDirectory + "-2"
+        embedded = false
+        keyDirectory = other.dataDirectory + "/keys"
         try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
     }
 
@@ -41,6 +54,7 @@ final class MailServerHarness: @unchecked Sendable {
         var serving = endpoint
         serving.username = DatabaseRoles.embeddedServingRole
         return ["--database-url", serving.redactedURL, "--database-owner-url", endpoint.redactedURL, "--data-dir", dataDirectory]
+            + (keyDirectory.map { ["--key-dir", $0] } ?? [])
     }
 
     /// As `with`, the server running its own embedded PostgreSQL, stopped and removed after.

@@ -7,14 +7,14 @@ import Synchronization
 /// version of a known type — is skipped with one warning per type, never a crash: the log
 /// outlives every version of the code reading it.
 public final class EventTypeRegistry: Sendable {
-    private let decoders: [String: (version: Int16, decode: @Sendable (RecordedEvent) throws -> any Event)]
+    private let decoders: [String: (version: Int16, type: any Event.Type, decode: @Sendable (RecordedEvent) throws -> any Event)]
     private let known: [String: Int16]
     private let warned = Mutex(Set<String>())
 
     public init(_ types: [any Event.Type], passingOver others: [any Event.Type] = []) {
-        var decoders: [String: (version: Int16, decode: @Sendable (RecordedEvent) throws -> any Event)] = [:]
+        var decoders: [String: (version: Int16, type: any Event.Type, decode: @Sendable (RecordedEvent) throws -> any Event)] = [:]
         for type in types {
-            decoders[type.eventType] = (type.schemaVersion, { try $0.decode(as: type) })
+            decoders[type.eventType] = (type.schemaVersion, type, { try $0.decode(as: type) })
         }
         self.decoders = decoders
         var known: [String: Int16] = [:]
@@ -25,6 +25,12 @@ public final class EventTypeRegistry: Sendable {
     /// The decoded event, or nil when the consumer does not read it (after a warning, once per
     /// type, when no part of the server knows it).
     public func decode(_ recorded: RecordedEvent, logger: Logger) throws -> (any Event)? {
+        try decode(recorded, shared: nil, logger: logger)
+    }
+
+    /// As `decode`; with `shared`, an event another follower of the same log decoded lately is
+    /// not decoded again.
+    func decode(_ recorded: RecordedEvent, shared: DecodedEvents?, logger: Logger) throws -> (any Event)? {
         guard let decoder = decoders[recorded.type], recorded.typeVersion <= decoder.version else {
             if decoders[recorded.type] == nil, let version = known[recorded.type], recorded.typeVersion <= version { return nil }
             let key = "\(recorded.type)/\(recorded.typeVersion)"
@@ -36,6 +42,7 @@ public final class EventTypeRegistry: Sendable {
             }
             return nil
         }
-        return try decoder.decode(recorded)
+        guard let shared else { return try decoder.decode(recorded) }
+        return try shared.event(at: recorded.position, as: decoder.type) { try decoder.decode(recorded) }
     }
 }

@@ -175,7 +175,7 @@ public struct LogConsumer: Service {
         var items: [ConsumerBatch.Item] = []
         for recorded in events {
             do {
-                if let event = try registry.decode(recorded, logger: logger) {
+                if let event = try registry.decode(recorded, shared: store.decodedEvents, logger: logger) {
                     items.append(.init(recorded: recorded, event: event))
                 }
             } catch {

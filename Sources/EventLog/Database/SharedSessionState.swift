@@ -57,14 +57,14 @@ extension EventStore {
 
     /// Forgets `address`'s incidents of `kind` (once it is blocked, the count starts again).
     public func clearIntrusionScore(address: String, kind: String) async throws {
-        try await client.withConnection { connection in
+        _ = try await client.withConnection { connection in
             try await connection.query("DELETE FROM runtime.ips_scores WHERE address = \(address) AND kind = \(kind)", logger: logger)
         }
     }
 
     /// Removes incidents older than `before` for every address (addresses that never return).
     public func pruneIntrusionScores(before: Date) async throws {
-        try await client.withConnection { connection in
+        _ = try await client.withConnection { connection in
             try await connection.query("DELETE FROM runtime.ips_scores WHERE at < \(before)", logger: logger)
         }
     }

@@ -19,6 +19,8 @@ public final class EventStore: Service, Sendable {
     let codec: PayloadCodec
     let committer: GroupCommitter
     let notifier = LogNotifier()
+    /// Events its followers decoded lately, shared between them.
+    let decodedEvents = DecodedEvents()
 
     public init(client: PostgresClient, configuration: EventLogConfiguration = .init(), logger: Logger) {
         self.client = client

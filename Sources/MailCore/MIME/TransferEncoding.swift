@@ -113,13 +113,15 @@ public enum MessageText {
         let raw = bytes(part.bodyOffset..<(part.bodyOffset + min(part.bodySize, 16 * 1_024)))
         var text = string(TransferEncoding.decode(raw, encoding: part.encoding) ?? raw, charset: part.parameter("charset"))
         if part.subtype == "html" { text = withoutMarkup(text) }
-        // Control characters (a NUL among them) are white space here: the preview is text.
-        text = String(String.UnicodeScalarView(text.unicodeScalars.map { scalar in
-            scalar.value < 0x20 && scalar != "\n" || (0x7F...0x9F).contains(scalar.value) ? " " : scalar
-        }))
         var words: [Substring] = []
         var characters = 0
-        lines: for line in text.split(whereSeparator: \.isNewline) {
+        // Line by line, and only until the preview is long enough: a long message costs no
+        // more than its first lines.
+        lines: for line in text.unicodeScalars.split(whereSeparator: { $0 == "\n" || $0 == "\u{2028}" || $0 == "\u{2029}" }) {
+            // Control characters (a NUL, a CR among them) are white space here: the preview is text.
+            let line = String(String.UnicodeScalarView(line.map { scalar in
+                scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value) ? " " : scalar
+            }))
             let trimmed = line.trimmingCharacters(in: .whitespaces)
             if trimmed == "--" { break } // the signature
             if trimmed.hasPrefix(">") { continue }

@@ -181,29 +181,46 @@ public final class ProjectionEngine: Sendable {
         }
         var cursor = LogCursor.start
         let writer = RowWriter()
-        var pending: [RecordedEvent] = []
         var reachedStop = false
-        repeat {
-            pending = try await store.read(after: cursor, categories: projection.categories, until: limit,
-                                           fenced: true, limit: readBatch, on: nil)
-            for recorded in pending {
+        // Two stages on two cores: while this task applies a batch in log order and writes the
+        // rows, a child task reads and decodes the next one.
+        var batch = try await decodedBatch(projection, after: .start, until: limit)
+        while true {
+            // A batch shorter than asked for is the log's end; one past `stop` needs no follower.
+            let last = batch.last?.recorded.cursor ?? .start
+            let full = batch.count == readBatch && !(stop.map { last > $0 } ?? false)
+            async let following = full ? decodedBatch(projection, after: last, until: limit) : []
+            for (recorded, event) in batch {
                 if let stop, recorded.cursor > stop {
                     reachedStop = true
                     break
                 }
-                try apply(recorded, to: projection, writer: writer)
+                if let event { try apply(event, recorded: recorded, to: projection, writer: writer) }
                 cursor = recorded.cursor
             }
             progress?(cursor.position)
-            if writer.pendingCount >= flushThreshold || pending.count < readBatch || reachedStop {
+            if writer.pendingCount >= flushThreshold || !full || reachedStop {
                 let checkpoint = cursor
                 try await client.transaction(logger: logger) { connection in
                     try await writer.flush(to: target, on: connection, logger: self.logger)
                     try await self.saveState(projection, target: target, cursor: checkpoint, on: connection)
                 }
             }
-        } while pending.count == readBatch && !reachedStop
+            let next = try await following
+            guard full, !reachedStop else { break }
+            batch = next
+        }
         return cursor
+    }
+
+    /// The next batch of a projection's events after `cursor`, each decoded (nil for a type the
+    /// projection passes over).
+    private func decodedBatch(_ projection: any Projection, after cursor: LogCursor,
+                              until limit: EventStore.ReadLimit) async throws -> [(recorded: RecordedEvent, event: (any Event)?)] {
+        let events = try await store.read(after: cursor, categories: projection.categories, until: limit,
+                                          fenced: true, limit: readBatch, on: nil)
+        guard let registry = registries[projection.name] else { return events.map { ($0, nil) } }
+        return try events.map { ($0, try registry.decode($0, logger: logger)) }
     }
 
     /// Applies events after `cursor` on `connection` (inside the caller's transaction), up to

@@ -35,9 +35,15 @@ public final class RowWriter {
         case delete
     }
 
+    /// Rows of `table` whose key starts with one of `prefixes` (all of one length).
+    struct PrefixDeletes {
+        let table: ProjectionTable
+        var prefixes: [[ProjectionValue]]
+    }
+
+    /// Every row of `table`: ends the step before it.
     struct Barrier {
         let table: ProjectionTable
-        let prefix: [ProjectionValue]
     }
 
     /// Rows whose `column` is older than `day` less the window in days that the projection's
@@ -61,7 +67,8 @@ public final class RowWriter {
     }
 
     enum Step {
-        case writes(tables: [String: ProjectionTable], rows: [String: [[ProjectionValue]: Pending]])
+        /// `deletes` run first, then `rows`.
+        case writes(tables: [String: ProjectionTable], rows: [String: [[ProjectionValue]: Pending]], deletes: [PrefixDeletes])
         case deleteAll(Barrier)
         case retain(Retention)
         case updateWhere(BulkUpdate)
@@ -71,6 +78,8 @@ public final class RowWriter {
     private var currentTables: [String: ProjectionTable] = [:]
     /// Pending changes by table name, then key; mutated in place, never copied.
     private var currentRows: [String: [[ProjectionValue]: Pending]] = [:]
+    /// Deletions by key prefix that run before the current step's rows, by table and prefix length.
+    private var currentDeletes: [String: PrefixDeletes] = [:]
     public private(set) var pendingCount = 0
 
     public init() {}
@@ -106,12 +115,24 @@ public final class RowWriter {
         record(table, key: key, .delete)
     }
 
-    /// Deletes every row whose key starts with `prefix`.
+    /// Deletes every row whose key starts with `prefix`. With a prefix, it joins the current
+    /// step instead of ending it (an expunge per message would otherwise cut a rebuild into
+    /// thousands of statements): the step's pending changes to those rows are dropped, since the
+    /// deletion would undo them, and the deletion runs before the step's rows, so the changes
+    /// made after it still land.
     public func deleteAll(from table: ProjectionTable, where prefix: [ProjectionValue]) {
         precondition(prefix.count <= table.primaryKeyCount)
-        closeCurrent()
-        steps.append(.deleteAll(Barrier(table: table, prefix: prefix)))
         pendingCount += 1
+        guard !prefix.isEmpty else {
+            closeCurrent()
+            steps.append(.deleteAll(Barrier(table: table)))
+            return
+        }
+        if let pending = currentRows[table.name] {
+            for key in pending.keys where key.starts(with: prefix) { currentRows[table.name]?.removeValue(forKey: key) }
+        }
+        currentTables[table.name] = table
+        currentDeletes["\(table.name)/\(prefix.count)", default: PrefixDeletes(table: table, prefixes: [])].prefixes.append(prefix)
     }
 
     /// Creates the row with `key` when missing, then applies `changes` to it.
@@ -162,9 +183,11 @@ public final class RowWriter {
     }
 
     private func closeCurrent() {
-        if !currentRows.isEmpty {
-            steps.append(.writes(tables: currentTables, rows: currentRows))
+        if !currentRows.isEmpty || !currentDeletes.isEmpty {
+            steps.append(.writes(tables: currentTables, rows: currentRows,
+                                 deletes: currentDeletes.keys.sorted().map { currentDeletes[$0]! }))
             currentRows = [:]
+            currentDeletes = [:]
         }
     }
 
@@ -309,7 +332,10 @@ public final class RowWriter {
                 try await Self.retain(retention, target: target, on: connection, logger: logger)
             case .updateWhere(let update):
                 try await Self.updateWhere(update, target: target, on: connection, logger: logger)
-            case .writes(let tables, let rows):
+            case .writes(let tables, let rows, let deletes):
+                for group in deletes {
+                    try await Self.delete(group, target: target, on: connection, logger: logger)
+                }
                 var statements: [Statement] = []
                 for name in rows.keys.sorted() {
                     statements += Self.statements(tables[name]!, rows: rows[name]!, target: target)
@@ -319,22 +345,24 @@ public final class RowWriter {
         }
     }
 
-    private static func deleteAll(_ barrier: Barrier, target: ProjectionTarget, on connection: PostgresConnection,
-                                  logger: Logger) async throws {
-        guard !barrier.prefix.isEmpty else {
-            _ = try await connection.query(PostgresQuery(unsafeSQL: "DELETE FROM \(target.qualified(barrier.table.name))"),
-                                           logger: logger)
-            return
-        }
+    private static func delete(_ group: PrefixDeletes, target: ProjectionTarget, on connection: PostgresConnection,
+                               logger: Logger) async throws {
         var json: [UInt8] = []
-        JSONRows.write([barrier.prefix], to: &json)
-        let columns = Array(barrier.table.columns[..<barrier.prefix.count])
+        JSONRows.write(group.prefixes, to: &json)
+        let columns = Array(group.table.columns[..<group.prefixes[0].count])
         let condition = columns.map { "t.\($0.name) = v.\($0.name)" }.joined(separator: " AND ")
         let sql = """
-            DELETE FROM \(target.qualified(barrier.table.name)) t USING \(JSONRows.source(columns)) \
+            DELETE FROM \(target.qualified(group.table.name)) t USING \(JSONRows.source(columns)) \
             WHERE \(condition)
             """
         try await run(sql, json: json, on: connection, logger: logger)
+    }
+
+    /// Empties a table (a prefix delete joins its step instead: `delete(_:target:on:logger:)`).
+    private static func deleteAll(_ barrier: Barrier, target: ProjectionTarget, on connection: PostgresConnection,
+                                  logger: Logger) async throws {
+        _ = try await connection.query(PostgresQuery(unsafeSQL: "DELETE FROM \(target.qualified(barrier.table.name))"),
+                                       logger: logger)
     }
 
     private static func retain(_ retention: Retention, target: ProjectionTarget, on connection: PostgresConnection,

@@ -128,9 +128,11 @@ struct AuditProjectionTests {
                 ["S", "421 4.7.0", "127.0.0.1", "auth.test", "0", "smtp"],
             ])
 
+            // In the order the sessions began: a session's end is recorded after its connection
+            // closes, so the next session's may commit first.
             let messages = try await server.query("""
                 SELECT m.fromaddr, m.subject, m.errorcode, m.authsender, s.helo, (m.size > 0)::text, m.spam::text
-                FROM logdb.messages m JOIN logdb.sessions s USING (sessid) ORDER BY m.msgid
+                FROM logdb.messages m JOIN logdb.sessions s USING (sessid) ORDER BY s.datetime, m.msgid
                 """)
             #expect(messages == [
                 ["sender@good.test", "good", "", "", "good.test", "true", "false"],
@@ -142,7 +144,8 @@ struct AuditProjectionTests {
 
             let recipients = try await server.query("""
                 SELECT m.fromaddr, r.name, r.rcpttype, r.result, (r.rcptid = r.msgid * 10000 + 1)::text
-                FROM logdb.recipients r JOIN logdb.messages m USING (msgid) ORDER BY r.rcptid
+                FROM logdb.recipients r JOIN logdb.messages m USING (msgid) JOIN logdb.sessions s USING (sessid)
+                ORDER BY s.datetime, r.rcptid
                 """)
             #expect(recipients == [
                 ["sender@good.test", "alice@example.com", "N", "accepted for alice", "true"],

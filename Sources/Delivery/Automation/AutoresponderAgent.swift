@@ -27,7 +27,7 @@ public struct AutoresponderAgent: ConsumerAgent {
         let answering = Answering(engine: engine, directory: directory, logger: logger)
         consumer = LogConsumer(name: Self.consumerName, categories: [MailboxStream.category], store: engine.store,
                                registry: EventTypeRegistry([MessageDelivered.self], passingOver: EventCatalogue.all),
-                               logger: logger) { batch, connection in
+                               gather: LogConsumer.unhurried, logger: logger) { batch, connection in
             try await answering.handle(batch, on: connection)
         }
     }

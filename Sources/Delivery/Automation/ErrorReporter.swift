@@ -27,7 +27,7 @@ public struct ErrorReporter: ConsumerAgent {
         consumer = LogConsumer(name: Self.consumerName, categories: [CollectorRunEnded.category, MessageAccepted.category],
                                store: engine.store,
                                registry: EventTypeRegistry([CollectorRunEnded.self, DeliveryAttempted.self], passingOver: EventCatalogue.all),
-                               logger: logger) { batch, connection in
+                               gather: LogConsumer.unhurried, logger: logger) { batch, connection in
             try await reporting.handle(batch, on: connection)
         }
     }

@@ -39,7 +39,7 @@ public struct MailCommandAgent: ConsumerAgent {
         let commands = MailCommands(engine: engine, vault: vault, logins: logins, logger: logger)
         consumer = LogConsumer(name: Self.consumerName, categories: [MessageAccepted.category], store: engine.store,
                                registry: EventTypeRegistry([MessageAccepted.self], passingOver: EventCatalogue.all),
-                               logger: logger) { batch, connection in
+                               gather: LogConsumer.unhurried, logger: logger) { batch, connection in
             try await commands.handle(batch, on: connection)
         }
     }

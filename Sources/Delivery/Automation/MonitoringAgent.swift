@@ -27,7 +27,7 @@ public struct MonitoringAgent: ConsumerAgent {
         let monitoring = Monitoring(engine: engine, directory: directory, logger: logger)
         consumer = LogConsumer(name: Self.consumerName, categories: [MessageAccepted.category], store: engine.store,
                                registry: EventTypeRegistry([MessageAccepted.self], passingOver: EventCatalogue.all),
-                               logger: logger) { batch, connection in
+                               gather: LogConsumer.unhurried, logger: logger) { batch, connection in
             try await monitoring.handle(batch, on: connection)
         }
     }

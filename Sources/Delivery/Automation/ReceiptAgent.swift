@@ -23,7 +23,7 @@ public struct ReceiptAgent: ConsumerAgent {
         let receipts = Receipts(engine: engine, directory: directory, logger: logger)
         consumer = LogConsumer(name: Self.consumerName, categories: [MessageAccepted.category], store: engine.store,
                                registry: EventTypeRegistry([Delivered.self], passingOver: EventCatalogue.all),
-                               logger: logger) { batch, connection in
+                               gather: LogConsumer.unhurried, logger: logger) { batch, connection in
             try await receipts.handle(batch, on: connection)
         }
     }

@@ -22,7 +22,7 @@ public struct CollectionReplies: ConsumerAgent {
         logger[metadataKey: "consumer"] = "\(Self.consumerName)"
         consumer = LogConsumer(name: Self.consumerName, categories: [MessageAccepted.category], store: engine.store,
                                registry: EventTypeRegistry([MessageAccepted.self], passingOver: EventCatalogue.all),
-                               logger: logger) { [logger] batch, connection in
+                               gather: LogConsumer.unhurried, logger: logger) { [logger] batch, connection in
             try await Self.handle(batch, engine: engine, on: connection, logger: logger)
         }
     }

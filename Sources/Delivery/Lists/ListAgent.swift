@@ -27,7 +27,7 @@ public struct ListAgent: ConsumerAgent {
         consumer = LogConsumer(name: Self.consumerName, categories: [MessageAccepted.category, ListPostDistributed.category],
                                store: engine.store,
                                registry: EventTypeRegistry([MessageAccepted.self, ListPostModerated.self], passingOver: EventCatalogue.all),
-                               logger: logger) { batch, connection in
+                               gather: LogConsumer.unhurried, logger: logger) { batch, connection in
             try await work.handle(batch, on: connection)
         }
     }

@@ -72,18 +72,20 @@ public struct LogConsumer: Service {
     let logger: Logger
     /// How long a wake-up is left to gather more appends before the next batch is read. Short
     /// for a consumer others wait on (local delivery); longer for one nobody waits on (the
-    /// audit tables, the ledger), so under load it reads a few large batches instead of one
-    /// small batch per commit.
+    /// audit tables, the ledger, the agents that answer mail), so under load it reads a few
+    /// large batches instead of one small batch per commit, and finds the events it reads
+    /// already decoded by the quicker followers.
     public var gather: Duration = .milliseconds(20)
     /// The gather of consumers nobody waits on.
     public static let unhurried: Duration = .milliseconds(100)
 
     /// `categories` empty reads every category. `lockName` defaults to `pillarbox consumer NAME`.
     public init(name: String, categories: [String] = [], store: EventStore, registry: EventTypeRegistry,
-                checkpoint: Checkpoint? = nil, lockName: String? = nil, batchSize: Int = 500, logger: Logger,
-                handler: @escaping Handler) {
+                checkpoint: Checkpoint? = nil, lockName: String? = nil, batchSize: Int = 500,
+                gather: Duration = .milliseconds(20), logger: Logger, handler: @escaping Handler) {
         self.init(name: name, categories: categories, store: store, reading: .events(registry), checkpoint: checkpoint,
                   lockName: lockName, batchSize: batchSize, logger: logger, handler: handler)
+        self.gather = gather
     }
 
     /// A consumer of content hashes (`.contentHashes`) or of events, reading every category

@@ -210,38 +210,33 @@ struct TwoProcessTests {
                     s.quit()
                 except Exception:
                     pass
-        def pop3_reader(n):
+        def reader(n, read):
+            # Until the load stops: one session at a time, on each process in turn.
             i = 0
             while running():
                 i += 1
-                ports = PORTS if (i + n) % 2 == 0 else B
                 try:
-                    p = poplib.POP3('127.0.0.1', ports['pop3'], timeout=60)
-                    p.user('bob'); p.pass_('bob-pass')
-                    count, _ = p.stat()
-                    if count:
-                        p.retr(count)
-                    p.quit()
+                    read(PORTS if (i + n) % 2 == 0 else B)
                 except Exception:
                     pass
-        def imap_reader(n):
-            i = 0
-            while running():
-                i += 1
-                ports = PORTS if (i + n) % 2 == 0 else B
-                try:
-                    m = imaplib.IMAP4('127.0.0.1', ports['imap'], timeout=60)
-                    m.login('alice', 'alice-pass')
-                    typ, data = m.select('INBOX')
-                    if int(data[0]):
-                        m.fetch('1:*', '(UID FLAGS)')
-                        m.store(data[0].decode(), '+FLAGS', '(\\\\Seen)')
-                    m.logout()
-                except Exception:
-                    pass
+        def pop3_read(ports):
+            p = poplib.POP3('127.0.0.1', ports['pop3'], timeout=60)
+            p.user('bob'); p.pass_('bob-pass')
+            count, _ = p.stat()
+            if count:
+                p.retr(count)
+            p.quit()
+        def imap_read(ports):
+            m = imaplib.IMAP4('127.0.0.1', ports['imap'], timeout=60)
+            m.login('alice', 'alice-pass')
+            typ, data = m.select('INBOX')
+            if int(data[0]):
+                m.fetch('1:*', '(UID FLAGS)')
+                m.store(data[0].decode(), '+FLAGS', '(\\\\Seen)')
+            m.logout()
         threads = [threading.Thread(target=sender, args=(n,)) for n in range(4)]
-        threads += [threading.Thread(target=pop3_reader, args=(n,)) for n in range(2)]
-        threads += [threading.Thread(target=imap_reader, args=(n,)) for n in range(2)]
+        threads += [threading.Thread(target=reader, args=(n, pop3_read)) for n in range(2)]
+        threads += [threading.Thread(target=reader, args=(n, imap_read)) for n in range(2)]
         for t in threads: t.start()
         for t in threads: t.join()
         print('{}')

@@ -11,6 +11,7 @@ public enum EventCatalogue {
         UserCreated.self,
         UserChanged.self,
         UserRemoved.self,
+        UserKeyDestroyed.self,
         AliasAdded.self,
         AliasRemoved.self,
         GroupCreated.self,

@@ -14,7 +14,7 @@ struct Pillarbox: AsyncParsableCommand {
                       DatabaseCommand.self, ConfigCommand.self, SenderCommand.self, LANCommand.self,
                       ConnectionCommand.self, ScheduleCommand.self, ConnectCommand.self, DKIMCommand.self, DMARCCommand.self,
                       TLSReportCommand.self, SummaryCommand.self, ErrorsCommand.self, AdminCommand.self, CollectorCommand.self, CollectCommand.self,
-                      AutoresponderCommand.self, FolderCommand.self]
+                      AutoresponderCommand.self, FolderCommand.self, EraseCommand.self]
     )
 
     /// As ArgumentParser's, except that a database error is reported with PostgreSQL's own

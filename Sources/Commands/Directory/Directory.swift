@@ -184,7 +184,16 @@ public struct Directory: Sendable {
     public func removeUser(_ name: String) async throws {
         let id = name.lowercased()
         try await change { transaction, directory in
-            guard let user = directory.users[id] else { throw DirectoryError.notFound("user", name) }
+            guard directory.users[id] != nil else { throw DirectoryError.notFound("user", name) }
+            return try await removal(of: id, in: transaction, directory: directory)
+        }
+    }
+
+    /// The facts that remove user `id` (and their aliases, memberships and mail), with the mail
+    /// account closed and their secrets deleted in `transaction`.
+    func removal(of id: String, in transaction: ProjectionTransaction,
+                 directory: DirectorySnapshot) async throws -> ([any Event], Void) {
+            guard let user = directory.users[id] else { throw DirectoryError.notFound("user", id) }
             if user.admin && directory.users.values.filter(\.admin).count == 1 {
                 throw DirectoryError.inUse("\(user.name) is the last administrator")
             }
@@ -205,7 +214,6 @@ public struct Directory: Sendable {
             try await mail.closeAccount(id, in: transaction)
             try await transaction.connection.query("DELETE FROM vault.secrets WHERE subject = \(id)", logger: logger)
             return (events, ())
-        }
     }
 
     /// Checks a password given in clear against the user's credentials; nil when there is no such user.

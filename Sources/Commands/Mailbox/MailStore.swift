@@ -76,7 +76,7 @@ public struct MailStore: Sendable {
     @discardableResult
     public func deliver(_ message: [UInt8], to users: [String], mailbox: String = "INBOX", flags: [String] = [],
                         internalDate: Date? = nil) async throws -> [Stored] {
-        let blob = BlobData(message)
+        let blob = BlobData(message, holders: users.map { .user($0) })
         let summary = MIMEParser.summariseForStorage(message, limits: mimeLimits)
         let date = internalDate ?? clock()
         return try await engine.transaction { transaction in
@@ -107,7 +107,7 @@ public struct MailStore: Sendable {
                                         blob: blob.id)
             appends.append(PendingAppend(stream: stream, expectedVersion: expected, events: [
                 PendingEvent(MessageDelivered(message: message, summary: summary).stamped(), blobs: index == 0 ? [blob] : []),
-            ]))
+            ], grants: [BlobGrant(blob.id, to: .user(user))]))
             stored.append(Stored(user: user, mailboxID: target.id, uidValidity: target.uidValidity, uid: target.uidNext))
         }
         return (appends, stored)
@@ -156,6 +156,7 @@ public struct MailStore: Sendable {
             var folderIDs = ["INBOX": inbox.id]
             var next = [inbox.id: (uid: inbox.uidNext, modSeq: inbox.highestModSeq + 1)]
             var events: [PendingEvent] = []
+            var grants: [BlobGrant] = []
             for delivery in perUser[user] ?? [] {
                 if folderIDs[delivery.mailbox] == nil {
                     let found = try await reader.mailbox(user, named: delivery.mailbox, on: transaction.connection)
@@ -172,9 +173,10 @@ public struct MailStore: Sendable {
                                             internalDate: Self.wholeSeconds(delivery.internalDate), size: delivery.size,
                                             blob: delivery.blob)
                 events.append(PendingEvent(MessageDelivered(message: message, summary: delivery.summary).stamped()))
+                grants.append(BlobGrant(delivery.blob, to: .user(user)))
                 next[id] = (uid + 1, modSeq + 1)
             }
-            appends.append(PendingAppend(stream: stream, expectedVersion: expected, events: events))
+            appends.append(PendingAppend(stream: stream, expectedVersion: expected, events: events, grants: grants))
         }
         return (appends, skipped)
     }
@@ -182,7 +184,7 @@ public struct MailStore: Sendable {
     /// IMAP APPEND: stores a message in the named folder; returns its UIDVALIDITY and UID (RFC 4315 APPENDUID).
     public func append(_ message: [UInt8], user: String, mailbox name: String, flags: [String] = [],
                        internalDate: Date? = nil) async throws -> Stored {
-        let blob = BlobData(message)
+        let blob = BlobData(message, holders: [.user(user)])
         return try await append(blob: blob.id, size: Int64(message.count), summary: MIMEParser.summariseForStorage(message, limits: mimeLimits),
                                 user: user, mailbox: name, flags: flags, internalDate: internalDate) { _ in [blob] }
     }
@@ -195,7 +197,7 @@ public struct MailStore: Sendable {
         let summary = try MappedFile(path: path).withBytes { MIMEParser.summariseForStorage($0, limits: mimeLimits) }
         return try await append(blob: blob, size: size, summary: summary, user: user, mailbox: name, flags: flags,
                                 internalDate: internalDate) { transaction in
-            try await transaction.storeBlob(blob, size: size, fromFile: path)
+            try await transaction.storeBlob(blob, size: size, fromFile: path, holders: [.user(user)])
             return []
         }
     }
@@ -231,13 +233,13 @@ public struct MailStore: Sendable {
         for item in items {
             switch item.content {
             case .bytes(let message):
-                let blob = BlobData(message)
+                let blob = BlobData(message, holders: [.user(user)])
                 prepared.append((blob.id, Int64(message.count), MIMEParser.summariseForStorage(message, limits: mimeLimits),
                                  item.flags, item.internalDate, { _ in [blob] }))
             case .spooled(let path, let blob, let size):
                 let summary = try MappedFile(path: path).withBytes { MIMEParser.summariseForStorage($0, limits: mimeLimits) }
                 prepared.append((blob, size, summary, item.flags, item.internalDate, { transaction in
-                    try await transaction.storeBlob(blob, size: size, fromFile: path)
+                    try await transaction.storeBlob(blob, size: size, fromFile: path, holders: [.user(user)])
                     return []
                 }))
             }
@@ -420,7 +422,8 @@ public struct MailStore: Sendable {
                 pairs.append((message.uid, copy.uid))
             }
             guard !events.isEmpty else { return CopyResult(uidValidity: targetMailbox.uidValidity, uids: []) }
-            try await transaction.append(events, to: stream, expectedVersion: expected)
+            let grants = Set(messages.map(\.blob)).map { BlobGrant($0, to: .user(targetOwner)) }
+            try await transaction.append([PendingAppend(stream: stream, expectedVersion: expected, events: events, grants: grants)])
             if move {
                 _ = try await expunge(user: sourceOwner, mailboxID: source, uids: pairs.map(\.0), onlyDeleted: false, in: transaction)
             }

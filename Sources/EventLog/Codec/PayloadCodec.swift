@@ -12,12 +12,23 @@ public enum StorageCodec: Int16, Sendable {
     case zstd = 1
 }
 
+extension StorageCodec {
+    /// Added to a body row's codec when its bytes are sealed under the body's data key
+    /// (KeyStore.swift): open them first, then decode them with the codec below the flag.
+    static let sealedFlag: Int16 = 0x100
+}
+
 /// A payload or blob ready for its row.
 struct EncodedBytes: Sendable {
     let codec: StorageCodec
     /// 0 when no dictionary was used.
     let dictionaryID: Int32
     let bytes: ByteBuffer
+    /// Sealed under the body's data key after compression.
+    var sealed = false
+
+    /// The codec as its row records it.
+    var wireCodec: Int16 { codec.rawValue | (sealed ? StorageCodec.sealedFlag : 0) }
 }
 
 /// Compresses event payloads with the newest trained dictionary and decompresses any row with

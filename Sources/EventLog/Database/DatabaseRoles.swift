@@ -64,6 +64,8 @@ public enum DatabaseRoles {
             "GRANT USAGE ON ALL SEQUENCES IN SCHEMA eventlog TO \(quoted)",
             "GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA eventlog TO \(quoted)",
             "GRANT SELECT, INSERT, DELETE ON vault.secrets TO \(quoted)",
+            "GRANT USAGE ON SCHEMA keystore TO \(quoted)",
+            "GRANT SELECT, INSERT, DELETE ON keystore.holder_keys, keystore.blob_keys TO \(quoted)",
             "GRANT SELECT ON public.pillarbox_migrations TO \(quoted)",
             "GRANT USAGE ON SCHEMA runtime TO \(quoted)",
             "GRANT SELECT, INSERT, UPDATE, DELETE ON runtime.maildrop_leases, runtime.recent_claims, runtime.ips_scores TO \(quoted)",

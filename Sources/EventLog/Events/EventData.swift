@@ -92,10 +92,14 @@ public struct BlobID: Hashable, Sendable, Codable, CustomStringConvertible {
 public struct BlobData: Sendable {
     public let id: BlobID
     public let bytes: [UInt8]
+    /// Who can read it once stored sealed (KeyStore.swift): the users whose folders it goes to,
+    /// and the transit holder while the server itself still has work to do with it.
+    public let holders: [BlobHolder]
 
-    public init(_ bytes: [UInt8]) {
+    public init(_ bytes: [UInt8], holders: [BlobHolder] = [.transit]) {
         self.id = BlobID.of(bytes)
         self.bytes = bytes
+        self.holders = holders
     }
 }
 

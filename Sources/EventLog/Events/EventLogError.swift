@@ -58,3 +58,15 @@ public struct BlobTampered: Error, Equatable, CustomStringConvertible {
 
     public var description: String { "blob \(blob.hex) does not match its SHA-256: its stored bytes were altered" }
 }
+
+/// A sealed body no live key opens any more: every holder's key was destroyed (erasure), or the
+/// store was opened without the key directory that seals them.
+public struct BlobErased: Error, Equatable, CustomStringConvertible {
+    public let blob: BlobID
+
+    public init(blob: BlobID) {
+        self.blob = blob
+    }
+
+    public var description: String { "blob \(blob.hex) is sealed and no key that opens it is left: it was erased" }
+}

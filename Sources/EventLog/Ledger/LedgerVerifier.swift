@@ -51,6 +51,8 @@ public struct LedgerVerifier: Sendable {
         public var newestHead: LedgerHead?
         /// Message bodies re-hashed.
         public var blobs: Int64 = 0
+        /// Sealed message bodies no key opens any more (erased), not re-hashed.
+        public var erasedBlobs: Int64 = 0
         /// The first mismatch, or nil when the log is intact.
         public var failure: Failure?
     }
@@ -254,38 +256,57 @@ public struct LedgerVerifier: Sendable {
         return .success(heads)
     }
 
-    /// Re-hashes every blob (in pieces for chunked ones); the first mismatch, with the events
-    /// that refer to it.
+    /// Re-hashes every blob (in pieces for chunked ones), opening sealed ones through any live
+    /// wrap; the first mismatch, with the events that refer to it. A sealed body whose every
+    /// wrap was destroyed is counted as erased: it can no longer be opened, by this check either.
     private func checkBlobs(report: inout Report) async throws -> Failure? {
         var after = ByteBuffer(bytes: [UInt8]())
         while true {
             let rows = try await client.query("""
-                SELECT sha256, codec, dict_id, data, chunks FROM eventlog.blobs
-                WHERE sha256 > \(after) ORDER BY sha256 LIMIT 64
+                SELECT \(unescaped: EventStore.storedBlobColumns)
+                WHERE b.sha256 > \(after) ORDER BY b.sha256 LIMIT 64
                 """, logger: logger)
             var count = 0
-            var chunked: [BlobID] = []
+            var chunked: [EventStore.StoredBlob] = []
             var bad: BlobID?
-            for try await (key, codec, dictionaryID, data, chunks) in rows.decode((ByteBuffer, Int16, Int32?, ByteBuffer, Int32).self) {
+            for try await row in rows.decode(EventStore.StoredBlobRow.self) {
                 count += 1
-                after = key
-                let id = BlobID(digest: Array(key.readableBytesView))
-                if chunks > 0 {
-                    chunked.append(id)
+                after = row.0
+                let stored: EventStore.StoredBlob
+                do {
+                    stored = try store.storedBlob(row)
+                } catch is BlobErased {
+                    report.erasedBlobs += 1
+                    continue
+                } catch is KeyStore.Failure {
+                    if bad == nil { bad = BlobID(digest: Array(row.0.readableBytesView)) }
                     continue
                 }
-                let bytes = try await store.codec.decode(codec: codec, dictionaryID: dictionaryID, bytes: data, position: 0,
-                                                         client: client, logger: logger)
-                report.blobs += 1
-                if bad == nil, Array(SHA256.hash(data: bytes)) != id.bytes { bad = id }
-            }
-            for id in chunked where bad == nil {
-                var hasher = SHA256()
-                try await client.withConnection { connection in
-                    try await store.forEachChunk(of: id, on: connection) { hasher.update(data: $0) }
+                if stored.chunks > 0 {
+                    chunked.append(stored)
+                    continue
                 }
                 report.blobs += 1
-                if Array(hasher.finalize()) != id.bytes { bad = id }
+                do {
+                    let bytes = try await store.decodePiece(of: stored.id, piece: 0, codec: stored.codec,
+                                                            dictionaryID: stored.dictionaryID, data: stored.data,
+                                                            dataKey: stored.dataKey)
+                    if bad == nil, Array(SHA256.hash(data: bytes)) != stored.id.bytes { bad = stored.id }
+                } catch is BlobTampered {
+                    if bad == nil { bad = stored.id }
+                }
+            }
+            for stored in chunked where bad == nil {
+                var hasher = SHA256()
+                do {
+                    try await client.withConnection { connection in
+                        try await store.forEachChunk(of: stored, on: connection) { hasher.update(data: $0) }
+                    }
+                    if Array(hasher.finalize()) != stored.id.bytes { bad = stored.id }
+                } catch is BlobTampered {
+                    bad = stored.id
+                }
+                report.blobs += 1
             }
             if let bad { return try await blobFailure(bad) }
             if count < 64 { return nil }

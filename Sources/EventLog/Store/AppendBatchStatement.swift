@@ -6,9 +6,19 @@ import PostgresNIO
 /// `eventlog.append_batch` as a prepared statement: a whole batch of appends in one round trip.
 struct AppendBatchStatement: PostgresPreparedStatement {
     static let sql = """
+        WITH wraps AS (\(wrapInsert(from: 20)))
         SELECT outcome, current_version, positions FROM eventlog.append_batch(
             $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
         """
+
+    /// The statement's data keys go in with it, in its transaction (parameters `first`…`first + 2`).
+    /// A wrap for a body the append then refuses is harmless: it opens nothing that is stored.
+    static func wrapInsert(from first: Int) -> String {
+        """
+        INSERT INTO keystore.blob_keys (sha256, key_id, wrapped)
+        SELECT * FROM unnest($\(first)::bytea[], $\(first + 1)::uuid[], $\(first + 2)::bytea[]) ON CONFLICT DO NOTHING
+        """
+    }
     typealias Row = (Int16, Int64, [Int64])
 
     /// Outcome codes documented on the SQL function.
@@ -41,6 +51,9 @@ struct AppendBatchStatement: PostgresPreparedStatement {
     var blobCodecs: [Int16] = []
     var blobDictionaryIDs: [Int32] = []
     var blobData: [ByteBuffer] = []
+    var wrapBlobs: [ByteBuffer] = []
+    var wrapKeyIDs: [UUID] = []
+    var wrapData: [ByteBuffer] = []
 
     init(groups: [PreparedGroup]) {
         for (groupIndex, group) in groups.enumerated() {
@@ -64,16 +77,21 @@ struct AppendBatchStatement: PostgresPreparedStatement {
                 for blob in append.blobs {
                     blobHashes.append(ByteBuffer(bytes: blob.id.bytes))
                     blobSizes.append(blob.size)
-                    blobCodecs.append(blob.contents.codec.rawValue)
+                    blobCodecs.append(blob.contents.wireCodec)
                     blobDictionaryIDs.append(blob.contents.dictionaryID)
                     blobData.append(blob.contents.bytes)
+                }
+                for wrap in append.wraps {
+                    wrapBlobs.append(ByteBuffer(bytes: wrap.blob.bytes))
+                    wrapKeyIDs.append(wrap.keyID)
+                    wrapData.append(ByteBuffer(bytes: wrap.wrapped))
                 }
             }
         }
     }
 
     func makeBindings() throws -> PostgresBindings {
-        var bindings = PostgresBindings(capacity: 19)
+        var bindings = PostgresBindings(capacity: 22)
         bindings.append(streamKeys)
         bindings.append(categories)
         bindings.append(expected)
@@ -93,6 +111,9 @@ struct AppendBatchStatement: PostgresPreparedStatement {
         bindings.append(blobCodecs)
         bindings.append(blobDictionaryIDs)
         bindings.append(blobData)
+        bindings.append(wrapBlobs)
+        bindings.append(wrapKeyIDs)
+        bindings.append(wrapData)
         return bindings
     }
 

@@ -7,6 +7,7 @@ import PostgresNIO
 /// means it did not apply and wrote nothing; the caller then goes through `append_batch`.
 struct AppendOneStatement: PostgresPreparedStatement {
     static let sql = """
+        WITH wraps AS (\(AppendBatchStatement.wrapInsert(from: 16)))
         SELECT current_version, positions FROM eventlog.append_one($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
         """
     typealias Row = (Int64, [Int64])
@@ -14,7 +15,7 @@ struct AppendOneStatement: PostgresPreparedStatement {
     let batch: AppendBatchStatement
 
     func makeBindings() throws -> PostgresBindings {
-        var bindings = PostgresBindings(capacity: 15)
+        var bindings = PostgresBindings(capacity: 18)
         bindings.append(batch.streamKeys[0])
         bindings.append(batch.expected[0])
         bindings.append(batch.eventIDs)
@@ -30,6 +31,9 @@ struct AppendOneStatement: PostgresPreparedStatement {
         bindings.append(batch.blobCodecs)
         bindings.append(batch.blobDictionaryIDs)
         bindings.append(batch.blobData)
+        bindings.append(batch.wrapBlobs)
+        bindings.append(batch.wrapKeyIDs)
+        bindings.append(batch.wrapData)
         return bindings
     }
 

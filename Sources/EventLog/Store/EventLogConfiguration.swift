@@ -15,6 +15,10 @@ public struct EventLogConfiguration: Sendable, Equatable {
     public var blobCompressionLevel: Int32 = 3
     /// Largest payload or blob that will be decompressed. Default 256 MiB.
     public var maxDecodedBytes: Int = 256 << 20
+    /// Store new message bodies sealed (AES-256-GCM under a data key wrapped for each holder,
+    /// KeyStore.swift), so erasing a user can make their mail unreadable. Default on; bodies
+    /// stored either way stay readable.
+    public var sealBodies: Bool = true
 
     public init() {}
 }

@@ -21,11 +21,16 @@ public final class EventStore: Service, Sendable {
     let notifier = LogNotifier()
     /// Events its followers decoded lately, shared between them.
     let decodedEvents = DecodedEvents()
+    /// The keys that seal message bodies; nil for a store opened without the key directory,
+    /// which stores bodies unsealed and cannot read sealed ones.
+    public let keyStore: KeyStore?
 
-    public init(client: PostgresClient, configuration: EventLogConfiguration = .init(), logger: Logger) {
+    public init(client: PostgresClient, configuration: EventLogConfiguration = .init(), keys: KeyDirectory? = nil,
+                logger: Logger) {
         self.client = client
         self.configuration = configuration
         self.logger = logger
+        self.keyStore = keys.map { KeyStore(keys: $0, logger: logger) }
         self.codec = PayloadCodec(level: configuration.compressionLevel,
                                   blobLevel: configuration.blobCompressionLevel,
                                   decodedLimit: configuration.maxDecodedBytes)
@@ -72,8 +77,8 @@ public final class EventStore: Service, Sendable {
     /// Appends to several streams in one transaction: all of them, or none when any check fails.
     @discardableResult
     public func append(_ appends: [StreamAppend]) async throws -> [AppendResult] {
-        let group = PreparedGroup(appends: try appends.map(prepare))
-        return try await committer.submit(group)
+        let group = PreparedGroup(appends: try await prepare(appends))
+        return try await forgettingDestroyedKeys(group) { try await committer.submit(group) }
     }
 
     /// Appends inside the caller's transaction on `connection`, bypassing group commit: the
@@ -81,25 +86,99 @@ public final class EventStore: Service, Sendable {
     /// atomically with the events, such as inline projections.
     @discardableResult
     public func append(_ appends: [StreamAppend], on connection: PostgresConnection) async throws -> [AppendResult] {
-        let group = PreparedGroup(appends: try appends.map(prepare))
-        return try await AppendBatchStatement.run([group], on: connection, logger: logger)[0].get()
+        let group = PreparedGroup(appends: try await prepare(appends))
+        return try await forgettingDestroyedKeys(group) {
+            try await AppendBatchStatement.run([group], on: connection, logger: logger)[0].get()
+        }
     }
 
-    private func prepare(_ append: StreamAppend) throws -> PreparedAppend {
+    /// Whether new bodies are stored sealed.
+    var sealsBodies: Bool { keyStore != nil && configuration.sealBodies }
+
+    private func prepare(_ appends: [StreamAppend]) async throws -> [PreparedAppend] {
+        var prepared: [PreparedAppend] = []
+        prepared.reserveCapacity(appends.count)
+        for append in appends { prepared.append(try await prepare(append)) }
+        return prepared
+    }
+
+    private func prepare(_ append: StreamAppend) async throws -> PreparedAppend {
         guard !append.events.isEmpty else { throw EventLogError.emptyAppend(stream: append.stream.key) }
         var blobs: [PreparedAppend.Blob] = []
+        var wraps: [BlobWrap] = []
         var seenBlobs = Set<BlobID>()
-        let events = try append.events.map { event in
+        var events: [PreparedAppend.Event] = []
+        events.reserveCapacity(append.events.count)
+        for event in append.events {
             guard EventCoding.isValidType(event.type) else { throw EventLogError.invalidEventType(event.type) }
             for blob in event.blobs where seenBlobs.insert(blob.id).inserted {
-                blobs.append(.init(id: blob.id, size: Int64(blob.bytes.count), contents: try codec.encodeBlob(blob.bytes)))
+                var contents = try codec.encodeBlob(blob.bytes)
+                if sealsBodies, let keyStore {
+                    let dataKey = KeyStore.dataKey(of: blob.bytes)
+                    keyStore.remember(dataKey, of: blob.id)
+                    contents = EncodedBytes(codec: contents.codec, dictionaryID: contents.dictionaryID,
+                                            bytes: try KeyStore.seal(contents.bytes, of: blob.id, piece: 0, using: dataKey),
+                                            sealed: true)
+                    wraps += try await self.wraps(of: blob.id, dataKey: dataKey, for: blob.holders)
+                }
+                blobs.append(.init(id: blob.id, size: Int64(blob.bytes.count), contents: contents))
             }
-            return PreparedAppend.Event(
+            events.append(PreparedAppend.Event(
                 eventID: event.eventID, type: event.type, typeVersion: event.typeVersion,
                 payload: try codec.encodePayload(event.json),
-                correlationID: event.correlationID, causationID: event.causationID)
+                correlationID: event.correlationID, causationID: event.causationID))
         }
-        return PreparedAppend(stream: append.stream, expected: append.expectedVersion, events: events, blobs: blobs)
+        wraps += try await grantWraps(append.grants)
+        return PreparedAppend(stream: append.stream, expected: append.expectedVersion, events: events, blobs: blobs, wraps: wraps)
+    }
+
+    /// A body's data key wrapped for each of `holders`.
+    private func wraps(of blob: BlobID, dataKey: SymmetricKey, for holders: [BlobHolder]) async throws -> [BlobWrap] {
+        guard let keyStore else { return [] }
+        var wraps: [BlobWrap] = []
+        for holder in Set(holders) {
+            let holderKey = try await keyStore.holderKey(holder, client: client)
+            wraps.append(try KeyStore.wrap(dataKey, of: blob, keyID: holderKey.id, under: holderKey.key))
+        }
+        return wraps
+    }
+
+    /// Wraps for bodies stored earlier: their data keys come from this process's memory or
+    /// from any wrap still live. A body stored unsealed, or erased, gets none.
+    private func grantWraps(_ grants: [BlobGrant]) async throws -> [BlobWrap] {
+        guard sealsBodies, let keyStore, !grants.isEmpty else { return [] }
+        var wraps: [BlobWrap] = []
+        for (blob, holders) in Dictionary(grouping: grants, by: \.blob) {
+            guard let dataKey = try await dataKey(of: blob, keyStore: keyStore) else { continue }
+            wraps += try await self.wraps(of: blob, dataKey: dataKey, for: holders.map(\.holder))
+        }
+        return wraps
+    }
+
+    /// The data key of a stored body through any live wrap; nil when it has none.
+    private func dataKey(of blob: BlobID, keyStore: KeyStore) async throws -> SymmetricKey? {
+        if let known = keyStore.rememberedKey(of: blob) { return known }
+        let rows = try await client.query("""
+            SELECT k.key_id, k.holder, k.server_key_id, k.sealed, bk.wrapped
+              FROM keystore.blob_keys bk JOIN keystore.holder_keys k ON k.key_id = bk.key_id
+             WHERE bk.sha256 = \(ByteBuffer(bytes: blob.bytes)) LIMIT 1
+            """, logger: logger)
+        for try await (keyID, holder, serverKeyID, sealed, wrapped) in rows.decode((UUID, String, String, ByteBuffer, ByteBuffer).self) {
+            return try keyStore.unwrap(blob: blob, keyID: keyID, holder: holder, serverKeyID: serverKeyID,
+                                       sealedHolderKey: sealed, wrapped: wrapped)
+        }
+        return nil
+    }
+
+    /// Runs an append; when a wrap in it named a holder key another process has destroyed
+    /// since, forgets the cached holder keys so the writer's retry makes or finds the live one.
+    private func forgettingDestroyedKeys<T>(_ group: PreparedGroup, _ body: () async throws -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch let error as PSQLError where error.serverInfo?[.sqlState] == "23503" {
+            if group.appends.contains(where: { !$0.wraps.isEmpty }) { keyStore?.forgetHolderKeys() }
+            throw error
+        }
     }
 
     // MARK: Reading
@@ -266,42 +345,93 @@ public final class EventStore: Service, Sendable {
     /// `storeBlob(_:size:fromFile:on:)`): a large message and the event that refers to it
     /// commit together.
     @discardableResult
-    public func append(_ appends: [StreamAppend], storingBlob id: BlobID, size: Int64, fromFile path: String) async throws -> [AppendResult] {
+    public func append(_ appends: [StreamAppend], storingBlob id: BlobID, size: Int64, fromFile path: String,
+                       holders: [BlobHolder] = [.transit]) async throws -> [AppendResult] {
         try await client.transaction(logger: logger) { connection in
-            try await storeBlob(id, size: size, fromFile: path, on: connection)
+            try await storeBlob(id, size: size, fromFile: path, holders: holders, on: connection)
             return try await append(appends, on: connection)
         }
     }
 
+    /// A body row with, when it is sealed, one live wrap of its data key and that wrap's holder
+    /// key (any holder's: who may see which message is the projections' business).
+    static let storedBlobColumns = """
+        b.sha256, b.codec, b.dict_id, b.data, b.chunks, w.key_id, w.holder, w.server_key_id, w.sealed, w.wrapped
+        FROM eventlog.blobs b LEFT JOIN LATERAL (
+            SELECT k.key_id, k.holder, k.server_key_id, k.sealed, bk.wrapped
+              FROM keystore.blob_keys bk JOIN keystore.holder_keys k ON k.key_id = bk.key_id
+             WHERE bk.sha256 = b.sha256 AND b.codec >= 256 LIMIT 1) w ON true
+        """
+    typealias StoredBlobRow = (ByteBuffer, Int16, Int32?, ByteBuffer, Int32, UUID?, String?, String?, ByteBuffer?, ByteBuffer?)
+
+    /// What reading one body needs from its row.
+    struct StoredBlob {
+        let id: BlobID
+        let codec: Int16
+        let dictionaryID: Int32?
+        let data: ByteBuffer
+        let chunks: Int32
+        /// The data key of a sealed body; nil for one stored unsealed.
+        let dataKey: SymmetricKey?
+    }
+
+    /// A body row as read; throws `BlobErased` for a sealed body without a live wrap.
+    func storedBlob(_ row: StoredBlobRow) throws -> StoredBlob {
+        let (key, codec, dictionaryID, data, chunks, keyID, holder, serverKeyID, sealed, wrapped) = row
+        let id = BlobID(digest: Array(buffer: key))
+        var dataKey: SymmetricKey?
+        if codec & StorageCodec.sealedFlag != 0 {
+            guard let keyStore, let keyID, let holder, let serverKeyID, let sealed, let wrapped else {
+                throw BlobErased(blob: id)
+            }
+            dataKey = try keyStore.unwrap(blob: id, keyID: keyID, holder: holder, serverKeyID: serverKeyID,
+                                          sealedHolderKey: sealed, wrapped: wrapped)
+        }
+        return StoredBlob(id: id, codec: codec, dictionaryID: dictionaryID, data: data, chunks: chunks, dataKey: dataKey)
+    }
+
+    /// One stored piece (a whole body, or chunk `piece`) opened and decompressed.
+    func decodePiece(of id: BlobID, piece: Int32, codec: Int16, dictionaryID: Int32?, data: ByteBuffer,
+                     dataKey: SymmetricKey?) async throws -> [UInt8] {
+        var bytes = data
+        if codec & StorageCodec.sealedFlag != 0 {
+            guard let dataKey else { throw BlobErased(blob: id) }
+            bytes = try KeyStore.open(data, of: id, piece: piece, using: dataKey)
+        }
+        return try await self.codec.decode(codec: codec & ~StorageCodec.sealedFlag, dictionaryID: dictionaryID, bytes: bytes,
+                                           position: 0, client: client, logger: logger)
+    }
+
     /// Several blobs in one query, on the caller's connection; missing ones are left out. Each
-    /// is checked against its SHA-256 before it is returned (`BlobTampered` when it fails).
+    /// is checked against its SHA-256 before it is returned (`BlobTampered` when it fails;
+    /// `BlobErased` for a sealed one no live key opens).
     public func blobs(_ ids: [BlobID], on connection: PostgresConnection) async throws -> [BlobID: [UInt8]] {
         guard !ids.isEmpty else { return [:] }
         let keys = ids.map { ByteBuffer(bytes: $0.bytes) }
         let rows = try await connection.query(
-            "SELECT sha256, codec, dict_id, data, chunks FROM eventlog.blobs WHERE sha256 = ANY(\(keys))", logger: logger)
+            "SELECT \(unescaped: Self.storedBlobColumns) WHERE b.sha256 = ANY(\(keys))", logger: logger)
         var result: [BlobID: [UInt8]] = [:]
-        var chunked: [BlobID] = []
-        for try await (key, codec, dictionaryID, data, chunks) in rows.decode((ByteBuffer, Int16, Int32?, ByteBuffer, Int32).self) {
-            let id = BlobID(digest: Array(buffer: key))
-            if chunks > 0 {
-                chunked.append(id)
+        var chunked: [StoredBlob] = []
+        for try await row in rows.decode(StoredBlobRow.self) {
+            let stored = try storedBlob(row)
+            if stored.chunks > 0 {
+                chunked.append(stored)
                 continue
             }
-            let bytes = try await self.codec.decode(codec: codec, dictionaryID: dictionaryID, bytes: data, position: 0,
-                                                    client: client, logger: logger)
-            try checkDigest(id, SHA256.hash(data: bytes))
-            result[id] = bytes
+            let bytes = try await decodePiece(of: stored.id, piece: 0, codec: stored.codec, dictionaryID: stored.dictionaryID,
+                                              data: stored.data, dataKey: stored.dataKey)
+            try checkDigest(stored.id, SHA256.hash(data: bytes))
+            result[stored.id] = bytes
         }
-        for id in chunked {
+        for stored in chunked {
             var bytes: [UInt8] = []
             var hasher = SHA256()
-            try await forEachChunk(of: id, on: connection) { piece in
+            try await forEachChunk(of: stored, on: connection) { piece in
                 hasher.update(data: piece)
                 bytes += piece
             }
-            try checkDigest(id, hasher.finalize())
-            result[id] = bytes
+            try checkDigest(stored.id, hasher.finalize())
+            result[stored.id] = bytes
         }
         return result
     }
@@ -314,30 +444,30 @@ public final class EventStore: Service, Sendable {
         let key = ByteBuffer(bytes: id.bytes)
         // A blob stored whole is read, and its connection given back, before `body` runs: a
         // caller writing it to a slow peer holds no database connection meanwhile.
-        let found = try await client.withConnection { connection -> (Int16, Int32?, ByteBuffer, Int32)? in
+        let found = try await client.withConnection { connection -> StoredBlob? in
             let rows = try await connection.query(
-                "SELECT codec, dict_id, data, chunks FROM eventlog.blobs WHERE sha256 = \(key)", logger: self.logger)
-            var stored: (Int16, Int32?, ByteBuffer, Int32)?
-            for try await row in rows.decode((Int16, Int32?, ByteBuffer, Int32).self) { stored = row }
+                "SELECT \(unescaped: Self.storedBlobColumns) WHERE b.sha256 = \(key)", logger: self.logger)
+            var stored: StoredBlob?
+            for try await row in rows.decode(StoredBlobRow.self) { stored = try self.storedBlob(row) }
             return stored
         }
-        guard let (codec, dictionaryID, data, chunks) = found else { return false }
+        guard let stored = found else { return false }
         var hasher = SHA256()
-        if chunks > 0 {
+        if stored.chunks > 0 {
             try await client.withConnection { connection in
                 let pieces = try await connection.query("""
-                    SELECT codec, dict_id, data FROM eventlog.blob_chunks WHERE sha256 = \(key) ORDER BY seq
+                    SELECT seq, codec, dict_id, data FROM eventlog.blob_chunks WHERE sha256 = \(key) ORDER BY seq
                     """, logger: self.logger)
-                for try await (codec, dictionaryID, data) in pieces.decode((Int16, Int32?, ByteBuffer).self) {
-                    let piece = try await self.codec.decode(codec: codec, dictionaryID: dictionaryID, bytes: data, position: 0,
-                                                            client: self.client, logger: self.logger)
+                for try await (seq, codec, dictionaryID, data) in pieces.decode((Int32, Int16, Int32?, ByteBuffer).self) {
+                    let piece = try await self.decodePiece(of: id, piece: seq, codec: codec, dictionaryID: dictionaryID,
+                                                           data: data, dataKey: stored.dataKey)
                     hasher.update(data: piece)
                     try await body(piece)
                 }
             }
         } else {
-            let bytes = try await self.codec.decode(codec: codec, dictionaryID: dictionaryID, bytes: data, position: 0,
-                                                    client: self.client, logger: self.logger)
+            let bytes = try await decodePiece(of: id, piece: 0, codec: stored.codec, dictionaryID: stored.dictionaryID,
+                                              data: stored.data, dataKey: stored.dataKey)
             hasher.update(data: bytes)
             try await body(bytes)
         }
@@ -345,14 +475,14 @@ public final class EventStore: Service, Sendable {
         return true
     }
 
-    /// Calls `body` with each stored piece of a chunked blob, in order, decompressed.
-    func forEachChunk(of id: BlobID, on connection: PostgresConnection, _ body: ([UInt8]) throws -> Void) async throws {
+    /// Calls `body` with each stored piece of a chunked blob, in order, opened and decompressed.
+    func forEachChunk(of stored: StoredBlob, on connection: PostgresConnection, _ body: ([UInt8]) throws -> Void) async throws {
         let pieces = try await connection.query("""
-            SELECT codec, dict_id, data FROM eventlog.blob_chunks WHERE sha256 = \(ByteBuffer(bytes: id.bytes)) ORDER BY seq
+            SELECT seq, codec, dict_id, data FROM eventlog.blob_chunks WHERE sha256 = \(ByteBuffer(bytes: stored.id.bytes)) ORDER BY seq
             """, logger: logger)
-        for try await (codec, dictionaryID, data) in pieces.decode((Int16, Int32?, ByteBuffer).self) {
-            try body(try await self.codec.decode(codec: codec, dictionaryID: dictionaryID, bytes: data, position: 0,
-                                                 client: client, logger: logger))
+        for try await (seq, codec, dictionaryID, data) in pieces.decode((Int32, Int16, Int32?, ByteBuffer).self) {
+            try body(try await decodePiece(of: stored.id, piece: seq, codec: codec, dictionaryID: dictionaryID, data: data,
+                                           dataKey: stored.dataKey))
         }
     }
 
@@ -365,15 +495,29 @@ public final class EventStore: Service, Sendable {
     }
 
     /// Stores a body read from a file in pieces of `chunkSize` (compressed one at a time, so at
-    /// most one piece is in memory), inside the caller's transaction. The file's SHA-256 must be
-    /// `id`; a body already stored is left as it is.
-    public func storeBlob(_ id: BlobID, size: Int64, fromFile path: String, chunkSize: Int = 1 << 20,
-                          on connection: PostgresConnection) async throws {
+    /// most one piece is in memory), inside the caller's transaction, sealed for `holders` when
+    /// bodies are sealed. The file's SHA-256 must be `id`; a body already stored is left as it
+    /// is, and gets the holders' wraps.
+    public func storeBlob(_ id: BlobID, size: Int64, fromFile path: String, holders: [BlobHolder] = [.transit],
+                          chunkSize: Int = 1 << 20, on connection: PostgresConnection) async throws {
         let key = ByteBuffer(bytes: id.bytes)
         let chunks = Int32((size + Int64(chunkSize) - 1) / Int64(chunkSize))
+        var dataKey: SymmetricKey?
+        if sealsBodies, let keyStore {
+            let derived = try KeyStore.dataKey(ofFile: path)
+            keyStore.remember(derived, of: id)
+            dataKey = derived
+            let wraps = try await self.wraps(of: id, dataKey: derived, for: holders)
+            try await connection.query("""
+                INSERT INTO keystore.blob_keys (sha256, key_id, wrapped)
+                SELECT \(key), * FROM unnest(\(wraps.map(\.keyID))::uuid[], \(wraps.map { ByteBuffer(bytes: $0.wrapped) })::bytea[])
+                ON CONFLICT DO NOTHING
+                """, logger: logger)
+        }
+        let rowCodec = StorageCodec.identity.rawValue | (dataKey == nil ? 0 : StorageCodec.sealedFlag)
         let inserted = try await connection.query("""
             INSERT INTO eventlog.blobs (sha256, size, codec, dict_id, data, chunks)
-            VALUES (\(key), \(size), \(StorageCodec.identity.rawValue), NULL, ''::bytea, \(chunks))
+            VALUES (\(key), \(size), \(rowCodec), NULL, ''::bytea, \(chunks))
             ON CONFLICT (sha256) DO NOTHING RETURNING 1
             """, logger: logger)
         var isNew = false
@@ -383,10 +527,14 @@ public final class EventStore: Service, Sendable {
         defer { try? file.close() }
         var seq: Int32 = 0
         while let piece = try file.read(upToCount: chunkSize), !piece.isEmpty {
-            let encoded = try codec.encodeBlob(Array(piece))
+            var encoded = try codec.encodeBlob(Array(piece))
+            if let dataKey {
+                encoded = EncodedBytes(codec: encoded.codec, dictionaryID: encoded.dictionaryID,
+                                       bytes: try KeyStore.seal(encoded.bytes, of: id, piece: seq, using: dataKey), sealed: true)
+            }
             try await connection.query("""
                 INSERT INTO eventlog.blob_chunks (sha256, seq, codec, dict_id, data)
-                VALUES (\(key), \(seq), \(encoded.codec.rawValue), \(encoded.dictionaryID == 0 ? nil : encoded.dictionaryID), \(encoded.bytes))
+                VALUES (\(key), \(seq), \(encoded.wireCodec), \(encoded.dictionaryID == 0 ? nil : encoded.dictionaryID), \(encoded.bytes))
                 """, logger: logger)
             seq += 1
         }

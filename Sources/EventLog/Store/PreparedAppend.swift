@@ -23,6 +23,8 @@ struct PreparedAppend: Sendable {
     let expected: ExpectedVersion
     let events: [Event]
     let blobs: [Blob]
+    /// Data keys of sealed bodies wrapped for their holders, stored with the append.
+    let wraps: [BlobWrap]
 
     var byteCount: Int {
         events.reduce(0) { $0 + $1.payload.bytes.readableBytes } + blobs.reduce(0) { $0 + $1.contents.bytes.readableBytes }
@@ -53,10 +55,13 @@ public struct StreamAppend: Sendable {
     public var stream: StreamName
     public var expectedVersion: ExpectedVersion
     public var events: [EventData]
+    /// Bodies stored earlier that this append files for more holders.
+    public var grants: [BlobGrant]
 
-    public init(stream: StreamName, expectedVersion: ExpectedVersion = .any, events: [EventData]) {
+    public init(stream: StreamName, expectedVersion: ExpectedVersion = .any, events: [EventData], grants: [BlobGrant] = []) {
         self.stream = stream
         self.expectedVersion = expectedVersion
         self.events = events
+        self.grants = grants
     }
 }

@@ -1,4 +1,5 @@
 import EventLog
+import Foundation
 
 // Directory events live on the single stream `directory-main`, so every administrative change
 // is checked against all earlier ones (unique names, one custom group per user). Their single
@@ -139,6 +140,32 @@ public struct UserRemoved: DirectoryFact {
 
     public init(userID: String) {
         self.userID = userID
+    }
+}
+
+/// A user's key destroyed: erasure (`pillarbox erase user`). Every message body that only
+/// this key could open is unreadable from now on, by the server too (the bodies are sealed,
+/// EventLog's KeyStore.swift); bodies other holders keep stay readable to them. This is the
+/// only fact erasure writes. Owner: `Directory` (Commands/Directory), on `directory-main`.
+public struct UserKeyDestroyed: DirectoryFact {
+    public static let eventType = "user_key_destroyed"
+    /// Who erased: `cli:<user>`, `admin:<user> from <address>`.
+    public var actor: String?
+    public var userID: String
+    /// The destroyed key's id in `keystore.holder_keys`.
+    public var keyID: UUID
+    /// Why, as the administrator gave it.
+    public var reason: String?
+    /// Bodies only this key opened (now unreadable), and bodies it shared with other holders.
+    public var erasedBodies: Int
+    public var sharedBodies: Int
+
+    public init(userID: String, keyID: UUID, reason: String?, erasedBodies: Int, sharedBodies: Int) {
+        self.userID = userID
+        self.keyID = keyID
+        self.reason = reason
+        self.erasedBodies = erasedBodies
+        self.sharedBodies = sharedBodies
     }
 }
 

@@ -11,6 +11,22 @@ import Foundation
 public struct MessageAccepted: Event {
     public static let eventType = "message_accepted"
 
+    /// Who can open the stored body (KeyStore.swift): each local recipient, and the transit
+    /// holder when any copy goes anywhere but a local folder (another server, a list, an agent).
+    public var holders: [BlobHolder] {
+        var holders: [BlobHolder] = []
+        var transit = false
+        for recipient in recipients {
+            if recipient.route == .local, let user = recipient.user {
+                holders.append(.user(user))
+            } else if recipient.route != .discarded {
+                transit = true
+            }
+        }
+        if transit || holders.isEmpty { holders.append(.transit) }
+        return holders
+    }
+
     public struct Recipient: Codable, Sendable, Equatable {
         public enum Route: String, Codable, Sendable {
             /// For a local user's INBOX: the local delivery agent files it from the log after

@@ -226,7 +226,7 @@ final class SMTPAcceptance: Sendable {
             // Group-committed with other sessions' messages; returns once durable. The local
             // delivery agent moves local copies into mailboxes from the log.
             var appends = [StreamAppend(stream: stream, expectedVersion: .noStream,
-                                        events: [try EventData(accepted, blobs: [BlobData(bytes)])])]
+                                        events: [try EventData(accepted, blobs: [BlobData(bytes, holders: accepted.holders)])])]
             if !notes.isEmpty { appends.append(try scoring.append(notes, session: session)) }
             try await store.append(appends)
         case .spooled(let path):
@@ -235,7 +235,8 @@ final class SMTPAcceptance: Sendable {
             defer { try? FileManager.default.removeItem(atPath: path) }
             var appends = [StreamAppend(stream: stream, expectedVersion: .noStream, events: [try EventData(accepted)])]
             if !notes.isEmpty { appends.append(try scoring.append(notes, session: session)) }
-            try await store.append(appends, storingBlob: message.blob, size: Int64(message.size), fromFile: path)
+            try await store.append(appends, storingBlob: message.blob, size: Int64(message.size), fromFile: path,
+                                   holders: accepted.holders)
         }
         Counter(label: "pillarbox_messages_accepted_total", dimensions: [("service", session.service.rawValue)]).increment()
     }

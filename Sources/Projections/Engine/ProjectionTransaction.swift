@@ -21,11 +21,14 @@ public struct PendingAppend: Sendable {
     public let stream: StreamName
     public let expectedVersion: ExpectedVersion
     public let events: [PendingEvent]
+    /// Bodies stored earlier that these events file for another holder (a user's folder).
+    public let grants: [BlobGrant]
 
-    public init(stream: StreamName, expectedVersion: ExpectedVersion, events: [PendingEvent]) {
+    public init(stream: StreamName, expectedVersion: ExpectedVersion, events: [PendingEvent], grants: [BlobGrant] = []) {
         self.stream = stream
         self.expectedVersion = expectedVersion
         self.events = events
+        self.grants = grants
     }
 }
 
@@ -54,7 +57,7 @@ public final class ProjectionTransaction {
         let data = try appends.map { append in
             StreamAppend(stream: append.stream, expectedVersion: append.expectedVersion, events: try append.events.map {
                 try EventData($0.event, eventID: $0.eventID, blobs: $0.blobs)
-            })
+            }, grants: append.grants)
         }
         // Projections apply each event as it reads back from its stored JSON, exactly as a
         // rebuild will, so nothing the encoding rounds off can make the two differ.
@@ -107,8 +110,8 @@ public final class ProjectionTransaction {
 
     /// Stores a body from a file piece by piece, to be referred to by an event appended in this
     /// transaction.
-    public func storeBlob(_ id: BlobID, size: Int64, fromFile path: String) async throws {
-        try await engine.store.storeBlob(id, size: size, fromFile: path, on: connection)
+    public func storeBlob(_ id: BlobID, size: Int64, fromFile path: String, holders: [BlobHolder]) async throws {
+        try await engine.store.storeBlob(id, size: size, fromFile: path, holders: holders, on: connection)
     }
 
     /// Appends to one stream.

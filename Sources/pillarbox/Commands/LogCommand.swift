@@ -84,6 +84,7 @@ struct LogCommand: AsyncParsableCommand {
             }
             if kept != nil { text += ", the head given included" }
             if !noBlobs { text += "; \(report.blobs) message bodies match their SHA-256" }
+            if !noBlobs, report.erasedBlobs > 0 { text += "; \(report.erasedBlobs) erased (sealed, no key left)" }
             if trusted == nil && report.signedHeads > 0 {
                 text += "\nnote: no signing key in \(configuration.keys.path): the heads were checked against the key they carry"
             }

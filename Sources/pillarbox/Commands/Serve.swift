@@ -75,7 +75,7 @@ struct Serve: AsyncParsableCommand {
                                          logger: logger)
         try await client.whileRunning {
 
-            let store = EventStore(client: client, configuration: configuration.eventLog, logger: logger)
+            let store = EventStore(client: client, configuration: configuration.eventLog, keys: configuration.keys, logger: logger)
             // Live tables missing or defined differently are rebuilt from the log before serving.
             let engine = ProjectionEngine(store: store, projections: PillarboxProjections.all, logger: logger)
             try await engine.prepare()

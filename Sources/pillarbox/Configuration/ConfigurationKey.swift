@@ -101,6 +101,9 @@ struct ConfigurationKey: Sendable {
         integer("eventLog.blobCompressionLevel", "PILLARBOX_BLOB_COMPRESSION_LEVEL", range: 1...19,
                 "zstd level for message bodies.",
                 set: { $0.eventLog.blobCompressionLevel = Int32($1) }, get: { Int($0.eventLog.blobCompressionLevel) }),
+        boolean("eventLog.sealBodies", "PILLARBOX_SEAL_BODIES",
+                "Store new message bodies sealed under keys that erasing a user destroys (AES-256-GCM).",
+                set: { $0.eventLog.sealBodies = $1 }, get: { $0.eventLog.sealBodies }),
         integer("ledger.signIntervalSeconds", "PILLARBOX_LEDGER_SIGN_INTERVAL", range: 1...86_400,
                 "Seconds between signed ledger heads while events keep coming.",
                 set: { $0.ledgerSignIntervalSeconds = $1 }, get: { $0.ledgerSignIntervalSeconds }),
@@ -156,6 +159,26 @@ struct ConfigurationKey: Sendable {
             }
             set(&configuration, number)
         }, current: { String(get($0)) })
+    }
+
+    private static func boolean(_ path: String, _ environment: String, _ summary: String,
+                                set: @escaping @Sendable (inout BootstrapConfiguration, Bool) -> Void,
+                                get: @escaping @Sendable (BootstrapConfiguration) -> Bool) -> ConfigurationKey {
+        ConfigurationKey(path: path, environment: environment, flag: nil, summary: summary, apply: { configuration, value throws(ConfigurationFailure) in
+            let flag: Bool?
+            switch value {
+            case .text(let text):
+                switch text.trimmingCharacters(in: .whitespaces).lowercased() {
+                case "true", "on", "yes", "1": flag = true
+                case "false", "off", "no", "0": flag = false
+                default: flag = nil
+                }
+            case .json(.bool(let value)): flag = value
+            case .json: flag = nil
+            }
+            guard let flag else { throw ConfigurationFailure(message: "must be true or false") }
+            set(&configuration, flag)
+        }, current: { get($0) ? "true" : "false" })
     }
 
     private static func listener(_ kind: ListenerConfiguration.Kind) -> ConfigurationKey {

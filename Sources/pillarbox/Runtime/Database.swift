@@ -96,7 +96,7 @@ struct Database {
     func withStore<T: Sendable>(_ configuration: BootstrapConfiguration, logger: Logger,
                                 _ body: @Sendable (EventStore) async throws -> T) async throws -> T {
         try await withClient(configuration, logger: logger) { client in
-            let store = EventStore(client: client, configuration: configuration.eventLog, logger: logger)
+            let store = EventStore(client: client, configuration: configuration.eventLog, keys: configuration.keys, logger: logger)
             return try await store.whileRunning { try await body(store) }
         }
     }

@@ -117,7 +117,7 @@ struct OutboundCrashTests {
             try await Self.sendToSink(server, port: port)
             try await server.cli(["settings", "set", "outqueue.max_concurrent_deliveries", "4"])
             try await server.start()
-            let second = try MailServerHarness(endpoint: server.endpoint)
+            let second = try MailServerHarness(sharingDatabaseWith: server)
             try await second.start()
             defer { Task { await second.stop() } }
 

@@ -227,7 +227,8 @@ final class MailServerHarness: @unchecked Sendable {
         let client = PostgresClient(configuration: endpoint.clientConfiguration(maximumConnections: 4),
                                     backgroundLogger: TestDatabase.logger)
         return try await client.whileRunning {
-            let store = EventStore(client: client, logger: TestDatabase.logger)
+            let store = EventStore(client: client, keys: KeyDirectory(path: keyDirectory ?? dataDirectory + "/keys"),
+                                   logger: TestDatabase.logger)
             let engine = ProjectionEngine(store: store, projections: PillarboxProjections.all, logger: TestDatabase.logger)
             let mail = MailStore(engine: engine)
             guard let inbox = try await mail.reader.mailbox(user, named: "INBOX") else { return [] }

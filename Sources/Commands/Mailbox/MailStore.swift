@@ -138,6 +138,8 @@ public struct MailStore: Sendable {
     /// (and returned).
     public func deliveries(_ batch: [Delivery], in transaction: ProjectionTransaction) async throws
         -> (appends: [PendingAppend], skipped: [String]) {
+        // The deliveries seal their summaries with their bodies' keys.
+        try await engine.store.loadDataKeys(batch.map(\.blob))
         var perUser: [String: [Delivery]] = [:]
         for delivery in batch {
             for user in Set(delivery.users.map { $0.lowercased() }) { perUser[user, default: []].append(delivery) }
@@ -402,6 +404,7 @@ public struct MailStore: Sendable {
             }
         }
         let summaries = try await reader.summaries(Array(Set(messages.map(\.blob))))
+        try await engine.store.loadDataKeys(messages.map(\.blob))
         return try await engine.transaction { transaction in
             let stream = try MailboxStream.name(for: targetOwner)
             let expected = try await transaction.expectedVersion(of: stream)

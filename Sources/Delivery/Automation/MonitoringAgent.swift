@@ -171,7 +171,7 @@ struct Monitoring: Sendable {
                                       added: [("X-Pillarbox-Monitored", "\(note); message \(accepted.messageID)")])
         let copyID = ReportMail.randomID()
         let append = try Answering.accepted(copy, id: copyID, from: "", to: recipients, helo: domain,
-                                            subject: accepted.subject ?? "", service: MonitoringAgent.service)
+                                            subject: accepted.subject?.value ?? "", service: MonitoringAgent.service)
         try await transaction.append([append, PendingAppend(
             stream: try MessageMonitored.stream(messageID: accepted.messageID), expectedVersion: .noStream,
             events: [PendingEvent(MessageMonitored(messageID: accepted.messageID, kinds: kinds, users: users, copyID: copyID,

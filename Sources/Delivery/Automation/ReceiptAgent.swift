@@ -60,7 +60,7 @@ struct Receipts: Sendable {
             let snapshot = router.snapshot
             let domain = snapshot.mailDomain ?? "localhost"
             let id = ReportMail.randomID()
-            let subject = accepted.subject ?? ""
+            let subject = accepted.subject?.value ?? ""
             var text = "Your message\n\n  Subject: \(DeliveryReport.oneLine(subject))\n"
             if let original = header.first("Message-ID")?.trimmingCharacters(in: .whitespaces) {
                 text += "  Message-ID: \(DeliveryReport.oneLine(original))\n"

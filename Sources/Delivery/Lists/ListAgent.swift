@@ -212,7 +212,7 @@ final class ListContext {
             break
         }
         try await distribute(stored, list: list, messageID: accepted.messageID, sender: sender,
-                             subject: accepted.subject, token: nil)
+                             subject: accepted.subject?.value, token: nil)
     }
 
     static func listID(_ list: ListRecord, domain: String) -> String { "\(list.name.lowercased()).\(domain)" }
@@ -236,7 +236,7 @@ final class ListContext {
     func hold(_ stored: [UInt8], accepted: MessageAccepted, list: ListRecord, reason: String) async throws {
         let token = Self.token()
         let expires = now.addingTimeInterval(Double(list.mailingOptions.confirmHours) * 3_600)
-        let subject = DeliveryReport.oneLine(accepted.subject ?? "(no subject)")
+        let subject = DeliveryReport.oneLine(accepted.subject?.value ?? "(no subject)")
         let text = """
             A message to the list \(list.name) waits for a moderator (\(reason)).
 
@@ -252,7 +252,7 @@ final class ListContext {
         try await transaction.append(notice.appends + [PendingAppend(
             stream: try ListPostDistributed.stream(list: list.name), expectedVersion: .any, events: [PendingEvent(
                 ListPostHeld(list: list.name.lowercased(), messageID: accepted.messageID, blob: accepted.blob, sender: accepted.reversePath,
-                             subject: accepted.subject, reason: reason, token: token, expiresAt: expires, noticeID: notice.id))])])
+                             subject: accepted.subject?.value, reason: reason, token: token, expiresAt: expires, noticeID: notice.id))])])
         logger.info("list post held", metadata: ["list": "\(list.name)", "message": "\(accepted.messageID)", "reason": "\(reason)"])
     }
 

@@ -193,7 +193,7 @@ struct DeliveryPlan {
             first = first ?? messageID
             let report = DeliveryReport(
                 reportingMTA: hostname, to: sender, originalMessageID: message.accepted.messageID,
-                originalSubject: message.accepted.subject, envelopeID: message.accepted.envelopeID,
+                originalSubject: message.accepted.subject?.value, envelopeID: message.accepted.envelopeID,
                 arrivalDate: message.arrivedAt, recipients: bySender[sender]!, original: [],
                 returnFull: message.accepted.ret?.uppercased() == "FULL", date: Date(), messageID: messageID,
                 boundary: "dsn-" + messageID)

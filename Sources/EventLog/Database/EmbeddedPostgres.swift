@@ -175,6 +175,9 @@ public struct EmbeddedPostgres: Sendable {
             synchronous_commit = on
             fsync = on
             idle_in_transaction_session_timeout = '60s'
+            # Old WAL segments are deleted rather than renamed for reuse, so what an erasure
+            # removed (README, Encryption and erasure) does not linger in them.
+            wal_recycle = off
             # Each serve process pools up to database.maximumConnections (20); room for many
             # processes on one cluster (servers side by side, CLI commands, test suites).
             max_connections = 400

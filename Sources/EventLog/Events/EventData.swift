@@ -15,6 +15,8 @@ public struct EventData: Sendable {
 
     public init<E: Event>(_ event: E, eventID: UUID = UUID(), correlationID: UUID? = nil,
                           causationID: UUID? = nil, blobs: [BlobData] = []) throws {
+        // The event's sealed fields (`Personal`) seal with the keys of the bodies it stores.
+        for blob in blobs { DataKeys.shared.learn(blob.bytes, id: blob.id) }
         self.init(
             type: E.eventType, typeVersion: E.schemaVersion,
             json: Array(try EventCoding.encoder().encode(event)),

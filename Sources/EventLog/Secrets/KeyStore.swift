@@ -69,12 +69,8 @@ public final class KeyStore: Sendable {
     private struct Cache {
         var byHolder: [String: (id: UUID, key: SymmetricKey)] = [:]
         var byID: [UUID: SymmetricKey] = [:]
-        /// Data keys of bodies this process stored or opened lately, for grants.
-        var dataKeys: [BlobID: SymmetricKey] = [:]
-        var dataKeyOrder: [BlobID] = []
     }
     private let cache = Mutex(Cache())
-    private static let dataKeyCacheSize = 4_096
 
     public init(keys: KeyDirectory, logger: Logger) {
         self.keys = keys
@@ -153,11 +149,27 @@ public final class KeyStore: Sendable {
         var destroyed: UUID?
         for try await id in rows.decode(UUID.self) { destroyed = id }
         forgetHolderKeys()
-        cache.withLock {
-            $0.dataKeys = [:]
-            $0.dataKeyOrder = []
-        }
+        DataKeys.shared.forgetAll()
         return destroyed
+    }
+
+    /// After keys were destroyed, on a connection of the database's owner: rewrites
+    /// `keystore.holder_keys` so a destroyed key's row is not left in a data file as a dead
+    /// tuple, then closes the current write-ahead log segment and checkpoints, so the segments
+    /// still holding what was erased (the key's row, the rows of tables just rebuilt) are no
+    /// longer needed and are deleted (the embedded cluster runs with `wal_recycle` off). A step
+    /// the role may not take is logged and left to PostgreSQL's own housekeeping.
+    public static func retireErased(on connection: PostgresConnection, logger: Logger) async {
+        for statement in ["VACUUM (FULL) keystore.holder_keys", "SELECT pg_switch_wal()::text", "CHECKPOINT",
+                          "SELECT pg_switch_wal()::text", "CHECKPOINT"] {
+            do {
+                try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+            } catch {
+                logger.warning("could not clear what an erasure left behind; PostgreSQL will reuse the space in time",
+                               metadata: ["statement": "\(statement)", "error": "\(String(reflecting: error))"])
+                return
+            }
+        }
     }
 
     static func holderContext(id: UUID, holder: String) -> [UInt8] {
@@ -187,19 +199,11 @@ public final class KeyStore: Sendable {
     private static let dataKeyLabel = Array("pillarbox-blob-key-v1\n".utf8)
 
     func remember(_ key: SymmetricKey, of blob: BlobID) {
-        cache.withLock { cache in
-            guard cache.dataKeys.updateValue(key, forKey: blob) == nil else { return }
-            cache.dataKeyOrder.append(blob)
-            if cache.dataKeyOrder.count > Self.dataKeyCacheSize {
-                let dropped = cache.dataKeyOrder.prefix(Self.dataKeyCacheSize / 4)
-                for old in dropped { cache.dataKeys[old] = nil }
-                cache.dataKeyOrder.removeFirst(dropped.count)
-            }
-        }
+        DataKeys.shared.remember(key, of: blob)
     }
 
     func rememberedKey(of blob: BlobID) -> SymmetricKey? {
-        cache.withLock { $0.dataKeys[blob] }
+        DataKeys.shared.key(for: blob)
     }
 
     /// The data key wrapped for the holder key `keyID`.

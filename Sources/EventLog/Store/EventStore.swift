@@ -31,6 +31,7 @@ public final class EventStore: Service, Sendable {
         self.configuration = configuration
         self.logger = logger
         self.keyStore = keys.map { KeyStore(keys: $0, logger: logger) }
+        if keys != nil && configuration.sealBodies { DataKeys.shared.startSealing() }
         self.codec = PayloadCodec(level: configuration.compressionLevel,
                                   blobLevel: configuration.blobCompressionLevel,
                                   decodedLimit: configuration.maxDecodedBytes)
@@ -114,7 +115,7 @@ public final class EventStore: Service, Sendable {
             for blob in event.blobs where seenBlobs.insert(blob.id).inserted {
                 var contents = try codec.encodeBlob(blob.bytes)
                 if sealsBodies, let keyStore {
-                    let dataKey = KeyStore.dataKey(of: blob.bytes)
+                    let dataKey = keyStore.rememberedKey(of: blob.id) ?? KeyStore.dataKey(of: blob.bytes)
                     keyStore.remember(dataKey, of: blob.id)
                     contents = EncodedBytes(codec: contents.codec, dictionaryID: contents.dictionaryID,
                                             bytes: try KeyStore.seal(contents.bytes, of: blob.id, piece: 0, using: dataKey),
@@ -153,6 +154,31 @@ public final class EventStore: Service, Sendable {
             wraps += try await self.wraps(of: blob, dataKey: dataKey, for: holders.map(\.holder))
         }
         return wraps
+    }
+
+    /// Loads into this process the data keys of stored bodies (through any live wrap), so
+    /// events that seal fields with them can be written and read (`Personal`). Bodies stored
+    /// unsealed, or erased, have none.
+    public func loadDataKeys(_ blobs: some Sequence<BlobID>) async throws {
+        guard let keyStore else { return }
+        let missing = Array(Set(blobs.filter { keyStore.rememberedKey(of: $0) == nil }))
+        guard !missing.isEmpty else { return }
+        let rows = try await client.query("""
+            SELECT DISTINCT ON (bk.sha256) bk.sha256, k.key_id, k.holder, k.server_key_id, k.sealed, bk.wrapped
+              FROM keystore.blob_keys bk JOIN keystore.holder_keys k ON k.key_id = bk.key_id
+             WHERE bk.sha256 = ANY(\(missing.map { ByteBuffer(bytes: $0.bytes) }))
+            """, logger: logger)
+        for try await (key, keyID, holder, serverKeyID, sealed, wrapped) in rows.decode((ByteBuffer, UUID, String, String, ByteBuffer, ByteBuffer).self) {
+            _ = try keyStore.unwrap(blob: BlobID(digest: Array(buffer: key)), keyID: keyID, holder: holder,
+                                    serverKeyID: serverKeyID, sealedHolderKey: sealed, wrapped: wrapped)
+        }
+    }
+
+    /// Learns the data key of a body this process is about to store from a file, so the event
+    /// referring to it can seal its fields with it.
+    public func learnDataKey(ofFile path: String, id: BlobID) throws {
+        guard sealsBodies, let keyStore, keyStore.rememberedKey(of: id) == nil else { return }
+        keyStore.remember(try KeyStore.dataKey(ofFile: path), of: id)
     }
 
     /// The data key of a stored body through any live wrap; nil when it has none.
@@ -504,7 +530,7 @@ public final class EventStore: Service, Sendable {
         let chunks = Int32((size + Int64(chunkSize) - 1) / Int64(chunkSize))
         var dataKey: SymmetricKey?
         if sealsBodies, let keyStore {
-            let derived = try KeyStore.dataKey(ofFile: path)
+            let derived = try keyStore.rememberedKey(of: id) ?? KeyStore.dataKey(ofFile: path)
             keyStore.remember(derived, of: id)
             dataKey = derived
             let wraps = try await self.wraps(of: id, dataKey: derived, for: holders)
@@ -565,6 +591,14 @@ public final class EventStore: Service, Sendable {
         e.codec, e.dict_id, e.event_id, e.correlation_id, e.causation_id, e.recorded_at, e.payload
         """
 
+    /// Loads the keys the sealed fields of `events` need, so decoding them opens those fields.
+    func loadSealingKeys(of events: [RecordedEvent]) async throws {
+        guard keyStore != nil else { return }
+        var blobs: [BlobID] = []
+        for event in events where event.json.count > 80 { blobs += Personal<String>.sealedBlobs(in: event.json) }
+        if !blobs.isEmpty { try await loadDataKeys(blobs) }
+    }
+
     private func decode(_ rows: PostgresRowSequence) async throws -> [RecordedEvent] {
         var events: [RecordedEvent] = []
         for try await row in rows.decode(
@@ -579,6 +613,7 @@ public final class EventStore: Service, Sendable {
                 streamVersion: version, type: type, typeVersion: typeVersion, eventID: eventID,
                 correlationID: correlationID, causationID: causationID, recordedAt: recordedAt, json: json))
         }
+        try await loadSealingKeys(of: events)
         return events
     }
 }

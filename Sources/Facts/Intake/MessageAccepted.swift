@@ -105,8 +105,8 @@ public struct MessageAccepted: Event {
     public var size: Int64
     public var blob: BlobID
     public var returnPathLength: Int
-    /// Decoded Subject, for the queue and the logs.
-    public var subject: String?
+    /// Decoded Subject, for the queue and the logs: personal data, sealed with the body.
+    public var subject: Personal<String>?
     /// Recipients refused in the same transaction (absent in events written before it was kept).
     public var refused: [RefusedRecipient]?
     /// Seconds from the start of the body to the durable accept.
@@ -155,7 +155,7 @@ public struct MessageAccepted: Event {
         self.size = size
         self.blob = blob
         self.returnPathLength = returnPathLength
-        self.subject = subject
+        self.subject = subject.map { Personal($0, sealedWith: blob) }
         self.refused = refused
         self.processingTime = processingTime
     }

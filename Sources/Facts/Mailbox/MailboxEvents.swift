@@ -195,11 +195,12 @@ public struct MessageDelivered: OriginStamped {
     public static let eventType = "message_delivered"
     public var origin: ChangeOrigin?
     public var message: StoredMessage
-    public var summary: MessageSummary
+    /// Personal data (envelope, structure, preview): sealed with the body.
+    public var summary: Personal<MessageSummary>
 
     public init(message: StoredMessage, summary: MessageSummary) {
         self.message = message
-        self.summary = summary
+        self.summary = Personal(summary, sealedWith: message.blob)
     }
 }
 
@@ -211,11 +212,12 @@ public struct MessageAppended: OriginStamped {
     public static let eventType = "message_appended"
     public var origin: ChangeOrigin?
     public var message: StoredMessage
-    public var summary: MessageSummary
+    /// Personal data (envelope, structure, preview): sealed with the body.
+    public var summary: Personal<MessageSummary>
 
     public init(message: StoredMessage, summary: MessageSummary) {
         self.message = message
-        self.summary = summary
+        self.summary = Personal(summary, sealedWith: message.blob)
     }
 }
 

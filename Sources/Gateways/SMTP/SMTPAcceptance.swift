@@ -233,6 +233,7 @@ final class SMTPAcceptance: Sendable {
             // A large body goes in from its spool file piece by piece, in the transaction that
             // appends the event referring to it.
             defer { try? FileManager.default.removeItem(atPath: path) }
+            try store.learnDataKey(ofFile: path, id: message.blob)
             var appends = [StreamAppend(stream: stream, expectedVersion: .noStream, events: [try EventData(accepted)])]
             if !notes.isEmpty { appends.append(try scoring.append(notes, session: session)) }
             try await store.append(appends, storingBlob: message.blob, size: Int64(message.size), fromFile: path,

@@ -62,7 +62,7 @@ public struct LogDBProjection: Projection {
             ])
         case let event as MessageAccepted:
             retention.retain(context, rows)
-            message(context, session: event.sessionID, subject: event.subject, from: event.reversePath,
+            message(context, session: event.sessionID, subject: event.subject?.value, from: event.reversePath,
                     authUser: event.authUser, size: event.size, errorCode: "", processing: event.processingTime ?? 0,
                     key: event.messageID, clientIP: event.clientIP, rows)
             recipients(context, event.recipients, refused: event.refused ?? [], messageRefused: nil,

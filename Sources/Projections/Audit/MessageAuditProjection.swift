@@ -98,7 +98,8 @@ public struct MessageAuditProjection: Projection {
             rows.insert(into: Self.messages, [.text(owner), .int(message.mailboxID), .int(message.uid), .bytes(message.blob.bytes), now])
             rows.tally(Self.summaries, key: [.bytes(message.blob.bytes)], ["datetime": .latest(now)])
         }
-        func remember(_ message: StoredMessage, _ summary: StoredSummary) {
+        func remember(_ message: StoredMessage, _ summary: Personal<StoredSummary>) {
+            guard let summary = summary.value else { return remember(message) }
             rows.insert(into: Self.messages, [.text(owner), .int(message.mailboxID), .int(message.uid), .bytes(message.blob.bytes), now])
             let from = summary.envelope.from.first.map { address in
                 [address.mailbox, address.host].compactMap { $0 }.joined(separator: "@")
@@ -170,7 +171,7 @@ struct StoredSummary: Codable, Sendable {
 struct DeliveredForAudit: Event {
     static let eventType = MessageDelivered.eventType
     var message: StoredMessage
-    var summary: StoredSummary
+    var summary: Personal<StoredSummary>
     var origin: ChangeOrigin?
 }
 
@@ -178,6 +179,6 @@ struct DeliveredForAudit: Event {
 struct AppendedForAudit: Event {
     static let eventType = MessageAppended.eventType
     var message: StoredMessage
-    var summary: StoredSummary
+    var summary: Personal<StoredSummary>
     var origin: ChangeOrigin?
 }

@@ -176,9 +176,12 @@ public struct MailboxProjection: Projection {
         ])
     }
 
-    private func store(_ message: StoredMessage, summary: MessageSummary, user: ProjectionValue, savedAt: Date,
+    /// A message and, when its summary opens, the summary of its body (an erased body's stays
+    /// sealed: its message goes with its owner, and no one else has the body).
+    private func store(_ message: StoredMessage, summary: Personal<MessageSummary>, user: ProjectionValue, savedAt: Date,
                        rows: RowWriter) throws {
         insertMessage(message, user: user, savedAt: savedAt, rows: rows)
+        guard let summary = summary.value else { return }
         let encoder = EventCoding.encoder()
         let envelope = String(decoding: try encoder.encode(summary.envelope), as: UTF8.self)
         let body = String(decoding: try encoder.encode(summary.body), as: UTF8.self)

@@ -119,7 +119,7 @@ public struct OutqueueProjection: Projection {
         guard !remote.isEmpty else { return }
         let id = ProjectionValue.text(event.messageID)
         rows.insert(into: Self.messages, [
-            id, .text(event.clientIP), .optional(event.authUser), .text(event.reversePath), .optional(event.subject),
+            id, .text(event.clientIP), .optional(event.authUser), .text(event.reversePath), .optional(event.subject?.value),
             .timestamp(context.recordedAt), .null, .int(event.size), .bytes(event.blob.bytes),
             .int(event.returnPathLength), .optional(event.envelopeID), .optional(event.ret), .bool(event.smtpUTF8),
             .text(event.sessionID), .bool(false), .int(Int64(event.priority ?? 0)), .int(0),

@@ -1,6 +1,9 @@
 import ArgumentParser
 import Commands
+import EventLog
 import Foundation
+import Logging
+import Projections
 
 /// `pillarbox erase`: erasure from the append-only log by destroying keys.
 struct EraseCommand: AsyncParsableCommand {
@@ -19,7 +22,15 @@ struct EraseCommand: AsyncParsableCommand {
         @Flag(help: "Only say what would be erased.") var dryRun = false
 
         func run() async throws {
-            let erasure = try await options.withDirectory { try await $0.eraseUser(name, reason: reason, dryRun: dryRun) }
+            let (configuration, logger) = try options.global.load()
+            let erasure = try await withProjectionEngine(configuration, logger: logger) { engine in
+                let directory = Directory(engine: engine, vault: SecretVault(keys: configuration.keys, logger: logger),
+                                          actor: commandLineActor)
+                let erasure = try await directory.eraseUser(name, reason: reason, dryRun: dryRun)
+                if !dryRun { try await EraseCommand.rebuildSealedFieldProjections(engine) }
+                return erasure
+            }
+            if !dryRun { await EraseCommand.retireErased(configuration, logger: logger) }
             let output = options.output
             if output.json {
                 let data = try JSONEncoder().encode(erasure)
@@ -35,5 +46,39 @@ struct EraseCommand: AsyncParsableCommand {
                 ("key destroyed", dryRun ? "no (dry run)" : erasure.keyID.map { $0.uuidString.lowercased() } ?? "none"),
             ])
         }
+    }
+
+    /// The projections that keep fields sealed in the log (subjects, message summaries).
+    static let sealedFieldProjections = ["mailbox", "msgaudit", "logdb", "outqueue"]
+
+    /// After keys were destroyed: the projections that keep sealed fields are rebuilt from the
+    /// log, which no longer opens the erased ones, and swapped in (the old tables, with those
+    /// fields in clear, are dropped).
+    static func rebuildSealedFieldProjections(_ engine: ProjectionEngine) async throws {
+        for projection in try engine.projections(named: sealedFieldProjections) {
+            _ = try await engine.rebuild(projection)
+        }
+    }
+
+    /// Then, as the database's owner, the destroyed key's row and the write-ahead log that
+    /// still held the erased rows are cleared out (KeyStore.retireErased).
+    static func retireErased(_ configuration: BootstrapConfiguration, logger: Logger) async {
+        let database: Database
+        do {
+            database = try await Database.open(configuration, logger: logger)
+        } catch {
+            logger.warning("could not open the database to clear what the erasure left behind",
+                           metadata: ["error": "\(String(reflecting: error))"])
+            return
+        }
+        do {
+            try await (database.owner ?? database.endpoint).withConnection(applicationName: "pillarbox-erase", logger: logger) {
+                await KeyStore.retireErased(on: $0, logger: logger)
+            }
+        } catch {
+            logger.warning("could not reach the database as its owner to clear what the erasure left behind",
+                           metadata: ["error": "\(String(reflecting: error))"])
+        }
+        await database.close(logger: logger)
     }
 }

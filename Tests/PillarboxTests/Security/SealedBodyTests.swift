@@ -33,13 +33,14 @@ struct SealedBodyTests {
                 import smtplib, imaplib
                 s = smtplib.SMTP('127.0.0.1', PORTS['smtp'])
                 s.sendmail('sender@remote.test', ['alice@example.com', 'bob@example.com'],
-                           b'Subject: to both\\r\\n\\r\\nthe body says \(shared) twice: \(shared)\\r\\n')
-                s.sendmail('sender@remote.test', ['alice@example.com'], b'Subject: to alice\\r\\n\\r\\nonly \(own)\\r\\n')
+                           b'Subject: to both \(shared)\\r\\n\\r\\nthe body says \(shared) twice: \(shared)\\r\\n')
+                s.sendmail('sender@remote.test', ['alice@example.com'],
+                           b'Subject: to alice \(own)\\r\\n\\r\\nonly \(own)\\r\\n')
                 s.quit()
                 m = imaplib.IMAP4('127.0.0.1', PORTS['imap'])
                 m.starttls()
                 m.login('alice', 'alice-pass')
-                m.append('INBOX', None, None, b'Subject: kept\\r\\n\\r\\nappended \(appended)\\r\\n')
+                m.append('INBOX', None, None, b'Subject: kept \(appended)\\r\\n\\r\\nappended \(appended)\\r\\n')
                 m.logout()
                 print('{}')
                 """)
@@ -104,6 +105,82 @@ struct SealedBodyTests {
             #expect(verify.contains("2 erased"), "\(verify)")
             // The projections rebuilt from the log after the erasure are the live ones.
             _ = try await server.cli(["verify"])
+
+            // A full dump of the database holds no trace of alice's own mail: not in the bodies,
+            // not in the events' sealed subjects and summaries, not in any table. Bob's is there.
+            let pgDump = try await server.tool("/usr/bin/pg_dump", ["--dbname", server.endpoint.redactedURL, "--no-owner"],
+                                              timeout: .seconds(120))
+            #expect(pgDump.status == 0, "\(pgDump.errors)")
+            #expect(pgDump.output.contains(shared))
+            for marker in [own, appended] {
+                for trace in Self.traces(of: marker) {
+                    let hex = Array(trace.utf8).map { String(format: "%02x", $0) }.joined()
+                    #expect(!pgDump.output.contains(trace) && !pgDump.output.contains(hex), "\(trace) is in the dump")
+                }
+            }
+            // The audit keeps the message alice received, without what was personal in it.
+            let audited = try await server.query("SELECT coalesce(subject, '(none)') FROM logdb.messages ORDER BY msgid")
+            #expect(audited.map { $0[0] } == ["to both \(shared)", "(none)"], "\(audited)")
+
+            // Changing a stored body still shows after the erasure.
+            _ = try await server.query("ALTER TABLE eventlog.blobs DISABLE TRIGGER USER")
+            _ = try await server.query("""
+                UPDATE eventlog.blobs SET data = overlay(data PLACING '\\x00'::bytea FROM 20 FOR 1)
+                 WHERE sha256 IN (SELECT sha256 FROM keystore.blob_keys)
+                """)
+            _ = try await server.query("ALTER TABLE eventlog.blobs ENABLE TRIGGER USER")
+            let tampered = try await PillarboxBinary.run(["log", "verify"] + server.databaseArguments)
+            #expect(tampered.status == 1 && (tampered.output + tampered.errors).contains("its stored bytes were altered"),
+                    "\(tampered.output)\(tampered.errors)")
+        }
+    }
+
+    /// Every file under `directory` that holds one of `traces` (as bytes), with the trace.
+    static func files(under directory: String, holding traces: [String]) -> [String] {
+        var found: [String] = []
+        let needles = traces.map { Array($0.utf8) }
+        guard let walker = FileManager.default.enumerator(atPath: directory) else { return [] }
+        while let relative = walker.nextObject() as? String {
+            // The harness's own scripts and inputs (the test's text) are not the server's.
+            let name = relative.split(separator: "/").last ?? ""
+            if name.hasPrefix("script-") || name.hasPrefix("input-") { continue }
+            let path = directory + "/" + relative
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue,
+                  let data = FileManager.default.contents(atPath: path) else { continue }
+            let bytes = [UInt8](data)
+            for (needle, trace) in zip(needles, traces) where bytes.firstRange(of: needle) != nil {
+                found.append("\(relative): \(trace)")
+            }
+        }
+        return found
+    }
+
+    @Test("with the embedded cluster, after erasing a user no file of the data directory holds their mail: tables, write-ahead log, keys")
+    func dataDirectoryAfterErasure() async throws {
+        try await MailServerHarness.withEmbedded { server in
+            try await server.createStandardDirectory()
+            try await server.cli(["settings", "set", "smtp.spf_policy", "off", "smtp.dkim_verify", "false", "smtp.dmarc_policy", "off"])
+            try await server.start(imap: true)
+            let own = "ERASED-MARKER-\(UUID().uuidString.prefix(8))"
+            let kept = "KEPT-MARKER-\(UUID().uuidString.prefix(8))"
+            _ = try await server.python("""
+                import smtplib
+                s = smtplib.SMTP('127.0.0.1', PORTS['smtp'])
+                s.sendmail('sender@remote.test', ['alice@example.com'],
+                           b'Subject: for alice \(own)\\r\\n\\r\\nthe text \(own)\\r\\n')
+                s.sendmail('sender@remote.test', ['bob@example.com'], b'Subject: for bob \(kept)\\r\\n\\r\\nthe text \(kept)\\r\\n')
+                s.quit()
+                print('{}')
+                """)
+            _ = try await server.awaitInbox("alice", count: 1)
+            _ = try await server.awaitInbox("bob", count: 1)
+            // Before: the projections hold alice's subject in clear (IMAP searches it).
+            #expect(!Self.files(under: server.dataDirectory, holding: [own]).isEmpty)
+            _ = try await server.cli(["erase", "user", "alice"])
+            let left = Self.files(under: server.dataDirectory, holding: Self.traces(of: own))
+            #expect(left.isEmpty, "\(left)")
+            #expect(!Self.files(under: server.dataDirectory, holding: [kept]).isEmpty)
         }
     }
 }

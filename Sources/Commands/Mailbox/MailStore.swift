@@ -139,7 +139,7 @@ public struct MailStore: Sendable {
     public func deliveries(_ batch: [Delivery], in transaction: ProjectionTransaction) async throws
         -> (appends: [PendingAppend], skipped: [String]) {
         // The deliveries seal their summaries with their bodies' keys.
-        try await engine.store.loadDataKeys(batch.map(\.blob))
+        try await engine.store.loadDataKeys(batch.map(\.blob), on: transaction.connection)
         var perUser: [String: [Delivery]] = [:]
         for delivery in batch {
             for user in Set(delivery.users.map { $0.lowercased() }) { perUser[user, default: []].append(delivery) }

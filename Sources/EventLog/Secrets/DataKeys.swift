@@ -50,6 +50,34 @@ public final class DataKeys: Sendable {
         remember(KeyStore.dataKey(of: bytes), of: id)
     }
 
+    /// The sealed bodies a stored event's JSON names in its sealed fields (`Personal`), found
+    /// without decoding it.
+    static func sealedBlobs(in json: [UInt8]) -> [BlobID] {
+        var found: [BlobID] = []
+        let marker = sealedMarker
+        json.withUnsafeBufferPointer { bytes in
+            var index = 0
+            let last = bytes.count - marker.count - 64
+            while index <= last {
+                // The marker starts with a quote: look at quotes only.
+                guard bytes[index] == marker[0] else { index += 1; continue }
+                var matches = true
+                for offset in 1..<marker.count where bytes[index + offset] != marker[offset] {
+                    matches = false
+                    break
+                }
+                guard matches else { index += 1; continue }
+                let hexStart = index + marker.count
+                let hex = String(decoding: UnsafeBufferPointer(rebasing: bytes[hexStart..<hexStart + 64]), as: UTF8.self)
+                if let id = BlobID(hex: hex) { found.append(id) }
+                index = hexStart + 64
+            }
+        }
+        return found
+    }
+
+    private static let sealedMarker = Array("\"$sealed\":\"".utf8)
+
     /// Forgets every key (after a holder key was destroyed here).
     func forgetAll() {
         state.withLock {

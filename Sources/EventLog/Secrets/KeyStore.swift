@@ -80,29 +80,29 @@ public final class KeyStore: Sendable {
     // MARK: Holder keys
 
     /// The holder's key, made on first use.
-    func holderKey(_ holder: BlobHolder, client: PostgresClient) async throws -> (id: UUID, key: SymmetricKey) {
+    func holderKey(_ holder: BlobHolder, via runner: StatementRunner) async throws -> (id: UUID, key: SymmetricKey) {
         let name = holder.description
         if let known = cache.withLock({ $0.byHolder[name] }) { return known }
-        if let stored = try await lookUp(name, client: client) { return stored }
+        if let stored = try await lookUp(name, via: runner) { return stored }
         let server = try keys.secretsKey()
         let id = UUID()
         let fresh = SymmetricKey(size: .bits256)
         let sealed = try fresh.withUnsafeBytes {
             try ChaChaPoly.seal(Array($0), using: server.key, authenticating: Self.holderContext(id: id, holder: name)).combined
         }
-        try await client.query("""
+        try await runner.query("""
             INSERT INTO keystore.holder_keys (key_id, holder, server_key_id, sealed)
             VALUES (\(id), \(name), \(server.id), \(ByteBuffer(bytes: sealed)))
             ON CONFLICT (holder) DO NOTHING
             """, logger: logger)
-        guard let stored = try await lookUp(name, client: client) else {
+        guard let stored = try await lookUp(name, via: runner) else {
             throw Failure.tampered("the key of \(name)")
         }
         return stored
     }
 
-    private func lookUp(_ name: String, client: PostgresClient) async throws -> (id: UUID, key: SymmetricKey)? {
-        let rows = try await client.query("""
+    private func lookUp(_ name: String, via runner: StatementRunner) async throws -> (id: UUID, key: SymmetricKey)? {
+        let rows = try await runner.query("""
             SELECT key_id, server_key_id, sealed FROM keystore.holder_keys WHERE holder = \(name)
             """, logger: logger)
         for try await (id, serverKeyID, sealed) in rows.decode((UUID, String, ByteBuffer).self) {
@@ -128,6 +128,12 @@ public final class KeyStore: Sendable {
         let key = SymmetricKey(data: opened)
         cache.withLock { $0.byID[id] = key }
         return key
+    }
+
+    /// Forgets the data keys this process has at hand, after wraps were deleted, so nothing
+    /// erased is opened from memory.
+    public func forgetDataKeys() {
+        DataKeys.shared.forgetAll()
     }
 
     /// Forgets every cached holder key: after another process destroyed one, a wrap under it

@@ -78,19 +78,6 @@ public struct Personal<Value: Codable & Sendable>: Codable, Sendable {
         Array("pillarbox-personal-v1\n".utf8) + blob.bytes
     }
 
-    /// The sealed body a stored event's JSON names in its sealed fields, without decoding it.
-    static func sealedBlobs(in json: [UInt8]) -> [BlobID] {
-        let marker = Array("\"$sealed\":\"".utf8)
-        var found: [BlobID] = []
-        var start = json.startIndex
-        while let range = json[start...].firstRange(of: marker) {
-            let hexStart = range.upperBound, hexEnd = hexStart + 64
-            guard hexEnd <= json.endIndex else { break }
-            if let id = BlobID(hex: String(decoding: json[hexStart..<hexEnd], as: UTF8.self)) { found.append(id) }
-            start = hexEnd
-        }
-        return found
-    }
 }
 
 extension Personal: Equatable where Value: Equatable {

@@ -78,7 +78,7 @@ public final class EventStore: Service, Sendable {
     /// Appends to several streams in one transaction: all of them, or none when any check fails.
     @discardableResult
     public func append(_ appends: [StreamAppend]) async throws -> [AppendResult] {
-        let group = PreparedGroup(appends: try await prepare(appends))
+        let group = PreparedGroup(appends: try await prepare(appends, via: .pool(client)))
         return try await forgettingDestroyedKeys(group) { try await committer.submit(group) }
     }
 
@@ -87,7 +87,7 @@ public final class EventStore: Service, Sendable {
     /// atomically with the events, such as inline projections.
     @discardableResult
     public func append(_ appends: [StreamAppend], on connection: PostgresConnection) async throws -> [AppendResult] {
-        let group = PreparedGroup(appends: try await prepare(appends))
+        let group = PreparedGroup(appends: try await prepare(appends, via: .connection(connection)))
         return try await forgettingDestroyedKeys(group) {
             try await AppendBatchStatement.run([group], on: connection, logger: logger)[0].get()
         }
@@ -96,14 +96,14 @@ public final class EventStore: Service, Sendable {
     /// Whether new bodies are stored sealed.
     var sealsBodies: Bool { keyStore != nil && configuration.sealBodies }
 
-    private func prepare(_ appends: [StreamAppend]) async throws -> [PreparedAppend] {
+    private func prepare(_ appends: [StreamAppend], via runner: StatementRunner) async throws -> [PreparedAppend] {
         var prepared: [PreparedAppend] = []
         prepared.reserveCapacity(appends.count)
-        for append in appends { prepared.append(try await prepare(append)) }
+        for append in appends { prepared.append(try await prepare(append, via: runner)) }
         return prepared
     }
 
-    private func prepare(_ append: StreamAppend) async throws -> PreparedAppend {
+    private func prepare(_ append: StreamAppend, via runner: StatementRunner) async throws -> PreparedAppend {
         guard !append.events.isEmpty else { throw EventLogError.emptyAppend(stream: append.stream.key) }
         var blobs: [PreparedAppend.Blob] = []
         var wraps: [BlobWrap] = []
@@ -120,7 +120,7 @@ public final class EventStore: Service, Sendable {
                     contents = EncodedBytes(codec: contents.codec, dictionaryID: contents.dictionaryID,
                                             bytes: try KeyStore.seal(contents.bytes, of: blob.id, piece: 0, using: dataKey),
                                             sealed: true)
-                    wraps += try await self.wraps(of: blob.id, dataKey: dataKey, for: blob.holders)
+                    wraps += try await self.wraps(of: blob.id, dataKey: dataKey, for: blob.holders, via: runner)
                 }
                 blobs.append(.init(id: blob.id, size: Int64(blob.bytes.count), contents: contents))
             }
@@ -129,16 +129,17 @@ public final class EventStore: Service, Sendable {
                 payload: try codec.encodePayload(event.json),
                 correlationID: event.correlationID, causationID: event.causationID))
         }
-        wraps += try await grantWraps(append.grants)
+        wraps += try await grantWraps(append.grants, via: runner)
         return PreparedAppend(stream: append.stream, expected: append.expectedVersion, events: events, blobs: blobs, wraps: wraps)
     }
 
     /// A body's data key wrapped for each of `holders`.
-    private func wraps(of blob: BlobID, dataKey: SymmetricKey, for holders: [BlobHolder]) async throws -> [BlobWrap] {
+    private func wraps(of blob: BlobID, dataKey: SymmetricKey, for holders: [BlobHolder],
+                       via runner: StatementRunner) async throws -> [BlobWrap] {
         guard let keyStore else { return [] }
         var wraps: [BlobWrap] = []
         for holder in Set(holders) {
-            let holderKey = try await keyStore.holderKey(holder, client: client)
+            let holderKey = try await keyStore.holderKey(holder, via: runner)
             wraps.append(try KeyStore.wrap(dataKey, of: blob, keyID: holderKey.id, under: holderKey.key))
         }
         return wraps
@@ -146,12 +147,12 @@ public final class EventStore: Service, Sendable {
 
     /// Wraps for bodies stored earlier: their data keys come from this process's memory or
     /// from any wrap still live. A body stored unsealed, or erased, gets none.
-    private func grantWraps(_ grants: [BlobGrant]) async throws -> [BlobWrap] {
+    private func grantWraps(_ grants: [BlobGrant], via runner: StatementRunner) async throws -> [BlobWrap] {
         guard sealsBodies, let keyStore, !grants.isEmpty else { return [] }
         var wraps: [BlobWrap] = []
         for (blob, holders) in Dictionary(grouping: grants, by: \.blob) {
-            guard let dataKey = try await dataKey(of: blob, keyStore: keyStore) else { continue }
-            wraps += try await self.wraps(of: blob, dataKey: dataKey, for: holders.map(\.holder))
+            guard let dataKey = try await dataKey(of: blob, keyStore: keyStore, via: runner) else { continue }
+            wraps += try await self.wraps(of: blob, dataKey: dataKey, for: holders.map(\.holder), via: runner)
         }
         return wraps
     }
@@ -159,11 +160,12 @@ public final class EventStore: Service, Sendable {
     /// Loads into this process the data keys of stored bodies (through any live wrap), so
     /// events that seal fields with them can be written and read (`Personal`). Bodies stored
     /// unsealed, or erased, have none.
-    public func loadDataKeys(_ blobs: some Sequence<BlobID>) async throws {
+    public func loadDataKeys(_ blobs: some Sequence<BlobID>, on connection: PostgresConnection? = nil) async throws {
         guard let keyStore else { return }
         let missing = Array(Set(blobs.filter { keyStore.rememberedKey(of: $0) == nil }))
         guard !missing.isEmpty else { return }
-        let rows = try await client.query("""
+        let runner: StatementRunner = connection.map { .connection($0) } ?? .pool(client)
+        let rows = try await runner.query("""
             SELECT DISTINCT ON (bk.sha256) bk.sha256, k.key_id, k.holder, k.server_key_id, k.sealed, bk.wrapped
               FROM keystore.blob_keys bk JOIN keystore.holder_keys k ON k.key_id = bk.key_id
              WHERE bk.sha256 = ANY(\(missing.map { ByteBuffer(bytes: $0.bytes) }))
@@ -182,9 +184,9 @@ public final class EventStore: Service, Sendable {
     }
 
     /// The data key of a stored body through any live wrap; nil when it has none.
-    private func dataKey(of blob: BlobID, keyStore: KeyStore) async throws -> SymmetricKey? {
+    private func dataKey(of blob: BlobID, keyStore: KeyStore, via runner: StatementRunner) async throws -> SymmetricKey? {
         if let known = keyStore.rememberedKey(of: blob) { return known }
-        let rows = try await client.query("""
+        let rows = try await runner.query("""
             SELECT k.key_id, k.holder, k.server_key_id, k.sealed, bk.wrapped
               FROM keystore.blob_keys bk JOIN keystore.holder_keys k ON k.key_id = bk.key_id
              WHERE bk.sha256 = \(ByteBuffer(bytes: blob.bytes)) LIMIT 1
@@ -533,7 +535,7 @@ public final class EventStore: Service, Sendable {
             let derived = try keyStore.rememberedKey(of: id) ?? KeyStore.dataKey(ofFile: path)
             keyStore.remember(derived, of: id)
             dataKey = derived
-            let wraps = try await self.wraps(of: id, dataKey: derived, for: holders)
+            let wraps = try await self.wraps(of: id, dataKey: derived, for: holders, via: .connection(connection))
             try await connection.query("""
                 INSERT INTO keystore.blob_keys (sha256, key_id, wrapped)
                 SELECT \(key), * FROM unnest(\(wraps.map(\.keyID))::uuid[], \(wraps.map { ByteBuffer(bytes: $0.wrapped) })::bytea[])
@@ -595,7 +597,7 @@ public final class EventStore: Service, Sendable {
     func loadSealingKeys(of events: [RecordedEvent]) async throws {
         guard keyStore != nil else { return }
         var blobs: [BlobID] = []
-        for event in events where event.json.count > 80 { blobs += Personal<String>.sealedBlobs(in: event.json) }
+        for event in events where event.json.count > 80 { blobs += DataKeys.sealedBlobs(in: event.json) }
         if !blobs.isEmpty { try await loadDataKeys(blobs) }
     }
 

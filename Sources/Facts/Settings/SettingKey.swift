@@ -606,6 +606,7 @@ public enum SettingKeys {
         SettingKey<[String]>.errorSuppression.erased, SettingKey<Bool>.dailySummary.erased,
         SettingKey<Bool>.dailySummaryIdleAccounts.erased, SettingKey<Bool>.dailySummaryHTML.erased,
         SettingKey<Int>.dailySummaryHour.erased,
+        SettingKey<[String]>.mailRetention.erased, SettingKey<Int>.mailRetentionHour.erased,
     ]
 
     public static func named(_ name: String) -> AnySettingKey? { all.first { $0.name == name } }

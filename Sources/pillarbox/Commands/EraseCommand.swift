@@ -1,6 +1,7 @@
 import ArgumentParser
 import Commands
 import EventLog
+import Facts
 import Foundation
 import Logging
 import Projections
@@ -10,7 +11,7 @@ struct EraseCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "erase",
         abstract: "Erase mail for good: destroy the keys it is sealed under.",
-        subcommands: [User.self])
+        subcommands: [User.self, Messages.self])
 
     struct User: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -44,6 +45,45 @@ struct EraseCommand: AsyncParsableCommand {
                 ("bodies \(verb)", "\(erasure.erasedBodies)"),
                 ("bodies others still hold", "\(erasure.sharedBodies)"),
                 ("key destroyed", dryRun ? "no (dry run)" : erasure.keyID.map { $0.uuidString.lowercased() } ?? "none"),
+            ])
+        }
+    }
+
+    struct Messages: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Erase the messages that came into their folders before a date: expunged, and each owner's key to "
+                + "their bodies destroyed, so a body no one else holds becomes unreadable. `mail.retention` does the same each day.")
+        @OptionGroup var options: DirectoryOptions
+        @Option(help: "Messages saved in their folder before this date (YYYY-MM-DD, UTC) or ISO 8601 time.") var before: String
+        @Option(help: "Only this user's (repeat for more); everyone's by default.") var user: [String] = []
+        @Option(help: "Only this folder's.") var folder: String?
+        @Flag(help: "Only say what would be erased.") var dryRun = false
+
+        func run() async throws {
+            guard let cutoff = (try? Date(before, strategy: .iso8601)) ?? (try? Date(before + "T00:00:00Z", strategy: .iso8601)) else {
+                throw CommandFailure("--before: \(before) is neither a date nor a time")
+            }
+            let (configuration, logger) = try options.global.load()
+            let folder = self.folder
+            let erasure = try await withProjectionEngine(configuration, logger: logger) { engine in
+                let erasure = try await ChangeOrigin.$current.withValue(ChangeOrigin(component: "erase", actor: commandLineActor)) {
+                    try await MailStore(engine: engine).eraseMessages(users: user.isEmpty ? nil : user, dryRun: dryRun) { _, name in
+                        folder == nil || folder == name ? cutoff : nil
+                    }
+                }
+                if !dryRun && erasure.messages > 0 { try await EraseCommand.rebuildSealedFieldProjections(engine) }
+                return erasure
+            }
+            if !dryRun && erasure.messages > 0 { await EraseCommand.retireErased(configuration, logger: logger) }
+            let output = options.output
+            if output.json {
+                print(String(decoding: try JSONEncoder().encode(erasure), as: UTF8.self))
+                return
+            }
+            output.print(record: [
+                ("users", "\(erasure.users)"),
+                (dryRun ? "messages that would be erased" : "messages erased", "\(erasure.messages) (\(erasure.bytes) bytes)"),
+                ("bodies no longer held by their owner", "\(erasure.bodies)"),
             ])
         }
     }

@@ -148,7 +148,15 @@ struct Serve: AsyncParsableCommand {
                                                 unsubscribeKey: listUnsubscribeKey,
                                                 logger: logger))]
                     + [.init(service: ReportService(engine: engine, settings: settings, directory: directory,
-                                                         hostname: configuration.hostname.value, logger: logger))] + (smtp.map { [.init(service: $0)] } ?? []) + (pop3.map { [.init(service: $0)] } ?? [])
+                                                         hostname: configuration.hostname.value, logger: logger))]
+                    + [.init(service: RetentionService(engine: engine, settings: settings, logger: logger) {
+                        do {
+                            try await EraseCommand.rebuildSealedFieldProjections(engine)
+                        } catch {
+                            logger.error("rebuilding after retention failed", metadata: ["error": "\(String(reflecting: error))"])
+                        }
+                        await EraseCommand.retireErased(configuration, logger: logger)
+                    })] + (smtp.map { [.init(service: $0)] } ?? []) + (pop3.map { [.init(service: $0)] } ?? [])
                     + (imap.map { [.init(service: $0)] } ?? []) + (admin.map { [.init(service: $0)] } ?? [])
                     + [.init(service: lifecycle)],
                 gracefulShutdownSignals: [.sigterm, .sigint],

@@ -183,4 +183,52 @@ struct SealedBodyTests {
             #expect(!Self.files(under: server.dataDirectory, holding: [kept]).isEmpty)
         }
     }
+
+    @Test("mail.retention: mail older than its folder's rule is expunged and its body unreadable, newer mail stays, and the dump holds no trace of it")
+    func retention() async throws {
+        try await MailServerHarness.with { server in
+            try await server.createStandardDirectory()
+            try await server.start(imap: true)
+            let old = "OLD-MARKER-\(UUID().uuidString.prefix(8))"
+            let new = "NEW-MARKER-\(UUID().uuidString.prefix(8))"
+            @Sendable func send(_ marker: String) async throws {
+                _ = try await server.python("""
+                    import smtplib
+                    s = smtplib.SMTP('127.0.0.1', PORTS['smtp'])
+                    s.sendmail('sender@remote.test', ['alice@example.com'], b'Subject: about \(marker)\\r\\n\\r\\ntext \(marker)\\r\\n')
+                    s.quit()
+                    print('{}')
+                    """)
+            }
+            try await send(old)
+            _ = try await server.awaitInbox("alice", count: 1)
+            // The message came in 100 days ago: its events moved into the past, the folders rebuilt.
+            _ = try await server.query("ALTER TABLE eventlog.events DISABLE TRIGGER events_append_only")
+            _ = try await server.query("UPDATE eventlog.events SET recorded_at = recorded_at - interval '100 days'")
+            _ = try await server.query("ALTER TABLE eventlog.events ENABLE TRIGGER events_append_only")
+            _ = try await server.cli(["rebuild", "mailbox"])
+            try await send(new)
+            _ = try await server.awaitInbox("alice", count: 2)
+
+            let planned = try await server.cli(["erase", "messages", "--before", "2000-01-01", "--dry-run", "--json"])
+            #expect(planned.contains("\"messages\":0"), "\(planned)")
+            try await server.cli(["settings", "set", "mail.retention", "[\"Trash=7\", \"*=30\"]"])
+            let left = try await eventually(within: .seconds(60), pollingEvery: .milliseconds(200), "the old message erased") {
+                let inbox = try await server.inbox("alice")
+                return inbox.count == 1 ? inbox : nil
+            }
+            #expect(String(decoding: left[0], as: UTF8.self).contains(new))
+            let dump = try await server.cli(["log", "dump", "--stream", "mailbox-alice"])
+            #expect(dump.contains("messages_expunged") && dump.contains("\"component\":\"retention\""), "\(dump.suffix(2_000))")
+
+            let pgDump = try await server.tool("/usr/bin/pg_dump", ["--dbname", server.endpoint.redactedURL, "--no-owner"],
+                                               timeout: .seconds(120))
+            #expect(pgDump.output.contains(new))
+            for trace in Self.traces(of: old) {
+                let hex = Array(trace.utf8).map { String(format: "%02x", $0) }.joined()
+                #expect(!pgDump.output.contains(trace) && !pgDump.output.contains(hex), "\(trace) is in the dump")
+            }
+            _ = try await server.cli(["verify"])
+        }
+    }
 }

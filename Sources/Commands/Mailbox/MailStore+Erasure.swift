@@ -1,0 +1,64 @@
+import EventLog
+import Facts
+import Foundation
+import PostgresNIO
+import Projections
+
+/// Erasing messages: retention rules and `pillarbox erase messages`. The messages are expunged
+/// (ordinary `messages_expunged` facts, with the origin saying why) and then each owner's wrap
+/// of a body none of their messages uses any more is deleted, so a body nobody else holds can
+/// no longer be opened (EventLog's KeyStore.swift).
+extension MailStore {
+    /// What an erasure of messages takes away, or would.
+    public struct MessageErasure: Sendable, Codable, Equatable {
+        public var users = 0
+        public var messages = 0
+        public var bytes: Int64 = 0
+        /// Bodies whose owner's wrap went (or would go): unreadable unless someone else holds them.
+        public var bodies = 0
+    }
+
+    /// Erases every message that came into its folder (its SAVEDATE) before the cutoff
+    /// `cutoff(user, folder)` gives (nil keeps the folder's mail), for `users` (nil: everyone).
+    /// With `dryRun`, only counts.
+    public func eraseMessages(users: [String]?, dryRun: Bool,
+                              cutoff: @Sendable (_ user: String, _ folder: String) -> Date?) async throws -> MessageErasure {
+        let connectionRows = try await engine.store.client.query("""
+            SELECT m.user_id, m.mailbox_id, b.name, m.uid, m.size, m.blob, m.saved_at
+              FROM mail.messages m JOIN mail.mailboxes b ON b.user_id = m.user_id AND b.mailbox_id = m.mailbox_id
+             WHERE \(users == nil) OR m.user_id = ANY(\(users?.map { $0.lowercased() } ?? []))
+            """, logger: engine.logger)
+        struct Row { let mailbox: Int64, uid: UInt32, size: Int64, blob: BlobID, chosen: Bool }
+        var byUser: [String: [Row]] = [:]
+        for try await (user, mailbox, folder, uid, size, blob, savedAt) in connectionRows.decode(
+            (String, Int64, String, Int64, Int64, ByteBuffer, Date).self) {
+            let chosen = cutoff(user, folder).map { savedAt < $0 } ?? false
+            byUser[user, default: []].append(Row(mailbox: mailbox, uid: UInt32(uid), size: size,
+                                                 blob: BlobID(digest: Array(buffer: blob)), chosen: chosen))
+        }
+        var erasure = MessageErasure()
+        for (user, rows) in byUser.sorted(by: { $0.key < $1.key }) {
+            let chosen = rows.filter(\.chosen)
+            guard !chosen.isEmpty else { continue }
+            let kept = Set(rows.filter { !$0.chosen }.map(\.blob))
+            let freed = Set(chosen.map(\.blob)).subtracting(kept)
+            erasure.users += 1
+            erasure.messages += chosen.count
+            erasure.bytes += chosen.reduce(0) { $0 + $1.size }
+            erasure.bodies += freed.count
+            guard !dryRun else { continue }
+            for (mailbox, messages) in Dictionary(grouping: chosen, by: \.mailbox).sorted(by: { $0.key < $1.key }) {
+                _ = try await expunge(user: user, mailboxID: mailbox, uids: messages.map(\.uid), onlyDeleted: false)
+            }
+            // Only bodies no message of theirs uses now (one filed again meanwhile keeps its wrap).
+            try await engine.store.client.query("""
+                DELETE FROM keystore.blob_keys w USING keystore.holder_keys k
+                 WHERE w.key_id = k.key_id AND k.holder = \(BlobHolder.user(user).description)
+                   AND w.sha256 = ANY(\(freed.map { ByteBuffer(bytes: $0.bytes) }))
+                   AND NOT EXISTS (SELECT 1 FROM mail.messages m WHERE m.user_id = \(user) AND m.blob = w.sha256)
+                """, logger: engine.logger)
+        }
+        if !dryRun && erasure.messages > 0 { engine.store.keyStore?.forgetDataKeys() }
+        return erasure
+    }
+}

@@ -1,0 +1,86 @@
+import Commands
+import EventLog
+import Facts
+import Foundation
+import Logging
+import Projections
+import ServiceLifecycle
+
+/// Applies `mail.retention` in `serve`: at start, each day at `mail.retention_hour` (UTC), and
+/// whenever the rules change. Messages longer in their folder than their rule allows are
+/// erased (`MailStore.eraseMessages`: expunged with origin `retention`, their owners' keys to
+/// the bodies destroyed), then `afterErasure` rebuilds what keeps sealed fields. One process at
+/// a time applies the rules (a PostgreSQL advisory lock); the others pass.
+public struct RetentionService: Service {
+    let engine: ProjectionEngine
+    let settings: LiveSettings
+    let afterErasure: @Sendable () async -> Void
+    let logger: Logger
+
+    public init(engine: ProjectionEngine, settings: LiveSettings, logger: Logger, afterErasure: @escaping @Sendable () async -> Void) {
+        self.engine = engine
+        self.settings = settings
+        self.afterErasure = afterErasure
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        await cancelWhenGracefulShutdown {
+            await withTaskGroup(of: Void.self) { group in
+                // A change of the rules applies them at once.
+                group.addTask {
+                    for await change in settings.changes() where change.key == SettingKey<[String]>.mailRetention.name {
+                        await apply(now: Date())
+                    }
+                }
+                group.addTask {
+                    await apply(now: Date())
+                    while !Task.isCancelled {
+                        let next = ReportService.next(hour: settings.value(SettingKey<Int>.mailRetentionHour), after: Date())
+                        do { try await Task.sleep(for: .seconds(max(1, next.timeIntervalSinceNow))) } catch { return }
+                        await apply(now: Date())
+                    }
+                }
+                await group.next()
+                group.cancelAll()
+            }
+        }
+    }
+
+    /// Applies the rules as they stand, counting days back from `now`; nil when there are none
+    /// or another process is applying them.
+    @discardableResult
+    public func apply(now: Date) async -> MailStore.MessageErasure? {
+        let rules = SettingKey<[String]>.retentionRules(settings.value(SettingKey<[String]>.mailRetention))
+        guard !rules.isEmpty else { return nil }
+        do {
+            return try await engine.store.client.withConnection { lock -> MailStore.MessageErasure? in
+                var held = false
+                for try await value in try await lock.query("SELECT pg_try_advisory_lock(hashtextextended('pillarbox-retention', 0))",
+                                                            logger: logger).decode(Bool.self) { held = value }
+                guard held else { return nil }
+                let result: Result<MailStore.MessageErasure, any Error>
+                do {
+                    result = .success(try await ChangeOrigin.$current.withValue(ChangeOrigin(component: "retention")) {
+                        try await MailStore(engine: engine).eraseMessages(users: nil, dryRun: false) { user, folder in
+                            RetentionRule.days(user: user, folder: folder, rules: rules).map { now.addingTimeInterval(-Double($0) * 86_400) }
+                        }
+                    })
+                } catch {
+                    result = .failure(error)
+                }
+                if case .success(let erasure) = result, erasure.messages > 0 {
+                    logger.notice("retention erased mail", metadata: [
+                        "messages": "\(erasure.messages)", "bytes": "\(erasure.bytes)", "users": "\(erasure.users)",
+                        "bodies": "\(erasure.bodies)"])
+                    await afterErasure()
+                }
+                _ = try await lock.query("SELECT pg_advisory_unlock(hashtextextended('pillarbox-retention', 0))", logger: logger)
+                return try result.get()
+            }
+        } catch {
+            logger.error("applying mail.retention failed", metadata: ["error": "\(String(reflecting: error))"])
+            return nil
+        }
+    }
+}

@@ -142,9 +142,13 @@ public final class TestDovecot: @unchecked Sendable {
     public func deliver(_ message: String, to user: String) throws -> String {
         delivered += 1
         let name = "\(Int(Date().timeIntervalSince1970)).M\(delivered)P\(getpid()).isp"
-        let path = "\(directory)/home/\(user)/Maildir/new/\(name)"
-        FileManager.default.createFile(atPath: path, contents: Data(message.utf8))
-        if getuid() == 0 { _ = try TestDNSServer.run("/bin/chown", ["dovecot:dovecot", path], in: directory) }
+        // Written in tmp/ and renamed into new/, as Maildir delivery does: a session in IDLE may
+        // move a file from new/ to cur/ the moment it shows there.
+        let maildir = "\(directory)/home/\(user)/Maildir"
+        let staged = "\(maildir)/tmp/\(name)"
+        FileManager.default.createFile(atPath: staged, contents: Data(message.utf8))
+        if getuid() == 0 { _ = try TestDNSServer.run("/bin/chown", ["dovecot:dovecot", staged], in: directory) }
+        guard rename(staged, "\(maildir)/new/\(name)") == 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
         return name
     }
 

@@ -25,10 +25,13 @@ test-deps: deps
 ## schemathesis, from PyPI, checks the admin API against its OpenAPI document; it lives in a
 ## virtual environment under .build so the system's Python stays as Debian ships it.
 SCHEMATHESIS := .build/python/bin/schemathesis
+## anyio is held below 4.15, whose lazy importer compiles modules from worker threads and trips
+## Debian's Python 3.11 ("AST constructor recursion depth mismatch") under --workers 2.
 SCHEMATHESIS_VERSION := 4.32.5
+ANYIO_VERSION := 4.12.1
 $(SCHEMATHESIS):
 	/usr/bin/python3 -m venv .build/python
-	.build/python/bin/pip install --quiet --disable-pip-version-check schemathesis==$(SCHEMATHESIS_VERSION)
+	.build/python/bin/pip install --quiet --disable-pip-version-check schemathesis==$(SCHEMATHESIS_VERSION) anyio==$(ANYIO_VERSION)
 
 define install
 missing=""; \

@@ -4,6 +4,10 @@ import EventLog
 /// passes over these others silently (`EventTypeRegistry(_:passingOver:)`); only a type missing
 /// here (written by a newer version) is worth a warning.
 public enum EventCatalogue {
+    /// The facts that record erased bodies (`ErasureRecord`), which `log verify` and
+    /// `log compact-erased` read.
+    public static let erasingBodies = [UserKeyDestroyed.eventType, BodyKeysDestroyed.eventType]
+
     public static let all: [any Event.Type] = [
         DomainAdded.self,
         DomainRemoved.self,
@@ -39,6 +43,8 @@ public enum EventCatalogue {
         MessageAppended.self,
         MessageFlagsChanged.self,
         MessagesExpunged.self,
+        BodyKeysDestroyed.self,
+        ErasedBodiesRemoved.self,
         MessagesCopied.self,
         MessagesMoved.self,
         IntrusionEventRecorded.self,

@@ -32,6 +32,10 @@ extension Directory {
         guard let keyStore = engine.store.keyStore else {
             throw DirectoryError.invalid("key directory", "the store was opened without the key directory")
         }
+        // Each body about to become unreadable is opened once more first: the erasure records
+        // whether it was intact, since no one can check that afterwards.
+        let altered = dryRun ? [] : try await engine.store.alteredBodies(
+            try await KeyStore.bodiesHeldOnly(by: .user(id), among: nil, client: engine.store.client, logger: logger))
         return try await change { transaction, directory in
             let connection = transaction.connection
             var erasure = Erasure(user: id, existed: directory.users[id] != nil, messages: 0, bytes: 0,
@@ -55,11 +59,14 @@ extension Directory {
                 let (removal, _) = try await removal(of: id, in: transaction, directory: directory)
                 events += removal
             }
+            let unreadable = try await KeyStore.erasedBodies(held: .user(id), among: nil, altered: altered, on: connection,
+                                                             logger: logger)
             let keyID = try await keyStore.destroy(.user(id), on: connection)
             erasure.keyID = keyID
             if let keyID {
                 events.append(UserKeyDestroyed(userID: id, keyID: keyID, reason: reason,
-                                               erasedBodies: erasure.erasedBodies, sharedBodies: erasure.sharedBodies))
+                                               erasedBodies: erasure.erasedBodies, sharedBodies: erasure.sharedBodies,
+                                               bodies: unreadable))
             } else if !erasure.existed {
                 throw DirectoryError.notFound("user or key of", name)
             }

@@ -4,10 +4,11 @@ import Foundation
 import PostgresNIO
 import Projections
 
-/// Erasing messages: retention rules and `pillarbox erase messages`. The messages are expunged
-/// (ordinary `messages_expunged` facts, with the origin saying why) and then each owner's wrap
-/// of a body none of their messages uses any more is deleted, so a body nobody else holds can
-/// no longer be opened (EventLog's KeyStore.swift).
+/// Erasing messages: retention rules and `pillarbox erase messages`. Per user, in one
+/// transaction, the messages are expunged (ordinary `messages_expunged` facts, with the origin
+/// saying why), the user's wraps of the bodies none of their messages uses any more are
+/// deleted, so a body nobody else holds can no longer be opened (EventLog's KeyStore.swift),
+/// and `body_keys_destroyed` records which bodies that left unreadable.
 extension MailStore {
     /// What an erasure of messages takes away, or would.
     public struct MessageErasure: Sendable, Codable, Equatable {
@@ -47,16 +48,42 @@ extension MailStore {
             erasure.bytes += chosen.reduce(0) { $0 + $1.size }
             erasure.bodies += freed.count
             guard !dryRun else { continue }
-            for (mailbox, messages) in Dictionary(grouping: chosen, by: \.mailbox).sorted(by: { $0.key < $1.key }) {
-                _ = try await expunge(user: user, mailboxID: mailbox, uids: messages.map(\.uid), onlyDeleted: false)
+            // Each body about to become unreadable is opened once more first: the erasure
+            // records whether it was intact, since no one can check that afterwards.
+            let holder = BlobHolder.user(user)
+            let altered = try await engine.store.alteredBodies(
+                try await KeyStore.bodiesHeldOnly(by: holder, among: Array(freed), client: engine.store.client, logger: engine.logger))
+            try await engine.transaction { transaction in
+                for (mailbox, messages) in Dictionary(grouping: chosen, by: \.mailbox).sorted(by: { $0.key < $1.key }) {
+                    _ = try await expunge(user: user, mailboxID: mailbox, uids: messages.map(\.uid), onlyDeleted: false,
+                                          in: transaction)
+                }
+                // Only bodies no message of theirs uses now (one filed again meanwhile keeps its wrap).
+                let connection = transaction.connection
+                let used = try await connection.query("""
+                    SELECT DISTINCT blob FROM mail.messages
+                     WHERE user_id = \(user) AND blob = ANY(\(freed.map { ByteBuffer(bytes: $0.bytes) }))
+                    """, logger: engine.logger)
+                var going = freed
+                for try await blob in used.decode(ByteBuffer.self) { going.remove(BlobID(digest: Array(buffer: blob))) }
+                guard !going.isEmpty else { return }
+                let bodies = try await KeyStore.erasedBodies(held: holder, among: Array(going), altered: altered,
+                                                             on: connection, logger: engine.logger)
+                let deleted = try await connection.query("""
+                    DELETE FROM keystore.blob_keys w USING keystore.holder_keys k
+                     WHERE w.key_id = k.key_id AND k.holder = \(holder.description)
+                       AND w.sha256 = ANY(\(going.map { ByteBuffer(bytes: $0.bytes) }))
+                    RETURNING w.sha256
+                    """, logger: engine.logger)
+                var wraps = 0
+                for try await _ in deleted.decode(ByteBuffer.self) { wraps += 1 }
+                guard wraps > 0 else { return }
+                let stream = try MailboxStream.name(for: user)
+                let expected = try await transaction.expectedVersion(of: stream)
+                try await transaction.append([PendingEvent(BodyKeysDestroyed(sharedBodies: wraps - bodies.count,
+                                                                             bodies: bodies).stamped())],
+                                             to: stream, expectedVersion: expected)
             }
-            // Only bodies no message of theirs uses now (one filed again meanwhile keeps its wrap).
-            try await engine.store.client.query("""
-                DELETE FROM keystore.blob_keys w USING keystore.holder_keys k
-                 WHERE w.key_id = k.key_id AND k.holder = \(BlobHolder.user(user).description)
-                   AND w.sha256 = ANY(\(freed.map { ByteBuffer(bytes: $0.bytes) }))
-                   AND NOT EXISTS (SELECT 1 FROM mail.messages m WHERE m.user_id = \(user) AND m.blob = w.sha256)
-                """, logger: engine.logger)
         }
         if !dryRun && erasure.messages > 0 { engine.store.keyStore?.forgetDataKeys() }
         return erasure

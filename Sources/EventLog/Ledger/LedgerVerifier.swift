@@ -30,13 +30,17 @@ public struct LedgerVerifier: Sendable {
         public var head: LedgerHead?
         /// Re-hash every stored message body.
         public var checkBlobs = true
+        /// The event types that record erased bodies (`ErasureRecord`): an erased body is
+        /// checked against the digest its erasure recorded.
+        public var erasureTypes: [String] = []
         /// Told, after each batch of events checked, the position the check has reached.
         public var progress: (@Sendable (Int64) -> Void)?
 
-        public init(trustedKey: [UInt8]? = nil, head: LedgerHead? = nil, checkBlobs: Bool = true) {
+        public init(trustedKey: [UInt8]? = nil, head: LedgerHead? = nil, checkBlobs: Bool = true, erasureTypes: [String] = []) {
             self.trustedKey = trustedKey
             self.head = head
             self.checkBlobs = checkBlobs
+            self.erasureTypes = erasureTypes
         }
     }
 
@@ -51,8 +55,13 @@ public struct LedgerVerifier: Sendable {
         public var newestHead: LedgerHead?
         /// Message bodies re-hashed.
         public var blobs: Int64 = 0
-        /// Sealed message bodies no key opens any more (erased), not re-hashed.
+        /// Sealed message bodies no key opens any more (erased): their stored bytes checked
+        /// against the digest their erasure recorded, when it recorded one.
         public var erasedBlobs: Int64 = 0
+        /// Of those, the ones erased before erasures recorded digests: not checkable.
+        public var erasedUnrecorded: Int64 = 0
+        /// Erased bodies deleted since (`log compact-erased`).
+        public var removedBlobs: Int64 = 0
         /// The first mismatch, or nil when the log is intact.
         public var failure: Failure?
     }
@@ -201,7 +210,7 @@ public struct LedgerVerifier: Sendable {
 
         // 4. Every message body against its address.
         if options.checkBlobs {
-            report.failure = try await checkBlobs(report: &report)
+            report.failure = try await checkBlobs(options: options, report: &report)
         }
         return report
     }
@@ -258,9 +267,11 @@ public struct LedgerVerifier: Sendable {
 
     /// Re-hashes every blob (in pieces for chunked ones), opening sealed ones through any live
     /// wrap; the first mismatch, with the events that refer to it. A sealed body whose every
-    /// wrap was destroyed is counted as erased: it can no longer be opened, by this check either.
-    private func checkBlobs(report: inout Report) async throws -> Failure? {
+    /// wrap was destroyed cannot be opened, by this check either: its stored bytes are checked
+    /// against the digest its erasure recorded instead.
+    private func checkBlobs(options: Options, report: inout Report) async throws -> Failure? {
         var after = ByteBuffer(bytes: [UInt8]())
+        var erased: [BlobID] = []
         while true {
             let rows = try await client.query("""
                 SELECT \(unescaped: EventStore.storedBlobColumns)
@@ -277,6 +288,7 @@ public struct LedgerVerifier: Sendable {
                     stored = try store.storedBlob(row)
                 } catch is BlobErased {
                     report.erasedBlobs += 1
+                    erased.append(BlobID(digest: Array(row.0.readableBytesView)))
                     continue
                 } catch is KeyStore.Failure {
                     if bad == nil { bad = BlobID(digest: Array(row.0.readableBytesView)) }
@@ -309,8 +321,51 @@ public struct LedgerVerifier: Sendable {
                 report.blobs += 1
             }
             if let bad { return try await blobFailure(bad) }
-            if count < 64 { return nil }
+            if count < 64 { break }
         }
+        return try await checkErased(erased, options: options, report: &report)
+    }
+
+    /// Checks each erased body's stored bytes against the digest its erasure recorded (the
+    /// latest erasure naming it, in case it was stored again and erased again), and counts the
+    /// recorded ones no longer stored.
+    private func checkErased(_ erased: [BlobID], options: Options, report: inout Report) async throws -> Failure? {
+        guard !options.erasureTypes.isEmpty else {
+            report.erasedUnrecorded = Int64(erased.count)
+            return nil
+        }
+        let recorded = try await store.erasureRecords(types: options.erasureTypes)
+        for batch in stride(from: 0, to: erased.count, by: 256).map({ Array(erased[$0..<min($0 + 256, erased.count)]) }) {
+            let rows = try await client.query("""
+                SELECT sha256, eventlog.stored_digest(sha256) FROM eventlog.blobs
+                 WHERE sha256 = ANY(\(batch.map { ByteBuffer(bytes: $0.bytes) }))
+                """, logger: logger)
+            for try await (key, digest) in rows.decode((ByteBuffer, ByteBuffer).self) {
+                let id = BlobID(digest: Array(buffer: key))
+                guard let (body, event) = recorded[id] else {
+                    report.erasedUnrecorded += 1
+                    continue
+                }
+                guard body.intact else {
+                    return Failure(position: event.position, eventID: event.eventID, stream: event.stream,
+                                   reason: "message body \(id.hex) had been altered before it was erased")
+                }
+                guard Array(buffer: digest).hexString == body.stored else {
+                    return Failure(position: event.position, eventID: event.eventID, stream: event.stream,
+                                   reason: "erased message body \(id.hex) does not match the digest its erasure recorded: "
+                                       + "its stored bytes were altered after it was erased")
+                }
+            }
+        }
+        // Recorded bodies no longer stored: deleted by `log compact-erased`, or stored again
+        // under a live wrap (then checked above as readable).
+        let rows = try await client.query("""
+            SELECT sha256 FROM eventlog.blobs WHERE sha256 = ANY(\(recorded.keys.map { ByteBuffer(bytes: $0.bytes) }))
+            """, logger: logger)
+        var stored = Set<BlobID>()
+        for try await key in rows.decode(ByteBuffer.self) { stored.insert(BlobID(digest: Array(buffer: key))) }
+        report.removedBlobs = Int64(recorded.keys.filter { !stored.contains($0) }.count)
+        return nil
     }
 
     private func blobFailure(_ id: BlobID) async throws -> Failure {

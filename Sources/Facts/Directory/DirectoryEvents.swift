@@ -159,13 +159,18 @@ public struct UserKeyDestroyed: DirectoryFact {
     /// Bodies only this key opened (now unreadable), and bodies it shared with other holders.
     public var erasedBodies: Int
     public var sharedBodies: Int
+    /// The bodies only this key opened, each with the digest of its stored bytes, so that
+    /// `log verify` still checks them and `log compact-erased` may delete them; nil in older facts.
+    public var bodies: [ErasedBody]?
 
-    public init(userID: String, keyID: UUID, reason: String?, erasedBodies: Int, sharedBodies: Int) {
+    public init(userID: String, keyID: UUID, reason: String?, erasedBodies: Int, sharedBodies: Int,
+                bodies: [ErasedBody]? = nil) {
         self.userID = userID
         self.keyID = keyID
         self.reason = reason
         self.erasedBodies = erasedBodies
         self.sharedBodies = sharedBodies
+        self.bodies = bodies
     }
 }
 

@@ -272,6 +272,45 @@ public struct MessagesExpunged: OriginStamped {
     }
 }
 
+/// A user's wraps of message bodies deleted after their messages were erased (`mail.retention`,
+/// `pillarbox erase messages`): the user can no longer open those bodies, and the ones listed
+/// in `bodies` nobody can. Follows the `messages_expunged` facts of the same erasure, in its
+/// transaction.
+///
+/// Owner: `MailStore` (Commands/Mailbox), on the user's `mailbox-<user>` stream; `origin` says
+/// which erasure.
+public struct BodyKeysDestroyed: OriginStamped {
+    public static let eventType = "body_keys_destroyed"
+    public var origin: ChangeOrigin?
+    /// Bodies whose wrap for this user went but which other holders still open.
+    public var sharedBodies: Int
+    /// Bodies no one can open any more, each with the digest of its stored bytes.
+    public var bodies: [ErasedBody]
+
+    public init(sharedBodies: Int, bodies: [ErasedBody]) {
+        self.sharedBodies = sharedBodies
+        self.bodies = bodies
+    }
+}
+
+/// Erased message bodies deleted from `eventlog.blobs` by `pillarbox log compact-erased`: each
+/// was recorded as erased (with the digest of its stored bytes) by an earlier fact, and had no
+/// wrap left. Owner: the `log compact-erased` command, on stream `erasure-main`.
+public struct ErasedBodiesRemoved: Event {
+    public static let eventType = "erased_bodies_removed"
+    /// Who ran it: `cli:<user>`.
+    public var actor: String?
+    public var blobs: [BlobID]
+    /// The stored bytes removed.
+    public var bytes: Int64
+
+    public init(actor: String?, blobs: [BlobID], bytes: Int64) {
+        self.actor = actor
+        self.blobs = blobs
+        self.bytes = bytes
+    }
+}
+
 /// Messages copied into a folder under new UIDs (RFC 4315 COPYUID).
 ///
 /// Owner: `MailStore`, for the IMAP and POP3 gateways (and the web admin), on the user's

@@ -1,5 +1,6 @@
 import ArgumentParser
 import EventLog
+import Facts
 import Foundation
 import Logging
 
@@ -7,7 +8,7 @@ struct LogCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "log",
         abstract: "Read, verify and tune the event log.",
-        subcommands: [Dump.self, Verify.self, Head.self, TrainDictionary.self]
+        subcommands: [Dump.self, Verify.self, Head.self, TrainDictionary.self, CompactErased.self]
     )
 
     struct Dump: AsyncParsableCommand {
@@ -69,7 +70,8 @@ struct LogCommand: AsyncParsableCommand {
                 return try LedgerHead(json: text)
             }
             let trusted = try configuration.keys.ledgerPublicKey().map { Array($0.rawRepresentation) }
-            let options = LedgerVerifier.Options(trustedKey: trusted, head: kept, checkBlobs: !noBlobs)
+            let options = LedgerVerifier.Options(trustedKey: trusted, head: kept, checkBlobs: !noBlobs,
+                                                 erasureTypes: EventCatalogue.erasingBodies)
             let report = try await withEventStore(configuration, logger: logger) { store in
                 try await LedgerVerifier(store: store, logger: logger).verify(options)
             }
@@ -84,7 +86,14 @@ struct LogCommand: AsyncParsableCommand {
             }
             if kept != nil { text += ", the head given included" }
             if !noBlobs { text += "; \(report.blobs) message bodies match their SHA-256" }
-            if !noBlobs, report.erasedBlobs > 0 { text += "; \(report.erasedBlobs) erased (sealed, no key left)" }
+            if !noBlobs, report.erasedBlobs > 0 {
+                text += "; \(report.erasedBlobs) erased (sealed, no key left"
+                let checked = report.erasedBlobs - report.erasedUnrecorded
+                if checked > 0 { text += ", \(checked) matching the digest their erasure recorded" }
+                if report.erasedUnrecorded > 0 { text += ", \(report.erasedUnrecorded) erased before digests were recorded" }
+                text += ")"
+            }
+            if !noBlobs, report.removedBlobs > 0 { text += "; \(report.removedBlobs) erased and removed by compact-erased" }
             if trusted == nil && report.signedHeads > 0 {
                 text += "\nnote: no signing key in \(configuration.keys.path): the heads were checked against the key they carry"
             }

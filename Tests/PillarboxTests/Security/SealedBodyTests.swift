@@ -102,7 +102,7 @@ struct SealedBodyTests {
                 """)
             #expect((try pop.json["body"] as? String)?.contains(shared) == true)
             let verify = try await server.cli(["log", "verify"])
-            #expect(verify.contains("2 erased"), "\(verify)")
+            #expect(verify.contains("2 erased") && verify.contains("2 matching the digest their erasure recorded"), "\(verify)")
             // The projections rebuilt from the log after the erasure are the live ones.
             _ = try await server.cli(["verify"])
 
@@ -121,6 +121,34 @@ struct SealedBodyTests {
             // The audit keeps the message alice received, without what was personal in it.
             let audited = try await server.query("SELECT coalesce(subject, '(none)') FROM logdb.messages ORDER BY msgid")
             #expect(audited.map { $0[0] } == ["to both \(shared)", "(none)"], "\(audited)")
+
+            // An erased body is still checked, against the digest its erasure recorded: altered,
+            // it fails log verify and compact-erased keeps it; as it was, it can be removed.
+            let erasedRow = try await server.query("""
+                SELECT encode(sha256, 'hex'), encode(data, 'hex') FROM eventlog.blobs
+                 WHERE sha256 NOT IN (SELECT sha256 FROM keystore.blob_keys) ORDER BY sha256 LIMIT 1
+                """)[0]
+            let erasedKey = "decode('\(erasedRow[0])', 'hex')"
+            _ = try await server.query("ALTER TABLE eventlog.blobs DISABLE TRIGGER USER")
+            _ = try await server.query("UPDATE eventlog.blobs SET data = set_byte(data, 20, get_byte(data, 20) # 1) WHERE sha256 = \(erasedKey)")
+            let erasedTampered = try await PillarboxBinary.run(["log", "verify"] + server.databaseArguments)
+            #expect(erasedTampered.status == 1
+                    && (erasedTampered.output + erasedTampered.errors).contains("altered after it was erased"),
+                    "\(erasedTampered.output)\(erasedTampered.errors)")
+            let partial = try await server.cli(["log", "compact-erased", "--json"])
+            let partialResult = try #require(try JSONSerialization.jsonObject(with: Data(partial.utf8)) as? [String: Any])
+            #expect((partialResult["removed"] as? [String])?.count == 1 && (partialResult["altered"] as? [String]) == [erasedRow[0]],
+                    "\(partial)")
+            _ = try await server.query("UPDATE eventlog.blobs SET data = decode('\(erasedRow[1])', 'hex') WHERE sha256 = \(erasedKey)")
+            _ = try await server.query("ALTER TABLE eventlog.blobs ENABLE TRIGGER USER")
+            let compacted = try await server.cli(["log", "compact-erased"])
+            #expect(compacted.contains("removed 1 erased bodies"), "\(compacted)")
+            #expect(try await server.query("SELECT count(*)::text FROM eventlog.blobs") == [["1"]])
+            let afterCompaction = try await server.cli(["log", "verify"])
+            #expect(afterCompaction.contains("2 erased and removed by compact-erased"), "\(afterCompaction)")
+            let removals = try await server.cli(["log", "dump", "--stream", "erasure-main"])
+            #expect(removals.components(separatedBy: "erased_bodies_removed").count == 3, "\(removals)")
+            _ = try await server.cli(["verify"])
 
             // Changing a stored body still shows after the erasure.
             _ = try await server.query("ALTER TABLE eventlog.blobs DISABLE TRIGGER USER")
@@ -228,6 +256,10 @@ struct SealedBodyTests {
             }
             let dump = try await server.cli(["log", "dump", "--stream", "mailbox-alice"])
             #expect(dump.contains("messages_expunged") && dump.contains("\"component\":\"retention\""), "\(dump.suffix(2_000))")
+            // (The log itself no longer verifies here: its times were moved.) The erasure records
+            // the body it left unreadable, intact, with the digest of its stored bytes.
+            let keysDestroyed = try #require(dump.split(separator: "\n").last { $0.contains("body_keys_destroyed") })
+            #expect(keysDestroyed.contains("\"intact\":true") && keysDestroyed.contains("\"stored\":\""), "\(keysDestroyed)")
 
             let pgDump = try await server.tool("/usr/bin/pg_dump", ["--dbname", server.endpoint.redactedURL, "--no-owner"],
                                                timeout: .seconds(120))

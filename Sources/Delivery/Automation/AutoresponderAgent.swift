@@ -152,7 +152,10 @@ struct Answering: Sendable {
             appends.append(try Self.accepted(body, id: id, from: address, to: [copy], helo: domain, subject: subject))
         }
         appends.append(PendingAppend(stream: stream, expectedVersion: .any, events: [PendingEvent(
-            AutoresponderReplied(user: user, responder: responder.name, sender: sender, subject: summary.subjectText,
+            AutoresponderReplied(user: user, responder: responder.name, sender: sender,
+                                 subject: delivered.flatMap { delivered in
+                                     summary.subjectText.map { Personal($0, sealedWith: delivered.message.blob) }
+                                 },
                                  replyID: replyID, copyID: copyID))]))
         try await transaction.append(appends)
         if !responder.keepOriginal, let delivered {

@@ -212,7 +212,7 @@ final class ListContext {
             break
         }
         try await distribute(stored, list: list, messageID: accepted.messageID, sender: sender,
-                             subject: accepted.subject?.value, token: nil)
+                             subject: accepted.subject, token: nil)
     }
 
     static func listID(_ list: ListRecord, domain: String) -> String { "\(list.name.lowercased()).\(domain)" }
@@ -252,13 +252,13 @@ final class ListContext {
         try await transaction.append(notice.appends + [PendingAppend(
             stream: try ListPostDistributed.stream(list: list.name), expectedVersion: .any, events: [PendingEvent(
                 ListPostHeld(list: list.name.lowercased(), messageID: accepted.messageID, blob: accepted.blob, sender: accepted.reversePath,
-                             subject: accepted.subject?.value, reason: reason, token: token, expiresAt: expires, noticeID: notice.id))])])
+                             subject: accepted.subject, reason: reason, token: token, expiresAt: expires, noticeID: notice.id))])])
         logger.info("list post held", metadata: ["list": "\(list.name)", "message": "\(accepted.messageID)", "reason": "\(reason)"])
     }
 
     /// The post to every member, with the list's header fields; one copy for all, or one per
     /// member (slow posting, or one-click unsubscribe links that name the member).
-    func distribute(_ stored: [UInt8], list: ListRecord, messageID: String, sender: String, subject: String?,
+    func distribute(_ stored: [UInt8], list: ListRecord, messageID: String, sender: String, subject: Personal<String>?,
                     token: String?) async throws {
         let options = list.mailingOptions
         let address = listAddress(list)
@@ -314,7 +314,7 @@ final class ListContext {
             let id = ReportMail.randomID()
             ids.append(id)
             appends.append(try Answering.accepted(copy.bytes, id: id, from: returnAddress, to: copy.recipients, helo: domain,
-                                                  subject: subject ?? "", service: "list"))
+                                                  subject: subject?.value ?? "", service: "list"))
         }
         appends.append(PendingAppend(stream: try ListPostDistributed.stream(list: list.name), expectedVersion: .any, events: [PendingEvent(
             ListPostDistributed(list: list.name.lowercased(), messageID: messageID, sender: sender, subject: subject,
@@ -351,7 +351,8 @@ final class ListContext {
             return try await refuse(pending.list, messageID, sender: pending.address, "the list or the post is gone", notify: nil,
                                     token: decision.token)
         }
-        try await distribute(stored, list: list, messageID: messageID, sender: pending.address, subject: pending.subject,
+        try await distribute(stored, list: list, messageID: messageID, sender: pending.address,
+                             subject: pending.subject.map { Personal($0, sealedWith: blob) },
                              token: decision.token)
     }
 

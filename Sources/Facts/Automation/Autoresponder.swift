@@ -258,12 +258,13 @@ public struct AutoresponderReplied: Event {
     public var user: String
     public var responder: String
     public var sender: String
-    public var subject: String?
+    /// The answered message's subject, sealed with its body (`Personal`).
+    public var subject: Personal<String>?
     public var replyID: String
     /// The copy of the answered message sent to `copy_to`, when there is one.
     public var copyID: String?
 
-    public init(user: String, responder: String, sender: String, subject: String?, replyID: String, copyID: String?) {
+    public init(user: String, responder: String, sender: String, subject: Personal<String>?, replyID: String, copyID: String?) {
         self.user = user
         self.responder = responder
         self.sender = sender

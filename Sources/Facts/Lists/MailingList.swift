@@ -121,13 +121,14 @@ public struct ListPostDistributed: Event {
     /// The message as it reached the list.
     public var messageID: String
     public var sender: String
-    public var subject: String?
+    /// Sealed with the post's body (`Personal`).
+    public var subject: Personal<String>?
     public var members: Int
     public var copyIDs: [String]
     /// The hold it was released from, when it was held.
     public var token: String?
 
-    public init(list: String, messageID: String, sender: String, subject: String?, members: Int, copyIDs: [String],
+    public init(list: String, messageID: String, sender: String, subject: Personal<String>?, members: Int, copyIDs: [String],
                 token: String? = nil) {
         self.token = token
         self.list = list
@@ -178,14 +179,15 @@ public struct ListPostHeld: Event {
     /// The post as it reached the list (its stored body).
     public var blob: BlobID
     public var sender: String
-    public var subject: String?
+    /// Sealed with the post's body (`Personal`).
+    public var subject: Personal<String>?
     public var reason: String
     public var token: String
     public var expiresAt: Date
     /// The notice sent to the moderators.
     public var noticeID: String?
 
-    public init(list: String, messageID: String, blob: BlobID, sender: String, subject: String?, reason: String, token: String,
+    public init(list: String, messageID: String, blob: BlobID, sender: String, subject: Personal<String>?, reason: String, token: String,
                 expiresAt: Date, noticeID: String?) {
         self.blob = blob
         self.list = list

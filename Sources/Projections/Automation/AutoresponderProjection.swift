@@ -34,7 +34,7 @@ public struct AutoresponderProjection: Projection {
             let day = Date(timeIntervalSince1970: (context.recordedAt.timeIntervalSince1970 / 86_400).rounded(.down) * 86_400)
             rows.retain(Self.log, column: "replied_at", day: day, windowTable: Self.window, defaultDays: 180)
             rows.insert(into: Self.log, [.text(event.user.lowercased()), .int(context.position), .text(event.responder),
-                                         .text(event.sender.lowercased()), .optional(event.subject), .timestamp(context.recordedAt),
+                                         .text(event.sender.lowercased()), .optional(event.subject?.value), .timestamp(context.recordedAt),
                                          .text(event.replyID)])
         case let event as AutoresponderLogCleared:
             rows.deleteAll(from: Self.log, where: [.text(event.user.lowercased())])

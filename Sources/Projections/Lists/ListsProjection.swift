@@ -43,13 +43,13 @@ public struct ListsProjection: Projection {
         switch event {
         case let event as ListPostHeld:
             rows.insert(into: Self.pending, [.text(event.token), .text(event.list), .text("post"), .text(event.sender.lowercased()),
-                                             .text(event.messageID), .text(event.blob.description), .optional(event.subject),
+                                             .text(event.messageID), .text(event.blob.description), .optional(event.subject?.value),
                                              .text(event.reason),
                                              .timestamp(context.recordedAt), .timestamp(event.expiresAt)])
-            post(event.list, event.messageID, event.sender, event.subject, "held: \(event.reason)")
+            post(event.list, event.messageID, event.sender, event.subject?.value, "held: \(event.reason)")
         case let event as ListPostDistributed:
             if let token = event.token { rows.delete(from: Self.pending, key: [.text(token)]) }
-            post(event.list, event.messageID, event.sender, event.subject, "sent to \(event.members) members")
+            post(event.list, event.messageID, event.sender, event.subject?.value, "sent to \(event.members) members")
         case let event as ListPostRefused:
             if let token = event.token { rows.delete(from: Self.pending, key: [.text(token)]) }
             post(event.list, event.messageID, event.sender, nil, "refused: \(event.reason)")

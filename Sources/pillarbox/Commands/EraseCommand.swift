@@ -89,7 +89,7 @@ struct EraseCommand: AsyncParsableCommand {
     }
 
     /// The projections that keep fields sealed in the log (subjects, message summaries).
-    static let sealedFieldProjections = ["mailbox", "msgaudit", "logdb", "outqueue"]
+    static let sealedFieldProjections = ["mailbox", "msgaudit", "logdb", "outqueue", "lists", "autoresponder"]
 
     /// After keys were destroyed: the projections that keep sealed fields are rebuilt from the
     /// log, which no longer opens the erased ones, and swapped in (the old tables, with those

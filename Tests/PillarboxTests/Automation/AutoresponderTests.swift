@@ -76,6 +76,10 @@ struct AutoresponderTests {
             #expect(Self.autoreplies(try await server.inbox("carol")).count == 1)
             let log = try await server.cli(["autoresponder", "log", "bob"])
             #expect(log.contains("carol@example.com") && log.contains("alice@example.com") && log.contains("dave@example.com"), "\(log)")
+            // The log keeps the answered message's subject sealed with its body.
+            let replied = try await server.cli(["log", "dump", "--stream", "autoresponder-bob"])
+            let answer = try #require(replied.split(separator: "\n").first { $0.contains("autoresponder_replied") })
+            #expect(answer.contains("\"subject\":{\"$sealed\":") && !answer.contains("note 0"), "\(answer)")
 
             // Cleared, carol is answered again.
             try await server.cli(["autoresponder", "log", "bob", "--clear"])

@@ -19,7 +19,8 @@ public struct ConsumerBatch: Sendable {
     public let items: [Item]
     /// Every event's place and content hash (a consumer reading content hashes).
     public let entries: [Entry]
-    /// The cursor that will be saved with the batch (its last event, known or not).
+    /// The cursor that will be saved with the batch: its last event's, or past it when the batch
+    /// ends before the log does (`EventStore.readFollowing`).
     public let cursor: LogCursor
 }
 
@@ -68,6 +69,8 @@ public struct LogConsumer: Service {
     let checkpoint: Checkpoint
     let lockName: String
     let batchSize: Int
+    /// How far the log may move past an idle consumer's place before the place is saved there.
+    static let idleCheckpointDistance: Int64 = 1_000
     let handler: Handler
     let logger: Logger
     /// How long a wake-up is left to gather more appends before the next batch is read. Short
@@ -156,9 +159,15 @@ public struct LogConsumer: Service {
             let count: Int
             switch reading {
             case .events(let registry):
-                let events = try await store.read(after: cursor, categories: categories, limit: batchSize, on: connection)
-                guard let last = events.last else { return 0 }
-                batch = ConsumerBatch(items: decode(events, registry), entries: [], cursor: last.cursor)
+                let (events, next) = try await store.readFollowing(after: cursor, categories: categories, limit: batchSize,
+                                                                   on: connection)
+                guard !events.isEmpty else {
+                    // Nothing of ours: the place moves on with the log now and then, so the next
+                    // read does not go over what others wrote meanwhile again.
+                    if next.position - cursor.position >= Self.idleCheckpointDistance { try await checkpoint.save(next, connection) }
+                    return 0
+                }
+                batch = ConsumerBatch(items: decode(events, registry), entries: [], cursor: next)
                 count = events.count
             case .contentHashes:
                 let entries = try await store.readContentHashes(after: cursor, categories: categories, limit: batchSize,

@@ -258,6 +258,8 @@ public final class EventStore: Service, Sendable {
         case none
         case position(Int64)
         case time(Date)
+        /// Up to and including this place in read order.
+        case cursor(LogCursor)
     }
 
     /// Events after `cursor` in read order from any of `categories` (all when empty), for
@@ -267,24 +269,53 @@ public final class EventStore: Service, Sendable {
                      fenced: Bool = true, limit: Int, on connection: PostgresConnection?) async throws -> [RecordedEvent] {
         var untilPosition: Int64?
         var untilTime: Date?
+        var untilCursor: LogCursor?
         switch limitPoint {
         case .none: break
         case .position(let position): untilPosition = position
         case .time(let time): untilTime = time
+        case .cursor(let cursor): untilCursor = cursor
         }
         let query: PostgresQuery = """
-            SELECT \(unescaped: Self.columns) FROM eventlog.events e JOIN eventlog.streams s USING (stream_id)
+            SELECT \(unescaped: Self.columns) FROM \(unescaped: Self.eventsInReadOrder)
             WHERE (e.tx_id, e.global_position) > (\(String(cursor.transaction))::xid8, \(cursor.position))
               AND (NOT \(fenced) OR e.tx_id < pg_snapshot_xmin(pg_current_snapshot()))
               AND (cardinality(\(categories)::text[]) = 0 OR s.category = ANY(\(categories)::text[]))
               AND (\(untilPosition)::bigint IS NULL OR e.global_position <= \(untilPosition))
               AND (\(untilTime)::timestamptz IS NULL OR e.recorded_at <= \(untilTime))
+              AND (\(untilCursor == nil) OR (e.tx_id, e.global_position)
+                   <= (\(String(untilCursor?.transaction ?? 0))::xid8, \(untilCursor?.position ?? 0)))
             ORDER BY e.tx_id, e.global_position LIMIT \(limit)
             """
         if let connection {
             return try await decode(connection.query(query, logger: logger))
         }
         return try await decode(client.query(query, logger: logger))
+    }
+
+    /// Events after `cursor` from any of `categories`, fenced, and where to read from next: the
+    /// last event's cursor after a full batch, otherwise the newest place in the whole log the
+    /// read saw past. A follower of a category that is seldom written moves on with the log
+    /// this way, instead of reading everything written since its last event again each time.
+    public func readFollowing(after cursor: LogCursor, categories: [String], limit: Int,
+                              on connection: PostgresConnection?) async throws -> (events: [RecordedEvent], next: LogCursor) {
+        // Every transaction before the fence has ended, so each later statement sees the same
+        // events up to the horizon, on this connection or another.
+        let horizonQuery: PostgresQuery = """
+            SELECT (tx_id::text)::bigint, global_position FROM eventlog.events
+             WHERE tx_id < pg_snapshot_xmin(pg_current_snapshot())
+             ORDER BY tx_id DESC, global_position DESC LIMIT 1
+            """
+        let rows = try await (connection.map { StatementRunner.connection($0) } ?? .pool(client)).query(horizonQuery, logger: logger)
+        var horizon: LogCursor?
+        for try await (transaction, position) in rows.decode((Int64, Int64).self) {
+            horizon = LogCursor(transaction: UInt64(bitPattern: transaction), position: position)
+        }
+        guard let horizon, horizon > cursor else { return ([], cursor) }
+        let events = try await read(after: cursor, categories: categories, until: .cursor(horizon), fenced: false,
+                                    limit: limit, on: connection)
+        if events.count == limit, let last = events.last { return (events, last.cursor) }
+        return (events, horizon)
     }
 
     /// As `read(after:categories:limit:on:)`, but only each event's place and content hash:
@@ -299,7 +330,7 @@ public final class EventStore: Service, Sendable {
             ORDER BY tx_id, global_position LIMIT \(limit)
             """ : """
             SELECT e.global_position, (e.tx_id::text)::bigint, e.content_hash
-            FROM eventlog.events e JOIN eventlog.streams s USING (stream_id)
+            FROM \(unescaped: Self.eventsInReadOrder)
             WHERE (e.tx_id, e.global_position) > (\(String(cursor.transaction))::xid8, \(cursor.position))
               AND e.tx_id < pg_snapshot_xmin(pg_current_snapshot()) AND s.category = ANY(\(categories)::text[])
             ORDER BY e.tx_id, e.global_position LIMIT \(limit)
@@ -587,6 +618,16 @@ public final class EventStore: Service, Sendable {
     public func waitForAppend(after generation: UInt64, categories: Set<String> = [], timeout: Duration) async {
         await notifier.wait(after: generation, categories: categories, timeout: timeout)
     }
+
+    /// Events with their stream's key and category, for reads in log order from a cursor. The
+    /// stream is looked up per event (`OFFSET 0` keeps the planner from flattening it into a
+    /// join): otherwise, for categories with a stream per message or session, it hashes every
+    /// such stream for each read, a cost that grows with the log where a follower reading a
+    /// few hundred events from near its end should pay for those alone.
+    static let eventsInReadOrder = """
+        eventlog.events e CROSS JOIN LATERAL (
+            SELECT st.stream_key, st.category FROM eventlog.streams st WHERE st.stream_id = e.stream_id OFFSET 0) s
+        """
 
     static let columns = """
         e.global_position, (e.tx_id::text)::bigint, s.stream_key, e.stream_version, e.type, e.type_version,

@@ -38,12 +38,16 @@ public final class BlockListFollower: Service, Sendable {
         var position = cursor.withLock { $0 }
         var changed = force
         while true {
-            let events = try await engine.store.read(after: position, categories: [ClientBlocked.category], limit: 1_000, on: nil)
-            guard let last = events.last else { break }
-            position = LogCursor(transaction: last.transaction, position: last.position)
-            changed = true
+            let (events, next) = try await engine.store.readFollowing(after: position, categories: [ClientBlocked.category],
+                                                                      limit: 1_000, on: nil)
+            position = next
+            if !events.isEmpty { changed = true }
+            if events.count < 1_000 { break }
         }
-        guard changed else { return }
+        guard changed else {
+            cursor.withLock { $0 = max($0, position) }
+            return
+        }
         prevention.replaceBlocks(try await BlocksProjection.current(engine: engine).map { ($0.address, $0.until) })
         cursor.withLock { $0 = position }
     }

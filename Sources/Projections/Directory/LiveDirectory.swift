@@ -51,12 +51,16 @@ public final class LiveDirectory: Service, Sendable {
         var cursor = state.withLock { $0.cursor }
         var changed = force
         while true {
-            let events = try await engine.store.read(after: cursor, categories: [DirectoryStream.category], limit: 1_000, on: nil)
-            guard let last = events.last else { break }
-            cursor = LogCursor(transaction: last.transaction, position: last.position)
-            changed = true
+            let (events, next) = try await engine.store.readFollowing(after: cursor, categories: [DirectoryStream.category],
+                                                                      limit: 1_000, on: nil)
+            cursor = next
+            if !events.isEmpty { changed = true }
+            if events.count < 1_000 { break }
         }
-        guard changed else { return }
+        guard changed else {
+            state.withLock { $0.cursor = max($0.cursor, cursor) }
+            return
+        }
         // The version first: the tables read after it are at least as new.
         let version = try await engine.store.version(of: DirectoryStream.main)
         let snapshot = try await engine.client.withConnection { try await DirectorySnapshot.load(on: $0, logger: self.logger) }

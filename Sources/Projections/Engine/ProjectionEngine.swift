@@ -230,14 +230,25 @@ public final class ProjectionEngine: Sendable {
         var cursor = cursor
         let writer = RowWriter()
         while true {
-            let events = try await store.read(after: cursor, categories: projection.categories, fenced: fenced,
+            // A follower moves on with the whole log (`readFollowing`), not only with its own
+            // categories, so that a projection of seldom written ones does not read everything
+            // since its last event again at each step.
+            let events: [RecordedEvent]
+            var next: LogCursor?
+            if fenced && stop == nil {
+                (events, next) = try await store.readFollowing(after: cursor, categories: projection.categories,
+                                                               limit: readBatch, on: connection)
+            } else {
+                events = try await store.read(after: cursor, categories: projection.categories, fenced: fenced,
                                               limit: readBatch, on: connection)
+            }
             var reachedStop = false
             for recorded in events {
                 if let stop, recorded.cursor > stop { reachedStop = true; break }
                 try apply(recorded, to: projection, writer: writer)
                 cursor = recorded.cursor
             }
+            if let next { cursor = max(cursor, next) }
             try await writer.flush(to: target, on: connection, logger: logger)
             if reachedStop || events.count < readBatch { break }
         }

@@ -83,8 +83,12 @@ public final class LiveSettings: Service, Sendable {
         let loaded = loadedPositions.withLock { $0 }
         while true {
             let cursor = state.withLock { $0.cursor }
-            let events = try await store.read(after: cursor, category: SettingsStream.category, limit: 500)
-            guard let last = events.last else { return }
+            let (events, next) = try await store.readFollowing(after: cursor, categories: [SettingsStream.category], limit: 500,
+                                                               on: nil)
+            guard !events.isEmpty else {
+                state.withLock { $0.cursor = max($0.cursor, next) }
+                return
+            }
             var changes: [Change] = []
             for recorded in events where recorded.type == SettingChanged.eventType {
                 do {
@@ -100,7 +104,7 @@ public final class LiveSettings: Service, Sendable {
             let watchers = state.withLock { state in
                 for change in changes { state.values[change.key] = change.json }
                 if !changes.isEmpty { state.generation += 1 }
-                state.cursor = last.cursor
+                state.cursor = max(state.cursor, next)
                 return Array(state.watchers.values)
             }
             for change in changes {

@@ -302,9 +302,9 @@ public final class EventStore: Service, Sendable {
         // Every transaction before the fence has ended, so each later statement sees the same
         // events up to the horizon, on this connection or another.
         let horizonQuery: PostgresQuery = """
-            SELECT (tx_id::text)::bigint, global_position FROM eventlog.events
-             WHERE tx_id < pg_snapshot_xmin(pg_current_snapshot())
-             ORDER BY tx_id DESC, global_position DESC LIMIT 1
+            SELECT (e.tx_id::text)::bigint AS tx, e.global_position FROM eventlog.events e
+             WHERE e.tx_id < pg_snapshot_xmin(pg_current_snapshot())
+             ORDER BY e.tx_id DESC, e.global_position DESC LIMIT 1
             """
         let rows = try await (connection.map { StatementRunner.connection($0) } ?? .pool(client)).query(horizonQuery, logger: logger)
         var horizon: LogCursor?
@@ -324,10 +324,10 @@ public final class EventStore: Service, Sendable {
                                   on connection: PostgresConnection) async throws -> [ConsumerBatch.Entry] {
         // Every category (the ledger's case) needs no join with the streams.
         let rows = try await connection.query(categories.isEmpty ? """
-            SELECT global_position, (tx_id::text)::bigint, content_hash FROM eventlog.events
-            WHERE (tx_id, global_position) > (\(String(cursor.transaction))::xid8, \(cursor.position))
-              AND tx_id < pg_snapshot_xmin(pg_current_snapshot())
-            ORDER BY tx_id, global_position LIMIT \(limit)
+            SELECT e.global_position, (e.tx_id::text)::bigint AS tx, e.content_hash FROM eventlog.events e
+            WHERE (e.tx_id, e.global_position) > (\(String(cursor.transaction))::xid8, \(cursor.position))
+              AND e.tx_id < pg_snapshot_xmin(pg_current_snapshot())
+            ORDER BY e.tx_id, e.global_position LIMIT \(limit)
             """ : """
             SELECT e.global_position, (e.tx_id::text)::bigint, e.content_hash
             FROM \(unescaped: Self.eventsInReadOrder)

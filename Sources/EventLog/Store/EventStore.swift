@@ -299,23 +299,42 @@ public final class EventStore: Service, Sendable {
     /// this way, instead of reading everything written since its last event again each time.
     public func readFollowing(after cursor: LogCursor, categories: [String], limit: Int,
                               on connection: PostgresConnection?) async throws -> (events: [RecordedEvent], next: LogCursor) {
-        // Every transaction before the fence has ended, so each later statement sees the same
-        // events up to the horizon, on this connection or another.
-        let horizonQuery: PostgresQuery = """
-            SELECT (e.tx_id::text)::bigint AS tx, e.global_position FROM eventlog.events e
-             WHERE e.tx_id < pg_snapshot_xmin(pg_current_snapshot())
-             ORDER BY e.tx_id DESC, e.global_position DESC LIMIT 1
-            """
-        let rows = try await (connection.map { StatementRunner.connection($0) } ?? .pool(client)).query(horizonQuery, logger: logger)
-        var horizon: LogCursor?
-        for try await (transaction, position) in rows.decode((Int64, Int64).self) {
-            horizon = LogCursor(transaction: UInt64(bitPattern: transaction), position: position)
+        guard let horizon = try await horizon(via: connection.map { .connection($0) } ?? .pool(client)), horizon > cursor else {
+            return ([], cursor)
         }
-        guard let horizon, horizon > cursor else { return ([], cursor) }
         let events = try await read(after: cursor, categories: categories, until: .cursor(horizon), fenced: false,
                                     limit: limit, on: connection)
         if events.count == limit, let last = events.last { return (events, last.cursor) }
         return (events, horizon)
+    }
+
+    /// Whether anything of `categories` was written after `cursor`, and the place in the log to
+    /// ask from next: for followers that reload their state from the tables when something
+    /// changed, and so need no event's payload.
+    public func changed(after cursor: LogCursor, categories: [String]) async throws -> (changed: Bool, next: LogCursor) {
+        guard let horizon = try await horizon(via: .pool(client)), horizon > cursor else { return (false, cursor) }
+        let rows = try await client.query("""
+            SELECT EXISTS (SELECT 1 FROM \(unescaped: Self.eventsInReadOrder)
+                            WHERE (e.tx_id, e.global_position) > (\(String(cursor.transaction))::xid8, \(cursor.position))
+                              AND (e.tx_id, e.global_position) <= (\(String(horizon.transaction))::xid8, \(horizon.position))
+                              AND s.category = ANY(\(categories)::text[]))
+            """, logger: logger)
+        for try await changed in rows.decode(Bool.self) { return (changed, horizon) }
+        return (false, horizon)
+    }
+
+    /// The newest place in read order below the fence. Every transaction before the fence has
+    /// ended, so each later statement sees the same events up to it, on any connection.
+    private func horizon(via runner: StatementRunner) async throws -> LogCursor? {
+        let rows = try await runner.query("""
+            SELECT (e.tx_id::text)::bigint AS tx, e.global_position FROM eventlog.events e
+             WHERE e.tx_id < pg_snapshot_xmin(pg_current_snapshot())
+             ORDER BY e.tx_id DESC, e.global_position DESC LIMIT 1
+            """, logger: logger)
+        for try await (transaction, position) in rows.decode((Int64, Int64).self) {
+            return LogCursor(transaction: UInt64(bitPattern: transaction), position: position)
+        }
+        return nil
     }
 
     /// As `read(after:categories:limit:on:)`, but only each event's place and content hash:

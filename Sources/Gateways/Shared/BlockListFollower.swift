@@ -35,16 +35,8 @@ public final class BlockListFollower: Service, Sendable {
     }
 
     private func catchUp(force: Bool) async throws {
-        var position = cursor.withLock { $0 }
-        var changed = force
-        while true {
-            let (events, next) = try await engine.store.readFollowing(after: position, categories: [ClientBlocked.category],
-                                                                      limit: 1_000, on: nil)
-            position = next
-            if !events.isEmpty { changed = true }
-            if events.count < 1_000 { break }
-        }
-        guard changed else {
+        let (moved, position) = try await engine.store.changed(after: cursor.withLock { $0 }, categories: [ClientBlocked.category])
+        guard moved || force else {
             cursor.withLock { $0 = max($0, position) }
             return
         }

@@ -48,16 +48,9 @@ public final class LiveDirectory: Service, Sendable {
     }
 
     private func catchUp(force: Bool) async throws {
-        var cursor = state.withLock { $0.cursor }
-        var changed = force
-        while true {
-            let (events, next) = try await engine.store.readFollowing(after: cursor, categories: [DirectoryStream.category],
-                                                                      limit: 1_000, on: nil)
-            cursor = next
-            if !events.isEmpty { changed = true }
-            if events.count < 1_000 { break }
-        }
-        guard changed else {
+        let (moved, cursor) = try await engine.store.changed(after: state.withLock { $0.cursor },
+                                                             categories: [DirectoryStream.category])
+        guard moved || force else {
             state.withLock { $0.cursor = max($0.cursor, cursor) }
             return
         }

@@ -41,10 +41,14 @@ struct Receipts: Sendable {
         guard !fields.isEmpty else { return }
         var router = Router(snapshot: directory.snapshot)
         router.defaultMappings = !settings.value(SettingKey<Bool>.disableDefaultMappings)
+        // The streams of the delivered messages that asked for a receipt (or whose `delivered`
+        // does not say), read together: one query per batch.
+        let ids = batch.items.compactMap { $0.event as? Delivered }.filter { $0.receiptRequested != false }.map(\.messageID)
+        let messages = try await OutboundMessage.load(Array(Set(ids)), from: engine.store, logger: logger)
         var transaction: ProjectionTransaction?
         for item in batch.items {
-            guard let delivered = item.event as? Delivered,
-                  let (message, _) = try await OutboundMessage.load(delivered.messageID, from: engine.store, logger: logger),
+            guard let delivered = item.event as? Delivered, delivered.receiptRequested != false,
+                  let (message, _) = messages[delivered.messageID],
                   message.accepted.receiptRequested == true
             else { continue }
             let accepted = message.accepted

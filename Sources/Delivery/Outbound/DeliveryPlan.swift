@@ -125,7 +125,8 @@ struct DeliveryPlan {
         for (index, entry) in delivered.enumerated() {
             let last = index == delivered.count - 1 && failures.isEmpty
             events.append(try EventData(Delivered(messageID: id, recipients: entry.ids, mxHost: entry.host,
-                                                  messageFinished: last && finishesMessage)))
+                                                  messageFinished: last && finishesMessage,
+                                                  receiptRequested: message.accepted.receiptRequested == true)))
         }
         for entry in deferred {
             events.append(try EventData(DeliveryDeferred(messageID: id, recipients: entry.ids, nextAttempt: entry.next,

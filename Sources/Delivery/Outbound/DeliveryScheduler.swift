@@ -223,9 +223,9 @@ public final class DeliveryScheduler: Service, Sendable {
         let recordedAttempts = recordedIDs.map { recorded[$0]! }
         let rows = try await connection.query("""
             SELECT m.msgid FROM outqueue.outmessages m
-            LEFT JOIN unnest(\(recordedIDs)::text[], \(recordedAttempts)::bigint[]) AS r(msgid, attempts) USING (msgid)
             WHERE m.finishedtime IS NULL AND NOT m.held AND NOT (m.msgid = ANY(\(busy)))
-              AND (r.attempts IS NULL OR m.attempts >= r.attempts)
+              AND NOT EXISTS (SELECT 1 FROM unnest(\(recordedIDs)::text[], \(recordedAttempts)::bigint[]) AS r(msgid, attempts)
+                              WHERE r.msgid = m.msgid AND m.attempts < r.attempts)
               AND EXISTS (SELECT 1 FROM outqueue.outrecipients r WHERE r.msgid = m.msgid AND r.finished IS NULL
                           AND (r.nexttry IS NULL OR r.nexttry <= \(now) OR r.status = ANY(\(waiting)))
                           AND (NOT \(lanOnly) OR r.queue <> 'outqueue'))

@@ -222,9 +222,11 @@ public final class EventStore: Service, Sendable {
     /// A stream's events from `version` on, in version order.
     public func read(stream: StreamName, from version: Int64 = 0, limit: Int = 1_000) async throws -> [RecordedEvent] {
         try await decode(client.query("""
-            SELECT \(unescaped: Self.columns) FROM eventlog.events e JOIN eventlog.streams s USING (stream_id)
-            WHERE s.stream_key = \(stream.key) AND e.stream_version >= \(version)
-            ORDER BY e.stream_version LIMIT \(limit)
+            SELECT \(unescaped: Self.columns) FROM eventlog.streams s CROSS JOIN LATERAL (
+                SELECT * FROM eventlog.events ev WHERE ev.stream_id = s.stream_id AND ev.stream_version >= \(version)
+                ORDER BY ev.stream_version LIMIT \(limit)) e
+            WHERE s.stream_key = \(stream.key)
+            ORDER BY e.stream_version
             """, logger: logger))
     }
 
@@ -233,8 +235,12 @@ public final class EventStore: Service, Sendable {
     public func read(streams: [StreamName]) async throws -> [String: [RecordedEvent]] {
         guard !streams.isEmpty else { return [:] }
         let keys = streams.map(\.key)
+        // Each stream's events through its own index lookup (`OFFSET 0` keeps the planner from
+        // flattening the lateral read into a join): with the log's statistics not yet gathered
+        // (a young database), a join would otherwise scan every event for a few streams.
         let events = try await decode(client.query("""
-            SELECT \(unescaped: Self.columns) FROM eventlog.events e JOIN eventlog.streams s USING (stream_id)
+            SELECT \(unescaped: Self.columns) FROM eventlog.streams s CROSS JOIN LATERAL (
+                SELECT * FROM eventlog.events ev WHERE ev.stream_id = s.stream_id ORDER BY ev.stream_version OFFSET 0) e
             WHERE s.stream_key = ANY(\(keys)) ORDER BY s.stream_key, e.stream_version
             """, logger: logger))
         return Dictionary(grouping: events, by: \.stream)

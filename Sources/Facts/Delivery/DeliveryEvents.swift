@@ -111,12 +111,17 @@ public struct Delivered: Event {
     public var mxHost: String?
     /// Every remote recipient of the message is now finished (delivered, failed or deleted).
     public var messageFinished: Bool
+    /// Whether the message asked for a transmission receipt (`message_accepted`'s
+    /// `receiptRequested`), so the receipt agent reads only those messages' streams; absent
+    /// from events recorded before it was carried, whose message's stream says.
+    public var receiptRequested: Bool?
 
-    public init(messageID: String, recipients: [Int], mxHost: String?, messageFinished: Bool) {
+    public init(messageID: String, recipients: [Int], mxHost: String?, messageFinished: Bool, receiptRequested: Bool? = nil) {
         self.messageID = messageID
         self.recipients = recipients
         self.mxHost = mxHost
         self.messageFinished = messageFinished
+        self.receiptRequested = receiptRequested
     }
 }
 

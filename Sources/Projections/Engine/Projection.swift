@@ -72,7 +72,7 @@ extension Projection {
         var text = "\(name) v\(version) \(mode.rawValue) [\(categories.joined(separator: ","))]"
         for table in tables {
             text += " \(table.name)(" + table.columns.map { "\($0.name) \($0.type.rawValue)" }.joined(separator: ",")
-                + ") key \(table.primaryKeyCount) idx \(table.indexes)"
+                + ") key \(table.primaryKeyCount) idx [" + table.indexes.map(\.description).joined(separator: ", ") + "]"
         }
         for view in views {
             text += " view \(view.name) " + view.select(try! ProjectionTarget(schema: schema))

@@ -19,14 +19,35 @@ public struct ProjectionTable: Sendable {
         }
     }
 
+    /// A non-unique index: its columns and, for a partial index, the rows it holds (a SQL
+    /// condition over the table's columns). Written as a column list when it holds every row.
+    public struct Index: Sendable, ExpressibleByArrayLiteral, CustomStringConvertible {
+        public let columns: [String]
+        public let predicate: String?
+
+        public init(_ columns: [String], where predicate: String? = nil) {
+            self.columns = columns
+            self.predicate = predicate
+        }
+
+        public init(arrayLiteral columns: String...) {
+            self.init(columns)
+        }
+
+        /// As the column list prints, with the condition after it: part of a projection's definition.
+        public var description: String {
+            "\(columns)" + (predicate.map { " where \($0)" } ?? "")
+        }
+    }
+
     public let name: String
     public let columns: [Column]
     public let primaryKeyCount: Int
-    /// Non-unique indexes, as column lists.
-    public let indexes: [[String]]
+    /// Non-unique indexes.
+    public let indexes: [Index]
     let columnIndex: [String: Int]
 
-    public init(_ name: String, columns: [Column], primaryKey: Int, indexes: [[String]] = []) {
+    public init(_ name: String, columns: [Column], primaryKey: Int, indexes: [Index] = []) {
         precondition(ProjectionTarget.isIdentifier(name), "bad table name \(name)")
         precondition(primaryKey >= 1 && primaryKey <= columns.count)
         self.name = name
@@ -55,7 +76,9 @@ public struct ProjectionTable: Sendable {
         let key = keyColumns.map(\.name).joined(separator: ", ")
         var statements = ["CREATE TABLE \(qualifiedName) (\(columnList), PRIMARY KEY (\(key)))"]
         for (number, index) in indexes.enumerated() {
-            statements.append("CREATE INDEX \(indexPrefix)\(name)_\(number) ON \(qualifiedName) (\(index.joined(separator: ", ")))")
+            let predicate = index.predicate.map { " WHERE \($0)" } ?? ""
+            statements.append("CREATE INDEX \(indexPrefix)\(name)_\(number) ON \(qualifiedName) (\(index.columns.joined(separator: ", ")))"
+                + predicate)
         }
         return statements
     }

@@ -23,7 +23,12 @@ public struct OutqueueProjection: Projection {
         .init("size", .bigint), .init("blob", .bytea), .init("skip", .bigint), .init("envid", .text), .init("ret", .text),
         .init("smtputf8", .boolean), .init("sessid", .text), .init("held", .boolean), .init("priority", .bigint),
         .init("attempts", .bigint),
-    ], primaryKey: 1, indexes: [["finishedtime", "priority", "created"]])
+    ], primaryKey: 1, indexes: [
+        ["finishedtime", "priority", "created"],
+        // The scheduler's look for due messages, in the queue's default order: only unfinished
+        // messages, so it reads the head of the queue, not every message ever sent.
+        .init(["priority", "created", "msgid"], where: "finishedtime IS NULL"),
+    ])
 
     public static let recipients = ProjectionTable("outrecipients", columns: [
         .init("msgid", .text), .init("rcptid", .integer), .init("address", .text), .init("notify", .textArray),

@@ -21,6 +21,10 @@ public final class EventStore: Service, Sendable {
     let notifier = LogNotifier()
     /// Events its followers decoded lately, shared between them.
     let decodedEvents = DecodedEvents()
+    /// The newest stretch of the log its followers read, shared between them.
+    let window = LogWindow()
+    /// How many events the window reads at once.
+    static let windowBatch = 2_000
     /// The keys that seal message bodies; nil for a store opened without the key directory,
     /// which stores bodies unsealed and cannot read sealed ones.
     public let keyStore: KeyStore?
@@ -307,6 +311,14 @@ public final class EventStore: Service, Sendable {
                               on connection: PostgresConnection?) async throws -> (events: [RecordedEvent], next: LogCursor) {
         guard let horizon = try await horizon(via: connection.map { .connection($0) } ?? .pool(client)), horizon > cursor else {
             return ([], cursor)
+        }
+        if let held = try await window.events(after: cursor, through: horizon, categories: Set(categories), limit: limit,
+                                              batch: Self.windowBatch, read: { after, through, batch in
+            try await self.read(after: after, categories: [], until: .cursor(through), fenced: false, limit: batch, on: connection)
+        }) {
+            // Their fields' keys were looked up when the window read them; one may have been let go since.
+            try await loadSealingKeys(of: held.events)
+            return held
         }
         let events = try await read(after: cursor, categories: categories, until: .cursor(horizon), fenced: false,
                                     limit: limit, on: connection)

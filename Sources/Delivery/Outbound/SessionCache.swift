@@ -55,10 +55,26 @@ final class SessionCache: Sendable {
             await session.quit()
             return
         }
-        let idleLimit = idleLimit
-        Task { [weak self] in
-            try? await Task.sleep(for: idleLimit)
-            await self?.closeIdle(olderThan: idleLimit)
+        // One sweeper at a time ends the sessions whose idle time is up, rather than a timer
+        // per message handed back.
+        guard sweeping.withLock({ sweeping in defer { sweeping = true }; return !sweeping }) else { return }
+        Task { [weak self] in await self?.sweep() }
+    }
+
+    private let sweeping = Mutex(false)
+
+    /// Sleeps until the oldest idle session's time is up, ends those whose time is, and goes on
+    /// while any are left.
+    private func sweep() async {
+        while true {
+            let oldest = idle.withLock { table -> ContinuousClock.Instant? in
+                let oldest = table.values.flatMap { $0.map(\.since) }.min()
+                if oldest == nil { sweeping.withLock { $0 = false } }
+                return oldest
+            }
+            guard let oldest else { return }
+            try? await Task.sleep(until: oldest + idleLimit, clock: .continuous)
+            await closeIdle(olderThan: idleLimit)
         }
     }
 

@@ -128,6 +128,8 @@ public final class DeliveryScheduler: Service, Sendable {
             // Due messages from the last look at the queue, in order: one query serves many
             // deliveries, and the queue is read again when they are all started.
             var candidates: ArraySlice<String> = []
+            // The small bodies of the candidates, as the queue's projection names them.
+            var smallBodies: [String: BlobID] = [:]
             var nextDue: Date?
             while !Task.isCancelled {
                 // The connector schedule: runs due, asked for or ended.
@@ -141,10 +143,11 @@ public final class DeliveryScheduler: Service, Sendable {
                 if free > 0 {
                     if candidates.isEmpty {
                         let now = Date()
-                        let (due, next) = try await dueMessages(excluding: inFlight.withLock { $0 }, recorded: recorded(at: now),
+                        let (due, bodies, next) = try await dueMessages(excluding: inFlight.withLock { $0 }, recorded: recorded(at: now),
                                                                 limit: max(Self.batch, maximum), lanOnly: !outqueueOpen(),
                                                                 online: connector.online, at: now, on: claims)
                         candidates = due[...]
+                        smallBodies = bodies
                         nextDue = next
                         foundNothing = due.isEmpty
                     }
@@ -159,7 +162,8 @@ public final class DeliveryScheduler: Service, Sendable {
                         guard !claimed.isEmpty else { continue }
                         inFlight.withLock { $0.formUnion(claimed) }
                         free -= claimed.count
-                        group.addTask { await self.deliver(claimed) }
+                        let bodies = claimed.compactMap { smallBodies[$0] }
+                        group.addTask { await self.deliver(claimed, smallBodies: bodies) }
                     }
                 }
                 // A run ends once nothing waiting for it is left to send.
@@ -227,13 +231,13 @@ public final class DeliveryScheduler: Service, Sendable {
     /// next recipient not yet due will be. `lanOnly`: only the LAN queue's recipients count.
     /// Recipients waiting for a connection in `online` are due whatever their next try says.
     private func dueMessages(excluding busy: Set<String>, recorded: [String: Int], limit: Int, lanOnly: Bool, online: [String],
-                             at now: Date, on connection: PostgresConnection) async throws -> ([String], Date?) {
+                             at now: Date, on connection: PostgresConnection) async throws -> ([String], [String: BlobID], Date?) {
         let waiting = online.map { "waiting for connection \($0)" }
         let busy = Array(busy)
         let recordedIDs = Array(recorded.keys)
         let recordedAttempts = recordedIDs.map { recorded[$0]! }
         let rows = try await connection.query("""
-            SELECT m.msgid FROM outqueue.outmessages m
+            SELECT m.msgid, CASE WHEN m.size <= \(Self.prefetchLimit) THEN m.blob END FROM outqueue.outmessages m
             WHERE m.finishedtime IS NULL AND NOT m.held AND NOT (m.msgid = ANY(\(busy)))
               AND NOT EXISTS (SELECT 1 FROM unnest(\(recordedIDs)::text[], \(recordedAttempts)::bigint[]) AS r(msgid, attempts)
                               WHERE r.msgid = m.msgid AND m.attempts < r.attempts)
@@ -243,15 +247,19 @@ public final class DeliveryScheduler: Service, Sendable {
             ORDER BY \(unescaped: Self.order(MailSenders(settings.value(.senders)).defaultSender)) LIMIT \(limit)
             """, logger: logger)
         var due: [String] = []
-        for try await id in rows.decode(String.self) { due.append(id) }
-        guard due.count < limit else { return (due, nil) }
+        var bodies: [String: BlobID] = [:]
+        for try await (id, blob) in rows.decode((String, ByteBuffer?).self) {
+            due.append(id)
+            if let blob, blob.readableBytes == 32 { bodies[id] = BlobID(digest: Array(buffer: blob)) }
+        }
+        guard due.count < limit else { return (due, bodies, nil) }
         let next = try await connection.query("""
             SELECT min(r.nexttry) FROM outqueue.outrecipients r JOIN outqueue.outmessages m USING (msgid)
             WHERE r.finished IS NULL AND NOT m.held AND r.nexttry > \(now) AND (NOT \(lanOnly) OR r.queue <> 'outqueue')
             """, logger: logger)
         var nextDue: Date?
         for try await value in next.decode(Date?.self) { nextDue = value }
-        return (due, nextDue)
+        return (due, bodies, nextDue)
     }
 
     /// VPOP3's "Send smaller messages first" and "Reverse send order" (the two together send
@@ -292,13 +300,16 @@ public final class DeliveryScheduler: Service, Sendable {
     /// streamed piece by piece while they are sent.
     static let prefetchLimit: Int64 = 256 << 10
 
-    /// Delivers claimed messages: their streams (and small bodies) read in one go, then each
-    /// sent on its own task.
-    private func deliver(_ ids: [String]) async {
+    /// Delivers claimed messages: their streams read in one go, and their small bodies (as the
+    /// queue's projection names them) at the same time, then each sent on its own task.
+    private func deliver(_ ids: [String], smallBodies: [BlobID]) async {
+        let store = self.store
+        async let prefetched = smallBodies.isEmpty ? [:] : (try? await store.blobs(smallBodies)) ?? [:]
         let loaded: [String: (message: OutboundMessage, acceptedEventID: UUID)]
         do {
             loaded = try await OutboundMessage.load(ids, from: store, logger: logger)
         } catch {
+            _ = await prefetched
             logger.error("could not read claimed messages; they stay queued", metadata: ["error": "\(error)"])
             for id in ids { finished(id, recordedAttempts: nil) }
             wakeup.signal()
@@ -306,8 +317,11 @@ public final class DeliveryScheduler: Service, Sendable {
         }
         // A body that cannot be read here (or fails its digest) is streamed instead, where the
         // failure is the one message's own.
-        let small = Set(loaded.values.map(\.message.accepted).filter { $0.size <= Self.prefetchLimit }.map(\.blob))
-        let bodies = (try? await store.blobs(Array(small))) ?? [:]
+        // Each stream names its body; one the projection did not (or named otherwise) is read now.
+        var bodies = await prefetched
+        let missing = Set(loaded.values.map(\.message.accepted).filter { $0.size <= Self.prefetchLimit }.map(\.blob))
+            .subtracting(bodies.keys)
+        if !missing.isEmpty { bodies.merge((try? await store.blobs(Array(missing))) ?? [:]) { first, _ in first } }
         // Each message's recipients by sender, decided in the order the messages were claimed
         // (the queue's order), so a sending limit's allowance goes to the first in that order.
         let now = Date()
@@ -320,13 +334,14 @@ public final class DeliveryScheduler: Service, Sendable {
             shares[id] = await self.shares(of: message, senders: senders, lan: lan, outqueueOpen: open, at: now)
         }
         let decided = shares
+        let read = bodies
         await withDiscardingTaskGroup { group in
             for id in ids {
                 group.addTask {
                     var attempts: Int?
                     if let (message, acceptedEventID) = loaded[id] {
                         attempts = await self.deliverClaimed(message, acceptedEventID: acceptedEventID, shares: decided[id] ?? [],
-                                                             at: now, body: bodies[message.accepted.blob])
+                                                             at: now, body: read[message.accepted.blob])
                     }
                     self.finished(id, recordedAttempts: attempts)
                     self.wakeup.signal()

@@ -21,7 +21,14 @@ final class DecodedEvents: Sendable {
     func event(at position: Int64, as type: any Event.Type, decode: () throws -> any Event) throws -> any Event {
         if let hit = state.withLock({ $0.events[position] }), Swift.type(of: hit) == type { return hit }
         let event = try decode()
+        keep(event, at: position)
+        return event
+    }
+
+    /// Keeps an event decoded elsewhere from its stored payload (an inline projection's).
+    func keep(_ event: any Event, at position: Int64) {
         state.withLock { state in
+            guard state.events[position] == nil else { return }
             if state.order.count < capacity {
                 state.order.append(position)
             } else {
@@ -31,6 +38,5 @@ final class DecodedEvents: Sendable {
             }
             state.events[position] = event
         }
-        return event
     }
 }

@@ -21,6 +21,12 @@ public final class EventStore: Service, Sendable {
     let notifier = LogNotifier()
     /// Events its followers decoded lately, shared between them.
     let decodedEvents = DecodedEvents()
+    /// Hands the followers an event as decoded from its stored payload at `position`, so the
+    /// first of them to read it need not decode it again.
+    public func shareDecoded(_ event: any Event, at position: Int64) {
+        decodedEvents.keep(event, at: position)
+    }
+
     /// The newest stretch of the log its followers read, shared between them.
     let window = LogWindow()
     /// How many events the window reads at once.

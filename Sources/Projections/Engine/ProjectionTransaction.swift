@@ -68,6 +68,15 @@ public final class ProjectionTransaction {
         let results = try await engine.store.append(data, on: connection)
         guard !inline.isEmpty else { return results }
         let recordedAt = transactionStart ?? Date()
+        // Each event read back once, for every inline projection, and handed to the followers.
+        var readBack: [Int64: any Event] = [:]
+        func readBackEvent<E: Event>(_ event: E, _ json: [UInt8], at position: Int64) throws -> any Event {
+            if let known = readBack[position] { return known }
+            let decoded = try roundTrip(event, json)
+            readBack[position] = decoded
+            engine.store.shareDecoded(decoded, at: position)
+            return decoded
+        }
         for projection in inline {
             let writer = RowWriter()
             for ((append, stored), result) in zip(zip(appends, data), results)
@@ -77,8 +86,8 @@ public final class ProjectionTransaction {
                     let context = EventContext(position: result.positions[index], stream: append.stream,
                                                streamVersion: firstVersion + Int64(index), eventID: pending.eventID,
                                                recordedAt: recordedAt)
-                    try projection.apply(try roundTrip(pending.event, stored.events[index].json), context: context,
-                                         to: writer)
+                    try projection.apply(try readBackEvent(pending.event, stored.events[index].json, at: result.positions[index]),
+                                         context: context, to: writer)
                 }
             }
             try await writer.flush(to: try projection.liveTarget(), on: connection, logger: logger, guardPlanner: false)

@@ -32,6 +32,13 @@ struct LogWindowTests {
 
         func cursor(_ number: Int) -> LogCursor { number == 0 ? .start : events[number - 1].cursor }
 
+        /// Asks `window` for every category after event `after` up to event `through`: the
+        /// positions answered, or nil for "read the database".
+        func ask(_ window: LogWindow, after: Int, through: Int) async throws -> [Int64]? {
+            try await window.events(after: cursor(after), through: cursor(through), categories: [], limit: 1_000, batch: 500,
+                                    read: read)?.events.map(\.position)
+        }
+
         /// What the database itself would answer.
         func expected(after: LogCursor, through: LogCursor, categories: Set<String>, limit: Int) -> [Int64] {
             Array(events.filter { $0.cursor > after && $0.cursor <= through }
@@ -61,10 +68,8 @@ struct LogWindowTests {
     func readsOn() async throws {
         let log = MemoryLog(count: 100)
         let window = LogWindow()
-        _ = try await window.events(after: .start, through: log.cursor(40), categories: [], limit: 1_000, batch: 500, read: log.read)
-        let later = try #require(try await window.events(after: log.cursor(30), through: log.cursor(70), categories: [], limit: 1_000,
-                                                         batch: 500, read: log.read))
-        #expect(later.events.map(\.position) == Array(31...70))
+        _ = try await log.ask(window, after: 0, through: 40)
+        #expect(try await log.ask(window, after: 30, through: 70) == Array(31...70))
         let reads = log.reads.withLock { $0 }
         #expect(reads.count == 2)
         #expect(reads[1].after == log.cursor(40) && reads[1].through == log.cursor(70))
@@ -85,13 +90,10 @@ struct LogWindowTests {
     func behindTheWindow() async throws {
         let log = MemoryLog(count: 100)
         let window = LogWindow(capacity: 20)
-        _ = try await window.events(after: .start, through: log.cursor(100), categories: [], limit: 1_000, batch: 500, read: log.read)
+        _ = try await log.ask(window, after: 0, through: 100)
         // Only the newest 20 are held.
-        #expect(try await window.events(after: log.cursor(50), through: log.cursor(100), categories: [], limit: 1_000, batch: 500,
-                                        read: log.read) == nil)
-        let held = try #require(try await window.events(after: log.cursor(80), through: log.cursor(100), categories: [], limit: 1_000,
-                                                        batch: 500, read: log.read))
-        #expect(held.events.map(\.position) == Array(81...100))
+        #expect(try await log.ask(window, after: 50, through: 100) == nil)
+        #expect(try await log.ask(window, after: 80, through: 100) == Array(81...100))
         #expect(log.readCount == 1)
     }
 
@@ -99,12 +101,9 @@ struct LogWindowTests {
     func restartAhead() async throws {
         let log = MemoryLog(count: 100)
         let window = LogWindow()
-        _ = try await window.events(after: .start, through: log.cursor(10), categories: [], limit: 1_000, batch: 500, read: log.read)
-        let ahead = try #require(try await window.events(after: log.cursor(60), through: log.cursor(70), categories: [], limit: 1_000,
-                                                         batch: 500, read: log.read))
-        #expect(ahead.events.map(\.position) == Array(61...70))
-        #expect(try await window.events(after: log.cursor(5), through: log.cursor(70), categories: [], limit: 1_000, batch: 500,
-                                        read: log.read) == nil)
+        _ = try await log.ask(window, after: 0, through: 10)
+        #expect(try await log.ask(window, after: 60, through: 70) == Array(61...70))
+        #expect(try await log.ask(window, after: 5, through: 70) == nil)
     }
 
     @Test("followers asking at once share one read")

@@ -64,13 +64,17 @@ public final class DeliveryScheduler: Service, Sendable {
     public func run() async throws {
         await cancelWhenGracefulShutdown {
             await withDiscardingTaskGroup { group in
-                // Appends to message streams (new mail, administrators' actions) wake the loop.
+                // Appends to message streams (new mail, administrators' actions) wake the loop,
+                // at most every 50 ms: the queue's projection gathers for longer than that before
+                // it shows new mail, and under a stream of local mail each append would otherwise
+                // send the loop to the queue for nothing.
                 group.addTask {
                     while !Task.isCancelled {
                         let generation = self.store.appendGeneration(for: [MessageAccepted.category])
                         await self.store.waitForAppend(after: generation, categories: [MessageAccepted.category],
                                                        timeout: .seconds(60))
                         self.wakeup.signal()
+                        try? await Task.sleep(for: .milliseconds(50))
                     }
                 }
                 // So do administrators' connection requests.

@@ -6,7 +6,8 @@ import EventLog
 public enum EventCatalogue {
     /// The facts that record erased bodies (`ErasureRecord`), which `log verify` and
     /// `log compact-erased` read.
-    public static let erasingBodies = [UserKeyDestroyed.eventType, BodyKeysDestroyed.eventType]
+    public static let erasingBodies = [UserKeyDestroyed.eventType, BodyKeysDestroyed.eventType,
+                                       TransitKeysDestroyed.eventType]
 
     public static let all: [any Event.Type] = [
         DomainAdded.self,
@@ -44,6 +45,7 @@ public enum EventCatalogue {
         MessageFlagsChanged.self,
         MessagesExpunged.self,
         BodyKeysDestroyed.self,
+        TransitKeysDestroyed.self,
         ErasedBodiesRemoved.self,
         MessagesCopied.self,
         MessagesMoved.self,

@@ -9,7 +9,8 @@ import ServiceLifecycle
 /// Applies `mail.retention` in `serve`: at start, each day at `mail.retention_hour` (UTC), and
 /// whenever the rules change. Messages longer in their folder than their rule allows are
 /// erased (`MailStore.eraseMessages`: expunged with origin `retention`, their owners' keys to
-/// the bodies destroyed), then `afterErasure` rebuilds what keeps sealed fields. One process at
+/// the bodies destroyed), and so are the server's copies of sent mail (`TransitRelease`, under
+/// the rule for the folder `Outqueue`); then `afterErasure` rebuilds what keeps sealed fields. One process at
 /// a time applies the rules (a PostgreSQL advisory lock); the others pass.
 public struct RetentionService: Service {
     let engine: ProjectionEngine
@@ -59,24 +60,33 @@ public struct RetentionService: Service {
                 for try await value in try await lock.query("SELECT pg_try_advisory_lock(hashtextextended('pillarbox-retention', 0))",
                                                             logger: logger).decode(Bool.self) { held = value }
                 guard held else { return nil }
-                let result: Result<MailStore.MessageErasure, any Error>
+                let result: Result<(MailStore.MessageErasure, TransitRelease.Outcome), any Error>
                 do {
                     result = .success(try await ChangeOrigin.$current.withValue(ChangeOrigin(component: "retention")) {
-                        try await MailStore(engine: engine).eraseMessages(users: nil, dryRun: false) { user, folder in
+                        let erasure = try await MailStore(engine: engine).eraseMessages(users: nil, dryRun: false) { user, folder in
                             RetentionRule.days(user: user, folder: folder, rules: rules).map { now.addingTimeInterval(-Double($0) * 86_400) }
                         }
+                        // The server's copies of mail sent out: the rule for the sender's
+                        // `Outqueue` (or every folder), by when the last recipient finished.
+                        let sent = try await TransitRelease(engine: engine).release(dryRun: false) { message in
+                            guard let finished = message.finished,
+                                  let days = RetentionRule.days(user: message.sender ?? "", folder: TransitRelease.folderName,
+                                                                rules: rules) else { return false }
+                            return finished < now.addingTimeInterval(-Double(days) * 86_400)
+                        }
+                        return (erasure, sent)
                     })
                 } catch {
                     result = .failure(error)
                 }
-                if case .success(let erasure) = result, erasure.messages > 0 {
+                if case .success(let (erasure, sent)) = result, erasure.messages > 0 || sent.bodies > 0 {
                     logger.notice("retention erased mail", metadata: [
                         "messages": "\(erasure.messages)", "bytes": "\(erasure.bytes)", "users": "\(erasure.users)",
-                        "bodies": "\(erasure.bodies)"])
+                        "bodies": "\(erasure.bodies)", "sent_messages": "\(sent.messages)", "sent_bodies": "\(sent.bodies)"])
                     await afterErasure()
                 }
                 _ = try await lock.query("SELECT pg_advisory_unlock(hashtextextended('pillarbox-retention', 0))", logger: logger)
-                return try result.get()
+                return try result.get().0
             }
         } catch {
             logger.error("applying mail.retention failed", metadata: ["error": "\(String(reflecting: error))"])

@@ -293,6 +293,31 @@ public struct BodyKeysDestroyed: OriginStamped {
     }
 }
 
+/// The transit holder's wraps of the bodies of mail sent to other servers, deleted once the
+/// server has no more work with them (every recipient finished, every agent past the message,
+/// no list post held): `mail.retention`, `pillarbox erase messages`, and `pillarbox erase user`
+/// for the mail the user sent. The bodies listed in `bodies` nobody can open any more; the
+/// others are still in a local user's folder.
+///
+/// Owner: `TransitRelease` (Delivery/Outbound), on stream `erasure-main`; `origin` says which
+/// erasure.
+public struct TransitKeysDestroyed: OriginStamped {
+    public static let eventType = "transit_keys_destroyed"
+    public var origin: ChangeOrigin?
+    /// The queued messages (`outqueue.outmessages.msgid`) whose bodies the server let go of.
+    public var messages: [String]
+    /// Bodies whose transit wrap went but which a local user still opens.
+    public var sharedBodies: Int
+    /// Bodies no one can open any more, each with the digest of its stored bytes.
+    public var bodies: [ErasedBody]
+
+    public init(messages: [String], sharedBodies: Int, bodies: [ErasedBody]) {
+        self.messages = messages
+        self.sharedBodies = sharedBodies
+        self.bodies = bodies
+    }
+}
+
 /// Erased message bodies deleted from `eventlog.blobs` by `pillarbox log compact-erased`: each
 /// was recorded as erased (with the digest of its stored bytes) by an earlier fact, and had no
 /// wrap left. Owner: the `log compact-erased` command, on stream `erasure-main`.

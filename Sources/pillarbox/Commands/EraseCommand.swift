@@ -1,5 +1,6 @@
 import ArgumentParser
 import Commands
+import Delivery
 import EventLog
 import Facts
 import Foundation
@@ -24,18 +25,23 @@ struct EraseCommand: AsyncParsableCommand {
 
         func run() async throws {
             let (configuration, logger) = try options.global.load()
-            let erasure = try await withProjectionEngine(configuration, logger: logger) { engine in
+            let id = name.lowercased()
+            let (erasure, sent) = try await withProjectionEngine(configuration, logger: logger) { engine in
                 let directory = Directory(engine: engine, vault: SecretVault(keys: configuration.keys, logger: logger),
                                           actor: commandLineActor)
+                // The server's copies of the mail they sent go first, while the directory still
+                // says which addresses were theirs.
+                let sent = try await ChangeOrigin.$current.withValue(ChangeOrigin(component: "erase", actor: commandLineActor)) {
+                    try await TransitRelease(engine: engine).release(dryRun: dryRun) { $0.sender == id }
+                }
                 let erasure = try await directory.eraseUser(name, reason: reason, dryRun: dryRun)
                 if !dryRun { try await EraseCommand.rebuildSealedFieldProjections(engine) }
-                return erasure
+                return (erasure, sent)
             }
             if !dryRun { await EraseCommand.retireErased(configuration, logger: logger) }
             let output = options.output
             if output.json {
-                let data = try JSONEncoder().encode(erasure)
-                print(String(decoding: data, as: UTF8.self))
+                print(try EraseCommand.json(erasure, sent: sent))
                 return
             }
             let verb = dryRun ? "would erase" : "erased"
@@ -45,18 +51,19 @@ struct EraseCommand: AsyncParsableCommand {
                 ("bodies \(verb)", "\(erasure.erasedBodies)"),
                 ("bodies others still hold", "\(erasure.sharedBodies)"),
                 ("key destroyed", dryRun ? "no (dry run)" : erasure.keyID.map { $0.uuidString.lowercased() } ?? "none"),
-            ])
+            ] + EraseCommand.record(sent, dryRun: dryRun))
         }
     }
 
     struct Messages: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Erase the messages that came into their folders before a date: expunged, and each owner's key to "
-                + "their bodies destroyed, so a body no one else holds becomes unreadable. `mail.retention` does the same each day.")
+                + "their bodies destroyed, so a body no one else holds becomes unreadable. The server lets go of its copies of "
+                + "mail sent out before the date as well (the folder `Outqueue`). `mail.retention` does the same each day.")
         @OptionGroup var options: DirectoryOptions
         @Option(help: "Messages saved in their folder before this date (YYYY-MM-DD, UTC) or ISO 8601 time.") var before: String
         @Option(help: "Only this user's (repeat for more); everyone's by default.") var user: [String] = []
-        @Option(help: "Only this folder's.") var folder: String?
+        @Option(help: "Only this folder's (`Outqueue`: only the server's copies of mail sent out).") var folder: String?
         @Flag(help: "Only say what would be erased.") var dryRun = false
 
         func run() async throws {
@@ -65,27 +72,53 @@ struct EraseCommand: AsyncParsableCommand {
             }
             let (configuration, logger) = try options.global.load()
             let folder = self.folder
-            let erasure = try await withProjectionEngine(configuration, logger: logger) { engine in
-                let erasure = try await ChangeOrigin.$current.withValue(ChangeOrigin(component: "erase", actor: commandLineActor)) {
-                    try await MailStore(engine: engine).eraseMessages(users: user.isEmpty ? nil : user, dryRun: dryRun) { _, name in
+            let senders = Set(user.map { $0.lowercased() })
+            let (erasure, sent) = try await withProjectionEngine(configuration, logger: logger) { engine in
+                try await ChangeOrigin.$current.withValue(ChangeOrigin(component: "erase", actor: commandLineActor)) {
+                    let erasure = try await MailStore(engine: engine).eraseMessages(users: user.isEmpty ? nil : user,
+                                                                                    dryRun: dryRun) { _, name in
                         folder == nil || folder == name ? cutoff : nil
                     }
+                    // The server's copies of mail sent out before the date (by these users).
+                    var sent = TransitRelease.Outcome()
+                    if folder == nil || folder == TransitRelease.folderName {
+                        sent = try await TransitRelease(engine: engine).release(dryRun: dryRun) { message in
+                            (message.finished ?? cutoff) < cutoff && (senders.isEmpty || message.sender.map(senders.contains) == true)
+                        }
+                    }
+                    if !dryRun && (erasure.messages > 0 || sent.bodies > 0) {
+                        try await EraseCommand.rebuildSealedFieldProjections(engine)
+                    }
+                    return (erasure, sent)
                 }
-                if !dryRun && erasure.messages > 0 { try await EraseCommand.rebuildSealedFieldProjections(engine) }
-                return erasure
             }
-            if !dryRun && erasure.messages > 0 { await EraseCommand.retireErased(configuration, logger: logger) }
+            if !dryRun && (erasure.messages > 0 || sent.bodies > 0) { await EraseCommand.retireErased(configuration, logger: logger) }
             let output = options.output
             if output.json {
-                print(String(decoding: try JSONEncoder().encode(erasure), as: UTF8.self))
+                print(try EraseCommand.json(erasure, sent: sent))
                 return
             }
             output.print(record: [
                 ("users", "\(erasure.users)"),
                 (dryRun ? "messages that would be erased" : "messages erased", "\(erasure.messages) (\(erasure.bytes) bytes)"),
                 ("bodies no longer held by their owner", "\(erasure.bodies)"),
-            ])
+            ] + EraseCommand.record(sent, dryRun: dryRun))
         }
+    }
+
+    /// An erasure's JSON with what it let go of among the server's copies of sent mail (`sent`).
+    static func json(_ erasure: some Encodable, sent: TransitRelease.Outcome) throws -> String {
+        var object = try JSONSerialization.jsonObject(with: JSONEncoder().encode(erasure)) as? [String: Any] ?? [:]
+        object["sent"] = try JSONSerialization.jsonObject(with: JSONEncoder().encode(sent))
+        return String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self)
+    }
+
+    static func record(_ sent: TransitRelease.Outcome, dryRun: Bool) -> [(String, String)] {
+        [
+            ("sent mail " + (dryRun ? "the server would let go of" : "the server let go of"),
+             "\(sent.messages) messages, \(sent.bodies) bodies (\(sent.unreadable) unreadable now)"),
+            ("sent mail kept (still in use)", "\(sent.kept) bodies"),
+        ]
     }
 
     /// The projections that keep fields sealed in the log (subjects, message summaries).

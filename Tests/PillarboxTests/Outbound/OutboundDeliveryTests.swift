@@ -312,4 +312,99 @@ struct OutboundDeliveryTests {
             }
         }
     }
+
+    /// The transit holder's wraps: body address (hex) → how many.
+    func transitWraps(_ server: MailServerHarness) async throws -> [String: Int] {
+        let rows = try await server.query("""
+            SELECT encode(m.blob, 'hex'), count(w.sha256)::text FROM outqueue.outmessages m
+              LEFT JOIN keystore.blob_keys w ON w.sha256 = m.blob
+                    AND w.key_id IN (SELECT key_id FROM keystore.holder_keys WHERE holder = 'transit')
+             GROUP BY m.blob
+            """)
+        return Dictionary(uniqueKeysWithValues: rows.map { ($0[0], Int($0[1]) ?? 0) })
+    }
+
+    @Test("the server lets go of its copy of sent mail: erasing the sender leaves a body only it held unreadable, one a local user holds stays theirs; Outqueue retention does the same for old mail")
+    func sentMailLetGo() async throws {
+        try await withSetup { setup in
+            let server = setup.server
+            let gone = "GONE-\(UUID().uuidString.prefix(8))", shared = "SHARED-\(UUID().uuidString.prefix(8))"
+            try await send(server, to: ["one@good.example"], subject: gone)
+            try await send(server, to: ["bob@example.com", "two@good.example"], subject: shared)
+            _ = try await waitForStates(server, subject: gone, ["one@good.example": "delivered"])
+            _ = try await waitForStates(server, subject: shared, ["two@good.example": "delivered"])
+            _ = try await server.awaitInbox("bob", count: 1)
+            let blobs = try await server.query("SELECT subject, encode(blob, 'hex') FROM outqueue.outmessages")
+            let goneBlob = try #require(blobs.first { $0[0] == gone }?[1])
+            let sharedBlob = try #require(blobs.first { $0[0] == shared }?[1])
+            #expect(try await transitWraps(server) == [goneBlob: 1, sharedBlob: 1])
+
+            // A dry run counts both once every agent has read them, and changes nothing.
+            let planned = try await eventually(within: .seconds(30), "the agents past both messages") { () -> [String: Int]? in
+                let output = try await server.cli(["erase", "user", "alice", "--dry-run", "--json"])
+                let object = try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any]
+                let sent = object?["sent"] as? [String: Int]
+                return sent?["messages"] == 2 ? sent : nil
+            }
+            #expect(planned == ["messages": 2, "bodies": 2, "unreadable": 1, "kept": 0], "\(planned)")
+            #expect(try await transitWraps(server) == [goneBlob: 1, sharedBlob: 1])
+
+            _ = try await server.cli(["erase", "user", "alice", "--reason", "left"])
+            #expect(try await transitWraps(server) == [goneBlob: 0, sharedBlob: 0])
+            #expect(try await server.query("SELECT count(*)::text FROM keystore.blob_keys WHERE encode(sha256, 'hex') = '\(goneBlob)'")
+                    == [["0"]])
+            let record = try await server.cli(["log", "dump", "--stream", "erasure-main"])
+            let released = try #require(record.split(separator: "\n").last { $0.contains("transit_keys_destroyed") })
+            #expect(released.contains(goneBlob) && !released.contains(sharedBlob) && released.contains("\"intact\":true")
+                    && released.contains("\"sharedBodies\":1") && released.contains("\"component\":\"erase\""), "\(released)")
+            // Bob still reads the copy he was sent; the queue keeps the message without its subject.
+            #expect(String(decoding: try await server.inbox("bob")[0], as: UTF8.self).contains("body of \(shared)"))
+            let subjects = try await server.query("SELECT coalesce(subject, '(none)') FROM outqueue.outmessages ORDER BY subject")
+            #expect(subjects.map { $0[0] }.sorted() == ["(none)", shared], "\(subjects)")
+            let pgDump = try await server.tool("/usr/bin/pg_dump", ["--dbname", server.endpoint.redactedURL, "--no-owner"],
+                                               timeout: .seconds(120))
+            #expect(pgDump.status == 0 && pgDump.output.contains(shared))
+            for trace in SealedBodyTests.traces(of: gone) {
+                let hex = Array(trace.utf8).map { String(format: "%02x", $0) }.joined()
+                #expect(!pgDump.output.contains(trace) && !pgDump.output.contains(hex), "\(trace) is in the dump")
+            }
+            let verified = try await server.cli(["log", "verify"])
+            #expect(verified.contains("1 erased"), "\(verified)")
+            _ = try await server.cli(["verify"])
+
+            // Bob's mail out, finished 100 days ago (its events moved into the past, as the
+            // retention test does): `Outqueue=30` lets go of it; bob's own folders are untouched.
+            let old = "OLD-\(UUID().uuidString.prefix(8))"
+            _ = try await server.python("""
+                import smtplib
+                s = smtplib.SMTP('127.0.0.1', PORTS['smtp'])
+                s.sendmail('bob@example.com', ['three@good.example'], 'Subject: \(old)\\r\\n\\nbody of \(old)\\r\\n')
+                s.quit()
+                print('{}')
+                """)
+            _ = try await waitForStates(server, subject: old, ["three@good.example": "delivered"])
+            let oldBlob = try #require(try await server.query(
+                "SELECT encode(blob, 'hex') FROM outqueue.outmessages WHERE subject = '\(old)'").first?[0])
+            _ = try await server.query("ALTER TABLE eventlog.events DISABLE TRIGGER events_append_only")
+            _ = try await server.query("UPDATE eventlog.events SET recorded_at = recorded_at - interval '100 days'")
+            _ = try await server.query("ALTER TABLE eventlog.events ENABLE TRIGGER events_append_only")
+            _ = try await server.cli(["rebuild"])
+            try await server.cli(["settings", "set", "mail.retention", "[\"Outqueue=30\"]"])
+            _ = try await eventually(within: .seconds(60), pollingEvery: .milliseconds(200), "bob's old mail let go of") {
+                try await transitWraps(server)[oldBlob] == 0 ? true : nil
+            }
+            _ = try await eventually(within: .seconds(120), pollingEvery: .milliseconds(200), "the retention run finished") {
+                let key = "hashtextextended('pillarbox-retention', 0)"
+                let free = try await server.query("SELECT (pg_try_advisory_lock(\(key)) AND pg_advisory_unlock(\(key)))::text")
+                return free.first?.first == "true" ? true : nil
+            }
+            let retained = try await server.cli(["log", "dump", "--stream", "erasure-main"])
+            #expect(retained.split(separator: "\n").last { $0.contains("transit_keys_destroyed") }?.contains("\"component\":\"retention\"") == true)
+            #expect(try await server.query("""
+                SELECT coalesce(subject, '(none)') FROM outqueue.outmessages WHERE encode(blob, 'hex') = '\(oldBlob)'
+                """) == [["(none)"]])
+            #expect(try await server.inbox("bob").count == 1)
+            _ = try await server.cli(["verify"])
+        }
+    }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Commands
 import Delivery
 import EventLog
 import Facts
@@ -10,7 +11,7 @@ import Projections
 struct MailCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "mail", abstract: "Users' folders and messages, and the outgoing queue.",
-        subcommands: [List.self, Show.self, Queue.self])
+        subcommands: [List.self, Show.self, Export.self, Queue.self])
 
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List the messages in one of a user's folders.")
@@ -51,6 +52,30 @@ struct MailCommand: AsyncParsableCommand {
                 return bytes
             }
             FileHandle.standardOutput.write(Data(bytes))
+        }
+    }
+
+    struct Export: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Write users' folders out as Maildir++: the mail as it is readable now, flags and dates kept, nothing erased.")
+        @OptionGroup var options: DirectoryOptions
+        @Option(help: "A new or empty directory to write into; one directory per user.") var to: String
+        @Option(help: "Only this user's (repeat for more); every account by default.") var user: [String] = []
+
+        func run() async throws {
+            let target = to, users = user.isEmpty ? nil : user
+            let outcome = try await options.withDirectory { directory in
+                try await MailExport(reader: directory.mail.reader).export(users: users, to: target)
+            }
+            if options.output.json {
+                print(String(decoding: try JSONEncoder().encode(outcome), as: UTF8.self))
+                return
+            }
+            options.output.print(record: [
+                ("users", "\(outcome.users)"), ("folders", "\(outcome.folders)"),
+                ("messages", "\(outcome.messages) (\(outcome.bytes) bytes)"),
+                ("left out, erased", "\(outcome.unreadable)"),
+            ])
         }
     }
 

@@ -212,6 +212,71 @@ struct SealedBodyTests {
         }
     }
 
+    @Test("mail export writes Maildir++ of what is readable now: after erasing alice, only bob's mail, with folders, flags, keywords, dates and subscriptions")
+    func exportAfterErasure() async throws {
+        try await MailServerHarness.with { server in
+            try await server.createStandardDirectory()
+            try await server.start(imap: true)
+            let shared = "SHARED-\(UUID().uuidString.prefix(8))", own = "OWN-\(UUID().uuidString.prefix(8))"
+            let filed = "FILED-\(UUID().uuidString.prefix(8))"
+            _ = try await server.python("""
+                import smtplib, imaplib
+                s = smtplib.SMTP('127.0.0.1', PORTS['smtp'])
+                s.sendmail('sender@remote.test', ['alice@example.com', 'bob@example.com'], b'Subject: both \(shared)\\r\\n\\r\\n\(shared)\\r\\n')
+                s.sendmail('sender@remote.test', ['alice@example.com'], b'Subject: alice \(own)\\r\\n\\r\\n\(own)\\r\\n')
+                s.quit()
+                m = imaplib.IMAP4('127.0.0.1', PORTS['imap'])
+                m.starttls()
+                m.login('bob', 'bob-pass')
+                m.create('Projects/2026.Q1')
+                m.subscribe('Projects/2026.Q1')
+                m.append('Projects/2026.Q1', '(\\\\Seen \\\\Flagged Work)', '"01-Jan-2020 10:00:00 +0000"',
+                         b'Subject: filed \(filed)\\r\\n\\r\\n\(filed)\\r\\n')
+                m.logout()
+                print('{}')
+                """)
+            _ = try await server.awaitInbox("alice", count: 2)
+            _ = try await server.awaitInbox("bob", count: 1)
+            _ = try await server.cli(["erase", "user", "alice"])
+
+            let target = server.dataDirectory + "/export"
+            let written = try await server.cli(["mail", "export", "--to", target, "--json"])
+            #expect(written.contains("\"messages\":2") && written.contains("\"unreadable\":0"), "\(written)")
+            #expect(!FileManager.default.fileExists(atPath: target + "/alice"))
+            let read = try await server.python("""
+                import mailbox, os
+                box = mailbox.Maildir(sys.argv[1] + '/bob', factory=None, create=False)
+                inbox = [m.as_bytes().decode() for m in box]
+                folder = box.get_folder('Projects.2026%2EQ1')
+                filed = [(m.get_flags(), m.as_bytes().decode()) for m in folder]
+                names = os.listdir(sys.argv[1] + '/bob/.Projects.2026%2EQ1/cur')
+                mtime = os.path.getmtime(sys.argv[1] + '/bob/.Projects.2026%2EQ1/cur/' + names[0])
+                print(json.dumps({
+                    'inbox': inbox, 'folders': box.list_folders(), 'filed': filed, 'mtime': mtime,
+                    'keywords': open(sys.argv[1] + '/bob/.Projects.2026%2EQ1/dovecot-keywords').read(),
+                    'subscriptions': open(sys.argv[1] + '/bob/subscriptions').read(),
+                }))
+                """, [target])
+            let object = try read.json
+            #expect((object["inbox"] as? [String])?.count == 1 && (object["inbox"] as? [String])?.first?.contains(shared) == true,
+                    "\(object)")
+            #expect((object["folders"] as? [String])?.contains("Projects.2026%2EQ1") == true, "\(object)")
+            let filedMessages = object["filed"] as? [[Any]] ?? []
+            #expect(filedMessages.count == 1 && filedMessages.first?[0] as? String == "FSa"
+                    && (filedMessages.first?[1] as? String)?.contains(filed) == true, "\(object)")
+            #expect(object["mtime"] as? Double == 1_577_872_800, "\(object)")
+            #expect(object["keywords"] as? String == "0 Work\n", "\(object)")
+            let subscriptions = (object["subscriptions"] as? String ?? "").split(separator: "\n")
+            #expect(subscriptions.contains("Projects.2026%2EQ1") && subscriptions.contains("Sent"), "\(subscriptions)")
+            // Nothing of alice's own mail is in the export, in any form.
+            let traces = Self.files(under: target, holding: Self.traces(of: own))
+            #expect(traces.isEmpty, "\(traces)")
+            // An export never writes over another.
+            let again = try await PillarboxBinary.run(["mail", "export", "--to", target] + server.databaseArguments)
+            #expect(again.status != 0 && again.errors.contains("is not empty"), "\(again.errors)")
+        }
+    }
+
     @Test("mail.retention: mail older than its folder's rule is expunged and its body unreadable, newer mail stays, and the dump holds no trace of it")
     func retention() async throws {
         try await MailServerHarness.with { server in

@@ -25,12 +25,19 @@ public final class POP3Session {
     var live = LiveSession()
     /// The listener's command and reply counters.
     var metrics: ProtocolMetrics?
-    /// Bodies read ahead: clients usually fetch message after message.
+    /// Bodies read ahead: clients usually fetch message after message. While the client takes
+    /// one batch, the next is already being read (`nextBatch`), so a download does not stop
+    /// for the database every `readAheadCount` messages.
     var readAhead: [BlobID: [UInt8]] = [:]
+    /// Where the bodies read (or being read) ahead end: the index of the first message after them.
+    var readAheadEnd = 0
+    var nextBatch: (range: Range<Int>, task: Task<[BlobID: [UInt8]], any Error>)?
     /// The maildrop lease this session holds (its holder name), and the task renewing it.
     var lease: (user: String, holder: String)?
     var leaseRenewal: Task<Void, Never>?
     static let readAheadCount = 32
+    /// A batch read ahead stops at this many bytes (after its first message).
+    static let readAheadBytes: Int64 = 4 << 20
 
     public init(transport: ClientTransport, backend: POP3Backend, context: POP3SessionContext, logger: Logger) {
         self.transport = transport
@@ -109,6 +116,8 @@ public final class POP3Session {
             logger.info("logged in", metadata: ["user": "\(user)", "messages": "\(messages)"])
         case .close(let tally, let closedByServer, let tls):
             ticket?.release()
+            nextBatch?.task.cancel()
+            nextBatch = nil
             await flush()
             await transport.close()
             await backend.sessionEnded(tally.summary(id: context.id, kind: .pop3, service: context.service.rawValue,
@@ -156,17 +165,51 @@ public final class POP3Session {
         }
     }
 
-    /// Message `number`'s stored bytes, reading the next few bodies along with it.
+    /// Message `number`'s stored bytes, reading the next few bodies along with it, and the
+    /// batch after those while the client takes these.
     func body(of number: Int, in maildrop: POP3Maildrop) async throws -> [UInt8] {
-        let message = maildrop.messages[number - 1]
-        if let bytes = readAhead.removeValue(forKey: message.blob) { return bytes }
-        readAhead.removeAll()
-        let upcoming = maildrop.messages[(number - 1)..<min(maildrop.messages.count, number - 1 + Self.readAheadCount)]
-        readAhead = try await backend.messages(upcoming.map(\.blob))
+        let index = number - 1, message = maildrop.messages[index]
+        if readAhead[message.blob] == nil, let batch = nextBatch, batch.range.contains(index) {
+            nextBatch = nil
+            readAhead.merge(try await batch.task.value) { current, _ in current }
+        }
+        if let bytes = readAhead.removeValue(forKey: message.blob) {
+            readNextBatch(after: index, in: maildrop)
+            return bytes
+        }
+        // Not where the client was going: start again from here.
+        nextBatch?.task.cancel()
+        nextBatch = nil
+        let range = batch(from: index, in: maildrop)
+        readAhead = try await backend.messages(maildrop.messages[range].map(\.blob))
+        readAheadEnd = range.upperBound
         guard let bytes = readAhead.removeValue(forKey: message.blob) else {
             throw MailStoreError.noSuchBody(message.blob.description)
         }
+        readNextBatch(after: index, in: maildrop)
         return bytes
+    }
+
+    /// Starts reading the batch after the bodies at hand once the client is halfway through them.
+    private func readNextBatch(after index: Int, in maildrop: POP3Maildrop) {
+        guard nextBatch == nil, readAheadEnd < maildrop.messages.count,
+              readAheadEnd - index - 1 <= Self.readAheadCount / 2 else { return }
+        let range = batch(from: readAheadEnd, in: maildrop)
+        let blobs = maildrop.messages[range].map(\.blob), backend = self.backend
+        nextBatch = (range, Task { try await backend.messages(blobs) })
+        readAheadEnd = range.upperBound
+    }
+
+    /// The messages of one read-ahead batch from `start`: at most `readAheadCount` of them and,
+    /// past the first, `readAheadBytes`.
+    private func batch(from start: Int, in maildrop: POP3Maildrop) -> Range<Int> {
+        var end = start, bytes: Int64 = 0
+        while end < maildrop.messages.count, end - start < Self.readAheadCount,
+              end == start || bytes + maildrop.messages[end].size <= Self.readAheadBytes {
+            bytes += maildrop.messages[end].size
+            end += 1
+        }
+        return start..<end
     }
 
     func flush() async {

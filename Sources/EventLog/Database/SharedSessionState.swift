@@ -10,17 +10,9 @@ extension EventStore {
     /// share starts after: the UIDs above it (up to `highest`) are recent for the caller alone.
     /// One statement, so two sessions in two processes never both get a message.
     public func claimRecent(owner: String, mailbox: Int64, uidValidity: UInt32, highest: UInt32) async throws -> UInt32 {
-        try await client.withConnection { connection in
-            let rows = try await connection.query("""
-                INSERT INTO runtime.recent_claims AS r (owner, mailbox_id, uid_validity, highest, previous)
-                VALUES (\(owner), \(mailbox), \(Int64(uidValidity)), \(Int64(highest)), 0)
-                ON CONFLICT (owner, mailbox_id, uid_validity)
-                DO UPDATE SET highest = GREATEST(r.highest, EXCLUDED.highest), previous = r.highest
-                RETURNING previous
-                """, logger: logger)
-            for try await previous in rows.decode(Int64.self) { return UInt32(clamping: previous) }
-            return 0
-        }
+        let claim = RecentClaimStatement(owner: owner, mailbox: mailbox, uidValidity: Int64(uidValidity), highest: Int64(highest))
+        for try await previous in try await client.execute(claim, logger: logger) { return UInt32(clamping: previous) }
+        return 0
     }
 
     /// The highest UID claimed as recent in a mailbox so far (0 when none).
@@ -68,4 +60,32 @@ extension EventStore {
             try await connection.query("DELETE FROM runtime.ips_scores WHERE at < \(before)", logger: logger)
         }
     }
+}
+
+/// `claimRecent`'s statement, run for every IMAP SELECT and change seen: prepared once per
+/// connection.
+struct RecentClaimStatement: PostgresPreparedStatement {
+    static let sql = """
+        INSERT INTO runtime.recent_claims AS r (owner, mailbox_id, uid_validity, highest, previous)
+        VALUES ($1, $2, $3, $4, 0)
+        ON CONFLICT (owner, mailbox_id, uid_validity)
+        DO UPDATE SET highest = GREATEST(r.highest, EXCLUDED.highest), previous = r.highest
+        RETURNING previous
+        """
+    typealias Row = Int64
+    let owner: String
+    let mailbox: Int64
+    let uidValidity: Int64
+    let highest: Int64
+
+    func makeBindings() throws -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: 4)
+        bindings.append(owner)
+        bindings.append(mailbox)
+        bindings.append(uidValidity)
+        bindings.append(highest)
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Int64.self) }
 }

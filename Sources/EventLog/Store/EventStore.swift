@@ -401,11 +401,10 @@ public final class EventStore: Service, Sendable {
     public func blobs(_ ids: [BlobID], on connection: PostgresConnection) async throws -> [BlobID: [UInt8]] {
         guard !ids.isEmpty else { return [:] }
         let keys = ids.map { ByteBuffer(bytes: $0.bytes) }
-        let rows = try await connection.query(
-            "SELECT \(unescaped: Self.storedBlobColumns) WHERE b.sha256 = ANY(\(keys))", logger: logger)
+        let rows = try await connection.execute(StoredBlobsStatement(keys: keys), logger: logger)
         var result: [BlobID: [UInt8]] = [:]
         var chunked: [StoredBlob] = []
-        for try await row in rows.decode(StoredBlobRow.self) {
+        for try await row in rows {
             let stored = try storedBlob(row)
             if stored.chunks > 0 {
                 chunked.append(stored)
@@ -438,10 +437,10 @@ public final class EventStore: Service, Sendable {
         // A blob stored whole is read, and its connection given back, before `body` runs: a
         // caller writing it to a slow peer holds no database connection meanwhile.
         let found = try await client.withConnection { connection -> StoredBlob? in
-            let rows = try await connection.query(
-                "SELECT \(unescaped: Self.storedBlobColumns) WHERE b.sha256 = \(key)", logger: self.logger)
             var stored: StoredBlob?
-            for try await row in rows.decode(StoredBlobRow.self) { stored = try self.storedBlob(row) }
+            for try await row in try await connection.execute(StoredBlobsStatement(keys: [key]), logger: self.logger) {
+                stored = try self.storedBlob(row)
+            }
             return stored
         }
         guard let stored = found else { return false }
@@ -573,4 +572,20 @@ public final class EventStore: Service, Sendable {
         try await loadSealingKeys(of: events)
         return events
     }
+}
+
+/// Stored bodies by address with a live wrap of their data key, the read behind every RETR and
+/// FETCH of a body: prepared once per connection, not parsed and planned each time.
+struct StoredBlobsStatement: PostgresPreparedStatement {
+    static let sql = "SELECT \(EventStore.storedBlobColumns) WHERE b.sha256 = ANY($1)"
+    typealias Row = EventStore.StoredBlobRow
+    let keys: [ByteBuffer]
+
+    func makeBindings() throws -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: 1)
+        bindings.append(keys)
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
 }

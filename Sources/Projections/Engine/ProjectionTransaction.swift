@@ -99,11 +99,9 @@ public final class ProjectionTransaction {
     /// takes them exclusively, and must find no writer holding a table it is about to drop.
     func begin() async throws {
         let names = engine.projections.filter { $0.mode == .inline }.map(\.lockName)
-        let rows = try await connection.query("""
-            SELECT now(), count(pg_advisory_xact_lock_shared(hashtextextended(name, 0)))
-            FROM unnest(\(names)::text[]) AS name
-            """, logger: logger)
-        for try await (now, _) in rows.decode((Date, Int64).self) { transactionStart = now }
+        for try await (now, _) in try await connection.execute(InlineLocksStatement(names: names), logger: logger) {
+            transactionStart = now
+        }
     }
 
     /// What to expect of `stream` for an append that must follow everything read so far in
@@ -111,9 +109,10 @@ public final class ProjectionTransaction {
     /// locks the stream's row, so writers to one stream queue instead of failing their
     /// version check; a stream that does not exist yet is still checked optimistically.
     public func expectedVersion(of stream: StreamName) async throws -> ExpectedVersion {
-        let rows = try await connection.query(
-            "SELECT version FROM eventlog.streams WHERE stream_key = \(stream.key) FOR UPDATE", logger: logger)
-        for try await version in rows.decode(Int64.self) where version >= 0 { return .exactly(version) }
+        for try await version in try await connection.execute(StreamLockStatement(key: stream.key), logger: logger)
+        where version >= 0 {
+            return .exactly(version)
+        }
         return .noStream
     }
 
@@ -159,4 +158,36 @@ extension ProjectionEngine {
             }
         }
     }
+}
+
+/// The two statements every change through a `ProjectionTransaction` starts with, prepared once
+/// per connection (`MailReaderStatements` says why).
+struct InlineLocksStatement: PostgresPreparedStatement {
+    static let sql = """
+        SELECT now(), count(pg_advisory_xact_lock_shared(hashtextextended(name, 0))) FROM unnest($1::text[]) AS name
+        """
+    typealias Row = (Date, Int64)
+    let names: [String]
+
+    func makeBindings() throws -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: 1)
+        bindings.append(names)
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
+}
+
+struct StreamLockStatement: PostgresPreparedStatement {
+    static let sql = "SELECT version FROM eventlog.streams WHERE stream_key = $1 FOR UPDATE"
+    typealias Row = Int64
+    let key: String
+
+    func makeBindings() throws -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: 1)
+        bindings.append(key)
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Int64.self) }
 }

@@ -14,17 +14,11 @@ extension MailReader {
     public func changes(_ user: String, mailboxID: Int64, since modSeq: Int64) async throws -> Changes {
         let user = user.lowercased()
         // One statement, so both halves come from one snapshot.
-        let rows = try await engine.client.query("""
-            SELECT uid, modseq, flags, internal_date, size, blob FROM mail.messages
-            WHERE user_id = \(user) AND mailbox_id = \(mailboxID) AND modseq > \(modSeq)
-            UNION ALL
-            SELECT uid, modseq, NULL, NULL, NULL, NULL FROM mail.expunged
-            WHERE user_id = \(user) AND mailbox_id = \(mailboxID) AND modseq > \(modSeq)
-            ORDER BY 1
-            """, logger: logger)
+        let rows = try await engine.client.execute(MailReaderStatements.Changes(user: user, mailbox: mailboxID, modSeq: modSeq),
+                                                   logger: logger)
         var messages: [MessageInfo] = []
         var expunged: [(uid: UInt32, modSeq: Int64)] = []
-        for try await (uid, changed, flags, date, size, blob) in rows.decode((Int64, Int64, [String]?, Date?, Int64?, ByteBuffer?).self) {
+        for try await (uid, changed, flags, date, size, blob) in rows {
             if let flags, let date, let size, let blob {
                 messages.append(MessageInfo(uid: UInt32(clamping: uid), modSeq: changed, flags: flags, internalDate: date, size: size,
                                             blob: BlobID(digest: Array(buffer: blob))))

@@ -93,22 +93,17 @@ public struct MailReader: Sendable {
         return nil
     }
 
-    private static let mailboxColumns = """
-        mailbox_id, name, uidvalidity, uidnext, highestmodseq, special_use, selectable, messages, bytes
-        """
-
     package func mailboxes(_ user: String, on connection: PostgresConnection) async throws -> [MailboxInfo] {
         try await decodeMailboxes(connection.query("""
-            SELECT \(unescaped: Self.mailboxColumns) FROM mail.mailboxes WHERE user_id = \(user) ORDER BY name
+            SELECT \(unescaped: MailReaderStatements.mailboxColumns) FROM mail.mailboxes WHERE user_id = \(user) ORDER BY name
             """, logger: logger))
     }
 
     /// The folder called `name` (INBOX in any case), selectable or not.
     package func mailbox(_ user: String, named name: String, on connection: PostgresConnection) async throws -> MailboxInfo? {
-        try await decodeMailboxes(connection.query("""
-            SELECT \(unescaped: Self.mailboxColumns) FROM mail.mailboxes WHERE user_id = \(user)
-              AND name = \(MailboxNames.canonical(name))
-            """, logger: logger)).first
+        let statement = MailReaderStatements.MailboxByName(user: user, name: MailboxNames.canonical(name))
+        for try await row in try await connection.execute(statement, logger: logger) { return Self.mailbox(row) }
+        return nil
     }
 
     package func selectableMailbox(_ user: String, named name: String, on connection: PostgresConnection) async throws -> MailboxInfo {
@@ -118,11 +113,16 @@ public struct MailReader: Sendable {
     }
 
     package func mailbox(_ user: String, id: Int64, on connection: PostgresConnection) async throws -> MailboxInfo {
-        let found = try await decodeMailboxes(connection.query("""
-            SELECT \(unescaped: Self.mailboxColumns) FROM mail.mailboxes WHERE user_id = \(user) AND mailbox_id = \(id)
-            """, logger: logger))
-        guard let mailbox = found.first else { throw MailStoreError.noSuchMailbox("#\(id)") }
-        return mailbox
+        for try await row in try await connection.execute(MailReaderStatements.MailboxByID(user: user, id: id), logger: logger) {
+            return Self.mailbox(row)
+        }
+        throw MailStoreError.noSuchMailbox("#\(id)")
+    }
+
+    private static func mailbox(_ row: MailReaderStatements.MailboxRow) -> MailboxInfo {
+        let (id, name, validity, next, modSeq, specialUse, selectable, messages, bytes) = row
+        return MailboxInfo(id: id, name: name, uidValidity: UInt32(clamping: validity), uidNext: UInt32(clamping: next),
+                           highestModSeq: modSeq, specialUse: specialUse, selectable: selectable, messages: messages, bytes: bytes)
     }
 
     private func decodeMailboxes(_ rows: PostgresRowSequence) async throws -> [MailboxInfo] {
@@ -138,17 +138,18 @@ public struct MailReader: Sendable {
     }
 
     package func messages(_ user: String, mailboxID: Int64, uids: [UInt32]?, on connection: PostgresConnection) async throws -> [MessageInfo] {
-        let wanted = uids.map { $0.map(Int64.init) }
-        let rows = try await connection.query("""
-            SELECT uid, modseq, flags, internal_date, size, blob, saved_at FROM mail.messages
-            WHERE user_id = \(user) AND mailbox_id = \(mailboxID)
-              AND (\(wanted)::bigint[] IS NULL OR uid = ANY(\(wanted)::bigint[]))
-            ORDER BY uid
-            """, logger: logger)
         var result: [MessageInfo] = []
-        for try await (uid, modSeq, flags, date, size, blob, saved) in rows.decode((Int64, Int64, [String], Date, Int64, ByteBuffer, Date?).self) {
+        func add(_ row: MailReaderStatements.MessageRow) {
+            let (uid, modSeq, flags, date, size, blob, saved) = row
             result.append(MessageInfo(uid: UInt32(clamping: uid), modSeq: modSeq, flags: flags, internalDate: date, size: size,
                                       blob: BlobID(digest: Array(buffer: blob)), savedAt: saved))
+        }
+        if let uids {
+            let statement = MailReaderStatements.MessagesByUID(user: user, mailbox: mailboxID, uids: uids.map(Int64.init))
+            for try await row in try await connection.execute(statement, logger: logger) { add(row) }
+        } else {
+            for try await row in try await connection.execute(MailReaderStatements.AllMessages(user: user, mailbox: mailboxID),
+                                                              logger: logger) { add(row) }
         }
         return result
     }

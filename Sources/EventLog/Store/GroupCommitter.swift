@@ -206,9 +206,15 @@ final class GroupCommitter: Sendable {
                                       metadata: ["waited": "\(self.connectionDeadline)", "groups": "\(groups.count)"])
                     throw EventLogError.noConnection(waited: self.connectionDeadline)
                 }
-                self.logger.warning("a group commit's statement is still running", metadata: ["after": "\(self.connectionDeadline)",
-                                                                                            "groups": "\(groups.count)"])
-                return nil
+                // Every writer queued behind this batch waits with it: say so for as long as it runs.
+                var running = self.connectionDeadline
+                while true {
+                    self.logger.warning("a group commit's statement is still running; appends wait behind it",
+                                        metadata: ["after": "\(running)", "groups": "\(groups.count)",
+                                                   "queued": "\(self.state.withLock { $0.queue.count })"])
+                    try await Task.sleep(for: self.connectionDeadline)
+                    running += self.connectionDeadline
+                }
             }
             while let finished = try await group.next() {
                 guard let results = finished else { continue }

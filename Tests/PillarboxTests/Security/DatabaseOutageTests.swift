@@ -108,7 +108,7 @@ struct DatabaseOutageTests {
             let recovered = rows.filter { started($0) > back.addingTimeInterval(30) }
             #expect(!recovered.isEmpty, "rounds ran after the database came back")
             for row in recovered {
-                #expect((row["smtp"] as? [Any])?.first as? Int == 250, "SMTP after the outage: \(row)")
+                #expect((row["smtp"] as? [Any])?.first as? Int == 250, "SMTP after the outage: \(row)\nserver log:\n\(server.log.suffix(4_000))")
                 #expect((row["pop3"] as? String)?.hasPrefix("+OK") == true, "POP3 after the outage: \(row)")
                 #expect((row["imap"] as? [Any])?.first as? String == "OK", "IMAP after the outage: \(row)")
             }

@@ -69,14 +69,7 @@ extension MailStore {
                 guard !going.isEmpty else { return }
                 let bodies = try await KeyStore.erasedBodies(held: holder, among: Array(going), altered: altered,
                                                              on: connection, logger: engine.logger)
-                let deleted = try await connection.query("""
-                    DELETE FROM keystore.blob_keys w USING keystore.holder_keys k
-                     WHERE w.key_id = k.key_id AND k.holder = \(holder.description)
-                       AND w.sha256 = ANY(\(going.map { ByteBuffer(bytes: $0.bytes) }))
-                    RETURNING w.sha256
-                    """, logger: engine.logger)
-                var wraps = 0
-                for try await _ in deleted.decode(ByteBuffer.self) { wraps += 1 }
+                let wraps = try await KeyStore.deleteWraps(of: holder, among: Array(going), on: connection, logger: engine.logger)
                 guard wraps > 0 else { return }
                 let stream = try MailboxStream.name(for: user)
                 let expected = try await transaction.expectedVersion(of: stream)

@@ -62,17 +62,18 @@ public struct RetentionService: Service {
                 guard held else { return nil }
                 let result: Result<(MailStore.MessageErasure, TransitRelease.Outcome), any Error>
                 do {
+                    // When a folder's rule starts: mail that came in (or finished) before it goes.
+                    @Sendable func cutoff(user: String, folder: String) -> Date? {
+                        RetentionRule.days(user: user, folder: folder, rules: rules).map { now.addingTimeInterval(-Double($0) * 86_400) }
+                    }
                     result = .success(try await ChangeOrigin.$current.withValue(ChangeOrigin(component: "retention")) {
-                        let erasure = try await MailStore(engine: engine).eraseMessages(users: nil, dryRun: false) { user, folder in
-                            RetentionRule.days(user: user, folder: folder, rules: rules).map { now.addingTimeInterval(-Double($0) * 86_400) }
-                        }
+                        let erasure = try await MailStore(engine: engine).eraseMessages(users: nil, dryRun: false, cutoff: cutoff)
                         // The server's copies of mail sent out: the rule for the sender's
                         // `Outqueue` (or every folder), by when the last recipient finished.
                         let sent = try await TransitRelease(engine: engine).release(dryRun: false) { message in
                             guard let finished = message.finished,
-                                  let days = RetentionRule.days(user: message.sender ?? "", folder: TransitRelease.folderName,
-                                                                rules: rules) else { return false }
-                            return finished < now.addingTimeInterval(-Double(days) * 86_400)
+                                  let start = cutoff(user: message.sender ?? "", folder: TransitRelease.folderName) else { return false }
+                            return finished < start
                         }
                         return (erasure, sent)
                     })

@@ -61,12 +61,14 @@ public struct TransitRelease: Sendable {
 
     private var logger: Logger { engine.logger }
 
-    /// Lets go of the bodies of the queued messages `chosen` picks, as far as nothing else still
-    /// needs them. With `dryRun`, only counts.
-    public func release(dryRun: Bool, chosen: @Sendable (SentMessage) -> Bool) async throws -> Outcome {
+    /// Lets go of the bodies of the finished queued messages `chosen` picks, as far as nothing
+    /// else still needs them. Senders are found in `directory` (the directory as it is now when
+    /// nil). With `dryRun`, only counts.
+    public func release(dryRun: Bool, directory: DirectorySnapshot? = nil,
+                        chosen: @Sendable (SentMessage) -> Bool) async throws -> Outcome {
         let store = engine.store
         guard let keyStore = store.keyStore else { return Outcome() }
-        let snapshot = try await DirectorySnapshot.load(from: engine)
+        let snapshot = if let directory { directory } else { try await DirectorySnapshot.load(from: engine) }
         let rows = try await store.client.query("""
             SELECT m.msgid, m.blob, m.authsender, m.returnpath, m.finishedtime FROM outqueue.outmessages m
              WHERE m.blob IN (SELECT w.sha256 FROM keystore.blob_keys w JOIN keystore.holder_keys k ON k.key_id = w.key_id
@@ -109,14 +111,7 @@ public struct TransitRelease: Sendable {
             let connection = transaction.connection
             let bodies = try await KeyStore.erasedBodies(held: .transit, among: blobs, altered: altered, on: connection,
                                                          logger: logger)
-            let deleted = try await connection.query("""
-                DELETE FROM keystore.blob_keys w USING keystore.holder_keys k
-                 WHERE w.key_id = k.key_id AND k.holder = \(BlobHolder.transit.description)
-                   AND w.sha256 = ANY(\(blobs.map { ByteBuffer(bytes: $0.bytes) }))
-                RETURNING w.sha256
-                """, logger: logger)
-            var wraps = 0
-            for try await _ in deleted.decode(ByteBuffer.self) { wraps += 1 }
+            let wraps = try await KeyStore.deleteWraps(of: .transit, among: blobs, on: connection, logger: logger)
             guard wraps > 0 else { return }
             let stream = try StreamName(category: "erasure", id: "main")
             let expected = try await transaction.expectedVersion(of: stream)

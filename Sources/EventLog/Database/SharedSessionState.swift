@@ -78,14 +78,7 @@ struct RecentClaimStatement: PostgresPreparedStatement {
     let uidValidity: Int64
     let highest: Int64
 
-    func makeBindings() throws -> PostgresBindings {
-        var bindings = PostgresBindings(capacity: 4)
-        bindings.append(owner)
-        bindings.append(mailbox)
-        bindings.append(uidValidity)
-        bindings.append(highest)
-        return bindings
-    }
+    func makeBindings() throws -> PostgresBindings { .parameters(owner, mailbox, uidValidity, highest) }
 
     func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Int64.self) }
 }

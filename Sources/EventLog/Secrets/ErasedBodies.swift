@@ -72,6 +72,23 @@ extension KeyStore {
     }
 }
 
+extension KeyStore {
+    /// Deletes `holder`'s wraps of `blobs`, inside the caller's transaction on `connection`
+    /// (an erasure's); returns how many there were.
+    public static func deleteWraps(of holder: BlobHolder, among blobs: [BlobID], on connection: PostgresConnection,
+                                   logger: Logger) async throws -> Int {
+        let deleted = try await connection.query("""
+            DELETE FROM keystore.blob_keys w USING keystore.holder_keys k
+             WHERE w.key_id = k.key_id AND k.holder = \(holder.description)
+               AND w.sha256 = ANY(\(blobs.map { ByteBuffer(bytes: $0.bytes) }))
+            RETURNING w.sha256
+            """, logger: logger)
+        var wraps = 0
+        for try await _ in deleted.decode(ByteBuffer.self) { wraps += 1 }
+        return wraps
+    }
+}
+
 extension EventStore {
     /// Of `ids`, the bodies that do not open or do not match their address: checked before an
     /// erasure, which records each body as intact or not.

@@ -581,11 +581,7 @@ struct StoredBlobsStatement: PostgresPreparedStatement {
     typealias Row = EventStore.StoredBlobRow
     let keys: [ByteBuffer]
 
-    func makeBindings() throws -> PostgresBindings {
-        var bindings = PostgresBindings(capacity: 1)
-        bindings.append(keys)
-        return bindings
-    }
+    func makeBindings() throws -> PostgresBindings { .parameters(keys) }
 
     func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
 }

@@ -189,10 +189,10 @@ final class GroupCommitter: Sendable {
     /// without one after `connectionDeadline` fails (nothing was sent, so nothing can have
     /// committed), so that a pool that does not recover never holds the lead, and every writer
     /// queued behind it, for ever. A batch whose statement is running is never cut short (it
-    /// may commit); one running longer than the deadline is logged.
+    /// may commit); one running longer than the deadline is logged at every deadline it runs past.
     private func runWithDeadline(_ groups: [PreparedGroup]) async throws -> [Result<[AppendResult], any Error>] {
         let lease = Lease()
-        return try await withThrowingTaskGroup(of: [Result<[AppendResult], any Error>]?.self) { group in
+        return try await withThrowingTaskGroup(of: [Result<[AppendResult], any Error>].self) { group in
             group.addTask {
                 try await self.client.withConnection { connection in
                     lease.taken.withLock { $0 = true }
@@ -216,12 +216,10 @@ final class GroupCommitter: Sendable {
                     running += self.connectionDeadline
                 }
             }
-            while let finished = try await group.next() {
-                guard let results = finished else { continue }
-                group.cancelAll()
-                return results
-            }
-            throw EventLogError.shuttingDown
+            // Only the batch returns: the watch above throws or runs until it is cancelled.
+            guard let results = try await group.next() else { throw EventLogError.shuttingDown }
+            group.cancelAll()
+            return results
         }
     }
 

@@ -16,3 +16,12 @@ enum StatementRunner: Sendable {
         }
     }
 }
+
+extension PostgresBindings {
+    /// A prepared statement's parameters, in the order of `$1`, `$2`, …
+    public static func parameters<each Value: PostgresDynamicTypeEncodable>(_ values: repeat each Value) -> PostgresBindings {
+        var bindings = PostgresBindings()
+        for value in repeat each values { bindings.append(value) }
+        return bindings
+    }
+}

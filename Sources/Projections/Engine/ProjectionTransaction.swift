@@ -169,11 +169,7 @@ struct InlineLocksStatement: PostgresPreparedStatement {
     typealias Row = (Date, Int64)
     let names: [String]
 
-    func makeBindings() throws -> PostgresBindings {
-        var bindings = PostgresBindings(capacity: 1)
-        bindings.append(names)
-        return bindings
-    }
+    func makeBindings() throws -> PostgresBindings { .parameters(names) }
 
     func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
 }
@@ -183,11 +179,7 @@ struct StreamLockStatement: PostgresPreparedStatement {
     typealias Row = Int64
     let key: String
 
-    func makeBindings() throws -> PostgresBindings {
-        var bindings = PostgresBindings(capacity: 1)
-        bindings.append(key)
-        return bindings
-    }
+    func makeBindings() throws -> PostgresBindings { .parameters(key) }
 
     func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Int64.self) }
 }

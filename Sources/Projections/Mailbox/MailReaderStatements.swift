@@ -1,3 +1,4 @@
+import EventLog
 import Foundation
 import NIOCore
 import PostgresNIO
@@ -20,12 +21,7 @@ enum MailReaderStatements {
         let user: String
         let id: Int64
 
-        func makeBindings() throws -> PostgresBindings {
-            var bindings = PostgresBindings(capacity: 2)
-            bindings.append(user)
-            bindings.append(id)
-            return bindings
-        }
+        func makeBindings() throws -> PostgresBindings { .parameters(user, id) }
 
         func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
     }
@@ -36,12 +32,7 @@ enum MailReaderStatements {
         let user: String
         let name: String
 
-        func makeBindings() throws -> PostgresBindings {
-            var bindings = PostgresBindings(capacity: 2)
-            bindings.append(user)
-            bindings.append(name)
-            return bindings
-        }
+        func makeBindings() throws -> PostgresBindings { .parameters(user, name) }
 
         func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
     }
@@ -56,12 +47,7 @@ enum MailReaderStatements {
         let user: String
         let mailbox: Int64
 
-        func makeBindings() throws -> PostgresBindings {
-            var bindings = PostgresBindings(capacity: 2)
-            bindings.append(user)
-            bindings.append(mailbox)
-            return bindings
-        }
+        func makeBindings() throws -> PostgresBindings { .parameters(user, mailbox) }
 
         func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
     }
@@ -77,13 +63,7 @@ enum MailReaderStatements {
         let mailbox: Int64
         let uids: [Int64]
 
-        func makeBindings() throws -> PostgresBindings {
-            var bindings = PostgresBindings(capacity: 3)
-            bindings.append(user)
-            bindings.append(mailbox)
-            bindings.append(uids)
-            return bindings
-        }
+        func makeBindings() throws -> PostgresBindings { .parameters(user, mailbox, uids) }
 
         func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
     }
@@ -103,13 +83,7 @@ enum MailReaderStatements {
         let mailbox: Int64
         let modSeq: Int64
 
-        func makeBindings() throws -> PostgresBindings {
-            var bindings = PostgresBindings(capacity: 3)
-            bindings.append(user)
-            bindings.append(mailbox)
-            bindings.append(modSeq)
-            return bindings
-        }
+        func makeBindings() throws -> PostgresBindings { .parameters(user, mailbox, modSeq) }
 
         func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
     }

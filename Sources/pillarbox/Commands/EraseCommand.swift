@@ -29,12 +29,13 @@ struct EraseCommand: AsyncParsableCommand {
             let (erasure, sent) = try await withProjectionEngine(configuration, logger: logger) { engine in
                 let directory = Directory(engine: engine, vault: SecretVault(keys: configuration.keys, logger: logger),
                                           actor: commandLineActor)
-                // The server's copies of the mail they sent go first, while the directory still
-                // says which addresses were theirs.
-                let sent = try await ChangeOrigin.$current.withValue(ChangeOrigin(component: "erase", actor: commandLineActor)) {
-                    try await TransitRelease(engine: engine).release(dryRun: dryRun) { $0.sender == id }
-                }
+                // The directory as it was, for the addresses that were theirs; the server's copies
+                // of the mail they sent go once the erasure itself went through.
+                let before = try await DirectorySnapshot.load(from: engine)
                 let erasure = try await directory.eraseUser(name, reason: reason, dryRun: dryRun)
+                let sent = try await ChangeOrigin.$current.withValue(ChangeOrigin(component: "erase", actor: commandLineActor)) {
+                    try await TransitRelease(engine: engine).release(dryRun: dryRun, directory: before) { $0.sender == id }
+                }
                 if !dryRun { try await EraseCommand.rebuildSealedFieldProjections(engine) }
                 return (erasure, sent)
             }
@@ -83,7 +84,8 @@ struct EraseCommand: AsyncParsableCommand {
                     var sent = TransitRelease.Outcome()
                     if folder == nil || folder == TransitRelease.folderName {
                         sent = try await TransitRelease(engine: engine).release(dryRun: dryRun) { message in
-                            (message.finished ?? cutoff) < cutoff && (senders.isEmpty || message.sender.map(senders.contains) == true)
+                            message.finished.map { $0 < cutoff } == true
+                                && (senders.isEmpty || message.sender.map(senders.contains) == true)
                         }
                     }
                     if !dryRun && (erasure.messages > 0 || sent.bodies > 0) {

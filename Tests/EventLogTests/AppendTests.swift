@@ -227,3 +227,114 @@ struct GroupCommitDeadlineTests {
         }
     }
 }
+
+/// A PostgreSQL server that lets clients in and then never answers: it completes the start-up
+/// (authentication, backend key, ready for query) and reads whatever comes after without a reply,
+/// until the client closes. It counts the connections clients closed.
+final class SilentPostgres: Sendable {
+    let port: Int
+    private let listener: Int32
+    private let closedCount = Mutex(0)
+
+    var closed: Int { closedCount.withLock { $0 } }
+
+    init() throws {
+        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { socketAddress in
+                bind(listener, socketAddress, length) == 0 && listen(listener, 16) == 0
+                    && getsockname(listener, socketAddress, &length) == 0
+            }
+        }
+        guard bound else { throw POSIXError(.EADDRNOTAVAIL) }
+        self.listener = listener
+        self.port = Int(UInt16(bigEndian: address.sin_port))
+        Thread.detachNewThread { [self] in self.accept() }
+    }
+
+    /// Closing the listener ends the accepting thread; connections end when their clients close.
+    func stop() {
+        shutdown(listener, Int32(SHUT_RDWR))
+        close(listener)
+    }
+
+    private func accept() {
+        while true {
+            let connection = Foundation.accept(listener, nil, nil)
+            guard connection >= 0 else { return }
+            Thread.detachNewThread { [self] in self.serve(connection) }
+        }
+    }
+
+    private func serve(_ connection: Int32) {
+        defer {
+            close(connection)
+            closedCount.withLock { $0 += 1 }
+        }
+        // The start-up message: a length (itself included), then the rest.
+        var header = [UInt8](repeating: 0, count: 4)
+        guard read(connection, &header, 4) == 4 else { return }
+        let length = Int(header[0]) << 24 | Int(header[1]) << 16 | Int(header[2]) << 8 | Int(header[3])
+        var rest = [UInt8](repeating: 0, count: max(length - 4, 0))
+        let wanted = rest.count
+        var got = 0
+        while got < wanted {
+            let count = rest.withUnsafeMutableBytes { read(connection, $0.baseAddress! + got, wanted - got) }
+            guard count > 0 else { return }
+            got += count
+        }
+        let ready: [UInt8] = [
+            UInt8(ascii: "R"), 0, 0, 0, 8, 0, 0, 0, 0,                 // authentication ok
+            UInt8(ascii: "K"), 0, 0, 0, 12, 0, 0, 0, 42, 0, 0, 0, 7,   // backend key data
+            UInt8(ascii: "Z"), 0, 0, 0, 5, UInt8(ascii: "I"),          // ready for query, idle
+        ]
+        guard write(connection, ready, ready.count) == ready.count else { return }
+        var sink = [UInt8](repeating: 0, count: 4_096)
+        while read(connection, &sink, sink.count) > 0 {}
+    }
+}
+
+extension GroupCommitDeadlineTests {
+    @Test("a batch whose statement never returns fails after the statement deadline, its connection is closed, and the next batch leads")
+    func statementDeadline() async throws {
+        let silent = try SilentPostgres()
+        defer { silent.stop() }
+        let configuration = PostgresClient.Configuration(host: "127.0.0.1", port: silent.port, username: "nobody", password: nil,
+                                                         database: "nothing", tls: .disable)
+        let client = PostgresClient(configuration: configuration, backgroundLogger: TestDatabase.logger)
+        var log = EventLogConfiguration()
+        log.groupCommitConnectionDeadline = .seconds(1)
+        log.groupCommitStatementDeadline = .seconds(2)
+        let store = EventStore(client: client, configuration: log, logger: TestDatabase.logger)
+        try await client.whileRunning {
+            for round in 0..<2 {
+                let outcomes = Outcomes()
+                let writers = (0..<3).map { writer in
+                    Task {
+                        let outcome: String
+                        do {
+                            try await store.append([note("x")], to: try stream("silent-\(round)-\(writer)"))
+                            outcome = "appended"
+                        } catch {
+                            outcome = "\(error)"
+                        }
+                        outcomes.list.withLock { $0.append(outcome) }
+                    }
+                }
+                let ended = try await eventually(within: .seconds(60), pollingEvery: .milliseconds(100), "round \(round)'s appends to end") {
+                    outcomes.list.withLock { $0.count == 3 ? $0 : nil }
+                }
+                for writer in writers { await writer.value }
+                #expect(ended.allSatisfy { $0.contains("did not answer an append within 2 s") }, "\(ended)")
+            }
+            _ = try await eventually(within: .seconds(30), pollingEvery: .milliseconds(100), "the silent connections to be closed") {
+                silent.closed >= 2 ? true : nil
+            }
+        }
+    }
+}

@@ -30,6 +30,9 @@ public enum EventLogError: Error, CustomStringConvertible {
     case unexpectedReply(String)
     /// No database connection came within the time an append may wait for one.
     case noConnection(waited: Duration)
+    /// An append's statement did not return within the time a batch may run; its connection was
+    /// closed. It may still have committed: retrying with the same event ids is harmless.
+    case statementAbandoned(after: Duration)
 
     public var description: String {
         switch self {
@@ -42,6 +45,7 @@ public enum EventLogError: Error, CustomStringConvertible {
         case .shuttingDown: "the event log is shutting down"
         case .unexpectedReply(let detail): "unexpected reply from PostgreSQL: \(detail)"
         case .noConnection(let waited): "no database connection within \(waited.components.seconds) s"
+        case .statementAbandoned(let after): "the database did not answer an append within \(after.components.seconds) s"
         }
     }
 }

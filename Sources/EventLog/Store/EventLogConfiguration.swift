@@ -9,6 +9,10 @@ public struct EventLogConfiguration: Sendable, Equatable {
     /// Longest time a batch of appends waits for a database connection before its writers get
     /// an error (nothing of it was sent). Default 30 s.
     public var groupCommitConnectionDeadline: Duration = .seconds(30)
+    /// Longest time a batch's statement may run before its connection is closed and its writers
+    /// get an error (the batch may still commit; a retry with the same event ids is harmless).
+    /// Never less than the connection deadline. Default 60 s.
+    public var groupCommitStatementDeadline: Duration = .seconds(60)
     /// zstd level for event payloads. Default 3.
     public var compressionLevel: Int32 = 3
     /// zstd level for blobs (message bodies). Default 3.

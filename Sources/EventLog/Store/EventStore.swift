@@ -42,7 +42,8 @@ public final class EventStore: Service, Sendable {
         self.committer = GroupCommitter(client: client, maxWait: configuration.groupCommitMaxWait,
                                         maxEvents: configuration.groupCommitMaxEvents,
                                         maxBytes: configuration.groupCommitMaxBytes,
-                                        connectionDeadline: configuration.groupCommitConnectionDeadline, logger: logger)
+                                        connectionDeadline: configuration.groupCommitConnectionDeadline,
+                                        statementDeadline: configuration.groupCommitStatementDeadline, logger: logger)
     }
 
     public func run() async throws {

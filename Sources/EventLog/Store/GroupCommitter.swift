@@ -46,6 +46,9 @@ final class GroupCommitter: Sendable {
     /// How long a batch waits for a connection before it fails (its writers get a transient
     /// error and the lead passes on), and after how long a running batch is reported as slow.
     private let connectionDeadline: Duration
+    /// How long a batch's statement may run before its connection is closed and its writers get
+    /// a transient error.
+    private let statementDeadline: Duration
     /// For `/metrics`: groups per committed batch, how long an append waits for its commit,
     /// and how long a batch's transaction takes.
     private let batchSizes = Recorder(label: "pillarbox_append_batch_groups", aggregate: true)
@@ -53,9 +56,10 @@ final class GroupCommitter: Sendable {
     private let commitLatency = Metrics.Timer(label: "pillarbox_append_commit_seconds")
 
     init(client: PostgresClient, maxWait: Duration, maxEvents: Int, maxBytes: Int, connectionDeadline: Duration = .seconds(30),
-         logger: Logger) {
+         statementDeadline: Duration = .seconds(60), logger: Logger) {
         self.client = client
         self.connectionDeadline = connectionDeadline
+        self.statementDeadline = max(statementDeadline, connectionDeadline)
         self.maxWait = maxWait
         self.maxEvents = maxEvents
         self.maxBytes = maxBytes
@@ -180,46 +184,126 @@ final class GroupCommitter: Sendable {
         }
     }
 
-    /// Shares whether a batch's connection has been leased between its two tasks.
-    private final class Lease: Sendable {
-        let taken = Mutex(false)
+    private typealias BatchResults = [Result<[AppendResult], any Error>]
+
+    /// One batch's run, shared between the task that runs it and the watch that bounds it: the
+    /// connection it holds, and the caller's continuation, resumed once by whichever of the two
+    /// ends first.
+    private final class Run: Sendable {
+        private struct State {
+            var connection: PostgresConnection?
+            var continuation: CheckedContinuation<BatchResults, any Error>?
+            var batch: Task<Void, Never>?
+            var watch: Task<Void, Never>?
+        }
+
+        private let state = Mutex(State())
+
+        init(_ continuation: CheckedContinuation<BatchResults, any Error>) {
+            state.withLock { $0.continuation = continuation }
+        }
+
+        func start(batch: Task<Void, Never>, watch: Task<Void, Never>) {
+            let ended = state.withLock { state in
+                state.batch = batch
+                state.watch = watch
+                return state.continuation == nil
+            }
+            // A batch may end before its tasks are recorded.
+            if ended { watch.cancel() }
+        }
+
+        func lease(_ connection: PostgresConnection) {
+            state.withLock { $0.connection = connection }
+        }
+
+        var leased: Bool { state.withLock { $0.connection != nil } }
+
+        /// The batch ended: its writers get its outcome and the watch stops.
+        func batchEnded(_ outcome: Result<BatchResults, any Error>) {
+            let (continuation, watch) = state.withLock { state in
+                defer { state.continuation = nil }
+                return (state.continuation, state.watch)
+            }
+            watch?.cancel()
+            continuation?.resume(with: outcome)
+        }
+
+        /// The watch gave up on the batch, unless it ended meanwhile: its writers get `error`,
+        /// the batch is cancelled (it may still be waiting for a connection), and the connection
+        /// it holds, if any, is closed, which fails its statement on the batch's side. The close
+        /// is not awaited: a connection that stopped answering may not answer it either.
+        func givenUp(_ error: any Error) {
+            let (continuation, batch, connection) = state.withLock { state in
+                defer { state.continuation = nil }
+                return (state.continuation, state.batch, state.connection)
+            }
+            guard let continuation else { return }
+            batch?.cancel()
+            if let connection { Task { try? await connection.close() } }
+            continuation.resume(throwing: error)
+        }
     }
 
-    /// The batch on a connection of the pool. Waiting for the connection is bounded: a batch
-    /// without one after `connectionDeadline` fails (nothing was sent, so nothing can have
-    /// committed), so that a pool that does not recover never holds the lead, and every writer
-    /// queued behind it, for ever. A batch whose statement is running is never cut short (it
-    /// may commit); one running longer than the deadline is logged at every deadline it runs past.
-    private func runWithDeadline(_ groups: [PreparedGroup]) async throws -> [Result<[AppendResult], any Error>] {
-        let lease = Lease()
-        return try await withThrowingTaskGroup(of: [Result<[AppendResult], any Error>].self) { group in
-            group.addTask {
-                try await self.client.withConnection { connection in
-                    lease.taken.withLock { $0 = true }
-                    return try await AppendBatchStatement.run(groups, on: connection, logger: self.logger)
+    /// The batch on a connection of the pool, bounded twice, so that neither a pool that does
+    /// not recover nor a connection that stopped answering holds the lead, and every writer queued
+    /// behind it, for ever:
+    /// - a batch without a connection after `connectionDeadline` fails (nothing was sent, so
+    ///   nothing can have committed);
+    /// - a batch whose statement runs is logged at every `connectionDeadline` it runs past; after
+    ///   `statementDeadline` its connection is closed and its writers get a transient error. Its
+    ///   transaction may still commit on the server: the writers' retries then find their event
+    ///   ids already there, which is harmless.
+    ///
+    /// The batch runs in a task of its own, so that giving up on it never waits for it.
+    private func runWithDeadline(_ groups: [PreparedGroup]) async throws -> BatchResults {
+        try await withCheckedThrowingContinuation { continuation in
+            let run = Run(continuation)
+            let watch = Task {
+                do {
+                    try await self.watch(run, groups: groups.count)
+                } catch is CancellationError {
+                    // The batch ended.
+                } catch {
+                    run.givenUp(error)
                 }
             }
-            group.addTask {
-                try await Task.sleep(for: self.connectionDeadline)
-                guard lease.taken.withLock({ $0 }) else {
-                    self.logger.error("no database connection for a group commit; failing its batch",
-                                      metadata: ["waited": "\(self.connectionDeadline)", "groups": "\(groups.count)"])
-                    throw EventLogError.noConnection(waited: self.connectionDeadline)
-                }
-                // Every writer queued behind this batch waits with it: say so for as long as it runs.
-                var running = self.connectionDeadline
-                while true {
-                    self.logger.warning("a group commit's statement is still running; appends wait behind it",
-                                        metadata: ["after": "\(running)", "groups": "\(groups.count)",
-                                                   "queued": "\(self.state.withLock { $0.queue.count })"])
-                    try await Task.sleep(for: self.connectionDeadline)
-                    running += self.connectionDeadline
+            let batch = Task {
+                do {
+                    let results = try await self.client.withConnection { connection in
+                        run.lease(connection)
+                        return try await AppendBatchStatement.run(groups, on: connection, logger: self.logger)
+                    }
+                    run.batchEnded(.success(results))
+                } catch {
+                    run.batchEnded(.failure(error))
                 }
             }
-            // Only the batch returns: the watch above throws or runs until it is cancelled.
-            guard let results = try await group.next() else { throw EventLogError.shuttingDown }
-            group.cancelAll()
-            return results
+            run.start(batch: batch, watch: watch)
+        }
+    }
+
+    /// Runs until cancelled (the batch ended) or throws the error the batch's writers get.
+    private func watch(_ run: Run, groups: Int) async throws {
+        var waited = Duration.zero
+        while true {
+            let step = min(connectionDeadline, statementDeadline - waited)
+            try await Task.sleep(for: step)
+            waited += step
+            guard run.leased else {
+                logger.error("no database connection for a group commit; failing its batch",
+                             metadata: ["waited": "\(waited)", "groups": "\(groups)"])
+                throw EventLogError.noConnection(waited: waited)
+            }
+            guard waited < statementDeadline else {
+                logger.error("a group commit's statement did not return; closing its connection and failing its batch",
+                             metadata: ["after": "\(waited)", "groups": "\(groups)"])
+                throw EventLogError.statementAbandoned(after: waited)
+            }
+            // Every writer queued behind this batch waits with it: say so for as long as it runs.
+            logger.warning("a group commit's statement is still running; appends wait behind it",
+                           metadata: ["after": "\(waited)", "groups": "\(groups)",
+                                      "queued": "\(state.withLock { $0.queue.count })"])
         }
     }
 

@@ -364,9 +364,11 @@ extension SettingKey where Value == Int {
         .count("outqueue.delay_warning_hours", default: 0,
                "Hours undelivered before the sender is told the message is delayed (0: never)", range: 0...1_440)
     }
-    /// VPOP3's "MX sending threads".
+    /// VPOP3's "MX sending threads". The default is Postfix's limit on its delivery processes
+    /// (`default_process_limit`): a delivery mostly waits on the other server, so more of them at
+    /// once keep the machine busy while the queue is long.
     public static var outqueueMaxConcurrentDeliveries: SettingKey<Int> {
-        .count("outqueue.max_concurrent_deliveries", default: 20, "Deliveries to other servers at once", range: 1...1_000)
+        .count("outqueue.max_concurrent_deliveries", default: 100, "Deliveries to other servers at once", range: 1...1_000)
     }
     public static var outqueueMaxPerDestination: SettingKey<Int> {
         .count("outqueue.max_per_destination", default: 5, "Deliveries at once to one recipient domain", range: 1...1_000)

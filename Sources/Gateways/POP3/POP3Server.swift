@@ -16,7 +16,7 @@ public final class POP3Server: Service, Sendable {
         let metrics = Dictionary(endpoints.map { ($0.name, ProtocolMetrics.pop3($0.name)) }) { first, _ in first }
         listeners = GatewayListeners(endpoints: endpoints, tls: tls,
                                      idleTimeout: { settings.value(SettingKey<Int>.pop3IdleTimeout) },
-                                     sessions: sessions, logger: logger) { connection in
+                                     sessions: sessions, sessionsOnEventLoop: true, logger: logger) { connection in
             await Self.session(connection, backend: backend, limits: limits, metrics: metrics[connection.endpoint.name], logger: logger)
         }
     }

@@ -76,14 +76,21 @@ public final class GatewayListeners: Sendable {
     let logger: Logger
     let handler: Handler
     let sessions: LiveSessions
+    /// Whether each session's task runs on its connection's event loop (`EventLoopTaskExecutor`)
+    /// rather than on Swift's thread pool.
+    let sessionsOnEventLoop: Bool
     private let open = Mutex<[ObjectIdentifier: any Channel]>([:])
     private let stopping = Mutex(false)
 
     /// `idleTimeout` is read for each new connection, in seconds; every connection is listed in
-    /// `sessions` while it is open.
+    /// `sessions` while it is open. `sessionsOnEventLoop` suits a protocol whose sessions mostly
+    /// move bytes in lock step with the client (POP3: a command, a message, the next command):
+    /// on the loop, a reply is written and the next command read without a hand-over between
+    /// threads. Sessions that spend their time computing are better spread over the pool.
     public init(endpoints: [GatewayEndpoint], tls: NIOSSLContext?, idleTimeout: @escaping @Sendable () -> Int,
-                sessions: LiveSessions, logger: Logger, handler: @escaping Handler) {
+                sessions: LiveSessions, sessionsOnEventLoop: Bool = false, logger: Logger, handler: @escaping Handler) {
         self.sessions = sessions
+        self.sessionsOnEventLoop = sessionsOnEventLoop
         self.endpoints = endpoints
         self.tls = tls
         self.idleTimeout = idleTimeout
@@ -135,7 +142,8 @@ public final class GatewayListeners: Sendable {
             try await withThrowingDiscardingTaskGroup { group in
                 try await server.executeThenClose { inbound in
                     for try await (connection, gate) in inbound {
-                        group.addTask { await self.handle(connection, gate: gate, endpoint: endpoint) }
+                        let executor = sessionsOnEventLoop ? EventLoopTaskExecutor(connection.channel.eventLoop) : nil
+                        group.addTask(executorPreference: executor) { await self.handle(connection, gate: gate, endpoint: endpoint) }
                     }
                 }
             }

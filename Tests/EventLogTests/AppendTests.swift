@@ -194,6 +194,32 @@ struct GroupCommitDeadlineTests {
         let list = Mutex<[String]>([])
     }
 
+    /// Two rounds of three writers appending at once to streams of their own; each round's
+    /// outcomes ("appended" or the error's text) once all three have ended.
+    static func rounds(of store: EventStore, prefix: String, within limit: Duration) async throws -> [[String]] {
+        var rounds: [[String]] = []
+        for round in 0..<2 {
+            let outcomes = Outcomes()
+            let writers = (0..<3).map { writer in
+                Task {
+                    let outcome: String
+                    do {
+                        try await store.append([note("x")], to: try stream("\(prefix)-\(round)-\(writer)"))
+                        outcome = "appended"
+                    } catch {
+                        outcome = "\(error)"
+                    }
+                    outcomes.list.withLock { $0.append(outcome) }
+                }
+            }
+            rounds.append(try await eventually(within: limit, pollingEvery: .milliseconds(100), "round \(round)'s appends to end") {
+                outcomes.list.withLock { $0.count == 3 ? $0 : nil }
+            })
+            for writer in writers { await writer.value }
+        }
+        return rounds
+    }
+
     @Test("appends that get no connection fail after the deadline, leader and followers alike, and the next ones lead again")
     func connectionDeadline() async throws {
         // Nothing listens on port 1: the pool keeps trying to connect and never has a connection.
@@ -204,24 +230,7 @@ struct GroupCommitDeadlineTests {
         log.groupCommitConnectionDeadline = .seconds(1)
         let store = EventStore(client: client, configuration: log, logger: TestDatabase.logger)
         try await client.whileRunning {
-            for round in 0..<2 {
-                let outcomes = Outcomes()
-                let writers = (0..<3).map { writer in
-                    Task {
-                        let outcome: String
-                        do {
-                            try await store.append([note("x")], to: try stream("deadline-\(round)-\(writer)"))
-                            outcome = "appended"
-                        } catch {
-                            outcome = "\(error)"
-                        }
-                        outcomes.list.withLock { $0.append(outcome) }
-                    }
-                }
-                let ended = try await eventually(within: .seconds(120), pollingEvery: .milliseconds(100), "round \(round)'s appends to end") {
-                    outcomes.list.withLock { $0.count == 3 ? $0 : nil }
-                }
-                for writer in writers { await writer.value }
+            for ended in try await Self.rounds(of: store, prefix: "deadline", within: .seconds(120)) {
                 #expect(ended.allSatisfy { $0.contains("no database connection within 1 s") }, "\(ended)")
             }
         }
@@ -312,24 +321,7 @@ extension GroupCommitDeadlineTests {
         log.groupCommitStatementDeadline = .seconds(2)
         let store = EventStore(client: client, configuration: log, logger: TestDatabase.logger)
         try await client.whileRunning {
-            for round in 0..<2 {
-                let outcomes = Outcomes()
-                let writers = (0..<3).map { writer in
-                    Task {
-                        let outcome: String
-                        do {
-                            try await store.append([note("x")], to: try stream("silent-\(round)-\(writer)"))
-                            outcome = "appended"
-                        } catch {
-                            outcome = "\(error)"
-                        }
-                        outcomes.list.withLock { $0.append(outcome) }
-                    }
-                }
-                let ended = try await eventually(within: .seconds(60), pollingEvery: .milliseconds(100), "round \(round)'s appends to end") {
-                    outcomes.list.withLock { $0.count == 3 ? $0 : nil }
-                }
-                for writer in writers { await writer.value }
+            for ended in try await Self.rounds(of: store, prefix: "silent", within: .seconds(60)) {
                 #expect(ended.allSatisfy { $0.contains("did not answer an append within 2 s") }, "\(ended)")
             }
             _ = try await eventually(within: .seconds(30), pollingEvery: .milliseconds(100), "the silent connections to be closed") {

@@ -19,7 +19,7 @@ public struct EventData: Sendable {
         for blob in blobs { DataKeys.shared.learn(blob.bytes, id: blob.id) }
         self.init(
             type: E.eventType, typeVersion: E.schemaVersion,
-            json: Array(try EventCoding.encoder().encode(event)),
+            json: try EventCoding.encode(event),
             eventID: eventID, correlationID: correlationID, causationID: causationID, blobs: blobs
         )
     }

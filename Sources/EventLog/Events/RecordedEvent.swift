@@ -59,6 +59,6 @@ public struct RecordedEvent: Sendable {
         guard self.type == E.eventType else {
             throw EventLogError.typeMismatch(position: position, stored: self.type, requested: E.eventType)
         }
-        return try EventCoding.decoder().decode(E.self, from: Data(json))
+        return try EventCoding.decode(E.self, from: json)
     }
 }

@@ -27,7 +27,7 @@ public struct Personal<Value: Codable & Sendable>: Codable, Sendable {
 
     public func encode(to encoder: any Encoder) throws {
         if let value, let blob, let key = DataKeys.shared.sealingKey(for: blob) {
-            let clear = try EventCoding.encoder().encode(Box(value: value))
+            let clear = try EventCoding.encode(Box(value: value))
             guard let combined = try AES.GCM.seal(clear, using: key, authenticating: Self.context(blob)).combined else {
                 throw EncodingError.invalidValue(value, .init(codingPath: encoder.codingPath, debugDescription: "sealing failed"))
             }
@@ -57,7 +57,7 @@ public struct Personal<Value: Codable & Sendable>: Codable, Sendable {
             }
             do {
                 let clear = try AES.GCM.open(try AES.GCM.SealedBox(combined: combined), using: key, authenticating: Self.context(blob))
-                value = try EventCoding.decoder().decode(Box.self, from: clear).value
+                value = try EventCoding.decode(Box.self, from: clear).value
             } catch {
                 throw DecodingError.dataCorruptedError(forKey: .sealed, in: container,
                                                        debugDescription: "a sealed field does not open: it was altered")

@@ -61,9 +61,8 @@ public final class ProjectionTransaction {
         }
         // Projections apply each event as it reads back from its stored JSON, exactly as a
         // rebuild will, so nothing the encoding rounds off can make the two differ.
-        let decoder = EventCoding.decoder()
         func roundTrip<E: Event>(_ event: E, _ json: [UInt8]) throws -> any Event {
-            try decoder.decode(E.self, from: Data(json))
+            try EventCoding.decode(E.self, from: json)
         }
         let results = try await engine.store.append(data, on: connection)
         guard !inline.isEmpty else { return results }

@@ -39,13 +39,12 @@ extension MailReader {
                        preview, thread_root
                 FROM mail.message_data WHERE blob = ANY(\(keys))
                 """, logger: logger)
-            let decoder = EventCoding.decoder()
             var result: [BlobID: MessageSummary] = [:]
             for try await (blob, size, headerSize, subject, sent, envelope, body, truncated, preview, threadRoot) in rows.decode(
                 (ByteBuffer, Int64, Int64, String?, Int64?, String, String, Bool, String?, String?).self
             ) {
-                var summary = MessageSummary(envelope: try decoder.decode(Envelope.self, from: Data(envelope.utf8)),
-                                             body: try decoder.decode(BodyPart.self, from: Data(body.utf8)),
+                var summary = MessageSummary(envelope: try EventCoding.decode(Envelope.self, from: Array(envelope.utf8)),
+                                             body: try EventCoding.decode(BodyPart.self, from: Array(body.utf8)),
                                              headerSize: Int(headerSize), size: Int(size), subjectText: subject,
                                              sentDate: sent, truncated: truncated)
                 summary.preview = preview

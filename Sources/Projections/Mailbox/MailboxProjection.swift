@@ -182,9 +182,8 @@ public struct MailboxProjection: Projection {
                        rows: RowWriter) throws {
         insertMessage(message, user: user, savedAt: savedAt, rows: rows)
         guard let summary = summary.value else { return }
-        let encoder = EventCoding.encoder()
-        let envelope = String(decoding: try encoder.encode(summary.envelope), as: UTF8.self)
-        let body = String(decoding: try encoder.encode(summary.body), as: UTF8.self)
+        let envelope = String(decoding: try EventCoding.encode(summary.envelope), as: UTF8.self)
+        let body = String(decoding: try EventCoding.encode(summary.body), as: UTF8.self)
         rows.insert(into: Self.messageData, [
             .bytes(message.blob.bytes), .int(Int64(summary.size)), .int(Int64(summary.headerSize)),
             .optional(summary.subjectText), summary.sentDate.map { .timestamp($0 * 1_000_000) } ?? .null,

@@ -79,7 +79,6 @@ public final class LiveSettings: Service, Sendable {
     }
 
     func catchUp() async throws {
-        let decoder = EventCoding.decoder()
         let loaded = loadedPositions.withLock { $0 }
         while true {
             let cursor = state.withLock { $0.cursor }
@@ -92,7 +91,7 @@ public final class LiveSettings: Service, Sendable {
             var changes: [Change] = []
             for recorded in events where recorded.type == SettingChanged.eventType {
                 do {
-                    let change = try decoder.decode(SettingChanged.self, from: Data(recorded.json))
+                    let change = try EventCoding.decode(SettingChanged.self, from: recorded.json)
                     if let position = loaded[change.key], recorded.position <= position { continue }
                     changes.append(Change(key: change.key, json: change.new))
                 } catch {

@@ -99,7 +99,7 @@ final class MTASTSPolicies: Sendable {
             let stream = try MTASTSPolicyFetched.stream(domain: domain)
             if let version = try await store.version(of: stream),
                let last = try await store.read(stream: stream, from: version, limit: 1).last,
-               let fact = try? EventCoding.decoder().decode(MTASTSPolicyFetched.self, from: Data(last.json)),
+               let fact = try? EventCoding.decode(MTASTSPolicyFetched.self, from: last.json),
                let mode = MTASTSPolicy.Mode(rawValue: fact.mode) {
                 let restored = Held(id: fact.id, policy: MTASTSPolicy(mode: mode, mx: fact.mx, maxAge: fact.maxAge), lines: fact.policy,
                                     expires: fact.fetchedAt.addingTimeInterval(TimeInterval(fact.maxAge)))

@@ -12,7 +12,7 @@ PACKAGES := pkg-config libzstd-dev liblua5.4-dev libunbound-dev zlib1g-dev postg
 TEST_PACKAGES := python3 dovecot-pop3d dovecot-imapd python3-aiosmtpd python3-prometheus-client ldnsutils python3-dkim python3-spf python3-dnspython python3-yaml python3-authres libxml2-utils curl swaks libnet-ssleay-perl fetchmail isync unbound openssl \
 	chromium chromium-driver python3-selenium python3-venv wrk
 
-.PHONY: run test build release deps test-deps clean bench-append bench-compression bench-rebuild bench-smtp bench-pop3 bench-imap bench-lag bench-outbound bench-auth bench-admin bench-collect fuzz
+.PHONY: run test build release deps test-deps clean bench-append bench-compression bench-codec bench-rebuild bench-smtp bench-pop3 bench-imap bench-lag bench-outbound bench-auth bench-admin bench-collect fuzz
 
 ## Installs the Debian packages that are missing (apt-get only runs when one is).
 deps:
@@ -80,6 +80,9 @@ bench-append: deps
 
 bench-compression: deps
 	bench/compression/run
+
+bench-codec: deps
+	bench/codec/run
 
 bench-rebuild: deps
 	bench/rebuild/run

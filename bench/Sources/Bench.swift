@@ -6,7 +6,7 @@ struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "pillarbox-bench",
         abstract: "Pillarbox's benchmarks; each measures a peer in the same run and prints the ratio.",
-        subcommands: [AppendBenchmark.self, CompressionBenchmark.self, RebuildBenchmark.self, LagBenchmark.self, DKIMSignBenchmark.self,
+        subcommands: [AppendBenchmark.self, CompressionBenchmark.self, CodecBenchmark.self, RebuildBenchmark.self, LagBenchmark.self, DKIMSignBenchmark.self,
                       DKIMMessageBenchmark.self, AdminPeerServer.self]
     )
 }

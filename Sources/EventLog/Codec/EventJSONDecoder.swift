@@ -32,156 +32,29 @@ struct JSONNode {
 
 final class JSONDocument {
     let bytes: UnsafeMutableBufferPointer<UInt8>
-    var nodes: ContiguousArray<JSONNode> = []
+    let nodes: ContiguousArray<JSONNode>
     /// A `null` node after the document, for a `superDecoder()` of a key that is absent.
-    private(set) var nullIndex = 0
-
-    static let maximumDepth = 512
+    let nullIndex: Int
 
     init(_ input: [UInt8]) throws {
         bytes = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: max(input.count, 1))
         _ = bytes.initialize(from: input)
-        nodes.reserveCapacity(input.count / 8 + 4)
-        var position = 0
-        try parseValue(&position, count: input.count, depth: 0)
-        skipSpace(&position, count: input.count)
-        guard position == input.count else { throw Self.corrupt("bytes after the JSON value at offset \(position)") }
-        nullIndex = nodes.count
-        nodes.append(JSONNode(kind: .null, flag: false, start: 0, stop: 0, end: Int32(nodes.count + 1), count: 0))
+        var parser = JSONParser(bytes: bytes)
+        do {
+            try parser.parseDocument(count: input.count)
+        } catch {
+            bytes.deallocate()
+            throw error
+        }
+        nullIndex = parser.nodes.count
+        parser.nodes.append(JSONNode(kind: .null, flag: false, start: 0, stop: 0, end: Int32(nullIndex + 1), count: 0))
+        nodes = parser.nodes
     }
 
     deinit { bytes.deallocate() }
 
     static func corrupt(_ text: String, path: [any CodingKey] = []) -> DecodingError {
         .dataCorrupted(.init(codingPath: path, debugDescription: "The given data was not valid JSON: " + text))
-    }
-
-    // MARK: Parsing
-
-    private func skipSpace(_ position: inout Int, count: Int) {
-        while position < count {
-            switch bytes[position] {
-            case 0x20, 0x09, 0x0A, 0x0D: position += 1
-            default: return
-            }
-        }
-    }
-
-    private func parseValue(_ position: inout Int, count: Int, depth: Int) throws {
-        guard depth < Self.maximumDepth else { throw Self.corrupt("nested too deeply") }
-        skipSpace(&position, count: count)
-        guard position < count else { throw Self.corrupt("unexpected end of data") }
-        switch bytes[position] {
-        case UInt8(ascii: "{"):
-            let index = nodes.count
-            nodes.append(JSONNode(kind: .object, flag: false, start: Int32(position), stop: 0, end: 0, count: 0))
-            position += 1
-            var members: Int32 = 0
-            skipSpace(&position, count: count)
-            if position < count, bytes[position] == UInt8(ascii: "}") {
-                position += 1
-            } else {
-                while true {
-                    skipSpace(&position, count: count)
-                    guard position < count, bytes[position] == UInt8(ascii: "\"") else { throw Self.corrupt("expected a key at offset \(position)") }
-                    try parseString(&position, count: count)
-                    skipSpace(&position, count: count)
-                    guard position < count, bytes[position] == UInt8(ascii: ":") else { throw Self.corrupt("expected ':' at offset \(position)") }
-                    position += 1
-                    try parseValue(&position, count: count, depth: depth + 1)
-                    members += 1
-                    skipSpace(&position, count: count)
-                    guard position < count else { throw Self.corrupt("unexpected end of data") }
-                    if bytes[position] == UInt8(ascii: ",") { position += 1; continue }
-                    guard bytes[position] == UInt8(ascii: "}") else { throw Self.corrupt("expected ',' or '}' at offset \(position)") }
-                    position += 1
-                    break
-                }
-            }
-            nodes[index].count = members
-            nodes[index].end = Int32(nodes.count)
-        case UInt8(ascii: "["):
-            let index = nodes.count
-            nodes.append(JSONNode(kind: .array, flag: false, start: Int32(position), stop: 0, end: 0, count: 0))
-            position += 1
-            var elements: Int32 = 0
-            skipSpace(&position, count: count)
-            if position < count, bytes[position] == UInt8(ascii: "]") {
-                position += 1
-            } else {
-                while true {
-                    try parseValue(&position, count: count, depth: depth + 1)
-                    elements += 1
-                    skipSpace(&position, count: count)
-                    guard position < count else { throw Self.corrupt("unexpected end of data") }
-                    if bytes[position] == UInt8(ascii: ",") { position += 1; continue }
-                    guard bytes[position] == UInt8(ascii: "]") else { throw Self.corrupt("expected ',' or ']' at offset \(position)") }
-                    position += 1
-                    break
-                }
-            }
-            nodes[index].count = elements
-            nodes[index].end = Int32(nodes.count)
-        case UInt8(ascii: "\""):
-            try parseString(&position, count: count)
-        case UInt8(ascii: "t"):
-            try literal("true", &position, count: count)
-            nodes.append(JSONNode(kind: .bool, flag: true, start: 0, stop: 0, end: Int32(nodes.count + 1), count: 0))
-        case UInt8(ascii: "f"):
-            try literal("false", &position, count: count)
-            nodes.append(JSONNode(kind: .bool, flag: false, start: 0, stop: 0, end: Int32(nodes.count + 1), count: 0))
-        case UInt8(ascii: "n"):
-            try literal("null", &position, count: count)
-            nodes.append(JSONNode(kind: .null, flag: false, start: 0, stop: 0, end: Int32(nodes.count + 1), count: 0))
-        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
-            let start = position
-            position += 1
-            while position < count {
-                switch bytes[position] {
-                case UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "."), UInt8(ascii: "e"), UInt8(ascii: "E"),
-                     UInt8(ascii: "+"), UInt8(ascii: "-"):
-                    position += 1
-                    continue
-                default:
-                    break
-                }
-                break
-            }
-            nodes.append(JSONNode(kind: .number, flag: false, start: Int32(start), stop: Int32(position), end: Int32(nodes.count + 1), count: 0))
-        default:
-            throw Self.corrupt("unexpected character at offset \(position)")
-        }
-    }
-
-    private func literal(_ word: StaticString, _ position: inout Int, count: Int) throws {
-        let length = word.utf8CodeUnitCount
-        guard position + length <= count else { throw Self.corrupt("unexpected end of data") }
-        for index in 0..<length where bytes[position + index] != word.utf8Start[index] {
-            throw Self.corrupt("unexpected character at offset \(position + index)")
-        }
-        position += length
-    }
-
-    private func parseString(_ position: inout Int, count: Int) throws {
-        position += 1
-        let start = position
-        var escaped = false
-        while position < count {
-            let byte = bytes[position]
-            if byte == UInt8(ascii: "\"") {
-                nodes.append(JSONNode(kind: .string, flag: escaped, start: Int32(start), stop: Int32(position), end: Int32(nodes.count + 1), count: 0))
-                position += 1
-                return
-            }
-            if byte == UInt8(ascii: "\\") {
-                escaped = true
-                position += 2
-                continue
-            }
-            guard byte >= 0x20 else { throw Self.corrupt("a control character in a string at offset \(position)") }
-            position += 1
-        }
-        throw Self.corrupt("unterminated string")
     }
 
     // MARK: Values
@@ -310,42 +183,42 @@ final class JSONDocument {
     // MARK: Decoding
 
     func decode<T: Decodable>(_ type: T.Type, at index: Int, parent: JSONTapeDecoder?, key: (any CodingKey)?) throws -> T {
-        if T.self == String.self { return try string(at: index, path: JSONTapeDecoder.path(parent, key)) as! T }
-        if T.self == Int.self { return try integer(Int.self, at: index, path: JSONTapeDecoder.path(parent, key)) as! T }
-        if T.self == Int64.self { return try integer(Int64.self, at: index, path: JSONTapeDecoder.path(parent, key)) as! T }
-        if T.self == Bool.self { return try bool(at: index, path: JSONTapeDecoder.path(parent, key)) as! T }
-        if T.self == UInt32.self { return try integer(UInt32.self, at: index, path: JSONTapeDecoder.path(parent, key)) as! T }
-        if T.self == Double.self { return try double(at: index, path: JSONTapeDecoder.path(parent, key)) as! T }
-        if T.self == Int32.self { return try integer(Int32.self, at: index, path: JSONTapeDecoder.path(parent, key)) as! T }
-        if T.self == UInt64.self { return try integer(UInt64.self, at: index, path: JSONTapeDecoder.path(parent, key)) as! T }
-        if T.self == UInt8.self { return try integer(UInt8.self, at: index, path: JSONTapeDecoder.path(parent, key)) as! T }
-        if T.self == Int16.self { return try integer(Int16.self, at: index, path: JSONTapeDecoder.path(parent, key)) as! T }
-        if T.self == UInt16.self { return try integer(UInt16.self, at: index, path: JSONTapeDecoder.path(parent, key)) as! T }
+        if T.self == String.self { return unsafeBitCast(try string(at: index, path: JSONTapeDecoder.path(parent, key)), to: T.self) }
+        if T.self == Int.self { return unsafeBitCast(try integer(Int.self, at: index, path: JSONTapeDecoder.path(parent, key)), to: T.self) }
+        if T.self == Int64.self { return unsafeBitCast(try integer(Int64.self, at: index, path: JSONTapeDecoder.path(parent, key)), to: T.self) }
+        if T.self == Bool.self { return unsafeBitCast(try bool(at: index, path: JSONTapeDecoder.path(parent, key)), to: T.self) }
+        if T.self == UInt32.self { return unsafeBitCast(try integer(UInt32.self, at: index, path: JSONTapeDecoder.path(parent, key)), to: T.self) }
+        if T.self == Double.self { return unsafeBitCast(try double(at: index, path: JSONTapeDecoder.path(parent, key)), to: T.self) }
+        if T.self == Int32.self { return unsafeBitCast(try integer(Int32.self, at: index, path: JSONTapeDecoder.path(parent, key)), to: T.self) }
+        if T.self == UInt64.self { return unsafeBitCast(try integer(UInt64.self, at: index, path: JSONTapeDecoder.path(parent, key)), to: T.self) }
+        if T.self == UInt8.self { return unsafeBitCast(try integer(UInt8.self, at: index, path: JSONTapeDecoder.path(parent, key)), to: T.self) }
+        if T.self == Int16.self { return unsafeBitCast(try integer(Int16.self, at: index, path: JSONTapeDecoder.path(parent, key)), to: T.self) }
+        if T.self == UInt16.self { return unsafeBitCast(try integer(UInt16.self, at: index, path: JSONTapeDecoder.path(parent, key)), to: T.self) }
         if T.self == Date.self {
             let text = try string(at: index, path: JSONTapeDecoder.path(parent, key))
             guard let date = EventCoding.parseTimestamp(text) else {
                 throw Self.corrupt("not an ISO 8601 timestamp: \(text)", path: JSONTapeDecoder.path(parent, key))
             }
-            return date as! T
+            return unsafeBitCast(date, to: T.self)
         }
         if T.self == Data.self {
             let text = try string(at: index, path: JSONTapeDecoder.path(parent, key))
             guard let data = Data(base64Encoded: text) else { throw Self.corrupt("not base 64", path: JSONTapeDecoder.path(parent, key)) }
-            return data as! T
+            return unsafeBitCast(data, to: T.self)
         }
         if T.self == URL.self {
             let text = try string(at: index, path: JSONTapeDecoder.path(parent, key))
             guard let url = URL(string: text) else { throw Self.corrupt("not a URL", path: JSONTapeDecoder.path(parent, key)) }
-            return url as! T
+            return unsafeBitCast(url, to: T.self)
         }
-        if T.self == Int8.self { return try integer(Int8.self, at: index, path: JSONTapeDecoder.path(parent, key)) as! T }
-        if T.self == UInt.self { return try integer(UInt.self, at: index, path: JSONTapeDecoder.path(parent, key)) as! T }
+        if T.self == Int8.self { return unsafeBitCast(try integer(Int8.self, at: index, path: JSONTapeDecoder.path(parent, key)), to: T.self) }
+        if T.self == UInt.self { return unsafeBitCast(try integer(UInt.self, at: index, path: JSONTapeDecoder.path(parent, key)), to: T.self) }
         if T.self == Float.self {
             let double = try self.double(at: index, path: JSONTapeDecoder.path(parent, key))
             guard let float = Float(exactly: double) ?? Optional(Float(double)), float.isFinite else {
                 throw Self.corrupt("the number does not fit in Float", path: JSONTapeDecoder.path(parent, key))
             }
-            return float as! T
+            return unsafeBitCast(float, to: T.self)
         }
         if T.self == Decimal.self { throw Self.corrupt("Decimal is left to Foundation") }
         return try T(from: JSONTapeDecoder(document: self, index: index, parent: parent, key: key))
@@ -592,5 +465,151 @@ struct JSONSingleValueDecoding: SingleValueDecodingContainer {
 
     func decode<T: Decodable>(_ type: T.Type) throws -> T {
         try decoder.document.decode(T.self, at: decoder.index, parent: decoder.parent, key: decoder.key)
+    }
+}
+
+/// Reads a document's bytes into its nodes, checking that they are JSON.
+struct JSONParser {
+    let bytes: UnsafeMutableBufferPointer<UInt8>
+    var nodes: ContiguousArray<JSONNode> = []
+
+    static let maximumDepth = 512
+
+    init(bytes: UnsafeMutableBufferPointer<UInt8>) {
+        self.bytes = bytes
+        nodes.reserveCapacity(bytes.count / 8 + 4)
+    }
+
+    mutating func parseDocument(count: Int) throws {
+        var position = 0
+        try parseValue(&position, count: count, depth: 0)
+        skipSpace(&position, count: count)
+        guard position == count else { throw JSONDocument.corrupt("bytes after the JSON value at offset \(position)") }
+    }
+
+    private func skipSpace(_ position: inout Int, count: Int) {
+        while position < count {
+            switch bytes[position] {
+            case 0x20, 0x09, 0x0A, 0x0D: position += 1
+            default: return
+            }
+        }
+    }
+
+    private mutating func parseValue(_ position: inout Int, count: Int, depth: Int) throws {
+        guard depth < Self.maximumDepth else { throw JSONDocument.corrupt("nested too deeply") }
+        skipSpace(&position, count: count)
+        guard position < count else { throw JSONDocument.corrupt("unexpected end of data") }
+        switch bytes[position] {
+        case UInt8(ascii: "{"):
+            let index = nodes.count
+            nodes.append(JSONNode(kind: .object, flag: false, start: Int32(position), stop: 0, end: 0, count: 0))
+            position += 1
+            var members: Int32 = 0
+            skipSpace(&position, count: count)
+            if position < count, bytes[position] == UInt8(ascii: "}") {
+                position += 1
+            } else {
+                while true {
+                    skipSpace(&position, count: count)
+                    guard position < count, bytes[position] == UInt8(ascii: "\"") else { throw JSONDocument.corrupt("expected a key at offset \(position)") }
+                    try parseString(&position, count: count)
+                    skipSpace(&position, count: count)
+                    guard position < count, bytes[position] == UInt8(ascii: ":") else { throw JSONDocument.corrupt("expected ':' at offset \(position)") }
+                    position += 1
+                    try parseValue(&position, count: count, depth: depth + 1)
+                    members += 1
+                    skipSpace(&position, count: count)
+                    guard position < count else { throw JSONDocument.corrupt("unexpected end of data") }
+                    if bytes[position] == UInt8(ascii: ",") { position += 1; continue }
+                    guard bytes[position] == UInt8(ascii: "}") else { throw JSONDocument.corrupt("expected ',' or '}' at offset \(position)") }
+                    position += 1
+                    break
+                }
+            }
+            nodes[index].count = members
+            nodes[index].end = Int32(nodes.count)
+        case UInt8(ascii: "["):
+            let index = nodes.count
+            nodes.append(JSONNode(kind: .array, flag: false, start: Int32(position), stop: 0, end: 0, count: 0))
+            position += 1
+            var elements: Int32 = 0
+            skipSpace(&position, count: count)
+            if position < count, bytes[position] == UInt8(ascii: "]") {
+                position += 1
+            } else {
+                while true {
+                    try parseValue(&position, count: count, depth: depth + 1)
+                    elements += 1
+                    skipSpace(&position, count: count)
+                    guard position < count else { throw JSONDocument.corrupt("unexpected end of data") }
+                    if bytes[position] == UInt8(ascii: ",") { position += 1; continue }
+                    guard bytes[position] == UInt8(ascii: "]") else { throw JSONDocument.corrupt("expected ',' or ']' at offset \(position)") }
+                    position += 1
+                    break
+                }
+            }
+            nodes[index].count = elements
+            nodes[index].end = Int32(nodes.count)
+        case UInt8(ascii: "\""):
+            try parseString(&position, count: count)
+        case UInt8(ascii: "t"):
+            try literal("true", &position, count: count)
+            nodes.append(JSONNode(kind: .bool, flag: true, start: 0, stop: 0, end: Int32(nodes.count + 1), count: 0))
+        case UInt8(ascii: "f"):
+            try literal("false", &position, count: count)
+            nodes.append(JSONNode(kind: .bool, flag: false, start: 0, stop: 0, end: Int32(nodes.count + 1), count: 0))
+        case UInt8(ascii: "n"):
+            try literal("null", &position, count: count)
+            nodes.append(JSONNode(kind: .null, flag: false, start: 0, stop: 0, end: Int32(nodes.count + 1), count: 0))
+        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+            let start = position
+            position += 1
+            while position < count {
+                switch bytes[position] {
+                case UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "."), UInt8(ascii: "e"), UInt8(ascii: "E"),
+                     UInt8(ascii: "+"), UInt8(ascii: "-"):
+                    position += 1
+                    continue
+                default:
+                    break
+                }
+                break
+            }
+            nodes.append(JSONNode(kind: .number, flag: false, start: Int32(start), stop: Int32(position), end: Int32(nodes.count + 1), count: 0))
+        default:
+            throw JSONDocument.corrupt("unexpected character at offset \(position)")
+        }
+    }
+
+    private func literal(_ word: StaticString, _ position: inout Int, count: Int) throws {
+        let length = word.utf8CodeUnitCount
+        guard position + length <= count else { throw JSONDocument.corrupt("unexpected end of data") }
+        for index in 0..<length where bytes[position + index] != word.utf8Start[index] {
+            throw JSONDocument.corrupt("unexpected character at offset \(position + index)")
+        }
+        position += length
+    }
+
+    private mutating func parseString(_ position: inout Int, count: Int) throws {
+        position += 1
+        let start = position
+        var escaped = false
+        while position < count {
+            let byte = bytes[position]
+            if byte == UInt8(ascii: "\"") {
+                nodes.append(JSONNode(kind: .string, flag: escaped, start: Int32(start), stop: Int32(position), end: Int32(nodes.count + 1), count: 0))
+                position += 1
+                return
+            }
+            if byte == UInt8(ascii: "\\") {
+                escaped = true
+                position += 2
+                continue
+            }
+            guard byte >= 0x20 else { throw JSONDocument.corrupt("a control character in a string at offset \(position)") }
+            position += 1
+        }
+        throw JSONDocument.corrupt("unterminated string")
     }
 }

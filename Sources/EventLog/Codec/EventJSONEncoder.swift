@@ -15,7 +15,7 @@ struct EventJSONEncoder {
 
     static func encode<T: Encodable>(_ value: T) throws -> [UInt8] {
         let sink = JSONSink()
-        try sink.write(value, codingPath: [])
+        try sink.write(value, parent: nil, key: nil)
         sink.closeAll()
         if let reason = sink.failure { throw Unsupported(reason: reason) }
         return sink.bytes
@@ -35,8 +35,8 @@ final class JSONFrame {
     let kind: Kind
     /// Where its `{` or `[` is.
     let start: Int
-    var count = 0
-    var members: [Member] = []
+    @exclusivity(unchecked) var count = 0
+    @exclusivity(unchecked) var members: [Member] = []
     var inOrder = true
     var closed = false
     /// The member of the frame around it that this frame is the value of, to end it on close.
@@ -50,8 +50,10 @@ final class JSONFrame {
 }
 
 final class JSONSink {
-    var bytes: [UInt8] = []
-    var stack: [JSONFrame] = []
+    // One sink serves one value's encoding on one thread, and no access to these overlaps
+    // another: the run-time exclusivity checks would cost a tenth of the encoding.
+    @exclusivity(unchecked) var bytes: [UInt8] = []
+    @exclusivity(unchecked) var stack: [JSONFrame] = []
     var failure: String?
 
     init() { bytes.reserveCapacity(512) }
@@ -164,25 +166,25 @@ final class JSONSink {
 
     // MARK: Values
 
-    func write<T: Encodable>(_ value: T, codingPath: @autoclosure () -> [any CodingKey]) throws {
+    func write<T: Encodable>(_ value: T, parent: JSONStreamEncoder?, key: (any CodingKey)?) throws {
         if writePrimitive(value) { return }
         if T.self == Date.self {
-            writeString(EventCoding.formatTimestamp(value as! Date))
+            writeString(EventCoding.formatTimestamp(unsafeBitCast(value, to: Date.self)))
             return
         }
         if T.self == Data.self {
-            writeString((value as! Data).base64EncodedString())
+            writeString(unsafeBitCast(value, to: Data.self).base64EncodedString())
             return
         }
         if T.self == URL.self {
-            writeString((value as! URL).absoluteString)
+            writeString(unsafeBitCast(value, to: URL.self).absoluteString)
             return
         }
         if T.self == Decimal.self {
             fail("Decimal")
             return
         }
-        let encoder = JSONStreamEncoder(sink: self, codingPath: codingPath())
+        let encoder = JSONStreamEncoder(sink: self, parent: parent, key: key)
         try value.encode(to: encoder)
         encoder.finish()
     }
@@ -190,20 +192,20 @@ final class JSONSink {
     /// Writes strings, booleans and numbers; false for any other type.
     @inline(__always)
     func writePrimitive<T>(_ value: T) -> Bool {
-        if T.self == String.self { writeString(value as! String); return true }
-        if T.self == Int.self { writeInteger(value as! Int); return true }
-        if T.self == Int64.self { writeInteger(value as! Int64); return true }
-        if T.self == Bool.self { writeBool(value as! Bool); return true }
-        if T.self == UInt32.self { writeInteger(value as! UInt32); return true }
-        if T.self == Int32.self { writeInteger(value as! Int32); return true }
-        if T.self == Double.self { writeDouble(value as! Double); return true }
-        if T.self == UInt64.self { writeInteger(value as! UInt64); return true }
-        if T.self == UInt8.self { writeInteger(value as! UInt8); return true }
-        if T.self == Int16.self { writeInteger(value as! Int16); return true }
-        if T.self == UInt16.self { writeInteger(value as! UInt16); return true }
-        if T.self == Int8.self { writeInteger(value as! Int8); return true }
-        if T.self == UInt.self { writeInteger(value as! UInt); return true }
-        if T.self == Float.self { writeFloat(value as! Float); return true }
+        if T.self == String.self { writeString(unsafeBitCast(value, to: String.self)); return true }
+        if T.self == Int.self { writeInteger(unsafeBitCast(value, to: Int.self)); return true }
+        if T.self == Int64.self { writeInteger(unsafeBitCast(value, to: Int64.self)); return true }
+        if T.self == Bool.self { writeBool(unsafeBitCast(value, to: Bool.self)); return true }
+        if T.self == UInt32.self { writeInteger(unsafeBitCast(value, to: UInt32.self)); return true }
+        if T.self == Int32.self { writeInteger(unsafeBitCast(value, to: Int32.self)); return true }
+        if T.self == Double.self { writeDouble(unsafeBitCast(value, to: Double.self)); return true }
+        if T.self == UInt64.self { writeInteger(unsafeBitCast(value, to: UInt64.self)); return true }
+        if T.self == UInt8.self { writeInteger(unsafeBitCast(value, to: UInt8.self)); return true }
+        if T.self == Int16.self { writeInteger(unsafeBitCast(value, to: Int16.self)); return true }
+        if T.self == UInt16.self { writeInteger(unsafeBitCast(value, to: UInt16.self)); return true }
+        if T.self == Int8.self { writeInteger(unsafeBitCast(value, to: Int8.self)); return true }
+        if T.self == UInt.self { writeInteger(unsafeBitCast(value, to: UInt.self)); return true }
+        if T.self == Float.self { writeFloat(unsafeBitCast(value, to: Float.self)); return true }
         return false
     }
 
@@ -291,31 +293,41 @@ final class JSONSink {
 /// The `Encoder` one value writes itself with: its container goes into the shared sink.
 final class JSONStreamEncoder: Encoder {
     let sink: JSONSink
-    let codingPath: [any CodingKey]
+    /// The encoder of the value around this one and this one's key in it: the coding path,
+    /// worked out only when asked for.
+    let parent: JSONStreamEncoder?
+    let key: (any CodingKey)?
     var userInfo: [CodingUserInfoKey: Any] { [:] }
     private var frame: JSONFrame?
     private var wroteSingle = false
 
-    init(sink: JSONSink, codingPath: [any CodingKey]) {
+    init(sink: JSONSink, parent: JSONStreamEncoder?, key: (any CodingKey)?) {
         self.sink = sink
-        self.codingPath = codingPath
+        self.parent = parent
+        self.key = key
+    }
+
+    var codingPath: [any CodingKey] {
+        var path = parent?.codingPath ?? []
+        if let key { path.append(key) }
+        return path
     }
 
     func container<Key: CodingKey>(keyedBy type: Key.Type) -> KeyedEncodingContainer<Key> {
         if let frame, frame.kind == .object {
-            return KeyedEncodingContainer(JSONKeyedEncoding<Key>(sink: sink, frame: frame, codingPath: codingPath))
+            return KeyedEncodingContainer(JSONKeyedEncoding<Key>(sink: sink, frame: frame, encoder: self))
         }
         if frame != nil || wroteSingle { sink.fail("a second container for one value") }
         let opened = sink.open(.object)
         frame = opened
-        return KeyedEncodingContainer(JSONKeyedEncoding<Key>(sink: sink, frame: opened, codingPath: codingPath))
+        return KeyedEncodingContainer(JSONKeyedEncoding<Key>(sink: sink, frame: opened, encoder: self))
     }
 
     func unkeyedContainer() -> any UnkeyedEncodingContainer {
         if frame != nil || wroteSingle { sink.fail("a second container for one value") }
         let opened = sink.open(.array)
         frame = opened
-        return JSONUnkeyedEncoding(sink: sink, frame: opened, codingPath: codingPath)
+        return JSONUnkeyedEncoding(sink: sink, frame: opened, encoder: self)
     }
 
     func singleValueContainer() -> any SingleValueEncodingContainer {
@@ -345,7 +357,8 @@ final class JSONStreamEncoder: Encoder {
 struct JSONKeyedEncoding<Key: CodingKey>: KeyedEncodingContainerProtocol {
     let sink: JSONSink
     let frame: JSONFrame
-    let codingPath: [any CodingKey]
+    let encoder: JSONStreamEncoder
+    var codingPath: [any CodingKey] { encoder.codingPath }
 
     private func member(_ key: Key, _ write: () throws -> Void) rethrows {
         guard let index = sink.beginMember(key.stringValue, of: frame) else { return }
@@ -370,7 +383,7 @@ struct JSONKeyedEncoding<Key: CodingKey>: KeyedEncodingContainerProtocol {
     mutating func encode(_ value: UInt64, forKey key: Key) throws { member(key) { sink.writeInteger(value) } }
 
     mutating func encode<T: Encodable>(_ value: T, forKey key: Key) throws {
-        try member(key) { try sink.write(value, codingPath: codingPath + [key]) }
+        try member(key) { try sink.write(value, parent: encoder, key: key) }
     }
 
     mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type,
@@ -379,7 +392,8 @@ struct JSONKeyedEncoding<Key: CodingKey>: KeyedEncodingContainerProtocol {
         let nested = sink.open(.object)
         nested.parent = frame
         nested.parentMember = index
-        return KeyedEncodingContainer(JSONKeyedEncoding<NestedKey>(sink: sink, frame: nested, codingPath: codingPath + [key]))
+        return KeyedEncodingContainer(JSONKeyedEncoding<NestedKey>(sink: sink, frame: nested,
+                                                                   encoder: JSONStreamEncoder(sink: sink, parent: encoder, key: key)))
     }
 
     mutating func nestedUnkeyedContainer(forKey key: Key) -> any UnkeyedEncodingContainer {
@@ -387,24 +401,25 @@ struct JSONKeyedEncoding<Key: CodingKey>: KeyedEncodingContainerProtocol {
         let nested = sink.open(.array)
         nested.parent = frame
         nested.parentMember = index
-        return JSONUnkeyedEncoding(sink: sink, frame: nested, codingPath: codingPath + [key])
+        return JSONUnkeyedEncoding(sink: sink, frame: nested, encoder: JSONStreamEncoder(sink: sink, parent: encoder, key: key))
     }
 
     mutating func superEncoder() -> any Encoder {
         sink.fail("superEncoder")
-        return JSONStreamEncoder(sink: JSONSink(), codingPath: codingPath)
+        return JSONStreamEncoder(sink: JSONSink(), parent: nil, key: nil)
     }
 
     mutating func superEncoder(forKey key: Key) -> any Encoder {
         sink.fail("superEncoder")
-        return JSONStreamEncoder(sink: JSONSink(), codingPath: codingPath)
+        return JSONStreamEncoder(sink: JSONSink(), parent: nil, key: nil)
     }
 }
 
 struct JSONUnkeyedEncoding: UnkeyedEncodingContainer {
     let sink: JSONSink
     let frame: JSONFrame
-    let codingPath: [any CodingKey]
+    let encoder: JSONStreamEncoder
+    var codingPath: [any CodingKey] { encoder.codingPath }
     var count: Int { frame.count }
 
     private func element(_ write: () throws -> Void) rethrows {
@@ -430,26 +445,27 @@ struct JSONUnkeyedEncoding: UnkeyedEncodingContainer {
 
     mutating func encode<T: Encodable>(_ value: T) throws {
         let index = frame.count
-        try element { try sink.write(value, codingPath: codingPath + [JSONIndexKey(index)]) }
+        try element { try sink.write(value, parent: encoder, key: JSONIndexKey(index)) }
     }
 
     mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type) -> KeyedEncodingContainer<NestedKey> {
         let index = frame.count
         _ = sink.beginElement(of: frame)
         let nested = sink.open(.object)
-        return KeyedEncodingContainer(JSONKeyedEncoding<NestedKey>(sink: sink, frame: nested, codingPath: codingPath + [JSONIndexKey(index)]))
+        return KeyedEncodingContainer(JSONKeyedEncoding<NestedKey>(sink: sink, frame: nested,
+                                                                   encoder: JSONStreamEncoder(sink: sink, parent: encoder, key: JSONIndexKey(index))))
     }
 
     mutating func nestedUnkeyedContainer() -> any UnkeyedEncodingContainer {
         let index = frame.count
         _ = sink.beginElement(of: frame)
         let nested = sink.open(.array)
-        return JSONUnkeyedEncoding(sink: sink, frame: nested, codingPath: codingPath + [JSONIndexKey(index)])
+        return JSONUnkeyedEncoding(sink: sink, frame: nested, encoder: JSONStreamEncoder(sink: sink, parent: encoder, key: JSONIndexKey(index)))
     }
 
     mutating func superEncoder() -> any Encoder {
         sink.fail("superEncoder")
-        return JSONStreamEncoder(sink: JSONSink(), codingPath: codingPath)
+        return JSONStreamEncoder(sink: JSONSink(), parent: nil, key: nil)
     }
 }
 
@@ -480,7 +496,7 @@ struct JSONSingleValueEncoding: SingleValueEncodingContainer {
     mutating func encode(_ value: UInt64) throws { single { sink.writeInteger(value) } }
 
     mutating func encode<T: Encodable>(_ value: T) throws {
-        try single { try sink.write(value, codingPath: codingPath) }
+        try single { try sink.write(value, parent: encoder.parent, key: encoder.key) }
     }
 }
 

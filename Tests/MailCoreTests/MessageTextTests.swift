@@ -53,6 +53,15 @@ struct MessageTextTests {
         let withNUL = Array("Content-Type: text/plain\r\n\r\n> quoted\r\nzero\0byte here\r\n-- \r\nsig\r\n".utf8)
         let summary = MIMEParser.summarise(withNUL)
         #expect(MessageText.preview(summary) { Array(withNUL[$0.clamped(to: 0..<withNUL.count)]) } == "zero byte here")
+        // A long line or a long word is read only as far as the preview needs; the preview is
+        // what reading all of it would give.
+        let longWord = Array(("Content-Type: text/plain\r\n\r\n  \t" + String(repeating: "x", count: 5_000) + "\r\n").utf8)
+        #expect(MessageText.preview(MIMEParser.summarise(longWord)) { Array(longWord[$0.clamped(to: 0..<longWord.count)]) }
+                == String(repeating: "x", count: 200))
+        let words = (1...400).map { "w\($0)" }
+        let longLine = Array(("Content-Type: text/plain\r\n\r\n   > quoted, left out\r\n" + words.joined(separator: "  ") + "\r\n").utf8)
+        let expected = String(words.joined(separator: " ").prefix(200))
+        #expect(MessageText.preview(MIMEParser.summarise(longLine)) { Array(longLine[$0.clamped(to: 0..<longLine.count)]) } == expected)
         // Only HTML: the raw body rather than nothing.
         #expect(MessageText.plain(Array("Content-Type: text/html\r\n\r\n<b>help</b>".utf8)) == "<b>help</b>")
     }

@@ -115,24 +115,62 @@ public enum MessageText {
         if part.subtype == "html" { text = withoutMarkup(text) }
         var words: [Substring] = []
         var characters = 0
-        // Line by line, and only until the preview is long enough: a long message costs no
-        // more than its first lines.
-        lines: for line in text.unicodeScalars.split(whereSeparator: { $0 == "\n" || $0 == "\u{2028}" || $0 == "\u{2029}" }) {
+        // Line by line, and only until the preview is long enough: a long message, or a long
+        // line, costs no more than its first words.
+        lines: for scalars in text.unicodeScalars.split(whereSeparator: { $0 == "\n" || $0 == "\u{2028}" || $0 == "\u{2029}" }) {
             // Control characters (a NUL, a CR among them) are white space here: the preview is text.
-            let line = String(String.UnicodeScalarView(line.map { scalar in
-                scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value) ? " " : scalar
-            }))
-            let trimmed = line.trimmingCharacters(in: .whitespaces)
-            if trimmed == "--" { break } // the signature
-            if trimmed.hasPrefix(">") { continue }
-            for word in line.split(whereSeparator: { $0.isWhitespace || $0.isNewline }) {
-                words.append(word)
-                characters += word.count + 1
+            let line = scalars.contains(where: isControl) ? String(String.UnicodeScalarView(scalars.map { isControl($0) ? " " : $0 }))
+                                                          : String(scalars)
+            let view = line.unicodeScalars
+            guard let first = view.firstIndex(where: { !isBlank($0) }), let last = view.lastIndex(where: { !isBlank($0) }) else { continue }
+            if view[first...last].elementsEqual("--".unicodeScalars) { break } // the signature
+            if line[first...].hasPrefix(">") { continue }
+            // Words, white space between them; the word that makes the preview long enough is
+            // taken only as far as it is needed.
+            var start: String.Index?
+            var count = 0
+            var index = line.startIndex
+            while index < line.endIndex {
+                let next = line.index(after: index)
+                let character = line[index]
+                if character.isWhitespace || character.isNewline {
+                    if let begun = start {
+                        words.append(line[begun..<index])
+                        characters += count + 1
+                        start = nil
+                        if characters > length { break lines }
+                    }
+                } else {
+                    if start == nil {
+                        start = index
+                        count = 0
+                    }
+                    count += 1
+                    if characters + count + 1 > length, let begun = start {
+                        words.append(line[begun..<next])
+                        characters += count + 1
+                        break lines
+                    }
+                }
+                index = next
+            }
+            if let begun = start {
+                words.append(line[begun...])
+                characters += count + 1
                 if characters > length { break lines }
             }
         }
         let joined = words.joined(separator: " ")
         return joined.count > length ? String(joined.prefix(length)) : joined
+    }
+
+    private static func isControl(_ scalar: Unicode.Scalar) -> Bool {
+        scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value)
+    }
+
+    /// White space as Foundation's `CharacterSet.whitespaces` has it: tab and the space separators.
+    private static func isBlank(_ scalar: Unicode.Scalar) -> Bool {
+        scalar.value == 0x09 || scalar.properties.generalCategory == .spaceSeparator
     }
 
     /// HTML as text: tags, comments, scripts and styles dropped, common entities read.

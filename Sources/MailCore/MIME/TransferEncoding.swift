@@ -117,7 +117,14 @@ public enum MessageText {
         var characters = 0
         // Line by line, and only until the preview is long enough: a long message, or a long
         // line, costs no more than its first words.
-        lines: for scalars in text.unicodeScalars.split(whereSeparator: { $0 == "\n" || $0 == "\u{2028}" || $0 == "\u{2029}" }) {
+        let all = text.unicodeScalars
+        var next = all.startIndex
+        lines: while next < all.endIndex {
+            let end = all[next...].firstIndex(where: { $0 == "\n" || $0 == "\u{2028}" || $0 == "\u{2029}" }) ?? all.endIndex
+            var scalars = all[next..<end]
+            next = end < all.endIndex ? all.index(after: end) : end
+            // The CR of a CRLF line end is white space at the end of the line: it changes nothing.
+            if scalars.last == "\r" { scalars = scalars.dropLast() }
             // Control characters (a NUL, a CR among them) are white space here: the preview is text.
             let line = scalars.contains(where: isControl) ? String(String.UnicodeScalarView(scalars.map { isControl($0) ? " " : $0 }))
                                                           : String(scalars)

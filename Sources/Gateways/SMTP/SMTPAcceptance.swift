@@ -32,7 +32,9 @@ final class SMTPAcceptance: Sendable {
             if message[end] == 0x0D && message[end + 1] == 0x0A && message[end + 2] == 0x0D && message[end + 3] == 0x0A { break }
             end += 1
         }
-        return MIMEParser.summarise(Array(message[..<min(message.count, end + 4)])).subjectText
+        let limits = MIMELimits()
+        return MessageHeader.parse(message, to: min(message.count, end + 4), maxBytes: limits.maxHeaderBytes,
+                                   maxFields: limits.maxHeaderFields).first("Subject").map(EncodedWord.decode)
     }
 
     /// The session's record, the transactions it refused and the IDS events still collected,

@@ -21,11 +21,25 @@ public struct MessageHeader: Sendable, Hashable {
 
     /// The value of the first field called `name` (case-insensitive).
     public func first(_ name: String) -> String? {
-        fields.first { $0.name.lowercased() == name.lowercased() }?.value
+        fields.first { Self.sameName($0.name, name) }?.value
     }
 
     public func all(_ name: String) -> [String] {
-        fields.filter { $0.name.lowercased() == name.lowercased() }.map(\.value)
+        fields.filter { Self.sameName($0.name, name) }.map(\.value)
+    }
+
+    /// Field names compared without regard to case: byte by byte for ASCII names (RFC 5322
+    /// §3.6.8 allows nothing else), through `lowercased()` for anything else read from the wire.
+    static func sameName(_ a: String, _ b: String) -> Bool {
+        let x = a.utf8, y = b.utf8
+        guard x.count == y.count else { return a.lowercased() == b.lowercased() }
+        for (p, q) in zip(x, y) where p != q {
+            guard p < 0x80, q < 0x80 else { return a.lowercased() == b.lowercased() }
+            let lp = p >= 0x41 && p <= 0x5A ? p | 0x20 : p
+            let lq = q >= 0x41 && q <= 0x5A ? q | 0x20 : q
+            if lp != lq { return false }
+        }
+        return true
     }
 
     /// Parses the header starting at `start` in `bytes`, reading no further than `end`.

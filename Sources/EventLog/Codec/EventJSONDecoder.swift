@@ -519,12 +519,7 @@ struct JSONParser {
                     position += 1
                     try parseValue(&position, count: count, depth: depth + 1)
                     members += 1
-                    skipSpace(&position, count: count)
-                    guard position < count else { throw JSONDocument.corrupt("unexpected end of data") }
-                    if bytes[position] == UInt8(ascii: ",") { position += 1; continue }
-                    guard bytes[position] == UInt8(ascii: "}") else { throw JSONDocument.corrupt("expected ',' or '}' at offset \(position)") }
-                    position += 1
-                    break
+                    guard try another(&position, count: count, closer: UInt8(ascii: "}")) else { break }
                 }
             }
             nodes[index].count = members
@@ -541,12 +536,7 @@ struct JSONParser {
                 while true {
                     try parseValue(&position, count: count, depth: depth + 1)
                     elements += 1
-                    skipSpace(&position, count: count)
-                    guard position < count else { throw JSONDocument.corrupt("unexpected end of data") }
-                    if bytes[position] == UInt8(ascii: ",") { position += 1; continue }
-                    guard bytes[position] == UInt8(ascii: "]") else { throw JSONDocument.corrupt("expected ',' or ']' at offset \(position)") }
-                    position += 1
-                    break
+                    guard try another(&position, count: count, closer: UInt8(ascii: "]")) else { break }
                 }
             }
             nodes[index].count = elements
@@ -580,6 +570,17 @@ struct JSONParser {
         default:
             throw JSONDocument.corrupt("unexpected character at offset \(position)")
         }
+    }
+
+    /// After a member or an element: true after a comma, false after the container's `closer`.
+    private func another(_ position: inout Int, count: Int, closer: UInt8) throws -> Bool {
+        skipSpace(&position, count: count)
+        guard position < count else { throw JSONDocument.corrupt("unexpected end of data") }
+        let byte = bytes[position]
+        position += 1
+        if byte == UInt8(ascii: ",") { return true }
+        guard byte == closer else { throw JSONDocument.corrupt("expected ',' or '\(Character(Unicode.Scalar(closer)))' at offset \(position - 1)") }
+        return false
     }
 
     private func literal(_ word: StaticString, _ position: inout Int, count: Int) throws {

@@ -239,17 +239,12 @@ final class JSONSink {
         }
     }
 
-    func writeDouble(_ value: Double) {
-        guard value.isFinite else {
-            fail("a number that is not finite")
-            return
-        }
-        var text = value.description
-        if text.hasSuffix(".0") { text.removeLast(2) }
-        bytes.append(contentsOf: text.utf8)
-    }
+    func writeDouble(_ value: Double) { writeFloatingPoint(value) }
 
-    func writeFloat(_ value: Float) {
+    func writeFloat(_ value: Float) { writeFloatingPoint(value) }
+
+    /// Swift's shortest exact description, without a trailing `.0`, as Foundation writes it.
+    private func writeFloatingPoint<F: BinaryFloatingPoint & CustomStringConvertible>(_ value: F) {
         guard value.isFinite else {
             fail("a number that is not finite")
             return

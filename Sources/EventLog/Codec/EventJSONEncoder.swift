@@ -35,6 +35,7 @@ final class JSONFrame {
     let kind: Kind
     /// Where its `{` or `[` is.
     let start: Int
+    /// Elements written, for an array (an object counts its `members`).
     @exclusivity(unchecked) var count = 0
     @exclusivity(unchecked) var members: [Member] = []
     var inOrder = true
@@ -148,7 +149,6 @@ final class JSONSink {
         writeString(key)
         bytes.append(UInt8(ascii: ":"))
         frame.members.append(JSONFrame.Member(key: key, range: start ..< start))
-        frame.count += 1
         return frame.members.count - 1
     }
 

@@ -74,7 +74,7 @@ public enum EventCoding {
     #if DEBUG
     /// The JSON with the contents of its sealed fields blanked: sealing draws a fresh nonce.
     private static func withoutSeals(_ json: [UInt8]) -> [UInt8] {
-        let marker = Array(#""$sealed":""#.utf8)
+        let marker = DataKeys.sealedMarker
         var out: [UInt8] = []
         var index = 0
         while index < json.count {

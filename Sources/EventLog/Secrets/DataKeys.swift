@@ -76,7 +76,7 @@ public final class DataKeys: Sendable {
         return found
     }
 
-    private static let sealedMarker = Array("\"$sealed\":\"".utf8)
+    static let sealedMarker = Array("\"$sealed\":\"".utf8)
 
     /// Forgets every key (after a holder key was destroyed here).
     func forgetAll() {

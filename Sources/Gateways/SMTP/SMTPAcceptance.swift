@@ -27,14 +27,10 @@ final class SMTPAcceptance: Sendable {
 
     /// The decoded Subject, for the queue and the logs (the header section only is parsed).
     static func subject(of message: [UInt8]) -> String? {
-        var end = 0
-        while end + 3 < message.count {
-            if message[end] == 0x0D && message[end + 1] == 0x0A && message[end + 2] == 0x0D && message[end + 3] == 0x0A { break }
-            end += 1
-        }
+        // The header parser stops at the empty line that ends the header.
         let limits = MIMELimits()
-        return MessageHeader.parse(message, to: min(message.count, end + 4), maxBytes: limits.maxHeaderBytes,
-                                   maxFields: limits.maxHeaderFields).first("Subject").map(EncodedWord.decode)
+        return MessageHeader.parse(message, maxBytes: limits.maxHeaderBytes, maxFields: limits.maxHeaderFields)
+            .first("Subject").map(EncodedWord.decode)
     }
 
     /// The session's record, the transactions it refused and the IDS events still collected,

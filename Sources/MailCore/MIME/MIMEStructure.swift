@@ -125,10 +125,7 @@ public struct MessageSummary: Codable, Hashable, Sendable {
         guard let open = value.firstIndex(of: "<"), let close = value[open...].firstIndex(of: ">") else { return nil }
         let inside = value[value.index(after: open)..<close]
         // Almost every id is printable ASCII with no white space in it: taken as it is.
-        if inside.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) {
-            return inside.isEmpty || inside.utf8.count > 998 ? nil : String(inside)
-        }
-        let id = inside.filter { !$0.isWhitespace }
+        let id = inside.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) ? String(inside) : inside.filter { !$0.isWhitespace }
         return id.isEmpty || id.utf8.count > 998 ? nil : String(id)
     }
 }

@@ -138,7 +138,9 @@ public final class ProjectionEngine: Sendable {
     }
 
     /// Creates (or empties) the projection's tables in `target`, with a state row at the log's start.
-    func createTables(_ projection: any Projection, in target: ProjectionTarget, on connection: PostgresConnection) async throws {
+    /// `withIndexes` false leaves out the tables' non-unique indexes, for `createIndexes` to add.
+    func createTables(_ projection: any Projection, in target: ProjectionTarget, withIndexes: Bool = true,
+                      on connection: PostgresConnection) async throws {
         var statements = [
             "CREATE SCHEMA IF NOT EXISTS \(target.schema)",
             """
@@ -151,7 +153,8 @@ public final class ProjectionEngine: Sendable {
         }
         for table in projection.tables {
             statements.append("DROP TABLE IF EXISTS \(target.qualified(table.name))")
-            statements += table.createStatements(qualifiedName: target.qualified(table.name), indexPrefix: target.prefix)
+            statements += table.createStatements(qualifiedName: target.qualified(table.name), indexPrefix: target.prefix,
+                                                 withIndexes: withIndexes)
         }
         for view in projection.views {
             statements.append("CREATE OR REPLACE VIEW \(target.qualified(view.name)) AS \(view.select(target))")
@@ -160,6 +163,14 @@ public final class ProjectionEngine: Sendable {
             _ = try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
         }
         try await saveState(projection, target: target, cursor: .start, on: connection)
+    }
+
+    func createIndexes(_ projection: any Projection, in target: ProjectionTarget, on connection: PostgresConnection) async throws {
+        for table in projection.tables {
+            for statement in table.indexStatements(qualifiedName: target.qualified(table.name), indexPrefix: target.prefix) {
+                _ = try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+            }
+        }
     }
 
     private func binds(_ values: any PostgresEncodable...) throws -> PostgresBindings {
@@ -176,39 +187,55 @@ public final class ProjectionEngine: Sendable {
     /// further than its live tables have gone).
     func build(_ projection: any Projection, into target: ProjectionTarget,
                until limit: EventStore.ReadLimit = .none, stop: LogCursor? = nil, progress: Progress? = nil) async throws -> LogCursor {
+        // The tables start with their keys only, and their other indexes are built once the
+        // rows are in, as a bulk load does: cheaper than keeping them up to date row by row, and
+        // the planner, which knows nothing yet of tables filling this fast, cannot take one of
+        // them for a keyed write (an index on the key's first columns, scanned to its end for
+        // each row, made a rebuild quadratic in the size of a folder).
         try await client.transaction(logger: logger) { connection in
-            try await self.createTables(projection, in: target, on: connection)
+            try await self.createTables(projection, in: target, withIndexes: false, on: connection)
         }
         var cursor = LogCursor.start
         let writer = RowWriter()
         var reachedStop = false
-        // Two stages on two cores: while this task applies a batch in log order and writes the
-        // rows, a child task reads and decodes the next one.
-        var batch = try await decodedBatch(projection, after: .start, until: limit)
-        while true {
-            // A batch shorter than asked for is the log's end; one past `stop` needs no follower.
-            let last = batch.last?.recorded.cursor ?? .start
-            let full = batch.count == readBatch && !(stop.map { last > $0 } ?? false)
-            async let following = full ? decodedBatch(projection, after: last, until: limit) : []
-            for (recorded, event) in batch {
-                if let stop, recorded.cursor > stop {
-                    reachedStop = true
-                    break
+        // Three stages: while this task applies a batch in log order, a child task reads and
+        // decodes the next one, and another writes the rows of the batches before (one write at
+        // a time, in order, each with its checkpoint).
+        try await withThrowingTaskGroup(of: Void.self) { writing in
+            var batch = try await decodedBatch(projection, after: .start, until: limit)
+            while true {
+                // A batch shorter than asked for is the log's end; one past `stop` needs no follower.
+                let last = batch.last?.recorded.cursor ?? .start
+                let full = batch.count == readBatch && !(stop.map { last > $0 } ?? false)
+                async let following = full ? decodedBatch(projection, after: last, until: limit) : []
+                for (recorded, event) in batch {
+                    if let stop, recorded.cursor > stop {
+                        reachedStop = true
+                        break
+                    }
+                    if let event { try apply(event, recorded: recorded, to: projection, writer: writer) }
+                    cursor = recorded.cursor
                 }
-                if let event { try apply(event, recorded: recorded, to: projection, writer: writer) }
-                cursor = recorded.cursor
-            }
-            progress?(cursor.position)
-            if writer.pendingCount >= flushThreshold || !full || reachedStop {
-                let checkpoint = cursor
-                try await client.transaction(logger: logger) { connection in
-                    try await writer.flush(to: target, on: connection, logger: self.logger)
-                    try await self.saveState(projection, target: target, cursor: checkpoint, on: connection)
+                progress?(cursor.position)
+                if writer.pendingCount >= flushThreshold || !full || reachedStop {
+                    let writes = writer.takeWrites()
+                    let checkpoint = cursor
+                    try await writing.next()
+                    writing.addTask {
+                        try await self.client.transaction(logger: self.logger) { connection in
+                            try await RowWriter.write(writes, to: target, on: connection, logger: self.logger)
+                            try await self.saveState(projection, target: target, cursor: checkpoint, on: connection)
+                        }
+                    }
                 }
+                let next = try await following
+                guard full, !reachedStop else { break }
+                batch = next
             }
-            let next = try await following
-            guard full, !reachedStop else { break }
-            batch = next
+            try await writing.waitForAll()
+        }
+        try await client.transaction(logger: logger) { connection in
+            try await self.createIndexes(projection, in: target, on: connection)
         }
         return cursor
     }

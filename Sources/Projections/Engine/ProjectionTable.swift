@@ -70,16 +70,22 @@ public struct ProjectionTable: Sendable {
         return index
     }
 
-    /// The CREATE statements for this table under `qualifiedName`.
-    func createStatements(qualifiedName: String, indexPrefix: String) -> [String] {
+    /// The CREATE statements for this table under `qualifiedName`: the table with its key, then
+    /// its other indexes unless `withIndexes` is false (a build from the log creates those once
+    /// its rows are in, with `indexStatements`).
+    func createStatements(qualifiedName: String, indexPrefix: String, withIndexes: Bool = true) -> [String] {
         let columnList = columns.map { "\($0.name) \($0.type.rawValue)" }.joined(separator: ", ")
         let key = keyColumns.map(\.name).joined(separator: ", ")
-        var statements = ["CREATE TABLE \(qualifiedName) (\(columnList), PRIMARY KEY (\(key)))"]
-        for (number, index) in indexes.enumerated() {
+        let table = "CREATE TABLE \(qualifiedName) (\(columnList), PRIMARY KEY (\(key)))"
+        return [table] + (withIndexes ? indexStatements(qualifiedName: qualifiedName, indexPrefix: indexPrefix) : [])
+    }
+
+    /// The CREATE statements of the non-unique indexes.
+    func indexStatements(qualifiedName: String, indexPrefix: String) -> [String] {
+        indexes.enumerated().map { number, index in
             let predicate = index.predicate.map { " WHERE \($0)" } ?? ""
-            statements.append("CREATE INDEX \(indexPrefix)\(name)_\(number) ON \(qualifiedName) (\(index.columns.joined(separator: ", ")))"
-                + predicate)
+            return "CREATE INDEX \(indexPrefix)\(name)_\(number) ON \(qualifiedName) (\(index.columns.joined(separator: ", ")))"
+                + predicate
         }
-        return statements
     }
 }

@@ -28,7 +28,7 @@ public enum Tally: Sendable {
 /// few bulk statements per table: the same code serves one inline event and a rebuild of
 /// millions.
 public final class RowWriter {
-    enum Pending {
+    enum Pending: Sendable {
         case insert([ProjectionValue])
         case update([Int: ColumnChange])
         case tally([Int: Tally])
@@ -36,19 +36,19 @@ public final class RowWriter {
     }
 
     /// Rows of `table` whose key starts with one of `prefixes` (all of one length).
-    struct PrefixDeletes {
+    struct PrefixDeletes: Sendable {
         let table: ProjectionTable
         var prefixes: [[ProjectionValue]]
     }
 
     /// Every row of `table`: ends the step before it.
-    struct Barrier {
+    struct Barrier: Sendable {
         let table: ProjectionTable
     }
 
     /// Rows whose `column` is older than `day` less the window in days that the projection's
     /// own `windowTable` holds (its `days` column; `defaultDays` when it has no row).
-    struct Retention {
+    struct Retention: Sendable {
         let table: ProjectionTable
         let column: String
         let day: ProjectionValue
@@ -57,7 +57,7 @@ public final class RowWriter {
     }
 
     /// Sets `changes` on every row whose `column` equals `value`.
-    struct BulkUpdate {
+    struct BulkUpdate: Sendable {
         let table: ProjectionTable
         let column: String
         let value: ProjectionValue
@@ -66,7 +66,7 @@ public final class RowWriter {
         let changes: [(column: String, value: ProjectionValue)]
     }
 
-    enum Step {
+    enum Step: Sendable {
         /// `deletes` run first, then `rows`.
         case writes(tables: [String: ProjectionTable], rows: [String: [[ProjectionValue]: Pending]], deletes: [PrefixDeletes])
         case deleteAll(Barrier)
@@ -298,10 +298,28 @@ public final class RowWriter {
     /// rebuild, an async projection catching up); an inline write to live tables skips it.
     public func flush(to target: ProjectionTarget, on connection: PostgresConnection, logger: Logger,
                       guardPlanner: Bool = true) async throws {
+        try await Self.write(takeWrites(), to: target, on: connection, logger: logger, guardPlanner: guardPlanner)
+    }
+
+    /// Every write buffered so far, in order, taken out of the writer: a rebuild goes on
+    /// applying events into the emptied writer while these are written.
+    public struct Writes: Sendable {
+        fileprivate let steps: [Step]
+        public var isEmpty: Bool { steps.isEmpty }
+    }
+
+    public func takeWrites() -> Writes {
         closeCurrent()
         let steps = self.steps
         self.steps = []
         pendingCount = 0
+        return Writes(steps: steps)
+    }
+
+    /// Sends `writes` to `target` on `connection`, in order; `guardPlanner` as for `flush`.
+    public static func write(_ writes: Writes, to target: ProjectionTarget, on connection: PostgresConnection,
+                             logger: Logger, guardPlanner: Bool = true) async throws {
+        let steps = writes.steps
         guard !steps.isEmpty else { return }
         guard guardPlanner else {
             try await write(steps, to: target, on: connection, logger: logger)
@@ -322,7 +340,7 @@ public final class RowWriter {
             """, logger: logger)
     }
 
-    private func write(_ steps: [Step], to target: ProjectionTarget, on connection: PostgresConnection,
+    private static func write(_ steps: [Step], to target: ProjectionTarget, on connection: PostgresConnection,
                        logger: Logger) async throws {
         for step in steps {
             switch step {

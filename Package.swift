@@ -232,7 +232,7 @@ let package = Package(
         ),
         .testTarget(name: "MailCoreTests", dependencies: ["MailCore"]),
         .testTarget(name: "EventLogTests", dependencies: [
-            "EventLog", "TestSupport", "CZstd", .product(name: "Crypto", package: "swift-crypto"),
+            "EventLog", "MailCore", "TestSupport", "CZstd", .product(name: "Crypto", package: "swift-crypto"),
         ]),
         .testTarget(name: "GatewaysTests", dependencies: [
             "Gateways", "Facts", "MailCore", "MailQuery", "Projections", "WireCore", "SMTPWire", "IMAPWire", "POP3Wire",

@@ -221,6 +221,9 @@ final class JSONDocument {
             return unsafeBitCast(float, to: T.self)
         }
         if T.self == Decimal.self { throw Self.corrupt("Decimal is left to Foundation") }
+        if let direct = T.self as? any DirectJSONCodable.Type, let value = try direct.init(json: self, at: index) as? T {
+            return value
+        }
         return try T(from: JSONTapeDecoder(document: self, index: index, parent: parent, key: key))
     }
 

@@ -184,6 +184,10 @@ final class JSONSink {
             fail("Decimal")
             return
         }
+        if let direct = value as? any DirectJSONCodable {
+            direct.writeJSON(to: self)
+            return
+        }
         let encoder = JSONStreamEncoder(sink: self, parent: parent, key: key)
         try value.encode(to: encoder)
         encoder.finish()

@@ -26,6 +26,20 @@ public struct Envelope: Codable, Hashable, Sendable {
     public var inReplyTo: String?
     public var messageID: String?
 
+    public init(date: String?, subject: String?, from: [MessageAddress], sender: [MessageAddress], replyTo: [MessageAddress],
+                to: [MessageAddress], cc: [MessageAddress], bcc: [MessageAddress], inReplyTo: String?, messageID: String?) {
+        self.date = date
+        self.subject = subject
+        self.from = from
+        self.sender = sender
+        self.replyTo = replyTo
+        self.to = to
+        self.cc = cc
+        self.bcc = bcc
+        self.inReplyTo = inReplyTo
+        self.messageID = messageID
+    }
+
     public init(header: MessageHeader) {
         date = header.first("Date")
         subject = header.first("Subject")
@@ -73,6 +87,28 @@ public struct BodyPart: Codable, Hashable, Sendable {
     public var parts: [BodyPart]
     /// For message/rfc822: the embedded message's envelope.
     public var envelope: Envelope?
+
+    public init(type: String, subtype: String, parameters: [[String]], id: String?, description: String?, encoding: String,
+                md5: String?, disposition: String?, dispositionParameters: [[String]], language: [String], location: String?,
+                headerOffset: Int, bodyOffset: Int, bodySize: Int, lines: Int, parts: [BodyPart], envelope: Envelope?) {
+        self.type = type
+        self.subtype = subtype
+        self.parameters = parameters
+        self.id = id
+        self.description = description
+        self.encoding = encoding
+        self.md5 = md5
+        self.disposition = disposition
+        self.dispositionParameters = dispositionParameters
+        self.language = language
+        self.location = location
+        self.headerOffset = headerOffset
+        self.bodyOffset = bodyOffset
+        self.bodySize = bodySize
+        self.lines = lines
+        self.parts = parts
+        self.envelope = envelope
+    }
 
     public var isMultipart: Bool { type == "multipart" }
     public var isMessage: Bool { type == "message" && (subtype == "rfc822" || subtype == "global") && envelope != nil }

@@ -198,17 +198,25 @@ public final class ProjectionEngine: Sendable {
         var cursor = LogCursor.start
         let writer = RowWriter()
         var reachedStop = false
-        // Three stages: while this task applies a batch in log order, a child task reads and
-        // decodes the next one, and another writes the rows of the batches before (one write at
-        // a time, in order, each with its checkpoint).
+        // Four stages: while this task applies a batch in log order, a child task decodes the
+        // next one, another reads the one after it, and another writes the rows of the batches
+        // before (one write at a time, in order, each with its checkpoint).
+        /// Whether a batch read may have another after it: a shorter one is the log's end, and
+        /// one past `stop` needs no follower.
+        func continues(_ batch: [RecordedEvent]) -> Bool {
+            batch.count == readBatch && !(stop.map { batch[batch.count - 1].cursor > $0 } ?? false)
+        }
         try await withThrowingTaskGroup(of: Void.self) { writing in
-            var batch = try await decodedBatch(projection, after: .start, until: limit)
+            let first = try await rawBatch(projection, after: .start, until: limit)
+            var current = try decoded(first, for: projection)
+            var hasNext = continues(first)
+            var next = hasNext ? try await rawBatch(projection, after: first[first.count - 1].cursor, until: limit) : []
             while true {
-                // A batch shorter than asked for is the log's end; one past `stop` needs no follower.
-                let last = batch.last?.recorded.cursor ?? .start
-                let full = batch.count == readBatch && !(stop.map { last > $0 } ?? false)
-                async let following = full ? decodedBatch(projection, after: last, until: limit) : []
-                for (recorded, event) in batch {
+                let upcoming = next
+                let hasAfterNext = hasNext && continues(upcoming)
+                async let afterNext = hasAfterNext ? rawBatch(projection, after: upcoming[upcoming.count - 1].cursor, until: limit) : []
+                async let nextDecoded = decoded(upcoming, for: projection)
+                for (recorded, event) in current {
                     if let stop, recorded.cursor > stop {
                         reachedStop = true
                         break
@@ -217,7 +225,7 @@ public final class ProjectionEngine: Sendable {
                     cursor = recorded.cursor
                 }
                 progress?(cursor.position)
-                if writer.pendingCount >= flushThreshold || !full || reachedStop {
+                if writer.pendingCount >= flushThreshold || !hasNext || reachedStop {
                     let writes = writer.takeWrites()
                     let checkpoint = cursor
                     try await writing.next()
@@ -228,9 +236,12 @@ public final class ProjectionEngine: Sendable {
                         }
                     }
                 }
-                let next = try await following
-                guard full, !reachedStop else { break }
-                batch = next
+                let following = try await nextDecoded
+                let read = try await afterNext
+                guard hasNext, !reachedStop else { break }
+                current = following
+                next = read
+                hasNext = hasAfterNext
             }
             try await writing.waitForAll()
         }
@@ -240,12 +251,16 @@ public final class ProjectionEngine: Sendable {
         return cursor
     }
 
-    /// The next batch of a projection's events after `cursor`, each decoded (nil for a type the
-    /// projection passes over).
-    private func decodedBatch(_ projection: any Projection, after cursor: LogCursor,
-                              until limit: EventStore.ReadLimit) async throws -> [(recorded: RecordedEvent, event: (any Event)?)] {
-        let events = try await store.read(after: cursor, categories: projection.categories, until: limit,
-                                          fenced: true, limit: readBatch, on: nil)
+    /// The next batch of a projection's events after `cursor`.
+    private func rawBatch(_ projection: any Projection, after cursor: LogCursor,
+                          until limit: EventStore.ReadLimit) async throws -> [RecordedEvent] {
+        try await store.read(after: cursor, categories: projection.categories, until: limit, fenced: true, limit: readBatch,
+                             on: nil)
+    }
+
+    /// Each event of a batch decoded (nil for a type the projection passes over).
+    private func decoded(_ events: [RecordedEvent], for projection: any Projection) throws
+        -> [(recorded: RecordedEvent, event: (any Event)?)] {
         guard let registry = registries[projection.name] else { return events.map { ($0, nil) } }
         return try events.map { ($0, try registry.decode($0, logger: logger)) }
     }

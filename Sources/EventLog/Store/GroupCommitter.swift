@@ -7,16 +7,13 @@ import Synchronization
 /// of writers instead of being capped at one commit per append (the way PostgreSQL's own WAL
 /// flush or a single queue writer such as Postfix's work).
 ///
-/// Leader and followers: a writer that finds no batch being gathered, and fewer than
-/// `maxInFlight` committing, leads one, on its own task; writers arriving meanwhile queue up.
-/// Once a leader has taken its followers and sends its batch, the first writer still queued
-/// leads the next one, so a second batch runs its statement while the first one commits (one
-/// backend alone would leave the other cores idle); each batch takes its share of the writers.
-/// When the last batch held several groups, a new leader first waits — at most `maxWait` — for
-/// as many to queue again, since those writers are likely about to append; a lone writer
-/// therefore never waits, and never changes task.
-/// Each caller's `await` returns only after the transaction holding its events has committed
-/// (connections run with `synchronous_commit = on`).
+/// Leader and followers: a writer that finds no batch in progress leads one, on its own task;
+/// writers arriving meanwhile queue up. When a batch commits, its followers get their results
+/// and the first writer still queued leads the next batch. When the last batch held several
+/// groups, a new leader first waits — at most `maxWait` — for as many to queue again, since
+/// those writers are likely about to append; a lone writer therefore never waits, and never
+/// changes task. Each caller's `await` returns only after the transaction holding its events
+/// has committed (connections run with `synchronous_commit = on`).
 final class GroupCommitter: Sendable {
     private enum Turn: Sendable {
         case committed([AppendResult])
@@ -30,11 +27,7 @@ final class GroupCommitter: Sendable {
 
     private struct State {
         var queue: [Pending] = []
-        /// A leader is gathering a batch (one at a time).
         var leading = false
-        /// Batches sent and not yet committed, and the groups in them.
-        var inFlight = 0
-        var inFlightGroups = 0
         var closed = false
         var waiter: CheckedContinuation<Void, Never>?
         var waiterTarget = 1
@@ -45,8 +38,6 @@ final class GroupCommitter: Sendable {
     }
 
     private let state = Mutex(State())
-    /// Batches committing at once.
-    private let maxInFlight = 2
     private let maxWait: Duration
     private let maxEvents: Int
     private let maxBytes: Int
@@ -85,7 +76,7 @@ final class GroupCommitter: Sendable {
             enum Role { case refused, leader, follower }
             let (role, leaderWaiting) = state.withLock { state -> (Role, CheckedContinuation<Void, Never>?) in
                 guard !state.closed else { return (.refused, nil) }
-                guard state.leading || state.inFlight >= self.maxInFlight else {
+                guard state.leading else {
                     state.leading = true
                     return (.leader, nil)
                 }
@@ -120,9 +111,7 @@ final class GroupCommitter: Sendable {
     private func lead(own group: PreparedGroup) async throws -> [AppendResult] {
         let target = state.withLock { $0.lastBatchSize }
         if target > 1 { await waitForQueue(count: target - 1, timeout: maxWait) }
-        let (followers, next) = takeFollowers(ownEvents: group.eventCount, ownBytes: group.byteCount)
-        // The batch is formed: the next one is gathered while it commits.
-        next?.continuation.resume(returning: .lead)
+        let followers = takeFollowers(ownEvents: group.eventCount, ownBytes: group.byteCount)
 
         var own: Result<[AppendResult], any Error> = .failure(EventLogError.shuttingDown)
         await commit([group] + followers.map(\.group)) { index, result in
@@ -133,28 +122,23 @@ final class GroupCommitter: Sendable {
             }
         }
 
-        // This batch is done: the lead passes on if nobody holds it (all batches were in flight).
-        state.withLock { state -> Pending? in
-            state.inFlight -= 1
-            state.inFlightGroups -= followers.count + 1
-            return state.leading ? nil : Self.nextLeader(&state)
-        }?.continuation.resume(returning: .lead)
+        let next = state.withLock { state -> Pending? in
+            guard !state.queue.isEmpty else {
+                state.leading = false
+                return nil
+            }
+            return state.queue.removeFirst()
+        }
+        next?.continuation.resume(returning: .lead)
         return try own.get()
     }
 
-    /// Takes the queued writers that fit in this batch, counts the batch as in flight, and names
-    /// the next leader when another batch may be gathered meanwhile. A batch takes its share of
-    /// the writers about (those queued and those in batches in flight), so that the next one,
-    /// gathered while it commits, has as many: with all of them in one batch, the next could only
-    /// start once it had committed.
-    private func takeFollowers(ownEvents: Int, ownBytes: Int) -> (followers: [Pending], nextLeader: Pending?) {
-        state.withLock { state in
-            let writers = state.queue.count + 1 + state.inFlightGroups
-            let share = (writers + maxInFlight - 1) / maxInFlight
+    private func takeFollowers(ownEvents: Int, ownBytes: Int) -> [Pending] {
+        state.withLock { state -> [Pending] in
             var events = ownEvents
             var bytes = ownBytes
             var taken = 0
-            for pending in state.queue where taken + 1 < share {
+            for pending in state.queue {
                 events += pending.group.eventCount
                 bytes += pending.group.byteCount
                 if events > maxEvents || bytes > maxBytes { break }
@@ -163,18 +147,8 @@ final class GroupCommitter: Sendable {
             let followers = Array(state.queue.prefix(taken))
             state.queue.removeFirst(taken)
             state.lastBatchSize = taken + 1
-            state.inFlight += 1
-            state.inFlightGroups += taken + 1
-            state.leading = false
-            return (followers, state.inFlight < maxInFlight ? Self.nextLeader(&state) : nil)
+            return followers
         }
-    }
-
-    /// The first queued writer, made leader; nil when none is queued.
-    private static func nextLeader(_ state: inout State) -> Pending? {
-        guard !state.queue.isEmpty else { return nil }
-        state.leading = true
-        return state.queue.removeFirst()
     }
 
     /// Waits until `count` writers are queued, the timeout passes, or the committer closes.

@@ -121,7 +121,7 @@ struct JSONObjectReader {
     }
 
     private func value(_ key: String) throws -> Int {
-        guard let value = document.member(key, in: index), document.nodes[value].kind != .null else { throw Refused() }
+        guard let value = present(key) else { throw Refused() }
         return value
     }
 

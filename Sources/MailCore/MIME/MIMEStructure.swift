@@ -162,6 +162,6 @@ public struct MessageSummary: Codable, Hashable, Sendable {
         let inside = value[value.index(after: open)..<close]
         // Almost every id is printable ASCII with no white space in it: taken as it is.
         let id = inside.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) ? String(inside) : inside.filter { !$0.isWhitespace }
-        return id.isEmpty || id.utf8.count > 998 ? nil : String(id)
+        return id.isEmpty || id.utf8.count > 998 ? nil : id
     }
 }
